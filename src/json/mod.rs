@@ -1,0 +1,7 @@
+//! JSON as jsonlift needs it: a value type that keeps what other parsers throw away
+//! (key order, the exact text of every number, duplicate-key detection), a fast slice parser
+//! that reports byte offsets and JSON paths, a pull scanner that walks huge files without
+//! holding them, and a writer that can reproduce the original file's formatting.
+
+mod value;
+pub use value::{JsonPath, Number, Seg, Value};

@@ -1,0 +1,172 @@
+//! The value model shared by every module.
+
+use std::fmt;
+
+/// A JSON value that round-trips exactly: objects keep their key order (a `Vec`, not a map, so
+/// equality is order-sensitive) and numbers keep the text they were written with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(String),
+    Array(Vec<Value>),
+    /// Keys in source order; the parser guarantees they are unique.
+    Object(Vec<(String, Value)>),
+}
+
+/// A JSON number kept as its source text (already validated as JSON number syntax), so `1`,
+/// `1.0`, `1e2` and `12345678901234567890` are four different numbers here, as in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Number(Box<str>);
+
+impl Number {
+    /// Wraps text the caller has checked is a valid JSON number.
+    pub fn from_text_unchecked(text: &str) -> Number {
+        Number(text.into())
+    }
+    pub fn from_i64(n: i64) -> Number {
+        Number(n.to_string().into())
+    }
+    /// Shortest text that reads back as `f`, with a `.0` on integral values (the form Python
+    /// and serde_json write). `None` for NaN and infinities, which JSON cannot hold.
+    pub fn from_f64(f: f64) -> Option<Number> {
+        if !f.is_finite() {
+            return None;
+        }
+        // Debug is the shortest round-trip form (1.0, 0.1, 1e20, 1e-7): all valid JSON.
+        Some(Number(format!("{f:?}").into()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// True when the text is an integer literal (no fraction, no exponent).
+    pub fn is_integer_form(&self) -> bool {
+        !self.0.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+    }
+    /// The value as i64 when it is an integer literal that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        if self.is_integer_form() { self.0.parse().ok() } else { None }
+    }
+    pub fn as_f64(&self) -> f64 {
+        self.0.parse().unwrap_or(f64::NAN)
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Value {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+    /// Looks a key up in an object (linear: records are small, and order matters more than speed).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// One step of a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A JSON path such as `$.courses[3].modules[0]["odd key"]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JsonPath(pub Vec<Seg>);
+
+impl JsonPath {
+    pub fn root() -> JsonPath {
+        JsonPath(Vec::new())
+    }
+    pub fn key(&self, k: &str) -> JsonPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(k.to_string()));
+        p
+    }
+    pub fn index(&self, i: usize) -> JsonPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+    /// This path followed by `rest`.
+    pub fn join(&self, rest: &JsonPath) -> JsonPath {
+        let mut p = self.clone();
+        p.0.extend(rest.0.iter().cloned());
+        p
+    }
+}
+
+impl fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("$")?;
+        for seg in &self.0 {
+            match seg {
+                Seg::Index(i) => write!(f, "[{i}]")?,
+                Seg::Key(k) => {
+                    let plain = !k.is_empty()
+                        && !k.starts_with(|c: char| c.is_ascii_digit())
+                        && k.chars().all(|c| c.is_alphanumeric() || c == '_');
+                    if plain {
+                        write!(f, ".{k}")?
+                    } else {
+                        write!(f, "[{k:?}]")?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_their_text() {
+        let a = Number::from_text_unchecked("1");
+        let b = Number::from_text_unchecked("1.0");
+        assert_ne!(a, b);
+        assert_eq!(a.as_i64(), Some(1));
+        assert_eq!(b.as_i64(), None);
+        assert_eq!(Number::from_text_unchecked("12345678901234567890").as_i64(), None);
+        assert_eq!(Number::from_f64(1.0).unwrap().as_str(), "1.0");
+        assert_eq!(Number::from_f64(0.1).unwrap().as_str(), "0.1");
+        assert!(Number::from_f64(f64::NAN).is_none());
+    }
+
+    #[test]
+    fn object_equality_is_order_sensitive() {
+        let a = Value::Object(vec![("a".into(), Value::Null), ("b".into(), Value::Null)]);
+        let b = Value::Object(vec![("b".into(), Value::Null), ("a".into(), Value::Null)]);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn paths_display() {
+        let p = JsonPath::root().key("courses").index(3).key("odd key").key("ok_1");
+        assert_eq!(p.to_string(), r#"$.courses[3]["odd key"].ok_1"#);
+    }
+}

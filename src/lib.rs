@@ -1,0 +1,11 @@
+//! jsonlift lifts an application's JSON-file storage into a real database without losing a
+//! byte of meaning, and can put it back.
+//!
+//! The modules follow the data: [`config`] reads `jsonlift.toml`; [`schema`] turns it into
+//! tables, validation and the rules to take records apart and put them back together;
+//! [`source`] reads and writes each storage shape through [`json`]; [`store`] holds the
+//! database side; [`migrate`] runs check, migrate, verify and export.
+
+pub mod error;
+pub mod json;
+pub mod source;
