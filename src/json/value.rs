@@ -37,6 +37,30 @@ impl Number {
         // Debug is the shortest round-trip form (1.0, 0.1, 1e20, 1e-7): all valid JSON.
         Some(Number(format!("{f:?}").into()))
     }
+    /// The text JavaScript's `String(f)` gives (`4`, `0.1`, `1e+21`, `1.5e-7`): the canonical
+    /// spelling of a stored real, since most JSON files are written by JavaScript.
+    pub fn from_f64_js(f: f64) -> Number {
+        if f == 0.0 || !f.is_finite() {
+            return Number("0".into());
+        }
+        let sci = format!("{:e}", f.abs()); // shortest digits: "1.5e-7", "1e21"
+        let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
+        let digits: String = mant.chars().filter(|c| *c != '.').collect();
+        let k = digits.len() as i32;
+        let n = exp.parse::<i32>().expect("exponent") + 1;
+        let body = if k <= n && n <= 21 {
+            format!("{digits}{}", "0".repeat((n - k) as usize))
+        } else if 0 < n && n <= 21 {
+            format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+        } else if -6 < n && n <= 0 {
+            format!("0.{}{digits}", "0".repeat((-n) as usize))
+        } else {
+            let sign = if n - 1 < 0 { '-' } else { '+' };
+            let e = (n - 1).abs();
+            if k == 1 { format!("{digits}e{sign}{e}") } else { format!("{}.{}e{sign}{e}", &digits[..1], &digits[1..]) }
+        };
+        Number(if f < 0.0 { format!("-{body}") } else { body }.into())
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -155,6 +179,9 @@ mod tests {
         assert_eq!(Number::from_f64(1.0).unwrap().as_str(), "1.0");
         assert_eq!(Number::from_f64(0.1).unwrap().as_str(), "0.1");
         assert!(Number::from_f64(f64::NAN).is_none());
+        for (f, js) in [(4.0, "4"), (0.1, "0.1"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1.5e-7, "1.5e-7"), (0.000001, "0.000001"), (-2.5, "-2.5"), (123.456, "123.456"), (1.2345e22, "1.2345e+22")] {
+            assert_eq!(Number::from_f64_js(f).as_str(), js);
+        }
     }
 
     #[test]

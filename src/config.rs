@@ -1,0 +1,225 @@
+//! `jsonlift.toml`: parsing and path resolution. This module only reads what the user wrote;
+//! [`crate::schema`] turns it into tables and rules. Every key is documented in docs/config.md.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::source::Format;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}\nhint: pass the project file with -c/--config, or run `jsonlift init` to write one")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The project file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database: Option<String>,
+    pub backup_dir: Option<String>,
+    pub busy_timeout_ms: Option<u64>,
+    pub max_depth: Option<usize>,
+    #[serde(default)]
+    pub collections: IndexMap<String, CollectionConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionConfig {
+    pub source: String,
+    pub format: Option<Format>,
+    pub member: Option<String>,
+    pub table: Option<String>,
+    pub key: Option<String>,
+    pub key_column: Option<String>,
+    pub extra_column: Option<String>,
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub recursive: bool,
+    pub body_field: Option<String>,
+    #[serde(default)]
+    pub unique: Vec<Vec<String>>,
+    #[serde(default)]
+    pub indexes: Vec<Vec<String>>,
+    #[serde(default)]
+    pub fields: IndexMap<String, FieldConfig>,
+}
+
+/// A field: `title = "text"` or `title = { type = "text", required = true }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FieldConfig {
+    Short(String),
+    Long(Box<FieldSpec>),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub column: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// `true` on a scalar field; on an array field with a child table, lists of columns that
+    /// are unique together (`[["_parent", "word"]]`).
+    #[serde(default)]
+    pub unique: Unique,
+    #[serde(default)]
+    pub index: bool,
+    #[serde(rename = "enum")]
+    pub enumeration: Option<Vec<toml::Value>>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub check: Option<String>,
+    pub references: Option<String>,
+    pub on_delete: Option<String>,
+    // object
+    #[serde(default)]
+    pub flatten: bool,
+    pub prefix: Option<String>,
+    // array
+    pub of: Option<String>,
+    pub table: Option<String>,
+    pub id_column: Option<String>,
+    pub parent_column: Option<String>,
+    pub position_column: Option<String>,
+    pub value_column: Option<String>,
+    #[serde(default)]
+    pub indexes: Vec<Vec<String>>,
+    #[serde(default)]
+    pub fields: IndexMap<String, FieldConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Unique {
+    Flag(bool),
+    Groups(Vec<Vec<String>>),
+}
+
+impl Default for Unique {
+    fn default() -> Self {
+        Unique::Flag(false)
+    }
+}
+
+impl FieldConfig {
+    /// The long form, whichever form was written.
+    pub fn spec(&self) -> FieldSpec {
+        match self {
+            FieldConfig::Short(ty) => FieldSpec { ty: ty.clone(), ..FieldSpec::default() },
+            FieldConfig::Long(spec) => (**spec).clone(),
+        }
+    }
+}
+
+/// A loaded project file with its location.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub path: PathBuf,
+    /// The folder holding the project file: relative paths resolve against it.
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl Project {
+    pub fn load(path: &Path) -> Result<Project, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Project, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: untagged_hint(e.to_string()),
+        })?;
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let root = abs.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        Ok(Project { path: abs, root, config })
+    }
+
+    pub fn resolve(&self, rel: &str) -> PathBuf {
+        let p = Path::new(rel);
+        if p.is_absolute() { p.to_path_buf() } else { self.root.join(p) }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.resolve(self.config.database.as_deref().unwrap_or("jsonlift.db"))
+    }
+
+    pub fn backup_dir(&self) -> PathBuf {
+        self.resolve(self.config.backup_dir.as_deref().unwrap_or(".jsonlift/backups"))
+    }
+
+    pub fn busy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.config.busy_timeout_ms.unwrap_or(5000))
+    }
+
+    pub fn max_depth(&self) -> usize {
+        self.config.max_depth.unwrap_or(128).clamp(1, 10_000)
+    }
+
+    pub fn invalid(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { path: self.path.clone(), message: message.into() }
+    }
+}
+
+/// serde's message for an untagged enum says nothing useful; say what the field forms are.
+fn untagged_hint(msg: String) -> String {
+    if msg.contains("did not match any variant of untagged enum FieldConfig") {
+        format!(
+            "{msg}\nhint: a field is either a type name (`title = \"text\"`) or a table \
+             (`title = {{ type = \"text\", required = true }}`); check the key names against docs/config.md"
+        )
+    } else {
+        msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_fields_in_order() {
+        let p = Project::parse(
+            Path::new("/p/jsonlift.toml"),
+            r#"
+            [collections.courses]
+            source = "data/courses.json"
+            key = "id"
+            [collections.courses.fields]
+            id = "text"
+            title = { type = "text", required = true }
+            [collections.courses.fields.modules]
+            type = "array"
+            [collections.courses.fields.modules.fields]
+            name = "text"
+            "#,
+        )
+        .unwrap();
+        let c = &p.config.collections["courses"];
+        let names: Vec<_> = c.fields.keys().cloned().collect();
+        assert_eq!(names, ["id", "title", "modules"]);
+        assert!(c.fields["title"].spec().required);
+        assert_eq!(c.fields["modules"].spec().fields.len(), 1);
+        assert_eq!(p.database_path(), PathBuf::from("/p/jsonlift.db"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Project::parse(
+            Path::new("j.toml"),
+            "[collections.a]\nsource = \"a.json\"\nsorce = 1\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sorce"), "{err}");
+    }
+}

@@ -1,0 +1,683 @@
+//! The schema: the single source of truth built from `jsonlift.toml`. From it derive the DDL
+//! ([`ddl`]), validation and the taking apart of records into rows ([`shred`]), and the putting
+//! back together of records from rows ([`rebuild`]) that verify and export rely on.
+
+pub mod ddl;
+pub mod rebuild;
+pub mod shred;
+mod types;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use crate::config::{CollectionConfig, ConfigError, FieldConfig, FieldSpec, Project, Unique};
+use crate::json::{Number, Value};
+use crate::source::{Format, Limits, MemberSpec, SourceSpec};
+
+pub use types::ScalarType;
+
+/// How a column is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    Text,
+    Integer,
+    Real,
+    Boolean,
+    /// Exact JSON text.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    Cascade,
+    SetNull,
+    Restrict,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignKey {
+    pub table: String,
+    pub column: String,
+    pub on_delete: OnDelete,
+}
+
+/// What a column is for; the bookkeeping columns have fixed roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Generated integer key (`_id`).
+    Id,
+    /// The record's key in the file: object key, TinyDB doc id, or file path.
+    Key,
+    Parent,
+    Position,
+    Field,
+    /// The element of an array of scalars.
+    Value,
+    Extra,
+    Meta,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColType,
+    pub role: Role,
+    pub not_null: bool,
+    pub unique: bool,
+    pub primary_key: bool,
+    pub index: bool,
+    pub checks: Vec<String>,
+    pub references: Option<ForeignKey>,
+    /// For `Role::Field` columns: the field's JSON path inside the record, for messages.
+    pub field_path: Vec<String>,
+}
+
+impl Column {
+    fn new(name: &str, ty: ColType, role: Role) -> Column {
+        Column {
+            name: name.to_string(),
+            ty,
+            role,
+            not_null: false,
+            unique: false,
+            primary_key: false,
+            index: false,
+            checks: Vec::new(),
+            references: None,
+            field_path: Vec::new(),
+        }
+    }
+}
+
+/// A field of an object node.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// The JSON key.
+    pub name: String,
+    pub kind: FieldKind,
+    pub required: bool,
+    pub enumeration: Option<Vec<Value>>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum FieldKind {
+    /// A typed column.
+    Scalar { ty: ScalarType, col: usize },
+    /// A JSON column holding any value exactly.
+    Json { col: usize },
+    /// An object flattened into columns of the same table.
+    Object { fields: Vec<Field> },
+    /// An array stored as rows of a child table.
+    Child { table: usize },
+}
+
+/// What the rows of a child table hold.
+#[derive(Debug, Clone)]
+pub enum Elements {
+    /// Objects, described by the table's `fields`.
+    Objects,
+    /// Scalars of one type in the `value` column.
+    Scalars { ty: ScalarType, col: usize },
+    /// Any JSON value in the `value` column.
+    Json { col: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub collection: usize,
+    pub columns: Vec<Column>,
+    /// The object node stored in each row (empty for arrays of scalars).
+    pub fields: Vec<Field>,
+    pub elements: Elements,
+    /// The column other tables point at.
+    pub pk: usize,
+    pub id_col: Option<usize>,
+    pub key_col: Option<usize>,
+    pub parent: Option<usize>,
+    pub parent_col: Option<usize>,
+    pub pos_col: Option<usize>,
+    pub extra_col: Option<usize>,
+    pub meta_col: usize,
+    pub children: Vec<usize>,
+    /// Single-row table for a document source.
+    pub document: bool,
+    pub uniques: Vec<Vec<String>>,
+    pub indexes: Vec<Vec<String>>,
+    /// The JSON key of the array field in the parent node (child tables only).
+    pub parent_field: Option<String>,
+}
+
+impl Table {
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub name: String,
+    pub table: usize,
+    pub source: usize,
+    pub member: usize,
+    pub format: Format,
+    /// The field that is the natural key, if any.
+    pub key_field: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub tables: Vec<Table>,
+    pub collections: Vec<Collection>,
+    pub sources: Vec<SourceSpec>,
+}
+
+impl Schema {
+    pub fn build(project: &Project) -> Result<Schema, ConfigError> {
+        Builder { project, tables: Vec::new(), collections: Vec::new(), sources: Vec::new() }.run()
+    }
+
+    /// The collections fed by one source, in member order.
+    pub fn collections_of(&self, source: usize) -> impl Iterator<Item = &Collection> {
+        self.collections.iter().filter(move |c| c.source == source)
+    }
+
+    pub fn collection_for(&self, source: usize, member: usize) -> &Collection {
+        self.collections.iter().find(|c| c.source == source && c.member == member).expect("every member has a collection")
+    }
+
+    /// Tables of a collection: the root, then its descendants depth-first (parents before children).
+    pub fn tables_of(&self, collection: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.collections[collection].table];
+        while let Some(t) = stack.pop() {
+            out.push(t);
+            stack.extend(self.tables[t].children.iter().rev());
+        }
+        out
+    }
+}
+
+struct Builder<'a> {
+    project: &'a Project,
+    tables: Vec<Table>,
+    collections: Vec<Collection>,
+    sources: Vec<SourceSpec>,
+}
+
+const NAMES_HINT: &str = "rename one of them with `column = \"...\"` (or `key_column`, `extra_column`, `id_column`, `parent_column`, `position_column`)";
+
+impl Builder<'_> {
+    fn err(&self, msg: String) -> ConfigError {
+        self.project.invalid(msg)
+    }
+
+    fn run(mut self) -> Result<Schema, ConfigError> {
+        let cfg = &self.project.config;
+        if cfg.collections.is_empty() {
+            return Err(self.err("no collections: add a [collections.NAME] table with a `source`".into()));
+        }
+        let limits = Limits { max_depth: self.project.max_depth() };
+        for (name, cc) in &cfg.collections {
+            let path = self.project.resolve(&cc.source);
+            let format = match cc.format {
+                Some(f) => f,
+                None if cc.member.is_some() => Format::Array,
+                None => crate::source::guess_format(&path).map_err(|p| {
+                    self.err(format!("collections.{name}: {p}\nhint: set `format` (array, object, document, tinydb, jsonl, folder, prompty)"))
+                })?,
+            };
+            let member_spec = MemberSpec {
+                name: cc.member.clone(),
+                format,
+                pattern: cc.pattern.clone().unwrap_or_else(|| {
+                    if format == Format::Prompty { "*.prompty".into() } else { "*.json".into() }
+                }),
+                recursive: cc.recursive,
+                body_field: cc.body_field.clone().unwrap_or_else(|| "body".into()),
+            };
+            self.check_format(name, cc, format)?;
+            let source = self.add_member(&path, &cc.source, member_spec, limits, name)?;
+            let member = self.sources[source].members.len() - 1;
+            let collection = self.collections.len();
+            let table = self.add_root_table(name, cc, format, collection)?;
+            self.collections.push(Collection {
+                name: name.clone(),
+                table,
+                source,
+                member,
+                format,
+                key_field: cc.key.clone(),
+            });
+        }
+        self.resolve_references()?;
+        let mut seen = HashSet::new();
+        for t in &self.tables {
+            if t.name.starts_with("_jsonlift") {
+                return Err(self.err(format!("table name {:?} is reserved for jsonlift's own tables", t.name)));
+            }
+            if !seen.insert(t.name.to_lowercase()) {
+                return Err(self.err(format!(
+                    "two tables are named {:?}; set `table = \"...\"` on one of them",
+                    t.name
+                )));
+            }
+        }
+        Ok(Schema { tables: self.tables, collections: self.collections, sources: self.sources })
+    }
+
+    fn check_format(&self, name: &str, cc: &CollectionConfig, format: Format) -> Result<(), ConfigError> {
+        let member_ok = matches!(format, Format::Array | Format::Object | Format::Document | Format::Tinydb);
+        if cc.member.is_some() && !member_ok {
+            return Err(self.err(format!(
+                "collections.{name}: `member` works with formats array, object, document and tinydb, not {format:?}"
+            )));
+        }
+        if format == Format::Tinydb && cc.member.is_none() {
+            return Err(self.err(format!(
+                "collections.{name}: a TinyDB file holds tables; name this collection's table with `member = \"_default\"` (or the table's name)"
+            )));
+        }
+        if format == Format::Document && cc.key.is_some() {
+            return Err(self.err(format!("collections.{name}: a document is one record and has no `key`")));
+        }
+        Ok(())
+    }
+
+    fn add_member(
+        &mut self,
+        path: &PathBuf,
+        display: &str,
+        member: MemberSpec,
+        limits: Limits,
+        name: &str,
+    ) -> Result<usize, ConfigError> {
+        if let Some(i) = self.sources.iter().position(|s| &s.path == path) {
+            let s = &self.sources[i];
+            if member.name.is_none() || s.members.iter().any(|m| m.name.is_none()) {
+                return Err(self.err(format!(
+                    "collections.{name}: source {display:?} is used by several collections; each must name its top-level key with `member`"
+                )));
+            }
+            if s.members.iter().any(|m| m.name == member.name) {
+                return Err(self.err(format!(
+                    "collections.{name}: member {:?} of {display:?} is already taken by another collection",
+                    member.name.unwrap_or_default()
+                )));
+            }
+            let tiny = |f: Format| f == Format::Tinydb;
+            if s.members.iter().any(|m| tiny(m.format) != tiny(member.format)) {
+                return Err(self.err(format!(
+                    "collections.{name}: {display:?} mixes TinyDB tables and other members; a TinyDB file holds only tables"
+                )));
+            }
+            self.sources[i].members.push(member);
+            return Ok(i);
+        }
+        self.sources.push(SourceSpec {
+            path: path.clone(),
+            display: display.to_string(),
+            members: vec![member],
+            limits,
+        });
+        Ok(self.sources.len() - 1)
+    }
+
+    fn add_root_table(
+        &mut self,
+        name: &str,
+        cc: &CollectionConfig,
+        format: Format,
+        collection: usize,
+    ) -> Result<usize, ConfigError> {
+        let table_name = cc.table.clone().unwrap_or_else(|| name.to_string());
+        let ctx = format!("collections.{name}");
+        let mut t = empty_table(&table_name, collection);
+        let mut fields_cfg = cc.fields.clone();
+        if let Some(key) = &cc.key {
+            if !fields_cfg.contains_key(key) {
+                // The key must be stored somewhere; text is the common case and a wrong guess
+                // is reported on the first record with a hint.
+                fields_cfg.insert(key.clone(), FieldConfig::Short("text".into()));
+            }
+        }
+        // Bookkeeping columns come first so the table reads naturally.
+        match format {
+            Format::Document => {
+                let mut c = Column::new("_id", ColType::Integer, Role::Id);
+                c.primary_key = true;
+                c.checks.push("\"_id\" = 1".into());
+                t.id_col = Some(push_col(&mut t, c));
+                t.document = true;
+            }
+            Format::Object | Format::Tinydb | Format::Folder | Format::Prompty => {
+                let default = match format {
+                    Format::Tinydb => "_doc_id",
+                    Format::Object => "_key",
+                    _ => "_file",
+                };
+                let kc = cc.key_column.clone().unwrap_or_else(|| default.into());
+                let ty = if format == Format::Tinydb { ColType::Integer } else { ColType::Text };
+                let mut c = Column::new(&kc, ty, Role::Key);
+                c.not_null = true;
+                c.primary_key = cc.key.is_none();
+                c.unique = cc.key.is_some();
+                t.key_col = Some(push_col(&mut t, c));
+            }
+            Format::Array | Format::Jsonl => {
+                if cc.key.is_none() {
+                    let mut c = Column::new("_id", ColType::Integer, Role::Id);
+                    c.primary_key = true;
+                    t.id_col = Some(push_col(&mut t, c));
+                }
+            }
+        }
+        if cc.key_column.is_some() && t.key_col.is_none() {
+            return Err(self.err(format!("{ctx}: `key_column` applies to object, tinydb, folder and prompty sources only")));
+        }
+        let fields = self.build_fields(&mut t, &fields_cfg, &[], &ctx, "")?;
+        t.fields = fields;
+        if format == Format::Prompty {
+            let body = cc.body_field.clone().unwrap_or_else(|| "body".into());
+            if !t.fields.iter().any(|f| f.name == body) {
+                let col = push_col(&mut t, field_col(&body, ColType::Text, &[body.clone()]));
+                t.fields.push(Field { name: body, kind: FieldKind::Scalar { ty: ScalarType::Text, col }, required: false, enumeration: None, min: None, max: None });
+            }
+        }
+        if let Some(key) = &cc.key {
+            let f = t.fields.iter().find(|f| &f.name == key).expect("key field added above");
+            let col = match f.kind {
+                FieldKind::Scalar { col, .. } => col,
+                _ => return Err(self.err(format!("{ctx}: key field {key:?} must be a scalar (text, integer, uuid...)"))),
+            };
+            t.columns[col].primary_key = true;
+            t.columns[col].not_null = true;
+            t.pk = col;
+        } else {
+            t.pk = t.id_col.or(t.key_col).expect("a key column exists when no key field is named");
+        }
+        let extra = cc.extra_column.clone().unwrap_or_else(|| "_extra".into());
+        t.extra_col = Some(push_col(&mut t, Column::new(&extra, ColType::Json, Role::Extra)));
+        t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
+        t.uniques = cc.unique.clone();
+        t.indexes = cc.indexes.clone();
+        let idx = self.tables.len();
+        self.tables.push(t);
+        self.finish_table(idx, &ctx)?;
+        Ok(idx)
+    }
+
+    /// Builds the fields of an object node into table `t`; child tables are added to `self`.
+    fn build_fields(
+        &mut self,
+        t: &mut Table,
+        cfg: &indexmap::IndexMap<String, FieldConfig>,
+        path: &[String],
+        ctx: &str,
+        prefix: &str,
+    ) -> Result<Vec<Field>, ConfigError> {
+        let mut out = Vec::new();
+        for (name, fc) in cfg {
+            let spec = fc.spec();
+            let fctx = format!("{ctx}.fields.{name}");
+            let mut fpath = path.to_vec();
+            fpath.push(name.clone());
+            let column = spec.column.clone().unwrap_or_else(|| format!("{prefix}{name}"));
+            let enumeration = match &spec.enumeration {
+                Some(vals) => Some(vals.iter().map(toml_to_value).collect::<Result<Vec<_>, _>>().map_err(|m| self.err(format!("{fctx}: enum: {m}")))?),
+                None => None,
+            };
+            let kind = match spec.ty.as_str() {
+                "json" => {
+                    let mut c = field_col(&column, ColType::Json, &fpath);
+                    self.constraints(&mut c, &spec, &fctx)?;
+                    FieldKind::Json { col: push_col(t, c) }
+                }
+                "object" if spec.flatten => {
+                    let pre = spec.prefix.clone().unwrap_or_else(|| format!("{column}_"));
+                    FieldKind::Object { fields: self.build_fields(t, &spec.fields, &fpath, &fctx, &pre)? }
+                }
+                "object" => FieldKind::Json { col: push_col(t, field_col(&column, ColType::Json, &fpath)) },
+                "array" => {
+                    if !spec.fields.is_empty() || spec.table.is_some() {
+                        let child = self.add_child_table(t, name, &spec, &fctx)?;
+                        FieldKind::Child { table: child }
+                    } else {
+                        if let Some(of) = &spec.of {
+                            ScalarType::parse(of).ok_or_else(|| self.err(format!("{fctx}: unknown element type {of:?}")))?;
+                        }
+                        FieldKind::Json { col: push_col(t, field_col(&column, ColType::Json, &fpath)) }
+                    }
+                }
+                other => {
+                    let ty = ScalarType::parse(other).ok_or_else(|| {
+                        self.err(format!(
+                            "{fctx}: unknown type {other:?}; use text, integer, real, boolean, timestamp, date, uuid, json, object or array"
+                        ))
+                    })?;
+                    let mut c = field_col(&column, ty.col_type(), &fpath);
+                    c.not_null = spec.required && path.is_empty();
+                    self.constraints(&mut c, &spec, &fctx)?;
+                    if let Some(vals) = &enumeration {
+                        let list: Vec<String> = vals.iter().map(|v| ty.sql_literal(v)).collect::<Option<_>>().ok_or_else(|| {
+                            self.err(format!("{fctx}: enum values must all be of type {other}"))
+                        })?;
+                        c.checks.push(format!("{} IN ({})", ddl::quote(&column), list.join(", ")));
+                    }
+                    if let Some(min) = spec.min {
+                        c.checks.push(format!("{} >= {}", ddl::quote(&column), min));
+                    }
+                    if let Some(max) = spec.max {
+                        c.checks.push(format!("{} <= {}", ddl::quote(&column), max));
+                    }
+                    if ty == ScalarType::Boolean {
+                        c.checks.push(format!("{} IN (0, 1)", ddl::quote(&column)));
+                    }
+                    FieldKind::Scalar { ty, col: push_col(t, c) }
+                }
+            };
+            out.push(Field { name: name.clone(), kind, required: spec.required, enumeration, min: spec.min, max: spec.max });
+        }
+        Ok(out)
+    }
+
+    fn constraints(&self, c: &mut Column, spec: &FieldSpec, fctx: &str) -> Result<(), ConfigError> {
+        match spec.unique {
+            Unique::Flag(u) => c.unique = u,
+            Unique::Groups(_) => {
+                return Err(self.err(format!("{fctx}: `unique` takes true/false here; lists of columns go on collections and child tables")));
+            }
+        }
+        c.index = spec.index;
+        if let Some(check) = &spec.check {
+            c.checks.push(check.clone());
+        }
+        if let Some(r) = &spec.references {
+            let on_delete = match spec.on_delete.as_deref().unwrap_or("restrict") {
+                "cascade" => OnDelete::Cascade,
+                "set null" | "set_null" => OnDelete::SetNull,
+                "restrict" | "no action" => OnDelete::Restrict,
+                other => return Err(self.err(format!("{fctx}: on_delete {other:?}: use cascade, set null or restrict"))),
+            };
+            // Resolved to a table and column once every collection exists.
+            let (table, column) = match r.split_once('.') {
+                Some((a, b)) => (a.to_string(), b.to_string()),
+                None => (r.clone(), String::new()),
+            };
+            c.references = Some(ForeignKey { table, column, on_delete });
+        } else if spec.on_delete.is_some() {
+            return Err(self.err(format!("{fctx}: `on_delete` needs `references`")));
+        }
+        Ok(())
+    }
+
+    fn add_child_table(&mut self, parent: &Table, field: &str, spec: &FieldSpec, fctx: &str) -> Result<usize, ConfigError> {
+        let name = spec.table.clone().unwrap_or_else(|| format!("{}_{}", parent.name, field));
+        let mut t = empty_table(&name, parent.collection);
+        let mut id = Column::new(spec.id_column.as_deref().unwrap_or("_id"), ColType::Integer, Role::Id);
+        id.primary_key = true;
+        t.id_col = Some(push_col(&mut t, id));
+        t.pk = 0;
+        // The parent's key type; fixed up in finish_table once the parent is final.
+        let mut pc = Column::new(spec.parent_column.as_deref().unwrap_or("_parent"), ColType::Integer, Role::Parent);
+        pc.not_null = true;
+        pc.index = false; // covered by the (parent, position) unique index
+        t.parent_col = Some(push_col(&mut t, pc));
+        let mut pos = Column::new(spec.position_column.as_deref().unwrap_or("_pos"), ColType::Integer, Role::Position);
+        pos.not_null = true;
+        t.pos_col = Some(push_col(&mut t, pos));
+        t.parent_field = Some(field.to_string());
+        if spec.fields.is_empty() {
+            let of = spec.of.as_deref().unwrap_or("json");
+            let vname = spec.value_column.as_deref().unwrap_or("value");
+            if of == "json" {
+                t.elements = Elements::Json { col: push_col(&mut t, Column::new(vname, ColType::Json, Role::Value)) };
+            } else {
+                let ty = ScalarType::parse(of).ok_or_else(|| self.err(format!("{fctx}: unknown element type {of:?}")))?;
+                let mut c = Column::new(vname, ty.col_type(), Role::Value);
+                if ty == ScalarType::Boolean {
+                    c.checks.push(format!("{} IN (0, 1)", ddl::quote(vname)));
+                }
+                t.elements = Elements::Scalars { ty, col: push_col(&mut t, c) };
+            }
+        } else {
+            t.elements = Elements::Objects;
+            let fields = self.build_fields(&mut t, &spec.fields, &[], fctx, "")?;
+            t.fields = fields;
+            t.extra_col = Some(push_col(&mut t, Column::new("_extra", ColType::Json, Role::Extra)));
+        }
+        t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
+        if let Unique::Groups(g) = &spec.unique {
+            t.uniques = g.clone();
+        }
+        t.indexes = spec.indexes.clone();
+        let idx = self.tables.len();
+        self.tables.push(t);
+        self.finish_table(idx, fctx)?;
+        Ok(idx)
+    }
+
+    /// Checks column names, and links children to this (now final) table.
+    fn finish_table(&mut self, idx: usize, ctx: &str) -> Result<(), ConfigError> {
+        let mut seen = HashMap::new();
+        for c in &self.tables[idx].columns {
+            if let Some(other) = seen.insert(c.name.to_lowercase(), c.name.clone()) {
+                return Err(self.err(format!(
+                    "{ctx}: table {:?} would have two columns named {other:?}; {NAMES_HINT}",
+                    self.tables[idx].name
+                )));
+            }
+        }
+        for group in self.tables[idx].uniques.iter().chain(self.tables[idx].indexes.iter()) {
+            for col in group {
+                if self.tables[idx].col(col).is_none() {
+                    return Err(self.err(format!("{ctx}: unique/indexes name column {col:?}, which table {:?} does not have", self.tables[idx].name)));
+                }
+            }
+        }
+        // Children were created before this table was pushed; find them by their collection
+        // and patch their parent link.
+        let children: Vec<usize> = (0..idx)
+            .filter(|&c| self.tables[c].parent.is_none() && self.tables[c].parent_col.is_some() && self.tables[c].collection == self.tables[idx].collection)
+            .collect();
+        let pk = self.tables[idx].pk;
+        let (pname, pcol_name, pty) = {
+            let t = &self.tables[idx];
+            (t.name.clone(), t.columns[pk].name.clone(), t.columns[pk].ty)
+        };
+        for c in children {
+            let child = &mut self.tables[c];
+            child.parent = Some(idx);
+            let pc = child.parent_col.unwrap();
+            child.columns[pc].ty = pty;
+            child.columns[pc].references = Some(ForeignKey { table: pname.clone(), column: pcol_name.clone(), on_delete: OnDelete::Cascade });
+            let pos = child.columns[child.pos_col.unwrap()].name.clone();
+            let parent_name = child.columns[pc].name.clone();
+            child.uniques.insert(0, vec![parent_name, pos]);
+            self.tables[idx].children.push(c);
+        }
+        Ok(())
+    }
+
+    fn resolve_references(&mut self) -> Result<(), ConfigError> {
+        for ti in 0..self.tables.len() {
+            for ci in 0..self.tables[ti].columns.len() {
+                let Some(fk) = self.tables[ti].columns[ci].references.clone() else { continue };
+                if self.tables[ti].columns[ci].role != Role::Field {
+                    continue;
+                }
+                let target = self
+                    .collections
+                    .iter()
+                    .find(|c| c.name == fk.table)
+                    .map(|c| c.table)
+                    .or_else(|| self.tables.iter().position(|t| t.name == fk.table))
+                    .ok_or_else(|| self.err(format!("references {:?}: no collection or table of that name", fk.table)))?;
+                let tt = &self.tables[target];
+                let column = if fk.column.is_empty() {
+                    tt.columns[tt.pk].name.clone()
+                } else {
+                    let c = tt.col(&fk.column).ok_or_else(|| self.err(format!("references {}.{}: no such column", fk.table, fk.column)))?;
+                    if !(tt.columns[c].unique || tt.columns[c].primary_key) {
+                        return Err(self.err(format!("references {}.{}: the target column must be the key or unique", fk.table, fk.column)));
+                    }
+                    fk.column.clone()
+                };
+                let table = tt.name.clone();
+                let col = &mut self.tables[ti].columns[ci];
+                if fk.on_delete == OnDelete::SetNull && col.not_null {
+                    return Err(self.err(format!("column {:?}: on_delete = \"set null\" on a required field", col.name)));
+                }
+                col.references = Some(ForeignKey { table, column, on_delete: fk.on_delete });
+                col.index = true; // foreign keys are looked up on every parent delete
+            }
+        }
+        Ok(())
+    }
+}
+
+fn empty_table(name: &str, collection: usize) -> Table {
+    Table {
+        name: name.to_string(),
+        collection,
+        columns: Vec::new(),
+        fields: Vec::new(),
+        elements: Elements::Objects,
+        pk: 0,
+        id_col: None,
+        key_col: None,
+        parent: None,
+        parent_col: None,
+        pos_col: None,
+        extra_col: None,
+        meta_col: 0,
+        children: Vec::new(),
+        document: false,
+        uniques: Vec::new(),
+        indexes: Vec::new(),
+        parent_field: None,
+    }
+}
+
+fn push_col(t: &mut Table, c: Column) -> usize {
+    t.columns.push(c);
+    t.columns.len() - 1
+}
+
+fn field_col(name: &str, ty: ColType, path: &[String]) -> Column {
+    let mut c = Column::new(name, ty, Role::Field);
+    c.field_path = path.to_vec();
+    c
+}
+
+fn toml_to_value(v: &toml::Value) -> Result<Value, String> {
+    Ok(match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::Number(Number::from_i64(*i)),
+        toml::Value::Float(f) => Value::Number(Number::from_f64(*f).ok_or("not a finite number")?),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        other => return Err(format!("unsupported value {other}")),
+    })
+}
