@@ -10,3 +10,8 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod source;
+pub mod backup;
+pub mod clock;
+pub mod migrate;
+pub mod schema;
+pub mod store;

@@ -146,8 +146,8 @@ pub struct Table {
     pub document: bool,
     pub uniques: Vec<Vec<String>>,
     pub indexes: Vec<Vec<String>>,
-    /// The JSON key of the array field in the parent node (child tables only).
-    pub parent_field: Option<String>,
+    /// The JSON keys leading from the parent's object to this array (child tables only).
+    pub parent_path: Vec<String>,
 }
 
 impl Table {
@@ -442,7 +442,7 @@ impl Builder<'_> {
                 "object" => FieldKind::Json { col: push_col(t, field_col(&column, ColType::Json, &fpath)) },
                 "array" => {
                     if !spec.fields.is_empty() || spec.table.is_some() {
-                        let child = self.add_child_table(t, name, &spec, &fctx)?;
+                        let child = self.add_child_table(t, &fpath, &spec, &fctx)?;
                         FieldKind::Child { table: child }
                     } else {
                         if let Some(of) = &spec.of {
@@ -513,8 +513,8 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn add_child_table(&mut self, parent: &Table, field: &str, spec: &FieldSpec, fctx: &str) -> Result<usize, ConfigError> {
-        let name = spec.table.clone().unwrap_or_else(|| format!("{}_{}", parent.name, field));
+    fn add_child_table(&mut self, parent: &Table, path: &[String], spec: &FieldSpec, fctx: &str) -> Result<usize, ConfigError> {
+        let name = spec.table.clone().unwrap_or_else(|| format!("{}_{}", parent.name, path.join("_")));
         let mut t = empty_table(&name, parent.collection);
         let mut id = Column::new(spec.id_column.as_deref().unwrap_or("_id"), ColType::Integer, Role::Id);
         id.primary_key = true;
@@ -528,7 +528,7 @@ impl Builder<'_> {
         let mut pos = Column::new(spec.position_column.as_deref().unwrap_or("_pos"), ColType::Integer, Role::Position);
         pos.not_null = true;
         t.pos_col = Some(push_col(&mut t, pos));
-        t.parent_field = Some(field.to_string());
+        t.parent_path = path.to_vec();
         if spec.fields.is_empty() {
             let of = spec.of.as_deref().unwrap_or("json");
             let vname = spec.value_column.as_deref().unwrap_or("value");
@@ -657,7 +657,7 @@ fn empty_table(name: &str, collection: usize) -> Table {
         document: false,
         uniques: Vec::new(),
         indexes: Vec::new(),
-        parent_field: None,
+        parent_path: Vec::new(),
     }
 }
 

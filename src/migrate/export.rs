@@ -1,0 +1,87 @@
+//! `export`: every source written back from the database at the same relative path, in its
+//! original shape and formatting. This is the way back from a migration.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use super::ledger;
+use super::report::{CollectionReport, Report};
+use super::verify::RowCursor;
+use super::{Progress, open_existing};
+use crate::config::Project;
+use crate::schema::Schema;
+use crate::schema::rebuild::rebuild;
+use crate::source::{self, Layout, Style};
+use crate::store::sqlite::fetch_children;
+
+/// The layout assumed for a source that has none recorded: JSON.stringify(x, null, 2) + newline.
+fn default_layout() -> Layout {
+    Layout {
+        style: Style { indent: Some("  ".into()), colon: ": ".into(), comma: ",".into(), ascii: false, trailing_newline: true },
+        ..Layout::default()
+    }
+}
+
+/// Where source `path` goes under `out`: the same path relative to the project folder.
+fn out_path(project: &Project, path: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+    let rel = path.strip_prefix(&project.root).map(Path::to_path_buf).unwrap_or_else(|_| {
+        // A source outside the project folder keeps its absolute path under `external/`.
+        let mut p = PathBuf::from("external");
+        p.extend(path.components().filter(|c| matches!(c, Component::Normal(_))));
+        p
+    });
+    Ok(out.join(rel))
+}
+
+pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Result<Report> {
+    let t0 = Instant::now();
+    let schema = Schema::build(project)?;
+    let conn = open_existing(project)?;
+    let mut report = Report::new("export", project.database_path());
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (si, spec) in schema.sources.iter().enumerate() {
+        let target = out_path(project, &spec.path, out)?;
+        let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| Some(a) == b.canonicalize().ok());
+        if same(&target, &spec.path) {
+            bail!("exporting to {} would overwrite the source {}; choose another --out folder", out.display(), spec.display);
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let layout = ledger::layout_of(&conn, &spec.display)?.unwrap_or_else(default_layout);
+        let started = Instant::now();
+        let mut counts = vec![0u64; spec.members.len()];
+        {
+            let schema: &Schema = &schema;
+            let conn = &conn;
+            let mut feed = |member: usize, emit: &mut dyn FnMut(Option<&str>, &crate::json::Value) -> anyhow::Result<()>| -> anyhow::Result<()> {
+                let coll = schema.collection_for(si, member);
+                let mut cursor = RowCursor::new(schema, coll.table);
+                let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| fetch_children(conn, schema, t, parent);
+                while let Some(cells) = cursor.next(conn)? {
+                    let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
+                    emit(key.as_deref(), &value)?;
+                    counts[member] += 1;
+                }
+                Ok(())
+            };
+            source::write_source(spec, &layout, &target, &mut feed).with_context(|| format!("writing {}", target.display()))?;
+        }
+        for c in schema.collections_of(si) {
+            report.collections.push(CollectionReport {
+                name: c.name.clone(),
+                table: schema.tables[c.table].name.clone(),
+                source: target.display().to_string(),
+                records: counts[c.member],
+                seconds: started.elapsed().as_secs_f64(),
+                ..CollectionReport::default()
+            });
+        }
+        let _ = progress;
+    }
+    report.status = format!("exported to {}", out.display());
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}

@@ -1,0 +1,221 @@
+//! Loading records into an open transaction: read, shred, insert, and turn every failure into a
+//! problem that names the file, line:column and JSON path.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::Instant;
+
+use rusqlite::{Connection, ErrorCode, params_from_iter};
+
+use super::progress::Progress;
+use super::report::{CollectionReport, Report};
+use crate::error::Problem;
+use crate::json::{JsonPath, Seg, line_col, locate};
+use crate::schema::shred::{Cell, Ids, Row, shred};
+use crate::schema::{Role, Schema};
+use crate::source::{self, Format, Layout, Origin, Record, SourceSpec};
+use crate::store::sqlite::insert_sql;
+
+/// The name of the file a record came from, as the user knows it.
+pub fn record_file(spec: &SourceSpec, member: usize, key: Option<&str>) -> String {
+    match (spec.members[member].format, key) {
+        (Format::Folder | Format::Prompty, Some(k)) => format!("{}/{}", spec.display, k),
+        _ => spec.display.clone(),
+    }
+}
+
+/// A problem at `rel` inside the record at `origin`, with the exact line:column when the path
+/// can be found in the record's text.
+pub fn place(origin: &Origin, file: String, rel: &JsonPath, message: String) -> Problem {
+    let mut line = origin.line;
+    let mut col = origin.col;
+    if !rel.0.is_empty() {
+        if let Some(bytes) = read_span(origin) {
+            if let Some(off) = locate(&bytes, &rel.0) {
+                let (l, c) = line_col(&bytes, off);
+                if l == 1 {
+                    col += c - 1;
+                } else {
+                    line += l - 1;
+                    col = c;
+                }
+            }
+        }
+    }
+    Problem::new(file, message).at(line, col).with_path(origin.path.join(rel))
+}
+
+fn read_span(origin: &Origin) -> Option<Vec<u8>> {
+    let mut f = std::fs::File::open(&origin.file).ok()?;
+    f.seek(SeekFrom::Start(origin.offset)).ok()?;
+    let mut buf = vec![0; usize::try_from(origin.len).ok()?.min(64 << 20)];
+    f.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// What loading one source produced.
+pub struct Loaded {
+    pub layout: Layout,
+    pub collections: Vec<CollectionReport>,
+    /// Rows inserted per table.
+    pub rows: HashMap<usize, u64>,
+}
+
+/// Loads every record of source `si`, read through `spec` (which may point at a backup copy), into
+/// the tables of its collections. Problems go to `report`; the caller rolls back if there are any.
+pub fn load_source(
+    conn: &Connection,
+    schema: &Schema,
+    si: usize,
+    spec: &SourceSpec,
+    ids: &mut Ids,
+    report: &mut Report,
+    progress: &Progress,
+) -> anyhow::Result<Option<Loaded>> {
+    let started = Instant::now();
+    let mut reader = match source::open(spec) {
+        Ok(r) => r,
+        Err(p) => {
+            report.problem(p);
+            return Ok(None);
+        }
+    };
+    let bar = progress.source(&spec.display, reader.total_bytes());
+    let mut rows: HashMap<usize, u64> = HashMap::new();
+    let mut records = vec![0u64; spec.members.len()];
+    let mut stmts = HashMap::new();
+    let colls: Vec<usize> = (0..spec.members.len())
+        .map(|m| schema.collections.iter().position(|c| c.source == si && c.member == m).expect("member has a collection"))
+        .collect();
+    while let Some(next) = reader.next_record() {
+        let rec = match next {
+            Ok(r) => r,
+            Err(p) => {
+                report.problem(p);
+                if report.full() {
+                    break;
+                }
+                continue;
+            }
+        };
+        records[rec.member] += 1;
+        if records[rec.member] % 4096 == 0 {
+            bar.set(reader.bytes_read(), records.iter().sum());
+        }
+        let coll = colls[rec.member];
+        match shred(schema, coll, rec.key.as_deref(), &rec.value, ids) {
+            Err(errors) => {
+                let file = record_file(spec, rec.member, rec.key.as_deref());
+                for e in errors {
+                    report.problem(place(&rec.origin, file.clone(), &e.path, e.message));
+                }
+            }
+            Ok(out) => {
+                for (i, row) in out.iter().enumerate() {
+                    let stmt = match stmts.get_mut(&row.table) {
+                        Some(s) => s,
+                        None => {
+                            let s = conn.prepare(&insert_sql(&schema.tables[row.table]))?;
+                            stmts.entry(row.table).or_insert(s)
+                        }
+                    };
+                    match stmt.execute(params_from_iter(row.cells.iter())) {
+                        Ok(_) => *rows.entry(row.table).or_default() += 1,
+                        Err(e) => {
+                            report.problem(insert_problem(schema, spec, &rec, &out, i, e)?);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if report.full() {
+            break;
+        }
+    }
+    bar.finish(reader.bytes_read(), records.iter().sum());
+    let bytes = reader.total_bytes();
+    let layout = match reader.finish() {
+        Ok(l) => l,
+        Err(p) => {
+            report.problem(p);
+            return Ok(None);
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let collections = colls
+        .iter()
+        .enumerate()
+        .map(|(m, &c)| {
+            let coll = &schema.collections[c];
+            let child_rows = schema.tables_of(c)[1..]
+                .iter()
+                .map(|t| (schema.tables[*t].name.clone(), rows.get(t).copied().unwrap_or(0)))
+                .collect();
+            CollectionReport {
+                name: coll.name.clone(),
+                table: schema.tables[coll.table].name.clone(),
+                source: spec.display.clone(),
+                records: records[m],
+                child_rows,
+                bytes: if m == 0 { bytes } else { 0 },
+                seconds,
+            }
+        })
+        .collect();
+    Ok(Some(Loaded { layout, collections, rows }))
+}
+
+/// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
+/// and a row's parent is the nearest earlier row of the parent table).
+fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
+    let t = &schema.tables[rows[i].table];
+    let Some(parent) = t.parent else { return JsonPath::root() };
+    let pi = (0..i).rev().find(|&j| rows[j].table == parent).unwrap_or(0);
+    let mut p = row_path(schema, rows, pi);
+    for k in &t.parent_path {
+        p.0.push(Seg::Key(k.clone()));
+    }
+    if let Cell::Int(pos) = rows[i].cells[t.pos_col.expect("child table")] {
+        p.0.push(Seg::Index(pos as usize));
+    }
+    p
+}
+
+/// Explains a failed insert (a constraint the database enforces) at the record's place.
+fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row], i: usize, e: rusqlite::Error) -> anyhow::Result<Problem> {
+    let file = record_file(spec, rec.member, rec.key.as_deref());
+    let (code, msg) = match &e {
+        rusqlite::Error::SqliteFailure(f, m) => (f.code, m.clone().unwrap_or_default()),
+        _ => return Err(e.into()),
+    };
+    if code != ErrorCode::ConstraintViolation {
+        return Err(e.into());
+    }
+    let t = &schema.tables[rows[i].table];
+    let path = row_path(schema, rows, i);
+    let mut message = format!("{msg} (in table {})", t.name);
+    if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
+        let names: Vec<&str> = cols.split(", ").filter_map(|c| c.split_once('.').map(|x| x.1)).collect();
+        let described: Vec<String> = names
+            .iter()
+            .filter_map(|n| t.col(n))
+            .map(|c| match &rows[i].cells[c] {
+                Cell::Text(s) => format!("{} = {:?}", t.columns[c].name, s),
+                Cell::Int(n) => format!("{} = {n}", t.columns[c].name),
+                Cell::Real(f) => format!("{} = {f}", t.columns[c].name),
+                Cell::Null => format!("{} = null", t.columns[c].name),
+            })
+            .collect();
+        message = format!("duplicate key: another record already has {}", described.join(", "));
+        // Point at the field when one declared field is the culprit; at the record otherwise.
+        if let [n] = names.as_slice() {
+            if let Some(c) = t.col(n) {
+                if t.columns[c].role == Role::Field {
+                    message = format!("duplicate {}: another record already has {}", t.columns[c].name, described.join(", "));
+                }
+            }
+        }
+    }
+    Ok(place(&rec.origin, file, &path, message))
+}

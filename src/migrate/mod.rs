@@ -1,0 +1,543 @@
+//! The migration: validate, back up the sources, load in one transaction, verify every record
+//! before committing, and record the run so that a second run knows there is nothing to do.
+//! `check` is the same load into a throw-away database; `verify` and `export` read a finished one.
+
+pub mod export;
+pub mod ledger;
+pub mod load;
+pub mod progress;
+pub mod report;
+pub mod verify;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, ErrorCode};
+use sha2::Digest;
+
+use crate::backup;
+use crate::clock;
+use crate::config::Project;
+use crate::error::Problem;
+use crate::json::{JsonPath, Seg};
+use crate::schema::ddl::{create_indexes, create_table, internal_tables, quote};
+use crate::schema::shred::Ids;
+use crate::schema::Schema;
+use crate::source::{self, Format, SourceSpec};
+use crate::store::Dialect;
+use crate::store::sqlite::{self, cell_from};
+use ledger::SourceState;
+use load::{load_source, place, record_file};
+pub use progress::Progress;
+pub use report::{CollectionReport, Report};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub dry_run: bool,
+    pub reimport: bool,
+    pub progress: Progress,
+}
+
+/// Size and sha256 of a source as it is now.
+fn fingerprint(spec: &SourceSpec) -> std::io::Result<(u64, String)> {
+    if is_folder(spec) { backup::hash_folder(&spec.path) } else { backup::hash_file(&spec.path) }
+}
+
+fn is_folder(spec: &SourceSpec) -> bool {
+    matches!(spec.members[0].format, Format::Folder | Format::Prompty)
+}
+
+fn format_name(spec: &SourceSpec) -> String {
+    if spec.members.len() > 1 || spec.members[0].name.is_some() {
+        if spec.members.iter().any(|m| m.format == Format::Tinydb) { "tinydb".into() } else { "dbjson".into() }
+    } else {
+        format!("{:?}", spec.members[0].format).to_lowercase()
+    }
+}
+
+/// Turns "database is locked" into a message that says what to do.
+fn locked(e: rusqlite::Error, db: &Path) -> anyhow::Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => anyhow::anyhow!(
+            "the database {} is locked by another process (waited busy_timeout_ms); stop the process holding it (a running `jsonlift serve`, a sqlite3 shell) or raise busy_timeout_ms in jsonlift.toml, then run again. Nothing was changed.",
+            db.display()
+        ),
+        _ => anyhow::Error::new(e).context(format!("database {}", db.display())),
+    }
+}
+
+/// Deletes a file (and its -wal/-shm companions) on drop unless disarmed: a database being built
+/// must never be left behind by a failure.
+struct TempDb {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if self.armed {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+            }
+        }
+    }
+}
+
+enum Target {
+    /// A new file that is renamed over `final_path` when complete.
+    Fresh { temp: TempDb, final_path: PathBuf },
+    /// The existing database, changed in one transaction.
+    InPlace,
+    /// A throw-away copy (dry run, check).
+    Scratch { _dir: tempfile::TempDir },
+}
+
+pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
+    let t0 = Instant::now();
+    let started_at = clock::now();
+    let schema = Schema::build(project)?;
+    let db_path = project.database_path();
+    let mut report = Report::new("migrate", db_path.clone());
+
+    // What the sources are now, and what the database says they were.
+    let mut prints = Vec::new();
+    for spec in &schema.sources {
+        match fingerprint(spec) {
+            Ok(p) => prints.push(p),
+            Err(e) => {
+                report.problem(Problem::new(spec.display.clone(), format!("cannot read the source: {e}")));
+                prints.push((0, String::new()));
+            }
+        }
+    }
+    if !report.ok {
+        report.status = "failed".into();
+        return Ok(report);
+    }
+    let exists = db_path.exists();
+    let recorded = if exists {
+        let conn = sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
+        ledger::read_sources(&conn).map_err(|e| match e.downcast::<rusqlite::Error>() {
+            Ok(e) => locked(e, &db_path),
+            Err(e) => e,
+        })?
+    } else {
+        HashMap::new()
+    };
+    let mut to_load = Vec::new();
+    let mut changed = Vec::new();
+    for (si, spec) in schema.sources.iter().enumerate() {
+        match recorded.get(&spec.display) {
+            None => to_load.push(si),
+            Some(s) if s.sha256 == prints[si].1 && s.schema_hash == ledger::schema_hash(&schema, si) => {}
+            Some(_) => changed.push(si),
+        }
+    }
+    if to_load.is_empty() && changed.is_empty() {
+        report.status = "already migrated".into();
+        for c in &schema.collections {
+            let spec = &schema.sources[c.source];
+            report.collections.push(CollectionReport {
+                name: c.name.clone(),
+                table: schema.tables[c.table].name.clone(),
+                source: spec.display.clone(),
+                records: recorded.get(&spec.display).map(|s| s.records).unwrap_or(0),
+                ..CollectionReport::default()
+            });
+        }
+        report.seconds = t0.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    if !changed.is_empty() && !opts.reimport {
+        let names: Vec<String> = changed
+            .iter()
+            .map(|&si| {
+                let colls: Vec<&str> = schema.collections_of(si).map(|c| c.name.as_str()).collect();
+                let spec = &schema.sources[si];
+                let what = if recorded[&spec.display].sha256 != prints[si].1 { "its content" } else { "the schema of its collections" };
+                format!("  {} ({what} changed since it was migrated; feeds {})", spec.display, colls.join(", "))
+            })
+            .collect();
+        bail!(
+            "sources changed since the last migration:\n{}\nRun `jsonlift verify` to see the differences, or `jsonlift migrate --reimport` to replace those collections with the current files (changes made in the database since are lost; a backup is taken first).",
+            names.join("\n")
+        );
+    }
+    to_load.extend(changed);
+    to_load.sort_unstable();
+
+    // Back up what is about to be read; the load reads the copies, so what is loaded is exactly
+    // what was hashed even if an application writes the files meanwhile.
+    let scratch = if opts.dry_run { Some(tempfile::tempdir()?) } else { None };
+    let backup_root = match &scratch {
+        Some(d) => d.path().join("backups"),
+        None => project.backup_dir(),
+    };
+    let list: Vec<(PathBuf, String)> = to_load.iter().map(|&si| (schema.sources[si].path.clone(), schema.sources[si].display.clone())).collect();
+    let snap = backup::snapshot(&list, &project.root, &backup_root).context("backing up the sources")?;
+    let mut copies = HashMap::new();
+    for &si in &to_load {
+        let spec = &schema.sources[si];
+        let copy = snap.copy_of(&spec.path).context("the snapshot lacks a source")?;
+        let mut read_spec = spec.clone();
+        read_spec.path = copy;
+        if fingerprint(&read_spec)?.1 != prints[si].1 {
+            bail!("{} changed while it was being backed up; run again when the application is not writing it", spec.display);
+        }
+        copies.insert(si, read_spec);
+    }
+
+    let (conn, target) = if let Some(dir) = scratch {
+        let path = dir.path().join("dry-run.db");
+        if exists {
+            let live = sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
+            live.backup(rusqlite::MAIN_DB, &path, None)?;
+        }
+        (sqlite::open_build(&path)?, Target::Scratch { _dir: dir })
+    } else if exists {
+        (sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?, Target::InPlace)
+    } else {
+        let name = db_path.file_name().context("database path has no file name")?.to_string_lossy();
+        let temp = db_path.with_file_name(format!(".{name}.jsonlift-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&temp);
+        let guard = TempDb { path: temp.clone(), armed: true };
+        (sqlite::open_build(&temp).with_context(|| format!("creating {}", temp.display()))?, Target::Fresh { temp: guard, final_path: db_path.clone() })
+    };
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| locked(e, &db_path))?;
+    let outcome = load_all(&conn, &schema, &to_load, &copies, &prints, &mut report, opts, &started_at, snap.dir());
+    let committed = match outcome {
+        Ok(true) => {
+            conn.execute_batch("COMMIT").map_err(|e| locked(e, &db_path))?;
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            drop(conn);
+            if !opts.dry_run {
+                let _ = std::fs::remove_dir_all(snap.dir());
+            }
+            return Err(e);
+        }
+    };
+    if !committed {
+        let _ = conn.execute_batch("ROLLBACK");
+        drop(conn);
+        if !opts.dry_run {
+            // Nothing was migrated, so this backup is of no use; the sources are untouched.
+            let _ = std::fs::remove_dir_all(snap.dir());
+        }
+        report.status = "failed".into();
+        report.seconds = t0.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    match target {
+        Target::Fresh { mut temp, final_path } => {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.close().map_err(|(_, e)| e)?;
+            std::fs::File::open(&temp.path)?.sync_all()?;
+            std::fs::rename(&temp.path, &final_path).with_context(|| format!("moving the new database to {}", final_path.display()))?;
+            if let Some(dir) = final_path.parent() {
+                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            }
+            temp.armed = false;
+            report.status = "migrated".into();
+            report.backup = Some(snap.dir().to_path_buf());
+        }
+        Target::InPlace => {
+            drop(conn);
+            report.status = "migrated".into();
+            report.backup = Some(snap.dir().to_path_buf());
+        }
+        Target::Scratch { .. } => {
+            drop(conn);
+            report.status = "dry run: everything checked, nothing written".into();
+        }
+    }
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Loads, checks foreign keys, verifies and records, inside the open transaction. Returns
+/// whether to commit (false when problems were found; they are in `report`).
+#[allow(clippy::too_many_arguments)]
+fn load_all(
+    conn: &Connection,
+    schema: &Schema,
+    to_load: &[usize],
+    copies: &HashMap<usize, SourceSpec>,
+    prints: &[(u64, String)],
+    report: &mut Report,
+    opts: &Options,
+    started_at: &str,
+    backup_dir: &Path,
+) -> anyhow::Result<bool> {
+    conn.pragma_update(None, "defer_foreign_keys", "ON")?;
+    for sql in internal_tables(Dialect::Sqlite) {
+        conn.execute_batch(&sql)?;
+    }
+    for &si in to_load {
+        for (ci, _) in schema.collections.iter().enumerate().filter(|(_, c)| c.source == si) {
+            let tables = schema.tables_of(ci);
+            for &t in tables.iter().rev() {
+                conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&schema.tables[t].name)))?;
+            }
+            for &t in &tables {
+                conn.execute_batch(&create_table(&schema.tables[t], Dialect::Sqlite))?;
+            }
+        }
+    }
+    let mut ids = Ids::new(schema.tables.len());
+    let mut layouts = HashMap::new();
+    for &si in to_load {
+        if let Some(loaded) = load_source(conn, schema, si, &copies[&si], &mut ids, report, &opts.progress)? {
+            report.collections.extend(loaded.collections);
+            layouts.insert(si, loaded.layout);
+        }
+        if report.full() {
+            break;
+        }
+    }
+    if !report.ok {
+        return Ok(false);
+    }
+    foreign_key_problems(conn, schema, to_load, copies, report)?;
+    if !report.ok {
+        return Ok(false);
+    }
+    for &si in to_load {
+        for (ci, _) in schema.collections.iter().enumerate().filter(|(_, c)| c.source == si) {
+            for t in schema.tables_of(ci) {
+                for sql in create_indexes(&schema.tables[t]) {
+                    conn.execute_batch(&sql)?;
+                }
+            }
+        }
+    }
+    // Verify before committing: every record rebuilt from the database must equal the source.
+    for &si in to_load {
+        verify::verify_source(conn, schema, si, &copies[&si], report, &opts.progress)?;
+    }
+    if !report.ok {
+        for p in &mut report.problems {
+            p.message = format!("verification failed, nothing was committed: {} (please report this as a jsonlift bug)", p.message);
+        }
+        return Ok(false);
+    }
+    let at = clock::now();
+    let mut sources = Vec::new();
+    for &si in to_load {
+        let spec = &schema.sources[si];
+        let records: u64 = report.collections.iter().filter(|c| c.source == spec.display).map(|c| c.records).sum();
+        let state = SourceState {
+            path: spec.display.clone(),
+            format: format_name(spec),
+            sha256: prints[si].1.clone(),
+            size: prints[si].0,
+            layout: layouts.remove(&si).unwrap_or_default(),
+            records,
+            schema_hash: ledger::schema_hash(schema, si),
+        };
+        ledger::write_source(conn, &state, &at)?;
+        for c in schema.collections_of(si) {
+            let cr = report.collections.iter().find(|r| r.name == c.name);
+            let summary = serde_json::json!({
+                "source": spec.display,
+                "sha256": state.sha256,
+                "records": cr.map(|r| r.records).unwrap_or(0),
+                "child_rows": cr.map(|r| r.child_rows.clone()).unwrap_or_default(),
+            });
+            ledger::audit_migration(conn, &at, &c.name, &summary)?;
+        }
+        sources.push(serde_json::json!({"path": spec.display, "sha256": state.sha256, "size": state.size, "records": records}));
+    }
+    let action = if opts.reimport { "reimport" } else { "migrate" };
+    let hash = ledger::hex(&sha2::Sha256::digest(to_load.iter().map(|&si| ledger::schema_hash(schema, si)).collect::<String>()));
+    ledger::write_run(conn, started_at, &clock::now(), action, &hash, &serde_json::Value::Array(sources), (!opts.dry_run).then(|| backup_dir.to_string_lossy()).as_deref())?;
+    Ok(true)
+}
+
+/// Reports every row that points at a missing record, at the referencing field in its source.
+fn foreign_key_problems(conn: &Connection, schema: &Schema, to_load: &[usize], copies: &HashMap<usize, SourceSpec>, report: &mut Report) -> anyhow::Result<()> {
+    let mut violations = Vec::new();
+    {
+        let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            violations.push((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?));
+            if violations.len() >= 200 {
+                break;
+            }
+        }
+    }
+    // (source, member, record index) → problems to place once the record is found.
+    let mut wanted: BTreeMap<usize, Vec<(usize, u64, JsonPath, String)>> = BTreeMap::new();
+    for (table, rowid, parent, fkid) in violations {
+        let Some(ti) = schema.tables.iter().position(|t| t.name == table) else { continue };
+        let t = &schema.tables[ti];
+        let from: String = conn.query_row(&format!("SELECT \"from\" FROM pragma_foreign_key_list({}) WHERE id = ?1", sql_str(&table)), [fkid], |r| r.get(0))?;
+        let Some(rowid) = rowid else { continue };
+        let value = conn.query_row(&format!("SELECT {} FROM {} WHERE rowid = ?1", quote(&from), quote(&table)), [rowid], |r| r.get_ref(0).map(cell_from))?;
+        let target_col: String = conn.query_row(&format!("SELECT \"to\" FROM pragma_foreign_key_list({}) WHERE id = ?1", sql_str(&table)), [fkid], |r| r.get(0))?;
+        let shown = match &value {
+            crate::schema::shred::Cell::Text(s) => format!("{s:?}"),
+            crate::schema::shred::Cell::Int(i) => i.to_string(),
+            other => format!("{other:?}"),
+        };
+        let message = format!("{} = {shown} points at no record of {parent} (no row with {target_col} = {shown})", from);
+        let (root, root_rowid, mut path) = root_of(conn, schema, ti, rowid)?;
+        if let Some(c) = t.col(&from) {
+            path.0.extend(t.columns[c].field_path.iter().map(|k| Seg::Key(k.clone())));
+        }
+        let coll = &schema.collections[schema.tables[root].collection];
+        if to_load.contains(&coll.source) {
+            wanted.entry(coll.source).or_default().push((coll.member, (root_rowid - 1) as u64, path, message));
+        } else {
+            report.problem(Problem::new(schema.sources[coll.source].display.clone(), format!("table {table}: {message}")));
+        }
+    }
+    for (si, mut items) in wanted {
+        items.sort_by_key(|x| (x.0, x.1));
+        let spec = &copies[&si];
+        let mut reader = source::open(spec).map_err(anyhow::Error::new)?;
+        let mut counts = vec![0u64; spec.members.len()];
+        let mut next = 0;
+        while next < items.len() {
+            let Some(Ok(rec)) = reader.next_record() else { break };
+            let index = counts[rec.member];
+            counts[rec.member] += 1;
+            while next < items.len() && items[next].0 == rec.member && items[next].1 == index {
+                let (_, _, path, message) = &items[next];
+                report.problem(place(&rec.origin, record_file(spec, rec.member, rec.key.as_deref()), path, message.clone()));
+                next += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The root row and path (relative to its record) of row `rowid` of table `ti`.
+fn root_of(conn: &Connection, schema: &Schema, mut ti: usize, mut rowid: i64) -> anyhow::Result<(usize, i64, JsonPath)> {
+    let mut segs = Vec::new();
+    while let Some(parent) = schema.tables[ti].parent {
+        let t = &schema.tables[ti];
+        let pcol = &t.columns[t.parent_col.expect("child")].name;
+        let poscol = &t.columns[t.pos_col.expect("child")].name;
+        let (pval, pos) = conn.query_row(&format!("SELECT {}, {} FROM {} WHERE rowid = ?1", quote(pcol), quote(poscol), quote(&t.name)), [rowid], |r| {
+            Ok((r.get_ref(0).map(cell_from)?, r.get::<_, i64>(1)?))
+        })?;
+        segs.push(Seg::Index(pos as usize));
+        for k in t.parent_path.iter().rev() {
+            segs.push(Seg::Key(k.clone()));
+        }
+        let pt = &schema.tables[parent];
+        rowid = conn.query_row(&format!("SELECT rowid FROM {} WHERE {} = ?1", quote(&pt.name), quote(&pt.columns[pt.pk].name)), [&pval], |r| r.get(0))?;
+        ti = parent;
+    }
+    segs.reverse();
+    Ok((ti, rowid, JsonPath(segs)))
+}
+
+/// Validates every source against the schema by loading it into a throw-away database (so that
+/// keys, uniqueness and references are checked too). Writes nothing.
+pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow::Result<Report> {
+    let t0 = Instant::now();
+    let schema = Schema::build(project)?;
+    let mut report = Report::new("check", project.database_path());
+    if syntax_only {
+        for spec in &schema.sources {
+            let mut reader = match source::open(spec) {
+                Ok(r) => r,
+                Err(p) => {
+                    report.problem(p);
+                    continue;
+                }
+            };
+            let bar = progress.source(&spec.display, reader.total_bytes());
+            let mut n = 0u64;
+            while let Some(r) = reader.next_record() {
+                match r {
+                    Ok(_) => n += 1,
+                    Err(p) => report.problem(p),
+                }
+            }
+            bar.finish(reader.bytes_read(), n);
+            report.collections.push(CollectionReport { name: String::new(), source: spec.display.clone(), records: n, bytes: reader.total_bytes(), ..CollectionReport::default() });
+        }
+        report.status = if report.ok { "syntax ok".into() } else { "problems found".into() };
+        report.seconds = t0.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let dir = tempfile::tempdir()?;
+    let conn = sqlite::open_build(&dir.path().join("check.db"))?;
+    conn.execute_batch("BEGIN")?;
+    conn.pragma_update(None, "defer_foreign_keys", "ON")?;
+    for sql in crate::schema::ddl::schema_sql(&schema, Dialect::Sqlite) {
+        conn.execute_batch(&sql)?;
+    }
+    let mut ids = Ids::new(schema.tables.len());
+    let all: Vec<usize> = (0..schema.sources.len()).collect();
+    let specs: HashMap<usize, SourceSpec> = schema.sources.iter().cloned().enumerate().collect();
+    for &si in &all {
+        if let Some(loaded) = load_source(&conn, &schema, si, &specs[&si], &mut ids, &mut report, &progress)? {
+            report.collections.extend(loaded.collections);
+        }
+        if report.full() {
+            break;
+        }
+    }
+    if report.ok {
+        foreign_key_problems(&conn, &schema, &all, &specs, &mut report)?;
+    }
+    report.status = if report.ok { "ok".into() } else { "problems found".into() };
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Compares the database with the sources as they are now.
+pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report> {
+    let t0 = Instant::now();
+    let schema = Schema::build(project)?;
+    let db_path = project.database_path();
+    let mut report = Report::new("verify", db_path.clone());
+    let conn = open_existing(project)?;
+    for (si, spec) in schema.sources.iter().enumerate() {
+        for c in schema.collections_of(si) {
+            if !sqlite::table_exists(&conn, &schema.tables[c.table].name)? {
+                report.problem(Problem::new(spec.display.clone(), format!("table {} does not exist; run `jsonlift migrate`", schema.tables[c.table].name)));
+            }
+        }
+    }
+    if report.ok {
+        for (si, spec) in schema.sources.iter().enumerate() {
+            verify::verify_source(&conn, &schema, si, spec, &mut report, &progress)?;
+            for c in schema.collections_of(si) {
+                report.collections.push(CollectionReport {
+                    name: c.name.clone(),
+                    table: schema.tables[c.table].name.clone(),
+                    source: spec.display.clone(),
+                    records: sqlite::count(&conn, &schema.tables[c.table].name)?,
+                    ..CollectionReport::default()
+                });
+            }
+        }
+    }
+    report.status = if report.ok { "database matches the sources".into() } else { "differences found".into() };
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Opens the project's database for reading; it must exist.
+pub fn open_existing(project: &Project) -> anyhow::Result<Connection> {
+    let db_path = project.database_path();
+    if !db_path.exists() {
+        bail!("no database at {}; run `jsonlift migrate` first", db_path.display());
+    }
+    sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))
+}
