@@ -19,7 +19,12 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(file: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem { file: file.into(), pos: None, path: None, message: message.into() }
+        Problem {
+            file: file.into(),
+            pos: None,
+            path: None,
+            message: message.into(),
+        }
     }
     pub fn at(mut self, line: u64, col: u64) -> Problem {
         self.pos = Some((line, col));

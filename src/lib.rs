@@ -6,6 +6,7 @@
 //! [`source`] reads and writes each storage shape through [`json`]; [`store`] holds the
 //! database side; [`migrate`] runs check, migrate, verify and export.
 
+pub mod backup;
 pub mod error;
 pub mod json;
 pub mod source;

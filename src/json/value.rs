@@ -46,7 +46,11 @@ impl Number {
     }
     /// The value as i64 when it is an integer literal that fits.
     pub fn as_i64(&self) -> Option<i64> {
-        if self.is_integer_form() { self.0.parse().ok() } else { None }
+        if self.is_integer_form() {
+            self.0.parse().ok()
+        } else {
+            None
+        }
     }
     pub fn as_f64(&self) -> f64 {
         self.0.parse().unwrap_or(f64::NAN)
@@ -151,7 +155,10 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_i64(), Some(1));
         assert_eq!(b.as_i64(), None);
-        assert_eq!(Number::from_text_unchecked("12345678901234567890").as_i64(), None);
+        assert_eq!(
+            Number::from_text_unchecked("12345678901234567890").as_i64(),
+            None
+        );
         assert_eq!(Number::from_f64(1.0).unwrap().as_str(), "1.0");
         assert_eq!(Number::from_f64(0.1).unwrap().as_str(), "0.1");
         assert!(Number::from_f64(f64::NAN).is_none());
@@ -166,7 +173,11 @@ mod tests {
 
     #[test]
     fn paths_display() {
-        let p = JsonPath::root().key("courses").index(3).key("odd key").key("ok_1");
+        let p = JsonPath::root()
+            .key("courses")
+            .index(3)
+            .key("odd key")
+            .key("ok_1");
         assert_eq!(p.to_string(), r#"$.courses[3]["odd key"].ok_1"#);
     }
 }
