@@ -5,3 +5,6 @@
 
 mod value;
 pub use value::{JsonPath, Number, Seg, Value};
+
+pub mod parse;
+pub use parse::{ParseError, line_col, locate, parse};

@@ -1,0 +1,1441 @@
+//! A strict RFC 8259 parser over a byte slice.
+//!
+//! It is iterative (an explicit stack of open containers, never recursion), so nesting depth
+//! costs heap, not stack, and the depth limit is checked before a container is opened. Errors
+//! carry the byte offset of the problem and the JSON path of the value being parsed, which the
+//! stack gives for free. Numbers keep their source text; object keys keep their order and must
+//! be unique.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::value::{JsonPath, Number, Seg, Value};
+
+/// Why a text is not the JSON we accept, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    /// Byte offset of the problem in the parsed slice.
+    pub offset: usize,
+    /// JSON path of the value being parsed when the problem was found.
+    pub path: JsonPath,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} (at byte {})",
+            self.path, self.message, self.offset
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The UTF-8 byte order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Objects with more keys than this switch from a linear duplicate check to a hash set.
+const LINEAR_KEYS: usize = 16;
+
+/// Parses exactly one JSON value from `bytes` (whitespace around it and a leading UTF-8 BOM are
+/// allowed). Nesting deeper than `max_depth` arrays/objects is an error.
+pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> {
+    // Validating the whole text up front is much faster than checking every string, and lets
+    // the string scanner slice without re-checking. Parsing then stops at the first invalid
+    // byte: reaching it is reported as "invalid UTF-8" at its offset, so errors earlier in the
+    // text still win.
+    let end = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) => e.valid_up_to(),
+    };
+    let start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    let mut p = Parser {
+        b: bytes,
+        end,
+        i: start,
+        max_depth,
+        stack: Vec::new(),
+    };
+    p.run()
+}
+
+/// FxHash-style hasher for the duplicate-key sets (keys are short; SipHash is overkill).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap());
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+}
+
+type KeySet = HashSet<u64, BuildHasherDefault<IdHasher>>;
+
+/// The set holds already-mixed hashes: no need to hash them again.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 values are hashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+fn key_hash(k: &str) -> u64 {
+    let mut h = KeyHasher(0);
+    h.write(k.as_bytes());
+    h.finish()
+}
+
+enum Frame {
+    Array(Vec<Value>),
+    Object {
+        fields: Vec<(String, Value)>,
+        /// The key whose value is being parsed.
+        key: String,
+        /// Hashes of the keys, once the object has grown past [`LINEAR_KEYS`].
+        seen: Option<KeySet>,
+    },
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    /// End of the valid UTF-8 prefix (`b.len()` when the whole text is valid).
+    end: usize,
+    i: usize,
+    max_depth: usize,
+    stack: Vec<Frame>,
+}
+
+/// `true` for the bytes JSON calls whitespace.
+#[inline(always)]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// Describes the byte at `i` for a message: `'}'`, `end of input`, `control character U+0001`.
+pub(crate) fn describe_at(b: &[u8], i: usize) -> String {
+    if i >= b.len() {
+        return "end of input".to_string();
+    }
+    let c = b[i];
+    if c < 0x20 || c == 0x7f {
+        return format!("control character U+{c:04X}");
+    }
+    if c < 0x80 {
+        return format!("'{}'", c as char);
+    }
+    let tail = &b[i..b.len().min(i + 4)];
+    let valid = match std::str::from_utf8(tail) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&tail[..e.valid_up_to()]).unwrap_or(""),
+    };
+    match valid.chars().next() {
+        Some(ch) => format!("'{ch}'"),
+        None => format!("byte 0x{c:02X}"),
+    }
+}
+
+/// Finds the first byte in `s` that is `"`, `\` or a control character (< 0x20), eight bytes at
+/// a time.
+#[inline(always)]
+fn find_string_special(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let x = u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+        let q = x ^ (LO * b'"' as u64);
+        let bs = x ^ (LO * b'\\' as u64);
+        let zq = q.wrapping_sub(LO) & !q;
+        let zb = bs.wrapping_sub(LO) & !bs;
+        let ctl = x.wrapping_sub(LO * 0x20) & !x;
+        let m = (zq | zb | ctl) & HI;
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while i < s.len() {
+        let c = s[i];
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+fn hex4(b: &[u8]) -> Option<u16> {
+    let mut n: u16 = 0;
+    for &c in b {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        n = n << 4 | d as u16;
+    }
+    Some(n)
+}
+
+enum Started {
+    Scalar(Value),
+    Opened,
+}
+
+impl<'a> Parser<'a> {
+    /// The path of the value being parsed: one segment per open container among the first
+    /// `upto` (the container's current element or key).
+    fn path(&self, upto: usize) -> JsonPath {
+        let mut segs = Vec::with_capacity(upto);
+        for f in &self.stack[..upto] {
+            match f {
+                Frame::Array(items) => segs.push(Seg::Index(items.len())),
+                Frame::Object { key, .. } => segs.push(Seg::Key(key.clone())),
+            }
+        }
+        JsonPath(segs)
+    }
+
+    fn err(&self, offset: usize, upto: usize, message: impl Into<String>) -> ParseError {
+        ParseError {
+            offset,
+            path: self.path(upto),
+            message: message.into(),
+        }
+    }
+
+    /// The error for running into the end of the valid text at `self.i`: either a truncated
+    /// document or an invalid UTF-8 byte there.
+    fn end_err(&self, upto: usize, context: &str) -> ParseError {
+        if self.end < self.b.len() {
+            self.err(self.end, upto, "invalid UTF-8")
+        } else {
+            self.err(self.i, upto, format!("unexpected end of input {context}"))
+        }
+    }
+
+    /// "expected X, found Y" at `self.i` (or the end-of-input variant).
+    fn expected(&self, upto: usize, what: &str, context: &str) -> ParseError {
+        self.expected_at(self.i, upto, what, context)
+    }
+
+    fn expected_at(&self, i: usize, upto: usize, what: &str, context: &str) -> ParseError {
+        let sp = if context.is_empty() { "" } else { " " };
+        if i >= self.end {
+            if self.end < self.b.len() {
+                return self.err(self.end, upto, "invalid UTF-8");
+            }
+            return self.err(
+                i,
+                upto,
+                format!("unexpected end of input, expected {what}{sp}{context}"),
+            );
+        }
+        self.err(
+            i,
+            upto,
+            format!(
+                "expected {what}{sp}{context}, found {}",
+                describe_at(self.b, i)
+            ),
+        )
+    }
+
+    #[inline(always)]
+    fn skip_ws(&mut self) {
+        while self.i < self.end && is_ws(self.b[self.i]) {
+            self.i += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        if self.i < self.end {
+            Some(self.b[self.i])
+        } else {
+            None
+        }
+    }
+
+    fn run(&mut self) -> Result<Value, ParseError> {
+        let v = 'value: loop {
+            // Parse the start of a value at the current position.
+            self.skip_ws();
+            let mut v = match self.start_value()? {
+                Started::Scalar(v) => v,
+                Started::Opened => continue 'value,
+            };
+            // A value is complete: hand it to the enclosing container(s) until one of them
+            // wants another value.
+            loop {
+                let n = self.stack.len();
+                match self.stack.last_mut() {
+                    None => break 'value v,
+                    Some(Frame::Array(items)) => {
+                        items.push(v);
+                        self.skip_ws();
+                        match self.peek() {
+                            Some(b',') => {
+                                let comma = self.i;
+                                self.i += 1;
+                                self.skip_ws();
+                                if self.peek() == Some(b']') {
+                                    return Err(self.err(comma, n, "trailing comma before ']'"));
+                                }
+                                continue 'value;
+                            }
+                            Some(b']') => {
+                                self.i += 1;
+                                let Some(Frame::Array(items)) = self.stack.pop() else {
+                                    unreachable!()
+                                };
+                                v = Value::Array(items);
+                            }
+                            _ => {
+                                return Err(self.expected(
+                                    n - 1,
+                                    "',' or ']'",
+                                    "after array element",
+                                ));
+                            }
+                        }
+                    }
+                    Some(Frame::Object { fields, key, .. }) => {
+                        fields.push((std::mem::take(key), v));
+                        self.skip_ws();
+                        match self.peek() {
+                            Some(b',') => {
+                                let comma = self.i;
+                                self.i += 1;
+                                self.skip_ws();
+                                match self.peek() {
+                                    Some(b'"') => {
+                                        self.next_key()?;
+                                        continue 'value;
+                                    }
+                                    Some(b'}') => {
+                                        return Err(self.err(
+                                            comma,
+                                            n - 1,
+                                            "trailing comma before '}'",
+                                        ));
+                                    }
+                                    _ => {
+                                        return Err(self.expected(
+                                            n - 1,
+                                            "a string key",
+                                            "after ','",
+                                        ));
+                                    }
+                                }
+                            }
+                            Some(b'}') => {
+                                self.i += 1;
+                                let Some(Frame::Object { fields, .. }) = self.stack.pop() else {
+                                    unreachable!()
+                                };
+                                v = Value::Object(fields);
+                            }
+                            _ => {
+                                return Err(self.expected(
+                                    n - 1,
+                                    "',' or '}'",
+                                    "after object member",
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        self.skip_ws();
+        if self.i < self.b.len() {
+            if self.i >= self.end {
+                return Err(self.err(self.end, 0, "invalid UTF-8"));
+            }
+            return Err(self.err(self.i, 0, "trailing characters after the JSON value"));
+        }
+        Ok(v)
+    }
+
+    /// Reads the key of the top object (at `"`), checks it is new, reads the `:` and leaves the
+    /// key in the frame.
+    fn next_key(&mut self) -> Result<(), ParseError> {
+        let n = self.stack.len();
+        let at = self.i;
+        let k = self.string(n - 1)?;
+        let Some(Frame::Object { fields, seen, .. }) = self.stack.last_mut() else {
+            unreachable!()
+        };
+        let dup = if let Some(set) = seen {
+            let h = key_hash(&k);
+            !set.insert(h) && fields.iter().any(|(f, _)| *f == k)
+        } else {
+            let dup = fields.iter().any(|(f, _)| *f == k);
+            if !dup && fields.len() >= LINEAR_KEYS {
+                let mut set = KeySet::default();
+                set.reserve(fields.len() * 2);
+                for (f, _) in fields.iter() {
+                    set.insert(key_hash(f));
+                }
+                set.insert(key_hash(&k));
+                *seen = Some(set);
+            }
+            dup
+        };
+        if dup {
+            let msg = format!("duplicate key {}", quote(&k));
+            let Some(Frame::Object { key, .. }) = self.stack.last_mut() else {
+                unreachable!()
+            };
+            *key = k;
+            return Err(self.err(at, n, msg));
+        }
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            let Some(Frame::Object { key, .. }) = self.stack.last_mut() else {
+                unreachable!()
+            };
+            *key = k;
+            return Err(self.expected(n - 1, "':'", "after object key"));
+        }
+        self.i += 1;
+        let Some(Frame::Object { key, .. }) = self.stack.last_mut() else {
+            unreachable!()
+        };
+        *key = k;
+        Ok(())
+    }
+
+    fn check_depth(&self) -> Result<(), ParseError> {
+        if self.stack.len() >= self.max_depth {
+            return Err(self.err(
+                self.i,
+                self.stack.len(),
+                format!("nesting deeper than {} levels", self.max_depth),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses a scalar, or opens a container (pushing its frame, positioned at its first
+    /// element), at the current non-whitespace position.
+    #[inline]
+    fn start_value(&mut self) -> Result<Started, ParseError> {
+        let n = self.stack.len();
+        let Some(c) = self.peek() else {
+            return Err(self.expected(n, "a JSON value", ""));
+        };
+        match c {
+            b'"' => Ok(Started::Scalar(Value::String(self.string(n)?))),
+            b'{' => {
+                self.check_depth()?;
+                self.i += 1;
+                self.skip_ws();
+                match self.peek() {
+                    Some(b'}') => {
+                        self.i += 1;
+                        Ok(Started::Scalar(Value::Object(Vec::new())))
+                    }
+                    Some(b'"') => {
+                        self.stack.push(Frame::Object {
+                            fields: Vec::new(),
+                            key: String::new(),
+                            seen: None,
+                        });
+                        self.next_key()?;
+                        Ok(Started::Opened)
+                    }
+                    _ => Err(self.expected(n, "a string key or '}'", "after '{'")),
+                }
+            }
+            b'[' => {
+                self.check_depth()?;
+                self.i += 1;
+                self.skip_ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(Started::Scalar(Value::Array(Vec::new())));
+                }
+                self.stack.push(Frame::Array(Vec::new()));
+                Ok(Started::Opened)
+            }
+            b't' => self.literal(b"true", Value::Bool(true)),
+            b'f' => self.literal(b"false", Value::Bool(false)),
+            b'n' => self.literal(b"null", Value::Null),
+            b'-' | b'0'..=b'9' => self.number().map(Started::Scalar),
+            b'N' if self.b[self.i..self.end].starts_with(b"NaN") => {
+                Err(self.err(self.i, n, "NaN is not allowed in JSON"))
+            }
+            b'I' if self.b[self.i..self.end].starts_with(b"Infinity") => {
+                Err(self.err(self.i, n, "Infinity is not allowed in JSON"))
+            }
+            b'+' => Err(self.err(self.i, n, "a number cannot start with '+'")),
+            b'/' => Err(self.err(self.i, n, "comments are not allowed in JSON")),
+            b'\'' => Err(self.err(self.i, n, "strings must use double quotes, found '\\''")),
+            _ => Err(self.expected(n, "a JSON value", "")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], v: Value) -> Result<Started, ParseError> {
+        let n = self.stack.len();
+        let avail = &self.b[self.i..self.end];
+        if avail.starts_with(word) {
+            self.i += word.len();
+            return Ok(Started::Scalar(v));
+        }
+        if word.starts_with(avail) {
+            self.i = self.end;
+            return Err(self.end_err(n, &format!("inside '{}'", String::from_utf8_lossy(word))));
+        }
+        let name = String::from_utf8_lossy(word);
+        Err(self.err(self.i, n, format!("invalid literal: expected '{name}'")))
+    }
+
+    fn number(&mut self) -> Result<Value, ParseError> {
+        let n = self.stack.len();
+        let b = self.b;
+        let start = self.i;
+        let mut i = self.i;
+        if b[i] == b'-' {
+            i += 1;
+        }
+        let digits = |mut i: usize| {
+            while i < self.end && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            i
+        };
+        let describe = |p: &Self, i: usize, what: &str| -> ParseError {
+            if i >= p.end && p.end == p.b.len() {
+                return p.err(
+                    i,
+                    n,
+                    format!("unexpected end of input inside a number, expected {what}"),
+                );
+            }
+            p.expected_at(i, n, what, "in number")
+        };
+        match b.get(i).filter(|_| i < self.end) {
+            Some(b'0') => {
+                i += 1;
+                if i < self.end && b[i].is_ascii_digit() {
+                    return Err(self.err(start, n, "numbers cannot have leading zeros"));
+                }
+            }
+            Some(b'1'..=b'9') => i = digits(i + 1),
+            _ => return Err(describe(self, i, "a digit")),
+        }
+        if i < self.end && b[i] == b'.' {
+            i += 1;
+            if !(i < self.end && b[i].is_ascii_digit()) {
+                return Err(describe(self, i, "a digit after '.'"));
+            }
+            i = digits(i + 1);
+        }
+        if i < self.end && (b[i] == b'e' || b[i] == b'E') {
+            i += 1;
+            if i < self.end && (b[i] == b'+' || b[i] == b'-') {
+                i += 1;
+            }
+            if !(i < self.end && b[i].is_ascii_digit()) {
+                return Err(describe(self, i, "a digit in the exponent"));
+            }
+            i = digits(i + 1);
+        }
+        self.i = i;
+        // SAFETY: the number is made of ASCII bytes only.
+        let text = unsafe { std::str::from_utf8_unchecked(&b[start..i]) };
+        Ok(Value::Number(Number::from_text_unchecked(text)))
+    }
+
+    /// Parses a string at `"` (the current byte). `upto` is how much of the stack the path of
+    /// errors covers.
+    #[inline]
+    fn string(&mut self, upto: usize) -> Result<String, ParseError> {
+        let b = self.b;
+        let open = self.i;
+        let mut i = open + 1;
+        let seg_end = match find_string_special(&b[i..self.end]) {
+            Some(k) => i + k,
+            None => {
+                self.i = self.end;
+                return Err(self.end_err(upto, "inside a string"));
+            }
+        };
+        if b[seg_end] == b'"' {
+            self.i = seg_end + 1;
+            // SAFETY: `b[..end]` is valid UTF-8 and both ends are at ASCII bytes.
+            return Ok(unsafe { std::str::from_utf8_unchecked(&b[i..seg_end]) }.to_owned());
+        }
+        // Slow path: escapes (or an error).
+        let mut out = String::with_capacity(seg_end - i + 16);
+        let mut seg_end = seg_end;
+        loop {
+            // SAFETY: as above.
+            out.push_str(unsafe { std::str::from_utf8_unchecked(&b[i..seg_end]) });
+            i = seg_end;
+            match b[i] {
+                b'"' => {
+                    self.i = i + 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    i = self.escape(i, upto, &mut out)?;
+                }
+                c => {
+                    return Err(self.err(
+                        i,
+                        upto,
+                        format!("control character U+{c:04X} must be escaped in a string"),
+                    ));
+                }
+            }
+            seg_end = match find_string_special(&b[i..self.end]) {
+                Some(k) => i + k,
+                None => {
+                    self.i = self.end;
+                    return Err(self.end_err(upto, "inside a string"));
+                }
+            };
+        }
+    }
+
+    /// Decodes the escape at `b[i] == '\\'` into `out`; returns the offset after it.
+    fn escape(&mut self, i: usize, upto: usize, out: &mut String) -> Result<usize, ParseError> {
+        let b = self.b;
+        if i + 1 >= self.end {
+            self.i = self.end;
+            return Err(self.end_err(upto, "inside a string"));
+        }
+        let c = match b[i + 1] {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex_escape(i, upto)?;
+                let mut next = i + 6;
+                let ch = if (0xD800..0xDC00).contains(&hi) {
+                    let lo = if b[next..self.end].starts_with(b"\\u") {
+                        Some(self.hex_escape(next, upto)?)
+                    } else {
+                        None
+                    };
+                    match lo {
+                        Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                            next += 6;
+                            let cp =
+                                0x10000 + (((hi as u32) - 0xD800) << 10) + ((lo as u32) - 0xDC00);
+                            char::from_u32(cp).unwrap_or('\u{FFFD}')
+                        }
+                        _ => {
+                            return Err(self.err(
+                                i,
+                                upto,
+                                format!("lone surrogate \\u{hi:04X} in string"),
+                            ));
+                        }
+                    }
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    return Err(self.err(i, upto, format!("lone surrogate \\u{hi:04X} in string")));
+                } else {
+                    char::from_u32(hi as u32).unwrap_or('\u{FFFD}')
+                };
+                out.push(ch);
+                return Ok(next);
+            }
+            _ => {
+                return Err(self.err(
+                    i,
+                    upto,
+                    format!(
+                        "invalid escape '\\{}' in string",
+                        describe_at(b, i + 1).trim_matches('\'')
+                    ),
+                ));
+            }
+        };
+        out.push(c);
+        Ok(i + 2)
+    }
+
+    /// Reads the 4 hex digits of the `\u` escape at `b[i] == '\\'`.
+    fn hex_escape(&mut self, i: usize, upto: usize) -> Result<u16, ParseError> {
+        let b = self.b;
+        let digits_end = (i + 6).min(self.end);
+        match hex4(&b[i + 2..digits_end]) {
+            Some(n) if digits_end == i + 6 => Ok(n),
+            Some(_) => {
+                self.i = self.end;
+                Err(self.end_err(upto, "inside a string"))
+            }
+            None => Err(self.err(i, upto, "invalid \\u escape: expected 4 hex digits")),
+        }
+    }
+}
+
+/// `"x"` with JSON escapes, for messages.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// 1-based line and column of byte `offset` in `bytes`; the column counts characters (UTF-8 code
+/// points), and a leading BOM is not counted.
+pub fn line_col(bytes: &[u8], offset: usize) -> (u64, u64) {
+    let offset = offset.min(bytes.len());
+    let head = &bytes[..offset];
+    let lines = memchr::memchr_iter(b'\n', head).count() as u64;
+    let line_start = memchr::memrchr(b'\n', head).map_or(0, |p| p + 1);
+    let mut col = head[line_start..]
+        .iter()
+        .filter(|&&c| c & 0xC0 != 0x80)
+        .count() as u64;
+    if line_start == 0 && head.starts_with(BOM) {
+        col -= 1;
+    }
+    (lines + 1, col + 1)
+}
+
+/// Byte offset of the value at `path` inside the JSON text `bytes`, found by a tolerant walk
+/// that gives up (returns `None`) at the first syntax error or when the path is not there.
+pub fn locate(bytes: &[u8], path: &[Seg]) -> Option<usize> {
+    let mut w = Walker {
+        b: bytes,
+        i: if bytes.starts_with(BOM) { BOM.len() } else { 0 },
+    };
+    for seg in path {
+        w.ws();
+        match seg {
+            Seg::Index(n) => {
+                if w.peek()? != b'[' {
+                    return None;
+                }
+                w.i += 1;
+                for _ in 0..*n {
+                    w.ws();
+                    if w.peek()? == b']' {
+                        return None;
+                    }
+                    w.skip_value()?;
+                    w.ws();
+                    if w.peek()? != b',' {
+                        return None;
+                    }
+                    w.i += 1;
+                }
+                w.ws();
+                if w.peek()? == b']' {
+                    return None;
+                }
+            }
+            Seg::Key(k) => {
+                if w.peek()? != b'{' {
+                    return None;
+                }
+                w.i += 1;
+                loop {
+                    w.ws();
+                    if w.peek()? != b'"' {
+                        return None;
+                    }
+                    let key = w.key()?;
+                    w.ws();
+                    if w.peek()? != b':' {
+                        return None;
+                    }
+                    w.i += 1;
+                    w.ws();
+                    if key == *k {
+                        break;
+                    }
+                    w.skip_value()?;
+                    w.ws();
+                    if w.peek()? != b',' {
+                        return None;
+                    }
+                    w.i += 1;
+                }
+            }
+        }
+    }
+    w.ws();
+    w.peek()?;
+    Some(w.i)
+}
+
+struct Walker<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Walker<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && is_ws(self.b[self.i]) {
+            self.i += 1;
+        }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    /// Skips a string at `"`; returns its raw inner bytes.
+    fn skip_string(&mut self) -> Option<&[u8]> {
+        let start = self.i + 1;
+        let mut i = start;
+        loop {
+            let k = memchr::memchr2(b'"', b'\\', self.b.get(i..)?)?;
+            i += k;
+            if self.b[i] == b'\\' {
+                i += 2;
+            } else {
+                self.i = i + 1;
+                return Some(&self.b[start..i]);
+            }
+        }
+    }
+    /// Reads a key at `"`, decoded (so escaped keys compare equal to the plain form).
+    fn key(&mut self) -> Option<String> {
+        let start = self.i;
+        self.skip_string()?;
+        match parse(&self.b[start..self.i], 1) {
+            Ok(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+    fn skip_value(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            self.ws();
+            match self.peek()? {
+                b'"' => {
+                    self.skip_string()?;
+                }
+                b'[' | b'{' => {
+                    depth += 1;
+                    self.i += 1;
+                }
+                b']' | b'}' => {
+                    depth = depth.checked_sub(1)?;
+                    self.i += 1;
+                }
+                b',' | b':' if depth > 0 => self.i += 1,
+                _ => {
+                    let s = self.i;
+                    while self.i < self.b.len()
+                        && !matches!(
+                            self.b[self.i],
+                            b',' | b']' | b'}' | b':' | b' ' | b'\n' | b'\r' | b'\t'
+                        )
+                    {
+                        self.i += 1;
+                    }
+                    if self.i == s {
+                        return None;
+                    }
+                }
+            }
+            if depth == 0 {
+                return Some(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Value, ParseError> {
+        parse(s.as_bytes(), 128)
+    }
+    fn e(s: &[u8]) -> (usize, String, String) {
+        let err = parse(s, 128).expect_err("should fail");
+        (err.offset, err.path.to_string(), err.message)
+    }
+    fn num(s: &str) -> Value {
+        Value::Number(Number::from_text_unchecked(s))
+    }
+    fn obj(kv: Vec<(&str, Value)>) -> Value {
+        Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(p("null").unwrap(), Value::Null);
+        assert_eq!(p(" true ").unwrap(), Value::Bool(true));
+        assert_eq!(p("false").unwrap(), Value::Bool(false));
+        assert_eq!(p("\"hi\"").unwrap(), Value::String("hi".into()));
+        for n in [
+            "0",
+            "-0",
+            "1.0",
+            "1e+21",
+            "-12.5E-3",
+            "12345678901234567890",
+            "0.000001",
+        ] {
+            assert_eq!(p(n).unwrap(), num(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn containers_keep_order() {
+        let v = p(r#"{"b": [1, {"x": null}, []], "a": {}, "c": "s"}"#).unwrap();
+        assert_eq!(
+            v,
+            obj(vec![
+                (
+                    "b",
+                    Value::Array(vec![
+                        num("1"),
+                        obj(vec![("x", Value::Null)]),
+                        Value::Array(vec![])
+                    ])
+                ),
+                ("a", Value::Object(vec![])),
+                ("c", Value::String("s".into())),
+            ])
+        );
+    }
+
+    #[test]
+    fn escapes_and_unicode() {
+        let v = p(r#""a\"b\\c\/d\b\f\n\r\t\u0041\u00e9\u20ac\ud83d\ude00 é😀""#).unwrap();
+        assert_eq!(
+            v,
+            Value::String("a\"b\\c/d\u{8}\u{c}\n\r\tAé€😀 é😀".into())
+        );
+    }
+
+    #[test]
+    fn bom_is_skipped() {
+        assert_eq!(
+            parse(b"\xEF\xBB\xBF[1]", 8).unwrap(),
+            Value::Array(vec![num("1")])
+        );
+    }
+
+    #[test]
+    fn trailing_characters() {
+        assert_eq!(
+            e(b"[1] x"),
+            (
+                4,
+                "$".into(),
+                "trailing characters after the JSON value".into()
+            )
+        );
+        assert_eq!(
+            e(b"1 2"),
+            (
+                2,
+                "$".into(),
+                "trailing characters after the JSON value".into()
+            )
+        );
+    }
+
+    #[test]
+    fn empty_input() {
+        assert_eq!(
+            e(b""),
+            (
+                0,
+                "$".into(),
+                "unexpected end of input, expected a JSON value".into()
+            )
+        );
+        assert_eq!(
+            e(b"  \n"),
+            (
+                3,
+                "$".into(),
+                "unexpected end of input, expected a JSON value".into()
+            )
+        );
+    }
+
+    #[test]
+    fn separators() {
+        assert_eq!(
+            e(b"[1, 2}"),
+            (
+                5,
+                "$".into(),
+                "expected ',' or ']' after array element, found '}'".into()
+            )
+        );
+        assert_eq!(
+            e(br#"{"a": [{"b": 1 "c": 2}]}"#),
+            (
+                15,
+                "$.a[0]".into(),
+                "expected ',' or '}' after object member, found '\"'".into()
+            )
+        );
+        assert_eq!(
+            e(br#"{"a" 1}"#),
+            (
+                5,
+                "$".into(),
+                "expected ':' after object key, found '1'".into()
+            )
+        );
+        assert_eq!(
+            e(b"{1:2}"),
+            (
+                1,
+                "$".into(),
+                "expected a string key or '}' after '{', found '1'".into()
+            )
+        );
+        assert_eq!(
+            e(br#"{"a":1,2}"#),
+            (
+                7,
+                "$".into(),
+                "expected a string key after ',', found '2'".into()
+            )
+        );
+        assert_eq!(
+            e(b"[1,"),
+            (
+                3,
+                "$[1]".into(),
+                "unexpected end of input, expected a JSON value".into()
+            )
+        );
+        assert_eq!(
+            e(b"[1"),
+            (
+                2,
+                "$".into(),
+                "unexpected end of input, expected ',' or ']' after array element".into()
+            )
+        );
+        assert_eq!(
+            e(b"[,1]"),
+            (1, "$[0]".into(), "expected a JSON value, found ','".into())
+        );
+    }
+
+    #[test]
+    fn trailing_commas() {
+        assert_eq!(
+            e(b"[1, 2,]"),
+            (5, "$[2]".into(), "trailing comma before ']'".into())
+        );
+        assert_eq!(
+            e(br#"{"a": [{"x":1,}]}"#),
+            (13, "$.a[0]".into(), "trailing comma before '}'".into())
+        );
+    }
+
+    #[test]
+    fn non_json_values() {
+        assert_eq!(
+            e(b"[NaN]"),
+            (1, "$[0]".into(), "NaN is not allowed in JSON".into())
+        );
+        assert_eq!(
+            e(b"[-Infinity]"),
+            (
+                2,
+                "$[0]".into(),
+                "expected a digit in number, found 'I'".into()
+            )
+        );
+        assert_eq!(
+            e(b"Infinity"),
+            (0, "$".into(), "Infinity is not allowed in JSON".into())
+        );
+        assert_eq!(
+            e(b"+1"),
+            (0, "$".into(), "a number cannot start with '+'".into())
+        );
+        assert_eq!(
+            e(b"[1] // c"),
+            (
+                4,
+                "$".into(),
+                "trailing characters after the JSON value".into()
+            )
+        );
+        assert_eq!(
+            e(b"/* c */ 1"),
+            (0, "$".into(), "comments are not allowed in JSON".into())
+        );
+        assert_eq!(
+            e(b"{'a': 1}"),
+            (
+                1,
+                "$".into(),
+                "expected a string key or '}' after '{', found '''".into()
+            )
+        );
+        assert_eq!(
+            e(b"['a']"),
+            (
+                1,
+                "$[0]".into(),
+                "strings must use double quotes, found '\\''".into()
+            )
+        );
+        assert_eq!(
+            e(b"tru"),
+            (
+                3,
+                "$".into(),
+                "unexpected end of input inside 'true'".into()
+            )
+        );
+        assert_eq!(
+            e(b"[trux]"),
+            (1, "$[0]".into(), "invalid literal: expected 'true'".into())
+        );
+        assert_eq!(
+            e(b"nul!"),
+            (0, "$".into(), "invalid literal: expected 'null'".into())
+        );
+    }
+
+    #[test]
+    fn numbers_strict() {
+        assert_eq!(
+            e(b"01"),
+            (0, "$".into(), "numbers cannot have leading zeros".into())
+        );
+        assert_eq!(
+            e(b"[-01]"),
+            (1, "$[0]".into(), "numbers cannot have leading zeros".into())
+        );
+        assert_eq!(
+            e(b"1."),
+            (
+                2,
+                "$".into(),
+                "unexpected end of input inside a number, expected a digit after '.'".into()
+            )
+        );
+        assert_eq!(
+            e(b"1.e5"),
+            (
+                2,
+                "$".into(),
+                "expected a digit after '.' in number, found 'e'".into()
+            )
+        );
+        assert_eq!(
+            e(b".5"),
+            (0, "$".into(), "expected a JSON value, found '.'".into())
+        );
+        assert_eq!(
+            e(b"1e"),
+            (
+                2,
+                "$".into(),
+                "unexpected end of input inside a number, expected a digit in the exponent".into()
+            )
+        );
+        assert_eq!(
+            e(b"[1e+]"),
+            (
+                4,
+                "$[0]".into(),
+                "expected a digit in the exponent in number, found ']'".into()
+            )
+        );
+        assert_eq!(
+            e(b"-"),
+            (
+                1,
+                "$".into(),
+                "unexpected end of input inside a number, expected a digit".into()
+            )
+        );
+        assert_eq!(
+            e(b"[- 1]"),
+            (
+                2,
+                "$[0]".into(),
+                "expected a digit in number, found ' '".into()
+            )
+        );
+        assert_eq!(
+            e(b"0x10"),
+            (
+                1,
+                "$".into(),
+                "trailing characters after the JSON value".into()
+            )
+        );
+    }
+
+    #[test]
+    fn strings_strict() {
+        assert_eq!(
+            e(b"[\"a\tb\"]"),
+            (
+                3,
+                "$[0]".into(),
+                "control character U+0009 must be escaped in a string".into()
+            )
+        );
+        assert_eq!(
+            e(b"{\"k\": \"a\\qb\"}"),
+            (8, "$.k".into(), "invalid escape '\\q' in string".into())
+        );
+        assert_eq!(
+            e(br#"["\u12G4"]"#),
+            (
+                2,
+                "$[0]".into(),
+                "invalid \\u escape: expected 4 hex digits".into()
+            )
+        );
+        assert_eq!(
+            e(br#""abc"#),
+            (
+                4,
+                "$".into(),
+                "unexpected end of input inside a string".into()
+            )
+        );
+        assert_eq!(
+            e(br#""ab\"#),
+            (
+                4,
+                "$".into(),
+                "unexpected end of input inside a string".into()
+            )
+        );
+        assert_eq!(
+            e(br#""ab\u12"#),
+            (
+                7,
+                "$".into(),
+                "unexpected end of input inside a string".into()
+            )
+        );
+        assert_eq!(
+            e(br#"{"ab"#),
+            (
+                4,
+                "$".into(),
+                "unexpected end of input inside a string".into()
+            )
+        );
+    }
+
+    #[test]
+    fn surrogates() {
+        assert_eq!(
+            e(br#"["\uD800"]"#),
+            (2, "$[0]".into(), "lone surrogate \\uD800 in string".into())
+        );
+        assert_eq!(
+            e(br#"["x\ud800\u0041"]"#),
+            (3, "$[0]".into(), "lone surrogate \\uD800 in string".into())
+        );
+        assert_eq!(
+            e(br#"["\uDC00"]"#),
+            (2, "$[0]".into(), "lone surrogate \\uDC00 in string".into())
+        );
+        assert_eq!(p(r#""\uD834\uDD1E""#).unwrap(), Value::String("𝄞".into()));
+    }
+
+    #[test]
+    fn invalid_utf8() {
+        assert_eq!(
+            e(b"[\"a\xFFb\"]"),
+            (3, "$[0]".into(), "invalid UTF-8".into())
+        );
+        assert_eq!(e(b"[1, \xC3]"), (4, "$[1]".into(), "invalid UTF-8".into()));
+        assert_eq!(e(b"[1] \xC3"), (4, "$".into(), "invalid UTF-8".into()));
+        assert_eq!(
+            e(b"\"\xED\xA0\x80\""),
+            (1, "$".into(), "invalid UTF-8".into())
+        );
+        // An earlier syntax error still wins.
+        assert_eq!(
+            e(b"[1 2, \xFF]").2,
+            "expected ',' or ']' after array element, found '2'"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys() {
+        assert_eq!(
+            e(br#"{"x": 1, "x": 2}"#),
+            (9, "$.x".into(), "duplicate key \"x\"".into())
+        );
+        // Escapes are decoded before comparing.
+        assert_eq!(
+            e(br#"{"a":{"x": 1, "\u0078": 2}}"#).2,
+            "duplicate key \"x\""
+        );
+        // Past the linear threshold the hash set takes over.
+        let mut s = String::from("{");
+        for i in 0..40 {
+            s.push_str(&format!("\"k{i}\": {i},"));
+        }
+        let ok = format!("{}\"k40\": 0}}", s);
+        assert!(p(&ok).is_ok());
+        let dup = format!("{}\"k17\": 0}}", s);
+        let err = p(&dup).unwrap_err();
+        assert_eq!(err.message, "duplicate key \"k17\"");
+        assert_eq!(err.offset, dup.rfind("\"k17\"").unwrap());
+        let dup = format!("{}\"k3\": 0}}", s);
+        assert_eq!(p(&dup).unwrap_err().message, "duplicate key \"k3\"");
+    }
+
+    #[test]
+    fn depth_limit() {
+        assert!(parse(b"[[[]]]", 3).is_ok());
+        assert_eq!(
+            parse(b"[[[[]]]]", 3).unwrap_err(),
+            ParseError {
+                offset: 3,
+                path: JsonPath(vec![Seg::Index(0), Seg::Index(0), Seg::Index(0)]),
+                message: "nesting deeper than 3 levels".into()
+            }
+        );
+        assert_eq!(
+            parse(br#"{"a":{"b":{}}}"#, 2).unwrap_err().message,
+            "nesting deeper than 2 levels"
+        );
+        let deep = vec![b'['; 100_000];
+        let err = parse(&deep, 10_000).unwrap_err();
+        assert_eq!(err.offset, 10_000);
+        assert_eq!(err.message, "nesting deeper than 10000 levels");
+        let mut ok = vec![b'['; 10_000];
+        ok.extend(vec![b']'; 10_000]);
+        assert!(parse(&ok, 10_000).is_ok());
+    }
+
+    #[test]
+    fn error_paths() {
+        let err = p(r#"{"modules": [{}, {}, {"title": tru}]}"#).unwrap_err();
+        assert_eq!(err.path.to_string(), "$.modules[2].title");
+        assert_eq!(err.message, "invalid literal: expected 'true'");
+        assert_eq!(err.offset, 31);
+    }
+
+    #[test]
+    fn display() {
+        let err = p("[1,]").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "$[1]: trailing comma before ']' (at byte 2)"
+        );
+    }
+
+    #[test]
+    fn string_scanner() {
+        for s in [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefg\"",
+            "abcdefgh\\",
+            "é€😀abc\u{1}",
+            "0123456789abcdef\"",
+        ] {
+            let expect = s.bytes().position(|c| c == b'"' || c == b'\\' || c < 0x20);
+            assert_eq!(find_string_special(s.as_bytes()), expect, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn line_col_counts_chars() {
+        let t = "{\n  \"é😀\": x\n}".as_bytes();
+        let x = t.iter().position(|&c| c == b'x').unwrap();
+        assert_eq!(line_col(t, x), (2, 9));
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(b"\xEF\xBB\xBF[", 3), (1, 1));
+        assert_eq!(line_col(b"ab\r\ncd", 5), (2, 2));
+        assert_eq!(line_col(b"ab", 99), (1, 3));
+    }
+
+    #[test]
+    fn locate_paths() {
+        let t = br#"{"a": [10, {"b": "x\"y"}, [1, [2]]], "c\u0064": {"e": true}, "z": 0}"#;
+        let at = |path: Vec<Seg>| locate(t, &path);
+        let pos = |s: &str| t.windows(s.len()).position(|w| w == s.as_bytes());
+        assert_eq!(at(vec![]), Some(0));
+        assert_eq!(at(vec![Seg::Key("a".into())]), pos("[10"));
+        assert_eq!(at(vec![Seg::Key("a".into()), Seg::Index(0)]), pos("10"));
+        assert_eq!(
+            at(vec![
+                Seg::Key("a".into()),
+                Seg::Index(1),
+                Seg::Key("b".into())
+            ]),
+            pos("\"x")
+        );
+        assert_eq!(
+            at(vec![
+                Seg::Key("a".into()),
+                Seg::Index(2),
+                Seg::Index(1),
+                Seg::Index(0)
+            ]),
+            pos("2]")
+        );
+        assert_eq!(
+            at(vec![Seg::Key("cd".into()), Seg::Key("e".into())]),
+            pos("true")
+        );
+        assert_eq!(at(vec![Seg::Key("z".into())]), pos("0}"));
+        assert_eq!(at(vec![Seg::Key("a".into()), Seg::Index(3)]), None);
+        assert_eq!(at(vec![Seg::Key("nope".into())]), None);
+        assert_eq!(at(vec![Seg::Index(0)]), None);
+        // Tolerant: a broken tail after the target does not matter, one before it does.
+        assert_eq!(locate(b"[1, 2, oops", &[Seg::Index(1)]), Some(4));
+        assert_eq!(locate(b"[1, \"unterminated", &[Seg::Index(2)]), None);
+        assert_eq!(
+            locate(b"\xEF\xBB\xBF {\"a\": 1}", &[Seg::Key("a".into())]),
+            Some(10)
+        );
+    }
+}
