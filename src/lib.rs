@@ -6,12 +6,13 @@
 //! [`source`] reads and writes each storage shape through [`json`]; [`store`] holds the
 //! database side; [`migrate`] runs check, migrate, verify and export.
 
+<<<<<<< HEAD
+pub mod backup;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod json;
-pub mod source;
-pub mod backup;
-pub mod clock;
 pub mod migrate;
 pub mod schema;
+pub mod source;
 pub mod store;
