@@ -6,7 +6,6 @@
 //! [`source`] reads and writes each storage shape through [`json`]; [`store`] holds the
 //! database side; [`migrate`] runs check, migrate, verify and export.
 
-<<<<<<< HEAD
 pub mod backup;
 pub mod clock;
 pub mod config;
