@@ -7,6 +7,7 @@
 //! database side; [`migrate`] runs check, migrate, verify and export.
 
 pub mod backup;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;

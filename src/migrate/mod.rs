@@ -193,7 +193,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         let path = dir.path().join("dry-run.db");
         if exists {
             let live = sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
-            live.backup(rusqlite::MAIN_DB, &path, None)?;
+            live.backup(rusqlite::MAIN_DB, &path, None::<fn(rusqlite::backup::Progress)>)?;
         }
         (sqlite::open_build(&path)?, Target::Scratch { _dir: dir })
     } else if exists {

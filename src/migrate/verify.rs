@@ -85,7 +85,7 @@ pub fn verify_source(conn: &Connection, schema: &Schema, si: usize, spec: &Sourc
         }
         let file = record_file(spec, rec.member, rec.key.as_deref());
         let ti = schema.collections[colls[rec.member]].table;
-        let Some(cells) = cursors[rec.member].next(conn)? else {
+        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(conn)? else {
             report.problem(place(&rec.origin, file, &JsonPath::root(), format!("this record is not in the database (table {})", schema.tables[ti].name)));
             continue;
         };

@@ -5,6 +5,8 @@
 pub mod ddl;
 pub mod rebuild;
 pub mod shred;
+#[cfg(test)]
+mod tests;
 mod types;
 
 use std::collections::{HashMap, HashSet};
@@ -626,10 +628,11 @@ impl Builder<'_> {
                     fk.column.clone()
                 };
                 let table = tt.name.clone();
-                let col = &mut self.tables[ti].columns[ci];
-                if fk.on_delete == OnDelete::SetNull && col.not_null {
-                    return Err(self.err(format!("column {:?}: on_delete = \"set null\" on a required field", col.name)));
+                if fk.on_delete == OnDelete::SetNull && self.tables[ti].columns[ci].not_null {
+                    let name = &self.tables[ti].columns[ci].name;
+                    return Err(self.err(format!("column {name:?}: on_delete = \"set null\" on a required field")));
                 }
+                let col = &mut self.tables[ti].columns[ci];
                 col.references = Some(ForeignKey { table, column, on_delete: fk.on_delete });
                 col.index = true; // foreign keys are looked up on every parent delete
             }

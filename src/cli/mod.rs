@@ -1,0 +1,102 @@
+//! The command line: one module per verb, each a thin layer that calls the library and prints
+//! its report. Exit codes: 0 success, 1 problems found or the command failed, 2 usage or
+//! project-file errors.
+
+mod check;
+mod export;
+mod migrate;
+mod output;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigError, Project};
+use crate::migrate::Report;
+
+#[derive(Debug, Parser)]
+#[command(name = "jsonlift", version, about = "Lift JSON-file storage into a real database, losslessly, and put it back.")]
+pub struct Cli {
+    /// Print nothing but errors (and the --json report).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More logging (repeat for more); or set JSONLIFT_LOG=debug.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate every source against the schema; write nothing.
+    Check(check::CheckArgs),
+    /// Back up the sources, load them atomically, verify every record, record the run.
+    Migrate(migrate::MigrateArgs),
+    /// Compare the database with the sources, record by record.
+    Verify(verify::VerifyArgs),
+    /// Write every source back from the database, in its original shape.
+    Export(export::ExportArgs),
+}
+
+/// Options every verb that reads the project file shares.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project file.
+    #[arg(short, long, value_name = "FILE", default_value = "jsonlift.toml")]
+    pub config: PathBuf,
+}
+
+impl ProjectArgs {
+    pub fn load(&self) -> Result<Project, ConfigError> {
+        Project::load(&self.config)
+    }
+}
+
+/// Runs the parsed command line and maps the outcome to an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Check(a) => check::run(a, cli.quiet),
+        Command::Migrate(a) => migrate::run(a, cli.quiet),
+        Command::Verify(a) => verify::run(a, cli.quiet),
+        Command::Export(a) => export::run(a, cli.quiet),
+    };
+    match result {
+        Ok(report) => {
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            if e.downcast_ref::<ConfigError>().is_some() { ExitCode::from(2) } else { ExitCode::from(1) }
+        }
+    }
+}
+
+/// The error and its causes on one line each, most general first.
+fn chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+/// Prints a finished report: JSON on stdout with `--json`; otherwise problems on stderr and a
+/// summary on stdout.
+pub fn finish(report: Report, json: bool, quiet: bool) -> anyhow::Result<Report> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        output::human(&report, quiet);
+    }
+    Ok(report)
+}

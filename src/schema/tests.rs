@@ -1,0 +1,205 @@
+//! Round trips through the schema: shred a record into an in-memory SQLite database, rebuild it,
+//! and require the exact same value (key order, number spellings, null versus absent).
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::Schema;
+use super::ddl::schema_sql;
+use super::rebuild::rebuild;
+use super::shred::{Cell, Ids, shred};
+use crate::config::Project;
+use crate::json::{Value, parse, to_compact_string};
+use crate::store::Dialect;
+use crate::store::sqlite::{cell_from, fetch_children, insert_sql, select_all_sql};
+
+fn schema(toml: &str) -> Schema {
+    let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), toml).unwrap();
+    Schema::build(&p).unwrap()
+}
+
+fn v(s: &str) -> Value {
+    parse(s.as_bytes(), 64).unwrap()
+}
+
+/// Loads the records of collection 0, then rebuilds them all.
+fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<String>, Value)> {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    for sql in schema_sql(s, Dialect::Sqlite) {
+        conn.execute_batch(&sql).unwrap();
+    }
+    let mut ids = Ids::new(s.tables.len());
+    let values: Vec<Value> = records.iter().map(|(_, r)| v(r)).collect();
+    for ((key, _), value) in records.iter().zip(&values) {
+        let rows = shred(s, 0, *key, value, &mut ids).unwrap_or_else(|e| panic!("{e:?}"));
+        for row in rows {
+            conn.execute(&insert_sql(&s.tables[row.table]), rusqlite::params_from_iter(row.cells.iter())).unwrap();
+        }
+    }
+    let ti = s.collections[0].table;
+    let t = &s.tables[ti];
+    let mut stmt = conn.prepare(&select_all_sql(t)).unwrap();
+    let rows: Vec<Vec<Cell<'static>>> = stmt
+        .query_map([], |r| (0..t.columns.len()).map(|i| r.get_ref(i).map(cell_from)).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut fetch = |t: usize, p: &Cell<'static>| fetch_children(&conn, s, t, p);
+    rows.iter().map(|cells| rebuild(s, ti, cells, &mut fetch).unwrap()).collect()
+}
+
+fn assert_round_trip(s: &Schema, records: &[(Option<&str>, &str)]) {
+    let back = round_trip(s, records);
+    assert_eq!(back.len(), records.len());
+    for ((key, text), (k2, value)) in records.iter().zip(back) {
+        assert_eq!(to_compact_string(&value), to_compact_string(&v(text)), "record {text}");
+        assert_eq!(value, v(text));
+        if key.is_some() {
+            assert_eq!(k2.as_deref(), *key);
+        }
+    }
+}
+
+const COURSES: &str = r#"
+[collections.courses]
+source = "courses.json"
+format = "array"
+key = "id"
+[collections.courses.fields]
+id = "text"
+title = { type = "text", required = true }
+level = { type = "text", enum = ["beginner", "advanced"] }
+price = "real"
+seats = "integer"
+published = "boolean"
+created_at = "timestamp"
+tags = { type = "array", of = "text" }
+[collections.courses.fields.modules]
+type = "array"
+table = "modules"
+parent_column = "course_id"
+position_column = "module_index"
+[collections.courses.fields.modules.fields]
+title = "text"
+[collections.courses.fields.modules.fields.lessons]
+type = "array"
+table = "lessons"
+[collections.courses.fields.modules.fields.lessons.fields]
+title = "text"
+minutes = "integer"
+"#;
+
+#[test]
+fn flat_records_come_back_exactly() {
+    let s = schema(COURSES);
+    assert_round_trip(
+        &s,
+        &[
+            (None, r#"{"id":"c1","title":"Rust","level":"beginner","price":4,"seats":12,"published":true,"created_at":"2024-05-01T10:00:00Z","tags":["a","b"],"modules":[]}"#),
+            // explicit nulls, absent fields, other key order, unknown fields, number spellings
+            (None, r#"{"title":"Go","id":"c2","price":4.0,"seats":-0,"level":null,"extra":{"x":[1,2.50,12345678901234567890]},"modules":[]}"#),
+            (None, r#"{"id":"c3","title":"Zig","price":1e3,"published":false,"modules":null,"z":null}"#),
+            (None, r#"{"id":"c4","title":"C","price":0.1}"#),
+        ],
+    );
+}
+
+#[test]
+fn nested_children_keep_their_order() {
+    let s = schema(COURSES);
+    assert_round_trip(
+        &s,
+        &[(
+            None,
+            r#"{"id":"c1","title":"T","modules":[{"title":"m1","lessons":[{"title":"l1","minutes":5},{"minutes":7,"title":"l2","note":"x"}]},{"title":"m2","lessons":[]},{"lessons":null},{}]}"#,
+        )],
+    );
+}
+
+#[test]
+fn flattened_objects_with_children_inside() {
+    let s = schema(
+        r#"
+[collections.syllabi]
+source = "t.json"
+format = "tinydb"
+member = "syllabi"
+key = "syllabus_id"
+[collections.syllabi.fields]
+syllabus_id = "uuid"
+topic = "text"
+[collections.syllabi.fields.content]
+type = "object"
+flatten = true
+[collections.syllabi.fields.content.fields]
+summary = "text"
+[collections.syllabi.fields.content.fields.modules]
+type = "array"
+table = "modules"
+id_column = "module_id"
+parent_column = "syllabus_id"
+position_column = "module_index"
+[collections.syllabi.fields.content.fields.modules.fields]
+title = "text"
+"#,
+    );
+    assert_eq!(s.tables[1].columns[s.tables[1].parent_col.unwrap()].name, "syllabus_id");
+    assert_round_trip(
+        &s,
+        &[
+            (Some("1"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174000","topic":"x","content":{"summary":"s","modules":[{"title":"a"}],"more":1}}"#),
+            (Some("2"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174001","topic":"y","content":null}"#),
+            (Some("3"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174002","content":{}}"#),
+            (Some("7"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174003"}"#),
+        ],
+    );
+}
+
+#[test]
+fn scalar_arrays_in_child_tables() {
+    let s = schema(
+        r#"
+[collections.p]
+source = "p.json"
+format = "object"
+[collections.p.fields]
+scores = { type = "array", of = "real", table = "p_scores" }
+"#,
+    );
+    assert_round_trip(&s, &[(Some("u1"), r#"{"scores":[1,2.5,1e2,null]}"#), (Some("u2"), r#"{"scores":[]}"#), (Some("u3"), "{}")]);
+}
+
+#[test]
+fn documents_are_one_row() {
+    let s = schema("[collections.stats]\nsource = \"s.json\"\nformat = \"document\"\n[collections.stats.fields]\nxp = \"integer\"\n");
+    assert!(s.tables[0].document);
+    assert_round_trip(&s, &[(None, r#"{"xp":120,"streak":5,"badges":["a"]}"#)]);
+}
+
+#[test]
+fn every_problem_in_a_record_is_reported_with_its_path() {
+    let s = schema(COURSES);
+    let rec = v(r#"{"id":"c1","level":"expert","price":"cheap","created_at":"yesterday","modules":[{"title":5,"lessons":[{"minutes":1.5}]}]}"#);
+    let errs = shred(&s, 0, None, &rec, &mut Ids::new(s.tables.len())).unwrap_err();
+    let got: Vec<String> = errs.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
+    assert_eq!(
+        got,
+        [
+            r#"$.level: "expert" is not one of "beginner", "advanced""#,
+            r#"$.price: expected real, found string "cheap""#,
+            r#"$.created_at: "yesterday" is not an ISO 8601 date-time (like 2024-05-01T10:00:00Z)"#,
+            r#"$.modules[0].title: expected text, found number 5"#,
+            r#"$.modules[0].lessons[0].minutes: expected integer, found number 1.5"#,
+            r#"$: missing required field "title""#,
+        ]
+    );
+}
+
+#[test]
+fn key_field_is_required_and_typed() {
+    let s = schema(COURSES);
+    let errs = shred(&s, 0, None, &v(r#"{"title":"x"}"#), &mut Ids::new(s.tables.len())).unwrap_err();
+    assert_eq!(errs[0].message, r#"missing required field "id""#);
+}
