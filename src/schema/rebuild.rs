@@ -75,10 +75,16 @@ impl Rebuilder<'_, '_, '_> {
         let keys = match member(meta, "k") {
             Some(Value::Array(k)) => {
                 let mut keys: Vec<String> = k.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
-                // Values set since the fix-up was written (by SQL) still show up.
-                for c in canonical {
-                    if !keys.contains(&c) {
-                        keys.push(c);
+                // Columns set since the fix-up was written (by SQL) still show up.
+                for f in fields {
+                    let set = matches!(&f.kind, FieldKind::Scalar { col, .. } | FieldKind::Json { col } if cells[*col] != Cell::Null);
+                    if set && !keys.contains(&f.name) {
+                        keys.push(f.name.clone());
+                    }
+                }
+                for (k, _) in &extras {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
                     }
                 }
                 keys

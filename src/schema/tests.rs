@@ -145,7 +145,9 @@ position_column = "module_index"
 title = "text"
 "#,
     );
-    assert_eq!(s.tables[1].columns[s.tables[1].parent_col.unwrap()].name, "syllabus_id");
+    let modules = s.tables.iter().find(|t| t.name == "modules").unwrap();
+    assert_eq!(modules.columns[modules.parent_col.unwrap()].name, "syllabus_id");
+    assert_eq!(modules.columns[0].name, "module_id");
     assert_round_trip(
         &s,
         &[
@@ -202,4 +204,16 @@ fn key_field_is_required_and_typed() {
     let s = schema(COURSES);
     let errs = shred(&s, 0, None, &v(r#"{"title":"x"}"#), &mut Ids::new(s.tables.len())).unwrap_err();
     assert_eq!(errs[0].message, r#"missing required field "id""#);
+}
+
+#[test]
+fn ddl_reads_like_hand_written_sql() {
+    let s = schema(COURSES);
+    let sql = schema_sql(&s, Dialect::Sqlite).join(";\n");
+    assert!(sql.contains(r#""id" TEXT NOT NULL PRIMARY KEY"#), "{sql}");
+    assert!(sql.contains(r#""level" TEXT CHECK ("level" IN ('beginner', 'advanced'))"#), "{sql}");
+    assert!(sql.contains(r#""course_id" TEXT NOT NULL REFERENCES "courses"("id") ON DELETE CASCADE ON UPDATE CASCADE"#), "{sql}");
+    assert!(sql.contains(r#"UNIQUE ("course_id", "module_index")"#), "{sql}");
+    assert!(sql.contains(r#""published" INTEGER CHECK ("published" IN (0, 1))"#), "{sql}");
+    assert!(sql.contains(r#""_extra" TEXT CHECK (json_valid("_extra"))"#), "{sql}");
 }
