@@ -183,7 +183,12 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         let copy = snap.copy_of(&spec.path).context("the snapshot lacks a source")?;
         let mut read_spec = spec.clone();
         read_spec.path = copy;
-        if fingerprint(&read_spec)?.1 != prints[si].1 {
+        // A single file was hashed while copied; a folder's copy is hashed again as a whole.
+        let copied = match snap.entries().iter().find(|e| Path::new(&e.original) == spec.path) {
+            Some(e) if !is_folder(spec) => e.sha256.clone(),
+            _ => fingerprint(&read_spec)?.1,
+        };
+        if copied != prints[si].1 {
             bail!("{} changed while it was being backed up; run again when the application is not writing it", spec.display);
         }
         copies.insert(si, read_spec);
