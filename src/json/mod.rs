@@ -8,3 +8,6 @@ pub use value::{JsonPath, Number, Seg, Value};
 
 pub mod parse;
 pub use parse::{ParseError, line_col, locate, parse};
+
+pub mod write;
+pub use write::{detect_style, to_compact_string, write_value};

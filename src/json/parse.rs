@@ -58,6 +58,8 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> {
         i: start,
         max_depth,
         stack: Vec::new(),
+        values: Vec::new(),
+        members: Vec::new(),
     };
     p.run()
 }
@@ -109,12 +111,15 @@ fn key_hash(k: &str) -> u64 {
     h.finish()
 }
 
+/// An open container. Elements and members of all open containers live in two shared scratch
+/// stacks (`Parser::values`, `Parser::members`) from `start` on, so a container's vector is
+/// allocated once, at its exact size, when it closes.
 enum Frame {
-    Array(Vec<Value>),
+    Array {
+        start: usize,
+    },
     Object {
-        fields: Vec<(String, Value)>,
-        /// The key whose value is being parsed.
-        key: String,
+        start: usize,
         /// Hashes of the keys, once the object has grown past [`LINEAR_KEYS`].
         seen: Option<KeySet>,
     },
@@ -127,6 +132,10 @@ struct Parser<'a> {
     i: usize,
     max_depth: usize,
     stack: Vec<Frame>,
+    values: Vec<Value>,
+    /// Members of open objects; the last member of each holds a placeholder value while its
+    /// value is being parsed.
+    members: Vec<(String, Value)>,
 }
 
 /// `true` for the bytes JSON calls whitespace.
@@ -212,10 +221,31 @@ impl<'a> Parser<'a> {
     /// `upto` (the container's current element or key).
     fn path(&self, upto: usize) -> JsonPath {
         let mut segs = Vec::with_capacity(upto);
-        for f in &self.stack[..upto] {
+        for (j, f) in self.stack[..upto].iter().enumerate() {
+            let above = &self.stack[j + 1..];
             match f {
-                Frame::Array(items) => segs.push(Seg::Index(items.len())),
-                Frame::Object { key, .. } => segs.push(Seg::Key(key.clone())),
+                Frame::Array { start } => {
+                    let end = above
+                        .iter()
+                        .find_map(|g| match g {
+                            Frame::Array { start } => Some(*start),
+                            _ => None,
+                        })
+                        .unwrap_or(self.values.len());
+                    segs.push(Seg::Index(end - start));
+                }
+                Frame::Object { start, .. } => {
+                    let end = above
+                        .iter()
+                        .find_map(|g| match g {
+                            Frame::Object { start, .. } => Some(*start),
+                            _ => None,
+                        })
+                        .unwrap_or(self.members.len());
+                    if end > *start {
+                        segs.push(Seg::Key(self.members[end - 1].0.clone()));
+                    }
+                }
             }
         }
         JsonPath(segs)
@@ -296,8 +326,8 @@ impl<'a> Parser<'a> {
                 let n = self.stack.len();
                 match self.stack.last_mut() {
                     None => break 'value v,
-                    Some(Frame::Array(items)) => {
-                        items.push(v);
+                    Some(&mut Frame::Array { start }) => {
+                        self.values.push(v);
                         self.skip_ws();
                         match self.peek() {
                             Some(b',') => {
@@ -311,10 +341,8 @@ impl<'a> Parser<'a> {
                             }
                             Some(b']') => {
                                 self.i += 1;
-                                let Some(Frame::Array(items)) = self.stack.pop() else {
-                                    unreachable!()
-                                };
-                                v = Value::Array(items);
+                                self.stack.pop();
+                                v = Value::Array(self.values.drain(start..).collect());
                             }
                             _ => {
                                 return Err(self.expected(
@@ -325,8 +353,10 @@ impl<'a> Parser<'a> {
                             }
                         }
                     }
-                    Some(Frame::Object { fields, key, .. }) => {
-                        fields.push((std::mem::take(key), v));
+                    Some(&mut Frame::Object { start, .. }) => {
+                        if let Some(m) = self.members.last_mut() {
+                            m.1 = v;
+                        }
                         self.skip_ws();
                         match self.peek() {
                             Some(b',') => {
@@ -356,10 +386,8 @@ impl<'a> Parser<'a> {
                             }
                             Some(b'}') => {
                                 self.i += 1;
-                                let Some(Frame::Object { fields, .. }) = self.stack.pop() else {
-                                    unreachable!()
-                                };
-                                v = Value::Object(fields);
+                                self.stack.pop();
+                                v = Value::Object(self.members.drain(start..).collect());
                             }
                             _ => {
                                 return Err(self.expected(
@@ -389,18 +417,18 @@ impl<'a> Parser<'a> {
         let n = self.stack.len();
         let at = self.i;
         let k = self.string(n - 1)?;
-        let Some(Frame::Object { fields, seen, .. }) = self.stack.last_mut() else {
+        let Some(Frame::Object { start, seen }) = self.stack.last_mut() else {
             unreachable!()
         };
+        let fields = &self.members[*start..];
         let dup = if let Some(set) = seen {
-            let h = key_hash(&k);
-            !set.insert(h) && fields.iter().any(|(f, _)| *f == k)
+            !set.insert(key_hash(&k)) && fields.iter().any(|(f, _)| *f == k)
         } else {
             let dup = fields.iter().any(|(f, _)| *f == k);
             if !dup && fields.len() >= LINEAR_KEYS {
                 let mut set = KeySet::default();
                 set.reserve(fields.len() * 2);
-                for (f, _) in fields.iter() {
+                for (f, _) in fields {
                     set.insert(key_hash(f));
                 }
                 set.insert(key_hash(&k));
@@ -408,27 +436,16 @@ impl<'a> Parser<'a> {
             }
             dup
         };
-        if dup {
-            let msg = format!("duplicate key {}", quote(&k));
-            let Some(Frame::Object { key, .. }) = self.stack.last_mut() else {
-                unreachable!()
-            };
-            *key = k;
+        let msg = dup.then(|| format!("duplicate key {}", quote(&k)));
+        self.members.push((k, Value::Null));
+        if let Some(msg) = msg {
             return Err(self.err(at, n, msg));
         }
         self.skip_ws();
         if self.peek() != Some(b':') {
-            let Some(Frame::Object { key, .. }) = self.stack.last_mut() else {
-                unreachable!()
-            };
-            *key = k;
             return Err(self.expected(n - 1, "':'", "after object key"));
         }
         self.i += 1;
-        let Some(Frame::Object { key, .. }) = self.stack.last_mut() else {
-            unreachable!()
-        };
-        *key = k;
         Ok(())
     }
 
@@ -464,8 +481,7 @@ impl<'a> Parser<'a> {
                     }
                     Some(b'"') => {
                         self.stack.push(Frame::Object {
-                            fields: Vec::new(),
-                            key: String::new(),
+                            start: self.members.len(),
                             seen: None,
                         });
                         self.next_key()?;
@@ -482,7 +498,9 @@ impl<'a> Parser<'a> {
                     self.i += 1;
                     return Ok(Started::Scalar(Value::Array(Vec::new())));
                 }
-                self.stack.push(Frame::Array(Vec::new()));
+                self.stack.push(Frame::Array {
+                    start: self.values.len(),
+                });
                 Ok(Started::Opened)
             }
             b't' => self.literal(b"true", Value::Bool(true)),
