@@ -11,6 +11,7 @@ use crate::error::Problem;
 use crate::json::{JsonPath, Value};
 
 mod files;
+pub mod folder;
 pub mod prompty;
 
 /// The shape of a collection's data (for a member of a multi-collection file: the shape of that
