@@ -68,10 +68,10 @@ impl<P: FileParser> FilesReader<P> {
 
     fn read_one(&mut self, f: WalkedFile) -> Result<Record, Problem> {
         let display = file_display(&self.display, &f.rel);
-        let bytes = fs::read(&f.path)
-            .map_err(|e| Problem::new(&display, format!("cannot read the file: {e}")))?;
         // Progress counts what the walk measured, so it ends exactly at the total.
         self.bytes_read += f.size;
+        let bytes = fs::read(&f.path)
+            .map_err(|e| Problem::new(&display, format!("cannot read the file: {e}")))?;
         check_text(&bytes, &display)?;
         let parsed = self.parser.parse(&bytes, &display)?;
         if self.bom.is_none() {
@@ -278,9 +278,11 @@ impl Walker<'_> {
                     }
                     let canon = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
                     self.stack.push(canon);
-                    let r = self.dir(&path, &child_rel);
+                    // An unreadable sub-folder is reported; the walk goes on.
+                    if let Err(p) = self.dir(&path, &child_rel) {
+                        self.out.push((child_rel, Walked::Problem(p)));
+                    }
                     self.stack.pop();
-                    r?;
                 }
             } else if is_file && matches {
                 if os_name.to_str().is_none() {

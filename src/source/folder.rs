@@ -415,6 +415,33 @@ mod tests {
         assert_eq!(keys(&r).len(), 3);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn an_unreadable_sub_folder_is_a_problem() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("personas");
+        put(&dir.join("a.json"), b"{}");
+        put(&dir.join("locked/b.json"), b"{}");
+        put(&dir.join("z.json"), b"{}");
+        let locked = dir.join("locked");
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+        let readable = fs::read_dir(&locked).is_ok(); // root reads anything
+        let r = read(&spec(&dir, "personas", "*.json", true));
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+        if readable {
+            assert_eq!(keys(&r), ["a.json", "locked/b.json", "z.json"]);
+        } else {
+            let k = keys(&r);
+            assert_eq!((k[0].as_str(), k[2].as_str()), ("a.json", "z.json"));
+            assert!(
+                k[1].starts_with("!personas/locked: cannot read the folder"),
+                "{}",
+                k[1]
+            );
+        }
+    }
+
     #[test]
     fn write_refuses_keys_that_leave_the_folder() {
         let tmp = tempfile::tempdir().unwrap();

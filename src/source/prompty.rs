@@ -610,9 +610,13 @@ pub fn render(value: &Value, body_field: &str, max_depth: usize) -> anyhow::Resu
     let reads_back =
         |text: &str| parse_prompty(text, body_field, max_depth).is_ok_and(|d| d.value == expected);
 
-    let primary = assemble(&emit_yaml(&fields).context("YAML emitter")?);
-    if reads_back(&primary) {
-        return Ok(primary);
+    // Multi-line strings as literal blocks (`|`) first, as people write them; the emitter's
+    // blocks cannot hold every string (trailing blank lines, leading spaces), so then quoted.
+    for multiline in [true, false] {
+        let primary = assemble(&emit_yaml(&fields, multiline).context("YAML emitter")?);
+        if reads_back(&primary) {
+            return Ok(primary);
+        }
     }
     let conservative = assemble(&emit_quoted(&fields));
     if reads_back(&conservative) {
@@ -625,8 +629,9 @@ pub fn render(value: &Value, body_field: &str, max_depth: usize) -> anyhow::Resu
     bail!("cannot write the front matter as YAML that reads back exactly: {why}")
 }
 
-/// The front matter through `yaml-rust2`'s emitter (block style, plain scalars where safe).
-fn emit_yaml(fields: &[(String, Value)]) -> anyhow::Result<String> {
+/// The front matter through `yaml-rust2`'s emitter (block style, plain scalars where safe,
+/// multi-line strings as literal blocks when `multiline`).
+fn emit_yaml(fields: &[(String, Value)], multiline: bool) -> anyhow::Result<String> {
     if fields.is_empty() {
         return Ok(String::new());
     }
@@ -635,7 +640,9 @@ fn emit_yaml(fields: &[(String, Value)]) -> anyhow::Result<String> {
         hash.insert(Yaml::String(k.clone()), to_yaml(v));
     }
     let mut out = String::new();
-    YamlEmitter::new(&mut out).dump(&Yaml::Hash(hash))?;
+    let mut emitter = YamlEmitter::new(&mut out);
+    emitter.multiline_strings(multiline);
+    emitter.dump(&Yaml::Hash(hash))?;
     let out = out
         .strip_prefix("---\n")
         .or_else(|| out.strip_prefix("---"))
@@ -1263,6 +1270,12 @@ user:
         assert!(text.contains("t: \"true\"\n"), "{text}");
         assert!(text.contains("num: \"123\"\n"), "{text}");
         assert!(text.contains("one_half: 1.5\n"), "{text}");
+        assert!(text.contains("lines: |\n  first\n  second\n"), "{text}");
+        // A string a literal block cannot hold exactly is quoted instead.
+        let v = obj(&[("a", s("x\n\n")), ("b", s("  lead\nx")), ("body", s(""))]);
+        let text = render(&v, "body", 128).unwrap();
+        assert_eq!(parse(&text).unwrap(), v, "{text}");
+        assert!(text.starts_with("---\na: \"x\\n\\n\"\n"), "{text}");
     }
 
     #[test]
