@@ -11,3 +11,6 @@ pub use parse::{ParseError, line_col, locate, parse};
 
 pub mod write;
 pub use write::{detect_style, to_compact_string, write_value};
+
+pub mod scan;
+pub use scan::{Pos, ScanError, Scanner, ValuePos};
