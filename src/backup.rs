@@ -723,7 +723,7 @@ fn walk_all(root: &Path, exclude: &[PathBuf]) -> Result<Vec<Node>, BackupError> 
         &mut stack,
         &mut out,
     )?;
-    out.sort_by(|a, b| slash(a.rel()).cmp(&slash(b.rel())));
+    out.sort_by_cached_key(|n| slash(n.rel()));
     Ok(out)
 }
 
@@ -796,10 +796,11 @@ mod tests {
     use std::cell::RefCell;
     use std::process::Command;
 
+    type Hook = Option<Box<dyn FnMut(&Path)>>;
+
     thread_local! {
         /// Runs after each copy, before the source is checked again (to simulate a writer).
-        pub(super) static AFTER_COPY: RefCell<Option<Box<dyn FnMut(&Path)>>> =
-            const { RefCell::new(None) };
+        pub(super) static AFTER_COPY: RefCell<Hook> = const { RefCell::new(None) };
     }
 
     fn write(path: &Path, bytes: &[u8]) {

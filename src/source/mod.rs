@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Problem;
 use crate::json::{JsonPath, Value};
 
+mod files;
+pub mod folder;
+pub mod prompty;
+
 /// The shape of a collection's data (for a member of a multi-collection file: the shape of that
 /// member's value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
