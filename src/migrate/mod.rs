@@ -68,6 +68,22 @@ fn locked(e: rusqlite::Error, db: &Path) -> anyhow::Error {
     }
 }
 
+/// Removes databases half-built by runs that were killed (their process is gone): they were
+/// never renamed into place, so nothing refers to them.
+fn remove_stale_builds(db_path: &Path, name: &str) {
+    let Some(dir) = db_path.parent() else { return };
+    let prefix = format!(".{name}.jsonlift-tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else { continue };
+        let pid = rest.split('-').next().unwrap_or_default();
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Deletes a file (and its -wal/-shm companions) on drop unless disarmed: a database being built
 /// must never be left behind by a failure.
 struct TempDb {
@@ -205,6 +221,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         (sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?, Target::InPlace)
     } else {
         let name = db_path.file_name().context("database path has no file name")?.to_string_lossy();
+        remove_stale_builds(&db_path, &name);
         let temp = db_path.with_file_name(format!(".{name}.jsonlift-tmp-{}", std::process::id()));
         let _ = std::fs::remove_file(&temp);
         let guard = TempDb { path: temp.clone(), armed: true };
