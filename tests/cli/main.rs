@@ -1,0 +1,16 @@
+//! Integration tests for the `jsonlift` binary, run against throw-away projects in temp dirs.
+//!
+//! - `bad_input`: every kind of broken input is refused with the exact place and leaves nothing
+//!   behind.
+//! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
+//! - `verify`: differences between the database and the sources are found and located.
+//! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
+
+mod util;
+
+mod fixtures;
+
+mod bad_input;
+mod examples;
+mod migrate;
+mod verify;
