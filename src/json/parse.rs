@@ -43,6 +43,17 @@ const LINEAR_KEYS: usize = 16;
 /// Parses exactly one JSON value from `bytes` (whitespace around it and a leading UTF-8 BOM are
 /// allowed). Nesting deeper than `max_depth` arrays/objects is an error.
 pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> {
+    parse_nested(bytes, max_depth, 0)
+}
+
+/// [`parse`] for a value found inside `base_depth` containers of a larger text: the limit
+/// applies to the whole text, so the value itself may nest `max_depth - base_depth` levels (the
+/// message still names `max_depth`).
+pub fn parse_nested(
+    bytes: &[u8],
+    max_depth: usize,
+    base_depth: usize,
+) -> Result<Value, ParseError> {
     // Validating the whole text up front is much faster than checking every string, and lets
     // the string scanner slice without re-checking. Parsing then stops at the first invalid
     // byte: reaching it is reported as "invalid UTF-8" at its offset, so errors earlier in the
@@ -56,7 +67,8 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> {
         b: bytes,
         end,
         i: start,
-        max_depth,
+        max_depth: max_depth.saturating_sub(base_depth),
+        full_depth: max_depth,
         stack: Vec::new(),
         values: Vec::new(),
         members: Vec::new(),
@@ -130,7 +142,10 @@ struct Parser<'a> {
     /// End of the valid UTF-8 prefix (`b.len()` when the whole text is valid).
     end: usize,
     i: usize,
+    /// Levels this value may nest.
     max_depth: usize,
+    /// The limit as configured, for messages.
+    full_depth: usize,
     stack: Vec<Frame>,
     values: Vec<Value>,
     /// Members of open objects; the last member of each holds a placeholder value while its
@@ -454,7 +469,7 @@ impl<'a> Parser<'a> {
             return Err(self.err(
                 self.i,
                 self.stack.len(),
-                format!("nesting deeper than {} levels", self.max_depth),
+                format!("nesting deeper than {} levels", self.full_depth),
             ));
         }
         Ok(())
@@ -1361,6 +1376,11 @@ mod tests {
         assert_eq!(
             parse(br#"{"a":{"b":{}}}"#, 2).unwrap_err().message,
             "nesting deeper than 2 levels"
+        );
+        assert!(parse_nested(b"[[]]", 3, 1).is_ok());
+        assert_eq!(
+            parse_nested(b"[[[]]]", 3, 1).unwrap_err().message,
+            "nesting deeper than 3 levels"
         );
         let deep = vec![b'['; 100_000];
         let err = parse(&deep, 10_000).unwrap_err();

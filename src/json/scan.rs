@@ -67,6 +67,8 @@ pub struct Scanner<R> {
     /// Containers opened through [`Scanner::expect`]/[`Scanner::eat`] and not yet closed.
     depth: usize,
     max_depth: usize,
+    /// Scratch stack of open brackets for `capture_value`.
+    open: Vec<u8>,
 }
 
 /// Number of characters (UTF-8 code points) in `b`: the bytes that do not continue a sequence.
@@ -107,6 +109,7 @@ impl<R: Read> Scanner<R> {
             bom: false,
             depth: 0,
             max_depth: usize::MAX,
+            open: Vec::new(),
         };
         s.fill_min(BOM.len())?;
         if s.buf[..s.len].starts_with(BOM) {
@@ -368,13 +371,14 @@ impl<R: Read> Scanner<R> {
                 len: out.len() as u64,
             });
         }
-        let mut depth = 0usize;
+        // The open brackets of the value, innermost last.
+        let mut open = std::mem::take(&mut self.open);
+        open.clear();
         let mut in_str = false;
         // Bytes to skip at the start of the next chunk (an escape split across chunks).
         let mut carry = 0usize;
         loop {
             let mut j = self.pos + carry;
-            carry = 0;
             let mut done = false;
             while j < self.len {
                 if in_str {
@@ -387,7 +391,7 @@ impl<R: Read> Scanner<R> {
                             } else {
                                 j += 1;
                                 in_str = false;
-                                if depth == 0 {
+                                if open.is_empty() {
                                     done = true;
                                     break;
                                 }
@@ -398,9 +402,9 @@ impl<R: Read> Scanner<R> {
                 }
                 match self.buf[j] {
                     b'"' => in_str = true,
-                    b'[' | b'{' => {
-                        depth += 1;
-                        if self.depth.saturating_add(depth) > self.max_depth {
+                    c @ (b'[' | b'{') => {
+                        open.push(c);
+                        if self.depth.saturating_add(open.len()) > self.max_depth {
                             out.extend_from_slice(&self.buf[self.pos..j]);
                             self.advance(j - self.pos);
                             return Err(self.error_here(format!(
@@ -410,8 +414,8 @@ impl<R: Read> Scanner<R> {
                         }
                     }
                     b']' | b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
+                        open.pop();
+                        if open.is_empty() {
                             j += 1;
                             done = true;
                             break;
@@ -426,25 +430,19 @@ impl<R: Read> Scanner<R> {
             out.extend_from_slice(&self.buf[self.pos..end]);
             self.advance(end - self.pos);
             if done {
+                self.open = open;
                 return Ok(ValuePos {
                     start,
                     len: out.len() as u64,
                 });
             }
             if !self.refill()? {
-                let what = if in_str {
-                    "inside a string"
-                } else if first == b'[' {
-                    "inside an array"
-                } else {
-                    "inside an object"
+                let what = match (in_str, open.last()) {
+                    (true, _) => "a string",
+                    (false, Some(b'[')) => "an array",
+                    _ => "an object",
                 };
-                let what = if in_str || depth == 1 {
-                    what.to_string()
-                } else {
-                    "inside a nested value".to_string()
-                };
-                return Err(self.error_here(format!("unexpected end of input {what}")));
+                return Err(self.error_here(format!("unexpected end of input inside {what}")));
             }
         }
     }
@@ -619,7 +617,7 @@ mod tests {
                     line: 2,
                     col: 14
                 },
-                message: "unexpected end of input inside a nested value".into()
+                message: "unexpected end of input inside an array".into()
             }
         );
         let mut s = sc(b"[\"abc", 16);
