@@ -82,6 +82,17 @@ fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
+/// The bytes `capture_value` has to look at outside strings.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t
+};
+
 /// Bytes that end a scalar (number or literal).
 #[inline(always)]
 fn ends_scalar(c: u8) -> bool {
@@ -399,6 +410,13 @@ impl<R: Read> Scanner<R> {
                         }
                     }
                     continue;
+                }
+                // Skip the bytes that do not matter to the structure (most of them).
+                while j < self.len && !STRUCTURAL[self.buf[j] as usize] {
+                    j += 1;
+                }
+                if j == self.len {
+                    break;
                 }
                 match self.buf[j] {
                     b'"' => in_str = true,
