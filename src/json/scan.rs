@@ -69,6 +69,8 @@ pub struct Scanner<R> {
     max_depth: usize,
     /// Scratch stack of open brackets for `capture_value`.
     open: Vec<u8>,
+    /// Scratch buffer for keys.
+    key_buf: Vec<u8>,
 }
 
 /// Number of characters (UTF-8 code points) in `b`: the bytes that do not continue a sequence.
@@ -121,6 +123,7 @@ impl<R: Read> Scanner<R> {
             depth: 0,
             max_depth: usize::MAX,
             open: Vec::new(),
+            key_buf: Vec::new(),
         };
         s.fill_min(BOM.len())?;
         if s.buf[..s.len].starts_with(BOM) {
@@ -333,20 +336,27 @@ impl<R: Read> Scanner<R> {
         if self.peek_non_ws()? != Some(b'"') {
             return Err(self.expected("a string key", ""));
         }
-        let mut raw = Vec::new();
-        let vp = self.capture_value(&mut raw)?;
-        let key = match super::parse::parse(&raw, 1) {
+        let mut raw = std::mem::take(&mut self.key_buf);
+        let vp = self.capture_value(&mut raw);
+        let key = vp.and_then(|vp| self.decode_key(&raw, vp));
+        self.key_buf = raw;
+        let (key, start) = key?;
+        self.expect_in(b':', "after object key")?;
+        Ok((key, start))
+    }
+
+    fn decode_key(&self, raw: &[u8], vp: ValuePos) -> Result<(String, Pos), ScanError> {
+        let key = match super::parse::parse(raw, 1) {
             Ok(super::Value::String(s)) => s,
             Ok(_) => unreachable!("a captured string parses as a string"),
             Err(e) => {
-                let (l, c) = super::parse::line_col(&raw, e.offset);
+                let (l, c) = super::parse::line_col(raw, e.offset);
                 return Err(ScanError {
                     pos: offset_pos(vp.start, e.offset as u64, l, c),
                     message: e.message,
                 });
             }
         };
-        self.expect_in(b':', "after object key")?;
         Ok((key, vp.start))
     }
 
