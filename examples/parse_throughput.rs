@@ -17,7 +17,7 @@ fn generate(target: usize) -> (Vec<u8>, Vec<(usize, usize)>) {
         let start = s.len() + 2;
         s.push_str(&format!(
             "  {{\n    \"id\": {i},\n    \"name\": \"user number {i}\",\n    \"email\": \"user{i}@example.com\",\n    \"active\": {},\n    \"score\": {}.{},\n    \"tags\": [\"a\", \"b\\\"q\", \"caf\\u00e9\"],\n    \"address\": {{\"city\": \"Zürich\", \"zip\": \"80{:02}\"}},\n    \"created\": \"2024-05-01T10:00:00Z\",\n    \"note\": null\n  }}",
-            i % 2 == 0,
+            i.is_multiple_of(2),
             i % 1000,
             i % 97,
             i % 100
@@ -41,7 +41,10 @@ fn best(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let target_mb: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let target_mb: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50);
     let (data, spans) = generate(target_mb << 20);
     let mb = data.len() as f64 / 1e6;
     println!("{mb:.1} MB, {} records", spans.len());
@@ -52,7 +55,11 @@ fn main() {
     let serde = best(|| {
         std::hint::black_box(serde_json::from_slice::<serde_json::Value>(&data).unwrap());
     });
-    println!("whole document:   jsonlift {:>5.0} MB/s   serde_json {:>5.0} MB/s", mb / ours, mb / serde);
+    println!(
+        "whole document:   jsonlift {:>5.0} MB/s   serde_json {:>5.0} MB/s",
+        mb / ours,
+        mb / serde
+    );
 
     let ours = best(|| {
         for &(a, b) in &spans {
@@ -64,7 +71,11 @@ fn main() {
             std::hint::black_box(serde_json::from_slice::<serde_json::Value>(&data[a..b]).unwrap());
         }
     });
-    println!("record by record: jsonlift {:>5.0} MB/s   serde_json {:>5.0} MB/s", mb / ours, mb / serde);
+    println!(
+        "record by record: jsonlift {:>5.0} MB/s   serde_json {:>5.0} MB/s",
+        mb / ours,
+        mb / serde
+    );
 
     // Streaming through the scanner (what the readers do), from memory to leave the disk out.
     let ours = best(|| {
@@ -82,5 +93,9 @@ fn main() {
     let serde = best(|| {
         std::hint::black_box(serde_json::from_reader::<_, serde_json::Value>(&data[..]).unwrap());
     });
-    println!("streamed:         jsonlift {:>5.0} MB/s   serde_json {:>5.0} MB/s (from_reader)", mb / ours, mb / serde);
+    println!(
+        "streamed:         jsonlift {:>5.0} MB/s   serde_json {:>5.0} MB/s (from_reader)",
+        mb / ours,
+        mb / serde
+    );
 }

@@ -63,17 +63,47 @@ pub fn parse_nested(
         Err(e) => e.valid_up_to(),
     };
     let start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    // The scratch stacks are kept per thread between calls, so parsing record after record
+    // does not grow them from nothing each time.
+    let scratch = SCRATCH.with(|s| s.take());
     let mut p = Parser {
         b: bytes,
         end,
         i: start,
         max_depth: max_depth.saturating_sub(base_depth),
         full_depth: max_depth,
-        stack: Vec::new(),
-        values: Vec::new(),
-        members: Vec::new(),
+        stack: scratch.stack,
+        values: scratch.values,
+        members: scratch.members,
     };
-    p.run()
+    let result = p.run();
+    p.stack.clear();
+    p.values.clear();
+    p.members.clear();
+    // Keep modest buffers only: one huge document should not pin its scratch memory.
+    if p.values.capacity() <= SCRATCH_KEEP && p.members.capacity() <= SCRATCH_KEEP {
+        let kept = Scratch {
+            stack: p.stack,
+            values: p.values,
+            members: p.members,
+        };
+        SCRATCH.with(|s| s.set(kept));
+    }
+    result
+}
+
+/// Scratch stacks of scratch size up to this many entries are kept between calls.
+const SCRATCH_KEEP: usize = 4096;
+
+#[derive(Default)]
+struct Scratch {
+    stack: Vec<Frame>,
+    values: Vec<Value>,
+    members: Vec<(String, Value)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 /// FxHash-style hasher for the duplicate-key sets (keys are short; SipHash is overkill).
