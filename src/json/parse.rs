@@ -76,7 +76,7 @@ pub fn parse_nested(
         values: scratch.values,
         members: scratch.members,
     };
-    let result = p.run();
+    let result = p.run().map_err(|e| *e);
     p.stack.clear();
     p.values.clear();
     p.members.clear();
@@ -296,17 +296,20 @@ impl<'a> Parser<'a> {
         JsonPath(segs)
     }
 
-    fn err(&self, offset: usize, upto: usize, message: impl Into<String>) -> ParseError {
-        ParseError {
+    /// Errors are boxed inside the parser so that results stay small on the hot path.
+    #[cold]
+    fn err(&self, offset: usize, upto: usize, message: impl Into<String>) -> Box<ParseError> {
+        Box::new(ParseError {
             offset,
             path: self.path(upto),
             message: message.into(),
-        }
+        })
     }
 
     /// The error for running into the end of the valid text at `self.i`: either a truncated
     /// document or an invalid UTF-8 byte there.
-    fn end_err(&self, upto: usize, context: &str) -> ParseError {
+    #[cold]
+    fn end_err(&self, upto: usize, context: &str) -> Box<ParseError> {
         if self.end < self.b.len() {
             self.err(self.end, upto, "invalid UTF-8")
         } else {
@@ -315,11 +318,13 @@ impl<'a> Parser<'a> {
     }
 
     /// "expected X, found Y" at `self.i` (or the end-of-input variant).
-    fn expected(&self, upto: usize, what: &str, context: &str) -> ParseError {
+    #[cold]
+    fn expected(&self, upto: usize, what: &str, context: &str) -> Box<ParseError> {
         self.expected_at(self.i, upto, what, context)
     }
 
-    fn expected_at(&self, i: usize, upto: usize, what: &str, context: &str) -> ParseError {
+    #[cold]
+    fn expected_at(&self, i: usize, upto: usize, what: &str, context: &str) -> Box<ParseError> {
         let sp = if context.is_empty() { "" } else { " " };
         if i >= self.end {
             if self.end < self.b.len() {
@@ -357,7 +362,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(&mut self) -> Result<Value, ParseError> {
+    fn run(&mut self) -> Result<Value, Box<ParseError>> {
         let v = 'value: loop {
             // Parse the start of a value at the current position.
             self.skip_ws();
@@ -458,7 +463,7 @@ impl<'a> Parser<'a> {
 
     /// Reads the key of the top object (at `"`), checks it is new, reads the `:` and leaves the
     /// key in the frame.
-    fn next_key(&mut self) -> Result<(), ParseError> {
+    fn next_key(&mut self) -> Result<(), Box<ParseError>> {
         let n = self.stack.len();
         let at = self.i;
         let k = self.string(n - 1)?;
@@ -494,7 +499,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn check_depth(&self) -> Result<(), ParseError> {
+    fn check_depth(&self) -> Result<(), Box<ParseError>> {
         if self.stack.len() >= self.max_depth {
             return Err(self.err(
                 self.i,
@@ -508,7 +513,7 @@ impl<'a> Parser<'a> {
     /// Parses a scalar, or opens a container (pushing its frame, positioned at its first
     /// element), at the current non-whitespace position.
     #[inline]
-    fn start_value(&mut self) -> Result<Started, ParseError> {
+    fn start_value(&mut self) -> Result<Started, Box<ParseError>> {
         let n = self.stack.len();
         let Some(c) = self.peek() else {
             return Err(self.expected(n, "a JSON value", ""));
@@ -565,7 +570,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn literal(&mut self, word: &[u8], v: Value) -> Result<Started, ParseError> {
+    fn literal(&mut self, word: &[u8], v: Value) -> Result<Started, Box<ParseError>> {
         let n = self.stack.len();
         let avail = &self.b[self.i..self.end];
         if avail.starts_with(word) {
@@ -580,7 +585,7 @@ impl<'a> Parser<'a> {
         Err(self.err(self.i, n, format!("invalid literal: expected '{name}'")))
     }
 
-    fn number(&mut self) -> Result<Value, ParseError> {
+    fn number(&mut self) -> Result<Value, Box<ParseError>> {
         let n = self.stack.len();
         let b = self.b;
         let start = self.i;
@@ -594,7 +599,7 @@ impl<'a> Parser<'a> {
             }
             i
         };
-        let describe = |p: &Self, i: usize, what: &str| -> ParseError {
+        let describe = |p: &Self, i: usize, what: &str| -> Box<ParseError> {
             if i >= p.end && p.end == p.b.len() {
                 return p.err(
                     i,
@@ -640,7 +645,7 @@ impl<'a> Parser<'a> {
     /// Parses a string at `"` (the current byte). `upto` is how much of the stack the path of
     /// errors covers.
     #[inline]
-    fn string(&mut self, upto: usize) -> Result<String, ParseError> {
+    fn string(&mut self, upto: usize) -> Result<String, Box<ParseError>> {
         let b = self.b;
         let open = self.i;
         let mut i = open + 1;
@@ -690,7 +695,12 @@ impl<'a> Parser<'a> {
     }
 
     /// Decodes the escape at `b[i] == '\\'` into `out`; returns the offset after it.
-    fn escape(&mut self, i: usize, upto: usize, out: &mut String) -> Result<usize, ParseError> {
+    fn escape(
+        &mut self,
+        i: usize,
+        upto: usize,
+        out: &mut String,
+    ) -> Result<usize, Box<ParseError>> {
         let b = self.b;
         if i + 1 >= self.end {
             self.i = self.end;
@@ -753,7 +763,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads the 4 hex digits of the `\u` escape at `b[i] == '\\'`.
-    fn hex_escape(&mut self, i: usize, upto: usize) -> Result<u16, ParseError> {
+    fn hex_escape(&mut self, i: usize, upto: usize) -> Result<u16, Box<ParseError>> {
         let b = self.b;
         let digits_end = (i + 6).min(self.end);
         match hex4(&b[i + 2..digits_end]) {
