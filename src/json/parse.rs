@@ -599,15 +599,14 @@ impl<'a> Parser<'a> {
             }
             i
         };
-        let describe = |p: &Self, i: usize, what: &str| -> Box<ParseError> {
+        // `place`: where the digit was wanted ("" for the integer part, " after '.'", ...).
+        let describe = |p: &Self, i: usize, place: &str, context: &str| -> Box<ParseError> {
             if i >= p.end && p.end == p.b.len() {
-                return p.err(
-                    i,
-                    n,
-                    format!("unexpected end of input inside a number, expected {what}"),
-                );
+                let msg =
+                    format!("unexpected end of input inside a number, expected a digit{place}");
+                return p.err(i, n, msg);
             }
-            p.expected_at(i, n, what, "in number")
+            p.expected_at(i, n, "a digit", context)
         };
         match b.get(i).filter(|_| i < self.end) {
             Some(b'0') => {
@@ -617,12 +616,12 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(b'1'..=b'9') => i = digits(i + 1),
-            _ => return Err(describe(self, i, "a digit")),
+            _ => return Err(describe(self, i, "", "in a number")),
         }
         if i < self.end && b[i] == b'.' {
             i += 1;
             if !(i < self.end && b[i].is_ascii_digit()) {
-                return Err(describe(self, i, "a digit after '.'"));
+                return Err(describe(self, i, " after '.'", "after '.' in a number"));
             }
             i = digits(i + 1);
         }
@@ -632,7 +631,12 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
             if !(i < self.end && b[i].is_ascii_digit()) {
-                return Err(describe(self, i, "a digit in the exponent"));
+                return Err(describe(
+                    self,
+                    i,
+                    " in the exponent",
+                    "in the exponent of a number",
+                ));
             }
             i = digits(i + 1);
         }
@@ -1155,7 +1159,7 @@ mod tests {
             (
                 2,
                 "$[0]".into(),
-                "expected a digit in number, found 'I'".into()
+                "expected a digit in a number, found 'I'".into()
             )
         );
         assert_eq!(
@@ -1235,7 +1239,7 @@ mod tests {
             (
                 2,
                 "$".into(),
-                "expected a digit after '.' in number, found 'e'".into()
+                "expected a digit after '.' in a number, found 'e'".into()
             )
         );
         assert_eq!(
@@ -1255,7 +1259,7 @@ mod tests {
             (
                 4,
                 "$[0]".into(),
-                "expected a digit in the exponent in number, found ']'".into()
+                "expected a digit in the exponent of a number, found ']'".into()
             )
         );
         assert_eq!(
@@ -1271,7 +1275,7 @@ mod tests {
             (
                 2,
                 "$[0]".into(),
-                "expected a digit in number, found ' '".into()
+                "expected a digit in a number, found ' '".into()
             )
         );
         assert_eq!(
