@@ -31,6 +31,9 @@ pub(crate) struct Input {
     pub buf: Vec<u8>,
     /// A syntax error was reported: nothing more can be read.
     pub failed: bool,
+    /// Whether non-ASCII text is written as `\u` escapes (`Some(true)`) or raw (`Some(false)`),
+    /// once the text has shown either; `None` while it has been all ASCII.
+    pub ascii: Option<bool>,
 }
 
 impl Input {
@@ -65,6 +68,8 @@ impl Input {
             .map_err(|e| io("read the file", e))?;
         let mut sc = Scanner::new(f).map_err(|e| scan_problem(&display, e, JsonPath::root()))?;
         sc.set_max_depth(spec.limits.max_depth);
+        let d = detect(&head);
+        let ascii = d.ascii_known.then_some(d.style.ascii);
         Ok(Input {
             sc,
             file: Arc::from(spec.path.as_path()),
@@ -75,6 +80,7 @@ impl Input {
             max_depth: spec.limits.max_depth,
             buf: Vec::new(),
             failed: false,
+            ascii,
         })
     }
 
@@ -117,12 +123,41 @@ impl Input {
             Err(e) => return Err(self.syntax(e, path.clone())),
         };
         match parse_nested(&self.buf, self.max_depth, depth) {
-            Ok(v) => Ok((v, vp)),
+            Ok(v) => {
+                self.note_ascii();
+                Ok((v, vp))
+            }
             Err(e) => {
                 self.failed = true;
                 let (l, c) = line_col(&self.buf, e.offset);
                 let pos = offset_pos(vp.start, e.offset as u64, l, c);
                 Err(self.problem(pos, path.join(&e.path), e.message))
+            }
+        }
+    }
+
+    /// Looks for the first evidence of how non-ASCII text is written, in `self.buf` (text that
+    /// parsed), when the head of the file had none.
+    pub fn note_ascii(&mut self) {
+        if self.ascii.is_some() {
+            return;
+        }
+        if self.buf.iter().fold(0u8, |a, &b| a | b) >= 0x80 {
+            self.ascii = Some(false);
+            return;
+        }
+        // All ASCII: a `\u` escape of a non-ASCII character says the writer escapes them.
+        let b = &self.buf[..];
+        for k in memchr::memmem::find_iter(b, b"\\u") {
+            // Only a backslash that starts an escape (not one escaped itself) counts.
+            let before = b[..k].iter().rev().take_while(|&&c| c == b'\\').count();
+            let hex = b
+                .get(k + 2..k + 6)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            let code = hex.and_then(|h| u16::from_str_radix(h, 16).ok());
+            if before % 2 == 0 && code.is_some_and(|n| n >= 0x80) {
+                self.ascii = Some(true);
+                return;
             }
         }
     }
@@ -167,11 +202,9 @@ impl Input {
     /// The layout of the file. `tinydb`: a TinyDB file, which Python writes with
     /// `ensure_ascii=True` unless the text shows otherwise.
     pub fn layout(&self, members: Vec<TopLevel>, tinydb: bool) -> Layout {
-        let d = detect(&self.head);
-        let mut style = d.style;
-        if tinydb && !d.ascii_known {
-            style.ascii = true;
-        }
+        let mut style = detect(&self.head).style;
+        // TinyDB writes with json.dumps' default, ensure_ascii=True.
+        style.ascii = self.ascii.unwrap_or(tinydb);
         style.trailing_newline = self.trailing_newline;
         Layout {
             style,

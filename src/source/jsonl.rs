@@ -52,7 +52,10 @@ impl RecordReader for JsonlReader {
                 len: (last + 1 - first) as u64,
             };
             let value = match parse(&inp.buf, inp.max_depth) {
-                Ok(v) => v,
+                Ok(v) => {
+                    inp.note_ascii();
+                    v
+                }
                 Err(e) => {
                     inp.failed = true;
                     let (l, c) = line_col(&inp.buf, e.offset);

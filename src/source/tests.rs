@@ -622,3 +622,49 @@ fn large_files_stream_across_buffers() {
         crate::json::parse(text.as_bytes(), 128).unwrap()
     );
 }
+
+#[test]
+fn ascii_evidence_past_the_head() {
+    // Non-ASCII text first appears after the 64 KiB the style is detected from.
+    let dir = tempfile::tempdir().unwrap();
+    let filler = "x".repeat(100);
+    let mut recs: Vec<String> = (0..800)
+        .map(|i| format!("{{\"id\": {i}, \"s\": \"{filler}\"}}"))
+        .collect();
+    recs.push("{\"id\": 800, \"s\": \"caf\\u00e9 \\\\u00e9\"}".to_string());
+    let escaped = format!("[{}]", recs.join(", "));
+    assert!(escaped.len() > super::input::HEAD_SIZE);
+    let spec = single(
+        file_with(&dir, "py.json", escaped.as_bytes()),
+        Format::Array,
+    );
+    let (records, layout) = round_trip(&spec);
+    assert!(layout.style.ascii);
+    assert_eq!(
+        records[800].value.get("s").unwrap().as_str(),
+        Some("café \\u00e9")
+    );
+
+    let raw = escaped.replace("caf\\u00e9", "café");
+    let spec = single(file_with(&dir, "raw.json", raw.as_bytes()), Format::Array);
+    let (_, layout) = round_trip(&spec);
+    assert!(!layout.style.ascii);
+
+    // Only an escaped backslash before "u00e9": no evidence either way.
+    let neither = escaped.replace("caf\\u00e9 ", "");
+    let spec = single(file_with(&dir, "n.json", neither.as_bytes()), Format::Array);
+    let (_, _, layout) = read_all(&spec);
+    assert!(!layout.style.ascii);
+
+    // TinyDB: the default holds until the text says otherwise.
+    let tiny = format!(
+        "{{\"_default\": {{\"1\": {{\"s\": \"{}\"}}, \"2\": {{\"s\": \"é\"}}}}}}",
+        "y".repeat(70_000)
+    );
+    let spec = spec_for(
+        file_with(&dir, "t.json", tiny.as_bytes()),
+        vec![member(Some("_default"), Format::Tinydb)],
+    );
+    let (_, layout) = round_trip(&spec);
+    assert!(!layout.style.ascii);
+}
