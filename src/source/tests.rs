@@ -668,3 +668,87 @@ fn ascii_evidence_past_the_head() {
     let (_, layout) = round_trip(&spec);
     assert!(!layout.style.ascii);
 }
+
+#[test]
+fn failed_writes_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let layout = Layout::default();
+    let spec = single(out.clone(), Format::Object);
+    let v = Value::Object(Vec::new());
+    let mut keyless =
+        |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+            emit(None, &v)
+        };
+    let err = write_source(&spec, &layout, &out, &mut keyless).unwrap_err();
+    assert_eq!(err.to_string(), "record 1 has no key to write it under");
+    let spec = single(out.clone(), Format::Document);
+    let mut two = |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+        emit(None, &v)?;
+        emit(None, &v)
+    };
+    assert!(write_source(&spec, &layout, &out, &mut two).is_err());
+    let spec = spec_for(out.clone(), vec![member(Some("_default"), Format::Tinydb)]);
+    let mut bad_id =
+        |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+            emit(Some("x"), &v)
+        };
+    assert!(write_source(&spec, &layout, &out, &mut bad_id).is_err());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // An existing file is only replaced by a complete one.
+    std::fs::write(&out, "[1]").unwrap();
+    let spec = single(out.clone(), Format::Object);
+    assert!(write_source(&spec, &layout, &out, &mut keyless).is_err());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "[1]");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn writes_in_the_recorded_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sub/out.json");
+    let rec = crate::json::parse(r#"{"id": 1, "name": "Zoë", "tags": []}"#.as_bytes(), 8).unwrap();
+    let mut feed = |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+        emit(Some("7"), &rec)?;
+        emit(Some("8"), &rec)
+    };
+    let style = Style {
+        indent: None,
+        colon: ": ".into(),
+        comma: ", ".into(),
+        ascii: true,
+        trailing_newline: true,
+    };
+    let layout = Layout {
+        style,
+        bom: true,
+        members: Vec::new(),
+    };
+    write_source(
+        &single(out.clone(), Format::Tinydb),
+        &layout,
+        &out,
+        &mut feed,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "\u{FEFF}{\"7\": {\"id\": 1, \"name\": \"Zo\\u00eb\", \"tags\": []}, \"8\": {\"id\": 1, \"name\": \"Zo\\u00eb\", \"tags\": []}}\n"
+    );
+    let layout = Layout {
+        style: crate::json::write::compact_style(),
+        bom: false,
+        members: Vec::new(),
+    };
+    write_source(
+        &single(out.clone(), Format::Jsonl),
+        &layout,
+        &out,
+        &mut feed,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "{\"id\":1,\"name\":\"Zoë\",\"tags\":[]}\n{\"id\":1,\"name\":\"Zoë\",\"tags\":[]}"
+    );
+}
