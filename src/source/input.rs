@@ -127,8 +127,13 @@ impl Input {
                 self.note_ascii();
                 Ok((v, vp))
             }
-            Err(e) => {
+            Err(mut e) => {
                 self.failed = true;
+                if depth > 0 && e.message == "trailing characters after the JSON value" {
+                    // Inside a container (`[1x]`) this is not the end of the document.
+                    let found = crate::json::parse::describe_at(&self.buf, e.offset);
+                    e.message = format!("unexpected {found} after the value");
+                }
                 let (l, c) = line_col(&self.buf, e.offset);
                 let pos = offset_pos(vp.start, e.offset as u64, l, c);
                 Err(self.problem(pos, path.join(&e.path), e.message))

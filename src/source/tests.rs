@@ -397,6 +397,10 @@ fn structural_errors() {
         ["f.json:1:11: $.a: duplicate key \"a\""]
     );
     assert_eq!(
+        problems(Format::Array, b"[{}, 1x]"),
+        ["f.json:1:7: $[1]: unexpected 'x' after the value"]
+    );
+    assert_eq!(
         problems(Format::Array, b"[{}] x"),
         ["f.json:1:6: $: trailing characters after the JSON value"]
     );
