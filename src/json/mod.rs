@@ -7,7 +7,7 @@ mod value;
 pub use value::{JsonPath, Number, Seg, Value};
 
 pub mod parse;
-pub use parse::{ParseError, line_col, locate, parse};
+pub use parse::{ParseError, line_col, locate, parse, parse_nested};
 
 pub mod write;
 pub use write::{detect_style, to_compact_string, write_value};

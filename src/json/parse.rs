@@ -43,6 +43,17 @@ const LINEAR_KEYS: usize = 16;
 /// Parses exactly one JSON value from `bytes` (whitespace around it and a leading UTF-8 BOM are
 /// allowed). Nesting deeper than `max_depth` arrays/objects is an error.
 pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> {
+    parse_nested(bytes, max_depth, 0)
+}
+
+/// [`parse`] for a value found inside `base_depth` containers of a larger text: the limit
+/// applies to the whole text, so the value itself may nest `max_depth - base_depth` levels (the
+/// message still names `max_depth`).
+pub fn parse_nested(
+    bytes: &[u8],
+    max_depth: usize,
+    base_depth: usize,
+) -> Result<Value, ParseError> {
     // Validating the whole text up front is much faster than checking every string, and lets
     // the string scanner slice without re-checking. Parsing then stops at the first invalid
     // byte: reaching it is reported as "invalid UTF-8" at its offset, so errors earlier in the
@@ -52,16 +63,47 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> {
         Err(e) => e.valid_up_to(),
     };
     let start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    // The scratch stacks are kept per thread between calls, so parsing record after record
+    // does not grow them from nothing each time.
+    let scratch = SCRATCH.with(|s| s.take());
     let mut p = Parser {
         b: bytes,
         end,
         i: start,
-        max_depth,
-        stack: Vec::new(),
-        values: Vec::new(),
-        members: Vec::new(),
+        max_depth: max_depth.saturating_sub(base_depth),
+        full_depth: max_depth,
+        stack: scratch.stack,
+        values: scratch.values,
+        members: scratch.members,
     };
-    p.run()
+    let result = p.run().map_err(|e| *e);
+    p.stack.clear();
+    p.values.clear();
+    p.members.clear();
+    // Keep modest buffers only: one huge document should not pin its scratch memory.
+    if p.values.capacity() <= SCRATCH_KEEP && p.members.capacity() <= SCRATCH_KEEP {
+        let kept = Scratch {
+            stack: p.stack,
+            values: p.values,
+            members: p.members,
+        };
+        SCRATCH.with(|s| s.set(kept));
+    }
+    result
+}
+
+/// Scratch stacks of scratch size up to this many entries are kept between calls.
+const SCRATCH_KEEP: usize = 4096;
+
+#[derive(Default)]
+struct Scratch {
+    stack: Vec<Frame>,
+    values: Vec<Value>,
+    members: Vec<(String, Value)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 /// FxHash-style hasher for the duplicate-key sets (keys are short; SipHash is overkill).
@@ -130,7 +172,10 @@ struct Parser<'a> {
     /// End of the valid UTF-8 prefix (`b.len()` when the whole text is valid).
     end: usize,
     i: usize,
+    /// Levels this value may nest.
     max_depth: usize,
+    /// The limit as configured, for messages.
+    full_depth: usize,
     stack: Vec<Frame>,
     values: Vec<Value>,
     /// Members of open objects; the last member of each holds a placeholder value while its
@@ -251,17 +296,20 @@ impl<'a> Parser<'a> {
         JsonPath(segs)
     }
 
-    fn err(&self, offset: usize, upto: usize, message: impl Into<String>) -> ParseError {
-        ParseError {
+    /// Errors are boxed inside the parser so that results stay small on the hot path.
+    #[cold]
+    fn err(&self, offset: usize, upto: usize, message: impl Into<String>) -> Box<ParseError> {
+        Box::new(ParseError {
             offset,
             path: self.path(upto),
             message: message.into(),
-        }
+        })
     }
 
     /// The error for running into the end of the valid text at `self.i`: either a truncated
     /// document or an invalid UTF-8 byte there.
-    fn end_err(&self, upto: usize, context: &str) -> ParseError {
+    #[cold]
+    fn end_err(&self, upto: usize, context: &str) -> Box<ParseError> {
         if self.end < self.b.len() {
             self.err(self.end, upto, "invalid UTF-8")
         } else {
@@ -270,11 +318,13 @@ impl<'a> Parser<'a> {
     }
 
     /// "expected X, found Y" at `self.i` (or the end-of-input variant).
-    fn expected(&self, upto: usize, what: &str, context: &str) -> ParseError {
+    #[cold]
+    fn expected(&self, upto: usize, what: &str, context: &str) -> Box<ParseError> {
         self.expected_at(self.i, upto, what, context)
     }
 
-    fn expected_at(&self, i: usize, upto: usize, what: &str, context: &str) -> ParseError {
+    #[cold]
+    fn expected_at(&self, i: usize, upto: usize, what: &str, context: &str) -> Box<ParseError> {
         let sp = if context.is_empty() { "" } else { " " };
         if i >= self.end {
             if self.end < self.b.len() {
@@ -312,7 +362,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(&mut self) -> Result<Value, ParseError> {
+    fn run(&mut self) -> Result<Value, Box<ParseError>> {
         let v = 'value: loop {
             // Parse the start of a value at the current position.
             self.skip_ws();
@@ -413,7 +463,7 @@ impl<'a> Parser<'a> {
 
     /// Reads the key of the top object (at `"`), checks it is new, reads the `:` and leaves the
     /// key in the frame.
-    fn next_key(&mut self) -> Result<(), ParseError> {
+    fn next_key(&mut self) -> Result<(), Box<ParseError>> {
         let n = self.stack.len();
         let at = self.i;
         let k = self.string(n - 1)?;
@@ -449,12 +499,12 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn check_depth(&self) -> Result<(), ParseError> {
+    fn check_depth(&self) -> Result<(), Box<ParseError>> {
         if self.stack.len() >= self.max_depth {
             return Err(self.err(
                 self.i,
                 self.stack.len(),
-                format!("nesting deeper than {} levels", self.max_depth),
+                format!("nesting deeper than {} levels", self.full_depth),
             ));
         }
         Ok(())
@@ -463,7 +513,7 @@ impl<'a> Parser<'a> {
     /// Parses a scalar, or opens a container (pushing its frame, positioned at its first
     /// element), at the current non-whitespace position.
     #[inline]
-    fn start_value(&mut self) -> Result<Started, ParseError> {
+    fn start_value(&mut self) -> Result<Started, Box<ParseError>> {
         let n = self.stack.len();
         let Some(c) = self.peek() else {
             return Err(self.expected(n, "a JSON value", ""));
@@ -520,7 +570,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn literal(&mut self, word: &[u8], v: Value) -> Result<Started, ParseError> {
+    fn literal(&mut self, word: &[u8], v: Value) -> Result<Started, Box<ParseError>> {
         let n = self.stack.len();
         let avail = &self.b[self.i..self.end];
         if avail.starts_with(word) {
@@ -535,7 +585,7 @@ impl<'a> Parser<'a> {
         Err(self.err(self.i, n, format!("invalid literal: expected '{name}'")))
     }
 
-    fn number(&mut self) -> Result<Value, ParseError> {
+    fn number(&mut self) -> Result<Value, Box<ParseError>> {
         let n = self.stack.len();
         let b = self.b;
         let start = self.i;
@@ -549,15 +599,14 @@ impl<'a> Parser<'a> {
             }
             i
         };
-        let describe = |p: &Self, i: usize, what: &str| -> ParseError {
+        // `place`: where the digit was wanted ("" for the integer part, " after '.'", ...).
+        let describe = |p: &Self, i: usize, place: &str, context: &str| -> Box<ParseError> {
             if i >= p.end && p.end == p.b.len() {
-                return p.err(
-                    i,
-                    n,
-                    format!("unexpected end of input inside a number, expected {what}"),
-                );
+                let msg =
+                    format!("unexpected end of input inside a number, expected a digit{place}");
+                return p.err(i, n, msg);
             }
-            p.expected_at(i, n, what, "in number")
+            p.expected_at(i, n, "a digit", context)
         };
         match b.get(i).filter(|_| i < self.end) {
             Some(b'0') => {
@@ -567,12 +616,12 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(b'1'..=b'9') => i = digits(i + 1),
-            _ => return Err(describe(self, i, "a digit")),
+            _ => return Err(describe(self, i, "", "in a number")),
         }
         if i < self.end && b[i] == b'.' {
             i += 1;
             if !(i < self.end && b[i].is_ascii_digit()) {
-                return Err(describe(self, i, "a digit after '.'"));
+                return Err(describe(self, i, " after '.'", "after '.' in a number"));
             }
             i = digits(i + 1);
         }
@@ -582,7 +631,12 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
             if !(i < self.end && b[i].is_ascii_digit()) {
-                return Err(describe(self, i, "a digit in the exponent"));
+                return Err(describe(
+                    self,
+                    i,
+                    " in the exponent",
+                    "in the exponent of a number",
+                ));
             }
             i = digits(i + 1);
         }
@@ -595,7 +649,7 @@ impl<'a> Parser<'a> {
     /// Parses a string at `"` (the current byte). `upto` is how much of the stack the path of
     /// errors covers.
     #[inline]
-    fn string(&mut self, upto: usize) -> Result<String, ParseError> {
+    fn string(&mut self, upto: usize) -> Result<String, Box<ParseError>> {
         let b = self.b;
         let open = self.i;
         let mut i = open + 1;
@@ -645,7 +699,12 @@ impl<'a> Parser<'a> {
     }
 
     /// Decodes the escape at `b[i] == '\\'` into `out`; returns the offset after it.
-    fn escape(&mut self, i: usize, upto: usize, out: &mut String) -> Result<usize, ParseError> {
+    fn escape(
+        &mut self,
+        i: usize,
+        upto: usize,
+        out: &mut String,
+    ) -> Result<usize, Box<ParseError>> {
         let b = self.b;
         if i + 1 >= self.end {
             self.i = self.end;
@@ -708,7 +767,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads the 4 hex digits of the `\u` escape at `b[i] == '\\'`.
-    fn hex_escape(&mut self, i: usize, upto: usize) -> Result<u16, ParseError> {
+    fn hex_escape(&mut self, i: usize, upto: usize) -> Result<u16, Box<ParseError>> {
         let b = self.b;
         let digits_end = (i + 6).min(self.end);
         match hex4(&b[i + 2..digits_end]) {
@@ -1100,7 +1159,7 @@ mod tests {
             (
                 2,
                 "$[0]".into(),
-                "expected a digit in number, found 'I'".into()
+                "expected a digit in a number, found 'I'".into()
             )
         );
         assert_eq!(
@@ -1180,7 +1239,7 @@ mod tests {
             (
                 2,
                 "$".into(),
-                "expected a digit after '.' in number, found 'e'".into()
+                "expected a digit after '.' in a number, found 'e'".into()
             )
         );
         assert_eq!(
@@ -1200,7 +1259,7 @@ mod tests {
             (
                 4,
                 "$[0]".into(),
-                "expected a digit in the exponent in number, found ']'".into()
+                "expected a digit in the exponent of a number, found ']'".into()
             )
         );
         assert_eq!(
@@ -1216,7 +1275,7 @@ mod tests {
             (
                 2,
                 "$[0]".into(),
-                "expected a digit in number, found ' '".into()
+                "expected a digit in a number, found ' '".into()
             )
         );
         assert_eq!(
@@ -1361,6 +1420,11 @@ mod tests {
         assert_eq!(
             parse(br#"{"a":{"b":{}}}"#, 2).unwrap_err().message,
             "nesting deeper than 2 levels"
+        );
+        assert!(parse_nested(b"[[]]", 3, 1).is_ok());
+        assert_eq!(
+            parse_nested(b"[[[]]]", 3, 1).unwrap_err().message,
+            "nesting deeper than 3 levels"
         );
         let deep = vec![b'['; 100_000];
         let err = parse(&deep, 10_000).unwrap_err();

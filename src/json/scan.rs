@@ -67,6 +67,10 @@ pub struct Scanner<R> {
     /// Containers opened through [`Scanner::expect`]/[`Scanner::eat`] and not yet closed.
     depth: usize,
     max_depth: usize,
+    /// Scratch stack of open brackets for `capture_value`.
+    open: Vec<u8>,
+    /// Scratch buffer for keys.
+    key_buf: Vec<u8>,
 }
 
 /// Number of characters (UTF-8 code points) in `b`: the bytes that do not continue a sequence.
@@ -79,6 +83,17 @@ fn count_chars(b: &[u8]) -> u64 {
 fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
+
+/// The bytes `capture_value` has to look at outside strings.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t
+};
 
 /// Bytes that end a scalar (number or literal).
 #[inline(always)]
@@ -107,6 +122,8 @@ impl<R: Read> Scanner<R> {
             bom: false,
             depth: 0,
             max_depth: usize::MAX,
+            open: Vec::new(),
+            key_buf: Vec::new(),
         };
         s.fill_min(BOM.len())?;
         if s.buf[..s.len].starts_with(BOM) {
@@ -319,20 +336,27 @@ impl<R: Read> Scanner<R> {
         if self.peek_non_ws()? != Some(b'"') {
             return Err(self.expected("a string key", ""));
         }
-        let mut raw = Vec::new();
-        let vp = self.capture_value(&mut raw)?;
-        let key = match super::parse::parse(&raw, 1) {
+        let mut raw = std::mem::take(&mut self.key_buf);
+        let vp = self.capture_value(&mut raw);
+        let key = vp.and_then(|vp| self.decode_key(&raw, vp));
+        self.key_buf = raw;
+        let (key, start) = key?;
+        self.expect_in(b':', "after object key")?;
+        Ok((key, start))
+    }
+
+    fn decode_key(&self, raw: &[u8], vp: ValuePos) -> Result<(String, Pos), ScanError> {
+        let key = match super::parse::parse(raw, 1) {
             Ok(super::Value::String(s)) => s,
             Ok(_) => unreachable!("a captured string parses as a string"),
             Err(e) => {
-                let (l, c) = super::parse::line_col(&raw, e.offset);
+                let (l, c) = super::parse::line_col(raw, e.offset);
                 return Err(ScanError {
                     pos: offset_pos(vp.start, e.offset as u64, l, c),
                     message: e.message,
                 });
             }
         };
-        self.expect_in(b':', "after object key")?;
         Ok((key, vp.start))
     }
 
@@ -368,13 +392,14 @@ impl<R: Read> Scanner<R> {
                 len: out.len() as u64,
             });
         }
-        let mut depth = 0usize;
+        // The open brackets of the value, innermost last.
+        let mut open = std::mem::take(&mut self.open);
+        open.clear();
         let mut in_str = false;
         // Bytes to skip at the start of the next chunk (an escape split across chunks).
         let mut carry = 0usize;
         loop {
             let mut j = self.pos + carry;
-            carry = 0;
             let mut done = false;
             while j < self.len {
                 if in_str {
@@ -387,7 +412,7 @@ impl<R: Read> Scanner<R> {
                             } else {
                                 j += 1;
                                 in_str = false;
-                                if depth == 0 {
+                                if open.is_empty() {
                                     done = true;
                                     break;
                                 }
@@ -396,11 +421,18 @@ impl<R: Read> Scanner<R> {
                     }
                     continue;
                 }
+                // Skip the bytes that do not matter to the structure (most of them).
+                while j < self.len && !STRUCTURAL[self.buf[j] as usize] {
+                    j += 1;
+                }
+                if j == self.len {
+                    break;
+                }
                 match self.buf[j] {
                     b'"' => in_str = true,
-                    b'[' | b'{' => {
-                        depth += 1;
-                        if self.depth.saturating_add(depth) > self.max_depth {
+                    c @ (b'[' | b'{') => {
+                        open.push(c);
+                        if self.depth.saturating_add(open.len()) > self.max_depth {
                             out.extend_from_slice(&self.buf[self.pos..j]);
                             self.advance(j - self.pos);
                             return Err(self.error_here(format!(
@@ -410,8 +442,8 @@ impl<R: Read> Scanner<R> {
                         }
                     }
                     b']' | b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
+                        open.pop();
+                        if open.is_empty() {
                             j += 1;
                             done = true;
                             break;
@@ -426,25 +458,19 @@ impl<R: Read> Scanner<R> {
             out.extend_from_slice(&self.buf[self.pos..end]);
             self.advance(end - self.pos);
             if done {
+                self.open = open;
                 return Ok(ValuePos {
                     start,
                     len: out.len() as u64,
                 });
             }
             if !self.refill()? {
-                let what = if in_str {
-                    "inside a string"
-                } else if first == b'[' {
-                    "inside an array"
-                } else {
-                    "inside an object"
+                let what = match (in_str, open.last()) {
+                    (true, _) => "a string",
+                    (false, Some(b'[')) => "an array",
+                    _ => "an object",
                 };
-                let what = if in_str || depth == 1 {
-                    what.to_string()
-                } else {
-                    "inside a nested value".to_string()
-                };
-                return Err(self.error_here(format!("unexpected end of input {what}")));
+                return Err(self.error_here(format!("unexpected end of input inside {what}")));
             }
         }
     }
@@ -619,7 +645,7 @@ mod tests {
                     line: 2,
                     col: 14
                 },
-                message: "unexpected end of input inside a nested value".into()
+                message: "unexpected end of input inside an array".into()
             }
         );
         let mut s = sc(b"[\"abc", 16);

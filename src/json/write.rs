@@ -13,7 +13,7 @@ use crate::source::Style;
 
 /// Writes `v` in `style`, as if nested `level` deep: the first line is not indented (the caller
 /// has placed it), inner lines get `level + 1` indents and a closing bracket `level`.
-pub fn write_value<W: Write>(
+pub fn write_value<W: Write + ?Sized>(
     out: &mut W,
     v: &Value,
     style: &Style,
@@ -56,7 +56,7 @@ pub fn write_value<W: Write>(
 
 /// What goes before an element or member: a comma unless it is the first, then a newline and
 /// indentation when indented.
-pub(crate) fn separator<W: Write>(
+pub(crate) fn separator<W: Write + ?Sized>(
     out: &mut W,
     style: &Style,
     level: usize,
@@ -75,14 +75,14 @@ pub(crate) fn separator<W: Write>(
 }
 
 /// What goes before the closing bracket of a non-empty container.
-pub(crate) fn close<W: Write>(out: &mut W, style: &Style, level: usize) -> io::Result<()> {
+pub(crate) fn close<W: Write + ?Sized>(out: &mut W, style: &Style, level: usize) -> io::Result<()> {
     match &style.indent {
         Some(unit) => newline_indent(out, unit, level),
         None => Ok(()),
     }
 }
 
-fn newline_indent<W: Write>(out: &mut W, unit: &str, level: usize) -> io::Result<()> {
+fn newline_indent<W: Write + ?Sized>(out: &mut W, unit: &str, level: usize) -> io::Result<()> {
     out.write_all(b"\n")?;
     for _ in 0..level {
         out.write_all(unit.as_bytes())?;
@@ -91,7 +91,7 @@ fn newline_indent<W: Write>(out: &mut W, unit: &str, level: usize) -> io::Result
 }
 
 /// A whole file: BOM, the value at level 0, the trailing newline.
-pub fn write_document<W: Write>(
+pub fn write_document<W: Write + ?Sized>(
     out: &mut W,
     v: &Value,
     style: &Style,
@@ -143,7 +143,7 @@ fn needs_escape(c: u8) -> bool {
 /// `json.dumps`): `\"`, `\\`, `\b \f \n \r \t`, other control characters as `\u00xx`; with
 /// `ascii`, also DEL and every non-ASCII character as lowercase `\uxxxx` (surrogate pairs above
 /// U+FFFF), exactly like `ensure_ascii=True`.
-pub fn write_string<W: Write>(out: &mut W, s: &str, ascii: bool) -> io::Result<()> {
+pub fn write_string<W: Write + ?Sized>(out: &mut W, s: &str, ascii: bool) -> io::Result<()> {
     out.write_all(b"\"")?;
     let b = s.as_bytes();
     let mut start = 0;
@@ -218,10 +218,11 @@ pub(crate) fn detect(head: &[u8]) -> Detected {
                             let hex = head
                                 .get(i + 2..i + 6)
                                 .and_then(|h| std::str::from_utf8(h).ok());
-                            if let Some(n) = hex.and_then(|h| u16::from_str_radix(h, 16).ok()) {
-                                if n >= 0x80 {
-                                    escaped_non_ascii = true;
-                                }
+                            if hex
+                                .and_then(|h| u16::from_str_radix(h, 16).ok())
+                                .is_some_and(|n| n >= 0x80)
+                            {
+                                escaped_non_ascii = true;
                             }
                         }
                         i += 2;
@@ -271,6 +272,12 @@ pub(crate) fn detect(head: &[u8]) -> Detected {
             _ => {}
         }
         i += 1;
+    }
+    if indent.is_none() && colon.is_none() && comma.is_none() {
+        // Nothing to go by (`[]`, `{}`, a scalar): JSON.stringify(x, null, 2), the most common
+        // writer of such files, is the best guess, and an empty container looks the same in
+        // every style.
+        indent = Some(Some("  ".to_string()));
     }
     let colon = colon.unwrap_or(": ");
     // Writers pair their separators: `": "` goes with `", "` (Python's default), `":"` with

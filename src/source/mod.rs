@@ -10,9 +10,18 @@ use serde::{Deserialize, Serialize};
 use crate::error::Problem;
 use crate::json::{JsonPath, Value};
 
+mod array;
+mod document;
 mod files;
 pub mod folder;
+mod input;
+mod jsonl;
+mod members;
+mod object;
 pub mod prompty;
+
+#[cfg(test)]
+mod tests;
 
 /// The shape of a collection's data (for a member of a multi-collection file: the shape of that
 /// member's value).
@@ -152,3 +161,133 @@ pub trait RecordReader {
 /// each record, in order.
 pub type Feed<'a> = dyn FnMut(usize, &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>) -> anyhow::Result<()>
     + 'a;
+
+/// Is this source a file shared by several collections (each naming its `member`)?
+fn is_multi_member(spec: &SourceSpec) -> bool {
+    spec.members.iter().any(|m| m.name.is_some())
+}
+
+/// Opens a reader for `spec`, by the shape of its data.
+pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
+    if is_multi_member(spec) {
+        return members::open(spec);
+    }
+    let Some(m) = spec.members.first() else {
+        return Err(Problem::new(
+            spec.display.clone(),
+            "no collection reads this source",
+        ));
+    };
+    if spec.members.len() > 1 {
+        return Err(Problem::new(
+            spec.display.clone(),
+            "several collections read this file: each needs a `member`",
+        ));
+    }
+    match m.format {
+        Format::Array => array::open(spec),
+        Format::Object | Format::Tinydb => object::open(spec),
+        Format::Document => document::open(spec),
+        Format::Jsonl => jsonl::open(spec),
+        Format::Folder => folder::open(spec),
+        Format::Prompty => prompty::open(spec),
+    }
+}
+
+/// Writes the records `feed` supplies back to `out_path` in the shape of `spec` and the
+/// formatting `layout` recorded: through a temporary file in the same folder, fsynced, then
+/// renamed into place.
+pub fn write_source(
+    spec: &SourceSpec,
+    layout: &Layout,
+    out_path: &Path,
+    feed: &mut Feed,
+) -> anyhow::Result<()> {
+    if is_multi_member(spec) {
+        return members::write(spec, layout, out_path, feed);
+    }
+    let Some(m) = spec.members.first() else {
+        anyhow::bail!("{}: no collection reads this source", spec.display);
+    };
+    match m.format {
+        Format::Array => array::write(spec, layout, out_path, feed),
+        Format::Object | Format::Tinydb => object::write(spec, layout, out_path, feed),
+        Format::Document => document::write(spec, layout, out_path, feed),
+        Format::Jsonl => jsonl::write(spec, layout, out_path, feed),
+        Format::Folder => folder::write(spec, layout, out_path, feed),
+        Format::Prompty => prompty::write(spec, layout, out_path, feed),
+    }
+}
+
+/// Guesses a source's format when the project file does not say (see docs/config.md): a folder
+/// is `folder`, or `prompty` when it holds `.prompty` files; `.jsonl`/`.ndjson` files are
+/// `jsonl`; otherwise the first byte that is not whitespace (after a BOM) decides: `[` is
+/// `array`, `{` is `document`.
+pub fn guess_format(path: &Path) -> Result<Format, Problem> {
+    use std::io::Read;
+    let display = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Problem::new(display.clone(), format!("cannot read: {e}")))?;
+    if meta.is_dir() {
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| Problem::new(display.clone(), format!("cannot list the folder: {e}")))?;
+        let prompty = entries.flatten().any(|e| {
+            e.path()
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("prompty"))
+        });
+        return Ok(if prompty {
+            Format::Prompty
+        } else {
+            Format::Folder
+        });
+    }
+    let ext = path
+        .extension()
+        .and_then(|x| x.to_str())
+        .map(|x| x.to_ascii_lowercase());
+    if matches!(ext.as_deref(), Some("jsonl" | "ndjson")) {
+        return Ok(Format::Jsonl);
+    }
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Problem::new(display.clone(), format!("cannot open: {e}")))?;
+    let mut head = [0u8; 4096];
+    let mut skip = 0; // the BOM, in the first chunk
+    let mut first = true;
+    loop {
+        let n = f
+            .read(&mut head)
+            .map_err(|e| Problem::new(display.clone(), format!("cannot read: {e}")))?;
+        if n == 0 {
+            return Err(Problem::new(
+                display,
+                "empty file: cannot guess its format (set `format`)",
+            ));
+        }
+        if first && head[..n].starts_with(crate::json::parse::BOM) {
+            skip = 3;
+        }
+        first = false;
+        let at = head[..n]
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .position(|(_, c)| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'));
+        if let Some(k) = at {
+            return match head[skip + k] {
+                b'[' => Ok(Format::Array),
+                b'{' => Ok(Format::Document),
+                _ => {
+                    let found = crate::json::parse::describe_at(&head[..n], skip + k);
+                    Err(Problem::new(
+                        display,
+                        format!(
+                            "cannot guess the format: the file starts with {found}, not '[' or '{{' (set `format`)"
+                        ),
+                    ))
+                }
+            };
+        }
+        skip = 0;
+    }
+}

@@ -1,0 +1,262 @@
+//! What the single-file readers share: the open file and its scanner, turning scanner and
+//! parser errors into [`Problem`]s with file, line:column and JSON path, capturing and parsing
+//! one record, and the layout facts every file has (style, BOM, trailing newline). Also the
+//! atomic file writing the writers share.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{Layout, Origin, SourceSpec, TopLevel};
+use crate::error::Problem;
+use crate::json::scan::{Pos, ScanError, Scanner, ValuePos, offset_pos};
+use crate::json::write::detect;
+use crate::json::{JsonPath, Value, line_col, parse_nested};
+
+/// How much of the start of a file `detect_style` looks at.
+pub(crate) const HEAD_SIZE: usize = 64 * 1024;
+
+pub(crate) struct Input {
+    pub sc: Scanner<File>,
+    pub file: Arc<Path>,
+    pub display: String,
+    pub total: u64,
+    pub head: Vec<u8>,
+    pub trailing_newline: bool,
+    pub max_depth: usize,
+    /// Reused buffer for captured values.
+    pub buf: Vec<u8>,
+    /// A syntax error was reported: nothing more can be read.
+    pub failed: bool,
+    /// Whether non-ASCII text is written as `\u` escapes (`Some(true)`) or raw (`Some(false)`),
+    /// once the text has shown either; `None` while it has been all ASCII.
+    pub ascii: Option<bool>,
+}
+
+impl Input {
+    pub fn open(spec: &SourceSpec) -> Result<Input, Problem> {
+        let display = spec.display.clone();
+        let io = |what: &str, e: std::io::Error| {
+            Problem::new(display.clone(), format!("cannot {what}: {e}"))
+        };
+        let mut f = File::open(&spec.path).map_err(|e| io("open the file", e))?;
+        let total = f
+            .metadata()
+            .map_err(|e| io("read the file's size", e))?
+            .len();
+        let mut head = Vec::with_capacity(HEAD_SIZE.min(total as usize));
+        (&mut f)
+            .take(HEAD_SIZE as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| io("read the file", e))?;
+        let trailing_newline = if total == 0 {
+            false
+        } else if (total as usize) <= head.len() {
+            head.ends_with(b"\n")
+        } else {
+            let mut last = [0u8];
+            f.seek(SeekFrom::End(-1))
+                .map_err(|e| io("read the file", e))?;
+            f.read_exact(&mut last)
+                .map_err(|e| io("read the file", e))?;
+            last[0] == b'\n'
+        };
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| io("read the file", e))?;
+        let mut sc = Scanner::new(f).map_err(|e| scan_problem(&display, e, JsonPath::root()))?;
+        sc.set_max_depth(spec.limits.max_depth);
+        let d = detect(&head);
+        let ascii = d.ascii_known.then_some(d.style.ascii);
+        Ok(Input {
+            sc,
+            file: Arc::from(spec.path.as_path()),
+            display,
+            total,
+            head,
+            trailing_newline,
+            max_depth: spec.limits.max_depth,
+            buf: Vec::new(),
+            failed: false,
+            ascii,
+        })
+    }
+
+    /// A problem at `pos` with `path`.
+    pub fn problem(&self, pos: Pos, path: JsonPath, message: impl Into<String>) -> Problem {
+        Problem::new(self.display.clone(), message)
+            .at(pos.line, pos.col)
+            .with_path(path)
+    }
+
+    /// A scanner error as a problem; marks the input failed (syntax errors end the reading).
+    pub fn syntax(&mut self, e: ScanError, path: JsonPath) -> Problem {
+        self.failed = true;
+        scan_problem(&self.display, e, path)
+    }
+
+    /// Fails unless the file has something other than whitespace in it.
+    pub fn not_empty(&mut self, expected: &str) -> Result<(), Problem> {
+        match self.sc.peek_non_ws() {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                self.failed = true;
+                let pos = self.sc.position();
+                Err(self.problem(
+                    pos,
+                    JsonPath::root(),
+                    format!("empty file: expected {expected}"),
+                ))
+            }
+            Err(e) => Err(self.syntax(e, JsonPath::root())),
+        }
+    }
+
+    /// Captures the next value's text into `self.buf` and parses it. Syntax errors mark the
+    /// input failed.
+    pub fn capture(&mut self, path: &JsonPath) -> Result<(Value, ValuePos), Problem> {
+        let depth = self.sc.depth();
+        let vp = match self.sc.capture_value(&mut self.buf) {
+            Ok(vp) => vp,
+            Err(e) => return Err(self.syntax(e, path.clone())),
+        };
+        match parse_nested(&self.buf, self.max_depth, depth) {
+            Ok(v) => {
+                self.note_ascii();
+                Ok((v, vp))
+            }
+            Err(mut e) => {
+                self.failed = true;
+                if depth > 0 && e.message == "trailing characters after the JSON value" {
+                    // Inside a container (`[1x]`) this is not the end of the document.
+                    let found = crate::json::parse::describe_at(&self.buf, e.offset);
+                    e.message = format!("unexpected {found} after the value");
+                }
+                let (l, c) = line_col(&self.buf, e.offset);
+                let pos = offset_pos(vp.start, e.offset as u64, l, c);
+                Err(self.problem(pos, path.join(&e.path), e.message))
+            }
+        }
+    }
+
+    /// Looks for the first evidence of how non-ASCII text is written, in `self.buf` (text that
+    /// parsed), when the head of the file had none.
+    pub fn note_ascii(&mut self) {
+        if self.ascii.is_some() {
+            return;
+        }
+        if self.buf.iter().fold(0u8, |a, &b| a | b) >= 0x80 {
+            self.ascii = Some(false);
+            return;
+        }
+        // All ASCII: a `\u` escape of a non-ASCII character says the writer escapes them.
+        let b = &self.buf[..];
+        for k in memchr::memmem::find_iter(b, b"\\u") {
+            // Only a backslash that starts an escape (not one escaped itself) counts.
+            let before = b[..k].iter().rev().take_while(|&&c| c == b'\\').count();
+            let hex = b
+                .get(k + 2..k + 6)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            let code = hex.and_then(|h| u16::from_str_radix(h, 16).ok());
+            if before % 2 == 0 && code.is_some_and(|n| n >= 0x80) {
+                self.ascii = Some(true);
+                return;
+            }
+        }
+    }
+
+    pub fn origin(&self, vp: ValuePos, path: JsonPath) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            offset: vp.start.offset,
+            len: vp.len,
+            line: vp.start.line,
+            col: vp.start.col,
+            path,
+        }
+    }
+
+    /// Checks that a record is an object.
+    pub fn require_object(
+        &self,
+        v: &Value,
+        vp: ValuePos,
+        path: &JsonPath,
+        what: &str,
+    ) -> Result<(), Problem> {
+        match v {
+            Value::Object(_) => Ok(()),
+            other => Err(self.problem(
+                vp.start,
+                path.clone(),
+                format!("{what} is not an object (found {})", other.kind()),
+            )),
+        }
+    }
+
+    /// Checks that only whitespace follows the top-level value.
+    pub fn end(&mut self) -> Result<(), Problem> {
+        match self.sc.expect_end() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.syntax(e, JsonPath::root())),
+        }
+    }
+
+    /// The layout of the file. `tinydb`: a TinyDB file, which Python writes with
+    /// `ensure_ascii=True` unless the text shows otherwise.
+    pub fn layout(&self, members: Vec<TopLevel>, tinydb: bool) -> Layout {
+        let mut style = detect(&self.head).style;
+        // TinyDB writes with json.dumps' default, ensure_ascii=True.
+        style.ascii = self.ascii.unwrap_or(tinydb);
+        style.trailing_newline = self.trailing_newline;
+        Layout {
+            style,
+            bom: self.sc.bom(),
+            members,
+        }
+    }
+}
+
+pub(crate) fn scan_problem(display: &str, e: ScanError, path: JsonPath) -> Problem {
+    Problem::new(display.to_string(), e.message)
+        .at(e.pos.line, e.pos.col)
+        .with_path(path)
+}
+
+/// Writes a file through a temporary file in the target folder: written, flushed, fsynced, then
+/// renamed over `out_path`, so a failure never leaves a half-written file behind.
+pub(crate) fn write_atomically(
+    out_path: &Path,
+    body: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = match out_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".jsonlift-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    {
+        let mut w = BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
+        body(&mut w)?;
+        w.flush()
+            .with_context(|| format!("cannot write {}", out_path.display()))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot sync {}", out_path.display()))?;
+    tmp.persist(out_path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", out_path.display()))?;
+    // Make the rename itself durable.
+    #[cfg(unix)]
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
