@@ -57,7 +57,11 @@ impl Number {
         } else {
             let sign = if n - 1 < 0 { '-' } else { '+' };
             let e = (n - 1).abs();
-            if k == 1 { format!("{digits}e{sign}{e}") } else { format!("{}.{}e{sign}{e}", &digits[..1], &digits[1..]) }
+            if k == 1 {
+                format!("{digits}e{sign}{e}")
+            } else {
+                format!("{}.{}e{sign}{e}", &digits[..1], &digits[1..])
+            }
         };
         Number(if f < 0.0 { format!("-{body}") } else { body }.into())
     }
@@ -186,7 +190,17 @@ mod tests {
         assert_eq!(Number::from_f64(1.0).unwrap().as_str(), "1.0");
         assert_eq!(Number::from_f64(0.1).unwrap().as_str(), "0.1");
         assert!(Number::from_f64(f64::NAN).is_none());
-        for (f, js) in [(4.0, "4"), (0.1, "0.1"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1.5e-7, "1.5e-7"), (0.000001, "0.000001"), (-2.5, "-2.5"), (123.456, "123.456"), (1.2345e22, "1.2345e+22")] {
+        for (f, js) in [
+            (4.0, "4"),
+            (0.1, "0.1"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (-2.5, "-2.5"),
+            (123.456, "123.456"),
+            (1.2345e22, "1.2345e+22"),
+        ] {
             assert_eq!(Number::from_f64_js(f).as_str(), js);
         }
     }

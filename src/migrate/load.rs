@@ -42,7 +42,9 @@ pub fn place(origin: &Origin, file: String, rel: &JsonPath, message: String) -> 
             }
         }
     }
-    Problem::new(file, message).at(line, col).with_path(origin.path.join(rel))
+    Problem::new(file, message)
+        .at(line, col)
+        .with_path(origin.path.join(rel))
 }
 
 fn read_span(origin: &Origin) -> Option<Vec<u8>> {
@@ -85,7 +87,13 @@ pub fn load_source(
     let mut records = vec![0u64; spec.members.len()];
     let mut stmts = HashMap::new();
     let colls: Vec<usize> = (0..spec.members.len())
-        .map(|m| schema.collections.iter().position(|c| c.source == si && c.member == m).expect("member has a collection"))
+        .map(|m| {
+            schema
+                .collections
+                .iter()
+                .position(|c| c.source == si && c.member == m)
+                .expect("member has a collection")
+        })
         .collect();
     while let Some(next) = reader.next_record() {
         let rec = match next {
@@ -150,7 +158,12 @@ pub fn load_source(
             let coll = &schema.collections[c];
             let child_rows = schema.tables_of(c)[1..]
                 .iter()
-                .map(|t| (schema.tables[*t].name.clone(), rows.get(t).copied().unwrap_or(0)))
+                .map(|t| {
+                    (
+                        schema.tables[*t].name.clone(),
+                        rows.get(t).copied().unwrap_or(0),
+                    )
+                })
                 .collect();
             CollectionReport {
                 name: coll.name.clone(),
@@ -163,14 +176,20 @@ pub fn load_source(
             }
         })
         .collect();
-    Ok(Some(Loaded { layout, collections, rows }))
+    Ok(Some(Loaded {
+        layout,
+        collections,
+        rows,
+    }))
 }
 
 /// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
 /// and a row's parent is the nearest earlier row of the parent table).
 fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
     let t = &schema.tables[rows[i].table];
-    let Some(parent) = t.parent else { return JsonPath::root() };
+    let Some(parent) = t.parent else {
+        return JsonPath::root();
+    };
     let pi = (0..i).rev().find(|&j| rows[j].table == parent).unwrap_or(0);
     let mut p = row_path(schema, rows, pi);
     for k in &t.parent_path {
@@ -183,7 +202,14 @@ fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
 }
 
 /// Explains a failed insert (a constraint the database enforces) at the record's place.
-fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row], i: usize, e: rusqlite::Error) -> anyhow::Result<Problem> {
+fn insert_problem(
+    schema: &Schema,
+    spec: &SourceSpec,
+    rec: &Record,
+    rows: &[Row],
+    i: usize,
+    e: rusqlite::Error,
+) -> anyhow::Result<Problem> {
     let file = record_file(spec, rec.member, rec.key.as_deref());
     let (code, msg) = match &e {
         rusqlite::Error::SqliteFailure(f, m) => (f.code, m.clone().unwrap_or_default()),
@@ -196,7 +222,10 @@ fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row]
     let path = row_path(schema, rows, i);
     let mut message = format!("{msg} (in table {})", t.name);
     if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
-        let names: Vec<&str> = cols.split(", ").filter_map(|c| c.split_once('.').map(|x| x.1)).collect();
+        let names: Vec<&str> = cols
+            .split(", ")
+            .filter_map(|c| c.split_once('.').map(|x| x.1))
+            .collect();
         let described: Vec<String> = names
             .iter()
             .filter_map(|n| t.col(n))
@@ -207,12 +236,19 @@ fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row]
                 Cell::Null => format!("{} = null", t.columns[c].name),
             })
             .collect();
-        message = format!("duplicate key: another record already has {}", described.join(", "));
+        message = format!(
+            "duplicate key: another record already has {}",
+            described.join(", ")
+        );
         // Point at the field when one declared field is the culprit; at the record otherwise.
         if let [n] = names.as_slice() {
             if let Some(c) = t.col(n) {
                 if t.columns[c].role == Role::Field {
-                    message = format!("duplicate {}: another record already has {}", t.columns[c].name, described.join(", "));
+                    message = format!(
+                        "duplicate {}: another record already has {}",
+                        t.columns[c].name,
+                        described.join(", ")
+                    );
                 }
             }
         }
