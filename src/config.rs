@@ -10,8 +10,13 @@ use crate::source::Format;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}\nhint: pass the project file with -c/--config, or run `jsonlift init` to write one")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot read {path}: {source}\nhint: pass the project file with -c/--config, or run `jsonlift init` to write one"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -113,7 +118,10 @@ impl FieldConfig {
     /// The long form, whichever form was written.
     pub fn spec(&self) -> FieldSpec {
         match self {
-            FieldConfig::Short(ty) => FieldSpec { ty: ty.clone(), ..FieldSpec::default() },
+            FieldConfig::Short(ty) => FieldSpec {
+                ty: ty.clone(),
+                ..FieldSpec::default()
+            },
             FieldConfig::Long(spec) => (**spec).clone(),
         }
     }
@@ -130,8 +138,10 @@ pub struct Project {
 
 impl Project {
     pub fn load(path: &Path) -> Result<Project, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(path, &text)
     }
 
@@ -141,13 +151,24 @@ impl Project {
             message: untagged_hint(e.to_string()),
         })?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let root = abs.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        Ok(Project { path: abs, root, config })
+        let root = abs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Project {
+            path: abs,
+            root,
+            config,
+        })
     }
 
     pub fn resolve(&self, rel: &str) -> PathBuf {
         let p = Path::new(rel);
-        if p.is_absolute() { p.to_path_buf() } else { self.root.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -155,7 +176,12 @@ impl Project {
     }
 
     pub fn backup_dir(&self) -> PathBuf {
-        self.resolve(self.config.backup_dir.as_deref().unwrap_or(".jsonlift/backups"))
+        self.resolve(
+            self.config
+                .backup_dir
+                .as_deref()
+                .unwrap_or(".jsonlift/backups"),
+        )
     }
 
     pub fn busy_timeout(&self) -> std::time::Duration {
@@ -167,7 +193,10 @@ impl Project {
     }
 
     pub fn invalid(&self, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { path: self.path.clone(), message: message.into() }
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            message: message.into(),
+        }
     }
 }
 

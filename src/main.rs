@@ -17,7 +17,10 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("JSONLIFT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     // Past a file-size limit, writes should fail with an error we report and roll back from,
     // not kill the process mid-write.
     // SAFETY: setting a signal to SIG_IGN at start-up, before any thread exists.

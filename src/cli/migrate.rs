@@ -22,7 +22,11 @@ pub struct MigrateArgs {
 
 pub fn run(a: &MigrateArgs, quiet: bool) -> anyhow::Result<Report> {
     let project = a.project.load()?;
-    let opts = Options { dry_run: a.dry_run, reimport: a.reimport, progress: Progress::auto(quiet || a.json) };
+    let opts = Options {
+        dry_run: a.dry_run,
+        reimport: a.reimport,
+        progress: Progress::auto(quiet || a.json),
+    };
     let report = migrate::migrate(&project, &opts)?;
     finish(report, a.json, quiet)
 }

@@ -17,7 +17,11 @@ use crate::config::{ConfigError, Project};
 use crate::migrate::Report;
 
 #[derive(Debug, Parser)]
-#[command(name = "jsonlift", version, about = "Lift JSON-file storage into a real database, losslessly, and put it back.")]
+#[command(
+    name = "jsonlift",
+    version,
+    about = "Lift JSON-file storage into a real database, losslessly, and put it back."
+)]
 pub struct Cli {
     /// Print nothing but errors (and the --json report).
     #[arg(short, long, global = true)]
@@ -73,7 +77,11 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {}", chain(&e));
-            if e.downcast_ref::<ConfigError>().is_some() { ExitCode::from(2) } else { ExitCode::from(1) }
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

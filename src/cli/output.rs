@@ -17,13 +17,29 @@ pub fn human(report: &Report, quiet: bool) {
             .collections
             .iter()
             .map(|c| {
-                let children: Vec<String> = c.child_rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+                let children: Vec<String> = c
+                    .child_rows
+                    .iter()
+                    .map(|(t, n)| format!("{t} {n}"))
+                    .collect();
                 [
-                    if c.name.is_empty() { "-".into() } else { c.name.clone() },
+                    if c.name.is_empty() {
+                        "-".into()
+                    } else {
+                        c.name.clone()
+                    },
                     c.source.clone(),
                     c.records.to_string(),
-                    if children.is_empty() { "-".into() } else { children.join(", ") },
-                    if c.seconds > 0.0 { format!("{:.2}s", c.seconds) } else { "-".into() },
+                    if children.is_empty() {
+                        "-".into()
+                    } else {
+                        children.join(", ")
+                    },
+                    if c.seconds > 0.0 {
+                        format!("{:.2}s", c.seconds)
+                    } else {
+                        "-".into()
+                    },
                 ]
             })
             .collect();
@@ -35,14 +51,29 @@ pub fn human(report: &Report, quiet: bool) {
             }
         }
         let line = |r: [&str; 5]| {
-            format!("{:<a$}  {:<b$}  {:>c$}  {:<d$}  {:>e$}", r[0], r[1], r[2], r[3], r[4], a = w[0], b = w[1], c = w[2], d = w[3], e = w[4])
+            format!(
+                "{:<a$}  {:<b$}  {:>c$}  {:<d$}  {:>e$}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                a = w[0],
+                b = w[1],
+                c = w[2],
+                d = w[3],
+                e = w[4]
+            )
         };
         println!("{}", line(head).trim_end());
         for r in &rows {
             println!("{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]).trim_end());
         }
     }
-    let mut last = format!("{}: {} ({:.2}s)", report.command, report.status, report.seconds);
+    let mut last = format!(
+        "{}: {} ({:.2}s)",
+        report.command, report.status, report.seconds
+    );
     if report.command == "migrate" && report.ok {
         last.push_str(&format!("\ndatabase: {}", report.database.display()));
     }

@@ -61,7 +61,11 @@ impl Number {
         } else {
             let sign = if n - 1 < 0 { '-' } else { '+' };
             let e = (n - 1).abs();
-            if k == 1 { format!("{digits}e{sign}{e}") } else { format!("{}.{}e{sign}{e}", &digits[..1], &digits[1..]) }
+            if k == 1 {
+                format!("{digits}e{sign}{e}")
+            } else {
+                format!("{}.{}e{sign}{e}", &digits[..1], &digits[1..])
+            }
         };
         Number(if f < 0.0 { format!("-{body}") } else { body }.into())
     }
@@ -76,7 +80,11 @@ impl Number {
             && !(body.len() > 1 && body[0] == b'0' && body[1] != b'.')
             && !body.ends_with(b".")
             && !(body.contains(&b'.') && body.ends_with(b"0"));
-        let digits = body.iter().filter(|b| b.is_ascii_digit()).skip_while(|b| **b == b'0').count();
+        let digits = body
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .skip_while(|b| **b == b'0')
+            .count();
         if plain && digits <= 15 && digits > 0 {
             let f = self.as_f64().abs();
             return (1e-6..1e21).contains(&f);
@@ -208,11 +216,29 @@ mod tests {
         assert_eq!(Number::from_f64(1.0).unwrap().as_str(), "1.0");
         assert_eq!(Number::from_f64(0.1).unwrap().as_str(), "0.1");
         assert!(Number::from_f64(f64::NAN).is_none());
-        for (f, js) in [(4.0, "4"), (0.1, "0.1"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1.5e-7, "1.5e-7"), (0.000001, "0.000001"), (-2.5, "-2.5"), (123.456, "123.456"), (1.2345e22, "1.2345e+22")] {
+        for (f, js) in [
+            (4.0, "4"),
+            (0.1, "0.1"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (-2.5, "-2.5"),
+            (123.456, "123.456"),
+            (1.2345e22, "1.2345e+22"),
+        ] {
             assert_eq!(Number::from_f64_js(f).as_str(), js);
             assert!(Number::from_f64_js(f).is_canonical_js(), "{js}");
         }
-        for t in ["4.0", "1e3", "-0", "0.10", "1.5E+3", "12345678901234567890", "0.0000001"] {
+        for t in [
+            "4.0",
+            "1e3",
+            "-0",
+            "0.10",
+            "1.5E+3",
+            "12345678901234567890",
+            "0.0000001",
+        ] {
             assert!(!Number::from_text_unchecked(t).is_canonical_js(), "{t}");
         }
         for t in ["4", "0.1", "-2.5", "123456789012345", "0.000001"] {

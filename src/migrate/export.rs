@@ -19,19 +19,31 @@ use crate::store::sqlite::fetch_children;
 /// The layout assumed for a source that has none recorded: JSON.stringify(x, null, 2) + newline.
 fn default_layout() -> Layout {
     Layout {
-        style: Style { indent: Some("  ".into()), colon: ": ".into(), comma: ",".into(), ascii: false, trailing_newline: true },
+        style: Style {
+            indent: Some("  ".into()),
+            colon: ": ".into(),
+            comma: ",".into(),
+            ascii: false,
+            trailing_newline: true,
+        },
         ..Layout::default()
     }
 }
 
 /// Where source `path` goes under `out`: the same path relative to the project folder.
 fn out_path(project: &Project, path: &Path, out: &Path) -> anyhow::Result<PathBuf> {
-    let rel = path.strip_prefix(&project.root).map(Path::to_path_buf).unwrap_or_else(|_| {
-        // A source outside the project folder keeps its absolute path under `external/`.
-        let mut p = PathBuf::from("external");
-        p.extend(path.components().filter(|c| matches!(c, Component::Normal(_))));
-        p
-    });
+    let rel = path
+        .strip_prefix(&project.root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| {
+            // A source outside the project folder keeps its absolute path under `external/`.
+            let mut p = PathBuf::from("external");
+            p.extend(
+                path.components()
+                    .filter(|c| matches!(c, Component::Normal(_))),
+            );
+            p
+        });
     Ok(out.join(rel))
 }
 
@@ -43,9 +55,17 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (si, spec) in schema.sources.iter().enumerate() {
         let target = out_path(project, &spec.path, out)?;
-        let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| Some(a) == b.canonicalize().ok());
+        let same = |a: &Path, b: &Path| {
+            a.canonicalize()
+                .ok()
+                .is_some_and(|a| Some(a) == b.canonicalize().ok())
+        };
         if same(&target, &spec.path) {
-            bail!("exporting to {} would overwrite the source {}; choose another --out folder", out.display(), spec.display);
+            bail!(
+                "exporting to {} would overwrite the source {}; choose another --out folder",
+                out.display(),
+                spec.display
+            );
         }
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
@@ -56,18 +76,24 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
         {
             let schema: &Schema = &schema;
             let conn = &conn;
-            let mut feed = |member: usize, emit: &mut dyn FnMut(Option<&str>, &crate::json::Value) -> anyhow::Result<()>| -> anyhow::Result<()> {
-                let coll = schema.collection_for(si, member);
-                let mut cursor = RowCursor::new(schema, coll.table);
-                let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| fetch_children(conn, schema, t, parent);
-                while let Some(cells) = cursor.next(conn)? {
-                    let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
-                    emit(key.as_deref(), &value)?;
-                    counts[member] += 1;
-                }
-                Ok(())
-            };
-            source::write_source(spec, &layout, &target, &mut feed).with_context(|| format!("writing {}", target.display()))?;
+            let mut feed =
+                |member: usize,
+                 emit: &mut dyn FnMut(Option<&str>, &crate::json::Value) -> anyhow::Result<()>|
+                 -> anyhow::Result<()> {
+                    let coll = schema.collection_for(si, member);
+                    let mut cursor = RowCursor::new(schema, coll.table);
+                    let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| {
+                        fetch_children(conn, schema, t, parent)
+                    };
+                    while let Some(cells) = cursor.next(conn)? {
+                        let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
+                        emit(key.as_deref(), &value)?;
+                        counts[member] += 1;
+                    }
+                    Ok(())
+                };
+            source::write_source(spec, &layout, &target, &mut feed)
+                .with_context(|| format!("writing {}", target.display()))?;
         }
         for c in schema.collections_of(si) {
             report.collections.push(CollectionReport {

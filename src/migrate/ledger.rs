@@ -28,8 +28,16 @@ pub struct SourceState {
 /// the tables would differ and the data must be re-imported.
 pub fn schema_hash(schema: &Schema, si: usize) -> String {
     let mut h = Sha256::new();
-    for (ci, c) in schema.collections.iter().enumerate().filter(|(_, c)| c.source == si) {
-        h.update(format!("{}:{:?}:{:?}\n", c.name, c.format, schema.sources[si].members[c.member].name));
+    for (ci, c) in schema
+        .collections
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.source == si)
+    {
+        h.update(format!(
+            "{}:{:?}:{:?}\n",
+            c.name, c.format, schema.sources[si].members[c.member].name
+        ));
         for t in schema.tables_of(ci) {
             h.update(create_table(&schema.tables[t], Dialect::Sqlite));
         }
@@ -45,15 +53,36 @@ pub fn read_sources(conn: &Connection) -> anyhow::Result<HashMap<String, SourceS
     if !table_exists(conn, "_jsonlift_sources")? {
         return Ok(HashMap::new());
     }
-    let mut stmt = conn.prepare("SELECT path, format, sha256, size, layout, records, schema_hash FROM _jsonlift_sources")?;
+    let mut stmt = conn.prepare(
+        "SELECT path, format, sha256, size, layout, records, schema_hash FROM _jsonlift_sources",
+    )?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?, r.get(6)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get(6)?,
+        ))
     })?;
     let mut out = HashMap::new();
     for row in rows {
         let (path, format, sha256, size, layout, records, schema_hash) = row?;
         let layout: Layout = serde_json::from_str(&layout).unwrap_or_default();
-        out.insert(path.clone(), SourceState { path, format, sha256, size: size as u64, layout, records: records as u64, schema_hash });
+        out.insert(
+            path.clone(),
+            SourceState {
+                path,
+                format,
+                sha256,
+                size: size as u64,
+                layout,
+                records: records as u64,
+                schema_hash,
+            },
+        );
     }
     Ok(out)
 }
@@ -62,8 +91,13 @@ pub fn layout_of(conn: &Connection, path: &str) -> anyhow::Result<Option<Layout>
     if !table_exists(conn, "_jsonlift_sources")? {
         return Ok(None);
     }
-    let text: Option<String> =
-        conn.query_row("SELECT layout FROM _jsonlift_sources WHERE path = ?1", [path], |r| r.get(0)).optional()?;
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT layout FROM _jsonlift_sources WHERE path = ?1",
+            [path],
+            |r| r.get(0),
+        )
+        .optional()?;
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
@@ -75,7 +109,15 @@ pub fn write_source(conn: &Connection, s: &SourceState, at: &str) -> anyhow::Res
     Ok(())
 }
 
-pub fn write_run(conn: &Connection, started: &str, finished: &str, action: &str, schema_hash: &str, sources: &serde_json::Value, backup: Option<&str>) -> anyhow::Result<()> {
+pub fn write_run(
+    conn: &Connection,
+    started: &str,
+    finished: &str,
+    action: &str,
+    schema_hash: &str,
+    sources: &serde_json::Value,
+    backup: Option<&str>,
+) -> anyhow::Result<()> {
     conn.execute(
         "INSERT INTO _jsonlift_ledger (started_at, finished_at, action, schema_hash, sources, backup, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![started, finished, action, schema_hash, sources.to_string(), backup, env!("CARGO_PKG_VERSION")],
@@ -84,7 +126,12 @@ pub fn write_run(conn: &Connection, started: &str, finished: &str, action: &str,
 }
 
 /// The audit entry a migration writes for each collection it loads.
-pub fn audit_migration(conn: &Connection, at: &str, collection: &str, summary: &serde_json::Value) -> anyhow::Result<()> {
+pub fn audit_migration(
+    conn: &Connection,
+    at: &str,
+    collection: &str,
+    summary: &serde_json::Value,
+) -> anyhow::Result<()> {
     conn.execute(
         "INSERT INTO _jsonlift_audit (at, collection, key, action, old, new, actor, request_id) VALUES (?1, ?2, NULL, 'migrate', NULL, ?3, 'migration', NULL)",
         params![at, collection, summary.to_string()],

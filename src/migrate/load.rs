@@ -9,13 +9,13 @@ use rusqlite::{Connection, ErrorCode, params_from_iter};
 
 use super::progress::Progress;
 use super::report::{CollectionReport, Report};
+use super::verify::first_difference;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg, line_col, locate};
+use crate::schema::rebuild::rebuild;
 use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::{Role, Schema};
 use crate::source::{self, Format, Layout, Origin, Record, SourceSpec};
-use super::verify::first_difference;
-use crate::schema::rebuild::rebuild;
 use crate::store::sqlite::{cell_from, fetch_children};
 
 /// The name of the file a record came from, as the user knows it.
@@ -44,7 +44,9 @@ pub fn place(origin: &Origin, file: String, rel: &JsonPath, message: String) -> 
             }
         }
     }
-    Problem::new(file, message).at(line, col).with_path(origin.path.join(rel))
+    Problem::new(file, message)
+        .at(line, col)
+        .with_path(origin.path.join(rel))
 }
 
 fn read_span(origin: &Origin) -> Option<Vec<u8>> {
@@ -91,7 +93,13 @@ pub fn load_source(
     let mut records = vec![0u64; spec.members.len()];
     let mut stmts = HashMap::new();
     let colls: Vec<usize> = (0..spec.members.len())
-        .map(|m| schema.collections.iter().position(|c| c.source == si && c.member == m).expect("member has a collection"))
+        .map(|m| {
+            schema
+                .collections
+                .iter()
+                .position(|c| c.source == si && c.member == m)
+                .expect("member has a collection")
+        })
         .collect();
     while let Some(next) = reader.next_record() {
         let rec = match next {
@@ -140,7 +148,16 @@ pub fn load_source(
                     }
                 }
                 if inserted && verify {
-                    verify_record(conn, schema, coll, root_rowid, spec, &rec, &mut fetched, report)?;
+                    verify_record(
+                        conn,
+                        schema,
+                        coll,
+                        root_rowid,
+                        spec,
+                        &rec,
+                        &mut fetched,
+                        report,
+                    )?;
                 }
             }
         }
@@ -165,7 +182,12 @@ pub fn load_source(
             let coll = &schema.collections[c];
             let child_rows = schema.tables_of(c)[1..]
                 .iter()
-                .map(|t| (schema.tables[*t].name.clone(), rows.get(t).copied().unwrap_or(0)))
+                .map(|t| {
+                    (
+                        schema.tables[*t].name.clone(),
+                        rows.get(t).copied().unwrap_or(0),
+                    )
+                })
                 .collect();
             CollectionReport {
                 name: coll.name.clone(),
@@ -178,14 +200,21 @@ pub fn load_source(
             }
         })
         .collect();
-    Ok(Some(Loaded { layout, collections, rows, fetched }))
+    Ok(Some(Loaded {
+        layout,
+        collections,
+        rows,
+        fetched,
+    }))
 }
 
 /// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
 /// and a row's parent is the nearest earlier row of the parent table).
 fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
     let t = &schema.tables[rows[i].table];
-    let Some(parent) = t.parent else { return JsonPath::root() };
+    let Some(parent) = t.parent else {
+        return JsonPath::root();
+    };
     let pi = (0..i).rev().find(|&j| rows[j].table == parent).unwrap_or(0);
     let mut p = row_path(schema, rows, pi);
     for k in &t.parent_path {
@@ -198,7 +227,14 @@ fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
 }
 
 /// Explains a failed insert (a constraint the database enforces) at the record's place.
-fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row], i: usize, e: rusqlite::Error) -> anyhow::Result<Problem> {
+fn insert_problem(
+    schema: &Schema,
+    spec: &SourceSpec,
+    rec: &Record,
+    rows: &[Row],
+    i: usize,
+    e: rusqlite::Error,
+) -> anyhow::Result<Problem> {
     let file = record_file(spec, rec.member, rec.key.as_deref());
     let (code, msg) = match &e {
         rusqlite::Error::SqliteFailure(f, m) => (f.code, m.clone().unwrap_or_default()),
@@ -211,7 +247,10 @@ fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row]
     let path = row_path(schema, rows, i);
     let mut message = format!("{msg} (in table {})", t.name);
     if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
-        let names: Vec<&str> = cols.split(", ").filter_map(|c| c.split_once('.').map(|x| x.1)).collect();
+        let names: Vec<&str> = cols
+            .split(", ")
+            .filter_map(|c| c.split_once('.').map(|x| x.1))
+            .collect();
         let described: Vec<String> = names
             .iter()
             .filter_map(|n| t.col(n))
@@ -222,12 +261,19 @@ fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row]
                 Cell::Null => format!("{} = null", t.columns[c].name),
             })
             .collect();
-        message = format!("duplicate key: another record already has {}", described.join(", "));
+        message = format!(
+            "duplicate key: another record already has {}",
+            described.join(", ")
+        );
         // Point at the field when one declared field is the culprit; at the record otherwise.
         if let [n] = names.as_slice() {
             if let Some(c) = t.col(n) {
                 if t.columns[c].role == Role::Field {
-                    message = format!("duplicate {}: another record already has {}", t.columns[c].name, described.join(", "));
+                    message = format!(
+                        "duplicate {}: another record already has {}",
+                        t.columns[c].name,
+                        described.join(", ")
+                    );
                 }
             }
         }
@@ -252,7 +298,11 @@ fn verify_record(
     let ti = schema.collections[coll].table;
     let t = &schema.tables[ti];
     let mut stmt = conn.prepare_cached(&t.sql.by_rowid)?;
-    let cells = stmt.query_row([rowid], |r| (0..t.columns.len()).map(|i| r.get_ref(i).map(cell_from)).collect::<rusqlite::Result<Vec<_>>>())?;
+    let cells = stmt.query_row([rowid], |r| {
+        (0..t.columns.len())
+            .map(|i| r.get_ref(i).map(cell_from))
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })?;
     let mut fetch = |t: usize, parent: &Cell<'static>| {
         let rows = fetch_children(conn, schema, t, parent)?;
         *fetched.entry(t).or_default() += rows.len() as u64;
@@ -262,7 +312,12 @@ fn verify_record(
     let file = record_file(spec, rec.member, rec.key.as_deref());
     let bug = "verification failed, nothing was committed (please report this as a jsonlift bug)";
     if key.is_some() && key != rec.key {
-        report.problem(place(&rec.origin, file.clone(), &JsonPath::root(), format!("{bug}: the database gives back key {key:?}")));
+        report.problem(place(
+            &rec.origin,
+            file.clone(),
+            &JsonPath::root(),
+            format!("{bug}: the database gives back key {key:?}"),
+        ));
     }
     if let Some((path, what)) = first_difference(&rec.value, &value, JsonPath::root()) {
         report.problem(place(&rec.origin, file, &path, format!("{bug}: {what}")));

@@ -22,9 +22,9 @@ use crate::clock;
 use crate::config::Project;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg};
+use crate::schema::Schema;
 use crate::schema::ddl::{create_indexes, create_table, internal_tables, quote};
 use crate::schema::shred::Ids;
-use crate::schema::Schema;
 use crate::source::{self, Format, SourceSpec};
 use crate::store::Dialect;
 use crate::store::sqlite::{self, cell_from};
@@ -42,7 +42,11 @@ pub struct Options {
 
 /// Size and sha256 of a source as it is now.
 fn fingerprint(spec: &SourceSpec) -> std::io::Result<(u64, String)> {
-    if is_folder(spec) { backup::hash_folder(&spec.path) } else { backup::hash_file(&spec.path) }
+    if is_folder(spec) {
+        backup::hash_folder(&spec.path)
+    } else {
+        backup::hash_file(&spec.path)
+    }
 }
 
 fn is_folder(spec: &SourceSpec) -> bool {
@@ -51,7 +55,11 @@ fn is_folder(spec: &SourceSpec) -> bool {
 
 fn format_name(spec: &SourceSpec) -> String {
     if spec.members.len() > 1 || spec.members[0].name.is_some() {
-        if spec.members.iter().any(|m| m.format == Format::Tinydb) { "tinydb".into() } else { "dbjson".into() }
+        if spec.members.iter().any(|m| m.format == Format::Tinydb) {
+            "tinydb".into()
+        } else {
+            "dbjson".into()
+        }
     } else {
         format!("{:?}", spec.members[0].format).to_lowercase()
     }
@@ -73,10 +81,14 @@ fn locked(e: rusqlite::Error, db: &Path) -> anyhow::Error {
 fn remove_stale_builds(db_path: &Path, name: &str) {
     let Some(dir) = db_path.parent() else { return };
     let prefix = format!(".{name}.jsonlift-tmp-");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file.strip_prefix(&prefix) else { continue };
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
         let pid = rest.split('-').next().unwrap_or_default();
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_file(e.path());
@@ -123,7 +135,10 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         match fingerprint(spec) {
             Ok(p) => prints.push(p),
             Err(e) => {
-                report.problem(Problem::new(spec.display.clone(), format!("cannot read the source: {e}")));
+                report.problem(Problem::new(
+                    spec.display.clone(),
+                    format!("cannot read the source: {e}"),
+                ));
                 prints.push((0, String::new()));
             }
         }
@@ -134,7 +149,8 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     }
     let exists = db_path.exists();
     let recorded = if exists {
-        let conn = sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
+        let conn = sqlite::open_read_only(&db_path, project.busy_timeout())
+            .map_err(|e| locked(e, &db_path))?;
         ledger::read_sources(&conn).map_err(|e| match e.downcast::<rusqlite::Error>() {
             Ok(e) => locked(e, &db_path),
             Err(e) => e,
@@ -147,7 +163,9 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     for (si, spec) in schema.sources.iter().enumerate() {
         match recorded.get(&spec.display) {
             None => to_load.push(si),
-            Some(s) if s.sha256 == prints[si].1 && s.schema_hash == ledger::schema_hash(&schema, si) => {}
+            Some(s)
+                if s.sha256 == prints[si].1
+                    && s.schema_hash == ledger::schema_hash(&schema, si) => {}
             Some(_) => changed.push(si),
         }
     }
@@ -172,8 +190,16 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             .map(|&si| {
                 let colls: Vec<&str> = schema.collections_of(si).map(|c| c.name.as_str()).collect();
                 let spec = &schema.sources[si];
-                let what = if recorded[&spec.display].sha256 != prints[si].1 { "its content" } else { "the schema of its collections" };
-                format!("  {} ({what} changed since it was migrated; feeds {})", spec.display, colls.join(", "))
+                let what = if recorded[&spec.display].sha256 != prints[si].1 {
+                    "its content"
+                } else {
+                    "the schema of its collections"
+                };
+                format!(
+                    "  {} ({what} changed since it was migrated; feeds {})",
+                    spec.display,
+                    colls.join(", ")
+                )
             })
             .collect();
         bail!(
@@ -186,26 +212,48 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
 
     // Back up what is about to be read; the load reads the copies, so what is loaded is exactly
     // what was hashed even if an application writes the files meanwhile.
-    let scratch = if opts.dry_run { Some(tempfile::tempdir()?) } else { None };
+    let scratch = if opts.dry_run {
+        Some(tempfile::tempdir()?)
+    } else {
+        None
+    };
     let backup_root = match &scratch {
         Some(d) => d.path().join("backups"),
         None => project.backup_dir(),
     };
-    let list: Vec<(PathBuf, String)> = to_load.iter().map(|&si| (schema.sources[si].path.clone(), schema.sources[si].display.clone())).collect();
-    let snap = backup::snapshot(&list, &project.root, &backup_root).context("backing up the sources")?;
+    let list: Vec<(PathBuf, String)> = to_load
+        .iter()
+        .map(|&si| {
+            (
+                schema.sources[si].path.clone(),
+                schema.sources[si].display.clone(),
+            )
+        })
+        .collect();
+    let snap =
+        backup::snapshot(&list, &project.root, &backup_root).context("backing up the sources")?;
     let mut copies = HashMap::new();
     for &si in &to_load {
         let spec = &schema.sources[si];
-        let copy = snap.copy_of(&spec.path).context("the snapshot lacks a source")?;
+        let copy = snap
+            .copy_of(&spec.path)
+            .context("the snapshot lacks a source")?;
         let mut read_spec = spec.clone();
         read_spec.path = copy;
         // A single file was hashed while copied; a folder's copy is hashed again as a whole.
-        let copied = match snap.entries().iter().find(|e| Path::new(&e.original) == spec.path) {
+        let copied = match snap
+            .entries()
+            .iter()
+            .find(|e| Path::new(&e.original) == spec.path)
+        {
             Some(e) if !is_folder(spec) => e.sha256.clone(),
             _ => fingerprint(&read_spec)?.1,
         };
         if copied != prints[si].1 {
-            bail!("{} changed while it was being backed up; run again when the application is not writing it", spec.display);
+            bail!(
+                "{} changed while it was being backed up; run again when the application is not writing it",
+                spec.display
+            );
         }
         copies.insert(si, read_spec);
     }
@@ -213,25 +261,57 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     let (conn, target) = if let Some(dir) = scratch {
         let path = dir.path().join("dry-run.db");
         if exists {
-            let live = sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
-            live.backup(rusqlite::MAIN_DB, &path, None::<fn(rusqlite::backup::Progress)>)?;
+            let live = sqlite::open_read_only(&db_path, project.busy_timeout())
+                .map_err(|e| locked(e, &db_path))?;
+            live.backup(
+                rusqlite::MAIN_DB,
+                &path,
+                None::<fn(rusqlite::backup::Progress)>,
+            )?;
         }
         (sqlite::open_build(&path)?, Target::Scratch { _dir: dir })
     } else if exists {
-        (sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?, Target::InPlace)
+        (
+            sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?,
+            Target::InPlace,
+        )
     } else {
-        let name = db_path.file_name().context("database path has no file name")?.to_string_lossy();
+        let name = db_path
+            .file_name()
+            .context("database path has no file name")?
+            .to_string_lossy();
         remove_stale_builds(&db_path, &name);
         let temp = db_path.with_file_name(format!(".{name}.jsonlift-tmp-{}", std::process::id()));
         let _ = std::fs::remove_file(&temp);
-        let guard = TempDb { path: temp.clone(), armed: true };
-        (sqlite::open_build(&temp).with_context(|| format!("creating {}", temp.display()))?, Target::Fresh { temp: guard, final_path: db_path.clone() })
+        let guard = TempDb {
+            path: temp.clone(),
+            armed: true,
+        };
+        (
+            sqlite::open_build(&temp).with_context(|| format!("creating {}", temp.display()))?,
+            Target::Fresh {
+                temp: guard,
+                final_path: db_path.clone(),
+            },
+        )
     };
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| locked(e, &db_path))?;
-    let outcome = load_all(&conn, &schema, &to_load, &copies, &prints, &mut report, opts, &started_at, snap.dir());
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| locked(e, &db_path))?;
+    let outcome = load_all(
+        &conn,
+        &schema,
+        &to_load,
+        &copies,
+        &prints,
+        &mut report,
+        opts,
+        &started_at,
+        snap.dir(),
+    );
     let committed = match outcome {
         Ok(true) => {
-            conn.execute_batch("COMMIT").map_err(|e| locked(e, &db_path))?;
+            conn.execute_batch("COMMIT")
+                .map_err(|e| locked(e, &db_path))?;
             true
         }
         Ok(false) => false,
@@ -256,11 +336,15 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         return Ok(report);
     }
     match target {
-        Target::Fresh { mut temp, final_path } => {
+        Target::Fresh {
+            mut temp,
+            final_path,
+        } => {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.close().map_err(|(_, e)| e)?;
             std::fs::File::open(&temp.path)?.sync_all()?;
-            std::fs::rename(&temp.path, &final_path).with_context(|| format!("moving the new database to {}", final_path.display()))?;
+            std::fs::rename(&temp.path, &final_path)
+                .with_context(|| format!("moving the new database to {}", final_path.display()))?;
             if let Some(dir) = final_path.parent() {
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
@@ -301,10 +385,18 @@ fn load_all(
         conn.execute_batch(&sql)?;
     }
     for &si in to_load {
-        for (ci, _) in schema.collections.iter().enumerate().filter(|(_, c)| c.source == si) {
+        for (ci, _) in schema
+            .collections
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.source == si)
+        {
             let tables = schema.tables_of(ci);
             for &t in tables.iter().rev() {
-                conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&schema.tables[t].name)))?;
+                conn.execute_batch(&format!(
+                    "DROP TABLE IF EXISTS {}",
+                    quote(&schema.tables[t].name)
+                ))?;
             }
             for &t in &tables {
                 conn.execute_batch(&create_table(&schema.tables[t], Dialect::Sqlite))?;
@@ -316,7 +408,16 @@ fn load_all(
     let mut counts = Vec::new();
     // Every record is verified as it is loaded: read back, rebuilt, compared with the source.
     for &si in to_load {
-        if let Some(loaded) = load_source(conn, schema, si, &copies[&si], &mut ids, report, &opts.progress, true)? {
+        if let Some(loaded) = load_source(
+            conn,
+            schema,
+            si,
+            &copies[&si],
+            &mut ids,
+            report,
+            &opts.progress,
+            true,
+        )? {
             report.collections.extend(loaded.collections);
             layouts.insert(si, loaded.layout);
             counts.push((si, loaded.rows, loaded.fetched));
@@ -333,7 +434,12 @@ fn load_all(
         return Ok(false);
     }
     for &si in to_load {
-        for (ci, _) in schema.collections.iter().enumerate().filter(|(_, c)| c.source == si) {
+        for (ci, _) in schema
+            .collections
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.source == si)
+        {
             for t in schema.tables_of(ci) {
                 for sql in create_indexes(&schema.tables[t]) {
                     conn.execute_batch(&sql)?;
@@ -344,12 +450,21 @@ fn load_all(
     // Counts: each table holds exactly the rows inserted, and every child row was reached
     // from its record while verifying (none is orphaned or duplicated).
     for (si, rows, fetched) in &counts {
-        for (ci, _) in schema.collections.iter().enumerate().filter(|(_, c)| c.source == *si) {
+        for (ci, _) in schema
+            .collections
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.source == *si)
+        {
             for t in schema.tables_of(ci) {
                 let name = &schema.tables[t].name;
                 let have = sqlite::count(conn, name)?;
                 let want = rows.get(&t).copied().unwrap_or(0);
-                let reached = if schema.tables[t].parent.is_some() { fetched.get(&t).copied().unwrap_or(0) } else { want };
+                let reached = if schema.tables[t].parent.is_some() {
+                    fetched.get(&t).copied().unwrap_or(0)
+                } else {
+                    want
+                };
                 if have != want || reached != want {
                     report.problem(Problem::new(
                         schema.sources[*si].display.clone(),
@@ -366,7 +481,12 @@ fn load_all(
     let mut sources = Vec::new();
     for &si in to_load {
         let spec = &schema.sources[si];
-        let records: u64 = report.collections.iter().filter(|c| c.source == spec.display).map(|c| c.records).sum();
+        let records: u64 = report
+            .collections
+            .iter()
+            .filter(|c| c.source == spec.display)
+            .map(|c| c.records)
+            .sum();
         let state = SourceState {
             path: spec.display.clone(),
             format: format_name(spec),
@@ -390,19 +510,45 @@ fn load_all(
         sources.push(serde_json::json!({"path": spec.display, "sha256": state.sha256, "size": state.size, "records": records}));
     }
     let action = if opts.reimport { "reimport" } else { "migrate" };
-    let hash = ledger::hex(&sha2::Sha256::digest(to_load.iter().map(|&si| ledger::schema_hash(schema, si)).collect::<String>()));
-    ledger::write_run(conn, started_at, &clock::now(), action, &hash, &serde_json::Value::Array(sources), (!opts.dry_run).then(|| backup_dir.to_string_lossy()).as_deref())?;
+    let hash = ledger::hex(&sha2::Sha256::digest(
+        to_load
+            .iter()
+            .map(|&si| ledger::schema_hash(schema, si))
+            .collect::<String>(),
+    ));
+    ledger::write_run(
+        conn,
+        started_at,
+        &clock::now(),
+        action,
+        &hash,
+        &serde_json::Value::Array(sources),
+        (!opts.dry_run)
+            .then(|| backup_dir.to_string_lossy())
+            .as_deref(),
+    )?;
     Ok(true)
 }
 
 /// Reports every row that points at a missing record, at the referencing field in its source.
-fn foreign_key_problems(conn: &Connection, schema: &Schema, to_load: &[usize], copies: &HashMap<usize, SourceSpec>, report: &mut Report) -> anyhow::Result<()> {
+fn foreign_key_problems(
+    conn: &Connection,
+    schema: &Schema,
+    to_load: &[usize],
+    copies: &HashMap<usize, SourceSpec>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let mut violations = Vec::new();
     {
         let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            violations.push((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?));
+            violations.push((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ));
             if violations.len() >= 200 {
                 break;
             }
@@ -411,27 +557,63 @@ fn foreign_key_problems(conn: &Connection, schema: &Schema, to_load: &[usize], c
     // (source, member, record index) → problems to place once the record is found.
     let mut wanted: BTreeMap<usize, Vec<(usize, u64, JsonPath, String)>> = BTreeMap::new();
     for (table, rowid, parent, fkid) in violations {
-        let Some(ti) = schema.tables.iter().position(|t| t.name == table) else { continue };
+        let Some(ti) = schema.tables.iter().position(|t| t.name == table) else {
+            continue;
+        };
         let t = &schema.tables[ti];
-        let from: String = conn.query_row(&format!("SELECT \"from\" FROM pragma_foreign_key_list({}) WHERE id = ?1", sql_str(&table)), [fkid], |r| r.get(0))?;
+        let from: String = conn.query_row(
+            &format!(
+                "SELECT \"from\" FROM pragma_foreign_key_list({}) WHERE id = ?1",
+                sql_str(&table)
+            ),
+            [fkid],
+            |r| r.get(0),
+        )?;
         let Some(rowid) = rowid else { continue };
-        let value = conn.query_row(&format!("SELECT {} FROM {} WHERE rowid = ?1", quote(&from), quote(&table)), [rowid], |r| r.get_ref(0).map(cell_from))?;
-        let target_col: String = conn.query_row(&format!("SELECT \"to\" FROM pragma_foreign_key_list({}) WHERE id = ?1", sql_str(&table)), [fkid], |r| r.get(0))?;
+        let value = conn.query_row(
+            &format!(
+                "SELECT {} FROM {} WHERE rowid = ?1",
+                quote(&from),
+                quote(&table)
+            ),
+            [rowid],
+            |r| r.get_ref(0).map(cell_from),
+        )?;
+        let target_col: String = conn.query_row(
+            &format!(
+                "SELECT \"to\" FROM pragma_foreign_key_list({}) WHERE id = ?1",
+                sql_str(&table)
+            ),
+            [fkid],
+            |r| r.get(0),
+        )?;
         let shown = match &value {
             crate::schema::shred::Cell::Text(s) => format!("{s:?}"),
             crate::schema::shred::Cell::Int(i) => i.to_string(),
             other => format!("{other:?}"),
         };
-        let message = format!("{} = {shown} points at no record of {parent} (no row with {target_col} = {shown})", from);
+        let message = format!(
+            "{} = {shown} points at no record of {parent} (no row with {target_col} = {shown})",
+            from
+        );
         let (root, root_rowid, mut path) = root_of(conn, schema, ti, rowid)?;
         if let Some(c) = t.col(&from) {
-            path.0.extend(t.columns[c].field_path.iter().map(|k| Seg::Key(k.clone())));
+            path.0
+                .extend(t.columns[c].field_path.iter().map(|k| Seg::Key(k.clone())));
         }
         let coll = &schema.collections[schema.tables[root].collection];
         if to_load.contains(&coll.source) {
-            wanted.entry(coll.source).or_default().push((coll.member, (root_rowid - 1) as u64, path, message));
+            wanted.entry(coll.source).or_default().push((
+                coll.member,
+                (root_rowid - 1) as u64,
+                path,
+                message,
+            ));
         } else {
-            report.problem(Problem::new(schema.sources[coll.source].display.clone(), format!("table {table}: {message}")));
+            report.problem(Problem::new(
+                schema.sources[coll.source].display.clone(),
+                format!("table {table}: {message}"),
+            ));
         }
     }
     for (si, mut items) in wanted {
@@ -441,12 +623,19 @@ fn foreign_key_problems(conn: &Connection, schema: &Schema, to_load: &[usize], c
         let mut counts = vec![0u64; spec.members.len()];
         let mut next = 0;
         while next < items.len() {
-            let Some(Ok(rec)) = reader.next_record() else { break };
+            let Some(Ok(rec)) = reader.next_record() else {
+                break;
+            };
             let index = counts[rec.member];
             counts[rec.member] += 1;
             while next < items.len() && items[next].0 == rec.member && items[next].1 == index {
                 let (_, _, path, message) = &items[next];
-                report.problem(place(&rec.origin, record_file(spec, rec.member, rec.key.as_deref()), path, message.clone()));
+                report.problem(place(
+                    &rec.origin,
+                    record_file(spec, rec.member, rec.key.as_deref()),
+                    path,
+                    message.clone(),
+                ));
                 next += 1;
             }
         }
@@ -459,21 +648,41 @@ fn sql_str(s: &str) -> String {
 }
 
 /// The root row and path (relative to its record) of row `rowid` of table `ti`.
-fn root_of(conn: &Connection, schema: &Schema, mut ti: usize, mut rowid: i64) -> anyhow::Result<(usize, i64, JsonPath)> {
+fn root_of(
+    conn: &Connection,
+    schema: &Schema,
+    mut ti: usize,
+    mut rowid: i64,
+) -> anyhow::Result<(usize, i64, JsonPath)> {
     let mut segs = Vec::new();
     while let Some(parent) = schema.tables[ti].parent {
         let t = &schema.tables[ti];
         let pcol = &t.columns[t.parent_col.expect("child")].name;
         let poscol = &t.columns[t.pos_col.expect("child")].name;
-        let (pval, pos) = conn.query_row(&format!("SELECT {}, {} FROM {} WHERE rowid = ?1", quote(pcol), quote(poscol), quote(&t.name)), [rowid], |r| {
-            Ok((r.get_ref(0).map(cell_from)?, r.get::<_, i64>(1)?))
-        })?;
+        let (pval, pos) = conn.query_row(
+            &format!(
+                "SELECT {}, {} FROM {} WHERE rowid = ?1",
+                quote(pcol),
+                quote(poscol),
+                quote(&t.name)
+            ),
+            [rowid],
+            |r| Ok((r.get_ref(0).map(cell_from)?, r.get::<_, i64>(1)?)),
+        )?;
         segs.push(Seg::Index(pos as usize));
         for k in t.parent_path.iter().rev() {
             segs.push(Seg::Key(k.clone()));
         }
         let pt = &schema.tables[parent];
-        rowid = conn.query_row(&format!("SELECT rowid FROM {} WHERE {} = ?1", quote(&pt.name), quote(&pt.columns[pt.pk].name)), [&pval], |r| r.get(0))?;
+        rowid = conn.query_row(
+            &format!(
+                "SELECT rowid FROM {} WHERE {} = ?1",
+                quote(&pt.name),
+                quote(&pt.columns[pt.pk].name)
+            ),
+            [&pval],
+            |r| r.get(0),
+        )?;
         ti = parent;
     }
     segs.reverse();
@@ -504,9 +713,19 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
                 }
             }
             bar.finish(reader.bytes_read(), n);
-            report.collections.push(CollectionReport { name: String::new(), source: spec.display.clone(), records: n, bytes: reader.total_bytes(), ..CollectionReport::default() });
+            report.collections.push(CollectionReport {
+                name: String::new(),
+                source: spec.display.clone(),
+                records: n,
+                bytes: reader.total_bytes(),
+                ..CollectionReport::default()
+            });
         }
-        report.status = if report.ok { "syntax ok".into() } else { "problems found".into() };
+        report.status = if report.ok {
+            "syntax ok".into()
+        } else {
+            "problems found".into()
+        };
         report.seconds = t0.elapsed().as_secs_f64();
         return Ok(report);
     }
@@ -521,7 +740,16 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
     let all: Vec<usize> = (0..schema.sources.len()).collect();
     let specs: HashMap<usize, SourceSpec> = schema.sources.iter().cloned().enumerate().collect();
     for &si in &all {
-        if let Some(loaded) = load_source(&conn, &schema, si, &specs[&si], &mut ids, &mut report, &progress, false)? {
+        if let Some(loaded) = load_source(
+            &conn,
+            &schema,
+            si,
+            &specs[&si],
+            &mut ids,
+            &mut report,
+            &progress,
+            false,
+        )? {
             report.collections.extend(loaded.collections);
         }
         if report.full() {
@@ -531,7 +759,11 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
     if report.ok {
         foreign_key_problems(&conn, &schema, &all, &specs, &mut report)?;
     }
-    report.status = if report.ok { "ok".into() } else { "problems found".into() };
+    report.status = if report.ok {
+        "ok".into()
+    } else {
+        "problems found".into()
+    };
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -546,7 +778,13 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
     for (si, spec) in schema.sources.iter().enumerate() {
         for c in schema.collections_of(si) {
             if !sqlite::table_exists(&conn, &schema.tables[c.table].name)? {
-                report.problem(Problem::new(spec.display.clone(), format!("table {} does not exist; run `jsonlift migrate`", schema.tables[c.table].name)));
+                report.problem(Problem::new(
+                    spec.display.clone(),
+                    format!(
+                        "table {} does not exist; run `jsonlift migrate`",
+                        schema.tables[c.table].name
+                    ),
+                ));
             }
         }
     }
@@ -564,7 +802,11 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
             }
         }
     }
-    report.status = if report.ok { "database matches the sources".into() } else { "differences found".into() };
+    report.status = if report.ok {
+        "database matches the sources".into()
+    } else {
+        "differences found".into()
+    };
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -573,7 +815,10 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
 pub fn open_existing(project: &Project) -> anyhow::Result<Connection> {
     let db_path = project.database_path();
     if !db_path.exists() {
-        bail!("no database at {}; run `jsonlift migrate` first", db_path.display());
+        bail!(
+            "no database at {}; run `jsonlift migrate` first",
+            db_path.display()
+        );
     }
     sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))
 }

@@ -37,7 +37,12 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        SourceBar { bar, name: name.to_string(), started: Instant::now(), mode: *self }
+        SourceBar {
+            bar,
+            name: name.to_string(),
+            started: Instant::now(),
+            mode: *self,
+        }
     }
 }
 
@@ -53,7 +58,10 @@ impl SourceBar {
         if let Some(b) = &self.bar {
             b.set_position(bytes);
             let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-            b.set_message(format!("{records} records ({:.0}/s)", records as f64 / secs));
+            b.set_message(format!(
+                "{records} records ({:.0}/s)",
+                records as f64 / secs
+            ));
         }
     }
 

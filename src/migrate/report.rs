@@ -39,7 +39,12 @@ pub struct CollectionReport {
 
 impl Report {
     pub fn new(command: &'static str, database: PathBuf) -> Report {
-        Report { command, database, ok: true, ..Report::default() }
+        Report {
+            command,
+            database,
+            ok: true,
+            ..Report::default()
+        }
     }
 
     pub fn problem(&mut self, p: Problem) {

@@ -32,7 +32,11 @@ impl RowCursor {
         let t = &schema.tables[ti];
         let cols: Vec<String> = t.columns.iter().map(|c| quote(&c.name)).collect();
         RowCursor {
-            sql: format!("SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT 1024", cols.join(", "), quote(&t.name)),
+            sql: format!(
+                "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT 1024",
+                cols.join(", "),
+                quote(&t.name)
+            ),
             width: t.columns.len(),
             last: i64::MIN,
             buf: VecDeque::new(),
@@ -46,7 +50,9 @@ impl RowCursor {
             let mut rows = stmt.query([self.last])?;
             while let Some(r) = rows.next()? {
                 self.last = r.get(0)?;
-                let cells = (1..=self.width).map(|i| r.get_ref(i).map(cell_from)).collect::<rusqlite::Result<Vec<_>>>()?;
+                let cells = (1..=self.width)
+                    .map(|i| r.get_ref(i).map(cell_from))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
                 self.buf.push_back(cells);
             }
             self.done = self.buf.len() < 1024;
@@ -56,7 +62,14 @@ impl RowCursor {
 }
 
 /// Compares source `si`, read through `spec`, with the database. Problems go to `report`.
-pub fn verify_source(conn: &Connection, schema: &Schema, si: usize, spec: &SourceSpec, report: &mut Report, progress: &Progress) -> anyhow::Result<()> {
+pub fn verify_source(
+    conn: &Connection,
+    schema: &Schema,
+    si: usize,
+    spec: &SourceSpec,
+    report: &mut Report,
+    progress: &Progress,
+) -> anyhow::Result<()> {
     let mut reader = match source::open(spec) {
         Ok(r) => r,
         Err(p) => {
@@ -66,9 +79,18 @@ pub fn verify_source(conn: &Connection, schema: &Schema, si: usize, spec: &Sourc
     };
     let bar = progress.source(&format!("verify {}", spec.display), reader.total_bytes());
     let colls: Vec<usize> = (0..spec.members.len())
-        .map(|m| schema.collections.iter().position(|c| c.source == si && c.member == m).expect("member has a collection"))
+        .map(|m| {
+            schema
+                .collections
+                .iter()
+                .position(|c| c.source == si && c.member == m)
+                .expect("member has a collection")
+        })
         .collect();
-    let mut cursors: Vec<RowCursor> = colls.iter().map(|&c| RowCursor::new(schema, schema.collections[c].table)).collect();
+    let mut cursors: Vec<RowCursor> = colls
+        .iter()
+        .map(|&c| RowCursor::new(schema, schema.collections[c].table))
+        .collect();
     let mut seen: HashMap<usize, u64> = HashMap::new();
     let mut n = 0u64;
     while let Some(next) = reader.next_record() {
@@ -86,7 +108,15 @@ pub fn verify_source(conn: &Connection, schema: &Schema, si: usize, spec: &Sourc
         let file = record_file(spec, rec.member, rec.key.as_deref());
         let ti = schema.collections[colls[rec.member]].table;
         let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(conn)? else {
-            report.problem(place(&rec.origin, file, &JsonPath::root(), format!("this record is not in the database (table {})", schema.tables[ti].name)));
+            report.problem(place(
+                &rec.origin,
+                file,
+                &JsonPath::root(),
+                format!(
+                    "this record is not in the database (table {})",
+                    schema.tables[ti].name
+                ),
+            ));
             continue;
         };
         let mut fetch = |t: usize, parent: &Cell<'static>| {
@@ -100,7 +130,11 @@ pub fn verify_source(conn: &Connection, schema: &Schema, si: usize, spec: &Sourc
                 &rec.origin,
                 file.clone(),
                 &JsonPath::root(),
-                format!("the database has key {:?} here, the source {:?}", key.unwrap_or_default(), rec.key.clone().unwrap_or_default()),
+                format!(
+                    "the database has key {:?} here, the source {:?}",
+                    key.unwrap_or_default(),
+                    rec.key.clone().unwrap_or_default()
+                ),
             ));
         }
         if let Some((path, what)) = first_difference(&rec.value, &value, JsonPath::root()) {
@@ -123,7 +157,11 @@ pub fn verify_source(conn: &Connection, schema: &Schema, si: usize, spec: &Sourc
             let t = &schema.tables[schema.collections[colls[m]].table];
             report.problem(Problem::new(
                 spec.display.clone(),
-                format!("table {} has {extra} record(s) that are not in the source (the first: {})", t.name, first.unwrap_or_default()),
+                format!(
+                    "table {} has {extra} record(s) that are not in the source (the first: {})",
+                    t.name,
+                    first.unwrap_or_default()
+                ),
             ));
         }
     }
@@ -155,7 +193,11 @@ fn describe_row(t: &crate::schema::Table, cells: &[Cell]) -> String {
 
 fn short(v: &Value) -> String {
     let s = to_compact_string(v);
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(60).collect::<String>()) } else { s }
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// The first place where `db` (rebuilt from the database) differs from `src`, and how.
@@ -171,7 +213,9 @@ pub fn first_difference(src: &Value, db: &Value, path: JsonPath) -> Option<(Json
                     }
                     Some((k2, _)) => {
                         let msg = if b.iter().any(|(x, _)| x == k) {
-                            format!("key order differs: the source has {k:?} here, the database {k2:?}")
+                            format!(
+                                "key order differs: the source has {k:?} here, the database {k2:?}"
+                            )
                         } else {
                             format!("the database lacks {k:?} (it has {k2:?} here)")
                         };
@@ -180,7 +224,15 @@ pub fn first_difference(src: &Value, db: &Value, path: JsonPath) -> Option<(Json
                     None => return Some((path.key(k), format!("the database lacks {k:?}"))),
                 }
             }
-            b.get(a.len()).map(|(k, v)| (path, format!("the database has {k:?} = {} that the source lacks", short(v))))
+            b.get(a.len()).map(|(k, v)| {
+                (
+                    path,
+                    format!(
+                        "the database has {k:?} = {} that the source lacks",
+                        short(v)
+                    ),
+                )
+            })
         }
         (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -188,10 +240,18 @@ pub fn first_difference(src: &Value, db: &Value, path: JsonPath) -> Option<(Json
                     return Some(d);
                 }
             }
-            (a.len() != b.len()).then(|| (path, format!("the source has {} items, the database {}", a.len(), b.len())))
+            (a.len() != b.len()).then(|| {
+                (
+                    path,
+                    format!("the source has {} items, the database {}", a.len(), b.len()),
+                )
+            })
         }
         (a, b) if a == b => None,
-        (a, b) => Some((path, format!("the source has {}, the database {}", short(a), short(b)))),
+        (a, b) => Some((
+            path,
+            format!("the source has {}, the database {}", short(a), short(b)),
+        )),
     }
 }
 
@@ -206,9 +266,19 @@ mod tests {
 
     #[test]
     fn differences_are_located() {
-        let d = first_difference(&v(r#"{"a":[1,{"b":2}]}"#), &v(r#"{"a":[1,{"b":3}]}"#), JsonPath::root()).unwrap();
+        let d = first_difference(
+            &v(r#"{"a":[1,{"b":2}]}"#),
+            &v(r#"{"a":[1,{"b":3}]}"#),
+            JsonPath::root(),
+        )
+        .unwrap();
         assert_eq!(d.0.to_string(), "$.a[1].b");
-        let d = first_difference(&v(r#"{"a":1,"b":2}"#), &v(r#"{"b":2,"a":1}"#), JsonPath::root()).unwrap();
+        let d = first_difference(
+            &v(r#"{"a":1,"b":2}"#),
+            &v(r#"{"b":2,"a":1}"#),
+            JsonPath::root(),
+        )
+        .unwrap();
         assert!(d.1.contains("key order"), "{}", d.1);
         let d = first_difference(&v(r#"{"a":1.0}"#), &v(r#"{"a":1}"#), JsonPath::root()).unwrap();
         assert_eq!(d.1, "the source has 1.0, the database 1");

@@ -18,7 +18,11 @@ pub fn create_table(t: &Table, d: Dialect) -> String {
             s.push_str(" NOT NULL");
         }
         if c.primary_key {
-            s.push_str(if c.role == Role::Id { " PRIMARY KEY" } else { " NOT NULL PRIMARY KEY" });
+            s.push_str(if c.role == Role::Id {
+                " PRIMARY KEY"
+            } else {
+                " NOT NULL PRIMARY KEY"
+            });
         }
         if c.unique && !c.primary_key {
             s.push_str(" UNIQUE");
@@ -49,7 +53,11 @@ pub fn create_table(t: &Table, d: Dialect) -> String {
         let cols: Vec<String> = group.iter().map(|c| quote(c)).collect();
         lines.push(format!("UNIQUE ({})", cols.join(", ")));
     }
-    format!("CREATE TABLE {} (\n  {}\n)", quote(&t.name), lines.join(",\n  "))
+    format!(
+        "CREATE TABLE {} (\n  {}\n)",
+        quote(&t.name),
+        lines.join(",\n  ")
+    )
 }
 
 /// `CREATE INDEX` statements for one table (created after loading, which is faster).
@@ -58,7 +66,12 @@ pub fn create_indexes(t: &Table) -> Vec<String> {
     let mut add = |cols: &[String]| {
         let name = format!("idx_{}_{}", t.name, cols.join("_"));
         let list: Vec<String> = cols.iter().map(|c| quote(c)).collect();
-        out.push(format!("CREATE INDEX IF NOT EXISTS {} ON {} ({})", quote(&name), quote(&t.name), list.join(", ")));
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+            quote(&name),
+            quote(&t.name),
+            list.join(", ")
+        ));
     };
     for c in &t.columns {
         if c.index && !c.unique && !c.primary_key {

@@ -187,7 +187,13 @@ pub struct Schema {
 
 impl Schema {
     pub fn build(project: &Project) -> Result<Schema, ConfigError> {
-        Builder { project, tables: Vec::new(), collections: Vec::new(), sources: Vec::new() }.run()
+        Builder {
+            project,
+            tables: Vec::new(),
+            collections: Vec::new(),
+            sources: Vec::new(),
+        }
+        .run()
     }
 
     /// The collections fed by one source, in member order.
@@ -196,7 +202,10 @@ impl Schema {
     }
 
     pub fn collection_for(&self, source: usize, member: usize) -> &Collection {
-        self.collections.iter().find(|c| c.source == source && c.member == member).expect("every member has a collection")
+        self.collections
+            .iter()
+            .find(|c| c.source == source && c.member == member)
+            .expect("every member has a collection")
     }
 
     /// Tables of a collection: the root, then its descendants depth-first (parents before children).
@@ -228,9 +237,13 @@ impl Builder<'_> {
     fn run(mut self) -> Result<Schema, ConfigError> {
         let cfg = &self.project.config;
         if cfg.collections.is_empty() {
-            return Err(self.err("no collections: add a [collections.NAME] table with a `source`".into()));
+            return Err(
+                self.err("no collections: add a [collections.NAME] table with a `source`".into())
+            );
         }
-        let limits = Limits { max_depth: self.project.max_depth() };
+        let limits = Limits {
+            max_depth: self.project.max_depth(),
+        };
         for (name, cc) in &cfg.collections {
             let path = self.project.resolve(&cc.source);
             let format = match cc.format {
@@ -247,7 +260,11 @@ impl Builder<'_> {
                 name: cc.member.clone(),
                 format,
                 pattern: cc.pattern.clone().unwrap_or_else(|| {
-                    if format == Format::Prompty { "*.prompty".into() } else { "*.json".into() }
+                    if format == Format::Prompty {
+                        "*.prompty".into()
+                    } else {
+                        "*.json".into()
+                    }
                 }),
                 recursive: cc.recursive,
                 body_field: cc.body_field.clone().unwrap_or_else(|| "body".into()),
@@ -270,7 +287,10 @@ impl Builder<'_> {
         let mut seen = HashSet::new();
         for t in &self.tables {
             if t.name.starts_with("_jsonlift") {
-                return Err(self.err(format!("table name {:?} is reserved for jsonlift's own tables", t.name)));
+                return Err(self.err(format!(
+                    "table name {:?} is reserved for jsonlift's own tables",
+                    t.name
+                )));
             }
             if !seen.insert(t.name.to_lowercase()) {
                 return Err(self.err(format!(
@@ -282,11 +302,23 @@ impl Builder<'_> {
         for t in &mut self.tables {
             t.sql = crate::store::sqlite::table_sql(t);
         }
-        Ok(Schema { tables: self.tables, collections: self.collections, sources: self.sources })
+        Ok(Schema {
+            tables: self.tables,
+            collections: self.collections,
+            sources: self.sources,
+        })
     }
 
-    fn check_format(&self, name: &str, cc: &CollectionConfig, format: Format) -> Result<(), ConfigError> {
-        let member_ok = matches!(format, Format::Array | Format::Object | Format::Document | Format::Tinydb);
+    fn check_format(
+        &self,
+        name: &str,
+        cc: &CollectionConfig,
+        format: Format,
+    ) -> Result<(), ConfigError> {
+        let member_ok = matches!(
+            format,
+            Format::Array | Format::Object | Format::Document | Format::Tinydb
+        );
         if cc.member.is_some() && !member_ok {
             return Err(self.err(format!(
                 "collections.{name}: `member` works with formats array, object, document and tinydb, not {format:?}"
@@ -298,7 +330,9 @@ impl Builder<'_> {
             )));
         }
         if format == Format::Document && cc.key.is_some() {
-            return Err(self.err(format!("collections.{name}: a document is one record and has no `key`")));
+            return Err(self.err(format!(
+                "collections.{name}: a document is one record and has no `key`"
+            )));
         }
         Ok(())
     }
@@ -325,7 +359,10 @@ impl Builder<'_> {
                 )));
             }
             let tiny = |f: Format| f == Format::Tinydb;
-            if s.members.iter().any(|m| tiny(m.format) != tiny(member.format)) {
+            if s.members
+                .iter()
+                .any(|m| tiny(m.format) != tiny(member.format))
+            {
                 return Err(self.err(format!(
                     "collections.{name}: {display:?} mixes TinyDB tables and other members; a TinyDB file holds only tables"
                 )));
@@ -376,7 +413,11 @@ impl Builder<'_> {
                     _ => "_file",
                 };
                 let kc = cc.key_column.clone().unwrap_or_else(|| default.into());
-                let ty = if format == Format::Tinydb { ColType::Integer } else { ColType::Text };
+                let ty = if format == Format::Tinydb {
+                    ColType::Integer
+                } else {
+                    ColType::Text
+                };
                 let mut c = Column::new(&kc, ty, Role::Key);
                 c.not_null = true;
                 c.primary_key = cc.key.is_none();
@@ -392,7 +433,9 @@ impl Builder<'_> {
             }
         }
         if cc.key_column.is_some() && t.key_col.is_none() {
-            return Err(self.err(format!("{ctx}: `key_column` applies to object, tinydb, folder and prompty sources only")));
+            return Err(self.err(format!(
+                "{ctx}: `key_column` applies to object, tinydb, folder and prompty sources only"
+            )));
         }
         let fields = self.build_fields(&mut t, &fields_cfg, &[], &ctx, "")?;
         t.fields = fields;
@@ -400,23 +443,47 @@ impl Builder<'_> {
             let body = cc.body_field.clone().unwrap_or_else(|| "body".into());
             if !t.fields.iter().any(|f| f.name == body) {
                 let col = push_col(&mut t, field_col(&body, ColType::Text, &[body.clone()]));
-                t.fields.push(Field { name: body, kind: FieldKind::Scalar { ty: ScalarType::Text, col }, required: false, enumeration: None, min: None, max: None });
+                t.fields.push(Field {
+                    name: body,
+                    kind: FieldKind::Scalar {
+                        ty: ScalarType::Text,
+                        col,
+                    },
+                    required: false,
+                    enumeration: None,
+                    min: None,
+                    max: None,
+                });
             }
         }
         if let Some(key) = &cc.key {
-            let f = t.fields.iter().find(|f| &f.name == key).expect("key field added above");
+            let f = t
+                .fields
+                .iter()
+                .find(|f| &f.name == key)
+                .expect("key field added above");
             let col = match f.kind {
                 FieldKind::Scalar { col, .. } => col,
-                _ => return Err(self.err(format!("{ctx}: key field {key:?} must be a scalar (text, integer, uuid...)"))),
+                _ => {
+                    return Err(self.err(format!(
+                        "{ctx}: key field {key:?} must be a scalar (text, integer, uuid...)"
+                    )));
+                }
             };
             t.columns[col].primary_key = true;
             t.columns[col].not_null = true;
             t.pk = col;
         } else {
-            t.pk = t.id_col.or(t.key_col).expect("a key column exists when no key field is named");
+            t.pk = t
+                .id_col
+                .or(t.key_col)
+                .expect("a key column exists when no key field is named");
         }
         let extra = cc.extra_column.clone().unwrap_or_else(|| "_extra".into());
-        t.extra_col = Some(push_col(&mut t, Column::new(&extra, ColType::Json, Role::Extra)));
+        t.extra_col = Some(push_col(
+            &mut t,
+            Column::new(&extra, ColType::Json, Role::Extra),
+        ));
         t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
         t.uniques = cc.unique.clone();
         t.indexes = cc.indexes.clone();
@@ -441,22 +508,36 @@ impl Builder<'_> {
             let fctx = format!("{ctx}.fields.{name}");
             let mut fpath = path.to_vec();
             fpath.push(name.clone());
-            let column = spec.column.clone().unwrap_or_else(|| format!("{prefix}{name}"));
+            let column = spec
+                .column
+                .clone()
+                .unwrap_or_else(|| format!("{prefix}{name}"));
             let enumeration = match &spec.enumeration {
-                Some(vals) => Some(vals.iter().map(toml_to_value).collect::<Result<Vec<_>, _>>().map_err(|m| self.err(format!("{fctx}: enum: {m}")))?),
+                Some(vals) => Some(
+                    vals.iter()
+                        .map(toml_to_value)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|m| self.err(format!("{fctx}: enum: {m}")))?,
+                ),
                 None => None,
             };
             let kind = match spec.ty.as_str() {
                 "json" => {
                     let mut c = field_col(&column, ColType::Json, &fpath);
                     self.constraints(&mut c, &spec, &fctx)?;
-                    FieldKind::Json { col: push_col(t, c) }
+                    FieldKind::Json {
+                        col: push_col(t, c),
+                    }
                 }
                 "object" if spec.flatten => {
                     let pre = spec.prefix.clone().unwrap_or_else(|| format!("{column}_"));
-                    FieldKind::Object { fields: self.build_fields(t, &spec.fields, &fpath, &fctx, &pre)? }
+                    FieldKind::Object {
+                        fields: self.build_fields(t, &spec.fields, &fpath, &fctx, &pre)?,
+                    }
                 }
-                "object" => FieldKind::Json { col: push_col(t, field_col(&column, ColType::Json, &fpath)) },
+                "object" => FieldKind::Json {
+                    col: push_col(t, field_col(&column, ColType::Json, &fpath)),
+                },
                 "array" => {
                     if !spec.fields.is_empty() || spec.table.is_some() {
                         let child = self.add_child_table(t, &fpath, &spec, &fctx)?;
@@ -465,9 +546,13 @@ impl Builder<'_> {
                         FieldKind::Child { table: child }
                     } else {
                         if let Some(of) = &spec.of {
-                            ScalarType::parse(of).ok_or_else(|| self.err(format!("{fctx}: unknown element type {of:?}")))?;
+                            ScalarType::parse(of).ok_or_else(|| {
+                                self.err(format!("{fctx}: unknown element type {of:?}"))
+                            })?;
                         }
-                        FieldKind::Json { col: push_col(t, field_col(&column, ColType::Json, &fpath)) }
+                        FieldKind::Json {
+                            col: push_col(t, field_col(&column, ColType::Json, &fpath)),
+                        }
                     }
                 }
                 other => {
@@ -480,10 +565,15 @@ impl Builder<'_> {
                     c.not_null = spec.required && path.is_empty();
                     self.constraints(&mut c, &spec, &fctx)?;
                     if let Some(vals) = &enumeration {
-                        let list: Vec<String> = vals.iter().map(|v| ty.sql_literal(v)).collect::<Option<_>>().ok_or_else(|| {
-                            self.err(format!("{fctx}: enum values must all be of type {other}"))
-                        })?;
-                        c.checks.push(format!("{} IN ({})", ddl::quote(&column), list.join(", ")));
+                        let list: Vec<String> = vals
+                            .iter()
+                            .map(|v| ty.sql_literal(v))
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| {
+                                self.err(format!("{fctx}: enum values must all be of type {other}"))
+                            })?;
+                        c.checks
+                            .push(format!("{} IN ({})", ddl::quote(&column), list.join(", ")));
                     }
                     if let Some(min) = spec.min {
                         c.checks.push(format!("{} >= {}", ddl::quote(&column), min));
@@ -494,10 +584,20 @@ impl Builder<'_> {
                     if ty == ScalarType::Boolean {
                         c.checks.push(format!("{} IN (0, 1)", ddl::quote(&column)));
                     }
-                    FieldKind::Scalar { ty, col: push_col(t, c) }
+                    FieldKind::Scalar {
+                        ty,
+                        col: push_col(t, c),
+                    }
                 }
             };
-            out.push(Field { name: name.clone(), kind, required: spec.required, enumeration, min: spec.min, max: spec.max });
+            out.push(Field {
+                name: name.clone(),
+                kind,
+                required: spec.required,
+                enumeration,
+                min: spec.min,
+                max: spec.max,
+            });
         }
         Ok(out)
     }
@@ -518,33 +618,62 @@ impl Builder<'_> {
                 "cascade" => OnDelete::Cascade,
                 "set null" | "set_null" => OnDelete::SetNull,
                 "restrict" | "no action" => OnDelete::Restrict,
-                other => return Err(self.err(format!("{fctx}: on_delete {other:?}: use cascade, set null or restrict"))),
+                other => {
+                    return Err(self.err(format!(
+                        "{fctx}: on_delete {other:?}: use cascade, set null or restrict"
+                    )));
+                }
             };
             // Resolved to a table and column once every collection exists.
             let (table, column) = match r.split_once('.') {
                 Some((a, b)) => (a.to_string(), b.to_string()),
                 None => (r.clone(), String::new()),
             };
-            c.references = Some(ForeignKey { table, column, on_delete });
+            c.references = Some(ForeignKey {
+                table,
+                column,
+                on_delete,
+            });
         } else if spec.on_delete.is_some() {
             return Err(self.err(format!("{fctx}: `on_delete` needs `references`")));
         }
         Ok(())
     }
 
-    fn add_child_table(&mut self, parent: &Table, path: &[String], spec: &FieldSpec, fctx: &str) -> Result<usize, ConfigError> {
-        let name = spec.table.clone().unwrap_or_else(|| format!("{}_{}", parent.name, path.join("_")));
+    fn add_child_table(
+        &mut self,
+        parent: &Table,
+        path: &[String],
+        spec: &FieldSpec,
+        fctx: &str,
+    ) -> Result<usize, ConfigError> {
+        let name = spec
+            .table
+            .clone()
+            .unwrap_or_else(|| format!("{}_{}", parent.name, path.join("_")));
         let mut t = empty_table(&name, parent.collection);
-        let mut id = Column::new(spec.id_column.as_deref().unwrap_or("_id"), ColType::Integer, Role::Id);
+        let mut id = Column::new(
+            spec.id_column.as_deref().unwrap_or("_id"),
+            ColType::Integer,
+            Role::Id,
+        );
         id.primary_key = true;
         t.id_col = Some(push_col(&mut t, id));
         t.pk = 0;
         // The parent's key type; fixed up in finish_table once the parent is final.
-        let mut pc = Column::new(spec.parent_column.as_deref().unwrap_or("_parent"), ColType::Integer, Role::Parent);
+        let mut pc = Column::new(
+            spec.parent_column.as_deref().unwrap_or("_parent"),
+            ColType::Integer,
+            Role::Parent,
+        );
         pc.not_null = true;
         pc.index = false; // covered by the (parent, position) unique index
         t.parent_col = Some(push_col(&mut t, pc));
-        let mut pos = Column::new(spec.position_column.as_deref().unwrap_or("_pos"), ColType::Integer, Role::Position);
+        let mut pos = Column::new(
+            spec.position_column.as_deref().unwrap_or("_pos"),
+            ColType::Integer,
+            Role::Position,
+        );
         pos.not_null = true;
         t.pos_col = Some(push_col(&mut t, pos));
         t.parent_path = path.to_vec();
@@ -552,20 +681,29 @@ impl Builder<'_> {
             let of = spec.of.as_deref().unwrap_or("json");
             let vname = spec.value_column.as_deref().unwrap_or("value");
             if of == "json" {
-                t.elements = Elements::Json { col: push_col(&mut t, Column::new(vname, ColType::Json, Role::Value)) };
+                t.elements = Elements::Json {
+                    col: push_col(&mut t, Column::new(vname, ColType::Json, Role::Value)),
+                };
             } else {
-                let ty = ScalarType::parse(of).ok_or_else(|| self.err(format!("{fctx}: unknown element type {of:?}")))?;
+                let ty = ScalarType::parse(of)
+                    .ok_or_else(|| self.err(format!("{fctx}: unknown element type {of:?}")))?;
                 let mut c = Column::new(vname, ty.col_type(), Role::Value);
                 if ty == ScalarType::Boolean {
                     c.checks.push(format!("{} IN (0, 1)", ddl::quote(vname)));
                 }
-                t.elements = Elements::Scalars { ty, col: push_col(&mut t, c) };
+                t.elements = Elements::Scalars {
+                    ty,
+                    col: push_col(&mut t, c),
+                };
             }
         } else {
             t.elements = Elements::Objects;
             let fields = self.build_fields(&mut t, &spec.fields, &[], fctx, "")?;
             t.fields = fields;
-            t.extra_col = Some(push_col(&mut t, Column::new("_extra", ColType::Json, Role::Extra)));
+            t.extra_col = Some(push_col(
+                &mut t,
+                Column::new("_extra", ColType::Json, Role::Extra),
+            ));
         }
         t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
         if let Unique::Groups(g) = &spec.unique {
@@ -589,10 +727,17 @@ impl Builder<'_> {
                 )));
             }
         }
-        for group in self.tables[idx].uniques.iter().chain(self.tables[idx].indexes.iter()) {
+        for group in self.tables[idx]
+            .uniques
+            .iter()
+            .chain(self.tables[idx].indexes.iter())
+        {
             for col in group {
                 if self.tables[idx].col(col).is_none() {
-                    return Err(self.err(format!("{ctx}: unique/indexes name column {col:?}, which table {:?} does not have", self.tables[idx].name)));
+                    return Err(self.err(format!(
+                        "{ctx}: unique/indexes name column {col:?}, which table {:?} does not have",
+                        self.tables[idx].name
+                    )));
                 }
             }
         }
@@ -610,7 +755,11 @@ impl Builder<'_> {
             child.parent = Some(idx);
             let pc = child.parent_col.unwrap();
             child.columns[pc].ty = pty;
-            child.columns[pc].references = Some(ForeignKey { table: pname.clone(), column: pcol_name.clone(), on_delete: OnDelete::Cascade });
+            child.columns[pc].references = Some(ForeignKey {
+                table: pname.clone(),
+                column: pcol_name.clone(),
+                on_delete: OnDelete::Cascade,
+            });
             let pos = child.columns[child.pos_col.unwrap()].name.clone();
             let parent_name = child.columns[pc].name.clone();
             child.uniques.insert(0, vec![parent_name, pos]);
@@ -621,7 +770,9 @@ impl Builder<'_> {
     fn resolve_references(&mut self) -> Result<(), ConfigError> {
         for ti in 0..self.tables.len() {
             for ci in 0..self.tables[ti].columns.len() {
-                let Some(fk) = self.tables[ti].columns[ci].references.clone() else { continue };
+                let Some(fk) = self.tables[ti].columns[ci].references.clone() else {
+                    continue;
+                };
                 if self.tables[ti].columns[ci].role != Role::Field {
                     continue;
                 }
@@ -631,24 +782,43 @@ impl Builder<'_> {
                     .find(|c| c.name == fk.table)
                     .map(|c| c.table)
                     .or_else(|| self.tables.iter().position(|t| t.name == fk.table))
-                    .ok_or_else(|| self.err(format!("references {:?}: no collection or table of that name", fk.table)))?;
+                    .ok_or_else(|| {
+                        self.err(format!(
+                            "references {:?}: no collection or table of that name",
+                            fk.table
+                        ))
+                    })?;
                 let tt = &self.tables[target];
                 let column = if fk.column.is_empty() {
                     tt.columns[tt.pk].name.clone()
                 } else {
-                    let c = tt.col(&fk.column).ok_or_else(|| self.err(format!("references {}.{}: no such column", fk.table, fk.column)))?;
+                    let c = tt.col(&fk.column).ok_or_else(|| {
+                        self.err(format!(
+                            "references {}.{}: no such column",
+                            fk.table, fk.column
+                        ))
+                    })?;
                     if !(tt.columns[c].unique || tt.columns[c].primary_key) {
-                        return Err(self.err(format!("references {}.{}: the target column must be the key or unique", fk.table, fk.column)));
+                        return Err(self.err(format!(
+                            "references {}.{}: the target column must be the key or unique",
+                            fk.table, fk.column
+                        )));
                     }
                     fk.column.clone()
                 };
                 let table = tt.name.clone();
                 if fk.on_delete == OnDelete::SetNull && self.tables[ti].columns[ci].not_null {
                     let name = &self.tables[ti].columns[ci].name;
-                    return Err(self.err(format!("column {name:?}: on_delete = \"set null\" on a required field")));
+                    return Err(self.err(format!(
+                        "column {name:?}: on_delete = \"set null\" on a required field"
+                    )));
                 }
                 let col = &mut self.tables[ti].columns[ci];
-                col.references = Some(ForeignKey { table, column, on_delete: fk.on_delete });
+                col.references = Some(ForeignKey {
+                    table,
+                    column,
+                    on_delete: fk.on_delete,
+                });
                 col.index = true; // foreign keys are looked up on every parent delete
             }
         }

@@ -7,7 +7,8 @@ use super::{Elements, Field, FieldKind, ScalarType, Schema};
 use crate::json::{Number, Value, parse};
 
 /// Fetches the rows of child table `table` whose parent is `parent`, ordered by position.
-pub type FetchChildren<'f> = dyn FnMut(usize, &Cell<'static>) -> anyhow::Result<Vec<Vec<Cell<'static>>>> + 'f;
+pub type FetchChildren<'f> =
+    dyn FnMut(usize, &Cell<'static>) -> anyhow::Result<Vec<Vec<Cell<'static>>>> + 'f;
 
 /// Rebuilds the record stored in `cells` (a row of table `ti`): its key in the file and its value.
 pub fn rebuild(
@@ -32,7 +33,11 @@ struct Rebuilder<'s, 'f, 'g> {
 
 fn json_col(cell: &Cell) -> anyhow::Result<Option<Value>> {
     match cell {
-        Cell::Text(s) => Ok(Some(parse(s.as_bytes(), 10_000).map_err(|e| anyhow::anyhow!("bad JSON in a column: {e}"))?)),
+        Cell::Text(s) => {
+            Ok(Some(parse(s.as_bytes(), 10_000).map_err(|e| {
+                anyhow::anyhow!("bad JSON in a column: {e}")
+            })?))
+        }
         _ => Ok(None),
     }
 }
@@ -45,7 +50,12 @@ impl Rebuilder<'_, '_, '_> {
     fn row(&mut self, ti: usize, cells: &[Cell<'static>]) -> anyhow::Result<Value> {
         let t = &self.schema.tables[ti];
         let meta = json_col(&cells[t.meta_col])?;
-        let extras = match t.extra_col.map(|c| json_col(&cells[c])).transpose()?.flatten() {
+        let extras = match t
+            .extra_col
+            .map(|c| json_col(&cells[c]))
+            .transpose()?
+            .flatten()
+        {
             Some(Value::Object(o)) => o,
             _ => Vec::new(),
         };
@@ -74,7 +84,10 @@ impl Rebuilder<'_, '_, '_> {
             .collect();
         let keys = match member(meta, "k") {
             Some(Value::Array(k)) => {
-                let mut keys: Vec<String> = k.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                let mut keys: Vec<String> = k
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
                 // Columns set since the fix-up was written (by SQL) still show up.
                 for f in fields {
                     let set = matches!(&f.kind, FieldKind::Scalar { col, .. } | FieldKind::Json { col } if cells[*col] != Cell::Null);
@@ -104,7 +117,9 @@ impl Rebuilder<'_, '_, '_> {
                         scalar_value(*ty, &cells[*col], raw)
                     }
                     FieldKind::Json { col } => json_col(&cells[*col])?.unwrap_or(Value::Null),
-                    FieldKind::Object { .. } | FieldKind::Child { .. } if nulls(&key) => Value::Null,
+                    FieldKind::Object { .. } | FieldKind::Child { .. } if nulls(&key) => {
+                        Value::Null
+                    }
                     FieldKind::Object { fields: sub } => {
                         let m = member(member(meta, "o"), &key);
                         let e = match member(m, "e") {
@@ -148,7 +163,9 @@ pub fn scalar_value(ty: ScalarType, cell: &Cell, raw: Option<&str>) -> Value {
         (_, Cell::Null) => Value::Null,
         (ScalarType::Boolean, Cell::Int(i)) => Value::Bool(*i != 0),
         (ScalarType::Integer, Cell::Int(i)) => match raw {
-            Some(r) if r.parse::<f64>().ok() == Some(*i as f64) && valid_number(r) => Value::Number(Number::from_text_unchecked(r)),
+            Some(r) if r.parse::<f64>().ok() == Some(*i as f64) && valid_number(r) => {
+                Value::Number(Number::from_text_unchecked(r))
+            }
             _ => Value::Number(Number::from_i64(*i)),
         },
         (ScalarType::Real, Cell::Real(_) | Cell::Int(_)) => {
@@ -158,7 +175,9 @@ pub fn scalar_value(ty: ScalarType, cell: &Cell, raw: Option<&str>) -> Value {
                 _ => unreachable!("matched above"),
             };
             match raw {
-                Some(r) if r.parse::<f64>().ok() == Some(f) && valid_number(r) => Value::Number(Number::from_text_unchecked(r)),
+                Some(r) if r.parse::<f64>().ok() == Some(f) && valid_number(r) => {
+                    Value::Number(Number::from_text_unchecked(r))
+                }
                 _ => Value::Number(Number::from_f64_js(f)),
             }
         }

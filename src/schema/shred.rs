@@ -44,7 +44,9 @@ pub struct Ids {
 
 impl Ids {
     pub fn new(tables: usize) -> Ids {
-        Ids { next: vec![1; tables] }
+        Ids {
+            next: vec![1; tables],
+        }
     }
     /// Continue after ids already in the database.
     pub fn start_after(&mut self, table: usize, max: i64) {
@@ -68,9 +70,17 @@ pub fn shred<'a>(
 ) -> Result<Vec<Row<'a>>, Vec<FieldError>> {
     let ti = schema.collections[collection].table;
     let t = &schema.tables[ti];
-    let mut s = Shredder { schema, ids, out: Vec::new(), errors: Vec::new() };
+    let mut s = Shredder {
+        schema,
+        ids,
+        out: Vec::new(),
+        errors: Vec::new(),
+    };
     let Value::Object(obj) = value else {
-        return Err(vec![FieldError { path: JsonPath::root(), message: format!("expected an object, found {}", value.kind()) }]);
+        return Err(vec![FieldError {
+            path: JsonPath::root(),
+            message: format!("expected an object, found {}", value.kind()),
+        }]);
     };
     let mut cells = vec![Cell::Null; t.columns.len()];
     if let Some(c) = t.id_col {
@@ -82,7 +92,10 @@ pub fn shred<'a>(
             match k.parse::<i64>() {
                 Ok(n) if n >= 0 && n.to_string() == k => Cell::Int(n),
                 _ => {
-                    s.errors.push(FieldError { path: JsonPath::root(), message: format!("document id {k:?} is not a non-negative integer") });
+                    s.errors.push(FieldError {
+                        path: JsonPath::root(),
+                        message: format!("document id {k:?} is not a non-negative integer"),
+                    });
                     Cell::Null
                 }
             }
@@ -91,7 +104,11 @@ pub fn shred<'a>(
         };
     }
     s.row(ti, t, obj, cells, &JsonPath::root());
-    if s.errors.is_empty() { Ok(s.out) } else { Err(s.errors) }
+    if s.errors.is_empty() {
+        Ok(s.out)
+    } else {
+        Err(s.errors)
+    }
 }
 
 struct Shredder<'s, 'a> {
@@ -112,11 +129,16 @@ struct NodeMeta {
 
 impl NodeMeta {
     fn is_empty(&self) -> bool {
-        self.keys.is_none() && self.nulls.is_empty() && self.raw.is_empty() && self.nested.is_empty() && self.extras.is_empty()
+        self.keys.is_none()
+            && self.nulls.is_empty()
+            && self.raw.is_empty()
+            && self.nested.is_empty()
+            && self.extras.is_empty()
     }
 
     fn to_value(&self) -> Value {
-        let strs = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
+        let strs =
+            |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
         let mut o = Vec::new();
         if let Some(k) = &self.keys {
             o.push(("k".to_string(), strs(k)));
@@ -125,11 +147,19 @@ impl NodeMeta {
             o.push(("z".to_string(), strs(&self.nulls)));
         }
         if !self.raw.is_empty() {
-            let r = self.raw.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let r = self
+                .raw
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
             o.push(("r".to_string(), Value::Object(r)));
         }
         if !self.nested.is_empty() {
-            let n = self.nested.iter().map(|(k, m)| (k.clone(), m.to_value())).collect();
+            let n = self
+                .nested
+                .iter()
+                .map(|(k, m)| (k.clone(), m.to_value()))
+                .collect();
             o.push(("o".to_string(), Value::Object(n)));
         }
         if !self.extras.is_empty() {
@@ -145,9 +175,19 @@ impl<'s, 'a> Shredder<'s, 'a> {
     }
 
     /// Fills and emits the row of an object stored in table `ti`, then its children.
-    fn row(&mut self, ti: usize, t: &'s Table, obj: &'a [(String, Value)], mut cells: Vec<Cell<'a>>, path: &JsonPath) {
+    fn row(
+        &mut self,
+        ti: usize,
+        t: &'s Table,
+        obj: &'a [(String, Value)],
+        mut cells: Vec<Cell<'a>>,
+        path: &JsonPath,
+    ) {
         let slot = self.out.len();
-        self.out.push(Row { table: ti, cells: Vec::new() });
+        self.out.push(Row {
+            table: ti,
+            cells: Vec::new(),
+        });
         let pk = self.pk_cell(t, obj, &cells);
         let mut extras = Vec::new();
         let meta = self.node(t, &t.fields, obj, &mut cells, &pk, path, &mut extras);
@@ -235,7 +275,10 @@ impl<'s, 'a> Shredder<'s, 'a> {
                             }
                         }
                         Value::Null if !f.required => meta.nulls.push(k.clone()),
-                        other => self.err(fpath(), format!("expected an object, found {}", describe(other))),
+                        other => self.err(
+                            fpath(),
+                            format!("expected an object, found {}", describe(other)),
+                        ),
                     }
                     true
                 }
@@ -243,7 +286,10 @@ impl<'s, 'a> Shredder<'s, 'a> {
                     match v {
                         Value::Array(items) => self.children(*table, items, pk, &fpath()),
                         Value::Null if !f.required => meta.nulls.push(k.clone()),
-                        other => self.err(fpath(), format!("expected an array, found {}", describe(other))),
+                        other => self.err(
+                            fpath(),
+                            format!("expected an array, found {}", describe(other)),
+                        ),
                     }
                     true
                 }
@@ -251,7 +297,9 @@ impl<'s, 'a> Shredder<'s, 'a> {
         }
         for (i, f) in fields.iter().enumerate() {
             if !seen[i] {
-                if f.required || t.columns[t.pk].field_path.first() == Some(&f.name) && path.0.is_empty() {
+                if f.required
+                    || t.columns[t.pk].field_path.first() == Some(&f.name) && path.0.is_empty()
+                {
                     self.err(path.clone(), format!("missing required field {:?}", f.name));
                 }
                 // Absent arrays and objects are present in canonical form: note the absence.
@@ -260,7 +308,11 @@ impl<'s, 'a> Shredder<'s, 'a> {
         let canonical = fields
             .iter()
             .enumerate()
-            .filter(|(i, f)| canon[*i] || (!seen[*i] && matches!(f.kind, FieldKind::Object { .. } | FieldKind::Child { .. })))
+            .filter(|(i, f)| {
+                canon[*i]
+                    || (!seen[*i]
+                        && matches!(f.kind, FieldKind::Object { .. } | FieldKind::Child { .. }))
+            })
             .map(|(_, f)| f.name.as_str())
             .chain(extras.iter().map(|(k, _)| k.as_str()));
         if !canonical.eq(actual.iter().copied()) {
@@ -270,11 +322,22 @@ impl<'s, 'a> Shredder<'s, 'a> {
     }
 
     /// A typed cell for a scalar, with enum/min/max checks and the raw spelling when needed.
-    fn scalar(&mut self, ty: ScalarType, f: &Field, v: &'a Value, parent: &JsonPath, key: &str, meta: &mut NodeMeta) -> Option<Cell<'a>> {
+    fn scalar(
+        &mut self,
+        ty: ScalarType,
+        f: &Field,
+        v: &'a Value,
+        parent: &JsonPath,
+        key: &str,
+        meta: &mut NodeMeta,
+    ) -> Option<Cell<'a>> {
         if let Some(allowed) = &f.enumeration {
             if !allowed.contains(v) {
                 let list: Vec<String> = allowed.iter().map(to_compact_string).collect();
-                self.err(parent.key(key), format!("{} is not one of {}", to_compact_string(v), list.join(", ")));
+                self.err(
+                    parent.key(key),
+                    format!("{} is not one of {}", to_compact_string(v), list.join(", ")),
+                );
                 return None;
             }
         }
@@ -296,7 +359,10 @@ impl<'s, 'a> Shredder<'s, 'a> {
         if let Some(n) = n {
             if f.min.is_some_and(|m| n < m) || f.max.is_some_and(|m| n > m) {
                 let bound = |b: Option<f64>| b.map(|x| x.to_string()).unwrap_or_else(|| "…".into());
-                self.err(parent.key(key), format!("{n} is outside [{}, {}]", bound(f.min), bound(f.max)));
+                self.err(
+                    parent.key(key),
+                    format!("{n} is outside [{}, {}]", bound(f.min), bound(f.max)),
+                );
                 return None;
             }
         }
@@ -314,7 +380,10 @@ impl<'s, 'a> Shredder<'s, 'a> {
             cells[t.pos_col.expect("child tables have a position")] = Cell::Int(i as i64);
             match (&t.elements, item) {
                 (Elements::Objects, Value::Object(o)) => self.row(ti, t, o, cells, &ipath),
-                (Elements::Objects, other) => self.err(ipath, format!("expected an object, found {}", describe(other))),
+                (Elements::Objects, other) => self.err(
+                    ipath,
+                    format!("expected an object, found {}", describe(other)),
+                ),
                 (Elements::Json { col }, v) => {
                     cells[*col] = Cell::Text(Cow::Owned(to_compact_string(v)));
                     self.out.push(Row { table: ti, cells });
@@ -327,7 +396,8 @@ impl<'s, 'a> Shredder<'s, 'a> {
                     Ok((cell, raw)) => {
                         cells[*col] = cell;
                         if let Some(r) = raw {
-                            cells[t.meta_col] = Cell::Text(Cow::Owned(to_compact_string(&Value::String(r))));
+                            cells[t.meta_col] =
+                                Cell::Text(Cow::Owned(to_compact_string(&Value::String(r))));
                         }
                         self.out.push(Row { table: ti, cells });
                     }
@@ -344,7 +414,9 @@ pub fn describe(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("boolean {b}"),
         Value::Number(n) => format!("number {n}"),
-        Value::String(s) if s.chars().count() > 40 => format!("string {:?}…", s.chars().take(40).collect::<String>()),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("string {:?}…", s.chars().take(40).collect::<String>())
+        }
         Value::String(s) => format!("string {s:?}"),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
@@ -361,7 +433,9 @@ pub fn scalar_cell(ty: ScalarType, v: &Value) -> Result<(Cell<'_>, Option<String
             if !n.is_integer_form() {
                 return Err(format!("expected integer, found number {n}"));
             }
-            let i = n.as_i64().ok_or_else(|| format!("{n} does not fit a 64-bit integer; declare the field as `real` or `json`"))?;
+            let i = n.as_i64().ok_or_else(|| {
+                format!("{n} does not fit a 64-bit integer; declare the field as `real` or `json`")
+            })?;
             let t = n.as_str();
             let digits = t.strip_prefix('-').unwrap_or(t);
             let canonical = t != "-0" && !(digits.len() > 1 && digits.starts_with('0'));
@@ -371,7 +445,9 @@ pub fn scalar_cell(ty: ScalarType, v: &Value) -> Result<(Cell<'_>, Option<String
         (ScalarType::Real, Value::Number(n)) => {
             let f = n.as_f64();
             if !f.is_finite() {
-                return Err(format!("{n} is out of range for a real; declare the field as `json` to keep it exact"));
+                return Err(format!(
+                    "{n} is out of range for a real; declare the field as `json` to keep it exact"
+                ));
             }
             let raw = (!n.is_canonical_js()).then(|| n.as_str().to_string());
             Ok((Cell::Real(f), raw))

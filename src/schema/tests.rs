@@ -35,26 +35,40 @@ fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<Strin
     for ((key, _), value) in records.iter().zip(&values) {
         let rows = shred(s, 0, *key, value, &mut ids).unwrap_or_else(|e| panic!("{e:?}"));
         for row in rows {
-            conn.execute(&insert_sql(&s.tables[row.table]), rusqlite::params_from_iter(row.cells.iter())).unwrap();
+            conn.execute(
+                &insert_sql(&s.tables[row.table]),
+                rusqlite::params_from_iter(row.cells.iter()),
+            )
+            .unwrap();
         }
     }
     let ti = s.collections[0].table;
     let t = &s.tables[ti];
     let mut stmt = conn.prepare(&select_all_sql(t)).unwrap();
     let rows: Vec<Vec<Cell<'static>>> = stmt
-        .query_map([], |r| (0..t.columns.len()).map(|i| r.get_ref(i).map(cell_from)).collect())
+        .query_map([], |r| {
+            (0..t.columns.len())
+                .map(|i| r.get_ref(i).map(cell_from))
+                .collect()
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     let mut fetch = |t: usize, p: &Cell<'static>| fetch_children(&conn, s, t, p);
-    rows.iter().map(|cells| rebuild(s, ti, cells, &mut fetch).unwrap()).collect()
+    rows.iter()
+        .map(|cells| rebuild(s, ti, cells, &mut fetch).unwrap())
+        .collect()
 }
 
 fn assert_round_trip(s: &Schema, records: &[(Option<&str>, &str)]) {
     let back = round_trip(s, records);
     assert_eq!(back.len(), records.len());
     for ((key, text), (k2, value)) in records.iter().zip(back) {
-        assert_eq!(to_compact_string(&value), to_compact_string(&v(text)), "record {text}");
+        assert_eq!(
+            to_compact_string(&value),
+            to_compact_string(&v(text)),
+            "record {text}"
+        );
         assert_eq!(value, v(text));
         if key.is_some() {
             assert_eq!(k2.as_deref(), *key);
@@ -97,10 +111,19 @@ fn flat_records_come_back_exactly() {
     assert_round_trip(
         &s,
         &[
-            (None, r#"{"id":"c1","title":"Rust","level":"beginner","price":4,"seats":12,"published":true,"created_at":"2024-05-01T10:00:00Z","tags":["a","b"],"modules":[]}"#),
+            (
+                None,
+                r#"{"id":"c1","title":"Rust","level":"beginner","price":4,"seats":12,"published":true,"created_at":"2024-05-01T10:00:00Z","tags":["a","b"],"modules":[]}"#,
+            ),
             // explicit nulls, absent fields, other key order, unknown fields, number spellings
-            (None, r#"{"title":"Go","id":"c2","price":4.0,"seats":-0,"level":null,"extra":{"x":[1,2.50,12345678901234567890]},"modules":[]}"#),
-            (None, r#"{"id":"c3","title":"Zig","price":1e3,"published":false,"modules":null,"z":null}"#),
+            (
+                None,
+                r#"{"title":"Go","id":"c2","price":4.0,"seats":-0,"level":null,"extra":{"x":[1,2.50,12345678901234567890]},"modules":[]}"#,
+            ),
+            (
+                None,
+                r#"{"id":"c3","title":"Zig","price":1e3,"published":false,"modules":null,"z":null}"#,
+            ),
             (None, r#"{"id":"c4","title":"C","price":0.1}"#),
         ],
     );
@@ -146,15 +169,30 @@ title = "text"
 "#,
     );
     let modules = s.tables.iter().find(|t| t.name == "modules").unwrap();
-    assert_eq!(modules.columns[modules.parent_col.unwrap()].name, "syllabus_id");
+    assert_eq!(
+        modules.columns[modules.parent_col.unwrap()].name,
+        "syllabus_id"
+    );
     assert_eq!(modules.columns[0].name, "module_id");
     assert_round_trip(
         &s,
         &[
-            (Some("1"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174000","topic":"x","content":{"summary":"s","modules":[{"title":"a"}],"more":1}}"#),
-            (Some("2"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174001","topic":"y","content":null}"#),
-            (Some("3"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174002","content":{}}"#),
-            (Some("7"), r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174003"}"#),
+            (
+                Some("1"),
+                r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174000","topic":"x","content":{"summary":"s","modules":[{"title":"a"}],"more":1}}"#,
+            ),
+            (
+                Some("2"),
+                r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174001","topic":"y","content":null}"#,
+            ),
+            (
+                Some("3"),
+                r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174002","content":{}}"#,
+            ),
+            (
+                Some("7"),
+                r#"{"syllabus_id":"123e4567-e89b-12d3-a456-426614174003"}"#,
+            ),
         ],
     );
 }
@@ -170,12 +208,21 @@ format = "object"
 scores = { type = "array", of = "real", table = "p_scores" }
 "#,
     );
-    assert_round_trip(&s, &[(Some("u1"), r#"{"scores":[1,2.5,1e2,null]}"#), (Some("u2"), r#"{"scores":[]}"#), (Some("u3"), "{}")]);
+    assert_round_trip(
+        &s,
+        &[
+            (Some("u1"), r#"{"scores":[1,2.5,1e2,null]}"#),
+            (Some("u2"), r#"{"scores":[]}"#),
+            (Some("u3"), "{}"),
+        ],
+    );
 }
 
 #[test]
 fn documents_are_one_row() {
-    let s = schema("[collections.stats]\nsource = \"s.json\"\nformat = \"document\"\n[collections.stats.fields]\nxp = \"integer\"\n");
+    let s = schema(
+        "[collections.stats]\nsource = \"s.json\"\nformat = \"document\"\n[collections.stats.fields]\nxp = \"integer\"\n",
+    );
     assert!(s.tables[0].document);
     assert_round_trip(&s, &[(None, r#"{"xp":120,"streak":5,"badges":["a"]}"#)]);
 }
@@ -183,9 +230,14 @@ fn documents_are_one_row() {
 #[test]
 fn every_problem_in_a_record_is_reported_with_its_path() {
     let s = schema(COURSES);
-    let rec = v(r#"{"id":"c1","level":"expert","price":"cheap","created_at":"yesterday","modules":[{"title":5,"lessons":[{"minutes":1.5}]}]}"#);
+    let rec = v(
+        r#"{"id":"c1","level":"expert","price":"cheap","created_at":"yesterday","modules":[{"title":5,"lessons":[{"minutes":1.5}]}]}"#,
+    );
     let errs = shred(&s, 0, None, &rec, &mut Ids::new(s.tables.len())).unwrap_err();
-    let got: Vec<String> = errs.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
+    let got: Vec<String> = errs
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
     assert_eq!(
         got,
         [
@@ -202,7 +254,14 @@ fn every_problem_in_a_record_is_reported_with_its_path() {
 #[test]
 fn key_field_is_required_and_typed() {
     let s = schema(COURSES);
-    let errs = shred(&s, 0, None, &v(r#"{"title":"x"}"#), &mut Ids::new(s.tables.len())).unwrap_err();
+    let errs = shred(
+        &s,
+        0,
+        None,
+        &v(r#"{"title":"x"}"#),
+        &mut Ids::new(s.tables.len()),
+    )
+    .unwrap_err();
     assert_eq!(errs[0].message, r#"missing required field "id""#);
 }
 
@@ -211,11 +270,23 @@ fn ddl_reads_like_hand_written_sql() {
     let s = schema(COURSES);
     let sql = schema_sql(&s, Dialect::Sqlite).join(";\n");
     assert!(sql.contains(r#""id" TEXT NOT NULL PRIMARY KEY"#), "{sql}");
-    assert!(sql.contains(r#""level" TEXT CHECK ("level" IN ('beginner', 'advanced'))"#), "{sql}");
+    assert!(
+        sql.contains(r#""level" TEXT CHECK ("level" IN ('beginner', 'advanced'))"#),
+        "{sql}"
+    );
     assert!(sql.contains(r#""course_id" TEXT NOT NULL REFERENCES "courses"("id") ON DELETE CASCADE ON UPDATE CASCADE"#), "{sql}");
-    assert!(sql.contains(r#"UNIQUE ("course_id", "module_index")"#), "{sql}");
-    assert!(sql.contains(r#""published" INTEGER CHECK ("published" IN (0, 1))"#), "{sql}");
-    assert!(sql.contains(r#""_extra" TEXT CHECK (json_valid("_extra"))"#), "{sql}");
+    assert!(
+        sql.contains(r#"UNIQUE ("course_id", "module_index")"#),
+        "{sql}"
+    );
+    assert!(
+        sql.contains(r#""published" INTEGER CHECK ("published" IN (0, 1))"#),
+        "{sql}"
+    );
+    assert!(
+        sql.contains(r#""_extra" TEXT CHECK (json_valid("_extra"))"#),
+        "{sql}"
+    );
 }
 
 #[test]
@@ -246,5 +317,11 @@ table = "tags"
     assert_eq!(parent_of("lessons"), "modules");
     assert_eq!(parent_of("modules"), "c");
     assert_eq!(parent_of("tags"), "c");
-    assert_round_trip(&s, &[(None, r#"{"modules":[{"lessons":[{"t":"a"}]}],"tags":["x","y"]}"#)]);
+    assert_round_trip(
+        &s,
+        &[(
+            None,
+            r#"{"modules":[{"lessons":[{"t":"a"}]}],"tags":["x","y"]}"#,
+        )],
+    );
 }

@@ -63,11 +63,13 @@ impl ScalarType {
     /// Checks the text of a string-typed value.
     pub fn check_text(self, s: &str) -> Result<(), String> {
         match self {
-            ScalarType::Timestamp if !is_timestamp(s) => {
-                Err(format!("{s:?} is not an ISO 8601 date-time (like 2024-05-01T10:00:00Z)"))
-            }
+            ScalarType::Timestamp if !is_timestamp(s) => Err(format!(
+                "{s:?} is not an ISO 8601 date-time (like 2024-05-01T10:00:00Z)"
+            )),
             ScalarType::Date if !is_date(s) => Err(format!("{s:?} is not a date (YYYY-MM-DD)")),
-            ScalarType::Uuid if !is_uuid(s) => Err(format!("{s:?} is not a UUID (8-4-4-4-12 hex digits)")),
+            ScalarType::Uuid if !is_uuid(s) => {
+                Err(format!("{s:?} is not a UUID (8-4-4-4-12 hex digits)"))
+            }
             _ => Ok(()),
         }
     }
@@ -83,12 +85,31 @@ fn num(b: &[u8]) -> u32 {
 
 pub fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(&b[..4]) || !digits(&b[5..7]) || !digits(&b[8..]) {
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(&b[..4])
+        || !digits(&b[5..7])
+        || !digits(&b[8..])
+    {
         return false;
     }
     let (y, m, d) = (num(&b[..4]), num(&b[5..7]), num(&b[8..]));
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     (1..=12).contains(&m) && d >= 1 && d <= days[m as usize - 1]
 }
 
@@ -96,7 +117,11 @@ pub fn is_date(s: &str) -> bool {
 /// seconds and fraction, optional `Z` or `±hh:mm` / `±hhmm` offset.
 pub fn is_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() < 16 || !s.is_char_boundary(10) || !is_date(&s[..10]) || !matches!(b[10], b'T' | b't' | b' ') {
+    if b.len() < 16
+        || !s.is_char_boundary(10)
+        || !is_date(&s[..10])
+        || !matches!(b[10], b'T' | b't' | b' ')
+    {
         return false;
     }
     let t = &b[11..];
@@ -120,7 +145,9 @@ pub fn is_timestamp(s: &str) -> bool {
     }
     match rest {
         [] | [b'Z'] | [b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] | [b'+' | b'-', h1, h2, m1, m2] => time_ok(&[*h1, *h2], &[*m1, *m2]),
+        [b'+' | b'-', h1, h2, b':', m1, m2] | [b'+' | b'-', h1, h2, m1, m2] => {
+            time_ok(&[*h1, *h2], &[*m1, *m2])
+        }
         [b'+' | b'-', h1, h2] => time_ok(&[*h1, *h2], b"00"),
         _ => false,
     }
@@ -129,7 +156,13 @@ pub fn is_timestamp(s: &str) -> bool {
 pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 #[cfg(test)]
@@ -148,7 +181,16 @@ mod tests {
         ] {
             assert!(is_timestamp(ok), "{ok}");
         }
-        for bad in ["在深圳做跨境电商小程序的独立开发者", "2024-05-0€T10:00:00Z", "2024-05-01", "2023-02-29T10:00:00Z", "2024-05-01T25:00:00Z", "2024-05-01T10:00:00.Z", "yesterday", "2024-05-01T10:00:00ZZ"] {
+        for bad in [
+            "在深圳做跨境电商小程序的独立开发者",
+            "2024-05-0€T10:00:00Z",
+            "2024-05-01",
+            "2023-02-29T10:00:00Z",
+            "2024-05-01T25:00:00Z",
+            "2024-05-01T10:00:00.Z",
+            "yesterday",
+            "2024-05-01T10:00:00ZZ",
+        ] {
             assert!(!is_timestamp(bad), "{bad}");
         }
     }

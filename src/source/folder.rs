@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::Problem;
 use crate::json::{self, JsonPath, Value};
 
-use super::files::{BOM, FileParser, FilesReader, Parsed, write_files};
+use super::files::{BOM, FileParser, FileStyle, FilesReader, Parsed, write_files};
 use super::{Feed, Layout, RecordReader, SourceSpec, Style};
 
 /// Opens a folder of JSON files for reading.
@@ -21,7 +21,8 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
 }
 
 /// Writes each record of member 0 to `out_dir/<key>` (sub-folders created as needed) in the
-/// layout's style, each through a temporary file and a rename.
+/// file's own style when the layout lists one, the folder's otherwise, each through a temporary
+/// file and a rename.
 pub fn write(
     spec: &SourceSpec,
     layout: &Layout,
@@ -29,9 +30,10 @@ pub fn write(
     feed: &mut Feed,
 ) -> anyhow::Result<()> {
     let _ = spec; // everything the writer needs is in the layout
-    write_files(out_dir, layout.bom, feed, &mut |value| {
+    write_files(out_dir, layout, feed, &mut |value, file| {
+        let style = file.and_then(|f| f.style.as_ref()).unwrap_or(&layout.style);
         let mut out = Vec::with_capacity(256);
-        json::write::write_document(&mut out, value, &layout.style, false)?;
+        json::write::write_document(&mut out, value, style, false)?;
         Ok(out)
     })
 }
@@ -77,20 +79,19 @@ impl FileParser for JsonFiles {
             .at(line, col)
             .with_path(JsonPath::root()));
         };
-        let first = self.style.is_none() || (self.style_from_empty && !fields.is_empty());
-        if first || !self.ascii_known {
-            let detected = json::write::detect(&bytes[..bytes.len().min(64 * 1024)]);
-            if first {
-                let mut style = detected.style.clone();
-                style.trailing_newline = bytes.ends_with(b"\n");
-                self.style = Some(style);
-                self.style_from_empty = fields.is_empty();
-            }
-            if detected.ascii_known && !self.ascii_known {
-                self.ascii_known = true;
-                if let Some(style) = &mut self.style {
-                    style.ascii = detected.style.ascii;
-                }
+        let shows_style = !fields.is_empty();
+        let first = self.style.is_none() || (self.style_from_empty && shows_style);
+        let detected = json::write::detect(&bytes[..bytes.len().min(64 * 1024)]);
+        let mut own = detected.style.clone();
+        own.trailing_newline = bytes.ends_with(b"\n");
+        if first {
+            self.style = Some(own.clone());
+            self.style_from_empty = !shows_style;
+        }
+        if detected.ascii_known && !self.ascii_known {
+            self.ascii_known = true;
+            if let Some(style) = &mut self.style {
+                style.ascii = detected.style.ascii;
             }
         }
         Ok(Parsed {
@@ -99,6 +100,12 @@ impl FileParser for JsonFiles {
             len: (bytes.len() - start) as u64,
             line,
             col,
+            style: Some(FileStyle {
+                style: own,
+                ascii_known: detected.ascii_known,
+                shows_style,
+            }),
+            head: None,
         })
     }
 

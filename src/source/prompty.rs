@@ -23,7 +23,7 @@ use crate::error::Problem;
 use crate::json::{JsonPath, Number, Value};
 
 use super::files::{BOM, FileParser, FilesReader, Parsed, write_files};
-use super::{Feed, Layout, RecordReader, SourceSpec, Style};
+use super::{Feed, FileLayout, Layout, RecordReader, SourceSpec, Style};
 
 /// The default field receiving the template body.
 pub const DEFAULT_BODY_FIELD: &str = "body";
@@ -38,8 +38,11 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
 }
 
 /// Writes each record of member 0 back to `out_dir/<key>` as a `.prompty` file: `---`, the
-/// front matter from every field but the body, `---`, the body. The delimiters and front matter
-/// use CRLF when the body does.
+/// front matter from every field but the body, `---`, the body. When the layout kept the file's
+/// front matter text and that text still reads as the record's front matter, it is written
+/// verbatim (comments, quoting, spelling and line endings as they were); otherwise the front
+/// matter is rendered from the record, the delimiters and front matter using CRLF when the body
+/// does.
 pub fn write(
     spec: &SourceSpec,
     layout: &Layout,
@@ -48,9 +51,48 @@ pub fn write(
 ) -> anyhow::Result<()> {
     let field = body_field(spec);
     let max_depth = spec.limits.max_depth;
-    write_files(out_dir, layout.bom, feed, &mut |value| {
+    write_files(out_dir, layout, feed, &mut |value, file| {
+        if let Some(text) = file.and_then(|f| with_head(f, value, field, max_depth)) {
+            return Ok(text.into_bytes());
+        }
         Ok(render(value, field, max_depth)?.into_bytes())
     })
+}
+
+/// The file as the recorded front matter text followed by the record's body, if the layout kept
+/// that text and it still reads as exactly the record's front matter (same fields, same order,
+/// same values). `None` when there is no such text or the record changed since.
+fn with_head(
+    file: &FileLayout,
+    value: &Value,
+    body_field: &str,
+    max_depth: usize,
+) -> Option<String> {
+    let head = file.head.as_deref()?;
+    let Value::Object(all) = value else {
+        return None;
+    };
+    let Some(Value::String(body)) = value.get(body_field) else {
+        return None;
+    };
+    let (_, _, body_start, _) = split(head).ok()?;
+    if body_start != head.len() {
+        return None;
+    }
+    let doc = parse_prompty(head, body_field, max_depth).ok()?;
+    let Value::Object(mut read) = doc.value else {
+        return None;
+    };
+    read.pop(); // the (empty) body
+    let mine: Vec<(String, Value)> = all
+        .iter()
+        .filter(|(k, _)| k != body_field)
+        .cloned()
+        .collect();
+    if Value::Object(read) != Value::Object(mine) {
+        return None;
+    }
+    Some(format!("{head}{body}"))
 }
 
 fn body_field(spec: &SourceSpec) -> &str {
@@ -73,12 +115,17 @@ impl FileParser for PromptyFiles {
             .map_err(|_| Problem::new(file, "not valid UTF-8 text"))?;
         let doc = parse_prompty(text, &self.body_field, self.max_depth)
             .map_err(|e| e.into_problem(file))?;
+        let head = split(text)
+            .ok()
+            .map(|(_, _, body_start, _)| text[..body_start].to_string());
         Ok(Parsed {
             value: doc.value,
             offset: (start + doc.front_matter.0) as u64,
             len: (doc.front_matter.1 - doc.front_matter.0) as u64,
             line: 2,
             col: 1,
+            style: None,
+            head,
         })
     }
 

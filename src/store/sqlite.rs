@@ -47,7 +47,10 @@ pub fn open(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
 
 /// Opens an existing database for reading only.
 pub fn open_read_only(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(busy)?;
     Ok(conn)
 }
@@ -69,53 +72,96 @@ pub fn table_sql(t: &Table) -> TableSql {
     TableSql {
         insert: insert_sql(t),
         by_rowid: select_by_rowid_sql(t),
-        children: if t.parent_col.is_some() { select_children_sql(t) } else { String::new() },
+        children: if t.parent_col.is_some() {
+            select_children_sql(t)
+        } else {
+            String::new()
+        },
     }
 }
 
 pub fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| r.get::<_, i64>(0))
-        .map(|n| n > 0)
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 pub fn insert_sql(t: &Table) -> String {
     let cols: Vec<String> = t.columns.iter().map(|c| quote(&c.name)).collect();
     let params: Vec<&str> = t.columns.iter().map(|_| "?").collect();
-    format!("INSERT INTO {} ({}) VALUES ({})", quote(&t.name), cols.join(", "), params.join(", "))
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote(&t.name),
+        cols.join(", "),
+        params.join(", ")
+    )
 }
 
 fn select_list(t: &Table) -> String {
-    t.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ")
+    t.columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// All rows of a root table in record order (rowid order is the order records were loaded or
 /// added in).
 pub fn select_all_sql(t: &Table) -> String {
-    format!("SELECT {} FROM {} ORDER BY rowid", select_list(t), quote(&t.name))
+    format!(
+        "SELECT {} FROM {} ORDER BY rowid",
+        select_list(t),
+        quote(&t.name)
+    )
 }
 
 /// One row by rowid.
 pub fn select_by_rowid_sql(t: &Table) -> String {
-    format!("SELECT {} FROM {} WHERE rowid = ?1", select_list(t), quote(&t.name))
+    format!(
+        "SELECT {} FROM {} WHERE rowid = ?1",
+        select_list(t),
+        quote(&t.name)
+    )
 }
 
 /// The children of one parent, in array order.
 pub fn select_children_sql(t: &Table) -> String {
     let parent = &t.columns[t.parent_col.expect("child table")].name;
     let pos = &t.columns[t.pos_col.expect("child table")].name;
-    format!("SELECT {} FROM {} WHERE {} = ?1 ORDER BY {}", select_list(t), quote(&t.name), quote(parent), quote(pos))
+    format!(
+        "SELECT {} FROM {} WHERE {} = ?1 ORDER BY {}",
+        select_list(t),
+        quote(&t.name),
+        quote(parent),
+        quote(pos)
+    )
 }
 
 /// Reads the children of `parent` in child table `ti`.
-pub fn fetch_children(conn: &Connection, schema: &Schema, ti: usize, parent: &Cell<'static>) -> anyhow::Result<Vec<Vec<Cell<'static>>>> {
+pub fn fetch_children(
+    conn: &Connection,
+    schema: &Schema,
+    ti: usize,
+    parent: &Cell<'static>,
+) -> anyhow::Result<Vec<Vec<Cell<'static>>>> {
     let t = &schema.tables[ti];
     let mut stmt = conn.prepare_cached(&t.sql.children)?;
     let n = t.columns.len();
-    let rows = stmt.query_map([parent], |r| (0..n).map(|i| r.get_ref(i).map(cell_from)).collect::<rusqlite::Result<Vec<_>>>())?;
+    let rows = stmt.query_map([parent], |r| {
+        (0..n)
+            .map(|i| r.get_ref(i).map(cell_from))
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Counts the rows of a table.
 pub fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
-    conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as u64)
 }

@@ -29,10 +29,22 @@ enum Anchor {
 
 impl Want {
     fn at(file: &'static str, line: u64, col: u64) -> Want {
-        Want { file, pos: Some((line, col)), path: None, says: None, anchor: None }
+        Want {
+            file,
+            pos: Some((line, col)),
+            path: None,
+            says: None,
+            anchor: None,
+        }
     }
     fn nowhere(file: &'static str) -> Want {
-        Want { file, pos: None, path: None, says: None, anchor: None }
+        Want {
+            file,
+            pos: None,
+            path: None,
+            says: None,
+            anchor: None,
+        }
     }
     fn path(mut self, p: &'static str) -> Want {
         self.path = Some(p);
@@ -100,7 +112,12 @@ impl Case {
             .rev()
             .find(|(f, _)| *f == file)
             .and_then(|(_, b)| b.clone())
-            .or_else(|| self.good.iter().find(|(f, _)| *f == file).map(|(_, b)| b.clone()))
+            .or_else(|| {
+                self.good
+                    .iter()
+                    .find(|(f, _)| *f == file)
+                    .map(|(_, b)| b.clone())
+            })
             .unwrap_or_else(|| panic!("fixture bug: no content for {file}"))
     }
 
@@ -135,7 +152,8 @@ impl Case {
                 Some((l, c)) => r.problem_at(w.file, l, c, w.path),
                 None => {
                     let l = r.stderr.lines().find(|l| l.contains(w.file));
-                    l.unwrap_or_else(|| panic!("stderr should name {}\n{r:#?}", w.file)).to_string()
+                    l.unwrap_or_else(|| panic!("stderr should name {}\n{r:#?}", w.file))
+                        .to_string()
                 }
             };
             if let Some(s) = w.says {
@@ -152,8 +170,9 @@ impl Case {
         let j = r.json();
         assert_eq!(j["command"], "check", "{r:#?}");
         assert_eq!(j["ok"], false, "{r:#?}");
-        let problems =
-            j["problems"].as_array().unwrap_or_else(|| panic!("no problems array\n{r:#?}"));
+        let problems = j["problems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no problems array\n{r:#?}"));
         for w in &self.want {
             let hit = problems.iter().any(|p| {
                 p["file"] == w.file
@@ -171,7 +190,11 @@ impl Case {
                         None => true,
                     }
             });
-            assert!(hit, "--json problems lack {}:{:?} {:?}\n{r:#?}", w.file, w.pos, w.path);
+            assert!(
+                hit,
+                "--json problems lack {}:{:?} {:?}\n{r:#?}",
+                w.file, w.pos, w.path
+            );
         }
     }
 
@@ -184,7 +207,11 @@ impl Case {
                     Anchor::At(n, k) => locate(&bytes, n, *k),
                     Anchor::End => line_col(&bytes, bytes.len()),
                 };
-                assert_eq!(found, pos, "fixture bug: expected position of {} is wrong", w.file);
+                assert_eq!(
+                    found, pos,
+                    "fixture bug: expected position of {} is wrong",
+                    w.file
+                );
             }
         }
 
@@ -215,9 +242,11 @@ impl Case {
         let backups = p.backups().len();
         self.apply_bad(&p);
         let snap = p.snapshot();
-        for args in
-            [&["migrate", "--reimport"][..], &["migrate", "--reimport", "--dry-run"], &["migrate"]]
-        {
+        for args in [
+            &["migrate", "--reimport"][..],
+            &["migrate", "--reimport", "--dry-run"],
+            &["migrate"],
+        ] {
             let r = p.jl(args);
             r.code_in(self.exit);
             if args.len() > 1 {
@@ -339,13 +368,19 @@ fn invalid_utf8_bytes() {
     bad.splice(at..at + 2, [0xFFu8]);
     assert!(std::str::from_utf8(&bad).is_err());
     // Column counts characters: "Grüße" has two 2-byte characters before the bad byte.
-    courses().bad(F, &bad).want(Want::at(F, 2, 32).on_bytes(&[0xFF], 0)).run();
+    courses()
+        .bad(F, &bad)
+        .want(Want::at(F, 2, 32).on_bytes(&[0xFF], 0))
+        .run();
 }
 
 #[test]
 fn empty_file() {
     let toml = COURSES.replace("key = \"id\"", "key = \"id\"\nformat = \"array\"");
-    Case::new(&toml, &[(F, GOOD.as_bytes())]).bad(F, "").want(Want::at(F, 1, 1).at_end()).run();
+    Case::new(&toml, &[(F, GOOD.as_bytes())])
+        .bad(F, "")
+        .want(Want::at(F, 1, 1).at_end())
+        .run();
 }
 
 #[test]
@@ -396,7 +431,11 @@ fn integer_too_large_for_64_bits() {
 ]
 "#,
         )
-        .want(Want::at(F, 2, 63).path("$[0].hours").on("12345678901234567890", 0))
+        .want(
+            Want::at(F, 2, 63)
+                .path("$[0].hours")
+                .on("12345678901234567890", 0),
+        )
         .run();
 }
 
@@ -411,7 +450,12 @@ fn missing_required_field() {
 ]
 "#,
         )
-        .want(Want::at(F, 3, 3).path("$[1]").says("title").on(r#"{"id": "c2""#, 0))
+        .want(
+            Want::at(F, 3, 3)
+                .path("$[1]")
+                .says("title")
+                .on(r#"{"id": "c2""#, 0),
+        )
         .run();
 }
 
@@ -524,10 +568,17 @@ title = "text"
     let bad = "[\n  {\"id\": 1, \"author\": \"u1\", \"title\": \"Hello\"},\n  {\"id\": 2, \"author\": \"u9\", \"title\": \"World\"}\n]\n";
     Case::new(
         toml,
-        &[("data/users.json", users.as_bytes()), ("data/posts.json", posts.as_bytes())],
+        &[
+            ("data/users.json", users.as_bytes()),
+            ("data/posts.json", posts.as_bytes()),
+        ],
     )
     .bad("data/posts.json", bad)
-    .want(Want::at("data/posts.json", 3, 23).path("$[1].author").on("\"u9\"", 0))
+    .want(
+        Want::at("data/posts.json", 3, 23)
+            .path("$[1].author")
+            .on("\"u9\"", 0),
+    )
     .run();
 }
 
@@ -559,10 +610,17 @@ age = "integer"
     let bad = "{\n  \"id\": \"p2\",\n  \"name\": \"Ben\",\n  \"age\": \"old\"\n}\n";
     Case::new(
         toml,
-        &[("profiles/anna.json", anna.as_bytes()), ("profiles/ben.json", ben.as_bytes())],
+        &[
+            ("profiles/anna.json", anna.as_bytes()),
+            ("profiles/ben.json", ben.as_bytes()),
+        ],
     )
     .bad("profiles/ben.json", bad)
-    .want(Want::at("profiles/ben.json", 4, 10).path("$.age").on("\"old\"", 0))
+    .want(
+        Want::at("profiles/ben.json", 4, 10)
+            .path("$.age")
+            .on("\"old\"", 0),
+    )
     .run();
 }
 
@@ -582,7 +640,11 @@ email = { type = "text", required = true }
     let bad = r#"{"_default": {"1": {"name": "Anna", "email": "anna@example.com"}, "2": {"name": "Ben", "email": 42}}}"#;
     Case::new(toml, &[("db.json", good.as_bytes())])
         .bad("db.json", bad)
-        .want(Want::at("db.json", 1, 97).path(r#"$._default["2"].email"#).on("42", 0))
+        .want(
+            Want::at("db.json", 1, 97)
+                .path(r#"$._default["2"].email"#)
+                .on("42", 0),
+        )
         .run();
 }
 
@@ -603,7 +665,11 @@ title = "text"
     let bad = "{\n  \"posts\": [\n    {\n      \"id\": \"one\",\n      \"title\": \"hello\"\n    }\n  ]\n}";
     Case::new(toml, &[("db.json", good.as_bytes())])
         .bad("db.json", bad)
-        .want(Want::at("db.json", 4, 13).path("$.posts[0].id").on("\"one\"", 0))
+        .want(
+            Want::at("db.json", 4, 13)
+                .path("$.posts[0].id")
+                .on("\"one\"", 0),
+        )
         .run();
 }
 
@@ -638,10 +704,26 @@ fn check_reports_every_problem_in_one_run() {
   {"id": "c4", "level": "beginner", "hours": 1}
 ]
 "#;
-    let expected = [(2u64, 63u64, "$[0].hours"), (4, 40, "$[2].level"), (5, 3, "$[3]")];
-    assert_eq!(locate(bad.as_bytes(), b"\"many\"", 0), (2, 63), "fixture bug");
-    assert_eq!(locate(bad.as_bytes(), b"\"guru\"", 0), (4, 40), "fixture bug");
-    assert_eq!(locate(bad.as_bytes(), b"{\"id\": \"c4\"", 0), (5, 3), "fixture bug");
+    let expected = [
+        (2u64, 63u64, "$[0].hours"),
+        (4, 40, "$[2].level"),
+        (5, 3, "$[3]"),
+    ];
+    assert_eq!(
+        locate(bad.as_bytes(), b"\"many\"", 0),
+        (2, 63),
+        "fixture bug"
+    );
+    assert_eq!(
+        locate(bad.as_bytes(), b"\"guru\"", 0),
+        (4, 40),
+        "fixture bug"
+    );
+    assert_eq!(
+        locate(bad.as_bytes(), b"{\"id\": \"c4\"", 0),
+        (5, 3),
+        "fixture bug"
+    );
 
     let p = Project::new(COURSES);
     p.write(F, bad);
@@ -649,7 +731,11 @@ fn check_reports_every_problem_in_one_run() {
     let r = p.jl(&["check"]);
     r.failed();
     let lines = r.problem_lines(F);
-    assert_eq!(lines.len(), 3, "expected exactly three problem lines\n{r:#?}");
+    assert_eq!(
+        lines.len(),
+        3,
+        "expected exactly three problem lines\n{r:#?}"
+    );
     for (l, c, path) in expected {
         r.problem_at(F, l, c, Some(path));
     }
@@ -660,7 +746,9 @@ fn check_reports_every_problem_in_one_run() {
     assert_eq!(problems.len(), 3, "{r:#?}");
     for (l, c, _) in expected {
         assert!(
-            problems.iter().any(|p| p["file"] == F && p["line"] == l && p["col"] == c),
+            problems
+                .iter()
+                .any(|p| p["file"] == F && p["line"] == l && p["col"] == c),
             "{r:#?}"
         );
     }
@@ -673,7 +761,10 @@ fn check_reports_every_problem_in_one_run() {
 fn check_syntax_only_skips_the_schema_but_not_the_syntax() {
     // Valid JSON that breaks the schema passes a syntax-only check ...
     let p = Project::new(COURSES);
-    p.write(F, "[\n  {\"id\": \"c1\", \"level\": \"guru\", \"hours\": \"x\"}\n]\n");
+    p.write(
+        F,
+        "[\n  {\"id\": \"c1\", \"level\": \"guru\", \"hours\": \"x\"}\n]\n",
+    );
     p.jl(&["check", "--syntax-only"]).ok();
     p.jl(&["check"]).failed();
     // ... broken JSON does not.
@@ -816,7 +907,11 @@ const LIMIT_BLOCKS: u32 = 64;
 #[test]
 fn write_error_on_a_new_database_leaves_nothing() {
     let data = people(300);
-    assert!(data.len() > 15_000 && data.len() < 30_000, "fixture size {}", data.len());
+    assert!(
+        data.len() > 15_000 && data.len() < 30_000,
+        "fixture size {}",
+        data.len()
+    );
     let p = Project::new(PEOPLE);
     p.write("people.json", &data);
     p.jl(&["check"]).ok(); // the data itself is fine

@@ -25,14 +25,24 @@ fn glob(pattern: &[u8], name: &[u8]) -> bool {
 /// pattern (default `*.json`, `*.prompty` for prompty folders), recursively if asked.
 fn source_files(root: &Path, config: &toml::Table) -> Vec<String> {
     let mut out = Vec::new();
-    let Some(cols) = config.get("collections").and_then(|c| c.as_table()) else { return out };
+    let Some(cols) = config.get("collections").and_then(|c| c.as_table()) else {
+        return out;
+    };
     for (_, c) in cols {
-        let Some(src) = c.get("source").and_then(|s| s.as_str()) else { continue };
+        let Some(src) = c.get("source").and_then(|s| s.as_str()) else {
+            continue;
+        };
         let path = root.join(src);
         if path.is_dir() {
-            let recursive = c.get("recursive").and_then(|v| v.as_bool()).unwrap_or(false);
+            let recursive = c
+                .get("recursive")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
             let all = list_files(&path);
-            let all: Vec<&String> = all.iter().filter(|f| recursive || !f.contains('/')).collect();
+            let all: Vec<&String> = all
+                .iter()
+                .filter(|f| recursive || !f.contains('/'))
+                .collect();
             let format = c.get("format").and_then(|v| v.as_str());
             let prompty = format == Some("prompty")
                 || (format.is_none() && all.iter().any(|f| f.ends_with(".prompty")));
@@ -57,7 +67,9 @@ fn run_example(dir: &Path) {
     let p = Project::empty();
     copy_tree(dir, &p.root);
     let text = fs::read_to_string(p.config()).unwrap();
-    let config: toml::Table = text.parse().expect("example jsonlift.toml is not valid TOML");
+    let config: toml::Table = text
+        .parse()
+        .expect("example jsonlift.toml is not valid TOML");
     let mut p = p;
     if let Some(db) = config.get("database").and_then(|d| d.as_str()) {
         p.db_rel = db.to_string();
@@ -68,7 +80,11 @@ fn run_example(dir: &Path) {
 
     p.jl(&["check"]).ok();
     p.migrate_ok();
-    assert!(p.db_path().exists(), "no database at {}", p.db_path().display());
+    assert!(
+        p.db_path().exists(),
+        "no database at {}",
+        p.db_path().display()
+    );
     assert_db_sound(&p.db());
     p.jl(&["verify"]).ok();
     let out = p.export();
@@ -79,7 +95,10 @@ fn run_example(dir: &Path) {
     }
     // ... and nothing else is written, and nothing exported differs from the original.
     for f in list_files(&out) {
-        assert!(p.path(&f).is_file(), "export wrote {f}, which is not in the example");
+        assert!(
+            p.path(&f).is_file(),
+            "export wrote {f}, which is not in the example"
+        );
         assert_exported_identical(&p, &out, &f);
     }
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
@@ -91,11 +110,17 @@ fn every_example_round_trips_byte_identically() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut examples: Vec<PathBuf> = fs::read_dir(&root)
         .map(|rd| {
-            rd.map(|e| e.unwrap().path()).filter(|d| d.join("jsonlift.toml").is_file()).collect()
+            rd.map(|e| e.unwrap().path())
+                .filter(|d| d.join("jsonlift.toml").is_file())
+                .collect()
         })
         .unwrap_or_default();
     examples.sort();
-    assert!(!examples.is_empty(), "no examples/*/jsonlift.toml found under {}", root.display());
+    assert!(
+        !examples.is_empty(),
+        "no examples/*/jsonlift.toml found under {}",
+        root.display()
+    );
 
     let mut failures = Vec::new();
     for ex in &examples {

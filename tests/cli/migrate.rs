@@ -16,7 +16,11 @@ fn lifecycle(p: &Project, sources: &[&str], identical: bool) {
     let snap = p.snapshot();
     let r = p.migrate_ok();
     p.assert_unchanged(&snap);
-    assert!(p.db_path().exists(), "no database at {}\n{r:#?}", p.db_path().display());
+    assert!(
+        p.db_path().exists(),
+        "no database at {}\n{r:#?}",
+        p.db_path().display()
+    );
     assert_db_sound(&p.db());
 
     p.jl(&["verify"]).ok();
@@ -37,7 +41,11 @@ fn lifecycle(p: &Project, sources: &[&str], identical: bool) {
     let backups = p.backups().len();
     let r = p.jl(&["migrate"]);
     r.ok().stdout_has("already migrated");
-    assert_eq!(p.dump(), before, "a second migrate with unchanged sources changed the database");
+    assert_eq!(
+        p.dump(),
+        before,
+        "a second migrate with unchanged sources changed the database"
+    );
     assert_eq!(q1(&p.db(), "SELECT count(*) FROM _jsonlift_ledger"), ledger);
     assert_eq!(p.backups().len(), backups, "a no-op migrate made a backup");
     p.assert_unchanged(&snap);
@@ -49,10 +57,13 @@ fn extra(db: &rusqlite::Connection, sql: &str) -> serde_json::Value {
 }
 
 fn pk_columns(db: &rusqlite::Connection, table: &str) -> Vec<String> {
-    q(db, &format!("SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk"))
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
+    q(
+        db,
+        &format!("SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk"),
+    )
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,16 +107,37 @@ fn array_with_child_tables_two_levels_deep() {
         ])
     );
     // Children point at their parents with cascading foreign keys.
-    let fk =
-        q(&db, "SELECT \"table\", \"from\", on_delete FROM pragma_foreign_key_list('modules')");
-    assert!(fk.contains(&vec!["courses".into(), "course_id".into(), "CASCADE".into()]), "{fk:?}");
-    let fk =
-        q(&db, "SELECT \"table\", \"from\", on_delete FROM pragma_foreign_key_list('lessons')");
-    assert!(fk.contains(&vec!["modules".into(), "module_id".into(), "CASCADE".into()]), "{fk:?}");
+    let fk = q(
+        &db,
+        "SELECT \"table\", \"from\", on_delete FROM pragma_foreign_key_list('modules')",
+    );
+    assert!(
+        fk.contains(&vec![
+            "courses".into(),
+            "course_id".into(),
+            "CASCADE".into()
+        ]),
+        "{fk:?}"
+    );
+    let fk = q(
+        &db,
+        "SELECT \"table\", \"from\", on_delete FROM pragma_foreign_key_list('lessons')",
+    );
+    assert!(
+        fk.contains(&vec![
+            "modules".into(),
+            "module_id".into(),
+            "CASCADE".into()
+        ]),
+        "{fk:?}"
+    );
     // Unknown fields are kept in _extra.
     let e = extra(&db, "SELECT _extra FROM courses WHERE id = 'c2'");
     assert_eq!(e["tags"], serde_json::json!(["db", "sql"]));
-    assert_eq!(q1(&db, "SELECT _extra FROM courses WHERE id = 'c1'"), "NULL");
+    assert_eq!(
+        q1(&db, "SELECT _extra FROM courses WHERE id = 'c1'"),
+        "NULL"
+    );
 }
 
 #[test]
@@ -144,10 +176,17 @@ age = "integer"
     let db = p.db();
     assert_eq!(
         q(&db, "SELECT _key, name, age FROM users ORDER BY _key"),
-        rows(&[&["u1", "Anna", "31"], &["u2", "Jürgen", "NULL"], &["u3", "Zoë", "NULL"]])
+        rows(&[
+            &["u1", "Anna", "31"],
+            &["u2", "Jürgen", "NULL"],
+            &["u3", "Zoë", "NULL"]
+        ])
     );
     assert_eq!(pk_columns(&db, "users"), ["_key"]);
-    assert_eq!(extra(&db, "SELECT _extra FROM users WHERE _key = 'u2'")["nick"], "jj");
+    assert_eq!(
+        extra(&db, "SELECT _extra FROM users WHERE _key = 'u2'")["nick"],
+        "jj"
+    );
 }
 
 #[test]
@@ -157,7 +196,10 @@ fn document() {
     lifecycle(&p, &["data/stats.json"], true);
 
     let db = p.db();
-    assert_eq!(q(&db, "SELECT xp, streak FROM stats"), rows(&[&["120", "3"]]));
+    assert_eq!(
+        q(&db, "SELECT xp, streak FROM stats"),
+        rows(&[&["120", "3"]])
+    );
     let e = extra(&db, "SELECT _extra FROM stats");
     assert_eq!(e["ratio"], serde_json::json!(0.25));
     assert_eq!(e["badges"][0]["id"], "first");
@@ -195,7 +237,10 @@ at = "timestamp"
             &["click", "2024-05-01T10:00:02+02:00"]
         ])
     );
-    assert_eq!(extra(&db, "SELECT _extra FROM events WHERE kind = 'view'")["extra"]["a"], 1);
+    assert_eq!(
+        extra(&db, "SELECT _extra FROM events WHERE kind = 'view'")["extra"]["a"],
+        1
+    );
 }
 
 #[test]
@@ -286,8 +331,14 @@ name = "text"
         rows(&[&["1", "some comment", "1"], &["2", "another one", "1"]])
     );
     assert_eq!(q(&db, "SELECT name FROM profile"), rows(&[&["typicode"]]));
-    let fk = q(&db, "SELECT \"table\", \"from\" FROM pragma_foreign_key_list('comments')");
-    assert!(fk.contains(&vec!["posts".into(), "postId".into()]), "{fk:?}");
+    let fk = q(
+        &db,
+        "SELECT \"table\", \"from\" FROM pragma_foreign_key_list('comments')",
+    );
+    assert!(
+        fk.contains(&vec!["posts".into(), "postId".into()]),
+        "{fk:?}"
+    );
 }
 
 #[test]
@@ -311,7 +362,10 @@ email = { type = "text", unique = true }
 
     let db = p.db();
     assert_eq!(
-        q(&db, "SELECT _doc_id, typeof(_doc_id), name, email FROM users ORDER BY _doc_id"),
+        q(
+            &db,
+            "SELECT _doc_id, typeof(_doc_id), name, email FROM users ORDER BY _doc_id"
+        ),
         rows(&[
             &["1", "integer", "Anna", "anna@example.com"],
             &["2", "integer", "Jürgen", "juergen@example.com"],
@@ -358,7 +412,10 @@ name = "text"
 "#,
     );
     p.write("profiles/notes.txt", "not a record\n");
-    p.write("profiles/sub/carl.json", "{\"id\": \"p3\", \"name\": \"Carl\"}");
+    p.write(
+        "profiles/sub/carl.json",
+        "{\"id\": \"p3\", \"name\": \"Carl\"}",
+    );
     lifecycle(&p, &["profiles/anna.json", "profiles/ben.json"], true);
 
     let db = p.db();
@@ -393,7 +450,10 @@ name = "text"
   ]
 }"#,
     );
-    p.write("profiles/sub/carl.json", "{\"id\": \"p3\", \"name\": \"Carl\"}");
+    p.write(
+        "profiles/sub/carl.json",
+        "{\"id\": \"p3\", \"name\": \"Carl\"}",
+    );
     lifecycle(&p, &["profiles/anna.json", "profiles/sub/carl.json"], true);
     let db = p.db();
     assert_eq!(
@@ -444,18 +504,28 @@ Summarize: {{text}}
 "#,
     );
     // Assumption: prompty files come back byte-identical (the examples test demands it anyway).
-    lifecycle(&p, &["prompts/greet.prompty", "prompts/summarize.prompty"], true);
+    lifecycle(
+        &p,
+        &["prompts/greet.prompty", "prompts/summarize.prompty"],
+        true,
+    );
 
     let db = p.db();
     assert_eq!(
-        q(&db, "SELECT _file, name, description FROM prompts ORDER BY _file"),
+        q(
+            &db,
+            "SELECT _file, name, description FROM prompts ORDER BY _file"
+        ),
         rows(&[
             &["greet.prompty", "greet", "Say hello"],
             &["summarize.prompty", "summarize", "Summarize a text"]
         ])
     );
     assert_eq!(
-        q1(&db, "SELECT json_extract(model, '$.api') FROM prompts WHERE name = 'greet'"),
+        q1(
+            &db,
+            "SELECT json_extract(model, '$.api') FROM prompts WHERE name = 'greet'"
+        ),
         "chat"
     );
     assert_eq!(
@@ -472,7 +542,10 @@ Summarize: {{text}}
         body.contains("system:\nYou are a friendly assistant.\n\nuser:\n{{input}}"),
         "{body:?}"
     );
-    assert!(!body.contains("temperature"), "front matter leaked into the body: {body:?}");
+    assert!(
+        !body.contains("temperature"),
+        "front matter leaked into the body: {body:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,7 +620,10 @@ fn numbers_keep_their_spelling() {
 
     let db = p.db();
     assert_eq!(
-        q(&db, "SELECT id, r, typeof(r) FROM py WHERE id IN (1, 2, 3, 5) ORDER BY id"),
+        q(
+            &db,
+            "SELECT id, r, typeof(r) FROM py WHERE id IN (1, 2, 3, 5) ORDER BY id"
+        ),
         rows(&[
             &["1", "1.0", "real"],
             &["2", "1.0", "real"],
@@ -612,8 +688,11 @@ n = "integer"
         rows(&[&["a", "NULL", "1"], &["b", "NULL", "2"], &["c", "x", "3"]])
     );
     let e = extra(&db, "SELECT _extra FROM items WHERE id = 'c'");
-    let keys: Vec<&String> =
-        e["extra"].as_object().expect("extra kept as an object").keys().collect();
+    let keys: Vec<&String> = e["extra"]
+        .as_object()
+        .expect("extra kept as an object")
+        .keys()
+        .collect();
     assert_eq!(keys, ["z", "a"], "unknown fields keep their key order");
     assert_eq!(e["extra"]["a"], serde_json::json!([true, false, null]));
 }
@@ -673,10 +752,16 @@ wort = "text"
         q(&db, "SELECT wort, groesse FROM words ORDER BY groesse"),
         rows(&[&["日本", "2"], &["Straße", "6"]])
     );
-    assert_eq!(q(&db, "SELECT wort, groesse FROM words_py"), rows(&[&["Straße", "6"]]));
+    assert_eq!(
+        q(&db, "SELECT wort, groesse FROM words_py"),
+        rows(&[&["Straße", "6"]])
+    );
     let e = extra(&db, "SELECT _extra FROM words WHERE groesse = 6");
     assert_eq!(e["注释"], "street 🚗");
-    assert_eq!(e["esc"], "tab\there \"quoted\" back\\slash\nnew line \u{1} / slash");
+    assert_eq!(
+        e["esc"],
+        "tab\there \"quoted\" back\\slash\nnew line \u{1} / slash"
+    );
     let e = extra(&db, "SELECT _extra FROM words_py");
     assert_eq!(e["注释"], "street 🚗");
 }
@@ -730,7 +815,11 @@ fn changed_sources_need_reimport() {
     );
     assert_eq!(q1(&db, "SELECT count(*) FROM _jsonlift_ledger"), "2");
     assert_db_sound(&db);
-    assert_eq!(p.backups().len(), 2, "the reimport backs the new sources up");
+    assert_eq!(
+        p.backups().len(),
+        2,
+        "the reimport backs the new sources up"
+    );
     p.jl(&["verify"]).ok();
     let out = p.export();
     assert_exported_identical(&p, &out, COURSES_FILE);
@@ -791,27 +880,40 @@ fn json_output() {
     assert_eq!(j["ok"], true, "{r:#?}");
     assert!(j["status"].is_string(), "{r:#?}");
     let db = j["database"].as_str().expect("database is a string");
-    assert!(Path::new(db).is_absolute(), "database path not absolute: {db}");
-    assert_eq!(fs::canonicalize(db).unwrap(), p.db_path().canonicalize().unwrap());
+    assert!(
+        Path::new(db).is_absolute(),
+        "database path not absolute: {db}"
+    );
+    assert_eq!(
+        fs::canonicalize(db).unwrap(),
+        p.db_path().canonicalize().unwrap()
+    );
     assert_eq!(j["problems"], serde_json::json!([]));
 
     let cols = j["collections"].as_array().expect("collections array");
     assert_eq!(cols.len(), 2, "{r:#?}");
     let find = |name: &str| {
-        cols.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no {name}\n{r:#?}"))
+        cols.iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}\n{r:#?}"))
     };
     let c = find("courses");
     assert_eq!(c["table"], "courses");
     assert_eq!(c["source"], COURSES_FILE);
     assert_eq!(c["records"], 2);
-    assert_eq!(c["child_rows"], serde_json::json!({"modules": 4, "lessons": 3}));
+    assert_eq!(
+        c["child_rows"],
+        serde_json::json!({"modules": 4, "lessons": 3})
+    );
     let s = find("stats");
     assert_eq!(s["table"], "stats");
     assert_eq!(s["source"], "data/stats.json");
     assert_eq!(s["records"], 1);
     assert_eq!(s["child_rows"], serde_json::json!({}));
 
-    let backup = j["backup"].as_str().expect("backup is a path after a migration");
+    let backup = j["backup"]
+        .as_str()
+        .expect("backup is a path after a migration");
     let backup = if Path::new(backup).is_absolute() {
         Path::new(backup).to_path_buf()
     } else {
@@ -819,7 +921,10 @@ fn json_output() {
     };
     let backups = p.backups();
     assert_eq!(backups.len(), 1);
-    assert_eq!(backup.canonicalize().unwrap(), backups[0].canonicalize().unwrap());
+    assert_eq!(
+        backup.canonicalize().unwrap(),
+        backups[0].canonicalize().unwrap()
+    );
 
     let j = p.jl(&["verify", "--json"]).ok().json();
     assert_eq!(j["command"], "verify");
@@ -830,7 +935,12 @@ fn json_output() {
     let j = p.jl(&["migrate", "--json"]).ok().json();
     assert_eq!(j["command"], "migrate");
     assert_eq!(j["ok"], true);
-    assert!(j["backup"].is_null() || j["backup"].as_str().is_some_and(|b| p.root.join(b).exists()));
+    assert!(
+        j["backup"].is_null()
+            || j["backup"]
+                .as_str()
+                .is_some_and(|b| p.root.join(b).exists())
+    );
     assert_eq!(p.backups().len(), 1);
 
     // --dry-run: no backup, no database change.
@@ -868,17 +978,26 @@ fn backup_holds_identical_copies_and_a_matching_manifest() {
             .iter()
             .filter(|f| f.as_str() != "manifest.json")
             .find(|f| fs::read(dir.join(f)).unwrap() == bytes);
-        assert!(copy.is_some(), "no byte-identical copy of {src} in {files:?}");
+        assert!(
+            copy.is_some(),
+            "no byte-identical copy of {src} in {files:?}"
+        );
         assert!(
             manifest_text.contains(&sha256_hex(&bytes)),
             "manifest lacks the sha256 of {src}: {manifest_text}"
         );
-        assert!(manifest_text.contains(src), "manifest does not name {src}: {manifest_text}");
+        assert!(
+            manifest_text.contains(src),
+            "manifest does not name {src}: {manifest_text}"
+        );
     }
     // Every copy in the backup is accounted for by a hash in the manifest.
     for f in files.iter().filter(|f| f.as_str() != "manifest.json") {
         let h = sha256_hex(&fs::read(dir.join(f)).unwrap());
-        assert!(manifest_text.contains(&h), "manifest has no sha256 for {f}: {manifest_text}");
+        assert!(
+            manifest_text.contains(&h),
+            "manifest has no sha256 for {f}: {manifest_text}"
+        );
     }
 }
 
@@ -896,8 +1015,13 @@ fn default_project_file_and_relative_paths() {
     let q2 = Project::new(STATS_TOML);
     q2.write("data/stats.json", STATS_JSON);
     let rel = "../proj/jsonlift.toml".to_string();
-    q2.jl_raw(&q2.cwd, &["migrate".into(), "-c".into(), rel.clone()]).ok();
-    assert!(q2.db_path().exists(), "database not beside the project file");
+    q2.jl_raw(&q2.cwd, &["migrate".into(), "-c".into(), rel.clone()])
+        .ok();
+    assert!(
+        q2.db_path().exists(),
+        "database not beside the project file"
+    );
     q2.assert_no_db_in_cwd();
-    q2.jl_raw(&q2.cwd, &["verify".into(), "--config".into(), rel]).ok();
+    q2.jl_raw(&q2.cwd, &["verify".into(), "--config".into(), rel])
+        .ok();
 }

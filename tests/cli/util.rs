@@ -45,7 +45,12 @@ impl Run {
 
     #[track_caller]
     pub fn code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, Some(code), "unexpected exit code\n{}", self.describe());
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit code\n{}",
+            self.describe()
+        );
         self
     }
 
@@ -134,7 +139,10 @@ impl Run {
         match found {
             Some(l) => l.to_string(),
             None => {
-                panic!("stderr should have a problem line starting {want:?}\n{}", self.describe())
+                panic!(
+                    "stderr should have a problem line starting {want:?}\n{}",
+                    self.describe()
+                )
             }
         }
     }
@@ -145,16 +153,25 @@ impl Run {
         match serde_json::from_str::<serde_json::Value>(&self.stdout) {
             Ok(v) if v.is_object() => v,
             Ok(_) => panic!("--json stdout is not an object\n{}", self.describe()),
-            Err(e) => panic!("--json stdout is not one JSON value: {e}\n{}", self.describe()),
+            Err(e) => panic!(
+                "--json stdout is not one JSON value: {e}\n{}",
+                self.describe()
+            ),
         }
     }
 }
 
 /// Runs a command with a watchdog, capturing everything.
 pub fn run_command(mut cmd: Command, label: String) -> Run {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1").env("RUST_BACKTRACE", "1");
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "1");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let t_out = thread::spawn(move || {
@@ -211,14 +228,22 @@ impl Project {
 
     /// A project folder without a project file.
     pub fn empty() -> Project {
-        let tmp = tempfile::Builder::new().prefix("jsonlift-test-").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("jsonlift-test-")
+            .tempdir()
+            .expect("tempdir");
         // Canonical, so it compares with absolute paths the binary prints (/tmp may be a link).
         let base = tmp.path().canonicalize().unwrap();
         let root = base.join("proj");
         let cwd = base.join("cwd");
         fs::create_dir_all(&root).unwrap();
         fs::create_dir_all(&cwd).unwrap();
-        Project { tmp, root, cwd, db_rel: "jsonlift.db".into() }
+        Project {
+            tmp,
+            root,
+            cwd,
+            db_rel: "jsonlift.db".into(),
+        }
     }
 
     /// A fresh path in the temp dir outside the project (for `export --out`).
@@ -258,8 +283,11 @@ impl Project {
 
     /// `jsonlift <args[0]> -c <project file> <args[1..]>` from the neutral working folder.
     pub fn jl(&self, args: &[&str]) -> Run {
-        let mut full: Vec<String> =
-            vec![args[0].to_string(), "-c".into(), self.config().display().to_string()];
+        let mut full: Vec<String> = vec![
+            args[0].to_string(),
+            "-c".into(),
+            self.config().display().to_string(),
+        ];
         full.extend(args[1..].iter().map(|s| s.to_string()));
         self.jl_raw(&self.cwd, &full)
     }
@@ -274,8 +302,11 @@ impl Project {
     /// As [`jl`], under `ulimit -f <blocks>` (512-byte blocks in dash): writes past the limit fail
     /// with EFBIG, which the binary sees as an I/O error (it ignores SIGXFSZ).
     pub fn jl_file_limit(&self, blocks: u32, args: &[&str]) -> Run {
-        let mut full: Vec<String> =
-            vec![args[0].to_string(), "-c".into(), self.config().display().to_string()];
+        let mut full: Vec<String> = vec![
+            args[0].to_string(),
+            "-c".into(),
+            self.config().display().to_string(),
+        ];
         full.extend(args[1..].iter().map(|s| s.to_string()));
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
@@ -283,7 +314,10 @@ impl Project {
             .arg(BIN)
             .args(&full)
             .current_dir(&self.cwd);
-        run_command(cmd, format!("(ulimit -f {blocks}) jsonlift {}", full.join(" ")))
+        run_command(
+            cmd,
+            format!("(ulimit -f {blocks}) jsonlift {}", full.join(" ")),
+        )
     }
 
     /// Runs `migrate` and insists it succeeds.
@@ -306,7 +340,12 @@ impl Project {
         let out = self.outside(&format!("export-{n}"));
         let r = self.jl(&["export", "--out", &out.display().to_string()]);
         r.ok();
-        assert!(out.is_dir(), "export did not create {}\n{:?}", out.display(), r);
+        assert!(
+            out.is_dir(),
+            "export did not create {}\n{:?}",
+            out.display(),
+            r
+        );
         out
     }
 
@@ -341,8 +380,10 @@ impl Project {
     /// No database (nor journal/WAL/SHM) anywhere in the project.
     #[track_caller]
     pub fn assert_no_db(&self) {
-        let dbs: Vec<String> =
-            list_files(&self.root).into_iter().filter(|f| is_db_file(f)).collect();
+        let dbs: Vec<String> = list_files(&self.root)
+            .into_iter()
+            .filter(|f| is_db_file(f))
+            .collect();
         assert!(dbs.is_empty(), "database files were left behind: {dbs:?}");
         self.assert_no_db_in_cwd();
     }
@@ -351,7 +392,10 @@ impl Project {
     #[track_caller]
     pub fn assert_no_db_in_cwd(&self) {
         let cwd_files = list_files(&self.cwd);
-        assert!(cwd_files.is_empty(), "files were written to the working directory: {cwd_files:?}");
+        assert!(
+            cwd_files.is_empty(),
+            "files were written to the working directory: {cwd_files:?}"
+        );
     }
 
     /// The backup folders (`.jsonlift/backups/*`), sorted.
@@ -394,9 +438,16 @@ pub struct Snapshot {
 
 pub fn is_db_file(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
-    [".db", ".db-wal", ".db-shm", ".db-journal", ".sqlite", ".sqlite3"]
-        .iter()
-        .any(|s| name.ends_with(s))
+    [
+        ".db",
+        ".db-wal",
+        ".db-shm",
+        ".db-journal",
+        ".sqlite",
+        ".sqlite3",
+    ]
+    .iter()
+    .any(|s| name.ends_with(s))
 }
 
 /// Relative paths (with `/`) of all files under `dir`, sorted.
@@ -438,15 +489,24 @@ pub fn copy_tree(from: &Path, to: &Path) {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// 1-based line and column (in characters) of byte offset `off` in `text`.
 pub fn line_col(text: &[u8], off: usize) -> (u64, u64) {
     let before = &text[..off];
     let line = 1 + before.iter().filter(|&&b| b == b'\n').count() as u64;
-    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let col = 1 + before[start..].iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = 1 + before[start..]
+        .iter()
+        .filter(|&&b| (b & 0xC0) != 0x80)
+        .count() as u64;
     (line, col)
 }
 
@@ -462,7 +522,10 @@ pub fn locate(text: &[u8], needle: &[u8], nth: usize) -> (u64, u64) {
             found += 1;
         }
     }
-    panic!("fixture bug: {:?} occurrence {nth} not found", String::from_utf8_lossy(needle));
+    panic!(
+        "fixture bug: {:?} occurrence {nth} not found",
+        String::from_utf8_lossy(needle)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,7 +545,10 @@ fn render(v: ValueRef<'_>) -> String {
         ValueRef::Real(f) => format!("{f:?}"),
         ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
         ValueRef::Blob(b) => {
-            format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            format!(
+                "x'{}'",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            )
         }
     }
 }
@@ -490,10 +556,16 @@ fn render(v: ValueRef<'_>) -> String {
 /// Rows of a query, each column rendered as text (`NULL`, `1`, `1.5`, `abc`).
 #[track_caller]
 pub fn q(db: &Connection, sql: &str) -> Vec<Vec<String>> {
-    let mut st = db.prepare(sql).unwrap_or_else(|e| panic!("prepare {sql}: {e}"));
+    let mut st = db
+        .prepare(sql)
+        .unwrap_or_else(|e| panic!("prepare {sql}: {e}"));
     let n = st.column_count();
     let rows = st
-        .query_map([], |r| (0..n).map(|i| r.get_ref(i).map(render)).collect::<Result<Vec<_>, _>>())
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| r.get_ref(i).map(render))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .unwrap_or_else(|e| panic!("query {sql}: {e}"));
     rows.map(|r| r.unwrap()).collect()
 }
@@ -509,7 +581,9 @@ pub fn q1(db: &Connection, sql: &str) -> String {
 
 /// Expected rows for comparison with [`q`].
 pub fn rows(r: &[&[&str]]) -> Vec<Vec<String>> {
-    r.iter().map(|row| row.iter().map(|s| s.to_string()).collect()).collect()
+    r.iter()
+        .map(|row| row.iter().map(|s| s.to_string()).collect())
+        .collect()
 }
 
 pub fn dump_db(path: &Path) -> Vec<String> {
@@ -527,10 +601,13 @@ pub fn dump_db(path: &Path) -> Vec<String> {
         }
     }
     for t in tables {
-        let mut r: Vec<String> = q(&db, &format!("SELECT * FROM \"{}\"", t.replace('"', "\"\"")))
-            .into_iter()
-            .map(|row| format!("row {t}: {}", row.join(" | ")))
-            .collect();
+        let mut r: Vec<String> = q(
+            &db,
+            &format!("SELECT * FROM \"{}\"", t.replace('"', "\"\"")),
+        )
+        .into_iter()
+        .map(|row| format!("row {t}: {}", row.join(" | ")))
+        .collect();
         r.sort();
         out.extend(r);
     }
@@ -548,7 +625,10 @@ pub fn assert_db_sound(db: &Connection) {
 
 /// Columns of a table.
 pub fn columns(db: &Connection, table: &str) -> Vec<String> {
-    q(db, &format!("PRAGMA table_info(\"{table}\")")).into_iter().map(|r| r[1].clone()).collect()
+    q(db, &format!("PRAGMA table_info(\"{table}\")"))
+        .into_iter()
+        .map(|r| r[1].clone())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -562,7 +642,10 @@ pub use jsonlift::json::Value;
 pub fn parse_json(text: &[u8]) -> Value {
     let text = std::str::from_utf8(text).expect("exported JSON is not UTF-8");
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
     let v = p.value();
     p.ws();
     assert!(p.i == p.s.len(), "trailing data at byte {}", p.i);
@@ -590,7 +673,13 @@ impl Parser<'_> {
     }
     fn eat(&mut self, b: u8) {
         self.ws();
-        assert_eq!(self.s.get(self.i), Some(&b), "expected {:?} at byte {}", b as char, self.i);
+        assert_eq!(
+            self.s.get(self.i),
+            Some(&b),
+            "expected {:?} at byte {}",
+            b as char,
+            self.i
+        );
         self.i += 1;
     }
     fn value(&mut self) -> Value {
@@ -647,7 +736,10 @@ impl Parser<'_> {
             _ => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -658,7 +750,11 @@ impl Parser<'_> {
         }
     }
     fn lit(&mut self, word: &str, v: Value) -> Value {
-        assert!(self.s[self.i..].starts_with(word.as_bytes()), "bad literal at byte {}", self.i);
+        assert!(
+            self.s[self.i..].starts_with(word.as_bytes()),
+            "bad literal at byte {}",
+            self.i
+        );
         self.i += word.len();
         v
     }
@@ -735,7 +831,10 @@ pub fn assert_exported_same_value(p: &Project, out: &Path, rel: &str) {
     let orig = p.read(rel);
     let exported = fs::read(out.join(rel)).unwrap_or_else(|e| panic!("export has no {rel}: {e}"));
     let (a, b) = if rel.ends_with(".jsonl") || rel.ends_with(".ndjson") {
-        (Value::Array(parse_jsonl(&orig)), Value::Array(parse_jsonl(&exported)))
+        (
+            Value::Array(parse_jsonl(&orig)),
+            Value::Array(parse_jsonl(&exported)),
+        )
     } else {
         (parse_json(&orig), parse_json(&exported))
     };
@@ -777,9 +876,15 @@ mod selftest {
         let a = parse_json(br#"{"b": 1.0, "a": [1e3, "\u00fc\ud83d\ude97\n"]}"#);
         let b = parse_json("{\"b\":1.0,\"a\":[1e3,\"ü🚗\\n\"]}".as_bytes());
         assert_eq!(a, b);
-        assert_ne!(a, parse_json(r#"{"a": [1e3, "ü🚗\n"], "b": 1.0}"#.as_bytes()));
+        assert_ne!(
+            a,
+            parse_json(r#"{"a": [1e3, "ü🚗\n"], "b": 1.0}"#.as_bytes())
+        );
         assert_ne!(a, parse_json(r#"{"b": 1, "a": [1e3, "ü🚗\n"]}"#.as_bytes()));
-        assert_ne!(a, parse_json(r#"{"b": 1.0, "a": [1000, "ü🚗\n"]}"#.as_bytes()));
+        assert_ne!(
+            a,
+            parse_json(r#"{"b": 1.0, "a": [1000, "ü🚗\n"]}"#.as_bytes())
+        );
     }
 
     #[test]
@@ -825,7 +930,9 @@ mod selftest {
         );
         assert_eq!(p.dump(), before, "readers still read under the lock");
         lock.execute_batch("ROLLBACK").unwrap();
-        other.execute("UPDATE t SET v = 2 WHERE id = 'a'", []).unwrap();
+        other
+            .execute("UPDATE t SET v = 2 WHERE id = 'a'", [])
+            .unwrap();
         assert_ne!(p.dump(), before);
     }
 

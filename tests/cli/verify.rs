@@ -18,7 +18,10 @@ fn migrated() -> Project {
 /// `$[1].titles`); a deeper path (`$[1].title[0]`) does match.
 fn names_path(line: &str, path: &str) -> bool {
     line.match_indices(path).any(|(i, _)| {
-        line[i + path.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+        line[i + path.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
     })
 }
 
@@ -30,7 +33,10 @@ fn differs(p: &Project, file: &str, path: Option<&str>) -> Run {
     let snap = p.snapshot();
     let r = p.jl(&["verify"]);
     r.failed();
-    let hit = r.stderr.lines().any(|l| l.contains(file) && path.is_none_or(|pp| names_path(l, pp)));
+    let hit = r
+        .stderr
+        .lines()
+        .any(|l| l.contains(file) && path.is_none_or(|pp| names_path(l, pp)));
     assert!(hit, "verify should name {file} {path:?}\n{r:#?}");
     if let Some(before) = before {
         assert_eq!(p.dump(), before, "verify changed the database");
@@ -44,8 +50,12 @@ fn clean_after_migrate_even_when_mtimes_change() {
     let p = migrated();
     p.jl(&["verify"]).ok();
     // Touching the file without changing its content is not a difference.
-    let f = fs::File::options().write(true).open(p.path(COURSES_FILE)).unwrap();
-    f.set_modified(SystemTime::now() + Duration::from_secs(3600)).unwrap();
+    let f = fs::File::options()
+        .write(true)
+        .open(p.path(COURSES_FILE))
+        .unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(3600))
+        .unwrap();
     drop(f);
     p.jl(&["verify"]).ok();
 }
@@ -55,14 +65,20 @@ fn clean_after_migrate_even_when_mtimes_change() {
 #[test]
 fn record_edited_in_the_source() {
     let p = migrated();
-    p.write(COURSES_FILE, COURSES_JSON.replace("\"title\": \"SQL\"", "\"title\": \"SQL!\""));
+    p.write(
+        COURSES_FILE,
+        COURSES_JSON.replace("\"title\": \"SQL\"", "\"title\": \"SQL!\""),
+    );
     differs(&p, COURSES_FILE, Some("$[1].title"));
 }
 
 #[test]
 fn child_edited_in_the_source() {
     let p = migrated();
-    p.write(COURSES_FILE, COURSES_JSON.replace("\"Variables\"", "\"Vars\""));
+    p.write(
+        COURSES_FILE,
+        COURSES_JSON.replace("\"Variables\"", "\"Vars\""),
+    );
     differs(&p, COURSES_FILE, Some("$[0].modules[0].lessons[1].title"));
 }
 
@@ -95,11 +111,20 @@ id = "text"
 name = "text"
 "#,
     );
-    p.write("profiles/anna.json", "{\n  \"id\": \"p1\",\n  \"name\": \"Anna\"\n}");
-    p.write("profiles/ben.json", "{\n  \"id\": \"p2\",\n  \"name\": \"Ben\"\n}");
+    p.write(
+        "profiles/anna.json",
+        "{\n  \"id\": \"p1\",\n  \"name\": \"Anna\"\n}",
+    );
+    p.write(
+        "profiles/ben.json",
+        "{\n  \"id\": \"p2\",\n  \"name\": \"Ben\"\n}",
+    );
     p.migrate_ok();
     p.jl(&["verify"]).ok();
-    p.write("profiles/ben.json", "{\n  \"id\": \"p2\",\n  \"name\": \"Benjamin\"\n}");
+    p.write(
+        "profiles/ben.json",
+        "{\n  \"id\": \"p2\",\n  \"name\": \"Benjamin\"\n}",
+    );
     differs(&p, "profiles/ben.json", Some("$.name"));
 }
 
@@ -108,14 +133,19 @@ name = "text"
 #[test]
 fn row_deleted_from_the_database() {
     let p = migrated();
-    p.db().execute_batch("PRAGMA foreign_keys = ON; DELETE FROM courses WHERE id = 'c2';").unwrap();
+    p.db()
+        .execute_batch("PRAGMA foreign_keys = ON; DELETE FROM courses WHERE id = 'c2';")
+        .unwrap();
     differs(&p, COURSES_FILE, Some("$[1]"));
 }
 
 #[test]
 fn child_row_deleted_from_the_database() {
     let p = migrated();
-    let n = p.db().execute("DELETE FROM lessons WHERE title = 'Variables'", []).unwrap();
+    let n = p
+        .db()
+        .execute("DELETE FROM lessons WHERE title = 'Variables'", [])
+        .unwrap();
     assert_eq!(n, 1);
     differs(&p, COURSES_FILE, Some("$[0].modules[0].lessons"));
 }
@@ -123,7 +153,10 @@ fn child_row_deleted_from_the_database() {
 #[test]
 fn row_changed_in_the_database() {
     let p = migrated();
-    let n = p.db().execute("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'", []).unwrap();
+    let n = p
+        .db()
+        .execute("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'", [])
+        .unwrap();
     assert_eq!(n, 1);
     differs(&p, COURSES_FILE, Some("$[1].title"));
 }
@@ -131,7 +164,10 @@ fn row_changed_in_the_database() {
 #[test]
 fn child_row_changed_in_the_database() {
     let p = migrated();
-    let n = p.db().execute("UPDATE lessons SET minutes = 6 WHERE title = 'Hello'", []).unwrap();
+    let n = p
+        .db()
+        .execute("UPDATE lessons SET minutes = 6 WHERE title = 'Hello'", [])
+        .unwrap();
     assert_eq!(n, 1);
     differs(&p, COURSES_FILE, Some("$[0].modules[0].lessons[0].minutes"));
 }
@@ -167,7 +203,9 @@ fn row_added_to_the_database() {
 #[test]
 fn json_output_lists_the_difference() {
     let p = migrated();
-    p.db().execute("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'", []).unwrap();
+    p.db()
+        .execute("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'", [])
+        .unwrap();
     let r = p.jl(&["verify", "--json"]);
     let j = r.failed().json();
     assert_eq!(j["command"], "verify");
@@ -175,7 +213,9 @@ fn json_output_lists_the_difference() {
     let problems = j["problems"].as_array().expect("problems array");
     assert!(
         problems.iter().any(|x| x["file"] == COURSES_FILE
-            && x["path"].as_str().is_some_and(|s| names_path(s, "$[1].title"))
+            && x["path"]
+                .as_str()
+                .is_some_and(|s| names_path(s, "$[1].title"))
             && x["message"].is_string()),
         "{r:#?}"
     );
