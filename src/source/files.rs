@@ -2,6 +2,7 @@
 //! recursion, symlink rules, deterministic order), the per-file reader loop (BOM, empty files,
 //! UTF-8, progress) and the safe, atomic file writing used by `export`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use anyhow::{Context, bail};
 use crate::error::Problem;
 use crate::json::{self, JsonPath, Value};
 
-use super::{Feed, Layout, Origin, Record, RecordReader, SourceSpec, Style};
+use super::{Feed, FileLayout, Layout, Origin, Record, RecordReader, SourceSpec, Style};
 
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -32,6 +33,51 @@ pub(crate) struct Parsed {
     pub len: u64,
     pub line: u64,
     pub col: u64,
+    /// JSON files: how this file was written, to compare with the folder's style.
+    pub style: Option<FileStyle>,
+    /// Prompty: the exact text of the front matter block (delimiters included, no BOM).
+    pub head: Option<String>,
+}
+
+/// The style one JSON file showed.
+pub(crate) struct FileStyle {
+    /// As detected, `trailing_newline` included.
+    pub style: Style,
+    /// The text showed whether non-ASCII characters are escaped.
+    pub ascii_known: bool,
+    /// The text showed any formatting at all (an empty object `{}` does not).
+    pub shows_style: bool,
+}
+
+impl FileStyle {
+    /// The style to write this file with, given the folder's: what the file did not show (or
+    /// what does not matter in its shape) is taken from the folder, so that a file written
+    /// like the folder compares equal to it.
+    fn effective(&self, folder: &Style) -> Style {
+        if !self.shows_style {
+            return Style {
+                trailing_newline: self.style.trailing_newline,
+                ..folder.clone()
+            };
+        }
+        let mut s = self.style.clone();
+        if !self.ascii_known {
+            s.ascii = folder.ascii;
+        }
+        if s.indent.is_some() {
+            // Indented output puts no separator between items on one line.
+            s.comma = folder.comma.clone();
+        }
+        s
+    }
+}
+
+/// What the reader noted about one file for the layout.
+struct FileNote {
+    rel: String,
+    bom: bool,
+    style: Option<FileStyle>,
+    head: Option<String>,
 }
 
 /// Reads the files of a folder one by one through a [`FileParser`]. A file that cannot be read
@@ -44,6 +90,8 @@ pub(crate) struct FilesReader<P: FileParser> {
     total: u64,
     /// The first file read successfully started with a BOM.
     bom: Option<bool>,
+    /// One per file read successfully, in order.
+    notes: Vec<FileNote>,
 }
 
 impl<P: FileParser> FilesReader<P> {
@@ -63,6 +111,7 @@ impl<P: FileParser> FilesReader<P> {
             bytes_read: 0,
             total,
             bom: None,
+            notes: Vec::new(),
         })
     }
 
@@ -74,9 +123,16 @@ impl<P: FileParser> FilesReader<P> {
             .map_err(|e| Problem::new(&display, format!("cannot read the file: {e}")))?;
         check_text(&bytes, &display)?;
         let parsed = self.parser.parse(&bytes, &display)?;
+        let bom = bytes.starts_with(BOM);
         if self.bom.is_none() {
-            self.bom = Some(bytes.starts_with(BOM));
+            self.bom = Some(bom);
         }
+        self.notes.push(FileNote {
+            rel: f.rel.clone(),
+            bom,
+            style: parsed.style,
+            head: parsed.head,
+        });
         Ok(Record {
             member: 0,
             key: Some(f.rel),
@@ -107,10 +163,28 @@ impl<P: FileParser> RecordReader for FilesReader<P> {
         self.total
     }
     fn finish(self: Box<Self>) -> Result<Layout, Problem> {
+        let style = self.parser.style();
+        let bom = self.bom.unwrap_or(false);
+        let mut files = BTreeMap::new();
+        for note in self.notes {
+            let own = note
+                .style
+                .map(|s| s.effective(&style))
+                .filter(|s| *s != style);
+            if own.is_some() || note.bom != bom || note.head.is_some() {
+                let file = FileLayout {
+                    style: own,
+                    bom: note.bom,
+                    head: note.head,
+                };
+                files.insert(note.rel, file);
+            }
+        }
         Ok(Layout {
-            style: self.parser.style(),
-            bom: self.bom.unwrap_or(false),
+            style,
+            bom,
             members: Vec::new(),
+            files,
         })
     }
 }
@@ -375,12 +449,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The export loop shared by the folder formats: each record of member 0 goes to
-/// `out_dir/<key>` as the bytes `render` makes of it (after a BOM when `bom`).
+/// `out_dir/<key>` as the bytes `render` makes of it (given the file's own layout, if the
+/// layout lists one), after a BOM when the file (or else the folder) had one.
 pub(crate) fn write_files(
     out_dir: &Path,
-    bom: bool,
+    layout: &Layout,
     feed: &mut Feed,
-    render: &mut dyn FnMut(&Value) -> anyhow::Result<Vec<u8>>,
+    render: &mut dyn FnMut(&Value, Option<&FileLayout>) -> anyhow::Result<Vec<u8>>,
 ) -> anyhow::Result<()> {
     fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     feed(0, &mut |key, value| {
@@ -393,8 +468,10 @@ pub(crate) fn write_files(
             fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        let file = layout.files.get(key);
+        let bom = file.map_or(layout.bom, |f| f.bom);
         let mut bytes = if bom { BOM.to_vec() } else { Vec::new() };
-        bytes.extend(render(value).with_context(|| format!("record {key:?}"))?);
+        bytes.extend(render(value, file).with_context(|| format!("record {key:?}"))?);
         write_atomic(&path, &bytes)
     })
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::Problem;
 use crate::json::{self, JsonPath, Value};
 
-use super::files::{BOM, FileParser, FilesReader, Parsed, write_files};
+use super::files::{BOM, FileParser, FileStyle, FilesReader, Parsed, write_files};
 use super::{Feed, Layout, RecordReader, SourceSpec, Style};
 
 /// Opens a folder of JSON files for reading.
@@ -21,7 +21,8 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
 }
 
 /// Writes each record of member 0 to `out_dir/<key>` (sub-folders created as needed) in the
-/// layout's style, each through a temporary file and a rename.
+/// file's own style when the layout lists one, the folder's otherwise, each through a temporary
+/// file and a rename.
 pub fn write(
     spec: &SourceSpec,
     layout: &Layout,
@@ -29,9 +30,10 @@ pub fn write(
     feed: &mut Feed,
 ) -> anyhow::Result<()> {
     let _ = spec; // everything the writer needs is in the layout
-    write_files(out_dir, layout.bom, feed, &mut |value| {
+    write_files(out_dir, layout, feed, &mut |value, file| {
+        let style = file.and_then(|f| f.style.as_ref()).unwrap_or(&layout.style);
         let mut out = Vec::with_capacity(256);
-        json::write::write_document(&mut out, value, &layout.style, false)?;
+        json::write::write_document(&mut out, value, style, false)?;
         Ok(out)
     })
 }
@@ -77,20 +79,19 @@ impl FileParser for JsonFiles {
             .at(line, col)
             .with_path(JsonPath::root()));
         };
-        let first = self.style.is_none() || (self.style_from_empty && !fields.is_empty());
-        if first || !self.ascii_known {
-            let detected = json::write::detect(&bytes[..bytes.len().min(64 * 1024)]);
-            if first {
-                let mut style = detected.style.clone();
-                style.trailing_newline = bytes.ends_with(b"\n");
-                self.style = Some(style);
-                self.style_from_empty = fields.is_empty();
-            }
-            if detected.ascii_known && !self.ascii_known {
-                self.ascii_known = true;
-                if let Some(style) = &mut self.style {
-                    style.ascii = detected.style.ascii;
-                }
+        let shows_style = !fields.is_empty();
+        let first = self.style.is_none() || (self.style_from_empty && shows_style);
+        let detected = json::write::detect(&bytes[..bytes.len().min(64 * 1024)]);
+        let mut own = detected.style.clone();
+        own.trailing_newline = bytes.ends_with(b"\n");
+        if first {
+            self.style = Some(own.clone());
+            self.style_from_empty = !shows_style;
+        }
+        if detected.ascii_known && !self.ascii_known {
+            self.ascii_known = true;
+            if let Some(style) = &mut self.style {
+                style.ascii = detected.style.ascii;
             }
         }
         Ok(Parsed {
@@ -99,6 +100,12 @@ impl FileParser for JsonFiles {
             len: (bytes.len() - start) as u64,
             line,
             col,
+            style: Some(FileStyle {
+                style: own,
+                ascii_known: detected.ascii_known,
+                shows_style,
+            }),
+            head: None,
         })
     }
 
@@ -293,6 +300,85 @@ mod tests {
                 "{f}"
             );
         }
+    }
+
+    #[test]
+    fn files_written_in_different_styles_export_byte_identically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("people");
+        // JSON.stringify(x, null, 2) + "\n"
+        let p1 = "{\n  \"id\": \"p1\",\n  \"name\": \"Ada\",\n  \"tags\": [\n    \"a\",\n    \"b\"\n  ]\n}\n";
+        // Python json.dump(x, f, indent=4): ensure_ascii, no final newline
+        let p2 = "{\n    \"id\": \"p2\",\n    \"name\": \"B\\u00e9a\",\n    \"tags\": [\n        \"x\"\n    ]\n}";
+        // Python json.dumps(x): compact with spaces, BOM added by some editor
+        let p3 = "\u{feff}{\"id\": \"p3\", \"name\": \"Carl\", \"tags\": [\"y\", \"z\"]}";
+        put(&dir.join("p1.json"), p1.as_bytes());
+        put(&dir.join("sub/p2.json"), p2.as_bytes());
+        put(&dir.join("sub/p3.json"), p3.as_bytes());
+        // A file written like the first one adds nothing to the layout.
+        put(&dir.join("p4.json"), b"{\n  \"id\": \"p4\"\n}\n");
+        // Nor does an empty object, which looks the same in every style.
+        put(&dir.join("p5.json"), b"{}\n");
+        let sp = spec(&dir, "people", "*.json", true);
+        let r = read(&sp);
+        assert_eq!(r.layout.style.indent.as_deref(), Some("  "));
+        assert!(!r.layout.bom);
+        let listed: Vec<&str> = r.layout.files.keys().map(String::as_str).collect();
+        assert_eq!(listed, ["sub/p2.json", "sub/p3.json"]);
+        let f2 = &r.layout.files["sub/p2.json"];
+        let s2 = f2.style.as_ref().unwrap();
+        assert_eq!(s2.indent.as_deref(), Some("    "));
+        assert!(s2.ascii && !s2.trailing_newline && !f2.bom && f2.head.is_none());
+        let f3 = &r.layout.files["sub/p3.json"];
+        let s3 = f3.style.as_ref().unwrap();
+        assert_eq!(
+            (s3.indent.as_deref(), s3.colon.as_str(), s3.comma.as_str()),
+            (None, ": ", ", ")
+        );
+        assert!(f3.bom);
+
+        // The layout goes through the database as JSON.
+        let stored = serde_json::to_string(&r.layout).unwrap();
+        let layout: Layout = serde_json::from_str(&stored).unwrap();
+        assert_eq!(layout, r.layout);
+
+        let records: Vec<Record> = r.records.into_iter().map(Result::unwrap).collect();
+        let out = tmp.path().join("export");
+        let mut feed =
+            |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+                records
+                    .iter()
+                    .try_for_each(|r| emit(r.key.as_deref(), &r.value))
+            };
+        write(&sp, &layout, &out, &mut feed).unwrap();
+        for f in [
+            "p1.json",
+            "sub/p2.json",
+            "sub/p3.json",
+            "p4.json",
+            "p5.json",
+        ] {
+            assert_eq!(
+                String::from_utf8(fs::read(out.join(f)).unwrap()).unwrap(),
+                String::from_utf8(fs::read(dir.join(f)).unwrap()).unwrap(),
+                "{f}"
+            );
+        }
+
+        // A uniform folder records no per-file layouts, and a layout stored before they
+        // existed (no `files`) still reads.
+        let uniform = read(&spec(&dir, "people", "p?.json", false));
+        assert!(uniform.layout.files.is_empty());
+        assert!(
+            !serde_json::to_string(&uniform.layout)
+                .unwrap()
+                .contains("files")
+        );
+        let old: Layout = serde_json::from_str(
+            r#"{"style":{"indent":"  ","colon":": ","comma":", ","ascii":false,"trailing_newline":true},"bom":false,"members":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old, uniform.layout);
     }
 
     #[test]

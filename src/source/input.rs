@@ -215,6 +215,7 @@ impl Input {
             style,
             bom: self.sc.bom(),
             members,
+            files: Default::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! however large the file) and yields [`Record`]s; every writer puts records back in the shape
 //! and formatting the source had, which is how `export` undoes a migration.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -134,6 +135,28 @@ pub struct Layout {
     /// Multi-collection files: the top-level keys in file order. A key that no collection maps
     /// keeps its value here as JSON text so nothing is lost.
     pub members: Vec<TopLevel>,
+    /// Folder formats: what one file had of its own, by record key (the file's path relative
+    /// to the folder, `/` separators). A JSON file is listed only when it differs from
+    /// [`Layout::style`] or [`Layout::bom`]; every `.prompty` file is listed with its front
+    /// matter text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileLayout>,
+}
+
+/// The layout of one file of a folder source, where it is not the folder's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileLayout {
+    /// The file's own style (JSON files written differently from the folder's first file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<Style>,
+    /// The file started with a UTF-8 byte order mark.
+    #[serde(default)]
+    pub bom: bool,
+    /// Prompty: the exact text of the front matter block, from the opening `---` through the
+    /// line ending after the closing `---`. Written back verbatim while the record's front
+    /// matter still reads the same from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

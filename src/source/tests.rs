@@ -722,6 +722,7 @@ fn writes_in_the_recorded_style() {
         style,
         bom: true,
         members: Vec::new(),
+        files: Default::default(),
     };
     write_source(
         &single(out.clone(), Format::Tinydb),
@@ -738,6 +739,7 @@ fn writes_in_the_recorded_style() {
         style: crate::json::write::compact_style(),
         bom: false,
         members: Vec::new(),
+        files: Default::default(),
     };
     write_source(
         &single(out.clone(), Format::Jsonl),
