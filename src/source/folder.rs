@@ -303,6 +303,85 @@ mod tests {
     }
 
     #[test]
+    fn files_written_in_different_styles_export_byte_identically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("people");
+        // JSON.stringify(x, null, 2) + "\n"
+        let p1 = "{\n  \"id\": \"p1\",\n  \"name\": \"Ada\",\n  \"tags\": [\n    \"a\",\n    \"b\"\n  ]\n}\n";
+        // Python json.dump(x, f, indent=4): ensure_ascii, no final newline
+        let p2 = "{\n    \"id\": \"p2\",\n    \"name\": \"B\\u00e9a\",\n    \"tags\": [\n        \"x\"\n    ]\n}";
+        // Python json.dumps(x): compact with spaces, BOM added by some editor
+        let p3 = "\u{feff}{\"id\": \"p3\", \"name\": \"Carl\", \"tags\": [\"y\", \"z\"]}";
+        put(&dir.join("p1.json"), p1.as_bytes());
+        put(&dir.join("sub/p2.json"), p2.as_bytes());
+        put(&dir.join("sub/p3.json"), p3.as_bytes());
+        // A file written like the first one adds nothing to the layout.
+        put(&dir.join("p4.json"), b"{\n  \"id\": \"p4\"\n}\n");
+        // Nor does an empty object, which looks the same in every style.
+        put(&dir.join("p5.json"), b"{}\n");
+        let sp = spec(&dir, "people", "*.json", true);
+        let r = read(&sp);
+        assert_eq!(r.layout.style.indent.as_deref(), Some("  "));
+        assert!(!r.layout.bom);
+        let listed: Vec<&str> = r.layout.files.keys().map(String::as_str).collect();
+        assert_eq!(listed, ["sub/p2.json", "sub/p3.json"]);
+        let f2 = &r.layout.files["sub/p2.json"];
+        let s2 = f2.style.as_ref().unwrap();
+        assert_eq!(s2.indent.as_deref(), Some("    "));
+        assert!(s2.ascii && !s2.trailing_newline && !f2.bom && f2.head.is_none());
+        let f3 = &r.layout.files["sub/p3.json"];
+        let s3 = f3.style.as_ref().unwrap();
+        assert_eq!(
+            (s3.indent.as_deref(), s3.colon.as_str(), s3.comma.as_str()),
+            (None, ": ", ", ")
+        );
+        assert!(f3.bom);
+
+        // The layout goes through the database as JSON.
+        let stored = serde_json::to_string(&r.layout).unwrap();
+        let layout: Layout = serde_json::from_str(&stored).unwrap();
+        assert_eq!(layout, r.layout);
+
+        let records: Vec<Record> = r.records.into_iter().map(Result::unwrap).collect();
+        let out = tmp.path().join("export");
+        let mut feed =
+            |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+                records
+                    .iter()
+                    .try_for_each(|r| emit(r.key.as_deref(), &r.value))
+            };
+        write(&sp, &layout, &out, &mut feed).unwrap();
+        for f in [
+            "p1.json",
+            "sub/p2.json",
+            "sub/p3.json",
+            "p4.json",
+            "p5.json",
+        ] {
+            assert_eq!(
+                String::from_utf8(fs::read(out.join(f)).unwrap()).unwrap(),
+                String::from_utf8(fs::read(dir.join(f)).unwrap()).unwrap(),
+                "{f}"
+            );
+        }
+
+        // A uniform folder records no per-file layouts, and a layout stored before they
+        // existed (no `files`) still reads.
+        let uniform = read(&spec(&dir, "people", "p?.json", false));
+        assert!(uniform.layout.files.is_empty());
+        assert!(
+            !serde_json::to_string(&uniform.layout)
+                .unwrap()
+                .contains("files")
+        );
+        let old: Layout = serde_json::from_str(
+            r#"{"style":{"indent":"  ","colon":": ","comma":", ","ascii":false,"trailing_newline":true},"bom":false,"members":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old, uniform.layout);
+    }
+
+    #[test]
     fn bad_files_are_problems_and_reading_goes_on() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("personas");

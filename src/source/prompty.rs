@@ -1441,6 +1441,120 @@ user:
         );
     }
 
+    /// Written by hand: a comment, quoting, a folded block, scalars the emitter would spell
+    /// differently, CRLF line endings.
+    const HANDWRITTEN: &str = "---\r\n# Interview prompt, reviewed 2024-11\r\nname: 'Customer interview'\r\ndescription: >\r\n  Asks a persona about\r\n  a product feature.\r\nmodel:\r\n  api: chat\r\n  configuration:\r\n    api_version: 2024-10-21   # pinned\r\n    azure_deployment: \"gpt-4o\"\r\n  parameters: {temperature: 0.20, max_tokens: 800}\r\nversion: 1.2\r\ntags: [ interview,  \"beta\" ]\r\n---\r\nsystem:\r\nYou are {{persona}}.\r\n";
+
+    fn feed_of(
+        recs: &[crate::source::Record],
+    ) -> impl FnMut(
+        usize,
+        &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>
+    + '_ {
+        move |_, emit| {
+            recs.iter()
+                .try_for_each(|r| emit(r.key.as_deref(), &r.value))
+        }
+    }
+
+    #[test]
+    fn front_matter_text_is_kept_while_it_matches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("prompts");
+        write_file(&src.join("a.prompty"), HANDWRITTEN.as_bytes());
+        let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+        with_bom.extend_from_slice(b"---\nname:   \"b\"   # quoted\n---\nBody\n");
+        write_file(&src.join("sub/b.prompty"), &with_bom);
+        let sp = spec(&src, "prompts", "*.prompty", true);
+        let (recs, layout, ..) = read_all(&sp);
+        let recs: Vec<_> = recs.into_iter().map(Result::unwrap).collect();
+        let a = &recs[0].value;
+        assert_eq!(a.get("version"), Some(&n("1.2")));
+        assert_eq!(
+            a.get("description"),
+            Some(&s("Asks a persona about a product feature.\n"))
+        );
+        let head_end = HANDWRITTEN.find("---\r\nsystem").unwrap() + 5;
+        let fa = &layout.files["a.prompty"];
+        assert_eq!(fa.head.as_deref(), Some(&HANDWRITTEN[..head_end]));
+        assert!(!fa.bom && fa.style.is_none());
+        let fb = &layout.files["sub/b.prompty"];
+        assert!(fb.bom);
+        assert_eq!(
+            fb.head.as_deref(),
+            Some("---\nname:   \"b\"   # quoted\n---\n")
+        );
+
+        // Through the database as JSON, then back to files: byte for byte.
+        let layout: Layout =
+            serde_json::from_str(&serde_json::to_string(&layout).unwrap()).unwrap();
+        let out = tmp.path().join("out");
+        write(&sp, &layout, &out, &mut feed_of(&recs)).unwrap();
+        assert_eq!(
+            String::from_utf8(fs::read(out.join("a.prompty")).unwrap()).unwrap(),
+            HANDWRITTEN
+        );
+        assert_eq!(fs::read(out.join("sub/b.prompty")).unwrap(), with_bom);
+
+        // A body edited in the database keeps the front matter text.
+        let mut edited = recs.clone();
+        if let Value::Object(f) = &mut edited[0].value {
+            f.last_mut().unwrap().1 = s("new body\r\n");
+        }
+        let out2 = tmp.path().join("out2");
+        write(&sp, &layout, &out2, &mut feed_of(&edited)).unwrap();
+        assert_eq!(
+            String::from_utf8(fs::read(out2.join("a.prompty")).unwrap()).unwrap(),
+            format!("{}new body\r\n", &HANDWRITTEN[..head_end])
+        );
+    }
+
+    #[test]
+    fn an_edited_front_matter_is_rendered_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("prompts");
+        write_file(&src.join("a.prompty"), HANDWRITTEN.as_bytes());
+        let sp = spec(&src, "prompts", "*.prompty", false);
+        let (recs, layout, ..) = read_all(&sp);
+        let recs: Vec<_> = recs.into_iter().map(Result::unwrap).collect();
+        let Value::Object(orig) = &recs[0].value else {
+            panic!()
+        };
+
+        let check = |value: Value, name: &str| {
+            let mut edited = recs.clone();
+            edited[0].value = value.clone();
+            let out = tmp.path().join(name);
+            write(&sp, &layout, &out, &mut feed_of(&edited)).unwrap();
+            let text = String::from_utf8(fs::read(out.join("a.prompty")).unwrap()).unwrap();
+            assert!(
+                !text.contains("# pinned"),
+                "stale front matter written:\n{text}"
+            );
+            assert_eq!(parse(&text).unwrap(), value, "{text}");
+        };
+
+        // A value changed (the same text would read back as 1.2).
+        let mut fields = orig.clone();
+        fields.iter_mut().find(|(k, _)| k == "version").unwrap().1 = n("1.3");
+        check(Value::Object(fields), "changed");
+        // A field removed.
+        let fields: Vec<_> = orig.iter().filter(|(k, _)| k != "tags").cloned().collect();
+        check(Value::Object(fields), "removed");
+        // The same fields in another order.
+        let mut fields = orig.clone();
+        fields.swap(0, 1);
+        check(Value::Object(fields), "reordered");
+        // A nested value changed.
+        let mut fields = orig.clone();
+        if let Value::Object(model) = &mut fields.iter_mut().find(|(k, _)| k == "model").unwrap().1
+        {
+            model[0].1 = s("completion");
+        }
+        check(Value::Object(fields), "nested");
+    }
+
     #[test]
     fn write_then_read_a_folder() {
         let tmp = tempfile::tempdir().unwrap();
