@@ -16,7 +16,7 @@ use crate::config::{CollectionConfig, ConfigError, FieldConfig, FieldSpec, Proje
 use crate::json::{Number, Value};
 use crate::source::{Format, Limits, MemberSpec, SourceSpec};
 
-pub use types::ScalarType;
+pub use types::{ScalarType, is_date, is_timestamp, is_uuid};
 
 /// How a column is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,6 +445,8 @@ impl Builder<'_> {
                 "array" => {
                     if !spec.fields.is_empty() || spec.table.is_some() {
                         let child = self.add_child_table(t, &fpath, &spec, &fctx)?;
+                        // Linked to `t` in finish_table, once `t` has its index and key.
+                        t.children.push(child);
                         FieldKind::Child { table: child }
                     } else {
                         if let Some(of) = &spec.of {
@@ -579,11 +581,10 @@ impl Builder<'_> {
                 }
             }
         }
-        // Children were created before this table was pushed; find them by their collection
-        // and patch their parent link.
-        let children: Vec<usize> = (0..idx)
-            .filter(|&c| self.tables[c].parent.is_none() && self.tables[c].parent_col.is_some() && self.tables[c].collection == self.tables[idx].collection)
-            .collect();
+        // Children were created (and listed in `children`) before this table was pushed; patch
+        // their parent link now that its index and key are final. Only this table's own
+        // children: a sibling child table built earlier is not ours.
+        let children = self.tables[idx].children.clone();
         let pk = self.tables[idx].pk;
         let (pname, pcol_name, pty) = {
             let t = &self.tables[idx];
@@ -598,7 +599,6 @@ impl Builder<'_> {
             let pos = child.columns[child.pos_col.unwrap()].name.clone();
             let parent_name = child.columns[pc].name.clone();
             child.uniques.insert(0, vec![parent_name, pos]);
-            self.tables[idx].children.push(c);
         }
         Ok(())
     }

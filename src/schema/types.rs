@@ -96,7 +96,7 @@ pub fn is_date(s: &str) -> bool {
 /// seconds and fraction, optional `Z` or `±hh:mm` / `±hhmm` offset.
 pub fn is_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() < 16 || !is_date(&s[..10]) || !matches!(b[10], b'T' | b't' | b' ') {
+    if b.len() < 16 || !s.is_char_boundary(10) || !is_date(&s[..10]) || !matches!(b[10], b'T' | b't' | b' ') {
         return false;
     }
     let t = &b[11..];
@@ -148,7 +148,7 @@ mod tests {
         ] {
             assert!(is_timestamp(ok), "{ok}");
         }
-        for bad in ["2024-05-01", "2023-02-29T10:00:00Z", "2024-05-01T25:00:00Z", "2024-05-01T10:00:00.Z", "yesterday", "2024-05-01T10:00:00ZZ"] {
+        for bad in ["在深圳做跨境电商小程序的独立开发者", "2024-05-0€T10:00:00Z", "2024-05-01", "2023-02-29T10:00:00Z", "2024-05-01T25:00:00Z", "2024-05-01T10:00:00.Z", "yesterday", "2024-05-01T10:00:00ZZ"] {
             assert!(!is_timestamp(bad), "{bad}");
         }
     }
