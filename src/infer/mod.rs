@@ -56,6 +56,8 @@ struct Draft {
 /// One source and the collections it feeds (in member order).
 struct Job {
     found: Found,
+    /// Why the source is read this way.
+    why: String,
     drafts: Vec<Draft>,
 }
 
@@ -81,7 +83,11 @@ pub fn infer(root: &Path, paths: &[PathBuf]) -> Result<Inferred, Vec<Problem>> {
     let mut jobs = Vec::new();
     for f in found {
         match drafts_for(&f, &root, &mut names) {
-            Ok(drafts) => jobs.push(Job { found: f, drafts }),
+            Ok((why, drafts)) => jobs.push(Job {
+                found: f,
+                why,
+                drafts,
+            }),
             Err(p) => problems.push(p),
         }
     }
@@ -127,6 +133,7 @@ pub fn infer(root: &Path, paths: &[PathBuf]) -> Result<Inferred, Vec<Problem>> {
                 format: d.format,
                 member: d.member.clone(),
                 pattern: d.pattern.clone(),
+                source_why: job.why.clone(),
                 shape_why: d.why.clone(),
                 stats: s,
                 key: None,
@@ -219,33 +226,34 @@ fn stem_name(found: &Found, root: &Path) -> String {
     plan::table_ident(&raw)
 }
 
-fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<Vec<Draft>, Problem> {
+fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<Draft>), Problem> {
     let stem = stem_name(f, root);
-    let one = |names: &mut Names, format, why: String, pattern: Option<&str>| Draft {
+    let one = |names: &mut Names, format, pattern: Option<&str>| Draft {
         name: names.claim(&stem),
         format,
         member: None,
         pattern: pattern.map(str::to_string),
-        why,
+        why: String::new(),
     };
     Ok(match &f.kind {
-        FoundKind::Folder { why, .. } => {
-            vec![one(names, Format::Folder, why.clone(), Some("*.json"))]
-        }
+        FoundKind::Folder { why, .. } => (
+            why.clone(),
+            vec![one(names, Format::Folder, Some("*.json"))],
+        ),
         FoundKind::Prompty { files } => {
             let why = format!(
                 "{}: a prompty folder (YAML front matter + template body per file)",
                 plan::count(*files as u64, ".prompty file")
             );
-            vec![one(names, Format::Prompty, why, Some("*.prompty"))]
+            (why, vec![one(names, Format::Prompty, Some("*.prompty"))])
         }
         FoundKind::File { jsonl_ext, probe } => {
             let d = shape::decide(probe, *jsonl_ext, &f.rel)?;
-            match d.shape {
-                Shape::Array => vec![one(names, Format::Array, d.why, None)],
-                Shape::Jsonl => vec![one(names, Format::Jsonl, d.why, None)],
-                Shape::Document => vec![one(names, Format::Document, d.why, None)],
-                Shape::Keyed => vec![one(names, Format::Object, d.why, None)],
+            let drafts = match &d.shape {
+                Shape::Array => vec![one(names, Format::Array, None)],
+                Shape::Jsonl => vec![one(names, Format::Jsonl, None)],
+                Shape::Document => vec![one(names, Format::Document, None)],
+                Shape::Keyed => vec![one(names, Format::Object, None)],
                 Shape::Tinydb { tables } => tables
                     .iter()
                     .map(|t| {
@@ -259,7 +267,7 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<Vec<Draft>, P
                             format: Format::Tinydb,
                             member: Some(t.clone()),
                             pattern: None,
-                            why: format!("TinyDB table {t:?} — {}", d.why),
+                            why: format!("TinyDB table {t:?}"),
                         }
                     })
                     .collect(),
@@ -290,12 +298,13 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<Vec<Draft>, P
                             format,
                             member: Some(m.clone()),
                             pattern: None,
-                            why: format!("member {m:?} is {what} — {}", d.why),
+                            why: format!("member {m:?}: {what}"),
                         });
                     }
                     out
                 }
-            }
+            };
+            (d.why, drafts)
         }
     })
 }

@@ -51,7 +51,9 @@ pub struct CollectionPlan<'s> {
     pub format: Format,
     pub member: Option<String>,
     pub pattern: Option<String>,
-    /// Why this shape, for the comment.
+    /// Why the source was read this way (the same for every collection of a source).
+    pub source_why: String,
+    /// What this collection is within its source (members of db.json and TinyDB files).
     pub shape_why: String,
     pub stats: &'s CollectionStats,
     /// The natural key field.

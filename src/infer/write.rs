@@ -108,6 +108,7 @@ pub fn project(h: &Header, plans: &[CollectionPlan]) -> String {
                 comment(&p.source),
                 "-".repeat(80usize.saturating_sub(p.source.chars().count() + 8))
             );
+            let _ = writeln!(out, "# {}", comment(&p.source_why));
             last_source = Some(&p.source);
         }
         collection(&mut out, p);
@@ -132,7 +133,9 @@ fn count_children(n: &Node) -> usize {
 }
 
 fn collection(out: &mut String, p: &CollectionPlan) {
-    let _ = writeln!(out, "# {}", comment(&p.shape_why));
+    if !p.shape_why.is_empty() {
+        let _ = writeln!(out, "# {}", comment(&p.shape_why));
+    }
     for n in &p.notes {
         let _ = writeln!(out, "# {}", comment(n));
     }
