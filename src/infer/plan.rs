@@ -6,18 +6,21 @@
 //! The rules (docs/infer.md explains them for users):
 //! - type: the union over every non-null value. Only booleans → `boolean`; only integer literals
 //!   that fit 64 bits → `integer`; numbers with fractions or exponents (with or without
-//!   integers) → `real`; any integer beyond 64 bits or number beyond a double → `json` (exact);
+//!   integers) → `real`, unless a double cannot hold one of them exactly (integers beyond 2^53,
+//!   more than 17 significant digits); any integer beyond 64 bits, number beyond a double or
+//!   inexact real → `json` (exact);
 //!   strings that are all ISO 8601 date-times / dates / UUIDs → `timestamp` / `date` / `uuid`;
 //!   other strings → `text`; several kinds (say strings and numbers) or never a value → `json`.
 //! - required: present and non-null in every record (every object, for nested fields).
-//! - enum: a text field with at most [`ENUM_MAX`] distinct values, each short, over at least
-//!   [`ENUM_MIN_VALUES`] values and at least three values per distinct value.
+//! - enum: a text field with 2 to [`ENUM_MAX`] distinct values, each short, over at least
+//!   [`ENUM_MIN_VALUES`] values and at least three values per distinct value, unless its name
+//!   says it is an identifier or free text (`title`, `description`, ...).
 //! - objects are flattened into columns when they have a stable shape (at most
 //!   [`FLATTEN_MAX_FIELDS`] fields, similarity ≥ 0.6, keys that are names rather than data);
 //!   otherwise they are `json`.
 //! - arrays of objects are child tables (to any depth); arrays of scalars are child tables when
-//!   their values repeat across records (tags: at least 4 elements, each value used twice on
-//!   average) or they are lists of ids; otherwise JSON columns.
+//!   their values repeat across records (tags: at least 4 elements and at most 3 distinct values
+//!   per 4 elements) or they are lists of ids; otherwise JSON columns.
 
 use std::collections::HashSet;
 
@@ -182,11 +185,11 @@ pub fn scalar_type(s: &Stats) -> Option<ScalarType> {
         if s.big_ints > 0 || s.huge > 0 {
             return None;
         }
-        return Some(if s.reals == 0 {
-            ScalarType::Integer
-        } else {
-            ScalarType::Real
-        });
+        if s.reals == 0 {
+            return Some(ScalarType::Integer);
+        }
+        // A real column holds doubles: numbers a double cannot hold exactly stay JSON.
+        return (s.inexact == 0).then_some(ScalarType::Real);
     }
     if s.timestamps == nn {
         return Some(ScalarType::Timestamp);
@@ -293,10 +296,15 @@ pub fn plan_field<'s>(name: &str, s: &'s Stats, ctx: Ctx) -> FieldPlan<'s> {
     }
     match scalar_type(s) {
         None => {
-            let odd = s.odd_number.clone().unwrap_or_default();
-            f.notes.push(format!(
-                "{odd} does not fit a 64-bit integer or a double → json (kept exact)"
-            ));
+            let why = if let Some(n) = &s.big_example {
+                format!("{n} is beyond 64-bit integers")
+            } else if let Some(n) = &s.huge_example {
+                format!("{n} is beyond the range of a double")
+            } else {
+                let n = s.inexact_example.clone().unwrap_or_default();
+                format!("{n} would lose digits as a double (real)")
+            };
+            f.notes.push(format!("{why} → json (kept exact)"));
         }
         Some(ty) => {
             f.kind = Kind::Scalar(ty);
@@ -331,12 +339,13 @@ pub fn plan_field<'s>(name: &str, s: &'s Stats, ctx: Ctx) -> FieldPlan<'s> {
 fn plan_enum(f: &mut FieldPlan, s: &Stats, name: &str) {
     let Some(d) = &s.distinct else { return };
     let nn = s.non_null();
-    if d.is_empty()
+    if d.len() < 2
         || d.len() > ENUM_MAX
         || nn < ENUM_MIN_VALUES
         || (d.len() as u64) * 3 > nn
         || id_like(name)
         || handle_like(name)
+        || prose_like(name)
     {
         return;
     }
@@ -347,6 +356,33 @@ fn plan_enum(f: &mut FieldPlan, s: &Stats, name: &str) {
         d.len(),
         count(nn, "value")
     ));
+}
+
+/// Names of fields that hold free text, never an enumeration, however few values they have.
+fn prose_like(name: &str) -> bool {
+    let l = name.to_lowercase();
+    [
+        "name",
+        "title",
+        "description",
+        "text",
+        "content",
+        "body",
+        "summary",
+        "comment",
+        "message",
+        "note",
+        "notes",
+        "question",
+        "answer",
+        "bio",
+        "address",
+        "subject",
+        "caption",
+        "prompt",
+    ]
+    .iter()
+    .any(|w| l == *w || l.ends_with(&format!("_{w}")))
 }
 
 /// Keys that are data rather than names: numbers, dates, UUIDs.
@@ -483,7 +519,7 @@ fn plan_array<'s>(f: &mut FieldPlan<'s>, s: &'s Stats, ctx: Ctx) {
         ScalarType::Text | ScalarType::Integer | ScalarType::Uuid | ScalarType::Date
     );
     let short = ty != ScalarType::Text || it.max_chars <= 64;
-    let repeats = distinct.is_some_and(|d| it.count >= 4 && d * 2 <= it.count);
+    let repeats = distinct.is_some_and(|d| it.count >= 4 && d * 4 <= it.count * 3);
     if keyish && short && (repeats || id_list) && !ctx.document {
         let why = if id_list {
             format!("a list of ids ({n_el} in {n_arr})")
@@ -508,7 +544,7 @@ fn plan_array<'s>(f: &mut FieldPlan<'s>, s: &'s Stats, ctx: Ctx) {
         }));
     } else {
         let why = match distinct {
-            Some(d) if d * 2 > it.count => format!("{} distinct out of {n_el}", d),
+            Some(d) if d * 4 > it.count * 3 => format!("{} distinct out of {n_el}", d),
             None => "too many distinct values".to_string(),
             _ if !keyish => format!("{} elements", ty.name()),
             _ if !short => "long texts".to_string(),

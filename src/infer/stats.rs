@@ -129,6 +129,36 @@ pub fn value_hash(v: &Value) -> u64 {
     h.finish()
 }
 
+/// A decimal number as (sign, significant digits, exponent): the value is
+/// `sign digits × 10^exponent`, digits without leading or trailing zeros (empty for zero).
+fn decimal(text: &str) -> (bool, String, i64) {
+    let (neg, t) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mant, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (t, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let all: String = format!("{int}{frac}");
+    let trimmed = all.trim_start_matches('0');
+    let digits = trimmed.trim_end_matches('0');
+    let exp = exp - frac.len() as i64 + (trimmed.len() - digits.len()) as i64;
+    if digits.is_empty() {
+        (false, String::new(), 0)
+    } else {
+        (neg, digits.to_string(), exp)
+    }
+}
+
+/// Does the double `f` read from `text` hold exactly the decimal value written (its shortest
+/// round-trip form has the same digits)? `0.1` and `1.50` yes; `0.1000000000000000000001` and
+/// `9007199254740993.0` no.
+pub fn double_keeps(text: &str, f: f64) -> bool {
+    decimal(text) == decimal(&format!("{f:e}"))
+}
+
 /// A capped multiset of 64-bit hashes: enough to tell whether values are all distinct and to
 /// check that one field's values all occur in another's. Hash collisions can only make values
 /// look equal, so a "distinct" answer is never wrong; the chance of a false "duplicate" among a
@@ -295,8 +325,12 @@ pub struct Stats {
     pub reals: u64,
     /// Numbers beyond the range of a double (`1e400`).
     pub huge: u64,
-    /// The first number that does not fit its column, for the explanation.
-    pub odd_number: Option<String>,
+    /// Numbers a double cannot hold exactly (integers beyond 2^53, more than 17 digits).
+    pub inexact: u64,
+    /// The first number of each of those kinds, for the explanation.
+    pub big_example: Option<String>,
+    pub huge_example: Option<String>,
+    pub inexact_example: Option<String>,
     pub strings: u64,
     pub timestamps: u64,
     pub dates: u64,
@@ -409,21 +443,34 @@ impl Stats {
             Value::Null => self.nulls += 1,
             Value::Bool(_) => self.bools += 1,
             Value::Number(n) => {
+                let text = n.as_str();
                 if n.is_integer_form() {
-                    if n.as_i64().is_some() {
-                        self.ints += 1;
-                        hashable = true;
-                    } else {
-                        self.big_ints += 1;
-                        self.odd_number
-                            .get_or_insert_with(|| n.as_str().to_string());
+                    match n.as_i64() {
+                        Some(i) => {
+                            self.ints += 1;
+                            hashable = true;
+                            if i.unsigned_abs() > 1 << 53 {
+                                self.inexact += 1;
+                                self.inexact_example.get_or_insert_with(|| text.to_string());
+                            }
+                        }
+                        None => {
+                            self.big_ints += 1;
+                            self.big_example.get_or_insert_with(|| text.to_string());
+                        }
                     }
-                } else if n.as_f64().is_finite() {
-                    self.reals += 1;
                 } else {
-                    self.huge += 1;
-                    self.odd_number
-                        .get_or_insert_with(|| n.as_str().to_string());
+                    let f = n.as_f64();
+                    if !f.is_finite() {
+                        self.huge += 1;
+                        self.huge_example.get_or_insert_with(|| text.to_string());
+                    } else {
+                        self.reals += 1;
+                        if !double_keeps(text, f) {
+                            self.inexact += 1;
+                            self.inexact_example.get_or_insert_with(|| text.to_string());
+                        }
+                    }
                 }
             }
             Value::String(s) => {
@@ -602,11 +649,34 @@ mod tests {
         assert!(f["id"].hashes.as_ref().unwrap().all_distinct());
         assert_eq!((f["n"].reals, f["n"].ints), (1, 1));
         assert_eq!((f["big"].big_ints, f["big"].ints), (1, 1));
-        assert_eq!(f["big"].odd_number.as_deref(), Some("12345678901234567890"));
+        assert_eq!(
+            f["big"].big_example.as_deref(),
+            Some("12345678901234567890")
+        );
         assert_eq!(f["t"].timestamps, 2);
         assert_eq!(f["d"].dates, 2);
         assert_eq!(f["u"].uuids, 2);
         assert_eq!((f["x"].nulls, f["x"].strings), (1, 1));
+    }
+
+    #[test]
+    fn doubles_that_keep_the_decimal() {
+        for (t, keeps) in [
+            ("0.1", true),
+            ("1.50", true),
+            ("1e3", true),
+            ("-0.0", true),
+            ("1.7976931348623157e308", true),
+            ("2.5E-8", true),
+            ("0.1000000000000000000001", false),
+            ("9007199254740993.0", false),
+            ("3.141592653589793238", false),
+        ] {
+            assert_eq!(double_keeps(t, t.parse().unwrap()), keeps, "{t}");
+        }
+        let o = collect(&[r#"{"a": 9007199254740993, "b": 9007199254740992}"#]);
+        assert_eq!(o.fields["a"].inexact, 1);
+        assert_eq!(o.fields["b"].inexact, 0);
     }
 
     #[test]

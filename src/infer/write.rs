@@ -212,9 +212,22 @@ fn notes(out: &mut String, f: &FieldPlan) {
         let _ = writeln!(
             out,
             "# {}: {}",
-            comment(&format!("{:?}", f.name)).trim_matches('"'),
+            comment(&display_name(&f.name)),
             comment(&f.notes.join("; "))
         );
+    }
+}
+
+/// A field name for a comment: bare when it is a plain word, quoted otherwise.
+fn display_name(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        name.to_string()
+    } else {
+        format!("{name:?}")
     }
 }
 
