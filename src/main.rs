@@ -4,6 +4,10 @@ use clap::Parser;
 use jsonlift::cli::{Cli, run};
 use tracing_subscriber::EnvFilter;
 
+// Records are many small allocations; mimalloc handles that pattern far better than glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -17,8 +21,10 @@ fn main() -> ExitCode {
     // Past a file-size limit, writes should fail with an error we report and roll back from,
     // not kill the process mid-write.
     // SAFETY: setting a signal to SIG_IGN at start-up, before any thread exists.
+    // And `jsonlift ... | head` should end quietly, as Unix tools do, not panic on a closed pipe.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     run(cli)
 }

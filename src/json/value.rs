@@ -43,6 +43,10 @@ impl Number {
         if f == 0.0 || !f.is_finite() {
             return Number("0".into());
         }
+        // In JavaScript's decimal range, Rust's shortest form is the same text.
+        if (1e-6..1e21).contains(&f.abs()) {
+            return Number(f.to_string().into());
+        }
         let sci = format!("{:e}", f.abs()); // shortest digits: "1.5e-7", "1e21"
         let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
         let digits: String = mant.chars().filter(|c| *c != '.').collect();
@@ -60,6 +64,24 @@ impl Number {
             if k == 1 { format!("{digits}e{sign}{e}") } else { format!("{}.{}e{sign}{e}", &digits[..1], &digits[1..]) }
         };
         Number(if f < 0.0 { format!("-{body}") } else { body }.into())
+    }
+    /// Whether this text is exactly what [`Number::from_f64_js`] gives for its value, decided
+    /// from the text alone where possible (the common case when loading): a plain decimal with
+    /// at most 15 significant digits is the shortest form of its double.
+    pub fn is_canonical_js(&self) -> bool {
+        let t = self.0.as_bytes();
+        let body = t.strip_prefix(b"-").unwrap_or(t);
+        let plain = !body.is_empty()
+            && body.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+            && !(body.len() > 1 && body[0] == b'0' && body[1] != b'.')
+            && !body.ends_with(b".")
+            && !(body.contains(&b'.') && body.ends_with(b"0"));
+        let digits = body.iter().filter(|b| b.is_ascii_digit()).skip_while(|b| **b == b'0').count();
+        if plain && digits <= 15 && digits > 0 {
+            let f = self.as_f64().abs();
+            return (1e-6..1e21).contains(&f);
+        }
+        Number::from_f64_js(self.as_f64()).0 == self.0
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -188,6 +210,13 @@ mod tests {
         assert!(Number::from_f64(f64::NAN).is_none());
         for (f, js) in [(4.0, "4"), (0.1, "0.1"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1.5e-7, "1.5e-7"), (0.000001, "0.000001"), (-2.5, "-2.5"), (123.456, "123.456"), (1.2345e22, "1.2345e+22")] {
             assert_eq!(Number::from_f64_js(f).as_str(), js);
+            assert!(Number::from_f64_js(f).is_canonical_js(), "{js}");
+        }
+        for t in ["4.0", "1e3", "-0", "0.10", "1.5E+3", "12345678901234567890", "0.0000001"] {
+            assert!(!Number::from_text_unchecked(t).is_canonical_js(), "{t}");
+        }
+        for t in ["4", "0.1", "-2.5", "123456789012345", "0.000001"] {
+            assert!(Number::from_text_unchecked(t).is_canonical_js(), "{t}");
         }
     }
 

@@ -14,7 +14,9 @@ use crate::json::{JsonPath, Seg, line_col, locate};
 use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::{Role, Schema};
 use crate::source::{self, Format, Layout, Origin, Record, SourceSpec};
-use crate::store::sqlite::insert_sql;
+use super::verify::first_difference;
+use crate::schema::rebuild::rebuild;
+use crate::store::sqlite::{cell_from, fetch_children};
 
 /// The name of the file a record came from, as the user knows it.
 pub fn record_file(spec: &SourceSpec, member: usize, key: Option<&str>) -> String {
@@ -59,6 +61,8 @@ pub struct Loaded {
     pub collections: Vec<CollectionReport>,
     /// Rows inserted per table.
     pub rows: HashMap<usize, u64>,
+    /// Child rows read back while verifying, per table.
+    pub fetched: HashMap<usize, u64>,
 }
 
 /// Loads every record of source `si`, read through `spec` (which may point at a backup copy), into
@@ -71,6 +75,7 @@ pub fn load_source(
     ids: &mut Ids,
     report: &mut Report,
     progress: &Progress,
+    verify: bool,
 ) -> anyhow::Result<Option<Loaded>> {
     let started = Instant::now();
     let mut reader = match source::open(spec) {
@@ -82,6 +87,7 @@ pub fn load_source(
     };
     let bar = progress.source(&spec.display, reader.total_bytes());
     let mut rows: HashMap<usize, u64> = HashMap::new();
+    let mut fetched: HashMap<usize, u64> = HashMap::new();
     let mut records = vec![0u64; spec.members.len()];
     let mut stmts = HashMap::new();
     let colls: Vec<usize> = (0..spec.members.len())
@@ -111,11 +117,13 @@ pub fn load_source(
                 }
             }
             Ok(out) => {
+                let mut inserted = true;
+                let mut root_rowid = 0;
                 for (i, row) in out.iter().enumerate() {
                     let stmt = match stmts.get_mut(&row.table) {
                         Some(s) => s,
                         None => {
-                            let s = conn.prepare(&insert_sql(&schema.tables[row.table]))?;
+                            let s = conn.prepare(&schema.tables[row.table].sql.insert)?;
                             stmts.entry(row.table).or_insert(s)
                         }
                     };
@@ -123,9 +131,16 @@ pub fn load_source(
                         Ok(_) => *rows.entry(row.table).or_default() += 1,
                         Err(e) => {
                             report.problem(insert_problem(schema, spec, &rec, &out, i, e)?);
+                            inserted = false;
                             break;
                         }
                     }
+                    if i == 0 {
+                        root_rowid = conn.last_insert_rowid();
+                    }
+                }
+                if inserted && verify {
+                    verify_record(conn, schema, coll, root_rowid, spec, &rec, &mut fetched, report)?;
                 }
             }
         }
@@ -163,7 +178,7 @@ pub fn load_source(
             }
         })
         .collect();
-    Ok(Some(Loaded { layout, collections, rows }))
+    Ok(Some(Loaded { layout, collections, rows, fetched }))
 }
 
 /// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
@@ -218,4 +233,39 @@ fn insert_problem(schema: &Schema, spec: &SourceSpec, rec: &Record, rows: &[Row]
         }
     }
     Ok(place(&rec.origin, file, &path, message))
+}
+
+/// Reads a just-inserted record back, rebuilds it from its rows and requires it to equal the
+/// source record exactly (values, key order, number spellings). A difference is a jsonlift bug,
+/// and it stops the migration before anything is committed.
+#[allow(clippy::too_many_arguments)]
+fn verify_record(
+    conn: &Connection,
+    schema: &Schema,
+    coll: usize,
+    rowid: i64,
+    spec: &SourceSpec,
+    rec: &Record,
+    fetched: &mut HashMap<usize, u64>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let ti = schema.collections[coll].table;
+    let t = &schema.tables[ti];
+    let mut stmt = conn.prepare_cached(&t.sql.by_rowid)?;
+    let cells = stmt.query_row([rowid], |r| (0..t.columns.len()).map(|i| r.get_ref(i).map(cell_from)).collect::<rusqlite::Result<Vec<_>>>())?;
+    let mut fetch = |t: usize, parent: &Cell<'static>| {
+        let rows = fetch_children(conn, schema, t, parent)?;
+        *fetched.entry(t).or_default() += rows.len() as u64;
+        Ok(rows)
+    };
+    let (key, value) = rebuild(schema, ti, &cells, &mut fetch)?;
+    let file = record_file(spec, rec.member, rec.key.as_deref());
+    let bug = "verification failed, nothing was committed (please report this as a jsonlift bug)";
+    if key.is_some() && key != rec.key {
+        report.problem(place(&rec.origin, file.clone(), &JsonPath::root(), format!("{bug}: the database gives back key {key:?}")));
+    }
+    if let Some((path, what)) = first_difference(&rec.value, &value, JsonPath::root()) {
+        report.problem(place(&rec.origin, file, &path, format!("{bug}: {what}")));
+    }
+    Ok(())
 }

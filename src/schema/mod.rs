@@ -150,6 +150,15 @@ pub struct Table {
     pub indexes: Vec<Vec<String>>,
     /// The JSON keys leading from the parent's object to this array (child tables only).
     pub parent_path: Vec<String>,
+    /// SQLite statements for this table, built once (they are used for every record).
+    pub sql: TableSql,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TableSql {
+    pub insert: String,
+    pub by_rowid: String,
+    pub children: String,
 }
 
 impl Table {
@@ -227,6 +236,9 @@ impl Builder<'_> {
             let format = match cc.format {
                 Some(f) => f,
                 None if cc.member.is_some() => Format::Array,
+                // A missing source is reported by the reader with the other problems (exit 1,
+                // not a project-file error); its format cannot matter then.
+                None if !path.exists() => Format::Array,
                 None => crate::source::guess_format(&path).map_err(|p| {
                     self.err(format!("collections.{name}: {p}\nhint: set `format` (array, object, document, tinydb, jsonl, folder, prompty)"))
                 })?,
@@ -266,6 +278,9 @@ impl Builder<'_> {
                     t.name
                 )));
             }
+        }
+        for t in &mut self.tables {
+            t.sql = crate::store::sqlite::table_sql(t);
         }
         Ok(Schema { tables: self.tables, collections: self.collections, sources: self.sources })
     }
@@ -661,6 +676,7 @@ fn empty_table(name: &str, collection: usize) -> Table {
         uniques: Vec::new(),
         indexes: Vec::new(),
         parent_path: Vec::new(),
+        sql: TableSql::default(),
     }
 }
 

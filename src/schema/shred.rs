@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use super::{Elements, Field, FieldKind, ScalarType, Schema, Table};
-use crate::json::{JsonPath, Number, Value, to_compact_string};
+use crate::json::{JsonPath, Value, to_compact_string};
 
 /// A value bound to a column.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,16 +201,17 @@ impl<'s, 'a> Shredder<'s, 'a> {
             };
             seen[i] = true;
             let f = &fields[i];
-            let fpath = path.key(k);
+            // Built only when needed: most fields are valid scalars.
+            let fpath = || path.key(k);
             canon[i] = match &f.kind {
                 FieldKind::Scalar { ty, col } => {
                     if matches!(v, Value::Null) {
                         if f.required {
-                            self.err(fpath, format!("{k:?} is required and must not be null"));
+                            self.err(fpath(), format!("{k:?} is required and must not be null"));
                         }
                         false
                     } else {
-                        if let Some(cell) = self.scalar(*ty, f, v, &fpath, k, &mut meta) {
+                        if let Some(cell) = self.scalar(*ty, f, v, path, k, &mut meta) {
                             cells[*col] = cell;
                         }
                         true
@@ -218,7 +219,7 @@ impl<'s, 'a> Shredder<'s, 'a> {
                 }
                 FieldKind::Json { col } => {
                     if f.required && matches!(v, Value::Null) {
-                        self.err(fpath, format!("{k:?} is required and must not be null"));
+                        self.err(fpath(), format!("{k:?} is required and must not be null"));
                     }
                     cells[*col] = Cell::Text(Cow::Owned(to_compact_string(v)));
                     true
@@ -227,22 +228,22 @@ impl<'s, 'a> Shredder<'s, 'a> {
                     match v {
                         Value::Object(o) => {
                             let mut sub_extras = Vec::new();
-                            let mut m = self.node(t, sub, o, cells, pk, &fpath, &mut sub_extras);
+                            let mut m = self.node(t, sub, o, cells, pk, &fpath(), &mut sub_extras);
                             m.extras = sub_extras;
                             if !m.is_empty() {
                                 meta.nested.push((k.clone(), m));
                             }
                         }
                         Value::Null if !f.required => meta.nulls.push(k.clone()),
-                        other => self.err(fpath, format!("expected an object, found {}", describe(other))),
+                        other => self.err(fpath(), format!("expected an object, found {}", describe(other))),
                     }
                     true
                 }
                 FieldKind::Child { table } => {
                     match v {
-                        Value::Array(items) => self.children(*table, items, pk, &fpath),
+                        Value::Array(items) => self.children(*table, items, pk, &fpath()),
                         Value::Null if !f.required => meta.nulls.push(k.clone()),
-                        other => self.err(fpath, format!("expected an array, found {}", describe(other))),
+                        other => self.err(fpath(), format!("expected an array, found {}", describe(other))),
                     }
                     true
                 }
@@ -269,18 +270,18 @@ impl<'s, 'a> Shredder<'s, 'a> {
     }
 
     /// A typed cell for a scalar, with enum/min/max checks and the raw spelling when needed.
-    fn scalar(&mut self, ty: ScalarType, f: &Field, v: &'a Value, path: &JsonPath, key: &str, meta: &mut NodeMeta) -> Option<Cell<'a>> {
+    fn scalar(&mut self, ty: ScalarType, f: &Field, v: &'a Value, parent: &JsonPath, key: &str, meta: &mut NodeMeta) -> Option<Cell<'a>> {
         if let Some(allowed) = &f.enumeration {
             if !allowed.contains(v) {
                 let list: Vec<String> = allowed.iter().map(to_compact_string).collect();
-                self.err(path.clone(), format!("{} is not one of {}", to_compact_string(v), list.join(", ")));
+                self.err(parent.key(key), format!("{} is not one of {}", to_compact_string(v), list.join(", ")));
                 return None;
             }
         }
         let (cell, raw) = match scalar_cell(ty, v) {
             Ok(x) => x,
             Err(m) => {
-                self.err(path.clone(), m);
+                self.err(parent.key(key), m);
                 return None;
             }
         };
@@ -295,7 +296,7 @@ impl<'s, 'a> Shredder<'s, 'a> {
         if let Some(n) = n {
             if f.min.is_some_and(|m| n < m) || f.max.is_some_and(|m| n > m) {
                 let bound = |b: Option<f64>| b.map(|x| x.to_string()).unwrap_or_else(|| "…".into());
-                self.err(path.clone(), format!("{n} is outside [{}, {}]", bound(f.min), bound(f.max)));
+                self.err(parent.key(key), format!("{n} is outside [{}, {}]", bound(f.min), bound(f.max)));
                 return None;
             }
         }
@@ -361,7 +362,10 @@ pub fn scalar_cell(ty: ScalarType, v: &Value) -> Result<(Cell<'_>, Option<String
                 return Err(format!("expected integer, found number {n}"));
             }
             let i = n.as_i64().ok_or_else(|| format!("{n} does not fit a 64-bit integer; declare the field as `real` or `json`"))?;
-            let raw = (Number::from_i64(i).as_str() != n.as_str()).then(|| n.as_str().to_string());
+            let t = n.as_str();
+            let digits = t.strip_prefix('-').unwrap_or(t);
+            let canonical = t != "-0" && !(digits.len() > 1 && digits.starts_with('0'));
+            let raw = (!canonical).then(|| t.to_string());
             Ok((Cell::Int(i), raw))
         }
         (ScalarType::Real, Value::Number(n)) => {
@@ -369,7 +373,7 @@ pub fn scalar_cell(ty: ScalarType, v: &Value) -> Result<(Cell<'_>, Option<String
             if !f.is_finite() {
                 return Err(format!("{n} is out of range for a real; declare the field as `json` to keep it exact"));
             }
-            let raw = (Number::from_f64_js(f).as_str() != n.as_str()).then(|| n.as_str().to_string());
+            let raw = (!n.is_canonical_js()).then(|| n.as_str().to_string());
             Ok((Cell::Real(f), raw))
         }
         (ScalarType::Text, Value::String(s)) => Ok((Cell::Text(Cow::Borrowed(s)), None)),

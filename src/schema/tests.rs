@@ -217,3 +217,34 @@ fn ddl_reads_like_hand_written_sql() {
     assert!(sql.contains(r#""published" INTEGER CHECK ("published" IN (0, 1))"#), "{sql}");
     assert!(sql.contains(r#""_extra" TEXT CHECK (json_valid("_extra"))"#), "{sql}");
 }
+
+#[test]
+fn sibling_child_tables_keep_their_own_parent() {
+    let s = schema(
+        r#"
+[collections.c]
+source = "c.json"
+format = "array"
+[collections.c.fields.modules]
+type = "array"
+table = "modules"
+[collections.c.fields.modules.fields.lessons]
+type = "array"
+table = "lessons"
+[collections.c.fields.modules.fields.lessons.fields]
+t = "text"
+[collections.c.fields.tags]
+type = "array"
+of = "text"
+table = "tags"
+"#,
+    );
+    let parent_of = |name: &str| {
+        let t = s.tables.iter().find(|t| t.name == name).unwrap();
+        s.tables[t.parent.unwrap()].name.clone()
+    };
+    assert_eq!(parent_of("lessons"), "modules");
+    assert_eq!(parent_of("modules"), "c");
+    assert_eq!(parent_of("tags"), "c");
+    assert_round_trip(&s, &[(None, r#"{"modules":[{"lessons":[{"t":"a"}]}],"tags":["x","y"]}"#)]);
+}

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 use crate::schema::ddl::quote;
 use crate::schema::shred::Cell;
-use crate::schema::{Schema, Table};
+use crate::schema::{Schema, Table, TableSql};
 
 impl ToSql for Cell<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -27,7 +27,10 @@ pub fn cell_from(v: ValueRef<'_>) -> Cell<'static> {
         ValueRef::Null => Cell::Null,
         ValueRef::Integer(i) => Cell::Int(i),
         ValueRef::Real(f) => Cell::Real(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned().into()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(match std::str::from_utf8(t) {
+            Ok(s) => s.to_owned().into(),
+            Err(_) => String::from_utf8_lossy(t).into_owned().into(),
+        }),
     }
 }
 
@@ -61,6 +64,15 @@ pub fn open_build(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// The statements used per record, built once per table.
+pub fn table_sql(t: &Table) -> TableSql {
+    TableSql {
+        insert: insert_sql(t),
+        by_rowid: select_by_rowid_sql(t),
+        children: if t.parent_col.is_some() { select_children_sql(t) } else { String::new() },
+    }
+}
+
 pub fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| r.get::<_, i64>(0))
         .map(|n| n > 0)
@@ -82,6 +94,11 @@ pub fn select_all_sql(t: &Table) -> String {
     format!("SELECT {} FROM {} ORDER BY rowid", select_list(t), quote(&t.name))
 }
 
+/// One row by rowid.
+pub fn select_by_rowid_sql(t: &Table) -> String {
+    format!("SELECT {} FROM {} WHERE rowid = ?1", select_list(t), quote(&t.name))
+}
+
 /// The children of one parent, in array order.
 pub fn select_children_sql(t: &Table) -> String {
     let parent = &t.columns[t.parent_col.expect("child table")].name;
@@ -92,7 +109,7 @@ pub fn select_children_sql(t: &Table) -> String {
 /// Reads the children of `parent` in child table `ti`.
 pub fn fetch_children(conn: &Connection, schema: &Schema, ti: usize, parent: &Cell<'static>) -> anyhow::Result<Vec<Vec<Cell<'static>>>> {
     let t = &schema.tables[ti];
-    let mut stmt = conn.prepare_cached(&select_children_sql(t))?;
+    let mut stmt = conn.prepare_cached(&t.sql.children)?;
     let n = t.columns.len();
     let rows = stmt.query_map([parent], |r| (0..n).map(|i| r.get_ref(i).map(cell_from)).collect::<rusqlite::Result<Vec<_>>>())?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
