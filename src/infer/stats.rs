@@ -172,7 +172,11 @@ pub struct Hashes {
     /// More distinct values than the cap: the set was dropped and nothing can be concluded.
     pub capped: bool,
     sorted: bool,
+    next_compact: usize,
 }
+
+/// Hash sets are first deduplicated at this size.
+const COMPACT_MIN: usize = 1 << 14;
 
 impl Hashes {
     pub fn new(cap: usize) -> Hashes {
@@ -182,6 +186,7 @@ impl Hashes {
             added: 0,
             capped: false,
             sorted: true,
+            next_compact: COMPACT_MIN,
         }
     }
 
@@ -192,8 +197,11 @@ impl Hashes {
         }
         self.vals.push(h);
         self.sorted = false;
-        if self.vals.len() >= self.cap {
+        // Deduplicating whenever the set doubles keeps memory near the number of distinct
+        // values (a field with 5,000 distinct values among millions stays small).
+        if self.vals.len() >= self.next_compact.min(self.cap) {
             self.compact();
+            self.next_compact = (self.vals.len() * 2).max(COMPACT_MIN);
             if self.vals.len() >= self.cap / 4 * 3 {
                 self.capped = true;
                 self.vals = Vec::new();
@@ -476,13 +484,19 @@ impl Stats {
             Value::String(s) => {
                 self.strings += 1;
                 hashable = true;
-                let chars = s.chars().count();
+                // Characters are counted only when the byte length says they could matter.
+                let chars = if s.len() > self.max_chars || (self.distinct.is_some() && s.len() > ENUM_MAX_CHARS) {
+                    s.chars().count()
+                } else {
+                    0
+                };
                 self.max_chars = self.max_chars.max(chars);
-                if is_timestamp(s) {
+                let digit = s.as_bytes().first().is_some_and(u8::is_ascii_digit);
+                if digit && is_timestamp(s) {
                     self.timestamps += 1;
-                } else if is_date(s) {
+                } else if digit && is_date(s) {
                     self.dates += 1;
-                } else if is_uuid(s) {
+                } else if s.len() == 36 && is_uuid(s) {
                     self.uuids += 1;
                 }
                 self.track_distinct(s, chars);
@@ -522,7 +536,7 @@ impl Stats {
 
     fn track_distinct(&mut self, s: &str, chars: usize) {
         let Some(d) = &mut self.distinct else { return };
-        if chars > ENUM_MAX_CHARS {
+        if s.len() > ENUM_MAX_CHARS && chars > ENUM_MAX_CHARS {
             self.distinct = None;
             return;
         }
@@ -572,7 +586,12 @@ impl ObjStats {
         // Where the previous key of this object sits in `fields`: a new key goes right after it.
         let mut prev: Option<usize> = None;
         for (k, v) in obj {
-            let idx = match self.fields.get_index_of(k.as_str()) {
+            // Most objects list their keys in the order already known: try the next slot before
+            // hashing the key.
+            let guess = prev.map_or(0, |p| p + 1);
+            let hit = self.fields.get_index(guess).is_some_and(|(name, _)| name == k);
+            let found = if hit { Some(guess) } else { self.fields.get_index_of(k.as_str()) };
+            let idx = match found {
                 Some(i) => i,
                 None => {
                     if self.fields.len() >= FIELD_CAP || !budget.take() {
