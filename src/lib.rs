@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod infer;
 pub mod json;
 pub mod migrate;
 pub mod schema;

@@ -4,6 +4,8 @@
 
 mod check;
 mod export;
+mod infer;
+mod init;
 mod migrate;
 mod output;
 mod verify;
@@ -43,6 +45,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Write every source back from the database, in its original shape.
     Export(export::ExportArgs),
+    /// Write DIR/jsonlift.toml inferred from the JSON files under DIR.
+    Init(init::InitArgs),
+    /// Print the project file inferred from the given files and folders.
+    Infer(infer::InferArgs),
 }
 
 /// Options every verb that reads the project file shares.
@@ -62,14 +68,16 @@ impl ProjectArgs {
 /// Runs the parsed command line and maps the outcome to an exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
-        Command::Check(a) => check::run(a, cli.quiet),
-        Command::Migrate(a) => migrate::run(a, cli.quiet),
-        Command::Verify(a) => verify::run(a, cli.quiet),
-        Command::Export(a) => export::run(a, cli.quiet),
+        Command::Check(a) => check::run(a, cli.quiet).map(|r| r.ok),
+        Command::Migrate(a) => migrate::run(a, cli.quiet).map(|r| r.ok),
+        Command::Verify(a) => verify::run(a, cli.quiet).map(|r| r.ok),
+        Command::Export(a) => export::run(a, cli.quiet).map(|r| r.ok),
+        Command::Init(a) => init::run(a, cli.quiet),
+        Command::Infer(a) => infer::run(a),
     };
     match result {
-        Ok(report) => {
-            if report.ok {
+        Ok(ok) => {
+            if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -96,6 +104,14 @@ fn chain(e: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
+}
+
+/// Prints problems with the input, compiler-style, one per line on stderr.
+fn print_problems(problems: &[crate::error::Problem]) {
+    for p in problems {
+        eprintln!("{p}");
+    }
+    eprintln!("{} problem(s); nothing was written", problems.len());
 }
 
 /// Prints a finished report: JSON on stdout with `--json`; otherwise problems on stderr and a

@@ -5,6 +5,7 @@
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
+//! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 
 mod util;
 
@@ -12,5 +13,6 @@ mod fixtures;
 
 mod bad_input;
 mod examples;
+mod infer;
 mod migrate;
 mod verify;

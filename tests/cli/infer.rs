@@ -1,0 +1,631 @@
+//! `jsonlift init` and `jsonlift infer`: the project file inferred from the data alone.
+//!
+//! The contract: for every example (its data files only, without its jsonlift.toml) and every
+//! case of the corpus under `tests/infer/`, `init` then `check`, `migrate`, `verify` and
+//! `export` give back every source byte for byte. On top of that, each corpus case asserts the
+//! inferences it exists for, and bad input is refused with the place and no file written.
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// Data files of a case: JSON, JSON Lines and prompty files outside hidden folders.
+fn data_files(dir: &Path) -> Vec<String> {
+    list_files(dir)
+        .into_iter()
+        .filter(|f| !f.split('/').any(|c| c.starts_with('.')))
+        .filter(|f| {
+            let ext = f.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+            matches!(ext.as_str(), "json" | "jsonl" | "ndjson" | "prompty")
+        })
+        .collect()
+}
+
+fn copy_data(from: &Path, to: &Path) {
+    for rel in data_files(from) {
+        let dst = to.join(&rel);
+        fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        fs::copy(from.join(&rel), &dst).unwrap();
+    }
+}
+
+fn init(p: &Project) -> Run {
+    p.jl_raw(&p.cwd, &["init".into(), p.root.display().to_string()])
+}
+
+/// A project holding a copy of `case`'s data, after a successful `init`.
+#[track_caller]
+fn inited(case: &Path) -> (Project, toml::Table) {
+    let mut p = Project::empty();
+    copy_data(case, &p.root);
+    init(&p).ok().stdout_has("wrote");
+    let text = fs::read_to_string(p.config()).unwrap();
+    let config: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| panic!("inferred file is not TOML: {e}\n{text}"));
+    if let Some(db) = config.get("database").and_then(|d| d.as_str()) {
+        p.db_rel = db.to_string();
+    }
+    (p, config)
+}
+
+/// init → check → migrate → verify → export, and every source comes back byte for byte.
+#[track_caller]
+fn round_trip(case: &Path) -> (Project, toml::Table) {
+    let (p, config) = inited(case);
+    let text = fs::read_to_string(p.config()).unwrap();
+    let context = |what: &str| format!("{what}\n--- inferred jsonlift.toml ---\n{text}");
+    let r = p.jl(&["check"]);
+    assert_eq!(r.code, Some(0), "{}\n{}", context("check failed"), r.stderr);
+    let r = p.jl(&["migrate"]);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "{}\n{}",
+        context("migrate failed"),
+        r.stderr
+    );
+    assert_db_sound(&p.db());
+    p.jl(&["verify"]).ok();
+    let out = p.export();
+    let sources = data_files(case);
+    assert!(!sources.is_empty(), "no data files in {}", case.display());
+    for s in &sources {
+        let original = p.read(s);
+        let exported = fs::read(out.join(s))
+            .unwrap_or_else(|e| panic!("{}", context(&format!("export did not write {s}: {e}"))));
+        if exported != original && !same_prompty(s, &original, &exported) {
+            panic!(
+                "{}",
+                context(&format!(
+                    "exported {s} differs from the source\n--- source ---\n{}\n--- export ---\n{}",
+                    String::from_utf8_lossy(&original),
+                    String::from_utf8_lossy(&exported)
+                ))
+            );
+        }
+    }
+    for f in list_files(&out) {
+        assert!(
+            sources.contains(&f),
+            "export wrote {f}, which is not a source"
+        );
+    }
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    (p, config)
+}
+
+/// A `.prompty` file is YAML re-emitted by the prompty writer, which does not promise the same
+/// bytes (tests/cli/examples.rs holds the writer to that); what `init` must guarantee is the same
+/// record: the same front matter values and the same body.
+fn same_prompty(rel: &str, a: &[u8], b: &[u8]) -> bool {
+    if !rel.ends_with(".prompty") {
+        return false;
+    }
+    let parse = |x: &[u8]| {
+        let t = std::str::from_utf8(x).ok()?;
+        jsonlift::source::prompty::parse_prompty(t, "body", 128)
+            .ok()
+            .map(|d| d.value)
+    };
+    let (va, vb) = (parse(a), parse(b));
+    va.is_some() && va == vb
+}
+
+fn cases(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/infer")
+        .join(name)
+}
+
+/// Runs `f` on every case, reporting all failures at once.
+fn all(cases: &[PathBuf], f: impl Fn(&Path)) {
+    assert!(!cases.is_empty());
+    let mut failures = Vec::new();
+    for c in cases {
+        if let Err(e) = catch_unwind(AssertUnwindSafe(|| f(c))) {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("== {} ==\n{msg}", c.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn every_example_round_trips_from_an_inferred_project_file() {
+    let examples = cases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"));
+    all(&examples, |c| {
+        round_trip(c);
+    });
+}
+
+#[test]
+fn every_corpus_case_round_trips() {
+    all(&cases(&corpus("")), |c| {
+        round_trip(c);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each corpus case is for
+
+fn coll<'a>(config: &'a toml::Table, name: &str) -> &'a toml::Table {
+    config["collections"]
+        .get(name)
+        .and_then(|c| c.as_table())
+        .unwrap_or_else(|| panic!("no collection {name:?} in {config:#?}"))
+}
+
+fn field<'a>(c: &'a toml::Table, path: &[&str]) -> toml::Table {
+    let mut t = c;
+    let mut last = None;
+    for (i, k) in path.iter().enumerate() {
+        let f = &t["fields"][*k];
+        if i + 1 == path.len() {
+            last = Some(match f {
+                toml::Value::String(ty) => {
+                    let mut m = toml::Table::new();
+                    m.insert("type".into(), toml::Value::String(ty.clone()));
+                    m
+                }
+                toml::Value::Table(m) => m.clone(),
+                other => panic!("field {k}: {other:?}"),
+            });
+        } else {
+            t = f.as_table().unwrap();
+        }
+    }
+    last.unwrap()
+}
+
+fn s<'a>(t: &'a toml::Table, k: &str) -> Option<&'a str> {
+    t.get(k).and_then(|v| v.as_str())
+}
+
+fn tables(p: &Project) -> Vec<String> {
+    q(&p.db(), "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_jsonlift%' ESCAPE '\\' ORDER BY name")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[test]
+fn tinydb_written_by_tinydb() {
+    let (p, c) = round_trip(&corpus("tinydb"));
+    for (name, member) in [
+        ("library", "_default"),
+        ("authors", "authors"),
+        ("books", "books"),
+        ("loans", "loans"),
+    ] {
+        let t = coll(&c, name);
+        assert_eq!(s(t, "format"), Some("tinydb"));
+        assert_eq!(s(t, "member"), Some(member));
+        assert_eq!(t.get("key"), None, "{name}: the document id is the key");
+    }
+    let books = coll(&c, "books");
+    assert_eq!(
+        s(&field(books, &["author_id"]), "references"),
+        Some("authors")
+    );
+    assert_eq!(
+        field(books, &["isbn"])
+            .get("unique")
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    assert_eq!(
+        s(&field(books, &["tags"]), "table"),
+        Some("tags"),
+        "tags repeat: a child table"
+    );
+    assert_eq!(s(&field(books, &["editions"]), "table"), Some("editions"));
+    let loans = coll(&c, "loans");
+    assert_eq!(s(&field(loans, &["book_id"]), "references"), Some("books"));
+    let status = field(loans, &["status"]);
+    assert_eq!(status["enum"].as_array().unwrap().len(), 3);
+    assert_eq!(s(&field(loans, &["lent_at"]), "type"), Some("timestamp"));
+    assert_eq!(s(&field(loans, &["due"]), "type"), Some("date"));
+    let db = p.db();
+    assert_eq!(
+        q1(
+            &db,
+            "SELECT count(*) FROM loans JOIN books ON books._doc_id = loans.book_id"
+        ),
+        "10"
+    );
+}
+
+#[test]
+fn json_server_db_json() {
+    let (p, c) = round_trip(&corpus("jsonserver"));
+    let text = fs::read_to_string(p.config()).unwrap();
+    for (name, format) in [
+        ("users", "array"),
+        ("posts", "array"),
+        ("comments", "array"),
+        ("profile", "document"),
+    ] {
+        let t = coll(&c, name);
+        assert_eq!(s(t, "format"), Some(format), "{name}");
+        assert_eq!(s(t, "member"), Some(name));
+    }
+    assert!(
+        c["collections"].get("tags").is_none(),
+        "an array of strings is not a collection"
+    );
+    let comments = coll(&c, "comments");
+    assert_eq!(s(comments, "key"), Some("id"));
+    assert_eq!(
+        s(&field(comments, &["postId"]), "references"),
+        Some("posts")
+    );
+    assert_eq!(
+        field(comments, &["userId"]).get("references"),
+        None,
+        "one userId dangles"
+    );
+    assert!(
+        text.contains("1 of 4 distinct values are not there"),
+        "{text}"
+    );
+    assert_eq!(
+        s(&field(coll(&c, "posts"), &["userId"]), "references"),
+        Some("users")
+    );
+    assert_eq!(
+        field(coll(&c, "users"), &["email"])
+            .get("unique")
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    assert!(
+        text.contains("many-to-one"),
+        "the repeated author objects are pointed out\n{text}"
+    );
+    assert_eq!(q1(&p.db(), "SELECT count(*) FROM comments"), "12");
+}
+
+#[test]
+fn nested_arrays_become_child_tables_to_any_depth() {
+    let (p, c) = round_trip(&corpus("nested"));
+    let courses = coll(&c, "courses");
+    assert_eq!(s(courses, "key"), Some("id"));
+    assert_eq!(s(&field(courses, &["modules"]), "table"), Some("modules"));
+    assert_eq!(
+        s(&field(courses, &["modules", "lessons"]), "table"),
+        Some("lessons")
+    );
+    assert_eq!(
+        s(&field(courses, &["modules", "lessons", "steps"]), "table"),
+        Some("steps")
+    );
+    assert_eq!(
+        s(
+            &field(courses, &["modules", "lessons", "steps", "hints"]),
+            "table"
+        ),
+        Some("hints")
+    );
+    assert_eq!(
+        s(&field(courses, &["modules", "lessons", "quiz"]), "type"),
+        Some("object")
+    );
+    assert_eq!(
+        s(
+            &field(
+                courses,
+                &["modules", "lessons", "quiz", "questions", "options"]
+            ),
+            "table"
+        ),
+        Some("options")
+    );
+    let db = p.db();
+    assert_eq!(q1(&db, "SELECT count(*) FROM steps"), "25");
+    // Steps join back to their course through every level.
+    let n = q1(
+        &db,
+        "SELECT count(*) FROM steps s JOIN lessons l ON s.lesson_id = l._id \
+         JOIN modules m ON l.module_id = m._id JOIN courses c ON m.course_id = c.id WHERE c.id = 1",
+    );
+    assert_eq!(n, "10");
+}
+
+#[test]
+fn objects_shared_across_records_are_pointed_out_as_many_to_many() {
+    let (p, c) = round_trip(&corpus("manytomany"));
+    let text = fs::read_to_string(p.config()).unwrap();
+    let movies = coll(&c, "movies");
+    assert_eq!(s(&field(movies, &["cast"]), "table"), Some("cast"));
+    assert!(text.contains("many-to-many"), "{text}");
+    assert!(
+        text.contains("only 4 distinct, identical each time"),
+        "{text}"
+    );
+    let genres = field(movies, &["genres"]);
+    assert_eq!(s(&genres, "of"), Some("text"));
+    assert_eq!(s(&genres, "table"), Some("genres"));
+    assert_eq!(q1(&p.db(), "SELECT count(DISTINCT id) FROM \"cast\""), "4");
+}
+
+#[test]
+fn mixed_types_and_colliding_names() {
+    let (p, c) = round_trip(&corpus("mixed"));
+    let r = coll(&c, "records");
+    assert_eq!(r.get("key"), None, "\"_id\" repeats: no key");
+    assert_eq!(s(&field(r, &["_id"]), "column"), Some("_id_2"));
+    assert_eq!(s(&field(r, &["code"]), "type"), Some("json"));
+    assert_eq!(s(&field(r, &["payload"]), "type"), Some("json"));
+    assert_eq!(s(&field(r, &["score"]), "type"), Some("real"));
+    assert_eq!(s(&field(r, &["flag"]), "type"), Some("boolean"));
+    assert_eq!(s(&field(r, &["nothing"]), "type"), Some("json"));
+    assert_eq!(
+        s(&field(r, &["when"]), "type"),
+        Some("text"),
+        "a date and a date-time: text"
+    );
+    assert_eq!(s(&field(r, &["name"]), "column"), Some("name_2"));
+    assert_eq!(s(r, "extra_column"), Some("_extra_json"));
+    assert_eq!(s(&field(r, &[""]), "column"), Some("field"));
+    let cols = columns(&p.db(), "records");
+    for col in [
+        "_id",
+        "_id_2",
+        "Name",
+        "name_2",
+        "_extra",
+        "_extra_json",
+        "_meta",
+        "_meta_v",
+        "field",
+    ] {
+        assert!(cols.contains(&col.to_string()), "{col} not in {cols:?}");
+    }
+}
+
+#[test]
+fn numbers_stay_exact() {
+    let (p, c) = round_trip(&corpus("numbers"));
+    let m = coll(&c, "measurements");
+    for (f, ty) in [
+        ("reading", "real"),
+        ("count", "json"),
+        ("offset", "integer"),
+        ("scale", "json"),
+        ("tiny", "real"),
+        ("exact", "json"),
+    ] {
+        assert_eq!(s(&field(m, &[f]), "type"), Some(ty), "{f}");
+    }
+    let db = p.db();
+    assert_eq!(
+        q1(&db, "SELECT count FROM measurements WHERE sensor = 'a'"),
+        "12345678901234567890"
+    );
+    assert_eq!(
+        q1(&db, "SELECT exact FROM measurements WHERE sensor = 'b'"),
+        "9007199254740993"
+    );
+}
+
+#[test]
+fn unicode_keys_values_and_file_names() {
+    let (p, c) = round_trip(&corpus("unicode"));
+    let w = coll(&c, "wörterbuch");
+    assert_eq!(s(&field(w, &["名前"]), "type"), Some("text"));
+    assert_eq!(s(&field(w, &["say \"hi\""]), "type"), Some("text"));
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT \"名前\" FROM \"wörterbuch\" WHERE \"a.b\" = 1"
+        ),
+        "猫"
+    );
+}
+
+#[test]
+fn byte_order_mark() {
+    let (_, c) = round_trip(&corpus("bom"));
+    let n = coll(&c, "notes");
+    assert_eq!(s(n, "format"), Some("array"));
+    assert_eq!(s(n, "key"), Some("id"));
+    assert_eq!(s(&field(n, &["created"]), "type"), Some("timestamp"));
+}
+
+#[test]
+fn keyed_object_and_json_lines_referring_to_it() {
+    let (p, c) = round_trip(&corpus("keyed"));
+    let users = coll(&c, "users");
+    assert_eq!(s(users, "format"), Some("object"));
+    assert_eq!(
+        field(users, &["email"])
+            .get("unique")
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    let orders = coll(&c, "orders");
+    assert_eq!(s(orders, "format"), Some("jsonl"));
+    assert_eq!(s(orders, "key"), Some("order_id"));
+    assert_eq!(s(&field(orders, &["user_id"]), "references"), Some("users"));
+    let status = field(orders, &["status"]);
+    assert_eq!(status["enum"].as_array().unwrap().len(), 3);
+    assert_eq!(s(&field(orders, &["items"]), "table"), Some("items"));
+    let db = p.db();
+    assert_eq!(
+        q1(
+            &db,
+            "SELECT count(*) FROM orders JOIN users ON users._key = orders.user_id"
+        ),
+        "12"
+    );
+}
+
+#[test]
+fn folder_prompty_and_document() {
+    let (_, c) = round_trip(&corpus("folder"));
+    let notes = coll(&c, "notes");
+    assert_eq!(s(notes, "format"), Some("folder"));
+    assert_eq!(
+        field(notes, &["slug"])
+            .get("unique")
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    let (_, c) = round_trip(&corpus("prompty"));
+    assert_eq!(s(coll(&c, "prompts"), "format"), Some("prompty"));
+    let (_, c) = round_trip(&corpus("document"));
+    let st = coll(&c, "settings");
+    assert_eq!(s(st, "format"), Some("document"));
+    assert_eq!(s(&field(st, &["window"]), "type"), Some("object"));
+    assert_eq!(s(&field(st, &["plugins"]), "table"), Some("plugins"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+#[test]
+fn infer_prints_what_init_writes() {
+    let (p, _) = inited(&corpus("keyed"));
+    let written = fs::read_to_string(p.config()).unwrap();
+    let r = p.jl_raw(&p.cwd, &["infer".into(), p.root.display().to_string()]);
+    r.ok();
+    assert_eq!(r.stdout, written);
+    // Several paths: relative to the current folder.
+    let r = p.jl_raw(
+        &p.root,
+        &["infer".into(), "users.json".into(), "orders.jsonl".into()],
+    );
+    r.ok()
+        .stdout_has("source = \"users.json\"")
+        .stdout_has("source = \"orders.jsonl\"");
+}
+
+#[test]
+fn init_refuses_to_overwrite_without_force() {
+    let (p, _) = inited(&corpus("bom"));
+    p.write("jsonlift.toml", "# mine\n");
+    init(&p).code(2).stderr_has("--force");
+    assert_eq!(p.read("jsonlift.toml"), b"# mine\n");
+    p.jl_raw(
+        &p.cwd,
+        &[
+            "init".into(),
+            "--force".into(),
+            p.root.display().to_string(),
+        ],
+    )
+    .ok();
+    assert!(
+        String::from_utf8(p.read("jsonlift.toml"))
+            .unwrap()
+            .contains("[collections.notes]")
+    );
+}
+
+#[test]
+fn init_defaults_to_the_current_folder() {
+    let p = Project::empty();
+    copy_data(&corpus("bom"), &p.root);
+    p.jl_raw(&p.root, &["init".into()]).ok();
+    assert!(p.config().is_file());
+}
+
+#[test]
+fn a_folder_without_json_is_refused() {
+    let p = Project::empty();
+    p.write("README.md", "# nothing here\n");
+    init(&p).code(1).stderr_has("no JSON found");
+    assert!(!p.config().exists());
+}
+
+#[test]
+fn a_file_that_does_not_parse_is_named_with_its_place() {
+    let p = Project::empty();
+    p.write("good.json", "[{\"a\": 1}]");
+    p.write("data/bad.json", "[\n  {\"a\": 1},\n  {\"a\": 2,}\n]\n");
+    let r = init(&p);
+    r.code(1);
+    let lines = r.problem_lines("data/bad.json");
+    assert!(
+        lines.iter().any(|l| l.starts_with("data/bad.json:3:")),
+        "{r:?}"
+    );
+    assert!(!p.config().exists());
+}
+
+#[test]
+fn a_broken_object_file_is_named_with_its_place() {
+    let p = Project::empty();
+    p.write("settings.json", "{\n  \"a\": 1,\n  \"b\" 2\n}\n");
+    let r = init(&p);
+    r.code(1).stderr_has("settings.json:3:7");
+    assert!(!p.config().exists());
+}
+
+#[test]
+fn records_that_are_not_objects_are_refused_with_their_path() {
+    let p = Project::empty();
+    p.write("items.json", "[\n  {\"a\": 1},\n  {\"a\": 2},\n  42\n]\n");
+    let r = init(&p);
+    r.code(1)
+        .stderr_has("items.json:4:3: $[2]:")
+        .stderr_has("not an object");
+    assert!(!p.config().exists());
+}
+
+#[test]
+fn a_scalar_file_is_refused() {
+    let p = Project::empty();
+    p.write("n.json", "42\n");
+    init(&p).code(1).stderr_has("n.json:1:1");
+    assert!(!p.config().exists());
+}
+
+#[test]
+fn a_bad_file_in_a_folder_of_records_is_named() {
+    let p = Project::empty();
+    p.write("people/a.json", "{\"name\": \"a\", \"age\": 1}\n");
+    p.write("people/b.json", "{\"name\": \"b\", \"age\": 2}\n");
+    p.write("people/c.json", "{\"name\": \"c\", \"age\": }\n");
+    let r = init(&p);
+    r.code(1).stderr_has("people/c.json:1:");
+    assert!(!p.config().exists());
+}
+
+#[test]
+fn the_written_file_explains_itself() {
+    let (p, _) = inited(&corpus("keyed"));
+    let text = fs::read_to_string(p.config()).unwrap();
+    for needle in [
+        "records keyed by the object key",
+        "\"order_id\" is in 12/12 records, never null, all distinct → primary key",
+        "3 distinct values over 12 values → enum",
+        "all 3 distinct values are keys of users._key → foreign key",
+        "docs/infer.md",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+}
