@@ -485,7 +485,9 @@ impl Stats {
                 self.strings += 1;
                 hashable = true;
                 // Characters are counted only when the byte length says they could matter.
-                let chars = if s.len() > self.max_chars || (self.distinct.is_some() && s.len() > ENUM_MAX_CHARS) {
+                let chars = if s.len() > self.max_chars
+                    || (self.distinct.is_some() && s.len() > ENUM_MAX_CHARS)
+                {
                     s.chars().count()
                 } else {
                     0
@@ -589,8 +591,15 @@ impl ObjStats {
             // Most objects list their keys in the order already known: try the next slot before
             // hashing the key.
             let guess = prev.map_or(0, |p| p + 1);
-            let hit = self.fields.get_index(guess).is_some_and(|(name, _)| name == k);
-            let found = if hit { Some(guess) } else { self.fields.get_index_of(k.as_str()) };
+            let hit = self
+                .fields
+                .get_index(guess)
+                .is_some_and(|(name, _)| name == k);
+            let found = if hit {
+                Some(guess)
+            } else {
+                self.fields.get_index_of(k.as_str())
+            };
             let idx = match found {
                 Some(i) => i,
                 None => {
