@@ -29,6 +29,9 @@ pub struct Config {
     pub backup_dir: Option<String>,
     pub busy_timeout_ms: Option<u64>,
     pub max_depth: Option<usize>,
+    /// Database backups: schedule and retention (docs/backup.md).
+    #[serde(default)]
+    pub backups: BackupsConfig,
     #[serde(default)]
     pub collections: IndexMap<String, CollectionConfig>,
 }
@@ -53,6 +56,21 @@ pub struct CollectionConfig {
     pub indexes: Vec<Vec<String>>,
     #[serde(default)]
     pub fields: IndexMap<String, FieldConfig>,
+}
+
+/// `[backups]`: when `serve` takes database backups and how many are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupsConfig {
+    /// How often `serve` takes one (`"30m"`, `"6h"`, `"1d"`); none when absent.
+    pub interval: Option<String>,
+    /// Keep the newest N backups (default 10).
+    pub keep_last: Option<usize>,
+    /// Plus the newest backup of each of the last D days (default 7).
+    pub keep_daily: Option<u32>,
+    /// Compress backups with zstd (default false).
+    #[serde(default)]
+    pub compress: bool,
 }
 
 /// A field: `title = "text"` or `title = { type = "text", required = true }`.
@@ -184,6 +202,18 @@ impl Project {
         )
     }
 
+    /// The `[backups] interval`, parsed; `None` when scheduled backups are off.
+    pub fn backup_interval(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        let Some(text) = self.config.backups.interval.as_deref() else {
+            return Ok(None);
+        };
+        parse_interval(text).map(Some).ok_or_else(|| {
+            self.invalid(format!(
+                "[backups] interval = {text:?} is not a duration; write a number and a unit: \"30m\", \"6h\", \"1d\" (s, m, h, d)"
+            ))
+        })
+    }
+
     pub fn busy_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.config.busy_timeout_ms.unwrap_or(5000))
     }
@@ -198,6 +228,21 @@ impl Project {
             message: message.into(),
         }
     }
+}
+
+/// `"90s"`, `"30m"`, `"6h"`, `"1d"` → a positive duration.
+fn parse_interval(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let n: u64 = text[..text.len() - unit.len_utf8()].trim().parse().ok()?;
+    let secs = match unit {
+        's' => n,
+        'm' => n * 60,
+        'h' => n * 3600,
+        'd' => n * 86_400,
+        _ => return None,
+    };
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
 }
 
 /// serde's message for an untagged enum says nothing useful; say what the field forms are.
@@ -240,6 +285,28 @@ mod tests {
         assert!(c.fields["title"].spec().required);
         assert_eq!(c.fields["modules"].spec().fields.len(), 1);
         assert_eq!(p.database_path(), PathBuf::from("/p/jsonlift.db"));
+    }
+
+    #[test]
+    fn backup_intervals() {
+        assert_eq!(
+            parse_interval("30m"),
+            Some(std::time::Duration::from_secs(1800))
+        );
+        assert_eq!(
+            parse_interval("1d"),
+            Some(std::time::Duration::from_secs(86_400))
+        );
+        for bad in ["", "0h", "10", "h", "5w"] {
+            assert_eq!(parse_interval(bad), None, "{bad}");
+        }
+        let p = Project::parse(Path::new("j.toml"), "[backups]\ninterval = \"often\"\n").unwrap();
+        assert!(
+            p.backup_interval()
+                .unwrap_err()
+                .to_string()
+                .contains("often")
+        );
     }
 
     #[test]

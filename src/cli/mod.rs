@@ -2,12 +2,15 @@
 //! its report. Exit codes: 0 success, 1 problems found or the command failed, 2 usage or
 //! project-file errors.
 
+mod backup;
+mod backups;
 mod check;
 mod export;
 mod infer;
 mod init;
 mod migrate;
 mod output;
+mod restore;
 mod verify;
 
 use std::path::PathBuf;
@@ -49,6 +52,12 @@ pub enum Command {
     Init(init::InitArgs),
     /// Print the project file inferred from the given files and folders.
     Infer(infer::InferArgs),
+    /// Take a consistent backup of the live database into the backup folder.
+    Backup(backup::BackupArgs),
+    /// List the database backups; --verify re-checks them.
+    Backups(backups::BackupsArgs),
+    /// Replace the database by a backup, or by its state at a moment (--at).
+    Restore(restore::RestoreArgs),
 }
 
 /// Options every verb that reads the project file shares.
@@ -74,6 +83,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(a) => export::run(a, cli.quiet).map(|r| r.ok),
         Command::Init(a) => init::run(a, cli.quiet),
         Command::Infer(a) => infer::run(a),
+        Command::Backup(a) => backup::run(a, cli.quiet),
+        Command::Backups(a) => backups::run(a),
+        Command::Restore(a) => restore::run(a, cli.quiet),
     };
     match result {
         Ok(ok) => {

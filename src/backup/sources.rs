@@ -83,8 +83,8 @@ impl BackupError {
     }
 }
 
-/// A useful next step for the common failures.
-fn hint_for(e: &io::Error, path: &Path) -> Option<String> {
+/// A useful next step for the common failures (shared with the database backups).
+pub(crate) fn hint_for(e: &io::Error, path: &Path) -> Option<String> {
     // ENOSPC (28) and EDQUOT (122 on Linux, 69 on macOS) when the kind is not mapped.
     let full = matches!(
         e.kind(),

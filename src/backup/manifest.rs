@@ -1,0 +1,221 @@
+//! The manifest beside each database backup: what the backup holds and how to check it. It is
+//! written last (temp file, fsync, rename), so a backup without one is incomplete and ignored.
+//!
+//! Layout of `<backup_dir>/db/`:
+//!
+//! ```text
+//! 20261121T101502.123456Z.db        the snapshot (or .db.zst when compressed)
+//! 20261121T101502.123456Z.json      its manifest
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Project;
+use crate::migrate::ledger;
+use crate::schema::Schema;
+use crate::store::sqlite::table_exists;
+
+/// What a database backup holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DbManifest {
+    /// The backup file's name, in the same folder.
+    pub file: String,
+    /// When the snapshot started: every write committed before is in it.
+    pub taken_at: String,
+    /// Why it was taken: `manual`, `schedule`, `migrate-before`, `migrate-after`, `admin`.
+    pub reason: String,
+    /// SHA-256 and size of the backup file as stored (compressed or not).
+    pub sha256: String,
+    pub size: u64,
+    pub compressed: bool,
+    /// Size of the database itself.
+    pub db_size: u64,
+    /// `PRAGMA integrity_check` of the snapshot: `ok`.
+    pub integrity: String,
+    /// Which schema the data is in (see [`db_schema_hash`]); a restore refuses another.
+    pub schema_hash: String,
+    /// The last audit entry the snapshot holds (0 and none when the log is empty).
+    pub audit_id: i64,
+    pub audit_at: Option<String>,
+    /// Rows per table.
+    pub counts: BTreeMap<String, u64>,
+    pub version: String,
+}
+
+/// A complete backup found in the folder.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub manifest: DbManifest,
+    pub data: PathBuf,
+    pub manifest_path: PathBuf,
+}
+
+impl Entry {
+    /// The name users pass to `restore`: the file stem (`20261121T101502.123456Z`).
+    pub fn name(&self) -> String {
+        stem(&self.manifest_path)
+    }
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Where the project's database backups live.
+pub fn folder(project: &Project) -> PathBuf {
+    project.backup_dir().join("db")
+}
+
+/// Every complete backup in `dir`, oldest first. A missing folder holds none.
+pub fn list(dir: &Path) -> anyhow::Result<Vec<Entry>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let path = e?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("reading backup manifest {}", path.display()))?;
+        let manifest: DbManifest = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "backup manifest {} is damaged; move it away to ignore that backup",
+                path.display()
+            )
+        })?;
+        out.push(Entry {
+            data: dir.join(&manifest.file),
+            manifest,
+            manifest_path: path,
+        });
+    }
+    out.sort_by(|a, b| (&a.manifest.taken_at, a.name()).cmp(&(&b.manifest.taken_at, b.name())));
+    Ok(out)
+}
+
+/// Writes the manifest atomically: temp file, fsync, rename, fsync the folder.
+pub fn write(dir: &Path, stem: &str, m: &DbManifest) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("{stem}.json"));
+    let tmp = dir.join(format!(".{stem}.json.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(serde_json::to_string_pretty(m)?.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(super::db::io_error(e, "write", &path));
+    }
+    super::sync_dir(dir);
+    Ok(path)
+}
+
+/// What a database holds, as the manifest records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub integrity: String,
+    pub schema_hash: String,
+    pub audit_id: i64,
+    pub audit_at: Option<String>,
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// Integrity, schema, audit position and row counts of an open database.
+pub fn facts(conn: &Connection) -> anyhow::Result<Facts> {
+    let mut problems = Vec::new();
+    {
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            problems.push(r.get::<_, String>(0)?);
+        }
+    }
+    let mut counts = BTreeMap::new();
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for n in names {
+        let c: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM {}", crate::schema::ddl::quote(&n)),
+            [],
+            |r| r.get(0),
+        )?;
+        counts.insert(n, c as u64);
+    }
+    let (audit_id, audit_at) = audit_position(conn)?;
+    Ok(Facts {
+        integrity: problems.join("; "),
+        schema_hash: db_schema_hash(conn)?,
+        audit_id,
+        audit_at,
+        counts,
+    })
+}
+
+/// The last audit entry: its id and time (0 and none when there is none).
+pub fn audit_position(conn: &Connection) -> anyhow::Result<(i64, Option<String>)> {
+    if !table_exists(conn, "_jsonlift_audit")? {
+        return Ok((0, None));
+    }
+    Ok(conn
+        .query_row(
+            "SELECT id, at FROM _jsonlift_audit ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, None)))
+}
+
+/// Which schema a database's data is in: the per-source schema fingerprints its migrations
+/// recorded. Two databases of the same project (same jsonlift.toml) agree; another project's
+/// does not.
+pub fn db_schema_hash(conn: &Connection) -> anyhow::Result<String> {
+    let mut pairs = Vec::new();
+    if table_exists(conn, "_jsonlift_sources")? {
+        let mut stmt = conn.prepare("SELECT path, schema_hash FROM _jsonlift_sources")?;
+        for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            pairs.push(r?);
+        }
+    }
+    Ok(hash_pairs(pairs))
+}
+
+/// The same fingerprint computed from the project file: what a database migrated with it has.
+pub fn project_schema_hash(schema: &Schema) -> String {
+    hash_pairs(
+        schema
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(si, s)| (s.display.clone(), ledger::schema_hash(schema, si)))
+            .collect(),
+    )
+}
+
+fn hash_pairs(mut pairs: Vec<(String, String)>) -> String {
+    pairs.sort();
+    let mut h = Sha256::new();
+    for (p, s) in pairs {
+        h.update(format!("{p}\t{s}\n"));
+    }
+    ledger::hex(&h.finalize())
+}

@@ -1,0 +1,167 @@
+//! Point-in-time recovery: the latest backup at or before the moment, then the audit log
+//! replayed on top of it (entries after the backup's position, up to the moment, in id order).
+//! Every write jsonlift makes records the whole new record in `_jsonlift_audit`, so replaying
+//! them gives the exact state at that moment, audit rows included.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::manifest::{DbManifest, Entry};
+use super::write::{self, AuditEntry};
+use crate::clock;
+use crate::schema::Schema;
+use crate::store::sqlite;
+
+/// `TIME` parsed, checked against now and the backups: the index of the backup to start from
+/// and the moment in microseconds.
+pub fn choose(entries: &[Entry], time: &str) -> anyhow::Result<(usize, i64)> {
+    let t = clock::parse_micros(time).with_context(|| {
+        format!("--at {time:?} is not an RFC 3339 time; write it like 2026-11-21T10:15:02Z or 2026-11-21T11:15:02.5+01:00")
+    })?;
+    let now = clock::parse_micros(&clock::now()).unwrap_or(i64::MAX);
+    if t > now {
+        bail!(
+            "--at {time} is in the future (now is {}); nothing was changed",
+            clock::from_micros(now)
+        );
+    }
+    let first = entries
+        .first()
+        .context("there are no database backups yet; take one with `jsonlift backup`")?;
+    let mut best = None;
+    for (i, e) in entries.iter().enumerate() {
+        if clock::parse_micros(&e.manifest.taken_at).is_some_and(|b| b <= t) {
+            best = Some(i);
+        }
+    }
+    match best {
+        Some(i) => Ok((i, t)),
+        None => bail!(
+            "--at {time} is before the first backup (taken at {}); the earliest moment that can be restored is {}. Nothing was changed",
+            first.manifest.taken_at,
+            first.manifest.taken_at
+        ),
+    }
+}
+
+fn read_entry(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        collection: r.get(2)?,
+        key: r.get(3)?,
+        action: r.get(4)?,
+        old: r.get(5)?,
+        new: r.get(6)?,
+        actor: r.get(7)?,
+        request_id: r.get(8)?,
+    })
+}
+
+const SELECT: &str =
+    "SELECT id, at, collection, key, action, old, new, actor, request_id FROM _jsonlift_audit";
+
+/// Replays onto `target` (the restored backup, not yet live) the entries of the live database's
+/// audit log after `from`'s position up to `until`. Returns how many were applied.
+pub fn replay(
+    live: &Connection,
+    target: &Connection,
+    schema: &Schema,
+    from: &Entry,
+    until: i64,
+) -> anyhow::Result<u64> {
+    let m: &DbManifest = &from.manifest;
+    if !sqlite::table_exists(live, "_jsonlift_audit")? {
+        bail!("the live database has no audit log to replay; restore a backup without --at");
+    }
+    // The live log must be the continuation of the backup's: same entry at its position.
+    if m.audit_id > 0 {
+        let at: Option<String> = live
+            .query_row(
+                "SELECT at FROM _jsonlift_audit WHERE id = ?1",
+                [m.audit_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if at != m.audit_at {
+            bail!(
+                "the audit log of the live database does not continue from backup {} (entry {} differs: the database was restored or replaced since); restore --at a moment after the newest restore, or restore that backup as it is",
+                from.name(),
+                m.audit_id
+            );
+        }
+    }
+    let until_text = clock::from_micros(until);
+    let mut stmt = live.prepare(&format!("{SELECT} WHERE id > ?1 ORDER BY id"))?;
+    let mut rows = stmt.query([m.audit_id])?;
+    let mut expected = m.audit_id + 1;
+    let mut applied = 0u64;
+    target.execute_batch("BEGIN IMMEDIATE")?;
+    while let Some(r) = rows.next()? {
+        let e = read_entry(r)?;
+        if e.id != expected {
+            bail!(
+                "the audit log has a gap: entries {expected} to {} are missing (deleted by hand?), so the state after {} cannot be rebuilt; restore a backup taken after the gap",
+                e.id - 1,
+                e.at
+            );
+        }
+        expected += 1;
+        // Fixed-width UTC text compares like the moments it names.
+        if clock::parse_micros(&e.at).is_none_or(|a| a > until) {
+            continue;
+        }
+        if e.action == "migrate" {
+            bail!(
+                "a migration (reimport of {}) at {} lies between backup {} and {until_text}; the audit log cannot replay it. Restore from the backup that migration took (`jsonlift backups` lists it as migrate-after), then --at from there",
+                e.collection,
+                e.at,
+                from.name()
+            );
+        }
+        apply(target, schema, &e)
+            .with_context(|| format!("replaying audit entry {} ({} {})", e.id, e.action, e.at))?;
+        write::append_audit(target, &e)?;
+        applied += 1;
+    }
+    target.execute_batch("COMMIT")?;
+    Ok(applied)
+}
+
+/// Applies one audit entry's record change. The only place that knows the write path.
+pub fn apply(conn: &Connection, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()> {
+    let key = e
+        .key
+        .as_deref()
+        .with_context(|| format!("audit entry {} has no key", e.id))?;
+    match e.action.as_str() {
+        "insert" | "update" | "put" => {
+            let new = e
+                .new
+                .as_deref()
+                .with_context(|| format!("audit entry {} has no new record", e.id))?;
+            write::put(conn, schema, &e.collection, key, new)?;
+        }
+        "delete" => {
+            write::delete(conn, schema, &e.collection, key)?;
+        }
+        other => bail!(
+            "audit entry {} has action {other:?}, which this version cannot replay",
+            e.id
+        ),
+    }
+    Ok(())
+}
+
+/// Opens the live database to read its audit log, if there is one.
+pub fn open_live(db: &Path, busy: std::time::Duration) -> anyhow::Result<Connection> {
+    if !db.exists() {
+        bail!(
+            "--at needs the live database's audit log, and there is no database at {}; restore a backup without --at",
+            db.display()
+        );
+    }
+    sqlite::open_read_only(db, busy).with_context(|| format!("opening {}", db.display()))
+}
