@@ -63,6 +63,12 @@ impl Entry {
     pub fn name(&self) -> String {
         stem(&self.manifest_path)
     }
+
+    /// Deletes the backup (manifest first, so a half-deleted one is never listed).
+    pub fn discard(&self) {
+        let _ = fs::remove_file(&self.manifest_path);
+        let _ = fs::remove_file(&self.data);
+    }
 }
 
 fn stem(p: &Path) -> String {

@@ -65,8 +65,7 @@ pub fn apply(project: &Project, dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut removed = Vec::new();
     for i in select(&times, now, Policy::of(project)) {
         let e = &entries[i];
-        std::fs::remove_file(&e.manifest_path)?;
-        let _ = std::fs::remove_file(&e.data);
+        e.discard();
         tracing::info!(backup = %e.name(), "removed by the retention policy");
         removed.push(e.name());
     }

@@ -258,6 +258,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         copies.insert(si, read_spec);
     }
 
+    let mut db_backup = None;
     let (conn, target) = if let Some(dir) = scratch {
         let path = dir.path().join("dry-run.db");
         if exists {
@@ -271,6 +272,10 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         }
         (sqlite::open_build(&path)?, Target::Scratch { _dir: dir })
     } else if exists {
+        // A database backup before changing it, so the change can be undone (`jsonlift restore`).
+        let before = backup::take(project, db_backup_options(project, "migrate-before"))
+            .context("backing up the database before changing it; nothing was changed")?;
+        db_backup = Some(before);
         (
             sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?,
             Target::InPlace,
@@ -307,6 +312,10 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         opts,
         &started_at,
         snap.dir(),
+        db_backup
+            .as_ref()
+            .map(|b| b.data.to_string_lossy())
+            .as_deref(),
     );
     let committed = match outcome {
         Ok(true) => {
@@ -321,6 +330,9 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             if !opts.dry_run {
                 let _ = std::fs::remove_dir_all(snap.dir());
             }
+            if let Some(b) = &db_backup {
+                b.discard();
+            }
             return Err(e);
         }
     };
@@ -330,6 +342,9 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         if !opts.dry_run {
             // Nothing was migrated, so this backup is of no use; the sources are untouched.
             let _ = std::fs::remove_dir_all(snap.dir());
+        }
+        if let Some(b) = &db_backup {
+            b.discard();
         }
         report.status = "failed".into();
         report.seconds = t0.elapsed().as_secs_f64();
@@ -356,6 +371,12 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             drop(conn);
             report.status = "migrated".into();
             report.backup = Some(snap.dir().to_path_buf());
+            // And one after: point-in-time recovery cannot replay a reimport, it starts here.
+            if let Err(e) = backup::take(project, db_backup_options(project, "migrate-after")) {
+                tracing::warn!(
+                    "the migration is committed, but the database backup after it failed: {e:#}; run `jsonlift backup`"
+                );
+            }
         }
         Target::Scratch { .. } => {
             drop(conn);
@@ -379,6 +400,7 @@ fn load_all(
     opts: &Options,
     started_at: &str,
     backup_dir: &Path,
+    db_backup: Option<&str>,
 ) -> anyhow::Result<bool> {
     conn.pragma_update(None, "defer_foreign_keys", "ON")?;
     for sql in internal_tables(Dialect::Sqlite) {
@@ -523,11 +545,29 @@ fn load_all(
         action,
         &hash,
         &serde_json::Value::Array(sources),
-        (!opts.dry_run)
-            .then(|| backup_dir.to_string_lossy())
-            .as_deref(),
+        ledger_backup(opts.dry_run, backup_dir, db_backup).as_deref(),
     )?;
     Ok(true)
+}
+
+/// The ledger's `backup` column: the sources' snapshot folder; when the database was backed up
+/// before the change too, `{"sources": folder, "database": backup file}`.
+fn ledger_backup(dry_run: bool, sources: &Path, db: Option<&str>) -> Option<String> {
+    if dry_run {
+        return None;
+    }
+    let sources = sources.to_string_lossy().into_owned();
+    Some(match db {
+        None => sources,
+        Some(db) => serde_json::json!({"sources": sources, "database": db}).to_string(),
+    })
+}
+
+fn db_backup_options(project: &Project, reason: &'static str) -> backup::TakeOptions {
+    backup::TakeOptions {
+        compress: project.config.backups.compress,
+        reason,
+    }
 }
 
 /// Reports every row that points at a missing record, at the referencing field in its source.

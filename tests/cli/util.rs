@@ -398,11 +398,15 @@ impl Project {
         );
     }
 
-    /// The backup folders (`.jsonlift/backups/*`), sorted.
+    /// The source snapshot folders (`.jsonlift/backups/*` but `db/`, which holds the database
+    /// backups), sorted.
     pub fn backups(&self) -> Vec<PathBuf> {
         let dir = self.root.join(".jsonlift/backups");
         let mut v: Vec<PathBuf> = match fs::read_dir(&dir) {
-            Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+            Ok(rd) => rd
+                .map(|e| e.unwrap().path())
+                .filter(|p| !p.ends_with("db"))
+                .collect(),
             Err(_) => Vec::new(),
         };
         v.sort();
