@@ -42,7 +42,12 @@ fn collection(schema: &Schema, name: &str) -> anyhow::Result<usize> {
 fn keyed(schema: &Schema, ci: usize) -> anyhow::Result<(usize, String)> {
     let ti = schema.collections[ci].table;
     let t = &schema.tables[ti];
-    let Some(k) = t.key_col else {
+    let key = match t.key_col {
+        Some(k) => Some(k),
+        // A key field inside the record is the table's primary key.
+        None => schema.collections[ci].key_field.as_ref().map(|_| t.pk),
+    };
+    let Some(k) = key else {
         bail!(
             "collection {} has no key; records without a key cannot be written by key",
             schema.collections[ci].name

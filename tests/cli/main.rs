@@ -11,6 +11,7 @@ mod util;
 
 mod fixtures;
 
+mod backup;
 mod bad_input;
 mod examples;
 mod infer;
