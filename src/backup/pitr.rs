@@ -14,9 +14,50 @@ use crate::clock;
 use crate::schema::Schema;
 use crate::store::sqlite;
 
-/// `TIME` parsed, checked against now and the backups: the index of the backup to start from
-/// and the moment in microseconds.
-pub fn choose(entries: &[Entry], time: &str) -> anyhow::Result<(usize, i64)> {
+/// A restore that went back in time: the history between `state_at` and `done_at` is no longer
+/// in the live database's audit log (it is in the database kept `aside`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PastRestore {
+    pub done_at: String,
+    pub state_at: String,
+    pub aside: Option<String>,
+}
+
+/// The restores log beside the backups.
+pub fn restores_log(dir: &Path) -> std::path::PathBuf {
+    dir.join("restores.jsonl")
+}
+
+/// The restores done so far (a torn last line is ignored).
+pub fn past_restores(dir: &Path) -> Vec<PastRestore> {
+    std::fs::read_to_string(restores_log(dir))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Records a restore, so that later `--at` requests know which history it undid.
+pub fn log_restore(dir: &Path, r: &PastRestore) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = restores_log(dir);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| super::db::io_error(e, "write", &path))?;
+    writeln!(f, "{}", serde_json::to_string(r)?)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// `TIME` parsed, checked against now, the backups and past restores: the index of the backup
+/// to start from and the moment in microseconds.
+pub fn choose(
+    entries: &[Entry],
+    restores: &[PastRestore],
+    time: &str,
+) -> anyhow::Result<(usize, i64)> {
     let t = clock::parse_micros(time).with_context(|| {
         format!("--at {time:?} is not an RFC 3339 time; write it like 2026-11-21T10:15:02Z or 2026-11-21T11:15:02.5+01:00")
     })?;
@@ -30,9 +71,30 @@ pub fn choose(entries: &[Entry], time: &str) -> anyhow::Result<(usize, i64)> {
     let first = entries
         .first()
         .context("there are no database backups yet; take one with `jsonlift backup`")?;
+    let micros = |s: &str| clock::parse_micros(s).unwrap_or(0);
+    let mut undone = Vec::new();
+    for r in restores {
+        let (state, done) = (micros(&r.state_at), micros(&r.done_at));
+        if state < t && t < done {
+            bail!(
+                "--at {time} lies in the history undone by the restore at {} (which went back to {}); the live database no longer holds it{}. Nothing was changed",
+                r.done_at,
+                r.state_at,
+                r.aside
+                    .as_deref()
+                    .map(|a| format!(", the database kept aside at {a} does"))
+                    .unwrap_or_default()
+            );
+        }
+        if done <= t {
+            undone.push((state, done));
+        }
+    }
     let mut best = None;
     for (i, e) in entries.iter().enumerate() {
-        if clock::parse_micros(&e.manifest.taken_at).is_some_and(|b| b <= t) {
+        let b = micros(&e.manifest.taken_at);
+        // Backups of an undone history do not lead to this moment.
+        if b <= t && !undone.iter().any(|&(s, d)| s < b && b < d) {
             best = Some(i);
         }
     }
@@ -137,7 +199,7 @@ pub fn apply(conn: &Connection, schema: &Schema, e: &AuditEntry) -> anyhow::Resu
         .as_deref()
         .with_context(|| format!("audit entry {} has no key", e.id))?;
     match e.action.as_str() {
-        "insert" | "update" | "put" => {
+        "insert" | "update" | "import" => {
             let new = e
                 .new
                 .as_deref()

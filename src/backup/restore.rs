@@ -90,7 +90,7 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
     }
     let (entry, until) = match (&opts.backup, &opts.at) {
         (_, Some(at)) => {
-            let (i, t) = pitr::choose(&entries, at)?;
+            let (i, t) = pitr::choose(&entries, &pitr::past_restores(&dir), at)?;
             let e = match &opts.backup {
                 Some(name) => {
                     let e = find(&entries, name)?;
@@ -161,6 +161,16 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
     pause_at("restore:prepared");
     let aside = swap(&db, &tmp, project.busy_timeout())?;
     guard.0 = None;
+    let record = pitr::PastRestore {
+        done_at: clock::now(),
+        state_at: until
+            .map(clock::from_micros)
+            .unwrap_or_else(|| entry.manifest.taken_at.clone()),
+        aside: aside.as_ref().map(|a| a.display().to_string()),
+    };
+    if let Err(e) = pitr::log_restore(&dir, &record) {
+        tracing::warn!("the restore is done, but recording it failed: {e:#}");
+    }
     Ok(Restored {
         backup: entry.clone(),
         aside,

@@ -379,6 +379,24 @@ fn point_in_time_restore_gives_the_exact_state_at_each_moment() {
         r.ok();
         assert_db_is(&p, state, &format!("restore --at moment {i} ({at})"));
     }
+    // The live database is now at moment 0: the later moments are history that restore undid,
+    // refused rather than silently answered with the state at moment 0.
+    p.jl(&["restore", "--at", &moments[3].0])
+        .failed()
+        .stderr_has("undone by the restore");
+    assert_db_is(&p, &moments[0].1, "--at an undone moment");
+    // Writes after the restore are a new history, reachable again.
+    let w = Writer::new(&p);
+    w.put("n", "new history", &[]);
+    drop(w);
+    std::thread::sleep(Duration::from_millis(3));
+    let (at, state) = (jsonlift::clock::now(), p.dump());
+    take_backup(&p, &[]);
+    let w = Writer::new(&p);
+    w.delete("n");
+    drop(w);
+    p.jl(&["restore", "--at", &at]).ok();
+    assert_db_is(&p, &state, "--at a moment after a restore");
 }
 
 #[test]
