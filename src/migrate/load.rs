@@ -210,7 +210,7 @@ pub fn load_source(
 
 /// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
 /// and a row's parent is the nearest earlier row of the parent table).
-fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
+pub fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
     let t = &schema.tables[rows[i].table];
     let Some(parent) = t.parent else {
         return JsonPath::root();
@@ -236,12 +236,26 @@ fn insert_problem(
     e: rusqlite::Error,
 ) -> anyhow::Result<Problem> {
     let file = record_file(spec, rec.member, rec.key.as_deref());
-    let (code, msg) = match &e {
+    let Some((path, message)) = constraint_problem(schema, rows, i, &e) else {
+        return Err(e.into());
+    };
+    Ok(place(&rec.origin, file, &path, message))
+}
+
+/// The path (relative to the record) and an explanation of a constraint violation raised while
+/// inserting row `i` of a record's rows; `None` when `e` is not a constraint violation.
+pub fn constraint_problem(
+    schema: &Schema,
+    rows: &[Row],
+    i: usize,
+    e: &rusqlite::Error,
+) -> Option<(JsonPath, String)> {
+    let (code, msg) = match e {
         rusqlite::Error::SqliteFailure(f, m) => (f.code, m.clone().unwrap_or_default()),
-        _ => return Err(e.into()),
+        _ => return None,
     };
     if code != ErrorCode::ConstraintViolation {
-        return Err(e.into());
+        return None;
     }
     let t = &schema.tables[rows[i].table];
     let path = row_path(schema, rows, i);
@@ -278,7 +292,7 @@ fn insert_problem(
             }
         }
     }
-    Ok(place(&rec.origin, file, &path, message))
+    Some((path, message))
 }
 
 /// Reads a just-inserted record back, rebuilds it from its rows and requires it to equal the

@@ -52,6 +52,10 @@ impl Ids {
     pub fn start_after(&mut self, table: usize, max: i64) {
         self.next[table] = self.next[table].max(max + 1);
     }
+    /// The next id handed out for `table` is `id` (a record rewritten in place keeps its id).
+    pub fn set_next(&mut self, table: usize, id: i64) {
+        self.next[table] = id;
+    }
     fn take(&mut self, table: usize) -> i64 {
         let id = self.next[table];
         self.next[table] += 1;
