@@ -78,6 +78,15 @@ pub trait Store: Send + Sync {
         &self,
         f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// Audit entries matching `f`, oldest first.
+    fn audit(&self, f: &crate::audit::Filter) -> Result<Vec<crate::audit::Entry>, StoreError> {
+        let mut out = Vec::new();
+        self.read(&mut |c| {
+            out = crate::audit::query(c, f)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
 }
 
 /// Runs `f` on a read snapshot and returns what it computed.
