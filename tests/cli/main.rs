@@ -5,6 +5,7 @@
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
+//! - `serve`: the HTTP API on a real port: shapes, writes, errors, auth, concurrency.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 
 mod util;
@@ -15,4 +16,5 @@ mod bad_input;
 mod examples;
 mod infer;
 mod migrate;
+mod serve;
 mod verify;
