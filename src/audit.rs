@@ -3,7 +3,7 @@
 //! `GET /_admin/audit` shows and what point-in-time recovery replays.
 
 use rusqlite::{Connection, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::json::{Value, parse, to_compact_string};
 
@@ -37,7 +37,7 @@ pub struct Actor {
 
 /// One audit row as stored. `old`/`new` are the records in their source shape (JSON text);
 /// for `migrate` entries `new` is a summary of the run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub id: i64,
     pub at: String,

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use super::ProjectArgs;
 use crate::api::{self, AppState, Limits, auth::Auth};
 use crate::schema::Schema;
-use crate::store::{SqliteStore, Store};
+use crate::store::{JsonStore, SqliteStore, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
@@ -66,7 +66,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let routes = api::routes(&project, &prefix)?;
     let store: Arc<dyn Store> = match a.store {
         StoreKind::Sqlite => Arc::new(SqliteStore::open(&project, schema)?),
-        StoreKind::Json => anyhow::bail!("--store json is not built yet"),
+        StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
     };
     let limits = Limits {
         max_body_bytes: cfg.max_body_bytes.unwrap_or(32 << 20),

@@ -4,6 +4,7 @@
 //! validation, the same answers and the same audit log.
 
 pub mod dialect;
+pub mod files;
 pub mod live;
 pub mod records;
 pub mod sqlite;
@@ -13,6 +14,7 @@ use rusqlite::{Connection, ErrorCode};
 use crate::schema::Schema;
 use crate::schema::shred::FieldError;
 pub use dialect::Dialect;
+pub use files::JsonStore;
 pub use live::SqliteStore;
 pub use records::Records;
 

@@ -773,3 +773,124 @@ fn serve_concurrent_writers_on_two_servers_lose_nothing() {
     let logs = a.log() + &b.log();
     assert!(!logs.contains("locked"), "{logs}");
 }
+
+/// The same requests, in order, against a server.
+fn script(s: &Server) -> Vec<(u16, String)> {
+    let steps: &[(&str, &str, Option<&str>)] = &[
+        ("GET", "/api/posts", None),
+        ("GET", "/api/posts/2", None),
+        (
+            "POST",
+            "/api/posts",
+            Some(r#"{"title": "Neu", "rating": 4.50}"#),
+        ),
+        ("POST", "/api/posts", Some(r#"{"title": 5}"#)),
+        (
+            "PUT",
+            "/api/posts/4",
+            Some(r#"{"title": "Ersetzt", "extra": [1.0]}"#),
+        ),
+        ("PATCH", "/api/posts/2", Some(r#"{"views": 13}"#)),
+        (
+            "POST",
+            "/api/comments",
+            Some(r#"{"body": "b", "postId": 99}"#),
+        ),
+        (
+            "POST",
+            "/api/comments",
+            Some(r#"{"body": "b", "postId": 2}"#),
+        ),
+        ("DELETE", "/api/posts/1", None),
+        ("DELETE", "/api/posts/1", None),
+        ("PATCH", "/api/profile", Some(r#"{"bio": null}"#)),
+        (
+            "POST",
+            "/api/comments/_import",
+            Some(r#"[{"body": "i", "postId": 4}]"#),
+        ),
+        ("GET", "/api/comments?postId=2", None),
+        ("GET", "/db", None),
+    ];
+    steps
+        .iter()
+        .map(|(m, path, body)| {
+            let r = call(m, &s.url(path), None, *body);
+            (r.status, r.body)
+        })
+        .collect()
+}
+
+#[test]
+fn serve_json_store_answers_exactly_like_the_database() {
+    let db = example("jsonserver", "");
+    let files = example("jsonserver", "");
+    let before = files.read("db.json");
+    let a = Server::start(&db, &[], &[]);
+    let b = Server::start(&files, &["--store", "json"], &[]);
+    let (x, y) = (script(&a), script(&b));
+    for (i, (l, r)) in x.iter().zip(&y).enumerate() {
+        assert_eq!(l, r, "step {i}: sqlite and json stores differ");
+    }
+    // The file was rewritten in its own formatting, and holds what /db says.
+    let after = String::from_utf8(files.read("db.json")).unwrap();
+    assert_ne!(after.as_bytes(), before.as_slice());
+    assert_eq!(after.trim_end(), x.last().unwrap().1);
+    // Its audit log is a JSON Lines file beside the project file.
+    let log = call("GET", &b.url("/_admin/audit?collection=posts"), None, None).value();
+    let Value::Array(log) = log else { panic!() };
+    let actions: Vec<&str> = log
+        .iter()
+        .map(|e| e.get("action").and_then(Value::as_str).unwrap())
+        .collect();
+    assert_eq!(actions, ["insert", "update", "update", "delete"]);
+    assert_eq!(
+        fs::read_to_string(files.path(".jsonlift/audit.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        7
+    );
+    // A change made to the file by someone else is seen by the next request.
+    let edited = after.replace("\"Ersetzt\"", "\"Von Hand\"");
+    files.write("db.json", &edited);
+    let r = call("GET", &b.url("/api/posts/4"), None, None);
+    assert!(r.body.contains("Von Hand"), "{}", r.body);
+}
+
+#[test]
+fn serve_json_store_two_servers_lose_no_write() {
+    const THREADS: usize = 4;
+    const WRITES: usize = 10;
+    let p = example("jsonserver", "");
+    let a = Server::start(&p, &["--store", "json"], &[]);
+    let b = Server::start(&p, &["--store", "json"], &[]);
+    let origins = [a.origin.clone(), b.origin.clone()];
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let origins = origins.clone();
+            std::thread::spawn(move || {
+                for i in 0..WRITES {
+                    let url = format!("{}/api/comments", origins[(t + i) % 2]);
+                    let body = format!(r#"{{"body": "t{t} w{i}", "postId": 2}}"#);
+                    call("POST", &url, None, Some(&body)).status(201);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let file = parse(&p.read("db.json"), 100).unwrap();
+    let Some(Value::Array(comments)) = file.get("comments") else {
+        panic!()
+    };
+    assert_eq!(comments.len(), 4 + THREADS * WRITES);
+    let mut ids: Vec<String> = comments
+        .iter()
+        .map(|c| jsonlift::json::to_compact_string(c.get("id").unwrap()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4 + THREADS * WRITES);
+}
