@@ -6,6 +6,7 @@
 //! [`source`] reads and writes each storage shape through [`json`]; [`store`] holds the
 //! database side; [`migrate`] runs check, migrate, verify and export.
 
+pub mod api;
 pub mod backup;
 pub mod cli;
 pub mod clock;

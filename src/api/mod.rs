@@ -1,0 +1,3 @@
+//! The REST API over the lifted data.
+
+pub mod query;
