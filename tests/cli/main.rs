@@ -5,6 +5,7 @@
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
+//! - `jsonserver_query`: list queries answered as json-server 0.17.4 answers them (run live).
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 
 mod util;
@@ -14,5 +15,6 @@ mod fixtures;
 mod bad_input;
 mod examples;
 mod infer;
+mod jsonserver_query;
 mod migrate;
 mod verify;

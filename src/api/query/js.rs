@@ -317,11 +317,6 @@ impl PropPath {
         get_segs(record, &self.segs_for(record))
     }
 
-    /// `_.get` through `_.property(path)`, which never looks for the literal key.
-    pub fn get_split<'a>(&self, record: &'a Value) -> Js<'a> {
-        get_segs(record, &self.segs)
-    }
-
     /// `_.has(record, path)`: every step is an own property.
     pub fn has(&self, record: &Value) -> bool {
         let segs = self.segs_for(record);
@@ -597,7 +592,6 @@ mod tests {
         assert!(p("author.name").has(&rec));
         assert!(!p("author.mail").has(&rec));
         assert_eq!(p("a.b").get(&rec).to_js_string(), "1");
-        assert!(matches!(p("a.b").get_split(&rec), Js::Undefined));
         assert_eq!(p("tags.1").get(&rec).to_js_string(), "y");
         assert_eq!(p("tags.length").get(&rec).to_js_string(), "2");
         assert!(p("tags.length").has(&rec));

@@ -484,7 +484,7 @@ fn sort_records(records: &mut Vec<Value>, sort: &[PropPath], desc: &[bool]) {
     let order: Vec<usize> = {
         let criteria: Vec<Vec<Js>> = records
             .iter()
-            .map(|r| sort.iter().map(|p| p.get_split(r)).collect())
+            .map(|r| sort.iter().map(|p| p.get(r)).collect())
             .collect();
         let mut idx: Vec<usize> = (0..records.len()).collect();
         sort::v8_sort(&mut idx, &mut |a, b| {
