@@ -704,3 +704,159 @@ pub fn show(record: Value, rel: &Relations, collection: &str, resolver: &dyn Res
     let [record] = items;
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Db(Vec<(&'static str, Value)>);
+    impl Resolver for Db {
+        fn records(&self, c: &str) -> Option<Vec<Value>> {
+            match self.0.iter().find(|(k, _)| *k == c) {
+                Some((_, Value::Array(a))) => Some(a.clone()),
+                _ => None,
+            }
+        }
+    }
+
+    fn v(text: &str) -> Value {
+        crate::json::parse(text.as_bytes(), 64).unwrap()
+    }
+
+    fn records(text: &str) -> Vec<Value> {
+        match v(text) {
+            Value::Array(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn ids(page: &Page) -> String {
+        let ids: Vec<String> = page
+            .items
+            .iter()
+            .map(|r| {
+                r.get("id")
+                    .map_or("-".into(), crate::json::to_compact_string)
+            })
+            .collect();
+        ids.join(",")
+    }
+
+    fn url(u: &str) -> UrlParts {
+        UrlParts {
+            protocol: "http".into(),
+            host: "h".into(),
+            original_url: u.into(),
+        }
+    }
+
+    fn go(query: &str, data: &str) -> Page {
+        let pairs: Vec<(String, String)> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let q = ListQuery::parse(&pairs).unwrap();
+        run(
+            &q,
+            "posts",
+            records(data),
+            &Db(vec![]),
+            &url(&format!("/posts?{query}")),
+        )
+    }
+
+    const DATA: &str = r#"[{"id":1,"n":1.0,"s":"b"},{"id":2,"n":"10","s":"A"},{"id":3,"s":null},{"id":4,"n":2,"n_gt":"x"}]"#;
+
+    #[test]
+    fn operators_follow_javascript() {
+        assert_eq!(ids(&go("n=1", DATA)), "1"); // 1.0 prints "1"
+        assert_eq!(ids(&go("nosuch=1", DATA)), "1,2,3,4"); // unknown: ignored
+        assert_eq!(ids(&go("n_ne=1", DATA)), "2,4"); // missing field never matches
+        assert_eq!(ids(&go("n_gte=2", DATA)), "4"); // "2" <= "10" compares text: false
+        assert_eq!(ids(&go("s_lte=a", DATA)), "2"); // "A" < "a" < "b"
+        assert_eq!(ids(&go("n_lt=10", DATA)), "1,4");
+        // A field named `n_gt` exists: the key is an equality, as json-server reads it.
+        assert_eq!(ids(&go("n_gt=x", DATA)), "4");
+        assert_eq!(ids(&go("s_like=^[ab]$", DATA)), "1,2");
+        assert_eq!(ids(&go("q=A", DATA)), "2");
+        assert!(ListQuery::parse(&[("s_like".into(), "(a)\\1".into())]).is_err());
+    }
+
+    #[test]
+    fn sort_puts_missing_last_and_keeps_number_forms() {
+        let p = go("_sort=n&_order=desc", DATA);
+        assert_eq!(ids(&p), "3,2,4,1");
+        let p = go("_sort=n", DATA);
+        assert_eq!(ids(&p), "1,4,2,3");
+        assert_eq!(
+            crate::json::to_compact_string(&p.items[0]),
+            r#"{"id":1,"n":1.0,"s":"b"}"#
+        );
+    }
+
+    #[test]
+    fn pages_and_links() {
+        let p = go("homepage=1&_page=1&_limit=3", DATA);
+        assert_eq!(ids(&p), "1,2,3");
+        assert_eq!(p.total, Some(4));
+        // The first `page=1` in the URL is the one replaced, as json-server does.
+        assert_eq!(
+            p.link.as_deref(),
+            Some(
+                "<http://h/posts?homepage=1&_page=1&_limit=3>; rel=\"first\", \
+                 <http://h/posts?homepage=2&_page=1&_limit=3>; rel=\"next\", \
+                 <http://h/posts?homepage=2&_page=1&_limit=3>; rel=\"last\""
+            )
+        );
+        assert_eq!(p.expose_headers(), Some("X-Total-Count, Link"));
+        let p = go("_page=5&_limit=3", DATA);
+        assert_eq!((p.items.len(), p.link.as_deref()), (0, Some("")));
+        let p = go("_start=1&_end=3", DATA);
+        assert_eq!((ids(&p).as_str(), p.total, p.link), ("2,3", Some(4), None));
+        assert_eq!(go("_start=1", DATA).total, None);
+    }
+
+    #[test]
+    fn embed_and_expand_keep_key_places() {
+        let db = Db(vec![
+            (
+                "comments",
+                v(r#"[{"id":1,"postId":1},{"id":2,"postId":"1"},{"id":3,"postId":1.0}]"#),
+            ),
+            ("users", v(r#"[{"id":"7","name":"ana"}]"#)),
+        ]);
+        let rec = v(r#"{"id":1,"comments":"old","user":"x","userId":7,"authorId":1}"#);
+        let rel = Relations::parse(&[
+            ("_embed".into(), "comments".into()),
+            ("_expand".into(), "user".into()),
+            ("_expand".into(), "author".into()),
+        ])
+        .unwrap();
+        let out = show(rec, &rel, "posts", &db);
+        // postId "1" is not === 1; `user` replaced in place; no `authors` collection: untouched.
+        assert_eq!(
+            crate::json::to_compact_string(&out),
+            r#"{"id":1,"comments":[{"id":1,"postId":1},{"id":3,"postId":1.0}],"user":{"id":"7","name":"ana"},"userId":7,"authorId":1}"#
+        );
+        // A reference that finds nothing removes the key, as assigning `undefined` does.
+        let rec = v(r#"{"id":2,"user":"x","userId":8}"#);
+        let out = show(rec, &rel, "posts", &db);
+        assert_eq!(
+            crate::json::to_compact_string(&out),
+            r#"{"id":2,"user":"x","userId":8,"comments":[]}"#.replace(r#""user":"x","#, "")
+        );
+    }
+
+    #[test]
+    fn nested_route_filters_by_singular_foreign_key() {
+        let q =
+            ListQuery::parse_nested(&[("postId".into(), "9".into())], "posts", "1", "Id").unwrap();
+        let data = records(r#"[{"id":1,"postId":1},{"id":2,"postId":2},{"id":3,"postId":"1"}]"#);
+        let p = run(&q, "comments", data, &Db(vec![]), &url("/posts/1/comments"));
+        assert_eq!(ids(&p), "1,3");
+    }
+}
