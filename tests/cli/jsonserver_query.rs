@@ -273,12 +273,6 @@ fn ours(db: &Db, host: &str, url: &str) -> Answer {
         host: host.into(),
         original_url: url.into(),
     };
-    let not_found = Answer {
-        status: 404,
-        body: Some(Value::Object(vec![])),
-        total: None,
-        link: None,
-    };
     let error = |e: query::QueryError| Answer {
         status: 500,
         body: Some(Value::String(e.to_string())),
@@ -287,7 +281,7 @@ fn ours(db: &Db, host: &str, url: &str) -> Answer {
     };
     let list = |collection: &str, q: Result<ListQuery, query::QueryError>| {
         let Some(records) = db.records(collection) else {
-            return not_found_clone();
+            return not_found();
         };
         match q {
             Ok(q) => {
@@ -306,14 +300,14 @@ fn ours(db: &Db, host: &str, url: &str) -> Answer {
         [c] => list(c, ListQuery::parse(&pairs)),
         [c, id] => {
             let Some(records) = db.records(c) else {
-                return not_found;
+                return not_found();
             };
             let found = records.into_iter().find(|r| {
                 r.get("id")
                     .is_some_and(|v| query::js::Js::of(v).to_js_string() == *id)
             });
             match (found, Relations::parse(&pairs)) {
-                (None, _) => not_found,
+                (None, _) => not_found(),
                 (Some(_), Err(e)) => error(e),
                 (Some(r), Ok(rel)) => Answer {
                     status: 200,
@@ -324,11 +318,11 @@ fn ours(db: &Db, host: &str, url: &str) -> Answer {
             }
         }
         [parent, id, c] => list(c, ListQuery::parse_nested(&pairs, parent, id, "Id")),
-        _ => not_found,
+        _ => not_found(),
     }
 }
 
-fn not_found_clone() -> Answer {
+fn not_found() -> Answer {
     Answer {
         status: 404,
         body: Some(Value::Object(vec![])),
