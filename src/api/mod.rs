@@ -10,6 +10,7 @@ pub mod db;
 pub mod document;
 pub mod error;
 pub mod list;
+pub mod query;
 mod request;
 
 use std::sync::Arc;
