@@ -15,4 +15,5 @@ mod bad_input;
 mod examples;
 mod infer;
 mod migrate;
+mod shared;
 mod verify;
