@@ -569,6 +569,11 @@ impl Builder<'_> {
                                 self.err(format!("{fctx}: unknown element type {of:?}"))
                             })?;
                         }
+                        if spec.references.is_some() {
+                            return Err(self.err(format!(
+                                "{fctx}: `references` on an array needs its elements in a child table: add `of = \"TYPE\"` and `table = \"...\"`"
+                            )));
+                        }
                         FieldKind::Json {
                             col: push_col(t, field_col(&column, ColType::Json, &fpath)),
                         }
@@ -632,6 +637,11 @@ impl Builder<'_> {
         if let Some(check) = &spec.check {
             c.checks.push(check.clone());
         }
+        self.reference(c, spec, fctx)
+    }
+
+    /// `references` and `on_delete` of a field (or of the elements of an array of scalars).
+    fn reference(&self, c: &mut Column, spec: &FieldSpec, fctx: &str) -> Result<(), ConfigError> {
         if let Some(r) = &spec.references {
             let on_delete = match spec.on_delete.as_deref().unwrap_or("restrict") {
                 "cascade" => OnDelete::Cascade,
@@ -674,9 +684,9 @@ impl Builder<'_> {
                 "{fctx}: `key` makes the elements shared entities, which are objects: describe them with `fields` (and no `of`)"
             )));
         }
-        if matches!(spec.unique, Unique::Groups(_)) {
+        if matches!(spec.unique, Unique::Groups(_)) || spec.references.is_some() {
             return Err(self.err(format!(
-                "{fctx}: `unique` groups do not apply to an array of shared entities (the join table's (parent, position) and the entity key are unique already)"
+                "{fctx}: `unique` groups and `references` do not apply to an array of shared entities (the join table's (parent, position) and the entity key are unique already; references go on the entity's fields)"
             )));
         }
         if !spec.fields.contains_key(&key) {
@@ -807,12 +817,19 @@ impl Builder<'_> {
                 if ty == ScalarType::Boolean {
                     c.checks.push(format!("{} IN (0, 1)", ddl::quote(vname)));
                 }
+                // A list of ids of another collection: each element is a foreign key.
+                self.reference(&mut c, spec, fctx)?;
                 t.elements = Elements::Scalars {
                     ty,
                     col: push_col(&mut t, c),
                 };
             }
         } else {
+            if spec.references.is_some() {
+                return Err(self.err(format!(
+                    "{fctx}: `references` applies to arrays of scalars (`of`); put it on a field of the elements"
+                )));
+            }
             t.elements = Elements::Objects;
             let fields = self.build_fields(&mut t, &spec.fields, &[], fctx, "")?;
             t.fields = fields;
@@ -889,7 +906,9 @@ impl Builder<'_> {
                 let Some(fk) = self.tables[ti].columns[ci].references.clone() else {
                     continue;
                 };
-                if self.tables[ti].columns[ci].role != Role::Field {
+                let value_ref = self.tables[ti].columns[ci].role == Role::Value
+                    && matches!(self.tables[ti].elements, Elements::Scalars { .. });
+                if self.tables[ti].columns[ci].role != Role::Field && !value_ref {
                     continue;
                 }
                 let target = self

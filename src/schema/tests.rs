@@ -12,7 +12,7 @@ use super::shred::{Cell, Ids, shred};
 use crate::config::Project;
 use crate::json::{Value, parse, to_compact_string};
 use crate::store::Dialect;
-use crate::store::sqlite::{cell_from, fetch_children, insert_sql, select_all_sql};
+use crate::store::sqlite::{cell_from, fetch_children, select_all_sql};
 
 fn schema(toml: &str) -> Schema {
     let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), toml).unwrap();

@@ -204,13 +204,6 @@ fn s<'a>(t: &'a toml::Table, k: &str) -> Option<&'a str> {
     t.get(k).and_then(|v| v.as_str())
 }
 
-fn tables(p: &Project) -> Vec<String> {
-    q(&p.db(), "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_jsonlift%' ESCAPE '\\' ORDER BY name")
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
-}
-
 #[test]
 fn tinydb_written_by_tinydb() {
     let (p, c) = round_trip(&corpus("tinydb"));
@@ -355,11 +348,16 @@ fn nested_arrays_become_child_tables_to_any_depth() {
 }
 
 #[test]
-fn objects_shared_across_records_are_pointed_out_as_many_to_many() {
+fn objects_shared_across_records_become_an_entity_table_and_a_join_table() {
     let (p, c) = round_trip(&corpus("manytomany"));
     let text = fs::read_to_string(p.config()).unwrap();
     let movies = coll(&c, "movies");
-    assert_eq!(s(&field(movies, &["cast"]), "table"), Some("cast"));
+    let cast = field(movies, &["cast"]);
+    assert_eq!(s(&cast, "table"), Some("cast"));
+    assert_eq!(s(&cast, "key"), Some("id"));
+    assert_eq!(s(&cast, "join_table"), Some("movies_cast"));
+    assert_eq!(s(&cast, "entity_column"), Some("cast_id"));
+    assert_eq!(s(&cast, "parent_column"), Some("movie_id"));
     assert!(text.contains("many-to-many"), "{text}");
     assert!(
         text.contains("only 4 distinct, identical each time"),
@@ -368,7 +366,21 @@ fn objects_shared_across_records_are_pointed_out_as_many_to_many() {
     let genres = field(movies, &["genres"]);
     assert_eq!(s(&genres, "of"), Some("text"));
     assert_eq!(s(&genres, "table"), Some("genres"));
-    assert_eq!(q1(&p.db(), "SELECT count(DISTINCT id) FROM \"cast\""), "4");
+    let db = p.db();
+    assert_eq!(
+        q1(&db, "SELECT count(*) FROM \"cast\""),
+        "4",
+        "deduplicated"
+    );
+    assert_eq!(q1(&db, "SELECT count(*) FROM movies_cast"), "8");
+    assert_eq!(
+        q1(
+            &db,
+            "SELECT group_concat(m.title, '|') FROM movies m JOIN movies_cast j ON j.movie_id = m.id \
+             JOIN \"cast\" c ON c.id = j.cast_id WHERE c.name = 'Bo Brecht' ORDER BY m.id"
+        ),
+        "First Light|Second Wind"
+    );
 }
 
 #[test]
