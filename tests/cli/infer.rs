@@ -698,3 +698,17 @@ fn the_written_file_explains_itself() {
         assert!(text.contains(needle), "{needle:?} not in\n{text}");
     }
 }
+
+#[test]
+fn json_lines_with_a_record_of_another_shape_are_refused() {
+    let p = Project::empty();
+    p.write("log.jsonl", "{\"a\": 1}\n{\"a\": 2}\n[3]\n{\"a\": \n");
+    let r = init(&p);
+    r.code(1)
+        .stderr_has("log.jsonl:3:1: $[2]: record is not an object (found array)")
+        .stderr_has("log.jsonl:4:");
+    assert!(!p.config().exists());
+    let r = p.jl_raw(&p.root, &["infer".into(), "log.jsonl".into()]);
+    r.code(1);
+    assert_eq!(r.stdout, "", "nothing printed on bad input");
+}
