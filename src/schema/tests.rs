@@ -23,8 +23,8 @@ fn v(s: &str) -> Value {
     parse(s.as_bytes(), 64).unwrap()
 }
 
-/// Loads the records of collection 0, then rebuilds them all.
-fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<String>, Value)> {
+/// An in-memory database holding the records of collection 0.
+fn load(s: &Schema, records: &[(Option<&str>, &str)]) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
     for sql in schema_sql(s, Dialect::Sqlite) {
@@ -42,6 +42,12 @@ fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<Strin
             .unwrap();
         }
     }
+    conn
+}
+
+/// Loads the records of collection 0, then rebuilds them all.
+fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<String>, Value)> {
+    let conn = load(s, records);
     let ti = s.collections[0].table;
     let t = &s.tables[ti];
     let mut stmt = conn.prepare(&select_all_sql(t)).unwrap();
@@ -381,22 +387,7 @@ fn shared_entities_are_stored_once_and_joined() {
     ];
     assert_round_trip(&s, &records);
     // The same load, looking at the tables.
-    let conn = Connection::open_in_memory().unwrap();
-    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-    for sql in schema_sql(&s, Dialect::Sqlite) {
-        conn.execute_batch(&sql).unwrap();
-    }
-    let mut ids = Ids::new(s.tables.len());
-    let values: Vec<Value> = records.iter().map(|(_, r)| v(r)).collect();
-    for value in &values {
-        for row in shred(&s, 0, None, value, &mut ids).unwrap() {
-            conn.execute(
-                &s.tables[row.table].sql.insert,
-                rusqlite::params_from_iter(row.cells.iter()),
-            )
-            .unwrap();
-        }
-    }
+    let conn = load(&s, &records);
     assert_eq!(count(&conn, "people"), 3, "one row per distinct id");
     assert_eq!(count(&conn, "movie_cast"), 6, "one row per occurrence");
     let who: String = conn
