@@ -119,6 +119,11 @@ pub struct FieldSpec {
     pub parent_column: Option<String>,
     pub position_column: Option<String>,
     pub value_column: Option<String>,
+    /// Array of shared entities (many-to-many): the element field that identifies an entity.
+    /// The elements are stored once each in `table`, and `join_table` lists them per parent.
+    pub key: Option<String>,
+    pub join_table: Option<String>,
+    pub entity_column: Option<String>,
     #[serde(default)]
     pub indexes: Vec<Vec<String>>,
     #[serde(default)]

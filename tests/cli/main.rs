@@ -7,6 +7,7 @@
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `serve`: the HTTP API on a real port: shapes, writes, errors, auth, concurrency.
 //! - `jsonserver_query`: list queries answered as json-server 0.17.4 answers them (run live).
+//! - `shared`: entities shared across records stored once, joined, and exported byte for byte.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 
 mod util;
@@ -19,4 +20,5 @@ mod infer;
 mod jsonserver_query;
 mod migrate;
 mod serve;
+mod shared;
 mod verify;
