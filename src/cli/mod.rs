@@ -11,6 +11,7 @@ mod init;
 mod migrate;
 mod output;
 mod restore;
+pub mod serve;
 mod verify;
 
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub enum Command {
     Backups(backups::BackupsArgs),
     /// Replace the database by a backup, or by its state at a moment (--at).
     Restore(restore::RestoreArgs),
+    /// Serve the collections as a REST API in the shapes of their source files.
+    Serve(serve::ServeArgs),
 }
 
 /// Options every verb that reads the project file shares.
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Backup(a) => backup::run(a, cli.quiet),
         Command::Backups(a) => backups::run(a),
         Command::Restore(a) => restore::run(a, cli.quiet),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(ok) => {

@@ -12,9 +12,10 @@ use super::report::{CollectionReport, Report};
 use super::verify::first_difference;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg, line_col, locate};
+use crate::schema::ddl::quote;
 use crate::schema::rebuild::rebuild;
 use crate::schema::shred::{Cell, Ids, Row, shred};
-use crate::schema::{Role, Schema};
+use crate::schema::{Elements, Role, Schema};
 use crate::source::{self, Format, Layout, Origin, Record, SourceSpec};
 use crate::store::sqlite::{cell_from, fetch_children};
 
@@ -136,7 +137,15 @@ pub fn load_source(
                         }
                     };
                     match stmt.execute(params_from_iter(row.cells.iter())) {
-                        Ok(_) => *rows.entry(row.table).or_default() += 1,
+                        Ok(0) if schema.tables[row.table].join.is_some() => {
+                            // A shared entity stored earlier: this occurrence must be the same.
+                            if let Some(p) = entity_conflict(conn, schema, spec, &rec, &out, i)? {
+                                report.problem(p);
+                                inserted = false;
+                                break;
+                            }
+                        }
+                        Ok(n) => *rows.entry(row.table).or_default() += n as u64,
                         Err(e) => {
                             report.problem(insert_problem(schema, spec, &rec, &out, i, e)?);
                             inserted = false;
@@ -210,8 +219,15 @@ pub fn load_source(
 
 /// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
 /// and a row's parent is the nearest earlier row of the parent table).
-fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
+pub fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
     let t = &schema.tables[rows[i].table];
+    if let Some(join) = t.join {
+        // A shared entity sits where its join row (emitted just after it) does.
+        return match (i + 1..rows.len()).find(|&j| rows[j].table == join) {
+            Some(j) => row_path(schema, rows, j),
+            None => JsonPath::root(),
+        };
+    }
     let Some(parent) = t.parent else {
         return JsonPath::root();
     };
@@ -226,6 +242,88 @@ fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
     p
 }
 
+/// When row `i` (a shared entity already in its table) differs from the stored one: a problem
+/// naming this occurrence and the first one, and what differs.
+fn entity_conflict(
+    conn: &Connection,
+    schema: &Schema,
+    spec: &SourceSpec,
+    rec: &Record,
+    rows: &[Row],
+    i: usize,
+) -> anyhow::Result<Option<Problem>> {
+    let ti = rows[i].table;
+    let t = &schema.tables[ti];
+    let owned: Vec<Cell<'static>> = rows[i].cells.iter().map(Cell::to_owned_cell).collect();
+    let key = owned[t.pk].clone();
+    let mut fetch = |t: usize, parent: &Cell<'static>| fetch_children(conn, schema, t, parent);
+    let stored = fetch(ti, &key)?;
+    let Some(stored) = stored.first() else {
+        anyhow::bail!(
+            "table {}: a row with key {key:?} was neither inserted nor found",
+            t.name
+        );
+    };
+    let (_, first) = rebuild(schema, ti, stored, &mut fetch)?;
+    let (_, this) = rebuild(schema, ti, &owned, &mut fetch)?;
+    let Some((sub, what)) = first_difference(&this, &first, JsonPath::root()) else {
+        return Ok(None);
+    };
+    let what = what
+        .replace("the database", "the first")
+        .replace("the source", "this one");
+    let join = t.join.expect("entity tables have a join table");
+    let jt = &schema.tables[join];
+    let Elements::Entities { col, .. } = jt.elements else {
+        unreachable!("a join table holds entities")
+    };
+    let first_rowid: i64 = conn.query_row(
+        &format!(
+            "SELECT rowid FROM {} WHERE {} = ?1 ORDER BY rowid LIMIT 1",
+            quote(&jt.name),
+            quote(&jt.columns[col].name)
+        ),
+        [&key],
+        |r| r.get(0),
+    )?;
+    let (root, root_rowid, first_path) = super::root_of(conn, schema, join, first_rowid)?;
+    let rt = &schema.tables[root];
+    let root_key = conn.query_row(
+        &format!(
+            "SELECT {} FROM {} WHERE rowid = ?1",
+            quote(&rt.columns[rt.pk].name),
+            quote(&rt.name)
+        ),
+        [root_rowid],
+        |r| r.get_ref(0).map(cell_from),
+    )?;
+    let coll = &schema.collections[rt.collection];
+    let first_file = match root_key.clone() {
+        Cell::Text(k) if rt.key_col == Some(rt.pk) => {
+            record_file(&schema.sources[coll.source], coll.member, Some(&k))
+        }
+        _ => schema.sources[coll.source].display.clone(),
+    };
+    let shown = |c: &Cell| match c {
+        Cell::Text(s) => format!("{s:?}"),
+        Cell::Int(n) => n.to_string(),
+        Cell::Real(f) => f.to_string(),
+        Cell::Null => "null".into(),
+    };
+    let mut path = row_path(schema, rows, i);
+    path.0.extend(sub.0);
+    let message = format!(
+        "shared entity {} {} = {} differs from its first occurrence, in {first_file} (record {} = {}) at {first_path}: {what}\nhint: a shared entity must be identical everywhere (key order and number spelling included); make the copies agree, or drop `key` from the array field to keep one copy per record",
+        t.name,
+        t.columns[t.pk].name,
+        shown(&key),
+        rt.columns[rt.pk].name,
+        shown(&root_key),
+    );
+    let file = record_file(spec, rec.member, rec.key.as_deref());
+    Ok(Some(place(&rec.origin, file, &path, message)))
+}
+
 /// Explains a failed insert (a constraint the database enforces) at the record's place.
 fn insert_problem(
     schema: &Schema,
@@ -236,12 +334,26 @@ fn insert_problem(
     e: rusqlite::Error,
 ) -> anyhow::Result<Problem> {
     let file = record_file(spec, rec.member, rec.key.as_deref());
-    let (code, msg) = match &e {
+    let Some((path, message)) = constraint_problem(schema, rows, i, &e) else {
+        return Err(e.into());
+    };
+    Ok(place(&rec.origin, file, &path, message))
+}
+
+/// The path (relative to the record) and an explanation of a constraint violation raised while
+/// inserting row `i` of a record's rows; `None` when `e` is not a constraint violation.
+pub fn constraint_problem(
+    schema: &Schema,
+    rows: &[Row],
+    i: usize,
+    e: &rusqlite::Error,
+) -> Option<(JsonPath, String)> {
+    let (code, msg) = match e {
         rusqlite::Error::SqliteFailure(f, m) => (f.code, m.clone().unwrap_or_default()),
-        _ => return Err(e.into()),
+        _ => return None,
     };
     if code != ErrorCode::ConstraintViolation {
-        return Err(e.into());
+        return None;
     }
     let t = &schema.tables[rows[i].table];
     let path = row_path(schema, rows, i);
@@ -278,7 +390,7 @@ fn insert_problem(
             }
         }
     }
-    Ok(place(&rec.origin, file, &path, message))
+    Some((path, message))
 }
 
 /// Reads a just-inserted record back, rebuilds it from its rows and requires it to equal the
