@@ -1,29 +1,36 @@
-//! Record writes for bench/backup.sh: N puts through the record write path (each with its audit
-//! entry, one transaction each), so that `restore --at` has N audit entries to replay.
-//! `cargo run --release --example bench_writes -- jsonlift.toml notes N [start]`.
+//! Record writes for bench/backup.sh: N puts through the server's record store (each with its
+//! audit entry, one transaction each), so that `restore --at` has N audit entries to replay.
+//! `cargo run --release --example bench_writes -- jsonlift.toml notes N`.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use jsonlift::backup::write;
+use jsonlift::audit::Actor;
 use jsonlift::config::Project;
 use jsonlift::schema::Schema;
+use jsonlift::store::{Records, SqliteStore, Store};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (config, coll) = (&args[1], &args[2]);
     let n: u64 = args[3].parse()?;
-    let start: u64 = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(0);
     let project = Project::load(Path::new(config))?;
-    let schema = Schema::build(&project)?;
-    let conn = jsonlift::store::sqlite::open(&project.database_path(), Duration::from_secs(30))?;
+    let store = SqliteStore::open(&project, Schema::build(&project)?)?;
+    let actor = Actor {
+        name: "bench".into(),
+        request_id: String::new(),
+    };
     let t0 = Instant::now();
-    for i in start..start + n {
-        let rec = format!(
+    for i in 0..n {
+        let text = format!(
             "{{\"id\": \"w{i}\", \"title\": \"written after the migration, number {i}\", \"body\": \"{}\"}}",
             "b".repeat(200)
         );
-        write::write(&conn, &schema, coll, &format!("w{i}"), Some(&rec), "bench")?;
+        let value = jsonlift::json::parse(text.as_bytes(), 100)?;
+        jsonlift::store::write(&store, |c| {
+            let records = Records::named(store.schema(), coll).expect("collection");
+            records.put(c, &format!("w{i}"), Some(value.clone()), &actor)
+        })?;
     }
     eprintln!("{n} writes in {:.2}s", t0.elapsed().as_secs_f64());
     Ok(())

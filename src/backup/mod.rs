@@ -13,7 +13,6 @@ pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod sources;
-pub mod write;
 
 pub use db::{TakeOptions, take};
 pub use lock::{ServerLock, hold_server_lock};

@@ -9,9 +9,10 @@ use anyhow::{Context, bail};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::manifest::{DbManifest, Entry};
-use super::write::{self, AuditEntry};
+use crate::audit::{Actor, Entry as AuditEntry};
 use crate::clock;
 use crate::schema::Schema;
+use crate::store::Records;
 use crate::store::sqlite;
 
 /// A restore that went back in time: the history between `state_at` and `done_at` is no longer
@@ -185,35 +186,53 @@ pub fn replay(
         }
         apply(target, schema, &e)
             .with_context(|| format!("replaying audit entry {} ({} {})", e.id, e.action, e.at))?;
-        write::append_audit(target, &e)?;
+        append_verbatim(target, &e)?;
         applied += 1;
     }
     target.execute_batch("COMMIT")?;
     Ok(applied)
 }
 
-/// Applies one audit entry's record change. The only place that knows the write path.
+/// Applies one audit entry's record change through the store's write path (the one the server
+/// used), then puts the original audit row in place of the one that write appended.
 pub fn apply(conn: &Connection, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()> {
-    let key = e
-        .key
-        .as_deref()
-        .with_context(|| format!("audit entry {} has no key", e.id))?;
-    match e.action.as_str() {
-        "insert" | "update" | "import" => {
-            let new = e
-                .new
-                .as_deref()
-                .with_context(|| format!("audit entry {} has no new record", e.id))?;
-            write::put(conn, schema, &e.collection, key, new)?;
-        }
-        "delete" => {
-            write::delete(conn, schema, &e.collection, key)?;
-        }
+    let records = Records::named(schema, &e.collection)
+        .with_context(|| format!("collection {:?} is not in jsonlift.toml", e.collection))?;
+    // Documents have no key in the log; the store names their single record "1".
+    let key = e.key.as_deref().unwrap_or("1");
+    let record = match e.action.as_str() {
+        "insert" | "update" | "import" => Some(
+            e.new_value()
+                .with_context(|| format!("audit entry {} has no readable new record", e.id))?,
+        ),
+        "delete" => None,
         other => bail!(
             "audit entry {} has action {other:?}, which this version cannot replay",
             e.id
         ),
-    }
+    };
+    let before: i64 = conn.query_row(
+        "SELECT coalesce(max(id), 0) FROM _jsonlift_audit",
+        [],
+        |r| r.get(0),
+    )?;
+    let actor = Actor {
+        name: e.actor.clone().unwrap_or_default(),
+        request_id: e.request_id.clone().unwrap_or_default(),
+    };
+    records
+        .put(conn, key, record, &actor)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    conn.execute("DELETE FROM _jsonlift_audit WHERE id > ?1", [before])?;
+    Ok(())
+}
+
+/// Copies an audit row as it was (same id, time, actor).
+fn append_verbatim(conn: &Connection, e: &AuditEntry) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO _jsonlift_audit (id, at, collection, key, action, old, new, actor, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        rusqlite::params![e.id, e.at, e.collection, e.key, e.action, e.old, e.new, e.actor, e.request_id],
+    )?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Database backups, restore and point-in-time recovery (docs/backup.md), through the real
-//! binary. Writes come from `jsonlift::backup::write`, the record write path replay uses.
+//! binary. Writes go through the server's record store (`jsonlift::store::Records`), the write
+//! path replay uses too.
 //! Faults: an altered or truncated backup, another project's backup, a moment before the first
 //! backup or in the future, a full disk while backing up, a restore killed at each step, a
 //! restore while a server holds the database: each leaves the live database as it was.
@@ -12,9 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use jsonlift::backup::write;
+use jsonlift::audit::Actor;
 use jsonlift::config::Project as JlProject;
 use jsonlift::schema::Schema;
+use jsonlift::store::{Records, SqliteStore, Store};
 
 use crate::util::*;
 
@@ -49,21 +51,39 @@ fn project() -> Project {
     p
 }
 
-/// A connection and schema to write records the way the server does.
+/// Writes records through the server's store: the record and its audit entry in one
+/// transaction, exactly as `jsonlift serve` does for each request.
 struct Writer {
-    conn: rusqlite::Connection,
-    schema: Schema,
+    store: SqliteStore,
+}
+
+fn open_store(config: &Path) -> SqliteStore {
+    let jp = JlProject::load(config).unwrap();
+    let schema = Schema::build(&jp).unwrap();
+    SqliteStore::open(&jp, schema).unwrap()
+}
+
+fn store_put(store: &SqliteStore, key: &str, record: Option<&str>) {
+    let value = record.map(|r| jsonlift::json::parse(r.as_bytes(), 100).unwrap());
+    let actor = Actor {
+        name: "test".into(),
+        request_id: String::new(),
+    };
+    jsonlift::store::write(store, |c| {
+        let records = Records::named(store.schema(), "notes").unwrap();
+        records.put(c, key, value.clone(), &actor)
+    })
+    .unwrap();
 }
 
 impl Writer {
     fn new(p: &Project) -> Writer {
-        let jp = JlProject::load(&p.config()).unwrap();
-        let schema = Schema::build(&jp).unwrap();
-        let conn = jsonlift::store::sqlite::open(&p.db_path(), Duration::from_secs(10)).unwrap();
-        Writer { conn, schema }
+        Writer {
+            store: open_store(&p.config()),
+        }
     }
 
-    fn put(&self, key: &str, title: &str, items: &[&str]) -> i64 {
+    fn put(&self, key: &str, title: &str, items: &[&str]) {
         let items: Vec<String> = items
             .iter()
             .map(|n| format!("{{\"name\": \"{n}\"}}"))
@@ -72,11 +92,11 @@ impl Writer {
             "{{\"id\": \"{key}\", \"title\": \"{title}\", \"items\": [{}]}}",
             items.join(", ")
         );
-        write::write(&self.conn, &self.schema, "notes", key, Some(&rec), "test").unwrap()
+        store_put(&self.store, key, Some(&rec));
     }
 
-    fn delete(&self, key: &str) -> i64 {
-        write::write(&self.conn, &self.schema, "notes", key, None, "test").unwrap()
+    fn delete(&self, key: &str) {
+        store_put(&self.store, key, None);
     }
 }
 
@@ -307,16 +327,19 @@ fn restore_killed_at_any_step_leaves_the_old_or_the_new_database() {
         take_backup(&p, &[]);
         let backup_state = p.dump();
         // Live changes sit in the -wal when the restore starts, as a killed server leaves them.
+        // The last connection to close would checkpoint; this one, closed last, does not.
+        let keep = open_db(&p.db_path());
+        keep.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .unwrap();
+        q1(&keep, "SELECT count(*) FROM notes");
         let w = Writer::new(&p);
-        w.conn
-            .set_db_config(
-                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                true,
-            )
-            .unwrap();
         w.put("c", "third", &["q"]);
         w.delete("b");
         drop(w);
+        drop(keep);
         let wal = PathBuf::from(format!("{}-wal", p.db_path().display()));
         assert!(
             fs::metadata(&wal).is_ok_and(|m| m.len() > 0),
@@ -479,17 +502,14 @@ fn backup_during_continuous_writes_is_one_consistent_moment() {
     let writer = {
         let stop = stop.clone();
         let config = p.config();
-        let db = p.db_path();
         std::thread::spawn(move || {
-            let jp = JlProject::load(&config).unwrap();
-            let schema = Schema::build(&jp).unwrap();
-            let conn = jsonlift::store::sqlite::open(&db, Duration::from_secs(20)).unwrap();
+            let store = open_store(&config);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) || n < 20 {
                 let rec = format!(
                     "{{\"id\": \"w{n}\", \"title\": \"t\", \"items\": [{{\"name\": \"i\"}}]}}"
                 );
-                write::write(&conn, &schema, "notes", &format!("w{n}"), Some(&rec), "w").unwrap();
+                store_put(&store, &format!("w{n}"), Some(&rec));
                 n += 1;
             }
             n
