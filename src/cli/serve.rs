@@ -64,6 +64,15 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
             .unwrap_or("/api"),
     );
     let routes = api::routes(&project, &prefix)?;
+    // Held for the life of the server: `jsonlift restore` refuses while it is; and the
+    // `[backups] interval` schedule, stopped when the server returns.
+    let (_server_lock, _schedule) = match a.store {
+        StoreKind::Sqlite => (
+            Some(crate::backup::hold_server_lock(&project.database_path())?),
+            crate::backup::schedule::run_schedule(&project)?,
+        ),
+        StoreKind::Json => (None, None),
+    };
     let store: Arc<dyn Store> = match a.store {
         StoreKind::Sqlite => Arc::new(SqliteStore::open(&project, schema)?),
         StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
