@@ -30,7 +30,29 @@ pub struct Config {
     pub busy_timeout_ms: Option<u64>,
     pub max_depth: Option<usize>,
     #[serde(default)]
+    pub serve: ServeConfig,
+    #[serde(default)]
     pub collections: IndexMap<String, CollectionConfig>,
+}
+
+/// `[serve]`: how `jsonlift serve` exposes the collections. Command-line flags win over these.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on (`127.0.0.1:4000`).
+    pub listen: Option<String>,
+    /// Path prefix of the collection routes (`/api`; `/` for the root, as json-server).
+    pub prefix: Option<String>,
+    /// Token name → token. A value `env:NAME` reads the token from environment variable NAME.
+    #[serde(default)]
+    pub tokens: IndexMap<String, String>,
+    /// Require a token for reads too.
+    #[serde(default)]
+    pub protect_reads: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Longest a request may take, in seconds.
+    pub request_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +64,8 @@ pub struct CollectionConfig {
     pub table: Option<String>,
     pub key: Option<String>,
     pub key_column: Option<String>,
+    /// The API route of this collection under the prefix (`courses`, `v1/series`).
+    pub route: Option<String>,
     pub extra_column: Option<String>,
     pub pattern: Option<String>,
     #[serde(default)]
@@ -95,6 +119,11 @@ pub struct FieldSpec {
     pub parent_column: Option<String>,
     pub position_column: Option<String>,
     pub value_column: Option<String>,
+    /// Array of shared entities (many-to-many): the element field that identifies an entity.
+    /// The elements are stored once each in `table`, and `join_table` lists them per parent.
+    pub key: Option<String>,
+    pub join_table: Option<String>,
+    pub entity_column: Option<String>,
     #[serde(default)]
     pub indexes: Vec<Vec<String>>,
     #[serde(default)]

@@ -6,6 +6,8 @@
 //! [`source`] reads and writes each storage shape through [`json`]; [`store`] holds the
 //! database side; [`migrate`] runs check, migrate, verify and export.
 
+pub mod api;
+pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod clock;
@@ -17,3 +19,4 @@ pub mod migrate;
 pub mod schema;
 pub mod source;
 pub mod store;
+pub mod uuid;

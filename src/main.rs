@@ -10,7 +10,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A server logs each request by default; the other verbs stay quiet.
+    let serving = matches!(cli.command, jsonlift::cli::Command::Serve(_));
     let level = match cli.verbose {
+        0 if serving => "info",
         0 => "warn",
         1 => "info",
         2 => "debug",
@@ -20,6 +23,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Past a file-size limit, writes should fail with an error we report and roll back from,
     // not kill the process mid-write.

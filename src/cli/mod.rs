@@ -8,6 +8,7 @@ mod infer;
 mod init;
 mod migrate;
 mod output;
+pub mod serve;
 mod verify;
 
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Print the project file inferred from the given files and folders.
     Infer(infer::InferArgs),
+    /// Serve the collections as a REST API in the shapes of their source files.
+    Serve(serve::ServeArgs),
 }
 
 /// Options every verb that reads the project file shares.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(a) => export::run(a, cli.quiet).map(|r| r.ok),
         Command::Init(a) => init::run(a, cli.quiet),
         Command::Infer(a) => infer::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(ok) => {

@@ -106,11 +106,23 @@ pub enum Kind<'s> {
 
 #[derive(Debug)]
 pub struct ChildPlan<'s> {
+    /// The child table; for shared entities, the entity table.
     pub table: String,
+    /// Set when the elements are shared entities (many-to-many).
+    pub shared: Option<SharedPlan>,
     pub id_column: Option<String>,
     pub parent_column: Option<String>,
     pub position_column: Option<String>,
     pub elements: Elements<'s>,
+}
+
+/// An array of shared entities: the elements' key field, the join table and its column that
+/// points at the entity table.
+#[derive(Debug, Default)]
+pub struct SharedPlan {
+    pub key: String,
+    pub join_table: String,
+    pub entity_column: String,
 }
 
 #[derive(Debug)]
@@ -145,6 +157,20 @@ pub fn count(n: u64, what: &str) -> String {
 pub fn singular(word: &str) -> String {
     let w = word;
     let lower = w.to_lowercase();
+    // Words the suffix rules get wrong; matched at the end so `top_movies` works too.
+    for (plural, one) in [
+        ("movies", "movie"),
+        ("cookies", "cookie"),
+        ("zombies", "zombie"),
+        ("calories", "calorie"),
+        ("series", "series"),
+        ("species", "species"),
+        ("news", "news"),
+    ] {
+        if lower.ends_with(plural) {
+            return format!("{}{}", &w[..w.len() - plural.len()], &one);
+        }
+    }
     for (suffix, repl) in [
         ("ies", "y"),
         ("sses", "ss"),
@@ -466,28 +492,53 @@ fn plan_array<'s>(f: &mut FieldPlan<'s>, s: &'s Stats, ctx: Ctx) {
             document: false,
         };
         let node = plan_node(o, sub);
-        f.notes.push(format!(
-            "arrays of objects ({n_el} in {n_arr}) → child table"
-        ));
+        let mut shared = None;
         if let Some(sh) = &o.shared {
+            let id = sh.id_field.clone().unwrap_or_default();
             if sh.repeats > 0 && sh.conflicts == 0 {
-                f.notes.push(format!(
-                    "the same objects repeat across records: {} elements with {:?} but only {} distinct, identical each time → shared entities (many-to-many); kept as a child table until the schema has join tables",
+                let why_not = shared_blocker(sh, o.count, &id, &node);
+                let what = format!(
+                    "the same objects repeat across records: {} elements with {id:?} but only {} distinct, identical each time",
                     sh.with_id,
-                    sh.id_field.clone().unwrap_or_default(),
                     sh.distinct()
-                ));
+                );
+                match why_not {
+                    None => {
+                        f.notes.push(format!(
+                            "arrays of objects ({n_el} in {n_arr}); {what} → shared entities (many-to-many): one table row per distinct {id:?}, and a join table (parent, position, entity)"
+                        ));
+                        shared = Some(SharedPlan {
+                            key: id,
+                            ..SharedPlan::default()
+                        });
+                    }
+                    Some(why) => f.notes.push(format!(
+                        "arrays of objects ({n_el} in {n_arr}) → child table; {what}, but {why} → kept per record"
+                    )),
+                }
             } else if sh.repeats > 0 {
+                f.notes.push(format!(
+                    "arrays of objects ({n_el} in {n_arr}) → child table"
+                ));
                 f.notes.push(format!(
                     "{:?} values repeat ({} distinct over {}) but the objects differ → kept per record",
                     sh.id_field.clone().unwrap_or_default(),
                     sh.distinct(),
                     sh.with_id
                 ));
+            } else {
+                f.notes.push(format!(
+                    "arrays of objects ({n_el} in {n_arr}) → child table"
+                ));
             }
+        } else {
+            f.notes.push(format!(
+                "arrays of objects ({n_el} in {n_arr}) → child table"
+            ));
         }
         f.kind = Kind::Child(Box::new(ChildPlan {
             table: String::new(),
+            shared,
             id_column: None,
             parent_column: None,
             position_column: None,
@@ -537,6 +588,7 @@ fn plan_array<'s>(f: &mut FieldPlan<'s>, s: &'s Stats, ctx: Ctx) {
             id_column: None,
             parent_column: None,
             position_column: None,
+            shared: None,
             elements: Elements::Scalars {
                 ty,
                 value_column: None,
@@ -553,6 +605,52 @@ fn plan_array<'s>(f: &mut FieldPlan<'s>, s: &'s Stats, ctx: Ctx) {
         f.notes
             .push(format!("arrays of {} ({why}) → JSON column", ty.name()));
     }
+}
+
+/// Why repeated objects with an id cannot be stored as shared entities, if they can't: every
+/// element needs the id (a text, integer or UUID), the ids must all have been tracked, and the
+/// elements must not hold child tables of their own (those would be shared too).
+fn shared_blocker(
+    sh: &super::stats::Shared,
+    elements: u64,
+    id: &str,
+    node: &Node,
+) -> Option<String> {
+    if sh.capped {
+        return Some(format!(
+            "more than {} distinct ids to compare",
+            super::stats::SHARED_CAP
+        ));
+    }
+    if sh.with_id < elements {
+        return Some(format!(
+            "{} of {elements} elements have no usable {id:?}",
+            elements - sh.with_id
+        ));
+    }
+    let key_ok = node.fields.iter().any(|f| {
+        f.name == id
+            && f.required
+            && matches!(
+                f.kind,
+                Kind::Scalar(ScalarType::Integer | ScalarType::Text | ScalarType::Uuid)
+            )
+    });
+    if !key_ok {
+        return Some(format!("{id:?} is not one text or integer type"));
+    }
+    if has_child(node) {
+        return Some("the elements hold arrays stored in tables".into());
+    }
+    None
+}
+
+fn has_child(node: &Node) -> bool {
+    node.fields.iter().any(|f| match &f.kind {
+        Kind::Child(_) => true,
+        Kind::Flatten(sub) => has_child(sub),
+        _ => false,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -700,6 +798,29 @@ pub fn name_child_columns(child: &mut ChildPlan, parent_table: &str, tables: &mu
     let table = child.table.clone();
     let parent_col = format!("{}_id", singular(parent_table));
     let pos_col = format!("{}_index", singular(&table));
+    if let Some(sh) = &mut child.shared {
+        // The entity table holds the fields; the join table its own columns only.
+        let Elements::Objects(node) = &mut child.elements else {
+            unreachable!("shared entities are objects")
+        };
+        cols.reserve("_extra");
+        name_fields(node, &mut cols, "", &table, tables);
+        let join = tables.claim_any(&[&format!("{parent_table}_{table}")]);
+        let mut jcols = Names::default();
+        jcols.reserve("_meta");
+        jcols.reserve("_id");
+        child.parent_column = Some(jcols.claim_any(&[&parent_col, "_parent"]));
+        child.position_column = Some(jcols.claim_any(&[&pos_col, "_pos"]));
+        let key_col = node
+            .fields
+            .iter()
+            .find(|f| f.name == sh.key)
+            .and_then(|f| f.column.clone())
+            .unwrap_or_else(|| sh.key.clone());
+        sh.entity_column = jcols.claim(&format!("{}_{key_col}", singular(&table)));
+        sh.join_table = join;
+        return;
+    }
     match &mut child.elements {
         Elements::Objects(node) => {
             cols.reserve("_extra");
@@ -888,6 +1009,9 @@ mod tests {
             ("boxes", "box"),
             ("data", "data"),
             ("user_progress", "user_progress"),
+            ("movies", "movie"),
+            ("top_movies", "top_movie"),
+            ("series", "series"),
         ] {
             assert_eq!(singular(p), s, "{p}");
         }

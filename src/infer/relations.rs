@@ -219,12 +219,12 @@ fn link_node(
             Kind::Flatten(sub) => link_node(sub, targets, names, None, false, document),
             Kind::Child(child) => match &mut child.elements {
                 Elements::Objects(sub) => link_node(sub, targets, names, None, false, false),
-                Elements::Scalars { .. } => id_list_note(f, targets, names),
+                Elements::Scalars { .. } => id_list(f, targets, names, true),
             },
             Kind::Json {
                 array: true,
                 of: Some(_),
-            } => id_list_note(f, targets, names),
+            } => id_list(f, targets, names, false),
             Kind::Scalar(_) => {
                 if root && own_key == Some(f.name.as_str()) {
                     continue;
@@ -269,7 +269,10 @@ fn reference(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String], do
     }
 }
 
-fn id_list_note(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String]) {
+/// A list of ids (`tagIds`, `course_ids`): when every element is a key of the collection the
+/// name points at and the list is a child table, its value column becomes a foreign key, which
+/// makes the child table a join table (many-to-many).
+fn id_list(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String], table: bool) {
     let Some(stem) = ids_stem(&f.name) else {
         return;
     };
@@ -280,11 +283,25 @@ fn id_list_note(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String])
         return;
     };
     match h.missing_from(t.hashes) {
+        Some(0) if h.distinct().unwrap_or(0) > 0 && table => {
+            f.references = Some(t.name.clone());
+            f.notes.push(format!(
+                "all {} are keys of {}.{} → foreign key on the value column: a join table (many-to-many)",
+                count(h.distinct().unwrap_or(0), "distinct element"),
+                t.name,
+                t.column
+            ));
+        }
         Some(0) if h.distinct().unwrap_or(0) > 0 => f.notes.push(format!(
-            "every element is a key of {}.{}: a many-to-many relation (a join table once the schema supports one)",
+            "every element is a key of {}.{} (many-to-many; give it `table` and `references` for a join table)",
             t.name, t.column
         )),
-        Some(m) if m > 0 => f.notes.push(format!("{m} elements are not keys of {}.{}", t.name, t.column)),
+        Some(m) if m > 0 => f.notes.push(format!(
+            "looks like a list of keys of {}.{}, but {m} of {} are not there → no foreign key",
+            t.name,
+            t.column,
+            count(h.distinct().unwrap_or(0), "distinct element")
+        )),
         _ => {}
     }
 }

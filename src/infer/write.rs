@@ -122,10 +122,11 @@ fn count_children(n: &Node) -> usize {
         .map(|f| match &f.kind {
             Kind::Flatten(sub) => count_children(sub),
             Kind::Child(c) => {
-                1 + match &c.elements {
-                    Elements::Objects(sub) => count_children(sub),
-                    Elements::Scalars { .. } => 0,
-                }
+                1 + usize::from(c.shared.is_some())
+                    + match &c.elements {
+                        Elements::Objects(sub) => count_children(sub),
+                        Elements::Scalars { .. } => 0,
+                    }
             }
             _ => 0,
         })
@@ -280,6 +281,11 @@ fn child_attributes(a: &mut Vec<(String, String)>, c: &ChildPlan) {
         a.push(("of".into(), string(ty.name())));
     }
     a.push(("table".into(), string(&c.table)));
+    if let Some(sh) = &c.shared {
+        a.push(("key".into(), string(&sh.key)));
+        a.push(("join_table".into(), string(&sh.join_table)));
+        a.push(("entity_column".into(), string(&sh.entity_column)));
+    }
     if let Some(x) = &c.id_column {
         a.push(("id_column".into(), string(x)));
     }

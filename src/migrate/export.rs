@@ -17,7 +17,7 @@ use crate::source::{self, Layout, Style};
 use crate::store::sqlite::fetch_children;
 
 /// The layout assumed for a source that has none recorded: JSON.stringify(x, null, 2) + newline.
-fn default_layout() -> Layout {
+pub fn default_layout() -> Layout {
     Layout {
         style: Style {
             indent: Some("  ".into()),
@@ -72,29 +72,7 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
         }
         let layout = ledger::layout_of(&conn, &spec.display)?.unwrap_or_else(default_layout);
         let started = Instant::now();
-        let mut counts = vec![0u64; spec.members.len()];
-        {
-            let schema: &Schema = &schema;
-            let conn = &conn;
-            let mut feed =
-                |member: usize,
-                 emit: &mut dyn FnMut(Option<&str>, &crate::json::Value) -> anyhow::Result<()>|
-                 -> anyhow::Result<()> {
-                    let coll = schema.collection_for(si, member);
-                    let mut cursor = RowCursor::new(schema, coll.table);
-                    let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| {
-                        fetch_children(conn, schema, t, parent)
-                    };
-                    while let Some(cells) = cursor.next(conn)? {
-                        let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
-                        emit(key.as_deref(), &value)?;
-                        counts[member] += 1;
-                    }
-                    Ok(())
-                };
-            source::write_source(spec, &layout, &target, &mut feed)
-                .with_context(|| format!("writing {}", target.display()))?;
-        }
+        let counts = write_from_db(&conn, &schema, si, &layout, &target)?;
         for c in schema.collections_of(si) {
             report.collections.push(CollectionReport {
                 name: c.name.clone(),
@@ -110,4 +88,36 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
     report.status = format!("exported to {}", out.display());
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Writes source `si` from the database to `target` in its shape and `layout`; returns the
+/// records written per member.
+pub fn write_from_db(
+    conn: &rusqlite::Connection,
+    schema: &Schema,
+    si: usize,
+    layout: &Layout,
+    target: &Path,
+) -> anyhow::Result<Vec<u64>> {
+    let spec = &schema.sources[si];
+    let mut counts = vec![0u64; spec.members.len()];
+    let mut feed =
+        |member: usize,
+         emit: &mut dyn FnMut(Option<&str>, &crate::json::Value) -> anyhow::Result<()>|
+         -> anyhow::Result<()> {
+            let coll = schema.collection_for(si, member);
+            let mut cursor = RowCursor::new(schema, coll.table);
+            let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| {
+                fetch_children(conn, schema, t, parent)
+            };
+            while let Some(cells) = cursor.next(conn)? {
+                let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
+                emit(key.as_deref(), &value)?;
+                counts[member] += 1;
+            }
+            Ok(())
+        };
+    source::write_source(spec, layout, target, &mut feed)
+        .with_context(|| format!("writing {}", target.display()))?;
+    Ok(counts)
 }

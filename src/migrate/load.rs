@@ -15,9 +15,10 @@ use super::report::{CollectionReport, Report};
 use super::verify::first_difference;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg, line_col, locate};
+use crate::schema::ddl::quote;
 use crate::schema::rebuild::{FetchChildren, rebuild};
 use crate::schema::shred::{Cell, Ids, Row, shred};
-use crate::schema::{Role, Schema};
+use crate::schema::{Elements, Role, Schema};
 use crate::source::{self, Format, Layout, Origin, Record, RecordReader, SourceSpec};
 use crate::store::sqlite::{cell_from, fetch_children};
 
@@ -236,8 +237,15 @@ pub fn load_source(
 
 /// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
 /// and a row's parent is the nearest earlier row of the parent table).
-fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
+pub fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
     let t = &schema.tables[rows[i].table];
+    if let Some(join) = t.join {
+        // A shared entity sits where its join row (emitted just after it) does.
+        return match (i + 1..rows.len()).find(|&j| rows[j].table == join) {
+            Some(j) => row_path(schema, rows, j),
+            None => JsonPath::root(),
+        };
+    }
     let Some(parent) = t.parent else {
         return JsonPath::root();
     };
@@ -252,6 +260,88 @@ fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
     p
 }
 
+/// When row `i` (a shared entity already in its table) differs from the stored one: a problem
+/// naming this occurrence and the first one, and what differs.
+fn entity_conflict(
+    conn: &Connection,
+    schema: &Schema,
+    spec: &SourceSpec,
+    rec: &Record,
+    rows: &[Row],
+    i: usize,
+) -> anyhow::Result<Option<Problem>> {
+    let ti = rows[i].table;
+    let t = &schema.tables[ti];
+    let owned: Vec<Cell<'static>> = rows[i].cells.iter().map(Cell::to_owned_cell).collect();
+    let key = owned[t.pk].clone();
+    let mut fetch = |t: usize, parent: &Cell<'static>| fetch_children(conn, schema, t, parent);
+    let stored = fetch(ti, &key)?;
+    let Some(stored) = stored.first() else {
+        anyhow::bail!(
+            "table {}: a row with key {key:?} was neither inserted nor found",
+            t.name
+        );
+    };
+    let (_, first) = rebuild(schema, ti, stored, &mut fetch)?;
+    let (_, this) = rebuild(schema, ti, &owned, &mut fetch)?;
+    let Some((sub, what)) = first_difference(&this, &first, JsonPath::root()) else {
+        return Ok(None);
+    };
+    let what = what
+        .replace("the database", "the first")
+        .replace("the source", "this one");
+    let join = t.join.expect("entity tables have a join table");
+    let jt = &schema.tables[join];
+    let Elements::Entities { col, .. } = jt.elements else {
+        unreachable!("a join table holds entities")
+    };
+    let first_rowid: i64 = conn.query_row(
+        &format!(
+            "SELECT rowid FROM {} WHERE {} = ?1 ORDER BY rowid LIMIT 1",
+            quote(&jt.name),
+            quote(&jt.columns[col].name)
+        ),
+        [&key],
+        |r| r.get(0),
+    )?;
+    let (root, root_rowid, first_path) = super::root_of(conn, schema, join, first_rowid)?;
+    let rt = &schema.tables[root];
+    let root_key = conn.query_row(
+        &format!(
+            "SELECT {} FROM {} WHERE rowid = ?1",
+            quote(&rt.columns[rt.pk].name),
+            quote(&rt.name)
+        ),
+        [root_rowid],
+        |r| r.get_ref(0).map(cell_from),
+    )?;
+    let coll = &schema.collections[rt.collection];
+    let first_file = match root_key.clone() {
+        Cell::Text(k) if rt.key_col == Some(rt.pk) => {
+            record_file(&schema.sources[coll.source], coll.member, Some(&k))
+        }
+        _ => schema.sources[coll.source].display.clone(),
+    };
+    let shown = |c: &Cell| match c {
+        Cell::Text(s) => format!("{s:?}"),
+        Cell::Int(n) => n.to_string(),
+        Cell::Real(f) => f.to_string(),
+        Cell::Null => "null".into(),
+    };
+    let mut path = row_path(schema, rows, i);
+    path.0.extend(sub.0);
+    let message = format!(
+        "shared entity {} {} = {} differs from its first occurrence, in {first_file} (record {} = {}) at {first_path}: {what}\nhint: a shared entity must be identical everywhere (key order and number spelling included); make the copies agree, or drop `key` from the array field to keep one copy per record",
+        t.name,
+        t.columns[t.pk].name,
+        shown(&key),
+        rt.columns[rt.pk].name,
+        shown(&root_key),
+    );
+    let file = record_file(spec, rec.member, rec.key.as_deref());
+    Ok(Some(place(&rec.origin, file, &path, message)))
+}
+
 /// Explains a failed insert (a constraint the database enforces) at the record's place.
 fn insert_problem(
     schema: &Schema,
@@ -262,12 +352,26 @@ fn insert_problem(
     e: rusqlite::Error,
 ) -> anyhow::Result<Problem> {
     let file = record_file(spec, rec.member, rec.key.as_deref());
-    let (code, msg) = match &e {
+    let Some((path, message)) = constraint_problem(schema, rows, i, &e) else {
+        return Err(e.into());
+    };
+    Ok(place(&rec.origin, file, &path, message))
+}
+
+/// The path (relative to the record) and an explanation of a constraint violation raised while
+/// inserting row `i` of a record's rows; `None` when `e` is not a constraint violation.
+pub fn constraint_problem(
+    schema: &Schema,
+    rows: &[Row],
+    i: usize,
+    e: &rusqlite::Error,
+) -> Option<(JsonPath, String)> {
+    let (code, msg) = match e {
         rusqlite::Error::SqliteFailure(f, m) => (f.code, m.clone().unwrap_or_default()),
-        _ => return Err(e.into()),
+        _ => return None,
     };
     if code != ErrorCode::ConstraintViolation {
-        return Err(e.into());
+        return None;
     }
     let t = &schema.tables[rows[i].table];
     let path = row_path(schema, rows, i);
@@ -304,7 +408,7 @@ fn insert_problem(
             }
         }
     }
-    Ok(place(&rec.origin, file, &path, message))
+    Some((path, message))
 }
 
 /// The reading thread: reads, parses and shreds every record, and with `verify` checks that its
@@ -357,7 +461,8 @@ fn read_rows(
         if verify {
             let ti = schema.collections[coll].table;
             let mut fetch = |t: usize, parent: &Cell<'static>| {
-                let pc = schema.tables[t].parent_col.expect("child table");
+                // Children by their parent column; a shared entity by its key.
+                let pc = schema.tables[t].parent_col.unwrap_or(schema.tables[t].pk);
                 Ok(rows
                     .iter()
                     .filter(|r| r.table == t && r.cells[pc] == *parent)
@@ -420,7 +525,14 @@ fn insert_record<'c>(
             }
         };
         match stmt.execute(params_from_iter(row.cells.iter())) {
-            Ok(_) => *rows.entry(row.table).or_default() += 1,
+            Ok(0) if schema.tables[row.table].join.is_some() => {
+                // A shared entity stored earlier: this occurrence must be the same.
+                if let Some(p) = entity_conflict(conn, schema, spec, rec, out, i)? {
+                    report.problem(p);
+                    return Ok(());
+                }
+            }
+            Ok(n) => *rows.entry(row.table).or_default() += n as u64,
             Err(e) => {
                 report.problem(insert_problem(schema, spec, rec, out, i, e)?);
                 return Ok(());
@@ -481,6 +593,15 @@ fn stored_as_inserted(
     }
     for parent in out {
         let pt = &schema.tables[parent.table];
+        if pt.join.is_some() {
+            // A shared entity: the one stored (perhaps by an earlier record) must be this one.
+            let mut stmt = conn.prepare_cached(&pt.sql.children)?;
+            let mut found = stmt.query([&parent.cells[pt.pk]])?;
+            match found.next()? {
+                Some(r) if same(&parent.cells, r) => {}
+                _ => return Ok(false),
+            }
+        }
         let key = &parent.cells[pt.pk];
         for &ct in &pt.children {
             let child = &schema.tables[ct];
@@ -542,4 +663,98 @@ fn rebuilt_differences(
         problems.push(place(&rec.origin, file, &path, format!("{BUG}: {what}")));
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::config::Project;
+    use crate::json::parse;
+    use crate::schema::ddl::schema_sql;
+    use crate::store::Dialect;
+
+    const PROJECT: &str = r#"
+[collections.courses]
+source = "courses.json"
+key = "id"
+[collections.courses.fields]
+id = "integer"
+score = "real"
+modules = { type = "array", table = "modules", fields = { title = "text" } }
+"#;
+
+    /// A database holding one course with two modules, and the rows that were inserted.
+    fn stored() -> (Schema, Connection, Vec<Row<'static>>, i64) {
+        let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), PROJECT).unwrap();
+        let schema = Schema::build(&p).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in schema_sql(&schema, Dialect::Sqlite) {
+            conn.execute_batch(&sql).unwrap();
+        }
+        let value = parse(
+            br#"{"id": 7, "score": 0.5, "modules": [{"title": "a"}, {"title": "b"}]}"#,
+            64,
+        )
+        .unwrap();
+        let mut ids = Ids::new(schema.tables.len());
+        let rows: Vec<Row<'static>> = shred(&schema, 0, None, &value, &mut ids)
+            .unwrap()
+            .into_iter()
+            .map(Row::into_owned)
+            .collect();
+        let mut rowid = 0;
+        for (i, row) in rows.iter().enumerate() {
+            conn.execute(
+                &schema.tables[row.table].sql.insert,
+                params_from_iter(row.cells.iter()),
+            )
+            .unwrap();
+            if i == 0 {
+                rowid = conn.last_insert_rowid();
+            }
+        }
+        (schema, conn, rows, rowid)
+    }
+
+    #[test]
+    fn rows_read_back_as_inserted_pass_and_count_the_children() {
+        let (schema, conn, rows, rowid) = stored();
+        let mut read = HashMap::new();
+        assert!(stored_as_inserted(&conn, &schema, rowid, &rows, &mut read).unwrap());
+        assert_eq!(read.values().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn any_difference_in_the_database_fails_the_fast_check() {
+        let changes = [
+            "UPDATE courses SET score = 0.25",
+            "UPDATE modules SET title = 'x' WHERE title = 'b'",
+            "DELETE FROM modules WHERE title = 'b'",
+            "INSERT INTO modules (_id, _parent, _pos, title) VALUES (99, 7, 2, 'c')",
+            "UPDATE modules SET _pos = _pos + 10",
+        ];
+        for sql in changes {
+            let (schema, conn, rows, rowid) = stored();
+            conn.execute_batch(sql).unwrap();
+            let mut read = HashMap::new();
+            assert!(
+                !stored_as_inserted(&conn, &schema, rowid, &rows, &mut read).unwrap(),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn cells_compare_bit_for_bit() {
+        assert!(same_cell(&Cell::Real(0.5), ValueRef::Real(0.5)));
+        // SQLite gives back -0.0 as 0.0: the fast check fails and the rebuild decides.
+        assert!(!same_cell(&Cell::Real(-0.0), ValueRef::Real(0.0)));
+        assert!(!same_cell(&Cell::Int(1), ValueRef::Real(1.0)));
+        assert!(!same_cell(&Cell::Text("1".into()), ValueRef::Integer(1)));
+        assert!(same_cell(&Cell::Null, ValueRef::Null));
+    }
 }

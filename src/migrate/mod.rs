@@ -648,7 +648,7 @@ fn sql_str(s: &str) -> String {
 }
 
 /// The root row and path (relative to its record) of row `rowid` of table `ti`.
-fn root_of(
+pub(super) fn root_of(
     conn: &Connection,
     schema: &Schema,
     mut ti: usize,

@@ -169,6 +169,17 @@ pub fn verify_source(
         for &c in &colls {
             for &t in &schema.tables_of(c)[1..] {
                 let name = &schema.tables[t].name;
+                if let Some(join) = schema.tables[t].join {
+                    // Shared entities are fetched once per occurrence: check that each is used.
+                    let unused = unused_entities(conn, schema, t, join)?;
+                    if unused > 0 {
+                        report.problem(Problem::new(
+                            spec.display.clone(),
+                            format!("table {name} has {unused} row(s) that no record refers to (through {})", schema.tables[join].name),
+                        ));
+                    }
+                    continue;
+                }
                 let have = count(conn, name)?;
                 let want = seen.get(&t).copied().unwrap_or(0);
                 if have != want {
@@ -181,6 +192,27 @@ pub fn verify_source(
         }
     }
     Ok(())
+}
+
+/// Rows of shared-entity table `t` that no row of its join table points at.
+fn unused_entities(
+    conn: &Connection,
+    schema: &Schema,
+    t: usize,
+    join: usize,
+) -> anyhow::Result<u64> {
+    let (e, j) = (&schema.tables[t], &schema.tables[join]);
+    let crate::schema::Elements::Entities { col, .. } = j.elements else {
+        unreachable!("a join table holds entities")
+    };
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE {} NOT IN (SELECT {} FROM {})",
+        quote(&e.name),
+        quote(&e.columns[e.pk].name),
+        quote(&j.columns[col].name),
+        quote(&j.name)
+    );
+    Ok(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
 }
 
 fn describe_row(t: &crate::schema::Table, cells: &[Cell]) -> String {

@@ -124,6 +124,9 @@ pub enum Elements {
     Scalars { ty: ScalarType, col: usize },
     /// Any JSON value in the `value` column.
     Json { col: usize },
+    /// Shared entities (many-to-many): this is the join table, and each row's `col` holds the
+    /// key of a row of entity table `table`, where the element is stored once for all parents.
+    Entities { table: usize, col: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +147,8 @@ pub struct Table {
     pub extra_col: Option<usize>,
     pub meta_col: usize,
     pub children: Vec<usize>,
+    /// For a shared-entity table: the join table whose rows point at it.
+    pub join: Option<usize>,
     /// Single-row table for a document source.
     pub document: bool,
     pub uniques: Vec<Vec<String>>,
@@ -208,11 +213,15 @@ impl Schema {
             .expect("every member has a collection")
     }
 
-    /// Tables of a collection: the root, then its descendants depth-first (parents before children).
+    /// Tables of a collection: the root, then its descendants depth-first (parents before
+    /// children; a shared-entity table just before the join table that points at it).
     pub fn tables_of(&self, collection: usize) -> Vec<usize> {
         let mut out = Vec::new();
         let mut stack = vec![self.collections[collection].table];
         while let Some(t) = stack.pop() {
+            if let Elements::Entities { table, .. } = self.tables[t].elements {
+                out.push(table);
+            }
             out.push(t);
             stack.extend(self.tables[t].children.iter().rev());
         }
@@ -521,6 +530,12 @@ impl Builder<'_> {
                 ),
                 None => None,
             };
+            let shared = [&spec.key, &spec.join_table, &spec.entity_column];
+            if shared.iter().any(|o| o.is_some()) && (spec.ty != "array" || spec.key.is_none()) {
+                return Err(self.err(format!(
+                    "{fctx}: `key`, `join_table` and `entity_column` describe an array of shared entities: they need `type = \"array\"` and `key`"
+                )));
+            }
             let kind = match spec.ty.as_str() {
                 "json" => {
                     let mut c = field_col(&column, ColType::Json, &fpath);
@@ -539,7 +554,11 @@ impl Builder<'_> {
                     col: push_col(t, field_col(&column, ColType::Json, &fpath)),
                 },
                 "array" => {
-                    if !spec.fields.is_empty() || spec.table.is_some() {
+                    if spec.key.is_some() {
+                        let join = self.add_entity_tables(t, &fpath, &spec, &fctx)?;
+                        t.children.push(join);
+                        FieldKind::Child { table: join }
+                    } else if !spec.fields.is_empty() || spec.table.is_some() {
                         let child = self.add_child_table(t, &fpath, &spec, &fctx)?;
                         // Linked to `t` in finish_table, once `t` has its index and key.
                         t.children.push(child);
@@ -549,6 +568,11 @@ impl Builder<'_> {
                             ScalarType::parse(of).ok_or_else(|| {
                                 self.err(format!("{fctx}: unknown element type {of:?}"))
                             })?;
+                        }
+                        if spec.references.is_some() {
+                            return Err(self.err(format!(
+                                "{fctx}: `references` on an array needs its elements in a child table: add `of = \"TYPE\"` and `table = \"...\"`"
+                            )));
                         }
                         FieldKind::Json {
                             col: push_col(t, field_col(&column, ColType::Json, &fpath)),
@@ -613,6 +637,11 @@ impl Builder<'_> {
         if let Some(check) = &spec.check {
             c.checks.push(check.clone());
         }
+        self.reference(c, spec, fctx)
+    }
+
+    /// `references` and `on_delete` of a field (or of the elements of an array of scalars).
+    fn reference(&self, c: &mut Column, spec: &FieldSpec, fctx: &str) -> Result<(), ConfigError> {
         if let Some(r) = &spec.references {
             let on_delete = match spec.on_delete.as_deref().unwrap_or("restrict") {
                 "cascade" => OnDelete::Cascade,
@@ -640,6 +669,126 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// An array of shared entities: the entity table (one row per distinct key, the element
+    /// stored once) and the join table (parent, position, entity key), which is returned.
+    fn add_entity_tables(
+        &mut self,
+        parent: &Table,
+        path: &[String],
+        spec: &FieldSpec,
+        fctx: &str,
+    ) -> Result<usize, ConfigError> {
+        let key = spec.key.clone().expect("called for arrays with a key");
+        if spec.fields.is_empty() || spec.of.is_some() {
+            return Err(self.err(format!(
+                "{fctx}: `key` makes the elements shared entities, which are objects: describe them with `fields` (and no `of`)"
+            )));
+        }
+        if matches!(spec.unique, Unique::Groups(_)) || spec.references.is_some() {
+            return Err(self.err(format!(
+                "{fctx}: `unique` groups and `references` do not apply to an array of shared entities (the join table's (parent, position) and the entity key are unique already; references go on the entity's fields)"
+            )));
+        }
+        if !spec.fields.contains_key(&key) {
+            return Err(self.err(format!(
+                "{fctx}: key {key:?} is not one of the fields; declare it, e.g. `{key} = \"integer\"`"
+            )));
+        }
+        let entity_name = spec
+            .table
+            .clone()
+            .unwrap_or_else(|| format!("{}_{}", parent.name, path.join("_")));
+        let mut e = empty_table(&entity_name, parent.collection);
+        let mut fields_cfg = spec.fields.clone();
+        let mut key_spec = fields_cfg[&key].spec();
+        key_spec.required = true;
+        fields_cfg.insert(key.clone(), FieldConfig::Long(Box::new(key_spec)));
+        e.fields = self.build_fields(&mut e, &fields_cfg, &[], fctx, "")?;
+        let f = e.fields.iter().find(|f| f.name == key).expect("declared");
+        let FieldKind::Scalar { col, .. } = f.kind else {
+            return Err(self.err(format!(
+                "{fctx}: key {key:?} must be a scalar (text, integer, uuid...)"
+            )));
+        };
+        if !e.children.is_empty() {
+            return Err(self.err(format!(
+                "{fctx}: a shared entity cannot hold arrays stored in tables (they would be shared too); give such fields `type = \"json\"`"
+            )));
+        }
+        e.columns[col].primary_key = true;
+        e.columns[col].not_null = true;
+        e.pk = col;
+        e.extra_col = Some(push_col(
+            &mut e,
+            Column::new("_extra", ColType::Json, Role::Extra),
+        ));
+        e.meta_col = push_col(&mut e, Column::new("_meta", ColType::Json, Role::Meta));
+        let (key_col, key_ty) = (e.columns[col].name.clone(), e.columns[col].ty);
+        let ei = self.tables.len();
+        self.tables.push(e);
+        self.finish_table(ei, fctx)?;
+
+        let join_name = spec
+            .join_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_{}", parent.name, entity_name));
+        let mut t = empty_table(&join_name, parent.collection);
+        self.link_columns(&mut t, spec);
+        let mut ec = Column::new(
+            &spec
+                .entity_column
+                .clone()
+                .unwrap_or_else(|| format!("{entity_name}_{key_col}")),
+            key_ty,
+            Role::Value,
+        );
+        ec.not_null = true;
+        ec.index = true; // "which parents hold this entity" is the other way to ask
+        ec.references = Some(ForeignKey {
+            table: entity_name,
+            column: key_col,
+            on_delete: OnDelete::Restrict,
+        });
+        let col = push_col(&mut t, ec);
+        t.elements = Elements::Entities { table: ei, col };
+        t.parent_path = path.to_vec();
+        t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
+        t.indexes = spec.indexes.clone();
+        let ji = self.tables.len();
+        self.tables.push(t);
+        self.tables[ei].join = Some(ji);
+        self.finish_table(ji, fctx)?;
+        Ok(ji)
+    }
+
+    /// The columns every array table starts with: its own id, the parent's key, the position.
+    fn link_columns(&self, t: &mut Table, spec: &FieldSpec) {
+        let mut id = Column::new(
+            spec.id_column.as_deref().unwrap_or("_id"),
+            ColType::Integer,
+            Role::Id,
+        );
+        id.primary_key = true;
+        t.id_col = Some(push_col(t, id));
+        t.pk = 0;
+        // The parent's key type; fixed up in finish_table once the parent is final.
+        let mut pc = Column::new(
+            spec.parent_column.as_deref().unwrap_or("_parent"),
+            ColType::Integer,
+            Role::Parent,
+        );
+        pc.not_null = true;
+        pc.index = false; // covered by the (parent, position) unique index
+        t.parent_col = Some(push_col(t, pc));
+        let mut pos = Column::new(
+            spec.position_column.as_deref().unwrap_or("_pos"),
+            ColType::Integer,
+            Role::Position,
+        );
+        pos.not_null = true;
+        t.pos_col = Some(push_col(t, pos));
+    }
+
     fn add_child_table(
         &mut self,
         parent: &Table,
@@ -652,30 +801,7 @@ impl Builder<'_> {
             .clone()
             .unwrap_or_else(|| format!("{}_{}", parent.name, path.join("_")));
         let mut t = empty_table(&name, parent.collection);
-        let mut id = Column::new(
-            spec.id_column.as_deref().unwrap_or("_id"),
-            ColType::Integer,
-            Role::Id,
-        );
-        id.primary_key = true;
-        t.id_col = Some(push_col(&mut t, id));
-        t.pk = 0;
-        // The parent's key type; fixed up in finish_table once the parent is final.
-        let mut pc = Column::new(
-            spec.parent_column.as_deref().unwrap_or("_parent"),
-            ColType::Integer,
-            Role::Parent,
-        );
-        pc.not_null = true;
-        pc.index = false; // covered by the (parent, position) unique index
-        t.parent_col = Some(push_col(&mut t, pc));
-        let mut pos = Column::new(
-            spec.position_column.as_deref().unwrap_or("_pos"),
-            ColType::Integer,
-            Role::Position,
-        );
-        pos.not_null = true;
-        t.pos_col = Some(push_col(&mut t, pos));
+        self.link_columns(&mut t, spec);
         t.parent_path = path.to_vec();
         if spec.fields.is_empty() {
             let of = spec.of.as_deref().unwrap_or("json");
@@ -691,12 +817,19 @@ impl Builder<'_> {
                 if ty == ScalarType::Boolean {
                     c.checks.push(format!("{} IN (0, 1)", ddl::quote(vname)));
                 }
+                // A list of ids of another collection: each element is a foreign key.
+                self.reference(&mut c, spec, fctx)?;
                 t.elements = Elements::Scalars {
                     ty,
                     col: push_col(&mut t, c),
                 };
             }
         } else {
+            if spec.references.is_some() {
+                return Err(self.err(format!(
+                    "{fctx}: `references` applies to arrays of scalars (`of`); put it on a field of the elements"
+                )));
+            }
             t.elements = Elements::Objects;
             let fields = self.build_fields(&mut t, &spec.fields, &[], fctx, "")?;
             t.fields = fields;
@@ -773,7 +906,9 @@ impl Builder<'_> {
                 let Some(fk) = self.tables[ti].columns[ci].references.clone() else {
                     continue;
                 };
-                if self.tables[ti].columns[ci].role != Role::Field {
+                let value_ref = self.tables[ti].columns[ci].role == Role::Value
+                    && matches!(self.tables[ti].elements, Elements::Scalars { .. });
+                if self.tables[ti].columns[ci].role != Role::Field && !value_ref {
                     continue;
                 }
                 let target = self
@@ -842,6 +977,7 @@ fn empty_table(name: &str, collection: usize) -> Table {
         extra_col: None,
         meta_col: 0,
         children: Vec::new(),
+        join: None,
         document: false,
         uniques: Vec::new(),
         indexes: Vec::new(),

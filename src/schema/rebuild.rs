@@ -145,6 +145,18 @@ impl Rebuilder<'_, '_, '_> {
         for cells in rows {
             items.push(match &t.elements {
                 Elements::Objects => self.row(ti, &cells)?,
+                Elements::Entities { table, col } => {
+                    let entity = (self.fetch)(*table, &cells[*col])?;
+                    let Some(e) = entity.first() else {
+                        anyhow::bail!(
+                            "table {} has no row with key {:?} (referred to by table {})",
+                            self.schema.tables[*table].name,
+                            cells[*col],
+                            t.name
+                        );
+                    };
+                    self.row(*table, e)?
+                }
                 Elements::Json { col } => json_col(&cells[*col])?.unwrap_or(Value::Null),
                 Elements::Scalars { ty, col } => {
                     let raw = json_col(&cells[t.meta_col])?;

@@ -32,6 +32,15 @@ impl Cell<'_> {
             Cell::Text(t) => Cell::Text(Cow::Owned(t.into_owned())),
         }
     }
+    /// The same cell, owning its text.
+    pub fn to_owned_cell(&self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Int(i) => Cell::Int(*i),
+            Cell::Real(f) => Cell::Real(*f),
+            Cell::Text(s) => Cell::Text(Cow::Owned(s.to_string())),
+        }
+    }
 }
 
 /// One row to insert, cells in the table's column order.
@@ -72,6 +81,10 @@ impl Ids {
     /// Continue after ids already in the database.
     pub fn start_after(&mut self, table: usize, max: i64) {
         self.next[table] = self.next[table].max(max + 1);
+    }
+    /// The next id handed out for `table` is `id` (a record rewritten in place keeps its id).
+    pub fn set_next(&mut self, table: usize, id: i64) {
+        self.next[table] = id;
     }
     fn take(&mut self, table: usize) -> i64 {
         let id = self.next[table];
@@ -401,7 +414,16 @@ impl<'s, 'a> Shredder<'s, 'a> {
             cells[t.pos_col.expect("child tables have a position")] = Cell::Int(i as i64);
             match (&t.elements, item) {
                 (Elements::Objects, Value::Object(o)) => self.row(ti, t, o, cells, &ipath),
-                (Elements::Objects, other) => self.err(
+                (Elements::Entities { table, col }, Value::Object(o)) => {
+                    // The entity, then the join row pointing at it; the loader stores an
+                    // entity once and requires later occurrences to be identical.
+                    let e = &self.schema.tables[*table];
+                    cells[*col] = self.pk_cell(e, o, &[]);
+                    let ecells = vec![Cell::Null; e.columns.len()];
+                    self.row(*table, e, o, ecells, &ipath);
+                    self.out.push(Row { table: ti, cells });
+                }
+                (Elements::Objects | Elements::Entities { .. }, other) => self.err(
                     ipath,
                     format!("expected an object, found {}", describe(other)),
                 ),

@@ -12,7 +12,7 @@ use super::shred::{Cell, Ids, shred};
 use crate::config::Project;
 use crate::json::{Value, parse, to_compact_string};
 use crate::store::Dialect;
-use crate::store::sqlite::{cell_from, fetch_children, insert_sql, select_all_sql};
+use crate::store::sqlite::{cell_from, fetch_children, select_all_sql};
 
 fn schema(toml: &str) -> Schema {
     let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), toml).unwrap();
@@ -23,8 +23,8 @@ fn v(s: &str) -> Value {
     parse(s.as_bytes(), 64).unwrap()
 }
 
-/// Loads the records of collection 0, then rebuilds them all.
-fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<String>, Value)> {
+/// An in-memory database holding the records of collection 0.
+fn load(s: &Schema, records: &[(Option<&str>, &str)]) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
     for sql in schema_sql(s, Dialect::Sqlite) {
@@ -36,12 +36,18 @@ fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<Strin
         let rows = shred(s, 0, *key, value, &mut ids).unwrap_or_else(|e| panic!("{e:?}"));
         for row in rows {
             conn.execute(
-                &insert_sql(&s.tables[row.table]),
+                &s.tables[row.table].sql.insert,
                 rusqlite::params_from_iter(row.cells.iter()),
             )
             .unwrap();
         }
     }
+    conn
+}
+
+/// Loads the records of collection 0, then rebuilds them all.
+fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<String>, Value)> {
+    let conn = load(s, records);
     let ti = s.collections[0].table;
     let t = &s.tables[ti];
     let mut stmt = conn.prepare(&select_all_sql(t)).unwrap();
@@ -323,5 +329,131 @@ table = "tags"
             None,
             r#"{"modules":[{"lessons":[{"t":"a"}]}],"tags":["x","y"]}"#,
         )],
+    );
+}
+
+const MOVIES: &str = r#"
+[collections.movies]
+source = "movies.json"
+format = "array"
+key = "id"
+[collections.movies.fields]
+id = "text"
+[collections.movies.fields.cast]
+type = "array"
+key = "id"
+table = "people"
+join_table = "movie_cast"
+parent_column = "movie_id"
+position_column = "cast_index"
+entity_column = "person_id"
+[collections.movies.fields.cast.fields]
+id = "integer"
+name = "text"
+"#;
+
+fn count(conn: &Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn shared_entities_are_stored_once_and_joined() {
+    let s = schema(MOVIES);
+    let names: Vec<&str> = s.tables_of(0).iter().map(|&t| &*s.tables[t].name).collect();
+    assert_eq!(
+        names,
+        ["movies", "people", "movie_cast"],
+        "entity before join"
+    );
+    let people = s.tables.iter().find(|t| t.name == "people").unwrap();
+    assert!(people.parent.is_none() && people.join.is_some());
+    assert_eq!(people.columns[people.pk].name, "id");
+    let records = [
+        (
+            None,
+            r#"{"id":"m1","cast":[{"id":1,"name":"Ada"},{"id":2,"name":"Bo","x":[1.0]}]}"#,
+        ),
+        (
+            None,
+            r#"{"cast":[{"id":2,"name":"Bo","x":[1.0]},{"id":3}],"id":"m2"}"#,
+        ),
+        (None, r#"{"id":"m3","cast":[]}"#),
+        (None, r#"{"id":"m4","cast":null}"#),
+        (
+            None,
+            r#"{"id":"m5","cast":[{"id":1,"name":"Ada"},{"id":1,"name":"Ada"}]}"#,
+        ),
+    ];
+    assert_round_trip(&s, &records);
+    // The same load, looking at the tables.
+    let conn = load(&s, &records);
+    assert_eq!(count(&conn, "people"), 3, "one row per distinct id");
+    assert_eq!(count(&conn, "movie_cast"), 6, "one row per occurrence");
+    let who: String = conn
+        .query_row(
+            "SELECT group_concat(p.name, ',') FROM movie_cast c JOIN people p ON p.id = c.person_id \
+             WHERE c.movie_id = 'm1' ORDER BY c.cast_index",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(who, "Ada,Bo");
+    let ddl = schema_sql(&s, Dialect::Sqlite).join("\n");
+    assert!(
+        ddl.contains(r#""person_id" INTEGER NOT NULL REFERENCES "people"("id")"#),
+        "{ddl}"
+    );
+    assert!(
+        ddl.contains(r#"REFERENCES "movies"("id") ON DELETE CASCADE"#),
+        "{ddl}"
+    );
+}
+
+#[test]
+fn a_shared_entity_needs_its_key() {
+    let s = schema(MOVIES);
+    let value = v(r#"{"id":"m1","cast":[{"name":"Ada"},"x"]}"#);
+    let errs = shred(&s, 0, None, &value, &mut Ids::new(s.tables.len())).unwrap_err();
+    let shown: Vec<String> = errs
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "$.cast[0]: missing required field \"id\"",
+            "$.cast[1]: expected an object, found string \"x\""
+        ]
+    );
+}
+
+#[test]
+fn shared_entity_settings_are_checked() {
+    let err = |extra: &str, field: &str| {
+        let text = MOVIES.replace("name = \"text\"\n", &format!("name = \"text\"\n{field}"));
+        let text = text.replace(
+            "key = \"id\"\ntable = \"people\"",
+            &format!("{extra}\ntable = \"people\""),
+        );
+        let p = Project::parse(Path::new("/x/jsonlift.toml"), &text).unwrap();
+        Schema::build(&p).unwrap_err().to_string()
+    };
+    assert!(err("key = \"pid\"", "").contains("key \"pid\" is not one of the fields"));
+    assert!(
+        err("key = \"id\"", "[collections.movies.fields.cast.fields.roles]\ntype = \"array\"\n[collections.movies.fields.cast.fields.roles.fields]\nr = \"text\"\n")
+            .contains("cannot hold arrays stored in tables")
+    );
+    assert!(err("key = \"id\"\nunique = [[\"x\"]]", "").contains("`unique` groups"));
+    let p = Project::parse(
+        Path::new("/x/jsonlift.toml"),
+        "[collections.a]\nsource = \"a.json\"\n[collections.a.fields]\nn = { type = \"text\", join_table = \"j\" }\n",
+    )
+    .unwrap();
+    assert!(
+        Schema::build(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("need `type = \"array\"` and `key`")
     );
 }

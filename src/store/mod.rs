@@ -1,6 +1,118 @@
-//! The database side: the dialects, and the SQLite store.
+//! The database side: the dialects, the SQLite helpers, and the record store the API serves
+//! from. [`Store`] hands out connections and transactions; [`records::Records`] does the work on
+//! them, so every backend (the SQLite database, the JSON files themselves) gives the same
+//! validation, the same answers and the same audit log.
 
 pub mod dialect;
+pub mod files;
+pub mod live;
+pub mod records;
 pub mod sqlite;
 
+use rusqlite::{Connection, ErrorCode};
+
+use crate::schema::Schema;
+use crate::schema::shred::FieldError;
 pub use dialect::Dialect;
+pub use files::JsonStore;
+pub use live::SqliteStore;
+pub use records::Records;
+
+/// Why a store operation failed, in terms the API maps to statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{collection} has no record with key {key:?}")]
+    NotFound { collection: String, key: String },
+    /// The data breaks the schema's rules: every problem, each at its JSON path.
+    #[error("invalid record: {}", list(.0))]
+    Invalid(Vec<FieldError>),
+    /// The data is fine but clashes with other records: a duplicate key, a reference to a
+    /// missing record, a record others still refer to.
+    #[error("conflict: {}", list(.0))]
+    Conflict(Vec<FieldError>),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+fn list(errs: &[FieldError]) -> String {
+    errs.iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl StoreError {
+    pub fn invalid(path: crate::json::JsonPath, message: impl Into<String>) -> StoreError {
+        StoreError::Invalid(vec![FieldError {
+            path,
+            message: message.into(),
+        }])
+    }
+
+    /// Another process holds the write lock longer than the busy timeout: worth another try.
+    pub fn is_busy(&self) -> bool {
+        let code = match self {
+            StoreError::Sqlite(e) => e.sqlite_error_code(),
+            StoreError::Other(e) => e
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(|e| e.sqlite_error_code()),
+            _ => None,
+        };
+        matches!(
+            code,
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// Somewhere records live: it runs reads on a consistent snapshot and writes in one
+/// transaction each (committed only if the closure returns `Ok`). A closure may run more than
+/// once when the store retries after contention, so it must not keep state between runs.
+pub trait Store: Send + Sync {
+    fn schema(&self) -> &Schema;
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Audit entries matching `f`, oldest first.
+    fn audit(&self, f: &crate::audit::Filter) -> Result<Vec<crate::audit::Entry>, StoreError> {
+        let mut out = Vec::new();
+        self.read(&mut |c| {
+            out = crate::audit::query(c, f)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// Runs `f` on a read snapshot and returns what it computed.
+pub fn read<T>(
+    store: &dyn Store,
+    mut f: impl FnMut(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut out = None;
+    store.read(&mut |c| {
+        out = Some(f(c)?);
+        Ok(())
+    })?;
+    Ok(out.expect("the store ran the read"))
+}
+
+/// Runs `f` in one write transaction and returns what it computed.
+pub fn write<T>(
+    store: &dyn Store,
+    mut f: impl FnMut(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut out = None;
+    store.write(&mut |c| {
+        out = Some(f(c)?);
+        Ok(())
+    })?;
+    Ok(out.expect("the store ran the write"))
+}

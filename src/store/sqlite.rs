@@ -70,10 +70,26 @@ pub fn open_build(path: &Path) -> rusqlite::Result<Connection> {
 /// The statements used per record, built once per table.
 pub fn table_sql(t: &Table) -> TableSql {
     TableSql {
-        insert: insert_sql(t),
+        insert: if t.join.is_some() {
+            // A shared entity is stored at its first occurrence; the loader compares the others.
+            format!(
+                "{} ON CONFLICT ({}) DO NOTHING",
+                insert_sql(t),
+                quote(&t.columns[t.pk].name)
+            )
+        } else {
+            insert_sql(t)
+        },
         by_rowid: select_by_rowid_sql(t),
         children: if t.parent_col.is_some() {
             select_children_sql(t)
+        } else if t.join.is_some() {
+            format!(
+                "SELECT {} FROM {} WHERE {} = ?1",
+                select_list(t),
+                quote(&t.name),
+                quote(&t.columns[t.pk].name)
+            )
         } else {
             String::new()
         },
@@ -140,7 +156,8 @@ pub fn select_children_sql(t: &Table) -> String {
     )
 }
 
-/// Reads the children of `parent` in child table `ti`.
+/// Reads the children of `parent` in child table `ti` (for a shared-entity table: the entity
+/// whose key is `parent`).
 pub fn fetch_children(
     conn: &Connection,
     schema: &Schema,

@@ -1,0 +1,159 @@
+//! The HTTP API of `jsonlift serve`: the collections under a prefix in the shapes of their
+//! source files, `/db`, and `/_admin`. One module per resource kind; [`error`] maps failures to
+//! statuses; [`auth`] guards writes; the work happens in [`crate::store`] on blocking threads.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod collection;
+pub mod db;
+pub mod document;
+pub mod error;
+pub mod list;
+pub mod query;
+mod request;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::store::{Store, StoreError};
+use auth::Auth;
+use error::ApiError;
+
+/// Everything a handler needs, shared by all requests.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Auth,
+    /// `""` for the root, else `/api`-like (no trailing slash).
+    pub prefix: String,
+    /// Route of each collection under the prefix, by collection index (`courses`, `v1/series`).
+    pub routes: Vec<String>,
+    pub max_depth: usize,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// Limits applied to every request.
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// The collection a route serves (set per route as an extension).
+#[derive(Clone, Copy)]
+pub struct Coll(pub usize);
+
+/// `/api/` → `/api`, `/` → `` (served at the root), `api` → `/api`.
+pub fn normalize_prefix(p: &str) -> String {
+    let t = p.trim_matches('/');
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("/{t}")
+    }
+}
+
+/// The route of each collection: `route` from jsonlift.toml or the collection's name. Routes
+/// are checked so they cannot collide with each other or with `/db` and `/_admin`.
+pub fn routes(project: &crate::config::Project, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for (name, c) in &project.config.collections {
+        let r = c
+            .route
+            .as_deref()
+            .unwrap_or(name)
+            .trim_matches('/')
+            .to_string();
+        let ok = !r.is_empty()
+            && r.split('/').all(|seg| {
+                !seg.is_empty()
+                    && !seg.starts_with('_')
+                    && seg
+                        .chars()
+                        .all(|ch| ch.is_alphanumeric() || "-._~".contains(ch))
+            });
+        if !ok {
+            bail!(
+                "{}: collections.{name}: route {r:?} must be path segments of letters, digits, '-', '.', '_' or '~', not starting with '_'",
+                project.path.display()
+            );
+        }
+        if out.iter().any(|o| *o == r) {
+            bail!(
+                "{}: collections.{name}: route {r:?} is used by two collections; set `route` on one",
+                project.path.display()
+            );
+        }
+        if prefix.is_empty() && (r == "db" || r.starts_with("db/")) {
+            bail!(
+                "{}: collections.{name}: route \"db\" collides with GET /db when served at the root; set `route` or --prefix",
+                project.path.display()
+            );
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The router: one set of routes per collection, `/db`, `/_admin`, and the layers that give
+/// every request an id, a log line, auth, a body limit and a timeout.
+pub fn router(state: Shared, limits: &Limits) -> Router {
+    let mut app = Router::new()
+        .route("/db", get(db::get))
+        .route("/_admin/audit", get(admin::audit))
+        .route("/_admin/health", get(admin::health));
+    for (ci, route) in state.routes.iter().enumerate() {
+        let base = format!("{}/{route}", state.prefix);
+        let sub =
+            if state.store.schema().tables[state.store.schema().collections[ci].table].document {
+                Router::new().route(
+                    &base,
+                    get(document::get).put(document::put).patch(document::patch),
+                )
+            } else {
+                Router::new()
+                    .route(&base, get(collection::list).post(collection::create))
+                    .route(&format!("{base}/_import"), post(collection::import))
+                    .route(
+                        &format!("{base}/{{id}}"),
+                        get(collection::get)
+                            .put(collection::replace)
+                            .patch(collection::patch)
+                            .delete(collection::delete),
+                    )
+                    .route(&format!("{base}/{{id}}/{{child}}"), get(collection::nested))
+            };
+        app = app.merge(sub.layer(axum::Extension(Coll(ci))));
+    }
+    app.fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request::authorize,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.timeout,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn(request::trace))
+        .with_state(state)
+}
+
+/// Runs store work on a blocking thread (SQLite calls block).
+pub async fn blocking<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || f(&*s.store))
+        .await
+        .map_err(|e| ApiError::Store(StoreError::Other(anyhow::anyhow!("worker failed: {e}"))))?
+        .map_err(ApiError::from)
+}

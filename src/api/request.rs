@@ -1,0 +1,88 @@
+//! Per-request plumbing: an id (the client's `x-request-id`, or a new one) echoed in the
+//! response and written to the audit log, a log line per request, and the auth decision.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::Shared;
+use super::error::ApiError;
+use crate::audit::Actor;
+
+/// The id of the request being served.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+fn new_id() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as u64
+    });
+    format!(
+        "{:x}-{:x}-{}",
+        start,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Gives the request its id and logs it when done.
+pub async fn trace(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(new_id);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let t0 = Instant::now();
+    let mut res = next.run(req).await;
+    tracing::info!(
+        request_id = %id,
+        status = res.status().as_u16(),
+        micros = t0.elapsed().as_micros() as u64,
+        "{method} {path}"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// Lets the request through with its [`Actor`], or answers 401. Reads are public unless the
+/// project protects them; writes and `/_admin` always need a token (when tokens exist).
+pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
+    let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let admin = req.uri().path().starts_with("/_admin");
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let name = if read && !admin && !state.auth.protect_reads {
+        Ok(state.auth.actor(header).unwrap_or_default())
+    } else {
+        state.auth.actor(header)
+    };
+    let name = match name {
+        Ok(n) => n,
+        Err(m) => return ApiError::Unauthorized(m).into_response(),
+    };
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    req.extensions_mut().insert(Actor { name, request_id });
+    next.run(req).await
+}

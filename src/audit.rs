@@ -1,0 +1,164 @@
+//! The audit log: one row in `_jsonlift_audit` per change to a record, written in the same
+//! transaction as the change, so the log and the data can never disagree. It is what
+//! `GET /_admin/audit` shows and what point-in-time recovery replays.
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use crate::json::{Value, parse, to_compact_string};
+
+/// What happened to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Insert,
+    Update,
+    Delete,
+    /// A record added by a bulk import.
+    Import,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Insert => "insert",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Import => "import",
+        }
+    }
+}
+
+/// Who asked for a change: the token's name and the request it came with.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub name: String,
+    pub request_id: String,
+}
+
+/// One audit row as stored. `old`/`new` are the records in their source shape (JSON text);
+/// for `migrate` entries `new` is a summary of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: i64,
+    pub at: String,
+    pub collection: String,
+    pub key: Option<String>,
+    pub action: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub actor: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Entry {
+    /// `old`/`new` parsed back into values (number spellings and key order intact).
+    pub fn old_value(&self) -> Option<Value> {
+        self.old
+            .as_deref()
+            .and_then(|t| parse(t.as_bytes(), 10_000).ok())
+    }
+    pub fn new_value(&self) -> Option<Value> {
+        self.new
+            .as_deref()
+            .and_then(|t| parse(t.as_bytes(), 10_000).ok())
+    }
+}
+
+/// Appends one entry; the caller's transaction makes it atomic with the change it records.
+pub fn append(
+    conn: &Connection,
+    collection: &str,
+    key: Option<&str>,
+    action: Action,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    actor: &Actor,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO _jsonlift_audit (at, collection, key, action, old, new, actor, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        crate::clock::now(),
+        collection,
+        key,
+        action.as_str(),
+        old.map(to_compact_string),
+        new.map(to_compact_string),
+        actor.name,
+        actor.request_id,
+    ])?;
+    Ok(())
+}
+
+/// Which entries to read; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub collection: Option<String>,
+    pub key: Option<String>,
+    /// Entries at or after this RFC 3339 time (`2026-01-02T03:04:05Z` or with microseconds).
+    pub since: Option<String>,
+    /// Entries with an id above this one (to page or to follow the log).
+    pub after_id: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+/// Entries matching `f`, oldest first.
+pub fn query(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Entry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, collection, key, action, old, new, actor, request_id FROM _jsonlift_audit \
+         WHERE (?1 IS NULL OR collection = ?1) AND (?2 IS NULL OR key = ?2) \
+         AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5",
+    )?;
+    let limit = f.limit.map(|n| n as i64).unwrap_or(-1);
+    let rows = stmt.query_map(
+        params![f.collection, f.key, f.since, f.after_id, limit],
+        |r| {
+            Ok(Entry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                collection: r.get(2)?,
+                key: r.get(3)?,
+                action: r.get(4)?,
+                old: r.get(5)?,
+                new: r.get(6)?,
+                actor: r.get(7)?,
+                request_id: r.get(8)?,
+            })
+        },
+    )?;
+    rows.collect()
+}
+
+/// The entries as a JSON array whose `old`/`new` are the records themselves, not strings.
+pub fn to_json(entries: &[Entry]) -> Value {
+    let text = |s: &Option<String>| match s {
+        Some(s) => Value::String(s.clone()),
+        None => Value::Null,
+    };
+    let record = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|t| parse(t.as_bytes(), 10_000).ok())
+            .unwrap_or(Value::Null)
+    };
+    Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                Value::Object(vec![
+                    (
+                        "id".into(),
+                        Value::Number(crate::json::Number::from_i64(e.id)),
+                    ),
+                    ("at".into(), Value::String(e.at.clone())),
+                    ("collection".into(), Value::String(e.collection.clone())),
+                    ("key".into(), text(&e.key)),
+                    ("action".into(), Value::String(e.action.clone())),
+                    ("old".into(), record(&e.old)),
+                    ("new".into(), record(&e.new)),
+                    ("actor".into(), text(&e.actor)),
+                    ("request_id".into(), text(&e.request_id)),
+                ])
+            })
+            .collect(),
+    )
+}

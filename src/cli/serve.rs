@@ -1,0 +1,120 @@
+//! `jsonlift serve`: the collections as a REST API that keeps the JSON shapes. The flags are a
+//! contract used by scripts outside the project; keep them stable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use super::ProjectArgs;
+use crate::api::{self, AppState, Limits, auth::Auth};
+use crate::schema::Schema;
+use crate::store::{JsonStore, SqliteStore, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// The migrated SQLite database.
+    Sqlite,
+    /// The JSON files themselves (the legacy mode and the way back).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Address to listen on [default: [serve] listen, or 127.0.0.1:4000]; port 0 picks a free
+    /// port. The bound address is printed on stdout.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Path prefix of the collection routes [default: [serve] prefix, or /api]; `/` serves at
+    /// the root, as json-server does.
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<String>,
+    /// Where the records live.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub store: StoreKind,
+}
+
+pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
+    let project = a.project.load()?;
+    let cfg = &project.config.serve;
+    let schema = Schema::build(&project)?;
+    let listen = a
+        .listen
+        .clone()
+        .or_else(|| cfg.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:4000".into());
+    let addr: SocketAddr = listen.parse().with_context(|| {
+        format!("--listen {listen:?}: expected an address such as 127.0.0.1:4000 or [::1]:4000")
+    })?;
+    let auth = Auth::load(cfg, std::env::var("JSONLIFT_TOKEN").ok())?;
+    auth.check_listen(&addr)?;
+    if !auth.has_tokens() {
+        tracing::warn!(
+            "no tokens configured: anyone on this machine can write (set JSONLIFT_TOKEN or [serve] tokens)"
+        );
+    }
+    let prefix = api::normalize_prefix(
+        a.prefix
+            .as_deref()
+            .or(cfg.prefix.as_deref())
+            .unwrap_or("/api"),
+    );
+    let routes = api::routes(&project, &prefix)?;
+    let store: Arc<dyn Store> = match a.store {
+        StoreKind::Sqlite => Arc::new(SqliteStore::open(&project, schema)?),
+        StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
+    };
+    let limits = Limits {
+        max_body_bytes: cfg.max_body_bytes.unwrap_or(32 << 20),
+        timeout: Duration::from_secs(cfg.request_timeout_secs.unwrap_or(30)),
+    };
+    let state = Arc::new(AppState {
+        store,
+        auth,
+        prefix: prefix.clone(),
+        routes,
+        max_depth: project.max_depth(),
+    });
+    let app = api::router(state, &limits);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let bound = listener.local_addr()?;
+        // Scripts and tests read this line to learn the port.
+        println!("jsonlift serve: listening on http://{bound}{prefix}");
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("serving")?;
+        tracing::info!("shut down cleanly");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(true)
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,319 @@
+//! The JSON files themselves as a [`Store`] (`serve --store json`): the legacy mode and the way
+//! back. Each operation loads the sources into an in-memory SQLite database through the same
+//! load path as `migrate` (cached while the files' modification times and sizes stay the same),
+//! runs the very same record operation (same validation, same answers), and for a write puts
+//! the changed sources back in their shape and formatting: temp file, fsync, rename. A lock
+//! file beside the project file serializes writers across processes (shared for readers).
+//! The audit log goes to `.jsonlift/audit.jsonl` beside the project file, one entry per line.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use anyhow::{Context, anyhow, bail};
+use rusqlite::Connection;
+
+use super::{Store, StoreError};
+use crate::audit::{Entry, Filter};
+use crate::config::Project;
+use crate::migrate::export::write_from_db;
+use crate::migrate::load::load_source;
+use crate::migrate::{Progress, Report};
+use crate::schema::Schema;
+use crate::schema::ddl::{internal_tables, schema_sql};
+use crate::schema::shred::Ids;
+use crate::source::{Format, Layout};
+use crate::store::Dialect;
+
+/// What identifies a version of a source file without reading it.
+type Stamp = Vec<Option<(SystemTime, u64)>>;
+
+struct Loaded {
+    stamp: Stamp,
+    conn: Connection,
+    layouts: HashMap<usize, Layout>,
+}
+
+pub struct JsonStore {
+    schema: Schema,
+    lock_path: PathBuf,
+    audit_path: PathBuf,
+    cache: Mutex<Option<Loaded>>,
+}
+
+/// An advisory lock on the lock file, released on drop.
+struct FileLock(File);
+
+impl FileLock {
+    fn take(path: &Path, exclusive: bool) -> std::io::Result<FileLock> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        // SAFETY: flock on a descriptor we own; blocks this (blocking-pool) thread until granted.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(FileLock(f))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: unlocking our own descriptor (closing it would release the lock too).
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+impl JsonStore {
+    pub fn open(project: &Project, schema: Schema) -> anyhow::Result<JsonStore> {
+        let dir = project.root.join(".jsonlift");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = JsonStore {
+            schema,
+            lock_path: dir.join("serve.lock"),
+            audit_path: dir.join("audit.jsonl"),
+            cache: Mutex::new(None),
+        };
+        // Load once now, so that broken sources stop the server at start with their problems.
+        let _lock = FileLock::take(&store.lock_path, false)?;
+        let loaded = store.load().map_err(|e| anyhow!("{e}"))?;
+        *store.cache.lock().expect("cache lock") = Some(loaded);
+        Ok(store)
+    }
+
+    fn stamp(&self) -> Stamp {
+        self.schema
+            .sources
+            .iter()
+            .map(|s| {
+                let m = std::fs::metadata(&s.path).ok()?;
+                Some((m.modified().ok()?, m.len()))
+            })
+            .collect()
+    }
+
+    /// Every source, loaded into a fresh in-memory database.
+    fn load(&self) -> Result<Loaded, StoreError> {
+        let stamp = self.stamp();
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        for sql in schema_sql(&self.schema, Dialect::Sqlite)
+            .into_iter()
+            .chain(internal_tables(Dialect::Sqlite))
+        {
+            conn.execute_batch(&sql)?;
+        }
+        conn.execute_batch("BEGIN")?;
+        conn.pragma_update(None, "defer_foreign_keys", "ON")?;
+        let mut ids = Ids::new(self.schema.tables.len());
+        let mut report = Report::new("serve", PathBuf::new());
+        let mut layouts = HashMap::new();
+        for (si, spec) in self.schema.sources.iter().enumerate() {
+            if let Some(l) = load_source(
+                &conn,
+                &self.schema,
+                si,
+                spec,
+                &mut ids,
+                &mut report,
+                &Progress::auto(true),
+                false,
+            )? {
+                layouts.insert(si, l.layout);
+            }
+        }
+        if !report.ok {
+            let _ = conn.execute_batch("ROLLBACK");
+            let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+            return Err(anyhow!(
+                "the JSON sources have problems (run `jsonlift check`):\n{}",
+                lines.join("\n")
+            )
+            .into());
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(Loaded {
+            stamp,
+            conn,
+            layouts,
+        })
+    }
+
+    /// The cached load, refreshed when a source changed on disk.
+    fn with_loaded<T>(
+        &self,
+        f: impl FnOnce(&mut Loaded) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.as_ref().is_none_or(|l| l.stamp != self.stamp()) {
+            *cache = Some(self.load()?);
+        }
+        f(cache.as_mut().expect("loaded above"))
+    }
+
+    /// Writes source `si` back atomically: a temp file beside it, fsync, rename.
+    fn put_back(&self, loaded: &Loaded, si: usize) -> anyhow::Result<()> {
+        let spec = &self.schema.sources[si];
+        if matches!(spec.members[0].format, Format::Folder | Format::Prompty) {
+            bail!(
+                "{}: --store json cannot write folder sources yet; serve from the database",
+                spec.display
+            );
+        }
+        let name = spec
+            .path
+            .file_name()
+            .context("source has no file name")?
+            .to_string_lossy();
+        let tmp = spec
+            .path
+            .with_file_name(format!(".{name}.jsonlift-tmp-{}", std::process::id()));
+        let layout = loaded
+            .layouts
+            .get(&si)
+            .cloned()
+            .unwrap_or_else(crate::migrate::export::default_layout);
+        let result = write_from_db(&loaded.conn, &self.schema, si, &layout, &tmp).and_then(|_| {
+            File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &spec.path)?;
+            if let Some(dir) = spec.path.parent() {
+                let _ = File::open(dir).and_then(|d| d.sync_all());
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn append_audit(&self, entries: &[Entry]) -> anyhow::Result<()> {
+        let first = match File::open(&self.audit_path) {
+            Ok(f) => BufReader::new(f).lines().count() as i64 + 1,
+            Err(_) => 1,
+        };
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.audit_path)
+            .with_context(|| format!("opening {}", self.audit_path.display()))?;
+        let mut text = String::new();
+        for (i, e) in entries.iter().enumerate() {
+            let mut e = e.clone();
+            e.id = first + i as i64;
+            text.push_str(&serde_json::to_string(&e)?);
+            text.push('\n');
+        }
+        f.write_all(text.as_bytes())?;
+        f.sync_data()?;
+        Ok(())
+    }
+}
+
+impl Store for JsonStore {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let _lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
+        self.with_loaded(|l| f(&l.conn))
+    }
+
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let _lock = FileLock::take(&self.lock_path, true).map_err(anyhow::Error::from)?;
+        self.with_loaded(|l| {
+            let before: i64 = l.conn.query_row(
+                "SELECT coalesce(max(id), 0) FROM _jsonlift_audit",
+                [],
+                |r| r.get(0),
+            )?;
+            l.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let done = f(&l.conn).and_then(|_| {
+                let entries = crate::audit::query(
+                    &l.conn,
+                    &Filter {
+                        after_id: Some(before),
+                        ..Filter::default()
+                    },
+                )?;
+                let touched: BTreeSet<usize> = entries
+                    .iter()
+                    .filter_map(|e| {
+                        self.schema
+                            .collections
+                            .iter()
+                            .find(|c| c.name == e.collection)
+                    })
+                    .map(|c| c.source)
+                    .collect();
+                for si in touched {
+                    self.put_back(l, si)?;
+                }
+                self.append_audit(&entries)?;
+                Ok(())
+            });
+            match done {
+                Ok(()) => {
+                    l.conn.execute_batch("COMMIT")?;
+                    l.stamp = self.stamp();
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = l.conn.execute_batch("ROLLBACK");
+                    // A source may have been written before a later one failed: reload from disk.
+                    l.stamp = Vec::new();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn audit(&self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+        let _lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
+        let Ok(file) = File::open(&self.audit_path) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for line in BufReader::new(file).lines() {
+            let e: Entry = serde_json::from_str(&line.map_err(anyhow::Error::from)?)
+                .map_err(anyhow::Error::from)?;
+            let keep = filter
+                .collection
+                .as_ref()
+                .is_none_or(|c| *c == e.collection)
+                && filter
+                    .key
+                    .as_ref()
+                    .is_none_or(|k| Some(k) == e.key.as_ref())
+                && filter.since.as_ref().is_none_or(|s| e.at >= *s)
+                && filter.after_id.is_none_or(|a| e.id > a);
+            if keep {
+                out.push(e);
+            }
+            if filter.limit.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,138 @@
+//! The live SQLite database as a [`Store`]: a small pool of connections (WAL lets readers run
+//! beside the one writer), writes in `BEGIN IMMEDIATE` transactions, and patience with other
+//! processes: a write that finds the database locked past the busy timeout is retried, so
+//! "database is locked" never reaches a client while another server is merely busy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use rusqlite::Connection;
+
+use super::{Store, StoreError, sqlite};
+use crate::config::Project;
+use crate::schema::Schema;
+
+/// How long a write keeps retrying a locked database before giving up with an error.
+const RETRY_FOR: Duration = Duration::from_secs(60);
+/// Idle connections kept for reuse.
+const POOL_SIZE: usize = 16;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    busy: Duration,
+    schema: Schema,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens the project's migrated database; every collection's table must exist.
+    pub fn open(project: &Project, schema: Schema) -> anyhow::Result<SqliteStore> {
+        let path = project.database_path();
+        if !path.exists() {
+            bail!(
+                "no database at {}; run `jsonlift migrate` first",
+                path.display()
+            );
+        }
+        let store = SqliteStore {
+            path,
+            busy: project.busy_timeout(),
+            schema,
+            idle: Mutex::new(Vec::new()),
+        };
+        let conn = store.connect()?;
+        for c in &store.schema.collections {
+            let t = &store.schema.tables[c.table];
+            if !sqlite::table_exists(&conn, &t.name)? {
+                bail!(
+                    "{}: table {} of collection {} does not exist; run `jsonlift migrate` first",
+                    store.path.display(),
+                    t.name,
+                    c.name
+                );
+            }
+        }
+        store.give_back(conn);
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        sqlite::open(&self.path, self.busy)
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        let pooled = self.idle.lock().expect("pool lock").pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => Ok(self.connect()?),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if !conn.is_autocommit() {
+            return; // a transaction left open by a failure: drop the connection, rolling it back
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < POOL_SIZE {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `f` inside `begin` … COMMIT, rolling back on error, retrying while locked.
+    fn transaction(
+        &self,
+        begin: &str,
+        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.take()?;
+        let deadline = Instant::now() + RETRY_FOR;
+        let mut pause = Duration::from_millis(2);
+        let result = loop {
+            let attempt = conn
+                .execute_batch(begin)
+                .map_err(StoreError::from)
+                .and_then(|_| f(&conn))
+                .and_then(|_| conn.execute_batch("COMMIT").map_err(StoreError::from));
+            if attempt.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            match attempt {
+                Err(e) if e.is_busy() && Instant::now() < deadline => {
+                    tracing::debug!("database busy, retrying: {e}");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                other => break other,
+            }
+        };
+        self.give_back(conn);
+        result
+    }
+}
+
+impl Store for SqliteStore {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // A transaction, so that a record and its children come from one snapshot.
+        self.transaction("BEGIN", f)
+    }
+
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.transaction("BEGIN IMMEDIATE", f)
+    }
+}

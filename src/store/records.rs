@@ -1,0 +1,650 @@
+//! Records of one collection, read and written one at a time on an open connection: the
+//! operations behind the API (get, list, insert, replace, patch, delete, import) and behind the
+//! replay of audit entries. Records go in through [`shred`] (the same validation as `migrate`)
+//! and come out through [`rebuild`] (the same exact shapes as `export`). Every write also
+//! appends its audit entry; the caller owns the transaction (see [`super::Store::write`]).
+
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+
+use super::StoreError;
+use crate::audit::{self, Action, Actor};
+use crate::json::{JsonPath, Number, Value};
+use crate::migrate::load::{constraint_problem, row_path};
+use crate::migrate::verify::RowCursor;
+use crate::schema::ddl::quote;
+use crate::schema::rebuild::rebuild;
+use crate::schema::shred::{Cell, FieldError, Ids, Row, shred};
+use crate::schema::{ColType, Role, Schema, Table};
+use crate::source::Format;
+use crate::store::sqlite::{cell_from, fetch_children};
+
+/// One collection of the schema, ready to be read and written.
+#[derive(Clone, Copy)]
+pub struct Records<'s> {
+    pub schema: &'s Schema,
+    pub coll: usize,
+}
+
+impl<'s> Records<'s> {
+    pub fn new(schema: &'s Schema, coll: usize) -> Records<'s> {
+        Records { schema, coll }
+    }
+
+    /// By collection name.
+    pub fn named(schema: &'s Schema, name: &str) -> Option<Records<'s>> {
+        let coll = schema.collections.iter().position(|c| c.name == name)?;
+        Some(Records { schema, coll })
+    }
+
+    fn name(&self) -> &'s str {
+        &self.schema.collections[self.coll].name
+    }
+
+    fn ti(&self) -> usize {
+        self.schema.collections[self.coll].table
+    }
+
+    fn table(&self) -> &'s Table {
+        &self.schema.tables[self.ti()]
+    }
+
+    /// Whether this collection is one document (`stats.json`) rather than a list of records.
+    pub fn is_document(&self) -> bool {
+        self.table().document
+    }
+
+    /// The field holding the record's key, when the key is a field of the record.
+    pub fn key_field(&self) -> Option<&'s str> {
+        self.schema.collections[self.coll].key_field.as_deref()
+    }
+
+    // ----- reading ---------------------------------------------------------------------------
+
+    /// The key as a value of the key column; `None` when it cannot be one (so no record has it).
+    fn key_cell(&self, key: &str) -> Option<Cell<'static>> {
+        let t = self.table();
+        match t.columns[t.pk].ty {
+            ColType::Integer => key.parse::<i64>().ok().map(Cell::Int),
+            _ => Some(Cell::Text(key.to_string().into())),
+        }
+    }
+
+    fn rowid(&self, conn: &Connection, key: &str) -> Result<Option<i64>, StoreError> {
+        let Some(cell) = self.key_cell(key) else {
+            return Ok(None);
+        };
+        let t = self.table();
+        let sql = format!(
+            "SELECT rowid FROM {} WHERE {} = ?1",
+            quote(&t.name),
+            quote(&t.columns[t.pk].name)
+        );
+        Ok(conn
+            .prepare_cached(&sql)?
+            .query_row([&cell], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn cells(&self, conn: &Connection, rowid: i64) -> Result<Vec<Cell<'static>>, StoreError> {
+        let t = self.table();
+        let mut stmt = conn.prepare_cached(&t.sql.by_rowid)?;
+        Ok(stmt.query_row([rowid], |r| {
+            (0..t.columns.len())
+                .map(|i| r.get_ref(i).map(cell_from))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?)
+    }
+
+    fn rebuild(&self, conn: &Connection, cells: &[Cell<'static>]) -> Result<Value, StoreError> {
+        let mut fetch =
+            |t: usize, parent: &Cell<'static>| fetch_children(conn, self.schema, t, parent);
+        Ok(rebuild(self.schema, self.ti(), cells, &mut fetch)?.1)
+    }
+
+    /// The record with this key, exactly as it would be in the source file.
+    pub fn get(&self, conn: &Connection, key: &str) -> Result<Option<Value>, StoreError> {
+        match self.rowid(conn, key)? {
+            Some(rowid) => Ok(Some(self.rebuild(conn, &self.cells(conn, rowid)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every record in source order (the order of the file, then the order of insertion).
+    pub fn list(&self, conn: &Connection) -> Result<Vec<Value>, StoreError> {
+        let mut cursor = RowCursor::new(self.schema, self.ti());
+        let mut out = Vec::new();
+        while let Some(cells) = cursor.next(conn)? {
+            out.push(self.rebuild(conn, &cells)?);
+        }
+        Ok(out)
+    }
+
+    /// Every record with its key, in source order (for shapes keyed outside the record).
+    pub fn list_keyed(&self, conn: &Connection) -> Result<Vec<(String, Value)>, StoreError> {
+        let mut cursor = RowCursor::new(self.schema, self.ti());
+        let mut out = Vec::new();
+        while let Some(cells) = cursor.next(conn)? {
+            let key = self.key_of(&cells);
+            out.push((key, self.rebuild(conn, &cells)?));
+        }
+        Ok(out)
+    }
+
+    /// The single record of a document collection (`None` before one is written).
+    pub fn document(&self, conn: &Connection) -> Result<Option<Value>, StoreError> {
+        self.get(conn, "1")
+    }
+
+    fn key_of(&self, cells: &[Cell<'static>]) -> String {
+        let t = self.table();
+        match &cells[t.key_col.unwrap_or(t.pk)] {
+            Cell::Int(i) => i.to_string(),
+            Cell::Text(s) => s.to_string(),
+            Cell::Real(f) => f.to_string(),
+            Cell::Null => String::new(),
+        }
+    }
+
+    // ----- writing ---------------------------------------------------------------------------
+
+    /// Adds a record at the end of the collection, generating its key when the record has none
+    /// (integer keys: the largest plus one, as json-server does; text and uuid keys: a random
+    /// uuid). Returns the key and the record as stored.
+    pub fn insert(
+        &self,
+        conn: &Connection,
+        record: Value,
+        actor: &Actor,
+    ) -> Result<(String, Value), StoreError> {
+        self.insert_as(conn, record, actor, Action::Insert)
+    }
+
+    fn insert_as(
+        &self,
+        conn: &Connection,
+        mut record: Value,
+        actor: &Actor,
+        action: Action,
+    ) -> Result<(String, Value), StoreError> {
+        if self.is_document() {
+            return Err(StoreError::invalid(
+                JsonPath::root(),
+                format!("{} is a single document: replace it with PUT", self.name()),
+            ));
+        }
+        let key = self.key_for_new(conn, &mut record)?;
+        if self.rowid(conn, &key)?.is_some() {
+            return Err(StoreError::Conflict(vec![FieldError {
+                path: self.key_path(),
+                message: format!("a record with key {key:?} already exists"),
+            }]));
+        }
+        self.store(conn, &key, &record, None)?;
+        audit::append(
+            conn,
+            self.name(),
+            Some(&key),
+            action,
+            None,
+            Some(&record),
+            actor,
+        )?;
+        Ok((key, record))
+    }
+
+    /// Replaces the record with this key, keeping its place in the collection; the key in the
+    /// record, when present, must be this key. Returns the record it replaced.
+    pub fn replace(
+        &self,
+        conn: &Connection,
+        key: &str,
+        record: Value,
+        actor: &Actor,
+    ) -> Result<(Value, Value), StoreError> {
+        let Some(rowid) = self.rowid(conn, key)? else {
+            return Err(self.not_found(key));
+        };
+        let old = self.rebuild(conn, &self.cells(conn, rowid)?)?;
+        let record = self.with_key(record, key)?;
+        self.store(conn, key, &record, Some(rowid))?;
+        audit::append(
+            conn,
+            self.name(),
+            self.audit_key(key),
+            Action::Update,
+            Some(&old),
+            Some(&record),
+            actor,
+        )?;
+        Ok((old, record))
+    }
+
+    /// Merges `changes` into the record's top-level fields (json-server's PATCH: fields present
+    /// are set, in place; new fields are added at the end; nothing is removed).
+    pub fn patch(
+        &self,
+        conn: &Connection,
+        key: &str,
+        changes: Value,
+        actor: &Actor,
+    ) -> Result<Value, StoreError> {
+        let Value::Object(changes) = changes else {
+            return Err(StoreError::invalid(
+                JsonPath::root(),
+                format!("a patch is an object, found {}", changes.kind()),
+            ));
+        };
+        let Some(Value::Object(mut fields)) = self.get(conn, key)? else {
+            return Err(self.not_found(key));
+        };
+        for (k, v) in changes {
+            match fields.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = v,
+                None => fields.push((k, v)),
+            }
+        }
+        Ok(self.replace(conn, key, Value::Object(fields), actor)?.1)
+    }
+
+    /// Deletes the record; its nested arrays go with it, and records of other collections that
+    /// refer to it follow their `on_delete`. Returns the deleted record.
+    pub fn delete(&self, conn: &Connection, key: &str, actor: &Actor) -> Result<Value, StoreError> {
+        let Some(rowid) = self.rowid(conn, key)? else {
+            return Err(self.not_found(key));
+        };
+        let old = self.rebuild(conn, &self.cells(conn, rowid)?)?;
+        self.remove(conn, key, rowid)?;
+        audit::append(
+            conn,
+            self.name(),
+            self.audit_key(key),
+            Action::Delete,
+            Some(&old),
+            None,
+            actor,
+        )?;
+        Ok(old)
+    }
+
+    /// Replaces the document of a document collection (writes it if there is none yet).
+    pub fn put_document(
+        &self,
+        conn: &Connection,
+        record: Value,
+        actor: &Actor,
+    ) -> Result<Value, StoreError> {
+        self.put(conn, "1", Some(record), actor)
+            .map(|v| v.expect("a put returns the record"))
+    }
+
+    /// Adds every record, or none: all problems of all records are reported, each at
+    /// `$[i]...` (its place in the imported array). Returns the keys, in order.
+    pub fn import(
+        &self,
+        conn: &Connection,
+        records: Vec<Value>,
+        actor: &Actor,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut invalid = Vec::new();
+        let mut conflicts = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            let at = JsonPath::root().index(i);
+            match self.insert_as(conn, record, actor, Action::Import) {
+                Ok((key, _)) => keys.push(key),
+                Err(StoreError::Invalid(errs)) => invalid.extend(rebase(&at, errs)),
+                Err(StoreError::Conflict(errs)) => conflicts.extend(rebase(&at, errs)),
+                Err(e) => return Err(e),
+            }
+        }
+        match (invalid.is_empty(), conflicts.is_empty()) {
+            (true, true) => Ok(keys),
+            (false, _) => {
+                invalid.extend(conflicts);
+                Err(StoreError::Invalid(invalid))
+            }
+            (true, false) => Err(StoreError::Conflict(conflicts)),
+        }
+    }
+
+    /// Makes the record with `key` be `record`, or deletes it when `record` is `None`: what
+    /// replaying an audit entry needs (insert, update and delete alike). Returns the record.
+    pub fn put(
+        &self,
+        conn: &Connection,
+        key: &str,
+        record: Option<Value>,
+        actor: &Actor,
+    ) -> Result<Option<Value>, StoreError> {
+        let existing = self.rowid(conn, key)?;
+        match (record, existing) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => self.delete(conn, key, actor).map(|_| None),
+            (Some(r), Some(_)) => self.replace(conn, key, r, actor).map(|(_, new)| Some(new)),
+            (Some(r), None) => {
+                let r = self.with_key(r, key)?;
+                self.store(conn, key, &r, None)?;
+                audit::append(
+                    conn,
+                    self.name(),
+                    self.audit_key(key),
+                    Action::Insert,
+                    None,
+                    Some(&r),
+                    actor,
+                )?;
+                Ok(Some(r))
+            }
+        }
+    }
+
+    // ----- internals -------------------------------------------------------------------------
+
+    fn not_found(&self, key: &str) -> StoreError {
+        StoreError::NotFound {
+            collection: self.name().to_string(),
+            key: key.to_string(),
+        }
+    }
+
+    fn audit_key<'k>(&self, key: &'k str) -> Option<&'k str> {
+        (!self.is_document()).then_some(key)
+    }
+
+    fn key_path(&self) -> JsonPath {
+        match self.key_field() {
+            Some(f) => JsonPath::root().key(f),
+            None => JsonPath::root(),
+        }
+    }
+
+    /// The record with its key field set to `key` (added first when absent); a different key in
+    /// the record is a problem, since the key names the record.
+    fn with_key(&self, record: Value, key: &str) -> Result<Value, StoreError> {
+        let Some(field) = self.key_field() else {
+            return Ok(record);
+        };
+        let Value::Object(mut fields) = record else {
+            return Ok(record); // shred reports it
+        };
+        match fields.iter().find(|(k, _)| k == field) {
+            Some((_, v)) if !key_matches(v, key) => Err(StoreError::invalid(
+                JsonPath::root().key(field),
+                format!(
+                    "{} does not match the key {key:?} of the record being written; the key cannot be changed",
+                    crate::schema::shred::describe(v)
+                ),
+            )),
+            Some(_) => Ok(Value::Object(fields)),
+            None => {
+                fields.insert(0, (field.to_string(), self.key_value(key)));
+                Ok(Value::Object(fields))
+            }
+        }
+    }
+
+    /// The key as the JSON value of the key field.
+    fn key_value(&self, key: &str) -> Value {
+        let t = self.table();
+        match (t.columns[t.pk].ty, key.parse::<i64>()) {
+            (ColType::Integer, Ok(n)) => Value::Number(Number::from_i64(n)),
+            _ => Value::String(key.to_string()),
+        }
+    }
+
+    /// The key of a record about to be inserted, generated (and written into the record when it
+    /// is a field) if the record has none.
+    fn key_for_new(&self, conn: &Connection, record: &mut Value) -> Result<String, StoreError> {
+        let t = self.table();
+        if let (Some(field), Value::Object(fields)) = (self.key_field(), &mut *record) {
+            if let Some((_, v)) = fields.iter().find(|(k, _)| k == field) {
+                return Ok(match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.as_str().to_string(),
+                    _ => String::new(), // shred reports the wrong type
+                });
+            }
+            let key = self.generate_key(conn, t.pk)?;
+            fields.insert(0, (field.to_string(), self.key_value(&key)));
+            return Ok(key);
+        }
+        self.generate_key(conn, t.key_col.or(t.id_col).unwrap_or(t.pk))
+    }
+
+    fn generate_key(&self, conn: &Connection, col: usize) -> Result<String, StoreError> {
+        let t = self.table();
+        let c = &t.columns[col];
+        if c.ty == ColType::Integer {
+            let max: Option<i64> = conn.query_row(
+                &format!("SELECT max({}) FROM {}", quote(&c.name), quote(&t.name)),
+                [],
+                |r| r.get(0),
+            )?;
+            return Ok((max.unwrap_or(0) + 1).to_string());
+        }
+        let id = crate::uuid::v4();
+        Ok(match self.schema.collections[self.coll].format {
+            Format::Folder => format!("{id}.json"),
+            Format::Prompty => format!("{id}.prompty"),
+            _ => id,
+        })
+    }
+
+    /// Writes the rows of `record` with key `key`: a new row at the end, or (with `rowid`) the
+    /// existing row rewritten in place with fresh children. Validation problems, references to
+    /// missing records and duplicate keys are all reported with their paths.
+    fn store(
+        &self,
+        conn: &Connection,
+        key: &str,
+        record: &Value,
+        rowid: Option<i64>,
+    ) -> Result<(), StoreError> {
+        // References are checked below, with paths, once every row is in.
+        conn.pragma_update(None, "defer_foreign_keys", "ON")?;
+        let ti = self.ti();
+        let t = self.table();
+        let mut ids = Ids::new(self.schema.tables.len());
+        for tj in self.schema.tables_of(self.coll) {
+            let tt = &self.schema.tables[tj];
+            if let Some(c) = tt.id_col {
+                let max: Option<i64> = conn
+                    .prepare_cached(&format!(
+                        "SELECT max({}) FROM {}",
+                        quote(&tt.columns[c].name),
+                        quote(&tt.name)
+                    ))?
+                    .query_row([], |r| r.get(0))?;
+                ids.start_after(tj, max.unwrap_or(0));
+            }
+        }
+        if t.id_col.is_some() {
+            if let Ok(id) = key.parse::<i64>() {
+                ids.set_next(ti, id);
+            }
+        }
+        let file_key = t.key_col.map(|_| key);
+        let rows = shred(self.schema, self.coll, file_key, record, &mut ids)
+            .map_err(StoreError::Invalid)?;
+        match rowid {
+            None => self.insert_rows(conn, &rows, 0)?,
+            Some(rowid) => {
+                let sets: Vec<String> = t
+                    .columns
+                    .iter()
+                    .map(|c| format!("{} = ?", quote(&c.name)))
+                    .collect();
+                let sql = format!(
+                    "UPDATE {} SET {} WHERE rowid = {rowid}",
+                    quote(&t.name),
+                    sets.join(", ")
+                );
+                conn.prepare_cached(&sql)?
+                    .execute(params_from_iter(rows[0].cells.iter()))
+                    .map_err(|e| self.constraint(&rows, 0, e))?;
+                // Children are rewritten: deleting the direct ones cascades to theirs.
+                for &child in &t.children {
+                    let ct = &self.schema.tables[child];
+                    let pc = &ct.columns[ct.parent_col.expect("child table")].name;
+                    conn.prepare_cached(&format!(
+                        "DELETE FROM {} WHERE {} = ?1",
+                        quote(&ct.name),
+                        quote(pc)
+                    ))?
+                    .execute([&rows[0].cells[t.pk]])?;
+                }
+                self.insert_rows(conn, &rows, 1)?;
+            }
+        }
+        let missing = self.missing_references(conn, &rows)?;
+        if !missing.is_empty() {
+            return Err(StoreError::Conflict(missing));
+        }
+        Ok(())
+    }
+
+    fn insert_rows(&self, conn: &Connection, rows: &[Row], from: usize) -> Result<(), StoreError> {
+        for (i, row) in rows.iter().enumerate().skip(from) {
+            conn.prepare_cached(&self.schema.tables[row.table].sql.insert)?
+                .execute(params_from_iter(row.cells.iter()))
+                .map_err(|e| self.constraint(rows, i, e))?;
+        }
+        Ok(())
+    }
+
+    /// A constraint violation as a problem at its path: duplicates are conflicts (409), failed
+    /// checks are invalid data (422).
+    fn constraint(&self, rows: &[Row], i: usize, e: rusqlite::Error) -> StoreError {
+        match constraint_problem(self.schema, rows, i, &e) {
+            Some((path, message)) => {
+                let err = vec![FieldError { path, message }];
+                if e.to_string().contains("UNIQUE") {
+                    StoreError::Conflict(err)
+                } else {
+                    StoreError::Invalid(err)
+                }
+            }
+            None => e.into(),
+        }
+    }
+
+    /// Every reference in `rows` to a record that does not exist, at its path.
+    fn missing_references(
+        &self,
+        conn: &Connection,
+        rows: &[Row],
+    ) -> Result<Vec<FieldError>, StoreError> {
+        let mut out = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let t = &self.schema.tables[row.table];
+            for (c, col) in t.columns.iter().enumerate() {
+                let (Some(fk), Role::Field) = (&col.references, col.role) else {
+                    continue;
+                };
+                if row.cells[c] == Cell::Null {
+                    continue;
+                }
+                let sql = format!(
+                    "SELECT 1 FROM {} WHERE {} = ?1",
+                    quote(&fk.table),
+                    quote(&fk.column)
+                );
+                let found = conn
+                    .prepare_cached(&sql)?
+                    .query_row([&row.cells[c]], |_| Ok(()))
+                    .optional()?;
+                if found.is_none() {
+                    let mut path = row_path(self.schema, rows, i);
+                    for k in &col.field_path {
+                        path = path.key(k);
+                    }
+                    out.push(FieldError {
+                        path,
+                        message: format!(
+                            "{} points at no record of {} (no {} = {})",
+                            col.field_path.join("."),
+                            fk.table,
+                            fk.column,
+                            show(&row.cells[c])
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the row, after checking that no `restrict` reference would stop it (so the
+    /// answer names who refers to the record).
+    fn remove(&self, conn: &Connection, key: &str, rowid: i64) -> Result<(), StoreError> {
+        let t = self.table();
+        let pk = self.key_cell(key).expect("a found key has a cell");
+        let mut blockers = Vec::new();
+        for other in &self.schema.tables {
+            for col in &other.columns {
+                let Some(fk) = &col.references else { continue };
+                if col.role != Role::Field
+                    || fk.table != t.name
+                    || fk.on_delete != crate::schema::OnDelete::Restrict
+                {
+                    continue;
+                }
+                let n: i64 = conn.query_row(
+                    &format!(
+                        "SELECT count(*) FROM {} WHERE {} = ?1",
+                        quote(&other.name),
+                        quote(&col.name)
+                    ),
+                    [&pk],
+                    |r| r.get(0),
+                )?;
+                if n > 0 {
+                    blockers.push(FieldError {
+                        path: JsonPath::root(),
+                        message: format!(
+                            "{n} row(s) of {} refer to this record through {}; delete or change them first",
+                            other.name, col.name
+                        ),
+                    });
+                }
+            }
+        }
+        if !blockers.is_empty() {
+            return Err(StoreError::Conflict(blockers));
+        }
+        conn.prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?1", quote(&t.name)))?
+            .execute([rowid])?;
+        Ok(())
+    }
+}
+
+/// Whether the key field's value `v` is the key `key` (as text: `7` and `"7"` both name key 7).
+fn key_matches(v: &Value, key: &str) -> bool {
+    match v {
+        Value::String(s) => s == key,
+        Value::Number(n) => {
+            n.as_str() == key || n.as_i64().is_some_and(|i| Some(i) == key.parse().ok())
+        }
+        _ => false,
+    }
+}
+
+fn show(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) => format!("{s:?}"),
+        Cell::Int(i) => i.to_string(),
+        Cell::Real(f) => f.to_string(),
+        Cell::Null => "null".into(),
+    }
+}
+
+fn rebase(at: &JsonPath, errs: Vec<FieldError>) -> impl Iterator<Item = FieldError> + '_ {
+    errs.into_iter().map(move |e| FieldError {
+        path: at.join(&e.path),
+        message: e.message,
+    })
+}
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;

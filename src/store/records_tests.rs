@@ -1,0 +1,325 @@
+//! The record store on a migrated database: exact shapes out, validation and audit in, and
+//! nothing half-done.
+
+use std::path::Path;
+
+use super::*;
+use crate::audit::{self, Actor, Filter};
+use crate::config::Project;
+use crate::json::{parse, to_compact_string};
+use crate::migrate::{Options, Progress, migrate};
+use crate::store::{SqliteStore, Store, StoreError, read, write};
+
+const TOML: &str = r#"
+database = "t.db"
+[collections.courses]
+source = "courses.json"
+key = "id"
+[collections.courses.fields]
+id = { type = "text", required = true }
+title = { type = "text", required = true }
+hours = { type = "real", min = 0 }
+[collections.courses.fields.modules]
+type = "array"
+table = "modules"
+[collections.courses.fields.modules.fields]
+name = { type = "text", required = true }
+[collections.courses.fields.modules.fields.lessons]
+type = "array"
+table = "lessons"
+[collections.courses.fields.modules.fields.lessons.fields]
+title = "text"
+minutes = "integer"
+
+[collections.notes]
+source = "notes.json"
+key = "n"
+[collections.notes.fields]
+n = { type = "integer", required = true }
+course = { type = "text", references = "courses", on_delete = "restrict" }
+
+[collections.stats]
+source = "stats.json"
+format = "document"
+[collections.stats.fields]
+xp = { type = "integer", required = true }
+"#;
+
+const COURSES: &str = r#"[
+  {"title": "B", "id": "b", "hours": 1.50, "modules": [{"name": "m", "lessons": [{"title": "l", "minutes": 3, "x": [1.0]}]}], "odd": {"k": 1e3}},
+  {"id": "a", "title": "A", "modules": []}
+]"#;
+
+fn project(dir: &Path) -> (Project, SqliteStore) {
+    std::fs::write(dir.join("jsonlift.toml"), TOML).unwrap();
+    std::fs::write(dir.join("courses.json"), COURSES).unwrap();
+    std::fs::write(dir.join("notes.json"), r#"[{"n": 1, "course": "a"}]"#).unwrap();
+    std::fs::write(dir.join("stats.json"), r#"{"xp": 5, "extra": true}"#).unwrap();
+    let p = Project::load(&dir.join("jsonlift.toml")).unwrap();
+    let opts = Options {
+        dry_run: false,
+        reimport: false,
+        progress: Progress::auto(true),
+    };
+    let r = migrate(&p, &opts).unwrap();
+    assert!(r.ok, "{r:?}");
+    let schema = crate::schema::Schema::build(&p).unwrap();
+    let store = SqliteStore::open(&p, schema).unwrap();
+    (p, store)
+}
+
+fn v(text: &str) -> Value {
+    parse(text.as_bytes(), 100).unwrap()
+}
+
+fn actor() -> Actor {
+    Actor {
+        name: "tester".into(),
+        request_id: "r1".into(),
+    }
+}
+
+fn courses(s: &dyn Store) -> Records<'_> {
+    Records::named(s.schema(), "courses").unwrap()
+}
+
+#[test]
+fn records_come_back_in_their_source_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = project(dir.path());
+    let c = courses(&store);
+    let got = read(&store, |conn| c.get(conn, "b")).unwrap().unwrap();
+    let source = match v(COURSES) {
+        Value::Array(a) => a,
+        _ => unreachable!(),
+    };
+    assert_eq!(to_compact_string(&got), to_compact_string(&source[0]));
+    let all = read(&store, |conn| c.list(conn)).unwrap();
+    assert_eq!(all, source);
+    assert_eq!(read(&store, |conn| c.get(conn, "zz")).unwrap(), None);
+    let stats = Records::named(store.schema(), "stats").unwrap();
+    assert_eq!(
+        read(&store, |conn| stats.document(conn)).unwrap(),
+        Some(v(r#"{"xp": 5, "extra": true}"#))
+    );
+}
+
+#[test]
+fn writes_round_trip_and_are_audited_in_the_same_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = project(dir.path());
+    let c = courses(&store);
+    let rec = v(
+        r#"{"id": "c", "title": "C", "zz": null, "modules": [{"name": "x", "lessons": [{"minutes": 7, "title": "t"}]}], "hours": 2.0}"#,
+    );
+    let (key, stored) = write(&store, |conn| c.insert(conn, rec.clone(), &actor())).unwrap();
+    assert_eq!((key.as_str(), &stored), ("c", &rec));
+    assert_eq!(
+        read(&store, |conn| c.get(conn, "c")).unwrap(),
+        Some(rec.clone())
+    );
+    // Replace keeps the place in the list; patch merges top-level fields in place.
+    let new = v(r#"{"title": "C2", "modules": [{"name": "y", "lessons": []}]}"#);
+    write(&store, |conn| c.replace(conn, "c", new.clone(), &actor())).unwrap();
+    let patched = write(&store, |conn| {
+        c.patch(conn, "b", v(r#"{"title": "B2", "more": [1]}"#), &actor())
+    })
+    .unwrap();
+    assert_eq!(patched.get("title"), Some(&Value::String("B2".into())));
+    assert_eq!(
+        to_compact_string(patched.get("odd").unwrap()),
+        r#"{"k":1e3}"#
+    );
+    let keys: Vec<String> = read(&store, |conn| c.list_keyed(conn))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["b", "a", "c"]);
+    assert_eq!(
+        read(&store, |conn| c.get(conn, "c")).unwrap().unwrap(),
+        v(r#"{"id": "c", "title": "C2", "modules": [{"name": "y", "lessons": []}]}"#)
+    );
+    let old = write(&store, |conn| c.delete(conn, "c", &actor())).unwrap();
+    assert_eq!(old.get("title"), Some(&Value::String("C2".into())));
+    // No orphaned child rows remain.
+    let orphans: i64 = read(&store, |conn| {
+        Ok(conn.query_row(
+            "SELECT count(*) FROM lessons WHERE _parent NOT IN (SELECT _id FROM modules)",
+            [],
+            |r| r.get(0),
+        )?)
+    })
+    .unwrap();
+    assert_eq!(orphans, 0);
+    let log = read(&store, |conn| {
+        Ok(audit::query(
+            conn,
+            &Filter {
+                collection: Some("courses".into()),
+                ..Filter::default()
+            },
+        )?)
+    })
+    .unwrap();
+    let actions: Vec<(&str, Option<&str>)> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.key.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("migrate", None),
+            ("insert", Some("c")),
+            ("update", Some("c")),
+            ("update", Some("b")),
+            ("delete", Some("c"))
+        ]
+    );
+    assert_eq!(log[1].new_value(), Some(rec));
+    assert_eq!(
+        log[2].old.as_deref().map(|s| s.contains("\"hours\":2.0")),
+        Some(true)
+    );
+    assert_eq!(log[4].new, None);
+    assert!(
+        log.iter()
+            .skip(1)
+            .all(|e| e.actor.as_deref() == Some("tester"))
+    );
+}
+
+#[test]
+fn every_problem_is_reported_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = project(dir.path());
+    let c = courses(&store);
+    let bad = v(r#"{"id": "d", "hours": -1, "modules": [{"lessons": [{"minutes": "x"}]}]}"#);
+    let err = write(&store, |conn| c.insert(conn, bad.clone(), &actor())).unwrap_err();
+    let StoreError::Invalid(errs) = err else {
+        panic!("{err:?}")
+    };
+    let paths: Vec<String> = errs.iter().map(|e| e.path.to_string()).collect();
+    assert!(paths.contains(&"$".to_string()), "{paths:?}"); // missing title
+    assert!(paths.contains(&"$.hours".to_string()), "{paths:?}");
+    assert!(paths.contains(&"$.modules[0]".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&"$.modules[0].lessons[0].minutes".to_string()),
+        "{paths:?}"
+    );
+    // A failure after rows were written rolls back the rows and the audit entry together.
+    let notes = Records::named(store.schema(), "notes").unwrap();
+    let err = write(&store, |conn| {
+        c.insert(conn, v(r#"{"id": "e", "title": "E"}"#), &actor())?;
+        notes.insert(conn, v(r#"{"n": 2, "course": "nope"}"#), &actor())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(e) if e[0].path.to_string() == "$.course"),
+        "{err:?}"
+    );
+    assert_eq!(read(&store, |conn| c.get(conn, "e")).unwrap(), None);
+    let n: i64 = read(&store, |conn| {
+        Ok(conn.query_row(
+            "SELECT count(*) FROM _jsonlift_audit WHERE action != 'migrate'",
+            [],
+            |r| r.get(0),
+        )?)
+    })
+    .unwrap();
+    assert_eq!(n, 0);
+    // Restricted deletes and duplicates are conflicts.
+    let err = write(&store, |conn| c.delete(conn, "a", &actor())).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(e) if e[0].message.contains("notes")),
+        "{err:?}"
+    );
+    let err = write(&store, |conn| {
+        c.insert(conn, v(r#"{"id": "a", "title": "A"}"#), &actor())
+    })
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    // The key in the body must be the key written to.
+    let err = write(&store, |conn| {
+        c.replace(conn, "a", v(r#"{"id": "b", "title": "x"}"#), &actor())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(e) if e[0].path.to_string() == "$.id"),
+        "{err:?}"
+    );
+    let err = write(&store, |conn| c.delete(conn, "zz", &actor())).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+}
+
+#[test]
+fn keys_are_generated_and_imports_are_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = project(dir.path());
+    let notes = Records::named(store.schema(), "notes").unwrap();
+    let (key, rec) = write(&store, |conn| {
+        notes.insert(conn, v(r#"{"course": "b"}"#), &actor())
+    })
+    .unwrap();
+    assert_eq!(key, "2");
+    assert_eq!(to_compact_string(&rec), r#"{"n":2,"course":"b"}"#);
+    let c = courses(&store);
+    let (key, _) = write(&store, |conn| {
+        c.insert(conn, v(r#"{"title": "U"}"#), &actor())
+    })
+    .unwrap();
+    assert!(crate::schema::is_uuid(&key), "{key}");
+    let batch = vec![
+        v(r#"{"n": 10}"#),
+        v(r#"{"n": 11, "course": "nope"}"#),
+        v(r#"{"n": "x"}"#),
+    ];
+    let err = write(&store, |conn| notes.import(conn, batch.clone(), &actor())).unwrap_err();
+    let StoreError::Invalid(errs) = err else {
+        panic!("{err:?}")
+    };
+    let paths: Vec<String> = errs.iter().map(|e| e.path.to_string()).collect();
+    assert_eq!(paths, ["$[2].n", "$[1].course"]);
+    assert_eq!(read(&store, |conn| notes.get(conn, "10")).unwrap(), None);
+    let keys = write(&store, |conn| {
+        notes.import(conn, vec![v(r#"{"n": 10}"#), v(r#"{}"#)], &actor())
+    })
+    .unwrap();
+    assert_eq!(keys, ["10", "11"]);
+    let log = read(&store, |conn| {
+        Ok(audit::query(
+            conn,
+            &Filter {
+                key: Some("11".into()),
+                ..Filter::default()
+            },
+        )?)
+    })
+    .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].action, "import");
+}
+
+#[test]
+fn put_replays_an_entry_on_a_plain_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, store) = project(dir.path());
+    let c = courses(&store);
+    let conn = crate::store::sqlite::open(&p.database_path(), p.busy_timeout()).unwrap();
+    let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let rec = v(r#"{"id": "z", "title": "Z", "modules": [{"name": "n"}]}"#);
+    c.put(&tx, "z", Some(rec.clone()), &actor()).unwrap();
+    c.put(&tx, "b", None, &actor()).unwrap();
+    let stats = Records::named(store.schema(), "stats").unwrap();
+    stats
+        .put_document(&tx, v(r#"{"xp": 9}"#), &actor())
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(read(&store, |conn| c.get(conn, "z")).unwrap(), Some(rec));
+    assert_eq!(read(&store, |conn| c.get(conn, "b")).unwrap(), None);
+    assert_eq!(
+        read(&store, |conn| stats.document(conn)).unwrap(),
+        Some(v(r#"{"xp": 9}"#))
+    );
+}
