@@ -23,6 +23,15 @@ pub enum Cell<'a> {
 }
 
 impl Cell<'_> {
+    /// The same cell, owning its text (to hand it to another thread).
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Int(i) => Cell::Int(i),
+            Cell::Real(f) => Cell::Real(f),
+            Cell::Text(t) => Cell::Text(Cow::Owned(t.into_owned())),
+        }
+    }
     /// The same cell, owning its text.
     pub fn to_owned_cell(&self) -> Cell<'static> {
         match self {
@@ -39,6 +48,15 @@ impl Cell<'_> {
 pub struct Row<'a> {
     pub table: usize,
     pub cells: Vec<Cell<'a>>,
+}
+
+impl Row<'_> {
+    pub fn into_owned(self) -> Row<'static> {
+        Row {
+            table: self.table,
+            cells: self.cells.into_iter().map(Cell::into_owned).collect(),
+        }
+    }
 }
 
 /// A problem inside a record, at a path relative to the record.

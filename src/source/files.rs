@@ -18,7 +18,7 @@ use super::{Feed, FileLayout, Layout, Origin, Record, RecordReader, SourceSpec, 
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// What a folder format does with one file.
-pub(crate) trait FileParser {
+pub(crate) trait FileParser: Send {
     /// Parses one file's bytes (valid UTF-8, not empty; a leading BOM still in place) into a
     /// record value. `file` names the file in problems.
     fn parse(&mut self, bytes: &[u8], file: &str) -> Result<Parsed, Problem>;

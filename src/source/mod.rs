@@ -167,7 +167,7 @@ pub struct TopLevel {
 }
 
 /// A reader of one source: pulls records one at a time.
-pub trait RecordReader {
+pub trait RecordReader: Send {
     /// The next record, or a problem. After a syntax error in a single-file source the reader
     /// returns `None` (a broken file cannot be resynchronised); a folder reader goes on with the
     /// next file.
