@@ -40,6 +40,9 @@ pub struct Options {
     pub progress: Progress,
 }
 
+/// The fingerprint of a source to be taken while it is backed up.
+const DEFERRED: (u64, String) = (0, String::new());
+
 /// Size and sha256 of a source as it is now.
 fn fingerprint(spec: &SourceSpec) -> std::io::Result<(u64, String)> {
     if is_folder(spec) {
@@ -129,10 +132,17 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     let db_path = project.database_path();
     let mut report = Report::new("migrate", db_path.clone());
 
-    // What the sources are now, and what the database says they were.
+    // What the sources are now, and what the database says they were. A new database has
+    // nothing to compare with: a single file is then hashed once, while it is backed up.
+    let exists = db_path.exists();
     let mut prints = Vec::new();
     for spec in &schema.sources {
-        match fingerprint(spec) {
+        let print = if exists || is_folder(spec) {
+            fingerprint(spec)
+        } else {
+            std::fs::File::open(&spec.path).map(|_| DEFERRED)
+        };
+        match print {
             Ok(p) => prints.push(p),
             Err(e) => {
                 report.problem(Problem::new(
@@ -147,7 +157,6 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         report.status = "failed".into();
         return Ok(report);
     }
-    let exists = db_path.exists();
     let recorded = if exists {
         let conn = sqlite::open_read_only(&db_path, project.busy_timeout())
             .map_err(|e| locked(e, &db_path))?;
@@ -249,7 +258,10 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             Some(e) if !is_folder(spec) => e.sha256.clone(),
             _ => fingerprint(&read_spec)?.1,
         };
-        if copied != prints[si].1 {
+        if prints[si] == DEFERRED {
+            let size = std::fs::metadata(&read_spec.path)?.len();
+            prints[si] = (size, copied);
+        } else if copied != prints[si].1 {
             bail!(
                 "{} changed while it was being backed up; run again when the application is not writing it",
                 spec.display
