@@ -76,66 +76,75 @@ impl Rebuilder<'_, '_, '_> {
             FieldKind::Scalar { col, .. } | FieldKind::Json { col } => cells[*col] != Cell::Null,
             FieldKind::Object { .. } | FieldKind::Child { .. } => true,
         };
-        let canonical: Vec<String> = fields
-            .iter()
-            .filter(|f| present(f))
-            .map(|f| f.name.clone())
-            .chain(extras.iter().map(|(k, _)| k.clone()))
-            .collect();
-        let keys = match member(meta, "k") {
-            Some(Value::Array(k)) => {
-                let mut keys: Vec<String> = k
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                // Columns set since the fix-up was written (by SQL) still show up.
-                for f in fields {
-                    let set = matches!(&f.kind, FieldKind::Scalar { col, .. } | FieldKind::Json { col } if cells[*col] != Cell::Null);
-                    if set && !keys.contains(&f.name) {
-                        keys.push(f.name.clone());
-                    }
-                }
-                for (k, _) in &extras {
-                    if !keys.contains(k) {
-                        keys.push(k.clone());
-                    }
-                }
-                keys
-            }
-            _ => canonical,
-        };
         let nulls = |name: &str| match member(meta, "z") {
             Some(Value::Array(z)) => z.iter().any(|v| v.as_str() == Some(name)),
             _ => false,
         };
+        let Some(Value::Array(k)) = member(meta, "k") else {
+            // The canonical order (most rows): present declared fields, then the unknown ones.
+            let mut out = Vec::with_capacity(fields.len() + extras.len());
+            for f in fields.iter().filter(|f| present(f)) {
+                let v = self.field(ti, f, cells, meta, pk, nulls(&f.name))?;
+                out.push((f.name.clone(), v));
+            }
+            out.append(&mut extras);
+            return Ok(Value::Object(out));
+        };
+        let mut keys: Vec<String> = k
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        // Columns set since the fix-up was written (by SQL) still show up.
+        for f in fields {
+            let set = matches!(&f.kind, FieldKind::Scalar { col, .. } | FieldKind::Json { col } if cells[*col] != Cell::Null);
+            if set && !keys.contains(&f.name) {
+                keys.push(f.name.clone());
+            }
+        }
+        for (k, _) in &extras {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(f) = fields.iter().find(|f| f.name == key) {
-                let v = match &f.kind {
-                    FieldKind::Scalar { ty, col } => {
-                        let raw = member(member(meta, "r"), &key).and_then(Value::as_str);
-                        scalar_value(*ty, &cells[*col], raw)
-                    }
-                    FieldKind::Json { col } => json_col(&cells[*col])?.unwrap_or(Value::Null),
-                    FieldKind::Object { .. } | FieldKind::Child { .. } if nulls(&key) => {
-                        Value::Null
-                    }
-                    FieldKind::Object { fields: sub } => {
-                        let m = member(member(meta, "o"), &key);
-                        let e = match member(m, "e") {
-                            Some(Value::Object(e)) => e.clone(),
-                            _ => Vec::new(),
-                        };
-                        self.node(ti, sub, cells, m, e, pk)?
-                    }
-                    FieldKind::Child { table } => self.array(*table, pk)?,
-                };
+                let v = self.field(ti, f, cells, meta, pk, nulls(&key))?;
                 out.push((key, v));
             } else if let Some(i) = extras.iter().position(|(k, _)| *k == key) {
                 out.push(extras.remove(i));
             }
         }
         Ok(Value::Object(out))
+    }
+
+    /// The value of declared field `f` of a node (`null_fixup`: `_meta` says it was `null`).
+    fn field(
+        &mut self,
+        ti: usize,
+        f: &Field,
+        cells: &[Cell<'static>],
+        meta: Option<&Value>,
+        pk: &Cell<'static>,
+        null_fixup: bool,
+    ) -> anyhow::Result<Value> {
+        Ok(match &f.kind {
+            FieldKind::Scalar { ty, col } => {
+                let raw = member(member(meta, "r"), &f.name).and_then(Value::as_str);
+                scalar_value(*ty, &cells[*col], raw)
+            }
+            FieldKind::Json { col } => json_col(&cells[*col])?.unwrap_or(Value::Null),
+            FieldKind::Object { .. } | FieldKind::Child { .. } if null_fixup => Value::Null,
+            FieldKind::Object { fields: sub } => {
+                let m = member(member(meta, "o"), &f.name);
+                let e = match member(m, "e") {
+                    Some(Value::Object(e)) => e.clone(),
+                    _ => Vec::new(),
+                };
+                self.node(ti, sub, cells, m, e, pk)?
+            }
+            FieldKind::Child { table } => self.array(*table, pk)?,
+        })
     }
 
     fn array(&mut self, ti: usize, parent: &Cell<'static>) -> anyhow::Result<Value> {
