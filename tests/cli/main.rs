@@ -20,5 +20,6 @@ mod infer;
 mod jsonserver_query;
 mod migrate;
 mod serve;
+mod serve_hostile;
 mod shared;
 mod verify;
