@@ -17,6 +17,8 @@ pub enum ApiError {
     NotFound(String),
     /// Missing or wrong credentials: 401.
     Unauthorized(String),
+    /// A request this server will not take from where it comes: 403.
+    Forbidden(String),
     /// A body that does not say it is JSON: 415.
     UnsupportedMediaType(String),
     Store(StoreError),
@@ -67,6 +69,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, body(m, None)),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, body(m, None)),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, body(m, None)),
             ApiError::UnsupportedMediaType(m) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, body(m, None))
             }

@@ -78,6 +78,11 @@ pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next
         Ok(n) => n,
         Err(m) => return ApiError::Unauthorized(m).into_response(),
     };
+    if !state.auth.has_tokens() {
+        if let Err(m) = loopback_host(&req) {
+            return ApiError::Forbidden(m).into_response();
+        }
+    }
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -90,6 +95,36 @@ pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next
     }
     req.extensions_mut().insert(Actor { name, request_id });
     next.run(req).await
+}
+
+/// A server without tokens trusts whoever reaches it, which loopback limits to this machine,
+/// but a web page can reach it too through DNS rebinding (its own name made to resolve to
+/// 127.0.0.1, so the browser treats the requests as same-origin). Such requests carry that
+/// name in `Host`; only loopback names are served.
+fn loopback_host(req: &Request) -> Result<(), String> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let ok = name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "Host {host:?} is not this machine: a server without tokens answers only to localhost, 127.0.0.1 or [::1]; set JSONLIFT_TOKEN or [serve] tokens to serve other names"
+        ))
+    }
 }
 
 /// A body must be declared JSON (`application/json` or a `+json` type). Besides being honest,

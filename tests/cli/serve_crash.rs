@@ -37,6 +37,10 @@ fn serve_crash_sigkill_loses_no_acknowledged_write() {
         let c = check(&checker, &s.origin, &mut writers, &initial);
         acked_total = c.acked;
         unanswered_done += c.unanswered_done;
+        eprintln!(
+            "serve crash: restart {round}: {} acknowledged writes found",
+            c.acked
+        );
         if round == kills {
             break;
         }

@@ -605,3 +605,38 @@ fn serve_hostile_largest_integer_key_is_a_conflict_not_a_crash() {
     .status(201);
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
+
+#[test]
+fn serve_hostile_tokenless_server_answers_only_to_loopback_names() {
+    // A server without tokens trusts whoever reaches it; a web page reaching it through DNS
+    // rebinding sends its own name as Host, and is refused.
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    let before = state(&p, &s);
+    for host in [
+        "evil.example",
+        "evil.example:4000",
+        "127.0.0.1.evil.example",
+        "10.0.0.1",
+        "[::2]:80",
+        "",
+    ] {
+        let head = format!("DELETE /api/posts/1 HTTP/1.1\r\nHost: {host}");
+        let (status, body) = raw(&s, head.as_bytes(), b"");
+        assert_eq!(status, 403, "Host {host:?}: {body}");
+        let head = format!("GET /db HTTP/1.1\r\nHost: {host}");
+        assert_eq!(raw(&s, head.as_bytes(), b"").0, 403, "Host {host:?}");
+    }
+    for host in [
+        "localhost",
+        "LOCALHOST:4000",
+        "app.localhost",
+        "127.0.0.1",
+        "127.0.0.2:9",
+        "[::1]:4000",
+    ] {
+        let head = format!("GET /api/posts/1 HTTP/1.1\r\nHost: {host}");
+        assert_eq!(raw(&s, head.as_bytes(), b"").0, 200, "Host {host:?}");
+    }
+    assert_eq!(state(&p, &s), before);
+}
