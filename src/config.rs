@@ -56,6 +56,9 @@ pub struct ServeConfig {
     pub max_body_bytes: Option<usize>,
     /// Longest a request may take, in seconds.
     pub request_timeout_secs: Option<u64>,
+    /// Longest a client may take to send a request's headers (or stay idle between requests),
+    /// in seconds; a slow client is then disconnected.
+    pub header_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -81,7 +81,12 @@ impl Auth {
         let Some(h) = header else {
             return Err("this request needs `Authorization: Bearer <token>`".into());
         };
-        let Some(token) = h.strip_prefix("Bearer ").map(str::trim) else {
+        // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+        let token = h
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        let Some(token) = token else {
             return Err("the Authorization header must be `Bearer <token>`".into());
         };
         let d = digest(token);
@@ -110,6 +115,12 @@ mod tests {
             Ok("env".into())
         );
         assert!(a.actor(Some("Bearer nope")).is_err());
+        assert_eq!(a.actor(Some("bearer 0123456789abcdef-ci")), Ok("ci".into()));
+        assert!(a.actor(Some("Bearer 0123456789ABCDEF-CI")).is_err());
+        assert!(a.actor(Some("Bearer 0123456789abcdef")).is_err());
+        assert!(a.actor(Some("0123456789abcdef-ci")).is_err());
+        assert!(a.actor(Some("Basic 0123456789abcdef-ci")).is_err());
+        assert!(a.actor(Some("Bearer")).is_err());
         assert!(a.actor(None).is_err());
         assert!(a.check_listen(&"0.0.0.0:1".parse().unwrap()).is_ok());
         let open = Auth::load(&ServeConfig::default(), None).unwrap();

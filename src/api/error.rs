@@ -17,6 +17,10 @@ pub enum ApiError {
     NotFound(String),
     /// Missing or wrong credentials: 401.
     Unauthorized(String),
+    /// A request this server will not take from where it comes: 403.
+    Forbidden(String),
+    /// A body that does not say it is JSON: 415.
+    UnsupportedMediaType(String),
     Store(StoreError),
 }
 
@@ -65,6 +69,10 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, body(m, None)),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, body(m, None)),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, body(m, None)),
+            ApiError::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, body(m, None))
+            }
             ApiError::Store(StoreError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, body(&self_message(&self), None))
             }
@@ -103,4 +111,33 @@ fn self_message(e: &ApiError) -> String {
         ApiError::Store(s) => s.to_string(),
         _ => String::new(),
     }
+}
+
+/// Makes a plain-text error from outside the handlers (axum's rejections of a bad path, query
+/// or oversized body) a JSON error body like every other, keeping its status and message.
+pub async fn as_json(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, b) = res.into_parts();
+    // Rejection texts are short; anything longer is cut rather than buffered.
+    let text = axum::body::to_bytes(b, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_string(),
+        t => t.to_string(),
+    };
+    let json = json_response(status, &body(&message, None));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    Response::from_parts(parts, json.into_body())
 }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod document;
 pub mod error;
 pub mod list;
+pub mod listen;
 pub mod query;
 mod request;
 
@@ -44,6 +45,8 @@ pub type Shared = Arc<AppState>;
 pub struct Limits {
     pub max_body_bytes: usize,
     pub timeout: Duration,
+    /// For the headers of a request, and for an idle connection (see [`listen`]).
+    pub header_timeout: Duration,
 }
 
 /// The collection a route serves (set per route as an extension).

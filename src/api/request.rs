@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -47,7 +47,7 @@ pub async fn trace(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let t0 = Instant::now();
-    let mut res = next.run(req).await;
+    let mut res = super::error::as_json(next.run(req).await).await;
     tracing::info!(
         request_id = %id,
         status = res.status().as_u16(),
@@ -78,11 +78,86 @@ pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next
         Ok(n) => n,
         Err(m) => return ApiError::Unauthorized(m).into_response(),
     };
+    if !state.auth.has_tokens() {
+        if let Err(m) = loopback_host(&req) {
+            return ApiError::Forbidden(m).into_response();
+        }
+    }
     let request_id = req
         .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    if !read {
+        if let Err(m) = json_body(&req) {
+            return ApiError::UnsupportedMediaType(m).into_response();
+        }
+    }
     req.extensions_mut().insert(Actor { name, request_id });
     next.run(req).await
+}
+
+/// A server without tokens trusts whoever reaches it, which loopback limits to this machine,
+/// but a web page can reach it too through DNS rebinding (its own name made to resolve to
+/// 127.0.0.1, so the browser treats the requests as same-origin). Such requests carry that
+/// name in `Host`; only loopback names are served.
+fn loopback_host(req: &Request) -> Result<(), String> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let ok = name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "Host {host:?} is not this machine: a server without tokens answers only to localhost, 127.0.0.1 or [::1]; set JSONLIFT_TOKEN or [serve] tokens to serve other names"
+        ))
+    }
+}
+
+/// A body must be declared JSON (`application/json` or a `+json` type). Besides being honest,
+/// this keeps other web sites out: a browser sends a cross-site POST of `text/plain` or a form
+/// without asking, but one declaring JSON only after a CORS preflight this server never grants,
+/// which matters most for a loopback server without tokens.
+fn json_body(req: &Request) -> Result<(), String> {
+    let h = req.headers();
+    let empty = h.get(header::TRANSFER_ENCODING).is_none()
+        && h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|n| n.trim() == "0");
+    if empty {
+        return Ok(()); // nothing to read; the route says whether it wanted a body
+    }
+    let ty = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ty
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        return Ok(());
+    }
+    Err(if ty.is_empty() {
+        "the body needs `Content-Type: application/json`".to_string()
+    } else {
+        format!("the body is {ty:?}; send it as `Content-Type: application/json`")
+    })
 }

@@ -80,6 +80,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let limits = Limits {
         max_body_bytes: cfg.max_body_bytes.unwrap_or(32 << 20),
         timeout: Duration::from_secs(cfg.request_timeout_secs.unwrap_or(30)),
+        header_timeout: Duration::from_secs(cfg.header_timeout_secs.unwrap_or(10)),
     };
     let state = Arc::new(AppState {
         store,
@@ -89,6 +90,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         max_depth: project.max_depth(),
     });
     let app = api::router(state, &limits);
+    let header_timeout = limits.header_timeout;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,10 +104,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         println!("jsonlift serve: listening on http://{bound}{prefix}");
         use std::io::Write;
         std::io::stdout().flush()?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")?;
+        api::listen::serve(listener, app, header_timeout, shutdown()).await;
         tracing::info!("shut down cleanly");
         Ok::<_, anyhow::Error>(())
     })?;

@@ -80,7 +80,7 @@ impl Ids {
     }
     /// Continue after ids already in the database.
     pub fn start_after(&mut self, table: usize, max: i64) {
-        self.next[table] = self.next[table].max(max + 1);
+        self.next[table] = self.next[table].max(max.saturating_add(1));
     }
     /// The next id handed out for `table` is `id` (a record rewritten in place keeps its id).
     pub fn set_next(&mut self, table: usize, id: i64) {
@@ -88,7 +88,8 @@ impl Ids {
     }
     fn take(&mut self, table: usize) -> i64 {
         let id = self.next[table];
-        self.next[table] += 1;
+        // Saturating: past i64::MAX the insert meets its own key and is refused as a duplicate.
+        self.next[table] = self.next[table].saturating_add(1);
         id
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON files themselves as a [`Store`] (`serve --store json`): the legacy mode and the way
 //! back. Each operation loads the sources into an in-memory SQLite database through the same
-//! load path as `migrate` (cached while the files' modification times and sizes stay the same),
+//! load path as `migrate` (cached while no jsonlift process wrote, as counted in the lock file,
+//! and the files' modification times and sizes stay the same),
 //! runs the very same record operation (same validation, same answers), and for a write puts
 //! the changed sources back in their shape and formatting: temp file, fsync, rename. A lock
 //! file beside the project file serializes writers across processes (shared for readers).
@@ -10,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -34,6 +36,8 @@ type Stamp = Vec<Option<(SystemTime, u64)>>;
 
 struct Loaded {
     stamp: Stamp,
+    /// The write generation of the lock file when loaded (see [`FileLock::generation`]).
+    generation: u64,
     conn: Connection,
     layouts: HashMap<usize, Layout>,
 }
@@ -53,6 +57,7 @@ impl FileLock {
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(path)?;
         let op = if exclusive {
@@ -65,6 +70,27 @@ impl FileLock {
             return Err(std::io::Error::last_os_error());
         }
         Ok(FileLock(f))
+    }
+}
+
+impl FileLock {
+    /// How many writes jsonlift processes have made, kept in the lock file. File times alone
+    /// cannot tell a cache it is stale: they tick coarsely (a few ms on Linux), so another
+    /// server's write of the same size in the same tick would go unseen and be overwritten.
+    fn generation(&self) -> std::io::Result<u64> {
+        let mut b = [0u8; 8];
+        match self.0.read_exact_at(&mut b, 0) {
+            Ok(()) => Ok(u64::from_le_bytes(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Counts one more write (the lock must be exclusive).
+    fn bump(&self) -> std::io::Result<u64> {
+        let g = self.generation()?.wrapping_add(1);
+        self.0.write_all_at(&g.to_le_bytes(), 0)?;
+        Ok(g)
     }
 }
 
@@ -88,8 +114,8 @@ impl JsonStore {
             cache: Mutex::new(None),
         };
         // Load once now, so that broken sources stop the server at start with their problems.
-        let _lock = FileLock::take(&store.lock_path, false)?;
-        let loaded = store.load().map_err(|e| anyhow!("{e}"))?;
+        let lock = FileLock::take(&store.lock_path, false)?;
+        let loaded = store.load(&lock).map_err(|e| anyhow!("{e}"))?;
         *store.cache.lock().expect("cache lock") = Some(loaded);
         Ok(store)
     }
@@ -106,8 +132,9 @@ impl JsonStore {
     }
 
     /// Every source, loaded into a fresh in-memory database.
-    fn load(&self) -> Result<Loaded, StoreError> {
+    fn load(&self, lock: &FileLock) -> Result<Loaded, StoreError> {
         let stamp = self.stamp();
+        let generation = lock.generation().map_err(anyhow::Error::from)?;
         let conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         for sql in schema_sql(&self.schema, Dialect::Sqlite)
@@ -147,19 +174,25 @@ impl JsonStore {
         conn.execute_batch("COMMIT")?;
         Ok(Loaded {
             stamp,
+            generation,
             conn,
             layouts,
         })
     }
 
-    /// The cached load, refreshed when a source changed on disk.
+    /// The cached load, refreshed when another server wrote or a source changed on disk.
     fn with_loaded<T>(
         &self,
+        lock: &FileLock,
         f: impl FnOnce(&mut Loaded) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut cache = self.cache.lock().expect("cache lock");
-        if cache.as_ref().is_none_or(|l| l.stamp != self.stamp()) {
-            *cache = Some(self.load()?);
+        let generation = lock.generation().map_err(anyhow::Error::from)?;
+        if cache
+            .as_ref()
+            .is_none_or(|l| l.generation != generation || l.stamp != self.stamp())
+        {
+            *cache = Some(self.load(lock)?);
         }
         f(cache.as_mut().expect("loaded above"))
     }
@@ -232,22 +265,25 @@ impl Store for JsonStore {
         &self,
         f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let _lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
-        self.with_loaded(|l| f(&l.conn))
+        let lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
+        self.with_loaded(&lock, |l| f(&l.conn))
     }
 
     fn write(
         &self,
         f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let _lock = FileLock::take(&self.lock_path, true).map_err(anyhow::Error::from)?;
-        self.with_loaded(|l| {
+        let lock = FileLock::take(&self.lock_path, true).map_err(anyhow::Error::from)?;
+        self.with_loaded(&lock, |l| {
             let before: i64 = l.conn.query_row(
                 "SELECT coalesce(max(id), 0) FROM _jsonlift_audit",
                 [],
                 |r| r.get(0),
             )?;
             l.conn.execute_batch("BEGIN IMMEDIATE")?;
+            // Counted before the files change: a crash in between makes others reload, at worst
+            // for nothing.
+            l.generation = lock.bump().map_err(anyhow::Error::from)?;
             let done = f(&l.conn).and_then(|_| {
                 let entries = crate::audit::query(
                     &l.conn,

@@ -64,7 +64,13 @@ impl<'s> Records<'s> {
     fn key_cell(&self, key: &str) -> Option<Cell<'static>> {
         let t = self.table();
         match t.columns[t.pk].ty {
-            ColType::Integer => key.parse::<i64>().ok().map(Cell::Int),
+            // Only the canonical spelling: `01`, `+1` or `-0` name no record (as in json-server,
+            // which compares ids as text), so each record has one URL and one audit key.
+            ColType::Integer => key
+                .parse::<i64>()
+                .ok()
+                .filter(|n| n.to_string() == key)
+                .map(Cell::Int),
             _ => Some(Cell::Text(key.to_string().into())),
         }
     }
@@ -420,7 +426,17 @@ impl<'s> Records<'s> {
                 [],
                 |r| r.get(0),
             )?;
-            return Ok((max.unwrap_or(0) + 1).to_string());
+            // A client may have stored i64::MAX itself: there is no next key, say so (not panic).
+            return match max.unwrap_or(0).checked_add(1) {
+                Some(next) => Ok(next.to_string()),
+                None => Err(StoreError::Conflict(vec![FieldError {
+                    path: self.key_path(),
+                    message: format!(
+                        "no key can be generated: {} already holds the largest integer; send the key",
+                        self.name()
+                    ),
+                }])),
+            };
         }
         let id = crate::uuid::v4();
         Ok(match self.schema.collections[self.coll].format {

@@ -6,6 +6,8 @@
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `serve`: the HTTP API on a real port: shapes, writes, errors, auth, concurrency.
+//! - `serve_crash`, `serve_concurrent`, `serve_hostile` (with `serve_harness`): the serve
+//!   reliability suite of RELIABILITY.md: SIGKILLs, 4 servers x 64 writers, hostile HTTP.
 //! - `jsonserver_query`: list queries answered as json-server 0.17.4 answers them (run live).
 //! - `shared`: entities shared across records stored once, joined, and exported byte for byte.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
@@ -21,5 +23,9 @@ mod infer;
 mod jsonserver_query;
 mod migrate;
 mod serve;
+mod serve_concurrent;
+mod serve_crash;
+mod serve_harness;
+mod serve_hostile;
 mod shared;
 mod verify;
