@@ -5,6 +5,8 @@
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
+//! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
+//!   database as it was. `backup_serve`: the same while `serve` runs (schedule, admin routes).
 //! - `serve`: the HTTP API on a real port: shapes, writes, errors, auth, concurrency.
 //! - `jsonserver_query`: list queries answered as json-server 0.17.4 answers them (run live).
 //! - `shared`: entities shared across records stored once, joined, and exported byte for byte.
@@ -15,6 +17,7 @@ mod util;
 mod fixtures;
 
 mod backup;
+mod backup_serve;
 mod bad_input;
 mod examples;
 mod infer;
