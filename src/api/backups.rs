@@ -145,12 +145,8 @@ pub async fn restore(State(s): State<Shared>, body: Bytes) -> Result<Response, A
     let opts = restore_options(&body)?;
     if let Some(name) = opts.backup.clone() {
         let dir = manifest::folder(b.project());
-        off_thread(move || find(&manifest::list(&dir)?, &name).map(|_| ()))
-            .await
-            .map_err(|e| match e {
-                ApiError::Refused(_, m) => ApiError::NotFound(m),
-                other => other,
-            })?;
+        let entries = off_thread(move || manifest::list(&dir)).await?;
+        find(&entries, &name).map_err(|e| ApiError::NotFound(format!("{e:#}")))?;
     }
     let at = opts.at.clone();
     let r = b
