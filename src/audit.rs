@@ -64,7 +64,53 @@ impl Entry {
     }
 }
 
-/// Appends one entry; the caller's transaction makes it atomic with the change it records.
+/// How a write is entered in the audit log.
+#[derive(Debug, Clone, Copy)]
+pub enum Log<'a> {
+    /// A new entry, stamped now, for this actor: every write the API makes.
+    New(&'a Actor),
+    /// An entry already in a log, entered exactly as it was (same id, time, actor and record
+    /// texts): replaying the live database's log onto a restored backup.
+    Original(&'a Entry),
+}
+
+/// Enters a write in the log as `log` says; the caller's transaction makes it atomic with the
+/// change it records.
+pub fn log(
+    conn: &Connection,
+    collection: &str,
+    key: Option<&str>,
+    action: Action,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    log: Log,
+) -> rusqlite::Result<()> {
+    match log {
+        Log::New(actor) => append(conn, collection, key, action, old, new, actor),
+        Log::Original(e) => insert_original(conn, e),
+    }
+}
+
+/// Inserts an entry as it was logged, id included.
+pub fn insert_original(conn: &Connection, e: &Entry) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO _jsonlift_audit (id, at, collection, key, action, old, new, actor, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        e.id,
+        e.at,
+        e.collection,
+        e.key,
+        e.action,
+        e.old,
+        e.new,
+        e.actor,
+        e.request_id
+    ])?;
+    Ok(())
+}
+
+/// Appends one new entry; the caller's transaction makes it atomic with the change it records.
 pub fn append(
     conn: &Connection,
     collection: &str,

@@ -9,6 +9,9 @@ use crate::json::{JsonPath, Value};
 use crate::schema::shred::FieldError;
 use crate::store::StoreError;
 
+/// What a 503 asks the client to wait before trying again.
+const RETRY_AFTER_SECS: &str = "1";
+
 #[derive(Debug)]
 pub enum ApiError {
     /// The request itself is malformed (not JSON, wrong shape): 400.
@@ -21,6 +24,10 @@ pub enum ApiError {
     Forbidden(String),
     /// A body that does not say it is JSON: 415.
     UnsupportedMediaType(String),
+    /// The server cannot serve this right now (it is restoring): 503 with `Retry-After`.
+    Unavailable(String),
+    /// Refused with this status and reason (the admin operations on backups).
+    Refused(StatusCode, String),
     Store(StoreError),
 }
 
@@ -73,6 +80,8 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(m) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, body(m, None))
             }
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, body(m, None)),
+            ApiError::Refused(status, m) => (*status, body(m, None)),
             ApiError::Store(StoreError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, body(&self_message(&self), None))
             }
@@ -101,6 +110,12 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Unauthorized(_)) {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, ApiError::Unavailable(_)) {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         r
     }

@@ -1,9 +1,11 @@
 //! The HTTP API of `jsonlift serve`: the collections under a prefix in the shapes of their
 //! source files, `/db`, and `/_admin`. One module per resource kind; [`error`] maps failures to
 //! statuses; [`auth`] guards writes; the work happens in [`crate::store`] on blocking threads.
+//! [`backups`] takes and restores database backups while serving.
 
 pub mod admin;
 pub mod auth;
+pub mod backups;
 pub mod body;
 pub mod collection;
 pub mod db;
@@ -37,6 +39,8 @@ pub struct AppState {
     /// Route of each collection under the prefix, by collection index (`courses`, `v1/series`).
     pub routes: Vec<String>,
     pub max_depth: usize,
+    /// Backups and restores of the database (none when serving the JSON files).
+    pub backups: Option<Arc<crate::backup::serving::ServerBackups>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -135,28 +139,38 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
             };
         app = app.merge(sub.layer(axum::Extension(Coll(ci))));
     }
+    // Taking and restoring a backup last as long as the database is large: no request timeout.
+    let long = Router::new()
+        .route("/_admin/backups", get(backups::list).post(backups::take))
+        .route("/_admin/restore", post(backups::restore));
     app.fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            request::authorize,
-        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.timeout,
+        ))
+        .merge(long)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request::authorize,
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(request::trace))
         .with_state(state)
 }
 
-/// Runs store work on a blocking thread (SQLite calls block).
+/// Runs store work on a blocking thread (SQLite calls block), or answers 503 while the server
+/// restores a backup.
 pub async fn blocking<T: Send + 'static>(
     state: &Shared,
     f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let pass = backups::pass(state)?;
     let s = state.clone();
-    tokio::task::spawn_blocking(move || f(&*s.store))
-        .await
-        .map_err(|e| ApiError::Store(StoreError::Other(anyhow::anyhow!("worker failed: {e}"))))?
-        .map_err(ApiError::from)
+    tokio::task::spawn_blocking(move || {
+        let _pass = pass;
+        f(&*s.store)
+    })
+    .await
+    .map_err(|e| ApiError::Store(StoreError::Other(anyhow::anyhow!("worker failed: {e}"))))?
+    .map_err(ApiError::from)
 }

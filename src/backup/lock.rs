@@ -2,7 +2,9 @@
 //! shared `flock` on `<db>.serve.lock` for as long as it runs ([`hold_server_lock`]); a restore
 //! takes it exclusively ([`hold_restore_lock`]), so it is refused while any server runs and a
 //! server cannot start in the middle of a restore. The kernel drops the lock when the process
-//! dies, so a killed server never leaves a stale lock behind.
+//! dies, so a killed server never leaves a stale lock behind. A server asked to restore
+//! (`POST /_admin/restore`) turns its own shared hold exclusive ([`ServerLock::make_exclusive`]),
+//! which succeeds only when it is the one server left.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -20,7 +22,41 @@ pub fn lock_path(db: &Path) -> PathBuf {
 /// Held while alive; dropping it (or the process ending) releases the lock.
 #[derive(Debug)]
 pub struct ServerLock {
-    _file: File,
+    file: File,
+    db: PathBuf,
+}
+
+impl ServerLock {
+    /// For a server about to restore: turns its shared hold into the exclusive one, granted only
+    /// when no other process holds the lock. When refused, the shared hold is taken again
+    /// (Linux drops it while trying to convert) and the error names the other servers.
+    pub fn make_exclusive(&mut self) -> anyhow::Result<()> {
+        if try_flock(&self.file, libc::LOCK_EX) {
+            return Ok(());
+        }
+        self.make_shared();
+        bail!(
+            "other servers use {} too: {}; stop them, then ask again (a restore needs the database to itself). Nothing was changed",
+            self.db.display(),
+            describe_holders(&self.db)
+        )
+    }
+
+    /// Back to the shared hold of a running server. Waits while a `jsonlift restore` that
+    /// slipped in between holds the lock, so the server resumes on its result.
+    pub fn make_shared(&mut self) {
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        while unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_SH) } != 0 {
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                tracing::error!(
+                    "cannot take the server lock {} again: {}",
+                    lock_path(&self.db).display(),
+                    std::io::Error::last_os_error()
+                );
+                return;
+            }
+        }
+    }
 }
 
 fn open(db: &Path) -> anyhow::Result<File> {
@@ -48,7 +84,10 @@ pub fn hold_server_lock(db: &Path) -> anyhow::Result<ServerLock> {
             db.display()
         );
     }
-    Ok(ServerLock { _file: f })
+    Ok(ServerLock {
+        file: f,
+        db: db.to_path_buf(),
+    })
 }
 
 /// For `restore`: fails while any server holds the database.
@@ -56,12 +95,72 @@ pub fn hold_restore_lock(db: &Path) -> anyhow::Result<ServerLock> {
     let f = open(db)?;
     if !try_flock(&f, libc::LOCK_EX) {
         bail!(
-            "a `jsonlift serve` process is using {} (it holds {}); stop it first, or ask the running server to restore with `POST /_admin/restore`",
+            "a `jsonlift serve` process is using {} (it holds {}: {}); stop it first, or ask the running server to restore with `POST /_admin/restore`",
             db.display(),
-            lock_path(db).display()
+            lock_path(db).display(),
+            describe_holders(db)
         );
     }
-    Ok(ServerLock { _file: f })
+    Ok(ServerLock {
+        file: f,
+        db: db.to_path_buf(),
+    })
+}
+
+/// The other processes holding the lock, as `pid 123 (jsonlift serve -c ...)`, from Linux's
+/// /proc/locks; a general phrase where that cannot tell.
+fn describe_holders(db: &Path) -> String {
+    let list: Vec<String> = holders(&lock_path(db))
+        .into_iter()
+        .map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    b.split(|&c| c == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            if cmd.is_empty() {
+                format!("pid {pid}")
+            } else {
+                format!("pid {pid} ({cmd})")
+            }
+        })
+        .collect();
+    if list.is_empty() {
+        "another `jsonlift serve` process".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// Pids of other processes holding a `flock` on `path` (Linux: /proc/locks lists each lock as
+/// `N: FLOCK ADVISORY READ|WRITE PID MAJ:MIN:INODE 0 EOF`; waiters are marked `->`).
+fn holders(path: &Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for line in locks.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || f[1] != "FLOCK" {
+            continue;
+        }
+        let (Ok(pid), Some(ino)) = (f[4].parse::<u32>(), f[5].rsplit(':').next()) else {
+            continue;
+        };
+        if ino.parse::<u64>().ok() == Some(meta.ino()) && pid != me && !out.contains(&pid) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -81,5 +180,28 @@ mod tests {
         assert!(hold_server_lock(&db).is_err());
         drop(r);
         hold_server_lock(&db).unwrap();
+    }
+
+    #[test]
+    fn a_server_turns_exclusive_only_when_it_is_the_only_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let mut a = hold_server_lock(&db).unwrap();
+        let b = hold_server_lock(&db).unwrap();
+        // Both holds are this process's: the message names no pid but says why.
+        let err = a.make_exclusive().unwrap_err().to_string();
+        assert!(err.contains("other servers use"), "{err}");
+        // Refused, the shared hold is back: a restore is still kept out.
+        assert!(hold_restore_lock(&db).is_err());
+        drop(b);
+        a.make_exclusive().unwrap();
+        assert!(
+            hold_server_lock(&db).is_err(),
+            "exclusive keeps servers out"
+        );
+        a.make_shared();
+        let c = hold_server_lock(&db).unwrap();
+        drop((a, c));
+        hold_restore_lock(&db).unwrap();
     }
 }

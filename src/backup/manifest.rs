@@ -71,6 +71,41 @@ impl Entry {
     }
 }
 
+/// A backup as `jsonlift backups --json` and `GET /_admin/backups` list it: the manifest, its
+/// name and path, and whether it was re-checked (`verified`: null when not, `problem` when it
+/// failed).
+pub fn to_json(e: &Entry, verified: Option<&Result<(), String>>) -> serde_json::Value {
+    let mut j = serde_json::to_value(&e.manifest).unwrap_or_default();
+    j["name"] = e.name().into();
+    j["path"] = e.data.display().to_string().into();
+    j["verified"] = match verified {
+        None => serde_json::Value::Null,
+        Some(Ok(())) => true.into(),
+        Some(Err(_)) => false.into(),
+    };
+    if let Some(Err(msg)) = verified {
+        j["problem"] = msg.clone().into();
+    }
+    j
+}
+
+/// The backups in `dir`, each re-checked when `verify`: the list as JSON, and whether every
+/// check passed.
+pub fn list_json(dir: &Path, verify: bool) -> anyhow::Result<(serde_json::Value, bool)> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    for e in list(dir)? {
+        let checked = verify.then(|| {
+            super::db::verify(&e, None)
+                .map(|_| ())
+                .map_err(|err| format!("{err:#}"))
+        });
+        ok &= !matches!(checked, Some(Err(_)));
+        out.push(to_json(&e, checked.as_ref()));
+    }
+    Ok((serde_json::json!({"folder": dir, "backups": out}), ok))
+}
+
 fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -3,7 +3,7 @@
 //! snapshot of the live database, [`manifest`] describes and checks one, [`retention`] decides
 //! which to keep, [`restore`] puts one back (atomically, optionally replayed to a moment by
 //! [`pitr`]), [`lock`] keeps a restore and a running server apart, [`schedule`] takes them
-//! periodically for `serve`. See docs/backup.md.
+//! periodically for `serve`, [`serving`] does both inside a running server. See docs/backup.md.
 
 pub mod db;
 pub mod lock;
@@ -12,6 +12,7 @@ pub mod pitr;
 pub mod restore;
 pub mod retention;
 pub mod schedule;
+pub mod serving;
 pub mod sources;
 
 pub use db::{TakeOptions, take};

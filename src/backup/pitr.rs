@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::manifest::{DbManifest, Entry};
-use crate::audit::{Actor, Entry as AuditEntry};
+use crate::audit::{Entry as AuditEntry, Log};
 use crate::clock;
 use crate::schema::Schema;
 use crate::store::Records;
@@ -186,15 +186,14 @@ pub fn replay(
         }
         apply(target, schema, &e)
             .with_context(|| format!("replaying audit entry {} ({} {})", e.id, e.action, e.at))?;
-        append_verbatim(target, &e)?;
         applied += 1;
     }
     target.execute_batch("COMMIT")?;
     Ok(applied)
 }
 
-/// Applies one audit entry's record change through the store's write path (the one the server
-/// used), then puts the original audit row in place of the one that write appended.
+/// Applies one audit entry: its record change through the store's write path (the one the
+/// server used), entered in the log as the original row.
 pub fn apply(conn: &Connection, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()> {
     let records = Records::named(schema, &e.collection)
         .with_context(|| format!("collection {:?} is not in jsonlift.toml", e.collection))?;
@@ -211,28 +210,9 @@ pub fn apply(conn: &Connection, schema: &Schema, e: &AuditEntry) -> anyhow::Resu
             e.id
         ),
     };
-    let before: i64 = conn.query_row(
-        "SELECT coalesce(max(id), 0) FROM _jsonlift_audit",
-        [],
-        |r| r.get(0),
-    )?;
-    let actor = Actor {
-        name: e.actor.clone().unwrap_or_default(),
-        request_id: e.request_id.clone().unwrap_or_default(),
-    };
     records
-        .put(conn, key, record, &actor)
+        .put_logged(conn, key, record, Log::Original(e))
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-    conn.execute("DELETE FROM _jsonlift_audit WHERE id > ?1", [before])?;
-    Ok(())
-}
-
-/// Copies an audit row as it was (same id, time, actor).
-fn append_verbatim(conn: &Connection, e: &AuditEntry) -> anyhow::Result<()> {
-    conn.execute(
-        "INSERT INTO _jsonlift_audit (id, at, collection, key, action, old, new, actor, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        rusqlite::params![e.id, e.at, e.collection, e.key, e.action, e.old, e.new, e.actor, e.request_id],
-    )?;
     Ok(())
 }
 

@@ -55,7 +55,8 @@ impl Drop for Temp {
     }
 }
 
-fn find<'a>(entries: &'a [Entry], name: &str) -> anyhow::Result<&'a Entry> {
+/// The backup named `name` (as `jsonlift backups` lists it) or at that path.
+pub fn find<'a>(entries: &'a [Entry], name: &str) -> anyhow::Result<&'a Entry> {
     let p = Path::new(name);
     entries
         .iter()

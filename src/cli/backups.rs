@@ -3,8 +3,7 @@
 use clap::Args;
 
 use super::ProjectArgs;
-use crate::backup::db::verify;
-use crate::backup::manifest::{self, Entry};
+use crate::backup::manifest;
 
 #[derive(Debug, Args)]
 pub struct BackupsArgs {
@@ -18,60 +17,27 @@ pub struct BackupsArgs {
     pub json: bool,
 }
 
-fn rows(e: &Entry) -> u64 {
-    e.manifest
-        .counts
-        .iter()
+/// Rows of the collections (not jsonlift's own tables) in a listed backup.
+fn rows(b: &serde_json::Value) -> u64 {
+    b["counts"]
+        .as_object()
+        .into_iter()
+        .flatten()
         .filter(|(t, _)| !t.starts_with("_jsonlift_"))
-        .map(|(_, n)| n)
+        .filter_map(|(_, n)| n.as_u64())
         .sum()
 }
 
 pub fn run(a: &BackupsArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
     let dir = manifest::folder(&project);
-    let entries = manifest::list(&dir)?;
-    let mut ok = true;
-    let mut out = Vec::new();
-    for e in &entries {
-        let verified = if a.verify {
-            match verify(e, None) {
-                Ok(_) => Some(Ok(())),
-                Err(err) => {
-                    ok = false;
-                    Some(Err(format!("{err:#}")))
-                }
-            }
-        } else {
-            None
-        };
-        out.push((e, verified));
-    }
+    let (list, ok) = manifest::list_json(&dir, a.verify)?;
     if a.json {
-        let list: Vec<serde_json::Value> = out
-            .iter()
-            .map(|(e, v)| {
-                let mut j = serde_json::to_value(&e.manifest).unwrap_or_default();
-                j["name"] = e.name().into();
-                j["path"] = e.data.display().to_string().into();
-                j["verified"] = match v {
-                    None => serde_json::Value::Null,
-                    Some(Ok(())) => true.into(),
-                    Some(Err(_)) => false.into(),
-                };
-                if let Some(Err(msg)) = v {
-                    j["problem"] = msg.clone().into();
-                }
-                j
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"folder": dir, "backups": list}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ok);
     }
-    if entries.is_empty() {
+    let backups = list["backups"].as_array().cloned().unwrap_or_default();
+    if backups.is_empty() {
         println!("no database backups in {}", dir.display());
         return Ok(true);
     }
@@ -79,21 +45,24 @@ pub fn run(a: &BackupsArgs) -> anyhow::Result<bool> {
         "{:<27} {:>12} {:>10} {:>8} {:<15} status",
         "name", "size", "rows", "audit", "reason"
     );
-    for (e, v) in &out {
-        let m = &e.manifest;
-        let status = match v {
-            None => "not re-checked".to_string(),
-            Some(Ok(())) => "verified".to_string(),
-            Some(Err(msg)) => format!("FAILED: {msg}"),
+    for b in &backups {
+        let status = match (&b["verified"], b["problem"].as_str()) {
+            (serde_json::Value::Null, _) => "not re-checked".to_string(),
+            (_, Some(msg)) => format!("FAILED: {msg}"),
+            _ => "verified".to_string(),
         };
         println!(
             "{:<27} {:>12} {:>10} {:>8} {:<15} {status}{}",
-            e.name(),
-            m.size,
-            rows(e),
-            m.audit_id,
-            m.reason,
-            if m.compressed { " (zstd)" } else { "" }
+            b["name"].as_str().unwrap_or_default(),
+            b["size"],
+            rows(b),
+            b["audit_id"],
+            b["reason"].as_str().unwrap_or_default(),
+            if b["compressed"] == true {
+                " (zstd)"
+            } else {
+                ""
+            }
         );
     }
     Ok(ok)

@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 
 use super::ProjectArgs;
 use crate::api::{self, AppState, Limits, auth::Auth};
+use crate::backup::serving::ServerBackups;
 use crate::schema::Schema;
 use crate::store::{JsonStore, SqliteStore, Store};
 
@@ -64,18 +65,22 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
             .unwrap_or("/api"),
     );
     let routes = api::routes(&project, &prefix)?;
-    // Held for the life of the server: `jsonlift restore` refuses while it is; and the
-    // `[backups] interval` schedule, stopped when the server returns.
-    let (_server_lock, _schedule) = match a.store {
-        StoreKind::Sqlite => (
-            Some(crate::backup::hold_server_lock(&project.database_path())?),
-            crate::backup::schedule::run_schedule(&project)?,
-        ),
-        StoreKind::Json => (None, None),
+    // Held for the life of the server, before the database is opened: `jsonlift restore`
+    // refuses while it is held, and a server does not start in the middle of one.
+    let lock = match a.store {
+        StoreKind::Sqlite => Some(crate::backup::hold_server_lock(&project.database_path())?),
+        StoreKind::Json => None,
     };
     let store: Arc<dyn Store> = match a.store {
         StoreKind::Sqlite => Arc::new(SqliteStore::open(&project, schema)?),
         StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
+    };
+    // What `/_admin/backups`, `/_admin/restore` and the `[backups] interval` schedule need;
+    // the schedule stops when the server returns.
+    let backups = lock.map(|l| Arc::new(ServerBackups::new(project.clone(), l)));
+    let _schedule = match &backups {
+        Some(b) => crate::backup::schedule::run_schedule(b)?,
+        None => None,
     };
     let limits = Limits {
         max_body_bytes: cfg.max_body_bytes.unwrap_or(32 << 20),
@@ -88,6 +93,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         prefix: prefix.clone(),
         routes,
         max_depth: project.max_depth(),
+        backups,
     });
     let app = api::router(state, &limits);
     let header_timeout = limits.header_timeout;

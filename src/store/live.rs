@@ -135,4 +135,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.transaction("BEGIN IMMEDIATE", f)
     }
+
+    fn close_connections(&self) {
+        self.idle.lock().expect("pool lock").clear();
+    }
 }

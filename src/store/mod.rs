@@ -80,6 +80,9 @@ pub trait Store: Send + Sync {
         &self,
         f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// Closes the connections kept for reuse (a restore needs the database closed); the next
+    /// use opens new ones.
+    fn close_connections(&self) {}
     /// Audit entries matching `f`, oldest first.
     fn audit(&self, f: &crate::audit::Filter) -> Result<Vec<crate::audit::Entry>, StoreError> {
         let mut out = Vec::new();

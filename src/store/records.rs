@@ -2,12 +2,13 @@
 //! operations behind the API (get, list, insert, replace, patch, delete, import) and behind the
 //! replay of audit entries. Records go in through [`shred`] (the same validation as `migrate`)
 //! and come out through [`rebuild`] (the same exact shapes as `export`). Every write also
-//! appends its audit entry; the caller owns the transaction (see [`super::Store::write`]).
+//! enters its audit entry (a new one, or when replaying the original: [`Log`]); the caller owns
+//! the transaction (see [`super::Store::write`]).
 
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::StoreError;
-use crate::audit::{self, Action, Actor};
+use crate::audit::{self, Action, Actor, Log};
 use crate::json::{JsonPath, Number, Value};
 use crate::migrate::load::{constraint_problem, row_path};
 use crate::migrate::verify::RowCursor;
@@ -207,20 +208,30 @@ impl<'s> Records<'s> {
         record: Value,
         actor: &Actor,
     ) -> Result<(Value, Value), StoreError> {
+        self.replace_logged(conn, key, record, Log::New(actor))
+    }
+
+    fn replace_logged(
+        &self,
+        conn: &Connection,
+        key: &str,
+        record: Value,
+        log: Log,
+    ) -> Result<(Value, Value), StoreError> {
         let Some(rowid) = self.rowid(conn, key)? else {
             return Err(self.not_found(key));
         };
         let old = self.rebuild(conn, &self.cells(conn, rowid)?)?;
         let record = self.with_key(record, key)?;
         self.store(conn, key, &record, Some(rowid))?;
-        audit::append(
+        audit::log(
             conn,
             self.name(),
             self.audit_key(key),
             Action::Update,
             Some(&old),
             Some(&record),
-            actor,
+            log,
         )?;
         Ok((old, record))
     }
@@ -255,19 +266,23 @@ impl<'s> Records<'s> {
     /// Deletes the record; its nested arrays go with it, and records of other collections that
     /// refer to it follow their `on_delete`. Returns the deleted record.
     pub fn delete(&self, conn: &Connection, key: &str, actor: &Actor) -> Result<Value, StoreError> {
+        self.delete_logged(conn, key, Log::New(actor))
+    }
+
+    fn delete_logged(&self, conn: &Connection, key: &str, log: Log) -> Result<Value, StoreError> {
         let Some(rowid) = self.rowid(conn, key)? else {
             return Err(self.not_found(key));
         };
         let old = self.rebuild(conn, &self.cells(conn, rowid)?)?;
         self.remove(conn, key, rowid)?;
-        audit::append(
+        audit::log(
             conn,
             self.name(),
             self.audit_key(key),
             Action::Delete,
             Some(&old),
             None,
-            actor,
+            log,
         )?;
         Ok(old)
     }
@@ -313,8 +328,8 @@ impl<'s> Records<'s> {
         }
     }
 
-    /// Makes the record with `key` be `record`, or deletes it when `record` is `None`: what
-    /// replaying an audit entry needs (insert, update and delete alike). Returns the record.
+    /// Makes the record with `key` be `record`, or deletes it when `record` is `None`: insert,
+    /// update and delete alike. Returns the record.
     pub fn put(
         &self,
         conn: &Connection,
@@ -322,22 +337,42 @@ impl<'s> Records<'s> {
         record: Option<Value>,
         actor: &Actor,
     ) -> Result<Option<Value>, StoreError> {
+        self.put_logged(conn, key, record, Log::New(actor))
+    }
+
+    /// [`Records::put`], entered in the audit log as `log` says: replaying an audit entry
+    /// passes the entry itself ([`Log::Original`]), so the log gets exactly that row and no
+    /// other (also when the change finds nothing to do, as deleting an absent record).
+    pub fn put_logged(
+        &self,
+        conn: &Connection,
+        key: &str,
+        record: Option<Value>,
+        log: Log,
+    ) -> Result<Option<Value>, StoreError> {
         let existing = self.rowid(conn, key)?;
         match (record, existing) {
-            (None, None) => Ok(None),
-            (None, Some(_)) => self.delete(conn, key, actor).map(|_| None),
-            (Some(r), Some(_)) => self.replace(conn, key, r, actor).map(|(_, new)| Some(new)),
+            (None, None) => {
+                if let Log::Original(e) = log {
+                    audit::insert_original(conn, e)?;
+                }
+                Ok(None)
+            }
+            (None, Some(_)) => self.delete_logged(conn, key, log).map(|_| None),
+            (Some(r), Some(_)) => self
+                .replace_logged(conn, key, r, log)
+                .map(|(_, new)| Some(new)),
             (Some(r), None) => {
                 let r = self.with_key(r, key)?;
                 self.store(conn, key, &r, None)?;
-                audit::append(
+                audit::log(
                     conn,
                     self.name(),
                     self.audit_key(key),
                     Action::Insert,
                     None,
                     Some(&r),
-                    actor,
+                    log,
                 )?;
                 Ok(Some(r))
             }

@@ -323,3 +323,75 @@ fn put_replays_an_entry_on_a_plain_connection() {
         Some(v(r#"{"xp": 9}"#))
     );
 }
+
+#[test]
+fn put_logged_original_enters_exactly_the_original_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, store) = project(dir.path());
+    let c = courses(&store);
+    let stats = Records::named(store.schema(), "stats").unwrap();
+    let log = |conn: &Connection| -> Result<Vec<audit::Entry>, StoreError> {
+        Ok(audit::query(conn, &Filter::default())?)
+    };
+    let before = read(&store, log).unwrap();
+    let next = before.last().unwrap().id + 1;
+    // Entries as another database logged them: other times, actors, request ids.
+    let entry =
+        |i: i64, coll: &str, key: Option<&str>, action: &str, new: Option<&str>| audit::Entry {
+            id: next + i,
+            at: format!("2020-01-02T03:04:0{i}.000000Z"),
+            collection: coll.into(),
+            key: key.map(str::to_string),
+            action: action.into(),
+            old: None,
+            new: new.map(str::to_string),
+            actor: Some(format!("someone-{i}")),
+            request_id: Some(format!("req-{i}")),
+        };
+    let entries = [
+        entry(
+            0,
+            "courses",
+            Some("z"),
+            "insert",
+            Some(r#"{"id":"z","title":"Z"}"#),
+        ),
+        entry(
+            1,
+            "courses",
+            Some("z"),
+            "update",
+            Some(r#"{"id":"z","title":"Z2"}"#),
+        ),
+        entry(2, "courses", Some("gone"), "delete", None),
+        entry(3, "stats", None, "update", Some(r#"{"xp":7}"#)),
+    ];
+    write(&store, |conn| {
+        for e in &entries {
+            let r = Records::named(store.schema(), &e.collection).unwrap();
+            r.put_logged(
+                conn,
+                e.key.as_deref().unwrap_or("1"),
+                e.new_value(),
+                Log::Original(e),
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let after = read(&store, log).unwrap();
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_eq!(
+        &after[before.len()..],
+        &entries[..],
+        "exactly the original rows"
+    );
+    assert_eq!(
+        read(&store, |conn| c.get(conn, "z")).unwrap(),
+        Some(v(r#"{"id":"z","title":"Z2"}"#))
+    );
+    assert_eq!(
+        read(&store, |conn| stats.document(conn)).unwrap(),
+        Some(v(r#"{"xp":7}"#))
+    );
+}

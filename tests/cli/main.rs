@@ -5,6 +5,8 @@
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
+//! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
+//!   database as it was. `backup_serve`: the same while `serve` runs (schedule, admin routes).
 //! - `serve`: the HTTP API on a real port: shapes, writes, errors, auth, concurrency.
 //! - `serve_crash`, `serve_concurrent`, `serve_hostile` (with `serve_harness`): the serve
 //!   reliability suite of RELIABILITY.md: SIGKILLs, 4 servers x 64 writers, hostile HTTP.
@@ -17,6 +19,7 @@ mod util;
 mod fixtures;
 
 mod backup;
+mod backup_serve;
 mod bad_input;
 mod examples;
 mod infer;

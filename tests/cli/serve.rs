@@ -76,6 +76,10 @@ impl Server {
         format!("{}{path}", self.origin)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then the exit code once in-flight requests are done.
     pub fn stop(mut self) -> Option<i32> {
         unsafe {
