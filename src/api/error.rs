@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::body::json_response;
+use super::query::QueryError;
 use crate::json::{JsonPath, Value};
 use crate::schema::shred::FieldError;
 use crate::store::StoreError;
@@ -17,7 +18,15 @@ pub enum ApiError {
     NotFound(String),
     /// Missing or wrong credentials: 401.
     Unauthorized(String),
+    /// A list query json-server would fail on (its code throws): 400.
+    Query(QueryError),
     Store(StoreError),
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        ApiError::Query(e)
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -63,10 +72,16 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 body("the request body is not what this route takes", Some(e)),
             ),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, body(m, None)),
+            // json-server answers every miss with `{}`; the reason goes to the log.
+            ApiError::NotFound(m) => {
+                tracing::debug!("404: {m}");
+                (StatusCode::NOT_FOUND, Value::Object(Vec::new()))
+            }
+            ApiError::Query(e) => (StatusCode::BAD_REQUEST, body(&e.to_string(), None)),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, body(m, None)),
-            ApiError::Store(StoreError::NotFound { .. }) => {
-                (StatusCode::NOT_FOUND, body(&self_message(&self), None))
+            ApiError::Store(e @ StoreError::NotFound { .. }) => {
+                tracing::debug!("404: {e}");
+                (StatusCode::NOT_FOUND, Value::Object(Vec::new()))
             }
             ApiError::Store(StoreError::Invalid(e)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -95,12 +110,5 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         r
-    }
-}
-
-fn self_message(e: &ApiError) -> String {
-    match e {
-        ApiError::Store(s) => s.to_string(),
-        _ => String::new(),
     }
 }

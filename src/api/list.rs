@@ -1,114 +1,160 @@
-//! Which records a list request returns, and the headers that go with them. This is the one
-//! place the json-server query conventions plug in: today it keeps plain `field=value` equality
-//! (repeatable, dotted paths) and ignores every other parameter; the query module replaces
-//! [`select`] (its resolver for `_embed`/`_expand` reads other collections through
-//! [`crate::store::Records::list`]).
+//! Where the json-server query conventions ([`super::query`], pure and in memory) meet the
+//! store: the records a list request runs over (pre-selected through the columns for plain
+//! `field=value` equalities, all of them otherwise), a [`Resolver`] that reads the collections
+//! `_embed`/`_expand` name (only those) on the same read snapshot, and the paging headers.
 
-use axum::http::{HeaderValue, StatusCode};
+use std::cell::RefCell;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
+use rusqlite::Connection;
 
 use super::body::json_response;
+use super::query::{self, ListQuery, Page, Relations, Resolver, UrlParts};
 use crate::json::Value;
+use crate::schema::Schema;
+use crate::store::{Records, StoreError};
 
-/// The records to send and, for paged requests, the paging headers.
-pub struct Page {
-    pub items: Vec<Value>,
-    /// `X-Total-Count`, when paging.
-    pub total: Option<usize>,
-    /// `Link`, when paging.
-    pub link: Option<String>,
+/// The collection served at `route` (or, failing that, named `name`), when it is a list of
+/// records: the collections json-server would find under that db.json key.
+pub fn collection_at(schema: &Schema, routes: &[String], name: &str) -> Option<usize> {
+    let c = routes
+        .iter()
+        .position(|r| r == name)
+        .or_else(|| schema.collections.iter().position(|c| c.name == name))?;
+    (!Records::new(schema, c).is_document()).then_some(c)
 }
 
-/// Applies the request's parameters to the collection's records (given in source order).
-pub fn select(params: &[(String, String)], records: Vec<Value>) -> Page {
-    // Parameters naming a field no record has are ignored, as json-server does.
-    let mut wanted: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (k, v) in params {
-        if k.starts_with('_') || k == "q" || !records.iter().any(|r| lookup(r, k).is_some()) {
-            tracing::debug!("ignoring query parameter {k:?}");
-            continue;
+/// The name json-server would know a collection by: the last segment of its route
+/// (`v1/series` → `series`), from which `_embed` derives the foreign key (`seriesId`).
+pub fn route_name(route: &str) -> &str {
+    route.rsplit('/').next().unwrap_or(route)
+}
+
+/// Reads the collections `_embed`/`_expand` name, when they are named, on the connection of
+/// the request's read. A store error is kept and reported after the query ran.
+pub struct StoreResolver<'a> {
+    pub schema: &'a Schema,
+    pub routes: &'a [String],
+    pub conn: &'a Connection,
+    error: RefCell<Option<StoreError>>,
+}
+
+impl<'a> StoreResolver<'a> {
+    pub fn new(schema: &'a Schema, routes: &'a [String], conn: &'a Connection) -> Self {
+        StoreResolver {
+            schema,
+            routes,
+            conn,
+            error: RefCell::new(None),
         }
-        match wanted.iter_mut().find(|(name, _)| name == k) {
-            Some((_, vals)) => vals.push(v),
-            None => wanted.push((k, vec![v])),
+    }
+
+    /// The first store error met while resolving, if any.
+    pub fn finish(self) -> Result<(), StoreError> {
+        self.error.into_inner().map_or(Ok(()), Err)
+    }
+}
+
+impl Resolver for StoreResolver<'_> {
+    fn records(&self, collection: &str) -> Option<Vec<Value>> {
+        let c = collection_at(self.schema, self.routes, collection)?;
+        match Records::new(self.schema, c).list(self.conn) {
+            Ok(records) => Some(records),
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                Some(Vec::new())
+            }
         }
     }
-    let items = records
-        .into_iter()
-        .filter(|r| {
-            wanted.iter().all(|(k, vals)| {
-                lookup(r, k).is_some_and(|x| vals.iter().any(|v| text_of(x).as_deref() == Some(v)))
-            })
-        })
-        .collect();
-    Page {
-        items,
-        total: None,
-        link: None,
+}
+
+/// The records a list query runs over: for plain equalities the matching ones through the
+/// columns when the store can tell exactly ([`Records::list_equal`]), else every record.
+/// Both give the same page ([`ListQuery::equalities`] says why).
+pub fn candidates(
+    records: Records,
+    conn: &Connection,
+    q: &ListQuery,
+) -> Result<Vec<Value>, StoreError> {
+    if let Some(eq) = q.equalities().filter(|eq| !eq.is_empty())
+        && let Some(found) = records.list_equal(conn, &eq)?
+    {
+        return Ok(found);
+    }
+    records.list(conn)
+}
+
+/// Runs a list query on collection `c` within one read.
+pub fn run(
+    schema: &Schema,
+    routes: &[String],
+    conn: &Connection,
+    c: usize,
+    q: &ListQuery,
+    url: &UrlParts,
+) -> Result<Page, StoreError> {
+    let records = candidates(Records::new(schema, c), conn, q)?;
+    let resolver = StoreResolver::new(schema, routes, conn);
+    let page = query::run(q, route_name(&routes[c]), records, &resolver, url);
+    resolver.finish()?;
+    Ok(page)
+}
+
+/// `GET /<c>/<id>` with `_embed`/`_expand`, within one read: `None` when no record has the key.
+pub fn show(
+    schema: &Schema,
+    routes: &[String],
+    conn: &Connection,
+    c: usize,
+    key: &str,
+    rel: &Relations,
+) -> Result<Option<Value>, StoreError> {
+    let Some(record) = Records::new(schema, c).get(conn, key)? else {
+        return Ok(None);
+    };
+    if rel.is_empty() {
+        return Ok(Some(record));
+    }
+    let resolver = StoreResolver::new(schema, routes, conn);
+    let record = query::show(record, rel, route_name(&routes[c]), &resolver);
+    resolver.finish()?;
+    Ok(Some(record))
+}
+
+/// The parts of the request json-server builds `Link` from: `http`, the `Host` header, and
+/// the path and query exactly as sent.
+pub fn url_parts(uri: &Uri, headers: &HeaderMap) -> UrlParts {
+    UrlParts {
+        protocol: "http".into(),
+        host: headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        original_url: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string()),
     }
 }
 
-/// The value at a dotted path (`author.name`).
-fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(v, |v, k| v.get(k))
-}
-
-/// A scalar as the text a query parameter would spell it.
-fn text_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.as_str().to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null => Some("null".into()),
-        _ => None,
-    }
-}
-
-/// The response for a page: the array, plus paging headers when there are any.
+/// The response for a page: the array, plus `X-Total-Count`, `Link` and
+/// `Access-Control-Expose-Headers` exactly when json-server sends them.
 pub fn respond(page: Page) -> Response {
+    let expose = page.expose_headers();
     let mut r = json_response(StatusCode::OK, &Value::Array(page.items));
     let h = r.headers_mut();
     if let Some(total) = page.total {
         h.insert("x-total-count", HeaderValue::from(total));
-        h.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static("X-Total-Count, Link"),
-        );
     }
     if let Some(link) = page.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        h.insert("link", link);
+        h.insert(header::LINK, link);
+    }
+    if let Some(e) = expose {
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(e),
+        );
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn equality_on_fields_and_dotted_paths() {
-        let recs: Vec<Value> = [
-            r#"{"id": 1, "a": {"n": "x"}, "ok": true}"#,
-            r#"{"id": 2, "a": {"n": "y"}, "ok": false}"#,
-            r#"{"id": 3, "a": {"n": "x"}, "ok": false}"#,
-        ]
-        .iter()
-        .map(|t| crate::json::parse(t.as_bytes(), 10).unwrap())
-        .collect();
-        let p = |q: &[(&str, &str)]| -> Vec<String> {
-            let q: Vec<(String, String)> = q
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect();
-            select(&q, recs.clone())
-                .items
-                .iter()
-                .map(|r| crate::json::to_compact_string(r.get("id").unwrap()))
-                .collect()
-        };
-        assert_eq!(p(&[("a.n", "x")]), ["1", "3"]);
-        assert_eq!(p(&[("a.n", "x"), ("ok", "false")]), ["3"]);
-        assert_eq!(p(&[("id", "1"), ("id", "2")]), ["1", "2"]);
-        assert_eq!(p(&[("nosuch", "1"), ("_sort", "id")]), ["1", "2", "3"]);
-    }
 }

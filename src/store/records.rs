@@ -119,6 +119,78 @@ impl<'s> Records<'s> {
         Ok(out)
     }
 
+    /// The records, in source order, whose top-level `field` equals one of its values for
+    /// each `(field, values)` given, compared as json-server compares (`String(value) ===
+    /// param`), found through the columns (and their indexes) instead of rebuilding every
+    /// record. `None` when that cannot be exact: a field without a plain text or integer
+    /// column, a value whose JavaScript spelling differs from the column's (`01`, `1e3`,
+    /// integers beyond 2^53), or a field no record holds a value for (json-server then ignores
+    /// the parameter, which only the whole collection can tell).
+    pub fn list_equal(
+        &self,
+        conn: &Connection,
+        equalities: &[(&str, Vec<&str>)],
+    ) -> Result<Option<Vec<Value>>, StoreError> {
+        let t = self.table();
+        let mut wheres = Vec::new();
+        let mut args: Vec<Cell<'static>> = Vec::new();
+        for (field, values) in equalities {
+            let Some(col) = t.columns.iter().find(|c| {
+                c.role == Role::Field && c.field_path.len() == 1 && c.field_path[0] == *field
+            }) else {
+                return Ok(None);
+            };
+            let mut cells = Vec::new();
+            for v in values {
+                cells.push(match col.ty {
+                    ColType::Text => Cell::Text(v.to_string().into()),
+                    // JavaScript prints every integer below 2^53 in this one canonical form.
+                    ColType::Integer => match v.parse::<i64>() {
+                        Ok(i) if i.unsigned_abs() < 1 << 53 && i.to_string() == *v => Cell::Int(i),
+                        _ => return Ok(None),
+                    },
+                    _ => return Ok(None),
+                });
+            }
+            let name = quote(&col.name);
+            let held = format!(
+                "SELECT 1 FROM {} WHERE {name} IS NOT NULL LIMIT 1",
+                quote(&t.name)
+            );
+            if conn
+                .prepare_cached(&held)?
+                .query_row([], |_| Ok(()))
+                .optional()?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let marks: Vec<String> = (0..cells.len())
+                .map(|i| format!("?{}", args.len() + i + 1))
+                .collect();
+            wheres.push(format!("{name} IN ({})", marks.join(", ")));
+            args.extend(cells);
+        }
+        let sql = format!(
+            "SELECT rowid FROM {} WHERE {} ORDER BY rowid",
+            quote(&t.name),
+            if wheres.is_empty() {
+                "1".to_string()
+            } else {
+                wheres.join(" AND ")
+            }
+        );
+        let rowids: Vec<i64> = conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(args.iter()), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::with_capacity(rowids.len());
+        for rowid in rowids {
+            out.push(self.rebuild(conn, &self.cells(conn, rowid)?)?);
+        }
+        Ok(Some(out))
+    }
+
     /// Every record with its key, in source order (for shapes keyed outside the record).
     pub fn list_keyed(&self, conn: &Connection) -> Result<Vec<(String, Value)>, StoreError> {
         let mut cursor = RowCursor::new(self.schema, self.ti());
