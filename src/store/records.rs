@@ -138,7 +138,12 @@ impl<'s> Records<'s> {
             let Some(col) = t.columns.iter().find(|c| {
                 c.role == Role::Field && c.field_path.len() == 1 && c.field_path[0] == *field
             }) else {
-                return Ok(None);
+                // A field the schema does not name lives in the overflow column, if anywhere;
+                // held by no record, it is a parameter json-server ignores (`_page` is one).
+                if self.held_in_extra(conn, field)? {
+                    return Ok(None);
+                }
+                continue;
             };
             let mut cells = Vec::new();
             for v in values {
@@ -171,14 +176,14 @@ impl<'s> Records<'s> {
             wheres.push(format!("{name} IN ({})", marks.join(", ")));
             args.extend(cells);
         }
+        if wheres.is_empty() {
+            // Nothing to select on: every record it is.
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT rowid FROM {} WHERE {} ORDER BY rowid",
             quote(&t.name),
-            if wheres.is_empty() {
-                "1".to_string()
-            } else {
-                wheres.join(" AND ")
-            }
+            wheres.join(" AND ")
         );
         let rowids: Vec<i64> = conn
             .prepare_cached(&sql)?
@@ -189,6 +194,25 @@ impl<'s> Records<'s> {
             out.push(self.rebuild(conn, &self.cells(conn, rowid)?)?);
         }
         Ok(Some(out))
+    }
+
+    /// Whether any record holds top-level `field` among the fields the schema does not name.
+    fn held_in_extra(&self, conn: &Connection, field: &str) -> Result<bool, StoreError> {
+        let t = self.table();
+        let Some(extra) = t.extra_col else {
+            return Ok(false);
+        };
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE json_type({}, ?1) IS NOT NULL LIMIT 1",
+            quote(&t.name),
+            quote(&t.columns[extra].name)
+        );
+        let path = format!("$.\"{}\"", field.replace('"', "\\\""));
+        Ok(conn
+            .prepare_cached(&sql)?
+            .query_row([path], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// Every record with its key, in source order (for shapes keyed outside the record).
