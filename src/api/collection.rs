@@ -88,6 +88,11 @@ async fn create_in(
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
+    // As json-server sends it, so browser code may read `Location`.
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location"),
+    );
     Ok(res)
 }
 

@@ -1,7 +1,8 @@
 //! Where the json-server query conventions ([`super::query`], pure and in memory) meet the
 //! store: the records a list request runs over (pre-selected through the columns for plain
-//! `field=value` equalities, all of them otherwise), a [`Resolver`] that reads the collections
-//! `_embed`/`_expand` name (only those) on the same read snapshot, and the paging headers.
+//! `field=value` equalities, all of them otherwise; only the page's when nothing else filters
+//! or sorts), a [`Resolver`] that reads the collections `_embed`/`_expand` name (only those)
+//! on the same read snapshot, and the paging headers.
 
 use std::cell::RefCell;
 
@@ -69,23 +70,11 @@ impl Resolver for StoreResolver<'_> {
     }
 }
 
-/// The records a list query runs over: for plain equalities the matching ones through the
-/// columns when the store can tell exactly ([`Records::list_equal`]), else every record.
-/// Both give the same page ([`ListQuery::equalities`] says why).
-pub fn candidates(
-    records: Records,
-    conn: &Connection,
-    q: &ListQuery,
-) -> Result<Vec<Value>, StoreError> {
-    if let Some(eq) = q.equalities().filter(|eq| !eq.is_empty())
-        && let Some(found) = records.list_equal(conn, &eq)?
-    {
-        return Ok(found);
-    }
-    records.list(conn)
-}
-
-/// Runs a list query on collection `c` within one read.
+/// Runs a list query on collection `c` within one read. Plain equalities select rows through
+/// the columns when that is exact ([`Records::rowids_equal`]); when nothing else filters or
+/// sorts, only the page's records are built; otherwise [`query::run`] gets every candidate
+/// (all records when no equality could be used). All ways give the same page
+/// ([`ListQuery::equalities`], [`ListQuery::positional`] say why).
 pub fn run(
     schema: &Schema,
     routes: &[String],
@@ -94,9 +83,32 @@ pub fn run(
     q: &ListQuery,
     url: &UrlParts,
 ) -> Result<Page, StoreError> {
-    let records = candidates(Records::new(schema, c), conn, q)?;
+    let records = Records::new(schema, c);
+    let name = route_name(&routes[c]);
     let resolver = StoreResolver::new(schema, routes, conn);
-    let page = query::run(q, route_name(&routes[c]), records, &resolver, url);
+    let rowids = match q.equalities() {
+        Some(eq) if !eq.is_empty() || q.positional() => records.rowids_equal(conn, &eq)?,
+        _ => None,
+    };
+    let page = match rowids {
+        Some(ids) if q.positional() => {
+            let (range, total, link) = q.window(ids.len(), url);
+            let mut items = ids[range.start.min(range.end)..range.end]
+                .iter()
+                .map(|r| records.at_rowid(conn, *r))
+                .collect::<Result<Vec<_>, _>>()?;
+            query::relate(&mut items, q, name, &resolver);
+            Page { items, total, link }
+        }
+        Some(ids) => {
+            let all = ids
+                .iter()
+                .map(|r| records.at_rowid(conn, *r))
+                .collect::<Result<Vec<_>, _>>()?;
+            query::run(q, name, all, &resolver, url)
+        }
+        None => query::run(q, name, records.list(conn)?, &resolver, url),
+    };
     resolver.finish()?;
     Ok(page)
 }
@@ -234,7 +246,8 @@ postId = { type = "integer", index = true }
         let st = store(dir.path());
         let schema = st.schema();
         let routes = vec!["posts".to_string(), "comments".to_string()];
-        // (query, whether the column path can answer it)
+        // (query, whether the rows are chosen through the columns; the page alone is built when
+        // nothing but equalities and paging is asked)
         let cases = [
             ("n=1", true),
             ("n=1&n=10", true),
@@ -253,7 +266,18 @@ postId = { type = "integer", index = true }
             ("s=nosuch", true),
             ("d=2024-01-02&_embed=comments", true),
             ("none=1", false),
-            ("nosuch=1", false),
+            ("nosuch=1", true),
+            ("nosuch=1&_page=2&_limit=3", true),
+            ("_page=2&_limit=3&_embed=comments", true),
+            ("_page=9&_limit=3", true),
+            ("_start=1&_end=4", true),
+            ("_start=-2&_limit=5", true),
+            ("n=1&_page=1&_limit=1", true),
+            ("n=1&_limit=1&_sort=id&_order=desc", true),
+            ("_limit=2&_sort=s", false),
+            ("q=1&_page=1", true),
+            ("s_like=1&_page=1", true),
+            ("s_like=1&_limit=1", false),
             ("x=1", false),
             ("id=8", true),
             ("n_gt=1", false),
@@ -269,13 +293,12 @@ postId = { type = "integer", index = true }
             let q = ListQuery::parse(&pairs(&query.replace("%C3%84", "Ä"))).unwrap();
             let (fast, reference, used) = read(&st, |conn| {
                 let records = Records::new(schema, 0);
-                let used = q
-                    .equalities()
-                    .filter(|e| !e.is_empty())
-                    .map(|e| records.list_equal(conn, &e))
-                    .transpose()?
-                    .flatten()
-                    .is_some();
+                let used = match q.equalities() {
+                    Some(e) if !e.is_empty() || q.positional() => {
+                        records.rowids_equal(conn, &e)?.is_some()
+                    }
+                    _ => false,
+                };
                 let fast = run(schema, &routes, conn, 0, &q, &url)?;
                 let resolver = StoreResolver::new(schema, &routes, conn);
                 let reference = query::run(&q, "posts", records.list(conn)?, &resolver, &url);

@@ -119,18 +119,19 @@ impl<'s> Records<'s> {
         Ok(out)
     }
 
-    /// The records, in source order, whose top-level `field` equals one of its values for
-    /// each `(field, values)` given, compared as json-server compares (`String(value) ===
-    /// param`), found through the columns (and their indexes) instead of rebuilding every
-    /// record. `None` when that cannot be exact: a field without a plain text or integer
-    /// column, a value whose JavaScript spelling differs from the column's (`01`, `1e3`,
-    /// integers beyond 2^53), or a field no record holds a value for (json-server then ignores
-    /// the parameter, which only the whole collection can tell).
-    pub fn list_equal(
+    /// The rowids, in source order, of the records whose top-level `field` equals one of its
+    /// values for each `(field, values)` given, compared as json-server compares
+    /// (`String(value) === param`), found through the columns (and their indexes) instead of
+    /// rebuilding every record; a field no record holds is skipped, as json-server ignores
+    /// such a parameter. `None` when that cannot be exact: a field the schema does not name but
+    /// some record holds, a field without a plain text or integer column, a value whose
+    /// JavaScript spelling differs from the column's (`01`, `1e3`, integers beyond 2^53), or a
+    /// column without any value (whether the field is held then only the records can tell).
+    pub fn rowids_equal(
         &self,
         conn: &Connection,
         equalities: &[(&str, Vec<&str>)],
-    ) -> Result<Option<Vec<Value>>, StoreError> {
+    ) -> Result<Option<Vec<i64>>, StoreError> {
         let t = self.table();
         let mut wheres = Vec::new();
         let mut args: Vec<Cell<'static>> = Vec::new();
@@ -176,24 +177,25 @@ impl<'s> Records<'s> {
             wheres.push(format!("{name} IN ({})", marks.join(", ")));
             args.extend(cells);
         }
-        if wheres.is_empty() {
-            // Nothing to select on: every record it is.
-            return Ok(None);
-        }
         let sql = format!(
             "SELECT rowid FROM {} WHERE {} ORDER BY rowid",
             quote(&t.name),
-            wheres.join(" AND ")
+            if wheres.is_empty() {
+                "1".to_string()
+            } else {
+                wheres.join(" AND ")
+            }
         );
         let rowids: Vec<i64> = conn
             .prepare_cached(&sql)?
             .query_map(params_from_iter(args.iter()), |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        let mut out = Vec::with_capacity(rowids.len());
-        for rowid in rowids {
-            out.push(self.rebuild(conn, &self.cells(conn, rowid)?)?);
-        }
-        Ok(Some(out))
+        Ok(Some(rowids))
+    }
+
+    /// The record in row `rowid` (from [`Records::rowids_equal`]).
+    pub fn at_rowid(&self, conn: &Connection, rowid: i64) -> Result<Value, StoreError> {
+        self.rebuild(conn, &self.cells(conn, rowid)?)
     }
 
     /// Whether any record holds top-level `field` among the fields the schema does not name.

@@ -475,37 +475,63 @@ pub fn run(
     if !q.sort.is_empty() {
         sort_records(&mut kept, &q.sort, &q.desc);
     }
-    let truthy = |p: &Option<Param>| p.as_ref().is_some_and(Param::truthy);
-    let int =
-        |p: &Option<Param>| parse_int(&p.as_ref().map_or("undefined".into(), |p| p.js_string()));
-    let total = (truthy(&q.end) || truthy(&q.limit) || truthy(&q.page)).then_some(kept.len());
-    let len = kept.len();
-    let mut link = None;
-    let range = if truthy(&q.page) {
-        let page = int(&q.page);
-        let page = if page >= 1.0 { page } else { 1.0 };
-        let limit = int(&q.limit);
-        let limit = if limit == 0.0 || limit.is_nan() {
-            10.0
-        } else {
-            limit
-        };
-        let (range, l) = paginate(len, page, limit, &url.full());
-        link = Some(l);
-        range
-    } else if truthy(&q.end) {
-        let start = or_zero(int(&q.start));
-        lodash_slice(len, start, int(&q.end))
-    } else if truthy(&q.limit) {
-        let start = or_zero(int(&q.start));
-        lodash_slice(len, start, start + int(&q.limit))
-    } else {
-        0..len
-    };
+    let (range, total, link) = q.window(kept.len(), url);
     kept.truncate(range.end);
     let mut items: Vec<Value> = kept.drain(range.start.min(range.end)..).collect();
     embed_expand(&mut items, &q.relations, collection, resolver);
     Page { items, total, link }
+}
+
+impl ListQuery {
+    /// Whether the answer depends only on how many records match once a store has applied
+    /// every filter of [`ListQuery::equalities`]: no `q`, no `_sort`, no other operator. Then
+    /// [`ListQuery::window`] says which of them make the page, and only those need building.
+    pub fn positional(&self) -> bool {
+        self.q.is_none() && self.sort.is_empty() && self.filters.iter().all(|f| f.op == Op::Eq)
+    }
+
+    /// Of `len` matching records in their final order: the positions on the page, then
+    /// `X-Total-Count` and `Link` (json-server's `_page`, `_start`/`_end`/`_limit`).
+    pub fn window(
+        &self,
+        len: usize,
+        url: &UrlParts,
+    ) -> (std::ops::Range<usize>, Option<usize>, Option<String>) {
+        let q = self;
+        let truthy = |p: &Option<Param>| p.as_ref().is_some_and(Param::truthy);
+        let int = |p: &Option<Param>| {
+            parse_int(&p.as_ref().map_or("undefined".into(), |p| p.js_string()))
+        };
+        let total = (truthy(&q.end) || truthy(&q.limit) || truthy(&q.page)).then_some(len);
+        let mut link = None;
+        let range = if truthy(&q.page) {
+            let page = int(&q.page);
+            let page = if page >= 1.0 { page } else { 1.0 };
+            let limit = int(&q.limit);
+            let limit = if limit == 0.0 || limit.is_nan() {
+                10.0
+            } else {
+                limit
+            };
+            let (range, l) = paginate(len, page, limit, &url.full());
+            link = Some(l);
+            range
+        } else if truthy(&q.end) {
+            let start = or_zero(int(&q.start));
+            lodash_slice(len, start, int(&q.end))
+        } else if truthy(&q.limit) {
+            let start = or_zero(int(&q.start));
+            lodash_slice(len, start, start + int(&q.limit))
+        } else {
+            0..len
+        };
+        (range, total, link)
+    }
+}
+
+/// `_embed` and `_expand` on a page of records built elsewhere (see [`ListQuery::positional`]).
+pub fn relate(items: &mut [Value], q: &ListQuery, collection: &str, resolver: &dyn Resolver) {
+    embed_expand(items, &q.relations, collection, resolver);
 }
 
 /// `x || 0` for a number.
