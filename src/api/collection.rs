@@ -47,7 +47,9 @@ pub async fn get(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let rel = Relations::parse(&params)?;
+    // A bad `_expand` only matters (json-server: 500) when there is a record to expand.
+    let parsed = Relations::parse(&params);
+    let rel = parsed.clone().unwrap_or_default();
     let key = id.clone();
     let routes = s.routes.clone();
     let found = blocking(&s, move |st| {
@@ -57,7 +59,10 @@ pub async fn get(
     })
     .await?;
     match found {
-        Some(v) => Ok(ok(&v)),
+        Some(v) => {
+            parsed?;
+            Ok(ok(&v))
+        }
         None => Err(not_found(&s, c, &id)),
     }
 }

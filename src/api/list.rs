@@ -57,16 +57,52 @@ impl<'a> StoreResolver<'a> {
     }
 }
 
+/// Above this many values, `_embed`/`_expand` read the whole related collection rather than
+/// one long `IN (…)` (SQLite caps bound parameters, and a page that large touches most rows).
+const MAX_LOOKUP_VALUES: usize = 500;
+
+impl StoreResolver<'_> {
+    fn keep<T: Default>(&self, r: Result<T, StoreError>) -> T {
+        r.unwrap_or_else(|e| {
+            self.error.borrow_mut().get_or_insert(e);
+            T::default()
+        })
+    }
+}
+
 impl Resolver for StoreResolver<'_> {
     fn records(&self, collection: &str) -> Option<Vec<Value>> {
         let c = collection_at(self.schema, self.routes, collection)?;
-        match Records::new(self.schema, c).list(self.conn) {
-            Ok(records) => Some(records),
-            Err(e) => {
-                self.error.borrow_mut().get_or_insert(e);
-                Some(Vec::new())
+        Some(self.keep(Records::new(self.schema, c).list(self.conn)))
+    }
+
+    /// Through the column (and its index) when [`Records::rowids_equal`] can tell exactly.
+    fn records_matching(
+        &self,
+        collection: &str,
+        field: &str,
+        texts: &[String],
+    ) -> Option<Vec<Value>> {
+        let c = collection_at(self.schema, self.routes, collection)?;
+        let records = Records::new(self.schema, c);
+        let values: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let found = (|| {
+            let ids = match values.len() {
+                0 => Some(Vec::new()),
+                n if n <= MAX_LOOKUP_VALUES => {
+                    records.rowids_equal(self.conn, &[(field, values)])?
+                }
+                _ => None,
+            };
+            match ids {
+                Some(ids) => ids
+                    .iter()
+                    .map(|r| records.at_rowid(self.conn, *r))
+                    .collect(),
+                None => records.list(self.conn),
             }
-        }
+        })();
+        Some(self.keep(found))
     }
 }
 
@@ -214,7 +250,8 @@ postId = { type = "integer", index = true }
   {"id": 7, "n": 9007199254740993, "s": "x"},
   {"id": 8, "n": 10, "s": "1", "d": "2024-01-02"}
 ],
-"comments": [{"id": 1, "postId": 1}, {"id": 2, "postId": 8}, {"id": 3, "postId": 1}]}"#;
+"comments": [{"id": 1, "postId": 1}, {"id": 2, "postId": 8}, {"id": 3, "postId": 1},
+  {"id": 4, "postId": 4}, {"id": 5}, {"id": 6, "postId": 7}]}"#;
 
     fn store(dir: &Path) -> SqliteStore {
         std::fs::write(dir.join("jsonlift.toml"), TOML).unwrap();
@@ -227,6 +264,14 @@ postId = { type = "integer", index = true }
         };
         assert!(migrate(&p, &opts).unwrap().ok);
         SqliteStore::open(&p, crate::schema::Schema::build(&p).unwrap()).unwrap()
+    }
+
+    /// The reference resolver: whole collections only.
+    struct Everything<'a>(StoreResolver<'a>);
+    impl Resolver for Everything<'_> {
+        fn records(&self, collection: &str) -> Option<Vec<Value>> {
+            self.0.records(collection)
+        }
     }
 
     fn pairs(query: &str) -> Vec<(String, String)> {
@@ -249,59 +294,65 @@ postId = { type = "integer", index = true }
         // (query, whether the rows are chosen through the columns; the page alone is built when
         // nothing but equalities and paging is asked)
         let cases = [
-            ("n=1", true),
-            ("n=1&n=10", true),
-            ("n=0", true),
-            ("n=-0", false),
-            ("n=01", false),
-            ("n=1e0", false),
-            ("n=9007199254740992", false),
-            ("n=1&_sort=s&_order=desc&_page=1&_limit=2", true),
-            ("n=1&s_like=1&q=1", true),
-            ("n=1&s=01", true),
-            ("s=1", true),
-            ("s=", true),
-            ("s=%C3%84", true),
-            ("s=a b", true),
-            ("s=nosuch", true),
-            ("d=2024-01-02&_embed=comments", true),
-            ("none=1", false),
-            ("nosuch=1", true),
-            ("nosuch=1&_page=2&_limit=3", true),
-            ("_page=2&_limit=3&_embed=comments", true),
-            ("_page=9&_limit=3", true),
-            ("_start=1&_end=4", true),
-            ("_start=-2&_limit=5", true),
-            ("n=1&_page=1&_limit=1", true),
-            ("n=1&_limit=1&_sort=id&_order=desc", true),
-            ("_limit=2&_sort=s", false),
-            ("q=1&_page=1", true),
-            ("s_like=1&_page=1", true),
-            ("s_like=1&_limit=1", false),
-            ("x=1", false),
-            ("id=8", true),
-            ("n_gt=1", false),
-            ("n=1&id_lt=3", false),
-            ("n=1&id_ne=2&_start=1&_end=5", true),
+            (0, "n=1", true),
+            (0, "n=1&n=10", true),
+            (0, "n=0", true),
+            (0, "n=-0", false),
+            (0, "n=01", false),
+            (0, "n=1e0", false),
+            (0, "n=9007199254740992", false),
+            (0, "n=1&_sort=s&_order=desc&_page=1&_limit=2", true),
+            (0, "n=1&s_like=1&q=1", true),
+            (0, "n=1&s=01", true),
+            (0, "s=1", true),
+            (0, "s=", true),
+            (0, "s=%C3%84", true),
+            (0, "s=a b", true),
+            (0, "s=nosuch", true),
+            (0, "d=2024-01-02&_embed=comments", true),
+            (0, "_embed=comments", true),
+            (0, "_embed=comments&_embed=posts&_page=1&_limit=4", true),
+            (0, "none=1", false),
+            (0, "nosuch=1", true),
+            (0, "nosuch=1&_page=2&_limit=3", true),
+            (0, "_page=2&_limit=3&_embed=comments", true),
+            (0, "_page=9&_limit=3", true),
+            (0, "_start=1&_end=4", true),
+            (0, "_start=-2&_limit=5", true),
+            (0, "n=1&_page=1&_limit=1", true),
+            (0, "n=1&_limit=1&_sort=id&_order=desc", true),
+            (0, "_limit=2&_sort=s", false),
+            (0, "q=1&_page=1", true),
+            (0, "s_like=1&_page=1", true),
+            (0, "s_like=1&_limit=1", false),
+            (0, "x=1", false),
+            (0, "id=8", true),
+            (0, "n_gt=1", false),
+            (0, "n=1&id_lt=3", false),
+            (0, "n=1&id_ne=2&_start=1&_end=5", true),
+            (1, "_expand=post", true),
+            (1, "_expand=post&_page=2&_limit=2", true),
+            (1, "postId=1&_expand=post", true),
+            (1, "_expand=post&_sort=id&_order=desc", false),
         ];
         let url = UrlParts {
             protocol: "http".into(),
             host: "h".into(),
             original_url: "/posts?x".into(),
         };
-        for (query, pushed) in cases {
+        for (c, query, pushed) in cases {
             let q = ListQuery::parse(&pairs(&query.replace("%C3%84", "Ä"))).unwrap();
             let (fast, reference, used) = read(&st, |conn| {
-                let records = Records::new(schema, 0);
+                let records = Records::new(schema, c);
                 let used = match q.equalities() {
                     Some(e) if !e.is_empty() || q.positional() => {
                         records.rowids_equal(conn, &e)?.is_some()
                     }
                     _ => false,
                 };
-                let fast = run(schema, &routes, conn, 0, &q, &url)?;
-                let resolver = StoreResolver::new(schema, &routes, conn);
-                let reference = query::run(&q, "posts", records.list(conn)?, &resolver, &url);
+                let fast = run(schema, &routes, conn, c, &q, &url)?;
+                let resolver = Everything(StoreResolver::new(schema, &routes, conn));
+                let reference = query::run(&q, &routes[c], records.list(conn)?, &resolver, &url);
                 Ok((fast, reference, used))
             })
             .unwrap();

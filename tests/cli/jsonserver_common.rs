@@ -167,6 +167,8 @@ pub const SAME: &[&str] = &[
     "/posts/2",
     "/posts/3",
     "/posts/abc",
+    "/posts/99?_expand[a]=x",
+    "/posts/1?_expand[a]=x",
     "/items/9?_expand=category&_embed=reviews",
     "/people/1?_embed=pets",
     "/comments/1?_expand=post",

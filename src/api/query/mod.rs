@@ -42,6 +42,19 @@ pub trait Resolver {
     /// All records of a collection, in storage order; `None` when there is no such
     /// array collection.
     fn records(&self, collection: &str) -> Option<Vec<Value>>;
+    /// At least every record of `collection` whose top-level `field`, as JavaScript prints
+    /// it, is one of `texts` (others may come too), in storage order; `None` when there is no
+    /// such array collection. `_embed`/`_expand` look up only the records a page refers to
+    /// through this; the default is every record.
+    fn records_matching(
+        &self,
+        collection: &str,
+        field: &str,
+        texts: &[String],
+    ) -> Option<Vec<Value>> {
+        let _ = (field, texts);
+        self.records(collection)
+    }
     fn id_key(&self) -> &str {
         "id"
     }
@@ -683,6 +696,18 @@ fn strict_key(v: &Js) -> Option<String> {
     })
 }
 
+/// The distinct non-null values of top-level `key` in `items`, as JavaScript prints them.
+fn texts_of(items: &[Value], key: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .iter()
+        .filter_map(|i| i.get(key))
+        .filter(|v| !matches!(v, Value::Null))
+        .map(|v| Js::of(v).to_js_string().into_owned())
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
+}
+
 /// `_embed` and `_expand` on each record, looking each related collection up once.
 fn embed_expand(items: &mut [Value], rel: &Relations, collection: &str, resolver: &dyn Resolver) {
     if rel.is_empty() || items.is_empty() {
@@ -696,7 +721,9 @@ fn embed_expand(items: &mut [Value], rel: &Relations, collection: &str, resolver
         .embed
         .iter()
         .map(|name| {
-            let children = resolver.records(name).unwrap_or_default();
+            let children = resolver
+                .records_matching(name, &fk, &texts_of(items, id_key))
+                .unwrap_or_default();
             let mut by_fk: HashMap<String, Vec<usize>> = HashMap::new();
             for (i, c) in children.iter().enumerate() {
                 if let Some(Some(k)) = c.get(&fk).map(|v| strict_key(&Js::of(v))) {
@@ -710,18 +737,21 @@ fn embed_expand(items: &mut [Value], rel: &Relations, collection: &str, resolver
         .expand
         .iter()
         .map(|name| {
-            let found = resolver.records(&pluralize::plural(name)).map(|docs| {
-                let mut by_id = HashMap::new();
-                for (i, d) in docs.iter().enumerate() {
-                    // `doc.id.toString() === id.toString()`, first match wins.
-                    if let Some(id) = d.get(id_key).filter(|v| !matches!(v, Value::Null)) {
-                        by_id
-                            .entry(Js::of(id).to_js_string().into_owned())
-                            .or_insert(i);
+            let refs = texts_of(items, &format!("{name}{suffix}"));
+            let found = resolver
+                .records_matching(&pluralize::plural(name), id_key, &refs)
+                .map(|docs| {
+                    let mut by_id = HashMap::new();
+                    for (i, d) in docs.iter().enumerate() {
+                        // `doc.id.toString() === id.toString()`, first match wins.
+                        if let Some(id) = d.get(id_key).filter(|v| !matches!(v, Value::Null)) {
+                            by_id
+                                .entry(Js::of(id).to_js_string().into_owned())
+                                .or_insert(i);
+                        }
                     }
-                }
-                (docs, by_id)
-            });
+                    (docs, by_id)
+                });
             (name.as_str(), found)
         })
         .collect();
