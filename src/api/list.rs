@@ -360,4 +360,54 @@ postId = { type = "integer", index = true }
             assert_eq!(used, pushed, "{query}: column path used");
         }
     }
+
+    /// Which records a request builds, told without timing: one record is made unreadable, and
+    /// every request that need not build it still answers.
+    #[test]
+    fn requests_build_only_the_records_they_answer_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = store(dir.path());
+        let schema = st.schema();
+        let routes = vec!["posts".to_string(), "comments".to_string()];
+        rusqlite::Connection::open(dir.path().join("t.db"))
+            .unwrap()
+            .execute_batch(
+                "PRAGMA ignore_check_constraints = ON;
+                 UPDATE posts SET _meta = 'not json' WHERE id = 7;",
+            )
+            .unwrap();
+        let url = UrlParts {
+            protocol: "http".into(),
+            host: "h".into(),
+            original_url: "/posts".into(),
+        };
+        let answer = |c: usize, query: &str| {
+            let q = ListQuery::parse(&pairs(query)).unwrap();
+            read(&st, |conn| run(schema, &routes, conn, c, &q, &url)).map(|p| p.items.len())
+        };
+        for (c, query, len) in [
+            (0, "_page=1&_limit=3", 3),
+            (0, "_page=2&_limit=3", 3),
+            (0, "n=1&_embed=comments", 2),
+            (0, "_start=7&_end=8", 1),
+            (1, "_expand=post&_limit=3", 3),
+            (1, "postId=8&_expand=post", 1),
+        ] {
+            let got = answer(c, query);
+            assert_eq!(got.as_ref().ok(), Some(&len), "{query}: {got:?}");
+        }
+        assert!(answer(0, "s_like=x").is_err(), "record 7 is unreadable");
+        assert!(answer(0, "_page=3&_limit=3&q=x").is_err());
+        let one = read(&st, |conn| {
+            show(
+                schema,
+                &routes,
+                conn,
+                0,
+                "8",
+                &Relations::parse(&pairs("_embed=comments")).unwrap(),
+            )
+        });
+        assert!(one.unwrap().is_some());
+    }
 }

@@ -204,10 +204,10 @@ impl<'s> Records<'s> {
         let Some(extra) = t.extra_col else {
             return Ok(false);
         };
+        let col = quote(&t.columns[extra].name);
         let sql = format!(
-            "SELECT 1 FROM {} WHERE json_type({}, ?1) IS NOT NULL LIMIT 1",
+            "SELECT 1 FROM {} WHERE {col} IS NOT NULL AND json_type({col}, ?1) IS NOT NULL LIMIT 1",
             quote(&t.name),
-            quote(&t.columns[extra].name)
         );
         let path = format!("$.\"{}\"", field.replace('"', "\\\""));
         Ok(conn
