@@ -231,6 +231,14 @@ n = { type = "integer", index = true }
 s = "text"
 d = "date"
 none = "integer"
+ok = "boolean"
+tags = { type = "array", of = "text" }
+a = { type = "object", flatten = true, fields = { b = "text" } }
+[collections.posts.fields.kids]
+type = "array"
+table = "kids"
+[collections.posts.fields.kids.fields]
+k = "text"
 [collections.comments]
 source = "db.json"
 member = "comments"
@@ -238,20 +246,22 @@ key = "id"
 [collections.comments.fields]
 id = { type = "integer", required = true }
 postId = { type = "integer", index = true }
+m = { type = "object", flatten = true, fields = { n = "text" } }
 "#;
 
     const DB: &str = r#"{"posts": [
-  {"id": 1, "n": 1, "s": "1", "d": "2024-01-02"},
-  {"id": 2, "n": 1, "s": "01", "d": "2024-01-03"},
-  {"id": 3, "n": 2, "s": "", "x": 1},
-  {"id": 4, "n": -0, "s": "Ä", "none": null},
-  {"id": 5, "n": null, "s": null},
-  {"id": 6, "s": "a b"},
+  {"id": 1, "n": 1, "s": "1", "d": "2024-01-02", "ok": true, "tags": ["t"], "a": {"b": "x"},
+   "kids": [{"k": "1"}]},
+  {"id": 2, "n": 1, "s": "01", "d": "2024-01-03", "ok": false, "a": {"b": "y"}, "kids": []},
+  {"id": 3, "n": 2, "s": "", "x": 1, "a": null},
+  {"id": 4, "n": -0, "s": "Ä", "none": null, "ok": true, "a": {"b": "x"}},
+  {"id": 5, "n": null, "s": null, "tags": []},
+  {"id": 6, "s": "a b", "a.c": 1},
   {"id": 7, "n": 9007199254740993, "s": "x"},
   {"id": 8, "n": 10, "s": "1", "d": "2024-01-02"}
 ],
 "comments": [{"id": 1, "postId": 1}, {"id": 2, "postId": 8}, {"id": 3, "postId": 1},
-  {"id": 4, "postId": 4}, {"id": 5}, {"id": 6, "postId": 7}]}"#;
+  {"id": 4, "postId": 4, "m": {"n": "w"}}, {"id": 5, "m.n": "z"}, {"id": 6, "postId": 7}]}"#;
 
     fn store(dir: &Path) -> SqliteStore {
         std::fs::write(dir.join("jsonlift.toml"), TOML).unwrap();
@@ -330,6 +340,17 @@ postId = { type = "integer", index = true }
             (0, "n_gt=1", false),
             (0, "n=1&id_lt=3", false),
             (0, "n=1&id_ne=2&_start=1&_end=5", true),
+            (0, "a.b=x", true),
+            (0, "a.b=x&ok=true&_page=1&_limit=1", true),
+            (0, "ok=false", true),
+            (0, "ok=1", true),
+            (0, "tags=t", false),
+            (0, "kids=1", false),
+            (0, "kids.0.k=1", false),
+            (0, "a=x", false),
+            (0, "a.c=1", false),
+            (1, "m.n=z", false),
+            (1, "m.n=w&_page=1", false),
             (1, "_expand=post", true),
             (1, "_expand=post&_page=2&_limit=2", true),
             (1, "postId=1&_expand=post", true),

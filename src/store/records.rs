@@ -136,16 +136,28 @@ impl<'s> Records<'s> {
         let mut wheres = Vec::new();
         let mut args: Vec<Cell<'static>> = Vec::new();
         for (field, values) in equalities {
+            let segs: Vec<&str> = field.split('.').collect();
+            let named = |name: &str| t.fields.iter().any(|f| f.name == name);
             let Some(col) = t.columns.iter().find(|c| {
-                c.role == Role::Field && c.field_path.len() == 1 && c.field_path[0] == *field
+                c.role == Role::Field
+                    && c.field_path
+                        .iter()
+                        .map(String::as_str)
+                        .eq(segs.iter().copied())
             }) else {
-                // A field the schema does not name lives in the overflow column, if anywhere;
-                // held by no record, it is a parameter json-server ignores (`_page` is one).
-                if self.held_in_extra(conn, field)? {
-                    return Ok(None);
+                // A top-level field the schema does not name lives in the overflow column, if
+                // anywhere; held by no record, it is a parameter json-server ignores (`_page`
+                // is one). A field the schema names without a column of its own (an array, an
+                // object) or a path into one: only the records can tell.
+                if segs.len() == 1 && !named(field) && !self.held_in_extra(conn, field)? {
+                    continue;
                 }
-                continue;
+                return Ok(None);
             };
+            // `a.b` is the literal key `"a.b"` in a record that has one (lodash's `get`).
+            if segs.len() > 1 && (named(field) || self.held_in_extra(conn, field)?) {
+                return Ok(None);
+            }
             let mut cells = Vec::new();
             for v in values {
                 cells.push(match col.ty {
@@ -154,6 +166,12 @@ impl<'s> Records<'s> {
                     ColType::Integer => match v.parse::<i64>() {
                         Ok(i) if i.unsigned_abs() < 1 << 53 && i.to_string() == *v => Cell::Int(i),
                         _ => return Ok(None),
+                    },
+                    // A boolean prints `true` or `false`; any other text matches none.
+                    ColType::Boolean => match *v {
+                        "true" => Cell::Int(1),
+                        "false" => Cell::Int(0),
+                        _ => Cell::Null,
                     },
                     _ => return Ok(None),
                 });

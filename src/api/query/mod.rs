@@ -270,12 +270,13 @@ impl ListQuery {
         &self.relations
     }
 
-    /// The plain `field=value` filters (top-level field, any of the values), for a store that
-    /// can pre-select the records matching them all: [`run`] on that subset gives the same page
-    /// as on every record, provided each named field is held by at least one record (else
-    /// json-server ignores the parameter). `None` when the answer depends on the whole
-    /// collection in another way: an equality on a path or an object, or a `_gt`/`_lt` key
-    /// (which a record holding that literal key turns into an equality).
+    /// The plain `field=value` filters (a field or a dotted path of plain names, any of the
+    /// values), for a store that can pre-select the records matching them all: [`run`] on that
+    /// subset gives the same page as on every record, provided each named field is held by at
+    /// least one record (else json-server ignores the parameter). `None` when the answer
+    /// depends on the whole collection in another way: an equality with brackets or an
+    /// object, or a `_gt`/`_lt` key (which a record holding that literal key turns into an
+    /// equality).
     pub fn equalities(&self) -> Option<Vec<(&str, Vec<&str>)>> {
         let mut out = Vec::new();
         for f in &self.filters {
@@ -283,11 +284,12 @@ impl ListQuery {
                 Op::Ne | Op::Gte | Op::Lte | Op::Like => {}
                 Op::Gt | Op::Lt => return None,
                 Op::Eq => {
-                    let plain = !f.key.is_empty()
-                        && f.path.segs.len() == 1
-                        && f.key
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    // `name` or `a.b.c` of such names, exactly as lodash splits it.
+                    let plain = f.key.split('.').eq(f.path.segs.iter().map(String::as_str))
+                        && f.path.segs.iter().all(|seg| {
+                            !seg.is_empty()
+                                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        });
                     let values: Option<Vec<&str>> = f
                         .operands
                         .iter()
