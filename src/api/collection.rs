@@ -19,6 +19,9 @@ use crate::store::{Records, read, write};
 
 type Params = Query<Vec<(String, String)>>;
 
+// `Uri` is the path and query as the client sent them: the router merges the collections'
+// routes rather than nesting them, so nothing is stripped (json-server's `Link` needs them).
+
 pub async fn list(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
