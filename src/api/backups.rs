@@ -146,7 +146,9 @@ pub async fn restore(State(s): State<Shared>, body: Bytes) -> Result<Response, A
     if let Some(name) = opts.backup.clone() {
         let dir = manifest::folder(b.project());
         let entries = off_thread(move || manifest::list(&dir)).await?;
-        find(&entries, &name).map_err(|e| ApiError::NotFound(format!("{e:#}")))?;
+        // An admin route names what is missing (collection routes answer `{}` like json-server).
+        find(&entries, &name)
+            .map_err(|e| ApiError::Refused(StatusCode::NOT_FOUND, format!("{e:#}")))?;
     }
     let at = opts.at.clone();
     let r = b

@@ -1,57 +1,71 @@
 //! Routes of a collection of records: `GET/POST /api/<c>`, `GET/PUT/PATCH/DELETE
-//! /api/<c>/<id>`, `POST /api/<c>/_import`, and json-server's nested `GET /api/<c>/<id>/<other>`
-//! (the records of `<other>` that refer to this one).
+//! /api/<c>/<id>`, `POST /api/<c>/_import`, and json-server's nested `GET/POST
+//! /api/<c>/<id>/<other>` (the records of `<other>` whose `<singular(c)>Id` is `<id>`).
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::body::{json_response, ok, parse_body, parse_object};
 use super::error::ApiError;
+use super::query::{ListQuery, Relations, UrlParts, pluralize};
 use super::{Coll, Shared, blocking, list};
 use crate::audit::Actor;
 use crate::json::{JsonPath, Number, Value};
-use crate::schema::{Role, Schema};
+use crate::schema::{ColType, Role, Schema};
 use crate::store::{Records, read, write};
 
 type Params = Query<Vec<(String, String)>>;
 
+// `Uri` is the path and query as the client sent them: the router merges the collections'
+// routes rather than nesting them, so nothing is stripped (json-server's `Link` needs them).
+
 pub async fn list(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
+    uri: Uri,
+    headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    list_of(&s, c, params).await
+    let q = ListQuery::parse(&params)?;
+    list_of(&s, c, q, list::url_parts(&uri, &headers)).await
 }
 
-async fn list_of(
-    s: &Shared,
-    c: usize,
-    params: Vec<(String, String)>,
-) -> Result<Response, ApiError> {
-    let records = blocking(s, move |st| {
-        let r = Records::new(st.schema(), c);
-        read(st, |conn| r.list(conn))
+async fn list_of(s: &Shared, c: usize, q: ListQuery, url: UrlParts) -> Result<Response, ApiError> {
+    let routes = s.routes.clone();
+    let page = blocking(s, move |st| {
+        read(st, |conn| {
+            list::run(st.schema(), &routes, conn, c, &q, &url)
+        })
     })
     .await?;
-    Ok(list::respond(list::select(&params, records)))
+    Ok(list::respond(page))
 }
 
 pub async fn get(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
     Path(id): Path<String>,
+    Query(params): Params,
 ) -> Result<Response, ApiError> {
+    // A bad `_expand` only matters (json-server: 500) when there is a record to expand.
+    let parsed = Relations::parse(&params);
+    let rel = parsed.clone().unwrap_or_default();
     let key = id.clone();
+    let routes = s.routes.clone();
     let found = blocking(&s, move |st| {
-        let r = Records::new(st.schema(), c);
-        read(st, |conn| r.get(conn, &key))
+        read(st, |conn| {
+            list::show(st.schema(), &routes, conn, c, &key, &rel)
+        })
     })
     .await?;
     match found {
-        Some(v) => Ok(ok(&v)),
+        Some(v) => {
+            parsed?;
+            Ok(ok(&v))
+        }
         None => Err(not_found(&s, c, &id)),
     }
 }
@@ -63,7 +77,16 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let record = parse_object(&body, s.max_depth)?;
-    let (key, stored) = blocking(&s, move |st| {
+    create_in(&s, c, record, actor).await
+}
+
+async fn create_in(
+    s: &Shared,
+    c: usize,
+    record: Value,
+    actor: Actor,
+) -> Result<Response, ApiError> {
+    let (key, stored) = blocking(s, move |st| {
         let r = Records::new(st.schema(), c);
         write(st, |conn| r.insert(conn, record.clone(), &actor))
     })
@@ -73,6 +96,11 @@ pub async fn create(
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
+    // As json-server sends it, so browser code may read `Location`.
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location"),
+    );
     Ok(res)
 }
 
@@ -153,44 +181,76 @@ pub async fn import(
     Ok(json_response(StatusCode::CREATED, &out))
 }
 
-/// `GET /api/posts/1/comments` = `GET /api/comments?postId=1`, as json-server does it.
+/// The collection a nested route names (`comments` in `/posts/1/comments`) and the foreign
+/// key json-server derives from the parent's route: `<singular(parent)>Id` (`postId`).
+fn nested_target(s: &Shared, c: usize, child: &str) -> Result<(usize, String), ApiError> {
+    let other = list::collection_at(s.store.schema(), &s.routes, child).ok_or_else(|| {
+        ApiError::NotFound(format!("no collection {child:?} (in a nested route)"))
+    })?;
+    let parent = list::route_name(&s.routes[c]);
+    Ok((
+        other,
+        format!("{}{FOREIGN_KEY_SUFFIX}", pluralize::singular(parent)),
+    ))
+}
+
+/// json-server's `--foreignKeySuffix` default.
+const FOREIGN_KEY_SUFFIX: &str = "Id";
+
+/// `GET /api/posts/1/comments` = `GET /api/comments?postId=1`, as json-server does it (the
+/// parent need not exist; the other parameters apply as on the list).
 pub async fn nested(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
+    uri: Uri,
+    headers: HeaderMap,
     Path((id, child)): Path<(String, String)>,
-    Query(mut params): Params,
+    Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let schema = s.store.schema();
-    let Some((other, field)) = s
-        .routes
-        .iter()
-        .position(|r| *r == child)
-        .and_then(|o| reference_field(schema, o, c).map(|f| (o, f)))
-    else {
-        return Err(ApiError::NotFound(format!(
-            "no collection {child:?} refers to {}",
-            s.routes[c]
-        )));
-    };
-    params.push((field, id));
-    list_of(&s, other, params).await
+    let (other, _) = nested_target(&s, c, &child)?;
+    let parent = list::route_name(&s.routes[c]);
+    let q = ListQuery::parse_nested(&params, parent, &id, FOREIGN_KEY_SUFFIX)?;
+    list_of(&s, other, q, list::url_parts(&uri, &headers)).await
 }
 
-/// The top-level field of collection `from` that refers to collection `to`'s records.
-fn reference_field(schema: &Schema, from: usize, to: usize) -> Option<String> {
-    let target = &schema.tables[schema.collections[to].table].name;
-    schema.tables[schema.collections[from].table]
+/// `POST /api/posts/1/comments` = `POST /api/comments` with `postId` set to 1, as json-server
+/// does it (it keeps the field's place when the body has it, else adds it at the end). The
+/// value is a number when the field's column holds integers and the id is one, else the text
+/// of the id (json-server always stores the text).
+pub async fn nested_create(
+    State(s): State<Shared>,
+    Extension(Coll(c)): Extension<Coll>,
+    Extension(actor): Extension<Actor>,
+    Path((id, child)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (other, field) = nested_target(&s, c, &child)?;
+    let Value::Object(mut pairs) = parse_object(&body, s.max_depth)? else {
+        unreachable!("parse_object gives an object")
+    };
+    let value = foreign_key_value(s.store.schema(), other, &field, &id);
+    match pairs.iter_mut().find(|(k, _)| *k == field) {
+        Some((_, v)) => *v = value,
+        None => pairs.push((field, value)),
+    }
+    create_in(&s, other, Value::Object(pairs), actor).await
+}
+
+/// The id from the URL as the value of top-level field `field` of collection `c`.
+fn foreign_key_value(schema: &Schema, c: usize, field: &str, id: &str) -> Value {
+    let integer = schema.tables[schema.collections[c].table]
         .columns
         .iter()
-        .find(|col| {
+        .any(|col| {
             col.role == Role::Field
                 && col.field_path.len() == 1
-                && col
-                    .references
-                    .as_ref()
-                    .is_some_and(|fk| fk.table == *target)
-        })
-        .map(|col| col.field_path[0].clone())
+                && col.field_path[0] == field
+                && col.ty == ColType::Integer
+        });
+    match id.parse::<i64>() {
+        Ok(n) if integer && n.to_string() == id => Value::Number(Number::from_i64(n)),
+        _ => Value::String(id.to_string()),
+    }
 }
 
 fn not_found(s: &Shared, c: usize, id: &str) -> ApiError {

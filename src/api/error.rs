@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::body::json_response;
+use super::query::QueryError;
 use crate::json::{JsonPath, Value};
 use crate::schema::shred::FieldError;
 use crate::store::StoreError;
@@ -28,7 +29,15 @@ pub enum ApiError {
     Unavailable(String),
     /// Refused with this status and reason (the admin operations on backups).
     Refused(StatusCode, String),
+    /// A list query json-server would fail on (its code throws): 400.
+    Query(QueryError),
     Store(StoreError),
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        ApiError::Query(e)
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -74,7 +83,12 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 body("the request body is not what this route takes", Some(e)),
             ),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, body(m, None)),
+            // json-server answers every miss with `{}`; the reason goes to the log.
+            ApiError::NotFound(m) => {
+                tracing::debug!("404: {m}");
+                (StatusCode::NOT_FOUND, Value::Object(Vec::new()))
+            }
+            ApiError::Query(e) => (StatusCode::BAD_REQUEST, body(&e.to_string(), None)),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, body(m, None)),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, body(m, None)),
             ApiError::UnsupportedMediaType(m) => {
@@ -82,8 +96,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, body(m, None)),
             ApiError::Refused(status, m) => (*status, body(m, None)),
-            ApiError::Store(StoreError::NotFound { .. }) => {
-                (StatusCode::NOT_FOUND, body(&self_message(&self), None))
+            ApiError::Store(e @ StoreError::NotFound { .. }) => {
+                tracing::debug!("404: {e}");
+                (StatusCode::NOT_FOUND, Value::Object(Vec::new()))
             }
             ApiError::Store(StoreError::Invalid(e)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -121,23 +136,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn self_message(e: &ApiError) -> String {
-    match e {
-        ApiError::Store(s) => s.to_string(),
-        _ => String::new(),
-    }
-}
-
 /// Makes a plain-text error from outside the handlers (axum's rejections of a bad path, query
 /// or oversized body) a JSON error body like every other, keeping its status and message.
 pub async fn as_json(res: Response) -> Response {
     let status = res.status();
-    let is_json = res
+    // Only plain text is rewritten: our own JSON and JSONP (`text/javascript`) answers stay.
+    let plain = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_none_or(|t| t.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
         return res;
     }
     let (mut parts, b) = res.into_parts();

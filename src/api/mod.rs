@@ -11,6 +11,7 @@ pub mod collection;
 pub mod db;
 pub mod document;
 pub mod error;
+pub mod jsonp;
 pub mod list;
 pub mod listen;
 pub mod query;
@@ -135,7 +136,10 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
                             .patch(collection::patch)
                             .delete(collection::delete),
                     )
-                    .route(&format!("{base}/{{id}}/{{child}}"), get(collection::nested))
+                    .route(
+                        &format!("{base}/{{id}}/{{child}}"),
+                        get(collection::nested).post(collection::nested_create),
+                    )
             };
         app = app.merge(sub.layer(axum::Extension(Coll(ci))));
     }
@@ -154,6 +158,7 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
             request::authorize,
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn(jsonp::layer))
         .layer(axum::middleware::from_fn(request::trace))
         .with_state(state)
 }

@@ -126,6 +126,122 @@ impl<'s> Records<'s> {
         Ok(out)
     }
 
+    /// The rowids, in source order, of the records whose top-level `field` equals one of its
+    /// values for each `(field, values)` given, compared as json-server compares
+    /// (`String(value) === param`), found through the columns (and their indexes) instead of
+    /// rebuilding every record; a field no record holds is skipped, as json-server ignores
+    /// such a parameter. `None` when that cannot be exact: a field the schema does not name but
+    /// some record holds, a field without a plain text or integer column, a value whose
+    /// JavaScript spelling differs from the column's (`01`, `1e3`, integers beyond 2^53), or a
+    /// column without any value (whether the field is held then only the records can tell).
+    pub fn rowids_equal(
+        &self,
+        conn: &Connection,
+        equalities: &[(&str, Vec<&str>)],
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let t = self.table();
+        let mut wheres = Vec::new();
+        let mut args: Vec<Cell<'static>> = Vec::new();
+        for (field, values) in equalities {
+            let segs: Vec<&str> = field.split('.').collect();
+            let named = |name: &str| t.fields.iter().any(|f| f.name == name);
+            let Some(col) = t.columns.iter().find(|c| {
+                c.role == Role::Field
+                    && c.field_path
+                        .iter()
+                        .map(String::as_str)
+                        .eq(segs.iter().copied())
+            }) else {
+                // A top-level field the schema does not name lives in the overflow column, if
+                // anywhere; held by no record, it is a parameter json-server ignores (`_page`
+                // is one). A field the schema names without a column of its own (an array, an
+                // object) or a path into one: only the records can tell.
+                if segs.len() == 1 && !named(field) && !self.held_in_extra(conn, field)? {
+                    continue;
+                }
+                return Ok(None);
+            };
+            // `a.b` is the literal key `"a.b"` in a record that has one (lodash's `get`).
+            if segs.len() > 1 && (named(field) || self.held_in_extra(conn, field)?) {
+                return Ok(None);
+            }
+            let mut cells = Vec::new();
+            for v in values {
+                cells.push(match col.ty {
+                    ColType::Text => Cell::Text(v.to_string().into()),
+                    // JavaScript prints every integer below 2^53 in this one canonical form.
+                    ColType::Integer => match v.parse::<i64>() {
+                        Ok(i) if i.unsigned_abs() < 1 << 53 && i.to_string() == *v => Cell::Int(i),
+                        _ => return Ok(None),
+                    },
+                    // A boolean prints `true` or `false`; any other text matches none.
+                    ColType::Boolean => match *v {
+                        "true" => Cell::Int(1),
+                        "false" => Cell::Int(0),
+                        _ => Cell::Null,
+                    },
+                    _ => return Ok(None),
+                });
+            }
+            let name = quote(&col.name);
+            let held = format!(
+                "SELECT 1 FROM {} WHERE {name} IS NOT NULL LIMIT 1",
+                quote(&t.name)
+            );
+            if conn
+                .prepare_cached(&held)?
+                .query_row([], |_| Ok(()))
+                .optional()?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let marks: Vec<String> = (0..cells.len())
+                .map(|i| format!("?{}", args.len() + i + 1))
+                .collect();
+            wheres.push(format!("{name} IN ({})", marks.join(", ")));
+            args.extend(cells);
+        }
+        let sql = format!(
+            "SELECT rowid FROM {} WHERE {} ORDER BY rowid",
+            quote(&t.name),
+            if wheres.is_empty() {
+                "1".to_string()
+            } else {
+                wheres.join(" AND ")
+            }
+        );
+        let rowids: Vec<i64> = conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(args.iter()), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(rowids))
+    }
+
+    /// The record in row `rowid` (from [`Records::rowids_equal`]).
+    pub fn at_rowid(&self, conn: &Connection, rowid: i64) -> Result<Value, StoreError> {
+        self.rebuild(conn, &self.cells(conn, rowid)?)
+    }
+
+    /// Whether any record holds top-level `field` among the fields the schema does not name.
+    fn held_in_extra(&self, conn: &Connection, field: &str) -> Result<bool, StoreError> {
+        let t = self.table();
+        let Some(extra) = t.extra_col else {
+            return Ok(false);
+        };
+        let col = quote(&t.columns[extra].name);
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {col} IS NOT NULL AND json_type({col}, ?1) IS NOT NULL LIMIT 1",
+            quote(&t.name),
+        );
+        let path = format!("$.\"{}\"", field.replace('"', "\\\""));
+        Ok(conn
+            .prepare_cached(&sql)?
+            .query_row([path], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// Every record with its key, in source order (for shapes keyed outside the record).
     pub fn list_keyed(&self, conn: &Connection) -> Result<Vec<(String, Value)>, StoreError> {
         let mut cursor = RowCursor::new(self.schema, self.ti());

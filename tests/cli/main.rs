@@ -11,6 +11,8 @@
 //! - `serve_crash`, `serve_concurrent`, `serve_hostile` (with `serve_harness`): the serve
 //!   reliability suite of RELIABILITY.md: SIGKILLs, 4 servers x 64 writers, hostile HTTP.
 //! - `jsonserver_query`: list queries answered as json-server 0.17.4 answers them (run live).
+//! - `jsonserver_parity`: the real `jsonlift serve` and json-server 0.17.4 on one db.json, the
+//!   same reads and writes, compared answer by answer (`jsonserver_common` holds the table).
 //! - `shared`: entities shared across records stored once, joined, and exported byte for byte.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 
@@ -23,6 +25,8 @@ mod backup_serve;
 mod bad_input;
 mod examples;
 mod infer;
+mod jsonserver_common;
+mod jsonserver_parity;
 mod jsonserver_query;
 mod migrate;
 mod serve;

@@ -42,6 +42,19 @@ pub trait Resolver {
     /// All records of a collection, in storage order; `None` when there is no such
     /// array collection.
     fn records(&self, collection: &str) -> Option<Vec<Value>>;
+    /// At least every record of `collection` whose top-level `field`, as JavaScript prints
+    /// it, is one of `texts` (others may come too), in storage order; `None` when there is no
+    /// such array collection. `_embed`/`_expand` look up only the records a page refers to
+    /// through this; the default is every record.
+    fn records_matching(
+        &self,
+        collection: &str,
+        field: &str,
+        texts: &[String],
+    ) -> Option<Vec<Value>> {
+        let _ = (field, texts);
+        self.records(collection)
+    }
     fn id_key(&self) -> &str {
         "id"
     }
@@ -256,6 +269,41 @@ impl ListQuery {
     pub fn relations(&self) -> &Relations {
         &self.relations
     }
+
+    /// The plain `field=value` filters (a field or a dotted path of plain names, any of the
+    /// values), for a store that can pre-select the records matching them all: [`run`] on that
+    /// subset gives the same page as on every record, provided each named field is held by at
+    /// least one record (else json-server ignores the parameter). `None` when the answer
+    /// depends on the whole collection in another way: an equality with brackets or an
+    /// object, or a `_gt`/`_lt` key (which a record holding that literal key turns into an
+    /// equality).
+    pub fn equalities(&self) -> Option<Vec<(&str, Vec<&str>)>> {
+        let mut out = Vec::new();
+        for f in &self.filters {
+            match f.op {
+                Op::Ne | Op::Gte | Op::Lte | Op::Like => {}
+                Op::Gt | Op::Lt => return None,
+                Op::Eq => {
+                    // `name` or `a.b.c` of such names, exactly as lodash splits it.
+                    let plain = f.key.split('.').eq(f.path.segs.iter().map(String::as_str))
+                        && f.path.segs.iter().all(|seg| {
+                            !seg.is_empty()
+                                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        });
+                    let values: Option<Vec<&str>> = f
+                        .operands
+                        .iter()
+                        .map(|o| match o {
+                            Operand::Str(s) => Some(s.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    out.push((f.key.as_str(), values.filter(|_| plain)?));
+                }
+            }
+        }
+        Some(out)
+    }
 }
 
 fn operands(key: &str, p: &Param, op: Op) -> Result<Vec<Operand>, QueryError> {
@@ -442,37 +490,63 @@ pub fn run(
     if !q.sort.is_empty() {
         sort_records(&mut kept, &q.sort, &q.desc);
     }
-    let truthy = |p: &Option<Param>| p.as_ref().is_some_and(Param::truthy);
-    let int =
-        |p: &Option<Param>| parse_int(&p.as_ref().map_or("undefined".into(), |p| p.js_string()));
-    let total = (truthy(&q.end) || truthy(&q.limit) || truthy(&q.page)).then_some(kept.len());
-    let len = kept.len();
-    let mut link = None;
-    let range = if truthy(&q.page) {
-        let page = int(&q.page);
-        let page = if page >= 1.0 { page } else { 1.0 };
-        let limit = int(&q.limit);
-        let limit = if limit == 0.0 || limit.is_nan() {
-            10.0
-        } else {
-            limit
-        };
-        let (range, l) = paginate(len, page, limit, &url.full());
-        link = Some(l);
-        range
-    } else if truthy(&q.end) {
-        let start = or_zero(int(&q.start));
-        lodash_slice(len, start, int(&q.end))
-    } else if truthy(&q.limit) {
-        let start = or_zero(int(&q.start));
-        lodash_slice(len, start, start + int(&q.limit))
-    } else {
-        0..len
-    };
+    let (range, total, link) = q.window(kept.len(), url);
     kept.truncate(range.end);
     let mut items: Vec<Value> = kept.drain(range.start.min(range.end)..).collect();
     embed_expand(&mut items, &q.relations, collection, resolver);
     Page { items, total, link }
+}
+
+impl ListQuery {
+    /// Whether the answer depends only on how many records match once a store has applied
+    /// every filter of [`ListQuery::equalities`]: no `q`, no `_sort`, no other operator. Then
+    /// [`ListQuery::window`] says which of them make the page, and only those need building.
+    pub fn positional(&self) -> bool {
+        self.q.is_none() && self.sort.is_empty() && self.filters.iter().all(|f| f.op == Op::Eq)
+    }
+
+    /// Of `len` matching records in their final order: the positions on the page, then
+    /// `X-Total-Count` and `Link` (json-server's `_page`, `_start`/`_end`/`_limit`).
+    pub fn window(
+        &self,
+        len: usize,
+        url: &UrlParts,
+    ) -> (std::ops::Range<usize>, Option<usize>, Option<String>) {
+        let q = self;
+        let truthy = |p: &Option<Param>| p.as_ref().is_some_and(Param::truthy);
+        let int = |p: &Option<Param>| {
+            parse_int(&p.as_ref().map_or("undefined".into(), |p| p.js_string()))
+        };
+        let total = (truthy(&q.end) || truthy(&q.limit) || truthy(&q.page)).then_some(len);
+        let mut link = None;
+        let range = if truthy(&q.page) {
+            let page = int(&q.page);
+            let page = if page >= 1.0 { page } else { 1.0 };
+            let limit = int(&q.limit);
+            let limit = if limit == 0.0 || limit.is_nan() {
+                10.0
+            } else {
+                limit
+            };
+            let (range, l) = paginate(len, page, limit, &url.full());
+            link = Some(l);
+            range
+        } else if truthy(&q.end) {
+            let start = or_zero(int(&q.start));
+            lodash_slice(len, start, int(&q.end))
+        } else if truthy(&q.limit) {
+            let start = or_zero(int(&q.start));
+            lodash_slice(len, start, start + int(&q.limit))
+        } else {
+            0..len
+        };
+        (range, total, link)
+    }
+}
+
+/// `_embed` and `_expand` on a page of records built elsewhere (see [`ListQuery::positional`]).
+pub fn relate(items: &mut [Value], q: &ListQuery, collection: &str, resolver: &dyn Resolver) {
+    embed_expand(items, &q.relations, collection, resolver);
 }
 
 /// `x || 0` for a number.
@@ -624,6 +698,18 @@ fn strict_key(v: &Js) -> Option<String> {
     })
 }
 
+/// The distinct non-null values of top-level `key` in `items`, as JavaScript prints them.
+fn texts_of(items: &[Value], key: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .iter()
+        .filter_map(|i| i.get(key))
+        .filter(|v| !matches!(v, Value::Null))
+        .map(|v| Js::of(v).to_js_string().into_owned())
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
+}
+
 /// `_embed` and `_expand` on each record, looking each related collection up once.
 fn embed_expand(items: &mut [Value], rel: &Relations, collection: &str, resolver: &dyn Resolver) {
     if rel.is_empty() || items.is_empty() {
@@ -637,7 +723,9 @@ fn embed_expand(items: &mut [Value], rel: &Relations, collection: &str, resolver
         .embed
         .iter()
         .map(|name| {
-            let children = resolver.records(name).unwrap_or_default();
+            let children = resolver
+                .records_matching(name, &fk, &texts_of(items, id_key))
+                .unwrap_or_default();
             let mut by_fk: HashMap<String, Vec<usize>> = HashMap::new();
             for (i, c) in children.iter().enumerate() {
                 if let Some(Some(k)) = c.get(&fk).map(|v| strict_key(&Js::of(v))) {
@@ -651,18 +739,21 @@ fn embed_expand(items: &mut [Value], rel: &Relations, collection: &str, resolver
         .expand
         .iter()
         .map(|name| {
-            let found = resolver.records(&pluralize::plural(name)).map(|docs| {
-                let mut by_id = HashMap::new();
-                for (i, d) in docs.iter().enumerate() {
-                    // `doc.id.toString() === id.toString()`, first match wins.
-                    if let Some(id) = d.get(id_key).filter(|v| !matches!(v, Value::Null)) {
-                        by_id
-                            .entry(Js::of(id).to_js_string().into_owned())
-                            .or_insert(i);
+            let refs = texts_of(items, &format!("{name}{suffix}"));
+            let found = resolver
+                .records_matching(&pluralize::plural(name), id_key, &refs)
+                .map(|docs| {
+                    let mut by_id = HashMap::new();
+                    for (i, d) in docs.iter().enumerate() {
+                        // `doc.id.toString() === id.toString()`, first match wins.
+                        if let Some(id) = d.get(id_key).filter(|v| !matches!(v, Value::Null)) {
+                            by_id
+                                .entry(Js::of(id).to_js_string().into_owned())
+                                .or_insert(i);
+                        }
                     }
-                }
-                (docs, by_id)
-            });
+                    (docs, by_id)
+                });
             (name.as_str(), found)
         })
         .collect();
