@@ -150,29 +150,35 @@ pub struct Filter {
 
 /// Entries matching `f`, oldest first.
 pub fn query(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Entry>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, at, collection, key, action, old, new, actor, request_id FROM _jsonlift_audit \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM _jsonlift_audit \
          WHERE (?1 IS NULL OR collection = ?1) AND (?2 IS NULL OR key = ?2) \
-         AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5",
-    )?;
+         AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5"
+    ))?;
     let limit = f.limit.map(|n| n as i64).unwrap_or(-1);
     let rows = stmt.query_map(
         params![f.collection, f.key, f.since, f.after_id, limit],
-        |r| {
-            Ok(Entry {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                collection: r.get(2)?,
-                key: r.get(3)?,
-                action: r.get(4)?,
-                old: r.get(5)?,
-                new: r.get(6)?,
-                actor: r.get(7)?,
-                request_id: r.get(8)?,
-            })
-        },
+        read_entry,
     )?;
     rows.collect()
+}
+
+/// The columns every audit query selects, in the order [`read_entry`] reads them.
+pub const COLUMNS: &str = "id, at, collection, key, action, old, new, actor, request_id";
+
+/// An entry from a row of `SELECT {COLUMNS} FROM _jsonlift_audit`.
+pub fn read_entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        collection: r.get(2)?,
+        key: r.get(3)?,
+        action: r.get(4)?,
+        old: r.get(5)?,
+        new: r.get(6)?,
+        actor: r.get(7)?,
+        request_id: r.get(8)?,
+    })
 }
 
 /// The entries as a JSON array whose `old`/`new` are the records themselves, not strings.

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::manifest::{DbManifest, Entry};
-use crate::audit::{Entry as AuditEntry, Log};
+use crate::audit::{Entry as AuditEntry, Log, read_entry};
 use crate::clock;
 use crate::schema::Schema;
 use crate::store::Records;
@@ -109,23 +109,6 @@ pub fn choose(
     }
 }
 
-fn read_entry(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
-    Ok(AuditEntry {
-        id: r.get(0)?,
-        at: r.get(1)?,
-        collection: r.get(2)?,
-        key: r.get(3)?,
-        action: r.get(4)?,
-        old: r.get(5)?,
-        new: r.get(6)?,
-        actor: r.get(7)?,
-        request_id: r.get(8)?,
-    })
-}
-
-const SELECT: &str =
-    "SELECT id, at, collection, key, action, old, new, actor, request_id FROM _jsonlift_audit";
-
 /// Replays onto `target` (the restored backup, not yet live) the entries of the live database's
 /// audit log after `from`'s position up to `until`. Returns how many were applied.
 pub fn replay(
@@ -157,7 +140,10 @@ pub fn replay(
         }
     }
     let until_text = clock::from_micros(until);
-    let mut stmt = live.prepare(&format!("{SELECT} WHERE id > ?1 ORDER BY id"))?;
+    let mut stmt = live.prepare(&format!(
+        "SELECT {} FROM _jsonlift_audit WHERE id > ?1 ORDER BY id",
+        crate::audit::COLUMNS
+    ))?;
     let mut rows = stmt.query([m.audit_id])?;
     let mut expected = m.audit_id + 1;
     let mut applied = 0u64;
