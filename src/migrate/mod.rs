@@ -122,6 +122,12 @@ enum Target {
     Scratch { _dir: tempfile::TempDir },
 }
 
+/// Marks the start of a phase of `migrate` in the log (`JSONLIFT_LOG=jsonlift::phase=info`):
+/// the crash harness reads these to tell which phase each kill interrupted.
+fn phase(name: &str) {
+    tracing::info!(target: "jsonlift::phase", "{name}");
+}
+
 pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let started_at = clock::now();
@@ -230,6 +236,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             )
         })
         .collect();
+    phase("backup");
     let snap =
         backup::snapshot(&list, &project.root, &backup_root).context("backing up the sources")?;
     let mut copies = HashMap::new();
@@ -297,6 +304,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     };
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| locked(e, &db_path))?;
+    phase("load");
     let outcome = load_all(
         &conn,
         &schema,
@@ -310,6 +318,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     );
     let committed = match outcome {
         Ok(true) => {
+            phase("commit");
             conn.execute_batch("COMMIT")
                 .map_err(|e| locked(e, &db_path))?;
             true
@@ -340,6 +349,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             mut temp,
             final_path,
         } => {
+            phase("publish");
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.close().map_err(|(_, e)| e)?;
             std::fs::File::open(&temp.path)?.sync_all()?;
@@ -362,6 +372,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             report.status = "dry run: everything checked, nothing written".into();
         }
     }
+    phase("done");
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -429,6 +440,7 @@ fn load_all(
     if !report.ok {
         return Ok(false);
     }
+    phase("verify");
     foreign_key_problems(conn, schema, to_load, copies, report)?;
     if !report.ok {
         return Ok(false);
@@ -477,6 +489,7 @@ fn load_all(
     if !report.ok {
         return Ok(false);
     }
+    phase("record");
     let at = clock::now();
     let mut sources = Vec::new();
     for &si in to_load {

@@ -6,12 +6,14 @@
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
+//! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
 
 mod util;
 
 mod fixtures;
 
 mod bad_input;
+mod crash;
 mod examples;
 mod infer;
 mod migrate;
