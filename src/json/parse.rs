@@ -212,6 +212,33 @@ pub(crate) fn describe_at(b: &[u8], i: usize) -> String {
     }
 }
 
+/// As [`describe_at`], for bytes that begin at the start of a file: a UTF-16 or UTF-32 byte
+/// order mark there is named as such, with what to do about it.
+pub(crate) fn describe_start(b: &[u8], i: usize) -> String {
+    match foreign_encoding(b) {
+        Some(enc) if i == 0 => format!(
+            "a {enc} byte order mark (the file is {enc}; JSON files must be UTF-8: convert it, e.g. `iconv -f {enc} -t UTF-8`)"
+        ),
+        _ => describe_at(b, i),
+    }
+}
+
+/// The encoding a file announces with a byte order mark other than UTF-8's (JSON is UTF-8 by
+/// RFC 8259; a UTF-16 file would otherwise be reported as a stray byte 0xFF).
+pub fn foreign_encoding(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"\xFF\xFE\0\0") {
+        Some("UTF-32LE")
+    } else if head.starts_with(b"\0\0\xFE\xFF") {
+        Some("UTF-32BE")
+    } else if head.starts_with(b"\xFF\xFE") {
+        Some("UTF-16LE")
+    } else if head.starts_with(b"\xFE\xFF") {
+        Some("UTF-16BE")
+    } else {
+        None
+    }
+}
+
 /// Finds the first byte in `s` that is `"`, `\` or a control character (< 0x20), eight bytes at
 /// a time.
 #[inline(always)]

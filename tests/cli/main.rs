@@ -6,6 +6,7 @@
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
+//! - `corpus`: the hostile input corpus in tests/corpus/ (and inputs too big to commit).
 //! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
 
 mod util;
@@ -13,6 +14,7 @@ mod util;
 mod fixtures;
 
 mod bad_input;
+mod corpus;
 mod crash;
 mod examples;
 mod infer;
