@@ -113,6 +113,17 @@ impl Drop for TempDb {
     }
 }
 
+/// Removes a folder on drop unless emptied: the snapshot of a migration that did not commit.
+struct DiscardOnDrop(Option<PathBuf>);
+
+impl Drop for DiscardOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 enum Target {
     /// A new file that is renamed over `final_path` when complete.
     Fresh { temp: TempDb, final_path: PathBuf },
@@ -239,6 +250,8 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     phase("backup");
     let snap =
         backup::snapshot(&list, &project.root, &backup_root).context("backing up the sources")?;
+    // Until the migration commits, the snapshot is of no use: any failure removes it.
+    let mut discard = DiscardOnDrop(Some(snap.dir().to_path_buf()));
     let mut copies = HashMap::new();
     for &si in &to_load {
         let spec = &schema.sources[si];
@@ -327,19 +340,12 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             drop(conn);
-            if !opts.dry_run {
-                let _ = std::fs::remove_dir_all(snap.dir());
-            }
             return Err(e);
         }
     };
     if !committed {
         let _ = conn.execute_batch("ROLLBACK");
         drop(conn);
-        if !opts.dry_run {
-            // Nothing was migrated, so this backup is of no use; the sources are untouched.
-            let _ = std::fs::remove_dir_all(snap.dir());
-        }
         report.status = "failed".into();
         report.seconds = t0.elapsed().as_secs_f64();
         return Ok(report);
@@ -359,11 +365,13 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
             temp.armed = false;
+            discard.0 = None;
             report.status = "migrated".into();
             report.backup = Some(snap.dir().to_path_buf());
         }
         Target::InPlace => {
             drop(conn);
+            discard.0 = None;
             report.status = "migrated".into();
             report.backup = Some(snap.dir().to_path_buf());
         }

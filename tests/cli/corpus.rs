@@ -216,3 +216,283 @@ fn every_corpus_case_is_refused_cleanly_or_round_trips() {
         failures.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inputs made at test time
+// ---------------------------------------------------------------------------------------------
+
+const ITEMS: &str = r#"
+[collections.items]
+source = "items.json"
+key = "id"
+
+[collections.items.fields]
+id = "text"
+name = "text"
+"#;
+
+/// Runs `check`, `migrate`, `migrate --dry-run` and `init` on a project that must be refused,
+/// and asserts the common promises: exit 1 or 2, no panic, `place` named, nothing written.
+#[track_caller]
+fn assert_refused_everywhere(p: &Project, place: &str, says: &str) {
+    let e = Expect {
+        why: String::new(),
+        accept: false,
+        file: Some(place.to_string()),
+        at: None,
+        says: Some(says.to_string()),
+        exit: None,
+        init: "refused".into(),
+    };
+    let snap = p.snapshot();
+    for args in [&["check"][..], &["migrate"], &["migrate", "--dry-run"]] {
+        let r = p.jl(args);
+        let mut bad = refused_properly(&r, &e);
+        bad.extend(nothing_written(p, &snap));
+        assert!(bad.is_empty(), "{args:?}: {bad:?}\n{r:#?}");
+    }
+}
+
+/// `init` on a copy of the project's data without its project file: refused, naming `place`,
+/// writing nothing.
+#[track_caller]
+fn assert_init_refuses(p: &Project, place: &str) {
+    let q = Project::empty();
+    copy_tree(&p.root, &q.root);
+    let _ = fs::remove_file(q.config());
+    let snap = q.snapshot();
+    let r = q.jl_raw(&q.cwd, &["init".into(), q.root.display().to_string()]);
+    r.code_in(&[1, 2]);
+    assert!(!r.stderr.contains("panicked"), "{r:#?}");
+    assert!(r.stderr.contains(place), "init should name {place}\n{r:#?}");
+    assert!(!q.config().exists(), "init wrote a project file\n{r:#?}");
+    assert!(nothing_written(&q, &snap).is_empty(), "{r:#?}");
+}
+
+#[test]
+fn nesting_100_000_levels_deep_is_refused_at_the_depth_limit_without_overflowing_the_stack() {
+    for (open, close) in [("[", "]"), ("{\"a\": ", "}")] {
+        let p = Project::new(ITEMS);
+        let deep = format!(
+            "[\n  {{\"id\": \"a\", \"name\": \"x\", \"deep\": {}1{}}}\n]\n",
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        p.write("items.json", &deep);
+        // Depth 1 is the array, 2 the record: the 127th bracket of "deep" opens level 129.
+        let (line, col) = locate(deep.as_bytes(), open.as_bytes(), 126);
+        let (line, col) = if open == "[" {
+            (line, col)
+        } else {
+            locate(deep.as_bytes(), b"{\"a\"", 126)
+        };
+        assert_refused_everywhere(&p, &format!("items.json:{line}:{col}:"), "deep");
+        assert_init_refuses(&p, "items.json");
+        // The same at the top level, where no record has begun.
+        p.write(
+            "items.json",
+            format!("{}{}", open.repeat(100_000), close.repeat(100_000)),
+        );
+        assert_refused_everywhere(&p, "items.json:1:", "deep");
+    }
+}
+
+#[test]
+fn a_100_mb_string_migrates_and_verifies_with_memory_bounded_by_the_record() {
+    let p = Project::new(ITEMS);
+    let mut data = Vec::with_capacity(100 << 20);
+    data.extend_from_slice(b"[\n  {\"id\": \"big\", \"name\": \"");
+    data.resize(data.len() + (100 << 20), b'x');
+    data.extend_from_slice("\u{e4}\"},\n  {\"id\": \"small\", \"name\": \"y\"}\n]\n".as_bytes());
+    p.write("items.json", &data);
+    drop(data);
+    p.jl(&["check"]).ok();
+    p.migrate_ok();
+    p.jl(&["verify"]).ok();
+    assert_eq!(
+        q1(&p.db(), "SELECT length(name) FROM items WHERE id = 'big'"),
+        ((100 << 20) + 1).to_string()
+    );
+}
+
+#[test]
+fn a_symlink_leaving_a_folder_source_is_refused_and_not_followed() {
+    let p = Project::new(
+        r#"
+[collections.notes]
+source = "notes"
+format = "folder"
+recursive = true
+
+[collections.notes.fields]
+title = "text"
+"#,
+    );
+    p.write("notes/a.json", "{\"title\": \"A\"}\n");
+    let secret = p.outside("secret.json");
+    fs::write(&secret, "{\"title\": \"secret\"}\n").unwrap();
+    std::os::unix::fs::symlink(&secret, p.path("notes/evil.json")).unwrap();
+    assert_refused_everywhere(&p, "notes/evil.json", "leaves the source folder");
+
+    // `..` as a folder link: the parent of the source folder.
+    fs::remove_file(p.path("notes/evil.json")).unwrap();
+    std::os::unix::fs::symlink("..", p.path("notes/up")).unwrap();
+    assert_refused_everywhere(&p, "notes/up", "leaves the source folder");
+
+    // `init` walks the same tree: it must end, and never take the links' targets as data.
+    std::os::unix::fs::symlink(&secret, p.path("notes/evil.json")).unwrap();
+    let q = Project::empty();
+    copy_tree(&p.root, &q.root);
+    fs::remove_file(q.config()).unwrap();
+    let r = q.jl_raw(&q.cwd, &["init".into(), q.root.display().to_string()]);
+    r.code_in(&[0, 1, 2]);
+    assert!(!r.stderr.contains("panicked"), "{r:#?}");
+    if let Ok(toml) = fs::read_to_string(q.config()) {
+        assert!(
+            !toml.contains("secret"),
+            "init read through a link:\n{toml}"
+        );
+    }
+}
+
+/// Starts `migrate` and calls `act` once it announces `phase`; returns the run's exit code and
+/// stderr.
+fn migrate_acting_at(p: &Project, phase: &str, act: impl FnOnce()) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(BIN)
+        .args(["migrate", "-c"])
+        .arg(p.config())
+        .current_dir(&p.cwd)
+        .env("JSONLIFT_LOG", "jsonlift::phase=info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut act = Some(act);
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.ends_with(&format!("jsonlift::phase: {phase}"))
+            && let Some(a) = act.take()
+        {
+            a();
+        }
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    (child.wait().unwrap().code(), stderr)
+}
+
+fn people(tag: &str, n: usize) -> String {
+    let recs: Vec<String> = (0..n)
+        .map(|i| format!("  {{\"id\": \"p{i}\", \"name\": \"{tag} {i}\"}}"))
+        .collect();
+    format!("[\n{}\n]\n", recs.join(",\n"))
+}
+
+#[test]
+fn a_source_changed_after_the_backup_is_loaded_as_backed_up() {
+    let p = Project::new(ITEMS);
+    let old = people("old", 2000);
+    p.write("items.json", &old);
+    let (code, stderr) = migrate_acting_at(&p, "load", || {
+        p.write("items.json", people("new", 2000));
+    });
+    assert_eq!(code, Some(0), "{stderr}");
+    // What was loaded is the backed-up version, whole.
+    p.write("items.json", &old);
+    p.jl(&["verify"]).ok();
+    let backup = p.backups().pop().unwrap();
+    assert_eq!(
+        fs::read(backup.join("files/items.json")).unwrap(),
+        old.as_bytes()
+    );
+}
+
+#[test]
+fn a_source_changed_while_it_is_backed_up_is_refused_or_loaded_whole() {
+    // The change lands just as the backup starts: either the backup saw the old file (and that
+    // is what is loaded) or it saw the new one, which no longer matches the hash taken before;
+    // then migrate refuses and leaves nothing.
+    for _ in 0..5 {
+        let p = Project::new(ITEMS);
+        let old = people("old", 20_000);
+        let new = people("new", 20_000);
+        p.write("items.json", &old);
+        let (code, stderr) = migrate_acting_at(&p, "backup", || {
+            p.write("items.json", &new);
+        });
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        match code {
+            Some(0) => {
+                p.write("items.json", &old);
+                p.jl(&["verify"]).ok();
+            }
+            Some(1) => {
+                assert!(
+                    stderr.contains("items.json") && stderr.contains("changed"),
+                    "{stderr}"
+                );
+                p.assert_no_db();
+                p.assert_no_backups();
+            }
+            other => panic!("exit {other:?}\n{stderr}"),
+        }
+    }
+}
+
+#[test]
+fn a_source_rewritten_in_place_during_migrate_is_never_loaded_half_old_half_new() {
+    // A writer truncates and rewrites the file in two halves, over and over: the file is often
+    // torn. Each migrate must load one whole version or refuse, leaving nothing.
+    // With the format given, an empty moment of the file is a problem in it (exit 1), not a
+    // format that cannot be guessed (exit 2).
+    let p = Project::new(&ITEMS.replace("key = \"id\"", "key = \"id\"\nformat = \"array\""));
+    let versions = [people("one", 5000), people("two", 5000)];
+    p.write("items.json", &versions[0]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, path, versions) = (stop.clone(), p.path("items.json"), versions.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = versions[n % 2].as_bytes();
+                let mut f = fs::File::create(&path).unwrap();
+                f.write_all(&v[..v.len() / 2]).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                f.write_all(&v[v.len() / 2..]).unwrap();
+                drop(f);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                n += 1;
+            }
+        })
+    };
+    let mut outcomes = Vec::new();
+    for _ in 0..8 {
+        let _ = fs::remove_file(p.db_path());
+        let _ = fs::remove_dir_all(p.path(".jsonlift"));
+        let r = p.jl(&["migrate"]);
+        assert!(!r.stderr.contains("panicked"), "{r:#?}");
+        r.code_in(&[0, 1]);
+        if r.code == Some(0) {
+            // Exactly one version: the names all carry the same tag.
+            let tags = q(&p.db(), "SELECT DISTINCT substr(name, 1, 3) FROM items");
+            assert_eq!(tags.len(), 1, "a mix of versions was loaded: {tags:?}");
+            assert_eq!(q1(&p.db(), "SELECT count(*) FROM items"), "5000");
+            outcomes.push("loaded");
+        } else {
+            assert!(!p.db_path().exists(), "{r:#?}");
+            let left: Vec<_> = p.backups();
+            assert!(
+                left.is_empty(),
+                "a refused migrate left backups {left:?}\n{r:#?}"
+            );
+            outcomes.push("refused");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    println!("rewritten during migrate: {outcomes:?}");
+}
