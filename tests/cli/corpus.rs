@@ -279,22 +279,23 @@ fn nesting_100_000_levels_deep_is_refused_at_the_depth_limit_without_overflowing
             close.repeat(100_000)
         );
         p.write("items.json", &deep);
-        // Depth 1 is the array, 2 the record: the 127th bracket of "deep" opens level 129.
-        let (line, col) = locate(deep.as_bytes(), open.as_bytes(), 126);
+        // Depth 1 is the array, 2 the record: the 127th bracket of "deep" opens level 129
+        // (for "[", occurrence 0 is the outer array).
         let (line, col) = if open == "[" {
-            (line, col)
+            locate(deep.as_bytes(), b"[", 127)
         } else {
             locate(deep.as_bytes(), b"{\"a\"", 126)
         };
         assert_refused_everywhere(&p, &format!("items.json:{line}:{col}:"), "deep");
         assert_init_refuses(&p, "items.json");
-        // The same at the top level, where no record has begun.
-        p.write(
-            "items.json",
-            format!("{}{}", open.repeat(100_000), close.repeat(100_000)),
-        );
-        assert_refused_everywhere(&p, "items.json:1:", "deep");
     }
+    // The same at the top level, where no record has begun.
+    let p = Project::new(ITEMS);
+    p.write(
+        "items.json",
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    assert_refused_everywhere(&p, "items.json:1:", "deep");
 }
 
 #[test]
