@@ -1547,4 +1547,19 @@ mod tests {
             Some(10)
         );
     }
+
+    #[test]
+    fn utf16_and_utf32_byte_order_marks_are_named_at_the_start_only() {
+        assert_eq!(foreign_encoding(b"\xFF\xFE[\0"), Some("UTF-16LE"));
+        assert_eq!(foreign_encoding(b"\xFE\xFF\0["), Some("UTF-16BE"));
+        assert_eq!(foreign_encoding(b"\xFF\xFE\0\0[\0\0\0"), Some("UTF-32LE"));
+        assert_eq!(foreign_encoding(b"\0\0\xFE\xFF"), Some("UTF-32BE"));
+        assert_eq!(foreign_encoding(b"\xEF\xBB\xBF["), None);
+        let start = describe_start(b"\xFF\xFE[\0", 0);
+        assert!(start.contains("UTF-16LE byte order mark"), "{start}");
+        assert!(start.contains("iconv"), "{start}");
+        // Further in, the same bytes are just bytes.
+        assert_eq!(describe_start(b"[\xFF\xFE", 1), "byte 0xFF");
+        assert_eq!(describe_at(b"\xFF\xFE", 0), "byte 0xFF");
+    }
 }
