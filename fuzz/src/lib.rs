@@ -55,12 +55,16 @@ fn summary(records: &[Record]) -> Vec<(usize, Option<String>, Value)> {
 /// Reads `data` as the source `members` describe (a file named `file`, or with `folder`, a
 /// folder holding one file `file`), and round-trips what it accepts.
 pub fn reader_round_trip(data: &[u8], members: &[Member], file: &str, folder: bool) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // One folder per process, reused: creating a temporary folder per input costs more than
+    // the reading.
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"));
     let (path, out) = if folder {
-        let src = dir.path().join("src");
-        std::fs::create_dir(&src).unwrap();
+        let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join(file), data).unwrap();
-        (src, dir.path().join("out"))
+        (src, out)
     } else {
         let src = dir.path().join(file);
         std::fs::write(&src, data).unwrap();

@@ -437,21 +437,7 @@ fn incomplete_backups(p: &Project) -> u64 {
     .count() as u64
 }
 
-#[track_caller]
-fn jl_ok(p: &Project, args: &[&str], ctx: &str) {
-    let mut full = vec![
-        args[0].to_string(),
-        "-c".into(),
-        p.config().display().to_string(),
-    ];
-    full.extend(args[1..].iter().map(|s| s.to_string()));
-    let mut cmd = Command::new(binary());
-    cmd.args(&full).current_dir(&p.cwd);
-    let r = run_command(cmd, format!("jsonlift {}", full.join(" ")));
-    assert_eq!(r.code, Some(0), "{ctx}\n{r:#?}");
-    assert!(!r.stderr.contains("panicked"), "{ctx}\n{r:#?}");
-}
-
+/// `jsonlift <args[0]> -c <project> <args[1..]>` with the binary under test.
 fn exit_of(p: &Project, args: &[&str]) -> Run {
     let mut full = vec![
         args[0].to_string(),
@@ -462,6 +448,13 @@ fn exit_of(p: &Project, args: &[&str]) -> Run {
     let mut cmd = Command::new(binary());
     cmd.args(&full).current_dir(&p.cwd);
     run_command(cmd, format!("jsonlift {}", full.join(" ")))
+}
+
+#[track_caller]
+fn jl_ok(p: &Project, args: &[&str], ctx: &str) {
+    let r = exit_of(p, args);
+    assert_eq!(r.code, Some(0), "{ctx}\n{r:#?}");
+    assert!(!r.stderr.contains("panicked"), "{ctx}\n{r:#?}");
 }
 
 /// Runs the scenario: `prepare` sets the project to its state before the migration, `args` are
