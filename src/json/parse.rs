@@ -583,6 +583,9 @@ impl<'a> Parser<'a> {
             b't' => self.literal(b"true", Value::Bool(true)),
             b'f' => self.literal(b"false", Value::Bool(false)),
             b'n' => self.literal(b"null", Value::Null),
+            b'-' if self.b[self.i..self.end].starts_with(b"-Infinity") => {
+                Err(self.err(self.i, n, "-Infinity is not allowed in JSON"))
+            }
             b'-' | b'0'..=b'9' => self.number().map(Started::Scalar),
             b'N' if self.b[self.i..self.end].starts_with(b"NaN") => {
                 Err(self.err(self.i, n, "NaN is not allowed in JSON"))
@@ -1183,11 +1186,7 @@ mod tests {
         );
         assert_eq!(
             e(b"[-Infinity]"),
-            (
-                2,
-                "$[0]".into(),
-                "expected a digit in a number, found 'I'".into()
-            )
+            (1, "$[0]".into(), "-Infinity is not allowed in JSON".into())
         );
         assert_eq!(
             e(b"Infinity"),
