@@ -212,6 +212,33 @@ pub(crate) fn describe_at(b: &[u8], i: usize) -> String {
     }
 }
 
+/// As [`describe_at`], for bytes that begin at the start of a file: a UTF-16 or UTF-32 byte
+/// order mark there is named as such, with what to do about it.
+pub(crate) fn describe_start(b: &[u8], i: usize) -> String {
+    match foreign_encoding(b) {
+        Some(enc) if i == 0 => format!(
+            "a {enc} byte order mark (the file is {enc}; JSON files must be UTF-8: convert it, e.g. `iconv -f {enc} -t UTF-8`)"
+        ),
+        _ => describe_at(b, i),
+    }
+}
+
+/// The encoding a file announces with a byte order mark other than UTF-8's (JSON is UTF-8 by
+/// RFC 8259; a UTF-16 file would otherwise be reported as a stray byte 0xFF).
+pub fn foreign_encoding(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"\xFF\xFE\0\0") {
+        Some("UTF-32LE")
+    } else if head.starts_with(b"\0\0\xFE\xFF") {
+        Some("UTF-32BE")
+    } else if head.starts_with(b"\xFF\xFE") {
+        Some("UTF-16LE")
+    } else if head.starts_with(b"\xFE\xFF") {
+        Some("UTF-16BE")
+    } else {
+        None
+    }
+}
+
 /// Finds the first byte in `s` that is `"`, `\` or a control character (< 0x20), eight bytes at
 /// a time.
 #[inline(always)]
@@ -556,6 +583,9 @@ impl<'a> Parser<'a> {
             b't' => self.literal(b"true", Value::Bool(true)),
             b'f' => self.literal(b"false", Value::Bool(false)),
             b'n' => self.literal(b"null", Value::Null),
+            b'-' if self.b[self.i..self.end].starts_with(b"-Infinity") => {
+                Err(self.err(self.i, n, "-Infinity is not allowed in JSON"))
+            }
             b'-' | b'0'..=b'9' => self.number().map(Started::Scalar),
             b'N' if self.b[self.i..self.end].starts_with(b"NaN") => {
                 Err(self.err(self.i, n, "NaN is not allowed in JSON"))
@@ -1156,11 +1186,7 @@ mod tests {
         );
         assert_eq!(
             e(b"[-Infinity]"),
-            (
-                2,
-                "$[0]".into(),
-                "expected a digit in a number, found 'I'".into()
-            )
+            (1, "$[0]".into(), "-Infinity is not allowed in JSON".into())
         );
         assert_eq!(
             e(b"Infinity"),
@@ -1519,5 +1545,20 @@ mod tests {
             locate(b"\xEF\xBB\xBF {\"a\": 1}", &[Seg::Key("a".into())]),
             Some(10)
         );
+    }
+
+    #[test]
+    fn utf16_and_utf32_byte_order_marks_are_named_at_the_start_only() {
+        assert_eq!(foreign_encoding(b"\xFF\xFE[\0"), Some("UTF-16LE"));
+        assert_eq!(foreign_encoding(b"\xFE\xFF\0["), Some("UTF-16BE"));
+        assert_eq!(foreign_encoding(b"\xFF\xFE\0\0[\0\0\0"), Some("UTF-32LE"));
+        assert_eq!(foreign_encoding(b"\0\0\xFE\xFF"), Some("UTF-32BE"));
+        assert_eq!(foreign_encoding(b"\xEF\xBB\xBF["), None);
+        let start = describe_start(b"\xFF\xFE[\0", 0);
+        assert!(start.contains("UTF-16LE byte order mark"), "{start}");
+        assert!(start.contains("iconv"), "{start}");
+        // Further in, the same bytes are just bytes.
+        assert_eq!(describe_start(b"[\xFF\xFE", 1), "byte 0xFF");
+        assert_eq!(describe_at(b"\xFF\xFE", 0), "byte 0xFF");
     }
 }

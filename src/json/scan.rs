@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io::{self, Read};
 
-use super::parse::{BOM, describe_at};
+use super::parse::{BOM, describe_at, describe_start};
 
 /// Size of the read buffer.
 pub const BUF_SIZE: usize = 256 * 1024;
@@ -235,7 +235,11 @@ impl<R: Read> Scanner<R> {
     fn describe_next(&mut self) -> String {
         // A multi-byte character may straddle the buffer's end; a failed read shows as the end.
         let _ = self.fill_min(4);
-        describe_at(&self.buf[..self.len], self.pos)
+        if self.at.offset == 0 {
+            describe_start(&self.buf[..self.len], self.pos)
+        } else {
+            describe_at(&self.buf[..self.len], self.pos)
+        }
     }
 
     /// Skips whitespace and returns the next byte without consuming it (`None` at the end).

@@ -116,6 +116,17 @@ impl Drop for TempDb {
     }
 }
 
+/// Removes a folder on drop unless emptied: the snapshot of a migration that did not commit.
+struct DiscardOnDrop(Option<PathBuf>);
+
+impl Drop for DiscardOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 enum Target {
     /// A new file that is renamed over `final_path` when complete.
     Fresh { temp: TempDb, final_path: PathBuf },
@@ -123,6 +134,12 @@ enum Target {
     InPlace,
     /// A throw-away copy (dry run, check).
     Scratch { _dir: tempfile::TempDir },
+}
+
+/// Marks the start of a phase of `migrate` in the log (`JSONLIFT_LOG=jsonlift::phase=info`):
+/// the crash harness reads these to tell which phase each kill interrupted.
+fn phase(name: &str) {
+    tracing::info!(target: "jsonlift::phase", "{name}");
 }
 
 pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
@@ -239,8 +256,11 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             )
         })
         .collect();
+    phase("backup");
     let snap =
         backup::snapshot(&list, &project.root, &backup_root).context("backing up the sources")?;
+    // Until the migration commits, the snapshot is of no use: any failure removes it.
+    let mut discard = DiscardOnDrop(Some(snap.dir().to_path_buf()));
     let mut copies = HashMap::new();
     for &si in &to_load {
         let spec = &schema.sources[si];
@@ -314,6 +334,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     };
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| locked(e, &db_path))?;
+    phase("load");
     let outcome = load_all(
         &conn,
         &schema,
@@ -331,6 +352,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     );
     let committed = match outcome {
         Ok(true) => {
+            phase("commit");
             conn.execute_batch("COMMIT")
                 .map_err(|e| locked(e, &db_path))?;
             true
@@ -339,9 +361,6 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             drop(conn);
-            if !opts.dry_run {
-                let _ = std::fs::remove_dir_all(snap.dir());
-            }
             if let Some(b) = &db_backup {
                 b.discard();
             }
@@ -351,10 +370,6 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     if !committed {
         let _ = conn.execute_batch("ROLLBACK");
         drop(conn);
-        if !opts.dry_run {
-            // Nothing was migrated, so this backup is of no use; the sources are untouched.
-            let _ = std::fs::remove_dir_all(snap.dir());
-        }
         if let Some(b) = &db_backup {
             b.discard();
         }
@@ -367,6 +382,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             mut temp,
             final_path,
         } => {
+            phase("publish");
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.close().map_err(|(_, e)| e)?;
             std::fs::File::open(&temp.path)?.sync_all()?;
@@ -376,11 +392,13 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
             temp.armed = false;
+            discard.0 = None;
             report.status = "migrated".into();
             report.backup = Some(snap.dir().to_path_buf());
         }
         Target::InPlace => {
             drop(conn);
+            discard.0 = None;
             report.status = "migrated".into();
             report.backup = Some(snap.dir().to_path_buf());
             // And one after: point-in-time recovery cannot replay a reimport, it starts here.
@@ -395,6 +413,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             report.status = "dry run: everything checked, nothing written".into();
         }
     }
+    phase("done");
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -463,6 +482,7 @@ fn load_all(
     if !report.ok {
         return Ok(false);
     }
+    phase("verify");
     foreign_key_problems(conn, schema, to_load, copies, report)?;
     if !report.ok {
         return Ok(false);
@@ -511,6 +531,7 @@ fn load_all(
     if !report.ok {
         return Ok(false);
     }
+    phase("record");
     let at = clock::now();
     let mut sources = Vec::new();
     for &si in to_load {

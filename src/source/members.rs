@@ -228,7 +228,8 @@ pub(crate) fn write(
     feed: &mut Feed,
 ) -> anyhow::Result<()> {
     let by_name = member_map(spec).map_err(|p| anyhow::anyhow!("{p}"))?;
-    // The members in file order, then the collections the file did not have yet.
+    // The members in file order, then the collections the file did not have yet (if any
+    // records).
     enum Entry<'a> {
         Unmapped(&'a str),
         Member(usize),
@@ -251,7 +252,16 @@ pub(crate) fn write(
             && !placed.contains(&i)
             && !entries.iter().any(|(k, _)| *k == name.as_str())
         {
-            entries.push((name, Entry::Member(i)));
+            // Written only when it holds records now: a TinyDB table or db.json member the
+            // file did not have must not appear from nowhere on a plain round trip.
+            let mut any = false;
+            feed(i, &mut |_, _| {
+                any = true;
+                Ok(())
+            })?;
+            if any {
+                entries.push((name, Entry::Member(i)));
+            }
         }
     }
     let style = &layout.style;

@@ -290,6 +290,7 @@ pub fn guess_format(path: &Path) -> Result<Format, Problem> {
         if first && head[..n].starts_with(crate::json::parse::BOM) {
             skip = 3;
         }
+        let at_start = first;
         first = false;
         let at = head[..n]
             .iter()
@@ -301,7 +302,11 @@ pub fn guess_format(path: &Path) -> Result<Format, Problem> {
                 b'[' => Ok(Format::Array),
                 b'{' => Ok(Format::Document),
                 _ => {
-                    let found = crate::json::parse::describe_at(&head[..n], skip + k);
+                    let found = if at_start {
+                        crate::json::parse::describe_start(&head[..n], skip + k)
+                    } else {
+                        crate::json::parse::describe_at(&head[..n], skip + k)
+                    };
                     Err(Problem::new(
                         display,
                         format!(

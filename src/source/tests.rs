@@ -265,7 +265,7 @@ fn json_server_db_round_trips() {
 }
 
 #[test]
-fn members_missing_from_the_file_are_appended_when_writing() {
+fn members_missing_from_the_file_are_appended_when_writing_only_if_they_have_records() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec_for(
         file_with(
@@ -282,11 +282,28 @@ fn members_missing_from_the_file_are_appended_when_writing() {
     let (records, probs, layout) = read_all(&spec);
     assert!(probs.is_empty());
     assert_eq!(records.len(), 1);
+    // Empty, they stay absent: a plain round trip adds nothing.
     let out = dir.path().join("out.json");
     write_back(&spec, &layout, &records, &out);
     assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "{\n  \"posts\": [\n    {\n      \"id\": 1\n    }\n  ],\n  \"x\": {\n    \"k\": [\n      1,\n      2\n    ]\n  }\n}\n"
+    );
+    // With records (written to the database since), they are appended.
+    let tag = crate::json::parse(b"{\"name\": \"rust\"}", 8).unwrap();
+    let mut feed = |m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+        for r in records.iter().filter(|r| r.member == m) {
+            emit(r.key.as_deref(), &r.value)?;
+        }
+        if m == 1 {
+            emit(None, &tag)?;
+        }
+        Ok(())
+    };
+    write_source(&spec, &layout, &out, &mut feed).unwrap();
+    assert_eq!(
         std::fs::read_to_string(out).unwrap(),
-        "{\n  \"posts\": [\n    {\n      \"id\": 1\n    }\n  ],\n  \"x\": {\n    \"k\": [\n      1,\n      2\n    ]\n  },\n  \"tags\": [],\n  \"meta\": {}\n}\n"
+        "{\n  \"posts\": [\n    {\n      \"id\": 1\n    }\n  ],\n  \"x\": {\n    \"k\": [\n      1,\n      2\n    ]\n  },\n  \"tags\": [\n    {\n      \"name\": \"rust\"\n    }\n  ]\n}\n"
     );
 }
 

@@ -848,6 +848,7 @@ fn database_locked_by_another_process() {
     );
     let before = p.dump();
     let snap = p.snapshot();
+    let backups = p.backups();
 
     let lock = p.db();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -867,6 +868,8 @@ fn database_locked_by_another_process() {
     r.failed().stderr_has_ci("locked");
     assert_eq!(p.dump(), before, "a failed migration changed the database");
     p.assert_unchanged(&snap);
+    // The snapshot taken before the lock was met is removed with everything else.
+    assert_eq!(p.backups(), backups, "a failed migration left its snapshot");
 
     // Once the lock is gone the same command goes through.
     p.jl(&["migrate", "--reimport"]).ok();

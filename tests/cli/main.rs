@@ -15,6 +15,8 @@
 //!   same reads and writes, compared answer by answer (`jsonserver_common` holds the table).
 //! - `shared`: entities shared across records stored once, joined, and exported byte for byte.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
+//! - `corpus`: the hostile input corpus in tests/corpus/ (and inputs too big to commit).
+//! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
 
 mod util;
 
@@ -23,6 +25,8 @@ mod fixtures;
 mod backup;
 mod backup_serve;
 mod bad_input;
+mod corpus;
+mod crash;
 mod examples;
 mod infer;
 mod jsonserver_common;

@@ -358,8 +358,17 @@ impl Project {
                 continue;
             }
             let p = self.root.join(&rel);
-            let meta = fs::metadata(&p).unwrap();
-            files.insert(rel, (fs::read(&p).unwrap(), meta.modified().unwrap()));
+            let meta = fs::symlink_metadata(&p).unwrap();
+            // A symlink is recorded by where it points (it may point at a folder, or nowhere).
+            let bytes = if meta.file_type().is_symlink() {
+                fs::read_link(&p)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
+            } else {
+                fs::read(&p).unwrap()
+            };
+            files.insert(rel, (bytes, meta.modified().unwrap()));
         }
         Snapshot { files }
     }
@@ -480,15 +489,20 @@ pub fn list_files(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Copies a folder tree (skipping databases and `.jsonlift/`).
+/// Copies a folder tree (skipping databases and `.jsonlift/`); symlinks are copied as links.
 pub fn copy_tree(from: &Path, to: &Path) {
     for rel in list_files(from) {
         if is_db_file(&rel) || rel.starts_with(".jsonlift/") {
             continue;
         }
-        let dst = to.join(&rel);
+        let (src, dst) = (from.join(&rel), to.join(&rel));
         fs::create_dir_all(dst.parent().unwrap()).unwrap();
-        fs::copy(from.join(&rel), &dst).unwrap();
+        match fs::read_link(&src) {
+            Ok(target) => std::os::unix::fs::symlink(target, &dst).unwrap(),
+            Err(_) => {
+                fs::copy(&src, &dst).unwrap();
+            }
+        }
     }
 }
 
