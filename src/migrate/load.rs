@@ -83,24 +83,32 @@ enum Item {
     },
 }
 
-/// Records handed over at once (one channel operation per batch, not per record), and batches in
-/// flight between the two threads: bounds memory whatever the input size.
+/// Records handed over at once (one channel operation per batch, not per record): at most
+/// `BATCH` records or `BATCH_BYTES` of their source text, whichever comes first; and batches in
+/// flight between the two threads. Together they bound memory whatever the input's size and the
+/// records' size (a batch of large nested records is a few records).
 const BATCH: usize = 64;
-const IN_FLIGHT: usize = 8;
+const BATCH_BYTES: u64 = 256 << 10;
+const IN_FLIGHT: usize = 4;
 
 /// The reading thread's end of the channel.
 struct Batcher {
     tx: SyncSender<Vec<Item>>,
     buf: Vec<Item>,
+    bytes: u64,
 }
 
 impl Batcher {
     /// Queues an item; false once the writing thread has hung up.
     fn push(&mut self, item: Item) -> bool {
+        if let Item::Rows { rec, .. } = &item {
+            self.bytes += rec.origin.len;
+        }
         self.buf.push(item);
-        self.buf.len() < BATCH || self.flush()
+        (self.buf.len() < BATCH && self.bytes < BATCH_BYTES) || self.flush()
     }
     fn flush(&mut self) -> bool {
+        self.bytes = 0;
         let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
         batch.is_empty() || self.tx.send(batch).is_ok()
     }
@@ -427,6 +435,7 @@ fn read_rows(
     let mut batch = Batcher {
         tx,
         buf: Vec::with_capacity(BATCH),
+        bytes: 0,
     };
     let mut records = vec![0u64; spec.members.len()];
     'records: while let Some(next) = reader.next_record() {

@@ -34,10 +34,22 @@ pub fn cell_from(v: ValueRef<'_>) -> Cell<'static> {
     }
 }
 
+/// Plans that do not depend on the values bound. Without this, SQLite (built with STAT4) marks a
+/// statement like "the children of ?1" for re-preparation whenever ?1 changes, and re-parses
+/// it on nearly every execution: a third of the load's time on nested data.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
 /// Opens a live database the way every jsonlift process must: foreign keys on, WAL, and a busy
 /// timeout so that a short lock held by another process is waited for rather than failed on.
 pub fn open(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    stable_plans(&conn)?;
     conn.busy_timeout(busy)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -51,6 +63,7 @@ pub fn open_read_only(path: &Path, busy: Duration) -> rusqlite::Result<Connectio
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    stable_plans(&conn)?;
     conn.busy_timeout(busy)?;
     Ok(conn)
 }
@@ -59,6 +72,7 @@ pub fn open_read_only(path: &Path, busy: Duration) -> rusqlite::Result<Connectio
 /// complete): no journal and no syncs while loading, since a failure just deletes the file.
 pub fn open_build(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    stable_plans(&conn)?;
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -181,4 +195,23 @@ pub fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
         r.get::<_, i64>(0)
     })
     .map(|n| n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::config::DbConfig;
+
+    #[test]
+    fn every_connection_plans_independently_of_bound_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = dir.path().join("build.db");
+        let live = dir.path().join("live.db");
+        let qpsg = |c: &Connection| c.db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG).unwrap();
+        assert!(qpsg(&open_build(&build).unwrap()));
+        assert!(qpsg(&open(&live, Duration::from_secs(1)).unwrap()));
+        assert!(qpsg(
+            &open_read_only(&live, Duration::from_secs(1)).unwrap()
+        ));
+    }
 }
