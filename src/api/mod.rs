@@ -14,6 +14,7 @@ pub mod error;
 pub mod jsonp;
 pub mod list;
 pub mod listen;
+pub mod metrics;
 pub mod query;
 mod request;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub max_depth: usize,
     /// Backups and restores of the database (none when serving the JSON files).
     pub backups: Option<Arc<crate::backup::serving::ServerBackups>>,
+    /// What this process served, for `/_admin/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 pub type Shared = Arc<AppState>;
@@ -116,7 +119,9 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
     let mut app = Router::new()
         .route("/db", get(db::get))
         .route("/_admin/audit", get(admin::audit))
-        .route("/_admin/health", get(admin::health));
+        .route("/_admin/health", get(admin::health))
+        .route("/_admin/metrics", get(metrics::get))
+        .route_layer(axum::middleware::from_fn(metrics::mark_route));
     for (ci, route) in state.routes.iter().enumerate() {
         let base = format!("{}/{route}", state.prefix);
         let sub =
@@ -141,12 +146,17 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
                         get(collection::nested).post(collection::nested_create),
                     )
             };
-        app = app.merge(sub.layer(axum::Extension(Coll(ci))));
+        // The route layer runs inside the extension, so it sees the collection.
+        let sub = sub
+            .route_layer(axum::middleware::from_fn(metrics::mark_route))
+            .layer(axum::Extension(Coll(ci)));
+        app = app.merge(sub);
     }
     // Taking and restoring a backup last as long as the database is large: no request timeout.
     let long = Router::new()
         .route("/_admin/backups", get(backups::list).post(backups::take))
-        .route("/_admin/restore", post(backups::restore));
+        .route("/_admin/restore", post(backups::restore))
+        .route_layer(axum::middleware::from_fn(metrics::mark_route));
     app.fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -159,7 +169,10 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(jsonp::layer))
-        .layer(axum::middleware::from_fn(request::trace))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request::trace,
+        ))
         .with_state(state)
 }
 

@@ -94,6 +94,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         routes,
         max_depth: project.max_depth(),
         backups,
+        metrics: Default::default(),
     });
     let app = api::router(state, &limits);
     let header_timeout = limits.header_timeout;

@@ -139,4 +139,8 @@ impl Store for SqliteStore {
     fn close_connections(&self) {
         self.idle.lock().expect("pool lock").clear();
     }
+
+    fn database_file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
 }

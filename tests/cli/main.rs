@@ -30,6 +30,7 @@ mod jsonserver_parity;
 mod jsonserver_query;
 mod migrate;
 mod serve;
+mod serve_admin;
 mod serve_concurrent;
 mod serve_crash;
 mod serve_harness;
