@@ -15,6 +15,7 @@ pub mod jsonp;
 pub mod list;
 pub mod listen;
 pub mod metrics;
+pub mod openapi;
 pub mod query;
 mod request;
 
@@ -121,6 +122,7 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .route("/_admin/audit", get(admin::audit))
         .route("/_admin/health", get(admin::health))
         .route("/_admin/metrics", get(metrics::get))
+        .route("/_admin/openapi.json", get(openapi::get))
         .route_layer(axum::middleware::from_fn(metrics::mark_route));
     for (ci, route) in state.routes.iter().enumerate() {
         let base = format!("{}/{route}", state.prefix);

@@ -161,3 +161,211 @@ fn serve_admin_metrics_count_requests_by_route_template_exactly() {
     // 3 migration entries + insert + update + delete.
     assert_eq!(get("jsonlift_audit_last_id"), 6.0);
 }
+
+/// The example projects (directories of examples/ with a jsonlift.toml).
+pub fn example_names() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            e.path()
+                .join("jsonlift.toml")
+                .exists()
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no example projects");
+    out
+}
+
+/// The collections of a project: (name, route under the prefix, is a document).
+pub fn collections(p: &crate::util::Project) -> Vec<(String, String, bool)> {
+    let project = jsonlift::config::Project::load(&p.config()).unwrap();
+    let schema = jsonlift::schema::Schema::build(&project).unwrap();
+    let routes = jsonlift::api::routes(&project, "/api").unwrap();
+    schema
+        .collections
+        .iter()
+        .zip(routes)
+        .map(|(c, r)| (c.name.clone(), r, schema.tables[c.table].document))
+        .collect()
+}
+
+type J = serde_json::Value;
+
+/// Problems of `v` against JSON Schema `s`, for the subset `/_admin/openapi.json` emits:
+/// `$ref` (into the document), `type` (one or a list), `properties`, `required`,
+/// `additionalProperties`, `enum`, `minimum`, `maximum`, `items`, `format` (date, date-time,
+/// uuid).
+fn validate(doc: &J, s: &J, v: &J, path: &str, out: &mut Vec<String>) {
+    if let Some(r) = s.get("$ref").and_then(J::as_str) {
+        let target = doc
+            .pointer(r.trim_start_matches('#'))
+            .expect("$ref resolves");
+        return validate(doc, target, v, path, out);
+    }
+    if let Some(t) = s.get("type") {
+        let types: Vec<&str> = match t {
+            J::String(t) => vec![t.as_str()],
+            J::Array(a) => a.iter().map(|x| x.as_str().unwrap()).collect(),
+            _ => panic!("bad type {t}"),
+        };
+        let ok = types.iter().any(|t| match *t {
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            other => panic!("unknown type {other}"),
+        });
+        if !ok {
+            out.push(format!("{path}: {v} is not {types:?}"));
+            return;
+        }
+    }
+    if let Some(e) = s.get("enum").and_then(J::as_array) {
+        if !e.contains(v) {
+            out.push(format!("{path}: {v} not in {e:?}"));
+        }
+    }
+    if let (Some(m), Some(n)) = (s.get("minimum").and_then(J::as_f64), v.as_f64()) {
+        if n < m {
+            out.push(format!("{path}: {n} < {m}"));
+        }
+    }
+    if let (Some(m), Some(n)) = (s.get("maximum").and_then(J::as_f64), v.as_f64()) {
+        if n > m {
+            out.push(format!("{path}: {n} > {m}"));
+        }
+    }
+    if let (Some(f), Some(text)) = (s.get("format").and_then(J::as_str), v.as_str()) {
+        let good = match f {
+            "date" => jsonlift::schema::is_date(text),
+            "date-time" => jsonlift::schema::is_timestamp(text),
+            "uuid" => jsonlift::schema::is_uuid(text),
+            _ => true,
+        };
+        if !good {
+            out.push(format!("{path}: {text:?} is not a {f}"));
+        }
+    }
+    if let Some(o) = v.as_object() {
+        let props = s.get("properties").and_then(J::as_object);
+        for r in s
+            .get("required")
+            .and_then(J::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !o.contains_key(r.as_str().unwrap()) {
+                out.push(format!("{path}: missing {r}"));
+            }
+        }
+        for (k, x) in o {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => validate(doc, ps, x, &format!("{path}.{k}"), out),
+                None if s.get("additionalProperties") == Some(&J::Bool(false)) => {
+                    out.push(format!("{path}: unexpected key {k}"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(a)) = (s.get("items"), v.as_array()) {
+        for (i, x) in a.iter().enumerate() {
+            validate(doc, items, x, &format!("{path}[{i}]"), out);
+        }
+    }
+}
+
+#[test]
+fn serve_admin_openapi_names_every_route_and_every_example_record_validates() {
+    for name in example_names() {
+        let p = example(&name, TOKENS);
+        let s = Server::start(&p, &[], &[("SERVE_TEST_TOKEN", TOKEN)]);
+        call("GET", &s.url("/_admin/openapi.json"), None, None).status(401);
+        let r = call("GET", &s.url("/_admin/openapi.json"), Some(TOKEN), None);
+        r.status(200);
+        let doc: J = serde_json::from_str(&r.body).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().unwrap();
+        for admin in [
+            "/db",
+            "/_admin/health",
+            "/_admin/metrics",
+            "/_admin/openapi.json",
+            "/_admin/audit",
+            "/_admin/backups",
+            "/_admin/restore",
+        ] {
+            assert!(paths.contains_key(admin), "{name}: {admin}");
+        }
+        let mut checked = 0;
+        for (coll, route, document) in collections(&p) {
+            let base = format!("/api/{route}");
+            let methods = |path: &str| -> Vec<String> {
+                let ops = paths
+                    .get(path)
+                    .unwrap_or_else(|| panic!("{name}: {path} missing"));
+                ops.as_object().unwrap().keys().cloned().collect()
+            };
+            let record_schema = &doc["components"]["schemas"][&coll];
+            assert!(record_schema.is_object(), "{name}: no schema for {coll}");
+            let records: Vec<J> = if document {
+                assert_eq!(methods(&base), ["get", "put", "patch"]);
+                let d = call("GET", &s.url(&base), None, None);
+                vec![serde_json::from_str(&d.body).unwrap()]
+            } else {
+                assert_eq!(methods(&base), ["get", "post"]);
+                assert_eq!(methods(&format!("{base}/_import")), ["post"]);
+                assert_eq!(
+                    methods(&format!("{base}/{{id}}")),
+                    ["get", "put", "patch", "delete"]
+                );
+                assert_eq!(
+                    methods(&format!("{base}/{{id}}/{{child}}")),
+                    ["get", "post"]
+                );
+                let params: Vec<&str> = paths[&base]["get"]["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                for q in ["_page", "_limit", "_sort", "_order", "q", "_embed"] {
+                    assert!(params.contains(&q), "{name}: {base} lacks {q}");
+                }
+                let l = call("GET", &s.url(&base), None, None);
+                l.status(200);
+                serde_json::from_str::<J>(&l.body)
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            };
+            assert!(!records.is_empty(), "{name}: {coll} has no records");
+            for rec in &records {
+                let mut problems = Vec::new();
+                validate(&doc, record_schema, rec, "$", &mut problems);
+                assert!(problems.is_empty(), "{name}/{coll}: {problems:#?}\n{rec:#}");
+                checked += 1;
+            }
+            // A wrong record is caught: the validator is not vacuous.
+            if let Some(req) = record_schema["required"].as_array().and_then(|r| r.first()) {
+                let mut bad = records[0].clone();
+                bad.as_object_mut().unwrap().remove(req.as_str().unwrap());
+                let mut problems = Vec::new();
+                validate(&doc, record_schema, &bad, "$", &mut problems);
+                assert!(
+                    !problems.is_empty(),
+                    "{name}/{coll}: missing {req} not caught"
+                );
+            }
+        }
+        assert!(checked > 0);
+    }
+}
