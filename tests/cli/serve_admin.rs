@@ -369,3 +369,50 @@ fn serve_admin_openapi_names_every_route_and_every_example_record_validates() {
         assert!(checked > 0);
     }
 }
+
+#[test]
+fn serve_admin_health_reports_integrity_ledger_and_changed_sources() {
+    for (name, file) in [("jsonserver", "db.json"), ("personas", "personas/new.json")] {
+        let p = example(name, TOKENS);
+        let s = Server::start(&p, &[], &[("SERVE_TEST_TOKEN", TOKEN)]);
+        let health = || -> J {
+            let r = call("GET", &s.url("/_admin/health"), Some(TOKEN), None);
+            r.status(200);
+            serde_json::from_str(&r.body).unwrap()
+        };
+        let h = health();
+        assert_eq!(h["status"], "ok", "{h:#}");
+        assert_eq!(h["database"], "reachable");
+        assert_eq!(h["integrity"], "ok");
+        assert_eq!(h["migration_runs"], 1);
+        assert_eq!(h["last_run"]["action"], "migrate");
+        assert_eq!(h["sources_changed"], false, "{h:#}");
+        let sources = h["sources"].as_array().unwrap();
+        assert!(!sources.is_empty());
+        for src in sources {
+            assert_eq!(src["size"], src["recorded_size"], "{name}: {src}");
+            assert_eq!(src["changed"], false, "{name}: {src}");
+        }
+        // A change to a source after the migration shows (a new file in a folder source, an
+        // edit of a file source).
+        if name == "jsonserver" {
+            let mut text = p.read(file);
+            text.extend_from_slice(b"\n");
+            p.write(file, text);
+        } else {
+            p.write(file, "{\"id\": \"new\", \"name\": \"New\"}\n");
+        }
+        let h = health();
+        assert_eq!(h["sources_changed"], true, "{name}: {h:#}");
+        assert_eq!(
+            h["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["changed"] == true)
+                .count(),
+            1,
+            "{name}: {h:#}"
+        );
+    }
+}
