@@ -33,7 +33,13 @@ pub async fn list(
     list_of(&s, c, q, list::url_parts(&uri, &headers)).await
 }
 
-async fn list_of(s: &Shared, c: usize, q: ListQuery, url: UrlParts) -> Result<Response, ApiError> {
+async fn list_of(
+    s: &Shared,
+    c: usize,
+    mut q: ListQuery,
+    url: UrlParts,
+) -> Result<Response, ApiError> {
+    q.max_page = s.max_page_size;
     let routes = s.routes.clone();
     let page = blocking(s, move |st| {
         read(st, |conn| {

@@ -44,6 +44,8 @@ pub struct AppState {
     pub max_depth: usize,
     /// Backups and restores of the database (none when serving the JSON files).
     pub backups: Option<Arc<crate::backup::serving::ServerBackups>>,
+    /// `[serve] max_page_size`: the most records a paged list request gets.
+    pub max_page_size: Option<usize>,
     /// What this process served, for `/_admin/metrics`.
     pub metrics: metrics::Metrics,
 }

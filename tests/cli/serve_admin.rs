@@ -416,3 +416,49 @@ fn serve_admin_health_reports_integrity_ledger_and_changed_sources() {
         );
     }
 }
+
+#[test]
+fn serve_max_page_size_caps_paged_lists_only() {
+    let p = example("jsonserver", "[serve]\nmax_page_size = 3\n");
+    let s = Server::start(&p, &[], &[]);
+    let count = |query: &str| -> (usize, Option<String>, Option<String>) {
+        let r = call("GET", &s.url(&format!("/api/posts{query}")), None, None);
+        r.status(200);
+        let v: J = serde_json::from_str(&r.body).unwrap();
+        (
+            v.as_array().unwrap().len(),
+            r.header("x-total-count").map(str::to_string),
+            r.header("link").map(str::to_string),
+        )
+    };
+    // Unpaged: every record, as json-server gives them.
+    assert_eq!(count(""), (4, None, None));
+    assert_eq!(count("?_limit=10").0, 3);
+    assert_eq!(count("?_limit=10").1.as_deref(), Some("4"));
+    assert_eq!(count("?_limit=2").0, 2);
+    assert_eq!(count("?_start=0&_end=10").0, 3);
+    assert_eq!(count("?_start=2&_end=10").0, 2);
+    // Pages of the capped size, and links that walk them.
+    let (n, total, link) = count("?_page=1&_limit=10");
+    assert_eq!((n, total.as_deref()), (3, Some("4")));
+    let link = link.unwrap();
+    assert!(link.contains("_page=2&_limit=10>; rel=\"next\""), "{link}");
+    assert!(link.contains("_page=2&_limit=10>; rel=\"last\""), "{link}");
+    assert_eq!(count("?_page=2&_limit=10").0, 1);
+    // Filtered and sorted lists (built in memory) are capped the same way.
+    assert_eq!(count("?_sort=views&_limit=10").0, 3);
+    drop(s);
+
+    // 0: no cap.
+    let p = example("jsonserver", "[serve]\nmax_page_size = 0\n");
+    let s = Server::start(&p, &[], &[]);
+    let r = call("GET", &s.url("/api/posts?_limit=10"), None, None);
+    assert_eq!(
+        serde_json::from_str::<J>(&r.body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
