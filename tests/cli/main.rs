@@ -33,6 +33,7 @@ mod serve;
 mod serve_admin;
 mod serve_concurrent;
 mod serve_crash;
+mod serve_crud;
 mod serve_harness;
 mod serve_hostile;
 mod shared;
