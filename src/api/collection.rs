@@ -11,7 +11,7 @@ use axum::response::Response;
 use super::body::{json_response, ok, parse_body, parse_object};
 use super::error::ApiError;
 use super::query::{ListQuery, Relations, UrlParts, pluralize};
-use super::{Coll, Shared, blocking, list};
+use super::{Coll, Shared, blocking, list, point_read};
 use crate::audit::Actor;
 use crate::json::{JsonPath, Number, Value};
 use crate::schema::{ColType, Role, Schema};
@@ -61,12 +61,17 @@ pub async fn get(
     let rel = parsed.clone().unwrap_or_default();
     let key = id.clone();
     let routes = s.routes.clone();
-    let found = blocking(&s, move |st| {
+    // `_embed`/`_expand` may read many records: only a plain get is a point read.
+    let show = move |st: &dyn crate::store::Store| {
         read(st, |conn| {
             list::show(st.schema(), &routes, conn, c, &key, &rel)
         })
-    })
-    .await?;
+    };
+    let found = if parsed.as_ref().is_ok_and(|r| r.is_empty()) {
+        point_read(&s, show).await?
+    } else {
+        blocking(&s, show).await?
+    };
     match found {
         Some(v) => {
             parsed?;

@@ -180,6 +180,22 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .with_state(state)
 }
 
+/// Runs a read that touches a handful of rows (a record by key) on the async worker itself
+/// when the store answers such reads in microseconds (SQLite in WAL mode: readers do not wait
+/// for the writer): handing it to a blocking thread and back costs more than the read, in
+/// context switches, at high concurrency. Otherwise, and for anything that may scan, use
+/// [`blocking`].
+pub async fn point_read<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if !state.store.point_reads_are_quick() {
+        return blocking(state, f).await;
+    }
+    let _pass = backups::pass(state)?;
+    f(&*state.store).map_err(ApiError::from)
+}
+
 /// Runs store work on a blocking thread (SQLite calls block), or answers 503 while the server
 /// restores a backup.
 pub async fn blocking<T: Send + 'static>(
