@@ -54,6 +54,9 @@ pub struct ServeConfig {
     pub protect_reads: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: Option<usize>,
+    /// The most records a paged list request (`_page`, `_limit`, `_end`) gets; 0 for no cap.
+    /// Lists without paging are never capped (json-server clients load whole collections).
+    pub max_page_size: Option<usize>,
     /// Longest a request may take, in seconds.
     pub request_timeout_secs: Option<u64>,
     /// Longest a client may take to send a request's headers (or stay idle between requests),

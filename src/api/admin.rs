@@ -4,7 +4,9 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::body::ok;
+use axum::http::StatusCode;
+
+use super::body::{json_response, ok};
 use super::error::ApiError;
 use super::{Shared, blocking};
 use crate::audit::{self, Filter};
@@ -37,26 +39,138 @@ pub async fn audit(
     Ok(ok(&audit::to_json(&entries)))
 }
 
-/// `GET /_admin/health`: the database answers, passes a quick integrity check, and how many
-/// migration runs its ledger holds.
+/// `GET /_admin/health`: the database answers, passes SQLite's quick integrity check, and what
+/// the migration ledger says: the last run and, per source, whether the file changed since it
+/// was migrated. Hashing the sources would take as long as they are large, so a change is
+/// judged by size and modification time against the ledger. 503 when the check fails.
 pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
-    let (check, runs) = blocking(&s, |st| {
+    let (check, runs, last, recorded) = blocking(&s, |st| {
         read(st, |conn| {
             let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+            // A JSON store's connection has no ledger: report none.
             let runs: i64 = conn
                 .query_row("SELECT count(*) FROM _jsonlift_ledger", [], |r| r.get(0))
                 .unwrap_or(0);
-            Ok::<_, StoreError>((check, runs))
+            let last = conn
+                .query_row(
+                    "SELECT action, started_at, finished_at, version FROM _jsonlift_ledger ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| Ok([r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+                )
+                .ok();
+            let recorded = recorded_sources(conn).unwrap_or_default();
+            Ok::<_, StoreError>((check, runs, last, recorded))
         })
     })
     .await?;
-    let status = if check == "ok" { "ok" } else { "degraded" };
-    Ok(ok(&Value::Object(vec![
-        ("status".into(), Value::String(status.into())),
-        ("integrity".into(), Value::String(check)),
+    let healthy = check == "ok";
+    let text = |t: &str| Value::String(t.to_string());
+    let last_run = match last {
+        Some([action, started, finished, version]) => Value::Object(vec![
+            ("action".into(), text(&action)),
+            ("started_at".into(), text(&started)),
+            ("finished_at".into(), text(&finished)),
+            ("version".into(), text(&version)),
+        ]),
+        None => Value::Null,
+    };
+    let mut any_changed = false;
+    let mut sources = Vec::new();
+    for spec in &s.store.schema().sources {
+        let Some((size, migrated_at)) = recorded
+            .iter()
+            .find(|r| r.0 == spec.display)
+            .map(|r| (r.1, r.2.clone()))
+        else {
+            continue;
+        };
+        let now = source_stat(&spec.path);
+        let changed = match &now {
+            Some((len, modified)) => {
+                *len != size
+                    || crate::clock::parse_micros(&migrated_at)
+                        .is_some_and(|m| modified.is_some_and(|t| t > m))
+            }
+            None => true,
+        };
+        any_changed |= changed;
+        let num = |n: u64| Value::Number(Number::from_i64(n as i64));
+        sources.push(Value::Object(vec![
+            ("path".into(), text(&spec.display)),
+            ("migrated_at".into(), text(&migrated_at)),
+            ("recorded_size".into(), num(size)),
+            (
+                "size".into(),
+                now.as_ref().map_or(Value::Null, |(len, _)| num(*len)),
+            ),
+            (
+                "modified_at".into(),
+                now.and_then(|(_, m)| m)
+                    .map_or(Value::Null, |m| text(&crate::clock::from_micros(m))),
+            ),
+            ("changed".into(), Value::Bool(changed)),
+        ]));
+    }
+    let body = Value::Object(vec![
+        (
+            "status".into(),
+            text(if healthy { "ok" } else { "degraded" }),
+        ),
+        ("database".into(), text("reachable")),
+        ("integrity".into(), text(&check)),
         (
             "migration_runs".into(),
             Value::Number(Number::from_i64(runs)),
         ),
-    ])))
+        ("last_run".into(), last_run),
+        ("sources_changed".into(), Value::Bool(any_changed)),
+        ("sources".into(), Value::Array(sources)),
+    ]);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(json_response(status, &body))
+}
+
+/// The ledger's sources: (path as named in jsonlift.toml, size, migrated_at).
+fn recorded_sources(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, u64, String)>> {
+    let mut stmt = conn.prepare("SELECT path, size, migrated_at FROM _jsonlift_sources")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+    })?;
+    rows.collect()
+}
+
+/// The size of a source (a folder: of every file under it) and when it last changed (a
+/// folder: its newest file or directory, so an added or removed file counts), in
+/// microseconds since the epoch; `None` when it cannot be read.
+fn source_stat(path: &std::path::Path) -> Option<(u64, Option<i64>)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let micros = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_micros() as i64)
+    };
+    if !meta.is_dir() {
+        return Some((meta.len(), micros(&meta)));
+    }
+    let (mut size, mut newest) = (0u64, micros(&meta));
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).ok()?.flatten() {
+            let Ok(m) = std::fs::metadata(e.path()) else {
+                continue;
+            };
+            newest = newest.max(micros(&m));
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                size += m.len();
+            }
+        }
+    }
+    Some((size, newest))
 }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use super::body::{json_response, ok, parse_body, parse_object};
 use super::error::ApiError;
 use super::query::{ListQuery, Relations, UrlParts, pluralize};
-use super::{Coll, Shared, blocking, list};
+use super::{Coll, Shared, blocking, list, point_read};
 use crate::audit::Actor;
 use crate::json::{JsonPath, Number, Value};
 use crate::schema::{ColType, Role, Schema};
@@ -33,7 +33,13 @@ pub async fn list(
     list_of(&s, c, q, list::url_parts(&uri, &headers)).await
 }
 
-async fn list_of(s: &Shared, c: usize, q: ListQuery, url: UrlParts) -> Result<Response, ApiError> {
+async fn list_of(
+    s: &Shared,
+    c: usize,
+    mut q: ListQuery,
+    url: UrlParts,
+) -> Result<Response, ApiError> {
+    q.max_page = s.max_page_size;
     let routes = s.routes.clone();
     let page = blocking(s, move |st| {
         read(st, |conn| {
@@ -55,12 +61,17 @@ pub async fn get(
     let rel = parsed.clone().unwrap_or_default();
     let key = id.clone();
     let routes = s.routes.clone();
-    let found = blocking(&s, move |st| {
+    // `_embed`/`_expand` may read many records: only a plain get is a point read.
+    let show = move |st: &dyn crate::store::Store| {
         read(st, |conn| {
             list::show(st.schema(), &routes, conn, c, &key, &rel)
         })
-    })
-    .await?;
+    };
+    let found = if parsed.as_ref().is_ok_and(|r| r.is_empty()) {
+        point_read(&s, show).await?
+    } else {
+        blocking(&s, show).await?
+    };
     match found {
         Some(v) => {
             parsed?;

@@ -14,6 +14,8 @@ pub mod error;
 pub mod jsonp;
 pub mod list;
 pub mod listen;
+pub mod metrics;
+pub mod openapi;
 pub mod query;
 mod request;
 
@@ -42,6 +44,10 @@ pub struct AppState {
     pub max_depth: usize,
     /// Backups and restores of the database (none when serving the JSON files).
     pub backups: Option<Arc<crate::backup::serving::ServerBackups>>,
+    /// `[serve] max_page_size`: the most records a paged list request gets.
+    pub max_page_size: Option<usize>,
+    /// What this process served, for `/_admin/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 pub type Shared = Arc<AppState>;
@@ -116,7 +122,10 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
     let mut app = Router::new()
         .route("/db", get(db::get))
         .route("/_admin/audit", get(admin::audit))
-        .route("/_admin/health", get(admin::health));
+        .route("/_admin/health", get(admin::health))
+        .route("/_admin/metrics", get(metrics::get))
+        .route("/_admin/openapi.json", get(openapi::get))
+        .route_layer(axum::middleware::from_fn(metrics::mark_route));
     for (ci, route) in state.routes.iter().enumerate() {
         let base = format!("{}/{route}", state.prefix);
         let sub =
@@ -141,12 +150,17 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
                         get(collection::nested).post(collection::nested_create),
                     )
             };
-        app = app.merge(sub.layer(axum::Extension(Coll(ci))));
+        // The route layer runs inside the extension, so it sees the collection.
+        let sub = sub
+            .route_layer(axum::middleware::from_fn(metrics::mark_route))
+            .layer(axum::Extension(Coll(ci)));
+        app = app.merge(sub);
     }
     // Taking and restoring a backup last as long as the database is large: no request timeout.
     let long = Router::new()
         .route("/_admin/backups", get(backups::list).post(backups::take))
-        .route("/_admin/restore", post(backups::restore));
+        .route("/_admin/restore", post(backups::restore))
+        .route_layer(axum::middleware::from_fn(metrics::mark_route));
     app.fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -159,8 +173,27 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(jsonp::layer))
-        .layer(axum::middleware::from_fn(request::trace))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request::trace,
+        ))
         .with_state(state)
+}
+
+/// Runs a read that touches a handful of rows (a record by key) on the async worker itself
+/// when the store answers such reads in microseconds (SQLite in WAL mode: readers do not wait
+/// for the writer): handing it to a blocking thread and back costs more than the read, in
+/// context switches, at high concurrency. Otherwise, and for anything that may scan, use
+/// [`blocking`].
+pub async fn point_read<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if !state.store.point_reads_are_quick() {
+        return blocking(state, f).await;
+    }
+    let _pass = backups::pass(state)?;
+    f(&*state.store).map_err(ApiError::from)
 }
 
 /// Runs store work on a blocking thread (SQLite calls block), or answers 503 while the server

@@ -34,8 +34,8 @@ fn new_id() -> String {
     )
 }
 
-/// Gives the request its id and logs it when done.
-pub async fn trace(mut req: Request, next: Next) -> Response {
+/// Gives the request its id, and logs and counts it when done.
+pub async fn trace(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get("x-request-id")
@@ -48,6 +48,17 @@ pub async fn trace(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let t0 = Instant::now();
     let mut res = super::error::as_json(next.run(req).await).await;
+    let route = res.extensions().get::<super::metrics::Route>();
+    let coll = route
+        .and_then(|r| r.coll)
+        .map(|c| state.store.schema().collections[c].name.as_str());
+    state.metrics.observe(
+        &method,
+        route.map(|r| r.template.as_str()),
+        res.status().as_u16(),
+        t0.elapsed(),
+        coll,
+    );
     tracing::info!(
         request_id = %id,
         status = res.status().as_u16(),

@@ -39,6 +39,10 @@ pub struct ServeArgs {
     pub store: StoreKind,
 }
 
+/// `[serve] max_page_size` when not set: larger than any page a UI shows, small enough that
+/// one request cannot make the server build a whole large collection by paging.
+const DEFAULT_MAX_PAGE_SIZE: usize = 1000;
+
 pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
     let cfg = &project.config.serve;
@@ -94,6 +98,11 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         routes,
         max_depth: project.max_depth(),
         backups,
+        max_page_size: match cfg.max_page_size.unwrap_or(DEFAULT_MAX_PAGE_SIZE) {
+            0 => None,
+            n => Some(n),
+        },
+        metrics: Default::default(),
     });
     let app = api::router(state, &limits);
     let header_timeout = limits.header_timeout;

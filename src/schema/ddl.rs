@@ -81,7 +81,21 @@ pub fn create_indexes(t: &Table) -> Vec<String> {
     for group in &t.indexes {
         add(group);
     }
+    out.extend(extra_index(t));
     out
+}
+
+/// A partial index of the rows that hold keys the schema does not name: whether any record
+/// holds such a key (json-server's `_page` is one a list request asks about every time) is
+/// then found without scanning the table, and costs nothing while no record has one.
+pub fn extra_index(t: &Table) -> Option<String> {
+    let extra = &t.columns[t.extra_col?].name;
+    Some(format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} ({q}) WHERE {q} IS NOT NULL",
+        quote(&format!("idx_{}_{extra}_held", t.name)),
+        quote(&t.name),
+        q = quote(extra)
+    ))
 }
 
 /// The whole schema's DDL, in creation order (parents before children).

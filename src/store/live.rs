@@ -54,6 +54,15 @@ impl SqliteStore {
                 );
             }
         }
+        // Databases migrated before the index existed get it now (a no-op when present); a
+        // database this process may not write to is served without it.
+        for t in &store.schema.tables {
+            if let Some(sql) = crate::schema::ddl::extra_index(t) {
+                if let Err(e) = conn.execute_batch(&sql) {
+                    tracing::debug!("{}: {sql}: {e}", store.path.display());
+                }
+            }
+        }
         store.give_back(conn);
         Ok(store)
     }
@@ -138,5 +147,13 @@ impl Store for SqliteStore {
 
     fn close_connections(&self) {
         self.idle.lock().expect("pool lock").clear();
+    }
+
+    fn point_reads_are_quick(&self) -> bool {
+        true
+    }
+
+    fn database_file(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 }

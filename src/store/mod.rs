@@ -83,6 +83,15 @@ pub trait Store: Send + Sync {
     /// Closes the connections kept for reuse (a restore needs the database closed); the next
     /// use opens new ones.
     fn close_connections(&self) {}
+    /// Whether reading a record by key takes microseconds and never waits on a lock, so the
+    /// API may do it without a blocking thread.
+    fn point_reads_are_quick(&self) -> bool {
+        false
+    }
+    /// The database file, when the records live in one (for its size in `/_admin/metrics`).
+    fn database_file(&self) -> Option<&std::path::Path> {
+        None
+    }
     /// Audit entries matching `f`, oldest first.
     fn audit(&self, f: &crate::audit::Filter) -> Result<Vec<crate::audit::Entry>, StoreError> {
         let mut out = Vec::new();

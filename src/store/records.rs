@@ -590,11 +590,52 @@ impl<'s> Records<'s> {
             };
         }
         let id = crate::uuid::v4();
-        Ok(match self.schema.collections[self.coll].format {
-            Format::Folder => format!("{id}.json"),
-            Format::Prompty => format!("{id}.prompty"),
-            _ => id,
-        })
+        // A file name only when the key is the file's path, not a field of the record.
+        if Some(col) != t.key_col {
+            return Ok(id);
+        }
+        Ok(self.file_name(&id))
+    }
+
+    /// `<stem>.json` (`.prompty`) for a record of a folder collection.
+    fn file_name(&self, stem: &str) -> String {
+        match self.schema.collections[self.coll].format {
+            Format::Folder => format!("{stem}.json"),
+            Format::Prompty => format!("{stem}.prompty"),
+            _ => stem.to_string(),
+        }
+    }
+
+    /// The key column's value when the record's key is a field (a folder's file name, a
+    /// TinyDB document id): a rewritten record keeps its own; a new one gets `<key>.json`
+    /// (`.prompty`), or the next document id (TinyDB's largest plus one).
+    fn key_col_value(
+        &self,
+        conn: &Connection,
+        key: &str,
+        rowid: Option<i64>,
+    ) -> Result<String, StoreError> {
+        let t = self.table();
+        let col = &t.columns[t.key_col.expect("called for tables with a key column")];
+        if let Some(rowid) = rowid {
+            let kept: Option<rusqlite::types::Value> = conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM {} WHERE rowid = ?1",
+                    quote(&col.name),
+                    quote(&t.name)
+                ))?
+                .query_row([rowid], |r| r.get(0))
+                .optional()?;
+            match kept {
+                Some(rusqlite::types::Value::Text(f)) => return Ok(f),
+                Some(rusqlite::types::Value::Integer(n)) => return Ok(n.to_string()),
+                _ => {}
+            }
+        }
+        if col.ty == ColType::Integer {
+            return self.generate_key(conn, t.key_col.expect("checked above"));
+        }
+        Ok(self.file_name(key))
     }
 
     /// Writes the rows of `record` with key `key`: a new row at the end, or (with `rowid`) the
@@ -630,8 +671,12 @@ impl<'s> Records<'s> {
                 ids.set_next(ti, id);
             }
         }
-        let file_key = t.key_col.map(|_| key);
-        let rows = shred(self.schema, self.coll, file_key, record, &mut ids)
+        let file = match (t.key_col, self.key_field()) {
+            (Some(_), Some(_)) => Some(self.key_col_value(conn, key, rowid)?),
+            (Some(_), None) => Some(key.to_string()),
+            (None, _) => None,
+        };
+        let rows = shred(self.schema, self.coll, file.as_deref(), record, &mut ids)
             .map_err(StoreError::Invalid)?;
         match rowid {
             None => self.insert_rows(conn, &rows, 0)?,

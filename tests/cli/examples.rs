@@ -23,7 +23,7 @@ fn glob(pattern: &[u8], name: &[u8]) -> bool {
 /// The source files of a project (relative paths), read from its jsonlift.toml the way the
 /// contract describes: a file source is itself; a folder source is the files matching its
 /// pattern (default `*.json`, `*.prompty` for prompty folders), recursively if asked.
-fn source_files(root: &Path, config: &toml::Table) -> Vec<String> {
+pub fn source_files(root: &Path, config: &toml::Table) -> Vec<String> {
     let mut out = Vec::new();
     let Some(cols) = config.get("collections").and_then(|c| c.as_table()) else {
         return out;

@@ -8,6 +8,8 @@
 //! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
 //!   database as it was. `backup_serve`: the same while `serve` runs (schedule, admin routes).
 //! - `serve`: the HTTP API on a real port: shapes, writes, errors, auth, concurrency.
+//! - `serve_admin`: `/_admin/metrics`, `/_admin/openapi.json`, `/_admin/health`,
+//!   `[serve] max_page_size`. `serve_crud`: CRUD on every example, then export byte for byte.
 //! - `serve_crash`, `serve_concurrent`, `serve_hostile` (with `serve_harness`): the serve
 //!   reliability suite of RELIABILITY.md: SIGKILLs, 4 servers x 64 writers, hostile HTTP.
 //! - `jsonserver_query`: list queries answered as json-server 0.17.4 answers them (run live).
@@ -34,8 +36,10 @@ mod jsonserver_parity;
 mod jsonserver_query;
 mod migrate;
 mod serve;
+mod serve_admin;
 mod serve_concurrent;
 mod serve_crash;
+mod serve_crud;
 mod serve_harness;
 mod serve_hostile;
 mod shared;

@@ -183,6 +183,9 @@ pub struct ListQuery {
     limit: Option<Param>,
     page: Option<Param>,
     relations: Relations,
+    /// The most records a paged request (`_page`, `_limit`, `_end`) gets: `[serve]
+    /// max_page_size`. A list without paging is not capped, as in json-server.
+    pub max_page: Option<usize>,
 }
 
 /// Parameters json-server takes out before filtering (`_page` is not among them).
@@ -262,6 +265,7 @@ impl ListQuery {
             limit: get("_limit").cloned(),
             page: get("_page").cloned(),
             relations: Relations::from_grouped(&grouped)?,
+            max_page: None,
         })
     }
 
@@ -528,6 +532,8 @@ impl ListQuery {
             } else {
                 limit
             };
+            // Capped before the links are made, so that they walk pages of the capped size.
+            let limit = self.max_page.map_or(limit, |m| limit.min(m as f64));
             let (range, l) = paginate(len, page, limit, &url.full());
             link = Some(l);
             range
@@ -538,7 +544,11 @@ impl ListQuery {
             let start = or_zero(int(&q.start));
             lodash_slice(len, start, start + int(&q.limit))
         } else {
-            0..len
+            return (0..len, total, link);
+        };
+        let range = match self.max_page {
+            Some(m) if range.len() > m => range.start..range.start + m,
+            _ => range,
         };
         (range, total, link)
     }
