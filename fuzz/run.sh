@@ -15,7 +15,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 SECS="${SECONDS_PER_TARGET:-60}"
-ALL="json_parse json_scan read_array read_object read_tinydb read_document read_dbjson read_jsonl read_folder read_prompty config"
+ALL="json_parse json_scan read_array read_object read_tinydb read_document read_dbjson read_jsonl read_folder read_prompty config query"
 TARGETS="${TARGETS:-$ALL}"
 # No sanitizer: the code under test is safe Rust (the bundled SQLite is not reached by any
 # target); debug assertions on, so integer overflow is caught too.
@@ -27,6 +27,12 @@ cargo fuzz build "${FLAGS[@]}" || exit 1
 seed() {
   local target=$1 dir=corpus/$1
   mkdir -p "$dir"
+  if [ "$target" = query ]; then
+    # The query strings of the json-server parity table (what follows the `?`).
+    grep -o '"/[^"]*?[^"]*"' ../tests/cli/jsonserver_common.rs | sed 's/^"[^?]*?//; s/"$//' |
+      while read -r q; do printf '%s' "$q" >"$dir/seed-$(printf '%s' "$q" | sha256sum | cut -c1-16)"; done
+    return
+  fi
   local pattern
   case $target in
     read_jsonl) pattern='*.jsonl' ;;
