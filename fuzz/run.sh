@@ -8,6 +8,9 @@
 #   SECONDS_PER_TARGET=1800 fuzz/run.sh # the long run
 #   TARGETS="json_parse read_array" fuzz/run.sh
 #
+# Works on a fresh clone: the corpus folders are made and seeded here, cargo-fuzz makes
+# artifacts/ and target/. CI (.ci/run) runs it with SECONDS_PER_TARGET=45.
+#
 # A crash stops that target and leaves the input in fuzz/artifacts/<target>/; the script then
 # exits 1 after the others ran. Replay one with `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a
 # <target> <file>` (from fuzz/).
@@ -55,11 +58,13 @@ for t in $TARGETS; do
   echo "$t: ${execs:-?} executions in ${SECS}s, corpus $(ls "corpus/$t" | wc -l) inputs, exit $rc"
   if [ $rc -ne 0 ]; then
     failed+=("$t")
-    grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$log" | head -5
+    grep -E 'panicked|ERROR|SUMMARY' "$log" | head -5
+    # libFuzzer names the input it saved: print it relative to the repository root.
+    sed -n 's|.*Test unit written to \./|reproducer: fuzz/|p' "$log"
   fi
   rm -f "$log"
 done
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "crashes in: ${failed[*]} (inputs in fuzz/artifacts/)"
+  echo "fuzzing found crashes in: ${failed[*]} (reproducers above, in fuzz/artifacts/<target>/)"
   exit 1
 fi
