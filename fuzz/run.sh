@@ -4,7 +4,7 @@
 # nightly flags, which RUSTC_BOOTSTRAP=1 allows on stable.
 #
 #   cargo install cargo-fuzz            # once
-#   fuzz/run.sh                         # ~60 s per target (11 targets: ~12 min plus the build)
+#   fuzz/run.sh                         # ~60 s per target (12 targets: ~12 min plus the build)
 #   SECONDS_PER_TARGET=1800 fuzz/run.sh # the long run
 #   TARGETS="json_parse read_array" fuzz/run.sh
 #
