@@ -4,9 +4,12 @@
 # nightly flags, which RUSTC_BOOTSTRAP=1 allows on stable.
 #
 #   cargo install cargo-fuzz            # once
-#   fuzz/run.sh                         # ~60 s per target (11 targets: ~12 min plus the build)
+#   fuzz/run.sh                         # ~60 s per target (12 targets: ~12 min plus the build)
 #   SECONDS_PER_TARGET=1800 fuzz/run.sh # the long run
 #   TARGETS="json_parse read_array" fuzz/run.sh
+#
+# Works on a fresh clone: the corpus folders are made and seeded here, cargo-fuzz makes
+# artifacts/ and target/. CI (.ci/run) runs it with SECONDS_PER_TARGET=45.
 #
 # A crash stops that target and leaves the input in fuzz/artifacts/<target>/; the script then
 # exits 1 after the others ran. Replay one with `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a
@@ -15,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 SECS="${SECONDS_PER_TARGET:-60}"
-ALL="json_parse json_scan read_array read_object read_tinydb read_document read_dbjson read_jsonl read_folder read_prompty config"
+ALL="json_parse json_scan read_array read_object read_tinydb read_document read_dbjson read_jsonl read_folder read_prompty config query"
 TARGETS="${TARGETS:-$ALL}"
 # No sanitizer: the code under test is safe Rust (the bundled SQLite is not reached by any
 # target); debug assertions on, so integer overflow is caught too.
@@ -27,6 +30,12 @@ cargo fuzz build "${FLAGS[@]}" || exit 1
 seed() {
   local target=$1 dir=corpus/$1
   mkdir -p "$dir"
+  if [ "$target" = query ]; then
+    # The query strings of the json-server parity table (what follows the `?`).
+    grep -o '"/[^"]*?[^"]*"' ../tests/cli/jsonserver_common.rs | sed 's/^"[^?]*?//; s/"$//' |
+      while read -r q; do printf '%s' "$q" >"$dir/seed-$(printf '%s' "$q" | sha256sum | cut -c1-16)"; done
+    return
+  fi
   local pattern
   case $target in
     read_jsonl) pattern='*.jsonl' ;;
@@ -49,11 +58,13 @@ for t in $TARGETS; do
   echo "$t: ${execs:-?} executions in ${SECS}s, corpus $(ls "corpus/$t" | wc -l) inputs, exit $rc"
   if [ $rc -ne 0 ]; then
     failed+=("$t")
-    grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$log" | head -5
+    grep -E 'panicked|ERROR|SUMMARY' "$log" | head -5
+    # libFuzzer names the input it saved: print it relative to the repository root.
+    sed -n 's|.*Test unit written to \./|reproducer: fuzz/|p' "$log"
   fi
   rm -f "$log"
 done
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "crashes in: ${failed[*]} (inputs in fuzz/artifacts/)"
+  echo "fuzzing found crashes in: ${failed[*]} (reproducers above, in fuzz/artifacts/<target>/)"
   exit 1
 fi

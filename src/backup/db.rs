@@ -151,6 +151,12 @@ fn remove_stale_temps(dir: &Path) {
         let Some((_, pid)) = name.rsplit_once(".tmp-") else {
             continue;
         };
+        // `VACUUM INTO` writes the temp database through a rollback journal of its own, which a
+        // kill leaves behind beside it.
+        let pid = ["-journal", "-wal", "-shm"]
+            .iter()
+            .find_map(|s| pid.strip_suffix(s))
+            .unwrap_or(pid);
         if name.starts_with('.')
             && pid.parse::<u32>().is_ok()
             && !Path::new("/proc").join(pid).exists()
@@ -270,4 +276,43 @@ pub fn materialize(entry: &Entry, out: &Path) -> anyhow::Result<()> {
         sync_dir(d);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the backup crash harness (tests/cli/crash_backup.rs): a kill during `VACUUM
+    /// INTO` left the temp database's `-journal`, which the next backup did not recognize.
+    #[test]
+    fn stale_temps_of_a_killed_backup_are_removed_with_their_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pid no process has (above the kernel's pid_max limit of 2^22).
+        let dead = 4_194_305;
+        let mine = std::process::id();
+        let stale = [
+            format!(".a.db.tmp-{dead}"),
+            format!(".a.db.tmp-{dead}-journal"),
+            format!(".a.db.tmp-{dead}-wal"),
+            format!(".a.db.zst.tmp-{dead}"),
+        ];
+        let kept = [
+            format!(".b.db.tmp-{mine}"),
+            format!(".b.db.tmp-{mine}-journal"),
+            "c.db".to_string(),
+            "c.json".to_string(),
+        ];
+        for f in stale.iter().chain(&kept) {
+            fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        remove_stale_temps(dir.path());
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = kept.to_vec();
+        want.sort();
+        assert_eq!(left, want);
+    }
 }

@@ -20,7 +20,7 @@ use jsonlift::store::{Records, SqliteStore, Store};
 
 use crate::util::*;
 
-const TOML: &str = r#"
+pub(crate) const TOML: &str = r#"
 database = "app.db"
 
 [collections.notes]
@@ -53,7 +53,7 @@ fn project() -> Project {
 
 /// Writes records through the server's store: the record and its audit entry in one
 /// transaction, exactly as `jsonlift serve` does for each request.
-struct Writer {
+pub(crate) struct Writer {
     store: SqliteStore,
 }
 
@@ -77,13 +77,13 @@ fn store_put(store: &SqliteStore, key: &str, record: Option<&str>) {
 }
 
 impl Writer {
-    fn new(p: &Project) -> Writer {
+    pub(crate) fn new(p: &Project) -> Writer {
         Writer {
             store: open_store(&p.config()),
         }
     }
 
-    fn put(&self, key: &str, title: &str, items: &[&str]) {
+    pub(crate) fn put(&self, key: &str, title: &str, items: &[&str]) {
         let items: Vec<String> = items
             .iter()
             .map(|n| format!("{{\"name\": \"{n}\"}}"))

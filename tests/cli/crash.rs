@@ -28,21 +28,21 @@ const PHASES: &[&str] = &[
     "backup", "load", "verify", "record", "commit", "publish", "done",
 ];
 
-fn env_or(name: &str, default: u64) -> u64 {
+pub(crate) fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     std::env::var_os("JSONLIFT_CRASH_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(BIN))
 }
 
 /// splitmix64: reproducible from the printed seed, no dependency.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -52,15 +52,15 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     std::env::var("JSONLIFT_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -439,7 +439,7 @@ fn incomplete_backups(p: &Project) -> u64 {
 }
 
 /// `jsonlift <args[0]> -c <project> <args[1..]>` with the binary under test.
-fn exit_of(p: &Project, args: &[&str]) -> Run {
+pub(crate) fn exit_of(p: &Project, args: &[&str]) -> Run {
     let mut full = vec![
         args[0].to_string(),
         "-c".into(),
@@ -452,7 +452,7 @@ fn exit_of(p: &Project, args: &[&str]) -> Run {
 }
 
 #[track_caller]
-fn jl_ok(p: &Project, args: &[&str], ctx: &str) {
+pub(crate) fn jl_ok(p: &Project, args: &[&str], ctx: &str) {
     let r = exit_of(p, args);
     assert_eq!(r.code, Some(0), "{ctx}\n{r:#?}");
     assert!(!r.stderr.contains("panicked"), "{ctx}\n{r:#?}");

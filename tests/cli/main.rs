@@ -19,6 +19,8 @@
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 //! - `corpus`: the hostile input corpus in tests/corpus/ (and inputs too big to commit).
 //! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
+//! - `crash_backup`: `backup`, `restore` and `restore --at` SIGKILLed at random moments and at
+//!   each step: the live database old or new, never a broken backup listed as valid.
 
 mod util;
 
@@ -29,6 +31,7 @@ mod backup_serve;
 mod bad_input;
 mod corpus;
 mod crash;
+mod crash_backup;
 mod examples;
 mod infer;
 mod jsonserver_common;
