@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::input::{Input, write_atomically};
+use super::input::{Body, BodyReader, Input, write_atomically};
 use super::{Feed, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
 use crate::json::JsonPath;
@@ -78,13 +78,6 @@ impl ArrayBody {
     }
 }
 
-/// Reader of an array file.
-pub(crate) struct ArrayReader {
-    inp: Input,
-    body: ArrayBody,
-    ended: bool,
-}
-
 pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
     let mut inp = Input::open(spec)?;
     inp.not_empty("a JSON array")?;
@@ -93,32 +86,12 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
         return Err(inp.syntax(e, JsonPath::root()));
     }
     let body = ArrayBody::begin(&mut inp, 0, JsonPath::root())?;
-    Ok(Box::new(ArrayReader {
-        inp,
-        body,
-        ended: false,
-    }))
+    Ok(Box::new(BodyReader::new(inp, body, false)))
 }
 
-impl RecordReader for ArrayReader {
-    fn next_record(&mut self) -> Option<Result<Record, Problem>> {
-        if let Some(r) = self.body.next(&mut self.inp) {
-            return Some(r);
-        }
-        if self.inp.failed || self.ended {
-            return None;
-        }
-        self.ended = true;
-        self.inp.end().err().map(Err)
-    }
-    fn bytes_read(&self) -> u64 {
-        self.inp.sc.offset()
-    }
-    fn total_bytes(&self) -> u64 {
-        self.inp.total
-    }
-    fn finish(self: Box<Self>) -> Result<Layout, Problem> {
-        Ok(self.inp.layout(Vec::new(), false))
+impl Body for ArrayBody {
+    fn next(&mut self, inp: &mut Input) -> Option<Result<Record, Problem>> {
+        ArrayBody::next(self, inp)
     }
 }
 

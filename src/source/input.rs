@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{Layout, Origin, SourceSpec, TopLevel};
+use super::{Layout, Origin, Record, RecordReader, SourceSpec, TopLevel};
 use crate::error::Problem;
 use crate::json::scan::{Pos, ScanError, Scanner, ValuePos, offset_pos};
 use crate::json::write::detect;
@@ -260,4 +260,52 @@ pub(crate) fn write_atomically(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The records of a file's top-level array or keyed object, one at a time.
+pub(crate) trait Body: Send {
+    fn next(&mut self, inp: &mut Input) -> Option<Result<Record, Problem>>;
+}
+
+/// The reader of a file holding one top-level array or keyed object (`tinydb`: the file is a
+/// TinyDB table, which its layout records).
+pub(crate) struct BodyReader<B> {
+    inp: Input,
+    body: B,
+    tinydb: bool,
+    ended: bool,
+}
+
+impl<B: Body> BodyReader<B> {
+    pub fn new(inp: Input, body: B, tinydb: bool) -> BodyReader<B> {
+        BodyReader {
+            inp,
+            body,
+            tinydb,
+            ended: false,
+        }
+    }
+}
+
+impl<B: Body> RecordReader for BodyReader<B> {
+    fn next_record(&mut self) -> Option<Result<Record, Problem>> {
+        if let Some(r) = self.body.next(&mut self.inp) {
+            return Some(r);
+        }
+        if self.inp.failed || self.ended {
+            return None;
+        }
+        // After the last record: only whitespace may follow.
+        self.ended = true;
+        self.inp.end().err().map(Err)
+    }
+    fn bytes_read(&self) -> u64 {
+        self.inp.sc.offset()
+    }
+    fn total_bytes(&self) -> u64 {
+        self.inp.total
+    }
+    fn finish(self: Box<Self>) -> Result<Layout, Problem> {
+        Ok(self.inp.layout(Vec::new(), self.tinydb))
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 
-use super::input::{Input, write_atomically};
+use super::input::{Body, BodyReader, Input, write_atomically};
 use super::{Feed, Format, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
 use crate::json::JsonPath;
@@ -111,13 +111,6 @@ impl ObjectBody {
     }
 }
 
-pub(crate) struct ObjectReader {
-    inp: Input,
-    body: ObjectBody,
-    tinydb: bool,
-    ended: bool,
-}
-
 pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
     let tinydb = spec.members[0].format == Format::Tinydb;
     let mut inp = Input::open(spec)?;
@@ -127,33 +120,12 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
         return Err(inp.syntax(e, JsonPath::root()));
     }
     let body = ObjectBody::begin(&mut inp, 0, JsonPath::root(), tinydb)?;
-    Ok(Box::new(ObjectReader {
-        inp,
-        body,
-        tinydb,
-        ended: false,
-    }))
+    Ok(Box::new(BodyReader::new(inp, body, tinydb)))
 }
 
-impl RecordReader for ObjectReader {
-    fn next_record(&mut self) -> Option<Result<Record, Problem>> {
-        if let Some(r) = self.body.next(&mut self.inp) {
-            return Some(r);
-        }
-        if self.inp.failed || self.ended {
-            return None;
-        }
-        self.ended = true;
-        self.inp.end().err().map(Err)
-    }
-    fn bytes_read(&self) -> u64 {
-        self.inp.sc.offset()
-    }
-    fn total_bytes(&self) -> u64 {
-        self.inp.total
-    }
-    fn finish(self: Box<Self>) -> Result<Layout, Problem> {
-        Ok(self.inp.layout(Vec::new(), self.tinydb))
+impl Body for ObjectBody {
+    fn next(&mut self, inp: &mut Input) -> Option<Result<Record, Problem>> {
+        ObjectBody::next(self, inp)
     }
 }
 
