@@ -406,11 +406,16 @@ pub fn have(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// json-server 0.17.4 installed under target/ (once).
+/// json-server 0.17.4 installed under target/ (once). Tests run in parallel: one installs while
+/// the others wait, and the install counts only once npm has finished (its marker file), since
+/// json-server's own files appear before its dependencies do.
 pub fn install_json_server() -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("json-server-0.17.4");
     let bin = dir.join("node_modules/json-server/lib/cli/bin.js");
-    if !bin.exists() {
+    let done = dir.join("installed");
+    if !done.exists() {
         std::fs::create_dir_all(&dir).unwrap();
         let out = Command::new("npm")
             .args([
@@ -429,6 +434,7 @@ pub fn install_json_server() -> PathBuf {
             "npm install json-server@0.17.4 failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        std::fs::write(&done, b"json-server@0.17.4\n").unwrap();
     }
     bin
 }
