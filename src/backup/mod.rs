@@ -14,6 +14,7 @@ pub mod retention;
 pub mod schedule;
 pub mod serving;
 pub mod sources;
+pub mod tee;
 
 pub use db::{TakeOptions, take};
 pub use lock::{ServerLock, hold_server_lock};

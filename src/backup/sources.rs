@@ -18,7 +18,7 @@
 //! A snapshot folder without `manifest.json` is incomplete (the run was interrupted) and must not
 //! be trusted. The originals are only ever opened for reading.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -27,6 +27,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::tee::Tap;
 
 /// Name of the manifest inside a snapshot folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -53,9 +55,10 @@ pub enum BackupError {
     /// A source named in the project file does not exist.
     #[error("backup: source {display} not found ({}); check `source` in jsonlift.toml", path.display())]
     Missing { display: String, path: PathBuf },
-    /// A source kept changing while it was copied (twice in a row).
+    /// A source kept changing while it was copied (twice in a row; once when it was read as it
+    /// was copied).
     #[error(
-        "backup: {} changed while it was being copied (tried twice); stop the application writing it and run again",
+        "backup: {} changed while it was being copied; stop the application writing it and run again",
         path.display()
     )]
     Changed { path: PathBuf },
@@ -223,6 +226,18 @@ pub fn snapshot(
     project_dir: &Path,
     backup_root: &Path,
 ) -> Result<Snapshot, BackupError> {
+    prepare(sources, backup_root)?.fill(sources, project_dir, backup_root, HashMap::new())
+}
+
+/// A snapshot folder created and not yet filled: its copies' paths are known before they are
+/// written, so a reader can be pointed at them while [`Prepared::fill`] runs on another thread.
+pub struct Prepared {
+    dir: PathBuf,
+    created: String,
+}
+
+/// Checks that every source exists, then creates the snapshot folder (empty).
+pub fn prepare(sources: &[(PathBuf, String)], backup_root: &Path) -> Result<Prepared, BackupError> {
     // Check every source before creating anything.
     for (path, display) in sources {
         if fs::metadata(path).is_err() {
@@ -233,14 +248,44 @@ pub fn snapshot(
         }
     }
     fs::create_dir_all(backup_root).map_err(|e| BackupError::io("create", backup_root, e))?;
-    let now = SystemTime::now();
-    let (dir, created) = create_snapshot_dir(backup_root, now)?;
-    match fill(&dir, created, sources, project_dir, backup_root) {
-        Ok(s) => Ok(s),
-        Err(e) => {
-            // Our own, just-created folder: nothing else can be in it.
-            let _ = fs::remove_dir_all(&dir);
-            Err(e)
+    let (dir, created) = create_snapshot_dir(backup_root, SystemTime::now())?;
+    Ok(Prepared { dir, created })
+}
+
+impl Prepared {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Where the copy of source file `original` will be.
+    pub fn copy_path(&self, original: &Path, project_dir: &Path) -> PathBuf {
+        self.dir
+            .join(copy_rel(&normalize(original), &normalize(project_dir)))
+    }
+    /// Copies the sources. A source file with a tap in `taps` (keyed by its path) hands every
+    /// block to it once written; such a copy is not retried when the source changes meanwhile
+    /// (its reader has the first bytes already): it fails, and the tap's reader with it.
+    pub fn fill(
+        self,
+        sources: &[(PathBuf, String)],
+        project_dir: &Path,
+        backup_root: &Path,
+        mut taps: HashMap<PathBuf, Tap>,
+    ) -> Result<Snapshot, BackupError> {
+        let taps: HashMap<PathBuf, Tap> = taps.drain().map(|(p, t)| (normalize(&p), t)).collect();
+        match fill(
+            &self.dir,
+            self.created,
+            sources,
+            project_dir,
+            backup_root,
+            taps,
+        ) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                // Our own, just-created folder: nothing else can be in it.
+                let _ = fs::remove_dir_all(&self.dir);
+                Err(e)
+            }
         }
     }
 }
@@ -251,6 +296,7 @@ fn fill(
     sources: &[(PathBuf, String)],
     project_dir: &Path,
     backup_root: &Path,
+    mut taps: HashMap<PathBuf, Tap>,
 ) -> Result<Snapshot, BackupError> {
     let project = normalize(project_dir);
     let exclude: Vec<PathBuf> = [backup_root, dir]
@@ -290,7 +336,7 @@ fn fill(
                 }
                 let src = original.join(node_rel);
                 let entry = match node {
-                    Node::File { .. } => copy_file_entry(&src, &dst, dir)?,
+                    Node::File { .. } => copy_file_entry(&src, &dst, dir, None)?,
                     Node::Link { target, .. } => link_entry(&src, &target, &dst, dir)?,
                 };
                 manifest.files.push(entry);
@@ -299,7 +345,10 @@ fn fill(
             if let Some(parent) = copy.parent() {
                 ensure_dir(parent, dir, &mut dirs)?;
             }
-            manifest.files.push(copy_file_entry(&original, &copy, dir)?);
+            let tap = taps.remove(&original);
+            manifest
+                .files
+                .push(copy_file_entry(&original, &copy, dir, tap)?);
         }
         manifest.sources.push(ManifestSource {
             original: original.to_string_lossy().into_owned(),
@@ -511,14 +560,29 @@ fn rfc3339_nanos(t: SystemTime) -> String {
 use crate::clock::civil;
 
 /// Copies `src` to the new file `dst`, hashing in the same pass; retries once when the source
-/// changes meanwhile.
-fn copy_file_entry(src: &Path, dst: &Path, snap: &Path) -> Result<ManifestEntry, BackupError> {
-    for attempt in 0..2 {
+/// changes meanwhile, unless the copy feeds a reader (`tap`): then it fails.
+fn copy_file_entry(
+    src: &Path,
+    dst: &Path,
+    snap: &Path,
+    tap: Option<Tap>,
+) -> Result<ManifestEntry, BackupError> {
+    let attempts = if tap.is_some() { 1 } else { 2 };
+    for attempt in 0..attempts {
         let before = fs::metadata(src).map_err(|e| BackupError::io("read", src, e))?;
         let mtime = before
             .modified()
             .map_err(|e| BackupError::io("read", src, e))?;
-        let (size, sha) = copy_hashed(src, dst, mtime)?;
+        let copied = copy_hashed(src, dst, mtime, tap.as_ref());
+        let (size, sha) = match copied {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(t) = tap {
+                    t.fail(e.to_string());
+                }
+                return Err(e);
+            }
+        };
         #[cfg(test)]
         tests::AFTER_COPY.with(|hook| {
             if let Some(f) = hook.borrow_mut().as_mut() {
@@ -530,6 +594,10 @@ fn copy_file_entry(src: &Path, dst: &Path, snap: &Path) -> Result<ManifestEntry,
             && after.len() == before.len()
             && after.modified().ok() == Some(mtime);
         if stable {
+            if let Some(t) = tap {
+                // The reader may finish parsing while the copy is fsynced.
+                t.finish();
+            }
             sync_file(dst)?;
             return Ok(ManifestEntry {
                 original: src.to_string_lossy().into_owned(),
@@ -543,9 +611,13 @@ fn copy_file_entry(src: &Path, dst: &Path, snap: &Path) -> Result<ManifestEntry,
         fs::remove_file(dst).map_err(|e| BackupError::io("remove", dst, e))?;
         tracing::warn!(file = %src.display(), attempt, "source changed while copying; retrying");
     }
-    Err(BackupError::Changed {
+    let e = BackupError::Changed {
         path: src.to_path_buf(),
-    })
+    };
+    if let Some(t) = tap {
+        t.fail(e.to_string());
+    }
+    Err(e)
 }
 
 fn sync_file(path: &Path) -> Result<(), BackupError> {
@@ -556,8 +628,14 @@ fn sync_file(path: &Path) -> Result<(), BackupError> {
         .map_err(|e| BackupError::io("sync", path, e))
 }
 
-/// One pass: read a large block, hash it, write it. The copy gets the original's mtime.
-fn copy_hashed(src: &Path, dst: &Path, mtime: SystemTime) -> Result<(u64, String), BackupError> {
+/// One pass: read a large block, hash it, write it (and hand it to `tap`). The copy gets the
+/// original's mtime; it is not fsynced here.
+fn copy_hashed(
+    src: &Path,
+    dst: &Path,
+    mtime: SystemTime,
+    tap: Option<&Tap>,
+) -> Result<(u64, String), BackupError> {
     let mut input = File::open(src).map_err(|e| BackupError::io("read", src, e))?;
     let mut output = OpenOptions::new()
         .write(true)
@@ -567,7 +645,17 @@ fn copy_hashed(src: &Path, dst: &Path, mtime: SystemTime) -> Result<(u64, String
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut size = 0u64;
+    let mut feeding = tap;
     loop {
+        if let Some(t) = tap {
+            if t.stopped() {
+                let e = io::Error::other("the migration stopped");
+                return Err(BackupError::io("copy", src, e));
+            }
+        }
+        if let Some(t) = feeding {
+            buf = t.buffer(BUF_SIZE);
+        }
         let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -579,13 +667,18 @@ fn copy_hashed(src: &Path, dst: &Path, mtime: SystemTime) -> Result<(u64, String
             .write_all(&buf[..n])
             .map_err(|e| BackupError::io("write", dst, e))?;
         size += n as u64;
+        if let Some(t) = feeding {
+            buf.truncate(n);
+            if !t.send(std::mem::take(&mut buf)) {
+                // The reader stopped early (its source has a problem): finish the copy alone.
+                feeding = None;
+                buf = vec![0u8; BUF_SIZE];
+            }
+        }
     }
     output
         .set_modified(mtime)
         .map_err(|e| BackupError::io("set the time of", dst, e))?;
-    output
-        .sync_all()
-        .map_err(|e| BackupError::io("sync", dst, e))?;
     Ok((size, hex(&hasher.finalize())))
 }
 

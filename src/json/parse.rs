@@ -58,9 +58,10 @@ pub fn parse_nested(
     // the string scanner slice without re-checking. Parsing then stops at the first invalid
     // byte: reaching it is reported as "invalid UTF-8" at its offset, so errors earlier in the
     // text still win.
-    let end = match std::str::from_utf8(bytes) {
+    // simdutf8 checks several times faster than std on non-ASCII text; std finds the place.
+    let end = match simdutf8::basic::from_utf8(bytes) {
         Ok(_) => bytes.len(),
-        Err(e) => e.valid_up_to(),
+        Err(_) => std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| bytes.len()),
     };
     let start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
     // The scratch stacks are kept per thread between calls, so parsing record after record

@@ -141,6 +141,11 @@ impl<R: Read> Scanner<R> {
     }
 
     /// The input started with a UTF-8 byte order mark (skipped).
+    /// The reader being scanned.
+    pub fn reader(&self) -> &R {
+        &self.r
+    }
+
     pub fn bom(&self) -> bool {
         self.bom
     }

@@ -127,13 +127,14 @@ pub fn load_source(
     schema: &Schema,
     si: usize,
     spec: &SourceSpec,
+    bytes: Option<source::Bytes>,
     ids: &mut Ids,
     report: &mut Report,
     progress: &Progress,
     verify: bool,
 ) -> anyhow::Result<Option<Loaded>> {
     let started = Instant::now();
-    let reader = match source::open(spec) {
+    let reader = match source::open_from(spec, bytes) {
         Ok(r) => r,
         Err(p) => {
             report.problem(p);

@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod load;
 pub mod progress;
 pub mod report;
+pub mod snapshot;
 pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +33,7 @@ use ledger::SourceState;
 use load::{load_source, place, record_file};
 pub use progress::Progress;
 pub use report::{CollectionReport, Report};
+use snapshot::{Reads, SourceBackup};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -236,8 +238,9 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     to_load.extend(changed);
     to_load.sort_unstable();
 
-    // Back up what is about to be read; the load reads the copies, so what is loaded is exactly
-    // what was hashed even if an application writes the files meanwhile.
+    // Back up what is about to be read; the load reads the copies (a file's copy block by block
+    // as it is written), so what is loaded is exactly what was hashed even if an application
+    // writes the files meanwhile.
     let scratch = if opts.dry_run {
         Some(tempfile::tempdir()?)
     } else {
@@ -247,49 +250,17 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         Some(d) => d.path().join("backups"),
         None => project.backup_dir(),
     };
-    let list: Vec<(PathBuf, String)> = to_load
-        .iter()
-        .map(|&si| {
-            (
-                schema.sources[si].path.clone(),
-                schema.sources[si].display.clone(),
-            )
-        })
-        .collect();
     phase("backup");
-    let snap =
-        backup::snapshot(&list, &project.root, &backup_root).context("backing up the sources")?;
-    // Until the migration commits, the snapshot is of no use: any failure removes it.
-    let mut discard = DiscardOnDrop(Some(snap.dir().to_path_buf()));
-    let mut copies = HashMap::new();
-    for &si in &to_load {
-        let spec = &schema.sources[si];
-        let copy = snap
-            .copy_of(&spec.path)
-            .context("the snapshot lacks a source")?;
-        let mut read_spec = spec.clone();
-        read_spec.path = copy;
-        // A single file was hashed while copied; a folder's copy is hashed again as a whole.
-        let copied = match snap
-            .entries()
-            .iter()
-            .find(|e| Path::new(&e.original) == spec.path)
-        {
-            Some(e) if !is_folder(spec) => e.sha256.clone(),
-            _ => fingerprint(&read_spec)?.1,
-        };
-        if prints[si] == DEFERRED {
-            let size = std::fs::metadata(&read_spec.path)?.len();
-            prints[si] = (size, copied);
-        } else if copied != prints[si].1 {
-            bail!(
-                "{} changed while it was being backed up; run again when the application is not writing it",
-                spec.display
-            );
-        }
-        copies.insert(si, read_spec);
-    }
-
+    // Until the migration commits, the snapshot is of no use: any failure removes it. (Declared
+    // before the backup, so the copy has stopped when it is removed.)
+    let mut discard = DiscardOnDrop(None);
+    let (mut source_backup, reads) =
+        SourceBackup::start(&schema.sources, &to_load, &project.root, &backup_root)?;
+    discard.0 = Some(source_backup.dir().to_path_buf());
+    let Reads {
+        specs: copies,
+        bytes: feeds,
+    } = reads;
     let mut db_backup = None;
     let (conn, target) = if let Some(dir) = scratch {
         let path = dir.path().join("dry-run.db");
@@ -339,12 +310,11 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         &conn,
         &schema,
         &to_load,
-        &copies,
-        &prints,
+        (&copies, feeds),
+        (&mut source_backup, &mut prints),
         &mut report,
         opts,
         &started_at,
-        snap.dir(),
         db_backup
             .as_ref()
             .map(|b| b.data.to_string_lossy())
@@ -394,13 +364,13 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             temp.armed = false;
             discard.0 = None;
             report.status = "migrated".into();
-            report.backup = Some(snap.dir().to_path_buf());
+            report.backup = Some(source_backup.dir().to_path_buf());
         }
         Target::InPlace => {
             drop(conn);
             discard.0 = None;
             report.status = "migrated".into();
-            report.backup = Some(snap.dir().to_path_buf());
+            report.backup = Some(source_backup.dir().to_path_buf());
             // And one after: point-in-time recovery cannot replay a reimport, it starts here.
             if let Err(e) = backup::take(project, db_backup_options(project, "migrate-after")) {
                 tracing::warn!(
@@ -425,12 +395,11 @@ fn load_all(
     conn: &Connection,
     schema: &Schema,
     to_load: &[usize],
-    copies: &HashMap<usize, SourceSpec>,
-    prints: &[(u64, String)],
+    (copies, mut feeds): (&HashMap<usize, SourceSpec>, HashMap<usize, source::Bytes>),
+    (source_backup, prints): (&mut SourceBackup, &mut [(u64, String)]),
     report: &mut Report,
     opts: &Options,
     started_at: &str,
-    backup_dir: &Path,
     db_backup: Option<&str>,
 ) -> anyhow::Result<bool> {
     conn.pragma_update(None, "defer_foreign_keys", "ON")?;
@@ -466,6 +435,7 @@ fn load_all(
             schema,
             si,
             &copies[&si],
+            feeds.remove(&si),
             &mut ids,
             report,
             &opts.progress,
@@ -479,9 +449,47 @@ fn load_all(
             break;
         }
     }
+    drop(feeds);
     if !report.ok {
-        return Ok(false);
+        // A source that could not be read because its copy failed: the copy's error says why.
+        return match source_backup.failed() {
+            Some(e) => Err(e),
+            None => Ok(false),
+        };
     }
+    // The snapshot must be complete and durable before anything is committed; what it hashed
+    // is what was loaded.
+    let snap = source_backup.wait()?;
+    for &si in to_load {
+        let spec = &schema.sources[si];
+        let Some(entry) = snap
+            .entries()
+            .iter()
+            .find(|e| Path::new(&e.original) == spec.path)
+            .filter(|_| !is_folder(spec))
+        else {
+            // A folder's copy is hashed as a whole, as its fingerprint is.
+            let copied = fingerprint(&copies[&si])?;
+            if prints[si] == DEFERRED {
+                prints[si] = copied;
+            } else if copied.1 != prints[si].1 {
+                bail!(
+                    "{} changed while it was being backed up; run again when the application is not writing it",
+                    spec.display
+                );
+            }
+            continue;
+        };
+        if prints[si] == DEFERRED {
+            prints[si] = (entry.size, entry.sha256.clone());
+        } else if entry.sha256 != prints[si].1 {
+            bail!(
+                "{} changed while it was being backed up; run again when the application is not writing it",
+                spec.display
+            );
+        }
+    }
+    let backup_dir = snap.dir().to_path_buf();
     phase("verify");
     foreign_key_problems(conn, schema, to_load, copies, report)?;
     if !report.ok {
@@ -578,7 +586,7 @@ fn load_all(
         action,
         &hash,
         &serde_json::Value::Array(sources),
-        ledger_backup(opts.dry_run, backup_dir, db_backup).as_deref(),
+        ledger_backup(opts.dry_run, &backup_dir, db_backup).as_deref(),
     )?;
     Ok(true)
 }
@@ -818,6 +826,7 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
             &schema,
             si,
             &specs[&si],
+            None,
             &mut ids,
             &mut report,
             &progress,

@@ -15,8 +15,11 @@ pub(crate) struct DocumentReader {
     done: bool,
 }
 
-pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
-    let mut inp = Input::open(spec)?;
+pub(crate) fn open(
+    spec: &SourceSpec,
+    bytes: Option<super::Bytes>,
+) -> Result<Box<dyn RecordReader>, Problem> {
+    let mut inp = Input::open(spec, bytes)?;
     inp.not_empty("a JSON object")?;
     if inp.sc.peek_non_ws().ok().flatten() != Some(b'{') {
         let e = inp.sc.expected("a JSON object", "");

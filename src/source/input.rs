@@ -4,13 +4,13 @@
 //! atomic file writing the writers share.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{Layout, Origin, Record, RecordReader, SourceSpec, TopLevel};
+use super::{Bytes, Layout, Origin, Record, RecordReader, SourceSpec, TopLevel};
 use crate::error::Problem;
 use crate::json::scan::{Pos, ScanError, Scanner, ValuePos, offset_pos};
 use crate::json::write::detect;
@@ -20,12 +20,11 @@ use crate::json::{JsonPath, Value, line_col, parse_nested};
 pub(crate) const HEAD_SIZE: usize = 64 * 1024;
 
 pub(crate) struct Input {
-    pub sc: Scanner<File>,
+    pub sc: Scanner<Tail>,
     pub file: Arc<Path>,
     pub display: String,
     pub total: u64,
     pub head: Vec<u8>,
-    pub trailing_newline: bool,
     pub max_depth: usize,
     /// Reused buffer for captured values.
     pub buf: Vec<u8>,
@@ -36,37 +35,53 @@ pub(crate) struct Input {
     pub ascii: Option<bool>,
 }
 
+/// The reader under the scanner: the file (or the bytes supplied for it), remembering the last
+/// byte read so the file's trailing newline is known once the scanner has reached the end.
+pub(crate) struct Tail {
+    r: Box<dyn Read + Send>,
+    last: Option<u8>,
+}
+
+impl Read for Tail {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.r.read(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+}
+
 impl Input {
-    pub fn open(spec: &SourceSpec) -> Result<Input, Problem> {
+    /// Opens `spec.path`, or reads `bytes` in its place when given.
+    pub fn open(spec: &SourceSpec, bytes: Option<Bytes>) -> Result<Input, Problem> {
         let display = spec.display.clone();
         let io = |what: &str, e: std::io::Error| {
             Problem::new(display.clone(), format!("cannot {what}: {e}"))
         };
-        let mut f = File::open(&spec.path).map_err(|e| io("open the file", e))?;
-        let total = f
-            .metadata()
-            .map_err(|e| io("read the file's size", e))?
-            .len();
+        let (mut r, total): (Box<dyn Read + Send>, u64) = match bytes {
+            Some(b) => (b.read, b.len),
+            None => {
+                let f = File::open(&spec.path).map_err(|e| io("open the file", e))?;
+                let total = f
+                    .metadata()
+                    .map_err(|e| io("read the file's size", e))?
+                    .len();
+                (Box::new(f), total)
+            }
+        };
         let mut head = Vec::with_capacity(HEAD_SIZE.min(total as usize));
-        (&mut f)
+        (&mut r)
             .take(HEAD_SIZE as u64)
             .read_to_end(&mut head)
             .map_err(|e| io("read the file", e))?;
-        let trailing_newline = if total == 0 {
-            false
-        } else if (total as usize) <= head.len() {
-            head.ends_with(b"\n")
-        } else {
-            let mut last = [0u8];
-            f.seek(SeekFrom::End(-1))
-                .map_err(|e| io("read the file", e))?;
-            f.read_exact(&mut last)
-                .map_err(|e| io("read the file", e))?;
-            last[0] == b'\n'
-        };
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| io("read the file", e))?;
-        let mut sc = Scanner::new(f).map_err(|e| scan_problem(&display, e, JsonPath::root()))?;
+        // The head is read again by the scanner, from memory: the input is read once, in order.
+        let again: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head.clone()).chain(r));
+        let mut sc = Scanner::new(Tail {
+            r: again,
+            last: None,
+        })
+        .map_err(|e| scan_problem(&display, e, JsonPath::root()))?;
         sc.set_max_depth(spec.limits.max_depth);
         let d = detect(&head);
         let ascii = d.ascii_known.then_some(d.style.ascii);
@@ -76,7 +91,6 @@ impl Input {
             display,
             total,
             head,
-            trailing_newline,
             max_depth: spec.limits.max_depth,
             buf: Vec::new(),
             failed: false,
@@ -210,7 +224,8 @@ impl Input {
         let mut style = detect(&self.head).style;
         // TinyDB writes with json.dumps' default, ensure_ascii=True.
         style.ascii = self.ascii.unwrap_or(tinydb);
-        style.trailing_newline = self.trailing_newline;
+        // Called once the scanner has reached the end of the input.
+        style.trailing_newline = self.sc.reader().last == Some(b'\n');
         Layout {
             style,
             bom: self.sc.bom(),

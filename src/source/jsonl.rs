@@ -14,8 +14,11 @@ pub(crate) struct JsonlReader {
     index: usize,
 }
 
-pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
-    let inp = Input::open(spec)?;
+pub(crate) fn open(
+    spec: &SourceSpec,
+    bytes: Option<super::Bytes>,
+) -> Result<Box<dyn RecordReader>, Problem> {
+    let inp = Input::open(spec, bytes)?;
     Ok(Box::new(JsonlReader { inp, index: 0 }))
 }
 

@@ -77,9 +77,12 @@ fn member_map(spec: &SourceSpec) -> Result<HashMap<String, usize>, Problem> {
     Ok(by_name)
 }
 
-pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
+pub(crate) fn open(
+    spec: &SourceSpec,
+    bytes: Option<super::Bytes>,
+) -> Result<Box<dyn RecordReader>, Problem> {
     let by_name = member_map(spec)?;
-    let mut inp = Input::open(spec)?;
+    let mut inp = Input::open(spec, bytes)?;
     inp.not_empty("a JSON object")?;
     if inp.sc.peek_non_ws().ok().flatten() != Some(b'{') {
         let e = inp.sc.expected("a JSON object holding the collections", "");

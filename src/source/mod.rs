@@ -192,8 +192,24 @@ fn is_multi_member(spec: &SourceSpec) -> bool {
 
 /// Opens a reader for `spec`, by the shape of its data.
 pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
+    open_from(spec, None)
+}
+
+/// The bytes of a single-file source supplied by the caller instead of read from its path (the
+/// backup copy, handed over block by block while it is written). `len`: the file's size.
+pub struct Bytes {
+    pub read: Box<dyn std::io::Read + Send>,
+    pub len: u64,
+}
+
+/// Like [`open`], reading `bytes` (when given) in place of the file at `spec.path`, which still
+/// names the file in records' origins. A folder cannot be supplied so.
+pub fn open_from(
+    spec: &SourceSpec,
+    bytes: Option<Bytes>,
+) -> Result<Box<dyn RecordReader>, Problem> {
     if is_multi_member(spec) {
-        return members::open(spec);
+        return members::open(spec, bytes);
     }
     let Some(m) = spec.members.first() else {
         return Err(Problem::new(
@@ -207,13 +223,20 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
             "several collections read this file: each needs a `member`",
         ));
     }
+    let single = |bytes: Option<Bytes>| match bytes {
+        None => Ok(()),
+        Some(_) => Err(Problem::new(
+            spec.display.clone(),
+            "a folder's files are read from the folder",
+        )),
+    };
     match m.format {
-        Format::Array => array::open(spec),
-        Format::Object | Format::Tinydb => object::open(spec),
-        Format::Document => document::open(spec),
-        Format::Jsonl => jsonl::open(spec),
-        Format::Folder => folder::open(spec),
-        Format::Prompty => prompty::open(spec),
+        Format::Array => array::open(spec, bytes),
+        Format::Object | Format::Tinydb => object::open(spec, bytes),
+        Format::Document => document::open(spec, bytes),
+        Format::Jsonl => jsonl::open(spec, bytes),
+        Format::Folder => single(bytes).and_then(|_| folder::open(spec)),
+        Format::Prompty => single(bytes).and_then(|_| prompty::open(spec)),
     }
 }
 

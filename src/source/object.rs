@@ -111,9 +111,12 @@ impl ObjectBody {
     }
 }
 
-pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
+pub(crate) fn open(
+    spec: &SourceSpec,
+    bytes: Option<super::Bytes>,
+) -> Result<Box<dyn RecordReader>, Problem> {
     let tinydb = spec.members[0].format == Format::Tinydb;
-    let mut inp = Input::open(spec)?;
+    let mut inp = Input::open(spec, bytes)?;
     inp.not_empty("a JSON object")?;
     if inp.sc.peek_non_ws().ok().flatten() != Some(b'{') {
         let e = inp.sc.expected("a JSON object", "");

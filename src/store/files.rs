@@ -154,6 +154,7 @@ impl JsonStore {
                 &self.schema,
                 si,
                 spec,
+                None,
                 &mut ids,
                 &mut report,
                 &Progress::auto(true),

@@ -27,7 +27,7 @@ pub fn cell_from(v: ValueRef<'_>) -> Cell<'static> {
         ValueRef::Null => Cell::Null,
         ValueRef::Integer(i) => Cell::Int(i),
         ValueRef::Real(f) => Cell::Real(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(match std::str::from_utf8(t) {
+        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(match simdutf8::basic::from_utf8(t) {
             Ok(s) => s.to_owned().into(),
             Err(_) => String::from_utf8_lossy(t).into_owned().into(),
         }),

@@ -393,36 +393,18 @@ fn people(tag: &str, n: usize) -> String {
 }
 
 #[test]
-fn a_source_changed_after_the_backup_is_loaded_as_backed_up() {
-    let p = Project::new(ITEMS);
-    let old = people("old", 2000);
-    p.write("items.json", &old);
-    let (code, stderr) = migrate_acting_at(&p, "load", || {
-        p.write("items.json", people("new", 2000));
-    });
-    assert_eq!(code, Some(0), "{stderr}");
-    // What was loaded is the backed-up version, whole.
-    p.write("items.json", &old);
-    p.jl(&["verify"]).ok();
-    let backup = p.backups().pop().unwrap();
-    assert_eq!(
-        fs::read(backup.join("files/items.json")).unwrap(),
-        old.as_bytes()
-    );
-}
-
-#[test]
 fn a_source_changed_while_it_is_backed_up_is_refused_or_loaded_whole() {
-    // The change lands just as the backup starts. A new database has nothing to compare with,
-    // so the sources are hashed once, while backed up: whichever whole version the backup holds
-    // is what is loaded. Should the file change during the copy, migrate refuses and leaves
-    // nothing.
-    for _ in 0..5 {
+    // The change lands just as the backup starts, or as the load starts (a file source is
+    // loaded from its copy block by block while the copy is written). A new database has
+    // nothing to compare with, so the sources are hashed once, while backed up: whichever whole
+    // version the backup holds is what is loaded. Should the file change during the copy,
+    // migrate refuses and leaves nothing.
+    for phase in ["backup", "load", "backup", "load", "backup", "load"] {
         let p = Project::new(ITEMS);
         let old = people("old", 20_000);
         let new = people("new", 20_000);
         p.write("items.json", &old);
-        let (code, stderr) = migrate_acting_at(&p, "backup", || {
+        let (code, stderr) = migrate_acting_at(&p, phase, || {
             p.write("items.json", &new);
         });
         assert!(!stderr.contains("panicked"), "{stderr}");
@@ -500,4 +482,58 @@ fn a_source_rewritten_in_place_during_migrate_is_never_loaded_half_old_half_new(
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     println!("rewritten during migrate: {outcomes:?}");
+}
+
+#[test]
+fn a_broken_source_stops_its_own_copy_feed_and_no_other() {
+    // Each file source is read from its backup copy as the copy is written. The first source
+    // breaks early, so its reader stops long before its copy ends; the copy must still finish
+    // on its own and the second source must load from its copy untroubled: the only problem
+    // reported is the real one, and nothing is left behind.
+    let p = Project::new(
+        r#"
+[collections.a]
+source = "a.json"
+key = "id"
+[collections.a.fields]
+id = "text"
+name = "text"
+
+[collections.b]
+source = "b.json"
+key = "id"
+[collections.b.fields]
+id = "text"
+name = "text"
+"#,
+    );
+    let big = people("x", 60_000);
+    p.write("a.json", big.replacen("\"name\"", "\"name\" oops", 1));
+    p.write("b.json", &big);
+    let r = p.jl(&["migrate"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("a.json:2:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("read b.json: 60000 records"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.lines().any(|l| l.starts_with("b.json")),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("backup"), "{}", r.stderr);
+    p.assert_no_db();
+    p.assert_no_backups();
+    // Fixed, the same project migrates, and the backup holds both files whole.
+    p.write("a.json", &big);
+    p.jl(&["migrate"]).ok();
+    let backup = p.backups().pop().unwrap();
+    for f in ["a.json", "b.json"] {
+        assert_eq!(
+            fs::read(backup.join("files").join(f)).unwrap(),
+            big.as_bytes()
+        );
+    }
 }
