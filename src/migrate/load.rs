@@ -162,32 +162,19 @@ pub fn load_source(
             .spawn_scoped(scope, move || {
                 read_rows(reader, schema, spec, colls, ids, bar, verify, tx)
             })?;
-        let mut stmts = HashMap::new();
+        let mut w = Writer {
+            conn,
+            schema,
+            spec,
+            stmts: HashMap::new(),
+            rows: &mut rows,
+            fetched: &mut fetched,
+            inserted: vec![Vec::new(); schema.tables.len()],
+        };
         let mut failure = None;
-        for item in rx.iter().flatten() {
-            match item {
-                Item::Problem(p) => report.problem(p),
-                Item::Rows {
-                    rec,
-                    coll,
-                    rows: out,
-                } => {
-                    if let Err(e) = insert_record(
-                        conn,
-                        schema,
-                        spec,
-                        &rec,
-                        coll,
-                        &out,
-                        &mut stmts,
-                        &mut rows,
-                        &mut fetched,
-                        report,
-                        verify,
-                    ) {
-                        failure = Some(e);
-                    }
-                }
+        for batch in rx.iter() {
+            if let Err(e) = w.batch(batch, report, verify) {
+                failure = Some(e);
             }
             if failure.is_some() || report.full() {
                 break;
@@ -507,78 +494,184 @@ fn read_rows(
     (reader, records)
 }
 
-/// The writing thread's work for one record: insert its rows and, with `verify`, require the
-/// database to give back exactly the cells inserted. Should it not (SQLite may store a value in
-/// another form), the record is rebuilt from the database and compared with the source, which
-/// decides and names the place.
-#[allow(clippy::too_many_arguments)]
-fn insert_record<'c>(
+/// The writing thread: inserts the rows of each batch and, with `verify`, requires the database
+/// to give back exactly the cells inserted.
+struct Writer<'c, 'a> {
     conn: &'c Connection,
-    schema: &Schema,
-    spec: &SourceSpec,
-    rec: &Record,
-    coll: usize,
-    out: &[Row<'static>],
-    stmts: &mut HashMap<usize, Statement<'c>>,
-    rows: &mut HashMap<usize, u64>,
-    fetched: &mut HashMap<usize, u64>,
-    report: &mut Report,
-    verify: bool,
-) -> anyhow::Result<()> {
-    let mut root_rowid = 0;
-    for (i, row) in out.iter().enumerate() {
-        let stmt = match stmts.get_mut(&row.table) {
-            Some(s) => s,
-            None => {
-                let s = conn.prepare(&schema.tables[row.table].sql.insert)?;
-                stmts.entry(row.table).or_insert(s)
-            }
-        };
-        match stmt.execute(params_from_iter(row.cells.iter())) {
-            Ok(0) if schema.tables[row.table].join.is_some() => {
-                // A shared entity stored earlier: this occurrence must be the same.
-                if let Some(p) = entity_conflict(conn, schema, spec, rec, out, i)? {
-                    report.problem(p);
-                    return Ok(());
+    schema: &'a Schema,
+    spec: &'a SourceSpec,
+    stmts: HashMap<usize, Statement<'c>>,
+    /// Rows inserted per table.
+    rows: &'a mut HashMap<usize, u64>,
+    /// Child rows read back per table.
+    fetched: &'a mut HashMap<usize, u64>,
+    /// Per table, the rows this batch inserted: (rowid, item, row), in the order inserted.
+    inserted: Vec<Vec<(i64, usize, usize)>>,
+}
+
+impl Writer<'_, '_> {
+    fn batch(&mut self, batch: Vec<Item>, report: &mut Report, verify: bool) -> anyhow::Result<()> {
+        for rows in &mut self.inserted {
+            rows.clear();
+        }
+        // Records fully inserted: (item, rowid of its root row).
+        let mut whole = Vec::with_capacity(batch.len());
+        // A shared entity met again is compared on its own; such a batch is checked by record.
+        let mut by_record = false;
+        for (k, item) in batch.iter().enumerate() {
+            match item {
+                Item::Problem(p) => report.problem(p.clone()),
+                Item::Rows { rec, rows: out, .. } => {
+                    match self.insert(k, rec, out, report, &mut by_record)? {
+                        Some(rowid) => whole.push((k, rowid)),
+                        None => by_record = true,
+                    }
                 }
             }
-            Ok(n) => *rows.entry(row.table).or_default() += n as u64,
-            Err(e) => {
-                report.problem(insert_problem(schema, spec, rec, out, i, e)?);
-                return Ok(());
+        }
+        if !verify {
+            return Ok(());
+        }
+        if !by_record && self.stored_as_inserted(&batch)? {
+            return Ok(());
+        }
+        // Find the record(s) the database does not give back as inserted, and say where.
+        for (k, rowid) in whole {
+            if let Item::Rows { rec, coll, rows } = &batch[k] {
+                self.check_record(rec, *coll, rows, rowid, report)?;
             }
         }
-        if i == 0 {
-            root_rowid = conn.last_insert_rowid();
+        Ok(())
+    }
+
+    /// Inserts one record's rows; the rowid of its root row, or `None` if a row was refused (the
+    /// problem is in `report`).
+    fn insert(
+        &mut self,
+        k: usize,
+        rec: &Record,
+        out: &[Row<'static>],
+        report: &mut Report,
+        entity_met: &mut bool,
+    ) -> anyhow::Result<Option<i64>> {
+        let (conn, schema) = (self.conn, self.schema);
+        let mut root_rowid = 0;
+        for (i, row) in out.iter().enumerate() {
+            let stmt = match self.stmts.get_mut(&row.table) {
+                Some(s) => s,
+                None => {
+                    let s = conn.prepare(&schema.tables[row.table].sql.insert)?;
+                    self.stmts.entry(row.table).or_insert(s)
+                }
+            };
+            match stmt.execute(params_from_iter(row.cells.iter())) {
+                Ok(0) if schema.tables[row.table].join.is_some() => {
+                    // A shared entity stored earlier: this occurrence must be the same.
+                    *entity_met = true;
+                    if let Some(p) = entity_conflict(conn, schema, self.spec, rec, out, i)? {
+                        report.problem(p);
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Ok(n) => *self.rows.entry(row.table).or_default() += n as u64,
+                Err(e) => {
+                    report.problem(insert_problem(schema, self.spec, rec, out, i, e)?);
+                    return Ok(None);
+                }
+            }
+            let rowid = conn.last_insert_rowid();
+            if i == 0 {
+                root_rowid = rowid;
+            }
+            self.inserted[row.table].push((rowid, k, i));
         }
+        Ok(Some(root_rowid))
     }
-    if !verify {
-        return Ok(());
-    }
-    let mut read = HashMap::new();
-    if stored_as_inserted(conn, schema, root_rowid, out, &mut read)? {
+
+    /// Does every table give back, over the rowids this batch inserted, exactly the rows inserted
+    /// (one range scan per table)? Counts the child rows read back.
+    fn stored_as_inserted(&mut self, batch: &[Item]) -> anyhow::Result<bool> {
+        let mut read = Vec::new();
+        for (t, ins) in self.inserted.iter().enumerate() {
+            let (Some(first), Some(last)) = (ins.first(), ins.last()) else {
+                continue;
+            };
+            if !ins.windows(2).all(|w| w[0].0 < w[1].0) {
+                return Ok(false);
+            }
+            let table = &self.schema.tables[t];
+            let mut stmt = self.conn.prepare_cached(&table.sql.by_rowid_range)?;
+            let mut found = stmt.query([first.0, last.0])?;
+            let mut expected = ins.iter();
+            while let Some(r) = found.next()? {
+                let Some(&(rowid, k, i)) = expected.next() else {
+                    return Ok(false);
+                };
+                let Item::Rows { rows, .. } = &batch[k] else {
+                    unreachable!("rows were inserted from a record")
+                };
+                let same = r.get_ref(0)? == ValueRef::Integer(rowid)
+                    && rows[i]
+                        .cells
+                        .iter()
+                        .enumerate()
+                        .all(|(c, cell)| r.get_ref(c + 1).is_ok_and(|v| same_cell(cell, v)));
+                if !same {
+                    return Ok(false);
+                }
+            }
+            if expected.next().is_some() {
+                return Ok(false);
+            }
+            if table.parent.is_some() {
+                read.push((t, ins.len() as u64));
+            }
+        }
         for (t, n) in read {
-            *fetched.entry(t).or_default() += n;
+            *self.fetched.entry(t).or_default() += n;
         }
-        return Ok(());
+        Ok(true)
     }
-    let ti = schema.collections[coll].table;
-    let t = &schema.tables[ti];
-    let mut stmt = conn.prepare_cached(&t.sql.by_rowid)?;
-    let cells = stmt.query_row([root_rowid], |r| {
-        (0..t.columns.len())
-            .map(|i| r.get_ref(i).map(cell_from))
-            .collect::<rusqlite::Result<Vec<_>>>()
-    })?;
-    let mut fetch = |t: usize, parent: &Cell<'static>| {
-        let rows = fetch_children(conn, schema, t, parent)?;
-        *fetched.entry(t).or_default() += rows.len() as u64;
-        Ok(rows)
-    };
-    for p in rebuilt_differences(schema, ti, &cells, &mut fetch, spec, rec)? {
-        report.problem(p);
+
+    /// One record checked on its own: the database gives back the cells inserted or, should it
+    /// not (SQLite may store a value in another form), the record rebuilt from the database is
+    /// compared with the source, which decides and names the place.
+    fn check_record(
+        &mut self,
+        rec: &Record,
+        coll: usize,
+        out: &[Row<'static>],
+        root_rowid: i64,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let (conn, schema) = (self.conn, self.schema);
+        let mut read = HashMap::new();
+        if stored_as_inserted(conn, schema, root_rowid, out, &mut read)? {
+            for (t, n) in read {
+                *self.fetched.entry(t).or_default() += n;
+            }
+            return Ok(());
+        }
+        let ti = schema.collections[coll].table;
+        let t = &schema.tables[ti];
+        let mut stmt = conn.prepare_cached(&t.sql.by_rowid)?;
+        let cells = stmt.query_row([root_rowid], |r| {
+            (0..t.columns.len())
+                .map(|i| r.get_ref(i).map(cell_from))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let fetched = &mut *self.fetched;
+        let mut fetch = |t: usize, parent: &Cell<'static>| {
+            let rows = fetch_children(conn, schema, t, parent)?;
+            *fetched.entry(t).or_default() += rows.len() as u64;
+            Ok(rows)
+        };
+        for p in rebuilt_differences(schema, ti, &cells, &mut fetch, self.spec, rec)? {
+            report.problem(p);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Does the database hold exactly the rows of one record just inserted (the root at `rowid`,
@@ -685,6 +778,8 @@ mod tests {
 
     use rusqlite::Connection;
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::config::Project;
     use crate::json::parse;
@@ -759,6 +854,109 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
                 !stored_as_inserted(&conn, &schema, rowid, &rows, &mut read).unwrap(),
                 "{sql}"
             );
+        }
+    }
+
+    /// A batch of three courses inserted through the writer; the schema, the connection and
+    /// the batch.
+    fn batch_stored() -> (Schema, Connection, Vec<Item>) {
+        let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), PROJECT).unwrap();
+        let schema = Schema::build(&p).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in schema_sql(&schema, Dialect::Sqlite) {
+            conn.execute_batch(&sql).unwrap();
+        }
+        let mut ids = Ids::new(schema.tables.len());
+        let batch = (7..10)
+            .map(|id| {
+                let text = format!(
+                    r#"{{"id": {id}, "score": 0.5, "modules": [{{"title": "a"}}, {{"title": "b"}}]}}"#
+                );
+                let value = parse(text.as_bytes(), 64).unwrap();
+                let rows = shred(&schema, 0, None, &value, &mut ids)
+                    .unwrap()
+                    .into_iter()
+                    .map(Row::into_owned)
+                    .collect();
+                let origin = Origin {
+                    file: Arc::from(Path::new("courses.json")),
+                    offset: 0,
+                    len: 0,
+                    line: 1,
+                    col: 1,
+                    path: JsonPath::root(),
+                };
+                let rec = Record {
+                    member: 0,
+                    key: None,
+                    value,
+                    origin,
+                };
+                Item::Rows { rec, coll: 0, rows }
+            })
+            .collect();
+        (schema, conn, batch)
+    }
+
+    #[test]
+    fn a_batch_read_back_as_inserted_passes_in_one_scan_per_table() {
+        let (schema, conn, batch) = batch_stored();
+        let spec = schema.sources[0].clone();
+        let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
+        let mut w = Writer {
+            conn: &conn,
+            schema: &schema,
+            spec: &spec,
+            stmts: HashMap::new(),
+            rows: &mut rows,
+            fetched: &mut fetched,
+            inserted: vec![Vec::new(); schema.tables.len()],
+        };
+        let mut report = Report::new("migrate", "db".into());
+        w.batch(batch, &mut report, true).unwrap();
+        assert!(report.ok);
+        assert_eq!(rows.values().sum::<u64>(), 9);
+        assert_eq!(fetched.values().sum::<u64>(), 6);
+    }
+
+    #[test]
+    fn any_difference_in_the_database_fails_the_batch_check() {
+        let changes = [
+            "UPDATE courses SET score = 0.25 WHERE id = 8",
+            "UPDATE modules SET title = 'x' WHERE rowid = 4",
+            "DELETE FROM modules WHERE rowid = 6",
+            "DELETE FROM courses WHERE id = 9",
+            "INSERT INTO modules (_id, _parent, _pos, title) VALUES (5, 8, 2, 'c')",
+            "UPDATE modules SET _pos = _pos + 10 WHERE rowid = 3",
+            "UPDATE modules SET _parent = 9, _pos = 7 WHERE rowid = 1",
+        ];
+        for sql in changes {
+            let (schema, conn, batch) = batch_stored();
+            let spec = schema.sources[0].clone();
+            let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
+            let mut w = Writer {
+                conn: &conn,
+                schema: &schema,
+                spec: &spec,
+                stmts: HashMap::new(),
+                rows: &mut rows,
+                fetched: &mut fetched,
+                inserted: vec![Vec::new(); schema.tables.len()],
+            };
+            let mut report = Report::new("migrate", "db".into());
+            for (k, item) in batch.iter().enumerate() {
+                let Item::Rows { rec, rows, .. } = item else {
+                    unreachable!()
+                };
+                w.insert(k, rec, rows, &mut report, &mut false).unwrap();
+            }
+            // Make room for the extra row between the batch's own rowids.
+            if sql.starts_with("INSERT") {
+                conn.execute_batch("DELETE FROM modules WHERE rowid = 5")
+                    .unwrap();
+            }
+            conn.execute_batch(sql).unwrap();
+            assert!(!w.stored_as_inserted(&batch).unwrap(), "{sql}");
         }
     }
 

@@ -163,6 +163,8 @@ pub struct Table {
 pub struct TableSql {
     pub insert: String,
     pub by_rowid: String,
+    /// `rowid` and the columns of the rows with rowids from ?1 to ?2, in rowid order.
+    pub by_rowid_range: String,
     pub children: String,
 }
 

@@ -95,6 +95,11 @@ pub fn table_sql(t: &Table) -> TableSql {
             insert_sql(t)
         },
         by_rowid: select_by_rowid_sql(t),
+        by_rowid_range: format!(
+            "SELECT rowid, {} FROM {} WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid",
+            select_list(t),
+            quote(&t.name)
+        ),
         children: if t.parent_col.is_some() {
             select_children_sql(t)
         } else if t.join.is_some() {
