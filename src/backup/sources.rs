@@ -185,6 +185,15 @@ impl Snapshot {
             .map(|(o, c)| c.join(original.strip_prefix(o).expect("checked by starts_with")))
     }
 
+    /// The manifest entry of source file `original` (as given to [`snapshot`]).
+    pub fn entry_of(&self, original: &Path) -> Option<&ManifestEntry> {
+        let original = normalize(original);
+        self.manifest
+            .files
+            .iter()
+            .find(|e| Path::new(&e.original) == original)
+    }
+
     /// Opens an existing snapshot folder. Fails when it has no manifest (an interrupted run).
     pub fn load(dir: &Path) -> Result<Snapshot, BackupError> {
         let path = dir.join(MANIFEST);
@@ -888,6 +897,29 @@ mod tests {
 
     fn mtime(path: &Path) -> SystemTime {
         fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    #[test]
+    fn a_source_is_found_by_any_spelling_of_its_path() {
+        // Project files name sources like `../data/x.json`: the migration must find the hash
+        // taken while copying, not hash the copy again.
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("proj");
+        write(&tmp.path().join("data/x.json"), b"[1]");
+        fs::create_dir_all(&project).unwrap();
+        let spelled = project.join("../data/x.json");
+        let snap = snapshot(
+            &[(spelled.clone(), "x.json".into())],
+            &project,
+            &tmp.path().join("b"),
+        )
+        .unwrap();
+        let entry = snap.entry_of(&spelled).expect("found by the path as given");
+        assert_eq!(
+            Some(entry),
+            snap.entry_of(&tmp.path().join("data/./x.json"))
+        );
+        assert_eq!(entry.size, 3);
     }
 
     #[test]

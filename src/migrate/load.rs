@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::Instant;
 
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, Statement, params_from_iter};
@@ -94,6 +94,9 @@ const IN_FLIGHT: usize = 4;
 /// The reading thread's end of the channel.
 struct Batcher {
     tx: SyncSender<Vec<Item>>,
+    /// Batches the writing thread is done with, dropped here: memory is freed fastest by the
+    /// thread that allocated it (a third of the writing thread's time went to remote frees).
+    spent: Receiver<Vec<Item>>,
     buf: Vec<Item>,
     bytes: u64,
 }
@@ -108,6 +111,9 @@ impl Batcher {
         (self.buf.len() < BATCH && self.bytes < BATCH_BYTES) || self.flush()
     }
     fn flush(&mut self) -> bool {
+        while let Ok(spent) = self.spent.try_recv() {
+            drop(spent);
+        }
         self.bytes = 0;
         let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
         batch.is_empty() || self.tx.send(batch).is_ok()
@@ -154,13 +160,14 @@ pub fn load_source(
         })
         .collect();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(IN_FLIGHT);
+    let (spent_tx, spent) = std::sync::mpsc::sync_channel::<Vec<Item>>(IN_FLIGHT + 1);
     let (reader, records) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let colls = &colls;
         let bar = &bar;
         let producer = std::thread::Builder::new()
             .name("jsonlift-read".into())
             .spawn_scoped(scope, move || {
-                read_rows(reader, schema, spec, colls, ids, bar, verify, tx)
+                read_rows(reader, schema, spec, colls, ids, bar, verify, (tx, spent))
             })?;
         let mut w = Writer {
             conn,
@@ -173,9 +180,10 @@ pub fn load_source(
         };
         let mut failure = None;
         for batch in rx.iter() {
-            if let Err(e) = w.batch(batch, report, verify) {
+            if let Err(e) = w.batch(&batch, report, verify) {
                 failure = Some(e);
             }
+            let _ = spent_tx.try_send(batch);
             if failure.is_some() || report.full() {
                 break;
             }
@@ -418,10 +426,11 @@ fn read_rows(
     ids: &mut Ids,
     bar: &SourceBar,
     verify: bool,
-    tx: SyncSender<Vec<Item>>,
+    (tx, spent): (SyncSender<Vec<Item>>, Receiver<Vec<Item>>),
 ) -> (Box<dyn RecordReader>, Vec<u64>) {
     let mut batch = Batcher {
         tx,
+        spent,
         buf: Vec::with_capacity(BATCH),
         bytes: 0,
     };
@@ -510,7 +519,7 @@ struct Writer<'c, 'a> {
 }
 
 impl Writer<'_, '_> {
-    fn batch(&mut self, batch: Vec<Item>, report: &mut Report, verify: bool) -> anyhow::Result<()> {
+    fn batch(&mut self, batch: &[Item], report: &mut Report, verify: bool) -> anyhow::Result<()> {
         for rows in &mut self.inserted {
             rows.clear();
         }
@@ -532,7 +541,7 @@ impl Writer<'_, '_> {
         if !verify {
             return Ok(());
         }
-        if !by_record && self.stored_as_inserted(&batch)? {
+        if !by_record && self.stored_as_inserted(batch)? {
             return Ok(());
         }
         // Find the record(s) the database does not give back as inserted, and say where.
@@ -913,7 +922,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
             inserted: vec![Vec::new(); schema.tables.len()],
         };
         let mut report = Report::new("migrate", "db".into());
-        w.batch(batch, &mut report, true).unwrap();
+        w.batch(&batch, &mut report, true).unwrap();
         assert!(report.ok);
         assert_eq!(rows.values().sum::<u64>(), 9);
         assert_eq!(fetched.values().sum::<u64>(), 6);

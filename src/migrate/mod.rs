@@ -462,12 +462,7 @@ fn load_all(
     let snap = source_backup.wait()?;
     for &si in to_load {
         let spec = &schema.sources[si];
-        let Some(entry) = snap
-            .entries()
-            .iter()
-            .find(|e| Path::new(&e.original) == spec.path)
-            .filter(|_| !is_folder(spec))
-        else {
+        let Some(entry) = snap.entry_of(&spec.path).filter(|_| !is_folder(spec)) else {
             // A folder's copy is hashed as a whole, as its fingerprint is.
             let copied = fingerprint(&copies[&si])?;
             if prints[si] == DEFERRED {
