@@ -20,3 +20,4 @@ pub mod schema;
 pub mod source;
 pub mod store;
 pub mod uuid;
+pub mod writeback;

@@ -654,6 +654,8 @@ fn copy_hashed(
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut size = 0u64;
+    // Written so far and handed to the disk already (the fsync after the copy waits less).
+    let mut flushed = 0u64;
     let mut feeding = tap;
     loop {
         if let Some(t) = tap {
@@ -676,6 +678,10 @@ fn copy_hashed(
             .write_all(&buf[..n])
             .map_err(|e| BackupError::io("write", dst, e))?;
         size += n as u64;
+        if size - flushed >= crate::writeback::STEP {
+            crate::writeback::start(&output, flushed, size - flushed);
+            flushed = size;
+        }
         if let Some(t) = feeding {
             buf.truncate(n);
             if !t.send(std::mem::take(&mut buf)) {

@@ -1,0 +1,124 @@
+//! Getting large files to disk while they are written, not all at once when they are fsynced.
+//!
+//! The kernel keeps written pages in memory for up to 30 s (or until a tenth of RAM is dirty),
+//! so a migration that writes a gigabyte and then calls fsync waits for the whole gigabyte at
+//! the end, while the disk sat idle during the load. Asking for writeback as the file grows
+//! (what RocksDB calls `bytes_per_sync`) keeps the disk busy alongside the CPU; the fsync that
+//! makes the file durable is still what the guarantees rest on.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How much new data is worth a writeback request.
+pub const STEP: u64 = 16 << 20;
+
+/// Starts writing `len` bytes of `file` from `offset` to disk, without waiting for it.
+pub fn start(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // Advisory: an error (an old kernel, a file system without it) changes nothing.
+        // SAFETY: a valid open descriptor; the call reads no memory of ours.
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
+/// Watches a file another party is writing (the database SQLite is building) and starts the
+/// writeback of what it has added, every [`STEP`] bytes, until dropped.
+pub struct Behind {
+    stop: Arc<AtomicBool>,
+    /// Bytes whose writeback has been requested.
+    requested: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Behind {
+    pub fn start(path: &Path) -> Behind {
+        let stop = Arc::new(AtomicBool::new(false));
+        let requested = Arc::new(AtomicU64::new(0));
+        let thread = File::open(path).ok().and_then(|file| {
+            let (stop, requested) = (stop.clone(), requested.clone());
+            std::thread::Builder::new()
+                .name("jsonlift-writeback".into())
+                .spawn(move || {
+                    let mut done = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                        let len = file.metadata().map(|m| m.len()).unwrap_or(done);
+                        if len >= done + STEP {
+                            start(&file, done, len - done);
+                            done = len;
+                            requested.store(done, Ordering::Relaxed);
+                        }
+                    }
+                })
+                .ok()
+        });
+        Behind {
+            stop,
+            requested,
+            thread,
+        }
+    }
+
+    pub fn requested(&self) -> u64 {
+        self.requested.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Behind {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn writeback_follows_a_growing_file_and_leaves_it_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut f = File::create(&path).unwrap();
+        let behind = Behind::start(&path);
+        let block = vec![7u8; 1 << 20];
+        for _ in 0..(STEP >> 20) - 1 {
+            f.write_all(&block).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(behind.requested(), 0, "less than a step is left alone");
+        for _ in 0..(STEP >> 20) + 1 {
+            f.write_all(&block).unwrap();
+        }
+        for _ in 0..100 {
+            if behind.requested() == 2 * STEP {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(behind.requested(), 2 * STEP);
+        drop(behind);
+        f.sync_all().unwrap();
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(data.len() as u64, 2 * STEP);
+        assert!(data.iter().all(|&b| b == 7));
+    }
+}
