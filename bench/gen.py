@@ -2,10 +2,13 @@
 """Deterministic benchmark data for jsonlift.
 
     python3 bench/gen.py flat   [--records 1000000] [--out bench/data/flat.json]
+    python3 bench/gen.py small  [--records 1000000] [--out bench/data/small.json]
     python3 bench/gen.py nested [--size 1G]         [--out bench/data/nested.json]
 
 flat:   a JSON array of small flat records (id, uuid, name, email, age, score, active,
         created_at, tags[2]) written like JSON.stringify(records): compact, one line.
+small:  the issue's "~100 MB for 1 M small flat records": id, name, email, age, active (about
+        95 bytes a record), written the same way.
 nested: a JSON array of courses, each with 5-10 modules of 5-10 lessons with text bodies (and
         sometimes a quiz), written like JSON.stringify(courses, null, 2), until the file holds at
         least --size bytes (K/M/G suffixes are powers of 1024; default 1G = 1 073 741 824 bytes).
@@ -98,6 +101,25 @@ def gen_flat(out, rng, records):
     return {"records": records}
 
 
+def gen_small(out, rng, records):
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    out.write("[")
+    for i in range(1, records + 1):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        rec = {
+            "id": i,
+            "name": f"{first} {last}",
+            "email": f"{email_local(first, last)}{i}@example.com",
+            "age": rng.randrange(16, 90),
+            "active": rng.random() < 0.8,
+        }
+        if i > 1:
+            out.write(",")
+        out.write(dumps(rec))
+    out.write("]")
+    return {"records": records}
+
+
 def paragraph_pool(rng, n=4096):
     pool = []
     for _ in range(n):
@@ -168,9 +190,9 @@ def gen_nested(out, rng, target):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dataset", choices=["flat", "nested"])
+    ap.add_argument("dataset", choices=["flat", "small", "nested"])
     ap.add_argument("--out", help="output file (default bench/data/DATASET.json)")
-    ap.add_argument("--records", type=int, default=1_000_000, help="flat: number of records")
+    ap.add_argument("--records", type=int, default=1_000_000, help="flat, small: number of records")
     ap.add_argument("--size", default="1G", help="nested: minimum file size (e.g. 10M, 1G)")
     ap.add_argument("--seed", type=int, default=20240611)
     args = ap.parse_args()
@@ -184,11 +206,13 @@ def main():
     with open(tmp, "w", encoding="utf-8", newline="", buffering=1 << 20) as out:
         if args.dataset == "flat":
             meta = gen_flat(out, rng, args.records)
+        elif args.dataset == "small":
+            meta = gen_small(out, rng, args.records)
         else:
             meta = gen_nested(out, rng, parse_size(args.size))
     os.replace(tmp, out_path)
     meta.update(dataset=args.dataset, seed=args.seed, bytes=os.path.getsize(out_path),
-                args={"records": args.records} if args.dataset == "flat" else {"size": args.size})
+                args={"size": args.size} if args.dataset == "nested" else {"records": args.records})
     with open(out_path + ".meta.json", "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # jsonlift benchmark: migrate vs. parse-only vs. sqlite-utils, same machine, same run.
 #
-#   bench/run.sh                 # both datasets
-#   bench/run.sh flat            # 1 000 000 small flat records (~220 MB)
+#   bench/run.sh                 # all three datasets
+#   bench/run.sh flat            # 1 000 000 flat records of 9 fields (~220 MB)
+#   bench/run.sh small           # 1 000 000 flat records of 5 fields (~95 MB, the size)
 #   bench/run.sh nested          # >= 1 GiB of courses -> modules -> lessons
 #
 # Environment:
 #   JSONLIFT=path     use this binary instead of building target/release/jsonlift
 #   TOOLS="parse migrate sqlite-utils"   which runs to do (default: all three)
-#   FLAT_RECORDS=N    flat dataset size   (default 1000000)
+#   FLAT_RECORDS=N    flat and small dataset size (default 1000000)
 #   NESTED_SIZE=S     nested dataset size (default 1G; K/M/G are powers of 1024)
 #   KEEP_DB=1         keep the databases after the last run (default: delete them)
 #
@@ -27,9 +28,9 @@ NESTED_SIZE=${NESTED_SIZE:-1G}
 PYTHON=${PYTHON:-python3}
 
 datasets=("$@")
-[ ${#datasets[@]} -gt 0 ] || datasets=(flat nested)
+[ ${#datasets[@]} -gt 0 ] || datasets=(flat small nested)
 for ds in "${datasets[@]}"; do
-  case $ds in flat | nested) ;; *) echo "usage: $0 [flat] [nested]" >&2; exit 2 ;; esac
+  case $ds in flat | small | nested) ;; *) echo "usage: $0 [flat] [small] [nested]" >&2; exit 2 ;; esac
 done
 [ -x /usr/bin/time ] || { echo "needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 1; }
 mkdir -p "$DATA" "$LOGS"
@@ -58,15 +59,15 @@ fi
 # Generated when missing, or when the file on disk was made with other size arguments.
 ensure_data() {
   local ds=$1 file=$DATA/$1.json want
-  if [ "$ds" = flat ]; then want="{\"records\": $FLAT_RECORDS}"; else want="{\"size\": \"$NESTED_SIZE\"}"; fi
+  if [ "$ds" != nested ]; then want="{\"records\": $FLAT_RECORDS}"; else want="{\"size\": \"$NESTED_SIZE\"}"; fi
   if [ -f "$file" ] && [ -f "$file.meta.json" ] &&
     "$PYTHON" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["args"] != json.loads(sys.argv[2]))' \
       "$file.meta.json" "$want"; then
     return
   fi
   echo "== generating $file" >&2
-  if [ "$ds" = flat ]; then
-    "$PYTHON" "$BENCH/gen.py" flat --records "$FLAT_RECORDS" --out "$file"
+  if [ "$ds" != nested ]; then
+    "$PYTHON" "$BENCH/gen.py" "$ds" --records "$FLAT_RECORDS" --out "$file"
   else
     "$PYTHON" "$BENCH/gen.py" nested --size "$NESTED_SIZE" --out "$file"
   fi
@@ -100,7 +101,7 @@ for ds in "${datasets[@]}"; do
   ensure_data "$ds"
   cfg=$BENCH/$ds/jsonlift.toml
   src=$DATA/$ds.json
-  table=$([ "$ds" = flat ] && echo users || echo courses)
+  table=$([ "$ds" = nested ] && echo courses || echo users)
   cat "$src" >/dev/null # warm the page cache for every tool alike
 
   if wants parse; then
@@ -165,7 +166,7 @@ for label, ds, secs, rss, status in rows:
 print("\nMB = 10^6 bytes of source JSON; records = top-level records; peak RSS from /usr/bin/time %M.")
 checks = []
 get = {(r[0], r[1]): r for r in rows if r[4] == "ok"}
-for ds, factor in (("flat", 10), ("nested", 3)):
+for ds, factor in (("flat", 10), ("small", 10), ("nested", 3)):
     mig, su = get.get(("jsonlift migrate", ds)), get.get(("sqlite-utils insert", ds))
     if mig and su:
         x = float(su[2]) / max(float(mig[2]), 0.01)
