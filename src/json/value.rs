@@ -73,9 +73,14 @@ impl Number {
     /// from the text alone where possible (the common case when loading): a plain decimal with
     /// at most 15 significant digits is the shortest form of its double.
     pub fn is_canonical_js(&self) -> bool {
+        self.plainly_canonical_js().is_some() || Number::from_f64_js(self.as_f64()).0 == self.0
+    }
+    /// The value, when the text alone shows it is exactly what [`Number::from_f64_js`] gives for
+    /// it (no formatting needed); `None` means "not shown", not "not canonical".
+    pub fn plainly_canonical_js(&self) -> Option<f64> {
         let t = self.0.as_bytes();
         let body = t.strip_prefix(b"-").unwrap_or(t);
-        let plain = !body.is_empty()
+        let plain = body.first().is_some_and(u8::is_ascii_digit)
             && body.iter().all(|b| b.is_ascii_digit() || *b == b'.')
             && !(body.len() > 1 && body[0] == b'0' && body[1] != b'.')
             && !body.ends_with(b".")
@@ -85,11 +90,11 @@ impl Number {
             .filter(|b| b.is_ascii_digit())
             .skip_while(|b| **b == b'0')
             .count();
-        if plain && digits <= 15 && digits > 0 {
-            let f = self.as_f64().abs();
-            return (1e-6..1e21).contains(&f);
+        if !(plain && digits <= 15 && digits > 0) {
+            return None;
         }
-        Number::from_f64_js(self.as_f64()).0 == self.0
+        let f = self.as_f64();
+        (1e-6..1e21).contains(&f.abs()).then_some(f)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -243,6 +248,58 @@ mod tests {
         }
         for t in ["4", "0.1", "-2.5", "123456789012345", "0.000001"] {
             assert!(Number::from_text_unchecked(t).is_canonical_js(), "{t}");
+        }
+    }
+
+    /// What the text alone promises must hold: checks that compare a stored real with a source
+    /// number rely on it instead of formatting.
+    #[test]
+    fn plainly_canonical_numbers_are_what_formatting_gives() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut shown = 0;
+        for _ in 0..200_000 {
+            let len = 1 + next(19) as usize;
+            let mut t: String = (0..len)
+                .map(|_| char::from(b'0' + next(10) as u8))
+                .collect();
+            if next(2) == 0 {
+                t.insert(next(len as u64) as usize + 1, '.');
+                t = t.trim_end_matches('.').to_string();
+            }
+            if next(3) == 0 {
+                t.insert(0, '-');
+            }
+            let n = Number::from_text_unchecked(&t);
+            if let Some(f) = n.plainly_canonical_js() {
+                shown += 1;
+                assert_eq!(Number::from_f64_js(f).as_str(), t);
+                assert_eq!(f, n.as_f64());
+            }
+        }
+        assert!(shown > 10_000, "only {shown} shown");
+        for t in [
+            ".5",
+            "0",
+            "-0",
+            "05",
+            "5.",
+            "0.50",
+            "1e5",
+            "0.0000001",
+            "1234567890123456",
+        ] {
+            assert!(
+                Number::from_text_unchecked(t)
+                    .plainly_canonical_js()
+                    .is_none(),
+                "{t}"
+            );
         }
     }
 

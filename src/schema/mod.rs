@@ -4,6 +4,8 @@
 
 pub mod ddl;
 pub mod rebuild;
+#[cfg(test)]
+mod rebuild_tests;
 pub mod shred;
 #[cfg(test)]
 mod tests;
