@@ -108,13 +108,15 @@ mod tests {
         for _ in 0..(STEP >> 20) + 1 {
             f.write_all(&block).unwrap();
         }
+        // Once a step has been added, what was written by then is handed to the disk.
         for _ in 0..100 {
-            if behind.requested() == 2 * STEP {
+            if behind.requested() >= STEP {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(behind.requested(), 2 * STEP);
+        let requested = behind.requested();
+        assert!((STEP..=2 * STEP).contains(&requested), "{requested}");
         drop(behind);
         f.sync_all().unwrap();
         let data = std::fs::read(&path).unwrap();

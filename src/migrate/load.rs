@@ -1,6 +1,7 @@
 //! Loading records into an open transaction: read, shred, insert, and turn every failure into a
 //! problem that names the file, line:column and JSON path.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::Instant;
@@ -16,7 +17,7 @@ use super::verify::first_difference;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg, line_col, locate};
 use crate::schema::ddl::quote;
-use crate::schema::rebuild::{FetchChildren, rebuild, rebuilds_to};
+use crate::schema::rebuild::{FetchChildren, Rows, rebuild, rebuilds_to};
 use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::{Elements, Role, Schema};
 use crate::source::{self, Format, Layout, Origin, Record, RecordReader, SourceSpec};
@@ -466,15 +467,8 @@ fn read_rows(
         };
         if verify {
             let ti = schema.collections[coll].table;
-            let mut fetch = |t: usize, parent: &Cell<'static>| {
-                // Children by their parent column; a shared entity by its key.
-                let pc = schema.tables[t].parent_col.unwrap_or(schema.tables[t].pk);
-                Ok(rows
-                    .iter()
-                    .filter(|r| r.table == t && r.cells[pc] == *parent)
-                    .map(|r| r.cells.clone())
-                    .collect())
-            };
+            let children = Children::of(schema, &rows);
+            let mut fetch = |t: usize, parent: &Cell<'static>| Ok(children.get(t, parent));
             let cells = &rows[0].cells;
             let key = rec.key.as_deref();
             // Compared in place; only a record that does not come back (or an error, which the
@@ -509,6 +503,81 @@ fn read_rows(
     }
     batch.flush();
     (reader, records)
+}
+
+/// A record's rows as the database's "children of" query gives them back: by table and parent
+/// (a shared entity by its key), in position order; borrowed, not copied.
+struct Children<'r> {
+    schema: &'r Schema,
+    rows: &'r [Row<'static>],
+    groups: HashMap<(usize, Parent<'r>), Vec<usize>>,
+}
+
+/// A parent key (always an integer or a text).
+#[derive(Hash, PartialEq, Eq)]
+enum Parent<'r> {
+    Int(i64),
+    Text(&'r str),
+}
+
+impl<'r> Parent<'r> {
+    fn of(c: &'r Cell) -> Option<Parent<'r>> {
+        match c {
+            Cell::Int(i) => Some(Parent::Int(*i)),
+            Cell::Text(s) => Some(Parent::Text(s)),
+            _ => None,
+        }
+    }
+}
+
+impl<'r> Children<'r> {
+    fn of(schema: &'r Schema, rows: &'r [Row<'static>]) -> Children<'r> {
+        let mut groups: HashMap<_, Vec<usize>> = HashMap::new();
+        // The root row is nobody's child; a record without child rows needs no index.
+        for (i, r) in rows.iter().enumerate().skip(1) {
+            let t = &schema.tables[r.table];
+            if let Some(p) = Parent::of(&r.cells[t.parent_col.unwrap_or(t.pk)]) {
+                groups.entry((r.table, p)).or_default().push(i);
+            }
+        }
+        for ((t, _), ix) in groups.iter_mut() {
+            if let Some(pos) = schema.tables[*t].pos_col {
+                let at = |&i: &usize| match rows[i].cells[pos] {
+                    Cell::Int(n) => n,
+                    _ => i64::MAX,
+                };
+                if !ix.is_sorted_by_key(at) {
+                    ix.sort_by_key(at);
+                }
+            }
+        }
+        Children {
+            schema,
+            rows,
+            groups,
+        }
+    }
+
+    fn get(&self, t: usize, parent: &Cell) -> Rows<'r> {
+        let Some(p) = Parent::of(parent) else {
+            let pc = self.schema.tables[t]
+                .parent_col
+                .unwrap_or(self.schema.tables[t].pk);
+            return self
+                .rows
+                .iter()
+                .filter(|r| r.table == t && r.cells[pc] == *parent)
+                .map(|r| Cow::Borrowed(&r.cells[..]))
+                .collect();
+        };
+        match self.groups.get(&(t, p)) {
+            Some(ix) => ix
+                .iter()
+                .map(|&i| Cow::Borrowed(&self.rows[i].cells[..]))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// The writing thread: inserts the rows of each batch and, with `verify`, requires the database
@@ -975,6 +1044,21 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
             conn.execute_batch(sql).unwrap();
             assert!(!w.stored_as_inserted(&batch).unwrap(), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_records_children_come_back_by_parent_in_position_order_and_borrowed() {
+        let (schema, _conn, mut rows, _) = stored();
+        // The modules as the database would order them even if emitted out of order.
+        rows.swap(1, 2);
+        let children = Children::of(&schema, &rows);
+        let mt = rows[1].table;
+        let title = schema.tables[mt].col("title").unwrap();
+        let modules = children.get(mt, &rows[0].cells[schema.tables[rows[0].table].pk]);
+        let titles: Vec<&Cell> = modules.iter().map(|c| &c[title]).collect();
+        assert_eq!(titles, [&Cell::Text("a".into()), &Cell::Text("b".into())]);
+        assert!(modules.iter().all(|c| matches!(c, Cow::Borrowed(_))));
+        assert!(children.get(mt, &Cell::Int(12345)).is_empty());
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! verify (compare with the source) and export (write the source back). Fix-ups in `_meta` are
 //! trusted only while they agree with the columns, so a row edited by SQL still rebuilds sensibly.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use super::shred::Cell;
 use super::{Elements, Field, FieldKind, ScalarType, Schema, Table};
 use crate::json::{Number, Value, parse};
 
+/// Rows of a table: read from the database, or borrowed from the rows of a record in memory.
+pub type Rows<'r> = Vec<Cow<'r, [Cell<'static>]>>;
+
 /// Fetches the rows of child table `table` whose parent is `parent`, ordered by position.
-pub type FetchChildren<'f> =
-    dyn FnMut(usize, &Cell<'static>) -> anyhow::Result<Vec<Vec<Cell<'static>>>> + 'f;
+pub type FetchChildren<'f> = dyn FnMut(usize, &Cell<'static>) -> anyhow::Result<Rows<'f>> + 'f;
 
 /// Rebuilds the record stored in `cells` (a row of table `ti`): its key in the file and its value.
 pub fn rebuild(
@@ -227,7 +230,7 @@ impl Rebuilder<'_, '_, '_> {
                 self.schema.tables[join].name
             );
         };
-        Ok(e)
+        Ok(e.into_owned())
     }
 }
 

@@ -35,11 +35,11 @@ struct Shredded<'s> {
 }
 
 /// A fetch's answer: rows of a table.
-type Rows = anyhow::Result<Vec<Vec<Cell<'static>>>>;
+type Fetched<'r> = anyhow::Result<super::rebuild::Rows<'r>>;
 
 impl Shredded<'_> {
     /// The loader's fetch: children (or a shared entity) from the record's own rows.
-    fn fetch(&self) -> impl FnMut(usize, &Cell<'static>) -> Rows + '_ {
+    fn fetch<'s>(&'s self) -> impl FnMut(usize, &Cell<'static>) -> Fetched<'s> + 's {
         |t, parent| {
             let table = &self.schema.tables[t];
             let pc = table.parent_col.unwrap_or(table.pk);
@@ -47,7 +47,7 @@ impl Shredded<'_> {
                 .rows
                 .iter()
                 .filter(|r| r.table == t && r.cells[pc] == *parent)
-                .map(|r| r.cells.clone())
+                .map(|r| std::borrow::Cow::Borrowed(&r.cells[..]))
                 .collect())
         }
     }

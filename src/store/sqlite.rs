@@ -1,5 +1,6 @@
 //! SQLite: opening with the right pragmas, binding cells, and reading rows back in record order.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
 use crate::schema::ddl::quote;
+use crate::schema::rebuild::Rows;
 use crate::schema::shred::Cell;
 use crate::schema::{Schema, Table, TableSql};
 
@@ -182,7 +184,7 @@ pub fn fetch_children(
     schema: &Schema,
     ti: usize,
     parent: &Cell<'static>,
-) -> anyhow::Result<Vec<Vec<Cell<'static>>>> {
+) -> anyhow::Result<Rows<'static>> {
     let t = &schema.tables[ti];
     let mut stmt = conn.prepare_cached(&t.sql.children)?;
     let n = t.columns.len();
@@ -190,6 +192,7 @@ pub fn fetch_children(
         (0..n)
             .map(|i| r.get_ref(i).map(cell_from))
             .collect::<rusqlite::Result<Vec<_>>>()
+            .map(Cow::Owned)
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
