@@ -9,6 +9,14 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // SQLite allocates its page cache with the C library's malloc, which gives the top of the
+    // heap back to the kernel whenever enough of it is free, making every core flush its TLB,
+    // then faults it in again: several percent of a large migration. Keep what was freed.
+    // SAFETY: a malloc tuning call at start-up, before any thread exists.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
     let cli = Cli::parse();
     // A server logs each request by default; the other verbs stay quiet.
     let serving = matches!(cli.command, jsonlift::cli::Command::Serve(_));
