@@ -174,7 +174,7 @@ pub fn load_source(
             conn,
             schema,
             spec,
-            stmts: HashMap::new(),
+            stmts: (0..schema.tables.len()).map(|_| None).collect(),
             rows: &mut rows,
             fetched: &mut fetched,
             inserted: vec![Vec::new(); schema.tables.len()],
@@ -586,7 +586,8 @@ struct Writer<'c, 'a> {
     conn: &'c Connection,
     schema: &'a Schema,
     spec: &'a SourceSpec,
-    stmts: HashMap<usize, Statement<'c>>,
+    /// The insert statement of each table, prepared when first used.
+    stmts: Vec<Option<Statement<'c>>>,
     /// Rows inserted per table.
     rows: &'a mut HashMap<usize, u64>,
     /// Child rows read back per table.
@@ -613,6 +614,11 @@ impl Writer<'_, '_> {
                         None => by_record = true,
                     }
                 }
+            }
+        }
+        for (t, ins) in self.inserted.iter().enumerate() {
+            if !ins.is_empty() {
+                *self.rows.entry(t).or_default() += ins.len() as u64;
             }
         }
         if !verify {
@@ -643,12 +649,9 @@ impl Writer<'_, '_> {
         let (conn, schema) = (self.conn, self.schema);
         let mut root_rowid = 0;
         for (i, row) in out.iter().enumerate() {
-            let stmt = match self.stmts.get_mut(&row.table) {
+            let stmt = match &mut self.stmts[row.table] {
                 Some(s) => s,
-                None => {
-                    let s = conn.prepare(&schema.tables[row.table].sql.insert)?;
-                    self.stmts.entry(row.table).or_insert(s)
-                }
+                slot => slot.insert(conn.prepare(&schema.tables[row.table].sql.insert)?),
             };
             match stmt.execute(params_from_iter(row.cells.iter())) {
                 Ok(0) if schema.tables[row.table].join.is_some() => {
@@ -660,7 +663,7 @@ impl Writer<'_, '_> {
                     }
                     continue;
                 }
-                Ok(n) => *self.rows.entry(row.table).or_default() += n as u64,
+                Ok(_) => {}
                 Err(e) => {
                     report.problem(insert_problem(schema, self.spec, rec, out, i, e)?);
                     return Ok(None);
@@ -993,7 +996,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
             conn: &conn,
             schema: &schema,
             spec: &spec,
-            stmts: HashMap::new(),
+            stmts: (0..schema.tables.len()).map(|_| None).collect(),
             rows: &mut rows,
             fetched: &mut fetched,
             inserted: vec![Vec::new(); schema.tables.len()],
@@ -1024,7 +1027,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
                 conn: &conn,
                 schema: &schema,
                 spec: &spec,
-                stmts: HashMap::new(),
+                stmts: (0..schema.tables.len()).map(|_| None).collect(),
                 rows: &mut rows,
                 fetched: &mut fetched,
                 inserted: vec![Vec::new(); schema.tables.len()],

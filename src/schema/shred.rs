@@ -268,13 +268,20 @@ impl<'s, 'a> Shredder<'s, 'a> {
         // Whether each declared field is present in canonical form after storing.
         let mut canon = vec![false; fields.len()];
         let mut actual: Vec<&'a str> = Vec::with_capacity(obj.len());
+        // Keys mostly come in the declared order: look where the last one left off first.
+        let mut next = 0;
         for (k, v) in obj {
             actual.push(k);
-            let Some(i) = fields.iter().position(|f| &f.name == k) else {
+            let found = match fields.get(next) {
+                Some(f) if f.name == *k => Some(next),
+                _ => fields.iter().position(|f| &f.name == k),
+            };
+            let Some(i) = found else {
                 extras.push((k.clone(), v.clone()));
                 continue;
             };
             seen[i] = true;
+            next = i + 1;
             let f = &fields[i];
             // Built only when needed: most fields are valid scalars.
             let fpath = || path.key(k);
