@@ -646,11 +646,12 @@ fn copy_hashed(
     tap: Option<&Tap>,
 ) -> Result<(u64, String), BackupError> {
     let mut input = File::open(src).map_err(|e| BackupError::io("read", src, e))?;
-    let mut output = OpenOptions::new()
+    let output = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(dst)
         .map_err(|e| BackupError::io("create", dst, e))?;
+    let mut out = crate::writeback::Unbuffered::new(dst, &output);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut size = 0u64;
@@ -674,11 +675,11 @@ fn copy_hashed(
             Err(e) => return Err(BackupError::io("read", src, e)),
         };
         hasher.update(&buf[..n]);
-        output
-            .write_all(&buf[..n])
+        out.write(&buf[..n])
             .map_err(|e| BackupError::io("write", dst, e))?;
         size += n as u64;
         if size - flushed >= crate::writeback::STEP {
+            // Only what went through the cache (no direct I/O here) is still to be written.
             crate::writeback::start(&output, flushed, size - flushed);
             flushed = size;
         }
@@ -691,6 +692,7 @@ fn copy_hashed(
             }
         }
     }
+    out.finish().map_err(|e| BackupError::io("write", dst, e))?;
     output
         .set_modified(mtime)
         .map_err(|e| BackupError::io("set the time of", dst, e))?;
