@@ -88,7 +88,7 @@ enum Item {
 /// `BATCH` records or `BATCH_BYTES` of their source text, whichever comes first; and batches in
 /// flight between the two threads. Together they bound memory whatever the input's size and the
 /// records' size (a batch of large nested records is a few records).
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 const BATCH_BYTES: u64 = 256 << 10;
 const IN_FLIGHT: usize = 4;
 
