@@ -659,11 +659,9 @@ fn copy_hashed(
     let mut flushed = 0u64;
     let mut feeding = tap;
     loop {
-        if let Some(t) = tap {
-            if t.stopped() {
-                let e = io::Error::other("the migration stopped");
-                return Err(BackupError::io("copy", src, e));
-            }
+        if tap.is_some_and(Tap::stopped) {
+            let e = io::Error::other("the migration stopped");
+            return Err(BackupError::io("copy", src, e));
         }
         if let Some(t) = feeding {
             buf = t.buffer(BUF_SIZE);
