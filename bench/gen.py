@@ -78,41 +78,31 @@ def email_local(first, last):
     return local if local.isascii() else first.translate(ASCII).lower()
 
 
-def gen_flat(out, rng, records):
+def gen_flat(out, rng, records, small=False):
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     out.write("[")
     for i in range(1, records + 1):
         first, last = rng.choice(FIRST), rng.choice(LAST)
-        rec = {
-            "id": i,
-            "uuid": uuid4(rng),
-            "name": f"{first} {last}",
-            "email": f"{email_local(first, last)}{i}@example.com",
-            "age": rng.randrange(16, 90),
-            "score": js_number(round(rng.uniform(0, 100), 2)),
-            "active": rng.random() < 0.8,
-            "created_at": iso(rng),
-            "tags": rng.sample(TAGS, 2),
-        }
-        if i > 1:
-            out.write(",")
-        out.write(dumps(rec))
-    out.write("]")
-    return {"records": records}
-
-
-def gen_small(out, rng, records):
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    out.write("[")
-    for i in range(1, records + 1):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        rec = {
-            "id": i,
-            "name": f"{first} {last}",
-            "email": f"{email_local(first, last)}{i}@example.com",
-            "age": rng.randrange(16, 90),
-            "active": rng.random() < 0.8,
-        }
+        if small:
+            rec = {
+                "id": i,
+                "name": f"{first} {last}",
+                "email": f"{email_local(first, last)}{i}@example.com",
+                "age": rng.randrange(16, 90),
+                "active": rng.random() < 0.8,
+            }
+        else:
+            rec = {
+                "id": i,
+                "uuid": uuid4(rng),
+                "name": f"{first} {last}",
+                "email": f"{email_local(first, last)}{i}@example.com",
+                "age": rng.randrange(16, 90),
+                "score": js_number(round(rng.uniform(0, 100), 2)),
+                "active": rng.random() < 0.8,
+                "created_at": iso(rng),
+                "tags": rng.sample(TAGS, 2),
+            }
         if i > 1:
             out.write(",")
         out.write(dumps(rec))
@@ -207,7 +197,7 @@ def main():
         if args.dataset == "flat":
             meta = gen_flat(out, rng, args.records)
         elif args.dataset == "small":
-            meta = gen_small(out, rng, args.records)
+            meta = gen_flat(out, rng, args.records, small=True)
         else:
             meta = gen_nested(out, rng, parse_size(args.size))
     os.replace(tmp, out_path)

@@ -170,15 +170,7 @@ pub fn load_source(
             .spawn_scoped(scope, move || {
                 read_rows(reader, schema, spec, colls, ids, bar, verify, (tx, spent))
             })?;
-        let mut w = Writer {
-            conn,
-            schema,
-            spec,
-            stmts: (0..schema.tables.len()).map(|_| None).collect(),
-            rows: &mut rows,
-            fetched: &mut fetched,
-            inserted: vec![Vec::new(); schema.tables.len()],
-        };
+        let mut w = Writer::new(conn, schema, spec, &mut rows, &mut fetched);
         let mut failure = None;
         for batch in rx.iter() {
             if let Err(e) = w.batch(&batch, report, verify) {
@@ -596,7 +588,25 @@ struct Writer<'c, 'a> {
     inserted: Vec<Vec<(i64, usize, usize)>>,
 }
 
-impl Writer<'_, '_> {
+impl<'c, 'a> Writer<'c, 'a> {
+    fn new(
+        conn: &'c Connection,
+        schema: &'a Schema,
+        spec: &'a SourceSpec,
+        rows: &'a mut HashMap<usize, u64>,
+        fetched: &'a mut HashMap<usize, u64>,
+    ) -> Self {
+        Writer {
+            conn,
+            schema,
+            spec,
+            stmts: (0..schema.tables.len()).map(|_| None).collect(),
+            rows,
+            fetched,
+            inserted: vec![Vec::new(); schema.tables.len()],
+        }
+    }
+
     fn batch(&mut self, batch: &[Item], report: &mut Report, verify: bool) -> anyhow::Result<()> {
         for rows in &mut self.inserted {
             rows.clear();
@@ -992,15 +1002,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
         let (schema, conn, batch) = batch_stored();
         let spec = schema.sources[0].clone();
         let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-        let mut w = Writer {
-            conn: &conn,
-            schema: &schema,
-            spec: &spec,
-            stmts: (0..schema.tables.len()).map(|_| None).collect(),
-            rows: &mut rows,
-            fetched: &mut fetched,
-            inserted: vec![Vec::new(); schema.tables.len()],
-        };
+        let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched);
         let mut report = Report::new("migrate", "db".into());
         w.batch(&batch, &mut report, true).unwrap();
         assert!(report.ok);
@@ -1023,15 +1025,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
             let (schema, conn, batch) = batch_stored();
             let spec = schema.sources[0].clone();
             let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-            let mut w = Writer {
-                conn: &conn,
-                schema: &schema,
-                spec: &spec,
-                stmts: (0..schema.tables.len()).map(|_| None).collect(),
-                rows: &mut rows,
-                fetched: &mut fetched,
-                inserted: vec![Vec::new(); schema.tables.len()],
-            };
+            let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched);
             let mut report = Report::new("migrate", "db".into());
             for (k, item) in batch.iter().enumerate() {
                 let Item::Rows { rec, rows, .. } = item else {
