@@ -472,22 +472,15 @@ fn load_all(
     let snap = source_backup.wait()?;
     for &si in to_load {
         let spec = &schema.sources[si];
-        let Some(entry) = snap.entry_of(&spec.path).filter(|_| !is_folder(spec)) else {
-            // A folder's copy is hashed as a whole, as its fingerprint is.
-            let copied = fingerprint(&copies[&si])?;
-            if prints[si] == DEFERRED {
-                prints[si] = copied;
-            } else if copied.1 != prints[si].1 {
-                bail!(
-                    "{} changed while it was being backed up; run again when the application is not writing it",
-                    spec.display
-                );
-            }
-            continue;
+        // A file was hashed while copied; a folder's copy is hashed as a whole, as its
+        // fingerprint is.
+        let copied = match snap.entry_of(&spec.path).filter(|_| !is_folder(spec)) {
+            Some(e) => (e.size, e.sha256.clone()),
+            None => fingerprint(&copies[&si])?,
         };
         if prints[si] == DEFERRED {
-            prints[si] = (entry.size, entry.sha256.clone());
-        } else if entry.sha256 != prints[si].1 {
+            prints[si] = copied;
+        } else if copied.1 != prints[si].1 {
             bail!(
                 "{} changed while it was being backed up; run again when the application is not writing it",
                 spec.display

@@ -581,27 +581,7 @@ fn the_check_agrees_with_rebuild_on_integer_keys_documents_and_entities() {
     );
     let value = parse(br#"{"xp":120,"streak":5,"badges":["a"]}"#, 8).unwrap();
     check_record(&document, 0, None, &value, true, &mut tally);
-    let movies = schema(
-        r#"
-[collections.movies]
-source = "movies.json"
-format = "array"
-key = "id"
-[collections.movies.fields]
-id = "text"
-[collections.movies.fields.cast]
-type = "array"
-key = "id"
-table = "people"
-join_table = "movie_cast"
-parent_column = "movie_id"
-position_column = "cast_index"
-entity_column = "person_id"
-[collections.movies.fields.cast.fields]
-id = "integer"
-name = "text"
-"#,
-    );
+    let movies = schema(super::tests::MOVIES);
     for text in [
         r#"{"id":"m1","cast":[{"id":1,"name":"Ada"},{"id":2,"name":"Bo","x":[1.0]}]}"#,
         r#"{"cast":[{"id":2,"name":"Bo"},{"id":3}],"id":"m2"}"#,

@@ -332,7 +332,7 @@ table = "tags"
     );
 }
 
-const MOVIES: &str = r#"
+pub(super) const MOVIES: &str = r#"
 [collections.movies]
 source = "movies.json"
 format = "array"

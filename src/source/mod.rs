@@ -223,20 +223,17 @@ pub fn open_from(
             "several collections read this file: each needs a `member`",
         ));
     }
-    let single = |bytes: Option<Bytes>| match bytes {
-        None => Ok(()),
-        Some(_) => Err(Problem::new(
+    match m.format {
+        Format::Folder | Format::Prompty if bytes.is_some() => Err(Problem::new(
             spec.display.clone(),
             "a folder's files are read from the folder",
         )),
-    };
-    match m.format {
         Format::Array => array::open(spec, bytes),
         Format::Object | Format::Tinydb => object::open(spec, bytes),
         Format::Document => document::open(spec, bytes),
         Format::Jsonl => jsonl::open(spec, bytes),
-        Format::Folder => single(bytes).and_then(|_| folder::open(spec)),
-        Format::Prompty => single(bytes).and_then(|_| prompty::open(spec)),
+        Format::Folder => folder::open(spec),
+        Format::Prompty => prompty::open(spec),
     }
 }
 
