@@ -9,7 +9,7 @@ use std::time::Instant;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, ErrorCode, Statement, params_from_iter};
+use rusqlite::{Connection, ErrorCode};
 
 use super::progress::{Progress, SourceBar};
 use super::report::{CollectionReport, Report};
@@ -21,7 +21,7 @@ use crate::schema::rebuild::{FetchChildren, Rows, rebuild, rebuilds_to};
 use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::{Elements, Role, Schema};
 use crate::source::{self, Format, Layout, Origin, Record, RecordReader, SourceSpec};
-use crate::store::sqlite::{cell_from, fetch_children};
+use crate::store::sqlite::{Insert, cell_from, fetch_children};
 
 /// The name of the file a record came from, as the user knows it.
 pub fn record_file(spec: &SourceSpec, member: usize, key: Option<&str>) -> String {
@@ -579,7 +579,7 @@ struct Writer<'c, 'a> {
     schema: &'a Schema,
     spec: &'a SourceSpec,
     /// The insert statement of each table, prepared when first used.
-    stmts: Vec<Option<Statement<'c>>>,
+    stmts: Vec<Option<Insert<'c>>>,
     /// Rows inserted per table.
     rows: &'a mut HashMap<usize, u64>,
     /// Child rows read back per table.
@@ -661,9 +661,9 @@ impl<'c, 'a> Writer<'c, 'a> {
         for (i, row) in out.iter().enumerate() {
             let stmt = match &mut self.stmts[row.table] {
                 Some(s) => s,
-                slot => slot.insert(conn.prepare(&schema.tables[row.table].sql.insert)?),
+                slot => slot.insert(Insert::new(conn, &schema.tables[row.table].sql.insert)?),
             };
-            match stmt.execute(params_from_iter(row.cells.iter())) {
+            match stmt.execute(&row.cells) {
                 Ok(0) if schema.tables[row.table].join.is_some() => {
                     // A shared entity stored earlier: this occurrence must be the same.
                     *entity_met = true;
@@ -916,11 +916,10 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
             .collect();
         let mut rowid = 0;
         for (i, row) in rows.iter().enumerate() {
-            conn.execute(
-                &schema.tables[row.table].sql.insert,
-                params_from_iter(row.cells.iter()),
-            )
-            .unwrap();
+            Insert::new(&conn, &schema.tables[row.table].sql.insert)
+                .unwrap()
+                .execute(&row.cells)
+                .unwrap();
             if i == 0 {
                 rowid = conn.last_insert_rowid();
             }

@@ -60,7 +60,8 @@ pub fn create_table(t: &Table, d: Dialect) -> String {
     )
 }
 
-/// `CREATE INDEX` statements for one table (created after loading, which is faster).
+/// `CREATE INDEX` statements for one table (created after loading, which is faster, except the
+/// partial [`extra_index`], which migrate creates first).
 pub fn create_indexes(t: &Table) -> Vec<String> {
     let mut out = Vec::new();
     let mut add = |cols: &[String]| {

@@ -8,6 +8,7 @@ pub mod files;
 pub mod live;
 pub mod records;
 pub mod sqlite;
+pub mod vfs;
 
 use rusqlite::{Connection, ErrorCode};
 

@@ -36,6 +36,111 @@ pub fn cell_from(v: ValueRef<'_>) -> Cell<'static> {
     }
 }
 
+/// A prepared statement run with a row of cells bound in place: their text is read where it
+/// lies, not copied first (SQLite's `SQLITE_STATIC`; rusqlite binds every string as
+/// `SQLITE_TRANSIENT`, a copy and an allocation per text cell, on the thread that bounds a
+/// migration). The bindings are cleared before `execute` returns, so no pointer outlives the
+/// cells.
+pub struct Insert<'c> {
+    conn: &'c Connection,
+    stmt: std::ptr::NonNull<rusqlite::ffi::sqlite3_stmt>,
+}
+
+impl<'c> Insert<'c> {
+    pub fn new(conn: &'c Connection, sql: &str) -> rusqlite::Result<Insert<'c>> {
+        use rusqlite::ffi;
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: a live handle, and the SQL's pointer and length for the call.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                conn.handle(),
+                sql.as_ptr().cast(),
+                sql.len() as std::ffi::c_int,
+                ffi::SQLITE_PREPARE_PERSISTENT as std::ffi::c_uint,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(last_error(conn, rc));
+        }
+        let stmt = std::ptr::NonNull::new(stmt).ok_or_else(|| {
+            rusqlite::Error::SqliteFailure(
+                ffi::Error::new(ffi::SQLITE_MISUSE),
+                Some(format!("no statement in {sql:?}")),
+            )
+        })?;
+        Ok(Insert { conn, stmt })
+    }
+
+    /// Runs the statement with `cells` as its parameters; the rows it changed.
+    pub fn execute(&mut self, cells: &[Cell]) -> rusqlite::Result<u64> {
+        use rusqlite::ffi;
+        let stmt = self.stmt.as_ptr();
+        // SAFETY: a prepared statement of this connection; text pointers stay valid until the
+        // bindings are cleared below, and SQLite reads them only while stepping.
+        unsafe {
+            let mut rc = ffi::SQLITE_OK;
+            for (i, c) in cells.iter().enumerate() {
+                let at = i as std::ffi::c_int + 1;
+                rc = match c {
+                    Cell::Null => ffi::sqlite3_bind_null(stmt, at),
+                    Cell::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
+                    Cell::Real(f) => ffi::sqlite3_bind_double(stmt, at, *f),
+                    Cell::Text(t) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        at,
+                        t.as_ptr().cast(),
+                        t.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as std::ffi::c_uchar,
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+            }
+            if rc == ffi::SQLITE_OK {
+                rc = ffi::sqlite3_step(stmt);
+            }
+            let result = match rc {
+                ffi::SQLITE_DONE => Ok(ffi::sqlite3_changes64(self.conn.handle()) as u64),
+                rc => Err(last_error(self.conn, rc)),
+            };
+            ffi::sqlite3_reset(stmt);
+            ffi::sqlite3_clear_bindings(stmt);
+            result
+        }
+    }
+}
+
+impl Drop for Insert<'_> {
+    fn drop(&mut self) {
+        // SAFETY: finalized once, here.
+        unsafe {
+            rusqlite::ffi::sqlite3_finalize(self.stmt.as_ptr());
+        }
+    }
+}
+
+/// The connection's last error as rusqlite reports it (code, extended code and message).
+fn last_error(conn: &Connection, rc: std::ffi::c_int) -> rusqlite::Error {
+    use rusqlite::ffi;
+    // SAFETY: a live handle; the message is copied before any other call on it.
+    unsafe {
+        let db = conn.handle();
+        let code = match ffi::sqlite3_extended_errcode(db) {
+            0 => rc,
+            x if x & 0xff == rc & 0xff => x,
+            _ => rc,
+        };
+        let msg = std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(db))
+            .to_string_lossy()
+            .into_owned();
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(msg))
+    }
+}
+
 /// Plans that do not depend on the values bound. Without this, SQLite (built with STAT4) marks a
 /// statement like "the children of ?1" for re-preparation whenever ?1 changes, and re-parses
 /// it on nearly every execution: a third of the load's time on nested data.
@@ -71,9 +176,12 @@ pub fn open_read_only(path: &Path, busy: Duration) -> rusqlite::Result<Connectio
 }
 
 /// Opens a brand-new database file that nobody else can see yet (it is renamed into place when
-/// complete): no journal and no syncs while loading, since a failure just deletes the file.
+/// complete): no journal and no syncs while loading, since a failure just deletes the file. Its
+/// pages are written around the page cache ([`super::vfs`]): call [`super::vfs::flush`] before
+/// relying on the file.
 pub fn open_build(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    super::vfs::register()?;
+    let conn = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), super::vfs::NAME)?;
     stable_plans(&conn)?;
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
@@ -198,6 +306,27 @@ pub fn fetch_children(
 }
 
 /// Counts the rows of a table.
+/// The rows of a table made in this transaction, `inserted` of which went in and were each read
+/// back: when their rowids span exactly that many values, no other row fits among them, so
+/// that is the count (two lookups instead of a scan of the table's smallest index, which a
+/// fresh database has just written around the page cache). Otherwise counted.
+pub fn count_new(conn: &Connection, table: &str, inserted: u64) -> rusqlite::Result<u64> {
+    let t = quote(table);
+    let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
+        &format!("SELECT (SELECT min(rowid) FROM {t}), (SELECT max(rowid) FROM {t})"),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let span = match (lo, hi) {
+        (Some(lo), Some(hi)) => hi.abs_diff(lo).checked_add(1),
+        _ => Some(0),
+    };
+    if span == Some(inserted) {
+        return Ok(inserted);
+    }
+    count(conn, table)
+}
+
 pub fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
     conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| {
         r.get::<_, i64>(0)
@@ -209,6 +338,92 @@ pub fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
 mod tests {
     use super::*;
     use rusqlite::config::DbConfig;
+
+    #[test]
+    fn an_insert_binds_cells_in_place_and_reports_sqlites_errors_as_rusqlite_does() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER, f REAL, z, CHECK (n >= 0));
+             CREATE TABLE e (k TEXT PRIMARY KEY);",
+        )
+        .unwrap();
+        let mut ins = Insert::new(&conn, "INSERT INTO t VALUES (?1, ?2, ?3, ?4)").unwrap();
+        for i in 0..3 {
+            // Each row's text is freed before the next is bound.
+            let k = format!("key {i} é");
+            let row = [
+                Cell::Text(k.into()),
+                Cell::Int(i),
+                Cell::Real(0.5),
+                Cell::Null,
+            ];
+            assert_eq!(ins.execute(&row).unwrap(), 1);
+        }
+        let got: Vec<(String, i64, f64, Option<i64>)> = conn
+            .prepare("SELECT * FROM t ORDER BY k")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(got[2], ("key 2 é".into(), 2, 0.5, None));
+        let dup = [
+            Cell::Text("key 1 é".into()),
+            Cell::Int(9),
+            Cell::Null,
+            Cell::Null,
+        ];
+        let e = ins.execute(&dup).unwrap_err();
+        assert_eq!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ConstraintViolation)
+        );
+        assert_eq!(
+            e.to_string(),
+            "UNIQUE constraint failed: t.k",
+            "the message constraint_problem reads"
+        );
+        let bad = [
+            Cell::Text("x".into()),
+            Cell::Int(-1),
+            Cell::Null,
+            Cell::Null,
+        ];
+        assert!(
+            ins.execute(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("CHECK constraint failed")
+        );
+        // After an error the statement runs again.
+        let ok = [Cell::Text("y".into()), Cell::Int(1), Cell::Null, Cell::Null];
+        assert_eq!(ins.execute(&ok).unwrap(), 1);
+        // An insert that changes nothing says so (a shared entity met again).
+        let mut once =
+            Insert::new(&conn, "INSERT INTO e VALUES (?1) ON CONFLICT DO NOTHING").unwrap();
+        assert_eq!(once.execute(&[Cell::Text("a".into())]).unwrap(), 1);
+        assert_eq!(once.execute(&[Cell::Text("a".into())]).unwrap(), 0);
+        assert!(Insert::new(&conn, "INSERT INTO nowhere VALUES (1)").is_err());
+    }
+
+    #[test]
+    fn a_new_tables_count_is_its_rowid_span_only_when_that_holds_exactly_the_rows_inserted() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x); CREATE TABLE u (id INTEGER PRIMARY KEY);")
+            .unwrap();
+        assert_eq!(count_new(&conn, "t", 0).unwrap(), 0);
+        conn.execute_batch("INSERT INTO t VALUES (1), (2), (3)")
+            .unwrap();
+        assert_eq!(count_new(&conn, "t", 3).unwrap(), 3);
+        // A row more than the loader inserted is found, whichever way the span falls.
+        assert_eq!(count_new(&conn, "t", 2).unwrap(), 3);
+        assert_eq!(count_new(&conn, "t", 4).unwrap(), 3);
+        // Keys with gaps: counted.
+        conn.execute_batch("INSERT INTO u VALUES (5), (9), (-4)")
+            .unwrap();
+        assert_eq!(count_new(&conn, "u", 3).unwrap(), 3);
+        assert_eq!(count_new(&conn, "u", 2).unwrap(), 3);
+    }
 
     #[test]
     fn every_connection_plans_independently_of_bound_values() {
