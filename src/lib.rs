@@ -16,6 +16,7 @@ pub mod error;
 pub mod infer;
 pub mod json;
 pub mod migrate;
+pub mod process;
 pub mod schema;
 pub mod source;
 pub mod store;

@@ -157,10 +157,7 @@ fn remove_stale_temps(dir: &Path) {
             .iter()
             .find_map(|s| pid.strip_suffix(s))
             .unwrap_or(pid);
-        if name.starts_with('.')
-            && pid.parse::<u32>().is_ok()
-            && !Path::new("/proc").join(pid).exists()
-        {
+        if name.starts_with('.') && crate::process::gone_named(pid) {
             let _ = fs::remove_file(e.path());
         }
     }

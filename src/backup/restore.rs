@@ -250,8 +250,7 @@ fn remove_stale(dir: &Path, name: &str) {
         let Some(pid) = file.strip_prefix(&prefix) else {
             continue;
         };
-        let pid = pid.split('-').next().unwrap_or_default();
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+        if crate::process::gone_named(pid.split('-').next().unwrap_or_default()) {
             let _ = fs::remove_file(e.path());
         }
     }

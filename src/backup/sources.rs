@@ -257,8 +257,67 @@ pub fn prepare(sources: &[(PathBuf, String)], backup_root: &Path) -> Result<Prep
         }
     }
     fs::create_dir_all(backup_root).map_err(|e| BackupError::io("create", backup_root, e))?;
+    for dir in remove_incomplete(backup_root) {
+        tracing::warn!(
+            "removed {}: an incomplete backup of the sources, left by a run that was killed",
+            dir.display()
+        );
+    }
     let (dir, created) = create_snapshot_dir(backup_root, SystemTime::now())?;
     Ok(Prepared { dir, created })
+}
+
+/// Marks a snapshot folder as being written by this process (on this machine) until its
+/// manifest is in place, so that a run killed meanwhile leaves a folder the next one can tell
+/// from a snapshot still being written.
+const WRITING: &str = ".writing";
+/// Prefix of a snapshot folder's temporary name, followed by the process id.
+const NEW: &str = ".new-";
+
+fn mark_writing(dir: &Path) -> Result<(), BackupError> {
+    let path = dir.join(WRITING);
+    fs::write(
+        &path,
+        format!("{} {}\n", std::process::id(), crate::process::host()),
+    )
+    .map_err(|e| BackupError::io("write", &path, e))
+}
+
+/// Removes the snapshot folders that have no manifest and were being written by a process of
+/// this machine that is gone. A folder with a manifest is complete and always kept, as is one
+/// without the mark (made by an older version, or by hand) or marked by another machine.
+pub fn remove_incomplete(backup_root: &Path) -> Vec<PathBuf> {
+    let host = crate::process::host();
+    let mut removed = Vec::new();
+    let Ok(rd) = fs::read_dir(backup_root) else {
+        return removed;
+    };
+    for e in rd.flatten() {
+        let dir = e.path();
+        if !e.file_type().is_ok_and(|t| t.is_dir()) || dir.join(MANIFEST).exists() {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(NEW) {
+            // Killed before its folder got its name.
+            let pid = rest.split('-').next().unwrap_or_default();
+            if crate::process::gone_named(pid) && fs::remove_dir_all(&dir).is_ok() {
+                removed.push(dir);
+            }
+            continue;
+        }
+        let Ok(mark) = fs::read_to_string(dir.join(WRITING)) else {
+            continue;
+        };
+        let (pid, by) = mark
+            .trim_end()
+            .split_once(' ')
+            .unwrap_or((mark.trim_end(), ""));
+        if by == host && crate::process::gone_named(pid) && fs::remove_dir_all(&dir).is_ok() {
+            removed.push(dir);
+        }
+    }
+    removed
 }
 
 impl Prepared {
@@ -373,6 +432,8 @@ fn fill(
         sync_dir(d)?;
     }
     write_manifest(dir, &manifest)?;
+    // Complete: the manifest says so, whether or not the mark's removal reaches the disk.
+    let _ = fs::remove_file(dir.join(WRITING));
     if let Some(parent) = dir.parent() {
         sync_dir(parent)?;
     }
@@ -485,18 +546,31 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
     sync_dir(dir)
 }
 
-/// Creates `backup_root/<timestamp>-<random>/`, never reusing an existing folder.
+/// Creates `backup_root/<timestamp>-<random>/`, never reusing an existing folder. It appears
+/// with its [`WRITING`] mark already inside (made under a temporary name, then renamed), so a
+/// kill at any moment leaves either a temporary folder named after the process or a marked one.
 fn create_snapshot_dir(root: &Path, now: SystemTime) -> Result<(PathBuf, String), BackupError> {
     let (stamp, created) = utc_stamp(now);
+    let tmp = root.join(format!("{NEW}{}-{}", std::process::id(), short_random()));
+    fs::create_dir(&tmp).map_err(|e| BackupError::io("create", &tmp, e))?;
+    if let Err(e) = mark_writing(&tmp) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     let mut last = None;
     for _ in 0..16 {
         let dir = root.join(format!("{stamp}-{}", short_random()));
-        match fs::create_dir(&dir) {
+        // rename(2) would replace an empty folder of that name: never reuse one.
+        if dir.exists() {
+            last = Some((dir, io::ErrorKind::AlreadyExists.into()));
+            continue;
+        }
+        match fs::rename(&tmp, &dir) {
             Ok(()) => return Ok((dir, created)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((dir, e)),
-            Err(e) => return Err(BackupError::io("create", &dir, e)),
+            Err(e) => last = Some((dir, e)),
         }
     }
+    let _ = fs::remove_dir_all(&tmp);
     let (dir, e) = last.expect("the loop ran");
     Err(BackupError::io("create", &dir, e))
 }
@@ -926,6 +1000,58 @@ mod tests {
             snap.entry_of(&tmp.path().join("data/./x.json"))
         );
         assert_eq!(entry.size, 3);
+    }
+
+    #[test]
+    fn only_unfinished_snapshots_of_dead_runs_on_this_machine_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let src = root.path().join("a.json");
+        fs::write(&src, "[]").unwrap();
+        let sources = vec![(src, "a.json".to_string())];
+        let backups = root.path().join("backups");
+        let dead = {
+            let mut child = Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            pid
+        };
+        let host = crate::process::host();
+        let folder = |name: &str, mark: Option<String>, manifest: bool| {
+            let d = backups.join(name);
+            fs::create_dir_all(d.join("files")).unwrap();
+            fs::write(d.join("files/a.json"), "[").unwrap();
+            if let Some(m) = mark {
+                fs::write(d.join(WRITING), m).unwrap();
+            }
+            if manifest {
+                fs::write(d.join(MANIFEST), "{}").unwrap();
+            }
+            d
+        };
+        let killed = folder("1-killed", Some(format!("{dead} {host}\n")), false);
+        let finished = folder("2-finished", Some(format!("{dead} {host}\n")), true);
+        let running = folder(
+            "3-running",
+            Some(format!("{} {host}\n", std::process::id())),
+            false,
+        );
+        let elsewhere = folder("4-elsewhere", Some(format!("{dead} not-{host}\n")), false);
+        let unmarked = folder("5-unmarked", None, false);
+        let unnamed = folder(&format!("{NEW}{dead}-abc123"), None, false);
+        let unnamed_live = folder(&format!("{NEW}{}-abc123", std::process::id()), None, false);
+
+        // The next snapshot clears the killed run's folder, and only that.
+        let snap = snapshot(&sources, root.path(), &backups).unwrap();
+        assert!(!killed.exists() && !unnamed.exists());
+        for kept in [&finished, &running, &elsewhere, &unmarked, &unnamed_live] {
+            assert!(kept.join("files/a.json").exists(), "{}", kept.display());
+        }
+        // A finished snapshot carries no mark; one being written does.
+        assert!(!snap.dir().join(WRITING).exists());
+        let p = prepare(&sources, &backups).unwrap();
+        let mark = fs::read_to_string(p.dir().join(WRITING)).unwrap();
+        assert_eq!(mark, format!("{} {host}\n", std::process::id()));
+        assert!(remove_incomplete(&backups).is_empty(), "ours is alive");
     }
 
     #[test]

@@ -95,8 +95,7 @@ fn remove_stale_builds(db_path: &Path, name: &str) {
         let Some(rest) = file.strip_prefix(&prefix) else {
             continue;
         };
-        let pid = rest.split('-').next().unwrap_or_default();
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+        if crate::process::gone_named(rest.split('-').next().unwrap_or_default()) {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -431,9 +431,10 @@ fn incomplete_backups(p: &Project) -> u64 {
     let Ok(rd) = fs::read_dir(p.path(".jsonlift/backups")) else {
         return 0;
     };
+    // Source snapshots only: database backups are in `db/`, with manifests of their own.
     rd.filter(|e| {
         let e = e.as_ref().unwrap();
-        !e.path().join("manifest.json").exists()
+        e.path().is_dir() && e.file_name() != "db" && !e.path().join("manifest.json").exists()
     })
     .count() as u64
 }
@@ -531,6 +532,11 @@ fn scenario(title: &str, p: &Project, args: &[&str], prepare: &dyn Fn(), before:
         assert!(
             left.is_empty(),
             "{ctx}: half-built databases left: {left:?}"
+        );
+        assert_eq!(
+            incomplete_backups(p),
+            0,
+            "{ctx}: the re-run left the killed run's incomplete backup"
         );
         assert_eq!(source_hashes(p), sources, "{ctx}: the sources changed");
     }
