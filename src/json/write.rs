@@ -118,12 +118,37 @@ pub fn compact_style() -> Style {
     }
 }
 
+/// Made once: JSON columns are written for nearly every row.
+static COMPACT: std::sync::LazyLock<Style> = std::sync::LazyLock::new(compact_style);
+
 /// `v` on one line with `,` and `:` separators and no ASCII escaping (the form of JSON columns).
 pub fn to_compact_string(v: &Value) -> String {
     let mut out = Vec::with_capacity(64);
-    write_value(&mut out, v, &compact_style(), 0).expect("writing to a Vec cannot fail");
+    write_value(&mut out, v, &COMPACT, 0).expect("writing to a Vec cannot fail");
     // The writer only emits valid UTF-8: the value's strings plus ASCII.
     String::from_utf8(out).expect("JSON text is UTF-8")
+}
+
+/// Whether `text` is exactly [`to_compact_string`]`(v)`, found without building it: the writer's
+/// output is compared as it comes and stops at the first difference.
+pub fn is_compact_text_of(v: &Value, text: &str) -> bool {
+    struct Matcher<'t>(&'t [u8]);
+    impl Write for Matcher<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            match self.0.strip_prefix(buf) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(buf.len())
+                }
+                None => Err(io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut m = Matcher(text.as_bytes());
+    write_value(&mut m, v, &COMPACT, 0).is_ok() && m.0.is_empty()
 }
 
 /// `v` in `style` at `level`, as a string.
@@ -301,6 +326,27 @@ mod tests {
     use super::*;
     use crate::json::parse;
     use std::path::Path;
+
+    #[test]
+    fn compact_text_is_recognised_exactly_without_being_built() {
+        for text in [
+            r#"{"a":[1,2.50,-0,1e400],"b":{"é":"x\"y\u0001"},"c":null}"#,
+            "[]",
+            "\"\"",
+            "true",
+        ] {
+            let v = parse(text.as_bytes(), 64).unwrap();
+            assert_eq!(to_compact_string(&v), text);
+            assert!(is_compact_text_of(&v, text), "{text}");
+            // A prefix, a longer text: no.
+            assert!(!is_compact_text_of(&v, &text[..text.len() - 1]));
+            assert!(!is_compact_text_of(&v, &format!("{text} ")));
+        }
+        // Another spelling of the same value, or another value: no.
+        let v = parse(br#"{"a": 1}"#, 64).unwrap();
+        assert!(!is_compact_text_of(&v, r#"{"a": 1}"#));
+        assert!(!is_compact_text_of(&v, r#"{"a":2}"#));
+    }
 
     fn roundtrip(name: &str) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
