@@ -308,6 +308,12 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             },
         )
     };
+    // Foreign keys are checked after the load (the `verify` phase), not enforced while it runs:
+    // - enforced, replacing a table deletes its rows first, and ON DELETE CASCADE would take
+    //   the rows of other collections that refer to it, which are not being reloaded;
+    // - and each insert opens a cursor on the parent table (a tenth of a nested load), where a
+    //   child's link to its parent holds by construction and is read back with the rows.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| locked(e, &db_path))?;
     phase("load");
@@ -494,12 +500,16 @@ fn load_all(
     }
     let backup_dir = snap.dir().to_path_buf();
     phase("verify");
-    // In a new database every row was inserted in this transaction, so SQLite's count of
-    // unresolved deferred constraints covers them all: only when it is not zero is there
-    // anything for the full scan to find (and to place). An existing database may hold
-    // violations from before; it is always scanned.
-    if !fresh || unresolved_foreign_keys(conn) {
-        foreign_key_problems(conn, schema, to_load, copies, report)?;
+    if fresh {
+        // Every row is new: the links from children to parents were read back with the rows,
+        // so only the tables with other references are scanned.
+        let tables = tables_with_references(schema);
+        if !tables.is_empty() {
+            foreign_key_problems(conn, schema, to_load, copies, report, Some(&tables))?;
+        }
+    } else {
+        // An existing database: the reloaded tables and every table referring to them.
+        foreign_key_problems(conn, schema, to_load, copies, report, None)?;
     }
     if !report.ok {
         return Ok(false);
@@ -624,36 +634,42 @@ fn db_backup_options(project: &Project, reason: &'static str) -> backup::TakeOpt
     }
 }
 
-/// Reports every row that points at a missing record, at the referencing field in its source.
-/// Whether the connection has foreign key constraints not yet resolved (true when SQLite cannot
-/// say).
-fn unresolved_foreign_keys(conn: &Connection) -> bool {
-    use rusqlite::ffi;
-    let (mut current, mut high) = (0, 0);
-    // SAFETY: a valid connection handle and two out-pointers to locals.
-    let rc = unsafe {
-        ffi::sqlite3_db_status(
-            conn.handle(),
-            ffi::SQLITE_DBSTATUS_DEFERRED_FKS,
-            &mut current,
-            &mut high,
-            0,
-        )
-    };
-    rc != ffi::SQLITE_OK || current != 0
+/// The tables with a foreign key other than the link from a child row to its parent row.
+fn tables_with_references(schema: &Schema) -> Vec<usize> {
+    (0..schema.tables.len())
+        .filter(|&t| {
+            let table = &schema.tables[t];
+            table
+                .columns
+                .iter()
+                .enumerate()
+                .any(|(c, col)| col.references.is_some() && table.parent_col != Some(c))
+        })
+        .collect()
 }
 
+/// Finds the rows whose references point nowhere (in `only` these tables, or in all) and
+/// reports each at its place in the source.
 fn foreign_key_problems(
     conn: &Connection,
     schema: &Schema,
     to_load: &[usize],
     copies: &HashMap<usize, SourceSpec>,
     report: &mut Report,
+    only: Option<&[usize]>,
 ) -> anyhow::Result<()> {
     let mut violations = Vec::new();
-    {
-        let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-        let mut rows = stmt.query([])?;
+    let names: Vec<Option<&str>> = match only {
+        Some(ts) => ts
+            .iter()
+            .map(|&t| Some(schema.tables[t].name.as_str()))
+            .collect(),
+        None => vec![None],
+    };
+    'tables: for name in names {
+        // Columns: table, rowid, parent, fkid. NULL: every table.
+        let mut stmt = conn.prepare("SELECT * FROM pragma_foreign_key_check(?1)")?;
+        let mut rows = stmt.query([name])?;
         while let Some(r) = rows.next()? {
             violations.push((
                 r.get::<_, String>(0)?,
@@ -662,7 +678,7 @@ fn foreign_key_problems(
                 r.get::<_, i64>(3)?,
             ));
             if violations.len() >= 200 {
-                break;
+                break 'tables;
             }
         }
     }
@@ -870,7 +886,7 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
         }
     }
     if report.ok {
-        foreign_key_problems(&conn, &schema, &all, &specs, &mut report)?;
+        foreign_key_problems(&conn, &schema, &all, &specs, &mut report, None)?;
     }
     report.status = if report.ok {
         "ok".into()
@@ -934,26 +950,4 @@ pub fn open_existing(project: &Project) -> anyhow::Result<Connection> {
         );
     }
     sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unresolved_foreign_keys_follow_the_transaction() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON;
-             CREATE TABLE p (id INTEGER PRIMARY KEY);
-             CREATE TABLE c (p INTEGER REFERENCES p (id));
-             BEGIN; PRAGMA defer_foreign_keys = ON;",
-        )
-        .unwrap();
-        assert!(!unresolved_foreign_keys(&conn));
-        conn.execute_batch("INSERT INTO c VALUES (1)").unwrap();
-        assert!(unresolved_foreign_keys(&conn), "a child without its parent");
-        conn.execute_batch("INSERT INTO p VALUES (1)").unwrap();
-        assert!(!unresolved_foreign_keys(&conn), "the parent came later");
-    }
 }

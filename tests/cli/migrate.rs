@@ -1049,3 +1049,62 @@ xs = { type = "array", table = "point_xs", of = "real" }
     );
     lifecycle(&p, &["points.json"], true);
 }
+
+const USERS_POSTS_TOML: &str = r#"
+[collections.users]
+source = "users.json"
+key = "id"
+
+[collections.users.fields]
+id = "text"
+name = "text"
+
+[collections.posts]
+source = "posts.json"
+key = "id"
+
+[collections.posts.fields]
+id = "integer"
+author = { type = "text", references = "users", on_delete = "cascade" }
+title = "text"
+"#;
+
+/// Reloading a collection others refer to leaves theirs alone: ON DELETE CASCADE is for
+/// deleting a record (the API), not for replacing the table a reimport reloads. A reimport
+/// that would leave a reference pointing nowhere is refused, with the database unchanged.
+#[test]
+fn reimporting_a_referenced_collection_keeps_the_records_that_refer_to_it() {
+    let p = Project::new(USERS_POSTS_TOML);
+    p.write(
+        "users.json",
+        r#"[{"id": "u1", "name": "Anna"}, {"id": "u2", "name": "Ben"}]"#,
+    );
+    p.write(
+        "posts.json",
+        "[\n  {\"id\": 1, \"author\": \"u1\", \"title\": \"Hello\"},\n  {\"id\": 2, \"author\": \"u2\", \"title\": \"World\"}\n]\n",
+    );
+    p.migrate_ok();
+
+    p.write(
+        "users.json",
+        r#"[{"id": "u1", "name": "Anna"}, {"id": "u2", "name": "Ben"}, {"id": "u3", "name": "Cy"}]"#,
+    );
+    p.jl(&["migrate", "--reimport"]).ok();
+    let db = p.db();
+    assert_eq!(q1(&db, "SELECT count(*) FROM users"), "3");
+    assert_eq!(
+        q(&db, "SELECT id, author FROM posts ORDER BY id"),
+        rows(&[&["1", "u1"], &["2", "u2"]]),
+        "the reimport of users took the posts with it"
+    );
+    assert_db_sound(&db);
+    p.jl(&["verify"]).ok();
+
+    // u2 gone while post 2 still names it: refused, at the reference, nothing changed.
+    p.write("users.json", r#"[{"id": "u1", "name": "Anna"}]"#);
+    let before = p.dump();
+    p.jl(&["migrate", "--reimport"])
+        .failed()
+        .stderr_has("posts.json: table posts: author = \"u2\" points at no record of users");
+    assert_eq!(p.dump(), before, "a refused reimport changed the database");
+}
