@@ -3,12 +3,13 @@
 //! A migration writes every page of its new database once (no journal; the file is renamed into
 //! place when complete). Written through the page cache, each page costs a kernel copy and a
 //! page allocation on the thread that runs SQLite, the busiest of the load: a third of its time
-//! on nested data. This VFS shim, used only for that file, gathers SQLite's page writes into
-//! runs of consecutive pages that a thread of its own writes with `O_DIRECT`. Everything else
-//! (reads, locks, syncs, the WAL, temporary files) goes to the default VFS unchanged.
+//! on nested data. This VFS shim, used only for that file, holds SQLite's page writes by page
+//! number and hands the lowest, in runs of consecutive pages, to a thread of its own that writes
+//! them with `O_DIRECT`. Everything else (reads, locks, syncs, the WAL, temporary files) goes to
+//! the default VFS unchanged.
 //!
-//! A read of a page still held is answered from the run or after the runs are written, so SQLite
-//! always reads what it wrote. The first write error is kept and returned by every later call,
+//! A read of a page still held is answered from memory, and one of a page on its way after it is
+//! written, so SQLite always reads what it wrote. The first write error is kept and returned by every later call,
 //! and [`flush`] writes everything out and reports it: a caller flushes before it fsyncs and
 //! publishes, since SQLite without a journal commits without asking the file for anything.
 
