@@ -110,10 +110,12 @@ fn split_key(key: &str) -> Option<(String, Form)> {
     let (parent, rest) = match key.find('[') {
         None => (key, ""),
         Some(0) => {
-            // `[name]rest` parses as `name` + `rest`.
+            // `[name]rest` parses as `name` + `rest`, where only bracketed segments count (as in
+            // `qs`, text between them is not a segment): `[a]x[]` is `a` + `[]`.
             let close = matching_close(key, 0)?;
             let name = &key[1..close];
-            (name, &key[close + 1..])
+            let after = &key[close + 1..];
+            (name, after.find('[').map_or("", |i| &after[i..]))
         }
         Some(i) => (&key[..i], &key[i..]),
     };
@@ -193,5 +195,13 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].1.as_str(), Some("1"));
         assert_eq!(r[1].1.items, [Item::Obj]);
+        // Text after a leading `[name]` that is not a segment (found by the fuzzer: a
+        // multi-byte character there was sliced through).
+        let r = g(&[("[1]\u{FFFD}[]", "3"), ("[t]x", "4")]);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0, "1");
+        assert!(r[0].1.array && r[0].1.js_string() == "3", "[1]x[] is 1[]");
+        assert_eq!(r[1].0, "t");
+        assert_eq!(r[1].1.as_str(), Some("4"), "[t]x is t");
     }
 }
