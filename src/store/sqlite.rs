@@ -44,6 +44,8 @@ pub fn cell_from(v: ValueRef<'_>) -> Cell<'static> {
 pub struct Insert<'c> {
     conn: &'c Connection,
     stmt: std::ptr::NonNull<rusqlite::ffi::sqlite3_stmt>,
+    /// The rows the last run changed, even if it failed.
+    changed: u64,
 }
 
 impl<'c> Insert<'c> {
@@ -70,47 +72,81 @@ impl<'c> Insert<'c> {
                 Some(format!("no statement in {sql:?}")),
             )
         })?;
-        Ok(Insert { conn, stmt })
+        Ok(Insert {
+            conn,
+            stmt,
+            changed: 0,
+        })
     }
 
     /// Runs the statement with `cells` as its parameters; the rows it changed.
     pub fn execute(&mut self, cells: &[Cell]) -> rusqlite::Result<u64> {
+        self.execute_rows(std::iter::once(cells))
+    }
+
+    /// Runs a statement of several rows of parameters (see [`insert_rows_sql`]) with `rows`
+    /// bound one after the other; the rows it changed. After a constraint violation (an
+    /// `INSERT OR FAIL`), the rows before the offending one stay inserted and
+    /// [`Insert::changed`] says how many they are.
+    pub fn execute_rows<'x>(
+        &mut self,
+        rows: impl IntoIterator<Item = &'x [Cell<'x>]>,
+    ) -> rusqlite::Result<u64> {
         use rusqlite::ffi;
         let stmt = self.stmt.as_ptr();
         // SAFETY: a prepared statement of this connection; text pointers stay valid until the
         // bindings are cleared below, and SQLite reads them only while stepping.
         unsafe {
+            self.changed = 0;
             let mut rc = ffi::SQLITE_OK;
-            for (i, c) in cells.iter().enumerate() {
-                let at = i as std::ffi::c_int + 1;
-                rc = match c {
-                    Cell::Null => ffi::sqlite3_bind_null(stmt, at),
-                    Cell::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
-                    Cell::Real(f) => ffi::sqlite3_bind_double(stmt, at, *f),
-                    Cell::Text(t) => ffi::sqlite3_bind_text64(
-                        stmt,
-                        at,
-                        t.as_ptr().cast(),
-                        t.len() as u64,
-                        ffi::SQLITE_STATIC(),
-                        ffi::SQLITE_UTF8 as std::ffi::c_uchar,
-                    ),
-                };
-                if rc != ffi::SQLITE_OK {
-                    break;
+            let mut at: std::ffi::c_int = 0;
+            // Bound in order: parameter `at` is the `at`-th cell over all the rows.
+            'bind: for cells in rows {
+                for c in cells {
+                    at += 1;
+                    rc = match c {
+                        Cell::Null => ffi::sqlite3_bind_null(stmt, at),
+                        Cell::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
+                        Cell::Real(f) => ffi::sqlite3_bind_double(stmt, at, *f),
+                        Cell::Text(t) => ffi::sqlite3_bind_text64(
+                            stmt,
+                            at,
+                            t.as_ptr().cast(),
+                            t.len() as u64,
+                            ffi::SQLITE_STATIC(),
+                            ffi::SQLITE_UTF8 as std::ffi::c_uchar,
+                        ),
+                    };
+                    if rc != ffi::SQLITE_OK {
+                        break 'bind;
+                    }
                 }
             }
-            if rc == ffi::SQLITE_OK {
-                rc = ffi::sqlite3_step(stmt);
-            }
-            let result = match rc {
-                ffi::SQLITE_DONE => Ok(ffi::sqlite3_changes64(self.conn.handle()) as u64),
-                rc => Err(last_error(self.conn, rc)),
+            let wanted = ffi::sqlite3_bind_parameter_count(stmt);
+            let result = if rc != ffi::SQLITE_OK {
+                Err(last_error(self.conn, rc))
+            } else if at != wanted {
+                Err(rusqlite::Error::SqliteFailure(
+                    ffi::Error::new(ffi::SQLITE_RANGE),
+                    Some(format!("{at} values for {wanted} parameters")),
+                ))
+            } else {
+                let rc = ffi::sqlite3_step(stmt);
+                self.changed = ffi::sqlite3_changes64(self.conn.handle()) as u64;
+                match rc {
+                    ffi::SQLITE_DONE => Ok(self.changed),
+                    rc => Err(last_error(self.conn, rc)),
+                }
             };
             ffi::sqlite3_reset(stmt);
             ffi::sqlite3_clear_bindings(stmt);
             result
         }
+    }
+
+    /// The rows the last run changed; after a failed run, those it had changed before failing.
+    pub fn changed(&self) -> u64 {
+        self.changed
     }
 }
 
@@ -232,6 +268,20 @@ pub fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)
+}
+
+/// One statement inserting `n` rows into `t`. `OR FAIL`: a row refused by a constraint stops
+/// the statement but keeps the rows before it, so the loader can say which record was refused
+/// and go on after it, and SQLite needs no statement journal to undo the rows already inserted.
+pub fn insert_rows_sql(t: &Table, n: usize) -> String {
+    let cols: Vec<String> = t.columns.iter().map(|c| quote(&c.name)).collect();
+    let row = format!("({})", vec!["?"; t.columns.len()].join(", "));
+    format!(
+        "INSERT OR FAIL INTO {} ({}) VALUES {}",
+        quote(&t.name),
+        cols.join(", "),
+        vec![row; n].join(", ")
+    )
 }
 
 pub fn insert_sql(t: &Table) -> String {
@@ -404,6 +454,71 @@ mod tests {
         assert_eq!(once.execute(&[Cell::Text("a".into())]).unwrap(), 1);
         assert_eq!(once.execute(&[Cell::Text("a".into())]).unwrap(), 0);
         assert!(Insert::new(&conn, "INSERT INTO nowhere VALUES (1)").is_err());
+    }
+
+    #[test]
+    fn a_statement_of_many_rows_keeps_the_rows_before_a_refused_one_and_counts_them() {
+        let toml = "[collections.t]\nsource = \"t.json\"\nkey = \"k\"\n[collections.t.fields]\nk = \"text\"\nn = { type = \"integer\", required = true }\n";
+        let p =
+            crate::config::Project::parse(Path::new("/nonexistent/jsonlift.toml"), toml).unwrap();
+        let schema = Schema::build(&p).unwrap();
+        let t = &schema.tables[0];
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in crate::schema::ddl::schema_sql(&schema, crate::store::Dialect::Sqlite) {
+            conn.execute_batch(&sql).unwrap();
+        }
+        let (k, n) = (t.col("k").unwrap(), t.col("n").unwrap());
+        let row = |key: &str, v: Option<i64>| {
+            let mut cells = vec![Cell::Null; t.columns.len()];
+            cells[k] = Cell::Text(key.to_string().into());
+            cells[n] = v.map_or(Cell::Null, Cell::Int);
+            cells
+        };
+        conn.execute_batch("BEGIN").unwrap();
+        let mut four = Insert::new(&conn, &insert_rows_sql(t, 4)).unwrap();
+        let rows = [
+            row("a", Some(1)),
+            row("b", Some(2)),
+            row("c", Some(3)),
+            row("d", Some(4)),
+        ];
+        assert_eq!(four.execute_rows(rows.iter().map(|r| &r[..])).unwrap(), 4);
+        assert_eq!(four.changed(), 4);
+        assert_eq!(conn.last_insert_rowid(), 4);
+        // The third row repeats a key: the first two stay, the rest do not go in.
+        let rows = [
+            row("e", Some(5)),
+            row("f", Some(6)),
+            row("a", Some(7)),
+            row("g", Some(8)),
+        ];
+        let e = four.execute_rows(rows.iter().map(|r| &r[..])).unwrap_err();
+        assert_eq!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ConstraintViolation)
+        );
+        assert_eq!(four.changed(), 2);
+        assert_eq!(conn.last_insert_rowid(), 6);
+        // A NOT NULL refuses the same way, here at the first row.
+        let rows = [
+            row("h", None),
+            row("i", Some(9)),
+            row("j", Some(9)),
+            row("k", Some(9)),
+        ];
+        assert!(four.execute_rows(rows.iter().map(|r| &r[..])).is_err());
+        assert_eq!(four.changed(), 0);
+        // Too few values is an error, not a statement run with nulls.
+        assert!(four.execute_rows([&row("x", Some(1))[..]]).is_err());
+        conn.execute_batch("COMMIT").unwrap();
+        let keys: Vec<String> = conn
+            .prepare("SELECT k FROM t ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, ["a", "b", "c", "d", "e", "f"]);
     }
 
     #[test]

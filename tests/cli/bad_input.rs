@@ -757,6 +757,84 @@ fn check_reports_every_problem_in_one_run() {
     p.assert_unchanged(&snap);
 }
 
+/// Rows go in many to a statement; a refused row must still be named at its own record, the
+/// rows after it must still go in (and be checked), and a record refused at its root row must
+/// leave none of its child rows behind (they would be refused too, as false duplicates).
+#[test]
+fn check_names_each_refused_row_of_a_long_array_and_nothing_else() {
+    let toml = r#"
+[collections.courses]
+source = "data/courses.json"
+key = "id"
+
+[collections.courses.fields]
+id = "text"
+title = "text"
+
+[collections.courses.fields.modules]
+type = "array"
+table = "modules"
+fields = { code = { type = "text", unique = true }, title = "text" }
+"#;
+    let course = |n: usize, id: &str| {
+        format!(
+            r#"  {{"id": "{id}", "title": "Course {n}", "modules": [{{"code": "m{n}-0", "title": "a"}}, {{"code": "m{n}-1", "title": "b"}}, {{"code": "m{n}-2", "title": "c"}}]}}"#
+        )
+    };
+    let mut records: Vec<String> = (0..200).map(|n| course(n, &format!("c{n}"))).collect();
+    // Record 40 is record 5 again (its modules too); record 120's second module repeats a
+    // code of record 7.
+    records[40] = course(5, "c5");
+    records[120] = records[120].replace(r#""code": "m120-1""#, r#""code": "m7-0""#);
+    let bad = format!("[\n{}\n]\n", records.join(",\n"));
+    let p = Project::new(toml);
+    p.write("data/courses.json", &bad);
+    let snap = p.snapshot();
+    let r = p.jl(&["check", "--json"]);
+    r.failed();
+    let j = r.json();
+    let problems = j["problems"].as_array().expect("problems array");
+    let places: Vec<(u64, u64, &str)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["line"].as_u64().unwrap(),
+                p["col"].as_u64().unwrap(),
+                p["path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let (dup, module) = (
+        locate(bad.as_bytes(), br#"{"id": "c5""#, 1),
+        locate(bad.as_bytes(), br#"{"code": "m7-0""#, 1),
+    );
+    assert_eq!((dup.0, module.0), (42, 122), "fixture bug");
+    assert_eq!(
+        places,
+        [
+            (dup.0, dup.1, "$[40]"),
+            (module.0, module.1, "$[120].modules[1]")
+        ],
+        "{r:#?}"
+    );
+    let r = p.jl(&["migrate"]);
+    r.failed();
+    p.assert_no_db();
+    p.assert_unchanged(&snap);
+    // Without the two, all 200 records and 600 modules go in and verify.
+    let good: Vec<String> = (0..200).map(|n| course(n, &format!("c{n}"))).collect();
+    p.write(
+        "data/courses.json",
+        &format!("[\n{}\n]\n", good.join(",\n")),
+    );
+    let r = p.jl(&["migrate", "--json"]);
+    r.ok();
+    let j = r.json();
+    assert_eq!(j["collections"][0]["records"], 200, "{r:#?}");
+    assert_eq!(j["collections"][0]["child_rows"]["modules"], 600, "{r:#?}");
+    p.jl(&["verify"]).ok();
+}
+
 #[test]
 fn check_syntax_only_skips_the_schema_but_not_the_syntax() {
     // Valid JSON that breaks the schema passes a syntax-only check ...
