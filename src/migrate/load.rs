@@ -623,6 +623,18 @@ fn insert_order(schema: &Schema) -> Vec<usize> {
     order
 }
 
+/// The statement in `slot`, prepared from `sql` when first used.
+fn prepared<'s, 'c>(
+    slot: &'s mut Option<Insert<'c>>,
+    conn: &'c Connection,
+    sql: impl FnOnce() -> String,
+) -> rusqlite::Result<&'s mut Insert<'c>> {
+    match slot {
+        Some(s) => Ok(s),
+        slot => Ok(slot.insert(Insert::new(conn, &sql())?)),
+    }
+}
+
 /// What became of a batch's records while their rows went in, table by table.
 struct Outcome {
     /// Per item: a problem was met (in reading or inserting); its remaining rows are skipped.
@@ -764,19 +776,13 @@ impl<'c, 'a> Writer<'c, 'a> {
                 break;
             }
             let stmt = if n == 1 {
-                match &mut self.stmts[t] {
-                    Some(s) => s,
-                    slot => slot.insert(Insert::new(conn, &table.sql.insert)?),
-                }
+                prepared(&mut self.stmts[t], conn, || table.sql.insert.clone())?
             } else {
                 let slots = &mut self.runs[t];
                 if slots.len() < n - 1 {
                     slots.resize_with(n - 1, || None);
                 }
-                match &mut slots[n - 2] {
-                    Some(s) => s,
-                    slot => slot.insert(Insert::new(conn, &insert_rows_sql(table, n))?),
-                }
+                prepared(&mut slots[n - 2], conn, || insert_rows_sql(table, n))?
             };
             let result = stmt.execute_rows(
                 run.iter()
@@ -831,10 +837,9 @@ impl<'c, 'a> Writer<'c, 'a> {
             let Item::Rows { rec, rows, .. } = &batch[k] else {
                 unreachable!("only records have rows")
             };
-            let stmt = match &mut self.stmts[t] {
-                Some(s) => s,
-                slot => slot.insert(Insert::new(conn, &schema.tables[t].sql.insert)?),
-            };
+            let stmt = prepared(&mut self.stmts[t], conn, || {
+                schema.tables[t].sql.insert.clone()
+            })?;
             let problem = match stmt.execute(&rows[i].cells) {
                 Ok(0) => {
                     out.entity_met = true;

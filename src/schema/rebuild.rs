@@ -485,7 +485,20 @@ mod tests {
 
     #[test]
     fn an_integers_text_is_exactly_its_decimal_form() {
-        for i in [0, 1, -1, 7, 10, -10, 99, 100, 12345, i64::MAX, i64::MIN, i64::MIN + 1] {
+        for i in [
+            0,
+            1,
+            -1,
+            7,
+            10,
+            -10,
+            99,
+            100,
+            12345,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
             let text = i.to_string();
             assert!(int_text_is(i, &text), "{i}");
             for other in [i.wrapping_add(1), i.wrapping_sub(1), i.wrapping_neg()] {
