@@ -5,6 +5,7 @@
 mod backup;
 mod backups;
 mod check;
+mod codegen;
 mod export;
 mod infer;
 mod init;
@@ -61,6 +62,8 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Serve the collections as a REST API in the shapes of their source files.
     Serve(serve::ServeArgs),
+    /// Generate models and validators for your app's code: drizzle, sqlalchemy, json-schema, zod.
+    Codegen(codegen::CodegenArgs),
 }
 
 /// Options every verb that reads the project file shares.
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Backups(a) => backups::run(a),
         Command::Restore(a) => restore::run(a, cli.quiet),
         Command::Serve(a) => serve::run(a),
+        Command::Codegen(a) => codegen::run(a),
     };
     match result {
         Ok(ok) => {
