@@ -76,7 +76,10 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         StoreKind::Json => None,
     };
     let store: Arc<dyn Store> = match a.store {
-        StoreKind::Sqlite => Arc::new(SqliteStore::open(&project, schema)?),
+        StoreKind::Sqlite => {
+            crate::migrate::open_existing(&project, &schema)?;
+            Arc::new(SqliteStore::open(&project, schema)?)
+        }
         StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
     };
     // What `/_admin/backups`, `/_admin/restore` and the `[backups] interval` schedule need;
