@@ -251,3 +251,52 @@ fn an_earlier_tinydb_database_is_upgraded_and_exports_byte_for_byte() {
     let out = p.export();
     assert_exported_identical(&p, &out, "techtree.json");
 }
+
+/// An app writing the tables with its own client leaves out what docs/own-code.md says it may:
+/// generated ids, positions, `_extra` and `_meta`. Its rows are records like any other: the
+/// positions are filled at the end of each array, and `export` writes them back (in the
+/// canonical form: a row without `_meta` has its child arrays, empty or not).
+#[test]
+fn rows_an_app_inserts_without_ids_or_positions_are_records_like_any_other() {
+    let p = migrated();
+    let db = p.db();
+    db.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         INSERT INTO courses (id, title) VALUES ('c3', 'Added by the app');
+         INSERT INTO modules (course_id, title) VALUES ('c3', 'First'), ('c3', 'Second');
+         INSERT INTO modules (course_id, title) VALUES ('c1', 'Appended');
+         INSERT INTO lessons (module_id, title) VALUES (last_insert_rowid(), 'L');",
+    )
+    .unwrap();
+    assert_eq!(
+        q(
+            &db,
+            "SELECT course_id, module_index, title FROM modules WHERE course_id IN ('c1', 'c3') ORDER BY course_id, module_index"
+        ),
+        rows(&[
+            &["c1", "0", "Basics"],
+            &["c1", "1", "Traits"],
+            &["c1", "2", "Appended"],
+            &["c3", "0", "First"],
+            &["c3", "1", "Second"],
+        ])
+    );
+    drop(db);
+    let out = p.export();
+    let courses: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(COURSES_FILE)).unwrap()).unwrap();
+    let courses = courses.as_array().unwrap();
+    assert_eq!(courses.len(), 3);
+    assert_eq!(
+        courses[2],
+        serde_json::json!({"id": "c3", "title": "Added by the app",
+            "modules": [{"title": "First", "lessons": []}, {"title": "Second", "lessons": []}]})
+    );
+    let c1_modules = courses[0]["modules"].as_array().unwrap();
+    assert_eq!(
+        c1_modules[2],
+        serde_json::json!({"title": "Appended", "lessons": [{"title": "L"}]})
+    );
+    // verify names the records that differ from the files (the app's additions).
+    p.jl(&["verify"]).failed().stderr_has(COURSES_FILE);
+}
