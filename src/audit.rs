@@ -2,10 +2,10 @@
 //! transaction as the change, so the log and the data can never disagree. It is what
 //! `GET /_admin/audit` shows and what point-in-time recovery replays.
 
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use crate::json::{Value, parse, to_compact_string};
+use crate::store::{StoreError, Tx};
 
 /// What happened to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,66 +74,57 @@ pub enum Log<'a> {
     Original(&'a Entry),
 }
 
+/// An entry about to be appended: its id is the log's next.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub at: String,
+    pub collection: String,
+    pub key: Option<String>,
+    pub action: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub actor: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// Enters a write in the log as `log` says; the caller's transaction makes it atomic with the
 /// change it records.
 pub fn log(
-    conn: &Connection,
+    tx: &dyn Tx,
     collection: &str,
     key: Option<&str>,
     action: Action,
     old: Option<&Value>,
     new: Option<&Value>,
     log: Log,
-) -> rusqlite::Result<()> {
+) -> Result<(), StoreError> {
     match log {
-        Log::New(actor) => append(conn, collection, key, action, old, new, actor),
-        Log::Original(e) => insert_original(conn, e),
+        Log::New(actor) => append(tx, collection, key, action, old, new, actor),
+        Log::Original(e) => tx.audit_insert(e),
     }
 }
 
-/// Inserts an entry as it was logged, id included.
-pub fn insert_original(conn: &Connection, e: &Entry) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO _jsonlift_audit (id, at, collection, key, action, old, new, actor, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        e.id,
-        e.at,
-        e.collection,
-        e.key,
-        e.action,
-        e.old,
-        e.new,
-        e.actor,
-        e.request_id
-    ])?;
-    Ok(())
-}
-
-/// Appends one new entry; the caller's transaction makes it atomic with the change it records.
+/// Appends one new entry, stamped now; the caller's transaction makes it atomic with the
+/// change it records.
 pub fn append(
-    conn: &Connection,
+    tx: &dyn Tx,
     collection: &str,
     key: Option<&str>,
     action: Action,
     old: Option<&Value>,
     new: Option<&Value>,
     actor: &Actor,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO _jsonlift_audit (at, collection, key, action, old, new, actor, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        crate::clock::now(),
-        collection,
-        key,
-        action.as_str(),
-        old.map(to_compact_string),
-        new.map(to_compact_string),
-        actor.name,
-        actor.request_id,
-    ])?;
-    Ok(())
+) -> Result<(), StoreError> {
+    tx.audit_append(&NewEntry {
+        at: crate::clock::now(),
+        collection: collection.to_string(),
+        key: key.map(str::to_string),
+        action: action.as_str().to_string(),
+        old: old.map(to_compact_string),
+        new: new.map(to_compact_string),
+        actor: Some(actor.name.clone()),
+        request_id: Some(actor.request_id.clone()),
+    })
 }
 
 /// Which entries to read; every part is optional.
@@ -146,39 +137,6 @@ pub struct Filter {
     /// Entries with an id above this one (to page or to follow the log).
     pub after_id: Option<i64>,
     pub limit: Option<usize>,
-}
-
-/// Entries matching `f`, oldest first.
-pub fn query(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Entry>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM _jsonlift_audit \
-         WHERE (?1 IS NULL OR collection = ?1) AND (?2 IS NULL OR key = ?2) \
-         AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5"
-    ))?;
-    let limit = f.limit.map(|n| n as i64).unwrap_or(-1);
-    let rows = stmt.query_map(
-        params![f.collection, f.key, f.since, f.after_id, limit],
-        read_entry,
-    )?;
-    rows.collect()
-}
-
-/// The columns every audit query selects, in the order [`read_entry`] reads them.
-pub const COLUMNS: &str = "id, at, collection, key, action, old, new, actor, request_id";
-
-/// An entry from a row of `SELECT {COLUMNS} FROM _jsonlift_audit`.
-pub fn read_entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
-    Ok(Entry {
-        id: r.get(0)?,
-        at: r.get(1)?,
-        collection: r.get(2)?,
-        key: r.get(3)?,
-        action: r.get(4)?,
-        old: r.get(5)?,
-        new: r.get(6)?,
-        actor: r.get(7)?,
-        request_id: r.get(8)?,
-    })
 }
 
 /// The entries as a JSON array whose `old`/`new` are the records themselves, not strings.

@@ -49,22 +49,13 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
     let (check, runs, last, recorded, drift) = blocking(&s, |st| {
         // Only a database can drift from the project file; the JSON store reads the files.
         let has_db = st.database_file().is_some();
-        read(st, |conn| {
-            let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
-            // A JSON store's connection has no ledger: report none.
-            let runs: i64 = conn
-                .query_row("SELECT count(*) FROM _jsonlift_ledger", [], |r| r.get(0))
-                .unwrap_or(0);
-            let last = conn
-                .query_row(
-                    "SELECT action, started_at, finished_at, version FROM _jsonlift_ledger ORDER BY id DESC LIMIT 1",
-                    [],
-                    |r| Ok([r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-                )
-                .ok();
-            let recorded = recorded_sources(conn).unwrap_or_default();
+        read(st, |tx| {
+            let check = tx.integrity()?;
+            // A JSON store has no ledger: it reports none.
+            let (runs, last) = tx.runs()?;
+            let recorded = tx.sources()?;
             let drift = match has_db {
-                true => crate::migrate::drift::check(conn, st.schema())?,
+                true => crate::migrate::drift::check(tx, st.schema())?,
                 false => Vec::new(),
             };
             Ok::<_, StoreError>((check, runs, last, recorded, drift))
@@ -74,11 +65,11 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
     let healthy = check == "ok" && drift.is_empty();
     let text = |t: &str| Value::String(t.to_string());
     let last_run = match last {
-        Some([action, started, finished, version]) => Value::Object(vec![
-            ("action".into(), text(&action)),
-            ("started_at".into(), text(&started)),
-            ("finished_at".into(), text(&finished)),
-            ("version".into(), text(&version)),
+        Some(run) => Value::Object(vec![
+            ("action".into(), text(&run.action)),
+            ("started_at".into(), text(&run.started_at)),
+            ("finished_at".into(), text(&run.finished_at)),
+            ("version".into(), text(&run.version)),
         ]),
         None => Value::Null,
     };
@@ -86,9 +77,8 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
     let mut sources = Vec::new();
     for spec in &s.store.schema().sources {
         let Some((size, migrated_at)) = recorded
-            .iter()
-            .find(|r| r.0 == spec.display)
-            .map(|r| (r.1, r.2.clone()))
+            .get(&spec.display)
+            .map(|r| (r.size, r.migrated_at.clone()))
         else {
             continue;
         };
@@ -159,15 +149,6 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
         StatusCode::SERVICE_UNAVAILABLE
     };
     Ok(json_response(status, &body))
-}
-
-/// The ledger's sources: (path as named in jsonlift.toml, size, migrated_at).
-fn recorded_sources(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, u64, String)>> {
-    let mut stmt = conn.prepare("SELECT path, size, migrated_at FROM _jsonlift_sources")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
-    })?;
-    rows.collect()
 }
 
 /// The size of a source (a folder: of every file under it) and when it last changed (a

@@ -8,13 +8,12 @@ use std::cell::RefCell;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
-use rusqlite::Connection;
 
 use super::body::json_response;
 use super::query::{self, ListQuery, Page, Relations, Resolver, UrlParts};
 use crate::json::Value;
 use crate::schema::Schema;
-use crate::store::{Records, StoreError};
+use crate::store::{Records, StoreError, Tx};
 
 /// The collection served at `route` (or, failing that, named `name`), when it is a list of
 /// records: the collections json-server would find under that db.json key.
@@ -37,12 +36,12 @@ pub fn route_name(route: &str) -> &str {
 pub struct StoreResolver<'a> {
     pub schema: &'a Schema,
     pub routes: &'a [String],
-    pub conn: &'a Connection,
+    pub conn: &'a dyn Tx,
     error: RefCell<Option<StoreError>>,
 }
 
 impl<'a> StoreResolver<'a> {
-    pub fn new(schema: &'a Schema, routes: &'a [String], conn: &'a Connection) -> Self {
+    pub fn new(schema: &'a Schema, routes: &'a [String], conn: &'a dyn Tx) -> Self {
         StoreResolver {
             schema,
             routes,
@@ -114,7 +113,7 @@ impl Resolver for StoreResolver<'_> {
 pub fn run(
     schema: &Schema,
     routes: &[String],
-    conn: &Connection,
+    conn: &dyn Tx,
     c: usize,
     q: &ListQuery,
     url: &UrlParts,
@@ -153,7 +152,7 @@ pub fn run(
 pub fn show(
     schema: &Schema,
     routes: &[String],
-    conn: &Connection,
+    conn: &dyn Tx,
     c: usize,
     key: &str,
     rel: &Relations,

@@ -177,28 +177,17 @@ fn esc(s: &str) -> String {
 
 /// What the database is now: read on each scrape (cheap pragmas and a stat).
 struct DbFacts {
-    page_count: i64,
-    page_size: i64,
+    size: u64,
     audit_last_id: i64,
 }
 
 /// `GET /_admin/metrics`.
 pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
     let facts = blocking(&s, |st| {
-        read(st, |conn| {
-            let page_count = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            let page_size = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-            let audit_last_id = conn
-                .query_row(
-                    "SELECT coalesce(max(id), 0) FROM _jsonlift_audit",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap_or(0);
+        read(st, |tx| {
             Ok::<_, StoreError>(DbFacts {
-                page_count,
-                page_size,
-                audit_last_id,
+                size: tx.size()?.unwrap_or(0),
+                audit_last_id: tx.audit_last_id()?,
             })
         })
     })
@@ -207,11 +196,7 @@ pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
     s.metrics.render(&mut out);
     if let Some(path) = s.store.database_file() {
         out.push_str("# HELP jsonlift_db_size_bytes Size of the database: page_count * page_size.\n# TYPE jsonlift_db_size_bytes gauge\n");
-        let _ = writeln!(
-            out,
-            "jsonlift_db_size_bytes {}",
-            facts.page_count * facts.page_size
-        );
+        let _ = writeln!(out, "jsonlift_db_size_bytes {}", facts.size);
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let wal = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);

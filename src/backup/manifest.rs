@@ -14,14 +14,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Project;
-use crate::migrate::ledger;
 use crate::schema::Schema;
-use crate::store::sqlite::table_exists;
+use crate::schema::fingerprint;
+use crate::store::bookkeeping;
 
 /// What a database backup holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,31 +213,14 @@ pub fn facts(conn: &Connection) -> anyhow::Result<Facts> {
 
 /// The last audit entry: its id and time (0 and none when there is none).
 pub fn audit_position(conn: &Connection) -> anyhow::Result<(i64, Option<String>)> {
-    if !table_exists(conn, "_jsonlift_audit")? {
-        return Ok((0, None));
-    }
-    Ok(conn
-        .query_row(
-            "SELECT id, at FROM _jsonlift_audit ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or((0, None)))
+    Ok(bookkeeping::audit_position(conn)?)
 }
 
 /// Which schema a database's data is in: the per-source schema fingerprints its migrations
 /// recorded. Two databases of the same project (same jsonlift.toml) agree; another project's
 /// does not.
 pub fn db_schema_hash(conn: &Connection) -> anyhow::Result<String> {
-    let mut pairs = Vec::new();
-    if table_exists(conn, "_jsonlift_sources")? {
-        let mut stmt = conn.prepare("SELECT path, schema_hash FROM _jsonlift_sources")?;
-        for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            pairs.push(r?);
-        }
-    }
-    Ok(hash_pairs(pairs))
+    Ok(hash_pairs(bookkeeping::schema_hashes(conn)?))
 }
 
 /// The same fingerprint computed from the project file: what a database migrated with it has.
@@ -247,7 +230,7 @@ pub fn project_schema_hash(schema: &Schema) -> String {
             .sources
             .iter()
             .enumerate()
-            .map(|(si, s)| (s.display.clone(), ledger::schema_hash(schema, si)))
+            .map(|(si, s)| (s.display.clone(), fingerprint::schema_hash(schema, si)))
             .collect(),
     )
 }
@@ -258,5 +241,5 @@ fn hash_pairs(mut pairs: Vec<(String, String)>) -> String {
     for (p, s) in pairs {
         h.update(format!("{p}\t{s}\n"));
     }
-    ledger::hex(&h.finalize())
+    fingerprint::hex(&h.finalize())
 }

@@ -6,14 +6,17 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use super::manifest::{DbManifest, Entry};
-use crate::audit::{Entry as AuditEntry, Log, read_entry};
+use crate::audit::{Entry as AuditEntry, Log};
 use crate::clock;
 use crate::schema::Schema;
 use crate::store::Records;
+use crate::store::Tx;
+use crate::store::bookkeeping;
 use crate::store::sqlite;
+use crate::store::sqlite::SqliteTx;
 
 /// A restore that went back in time: the history between `state_at` and `done_at` is no longer
 /// in the live database's audit log (it is in the database kept `aside`).
@@ -119,18 +122,12 @@ pub fn replay(
     until: i64,
 ) -> anyhow::Result<u64> {
     let m: &DbManifest = &from.manifest;
-    if !sqlite::table_exists(live, "_jsonlift_audit")? {
+    if !bookkeeping::has_audit(live)? {
         bail!("the live database has no audit log to replay; restore a backup without --at");
     }
     // The live log must be the continuation of the backup's: same entry at its position.
     if m.audit_id > 0 {
-        let at: Option<String> = live
-            .query_row(
-                "SELECT at FROM _jsonlift_audit WHERE id = ?1",
-                [m.audit_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let at = bookkeeping::audit_time(live, m.audit_id)?;
         if at != m.audit_at {
             bail!(
                 "the audit log of the live database does not continue from backup {} (entry {} differs: the database was restored or replaced since); restore --at a moment after the newest restore, or restore that backup as it is",
@@ -140,16 +137,10 @@ pub fn replay(
         }
     }
     let until_text = clock::from_micros(until);
-    let mut stmt = live.prepare(&format!(
-        "SELECT {} FROM _jsonlift_audit WHERE id > ?1 ORDER BY id",
-        crate::audit::COLUMNS
-    ))?;
-    let mut rows = stmt.query([m.audit_id])?;
     let mut expected = m.audit_id + 1;
     let mut applied = 0u64;
     target.execute_batch("BEGIN IMMEDIATE")?;
-    while let Some(r) = rows.next()? {
-        let e = read_entry(r)?;
+    bookkeeping::audit_after(live, m.audit_id, &mut |e| {
         if e.id != expected {
             bail!(
                 "the audit log has a gap: entries {expected} to {} are missing (deleted by hand?), so the state after {} cannot be rebuilt; restore a backup taken after the gap",
@@ -160,7 +151,7 @@ pub fn replay(
         expected += 1;
         // Fixed-width UTC text compares like the moments it names.
         if clock::parse_micros(&e.at).is_none_or(|a| a > until) {
-            continue;
+            return Ok(true);
         }
         if e.action == "migrate" {
             bail!(
@@ -170,17 +161,18 @@ pub fn replay(
                 from.name()
             );
         }
-        apply(target, schema, &e)
+        apply(&SqliteTx(target), schema, &e)
             .with_context(|| format!("replaying audit entry {} ({} {})", e.id, e.action, e.at))?;
         applied += 1;
-    }
+        Ok(true)
+    })?;
     target.execute_batch("COMMIT")?;
     Ok(applied)
 }
 
 /// Applies one audit entry: its record change through the store's write path (the one the
 /// server used), entered in the log as the original row.
-pub fn apply(conn: &Connection, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()> {
+pub fn apply(tx: &dyn Tx, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()> {
     let records = Records::named(schema, &e.collection)
         .with_context(|| format!("collection {:?} is not in jsonlift.toml", e.collection))?;
     // Documents have no key in the log; the store names their single record "1".
@@ -197,7 +189,7 @@ pub fn apply(conn: &Connection, schema: &Schema, e: &AuditEntry) -> anyhow::Resu
         ),
     };
     records
-        .put_logged(conn, key, record, Log::Original(e))
+        .put_logged(tx, key, record, Log::Original(e))
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     Ok(())
 }

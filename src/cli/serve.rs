@@ -78,7 +78,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let store: Arc<dyn Store> = match a.store {
         StoreKind::Sqlite => {
             let conn = crate::migrate::open_existing(&project, &schema)?;
-            let recorded = crate::migrate::ledger::read_sources(&conn)?;
+            let recorded = crate::store::bookkeeping::sources(&conn)?;
             if !crate::migrate::upgrade::sources_to_upgrade(&schema, &recorded).is_empty() {
                 tracing::warn!(
                     "the tables of {} were defined by an earlier jsonlift, which some clients read wrongly (SQLite before 3.42, SQLAlchemy); `jsonlift migrate` rewrites them in place, rows kept",

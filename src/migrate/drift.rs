@@ -4,20 +4,17 @@
 //! answer for columns that are not there (once SQLite even read such a name as a string and
 //! invented the data), or drop the values of columns the file no longer names.
 //!
-//! The recorded schema fingerprint of each source ([`ledger::schema_state`]) says whether
+//! The recorded schema fingerprint of each source ([`schema_state`]) says whether
 //! anything changed; the database's own columns (`PRAGMA table_info`) then say what.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use anyhow::bail;
-use rusqlite::Connection;
 
-use super::ledger::{self, SchemaState};
-use crate::schema::ddl::quote;
+use crate::schema::fingerprint::{SchemaState, schema_state};
 use crate::schema::{Role, Schema, Table};
-use crate::store::Dialect;
-use crate::store::sqlite::table_exists;
+use crate::store::{Dialect, StoreError, Tx};
 
 /// One difference between the project file and the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +38,8 @@ pub const FIX: &str = "Run `jsonlift migrate --reimport` to rebuild these collec
 /// The differences between `schema` and the database behind `conn`; empty when they agree (a
 /// database whose tables an earlier jsonlift defined for the same schema agrees: `migrate`
 /// rewrites those definitions).
-pub fn check(conn: &Connection, schema: &Schema) -> anyhow::Result<Vec<Drift>> {
-    let recorded = ledger::read_sources(conn)?;
+pub fn check(tx: &dyn Tx, schema: &Schema) -> Result<Vec<Drift>, StoreError> {
+    let recorded = tx.sources()?;
     let mut out = Vec::new();
     for (ci, c) in schema.collections.iter().enumerate() {
         let spec = &schema.sources[c.source];
@@ -61,12 +58,12 @@ pub fn check(conn: &Connection, schema: &Schema) -> anyhow::Result<Vec<Drift>> {
             ));
             continue;
         };
-        if ledger::schema_state(schema, c.source, &state.schema_hash) != SchemaState::Changed {
+        if schema_state(schema, c.source, &state.schema_hash) != SchemaState::Changed {
             continue;
         }
         let before = out.len();
         for t in schema.tables_of(ci) {
-            compare_table(conn, &schema.tables[t], &mut |f, m| out.push(drift(f, m)))?;
+            compare_table(tx, &schema.tables[t], &mut |f, m| out.push(drift(f, m)))?;
         }
         if out.len() == before {
             out.push(drift(
@@ -79,24 +76,24 @@ pub fn check(conn: &Connection, schema: &Schema) -> anyhow::Result<Vec<Drift>> {
 }
 
 /// Refuses with every difference listed, and what to do, when there is any.
-pub fn ensure(conn: &Connection, schema: &Schema, db: &std::path::Path) -> anyhow::Result<()> {
-    let drift = check(conn, schema)?;
+pub fn ensure(tx: &dyn Tx, schema: &Schema, db: &str) -> anyhow::Result<()> {
+    let drift = check(tx, schema)?;
     if drift.is_empty() {
         return Ok(());
     }
     let lines: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
     bail!(
         "jsonlift.toml and the database {} disagree (the schema changed after the migration):\n{}\n{FIX}",
-        db.display(),
+        db,
         lines.join("\n")
     )
 }
 
 fn compare_table(
-    conn: &Connection,
+    tx: &dyn Tx,
     t: &Table,
     report: &mut dyn FnMut(Option<String>, String),
-) -> rusqlite::Result<()> {
+) -> Result<(), StoreError> {
     let field_of = |i: usize| {
         let c = &t.columns[i];
         match c.role {
@@ -108,7 +105,7 @@ fn compare_table(
             _ => None,
         }
     };
-    if !table_exists(conn, &t.name)? {
+    let Some(columns) = tx.columns(&t.name)? else {
         let what = match t.parent_path.is_empty() {
             true => format!("table {} is not in the database", t.name),
             false => format!(
@@ -122,14 +119,11 @@ fn compare_table(
             what,
         );
         return Ok(());
-    }
-    let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(&t.name)))?;
-    let have: HashMap<String, (String, String)> = stmt
-        .query_map([], |r| {
-            let name: String = r.get(1)?;
-            Ok((name.to_lowercase(), (name, r.get::<_, String>(2)?)))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    };
+    let have: HashMap<String, (String, String)> = columns
+        .into_iter()
+        .map(|(name, ty)| (name.to_lowercase(), (name, ty)))
+        .collect();
     for (i, c) in t.columns.iter().enumerate() {
         let field = field_of(i);
         let named = field.as_deref().map_or_else(

@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use super::ledger;
 use super::report::{CollectionReport, Report};
-use super::verify::RowCursor;
 use super::{Progress, open_existing};
 use crate::config::Project;
 use crate::schema::Schema;
 use crate::schema::rebuild::rebuild;
 use crate::source::{self, Layout, Style};
+use crate::store::bookkeeping;
+use crate::store::cursor::RowCursor;
+use crate::store::sqlite::SqliteTx;
 use crate::store::sqlite::fetch_children;
 
 /// The layout assumed for a source that has none recorded: JSON.stringify(x, null, 2) + newline.
@@ -70,7 +71,7 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let layout = ledger::layout_of(&conn, &spec.display)?.unwrap_or_else(default_layout);
+        let layout = bookkeeping::layout_of(&conn, &spec.display)?.unwrap_or_else(default_layout);
         let started = Instant::now();
         let counts = write_from_db(&conn, &schema, si, &layout, &target)?;
         for c in schema.collections_of(si) {
@@ -110,7 +111,7 @@ pub fn write_from_db(
             let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| {
                 fetch_children(conn, schema, t, parent)
             };
-            while let Some(cells) = cursor.next(conn)? {
+            while let Some(cells) = cursor.next(&SqliteTx(conn))? {
                 let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
                 emit(key.as_deref(), &value)?;
                 counts[member] += 1;

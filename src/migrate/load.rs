@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, ErrorCode};
 
 use super::progress::{Progress, SourceBar};
 use super::report::{CollectionReport, Report};
 use super::verify::first_difference;
 use crate::error::Problem;
-use crate::json::{JsonPath, Seg, line_col, locate};
+use crate::json::{JsonPath, line_col, locate};
 use crate::schema::ddl::quote;
 use crate::schema::rebuild::{FetchChildren, Rows, rebuild, rebuilds_to};
 use crate::schema::shred::{Cell, Ids, Row, shred};
@@ -232,31 +232,6 @@ pub fn load_source(
     }))
 }
 
-/// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
-/// and a row's parent is the nearest earlier row of the parent table).
-pub fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
-    let t = &schema.tables[rows[i].table];
-    if let Some(join) = t.join {
-        // A shared entity sits where its join row (emitted just after it) does.
-        return match (i + 1..rows.len()).find(|&j| rows[j].table == join) {
-            Some(j) => row_path(schema, rows, j),
-            None => JsonPath::root(),
-        };
-    }
-    let Some(parent) = t.parent else {
-        return JsonPath::root();
-    };
-    let pi = (0..i).rev().find(|&j| rows[j].table == parent).unwrap_or(0);
-    let mut p = row_path(schema, rows, pi);
-    for k in &t.parent_path {
-        p.0.push(Seg::Key(k.clone()));
-    }
-    if let Cell::Int(pos) = rows[i].cells[t.pos_col.expect("child table")] {
-        p.0.push(Seg::Index(pos as usize));
-    }
-    p
-}
-
 /// When row `i` (a shared entity already in its table) differs from the stored one: a problem
 /// naming this occurrence and the first one, and what differs.
 fn entity_conflict(
@@ -325,7 +300,7 @@ fn entity_conflict(
         Cell::Real(f) => f.to_string(),
         Cell::Null => "null".into(),
     };
-    let mut path = row_path(schema, rows, i);
+    let mut path = crate::store::refusal::row_path(schema, rows, i);
     path.0.extend(sub.0);
     let message = format!(
         "shared entity {} {} = {} differs from its first occurrence, in {first_file} (record {} = {}) at {first_path}: {what}\nhint: a shared entity must be identical everywhere (key order and number spelling included); make the copies agree, or drop `key` from the array field to keep one copy per record",
@@ -349,63 +324,11 @@ fn insert_problem(
     e: rusqlite::Error,
 ) -> anyhow::Result<Problem> {
     let file = record_file(spec, rec.member, rec.key.as_deref());
-    let Some((path, message)) = constraint_problem(schema, rows, i, &e) else {
+    let Some(refused) = crate::store::sqlite::refusal(&e) else {
         return Err(e.into());
     };
+    let (path, message) = crate::store::refusal::problem(schema, rows, i, &refused);
     Ok(place(&rec.origin, file, &path, message))
-}
-
-/// The path (relative to the record) and an explanation of a constraint violation raised while
-/// inserting row `i` of a record's rows; `None` when `e` is not a constraint violation.
-pub fn constraint_problem(
-    schema: &Schema,
-    rows: &[Row],
-    i: usize,
-    e: &rusqlite::Error,
-) -> Option<(JsonPath, String)> {
-    let (code, msg) = match e {
-        rusqlite::Error::SqliteFailure(f, m) => (f.code, m.clone().unwrap_or_default()),
-        _ => return None,
-    };
-    if code != ErrorCode::ConstraintViolation {
-        return None;
-    }
-    let t = &schema.tables[rows[i].table];
-    let path = row_path(schema, rows, i);
-    let mut message = format!("{msg} (in table {})", t.name);
-    if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
-        let names: Vec<&str> = cols
-            .split(", ")
-            .filter_map(|c| c.split_once('.').map(|x| x.1))
-            .collect();
-        let described: Vec<String> = names
-            .iter()
-            .filter_map(|n| t.col(n))
-            .map(|c| match &rows[i].cells[c] {
-                Cell::Text(s) => format!("{} = {:?}", t.columns[c].name, s),
-                Cell::Int(n) => format!("{} = {n}", t.columns[c].name),
-                Cell::Real(f) => format!("{} = {f}", t.columns[c].name),
-                Cell::Null => format!("{} = null", t.columns[c].name),
-            })
-            .collect();
-        message = format!(
-            "duplicate key: another record already has {}",
-            described.join(", ")
-        );
-        // Point at the field when one declared field is the culprit; at the record otherwise.
-        if let [n] = names.as_slice() {
-            if let Some(c) = t.col(n) {
-                if t.columns[c].role == Role::Field {
-                    message = format!(
-                        "duplicate {}: another record already has {}",
-                        t.columns[c].name,
-                        described.join(", ")
-                    );
-                }
-            }
-        }
-    }
-    Some((path, message))
 }
 
 /// The reading thread: reads, parses and shreds every record, and with `verify` checks that its

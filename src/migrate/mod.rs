@@ -4,7 +4,6 @@
 
 pub mod drift;
 pub mod export;
-pub mod ledger;
 pub mod load;
 pub mod progress;
 pub mod report;
@@ -27,12 +26,14 @@ use crate::error::Problem;
 use crate::json::{JsonPath, Seg};
 use crate::schema::Schema;
 use crate::schema::ddl::{create_indexes, create_table, extra_index, internal_tables, quote};
+use crate::schema::fingerprint::{self, SchemaState};
 use crate::schema::shred::Ids;
 use crate::source::{self, Format, SourceSpec};
 use crate::store::Dialect;
-use crate::store::sqlite::{self, cell_from};
+use crate::store::backend::SourceState;
+use crate::store::bookkeeping;
+use crate::store::sqlite::{self, SqliteTx, cell_from};
 use crate::writeback;
-use ledger::SourceState;
 use load::{load_source, place, record_file};
 pub use progress::Progress;
 pub use report::{CollectionReport, Report};
@@ -181,10 +182,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     let recorded = if exists {
         let conn = sqlite::open_read_only(&db_path, project.busy_timeout())
             .map_err(|e| locked(e, &db_path))?;
-        ledger::read_sources(&conn).map_err(|e| match e.downcast::<rusqlite::Error>() {
-            Ok(e) => locked(e, &db_path),
-            Err(e) => e,
-        })?
+        bookkeeping::sources(&conn).map_err(|e| locked(e, &db_path))?
     } else {
         HashMap::new()
     };
@@ -195,8 +193,8 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             None => to_load.push(si),
             Some(s)
                 if s.sha256 == prints[si].1
-                    && ledger::schema_state(&schema, si, &s.schema_hash)
-                        != ledger::SchemaState::Changed => {}
+                    && fingerprint::schema_state(&schema, si, &s.schema_hash)
+                        != SchemaState::Changed => {}
             Some(_) => changed.push(si),
         }
     }
@@ -602,9 +600,10 @@ fn load_all(
             size: prints[si].0,
             layout: layouts.remove(&si).unwrap_or_default(),
             records,
-            schema_hash: ledger::schema_hash(schema, si),
+            schema_hash: fingerprint::schema_hash(schema, si),
+            migrated_at: at.clone(),
         };
-        ledger::write_source(conn, &state, &at)?;
+        bookkeeping::write_source(conn, &state)?;
         for c in schema.collections_of(si) {
             let cr = report.collections.iter().find(|r| r.name == c.name);
             let summary = serde_json::json!({
@@ -613,18 +612,30 @@ fn load_all(
                 "records": cr.map(|r| r.records).unwrap_or(0),
                 "child_rows": cr.map(|r| r.child_rows.clone()).unwrap_or_default(),
             });
-            ledger::audit_migration(conn, &at, &c.name, &summary)?;
+            bookkeeping::audit_append(
+                conn,
+                &crate::audit::NewEntry {
+                    at: at.clone(),
+                    collection: c.name.clone(),
+                    key: None,
+                    action: "migrate".into(),
+                    old: None,
+                    new: Some(summary.to_string()),
+                    actor: Some("migration".into()),
+                    request_id: None,
+                },
+            )?;
         }
         sources.push(serde_json::json!({"path": spec.display, "sha256": state.sha256, "size": state.size, "records": records}));
     }
     let action = if opts.reimport { "reimport" } else { "migrate" };
-    let hash = ledger::hex(&sha2::Sha256::digest(
+    let hash = fingerprint::hex(&sha2::Sha256::digest(
         to_load
             .iter()
-            .map(|&si| ledger::schema_hash(schema, si))
+            .map(|&si| fingerprint::schema_hash(schema, si))
             .collect::<String>(),
     ));
-    ledger::write_run(
+    bookkeeping::write_run(
         conn,
         started_at,
         &clock::now(),
@@ -686,12 +697,12 @@ fn upgrade_in_place(
             .iter()
             .map(|&si| serde_json::json!({"path": schema.sources[si].display, "tables": earlier_tables(schema, &[si])}))
             .collect();
-        ledger::write_run(
+        bookkeeping::write_run(
             &conn,
             &started,
             &clock::now(),
             "upgrade",
-            &ledger::schema_hash(schema, sources[0]),
+            &fingerprint::schema_hash(schema, sources[0]),
             &serde_json::Value::Array(sources_json),
             Some(&before.data.to_string_lossy()),
         )?;
@@ -1040,6 +1051,6 @@ pub fn open_existing(project: &Project, schema: &Schema) -> anyhow::Result<Conne
     }
     let conn = sqlite::open_read_only(&db_path, project.busy_timeout())
         .map_err(|e| locked(e, &db_path))?;
-    drift::ensure(&conn, schema, &db_path)?;
+    drift::ensure(&SqliteTx(&conn), schema, &db_path.display().to_string())?;
     Ok(conn)
 }

@@ -11,22 +11,24 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use sha2::{Digest, Sha256};
 
-use super::ledger::{self, SchemaState};
 use crate::schema::ddl::{create_indexes, create_table, quote};
+use crate::schema::fingerprint::{SchemaState, schema_hash, schema_state};
 use crate::schema::{Role, Schema, Table};
 use crate::store::Dialect;
+use crate::store::backend::SourceState;
+use crate::store::bookkeeping;
 
 /// The sources whose collections are recorded with an earlier jsonlift's table definitions
 /// (and otherwise unchanged): their tables are what [`rewrite`] rewrites.
 pub fn sources_to_upgrade(
     schema: &Schema,
-    recorded: &std::collections::HashMap<String, ledger::SourceState>,
+    recorded: &std::collections::HashMap<String, SourceState>,
 ) -> Vec<usize> {
     (0..schema.sources.len())
         .filter(|&si| {
-            recorded.get(&schema.sources[si].display).is_some_and(|s| {
-                ledger::schema_state(schema, si, &s.schema_hash) == SchemaState::Earlier
-            })
+            recorded
+                .get(&schema.sources[si].display)
+                .is_some_and(|s| schema_state(schema, si, &s.schema_hash) == SchemaState::Earlier)
         })
         .collect()
 }
@@ -55,10 +57,7 @@ pub fn rewrite(
                 done.push(table.name.clone());
             }
         }
-        conn.execute(
-            "UPDATE _jsonlift_sources SET schema_hash = ?1 WHERE path = ?2",
-            rusqlite::params![ledger::schema_hash(schema, si), schema.sources[si].display],
-        )?;
+        bookkeeping::set_schema_hash(conn, &schema.sources[si].display, &schema_hash(schema, si))?;
     }
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
     let broken: Vec<String> = stmt

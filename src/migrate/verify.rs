@@ -2,7 +2,7 @@
 //! from the database and compared exactly (values, key order, number spellings); row counts of
 //! every table must match what the records account for.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use rusqlite::Connection;
 
@@ -16,50 +16,8 @@ use crate::schema::ddl::quote;
 use crate::schema::rebuild::rebuild;
 use crate::schema::shred::Cell;
 use crate::source::{self, SourceSpec};
-use crate::store::sqlite::{cell_from, count, fetch_children};
-
-/// Walks a root table in rowid order, a page at a time (no statement is held across calls).
-pub struct RowCursor {
-    sql: String,
-    width: usize,
-    last: i64,
-    buf: VecDeque<Vec<Cell<'static>>>,
-    done: bool,
-}
-
-impl RowCursor {
-    pub fn new(schema: &Schema, ti: usize) -> RowCursor {
-        let t = &schema.tables[ti];
-        let cols: Vec<String> = t.columns.iter().map(|c| quote(&c.name)).collect();
-        RowCursor {
-            sql: format!(
-                "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT 1024",
-                cols.join(", "),
-                quote(&t.name)
-            ),
-            width: t.columns.len(),
-            last: i64::MIN,
-            buf: VecDeque::new(),
-            done: false,
-        }
-    }
-
-    pub fn next(&mut self, conn: &Connection) -> anyhow::Result<Option<Vec<Cell<'static>>>> {
-        if self.buf.is_empty() && !self.done {
-            let mut stmt = conn.prepare_cached(&self.sql)?;
-            let mut rows = stmt.query([self.last])?;
-            while let Some(r) = rows.next()? {
-                self.last = r.get(0)?;
-                let cells = (1..=self.width)
-                    .map(|i| r.get_ref(i).map(cell_from))
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                self.buf.push_back(cells);
-            }
-            self.done = self.buf.len() < 1024;
-        }
-        Ok(self.buf.pop_front())
-    }
-}
+use crate::store::cursor::RowCursor;
+use crate::store::sqlite::{SqliteTx, count, fetch_children};
 
 /// Compares source `si`, read through `spec`, with the database. Problems go to `report`.
 pub fn verify_source(
@@ -107,7 +65,8 @@ pub fn verify_source(
         }
         let file = record_file(spec, rec.member, rec.key.as_deref());
         let ti = schema.collections[colls[rec.member]].table;
-        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(conn)? else {
+        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(&SqliteTx(conn))?
+        else {
             report.problem(place(
                 &rec.origin,
                 file,
@@ -148,7 +107,7 @@ pub fn verify_source(
     for (m, cursor) in cursors.iter_mut().enumerate() {
         let mut extra = 0u64;
         let mut first = None;
-        while let Some(cells) = cursor.next(conn)? {
+        while let Some(cells) = cursor.next(&SqliteTx(conn))? {
             let t = &schema.tables[schema.collections[colls[m]].table];
             first.get_or_insert_with(|| describe_row(t, &cells));
             extra += 1;

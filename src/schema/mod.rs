@@ -3,6 +3,7 @@
 //! back together of records from rows ([`rebuild`]) that verify and export rely on.
 
 pub mod ddl;
+pub mod fingerprint;
 pub mod rebuild;
 #[cfg(test)]
 mod rebuild_tests;

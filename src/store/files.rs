@@ -19,7 +19,8 @@ use std::time::SystemTime;
 use anyhow::{Context, anyhow, bail};
 use rusqlite::Connection;
 
-use super::{Store, StoreError};
+use super::sqlite::SqliteTx;
+use super::{Store, StoreError, Tx};
 use crate::audit::{Entry, Filter};
 use crate::config::Project;
 use crate::migrate::export::write_from_db;
@@ -262,37 +263,28 @@ impl Store for JsonStore {
         &self.schema
     }
 
-    fn read(
-        &self,
-        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
-        self.with_loaded(&lock, |l| f(&l.conn))
+        self.with_loaded(&lock, |l| f(&SqliteTx(&l.conn)))
     }
 
     fn write(
         &self,
-        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let lock = FileLock::take(&self.lock_path, true).map_err(anyhow::Error::from)?;
         self.with_loaded(&lock, |l| {
-            let before: i64 = l.conn.query_row(
-                "SELECT coalesce(max(id), 0) FROM _jsonlift_audit",
-                [],
-                |r| r.get(0),
-            )?;
+            let before = SqliteTx(&l.conn).audit_last_id()?;
             l.conn.execute_batch("BEGIN IMMEDIATE")?;
             // Counted before the files change: a crash in between makes others reload, at worst
             // for nothing.
             l.generation = lock.bump().map_err(anyhow::Error::from)?;
-            let done = f(&l.conn).and_then(|_| {
-                let entries = crate::audit::query(
-                    &l.conn,
-                    &Filter {
-                        after_id: Some(before),
-                        ..Filter::default()
-                    },
-                )?;
+            let tx = SqliteTx(&l.conn);
+            let done = f(&tx).and_then(|_| {
+                let entries = tx.audit_query(&Filter {
+                    after_id: Some(before),
+                    ..Filter::default()
+                })?;
                 let touched: BTreeSet<usize> = entries
                     .iter()
                     .filter_map(|e| {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use rusqlite::Connection;
 
-use super::{Store, StoreError, sqlite};
+use super::{Store, StoreError, Tx, sqlite};
 use crate::config::Project;
 use crate::schema::Schema;
 
@@ -97,7 +97,7 @@ impl SqliteStore {
     fn transaction(
         &self,
         begin: &str,
-        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let conn = self.take()?;
         let deadline = Instant::now() + RETRY_FOR;
@@ -106,7 +106,7 @@ impl SqliteStore {
             let attempt = conn
                 .execute_batch(begin)
                 .map_err(StoreError::from)
-                .and_then(|_| f(&conn))
+                .and_then(|_| f(&sqlite::SqliteTx(&conn)))
                 .and_then(|_| conn.execute_batch("COMMIT").map_err(StoreError::from));
             if attempt.is_err() && !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -130,17 +130,14 @@ impl Store for SqliteStore {
         &self.schema
     }
 
-    fn read(
-        &self,
-        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError> {
         // A transaction, so that a record and its children come from one snapshot.
         self.transaction("BEGIN", f)
     }
 
     fn write(
         &self,
-        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.transaction("BEGIN IMMEDIATE", f)
     }

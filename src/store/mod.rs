@@ -1,19 +1,25 @@
-//! The database side: the dialects, the SQLite helpers, and the record store the API serves
-//! from. [`Store`] hands out connections and transactions; [`records::Records`] does the work on
-//! them, so every backend (the SQLite database, the JSON files themselves) gives the same
+//! The database side. [`Tx`] ([`backend`]) is the seam: one transaction's operations on rows
+//! and on jsonlift's own tables ([`bookkeeping`]), implemented per database ([`sqlite`]).
+//! [`Store`] runs reads and writes as such transactions; [`records::Records`] does the work on
+//! them, so every store (the SQLite database, the JSON files themselves) gives the same
 //! validation, the same answers and the same audit log.
 
+pub mod backend;
+pub mod bookkeeping;
+pub mod cursor;
 pub mod dialect;
 pub mod files;
 pub mod live;
 pub mod records;
+pub mod refusal;
 pub mod sqlite;
 pub mod vfs;
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::ErrorCode;
 
 use crate::schema::Schema;
 use crate::schema::shred::FieldError;
+pub use backend::{Refusal, Tx};
 pub use dialect::Dialect;
 pub use files::JsonStore;
 pub use live::SqliteStore;
@@ -69,18 +75,14 @@ impl StoreError {
 }
 
 /// Somewhere records live: it runs reads on a consistent snapshot and writes in one
-/// transaction each (committed only if the closure returns `Ok`). A closure may run more than
-/// once when the store retries after contention, so it must not keep state between runs.
+/// transaction each (committed only if the closure returns `Ok`), handing the closure a [`Tx`].
+/// A closure may run more than once when the store retries after contention, so it must not
+/// keep state between runs.
 pub trait Store: Send + Sync {
     fn schema(&self) -> &Schema;
-    fn read(
-        &self,
-        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
-    fn write(
-        &self,
-        f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    fn write(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>)
+    -> Result<(), StoreError>;
     /// Closes the connections kept for reuse (a restore needs the database closed); the next
     /// use opens new ones.
     fn close_connections(&self) {}
@@ -96,8 +98,8 @@ pub trait Store: Send + Sync {
     /// Audit entries matching `f`, oldest first.
     fn audit(&self, f: &crate::audit::Filter) -> Result<Vec<crate::audit::Entry>, StoreError> {
         let mut out = Vec::new();
-        self.read(&mut |c| {
-            out = crate::audit::query(c, f)?;
+        self.read(&mut |tx| {
+            out = tx.audit_query(f)?;
             Ok(())
         })?;
         Ok(out)
@@ -107,7 +109,7 @@ pub trait Store: Send + Sync {
 /// Runs `f` on a read snapshot and returns what it computed.
 pub fn read<T>(
     store: &dyn Store,
-    mut f: impl FnMut(&Connection) -> Result<T, StoreError>,
+    mut f: impl FnMut(&dyn Tx) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let mut out = None;
     store.read(&mut |c| {
@@ -120,7 +122,7 @@ pub fn read<T>(
 /// Runs `f` in one write transaction and returns what it computed.
 pub fn write<T>(
     store: &dyn Store,
-    mut f: impl FnMut(&Connection) -> Result<T, StoreError>,
+    mut f: impl FnMut(&dyn Tx) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let mut out = None;
     store.write(&mut |c| {

@@ -3,21 +3,21 @@
 //! replay of audit entries. Records go in through [`shred`] (the same validation as `migrate`)
 //! and come out through [`rebuild`] (the same exact shapes as `export`). Every write also
 //! enters its audit entry (a new one, or when replaying the original: [`Log`]); the caller owns
-//! the transaction (see [`super::Store::write`]).
+//! the transaction (see [`super::Store::write`]). Everything here runs on a [`Tx`], whatever the
+//! database.
 
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use std::borrow::Cow;
 
 use super::StoreError;
+use super::backend::{Cells, Refusal, Tx};
+use super::cursor::RowCursor;
+use super::refusal::{problem, row_path};
 use crate::audit::{self, Action, Actor, Log};
 use crate::json::{JsonPath, Number, Value};
-use crate::migrate::load::{constraint_problem, row_path};
-use crate::migrate::verify::RowCursor;
-use crate::schema::ddl::quote;
 use crate::schema::rebuild::rebuild;
 use crate::schema::shred::{Cell, FieldError, Ids, Row, shred};
 use crate::schema::{ColType, Role, Schema, Table};
 use crate::source::Format;
-use crate::store::sqlite::{cell_from, fetch_children};
 
 /// One collection of the schema, ready to be read and written.
 #[derive(Clone, Copy)]
@@ -76,52 +76,43 @@ impl<'s> Records<'s> {
         }
     }
 
-    fn rowid(&self, conn: &Connection, key: &str) -> Result<Option<i64>, StoreError> {
+    fn rowid(&self, tx: &dyn Tx, key: &str) -> Result<Option<i64>, StoreError> {
         let Some(cell) = self.key_cell(key) else {
             return Ok(None);
         };
         let t = self.table();
-        let sql = format!(
-            "SELECT rowid FROM {} WHERE {} = ?1",
-            quote(&t.name),
-            quote(&t.columns[t.pk].name)
-        );
-        Ok(conn
-            .prepare_cached(&sql)?
-            .query_row([&cell], |r| r.get(0))
-            .optional()?)
+        tx.rowid_by(t, t.pk, &cell)
     }
 
-    fn cells(&self, conn: &Connection, rowid: i64) -> Result<Vec<Cell<'static>>, StoreError> {
-        let t = self.table();
-        let mut stmt = conn.prepare_cached(&t.sql.by_rowid)?;
-        Ok(stmt.query_row([rowid], |r| {
-            (0..t.columns.len())
-                .map(|i| r.get_ref(i).map(cell_from))
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })?)
+    fn cells(&self, tx: &dyn Tx, rowid: i64) -> Result<Cells, StoreError> {
+        tx.row(self.table(), rowid)
     }
 
-    fn rebuild(&self, conn: &Connection, cells: &[Cell<'static>]) -> Result<Value, StoreError> {
-        let mut fetch =
-            |t: usize, parent: &Cell<'static>| fetch_children(conn, self.schema, t, parent);
+    fn rebuild(&self, tx: &dyn Tx, cells: &[Cell<'static>]) -> Result<Value, StoreError> {
+        let mut fetch = |t: usize, parent: &Cell<'static>| -> anyhow::Result<_> {
+            Ok(tx
+                .children(&self.schema.tables[t], parent)?
+                .into_iter()
+                .map(Cow::Owned)
+                .collect())
+        };
         Ok(rebuild(self.schema, self.ti(), cells, &mut fetch)?.1)
     }
 
     /// The record with this key, exactly as it would be in the source file.
-    pub fn get(&self, conn: &Connection, key: &str) -> Result<Option<Value>, StoreError> {
-        match self.rowid(conn, key)? {
-            Some(rowid) => Ok(Some(self.rebuild(conn, &self.cells(conn, rowid)?)?)),
+    pub fn get(&self, tx: &dyn Tx, key: &str) -> Result<Option<Value>, StoreError> {
+        match self.rowid(tx, key)? {
+            Some(rowid) => Ok(Some(self.rebuild(tx, &self.cells(tx, rowid)?)?)),
             None => Ok(None),
         }
     }
 
     /// Every record in source order (the order of the file, then the order of insertion).
-    pub fn list(&self, conn: &Connection) -> Result<Vec<Value>, StoreError> {
+    pub fn list(&self, tx: &dyn Tx) -> Result<Vec<Value>, StoreError> {
         let mut cursor = RowCursor::new(self.schema, self.ti());
         let mut out = Vec::new();
-        while let Some(cells) = cursor.next(conn)? {
-            out.push(self.rebuild(conn, &cells)?);
+        while let Some(cells) = cursor.next(tx)? {
+            out.push(self.rebuild(tx, &cells)?);
         }
         Ok(out)
     }
@@ -136,12 +127,11 @@ impl<'s> Records<'s> {
     /// column without any value (whether the field is held then only the records can tell).
     pub fn rowids_equal(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         equalities: &[(&str, Vec<&str>)],
     ) -> Result<Option<Vec<i64>>, StoreError> {
         let t = self.table();
-        let mut wheres = Vec::new();
-        let mut args: Vec<Cell<'static>> = Vec::new();
+        let mut wheres: Vec<(usize, Vec<Cell<'static>>)> = Vec::new();
         for (field, values) in equalities {
             let segs: Vec<&str> = field.split('.').collect();
             let named = |name: &str| t.fields.iter().any(|f| f.name == name);
@@ -156,13 +146,13 @@ impl<'s> Records<'s> {
                 // anywhere; held by no record, it is a parameter json-server ignores (`_page`
                 // is one). A field the schema names without a column of its own (an array, an
                 // object) or a path into one: only the records can tell.
-                if segs.len() == 1 && !named(field) && !self.held_in_extra(conn, field)? {
+                if segs.len() == 1 && !named(field) && !self.held_in_extra(tx, field)? {
                     continue;
                 }
                 return Ok(None);
             };
             // `a.b` is the literal key `"a.b"` in a record that has one (lodash's `get`).
-            if segs.len() > 1 && (named(field) || self.held_in_extra(conn, field)?) {
+            if segs.len() > 1 && (named(field) || self.held_in_extra(tx, field)?) {
                 return Ok(None);
             }
             let mut cells = Vec::new();
@@ -183,79 +173,48 @@ impl<'s> Records<'s> {
                     _ => return Ok(None),
                 });
             }
-            let name = quote(&col.name);
-            let held = format!(
-                "SELECT 1 FROM {} WHERE {name} IS NOT NULL LIMIT 1",
-                quote(&t.name)
-            );
-            if conn
-                .prepare_cached(&held)?
-                .query_row([], |_| Ok(()))
-                .optional()?
-                .is_none()
-            {
+            let ci = t
+                .columns
+                .iter()
+                .position(|c| std::ptr::eq(c, col))
+                .expect("a column of t");
+            // A column without any value: whether the field is held only the records can tell.
+            if !tx.any_value(t, ci)? {
                 return Ok(None);
             }
-            let marks: Vec<String> = (0..cells.len())
-                .map(|i| format!("?{}", args.len() + i + 1))
-                .collect();
-            wheres.push(format!("{name} IN ({})", marks.join(", ")));
-            args.extend(cells);
+            wheres.push((ci, cells));
         }
-        let sql = format!(
-            "SELECT rowid FROM {} WHERE {} ORDER BY rowid",
-            quote(&t.name),
-            if wheres.is_empty() {
-                "1".to_string()
-            } else {
-                wheres.join(" AND ")
-            }
-        );
-        let rowids: Vec<i64> = conn
-            .prepare_cached(&sql)?
-            .query_map(params_from_iter(args.iter()), |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(Some(rowids))
+        Ok(Some(tx.rowids_where(t, &wheres)?))
     }
 
     /// The record in row `rowid` (from [`Records::rowids_equal`]).
-    pub fn at_rowid(&self, conn: &Connection, rowid: i64) -> Result<Value, StoreError> {
-        self.rebuild(conn, &self.cells(conn, rowid)?)
+    pub fn at_rowid(&self, tx: &dyn Tx, rowid: i64) -> Result<Value, StoreError> {
+        self.rebuild(tx, &self.cells(tx, rowid)?)
     }
 
     /// Whether any record holds top-level `field` among the fields the schema does not name.
-    fn held_in_extra(&self, conn: &Connection, field: &str) -> Result<bool, StoreError> {
+    fn held_in_extra(&self, tx: &dyn Tx, field: &str) -> Result<bool, StoreError> {
         let t = self.table();
-        let Some(extra) = t.extra_col else {
-            return Ok(false);
-        };
-        let col = quote(&t.columns[extra].name);
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE {col} IS NOT NULL AND json_type({col}, ?1) IS NOT NULL LIMIT 1",
-            quote(&t.name),
-        );
-        let path = format!("$.\"{}\"", field.replace('"', "\\\""));
-        Ok(conn
-            .prepare_cached(&sql)?
-            .query_row([path], |_| Ok(()))
-            .optional()?
-            .is_some())
+        match t.extra_col {
+            Some(extra) => tx.extra_holds(t, extra, field),
+            None => Ok(false),
+        }
     }
 
     /// Every record with its key, in source order (for shapes keyed outside the record).
-    pub fn list_keyed(&self, conn: &Connection) -> Result<Vec<(String, Value)>, StoreError> {
+    pub fn list_keyed(&self, tx: &dyn Tx) -> Result<Vec<(String, Value)>, StoreError> {
         let mut cursor = RowCursor::new(self.schema, self.ti());
         let mut out = Vec::new();
-        while let Some(cells) = cursor.next(conn)? {
+        while let Some(cells) = cursor.next(tx)? {
             let key = self.key_of(&cells);
-            out.push((key, self.rebuild(conn, &cells)?));
+            out.push((key, self.rebuild(tx, &cells)?));
         }
         Ok(out)
     }
 
     /// The single record of a document collection (`None` before one is written).
-    pub fn document(&self, conn: &Connection) -> Result<Option<Value>, StoreError> {
-        self.get(conn, "1")
+    pub fn document(&self, tx: &dyn Tx) -> Result<Option<Value>, StoreError> {
+        self.get(tx, "1")
     }
 
     fn key_of(&self, cells: &[Cell<'static>]) -> String {
@@ -275,16 +234,16 @@ impl<'s> Records<'s> {
     /// uuid). Returns the key and the record as stored.
     pub fn insert(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         record: Value,
         actor: &Actor,
     ) -> Result<(String, Value), StoreError> {
-        self.insert_as(conn, record, actor, Action::Insert)
+        self.insert_as(tx, record, actor, Action::Insert)
     }
 
     fn insert_as(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         mut record: Value,
         actor: &Actor,
         action: Action,
@@ -295,16 +254,16 @@ impl<'s> Records<'s> {
                 format!("{} is a single document: replace it with PUT", self.name()),
             ));
         }
-        let key = self.key_for_new(conn, &mut record)?;
-        if self.rowid(conn, &key)?.is_some() {
+        let key = self.key_for_new(tx, &mut record)?;
+        if self.rowid(tx, &key)?.is_some() {
             return Err(StoreError::Conflict(vec![FieldError {
                 path: self.key_path(),
                 message: format!("a record with key {key:?} already exists"),
             }]));
         }
-        self.store(conn, &key, &record, None)?;
+        self.store(tx, &key, &record, None)?;
         audit::append(
-            conn,
+            tx,
             self.name(),
             Some(&key),
             action,
@@ -319,29 +278,29 @@ impl<'s> Records<'s> {
     /// record, when present, must be this key. Returns the record it replaced.
     pub fn replace(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         key: &str,
         record: Value,
         actor: &Actor,
     ) -> Result<(Value, Value), StoreError> {
-        self.replace_logged(conn, key, record, Log::New(actor))
+        self.replace_logged(tx, key, record, Log::New(actor))
     }
 
     fn replace_logged(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         key: &str,
         record: Value,
         log: Log,
     ) -> Result<(Value, Value), StoreError> {
-        let Some(rowid) = self.rowid(conn, key)? else {
+        let Some(rowid) = self.rowid(tx, key)? else {
             return Err(self.not_found(key));
         };
-        let old = self.rebuild(conn, &self.cells(conn, rowid)?)?;
+        let old = self.rebuild(tx, &self.cells(tx, rowid)?)?;
         let record = self.with_key(record, key)?;
-        self.store(conn, key, &record, Some(rowid))?;
+        self.store(tx, key, &record, Some(rowid))?;
         audit::log(
-            conn,
+            tx,
             self.name(),
             self.audit_key(key),
             Action::Update,
@@ -356,7 +315,7 @@ impl<'s> Records<'s> {
     /// are set, in place; new fields are added at the end; nothing is removed).
     pub fn patch(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         key: &str,
         changes: Value,
         actor: &Actor,
@@ -367,7 +326,7 @@ impl<'s> Records<'s> {
                 format!("a patch is an object, found {}", changes.kind()),
             ));
         };
-        let Some(Value::Object(mut fields)) = self.get(conn, key)? else {
+        let Some(Value::Object(mut fields)) = self.get(tx, key)? else {
             return Err(self.not_found(key));
         };
         for (k, v) in changes {
@@ -376,23 +335,23 @@ impl<'s> Records<'s> {
                 None => fields.push((k, v)),
             }
         }
-        Ok(self.replace(conn, key, Value::Object(fields), actor)?.1)
+        Ok(self.replace(tx, key, Value::Object(fields), actor)?.1)
     }
 
     /// Deletes the record; its nested arrays go with it, and records of other collections that
     /// refer to it follow their `on_delete`. Returns the deleted record.
-    pub fn delete(&self, conn: &Connection, key: &str, actor: &Actor) -> Result<Value, StoreError> {
-        self.delete_logged(conn, key, Log::New(actor))
+    pub fn delete(&self, tx: &dyn Tx, key: &str, actor: &Actor) -> Result<Value, StoreError> {
+        self.delete_logged(tx, key, Log::New(actor))
     }
 
-    fn delete_logged(&self, conn: &Connection, key: &str, log: Log) -> Result<Value, StoreError> {
-        let Some(rowid) = self.rowid(conn, key)? else {
+    fn delete_logged(&self, tx: &dyn Tx, key: &str, log: Log) -> Result<Value, StoreError> {
+        let Some(rowid) = self.rowid(tx, key)? else {
             return Err(self.not_found(key));
         };
-        let old = self.rebuild(conn, &self.cells(conn, rowid)?)?;
-        self.remove(conn, key, rowid)?;
+        let old = self.rebuild(tx, &self.cells(tx, rowid)?)?;
+        self.remove(tx, key, rowid)?;
         audit::log(
-            conn,
+            tx,
             self.name(),
             self.audit_key(key),
             Action::Delete,
@@ -406,11 +365,11 @@ impl<'s> Records<'s> {
     /// Replaces the document of a document collection (writes it if there is none yet).
     pub fn put_document(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         record: Value,
         actor: &Actor,
     ) -> Result<Value, StoreError> {
-        self.put(conn, "1", Some(record), actor)
+        self.put(tx, "1", Some(record), actor)
             .map(|v| v.expect("a put returns the record"))
     }
 
@@ -418,7 +377,7 @@ impl<'s> Records<'s> {
     /// `$[i]...` (its place in the imported array). Returns the keys, in order.
     pub fn import(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         records: Vec<Value>,
         actor: &Actor,
     ) -> Result<Vec<String>, StoreError> {
@@ -427,7 +386,7 @@ impl<'s> Records<'s> {
         let mut conflicts = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
             let at = JsonPath::root().index(i);
-            match self.insert_as(conn, record, actor, Action::Import) {
+            match self.insert_as(tx, record, actor, Action::Import) {
                 Ok((key, _)) => keys.push(key),
                 Err(StoreError::Invalid(errs)) => invalid.extend(rebase(&at, errs)),
                 Err(StoreError::Conflict(errs)) => conflicts.extend(rebase(&at, errs)),
@@ -448,12 +407,12 @@ impl<'s> Records<'s> {
     /// update and delete alike. Returns the record.
     pub fn put(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         key: &str,
         record: Option<Value>,
         actor: &Actor,
     ) -> Result<Option<Value>, StoreError> {
-        self.put_logged(conn, key, record, Log::New(actor))
+        self.put_logged(tx, key, record, Log::New(actor))
     }
 
     /// [`Records::put`], entered in the audit log as `log` says: replaying an audit entry
@@ -461,28 +420,28 @@ impl<'s> Records<'s> {
     /// other (also when the change finds nothing to do, as deleting an absent record).
     pub fn put_logged(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         key: &str,
         record: Option<Value>,
         log: Log,
     ) -> Result<Option<Value>, StoreError> {
-        let existing = self.rowid(conn, key)?;
+        let existing = self.rowid(tx, key)?;
         match (record, existing) {
             (None, None) => {
                 if let Log::Original(e) = log {
-                    audit::insert_original(conn, e)?;
+                    tx.audit_insert(e)?;
                 }
                 Ok(None)
             }
-            (None, Some(_)) => self.delete_logged(conn, key, log).map(|_| None),
+            (None, Some(_)) => self.delete_logged(tx, key, log).map(|_| None),
             (Some(r), Some(_)) => self
-                .replace_logged(conn, key, r, log)
+                .replace_logged(tx, key, r, log)
                 .map(|(_, new)| Some(new)),
             (Some(r), None) => {
                 let r = self.with_key(r, key)?;
-                self.store(conn, key, &r, None)?;
+                self.store(tx, key, &r, None)?;
                 audit::log(
-                    conn,
+                    tx,
                     self.name(),
                     self.audit_key(key),
                     Action::Insert,
@@ -551,7 +510,7 @@ impl<'s> Records<'s> {
 
     /// The key of a record about to be inserted, generated (and written into the record when it
     /// is a field) if the record has none.
-    fn key_for_new(&self, conn: &Connection, record: &mut Value) -> Result<String, StoreError> {
+    fn key_for_new(&self, tx: &dyn Tx, record: &mut Value) -> Result<String, StoreError> {
         let t = self.table();
         if let (Some(field), Value::Object(fields)) = (self.key_field(), &mut *record) {
             if let Some((_, v)) = fields.iter().find(|(k, _)| k == field) {
@@ -561,22 +520,18 @@ impl<'s> Records<'s> {
                     _ => String::new(), // shred reports the wrong type
                 });
             }
-            let key = self.generate_key(conn, t.pk)?;
+            let key = self.generate_key(tx, t.pk)?;
             fields.insert(0, (field.to_string(), self.key_value(&key)));
             return Ok(key);
         }
-        self.generate_key(conn, t.key_col.or(t.id_col).unwrap_or(t.pk))
+        self.generate_key(tx, t.key_col.or(t.id_col).unwrap_or(t.pk))
     }
 
-    fn generate_key(&self, conn: &Connection, col: usize) -> Result<String, StoreError> {
+    fn generate_key(&self, tx: &dyn Tx, col: usize) -> Result<String, StoreError> {
         let t = self.table();
         let c = &t.columns[col];
         if c.ty == ColType::Integer {
-            let max: Option<i64> = conn.query_row(
-                &format!("SELECT max({}) FROM {}", quote(&c.name), quote(&t.name)),
-                [],
-                |r| r.get(0),
-            )?;
+            let max = tx.max_int(t, col)?;
             // A client may have stored i64::MAX itself: there is no next key, say so (not panic).
             return match max.unwrap_or(0).checked_add(1) {
                 Some(next) => Ok(next.to_string()),
@@ -611,29 +566,22 @@ impl<'s> Records<'s> {
     /// (`.prompty`), or the next document id (TinyDB's largest plus one).
     fn key_col_value(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         key: &str,
         rowid: Option<i64>,
     ) -> Result<String, StoreError> {
         let t = self.table();
-        let col = &t.columns[t.key_col.expect("called for tables with a key column")];
+        let kc = t.key_col.expect("called for tables with a key column");
+        let col = &t.columns[kc];
         if let Some(rowid) = rowid {
-            let kept: Option<rusqlite::types::Value> = conn
-                .prepare_cached(&format!(
-                    "SELECT {} FROM {} WHERE rowid = ?1",
-                    quote(&col.name),
-                    quote(&t.name)
-                ))?
-                .query_row([rowid], |r| r.get(0))
-                .optional()?;
-            match kept {
-                Some(rusqlite::types::Value::Text(f)) => return Ok(f),
-                Some(rusqlite::types::Value::Integer(n)) => return Ok(n.to_string()),
+            match tx.cell(t, rowid, kc)? {
+                Some(Cell::Text(f)) => return Ok(f.into_owned()),
+                Some(Cell::Int(n)) => return Ok(n.to_string()),
                 _ => {}
             }
         }
         if col.ty == ColType::Integer {
-            return self.generate_key(conn, t.key_col.expect("checked above"));
+            return self.generate_key(tx, t.key_col.expect("checked above"));
         }
         Ok(self.file_name(key))
     }
@@ -643,27 +591,20 @@ impl<'s> Records<'s> {
     /// missing records and duplicate keys are all reported with their paths.
     fn store(
         &self,
-        conn: &Connection,
+        tx: &dyn Tx,
         key: &str,
         record: &Value,
         rowid: Option<i64>,
     ) -> Result<(), StoreError> {
         // References are checked below, with paths, once every row is in.
-        conn.pragma_update(None, "defer_foreign_keys", "ON")?;
+        tx.defer_references()?;
         let ti = self.ti();
         let t = self.table();
         let mut ids = Ids::new(self.schema.tables.len());
         for tj in self.schema.tables_of(self.coll) {
             let tt = &self.schema.tables[tj];
             if let Some(c) = tt.id_col {
-                let max: Option<i64> = conn
-                    .prepare_cached(&format!(
-                        "SELECT max({}) FROM {}",
-                        quote(&tt.columns[c].name),
-                        quote(&tt.name)
-                    ))?
-                    .query_row([], |r| r.get(0))?;
-                ids.start_after(tj, max.unwrap_or(0));
+                ids.start_after(tj, tx.max_int(tt, c)?.unwrap_or(0));
             }
         }
         if t.id_col.is_some() {
@@ -672,80 +613,55 @@ impl<'s> Records<'s> {
             }
         }
         let file = match (t.key_col, self.key_field()) {
-            (Some(_), Some(_)) => Some(self.key_col_value(conn, key, rowid)?),
+            (Some(_), Some(_)) => Some(self.key_col_value(tx, key, rowid)?),
             (Some(_), None) => Some(key.to_string()),
             (None, _) => None,
         };
         let rows = shred(self.schema, self.coll, file.as_deref(), record, &mut ids)
             .map_err(StoreError::Invalid)?;
         match rowid {
-            None => self.insert_rows(conn, &rows, 0)?,
+            None => self.insert_rows(tx, &rows, 0)?,
             Some(rowid) => {
-                let sets: Vec<String> = t
-                    .columns
-                    .iter()
-                    .map(|c| format!("{} = ?", quote(&c.name)))
-                    .collect();
-                let sql = format!(
-                    "UPDATE {} SET {} WHERE rowid = {rowid}",
-                    quote(&t.name),
-                    sets.join(", ")
-                );
-                conn.prepare_cached(&sql)?
-                    .execute(params_from_iter(rows[0].cells.iter()))
-                    .map_err(|e| self.constraint(&rows, 0, e))?;
+                if let Err(r) = tx.update(t, rowid, &rows[0].cells)? {
+                    return Err(self.constraint(&rows, 0, &r));
+                }
                 // Children are rewritten: deleting the direct ones cascades to theirs.
                 for &child in &t.children {
-                    let ct = &self.schema.tables[child];
-                    let pc = &ct.columns[ct.parent_col.expect("child table")].name;
-                    conn.prepare_cached(&format!(
-                        "DELETE FROM {} WHERE {} = ?1",
-                        quote(&ct.name),
-                        quote(pc)
-                    ))?
-                    .execute([&rows[0].cells[t.pk]])?;
+                    tx.delete_children(&self.schema.tables[child], &rows[0].cells[t.pk])?;
                 }
-                self.insert_rows(conn, &rows, 1)?;
+                self.insert_rows(tx, &rows, 1)?;
             }
         }
-        let missing = self.missing_references(conn, &rows)?;
+        let missing = self.missing_references(tx, &rows)?;
         if !missing.is_empty() {
             return Err(StoreError::Conflict(missing));
         }
         Ok(())
     }
 
-    fn insert_rows(&self, conn: &Connection, rows: &[Row], from: usize) -> Result<(), StoreError> {
+    fn insert_rows(&self, tx: &dyn Tx, rows: &[Row], from: usize) -> Result<(), StoreError> {
         for (i, row) in rows.iter().enumerate().skip(from) {
-            conn.prepare_cached(&self.schema.tables[row.table].sql.insert)?
-                .execute(params_from_iter(row.cells.iter()))
-                .map_err(|e| self.constraint(rows, i, e))?;
+            if let Err(r) = tx.insert(&self.schema.tables[row.table], &row.cells)? {
+                return Err(self.constraint(rows, i, &r));
+            }
         }
         Ok(())
     }
 
     /// A constraint violation as a problem at its path: duplicates are conflicts (409), failed
     /// checks are invalid data (422).
-    fn constraint(&self, rows: &[Row], i: usize, e: rusqlite::Error) -> StoreError {
-        match constraint_problem(self.schema, rows, i, &e) {
-            Some((path, message)) => {
-                let err = vec![FieldError { path, message }];
-                if e.to_string().contains("UNIQUE") {
-                    StoreError::Conflict(err)
-                } else {
-                    StoreError::Invalid(err)
-                }
-            }
-            None => e.into(),
+    fn constraint(&self, rows: &[Row], i: usize, refused: &Refusal) -> StoreError {
+        let (path, message) = problem(self.schema, rows, i, refused);
+        let err = vec![FieldError { path, message }];
+        if refused.unique.is_some() {
+            StoreError::Conflict(err)
+        } else {
+            StoreError::Invalid(err)
         }
     }
 
     /// Every reference in `rows` to a record that does not exist, at its path.
-    fn missing_references(
-        &self,
-        conn: &Connection,
-        rows: &[Row],
-    ) -> Result<Vec<FieldError>, StoreError> {
+    fn missing_references(&self, tx: &dyn Tx, rows: &[Row]) -> Result<Vec<FieldError>, StoreError> {
         let mut out = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             let t = &self.schema.tables[row.table];
@@ -756,16 +672,7 @@ impl<'s> Records<'s> {
                 if row.cells[c] == Cell::Null {
                     continue;
                 }
-                let sql = format!(
-                    "SELECT 1 FROM {} WHERE {} = ?1",
-                    quote(&fk.table),
-                    quote(&fk.column)
-                );
-                let found = conn
-                    .prepare_cached(&sql)?
-                    .query_row([&row.cells[c]], |_| Ok(()))
-                    .optional()?;
-                if found.is_none() {
+                if !tx.exists(&fk.table, &fk.column, &row.cells[c])? {
                     let mut path = row_path(self.schema, rows, i);
                     for k in &col.field_path {
                         path = path.key(k);
@@ -788,7 +695,7 @@ impl<'s> Records<'s> {
 
     /// Deletes the row, after checking that no `restrict` reference would stop it (so the
     /// answer names who refers to the record).
-    fn remove(&self, conn: &Connection, key: &str, rowid: i64) -> Result<(), StoreError> {
+    fn remove(&self, tx: &dyn Tx, key: &str, rowid: i64) -> Result<(), StoreError> {
         let t = self.table();
         let pk = self.key_cell(key).expect("a found key has a cell");
         let mut blockers = Vec::new();
@@ -801,15 +708,7 @@ impl<'s> Records<'s> {
                 {
                     continue;
                 }
-                let n: i64 = conn.query_row(
-                    &format!(
-                        "SELECT count(*) FROM {} WHERE {} = ?1",
-                        quote(&other.name),
-                        quote(&col.name)
-                    ),
-                    [&pk],
-                    |r| r.get(0),
-                )?;
+                let n = tx.count_equal(&other.name, &col.name, &pk)?;
                 if n > 0 {
                     blockers.push(FieldError {
                         path: JsonPath::root(),
@@ -824,9 +723,7 @@ impl<'s> Records<'s> {
         if !blockers.is_empty() {
             return Err(StoreError::Conflict(blockers));
         }
-        conn.prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?1", quote(&t.name)))?
-            .execute([rowid])?;
-        Ok(())
+        tx.delete_row(t, rowid)
     }
 }
 

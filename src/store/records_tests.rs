@@ -8,6 +8,7 @@ use crate::audit::{self, Actor, Filter};
 use crate::config::Project;
 use crate::json::{parse, to_compact_string};
 use crate::migrate::{Options, Progress, migrate};
+use crate::store::sqlite::SqliteTx;
 use crate::store::{SqliteStore, Store, StoreError, read, write};
 
 const TOML: &str = r#"
@@ -143,23 +144,16 @@ fn writes_round_trip_and_are_audited_in_the_same_transaction() {
     let old = write(&store, |conn| c.delete(conn, "c", &actor())).unwrap();
     assert_eq!(old.get("title"), Some(&Value::String("C2".into())));
     // No orphaned child rows remain.
-    let orphans: i64 = read(&store, |conn| {
-        Ok(conn.query_row(
-            "SELECT count(*) FROM lessons WHERE _parent NOT IN (SELECT _id FROM modules)",
-            [],
-            |r| r.get(0),
-        )?)
-    })
-    .unwrap();
+    let orphans: i64 = count(
+        &store,
+        "SELECT count(*) FROM lessons WHERE _parent NOT IN (SELECT _id FROM modules)",
+    );
     assert_eq!(orphans, 0);
     let log = read(&store, |conn| {
-        Ok(audit::query(
-            conn,
-            &Filter {
-                collection: Some("courses".into()),
-                ..Filter::default()
-            },
-        )?)
+        Ok(conn.audit_query(&Filter {
+            collection: Some("courses".into()),
+            ..Filter::default()
+        })?)
     })
     .unwrap();
     let actions: Vec<(&str, Option<&str>)> = log
@@ -219,14 +213,10 @@ fn every_problem_is_reported_and_nothing_is_written() {
         "{err:?}"
     );
     assert_eq!(read(&store, |conn| c.get(conn, "e")).unwrap(), None);
-    let n: i64 = read(&store, |conn| {
-        Ok(conn.query_row(
-            "SELECT count(*) FROM _jsonlift_audit WHERE action != 'migrate'",
-            [],
-            |r| r.get(0),
-        )?)
-    })
-    .unwrap();
+    let n: i64 = count(
+        &store,
+        "SELECT count(*) FROM _jsonlift_audit WHERE action != 'migrate'",
+    );
     assert_eq!(n, 0);
     // Restricted deletes and duplicates are conflicts.
     let err = write(&store, |conn| c.delete(conn, "a", &actor())).unwrap_err();
@@ -287,13 +277,10 @@ fn keys_are_generated_and_imports_are_all_or_nothing() {
     .unwrap();
     assert_eq!(keys, ["10", "11"]);
     let log = read(&store, |conn| {
-        Ok(audit::query(
-            conn,
-            &Filter {
-                key: Some("11".into()),
-                ..Filter::default()
-            },
-        )?)
+        Ok(conn.audit_query(&Filter {
+            key: Some("11".into()),
+            ..Filter::default()
+        })?)
     })
     .unwrap();
     assert_eq!(log.len(), 1);
@@ -309,11 +296,12 @@ fn put_replays_an_entry_on_a_plain_connection() {
     let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
         .unwrap();
     let rec = v(r#"{"id": "z", "title": "Z", "modules": [{"name": "n"}]}"#);
-    c.put(&tx, "z", Some(rec.clone()), &actor()).unwrap();
-    c.put(&tx, "b", None, &actor()).unwrap();
+    c.put(&SqliteTx(&tx), "z", Some(rec.clone()), &actor())
+        .unwrap();
+    c.put(&SqliteTx(&tx), "b", None, &actor()).unwrap();
     let stats = Records::named(store.schema(), "stats").unwrap();
     stats
-        .put_document(&tx, v(r#"{"xp": 9}"#), &actor())
+        .put_document(&SqliteTx(&tx), v(r#"{"xp": 9}"#), &actor())
         .unwrap();
     tx.commit().unwrap();
     assert_eq!(read(&store, |conn| c.get(conn, "z")).unwrap(), Some(rec));
@@ -330,8 +318,8 @@ fn put_logged_original_enters_exactly_the_original_rows() {
     let (_p, store) = project(dir.path());
     let c = courses(&store);
     let stats = Records::named(store.schema(), "stats").unwrap();
-    let log = |conn: &Connection| -> Result<Vec<audit::Entry>, StoreError> {
-        Ok(audit::query(conn, &Filter::default())?)
+    let log = |conn: &dyn crate::store::Tx| -> Result<Vec<audit::Entry>, StoreError> {
+        Ok(conn.audit_query(&Filter::default())?)
     };
     let before = read(&store, log).unwrap();
     let next = before.last().unwrap().id + 1;
@@ -394,4 +382,10 @@ fn put_logged_original_enters_exactly_the_original_rows() {
         read(&store, |conn| stats.document(conn)).unwrap(),
         Some(v(r#"{"xp":7}"#))
     );
+}
+
+/// One number from SQL run straight on the store's database file.
+fn count(store: &SqliteStore, sql: &str) -> i64 {
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
 }

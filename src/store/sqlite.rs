@@ -1,11 +1,18 @@
-//! SQLite: opening with the right pragmas, binding cells, and reading rows back in record order.
+//! SQLite: opening with the right pragmas, binding cells, reading rows back in record order,
+//! and [`SqliteTx`], the SQLite implementation of the store seam ([`Tx`]).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, ToSql};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
+
+use super::StoreError;
+use super::backend::{Cells, Refusal, Run, SourceState, Tx, Written};
+use super::bookkeeping;
+use crate::audit::{Entry, Filter, NewEntry};
 
 use crate::schema::ddl::quote;
 use crate::schema::rebuild::Rows;
@@ -400,6 +407,292 @@ pub fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
         r.get::<_, i64>(0)
     })
     .map(|n| n as u64)
+}
+
+/// A transaction on a SQLite connection, as the [`Tx`] everything above the store uses. The
+/// caller (a [`super::Store`], a replay) owns BEGIN and COMMIT.
+pub struct SqliteTx<'c>(pub &'c Connection);
+
+/// A constraint violation as a [`Refusal`]; `None` for any other error.
+pub fn refusal(e: &rusqlite::Error) -> Option<Refusal> {
+    let rusqlite::Error::SqliteFailure(f, m) = e else {
+        return None;
+    };
+    if f.code != rusqlite::ErrorCode::ConstraintViolation {
+        return None;
+    }
+    let message = m.clone().unwrap_or_default();
+    let unique = message
+        .strip_prefix("UNIQUE constraint failed: ")
+        .map(|cols| {
+            cols.split(", ")
+                .filter_map(|c| c.split_once('.').map(|x| x.1.to_string()))
+                .collect()
+        });
+    Some(Refusal { message, unique })
+}
+
+fn written(r: rusqlite::Result<usize>) -> Written {
+    match r {
+        Ok(_) => Ok(Ok(())),
+        Err(e) => match refusal(&e) {
+            Some(r) => Ok(Err(r)),
+            None => Err(e.into()),
+        },
+    }
+}
+
+fn cells_of(r: &rusqlite::Row, from: usize, n: usize) -> rusqlite::Result<Cells> {
+    (from..from + n)
+        .map(|i| r.get_ref(i).map(cell_from))
+        .collect()
+}
+
+impl Tx for SqliteTx<'_> {
+    fn page(&self, t: &Table, after: i64, limit: usize) -> Result<Vec<(i64, Cells)>, StoreError> {
+        let sql = format!(
+            "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+            select_list(t),
+            quote(&t.name)
+        );
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let n = t.columns.len();
+        let rows = stmt.query_map(rusqlite::params![after, limit as i64], |r| {
+            Ok((r.get(0)?, cells_of(r, 1, n)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError> {
+        let mut stmt = self.0.prepare_cached(&t.sql.by_rowid)?;
+        Ok(stmt.query_row([rowid], |r| cells_of(r, 0, t.columns.len()))?)
+    }
+
+    fn rowid_by(&self, t: &Table, col: usize, value: &Cell) -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            "SELECT rowid FROM {} WHERE {} = ?1",
+            quote(&t.name),
+            quote(&t.columns[col].name)
+        );
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([value], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn children(&self, t: &Table, parent: &Cell) -> Result<Vec<Cells>, StoreError> {
+        let mut stmt = self.0.prepare_cached(&t.sql.children)?;
+        let n = t.columns.len();
+        let rows = stmt.query_map([parent], |r| cells_of(r, 0, n))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn max_int(&self, t: &Table, col: usize) -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            "SELECT max({}) FROM {}",
+            quote(&t.columns[col].name),
+            quote(&t.name)
+        );
+        Ok(self.0.prepare_cached(&sql)?.query_row([], |r| r.get(0))?)
+    }
+
+    fn cell(&self, t: &Table, rowid: i64, col: usize) -> Result<Option<Cell<'static>>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE rowid = ?1",
+            quote(&t.columns[col].name),
+            quote(&t.name)
+        );
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([rowid], |r| r.get_ref(0).map(cell_from))
+            .optional()?)
+    }
+
+    fn any_value(&self, t: &Table, col: usize) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} IS NOT NULL LIMIT 1",
+            quote(&t.name),
+            quote(&t.columns[col].name)
+        );
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn extra_holds(&self, t: &Table, extra: usize, field: &str) -> Result<bool, StoreError> {
+        let col = quote(&t.columns[extra].name);
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {col} IS NOT NULL AND json_type({col}, ?1) IS NOT NULL LIMIT 1",
+            quote(&t.name),
+        );
+        let path = format!("$.\"{}\"", field.replace('"', "\\\""));
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([path], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn rowids_where(
+        &self,
+        t: &Table,
+        any_of: &[(usize, Vec<Cell<'static>>)],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut wheres = Vec::new();
+        let mut args: Vec<&Cell> = Vec::new();
+        for (col, values) in any_of {
+            let marks: Vec<String> = (0..values.len())
+                .map(|i| format!("?{}", args.len() + i + 1))
+                .collect();
+            wheres.push(format!(
+                "{} IN ({})",
+                quote(&t.columns[*col].name),
+                marks.join(", ")
+            ));
+            args.extend(values.iter());
+        }
+        let sql = format!(
+            "SELECT rowid FROM {} WHERE {} ORDER BY rowid",
+            quote(&t.name),
+            if wheres.is_empty() {
+                "1".to_string()
+            } else {
+                wheres.join(" AND ")
+            }
+        );
+        let rowids = self
+            .0
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rowids)
+    }
+
+    fn count_equal(&self, table: &str, column: &str, value: &Cell) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} = ?1",
+            quote(table),
+            quote(column)
+        );
+        let n: i64 = self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([value], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn exists(&self, table: &str, column: &str, value: &Cell) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} = ?1",
+            quote(table),
+            quote(column)
+        );
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([value], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn insert(&self, t: &Table, cells: &[Cell]) -> Written {
+        let mut stmt = self.0.prepare_cached(&t.sql.insert)?;
+        written(stmt.execute(rusqlite::params_from_iter(cells.iter())))
+    }
+
+    fn update(&self, t: &Table, rowid: i64, cells: &[Cell]) -> Written {
+        let sets: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("{} = ?", quote(&c.name)))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE rowid = {rowid}",
+            quote(&t.name),
+            sets.join(", ")
+        );
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        written(stmt.execute(rusqlite::params_from_iter(cells.iter())))
+    }
+
+    fn delete_children(&self, t: &Table, parent: &Cell) -> Result<(), StoreError> {
+        let pc = &t.columns[t.parent_col.expect("child table")].name;
+        self.0
+            .prepare_cached(&format!(
+                "DELETE FROM {} WHERE {} = ?1",
+                quote(&t.name),
+                quote(pc)
+            ))?
+            .execute([parent])?;
+        Ok(())
+    }
+
+    fn delete_row(&self, t: &Table, rowid: i64) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?1", quote(&t.name)))?
+            .execute([rowid])?;
+        Ok(())
+    }
+
+    fn defer_references(&self) -> Result<(), StoreError> {
+        self.0.pragma_update(None, "defer_foreign_keys", "ON")?;
+        Ok(())
+    }
+
+    fn audit_append(&self, e: &NewEntry) -> Result<(), StoreError> {
+        Ok(bookkeeping::audit_append(self.0, e)?)
+    }
+
+    fn audit_insert(&self, e: &Entry) -> Result<(), StoreError> {
+        Ok(bookkeeping::audit_insert(self.0, e)?)
+    }
+
+    fn audit_query(&self, f: &Filter) -> Result<Vec<Entry>, StoreError> {
+        Ok(bookkeeping::audit_query(self.0, f)?)
+    }
+
+    fn audit_last_id(&self) -> Result<i64, StoreError> {
+        Ok(bookkeeping::audit_position(self.0)?.0)
+    }
+
+    fn sources(&self) -> Result<HashMap<String, SourceState>, StoreError> {
+        Ok(bookkeeping::sources(self.0)?)
+    }
+
+    fn runs(&self) -> Result<(i64, Option<Run>), StoreError> {
+        Ok(bookkeeping::runs(self.0)?)
+    }
+
+    fn columns(&self, name: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        if !table_exists(self.0, name)? {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .0
+            .prepare(&format!("PRAGMA table_info({})", quote(name)))?;
+        let cols = stmt
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(cols))
+    }
+
+    fn integrity(&self) -> Result<String, StoreError> {
+        Ok(self
+            .0
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?)
+    }
+
+    fn size(&self) -> Result<Option<u64>, StoreError> {
+        let pages: i64 = self.0.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.0.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(Some((pages * size) as u64))
+    }
 }
 
 #[cfg(test)]

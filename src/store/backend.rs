@@ -1,0 +1,126 @@
+//! The seam between what jsonlift does with records and the database that holds them. A
+//! [`Tx`] is one open transaction on a backend, offering the operations records are made of:
+//! rows by key, by rowid and by parent, inserts and updates that say which constraint refused
+//! them, deletes, and jsonlift's own bookkeeping (the audit log, the ledger). Everything above
+//! (`Records`, the API, point-in-time replay, drift) is written against it, so a backend is one
+//! implementation of this trait: `sqlite.rs` today; `postgres.rs` next, with its SQL spelled in
+//! the dialect.
+//!
+//! A "rowid" is a table's record order: SQLite's own rowid; on a backend without one, a column
+//! that numbers the rows in the order they were added.
+
+use std::collections::HashMap;
+
+use super::StoreError;
+use crate::audit::{Entry, Filter, NewEntry};
+use crate::schema::Table;
+use crate::schema::shred::Cell;
+
+/// A row's cells, in the table's column order.
+pub type Cells = Vec<Cell<'static>>;
+
+/// Why the database refused a row, in terms callers turn into a problem at the record's path
+/// ([`super::refusal`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The database's own words ("UNIQUE constraint failed: courses.id").
+    pub message: String,
+    /// For a duplicate: the columns that must be unique together.
+    pub unique: Option<Vec<String>>,
+}
+
+/// A write that a constraint may refuse: `Ok(Err(refusal))` then, the transaction still usable.
+pub type Written = Result<Result<(), Refusal>, StoreError>;
+
+/// What the ledger recorded about a source at its last migration.
+#[derive(Debug, Clone)]
+pub struct SourceState {
+    pub path: String,
+    pub format: String,
+    pub sha256: String,
+    pub size: u64,
+    pub layout: crate::source::Layout,
+    pub records: u64,
+    pub schema_hash: String,
+    pub migrated_at: String,
+}
+
+/// The last migration run the ledger holds.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub action: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub version: String,
+}
+
+/// One open transaction. Methods take `&self`: a record's rebuild reads children while its own
+/// row is in hand.
+pub trait Tx {
+    // ----- rows ------------------------------------------------------------------------------
+
+    /// Up to `limit` rows of `t` after rowid `after`, in rowid order, with their rowids.
+    fn page(&self, t: &Table, after: i64, limit: usize) -> Result<Vec<(i64, Cells)>, StoreError>;
+    /// The row with this rowid.
+    fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError>;
+    /// The rowid of the row whose column `col` holds `value` (a key or unique column).
+    fn rowid_by(&self, t: &Table, col: usize, value: &Cell) -> Result<Option<i64>, StoreError>;
+    /// The rows of child table `t` under `parent` (for a shared-entity table: the entity whose
+    /// key is `parent`), in array order.
+    fn children(&self, t: &Table, parent: &Cell) -> Result<Vec<Cells>, StoreError>;
+    /// The largest integer in column `col`.
+    fn max_int(&self, t: &Table, col: usize) -> Result<Option<i64>, StoreError>;
+    /// Column `col` of the row with this rowid.
+    fn cell(&self, t: &Table, rowid: i64, col: usize) -> Result<Option<Cell<'static>>, StoreError>;
+    /// Whether any row holds a value (not NULL) in column `col`.
+    fn any_value(&self, t: &Table, col: usize) -> Result<bool, StoreError>;
+    /// Whether any row's overflow column (`extra`) holds top-level key `field`.
+    fn extra_holds(&self, t: &Table, extra: usize, field: &str) -> Result<bool, StoreError>;
+    /// The rowids, in order, of the rows whose every listed column holds one of its values.
+    fn rowids_where(
+        &self,
+        t: &Table,
+        any_of: &[(usize, Vec<Cell<'static>>)],
+    ) -> Result<Vec<i64>, StoreError>;
+    /// How many rows of table `table` hold `value` in column `column` (by name: the far end of
+    /// a foreign key).
+    fn count_equal(&self, table: &str, column: &str, value: &Cell) -> Result<u64, StoreError>;
+    /// Whether a row of `table` holds `value` in `column`.
+    fn exists(&self, table: &str, column: &str, value: &Cell) -> Result<bool, StoreError>;
+
+    /// Adds a row at the end of `t`.
+    fn insert(&self, t: &Table, cells: &[Cell]) -> Written;
+    /// Rewrites the row with this rowid in place.
+    fn update(&self, t: &Table, rowid: i64, cells: &[Cell]) -> Written;
+    /// Deletes the rows of child table `t` under `parent` (their own children go with them).
+    fn delete_children(&self, t: &Table, parent: &Cell) -> Result<(), StoreError>;
+    /// Deletes the row with this rowid (its children go with it).
+    fn delete_row(&self, t: &Table, rowid: i64) -> Result<(), StoreError>;
+    /// References are checked at commit from now on, not statement by statement (a record's
+    /// rows go in before the caller checks what they point at, with paths).
+    fn defer_references(&self) -> Result<(), StoreError>;
+
+    // ----- jsonlift's own tables -------------------------------------------------------------
+
+    /// Appends an audit entry, stamped with its own id.
+    fn audit_append(&self, e: &NewEntry) -> Result<(), StoreError>;
+    /// Enters an entry exactly as it was logged elsewhere, id included (replay).
+    fn audit_insert(&self, e: &Entry) -> Result<(), StoreError>;
+    /// Entries matching `f`, oldest first.
+    fn audit_query(&self, f: &Filter) -> Result<Vec<Entry>, StoreError>;
+    /// The newest audit entry's id (0 for none).
+    fn audit_last_id(&self) -> Result<i64, StoreError>;
+    /// What the ledger says of each source, by path (empty before any migration).
+    fn sources(&self) -> Result<HashMap<String, SourceState>, StoreError>;
+    /// How many runs the ledger holds, and the last one.
+    fn runs(&self) -> Result<(i64, Option<Run>), StoreError>;
+
+    // ----- the database itself ---------------------------------------------------------------
+
+    /// The columns (name, declared type) of table `name`; `None` when there is no such table.
+    fn columns(&self, name: &str) -> Result<Option<Vec<(String, String)>>, StoreError>;
+    /// The database's own integrity check: `ok`, or the first problem.
+    fn integrity(&self) -> Result<String, StoreError>;
+    /// The database's size in bytes, where it can say.
+    fn size(&self) -> Result<Option<u64>, StoreError>;
+}

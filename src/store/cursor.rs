@@ -1,0 +1,40 @@
+//! Walks a root table in record order, a page at a time, on any backend: no statement is held
+//! across calls, so a caller may run other queries (a record's children) between rows.
+
+use std::collections::VecDeque;
+
+use super::StoreError;
+use super::backend::{Cells, Tx};
+use crate::schema::{Schema, Table};
+
+const PAGE: usize = 1024;
+
+pub struct RowCursor<'s> {
+    table: &'s Table,
+    last: i64,
+    buf: VecDeque<Cells>,
+    done: bool,
+}
+
+impl<'s> RowCursor<'s> {
+    pub fn new(schema: &'s Schema, ti: usize) -> RowCursor<'s> {
+        RowCursor {
+            table: &schema.tables[ti],
+            last: i64::MIN,
+            buf: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    pub fn next(&mut self, tx: &dyn Tx) -> Result<Option<Cells>, StoreError> {
+        if self.buf.is_empty() && !self.done {
+            let page = tx.page(self.table, self.last, PAGE)?;
+            self.done = page.len() < PAGE;
+            for (rowid, cells) in page {
+                self.last = rowid;
+                self.buf.push_back(cells);
+            }
+        }
+        Ok(self.buf.pop_front())
+    }
+}
