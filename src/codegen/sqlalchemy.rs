@@ -16,9 +16,8 @@ use std::fmt::Write;
 use crate::schema::{ColType, Column, Elements, OnDelete, Role, Schema, Table};
 use crate::source::Format;
 
-/// Names the generated module imports or uses in class bodies: an attribute of that name would
-/// shadow it for the lines after it, and a class of that name would replace it.
-const RESERVED: &[&str] = &[
+/// Names a class may not take: what the module imports or defines.
+const MODULE_NAMES: &[&str] = &[
     "Any",
     "List",
     "Optional",
@@ -40,11 +39,28 @@ const RESERVED: &[&str] = &[
     "relationship",
     "Base",
     "enable_foreign_keys",
+];
+
+/// Names an attribute may not take: those the lines after it in the class body use (an
+/// attribute `Text` would shadow the type for the next column), and declarative's own.
+const ATTR_RESERVED: &[&str] = &[
+    "Any",
+    "List",
+    "Optional",
+    "JSON",
+    "Boolean",
+    "FetchedValue",
+    "Float",
+    "ForeignKey",
+    "Integer",
+    "Text",
+    "Mapped",
+    "mapped_column",
+    "relationship",
     "int",
     "str",
     "float",
     "bool",
-    // Declarative's own attributes.
     "metadata",
     "registry",
     "type_annotation_map",
@@ -119,7 +135,7 @@ enum RelKind {
 }
 
 fn plan(schema: &Schema) -> Vec<Model> {
-    let mut taken: HashSet<String> = RESERVED
+    let mut taken: HashSet<String> = MODULE_NAMES
         .iter()
         .chain(KEYWORDS)
         .map(|s| s.to_string())
@@ -134,7 +150,7 @@ fn plan(schema: &Schema) -> Vec<Model> {
                 class,
                 attrs: Vec::new(),
                 rels: Vec::new(),
-                used: RESERVED.iter().map(|s| s.to_string()).collect(),
+                used: ATTR_RESERVED.iter().map(|s| s.to_string()).collect(),
             };
             m.attrs = t.columns.iter().map(|c| m.take(&c.name)).collect();
             m
@@ -206,12 +222,15 @@ fn plan(schema: &Schema) -> Vec<Model> {
                 let p_m2m = models[p].take(&field);
                 let e_m2m = models[e].take(&schema.tables[p].name);
                 let pos = t.pos_col.expect("a join table has a position column");
+                // Each of the six writes a column of the join table another one writes too;
+                // SQLAlchemy wants every such pair named (by attribute name, on any class).
                 let group = [&down, &up, &to_e, &e_rows, &p_m2m, &e_m2m];
-                let others = |me: &str| -> Vec<String> {
+                let others = |me: usize| -> Vec<String> {
                     let mut v: Vec<String> = group
                         .iter()
-                        .filter(|n| n.as_str() != me)
-                        .map(|n| n.to_string())
+                        .enumerate()
+                        .filter(|&(i, _)| i != me)
+                        .map(|(_, n)| n.to_string())
                         .collect();
                     v.sort();
                     v.dedup();
@@ -225,7 +244,7 @@ fn plan(schema: &Schema) -> Vec<Model> {
                         secondary: ti,
                         order_by: pos,
                     },
-                    overlaps: others(&p_m2m),
+                    overlaps: others(4),
                 });
                 models[e].rels.push(Rel {
                     attr: e_m2m.clone(),
@@ -235,15 +254,15 @@ fn plan(schema: &Schema) -> Vec<Model> {
                         secondary: ti,
                         order_by: pos,
                     },
-                    overlaps: others(&e_m2m),
+                    overlaps: others(5),
                 });
-                for (table, name) in [(p, &down), (ti, &up), (ti, &to_e), (e, &e_rows)] {
+                for (i, table) in [p, ti, ti, e].into_iter().enumerate() {
                     let rel = models[table]
                         .rels
                         .iter_mut()
-                        .find(|r| &r.attr == name)
+                        .find(|r| &r.attr == group[i])
                         .expect("just added");
-                    rel.overlaps = others(name);
+                    rel.overlaps = others(i);
                 }
             }
         }
@@ -303,7 +322,8 @@ fn plan(schema: &Schema) -> Vec<Model> {
 }
 
 /// The name of a many-to-one attribute: the column without its `_id` / `Id` / `_key` suffix
-/// (`course_id` → `course`, `postId` → `post`), else the target table in the singular.
+/// (`course_id` → `course`, `postId` → `post`), else the target table in the singular, in
+/// snake case (`_parent` of `UserProfiles` → `user_profile`).
 fn link_name(column: &str, target: &str) -> String {
     for suffix in ["_id", "Id", "_ID", "_key", "Key"] {
         if let Some(stem) = column.strip_suffix(suffix) {
@@ -312,7 +332,26 @@ fn link_name(column: &str, target: &str) -> String {
             }
         }
     }
-    crate::infer::plan::singular(target)
+    snake(&crate::infer::plan::singular(target))
+}
+
+/// `UserProfile` → `user_profile`, `text` → `text`.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
 }
 
 /// Tables in schema order, except that a table whose foreign key points at a table not yet
@@ -407,9 +446,9 @@ fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
         ),
     };
     let _ = writeln!(out, "class {}(Base):", m.class);
-    let _ = writeln!(out, "    {}\n", py_str(&format!("{}: {what}.", t.name)));
+    let _ = writeln!(out, "    {}\n", py_doc(&format!("{}: {what}.", t.name)));
     let _ = writeln!(out, "    __tablename__ = {}", py_str(&t.name));
-    let args = table_args(t, m);
+    let args = table_args(t);
     if !args.is_empty() {
         let _ = writeln!(out, "    __table_args__ = (");
         for a in args {
@@ -434,15 +473,9 @@ fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
     }
 }
 
-fn table_args(t: &Table, m: &Model) -> Vec<String> {
-    let attr_list = |cols: &[String]| -> Vec<String> {
-        cols.iter()
-            .map(|c| match t.col(c) {
-                Some(i) => py_str(&m.attrs[i]),
-                None => py_str(c),
-            })
-            .collect()
-    };
+fn table_args(t: &Table) -> Vec<String> {
+    // Constraints and indexes name their columns by SQL name.
+    let attr_list = |cols: &[String]| -> Vec<String> { cols.iter().map(|c| py_str(c)).collect() };
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for group in &t.uniques {
@@ -471,7 +504,7 @@ fn table_args(t: &Table, m: &Model) -> Vec<String> {
         out.push(format!(
             "Index({}, {}, sqlite_where=text({}))",
             py_str(&format!("idx_{}_{name}_held", t.name)),
-            py_str(&m.attrs[e]),
+            py_str(name),
             py_str(&format!("{} IS NOT NULL", sql_quote(name)))
         ));
     }
@@ -568,10 +601,9 @@ fn column(
     if filled {
         args.push("server_default=FetchedValue()".into());
     }
-    format!(
-        "{}: Mapped[{annotation}] = mapped_column({})",
-        m.attrs[ci],
-        args.join(", ")
+    call(
+        &format!("{}: Mapped[{annotation}] = mapped_column", m.attrs[ci]),
+        &args,
     )
 }
 
@@ -648,10 +680,9 @@ fn relationship(schema: &Schema, models: &[Model], ti: usize, r: &Rel) -> String
     if !r.overlaps.is_empty() {
         args.push(format!("overlaps={}", py_str(&r.overlaps.join(","))));
     }
-    format!(
-        "{}: Mapped[{annotation}] = relationship({})",
-        r.attr,
-        args.join(", ")
+    call(
+        &format!("{}: Mapped[{annotation}] = relationship", r.attr),
+        &args,
     )
 }
 
@@ -734,14 +765,50 @@ fn is_plain_ident(name: &str) -> bool {
     py_ident(name) == name
 }
 
-/// A Python string literal (double quotes; non-ASCII kept, the file is UTF-8).
+/// Longest line written, as black's default (88) leaves room for the class indentation.
+const WIDTH: usize = 99;
+
+/// `head(args)` on one line (four spaces in) if it fits, else one argument a line, as black
+/// writes it.
+fn call(head: &str, args: &[String]) -> String {
+    let one = format!("{head}({})", args.join(", "));
+    if one.len() + 4 <= WIDTH {
+        return one;
+    }
+    let mut s = format!("{head}(\n");
+    for a in args {
+        let _ = writeln!(s, "        {a},");
+    }
+    s.push_str("    )");
+    s
+}
+
+/// A docstring: triple-quoted when nothing in it needs escaping.
+fn py_doc(s: &str) -> String {
+    if s.contains(['"', '\\']) || s.chars().any(|c| c.is_control()) {
+        py_str(s)
+    } else {
+        format!("\"\"\"{s}\"\"\"")
+    }
+}
+
+/// A Python string literal: double quotes, or single ones when the text holds double quotes
+/// and no single ones (SQL with quoted names reads better so); non-ASCII kept (UTF-8 file).
 fn py_str(s: &str) -> String {
+    let quote = if s.contains('"') && !s.contains('\'') {
+        '\''
+    } else {
+        '"'
+    };
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    out.push(quote);
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -754,7 +821,7 @@ fn py_str(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out.push('"');
+    out.push(quote);
     out
 }
 
