@@ -42,9 +42,13 @@ pub async fn audit(
 /// `GET /_admin/health`: the database answers, passes SQLite's quick integrity check, and what
 /// the migration ledger says: the last run and, per source, whether the file changed since it
 /// was migrated. Hashing the sources would take as long as they are large, so a change is
-/// judged by size and modification time against the ledger. 503 when the check fails.
+/// judged by size and modification time against the ledger. Then whether jsonlift.toml and the
+/// database still describe the same tables ([`crate::migrate::drift`]). 503 when the integrity
+/// check fails or the schema drifted.
 pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
-    let (check, runs, last, recorded) = blocking(&s, |st| {
+    let (check, runs, last, recorded, drift) = blocking(&s, |st| {
+        // Only a database can drift from the project file; the JSON store reads the files.
+        let has_db = st.database_file().is_some();
         read(st, |conn| {
             let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
             // A JSON store's connection has no ledger: report none.
@@ -59,11 +63,15 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
                 )
                 .ok();
             let recorded = recorded_sources(conn).unwrap_or_default();
-            Ok::<_, StoreError>((check, runs, last, recorded))
+            let drift = match has_db {
+                true => crate::migrate::drift::check(conn, st.schema())?,
+                false => Vec::new(),
+            };
+            Ok::<_, StoreError>((check, runs, last, recorded, drift))
         })
     })
     .await?;
-    let healthy = check == "ok";
+    let healthy = check == "ok" && drift.is_empty();
     let text = |t: &str| Value::String(t.to_string());
     let last_run = match last {
         Some([action, started, finished, version]) => Value::Object(vec![
@@ -124,6 +132,25 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
         ),
         ("last_run".into(), last_run),
         ("sources_changed".into(), Value::Bool(any_changed)),
+        (
+            "schema".into(),
+            text(if drift.is_empty() { "ok" } else { "drift" }),
+        ),
+        (
+            "drift".into(),
+            Value::Array(
+                drift
+                    .iter()
+                    .map(|d| {
+                        Value::Object(vec![
+                            ("collection".into(), text(&d.collection)),
+                            ("field".into(), d.field.as_deref().map_or(Value::Null, text)),
+                            ("message".into(), text(&d.message)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
         ("sources".into(), Value::Array(sources)),
     ]);
     let status = if healthy {

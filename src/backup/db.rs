@@ -204,11 +204,13 @@ pub fn open_immutable(path: &Path) -> anyhow::Result<Connection> {
         }
     }
     uri.push_str("?immutable=1");
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         &uri,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
     )
-    .with_context(|| format!("opening {}", path.display()))
+    .with_context(|| format!("opening {}", path.display()))?;
+    crate::store::sqlite::configure(&conn)?;
+    Ok(conn)
 }
 
 /// Checks a backup: its checksum, then (from a plain copy of the database: `out`, or a temp

@@ -215,7 +215,8 @@ pub fn open_live(db: &Path, busy: std::time::Duration) -> anyhow::Result<Connect
     // read-write connection's first read does (giving back the database as it was).
     let journal = std::path::PathBuf::from(format!("{}-journal", db.display()));
     if journal.exists() {
-        let conn = Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
+        let conn = crate::store::sqlite::open_plain(db)
+            .with_context(|| format!("opening {}", db.display()))?;
         conn.busy_timeout(busy)?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .with_context(|| format!("recovering {} from its journal", db.display()))?;

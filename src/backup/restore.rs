@@ -12,7 +12,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use rusqlite::Connection;
 
 use super::db::{io_error, open_immutable, verify};
 use super::manifest::{self, Entry};
@@ -135,8 +134,8 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
     }
     let mut replayed = 0;
     {
-        let target =
-            Connection::open(&tmp).with_context(|| format!("opening {}", tmp.display()))?;
+        let target = crate::store::sqlite::open_plain(&tmp)
+            .with_context(|| format!("opening {}", tmp.display()))?;
         target.pragma_update(None, "journal_mode", "DELETE")?;
         target.pragma_update(None, "foreign_keys", "ON")?;
         if let Some(until) = until {
@@ -191,7 +190,8 @@ fn swap(db: &Path, new: &Path, busy: std::time::Duration) -> anyhow::Result<Opti
         sync_dir(dir);
         return Ok(None);
     }
-    let live = Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
+    let live = crate::store::sqlite::open_plain(db)
+        .with_context(|| format!("opening {}", db.display()))?;
     live.busy_timeout(busy)?;
     let in_use = || {
         anyhow::anyhow!(

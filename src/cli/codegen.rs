@@ -25,6 +25,10 @@ pub struct CodegenArgs {
 pub fn run(a: &CodegenArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
     let schema = Schema::build(&project)?;
+    // Models of tables the database does not have would fail in the app, not here.
+    if project.database_path().exists() {
+        crate::migrate::open_existing(&project, &schema)?;
+    }
     let text = codegen::generate(&schema, a.target);
     match &a.out {
         None => std::io::stdout().write_all(text.as_bytes())?,

@@ -77,6 +77,12 @@ pub fn human(report: &Report, quiet: bool) {
     if report.command == "migrate" && report.ok {
         last.push_str(&format!("\ndatabase: {}", report.database.display()));
     }
+    if !report.upgraded.is_empty() {
+        last.push_str(&format!(
+            "\ntable definitions made by an earlier jsonlift, rewritten in the current form (rows unchanged): {}",
+            report.upgraded.join(", ")
+        ));
+    }
     if let Some(b) = &report.backup {
         last.push_str(&format!("\nbackup of the sources: {}", b.display()));
     }

@@ -76,7 +76,18 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         StoreKind::Json => None,
     };
     let store: Arc<dyn Store> = match a.store {
-        StoreKind::Sqlite => Arc::new(SqliteStore::open(&project, schema)?),
+        StoreKind::Sqlite => {
+            let conn = crate::migrate::open_existing(&project, &schema)?;
+            let recorded = crate::migrate::ledger::read_sources(&conn)?;
+            if !crate::migrate::upgrade::sources_to_upgrade(&schema, &recorded).is_empty() {
+                tracing::warn!(
+                    "the tables of {} were defined by an earlier jsonlift, which some clients read wrongly (SQLite before 3.42, SQLAlchemy); `jsonlift migrate` rewrites them in place, rows kept",
+                    project.database_path().display()
+                );
+            }
+            drop(conn);
+            Arc::new(SqliteStore::open(&project, schema)?)
+        }
         StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
     };
     // What `/_admin/backups`, `/_admin/restore` and the `[backups] interval` schedule need;

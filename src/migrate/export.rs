@@ -50,7 +50,7 @@ fn out_path(project: &Project, path: &Path, out: &Path) -> anyhow::Result<PathBu
 pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let schema = Schema::build(project)?;
-    let conn = open_existing(project)?;
+    let conn = open_existing(project, &schema)?;
     let mut report = Report::new("export", project.database_path());
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (si, spec) in schema.sources.iter().enumerate() {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::schema::Schema;
-use crate::schema::ddl::create_table;
+use crate::schema::ddl::{create_table, create_table_v1};
 use crate::source::Layout;
 use crate::store::Dialect;
 use crate::store::sqlite::table_exists;
@@ -27,6 +27,35 @@ pub struct SourceState {
 /// A fingerprint of everything the schema says about source `si`'s collections: if it changes,
 /// the tables would differ and the data must be re-imported.
 pub fn schema_hash(schema: &Schema, si: usize) -> String {
+    hash_with(schema, si, |t| create_table(t, Dialect::Sqlite))
+}
+
+/// The fingerprint an earlier jsonlift recorded for the same schema (its DDL spelled the same
+/// tables another way): a source recorded with it needs only its table definitions rewritten.
+pub fn schema_hash_v1(schema: &Schema, si: usize) -> String {
+    hash_with(schema, si, create_table_v1)
+}
+
+/// How the schema a source was recorded with compares with the project file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaState {
+    Current,
+    /// The same schema, in the table definitions of an earlier jsonlift.
+    Earlier,
+    Changed,
+}
+
+pub fn schema_state(schema: &Schema, si: usize, recorded: &str) -> SchemaState {
+    if recorded == schema_hash(schema, si) {
+        SchemaState::Current
+    } else if recorded == schema_hash_v1(schema, si) {
+        SchemaState::Earlier
+    } else {
+        SchemaState::Changed
+    }
+}
+
+fn hash_with(schema: &Schema, si: usize, ddl: impl Fn(&crate::schema::Table) -> String) -> String {
     let mut h = Sha256::new();
     for (ci, c) in schema
         .collections
@@ -39,7 +68,7 @@ pub fn schema_hash(schema: &Schema, si: usize) -> String {
             c.name, c.format, schema.sources[si].members[c.member].name
         ));
         for t in schema.tables_of(ci) {
-            h.update(create_table(&schema.tables[t], Dialect::Sqlite));
+            h.update(ddl(&schema.tables[t]));
         }
     }
     hex(&h.finalize())

@@ -2,12 +2,14 @@
 //! before committing, and record the run so that a second run knows there is nothing to do.
 //! `check` is the same load into a throw-away database; `verify` and `export` read a finished one.
 
+pub mod drift;
 pub mod export;
 pub mod ledger;
 pub mod load;
 pub mod progress;
 pub mod report;
 pub mod snapshot;
+pub mod upgrade;
 pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -193,12 +195,32 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             None => to_load.push(si),
             Some(s)
                 if s.sha256 == prints[si].1
-                    && s.schema_hash == ledger::schema_hash(&schema, si) => {}
+                    && ledger::schema_state(&schema, si, &s.schema_hash)
+                        != ledger::SchemaState::Changed => {}
             Some(_) => changed.push(si),
         }
     }
+    // Unchanged sources whose tables an earlier jsonlift defined: rewritten first, on their own.
+    let earlier: Vec<usize> = upgrade::sources_to_upgrade(&schema, &recorded)
+        .into_iter()
+        .filter(|si| !changed.contains(si))
+        .collect();
+    if !earlier.is_empty() {
+        if opts.dry_run {
+            report.upgraded = earlier_tables(&schema, &earlier);
+        } else {
+            report.upgraded = upgrade_in_place(project, &schema, &earlier)?;
+        }
+    }
     if to_load.is_empty() && changed.is_empty() {
-        report.status = "already migrated".into();
+        report.status = if report.upgraded.is_empty() {
+            "already migrated"
+        } else if opts.dry_run {
+            "dry run: table definitions would be rewritten, nothing written"
+        } else {
+            "already migrated; table definitions upgraded"
+        }
+        .into();
         for c in &schema.collections {
             let spec = &schema.sources[c.source];
             report.collections.push(CollectionReport {
@@ -627,6 +649,71 @@ fn ledger_backup(dry_run: bool, sources: &Path, db: Option<&str>) -> Option<Stri
     })
 }
 
+fn earlier_tables(schema: &Schema, sources: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (ci, c) in schema.collections.iter().enumerate() {
+        if sources.contains(&c.source) {
+            out.extend(
+                schema
+                    .tables_of(ci)
+                    .into_iter()
+                    .map(|t| schema.tables[t].name.clone()),
+            );
+        }
+    }
+    out
+}
+
+/// Rewrites the tables of `sources` in the current form ([`upgrade`]): a database backup first,
+/// then one transaction, recorded in the ledger.
+fn upgrade_in_place(
+    project: &Project,
+    schema: &Schema,
+    sources: &[usize],
+) -> anyhow::Result<Vec<String>> {
+    let db_path = project.database_path();
+    let before = backup::take(project, db_backup_options(project, "upgrade-before")).context(
+        "backing up the database before rewriting its table definitions; nothing was changed",
+    )?;
+    let started = clock::now();
+    let conn = sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
+    // Off, or dropping a table that others refer to would cascade into them.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| locked(e, &db_path))?;
+    let done = upgrade::rewrite(&conn, schema, sources).and_then(|tables| {
+        let sources_json: Vec<serde_json::Value> = sources
+            .iter()
+            .map(|&si| serde_json::json!({"path": schema.sources[si].display, "tables": earlier_tables(schema, &[si])}))
+            .collect();
+        ledger::write_run(
+            &conn,
+            &started,
+            &clock::now(),
+            "upgrade",
+            &ledger::schema_hash(schema, sources[0]),
+            &serde_json::Value::Array(sources_json),
+            Some(&before.data.to_string_lossy()),
+        )?;
+        Ok(tables)
+    });
+    match done {
+        Ok(tables) => {
+            conn.execute_batch("COMMIT")
+                .map_err(|e| locked(e, &db_path))?;
+            Ok(tables)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            before.discard();
+            Err(e.context(format!(
+                "upgrading the table definitions of {} (made by an earlier jsonlift)",
+                db_path.display()
+            )))
+        }
+    }
+}
+
 fn db_backup_options(project: &Project, reason: &'static str) -> backup::TakeOptions {
     backup::TakeOptions {
         compress: project.config.backups.compress,
@@ -903,7 +990,7 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
     let schema = Schema::build(project)?;
     let db_path = project.database_path();
     let mut report = Report::new("verify", db_path.clone());
-    let conn = open_existing(project)?;
+    let conn = open_existing(project, &schema)?;
     for (si, spec) in schema.sources.iter().enumerate() {
         for c in schema.collections_of(si) {
             if !sqlite::table_exists(&conn, &schema.tables[c.table].name)? {
@@ -941,7 +1028,9 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
 }
 
 /// Opens the project's database for reading; it must exist.
-pub fn open_existing(project: &Project) -> anyhow::Result<Connection> {
+/// Opens the database for reading, after checking that it holds the tables `schema` describes
+/// ([`drift`]).
+pub fn open_existing(project: &Project, schema: &Schema) -> anyhow::Result<Connection> {
     let db_path = project.database_path();
     if !db_path.exists() {
         bail!(
@@ -949,5 +1038,8 @@ pub fn open_existing(project: &Project) -> anyhow::Result<Connection> {
             db_path.display()
         );
     }
-    sqlite::open_read_only(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))
+    let conn = sqlite::open_read_only(&db_path, project.busy_timeout())
+        .map_err(|e| locked(e, &db_path))?;
+    drift::ensure(&conn, schema, &db_path)?;
+    Ok(conn)
 }

@@ -23,6 +23,10 @@ pub struct Report {
     /// Problems found beyond [`MAX_PROBLEMS`].
     pub more_problems: u64,
     pub backup: Option<PathBuf>,
+    /// Tables made by an earlier jsonlift whose definitions were rewritten in the current form
+    /// (`migrate`), or would be (`migrate --dry-run`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgraded: Vec<String>,
     pub seconds: f64,
 }
 

@@ -8,21 +8,27 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// `CREATE TABLE` for one table.
+/// `CREATE TABLE` for one table, in the form every SQLite client from 3.37 on, and the ORMs
+/// that reflect it, read the same way:
+/// - a JSON check passes NULL itself (`json_valid(NULL)` is 0 before SQLite 3.42, which made
+///   every NULL in a nullable JSON column a constraint failure there);
+/// - a generated integer key is `INTEGER NOT NULL PRIMARY KEY`: still the rowid, numbered by
+///   the database on insert, and not nullable, which SQLAlchemy needs to insert without it;
+/// - foreign keys are table constraints, whose actions reflection reports (inline ones lose
+///   them in SQLAlchemy);
+/// - a position or a TinyDB doc id that the database can fill (see [`create_triggers`]) is
+///   nullable, so an app may leave it out;
+/// - no UNIQUE group is declared twice.
 pub fn create_table(t: &Table, d: Dialect) -> String {
     let mut lines = Vec::new();
-    for c in &t.columns {
+    let mut fks = Vec::new();
+    for (i, c) in t.columns.iter().enumerate() {
         let natural_int_pk = c.primary_key && c.role != Role::Id;
         let mut s = format!("{} {}", quote(&c.name), d.column_type(c.ty, natural_int_pk));
-        if c.not_null && !c.primary_key {
-            s.push_str(" NOT NULL");
-        }
         if c.primary_key {
-            s.push_str(if c.role == Role::Id {
-                " PRIMARY KEY"
-            } else {
-                " NOT NULL PRIMARY KEY"
-            });
+            s.push_str(" NOT NULL PRIMARY KEY");
+        } else if c.not_null && !filled_by_database(t, i) {
+            s.push_str(" NOT NULL");
         }
         if c.unique && !c.primary_key {
             s.push_str(" UNIQUE");
@@ -32,27 +38,35 @@ pub fn create_table(t: &Table, d: Dialect) -> String {
         }
         if c.ty == ColType::Json && c.role != Role::Meta {
             if let Some(check) = d.json_check(&quote(&c.name)) {
-                s.push_str(&format!(" CHECK ({check})"));
+                if c.not_null {
+                    s.push_str(&format!(" CHECK ({check})"));
+                } else {
+                    s.push_str(&format!(" CHECK ({} IS NULL OR {check})", quote(&c.name)));
+                }
             }
         }
         if let Some(fk) = &c.references {
-            let on_delete = match fk.on_delete {
-                OnDelete::Cascade => "CASCADE",
-                OnDelete::SetNull => "SET NULL",
-                OnDelete::Restrict => "RESTRICT",
-            };
-            s.push_str(&format!(
-                " REFERENCES {}({}) ON DELETE {on_delete} ON UPDATE CASCADE",
+            fks.push(format!(
+                "FOREIGN KEY ({}) REFERENCES {}({}) ON DELETE {} ON UPDATE CASCADE",
+                quote(&c.name),
                 quote(&fk.table),
-                quote(&fk.column)
+                quote(&fk.column),
+                on_delete_sql(fk.on_delete)
             ));
         }
         lines.push(s);
     }
+    let mut groups: Vec<&Vec<String>> = Vec::new();
     for group in &t.uniques {
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    for group in groups {
         let cols: Vec<String> = group.iter().map(|c| quote(c)).collect();
         lines.push(format!("UNIQUE ({})", cols.join(", ")));
     }
+    lines.extend(fks);
     format!(
         "CREATE TABLE {} (\n  {}\n)",
         quote(&t.name),
@@ -60,8 +74,56 @@ pub fn create_table(t: &Table, d: Dialect) -> String {
     )
 }
 
-/// `CREATE INDEX` statements for one table (created after loading, which is faster, except the
-/// partial [`extra_index`], which migrate creates first).
+pub fn on_delete_sql(o: OnDelete) -> &'static str {
+    match o {
+        OnDelete::Cascade => "CASCADE",
+        OnDelete::SetNull => "SET NULL",
+        OnDelete::Restrict => "RESTRICT",
+    }
+}
+
+/// Whether column `i` of `t` may be left out by an app, the database filling it on insert (and
+/// again when set to NULL): a child row's position (the end of its parent's array) and a TinyDB
+/// doc id that is not the primary key (the largest plus one, as TinyDB numbers them). A doc id
+/// that is the primary key stays NOT NULL: a nullable primary key is what ORMs cannot insert
+/// into.
+pub fn filled_by_database(t: &Table, i: usize) -> bool {
+    let c = &t.columns[i];
+    Some(i) == t.pos_col || (Some(i) == t.key_col && c.ty == ColType::Integer && !c.primary_key)
+}
+
+/// The triggers that fill the columns of [`filled_by_database`] when an app leaves them NULL.
+/// Created with the indexes, after a migration's load (whose rows all carry them).
+pub fn create_triggers(t: &Table) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in (0..t.columns.len()).filter(|&i| filled_by_database(t, i)) {
+        let col = quote(&t.columns[i].name);
+        let table = quote(&t.name);
+        let siblings = match t.parent_col {
+            Some(p) if Some(i) == t.pos_col => {
+                format!(" WHERE {q} = NEW.{q}", q = quote(&t.columns[p].name))
+            }
+            _ => String::new(),
+        };
+        let next = format!(
+            "(SELECT coalesce(max({col}) + 1, {start}) FROM {table}{siblings})",
+            start = if Some(i) == t.pos_col { 0 } else { 1 }
+        );
+        for (when, event) in [
+            ("insert", "AFTER INSERT"),
+            ("update", &*format!("AFTER UPDATE OF {col}")),
+        ] {
+            out.push(format!(
+                "CREATE TRIGGER IF NOT EXISTS {} {event} ON {table} WHEN NEW.{col} IS NULL BEGIN UPDATE {table} SET {col} = {next} WHERE rowid = NEW.rowid; END",
+                quote(&format!("{}_{}_default_on_{when}", t.name, t.columns[i].name)),
+            ));
+        }
+    }
+    out
+}
+
+/// `CREATE INDEX` statements for one table, then its [`create_triggers`] (created after loading,
+/// which is faster, except the partial [`extra_index`], which migrate creates first).
 pub fn create_indexes(t: &Table) -> Vec<String> {
     let mut out = Vec::new();
     let mut add = |cols: &[String]| {
@@ -83,6 +145,7 @@ pub fn create_indexes(t: &Table) -> Vec<String> {
         add(group);
     }
     out.extend(extra_index(t));
+    out.extend(create_triggers(t));
     out
 }
 
@@ -124,4 +187,62 @@ pub fn internal_tables(d: Dialect) -> Vec<String> {
         "CREATE INDEX IF NOT EXISTS idx_jsonlift_audit_collection_key ON _jsonlift_audit (collection, key)".to_string(),
         "CREATE INDEX IF NOT EXISTS idx_jsonlift_audit_at ON _jsonlift_audit (at)".to_string(),
     ]
+}
+
+/// `CREATE TABLE` as jsonlift wrote it before issue #13 (inline references, NULL failing JSON
+/// checks before SQLite 3.42, nullable generated keys). Kept only to recognise a database made
+/// then: its recorded schema fingerprint is of this text, and `migrate` rewrites such tables in
+/// the current form ([`create_table`]).
+pub fn create_table_v1(t: &Table) -> String {
+    let mut lines = Vec::new();
+    for c in &t.columns {
+        let natural_int_pk = c.primary_key && c.role != Role::Id;
+        let mut s = format!(
+            "{} {}",
+            quote(&c.name),
+            Dialect::Sqlite.column_type(c.ty, natural_int_pk)
+        );
+        // Before #13, a required JSON field and a filled-in position carried no difference.
+        let not_null = match c.ty {
+            ColType::Json => false,
+            _ => c.not_null,
+        };
+        if not_null && !c.primary_key {
+            s.push_str(" NOT NULL");
+        }
+        if c.primary_key {
+            s.push_str(if c.role == Role::Id {
+                " PRIMARY KEY"
+            } else {
+                " NOT NULL PRIMARY KEY"
+            });
+        }
+        if c.unique && !c.primary_key {
+            s.push_str(" UNIQUE");
+        }
+        for check in &c.checks {
+            s.push_str(&format!(" CHECK ({check})"));
+        }
+        if c.ty == ColType::Json && c.role != Role::Meta {
+            s.push_str(&format!(" CHECK (json_valid({}))", quote(&c.name)));
+        }
+        if let Some(fk) = &c.references {
+            s.push_str(&format!(
+                " REFERENCES {}({}) ON DELETE {} ON UPDATE CASCADE",
+                quote(&fk.table),
+                quote(&fk.column),
+                on_delete_sql(fk.on_delete)
+            ));
+        }
+        lines.push(s);
+    }
+    for group in &t.uniques {
+        let cols: Vec<String> = group.iter().map(|c| quote(c)).collect();
+        lines.push(format!("UNIQUE ({})", cols.join(", ")));
+    }
+    format!(
+        "CREATE TABLE {} (\n  {}\n)",
+        quote(&t.name),
+        lines.join(",\n  ")
+    )
 }

@@ -618,6 +618,11 @@ impl Builder<'_> {
                     }
                 }
             };
+            // A required JSON value is never null (shred refuses it), so the column is NOT NULL
+            // as a required scalar's is: clients reflecting the table see it is required.
+            if let FieldKind::Json { col } = kind {
+                t.columns[col].not_null = spec.required && path.is_empty();
+            }
             out.push(Field {
                 name: name.clone(),
                 kind,

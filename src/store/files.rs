@@ -135,7 +135,7 @@ impl JsonStore {
     fn load(&self, lock: &FileLock) -> Result<Loaded, StoreError> {
         let stamp = self.stamp();
         let generation = lock.generation().map_err(anyhow::Error::from)?;
-        let conn = Connection::open_in_memory()?;
+        let conn = super::sqlite::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         for sql in schema_sql(&self.schema, Dialect::Sqlite)
             .into_iter()

@@ -177,22 +177,40 @@ fn last_error(conn: &Connection, rc: std::ffi::c_int) -> rusqlite::Error {
     }
 }
 
-/// Plans that do not depend on the values bound. Without this, SQLite (built with STAT4) marks a
-/// statement like "the children of ?1" for re-preparation whenever ?1 changes, and re-parses
-/// it on nearly every execution: a third of the load's time on nested data.
-fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )?;
+/// What every connection jsonlift opens is set up with:
+/// - plans that do not depend on the values bound. Without this, SQLite (built with STAT4) marks
+///   a statement like "the children of ?1" for re-preparation whenever ?1 changes, and re-parses
+///   it on nearly every execution: a third of the load's time on nested data;
+/// - double-quoted string literals off (`SQLITE_DBCONFIG_DQS_DML`/`_DDL`): otherwise a
+///   double-quoted name that is no column, such as a field added to jsonlift.toml after the
+///   migration, reads as a string literal and invents data instead of failing.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::config::DbConfig;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
     Ok(())
+}
+
+/// An in-memory database set up as every other connection ([`configure`]).
+pub fn open_in_memory() -> rusqlite::Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// A connection to `path` with nothing but [`configure`] (for restore's own files).
+pub fn open_plain(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    Ok(conn)
 }
 
 /// Opens a live database the way every jsonlift process must: foreign keys on, WAL, and a busy
 /// timeout so that a short lock held by another process is waited for rather than failed on.
 pub fn open(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    stable_plans(&conn)?;
+    configure(&conn)?;
     conn.busy_timeout(busy)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -206,7 +224,7 @@ pub fn open_read_only(path: &Path, busy: Duration) -> rusqlite::Result<Connectio
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    stable_plans(&conn)?;
+    configure(&conn)?;
     conn.busy_timeout(busy)?;
     Ok(conn)
 }
@@ -218,7 +236,7 @@ pub fn open_read_only(path: &Path, busy: Duration) -> rusqlite::Result<Connectio
 pub fn open_build(path: &Path) -> rusqlite::Result<Connection> {
     super::vfs::register()?;
     let conn = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), super::vfs::NAME)?;
-    stable_plans(&conn)?;
+    configure(&conn)?;
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -388,6 +406,46 @@ pub fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
 mod tests {
     use super::*;
     use rusqlite::config::DbConfig;
+
+    /// With double-quoted string literals on, `"genre"` names no column and reads as the text
+    /// 'genre' for every row: a field added to jsonlift.toml after the migration invented its
+    /// values. Every way jsonlift opens a database turns them off, in queries and in DDL.
+    #[test]
+    fn double_quoted_names_that_are_no_column_are_errors_on_every_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let c = open(&path, Duration::from_secs(1)).unwrap();
+            c.execute_batch("CREATE TABLE t (a TEXT); INSERT INTO t VALUES ('x')")
+                .unwrap();
+        }
+        let conns = [
+            open(&path, Duration::from_secs(1)).unwrap(),
+            open_read_only(&path, Duration::from_secs(1)).unwrap(),
+            open_plain(&path).unwrap(),
+            open_in_memory().unwrap(),
+        ];
+        for (i, c) in conns.iter().enumerate() {
+            if i == 3 {
+                c.execute_batch("CREATE TABLE t (a TEXT); INSERT INTO t VALUES ('x')")
+                    .unwrap();
+            }
+            let e = c
+                .query_row("SELECT \"genre\" FROM t", [], |r| r.get::<_, String>(0))
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("no such column"),
+                "connection {i}: {e}"
+            );
+            assert!(!c.db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL).unwrap());
+        }
+        // The default, for comparison: what the test guards against.
+        let plain = Connection::open(&path).unwrap();
+        let v: String = plain
+            .query_row("SELECT \"genre\" FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, "genre");
+    }
 
     #[test]
     fn an_insert_binds_cells_in_place_and_reports_sqlites_errors_as_rusqlite_does() {

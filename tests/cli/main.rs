@@ -3,6 +3,8 @@
 //! - `bad_input`: every kind of broken input is refused with the exact place and leaves nothing
 //!   behind.
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
+//! - `compat`: a project file changed after the migration (drift) is refused by every reader;
+//!   a database made by an earlier jsonlift is upgraded in place by `migrate`, edits kept.
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
@@ -32,6 +34,7 @@ mod fixtures;
 mod backup;
 mod backup_serve;
 mod bad_input;
+mod compat;
 mod corpus;
 mod crash;
 mod crash_backup;
