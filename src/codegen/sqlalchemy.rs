@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 use std::fmt::Write;
 
+use crate::schema::ddl::{filled_by_database, on_delete_sql};
 use crate::schema::{ColType, Column, Elements, OnDelete, Role, Schema, Table};
-use crate::source::Format;
 
 /// Names a class may not take: what the module imports or defines.
 const MODULE_NAMES: &[&str] = &[
@@ -383,17 +383,6 @@ fn emission_order(schema: &Schema) -> Vec<usize> {
     out
 }
 
-/// Whether the database fills the column when an insert leaves it out: positions (the next
-/// among the siblings) and TinyDB document ids that are not the primary key (the next id), by
-/// an `AFTER INSERT` trigger.
-fn filled_by_database(schema: &Schema, t: &Table, c: &Column) -> bool {
-    match c.role {
-        Role::Position => true,
-        Role::Key => !c.primary_key && schema.collections[t.collection].format == Format::Tinydb,
-        _ => false,
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Writing
 // ---------------------------------------------------------------------------------------------
@@ -456,7 +445,7 @@ fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
         }
         let _ = writeln!(out, "    )");
     }
-    if t.columns.iter().any(|c| filled_by_database(schema, t, c)) {
+    if (0..t.columns.len()).any(|i| filled_by_database(t, i)) {
         // The database fills those columns in an AFTER INSERT trigger, which RETURNING does
         // not see: they are loaded when first read after the insert instead.
         let _ = writeln!(out, "    __mapper_args__ = {{\"eager_defaults\": False}}");
@@ -514,10 +503,12 @@ fn table_args(t: &Table) -> Vec<String> {
         }
         if c.ty == ColType::Json && c.role != Role::Meta {
             let q = sql_quote(&c.name);
-            out.push(format!(
-                "CheckConstraint({})",
-                py_str(&format!("{q} IS NULL OR json_valid({q})"))
-            ));
+            let check = if c.not_null {
+                format!("json_valid({q})")
+            } else {
+                format!("{q} IS NULL OR json_valid({q})")
+            };
+            out.push(format!("CheckConstraint({})", py_str(&check)));
         }
     }
     out
@@ -532,7 +523,7 @@ fn column(
     c: &Column,
 ) -> String {
     let m = &models[ti];
-    let filled = filled_by_database(schema, t, c);
+    let filled = filled_by_database(t, ci);
     let nullable = filled || (!c.not_null && !c.primary_key);
     let (sql_ty, py_ty) = match c.ty {
         ColType::Text => ("Text", "str"),
@@ -548,11 +539,7 @@ fn column(
     };
     let mut args = vec![py_str(&c.name), sql_ty.to_string()];
     if let Some(fk) = &c.references {
-        let on_delete = match fk.on_delete {
-            OnDelete::Cascade => "CASCADE",
-            OnDelete::SetNull => "SET NULL",
-            OnDelete::Restrict => "RESTRICT",
-        };
+        let on_delete = on_delete_sql(fk.on_delete);
         let target = if fk.table.contains('.') || fk.column.contains('.') {
             // A dotted name would be read as schema.table.column; the class is defined before
             // this one (see `emission_order`) unless the references form a cycle.
@@ -710,9 +697,6 @@ fn py_ident(name: &str) -> String {
     while s.starts_with("__") {
         s.remove(0);
     }
-    if s == "_" && name != "_" {
-        s.push('_');
-    }
     if KEYWORDS.contains(&s.as_str()) {
         s.push('_');
     }
@@ -827,4 +811,194 @@ fn py_str(s: &str) -> String {
 
 fn sql_quote(ident: &str) -> String {
     crate::schema::ddl::quote(ident)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Project;
+
+    fn schema(toml: &str) -> Schema {
+        // A missing source is fine: the format is given or defaults to array.
+        let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), toml).unwrap();
+        Schema::build(&p).unwrap()
+    }
+
+    #[test]
+    fn sql_names_become_python_identifiers() {
+        assert_eq!(py_ident("title"), "title");
+        assert_eq!(py_ident("_id"), "_id");
+        assert_eq!(py_ident("class"), "class_");
+        assert_eq!(py_ident("None"), "None_");
+        assert_eq!(py_ident("my col"), "my_col");
+        assert_eq!(py_ident("a-b.c"), "a_b_c");
+        assert_eq!(py_ident("1st"), "_1st");
+        assert_eq!(py_ident("__secret"), "_secret"); // no name mangling in the class body
+        assert_eq!(py_ident("größe"), "gr__e");
+        assert_eq!(py_ident(""), "_");
+        assert_eq!(py_ident("match"), "match"); // a soft keyword is a valid name
+    }
+
+    #[test]
+    fn class_names_are_camel_case_and_singular() {
+        assert_eq!(class_name("courses"), "Course");
+        assert_eq!(class_name("mastered_words"), "MasteredWord");
+        assert_eq!(class_name("syllabi"), "Syllabus");
+        assert_eq!(class_name("series_cast"), "SeriesCast");
+        assert_eq!(class_name("user_progress"), "UserProgress");
+        assert_eq!(class_name("2fa codes"), "T2faCode");
+        assert_eq!(class_name("ü"), "T");
+    }
+
+    #[test]
+    fn names_never_collide() {
+        let used: HashSet<String> = ["id", "id_", "class_"].map(String::from).into();
+        assert_eq!(unique("name", &used), "name");
+        assert_eq!(unique("id", &used), "id_2");
+        assert_eq!(unique("class_", &used), "class__");
+        assert_eq!(link_name("course_id", "courses"), "course");
+        assert_eq!(link_name("postId", "posts"), "post");
+        assert_eq!(link_name("_parent", "UserProfiles"), "user_profile");
+        assert_eq!(link_name("_id", "things"), "thing");
+    }
+
+    #[test]
+    fn python_literals_escape_what_they_must() {
+        assert_eq!(py_str("plain"), "\"plain\"");
+        assert_eq!(py_str("\"a\" IS NULL"), "'\"a\" IS NULL'");
+        assert_eq!(py_str("it's \"x\""), "\"it's \\\"x\\\"\"");
+        assert_eq!(py_str("a\\b\nc\u{1}"), "\"a\\\\b\\nc\\x01\"");
+        assert_eq!(py_str("Anfänger"), "\"Anfänger\"");
+        assert_eq!(
+            py_doc("t: child table of p."),
+            "\"\"\"t: child table of p.\"\"\""
+        );
+        assert_eq!(py_doc("\"q\": x"), "'\"q\": x'");
+    }
+
+    #[test]
+    fn long_calls_are_wrapped_one_argument_a_line() {
+        assert_eq!(
+            call("x: Mapped[int] = f", &["1".into()]),
+            "x: Mapped[int] = f(1)"
+        );
+        let args: Vec<String> = (0..12).map(|i| format!("argument_{i}")).collect();
+        let text = call("x = f", &args);
+        assert!(text.starts_with("x = f(\n        argument_0,\n"), "{text}");
+        assert!(text.ends_with("        argument_11,\n    )"), "{text}");
+    }
+
+    const COURSES: &str = r#"
+[collections.courses]
+source = "courses.json"
+key = "id"
+
+[collections.courses.fields]
+id = "text"
+class = { type = "text", required = true }
+meta = { type = "json", required = true }
+
+[collections.courses.fields.modules]
+type = "array"
+table = "modules"
+parent_column = "course_id"
+position_column = "module_index"
+
+[collections.courses.fields.modules.fields]
+id = "text"
+title = "text"
+
+[collections.series]
+source = "series.json"
+key = "id"
+
+[collections.series.fields]
+id = "text"
+course = { type = "text", references = "courses", on_delete = "set null" }
+
+[collections.series.fields.cast]
+type = "array"
+key = "id"
+table = "people"
+join_table = "series_cast"
+parent_column = "series_id"
+position_column = "cast_index"
+entity_column = "person_id"
+
+[collections.series.fields.cast.fields]
+id = "integer"
+name = { type = "text", required = true }
+"#;
+
+    #[test]
+    fn models_name_every_table_column_and_relationship() {
+        let py = generate(&schema(COURSES));
+        for line in [
+            "class Base(DeclarativeBase):",
+            "class Course(Base):",
+            "    __tablename__ = \"courses\"",
+            "    id: Mapped[str] = mapped_column(\"id\", Text, primary_key=True)",
+            "    class_: Mapped[str] = mapped_column(\"class\", Text, nullable=False)",
+            "    meta: Mapped[Any] = mapped_column(\"meta\", JSON(none_as_null=True), nullable=False)",
+            "        CheckConstraint('json_valid(\"meta\")'),",
+            "class Module(Base):",
+            "    _id: Mapped[int] = mapped_column(\"_id\", Integer, primary_key=True, autoincrement=True)",
+            "        ForeignKey(\"courses.id\", ondelete=\"CASCADE\", onupdate=\"CASCADE\"),",
+            "        UniqueConstraint(\"course_id\", \"module_index\"),",
+            "    __mapper_args__ = {\"eager_defaults\": False}",
+            "        server_default=FetchedValue(),",
+            "        order_by=\"Module.module_index\",",
+            "        cascade=\"all, delete-orphan\",",
+            "    course: Mapped[\"Course\"] = relationship(\n        back_populates=\"modules\",",
+            "class People(Base):",
+            "class SeriesCast(Base):",
+            "        secondary=\"series_cast\",",
+            "        order_by=\"SeriesCast.cast_index\",",
+            "        ForeignKey(\"people.id\", ondelete=\"RESTRICT\", onupdate=\"CASCADE\"),",
+            "        ForeignKey(\"courses.id\", ondelete=\"SET NULL\", onupdate=\"CASCADE\"),",
+        ] {
+            assert!(py.contains(line), "missing {line:?} in\n{py}");
+        }
+        // The reference `series.course`: the column keeps its name, the object gets another.
+        assert!(
+            py.contains("    course: Mapped[Optional[str]] = mapped_column("),
+            "{py}"
+        );
+        assert!(
+            py.contains("    course_: Mapped[Optional[\"Course\"]] = relationship("),
+            "{py}"
+        );
+        // Many-to-many both ways, each naming the relationships that share its columns.
+        assert!(
+            py.contains("    cast: Mapped[List[\"People\"]] = relationship("),
+            "{py}"
+        );
+        assert!(
+            py.contains("    series: Mapped[List[\"Series\"]] = relationship("),
+            "{py}"
+        );
+        assert!(
+            py.contains("overlaps=\"person,series,series_cast\""),
+            "{py}"
+        );
+        // Parents come before their children, entities before their join table.
+        let at = |s: &str| py.find(s).unwrap_or_else(|| panic!("{s} not in\n{py}"));
+        assert!(at("class Course(") < at("class Module("));
+        assert!(at("class People(") < at("class SeriesCast("));
+    }
+
+    #[test]
+    fn a_table_named_like_an_import_gets_another_class_name() {
+        let py = generate(&schema(
+            "[collections.Text]\nsource = \"t.json\"\n[collections.Text.fields]\nText = \"text\"\n",
+        ));
+        assert!(py.contains("class Text_(Base):"), "{py}");
+        assert!(
+            py.contains("    Text_: Mapped[Optional[str]] = mapped_column(\"Text\", Text,"),
+            "{py}"
+        );
+    }
 }
