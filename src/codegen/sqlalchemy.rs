@@ -13,19 +13,25 @@
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use crate::schema::ddl::{filled_by_database, on_delete_sql};
+use crate::schema::ddl::{create_triggers, filled_by_database, on_delete_sql};
 use crate::schema::{ColType, Column, Elements, OnDelete, Role, Schema, Table};
 
 /// Names a class may not take: what the module imports or defines.
 const MODULE_NAMES: &[&str] = &[
+    "json",
     "Any",
     "List",
     "Optional",
-    "JSON",
+    "JSONText",
+    "IntKey",
+    "Bool01",
+    "REAL",
+    "TypeDecorator",
+    "compiles",
     "Boolean",
     "CheckConstraint",
+    "DDL",
     "FetchedValue",
-    "Float",
     "ForeignKey",
     "Index",
     "Integer",
@@ -47,10 +53,12 @@ const ATTR_RESERVED: &[&str] = &[
     "Any",
     "List",
     "Optional",
-    "JSON",
+    "JSONText",
+    "IntKey",
+    "Bool01",
+    "REAL",
     "Boolean",
     "FetchedValue",
-    "Float",
     "ForeignKey",
     "Integer",
     "Text",
@@ -410,10 +418,32 @@ Classes: {classes}.
     );
     let _ = writeln!(
         out,
-        "\nfrom typing import Any, List, Optional\n\n\
-         from sqlalchemy import (\n    JSON,\n    Boolean,\n    CheckConstraint,\n    FetchedValue,\n    Float,\n    ForeignKey,\n    Index,\n    Integer,\n    Text,\n    UniqueConstraint,\n    event,\n    text,\n)\n\
+        "\nimport json\nfrom typing import Any, List, Optional\n\n\
+         from sqlalchemy import (\n    DDL,\n    REAL,\n    Boolean,\n    CheckConstraint,\n    FetchedValue,\n    ForeignKey,\n    Index,\n    Integer,\n    Text,\n    TypeDecorator,\n    UniqueConstraint,\n    event,\n    text,\n)\n\
+         from sqlalchemy.ext.compiler import compiles\n\
          from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship\n\n\n\
          class Base(DeclarativeBase):\n    pass\n\n\n\
+         class JSONText(TypeDecorator):\n    \
+         \"\"\"A JSON value in a TEXT column, as jsonlift stores it (compact text; None is SQL NULL).\n\n    \
+         Not SQLAlchemy's JSON, whose column type JSON has NUMERIC affinity in SQLite: a table made\n    \
+         by create_all() would store the JSON text 1.0 as the integer 1.\n    \
+         \"\"\"\n\n    \
+         impl = Text\n    cache_ok = True\n\n    \
+         def process_bind_param(self, value, dialect):\n        \
+         if value is None:\n            return None\n        \
+         return json.dumps(value, ensure_ascii=False, separators=(\",\", \":\"))\n\n    \
+         def process_result_value(self, value, dialect):\n        \
+         return None if value is None else json.loads(value)\n\n\n\
+         class IntKey(TypeDecorator):\n    \
+         \"\"\"A natural integer key, declared INT: an INTEGER PRIMARY KEY would be the rowid.\"\"\"\n\n    \
+         impl = Integer\n    cache_ok = True\n\n\n\
+         @compiles(IntKey, \"sqlite\")\n\
+         def _int_key(type_, compiler, **kw):\n    return \"INT\"\n\n\n\
+         class Bool01(TypeDecorator):\n    \
+         \"\"\"true/false as INTEGER 0/1, as jsonlift declares them (BOOLEAN has NUMERIC affinity).\"\"\"\n\n    \
+         impl = Boolean\n    cache_ok = True\n\n\n\
+         @compiles(Bool01, \"sqlite\")\n\
+         def _bool01(type_, compiler, **kw):\n    return \"INTEGER\"\n\n\n\
          def enable_foreign_keys(engine):\n    \"\"\"`PRAGMA foreign_keys = ON` on every connection `engine` opens.\"\"\"\n\n    \
          @event.listens_for(engine, \"connect\")\n    def _on_connect(dbapi_connection, _record):\n        \
          cursor = dbapi_connection.cursor()\n        cursor.execute(\"PRAGMA foreign_keys = ON\")\n        cursor.close()\n\n    \
@@ -459,6 +489,20 @@ fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
     }
     for r in &m.rels {
         let _ = writeln!(out, "    {}", relationship(schema, models, ti, r));
+    }
+    // The triggers that fill those columns, so that `create_all` makes the same database.
+    let triggers = create_triggers(t);
+    if !triggers.is_empty() {
+        out.push('\n');
+    }
+    for sql in triggers {
+        // DDL() formats its text with `%`.
+        let _ = writeln!(
+            out,
+            "event.listen({}.__table__, \"after_create\", DDL({}))",
+            m.class,
+            py_str(&sql.replace('%', "%%"))
+        );
     }
 }
 
@@ -525,12 +569,14 @@ fn column(
     let m = &models[ti];
     let filled = filled_by_database(t, ci);
     let nullable = filled || (!c.not_null && !c.primary_key);
+    // Types whose DDL is the DDL migrate writes (`create_all` makes the same columns).
     let (sql_ty, py_ty) = match c.ty {
         ColType::Text => ("Text", "str"),
+        ColType::Integer if c.primary_key && c.role != Role::Id => ("IntKey", "int"),
         ColType::Integer => ("Integer", "int"),
-        ColType::Real => ("Float", "float"),
-        ColType::Boolean => ("Boolean", "bool"),
-        ColType::Json => ("JSON(none_as_null=True)", "Any"),
+        ColType::Real => ("REAL", "float"),
+        ColType::Boolean => ("Bool01", "bool"),
+        ColType::Json => ("JSONText", "Any"),
     };
     let annotation = if nullable && c.ty != ColType::Json {
         format!("Optional[{py_ty}]")
@@ -942,7 +988,7 @@ name = { type = "text", required = true }
             "    __tablename__ = \"courses\"",
             "    id: Mapped[str] = mapped_column(\"id\", Text, primary_key=True)",
             "    class_: Mapped[str] = mapped_column(\"class\", Text, nullable=False)",
-            "    meta: Mapped[Any] = mapped_column(\"meta\", JSON(none_as_null=True), nullable=False)",
+            "    meta: Mapped[Any] = mapped_column(\"meta\", JSONText, nullable=False)",
             "        CheckConstraint('json_valid(\"meta\")'),",
             "class Module(Base):",
             "    _id: Mapped[int] = mapped_column(\"_id\", Integer, primary_key=True, autoincrement=True)",

@@ -332,7 +332,35 @@ def check_models(models):
                         n = count(conn, r.secondary.name, f"WHERE {q(remote.name)} = ?", (key,))
                     assert len(got) == n, f"{table}.{r.key}: {len(got)} loaded, {n} in SQL"
     inserted = insert_with_models(models, engine, conn, mapped)
-    return f"{len(mapped)} classes, {rels} relationships loaded, {inserted}"
+    same_schema(models, conn)
+    return f"{len(mapped)} classes, {rels} relationships loaded, {inserted}, create_all alike"
+
+
+def shape(conn):
+    """What an app relies on of the app tables: columns (type, NOT NULL, key), foreign keys,
+    unique and plain indexes, triggers."""
+    out = {}
+    for t in app_tables(conn):
+        cols = [(r[1], r[2], r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({q(t)})")]
+        fks = sorted(r[2:] for r in conn.execute(f"PRAGMA foreign_key_list({q(t)})"))
+        idx = sorted(
+            (r[2], tuple(c[2] for c in conn.execute(f"PRAGMA index_info({q(r[1])})")))
+            for r in conn.execute(f"PRAGMA index_list({q(t)})")
+        )
+        out[t] = (cols, fks, idx)
+    out["triggers"] = sorted(
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    )
+    return out
+
+
+def same_schema(models, conn):
+    """Base.metadata.create_all() on an empty database makes the tables migrate made."""
+    path = os.path.join(WORK, "create_all.db")
+    models.Base.metadata.create_all(create_engine(f"sqlite:///{path}"))
+    made, want = shape(sqlite3.connect(path)), shape(conn)
+    for t in sorted(set(made) | set(want)):
+        assert made.get(t) == want.get(t), f"create_all: {t} is {made.get(t)}, migrate made {want.get(t)}"
 
 
 def python_values(m, row):
