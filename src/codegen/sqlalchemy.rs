@@ -334,10 +334,10 @@ fn plan(schema: &Schema) -> Vec<Model> {
 /// snake case (`_parent` of `UserProfiles` → `user_profile`).
 fn link_name(column: &str, target: &str) -> String {
     for suffix in ["_id", "Id", "_ID", "_key", "Key"] {
-        if let Some(stem) = column.strip_suffix(suffix) {
-            if !stem.trim_matches('_').is_empty() {
-                return stem.to_string();
-            }
+        if let Some(stem) = column.strip_suffix(suffix)
+            && !stem.trim_matches('_').is_empty()
+        {
+            return stem.to_string();
         }
     }
     snake(&crate::infer::plan::singular(target))
@@ -372,10 +372,10 @@ fn emission_order(schema: &Schema) -> Vec<usize> {
         }
         state[t] = 1;
         for c in &schema.tables[t].columns {
-            if let Some(fk) = &c.references {
-                if let Some(target) = schema.tables.iter().position(|x| x.name == fk.table) {
-                    visit(schema, target, state, out);
-                }
+            if let Some(fk) = &c.references
+                && let Some(target) = schema.tables.iter().position(|x| x.name == fk.table)
+            {
+                visit(schema, target, state, out);
             }
         }
         state[t] = 2;
