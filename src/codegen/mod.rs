@@ -5,6 +5,8 @@
 //! `generate(&Schema) -> String`; everything they share (names, the record-shape walk) lives
 //! here.
 
+mod sqlalchemy;
+
 use crate::schema::Schema;
 
 /// What `jsonlift codegen` can write.
@@ -22,8 +24,8 @@ pub enum Target {
 
 /// The generated source for `target`.
 pub fn generate(schema: &Schema, target: Target) -> String {
-    let _ = schema;
     match target {
-        Target::Drizzle | Target::Sqlalchemy | Target::JsonSchema | Target::Zod => String::new(),
+        Target::Sqlalchemy => sqlalchemy::generate(schema),
+        Target::Drizzle | Target::JsonSchema | Target::Zod => String::new(),
     }
 }

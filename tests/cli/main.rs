@@ -18,6 +18,9 @@
 //! - `jsonserver_parity`: the real `jsonlift serve` and json-server 0.17.4 on one db.json, the
 //!   same reads and writes, compared answer by answer (`jsonserver_common` holds the table).
 //! - `shared`: entities shared across records stored once, joined, and exported byte for byte.
+//! - `interop`: every example (and shared entities, awkward names) used by a Python app on the
+//!   machine's own SQLite 3.40: integrity, NULLs, dump/restore, automap and the models of
+//!   `codegen sqlalchemy` (`interop.py`; a venv is made once under the target dir).
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 //! - `corpus`: the hostile input corpus in tests/corpus/ (and inputs too big to commit).
 //! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
@@ -37,6 +40,7 @@ mod crash;
 mod crash_backup;
 mod examples;
 mod infer;
+mod interop;
 mod jsonserver_common;
 mod jsonserver_parity;
 mod jsonserver_query;

@@ -4,7 +4,7 @@
 
 use crate::util::*;
 
-const TOML: &str = r#"
+pub const TOML: &str = r#"
 database = "films.db"
 
 [collections.series]
@@ -29,7 +29,7 @@ id = "integer"
 name = { type = "text", required = true }
 "#;
 
-const SERIES: &str = r#"[
+pub const SERIES: &str = r#"[
   {
     "id": "s1",
     "title": "Harbour",
