@@ -103,6 +103,8 @@ fn object(props: &[Prop], depth: usize) -> String {
 /// where `null` is allowed, both pass).
 fn slot(s: &Slot, required: bool, depth: usize) -> String {
     let base = match &s.shape {
+        // Absent is not `undefined` to a union of JSON types: say it.
+        Shape::Any if s.null && !required => return "jsonValue.optional()".into(),
         Shape::Any if s.null => return "jsonValue".into(),
         Shape::Any => "jsonPresent".into(),
         Shape::Scalar(sc) => scalar(sc),

@@ -16,6 +16,9 @@
 //! - `jsonserver_parity`: the real `jsonlift serve` and json-server 0.17.4 on one db.json, the
 //!   same reads and writes, compared answer by answer (`jsonserver_common` holds the table).
 //! - `shared`: entities shared across records stored once, joined, and exported byte for byte.
+//! - `codegen_ts`: `codegen drizzle`, `json-schema` and `zod` on every example, checked by their
+//!   consumers: tsc, Drizzle over better-sqlite3 against SQLite's own counts, ajv and Zod on every
+//!   record the API serves and on records broken the ways jsonlift refuses.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 //! - `corpus`: the hostile input corpus in tests/corpus/ (and inputs too big to commit).
 //! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
@@ -29,6 +32,7 @@ mod fixtures;
 mod backup;
 mod backup_serve;
 mod bad_input;
+mod codegen_ts;
 mod corpus;
 mod crash;
 mod crash_backup;
