@@ -678,6 +678,7 @@ fn codegen_json_schema_and_zod_accept_every_record_and_reject_broken_ones() {
             }
         }
         drop(server);
+        kinds.extend(muts.iter().map(|m| m.why));
         fs::write(
             out.join("records.json"),
             format!("{{{}}}", records.join(",\n")),
