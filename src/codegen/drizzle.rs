@@ -205,8 +205,9 @@ fn edges(schema: &Schema, order: &[usize], names: &mut [TableNames]) -> Vec<Edge
     out
 }
 
-/// `course_id` → `course`, `postId` → `post`, `_parent` → `parent`; `None` when nothing is
-/// left or nothing was taken off (a `value` column is better named after its target).
+/// `course_id` → `course`, `postId` → `post`, `_parent` (a child's default) → `parent`; `None`
+/// when nothing is left or nothing was taken off (a `value` column is better named after its
+/// target).
 fn one_name(column: &str) -> Option<String> {
     let trimmed = column.trim_start_matches('_');
     let stem = ["_id", "Id", "ID", "_key", "Key"]
@@ -214,7 +215,7 @@ fn one_name(column: &str) -> Option<String> {
         .find_map(|s| trimmed.strip_suffix(s))
         .unwrap_or(trimmed);
     let stem = stem.trim_end_matches('_');
-    if stem.is_empty() || stem == column {
+    if stem.is_empty() || (stem == trimmed && column != "_parent") {
         return None;
     }
     Some(prop(stem))

@@ -572,15 +572,15 @@ fn mutations(name: &str, cc: &toml::Table) -> Vec<Mutation> {
         if required {
             m(f, None, false, "a required field removed");
         }
-        if let Some(toml::Value::Array(e)) = spec.get("enum") {
-            if e.iter().all(|v| v.is_str()) {
-                m(
-                    f,
-                    Some(json!("§ not one of them")),
-                    false,
-                    "a value outside the enum",
-                );
-            }
+        if let Some(toml::Value::Array(e)) = spec.get("enum")
+            && e.iter().all(|v| v.is_str())
+        {
+            m(
+                f,
+                Some(json!("§ not one of them")),
+                false,
+                "a value outside the enum",
+            );
         }
         let min = spec
             .get("min")
