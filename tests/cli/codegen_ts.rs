@@ -1,6 +1,7 @@
 //! `jsonlift codegen drizzle | json-schema | zod`, each checked by its real consumer on every
-//! example project (`examples/*/jsonlift.toml`, found at test time) and on `init`'s project for
-//! tests/infer/manytomany (shared entities, which no example has):
+//! example project (`examples/*/jsonlift.toml`, found at test time), on `init`'s project for
+//! tests/infer/manytomany (shared entities, which no example has) and on a project of awkward
+//! names:
 //!
 //! - Drizzle: the schema type-checks with `tsc --strict`; through better-sqlite3 it reads every
 //!   table of the migrated database (row counts equal SQLite's), its tables, columns, keys,
@@ -103,8 +104,52 @@ fn cases() -> Vec<Case> {
     p.jl_raw(&p.cwd, &["init".into(), p.root.display().to_string()])
         .ok();
     out.push(case("infer-manytomany", p));
+    let p = Project::new(NAMES_TOML);
+    p.write("text.json", NAMES_TEXT)
+        .write("refs.json", NAMES_REFS);
+    out.push(case("names", p));
     out
 }
+
+/// Names that are no identifiers, that become the same identifier, that are imported names
+/// (`text`, `index`) or members of Drizzle's tables (`getSQL`).
+const NAMES_TOML: &str = r#"
+database = "names.db"
+
+[collections.text]
+source = "text.json"
+key = "id"
+
+[collections.text.fields]
+id = { type = "integer", required = true }
+"a-b" = "text"
+a_b = "text"
+getSQL = "text"
+default = "text"
+"2nd" = "integer"
+"with space" = { type = "real", min = 0 }
+
+[collections.text.fields.items]
+type = "array"
+table = "index"
+
+[collections.text.fields.items.fields]
+value = { type = "text", required = true }
+
+[collections.refs]
+source = "refs.json"
+key = "id"
+
+[collections.refs.fields]
+id = { type = "integer", required = true }
+text = { type = "integer", references = "text" }
+"#;
+const NAMES_TEXT: &str = r#"[
+  {"id": 1, "a-b": "x", "a_b": "y", "getSQL": "z", "default": "d", "2nd": 2, "with space": 1.5,
+   "items": [{"value": "v1"}, {"value": "v2"}]},
+  {"id": 2, "items": []}
+]"#;
+const NAMES_REFS: &str = r#"[{"id": 10, "text": 1}, {"id": 11, "text": 1}, {"id": 12}]"#;
 
 fn case(name: &str, mut p: Project) -> Case {
     let config: toml::Table = fs::read_to_string(p.config()).unwrap().parse().unwrap();
