@@ -92,6 +92,13 @@ pub fn filled_by_database(t: &Table, i: usize) -> bool {
     Some(i) == t.pos_col || (Some(i) == t.key_col && c.ty == ColType::Integer && !c.primary_key)
 }
 
+/// Whether column `i` of `t` may hold NULL: what [`create_table`] declares, for the models
+/// `codegen` writes.
+pub fn nullable(t: &Table, i: usize) -> bool {
+    let c = &t.columns[i];
+    !c.primary_key && (!c.not_null || filled_by_database(t, i))
+}
+
 /// The triggers that fill the columns of [`filled_by_database`] when an app leaves them NULL.
 /// Created with the indexes, after a migration's load (whose rows all carry them).
 pub fn create_triggers(t: &Table) -> Vec<String> {

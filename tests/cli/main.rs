@@ -21,6 +21,9 @@
 //! - `interop`: every example (and shared entities, awkward names) used by a Python app on the
 //!   machine's own SQLite 3.40: integrity, NULLs, dump/restore, automap and the models of
 //!   `codegen sqlalchemy` (`interop.py`; a venv is made once under the target dir).
+//! - `codegen_ts`: `codegen drizzle`, `json-schema` and `zod` on every example, checked by their
+//!   consumers: tsc, Drizzle over better-sqlite3 against SQLite's own counts, ajv and Zod on every
+//!   record the API serves and on records broken the ways jsonlift refuses.
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 //! - `corpus`: the hostile input corpus in tests/corpus/ (and inputs too big to commit).
 //! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
@@ -34,6 +37,7 @@ mod fixtures;
 mod backup;
 mod backup_serve;
 mod bad_input;
+mod codegen_ts;
 mod compat;
 mod corpus;
 mod crash;

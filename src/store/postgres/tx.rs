@@ -1,0 +1,769 @@
+//! A transaction on PostgreSQL as the store seam's [`Tx`]. What SQLite does by itself is done
+//! here, so that the layers above see the same rows on either database:
+//! - the record order: PostgreSQL has no rowid, so a table orders its rows by its generated key
+//!   or by the `_rowid` identity column ([`ddl::rowid_column`]);
+//! - the cell types: booleans are `boolean` (SQLite's 0/1), reals `double precision`;
+//! - JSON columns are `jsonb`, which reorders keys and rewrites some numbers (`1e3` → `1000`):
+//!   where it would, the exact text goes into the row's `_exact` column, and reading puts it
+//!   back ([`exact`]), so a record comes back byte for byte.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use postgres::Statement;
+use postgres::types::ToSql;
+
+use crate::audit::{Entry, Filter, NewEntry};
+use crate::json::{Value, parse};
+use crate::schema::ddl::{self, PG_EXACT, quote};
+use crate::schema::shred::Cell;
+use crate::schema::{ColType, Table};
+use crate::store::StoreError;
+use crate::store::backend::{Cells, Refusal, Run, SourceState, Tx, Written};
+use crate::store::dialect::Dialect;
+
+/// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
+#[derive(Default)]
+pub struct Statements(HashMap<String, Statement>);
+
+pub struct PgTx<'c, 't> {
+    tx: RefCell<&'t mut postgres::Transaction<'c>>,
+    cache: RefCell<&'t mut Statements>,
+}
+
+/// A bound value of the type its column has.
+#[derive(Debug)]
+enum Param {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Bool(Option<bool>),
+    Text(Option<String>),
+}
+
+impl Param {
+    fn as_sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Param::Int(v) => v,
+            Param::Real(v) => v,
+            Param::Bool(v) => v,
+            Param::Text(v) => v,
+        }
+    }
+}
+
+fn pg_err(e: postgres::Error) -> StoreError {
+    StoreError::Other(anyhow::Error::new(e))
+}
+
+/// A constraint violation as a [`Refusal`]; `None` for any other error.
+pub fn refusal(e: &postgres::Error) -> Option<Refusal> {
+    let db = e.as_db_error()?;
+    let code = db.code().code();
+    if !code.starts_with("23") {
+        return None;
+    }
+    let message = db.message().to_string();
+    let unique = (code == "23505").then(|| {
+        // "Key (a, b)=(1, 2) already exists."
+        db.detail()
+            .and_then(|d| d.strip_prefix("Key ("))
+            .and_then(|d| d.split_once(")="))
+            .map(|(cols, _)| {
+                cols.split(", ")
+                    .map(|c| c.trim_matches('"').to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    Some(Refusal { message, unique })
+}
+
+impl<'c, 't> PgTx<'c, 't> {
+    pub fn new(tx: &'t mut postgres::Transaction<'c>, cache: &'t mut Statements) -> Self {
+        PgTx {
+            tx: RefCell::new(tx),
+            cache: RefCell::new(cache),
+        }
+    }
+
+    fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.cache.borrow().0.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.borrow_mut().prepare(sql).map_err(pg_err)?;
+        self.cache.borrow_mut().0.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        let st = self.statement(sql)?;
+        self.tx.borrow_mut().query(&st, params).map_err(pg_err)
+    }
+
+    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let st = match self.statement(sql) {
+            Ok(s) => s,
+            Err(StoreError::Other(e)) => {
+                return Err(e.downcast::<postgres::Error>().expect("a prepare error"));
+            }
+            Err(_) => unreachable!("statement() fails with postgres errors only"),
+        };
+        self.tx.borrow_mut().execute(&st, params)
+    }
+
+    /// Runs `sql` and turns a constraint violation into a refusal. A savepoint keeps the
+    /// transaction usable after one (PostgreSQL aborts the whole transaction otherwise).
+    fn write(&self, sql: &str, params: &[Param]) -> Written {
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+        self.tx
+            .borrow_mut()
+            .batch_execute("SAVEPOINT jsonlift_row")
+            .map_err(pg_err)?;
+        match self.execute(sql, &refs) {
+            Ok(_) => {
+                self.tx
+                    .borrow_mut()
+                    .batch_execute("RELEASE SAVEPOINT jsonlift_row")
+                    .map_err(pg_err)?;
+                Ok(Ok(()))
+            }
+            Err(e) => {
+                self.tx
+                    .borrow_mut()
+                    .batch_execute("ROLLBACK TO SAVEPOINT jsonlift_row")
+                    .map_err(pg_err)?;
+                match refusal(&e) {
+                    Some(r) => Ok(Err(r)),
+                    None => Err(pg_err(e)),
+                }
+            }
+        }
+    }
+}
+
+/// The select list of a table: its columns as cells are read back, then `_exact`.
+fn select_list(t: &Table) -> String {
+    let mut cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| match c.ty {
+            ColType::Json => format!("{}::text", quote(&c.name)),
+            _ => quote(&c.name),
+        })
+        .collect();
+    cols.push(quote(PG_EXACT));
+    cols.join(", ")
+}
+
+/// A row read back as cells (from column `from` on), with the exact JSON texts put back.
+fn cells(t: &Table, r: &postgres::Row, from: usize) -> Result<Cells, StoreError> {
+    let mut out = Vec::with_capacity(t.columns.len());
+    for (i, c) in t.columns.iter().enumerate() {
+        let at = from + i;
+        let cell = match c.ty {
+            ColType::Integer => r
+                .try_get::<_, Option<i64>>(at)
+                .map_err(pg_err)?
+                .map_or(Cell::Null, Cell::Int),
+            ColType::Real => r
+                .try_get::<_, Option<f64>>(at)
+                .map_err(pg_err)?
+                .map_or(Cell::Null, Cell::Real),
+            ColType::Boolean => r
+                .try_get::<_, Option<bool>>(at)
+                .map_err(pg_err)?
+                .map_or(Cell::Null, |b| Cell::Int(b as i64)),
+            ColType::Text | ColType::Json => r
+                .try_get::<_, Option<String>>(at)
+                .map_err(pg_err)?
+                .map_or(Cell::Null, |s| Cell::Text(s.into())),
+        };
+        out.push(cell);
+    }
+    let exact: Option<String> = r.try_get(from + t.columns.len()).map_err(pg_err)?;
+    if let Some(exact) = exact {
+        let Ok(Value::Object(texts)) = parse(exact.as_bytes(), 16) else {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "table {}: column {PG_EXACT} holds no object of texts: {exact}",
+                t.name
+            )));
+        };
+        for (name, text) in texts {
+            if let (Some(i), Value::String(text)) = (t.col(&name), text) {
+                out[i] = Cell::Text(text.into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The parameters for a row's cells, and its `_exact` texts.
+fn params(t: &Table, cells: &[Cell]) -> Result<Vec<Param>, StoreError> {
+    let mut out = Vec::with_capacity(t.columns.len() + 1);
+    let mut exact: Vec<(String, Value)> = Vec::new();
+    for (c, cell) in t.columns.iter().zip(cells) {
+        let bad = || {
+            StoreError::Other(anyhow::anyhow!(
+                "table {}: column {} cannot hold {cell:?}",
+                t.name,
+                c.name
+            ))
+        };
+        out.push(match (c.ty, cell) {
+            (ColType::Integer, Cell::Null) => Param::Int(None),
+            (ColType::Integer, Cell::Int(i)) => Param::Int(Some(*i)),
+            (ColType::Real, Cell::Null) => Param::Real(None),
+            (ColType::Real, Cell::Real(f)) => Param::Real(Some(*f)),
+            (ColType::Real, Cell::Int(i)) => Param::Real(Some(*i as f64)),
+            (ColType::Boolean, Cell::Null) => Param::Bool(None),
+            (ColType::Boolean, Cell::Int(i)) => Param::Bool(Some(*i != 0)),
+            (ColType::Text, Cell::Null) | (ColType::Json, Cell::Null) => Param::Text(None),
+            (ColType::Text, Cell::Text(s)) => Param::Text(Some(s.to_string())),
+            (ColType::Json, Cell::Text(s)) => match exact::kept_by_jsonb(s) {
+                exact::Kept::Yes => Param::Text(Some(s.to_string())),
+                exact::Kept::Reordered => {
+                    exact.push((c.name.clone(), Value::String(s.to_string())));
+                    Param::Text(Some(s.to_string()))
+                }
+                exact::Kept::Refused => {
+                    exact.push((c.name.clone(), Value::String(s.to_string())));
+                    Param::Text(None)
+                }
+            },
+            _ => return Err(bad()),
+        });
+    }
+    out.push(Param::Text(
+        (!exact.is_empty()).then(|| crate::json::to_compact_string(&Value::Object(exact))),
+    ));
+    Ok(out)
+}
+
+/// `$1, $2, ...` for a row, JSON columns cast from text.
+fn placeholders(t: &Table) -> String {
+    let mut out: Vec<String> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.ty {
+            ColType::Json => format!("${}::text::jsonb", i + 1),
+            _ => format!("${}", i + 1),
+        })
+        .collect();
+    out.push(format!("${}", t.columns.len() + 1));
+    out.join(", ")
+}
+
+fn column_list(t: &Table) -> String {
+    let mut cols: Vec<String> = t.columns.iter().map(|c| quote(&c.name)).collect();
+    cols.push(quote(PG_EXACT));
+    cols.join(", ")
+}
+
+/// The parameter for one cell compared with column `col` (a key, a foreign key, a filter).
+fn param_for(t: &Table, col: usize, cell: &Cell) -> Result<Param, StoreError> {
+    let mut p = params_one(t.columns[col].ty, cell);
+    if let Param::Text(Some(_)) = p {
+        if t.columns[col].ty == ColType::Json {
+            p = Param::Text(None);
+        }
+    }
+    Ok(p)
+}
+
+fn params_one(ty: ColType, cell: &Cell) -> Param {
+    match (ty, cell) {
+        (ColType::Integer, Cell::Int(i)) => Param::Int(Some(*i)),
+        (ColType::Integer, Cell::Null) => Param::Int(None),
+        (ColType::Real, Cell::Real(f)) => Param::Real(Some(*f)),
+        (ColType::Real, Cell::Int(i)) => Param::Real(Some(*i as f64)),
+        (ColType::Real, Cell::Null) => Param::Real(None),
+        (ColType::Boolean, Cell::Int(i)) => Param::Bool(Some(*i != 0)),
+        (ColType::Boolean, Cell::Null) => Param::Bool(None),
+        (_, Cell::Text(s)) => Param::Text(Some(s.to_string())),
+        (_, Cell::Int(i)) => Param::Text(Some(i.to_string())),
+        (_, Cell::Real(f)) => Param::Text(Some(f.to_string())),
+        (_, Cell::Null) => Param::Text(None),
+    }
+}
+
+/// A column by name in the schema's tables is not known here: a comparison by name binds the
+/// value as the type it has.
+fn param_untyped(cell: &Cell) -> Param {
+    match cell {
+        Cell::Int(i) => Param::Int(Some(*i)),
+        Cell::Real(f) => Param::Real(Some(*f)),
+        Cell::Text(s) => Param::Text(Some(s.to_string())),
+        Cell::Null => Param::Text(None),
+    }
+}
+
+impl Tx for PgTx<'_, '_> {
+    fn page(&self, t: &Table, after: i64, limit: usize) -> Result<Vec<(i64, Cells)>, StoreError> {
+        let rowid = ddl::rowid_column(t, Dialect::Postgres);
+        let sql = format!(
+            "SELECT {rowid}, {} FROM {} WHERE {rowid} > $1 ORDER BY {rowid} LIMIT $2",
+            select_list(t),
+            quote(&t.name)
+        );
+        let rows = self.query(&sql, &[&after, &(limit as i64)])?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, cells(t, r, 1)?)))
+            .collect()
+    }
+
+    fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = $1",
+            select_list(t),
+            quote(&t.name),
+            ddl::rowid_column(t, Dialect::Postgres)
+        );
+        let rows = self.query(&sql, &[&rowid])?;
+        match rows.first() {
+            Some(r) => cells(t, r, 0),
+            None => Err(StoreError::Other(anyhow::anyhow!(
+                "table {}: no row {rowid}",
+                t.name
+            ))),
+        }
+    }
+
+    fn rowid_by(&self, t: &Table, col: usize, value: &Cell) -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = $1",
+            ddl::rowid_column(t, Dialect::Postgres),
+            quote(&t.name),
+            quote(&t.columns[col].name)
+        );
+        let p = param_for(t, col, value)?;
+        let rows = self.query(&sql, &[p.as_sql()])?;
+        rows.first()
+            .map(|r| r.try_get(0).map_err(pg_err))
+            .transpose()
+    }
+
+    fn children(&self, t: &Table, parent: &Cell) -> Result<Vec<Cells>, StoreError> {
+        let (col, order) = match (t.parent_col, t.pos_col) {
+            (Some(p), Some(pos)) => (p, format!(" ORDER BY {}", quote(&t.columns[pos].name))),
+            _ => (t.pk, String::new()),
+        };
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = $1{order}",
+            select_list(t),
+            quote(&t.name),
+            quote(&t.columns[col].name)
+        );
+        let p = param_for(t, col, parent)?;
+        let rows = self.query(&sql, &[p.as_sql()])?;
+        rows.iter().map(|r| cells(t, r, 0)).collect()
+    }
+
+    fn max_int(&self, t: &Table, col: usize) -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            "SELECT max({}) FROM {}",
+            quote(&t.columns[col].name),
+            quote(&t.name)
+        );
+        let rows = self.query(&sql, &[])?;
+        rows[0].try_get(0).map_err(pg_err)
+    }
+
+    fn cell(&self, t: &Table, rowid: i64, col: usize) -> Result<Option<Cell<'static>>, StoreError> {
+        match self.row(t, rowid) {
+            Ok(mut cells) => Ok(Some(cells.swap_remove(col))),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn any_value(&self, t: &Table, col: usize) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} IS NOT NULL LIMIT 1",
+            quote(&t.name),
+            quote(&t.columns[col].name)
+        );
+        Ok(!self.query(&sql, &[])?.is_empty())
+    }
+
+    fn extra_holds(&self, t: &Table, extra: usize, field: &str) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} ? $1 LIMIT 1",
+            quote(&t.name),
+            quote(&t.columns[extra].name)
+        );
+        Ok(!self.query(&sql, &[&field])?.is_empty())
+    }
+
+    fn rowids_where(
+        &self,
+        t: &Table,
+        any_of: &[(usize, Vec<Cell<'static>>)],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut wheres = Vec::new();
+        let mut params = Vec::new();
+        for (col, values) in any_of {
+            let mut marks = Vec::new();
+            for v in values {
+                params.push(param_for(t, *col, v)?);
+                marks.push(format!("${}", params.len()));
+            }
+            wheres.push(format!(
+                "{} IN ({})",
+                quote(&t.columns[*col].name),
+                marks.join(", ")
+            ));
+        }
+        let rowid = ddl::rowid_column(t, Dialect::Postgres);
+        let sql = format!(
+            "SELECT {rowid} FROM {} WHERE {} ORDER BY {rowid}",
+            quote(&t.name),
+            if wheres.is_empty() {
+                "true".to_string()
+            } else {
+                wheres.join(" AND ")
+            }
+        );
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+        self.query(&sql, &refs)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(pg_err))
+            .collect()
+    }
+
+    fn count_equal(&self, table: &str, column: &str, value: &Cell) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} = $1",
+            quote(table),
+            quote(column)
+        );
+        let p = param_untyped(value);
+        let n: i64 = self.query(&sql, &[p.as_sql()])?[0]
+            .try_get(0)
+            .map_err(pg_err)?;
+        Ok(n as u64)
+    }
+
+    fn exists(&self, table: &str, column: &str, value: &Cell) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} = $1 LIMIT 1",
+            quote(table),
+            quote(column)
+        );
+        let p = param_untyped(value);
+        Ok(!self.query(&sql, &[p.as_sql()])?.is_empty())
+    }
+
+    fn insert(&self, t: &Table, cells: &[Cell]) -> Written {
+        let conflict = match t.join {
+            // A shared entity is stored at its first occurrence.
+            Some(_) => format!(" ON CONFLICT ({}) DO NOTHING", quote(&t.columns[t.pk].name)),
+            None => String::new(),
+        };
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}){conflict}",
+            quote(&t.name),
+            column_list(t),
+            placeholders(t)
+        );
+        let params = params(t, cells)?;
+        let done = self.write(&sql, &params)?;
+        if done.is_ok() && ddl::has_generated_key(t) {
+            // The key was given: the identity must not hand it out again to another client.
+            let sql = format!(
+                "SELECT setval(pg_get_serial_sequence($1, $2), greatest((SELECT max({}) FROM {}), 1))",
+                quote(&t.columns[t.pk].name),
+                quote(&t.name)
+            );
+            self.query(&sql, &[&quote(&t.name), &t.columns[t.pk].name])?;
+        }
+        Ok(done)
+    }
+
+    fn update(&self, t: &Table, rowid: i64, cells: &[Cell]) -> Written {
+        let mut sets: Vec<String> = t
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match c.ty {
+                ColType::Json => format!("{} = ${}::text::jsonb", quote(&c.name), i + 1),
+                _ => format!("{} = ${}", quote(&c.name), i + 1),
+            })
+            .collect();
+        sets.push(format!("{} = ${}", quote(PG_EXACT), t.columns.len() + 1));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} = {rowid}",
+            quote(&t.name),
+            sets.join(", "),
+            ddl::rowid_column(t, Dialect::Postgres)
+        );
+        let params = params(t, cells)?;
+        self.write(&sql, &params)
+    }
+
+    fn delete_children(&self, t: &Table, parent: &Cell) -> Result<(), StoreError> {
+        let pc = t.parent_col.expect("child table");
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1",
+            quote(&t.name),
+            quote(&t.columns[pc].name)
+        );
+        let p = param_for(t, pc, parent)?;
+        self.execute(&sql, &[p.as_sql()]).map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn delete_row(&self, t: &Table, rowid: i64) -> Result<(), StoreError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1",
+            quote(&t.name),
+            ddl::rowid_column(t, Dialect::Postgres)
+        );
+        self.execute(&sql, &[&rowid]).map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn defer_references(&self) -> Result<(), StoreError> {
+        self.tx
+            .borrow_mut()
+            .batch_execute("SET CONSTRAINTS ALL DEFERRED")
+            .map_err(pg_err)
+    }
+
+    fn audit_append(&self, e: &NewEntry) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO _jsonlift_audit (at, collection, key, action, old, new, actor, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[&e.at, &e.collection, &e.key, &e.action, &e.old, &e.new, &e.actor, &e.request_id],
+        )
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn audit_insert(&self, e: &Entry) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO _jsonlift_audit (id, at, collection, key, action, old, new, actor, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&e.id, &e.at, &e.collection, &e.key, &e.action, &e.old, &e.new, &e.actor, &e.request_id],
+        )
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn audit_query(&self, f: &Filter) -> Result<Vec<Entry>, StoreError> {
+        let limit = f.limit.map(|n| n as i64);
+        let rows = self.query(
+            "SELECT id, at, collection, key, action, old, new, actor, request_id FROM _jsonlift_audit \
+             WHERE ($1::text IS NULL OR collection = $1) AND ($2::text IS NULL OR key = $2) \
+             AND ($3::text IS NULL OR at >= $3) AND ($4::bigint IS NULL OR id > $4) ORDER BY id LIMIT $5",
+            &[&f.collection, &f.key, &f.since, &f.after_id, &limit],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(Entry {
+                    id: r.try_get(0).map_err(pg_err)?,
+                    at: r.try_get(1).map_err(pg_err)?,
+                    collection: r.try_get(2).map_err(pg_err)?,
+                    key: r.try_get(3).map_err(pg_err)?,
+                    action: r.try_get(4).map_err(pg_err)?,
+                    old: r.try_get(5).map_err(pg_err)?,
+                    new: r.try_get(6).map_err(pg_err)?,
+                    actor: r.try_get(7).map_err(pg_err)?,
+                    request_id: r.try_get(8).map_err(pg_err)?,
+                })
+            })
+            .collect()
+    }
+
+    fn audit_last_id(&self) -> Result<i64, StoreError> {
+        let rows = self.query("SELECT coalesce(max(id), 0) FROM _jsonlift_audit", &[])?;
+        rows[0].try_get(0).map_err(pg_err)
+    }
+
+    fn sources(&self) -> Result<HashMap<String, SourceState>, StoreError> {
+        if self.columns("_jsonlift_sources")?.is_none() {
+            return Ok(HashMap::new());
+        }
+        let rows = self.query(
+            "SELECT path, format, sha256, size, layout, records, schema_hash, migrated_at FROM _jsonlift_sources",
+            &[],
+        )?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let layout: String = r.try_get(4).map_err(pg_err)?;
+            let s = SourceState {
+                path: r.try_get(0).map_err(pg_err)?,
+                format: r.try_get(1).map_err(pg_err)?,
+                sha256: r.try_get(2).map_err(pg_err)?,
+                size: r.try_get::<_, i64>(3).map_err(pg_err)? as u64,
+                layout: serde_json::from_str(&layout).unwrap_or_default(),
+                records: r.try_get::<_, i64>(5).map_err(pg_err)? as u64,
+                schema_hash: r.try_get(6).map_err(pg_err)?,
+                migrated_at: r.try_get(7).map_err(pg_err)?,
+            };
+            out.insert(s.path.clone(), s);
+        }
+        Ok(out)
+    }
+
+    fn runs(&self) -> Result<(i64, Option<Run>), StoreError> {
+        if self.columns("_jsonlift_ledger")?.is_none() {
+            return Ok((0, None));
+        }
+        let n: i64 = self.query("SELECT count(*) FROM _jsonlift_ledger", &[])?[0]
+            .try_get(0)
+            .map_err(pg_err)?;
+        let last = self
+            .query(
+                "SELECT action, started_at, finished_at, version FROM _jsonlift_ledger ORDER BY id DESC LIMIT 1",
+                &[],
+            )?
+            .first()
+            .map(|r| {
+                Ok::<_, StoreError>(Run {
+                    action: r.try_get(0).map_err(pg_err)?,
+                    started_at: r.try_get(1).map_err(pg_err)?,
+                    finished_at: r.try_get(2).map_err(pg_err)?,
+                    version: r.try_get(3).map_err(pg_err)?,
+                })
+            })
+            .transpose()?;
+        Ok((n, last))
+    }
+
+    fn columns(&self, name: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        // In the schema the connection's search_path puts first (`pg_schema`).
+        let rows = self.query(
+            "SELECT column_name::text, upper(data_type::text) FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            &[&name],
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let cols = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
+            .collect::<Result<Vec<(String, String)>, StoreError>>()?;
+        // The columns only PostgreSQL's tables have are the backend's, not the schema's.
+        Ok(Some(
+            cols.into_iter()
+                .filter(|(n, _)| n != ddl::PG_ROWID && n != PG_EXACT)
+                .collect(),
+        ))
+    }
+
+    fn integrity(&self) -> Result<String, StoreError> {
+        // PostgreSQL checks its pages itself; that it answers is the check.
+        self.query("SELECT 1", &[])?;
+        Ok("ok".into())
+    }
+
+    fn size(&self) -> Result<Option<u64>, StoreError> {
+        let n: i64 = self.query(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+            &[],
+        )?[0]
+            .try_get(0)
+            .map_err(pg_err)?;
+        Ok(Some(n as u64))
+    }
+}
+
+/// Whether jsonb keeps a JSON text as written, value for value.
+pub mod exact {
+    use crate::json::{Value, parse};
+
+    pub enum Kept {
+        /// jsonb gives back the same keys in the same order and the same number spellings.
+        Yes,
+        /// The value goes in, but comes back other than written: keep the text beside it.
+        Reordered,
+        /// jsonb refuses it (a `\u0000` in a string): the text alone is kept.
+        Refused,
+    }
+
+    pub fn kept_by_jsonb(text: &str) -> Kept {
+        let Ok(v) = parse(text.as_bytes(), 10_000) else {
+            return Kept::Refused;
+        };
+        let mut kept = Kept::Yes;
+        walk(&v, &mut kept);
+        kept
+    }
+
+    fn walk(v: &Value, kept: &mut Kept) {
+        if matches!(kept, Kept::Refused) {
+            return;
+        }
+        match v {
+            Value::String(s) => {
+                if s.contains('\0') {
+                    *kept = Kept::Refused;
+                }
+            }
+            Value::Number(n) => {
+                if !numeric_form(n.as_str()) {
+                    *kept = Kept::Reordered;
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, kept)),
+            Value::Object(fields) => {
+                // jsonb orders keys by length, then byte by byte.
+                let in_order = fields.windows(2).all(|w| {
+                    (w[0].0.len(), w[0].0.as_bytes()) < (w[1].0.len(), w[1].0.as_bytes())
+                });
+                if !in_order {
+                    *kept = Kept::Reordered;
+                }
+                for (k, v) in fields {
+                    if k.contains('\0') {
+                        *kept = Kept::Refused;
+                    }
+                    walk(v, kept);
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    /// The spelling PostgreSQL's numeric prints a number in: no exponent, no `+`, no leading
+    /// zeros, and no negative zero.
+    fn numeric_form(s: &str) -> bool {
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        let (int, frac) = match digits.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (digits, None),
+        };
+        let plain = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+        let int_ok = plain(int) && (int == "0" || !int.starts_with('0'));
+        let frac_ok = frac.is_none_or(plain);
+        let zero = int.bytes().all(|b| b == b'0') && frac.is_none_or(|f| f.bytes().all(|b| b == b'0'));
+        int_ok && frac_ok && !(s.starts_with('-') && zero)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn yes(t: &str) -> bool {
+            matches!(kept_by_jsonb(t), Kept::Yes)
+        }
+
+        #[test]
+        fn what_jsonb_keeps_as_written() {
+            assert!(yes(r#"{"a":1,"bb":[1.50,"x",null,true],"ccc":{"d":-2}}"#));
+            assert!(yes("0.0"));
+            // Key order: by length, then bytes.
+            assert!(!yes(r#"{"b":1,"a":2}"#));
+            assert!(!yes(r#"{"aa":1,"b":2}"#));
+            // Number spellings numeric rewrites.
+            for n in ["1e3", "1E3", "-0", "-0.0", "01", "1.5e300"] {
+                assert!(!yes(n), "{n}");
+            }
+            assert!(matches!(kept_by_jsonb(r#""a\u0000b""#), Kept::Refused));
+        }
+    }
+}
