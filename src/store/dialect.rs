@@ -24,8 +24,10 @@ impl Dialect {
             (Dialect::Postgres, ColType::Boolean) => "BOOLEAN",
             (Dialect::Postgres, ColType::Real) => "DOUBLE PRECISION",
             (Dialect::Postgres, ColType::Text) => "TEXT",
-            // `json`, not `jsonb`: jsonb reorders keys and rewrites numbers.
-            (Dialect::Postgres, ColType::Json) => "JSON",
+            // jsonb, which PostgreSQL users index and query; it reorders keys and rewrites
+            // numbers, so the backend keeps the exact text beside it where it differs
+            // (`ddl::PG_EXACT`).
+            (Dialect::Postgres, ColType::Json) => "JSONB",
         }
     }
 

@@ -32,7 +32,7 @@ if (mode === 'drizzle') {
       exported,
       name: cfg.name,
       rows: rows.length,
-      columns: cfg.columns.map((c) => ({ name: c.name, primary: c.primary, unique: c.isUnique })),
+      columns: cfg.columns.map((c) => ({ name: c.name, primary: c.primary, unique: c.isUnique, notNull: c.notNull })),
       primaryKeys: cfg.primaryKeys.map((pk) => pk.columns.map((c) => c.name)),
       foreignKeys: cfg.foreignKeys.map((fk) => {
         const r = fk.reference();

@@ -364,6 +364,15 @@ fn codegen_drizzle_reads_every_table_and_relation_of_every_example() {
                     "{t}: columns {theirs:?}, the database has {cols:?}"
                 ));
             }
+            // NOT NULL exactly where the database has it: what an insert may leave out.
+            for (r, c) in info.iter().zip(m["columns"].as_array().unwrap()) {
+                if (r[3] == "1") != (c["notNull"] == json!(true)) {
+                    say(format!(
+                        "{t}.{}: notNull {} in the model, NOT NULL {} in the database",
+                        r[1], c["notNull"], r[3]
+                    ));
+                }
+            }
             let pk = sorted(
                 info.iter()
                     .filter(|r| r[5] != "0")
