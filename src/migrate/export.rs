@@ -14,8 +14,9 @@ use crate::schema::rebuild::rebuild;
 use crate::source::{self, Layout, Style};
 use crate::store::bookkeeping;
 use crate::store::cursor::RowCursor;
+use crate::store::Tx;
+use crate::store::cursor::children_of;
 use crate::store::sqlite::SqliteTx;
-use crate::store::sqlite::fetch_children;
 
 /// The layout assumed for a source that has none recorded: JSON.stringify(x, null, 2) + newline.
 pub fn default_layout() -> Layout {
@@ -73,7 +74,7 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
         }
         let layout = bookkeeping::layout_of(&conn, &spec.display)?.unwrap_or_else(default_layout);
         let started = Instant::now();
-        let counts = write_from_db(&conn, &schema, si, &layout, &target)?;
+        let counts = write_from_db(&SqliteTx(&conn), &schema, si, &layout, &target)?;
         for c in schema.collections_of(si) {
             report.collections.push(CollectionReport {
                 name: c.name.clone(),
@@ -94,7 +95,7 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
 /// Writes source `si` from the database to `target` in its shape and `layout`; returns the
 /// records written per member.
 pub fn write_from_db(
-    conn: &rusqlite::Connection,
+    tx: &dyn Tx,
     schema: &Schema,
     si: usize,
     layout: &Layout,
@@ -109,9 +110,9 @@ pub fn write_from_db(
             let coll = schema.collection_for(si, member);
             let mut cursor = RowCursor::new(schema, coll.table);
             let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| {
-                fetch_children(conn, schema, t, parent)
+                children_of(tx, schema, t, parent)
             };
-            while let Some(cells) = cursor.next(&SqliteTx(conn))? {
+            while let Some(cells) = cursor.next(tx)? {
                 let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
                 emit(key.as_deref(), &value)?;
                 counts[member] += 1;

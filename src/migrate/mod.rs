@@ -1017,7 +1017,7 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
     }
     if report.ok {
         for (si, spec) in schema.sources.iter().enumerate() {
-            verify::verify_source(&conn, &schema, si, spec, &mut report, &progress)?;
+            verify::verify_source(&SqliteTx(&conn), &schema, si, spec, &mut report, &progress)?;
             for c in schema.collections_of(si) {
                 report.collections.push(CollectionReport {
                     name: c.name.clone(),

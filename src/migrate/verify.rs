@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Connection;
 
 use super::load::{place, record_file};
 use super::progress::Progress;
@@ -12,16 +11,16 @@ use super::report::Report;
 use crate::error::Problem;
 use crate::json::{JsonPath, Value, to_compact_string};
 use crate::schema::Schema;
-use crate::schema::ddl::quote;
 use crate::schema::rebuild::rebuild;
 use crate::schema::shred::Cell;
 use crate::source::{self, SourceSpec};
 use crate::store::cursor::RowCursor;
-use crate::store::sqlite::{SqliteTx, count, fetch_children};
+use crate::store::Tx;
+use crate::store::cursor::children_of;
 
 /// Compares source `si`, read through `spec`, with the database. Problems go to `report`.
 pub fn verify_source(
-    conn: &Connection,
+    tx: &dyn Tx,
     schema: &Schema,
     si: usize,
     spec: &SourceSpec,
@@ -65,7 +64,7 @@ pub fn verify_source(
         }
         let file = record_file(spec, rec.member, rec.key.as_deref());
         let ti = schema.collections[colls[rec.member]].table;
-        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(&SqliteTx(conn))?
+        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(tx)?
         else {
             report.problem(place(
                 &rec.origin,
@@ -79,7 +78,7 @@ pub fn verify_source(
             continue;
         };
         let mut fetch = |t: usize, parent: &Cell<'static>| {
-            let rows = fetch_children(conn, schema, t, parent)?;
+            let rows = children_of(tx, schema, t, parent)?;
             *seen.entry(t).or_default() += rows.len() as u64;
             Ok(rows)
         };
@@ -107,7 +106,7 @@ pub fn verify_source(
     for (m, cursor) in cursors.iter_mut().enumerate() {
         let mut extra = 0u64;
         let mut first = None;
-        while let Some(cells) = cursor.next(&SqliteTx(conn))? {
+        while let Some(cells) = cursor.next(tx)? {
             let t = &schema.tables[schema.collections[colls[m]].table];
             first.get_or_insert_with(|| describe_row(t, &cells));
             extra += 1;
@@ -130,7 +129,11 @@ pub fn verify_source(
                 let name = &schema.tables[t].name;
                 if let Some(join) = schema.tables[t].join {
                     // Shared entities are fetched once per occurrence: check that each is used.
-                    let unused = unused_entities(conn, schema, t, join)?;
+                    let crate::schema::Elements::Entities { col, .. } = schema.tables[join].elements else {
+                        unreachable!("a join table holds entities")
+                    };
+                    let unused =
+                        tx.unused_entities(&schema.tables[t], &schema.tables[join], col)?;
                     if unused > 0 {
                         report.problem(Problem::new(
                             spec.display.clone(),
@@ -139,7 +142,7 @@ pub fn verify_source(
                     }
                     continue;
                 }
-                let have = count(conn, name)?;
+                let have = tx.count(&schema.tables[t])?;
                 let want = seen.get(&t).copied().unwrap_or(0);
                 if have != want {
                     report.problem(Problem::new(
@@ -151,27 +154,6 @@ pub fn verify_source(
         }
     }
     Ok(())
-}
-
-/// Rows of shared-entity table `t` that no row of its join table points at.
-fn unused_entities(
-    conn: &Connection,
-    schema: &Schema,
-    t: usize,
-    join: usize,
-) -> anyhow::Result<u64> {
-    let (e, j) = (&schema.tables[t], &schema.tables[join]);
-    let crate::schema::Elements::Entities { col, .. } = j.elements else {
-        unreachable!("a join table holds entities")
-    };
-    let sql = format!(
-        "SELECT count(*) FROM {} WHERE {} NOT IN (SELECT {} FROM {})",
-        quote(&e.name),
-        quote(&e.columns[e.pk].name),
-        quote(&j.columns[col].name),
-        quote(&j.name)
-    );
-    Ok(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
 }
 
 fn describe_row(t: &crate::schema::Table, cells: &[Cell]) -> String {

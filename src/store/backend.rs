@@ -87,6 +87,12 @@ pub trait Tx {
     fn count_equal(&self, table: &str, column: &str, value: &Cell) -> Result<u64, StoreError>;
     /// Whether a row of `table` holds `value` in `column`.
     fn exists(&self, table: &str, column: &str, value: &Cell) -> Result<bool, StoreError>;
+    /// How many rows table `t` has.
+    fn count(&self, t: &Table) -> Result<u64, StoreError>;
+    /// How many rows of shared-entity table `entities` no row of its join table `join` points
+    /// at (through the join table's column `col`).
+    fn unused_entities(&self, entities: &Table, join: &Table, col: usize)
+    -> Result<u64, StoreError>;
 
     /// Adds a row at the end of `t`.
     fn insert(&self, t: &Table, cells: &[Cell]) -> Written;

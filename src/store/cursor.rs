@@ -1,10 +1,15 @@
-//! Walks a root table in record order, a page at a time, on any backend: no statement is held
-//! across calls, so a caller may run other queries (a record's children) between rows.
+//! Reading records back on any backend: [`RowCursor`] walks a root table in record order, a
+//! page at a time (no statement is held across calls, so a caller may read a record's children
+//! between rows), and [`children_of`] gives `rebuild` the rows under a parent.
 
 use std::collections::VecDeque;
 
 use super::StoreError;
 use super::backend::{Cells, Tx};
+use std::borrow::Cow;
+
+use crate::schema::rebuild::Rows;
+use crate::schema::shred::Cell;
 use crate::schema::{Schema, Table};
 
 const PAGE: usize = 1024;
@@ -37,4 +42,18 @@ impl<'s> RowCursor<'s> {
         }
         Ok(self.buf.pop_front())
     }
+}
+
+/// The rows of child table `ti` under `parent`, as `rebuild` asks for them.
+pub fn children_of(
+    tx: &dyn Tx,
+    schema: &Schema,
+    ti: usize,
+    parent: &Cell<'static>,
+) -> anyhow::Result<Rows<'static>> {
+    Ok(tx
+        .children(&schema.tables[ti], parent)?
+        .into_iter()
+        .map(Cow::Owned)
+        .collect())
 }

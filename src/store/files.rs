@@ -221,7 +221,7 @@ impl JsonStore {
             .get(&si)
             .cloned()
             .unwrap_or_else(crate::migrate::export::default_layout);
-        let result = write_from_db(&loaded.conn, &self.schema, si, &layout, &tmp).and_then(|_| {
+        let result = write_from_db(&SqliteTx(&loaded.conn), &self.schema, si, &layout, &tmp).and_then(|_| {
             File::open(&tmp)?.sync_all()?;
             std::fs::rename(&tmp, &spec.path)?;
             if let Some(dir) = spec.path.parent() {

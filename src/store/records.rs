@@ -6,11 +6,9 @@
 //! the transaction (see [`super::Store::write`]). Everything here runs on a [`Tx`], whatever the
 //! database.
 
-use std::borrow::Cow;
-
 use super::StoreError;
 use super::backend::{Cells, Refusal, Tx};
-use super::cursor::RowCursor;
+use super::cursor::{RowCursor, children_of};
 use super::refusal::{problem, row_path};
 use crate::audit::{self, Action, Actor, Log};
 use crate::json::{JsonPath, Number, Value};
@@ -89,13 +87,7 @@ impl<'s> Records<'s> {
     }
 
     fn rebuild(&self, tx: &dyn Tx, cells: &[Cell<'static>]) -> Result<Value, StoreError> {
-        let mut fetch = |t: usize, parent: &Cell<'static>| -> anyhow::Result<_> {
-            Ok(tx
-                .children(&self.schema.tables[t], parent)?
-                .into_iter()
-                .map(Cow::Owned)
-                .collect())
-        };
+        let mut fetch = |t: usize, parent: &Cell<'static>| children_of(tx, self.schema, t, parent);
         Ok(rebuild(self.schema, self.ti(), cells, &mut fetch)?.1)
     }
 

@@ -601,6 +601,26 @@ impl Tx for SqliteTx<'_> {
             .is_some())
     }
 
+    fn count(&self, t: &Table) -> Result<u64, StoreError> {
+        Ok(count(self.0, &t.name)?)
+    }
+
+    fn unused_entities(
+        &self,
+        entities: &Table,
+        join: &Table,
+        col: usize,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} NOT IN (SELECT {} FROM {})",
+            quote(&entities.name),
+            quote(&entities.columns[entities.pk].name),
+            quote(&join.columns[col].name),
+            quote(&join.name)
+        );
+        Ok(self.0.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
     fn insert(&self, t: &Table, cells: &[Cell]) -> Written {
         let mut stmt = self.0.prepare_cached(&t.sql.insert)?;
         written(stmt.execute(rusqlite::params_from_iter(cells.iter())))
