@@ -1,11 +1,13 @@
 //! The database side: the dialects, the SQLite helpers, and the record store the API serves
 //! from. [`Store`] hands out connections and transactions; [`records::Records`] does the work on
 //! them, so every backend (the SQLite database, the JSON files themselves) gives the same
-//! validation, the same answers and the same audit log.
+//! validation, the same answers and the same audit log. `postgres/` is where the PostgreSQL
+//! backend goes; for now it reaches the server (`postgres::connect`).
 
 pub mod dialect;
 pub mod files;
 pub mod live;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 pub mod vfs;
