@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::source::Format;
+use crate::store::postgres::PgUrl;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -19,6 +20,45 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// A command-line option's value is unusable.
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+}
+
+/// Where the records go: a SQLite file, or a PostgreSQL server (`postgres://…`). Its `Display`
+/// is what messages show: the path, or the URL with its password masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(PgUrl),
+}
+
+impl Database {
+    /// `text` as written in `database` or `--database`: a URL, or a path resolved by `resolve`.
+    /// The error never repeats `text`, which may hold a password.
+    fn parse(text: &str, resolve: impl FnOnce(&str) -> PathBuf) -> Result<Database, String> {
+        if PgUrl::is_url(text) {
+            return PgUrl::parse(text)
+                .map(Database::Postgres)
+                .map_err(|e| e.to_string());
+        }
+        if let Some(scheme) = crate::store::postgres::connect::scheme_of(text) {
+            // A URL of another database would otherwise become a file named like it.
+            return Err(format!(
+                "a {scheme}:// URL is not a database jsonlift uses; give a SQLite file path or a postgres:// URL"
+            ));
+        }
+        Ok(Database::Sqlite(resolve(text)))
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "{}", p.display()),
+            Database::Postgres(u) => write!(f, "{u}"),
+        }
+    }
 }
 
 /// The project file as written.
@@ -26,6 +66,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub database: Option<String>,
+    /// The PostgreSQL schema the tables go in (default `public`).
+    pub pg_schema: Option<String>,
     pub backup_dir: Option<String>,
     pub busy_timeout_ms: Option<u64>,
     pub max_depth: Option<usize>,
@@ -187,6 +229,8 @@ pub struct Project {
     /// The folder holding the project file: relative paths resolve against it.
     pub root: PathBuf,
     pub config: Config,
+    /// `database` resolved (or `--database`, which wins: [`Project::with_database`]).
+    database: Database,
 }
 
 impl Project {
@@ -208,11 +252,32 @@ impl Project {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        Ok(Project {
+        let mut project = Project {
             path: abs,
             root,
+            database: Database::Sqlite(PathBuf::new()),
             config,
+        };
+        let written = project.config.database.as_deref().unwrap_or("jsonlift.db");
+        project.database = Database::parse(written, |p| project.resolve(p))
+            .map_err(|m| project.invalid(format!("database: {m}")))?;
+        if let Some(schema) = &project.config.pg_schema {
+            check_pg_schema(schema).map_err(|m| project.invalid(format!("pg_schema: {m}")))?;
+        }
+        Ok(project)
+    }
+
+    /// The project with `--database` in place of the file's `database`. A path given on the
+    /// command line is relative to the current folder, as every path there is.
+    pub fn with_database(mut self, text: &str) -> Result<Project, ConfigError> {
+        self.database = Database::parse(text, |p| {
+            std::path::absolute(p).unwrap_or_else(|_| PathBuf::from(p))
         })
+        .map_err(|message| ConfigError::Flag {
+            flag: "--database",
+            message,
+        })?;
+        Ok(self)
     }
 
     pub fn resolve(&self, rel: &str) -> PathBuf {
@@ -224,8 +289,24 @@ impl Project {
         }
     }
 
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// The SQLite database file. A project on PostgreSQL never reaches the code that asks
+    /// (the CLI stops it first, `cli::postgres_not_yet`), so asking is a bug.
     pub fn database_path(&self) -> PathBuf {
-        self.resolve(self.config.database.as_deref().unwrap_or("jsonlift.db"))
+        match &self.database {
+            Database::Sqlite(p) => p.clone(),
+            Database::Postgres(u) => {
+                panic!("database_path() asked of a project whose database is {u}")
+            }
+        }
+    }
+
+    /// The schema PostgreSQL tables go in.
+    pub fn pg_schema(&self) -> &str {
+        self.config.pg_schema.as_deref().unwrap_or("public")
     }
 
     pub fn backup_dir(&self) -> PathBuf {
@@ -263,6 +344,33 @@ impl Project {
             message: message.into(),
         }
     }
+}
+
+/// A schema name that reads the same quoted or not: PostgreSQL folds unquoted names to lower
+/// case, so `MySchema` would be a different schema in psql than in jsonlift's quoted DDL.
+/// `pg_` names are reserved for the system's schemas, and names are at most 63 bytes.
+fn check_pg_schema(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let well_formed = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !well_formed {
+        return Err(format!(
+            "{name:?} is not a schema name jsonlift accepts: lower-case letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    if name.len() > 63 {
+        return Err(format!(
+            "{name:?} is longer than PostgreSQL's 63-byte limit for names"
+        ));
+    }
+    if name.starts_with("pg_") {
+        return Err(format!(
+            "{name:?}: names starting with pg_ are reserved for PostgreSQL's own schemas"
+        ));
+    }
+    Ok(())
 }
 
 /// `"90s"`, `"30m"`, `"6h"`, `"1d"` → a positive duration.
@@ -342,6 +450,61 @@ mod tests {
                 .to_string()
                 .contains("often")
         );
+    }
+
+    #[test]
+    fn database_is_a_path_or_a_postgres_url() {
+        let p = Project::parse(Path::new("/p/j.toml"), "database = \"data/app.db\"\n").unwrap();
+        assert_eq!(
+            p.database(),
+            &Database::Sqlite(PathBuf::from("/p/data/app.db"))
+        );
+        assert_eq!(p.pg_schema(), "public");
+
+        let p = Project::parse(
+            Path::new("/p/j.toml"),
+            "database = \"postgres://app:pw@db/app\"\npg_schema = \"jsonlift_2\"\n",
+        )
+        .unwrap();
+        let Database::Postgres(u) = p.database() else {
+            panic!("{:?}", p.database())
+        };
+        assert_eq!((u.host.as_str(), u.dbname.as_str()), ("db", "app"));
+        assert_eq!(p.database().to_string(), "postgres://app:***@db:5432/app");
+        assert_eq!(p.pg_schema(), "jsonlift_2");
+
+        // --database wins, a URL or a path relative to the current folder.
+        let q = p.clone().with_database("postgresql://other@h:1/x").unwrap();
+        assert_eq!(q.database().to_string(), "postgresql://other@h:1/x");
+        let q = p.with_database("here.db").unwrap();
+        assert_eq!(q.database_path(), std::path::absolute("here.db").unwrap());
+
+        for (toml, says) in [
+            (
+                "database = \"postgres://app:pw@db/app?foo=1\"",
+                "database: jsonlift does not read the URL parameter `foo`",
+            ),
+            (
+                "database = \"mysql://app:pw@db/app\"",
+                "database: a mysql:// URL",
+            ),
+            ("pg_schema = \"Public\"", "pg_schema: \"Public\""),
+            ("pg_schema = \"pg_mine\"", "reserved"),
+            ("pg_schema = \"a-b\"", "lower-case letters"),
+            ("pg_schema = \"\"", "lower-case letters"),
+        ] {
+            let e = Project::parse(Path::new("j.toml"), toml)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{toml}: {e}");
+            assert!(!e.contains(":pw@"), "{toml}: {e}");
+        }
+        let e = Project::parse(Path::new("j.toml"), "")
+            .unwrap()
+            .with_database("postgres://app:pw@db/app?x=1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--database: "), "{e}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The command line: one module per verb, each a thin layer that calls the library and prints
 //! its report. Exit codes: 0 success, 1 problems found or the command failed, 2 usage or
-//! project-file errors.
+//! project-file errors, and a database the project names that cannot be used (unreachable,
+//! refused login, missing, too old).
 
 mod backup;
 mod backups;
@@ -20,8 +21,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ConfigError, Project};
+use crate::config::{ConfigError, Database, Project};
 use crate::migrate::Report;
+use crate::store::postgres::{self as pg, ConnectError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,17 +74,78 @@ pub struct ProjectArgs {
     /// The project file.
     #[arg(short, long, value_name = "FILE", default_value = "jsonlift.toml")]
     pub config: PathBuf,
+    /// The database, in place of the project file's `database`: a SQLite file or a
+    /// postgres://user@host:port/db URL.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 impl ProjectArgs {
     pub fn load(&self) -> Result<Project, ConfigError> {
-        Project::load(&self.config)
+        let project = Project::load(&self.config)?;
+        match &self.database {
+            Some(d) => project.with_database(d),
+            None => Ok(project),
+        }
     }
+}
+
+impl Command {
+    /// The project options of a verb that works on the project's database. `check` loads into
+    /// a throw-away SQLite database whatever the project says, and `serve --store json` serves
+    /// the files themselves; `init` and `infer` have no project yet.
+    fn database_project(&self) -> Option<&ProjectArgs> {
+        match self {
+            Command::Migrate(a) => Some(&a.project),
+            Command::Verify(a) => Some(&a.project),
+            Command::Export(a) => Some(&a.project),
+            Command::Backup(a) => Some(&a.project),
+            Command::Backups(a) => Some(&a.project),
+            Command::Restore(a) => Some(&a.project),
+            Command::Codegen(a) => Some(&a.project),
+            Command::Serve(a) if a.store == serve::StoreKind::Sqlite => Some(&a.project),
+            Command::Serve(_) | Command::Check(_) | Command::Init(_) | Command::Infer(_) => None,
+        }
+    }
+}
+
+/// A PostgreSQL server was reached but there is no PostgreSQL backend yet.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{url}: PostgreSQL server {version} reached, but this version of jsonlift cannot use PostgreSQL as its database yet; use a SQLite file (database = \"app.db\") for now"
+)]
+pub struct PostgresNotYet {
+    url: String,
+    version: pg::ServerVersion,
+}
+
+/// Until the PostgreSQL backend lands, a verb whose project's database is PostgreSQL stops
+/// here: after connecting, so that an unreachable server, a wrong password, a missing database
+/// or an old server get their own messages, and before anything is written. The one place to
+/// remove when the backend can do the work.
+fn postgres_not_yet(command: &Command) -> anyhow::Result<()> {
+    let Some(args) = command.database_project() else {
+        return Ok(());
+    };
+    let project = args.load()?;
+    let Database::Postgres(url) = project.database() else {
+        return Ok(());
+    };
+    let mut client = pg::connect(url)?;
+    let version = pg::server_version(&mut client).map_err(|e| ConnectError::Other {
+        url: url.to_string(),
+        cause: e.to_string(),
+    })?;
+    Err(PostgresNotYet {
+        url: url.to_string(),
+        version,
+    }
+    .into())
 }
 
 /// Runs the parsed command line and maps the outcome to an exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    let result = match &cli.command {
+    let result = postgres_not_yet(&cli.command).and_then(|()| match &cli.command {
         Command::Check(a) => check::run(a, cli.quiet).map(|r| r.ok),
         Command::Migrate(a) => migrate::run(a, cli.quiet).map(|r| r.ok),
         Command::Verify(a) => verify::run(a, cli.quiet).map(|r| r.ok),
@@ -94,7 +157,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Restore(a) => restore::run(a, cli.quiet),
         Command::Serve(a) => serve::run(a),
         Command::Codegen(a) => codegen::run(a),
-    };
+    });
     match result {
         Ok(ok) => {
             if ok {
@@ -105,7 +168,12 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {}", chain(&e));
-            if e.downcast_ref::<ConfigError>().is_some() {
+            // The project names a database that cannot be used as it is: like a project-file
+            // error, it needs the user to change something, not a retry.
+            if e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<ConnectError>().is_some()
+                || e.downcast_ref::<PostgresNotYet>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -920,7 +920,9 @@ pub(super) fn root_of(
 pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let schema = Schema::build(project)?;
-    let mut report = Report::new("check", project.database_path());
+    // check loads into a throw-away database whatever `database` says; the report names it,
+    // a PostgreSQL URL with its password masked.
+    let mut report = Report::new("check", project.database().to_string().into());
     if syntax_only {
         for spec in &schema.sources {
             let mut reader = match source::open(spec) {

@@ -1,5 +1,6 @@
 //! The database side. [`Tx`] ([`backend`]) is the seam: one transaction's operations on rows
-//! and on jsonlift's own tables ([`bookkeeping`]), implemented per database ([`sqlite`]).
+//! and on jsonlift's own tables ([`bookkeeping`]), implemented per database ([`sqlite`]; [`postgres`] reaches a PostgreSQL server and holds
+//! its `Tx`).
 //! [`Store`] runs reads and writes as such transactions; [`records::Records`] does the work on
 //! them, so every store (the SQLite database, the JSON files themselves) gives the same
 //! validation, the same answers and the same audit log.
@@ -10,6 +11,7 @@ pub mod cursor;
 pub mod dialect;
 pub mod files;
 pub mod live;
+pub mod postgres;
 pub mod records;
 pub mod refusal;
 pub mod sqlite;

@@ -27,6 +27,9 @@
 //! - `infer`: `init` on every example's data and on the corpus under tests/infer/ round-trips.
 //! - `corpus`: the hostile input corpus in tests/corpus/ (and inputs too big to commit).
 //! - `crash`: `migrate` SIGKILLed at random moments leaves the database as before or complete.
+//! - `postgres_connect`: a `postgres://` database: an unreachable server, a refused password, a
+//!   missing database, a server older than 12, TLS refused — each one message with the password
+//!   masked, exit 2, nothing written (a fake server in the file, and `JSONLIFT_TEST_POSTGRES`).
 //! - `crash_backup`: `backup`, `restore` and `restore --at` SIGKILLed at random moments and at
 //!   each step: the live database old or new, never a broken backup listed as valid.
 
@@ -49,6 +52,7 @@ mod jsonserver_common;
 mod jsonserver_parity;
 mod jsonserver_query;
 mod migrate;
+mod postgres_connect;
 mod serve;
 mod serve_admin;
 mod serve_concurrent;
