@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod codegen;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod infer;
 pub mod json;

@@ -17,7 +17,10 @@ pub struct BackupArgs {
 pub fn run(a: &BackupArgs, quiet: bool) -> anyhow::Result<bool> {
     let project = a.project.load()?;
     // A backup of a database the project file no longer describes would restore the drift.
-    crate::migrate::open_existing(&project, &crate::schema::Schema::build(&project)?)?;
+    drop(crate::migrate::open_existing(
+        &project,
+        &crate::schema::Schema::build(&project)?,
+    )?);
     let opts = TakeOptions {
         compress: a.compress || project.config.backups.compress,
         reason: "manual",

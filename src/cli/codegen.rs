@@ -26,8 +26,12 @@ pub fn run(a: &CodegenArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
     let schema = Schema::build(&project)?;
     // Models of tables the database does not have would fail in the app, not here.
-    if project.database_path().exists() {
-        crate::migrate::open_existing(&project, &schema)?;
+    let exists = match project.database() {
+        crate::config::Database::Sqlite(p) => p.exists(),
+        crate::config::Database::Postgres(_) => true,
+    };
+    if exists {
+        drop(crate::migrate::open_existing(&project, &schema)?);
     }
     let text = codegen::generate(&schema, a.target);
     match &a.out {

@@ -7,6 +7,7 @@ mod backup;
 mod backups;
 mod check;
 mod codegen;
+mod copy;
 mod export;
 mod infer;
 mod init;
@@ -66,6 +67,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Generate models and validators for your app's code: drizzle, sqlalchemy, json-schema, zod.
     Codegen(codegen::CodegenArgs),
+    /// Copy the database into another one (PostgreSQL or SQLite), verified row by row.
+    Copy(copy::CopyArgs),
 }
 
 /// Options every verb that reads the project file shares.
@@ -97,14 +100,18 @@ impl Command {
     fn database_project(&self) -> Option<&ProjectArgs> {
         match self {
             Command::Migrate(a) => Some(&a.project),
-            Command::Verify(a) => Some(&a.project),
-            Command::Export(a) => Some(&a.project),
             Command::Backup(a) => Some(&a.project),
             Command::Backups(a) => Some(&a.project),
             Command::Restore(a) => Some(&a.project),
-            Command::Codegen(a) => Some(&a.project),
-            Command::Serve(a) if a.store == serve::StoreKind::Sqlite => Some(&a.project),
-            Command::Serve(_) | Command::Check(_) | Command::Init(_) | Command::Infer(_) => None,
+            // These read and write either backend themselves.
+            Command::Verify(_)
+            | Command::Export(_)
+            | Command::Codegen(_)
+            | Command::Copy(_)
+            | Command::Serve(_)
+            | Command::Check(_)
+            | Command::Init(_)
+            | Command::Infer(_) => None,
         }
     }
 }
@@ -157,6 +164,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Restore(a) => restore::run(a, cli.quiet),
         Command::Serve(a) => serve::run(a),
         Command::Codegen(a) => codegen::run(a),
+        Command::Copy(a) => copy::run(a, cli.quiet),
     });
     match result {
         Ok(ok) => {

@@ -11,7 +11,9 @@ use clap::{Args, ValueEnum};
 use super::ProjectArgs;
 use crate::api::{self, AppState, Limits, auth::Auth};
 use crate::backup::serving::ServerBackups;
+use crate::config::Database;
 use crate::schema::Schema;
+use crate::store::postgres::store::PgStore;
 use crate::store::{JsonStore, SqliteStore, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,22 +73,30 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let routes = api::routes(&project, &prefix)?;
     // Held for the life of the server, before the database is opened: `jsonlift restore`
     // refuses while it is held, and a server does not start in the middle of one.
+    let on_postgres = matches!(project.database(), Database::Postgres(_));
     let lock = match a.store {
+        // A PostgreSQL database is shared by design: no lock file, no file backups (yet).
+        StoreKind::Sqlite if on_postgres => None,
         StoreKind::Sqlite => Some(crate::backup::hold_server_lock(&project.database_path())?),
         StoreKind::Json => None,
     };
     let store: Arc<dyn Store> = match a.store {
         StoreKind::Sqlite => {
-            let conn = crate::migrate::open_existing(&project, &schema)?;
-            let recorded = crate::store::bookkeeping::sources(&conn)?;
+            let mut db = crate::migrate::open_existing(&project, &schema)?;
+            let recorded = db.read(|tx| Ok(tx.sources()?))?;
             if !crate::migrate::upgrade::sources_to_upgrade(&schema, &recorded).is_empty() {
                 tracing::warn!(
                     "the tables of {} were defined by an earlier jsonlift, which some clients read wrongly (SQLite before 3.42, SQLAlchemy); `jsonlift migrate` rewrites them in place, rows kept",
-                    project.database_path().display()
+                    crate::migrate::database_name(&project)
                 );
             }
-            drop(conn);
-            Arc::new(SqliteStore::open(&project, schema)?)
+            drop(db);
+            match project.database() {
+                Database::Postgres(url) => {
+                    Arc::new(PgStore::open(url, project.pg_schema(), schema)?)
+                }
+                Database::Sqlite(_) => Arc::new(SqliteStore::open(&project, schema)?),
+            }
         }
         StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
     };

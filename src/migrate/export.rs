@@ -12,11 +12,9 @@ use crate::config::Project;
 use crate::schema::Schema;
 use crate::schema::rebuild::rebuild;
 use crate::source::{self, Layout, Style};
-use crate::store::bookkeeping;
-use crate::store::cursor::RowCursor;
 use crate::store::Tx;
+use crate::store::cursor::RowCursor;
 use crate::store::cursor::children_of;
-use crate::store::sqlite::SqliteTx;
 
 /// The layout assumed for a source that has none recorded: JSON.stringify(x, null, 2) + newline.
 pub fn default_layout() -> Layout {
@@ -52,8 +50,11 @@ fn out_path(project: &Project, path: &Path, out: &Path) -> anyhow::Result<PathBu
 pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let schema = Schema::build(project)?;
-    let conn = open_existing(project, &schema)?;
-    let mut report = Report::new("export", project.database_path());
+    let mut db = open_existing(project, &schema)?;
+    let mut report = Report::new(
+        "export",
+        std::path::PathBuf::from(super::database_name(project)),
+    );
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (si, spec) in schema.sources.iter().enumerate() {
         let target = out_path(project, &spec.path, out)?;
@@ -72,9 +73,15 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let layout = bookkeeping::layout_of(&conn, &spec.display)?.unwrap_or_else(default_layout);
         let started = Instant::now();
-        let counts = write_from_db(&SqliteTx(&conn), &schema, si, &layout, &target)?;
+        let counts = db.read(|tx| {
+            let layout = tx
+                .sources()?
+                .remove(&spec.display)
+                .map(|s| s.layout)
+                .unwrap_or_else(default_layout);
+            write_from_db(tx, &schema, si, &layout, &target)
+        })?;
         for c in schema.collections_of(si) {
             report.collections.push(CollectionReport {
                 name: c.name.clone(),

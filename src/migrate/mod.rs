@@ -32,7 +32,8 @@ use crate::source::{self, Format, SourceSpec};
 use crate::store::Dialect;
 use crate::store::backend::SourceState;
 use crate::store::bookkeeping;
-use crate::store::sqlite::{self, SqliteTx, cell_from};
+use crate::store::database::Db;
+use crate::store::sqlite::{self, cell_from};
 use crate::writeback;
 use load::{load_source, place, record_file};
 pub use progress::Progress;
@@ -1001,36 +1002,23 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
 pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let schema = Schema::build(project)?;
-    let db_path = project.database_path();
-    let mut report = Report::new("verify", db_path.clone());
-    let conn = open_existing(project, &schema)?;
-    for (si, spec) in schema.sources.iter().enumerate() {
-        for c in schema.collections_of(si) {
-            if !sqlite::table_exists(&conn, &schema.tables[c.table].name)? {
-                report.problem(Problem::new(
-                    spec.display.clone(),
-                    format!(
-                        "table {} does not exist; run `jsonlift migrate`",
-                        schema.tables[c.table].name
-                    ),
-                ));
-            }
-        }
-    }
-    if report.ok {
+    let mut report = Report::new("verify", PathBuf::from(database_name(project)));
+    let mut db = open_existing(project, &schema)?;
+    db.read(|tx| {
         for (si, spec) in schema.sources.iter().enumerate() {
-            verify::verify_source(&SqliteTx(&conn), &schema, si, spec, &mut report, &progress)?;
+            verify::verify_source(tx, &schema, si, spec, &mut report, &progress)?;
             for c in schema.collections_of(si) {
                 report.collections.push(CollectionReport {
                     name: c.name.clone(),
                     table: schema.tables[c.table].name.clone(),
                     source: spec.display.clone(),
-                    records: sqlite::count(&conn, &schema.tables[c.table].name)?,
+                    records: tx.count(&schema.tables[c.table])?,
                     ..CollectionReport::default()
                 });
             }
         }
-    }
+        Ok(())
+    })?;
     report.status = if report.ok {
         "database matches the sources".into()
     } else {
@@ -1040,19 +1028,28 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
     Ok(report)
 }
 
-/// Opens the project's database for reading; it must exist.
-/// Opens the database for reading, after checking that it holds the tables `schema` describes
-/// ([`drift`]).
-pub fn open_existing(project: &Project, schema: &Schema) -> anyhow::Result<Connection> {
-    let db_path = project.database_path();
-    if !db_path.exists() {
-        bail!(
-            "no database at {}; run `jsonlift migrate` first",
-            db_path.display()
-        );
+/// The project's database as messages name it: the path, or the URL (password masked) and
+/// schema.
+pub fn database_name(project: &Project) -> String {
+    match project.database() {
+        crate::config::Database::Sqlite(p) => p.display().to_string(),
+        crate::config::Database::Postgres(u) => format!("{u} (schema {})", project.pg_schema()),
     }
-    let conn = sqlite::open_read_only(&db_path, project.busy_timeout())
-        .map_err(|e| locked(e, &db_path))?;
-    drift::ensure(&SqliteTx(&conn), schema, &db_path.display().to_string())?;
-    Ok(conn)
+}
+
+/// Opens the project's database, SQLite or PostgreSQL, for reading, after checking that it holds
+/// the tables `schema` describes ([`drift`]).
+pub fn open_existing(project: &Project, schema: &Schema) -> anyhow::Result<Db> {
+    let mut db = Db::open(
+        project.database(),
+        project.pg_schema(),
+        project.busy_timeout(),
+    )
+    .map_err(|e| match e.downcast::<rusqlite::Error>() {
+        Ok(e) => locked(e, &project.database_path()),
+        Err(e) => e,
+    })?;
+    let name = database_name(project);
+    db.read(|tx| drift::ensure(tx, schema, &name))?;
+    Ok(db)
 }

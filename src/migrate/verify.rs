@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-
 use super::load::{place, record_file};
 use super::progress::Progress;
 use super::report::Report;
@@ -14,8 +13,8 @@ use crate::schema::Schema;
 use crate::schema::rebuild::rebuild;
 use crate::schema::shred::Cell;
 use crate::source::{self, SourceSpec};
-use crate::store::cursor::RowCursor;
 use crate::store::Tx;
+use crate::store::cursor::RowCursor;
 use crate::store::cursor::children_of;
 
 /// Compares source `si`, read through `spec`, with the database. Problems go to `report`.
@@ -64,8 +63,7 @@ pub fn verify_source(
         }
         let file = record_file(spec, rec.member, rec.key.as_deref());
         let ti = schema.collections[colls[rec.member]].table;
-        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(tx)?
-        else {
+        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(tx)? else {
             report.problem(place(
                 &rec.origin,
                 file,
@@ -129,7 +127,9 @@ pub fn verify_source(
                 let name = &schema.tables[t].name;
                 if let Some(join) = schema.tables[t].join {
                     // Shared entities are fetched once per occurrence: check that each is used.
-                    let crate::schema::Elements::Entities { col, .. } = schema.tables[join].elements else {
+                    let crate::schema::Elements::Entities { col, .. } =
+                        schema.tables[join].elements
+                    else {
                         unreachable!("a join table holds entities")
                     };
                     let unused =

@@ -54,6 +54,19 @@ pub struct Run {
     pub version: String,
 }
 
+/// One row of the ledger: a migration run (or a copy, an upgrade).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub action: String,
+    pub schema_hash: String,
+    pub sources: String,
+    pub backup: Option<String>,
+    pub version: String,
+}
+
 /// One open transaction. Methods take `&self`: a record's rebuild reads children while its own
 /// row is in hand.
 pub trait Tx {
@@ -91,8 +104,12 @@ pub trait Tx {
     fn count(&self, t: &Table) -> Result<u64, StoreError>;
     /// How many rows of shared-entity table `entities` no row of its join table `join` points
     /// at (through the join table's column `col`).
-    fn unused_entities(&self, entities: &Table, join: &Table, col: usize)
-    -> Result<u64, StoreError>;
+    fn unused_entities(
+        &self,
+        entities: &Table,
+        join: &Table,
+        col: usize,
+    ) -> Result<u64, StoreError>;
 
     /// Adds a row at the end of `t`.
     fn insert(&self, t: &Table, cells: &[Cell]) -> Written;
@@ -120,6 +137,12 @@ pub trait Tx {
     fn sources(&self) -> Result<HashMap<String, SourceState>, StoreError>;
     /// How many runs the ledger holds, and the last one.
     fn runs(&self) -> Result<(i64, Option<Run>), StoreError>;
+    /// Every row of the ledger, oldest first.
+    fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError>;
+    /// Enters a ledger row as it is, id included (a copy of another database's).
+    fn ledger_insert(&self, r: &LedgerRow) -> Result<(), StoreError>;
+    /// Records what a source was when it was migrated (replacing what was recorded).
+    fn source_write(&self, s: &SourceState) -> Result<(), StoreError>;
 
     // ----- the database itself ---------------------------------------------------------------
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::backend::{Run, SourceState};
+use super::backend::{LedgerRow, Run, SourceState};
 use super::sqlite::table_exists;
 use crate::audit::{Entry, Filter, NewEntry};
 use crate::source::Layout;
@@ -99,6 +99,37 @@ pub fn write_run(
     conn.execute(
         "INSERT INTO _jsonlift_ledger (started_at, finished_at, action, schema_hash, sources, backup, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![started, finished, action, schema_hash, sources.to_string(), backup, env!("CARGO_PKG_VERSION")],
+    )?;
+    Ok(())
+}
+
+/// Every row of the ledger, oldest first.
+pub fn ledger(conn: &Connection) -> rusqlite::Result<Vec<LedgerRow>> {
+    if !table_exists(conn, "_jsonlift_ledger")? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, started_at, finished_at, action, schema_hash, sources, backup, version FROM _jsonlift_ledger ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(LedgerRow {
+            id: r.get(0)?,
+            started_at: r.get(1)?,
+            finished_at: r.get(2)?,
+            action: r.get(3)?,
+            schema_hash: r.get(4)?,
+            sources: r.get(5)?,
+            backup: r.get(6)?,
+            version: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn ledger_insert(conn: &Connection, r: &LedgerRow) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO _jsonlift_ledger (id, started_at, finished_at, action, schema_hash, sources, backup, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![r.id, r.started_at, r.finished_at, r.action, r.schema_hash, r.sources, r.backup, r.version],
     )?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod bookkeeping;
 pub mod cursor;
+pub mod database;
 pub mod dialect;
 pub mod files;
 pub mod live;

@@ -10,7 +10,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::StoreError;
-use super::backend::{Cells, Refusal, Run, SourceState, Tx, Written};
+use super::backend::{Cells, LedgerRow, Refusal, Run, SourceState, Tx, Written};
 use super::bookkeeping;
 use crate::audit::{Entry, Filter, NewEntry};
 
@@ -687,6 +687,18 @@ impl Tx for SqliteTx<'_> {
 
     fn runs(&self) -> Result<(i64, Option<Run>), StoreError> {
         Ok(bookkeeping::runs(self.0)?)
+    }
+
+    fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
+        Ok(bookkeeping::ledger(self.0)?)
+    }
+
+    fn ledger_insert(&self, r: &LedgerRow) -> Result<(), StoreError> {
+        Ok(bookkeeping::ledger_insert(self.0, r)?)
+    }
+
+    fn source_write(&self, s: &SourceState) -> Result<(), StoreError> {
+        Ok(bookkeeping::write_source(self.0, s)?)
     }
 
     fn columns(&self, name: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {

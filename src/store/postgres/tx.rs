@@ -19,7 +19,7 @@ use crate::schema::ddl::{self, PG_EXACT, quote};
 use crate::schema::shred::Cell;
 use crate::schema::{ColType, Table};
 use crate::store::StoreError;
-use crate::store::backend::{Cells, Refusal, Run, SourceState, Tx, Written};
+use crate::store::backend::{Cells, LedgerRow, Refusal, Run, SourceState, Tx, Written};
 use crate::store::dialect::Dialect;
 
 /// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
@@ -33,7 +33,7 @@ pub struct PgTx<'c, 't> {
 
 /// A bound value of the type its column has.
 #[derive(Debug)]
-enum Param {
+pub(super) enum Param {
     Int(Option<i64>),
     Real(Option<f64>),
     Bool(Option<bool>),
@@ -41,7 +41,7 @@ enum Param {
 }
 
 impl Param {
-    fn as_sql(&self) -> &(dyn ToSql + Sync) {
+    pub(super) fn as_sql(&self) -> &(dyn ToSql + Sync) {
         match self {
             Param::Int(v) => v,
             Param::Real(v) => v,
@@ -51,7 +51,7 @@ impl Param {
     }
 }
 
-fn pg_err(e: postgres::Error) -> StoreError {
+pub(super) fn pg_err(e: postgres::Error) -> StoreError {
     StoreError::Other(anyhow::Error::new(e))
 }
 
@@ -202,7 +202,7 @@ fn cells(t: &Table, r: &postgres::Row, from: usize) -> Result<Cells, StoreError>
 }
 
 /// The parameters for a row's cells, and its `_exact` texts.
-fn params(t: &Table, cells: &[Cell]) -> Result<Vec<Param>, StoreError> {
+pub(super) fn params(t: &Table, cells: &[Cell]) -> Result<Vec<Param>, StoreError> {
     let mut out = Vec::with_capacity(t.columns.len() + 1);
     let mut exact: Vec<(String, Value)> = Vec::new();
     for (c, cell) in t.columns.iter().zip(cells) {
@@ -457,6 +457,29 @@ impl Tx for PgTx<'_, '_> {
         Ok(!self.query(&sql, &[p.as_sql()])?.is_empty())
     }
 
+    fn count(&self, t: &Table) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM {}", quote(&t.name));
+        let n: i64 = self.query(&sql, &[])?[0].try_get(0).map_err(pg_err)?;
+        Ok(n as u64)
+    }
+
+    fn unused_entities(
+        &self,
+        entities: &Table,
+        join: &Table,
+        col: usize,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT count(*) FROM {} e WHERE NOT EXISTS (SELECT 1 FROM {} j WHERE j.{} = e.{})",
+            quote(&entities.name),
+            quote(&join.name),
+            quote(&join.columns[col].name),
+            quote(&entities.columns[entities.pk].name)
+        );
+        let n: i64 = self.query(&sql, &[])?[0].try_get(0).map_err(pg_err)?;
+        Ok(n as u64)
+    }
+
     fn insert(&self, t: &Table, cells: &[Cell]) -> Written {
         let conflict = match t.join {
             // A shared entity is stored at its first occurrence.
@@ -632,6 +655,50 @@ impl Tx for PgTx<'_, '_> {
         Ok((n, last))
     }
 
+    fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
+        if self.columns("_jsonlift_ledger")?.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows = self.query(
+            "SELECT id, started_at, finished_at, action, schema_hash, sources, backup, version FROM _jsonlift_ledger ORDER BY id",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerRow {
+                    id: r.try_get(0).map_err(pg_err)?,
+                    started_at: r.try_get(1).map_err(pg_err)?,
+                    finished_at: r.try_get(2).map_err(pg_err)?,
+                    action: r.try_get(3).map_err(pg_err)?,
+                    schema_hash: r.try_get(4).map_err(pg_err)?,
+                    sources: r.try_get(5).map_err(pg_err)?,
+                    backup: r.try_get(6).map_err(pg_err)?,
+                    version: r.try_get(7).map_err(pg_err)?,
+                })
+            })
+            .collect()
+    }
+
+    fn ledger_insert(&self, r: &LedgerRow) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO _jsonlift_ledger (id, started_at, finished_at, action, schema_hash, sources, backup, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[&r.id, &r.started_at, &r.finished_at, &r.action, &r.schema_hash, &r.sources, &r.backup, &r.version],
+        )
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn source_write(&self, s: &SourceState) -> Result<(), StoreError> {
+        let layout = serde_json::to_string(&s.layout).map_err(anyhow::Error::from)?;
+        self.execute(
+            "INSERT INTO _jsonlift_sources (path, format, sha256, size, layout, records, schema_hash, migrated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (path) DO UPDATE SET format = EXCLUDED.format, sha256 = EXCLUDED.sha256, size = EXCLUDED.size, layout = EXCLUDED.layout, records = EXCLUDED.records, schema_hash = EXCLUDED.schema_hash, migrated_at = EXCLUDED.migrated_at",
+            &[&s.path, &s.format, &s.sha256, &(s.size as i64), &layout, &(s.records as i64), &s.schema_hash, &s.migrated_at],
+        )
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
     fn columns(&self, name: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
         // In the schema the connection's search_path puts first (`pg_schema`).
         let rows = self.query(
@@ -712,9 +779,9 @@ pub mod exact {
             Value::Array(items) => items.iter().for_each(|i| walk(i, kept)),
             Value::Object(fields) => {
                 // jsonb orders keys by length, then byte by byte.
-                let in_order = fields.windows(2).all(|w| {
-                    (w[0].0.len(), w[0].0.as_bytes()) < (w[1].0.len(), w[1].0.as_bytes())
-                });
+                let in_order = fields
+                    .windows(2)
+                    .all(|w| (w[0].0.len(), w[0].0.as_bytes()) < (w[1].0.len(), w[1].0.as_bytes()));
                 if !in_order {
                     *kept = Kept::Reordered;
                 }
@@ -740,7 +807,8 @@ pub mod exact {
         let plain = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
         let int_ok = plain(int) && (int == "0" || !int.starts_with('0'));
         let frac_ok = frac.is_none_or(plain);
-        let zero = int.bytes().all(|b| b == b'0') && frac.is_none_or(|f| f.bytes().all(|b| b == b'0'));
+        let zero =
+            int.bytes().all(|b| b == b'0') && frac.is_none_or(|f| f.bytes().all(|b| b == b'0'));
         int_ok && frac_ok && !(s.starts_with('-') && zero)
     }
 

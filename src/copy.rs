@@ -1,0 +1,407 @@
+//! `jsonlift copy --to URL`: the project's database, SQLite or PostgreSQL, into another one,
+//! with its audit log, ledger and source fingerprints, verified row by row before it is
+//! committed. It is the "later PostgreSQL" step of seeds 001 and 002: by then the database, not
+//! the old files, holds the truth, so the copy reads the database, not the sources.
+//!
+//! The source is read in one snapshot; the target is written in one transaction (PostgreSQL)
+//! or built beside its final name and renamed into place (SQLite), so a failure or a kill leaves
+//! the target as it was. Rows go in table by table, parents first: into PostgreSQL with binary
+//! COPY, indexes, triggers and the check of every reference after the rows; then every table is
+//! read back and compared with the source, cell by cell, in record order.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::audit::Filter;
+use crate::config::{Database, Project};
+use crate::json::{Value, parse};
+use crate::migrate::Progress;
+use crate::migrate::drift;
+use crate::schema::ddl::{self, create_table, internal_tables, quote};
+use crate::schema::shred::Cell;
+use crate::schema::{ColType, Schema, Table};
+use crate::store::backend::{Cells, LedgerRow};
+use crate::store::database::Db;
+use crate::store::postgres::db::{PgConn, after_load_sql, create_sql, drop_sql, jsonlift_tables};
+use crate::store::postgres::load::copy_in;
+use crate::store::postgres::tx::PgTx;
+use crate::store::sqlite::{self, SqliteTx};
+use crate::store::{Dialect, StoreError, Tx};
+
+/// Rows read from the source at a time.
+const PAGE: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Replace the jsonlift tables the target already holds.
+    pub replace: bool,
+    pub progress: Progress,
+}
+
+/// What a copy did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CopyReport {
+    pub from: String,
+    pub to: String,
+    /// Rows per table, in the order they were copied.
+    pub tables: Vec<(String, u64)>,
+    pub audit_entries: u64,
+    pub ledger_rows: u64,
+    pub seconds: f64,
+}
+
+/// A name for a database in messages: a path, or the URL with its password masked and the
+/// schema.
+fn describe(d: &Database, pg_schema: &str) -> String {
+    match d {
+        Database::Sqlite(p) => p.display().to_string(),
+        Database::Postgres(u) => format!("{u} (schema {pg_schema})"),
+    }
+}
+
+/// Copies the project's database into `to` (in schema `to_schema` there, on PostgreSQL).
+pub fn copy(
+    project: &Project,
+    to: &Database,
+    to_schema: &str,
+    opts: Options,
+) -> anyhow::Result<CopyReport> {
+    let t0 = Instant::now();
+    let schema = Schema::build(project)?;
+    let from = describe(project.database(), project.pg_schema());
+    let target = describe(to, to_schema);
+    if from == target {
+        bail!("{target} is the project's own database; copy to another one");
+    }
+    let mut source = Db::open(
+        project.database(),
+        project.pg_schema(),
+        project.busy_timeout(),
+    )?;
+    let mut report = CopyReport {
+        from: from.clone(),
+        to: target.clone(),
+        ..CopyReport::default()
+    };
+    source.read(|src| {
+        drift::ensure(src, &schema, &from)?;
+        let total: u64 = schema
+            .tables
+            .iter()
+            .map(|t| src.count(t))
+            .sum::<Result<u64, StoreError>>()?;
+        let bar = opts.progress.rows(&format!("copy to {target}"), total);
+        match to {
+            Database::Postgres(url) => {
+                let mut conn = PgConn::open(url, to_schema, true)?;
+                into_postgres(src, &schema, &mut conn, opts, &mut report, &bar)
+                    .with_context(|| format!("copying into {target}; nothing was changed there"))?;
+            }
+            Database::Sqlite(path) => {
+                into_sqlite(src, &schema, path, opts, &mut report, &bar)
+                    .with_context(|| format!("copying into {target}; nothing was changed there"))?;
+            }
+        }
+        bar.finish(total);
+        Ok(())
+    })?;
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The rows of table `t`, in record order, a page at a time.
+fn rows_of<'a>(
+    src: &'a dyn Tx,
+    t: &'a Table,
+) -> impl Iterator<Item = Result<Cells, StoreError>> + 'a {
+    let mut after = i64::MIN;
+    let mut page: std::vec::IntoIter<(i64, Cells)> = Vec::new().into_iter();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some((rowid, cells)) = page.next() {
+                after = rowid;
+                return Some(Ok(cells));
+            }
+            if done {
+                return None;
+            }
+            match src.page(t, after, PAGE) {
+                Ok(p) => {
+                    done = p.len() < PAGE;
+                    page = p.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    })
+}
+
+/// Tables in creation order: each collection's, parents first.
+fn tables_in_order(schema: &Schema) -> Vec<usize> {
+    (0..schema.collections.len())
+        .flat_map(|c| schema.tables_of(c))
+        .collect()
+}
+
+fn into_postgres(
+    src: &dyn Tx,
+    schema: &Schema,
+    conn: &mut PgConn,
+    opts: Options,
+    report: &mut CopyReport,
+    bar: &crate::migrate::progress::RowsBar,
+) -> anyhow::Result<()> {
+    let existing = jsonlift_tables(&mut conn.client)?;
+    if !existing.is_empty() && !opts.replace {
+        bail!(
+            "{} already holds jsonlift tables ({}); pass --replace to replace them",
+            conn.name,
+            existing.join(", ")
+        );
+    }
+    let statements = &mut conn.statements;
+    let mut tx = conn.client.transaction()?;
+    if opts.replace {
+        tx.batch_execute(&drop_sql(schema).join(";\n"))?;
+    }
+    // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
+    // index and each reference is then built or checked in one pass.
+    tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
+    for ti in tables_in_order(schema) {
+        let t = &schema.tables[ti];
+        let mut done = 0u64;
+        let mut rows = rows_of(src, t).inspect(|_| {
+            done += 1;
+            if done % PAGE as u64 == 0 {
+                bar.inc(PAGE as u64);
+            }
+        });
+        let n = copy_in(&mut tx, t, &mut rows)?;
+        bar.inc(n % PAGE as u64);
+        report.tables.push((t.name.clone(), n));
+    }
+    {
+        let ptx = PgTx::new(&mut tx, statements);
+        copy_bookkeeping(src, &ptx, report)?;
+    }
+    for sql in after_load_sql(schema) {
+        tx.batch_execute(&sql)
+            .with_context(|| format!("{sql}: a row refers to a row the copy does not hold?"))?;
+    }
+    for ti in tables_in_order(schema) {
+        let t = &schema.tables[ti];
+        if ddl::has_generated_key(t) {
+            // Keys were given with the rows: the identity goes on after the largest.
+            let key = &t.columns[t.pk].name;
+            tx.execute(
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                    quote(key),
+                    quote(key),
+                    quote(&t.name)
+                ),
+                &[&quote(&t.name), key],
+            )?;
+        }
+    }
+    for table in ["_jsonlift_audit", "_jsonlift_ledger"] {
+        tx.execute(
+            &format!("SELECT setval(pg_get_serial_sequence($1, 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}"),
+            &[&table],
+        )?;
+    }
+    {
+        let ptx = PgTx::new(&mut tx, statements);
+        verify(src, &ptx, schema, report)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn into_sqlite(
+    src: &dyn Tx,
+    schema: &Schema,
+    path: &Path,
+    opts: Options,
+    report: &mut CopyReport,
+    bar: &crate::migrate::progress::RowsBar,
+) -> anyhow::Result<()> {
+    if path.exists() && !opts.replace {
+        bail!("{} exists; pass --replace to replace it", path.display());
+    }
+    let name = path
+        .file_name()
+        .context("the target has no file name")?
+        .to_string_lossy()
+        .into_owned();
+    let temp = path.with_file_name(format!(".{name}.jsonlift-copy-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let guard = Remove(temp.clone());
+    let conn = sqlite::open_plain(&temp)?;
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.execute_batch("BEGIN")?;
+    for sql in internal_tables(Dialect::Sqlite) {
+        conn.execute_batch(&sql)?;
+    }
+    for ti in tables_in_order(schema) {
+        conn.execute_batch(&create_table(&schema.tables[ti], Dialect::Sqlite))?;
+    }
+    let stx = SqliteTx(&conn);
+    for ti in tables_in_order(schema) {
+        let t = &schema.tables[ti];
+        let mut n = 0u64;
+        for row in rows_of(src, t) {
+            if let Err(r) = stx.insert(t, &row?)? {
+                bail!("table {}: the row was refused: {}", t.name, r.message);
+            }
+            n += 1;
+            bar.inc(1);
+        }
+        report.tables.push((t.name.clone(), n));
+    }
+    copy_bookkeeping(src, &stx, report)?;
+    for ti in tables_in_order(schema) {
+        for sql in ddl::create_indexes(&schema.tables[ti]) {
+            conn.execute_batch(&sql)?;
+        }
+    }
+    let broken: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        bail!("{broken} row(s) refer to rows the copy does not hold");
+    }
+    verify(src, &stx, schema, report)?;
+    conn.execute_batch("COMMIT")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    drop(conn);
+    std::fs::File::open(&temp)?.sync_all()?;
+    std::fs::rename(&temp, path)
+        .with_context(|| format!("moving the copy to {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    std::mem::forget(guard);
+    Ok(())
+}
+
+/// The source fingerprints, the ledger (plus a row for this copy) and the audit log.
+fn copy_bookkeeping(src: &dyn Tx, dst: &dyn Tx, report: &mut CopyReport) -> anyhow::Result<()> {
+    let mut sources: Vec<_> = src.sources()?.into_values().collect();
+    sources.sort_by(|a, b| a.path.cmp(&b.path));
+    for s in &sources {
+        dst.source_write(s)?;
+    }
+    let ledger = src.ledger()?;
+    for r in &ledger {
+        dst.ledger_insert(r)?;
+    }
+    let now = crate::clock::now();
+    dst.ledger_insert(&LedgerRow {
+        id: ledger.last().map_or(1, |r| r.id + 1),
+        started_at: now.clone(),
+        finished_at: now,
+        action: "copy".into(),
+        schema_hash: ledger
+            .last()
+            .map(|r| r.schema_hash.clone())
+            .unwrap_or_default(),
+        sources: serde_json::json!({"from": report.from}).to_string(),
+        backup: None,
+        version: env!("CARGO_PKG_VERSION").into(),
+    })?;
+    report.ledger_rows = ledger.len() as u64 + 1;
+    let mut after = 0i64;
+    loop {
+        let page = src.audit_query(&Filter {
+            after_id: Some(after),
+            limit: Some(PAGE),
+            ..Filter::default()
+        })?;
+        for e in &page {
+            dst.audit_insert(e)?;
+            after = e.id;
+        }
+        report.audit_entries += page.len() as u64;
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Every table read back from the target, compared with the source cell by cell in record order;
+/// and the bookkeeping's counts.
+fn verify(src: &dyn Tx, dst: &dyn Tx, schema: &Schema, report: &CopyReport) -> anyhow::Result<()> {
+    for ti in tables_in_order(schema) {
+        let t = &schema.tables[ti];
+        let mut theirs = rows_of(dst, t);
+        let mut n = 0u64;
+        for mine in rows_of(src, t) {
+            let mine = mine?;
+            let Some(copied) = theirs.next().transpose()? else {
+                bail!(
+                    "verification failed: table {} has {n} rows in the copy, more in the source",
+                    t.name
+                );
+            };
+            n += 1;
+            if let Some(col) = differs(t, &mine, &copied) {
+                bail!(
+                    "verification failed: table {}, row {n}, column {}: {:?} in the source, {:?} in the copy",
+                    t.name,
+                    t.columns[col].name,
+                    mine[col],
+                    copied[col]
+                );
+            }
+        }
+        if theirs.next().is_some() {
+            bail!(
+                "verification failed: table {} has more rows in the copy than in the source",
+                t.name
+            );
+        }
+    }
+    let audit = dst.audit_last_id()?;
+    if audit != src.audit_last_id()? {
+        bail!(
+            "verification failed: the copy's audit log ends at entry {audit}, the source's does not"
+        );
+    }
+    let ledger = dst.ledger()?.len() as u64;
+    if ledger != report.ledger_rows {
+        bail!(
+            "verification failed: the copy's ledger has {ledger} rows, {} were written",
+            report.ledger_rows
+        );
+    }
+    Ok(())
+}
+
+/// The first column whose cells differ: JSON by value (PostgreSQL spaces its jsonb text),
+/// numbers to the bit.
+fn differs(t: &Table, a: &[Cell], b: &[Cell]) -> Option<usize> {
+    (0..t.columns.len()).find(|&i| match (t.columns[i].ty, &a[i], &b[i]) {
+        (ColType::Json, Cell::Text(x), Cell::Text(y)) => x != y && json(x) != json(y),
+        (_, Cell::Real(x), Cell::Real(y)) => x.to_bits() != y.to_bits(),
+        (_, x, y) => x != y,
+    })
+}
+
+fn json(text: &str) -> Option<Value> {
+    parse(text.as_bytes(), 10_000).ok()
+}

@@ -1,0 +1,152 @@
+//! One connection to jsonlift's PostgreSQL database: in the project's schema (`pg_schema`,
+//! first on the search path), with its prepared statements, running closures in transactions
+//! as the seam's [`Tx`]; and the tables themselves: created from the schema, recognised,
+//! dropped.
+
+use anyhow::Context;
+
+use super::connect::{PgUrl, connect};
+use super::tx::{PgTx, Statements};
+use crate::schema::Schema;
+use crate::schema::ddl::{
+    add_foreign_keys, create_table, create_table_bare, indexes, internal_tables, quote,
+};
+use crate::store::{Dialect, StoreError, Tx};
+
+pub struct PgConn {
+    pub client: postgres::Client,
+    pub(crate) statements: Statements,
+    /// The masked URL and schema, for messages.
+    pub name: String,
+}
+
+/// How a transaction is begun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One snapshot for every statement.
+    Read,
+    /// Serializable: two servers writing at once cannot both read the same "largest key" and
+    /// both insert after it; the loser is told to retry (SQLSTATE 40001).
+    Write,
+}
+
+impl PgConn {
+    /// Connects and puts `pg_schema` first on the search path (creating it when `create`).
+    pub fn open(url: &PgUrl, pg_schema: &str, create: bool) -> anyhow::Result<PgConn> {
+        let mut client = connect(url)?;
+        if create {
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(pg_schema)))
+                .with_context(|| format!("{url}: creating schema {pg_schema}"))?;
+        }
+        client
+            .batch_execute(&format!("SET search_path TO {}", quote(pg_schema)))
+            .with_context(|| format!("{url}: schema {pg_schema}"))?;
+        Ok(PgConn {
+            client,
+            statements: Statements::default(),
+            name: format!("{url} (schema {pg_schema})"),
+        })
+    }
+
+    /// Runs `f` in one transaction, committed when it returns `Ok`.
+    pub fn run<T, E: From<StoreError>>(
+        &mut self,
+        mode: Mode,
+        f: impl FnOnce(&dyn Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let pg = |e: postgres::Error| E::from(StoreError::Other(anyhow::Error::new(e)));
+        let mut tx = match mode {
+            Mode::Read => self
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start(),
+            Mode::Write => self
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::Serializable)
+                .start(),
+        }
+        .map_err(pg)?;
+        let out = f(&PgTx::new(&mut tx, &mut self.statements))?;
+        tx.commit().map_err(pg)?;
+        Ok(out)
+    }
+}
+
+/// Whether an error is PostgreSQL asking for the transaction to be tried again (a
+/// serialization failure or a deadlock between two writers).
+pub fn is_retryable(e: &StoreError) -> bool {
+    let StoreError::Other(e) = e else {
+        return false;
+    };
+    e.chain().any(|c| {
+        c.downcast_ref::<postgres::Error>()
+            .and_then(|e| e.code())
+            .is_some_and(|c| {
+                *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            })
+    })
+}
+
+/// The statements that create jsonlift's tables for `schema` in the current schema: its own
+/// tables, then each collection's, parents first. `for_load`: without foreign keys, indexes and
+/// triggers, which [`after_load_sql`] adds once the rows are in (one pass each, not one lookup
+/// per row).
+pub fn create_sql(schema: &Schema, for_load: bool) -> Vec<String> {
+    let mut out = internal_tables(Dialect::Postgres);
+    for c in 0..schema.collections.len() {
+        for t in schema.tables_of(c) {
+            let t = &schema.tables[t];
+            if for_load {
+                out.push(create_table_bare(t, Dialect::Postgres));
+            } else {
+                out.push(create_table(t, Dialect::Postgres));
+                out.extend(indexes(t, Dialect::Postgres));
+            }
+        }
+    }
+    out
+}
+
+/// What [`create_sql`] left out for a load: indexes and triggers, then foreign keys.
+pub fn after_load_sql(schema: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in 0..schema.collections.len() {
+        for t in schema.tables_of(c) {
+            out.extend(indexes(&schema.tables[t], Dialect::Postgres));
+        }
+    }
+    for c in 0..schema.collections.len() {
+        for t in schema.tables_of(c) {
+            out.extend(add_foreign_keys(&schema.tables[t]));
+        }
+    }
+    out
+}
+
+/// The tables of the current schema that jsonlift made (its own `_jsonlift_*` tables).
+pub fn jsonlift_tables(client: &mut postgres::Client) -> Result<Vec<String>, postgres::Error> {
+    let rows = client.query(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_name LIKE '\\_jsonlift\\_%' ORDER BY 1",
+        &[],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Drops every table `schema` describes, and jsonlift's own, from the current schema.
+pub fn drop_sql(schema: &Schema) -> Vec<String> {
+    let mut out: Vec<String> = schema
+        .tables
+        .iter()
+        .map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", quote(&t.name)))
+        .collect();
+    for t in ["_jsonlift_sources", "_jsonlift_ledger", "_jsonlift_audit"] {
+        out.push(format!("DROP TABLE IF EXISTS {t} CASCADE"));
+    }
+    out
+}

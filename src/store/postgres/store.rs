@@ -1,0 +1,118 @@
+//! The PostgreSQL database as a [`Store`] for `serve`: a pool of connections (each with its
+//! prepared statements), reads in read-only snapshots, writes in serializable transactions
+//! retried when PostgreSQL says another writer got there first, so several servers can share
+//! one database and lose no write.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::connect::PgUrl;
+use super::db::{Mode, PgConn, is_retryable};
+use crate::schema::Schema;
+use crate::store::{Store, StoreError, Tx};
+
+/// How long a write keeps retrying before giving up with an error.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+/// Idle connections kept for reuse; more are opened under load and closed when returned.
+const POOL_SIZE: usize = 16;
+
+pub struct PgStore {
+    url: PgUrl,
+    pg_schema: String,
+    schema: Schema,
+    idle: Mutex<Vec<PgConn>>,
+}
+
+impl PgStore {
+    /// Connects once, so that a bad URL or a missing table is said at start.
+    pub fn open(url: &PgUrl, pg_schema: &str, schema: Schema) -> anyhow::Result<PgStore> {
+        let store = PgStore {
+            url: url.clone(),
+            pg_schema: pg_schema.to_string(),
+            schema,
+            idle: Mutex::new(Vec::new()),
+        };
+        let conn = store.connect()?;
+        store.give_back(conn);
+        Ok(store)
+    }
+
+    fn connect(&self) -> anyhow::Result<PgConn> {
+        PgConn::open(&self.url, &self.pg_schema, false)
+    }
+
+    fn take(&self) -> Result<PgConn, StoreError> {
+        let pooled = self.idle.lock().expect("pool lock").pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => Ok(self.connect()?),
+        }
+    }
+
+    fn give_back(&self, conn: PgConn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < POOL_SIZE {
+            idle.push(conn);
+        }
+    }
+
+    fn transaction(
+        &self,
+        mode: Mode,
+        f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.take()?;
+        let deadline = Instant::now() + RETRY_FOR;
+        let mut pause = Duration::from_millis(2);
+        let result = loop {
+            match conn.run(mode, |tx| f(tx)) {
+                Err(e) if is_retryable(&e) && Instant::now() < deadline => {
+                    tracing::debug!("serialization conflict, retrying: {e}");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                other => break other,
+            }
+        };
+        self.give_back(conn);
+        result
+    }
+}
+
+impl Store for PgStore {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.transaction(Mode::Read, f)
+    }
+
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.transaction(Mode::Write, f)
+    }
+
+    fn close_connections(&self) {
+        close(std::mem::take(&mut *self.idle.lock().expect("pool lock")));
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        close(std::mem::take(&mut *self.idle.lock().expect("pool lock")));
+    }
+}
+
+/// Closes connections on a thread of their own: the synchronous client blocks on its own
+/// runtime to close, which it may not do on one of the server's async threads.
+fn close(conns: Vec<PgConn>) {
+    if !conns.is_empty() {
+        let _ = std::thread::spawn(move || drop(conns)).join();
+    }
+}
