@@ -18,6 +18,7 @@ use crate::audit::Filter;
 use crate::config::{Database, Project};
 use crate::json::{Value, parse};
 use crate::migrate::Progress;
+use crate::migrate::progress::RowsBar;
 use crate::migrate::drift;
 use crate::schema::ddl::{self, create_table, internal_tables, quote};
 use crate::schema::shred::Cell;
@@ -26,7 +27,7 @@ use crate::store::backend::{Cells, LedgerRow};
 use crate::store::database::Db;
 use crate::store::postgres::db::{PgConn, after_load_sql, create_sql, drop_sql, jsonlift_tables};
 use crate::store::postgres::load::copy_in;
-use crate::store::postgres::tx::PgTx;
+use crate::store::postgres::tx::{PgTx, Statements};
 use crate::store::sqlite::{self, SqliteTx};
 use crate::store::{Dialect, StoreError, Tx};
 
@@ -143,7 +144,7 @@ fn rows_of<'a>(
 }
 
 /// Tables in creation order: each collection's, parents first.
-fn tables_in_order(schema: &Schema) -> Vec<usize> {
+pub fn tables_in_order(schema: &Schema) -> Vec<usize> {
     (0..schema.collections.len())
         .flat_map(|c| schema.tables_of(c))
         .collect()
@@ -155,7 +156,7 @@ fn into_postgres(
     conn: &mut PgConn,
     opts: Options,
     report: &mut CopyReport,
-    bar: &crate::migrate::progress::RowsBar,
+    bar: &RowsBar,
 ) -> anyhow::Result<()> {
     let existing = jsonlift_tables(&mut conn.client)?;
     if !existing.is_empty() && !opts.replace {
@@ -167,7 +168,26 @@ fn into_postgres(
     }
     let statements = &mut conn.statements;
     let mut tx = conn.client.transaction()?;
-    if opts.replace {
+    fill_postgres(src, schema, &mut tx, statements, opts.replace, Some("copy"), report, bar)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes the whole database `src` into PostgreSQL inside the caller's transaction `tx`:
+/// `replace` drops what jsonlift tables are there first. The ledger gets a row for `action`
+/// (`copy`), or none when the caller records the run itself. Verified before it returns.
+#[allow(clippy::too_many_arguments)]
+pub fn fill_postgres(
+    src: &dyn Tx,
+    schema: &Schema,
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    replace: bool,
+    action: Option<&str>,
+    report: &mut CopyReport,
+    bar: &RowsBar,
+) -> anyhow::Result<()> {
+    if replace {
         tx.batch_execute(&drop_sql(schema).join(";\n"))?;
     }
     // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
@@ -182,13 +202,13 @@ fn into_postgres(
                 bar.inc(PAGE as u64);
             }
         });
-        let n = copy_in(&mut tx, t, &mut rows)?;
+        let n = copy_in(tx, t, &mut rows)?;
         bar.inc(n % PAGE as u64);
         report.tables.push((t.name.clone(), n));
     }
     {
-        let ptx = PgTx::new(&mut tx, statements);
-        copy_bookkeeping(src, &ptx, report)?;
+        let ptx = PgTx::new(tx, statements);
+        copy_bookkeeping(src, &ptx, action, report)?;
     }
     for sql in after_load_sql(schema) {
         tx.batch_execute(&sql)
@@ -216,12 +236,8 @@ fn into_postgres(
             &[&table],
         )?;
     }
-    {
-        let ptx = PgTx::new(&mut tx, statements);
-        verify(src, &ptx, schema, report)?;
-    }
-    tx.commit()?;
-    Ok(())
+    let ptx = PgTx::new(tx, statements);
+    verify(src, &ptx, schema, &tables_in_order(schema), report)
 }
 
 fn into_sqlite(
@@ -230,9 +246,27 @@ fn into_sqlite(
     path: &Path,
     opts: Options,
     report: &mut CopyReport,
-    bar: &crate::migrate::progress::RowsBar,
+    bar: &RowsBar,
 ) -> anyhow::Result<()> {
-    if path.exists() && !opts.replace {
+    let all = tables_in_order(schema);
+    fill_sqlite(src, schema, &all, path, opts.replace, Some("copy"), report, bar)
+}
+
+/// Writes the database `src` into a new SQLite file at `path` (built beside it, then renamed
+/// over it), verified: jsonlift's own tables, and of the schema's the `tables` given (in creation
+/// order); `action` as for [`fill_postgres`].
+#[allow(clippy::too_many_arguments)]
+pub fn fill_sqlite(
+    src: &dyn Tx,
+    schema: &Schema,
+    tables: &[usize],
+    path: &Path,
+    replace: bool,
+    action: Option<&str>,
+    report: &mut CopyReport,
+    bar: &RowsBar,
+) -> anyhow::Result<()> {
+    if path.exists() && !replace {
         bail!("{} exists; pass --replace to replace it", path.display());
     }
     let name = path
@@ -256,11 +290,11 @@ fn into_sqlite(
     for sql in internal_tables(Dialect::Sqlite) {
         conn.execute_batch(&sql)?;
     }
-    for ti in tables_in_order(schema) {
+    for &ti in tables {
         conn.execute_batch(&create_table(&schema.tables[ti], Dialect::Sqlite))?;
     }
     let stx = SqliteTx(&conn);
-    for ti in tables_in_order(schema) {
+    for &ti in tables {
         let t = &schema.tables[ti];
         let mut n = 0u64;
         for row in rows_of(src, t) {
@@ -272,8 +306,8 @@ fn into_sqlite(
         }
         report.tables.push((t.name.clone(), n));
     }
-    copy_bookkeeping(src, &stx, report)?;
-    for ti in tables_in_order(schema) {
+    copy_bookkeeping(src, &stx, action, report)?;
+    for &ti in tables {
         for sql in ddl::create_indexes(&schema.tables[ti]) {
             conn.execute_batch(&sql)?;
         }
@@ -284,7 +318,7 @@ fn into_sqlite(
     if broken > 0 {
         bail!("{broken} row(s) refer to rows the copy does not hold");
     }
-    verify(src, &stx, schema, report)?;
+    verify(src, &stx, schema, tables, report)?;
     conn.execute_batch("COMMIT")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     drop(conn);
@@ -298,8 +332,13 @@ fn into_sqlite(
     Ok(())
 }
 
-/// The source fingerprints, the ledger (plus a row for this copy) and the audit log.
-fn copy_bookkeeping(src: &dyn Tx, dst: &dyn Tx, report: &mut CopyReport) -> anyhow::Result<()> {
+/// The source fingerprints, the ledger (plus a row for `action`) and the audit log.
+fn copy_bookkeeping(
+    src: &dyn Tx,
+    dst: &dyn Tx,
+    action: Option<&str>,
+    report: &mut CopyReport,
+) -> anyhow::Result<()> {
     let mut sources: Vec<_> = src.sources()?.into_values().collect();
     sources.sort_by(|a, b| a.path.cmp(&b.path));
     for s in &sources {
@@ -309,21 +348,24 @@ fn copy_bookkeeping(src: &dyn Tx, dst: &dyn Tx, report: &mut CopyReport) -> anyh
     for r in &ledger {
         dst.ledger_insert(r)?;
     }
-    let now = crate::clock::now();
-    dst.ledger_insert(&LedgerRow {
-        id: ledger.last().map_or(1, |r| r.id + 1),
-        started_at: now.clone(),
-        finished_at: now,
-        action: "copy".into(),
-        schema_hash: ledger
-            .last()
-            .map(|r| r.schema_hash.clone())
-            .unwrap_or_default(),
-        sources: serde_json::json!({"from": report.from}).to_string(),
-        backup: None,
-        version: env!("CARGO_PKG_VERSION").into(),
-    })?;
-    report.ledger_rows = ledger.len() as u64 + 1;
+    report.ledger_rows = ledger.len() as u64;
+    if let Some(action) = action {
+        let now = crate::clock::now();
+        dst.ledger_insert(&LedgerRow {
+            id: ledger.last().map_or(1, |r| r.id + 1),
+            started_at: now.clone(),
+            finished_at: now,
+            action: action.into(),
+            schema_hash: ledger
+                .last()
+                .map(|r| r.schema_hash.clone())
+                .unwrap_or_default(),
+            sources: serde_json::json!({"from": report.from}).to_string(),
+            backup: None,
+            version: env!("CARGO_PKG_VERSION").into(),
+        })?;
+        report.ledger_rows += 1;
+    }
     let mut after = 0i64;
     loop {
         let page = src.audit_query(&Filter {
@@ -345,8 +387,14 @@ fn copy_bookkeeping(src: &dyn Tx, dst: &dyn Tx, report: &mut CopyReport) -> anyh
 
 /// Every table read back from the target, compared with the source cell by cell in record order;
 /// and the bookkeeping's counts.
-fn verify(src: &dyn Tx, dst: &dyn Tx, schema: &Schema, report: &CopyReport) -> anyhow::Result<()> {
-    for ti in tables_in_order(schema) {
+fn verify(
+    src: &dyn Tx,
+    dst: &dyn Tx,
+    schema: &Schema,
+    tables: &[usize],
+    report: &CopyReport,
+) -> anyhow::Result<()> {
+    for &ti in tables {
         let t = &schema.tables[ti];
         let mut theirs = rows_of(dst, t);
         let mut n = 0u64;

@@ -270,6 +270,7 @@ m = { type = "object", flatten = true, fields = { n = "text" } }
             dry_run: false,
             reimport: false,
             progress: Progress::auto(true),
+            database_backups: true,
         };
         assert!(migrate(&p, &opts).unwrap().ok);
         SqliteStore::open(&p, crate::schema::Schema::build(&p).unwrap()).unwrap()

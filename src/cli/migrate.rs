@@ -26,6 +26,7 @@ pub fn run(a: &MigrateArgs, quiet: bool) -> anyhow::Result<Report> {
         dry_run: a.dry_run,
         reimport: a.reimport,
         progress: Progress::auto(quiet || a.json),
+        database_backups: true,
     };
     let report = migrate::migrate(&project, &opts)?;
     finish(report, a.json, quiet)

@@ -99,12 +99,12 @@ impl Command {
     /// the files themselves; `init` and `infer` have no project yet.
     fn database_project(&self) -> Option<&ProjectArgs> {
         match self {
-            Command::Migrate(a) => Some(&a.project),
             Command::Backup(a) => Some(&a.project),
             Command::Backups(a) => Some(&a.project),
             Command::Restore(a) => Some(&a.project),
             // These read and write either backend themselves.
-            Command::Verify(_)
+            Command::Migrate(_)
+            | Command::Verify(_)
             | Command::Export(_)
             | Command::Codegen(_)
             | Command::Copy(_)

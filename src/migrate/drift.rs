@@ -14,7 +14,7 @@ use anyhow::bail;
 
 use crate::schema::fingerprint::{SchemaState, schema_state};
 use crate::schema::{Role, Schema, Table};
-use crate::store::{Dialect, StoreError, Tx};
+use crate::store::{StoreError, Tx};
 
 /// One difference between the project file and the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +139,7 @@ fn compare_table(
                 ),
             ),
             Some((_, ty)) => {
-                let want = Dialect::Sqlite.column_type(c.ty, c.primary_key && c.role != Role::Id);
+                let want = tx.dialect().column_type(c.ty, c.primary_key && c.role != Role::Id);
                 if !ty.eq_ignore_ascii_case(want) {
                     report(
                         field.clone(),

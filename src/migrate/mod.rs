@@ -7,6 +7,7 @@ pub mod export;
 pub mod load;
 pub mod progress;
 pub mod report;
+pub mod postgres;
 pub mod snapshot;
 pub mod upgrade;
 pub mod verify;
@@ -45,6 +46,8 @@ pub struct Options {
     pub dry_run: bool,
     pub reimport: bool,
     pub progress: Progress,
+    /// Back up the database before changing it, and after (off for a scratch database).
+    pub database_backups: bool,
 }
 
 /// The fingerprint of a source to be taken while it is backed up.
@@ -149,6 +152,9 @@ fn phase(name: &str) {
 }
 
 pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
+    if let crate::config::Database::Postgres(url) = project.database() {
+        return postgres::migrate(project, opts, url);
+    }
     let t0 = Instant::now();
     let started_at = clock::now();
     let schema = Schema::build(project)?;
@@ -299,9 +305,11 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         (sqlite::open_build(&path)?, Target::Scratch { _dir: dir })
     } else if exists {
         // A database backup before changing it, so the change can be undone (`jsonlift restore`).
-        let before = backup::take(project, db_backup_options(project, "migrate-before"))
-            .context("backing up the database before changing it; nothing was changed")?;
-        db_backup = Some(before);
+        if opts.database_backups {
+            let before = backup::take(project, db_backup_options(project, "migrate-before"))
+                .context("backing up the database before changing it; nothing was changed")?;
+            db_backup = Some(before);
+        }
         (
             sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?,
             Target::InPlace,
@@ -409,7 +417,10 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             report.status = "migrated".into();
             report.backup = Some(source_backup.dir().to_path_buf());
             // And one after: point-in-time recovery cannot replay a reimport, it starts here.
-            if let Err(e) = backup::take(project, db_backup_options(project, "migrate-after")) {
+            if !opts.database_backups {
+            } else if let Err(e) =
+                backup::take(project, db_backup_options(project, "migrate-after"))
+            {
                 tracing::warn!(
                     "the migration is committed, but the database backup after it failed: {e:#}; run `jsonlift backup`"
                 );

@@ -70,6 +70,9 @@ pub struct LedgerRow {
 /// One open transaction. Methods take `&self`: a record's rebuild reads children while its own
 /// row is in hand.
 pub trait Tx {
+    /// The SQL spelling of this database (its column types, for comparing with the schema).
+    fn dialect(&self) -> crate::store::Dialect;
+
     // ----- rows ------------------------------------------------------------------------------
 
     /// Up to `limit` rows of `t` after rowid `after`, in rowid order, with their rowids.

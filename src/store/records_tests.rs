@@ -61,6 +61,7 @@ fn project(dir: &Path) -> (Project, SqliteStore) {
         dry_run: false,
         reimport: false,
         progress: Progress::auto(true),
+        database_backups: true,
     };
     let r = migrate(&p, &opts).unwrap();
     assert!(r.ok, "{r:?}");

@@ -449,6 +449,10 @@ fn cells_of(r: &rusqlite::Row, from: usize, n: usize) -> rusqlite::Result<Cells>
 }
 
 impl Tx for SqliteTx<'_> {
+    fn dialect(&self) -> super::Dialect {
+        super::Dialect::Sqlite
+    }
+
     fn page(&self, t: &Table, after: i64, limit: usize) -> Result<Vec<(i64, Cells)>, StoreError> {
         let sql = format!(
             "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",

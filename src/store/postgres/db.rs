@@ -129,7 +129,9 @@ pub fn after_load_sql(schema: &Schema) -> Vec<String> {
 }
 
 /// The tables of the current schema that jsonlift made (its own `_jsonlift_*` tables).
-pub fn jsonlift_tables(client: &mut postgres::Client) -> Result<Vec<String>, postgres::Error> {
+pub fn jsonlift_tables(
+    client: &mut impl postgres::GenericClient,
+) -> Result<Vec<String>, postgres::Error> {
     let rows = client.query(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = current_schema() AND table_name LIKE '\\_jsonlift\\_%' ORDER BY 1",

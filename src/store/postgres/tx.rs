@@ -303,6 +303,10 @@ fn param_untyped(cell: &Cell) -> Param {
 }
 
 impl Tx for PgTx<'_, '_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
     fn page(&self, t: &Table, after: i64, limit: usize) -> Result<Vec<(i64, Cells)>, StoreError> {
         let rowid = ddl::rowid_column(t, Dialect::Postgres);
         let sql = format!(
