@@ -18,8 +18,8 @@ use crate::audit::Filter;
 use crate::config::{Database, Project};
 use crate::json::{Value, parse};
 use crate::migrate::Progress;
-use crate::migrate::progress::RowsBar;
 use crate::migrate::drift;
+use crate::migrate::progress::RowsBar;
 use crate::schema::ddl::{self, create_table, internal_tables, quote};
 use crate::schema::shred::Cell;
 use crate::schema::{ColType, Schema, Table};
@@ -168,7 +168,16 @@ fn into_postgres(
     }
     let statements = &mut conn.statements;
     let mut tx = conn.client.transaction()?;
-    fill_postgres(src, schema, &mut tx, statements, opts.replace, Some("copy"), report, bar)?;
+    fill_postgres(
+        src,
+        schema,
+        &mut tx,
+        statements,
+        opts.replace,
+        Some("copy"),
+        report,
+        bar,
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -249,7 +258,16 @@ fn into_sqlite(
     bar: &RowsBar,
 ) -> anyhow::Result<()> {
     let all = tables_in_order(schema);
-    fill_sqlite(src, schema, &all, path, opts.replace, Some("copy"), report, bar)
+    fill_sqlite(
+        src,
+        schema,
+        &all,
+        path,
+        opts.replace,
+        Some("copy"),
+        report,
+        bar,
+    )
 }
 
 /// Writes the database `src` into a new SQLite file at `path` (built beside it, then renamed

@@ -48,7 +48,7 @@ pub async fn audit(
 pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
     let (check, runs, last, recorded, drift) = blocking(&s, |st| {
         // Only a database can drift from the project file; the JSON store reads the files.
-        let has_db = st.database_file().is_some();
+        let has_db = st.is_database();
         read(st, |tx| {
             let check = tx.integrity()?;
             // A JSON store has no ledger: it reports none.

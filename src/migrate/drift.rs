@@ -58,14 +58,15 @@ pub fn check(tx: &dyn Tx, schema: &Schema) -> Result<Vec<Drift>, StoreError> {
             ));
             continue;
         };
-        if schema_state(schema, c.source, &state.schema_hash) != SchemaState::Changed {
-            continue;
-        }
+        // The columns are compared every time (a table changed behind jsonlift's back is
+        // drift too); the recorded fingerprint tells whether the rules changed.
         let before = out.len();
         for t in schema.tables_of(ci) {
             compare_table(tx, &schema.tables[t], &mut |f, m| out.push(drift(f, m)))?;
         }
-        if out.len() == before {
+        if out.len() == before
+            && schema_state(schema, c.source, &state.schema_hash) == SchemaState::Changed
+        {
             out.push(drift(
                 None,
                 "its rules in jsonlift.toml (required, unique, enum, min/max, check, references, key, format or member) differ from those the database was migrated with".into(),
@@ -139,7 +140,9 @@ fn compare_table(
                 ),
             ),
             Some((_, ty)) => {
-                let want = tx.dialect().column_type(c.ty, c.primary_key && c.role != Role::Id);
+                let want = tx
+                    .dialect()
+                    .column_type(c.ty, c.primary_key && c.role != Role::Id);
                 if !ty.eq_ignore_ascii_case(want) {
                     report(
                         field.clone(),

@@ -5,9 +5,9 @@
 pub mod drift;
 pub mod export;
 pub mod load;
+pub mod postgres;
 pub mod progress;
 pub mod report;
-pub mod postgres;
 pub mod snapshot;
 pub mod upgrade;
 pub mod verify;

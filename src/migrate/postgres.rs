@@ -44,7 +44,10 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             matching_tables(&ptx, &schema)?
         };
         tables.extend(present.iter().map(|&t| quote(&schema.tables[t].name)));
-        tx.batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", ")))?;
+        tx.batch_execute(&format!(
+            "LOCK TABLE {} IN EXCLUSIVE MODE",
+            tables.join(", ")
+        ))?;
         let ptx = PgTx::new(&mut tx, statements);
         fill_sqlite(
             &ptx,

@@ -264,6 +264,10 @@ impl Store for JsonStore {
         &self.schema
     }
 
+    fn is_database(&self) -> bool {
+        false
+    }
+
     fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
         self.with_loaded(&lock, |l| f(&SqliteTx(&l.conn)))

@@ -98,6 +98,11 @@ pub trait Store: Send + Sync {
     fn database_file(&self) -> Option<&std::path::Path> {
         None
     }
+    /// Whether the records live in a database that the project file can drift from (the JSON
+    /// store reads the files themselves).
+    fn is_database(&self) -> bool {
+        true
+    }
     /// Audit entries matching `f`, oldest first.
     fn audit(&self, f: &crate::audit::Filter) -> Result<Vec<crate::audit::Entry>, StoreError> {
         let mut out = Vec::new();

@@ -3,6 +3,8 @@
 //! - `bad_input`: every kind of broken input is refused with the exact place and leaves nothing
 //!   behind.
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
+//! - `postgres`: every example on PostgreSQL (migrate, verify, export byte for byte), jsonb
+//!   exactness, `copy` both ways, reimport and failure, `serve` with audit and drift.
 //! - `compat`: a project file changed after the migration (drift) is refused by every reader;
 //!   a database made by an earlier jsonlift is upgraded in place by `migrate`, edits kept.
 //! - `verify`: differences between the database and the sources are found and located.
@@ -52,6 +54,7 @@ mod jsonserver_common;
 mod jsonserver_parity;
 mod jsonserver_query;
 mod migrate;
+mod postgres;
 mod postgres_connect;
 mod serve;
 mod serve_admin;

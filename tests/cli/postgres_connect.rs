@@ -497,9 +497,17 @@ fn missing_database_says_how_to_create_it() {
     );
 }
 
+/// The verbs that still stop on PostgreSQL: database backups are SQLite files for now.
+fn not_yet_verbs() -> Vec<Vec<String>> {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![v(&["backup"]), v(&["backups"]), v(&["restore"])]
+}
+
 #[test]
-fn reachable_server_is_refused_until_the_backend_exists() {
-    let Some(url) = real_server("reachable_server_is_refused_until_the_backend_exists") else {
+fn reachable_server_is_refused_by_the_verbs_without_a_postgres_backend() {
+    let Some(url) =
+        real_server("reachable_server_is_refused_by_the_verbs_without_a_postgres_backend")
+    else {
         return;
     };
     let (version, _) = server_facts(&url);
@@ -511,8 +519,7 @@ fn reachable_server_is_refused_until_the_backend_exists() {
     );
     // --database wins over the file's `database`, for every verb.
     let p = project("app.db");
-    let out = p.outside("export").display().to_string();
-    for mut args in database_verbs(&out) {
+    for mut args in not_yet_verbs() {
         args.extend(["--database".to_string(), url.clone()]);
         let before = p.snapshot();
         let r = jl_env(&p, &args, None);
@@ -525,7 +532,7 @@ fn reachable_server_is_refused_until_the_backend_exists() {
     // The URL in the project file does the same.
     let p = project(&url);
     let before = p.snapshot();
-    let r = jl(&p, &["migrate", "--dry-run"]);
+    let r = jl(&p, &["backup"]);
     refused(
         &p,
         &before,
@@ -552,7 +559,7 @@ fn sslmode_against_the_real_server() {
     let p = project("app.db");
     let require = with_db(&url, &dbname, "?sslmode=require");
     let before = p.snapshot();
-    let r = jl(&p, &["migrate", "--database", &require]);
+    let r = jl(&p, &["backup", "--database", &require]);
     if has_tls {
         // Encrypted, certificate not checked (libpq's `require`): the server is reached.
         refused(
@@ -564,7 +571,7 @@ fn sslmode_against_the_real_server() {
         );
         // A local server's certificate is not signed by a public authority: verify-full fails.
         let full = with_db(&url, &dbname, "?sslmode=verify-full");
-        let r = jl(&p, &["migrate", "--database", &full]);
+        let r = jl(&p, &["backup", "--database", &full]);
         refused(
             &p,
             &before,

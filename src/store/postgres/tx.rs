@@ -177,10 +177,19 @@ fn cells(t: &Table, r: &postgres::Row, from: usize) -> Result<Cells, StoreError>
                 .try_get::<_, Option<bool>>(at)
                 .map_err(pg_err)?
                 .map_or(Cell::Null, |b| Cell::Int(b as i64)),
-            ColType::Text | ColType::Json => r
+            ColType::Text => r
                 .try_get::<_, Option<String>>(at)
                 .map_err(pg_err)?
                 .map_or(Cell::Null, |s| Cell::Text(s.into())),
+            // jsonb prints its values spaced out: the compact text jsonlift writes is the same
+            // value, and what a copy back into SQLite should hold.
+            ColType::Json => match r.try_get::<_, Option<String>>(at).map_err(pg_err)? {
+                None => Cell::Null,
+                Some(s) => match parse(s.as_bytes(), 10_000) {
+                    Ok(v) => Cell::Text(crate::json::to_compact_string(&v).into()),
+                    Err(_) => Cell::Text(s.into()),
+                },
+            },
         };
         out.push(cell);
     }

@@ -1,0 +1,403 @@
+//! PostgreSQL as the database (issue #14), against the server in `JSONLIFT_TEST_POSTGRES` (each
+//! test in a schema of its own, dropped afterwards; skipped loudly without it):
+//! - every example migrates into PostgreSQL, a second run has nothing to do, verify finds no
+//!   difference and export gives back every source byte for byte;
+//! - JSON values jsonb would rewrite (key order, `1e3`, `-0`) come back exactly;
+//! - `copy` from SQLite into PostgreSQL and back, refused onto jsonlift tables without
+//!   `--replace`, verified, the audit log and ledger with it;
+//! - a reimport keeps the other collections; a failed migration leaves PostgreSQL as it was;
+//! - `serve` on PostgreSQL: CRUD, the audit log, health and drift.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::serve::{Server, call};
+use crate::util::*;
+
+/// `JSONLIFT_TEST_POSTGRES`, or `None` after saying loudly that `test` was skipped.
+pub fn server(test: &str) -> Option<String> {
+    match std::env::var("JSONLIFT_TEST_POSTGRES") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED {test}: JSONLIFT_TEST_POSTGRES is not set \
+                 (e.g. postgres://postgres@127.0.0.1:5432/test); NOT run against PostgreSQL !!!!!!!!\n"
+            );
+            None
+        }
+    }
+}
+
+/// A schema of the test's own on the server, dropped when the test ends.
+pub struct PgSchema {
+    pub url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub fn new(url: &str) -> PgSchema {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "jl_test_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let s = PgSchema {
+            url: url.to_string(),
+            name,
+        };
+        s.sql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", s.name));
+        s
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("JSONLIFT_TEST_POSTGRES={}: {e}", self.url))
+    }
+
+    pub fn sql(&self, sql: &str) {
+        self.client().batch_execute(sql).unwrap();
+    }
+
+    /// The rows of a query in this schema, each column as text.
+    pub fn q(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let mut c = self.client();
+        c.batch_execute(&format!("SET search_path TO {}", self.name))
+            .unwrap();
+        c.simple_query(sql)
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn q1(&self, sql: &str) -> String {
+        self.q(sql)[0][0].clone().unwrap_or_default()
+    }
+
+    /// The lines a project file needs to put its database here.
+    pub fn toml(&self) -> String {
+        format!(
+            "database = \"{}\"\npg_schema = \"{}\"\n",
+            self.url, self.name
+        )
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+/// `examples/<name>` in a temp folder, its database on PostgreSQL in a schema of its own.
+pub fn example_on(pg: &PgSchema, name: &str) -> Project {
+    let p = Project::empty();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+        &p.root,
+    );
+    for e in std::fs::read_dir(&p.root).unwrap() {
+        let path = e.unwrap().path();
+        let n = path.file_name().unwrap().to_string_lossy().into_owned();
+        if n.ends_with(".db") || n.contains(".db-") {
+            std::fs::remove_file(&path).unwrap();
+        } else if n == ".jsonlift" {
+            std::fs::remove_dir_all(&path).unwrap();
+        }
+    }
+    let toml = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    let toml: Vec<&str> = toml
+        .lines()
+        .filter(|l| !l.starts_with("database ="))
+        .collect();
+    p.write(
+        "jsonlift.toml",
+        format!("{}{}\n", pg.toml(), toml.join("\n")),
+    );
+    p
+}
+
+const EXAMPLES: [&str; 5] = ["lernpfad", "techtree", "profiles", "personas", "jsonserver"];
+
+#[test]
+fn every_example_migrates_verifies_and_exports_byte_for_byte_on_postgres() {
+    let Some(url) = server("every_example_migrates_verifies_and_exports_byte_for_byte_on_postgres")
+    else {
+        return;
+    };
+    for name in EXAMPLES {
+        let pg = PgSchema::new(&url);
+        let p = example_on(&pg, name);
+        p.jl(&["migrate"])
+            .ok()
+            .stdout_has("migrate: migrated")
+            .stdout_has(&format!("(schema {})", pg.name));
+        p.jl(&["migrate"]).ok().stdout_has("already migrated");
+        p.jl(&["verify"]).ok();
+        let out = p.export();
+        let config: toml::Table =
+            toml::from_str(&String::from_utf8(p.read("jsonlift.toml")).unwrap()).unwrap();
+        for rel in crate::examples::source_files(&p.root, &config) {
+            assert_exported_identical(&p, &out, &rel);
+        }
+        // No SQLite file appeared, and the ledger is in PostgreSQL.
+        assert!(
+            !std::fs::read_dir(&p.root).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".db")),
+            "{name}: a SQLite file was written"
+        );
+        assert_eq!(
+            pg.q1("SELECT count(*) FROM _jsonlift_ledger"),
+            "1",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn postgres_types_are_its_own_and_json_that_jsonb_would_rewrite_comes_back_exactly() {
+    let Some(url) = server("postgres_types_are_its_own") else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let p = Project::new(&format!(
+        "{}\n[collections.things]\nsource = \"things.json\"\nkey = \"id\"\n\n[collections.things.fields]\nid = \"integer\"\nok = \"boolean\"\nratio = \"real\"\ndoc = \"json\"\n",
+        pg.toml()
+    ));
+    // As `JSON.stringify(x, null, 2)` lays a file out (jsonlift keeps that layout), with number
+    // spellings and key orders jsonb does not keep.
+    let text = r#"[
+  {
+    "id": 1,
+    "ok": true,
+    "ratio": 0.5,
+    "doc": {
+      "b": 1,
+      "a": 1e3,
+      "z": [
+        -0,
+        1.50
+      ]
+    }
+  },
+  {
+    "id": 2,
+    "ok": false,
+    "ratio": -0.0,
+    "doc": {
+      "a": 1,
+      "bb": "x"
+    }
+  }
+]"#;
+    p.write("things.json", text);
+    p.jl(&["migrate"]).ok();
+    let types = pg.q(
+        "SELECT column_name, data_type FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = 'things' ORDER BY ordinal_position",
+    );
+    let types: Vec<String> = types
+        .iter()
+        .map(|r| format!("{}:{}", r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect();
+    for want in [
+        "id:bigint",
+        "ok:boolean",
+        "ratio:double precision",
+        "doc:jsonb",
+    ] {
+        assert!(types.contains(&want.to_string()), "{types:?}");
+    }
+    // jsonb holds the value (its own key order and number spelling) for queries ...
+    assert_eq!(pg.q1("SELECT doc->>'a' FROM things WHERE id = 1"), "1000");
+    // ... and the exact text where jsonb would change it, only there.
+    assert_eq!(
+        pg.q1("SELECT count(*) FROM things WHERE _exact IS NOT NULL"),
+        "1"
+    );
+    p.jl(&["verify"]).ok();
+    let out = p.export();
+    assert_exported_identical(&p, &out, "things.json");
+}
+
+#[test]
+fn copy_into_postgres_and_back_keeps_every_row_the_audit_log_and_the_ledger() {
+    let Some(url) = server("copy_into_postgres_and_back") else {
+        return;
+    };
+    let p = crate::serve::example("techtree", "");
+    // An edit through the API, so the audit log has more than the migration's entries.
+    {
+        let s = Server::start(&p, &[], &[]);
+        call(
+            "PATCH",
+            &s.url("/api/users/21636369-8b52-4b4a-97b7-50923ceb3ffd"),
+            None,
+            Some(r#"{"name": "Edited"}"#),
+        )
+        .status(200);
+    }
+    let pg = PgSchema::new(&url);
+    let to = format!("--to={url}");
+    let schema = format!("--to-schema={}", pg.name);
+    let r = p.jl(&["copy", &to, &schema]);
+    r.ok().stdout_has("every row verified");
+    let sqlite_rows = |db: &Path| -> Vec<String> {
+        dump_db(db)
+            .into_iter()
+            .filter(|l| l.starts_with("row ") && !l.starts_with("row _jsonlift_ledger"))
+            .collect()
+    };
+    let before = sqlite_rows(&p.path("techtree.db"));
+    let audit = q1(
+        &open_db(&p.path("techtree.db")),
+        "SELECT count(*) FROM _jsonlift_audit",
+    );
+    assert_eq!(pg.q1("SELECT count(*) FROM _jsonlift_audit"), audit);
+    assert_eq!(
+        pg.q1("SELECT action FROM _jsonlift_ledger ORDER BY id DESC LIMIT 1"),
+        "copy"
+    );
+    // A second copy onto jsonlift tables is refused, and changes nothing.
+    p.jl(&["copy", &to, &schema])
+        .failed()
+        .stderr_has("already holds jsonlift tables")
+        .stderr_has("--replace");
+    p.jl(&["copy", &to, &schema, "--replace"]).ok();
+    // And back: the PostgreSQL database (as the project's, with --database) into a new file.
+    let back = p.outside("back.db");
+    let pgp = Project::empty();
+    copy_tree(&p.root, &pgp.root);
+    pgp.write(
+        "jsonlift.toml",
+        format!(
+            "{}{}",
+            pg.toml(),
+            String::from_utf8(p.read("jsonlift.toml"))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with("database ="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    );
+    pgp.jl(&["copy", &format!("--to={}", back.display())])
+        .ok()
+        .stdout_has("every row verified");
+    assert_eq!(sqlite_rows(&back), before, "the round trip changed rows");
+    // The copy is a database jsonlift reads like its own.
+    pgp.jl(&["verify", &format!("--database={}", back.display())])
+        .code_in(&[0, 1]);
+}
+
+#[test]
+fn a_failed_migration_leaves_postgres_as_it_was_and_a_reimport_keeps_the_other_collections() {
+    let Some(url) = server("a_failed_migration_leaves_postgres_as_it_was") else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let p = example_on(&pg, "lernpfad");
+    p.jl(&["migrate", "-q"]).ok();
+    let snapshot = || pg.q("SELECT id, title FROM courses ORDER BY id");
+    let stats = || pg.q1("SELECT xp FROM stats");
+    let (courses, xp) = (snapshot(), stats());
+    // A broken source: refused with its place, nothing written.
+    let good = p.read("data/courses.json");
+    p.write("data/courses.json", b"[{\"id\": \"x\", ");
+    p.jl(&["migrate", "--reimport"])
+        .failed()
+        .stderr_has("data/courses.json");
+    assert_eq!(snapshot(), courses);
+    assert_eq!(pg.q1("SELECT count(*) FROM _jsonlift_ledger"), "1");
+    // A reimport of courses alone: stats keeps what it has (an edit made in the database).
+    p.write("data/courses.json", &good);
+    pg.sql(&format!("UPDATE {}.stats SET xp = 4242", pg.name));
+    let text = String::from_utf8(good)
+        .unwrap()
+        .replacen("\"title\": \"", "\"title\": \"New ", 1);
+    p.write("data/courses.json", text);
+    p.jl(&["migrate"]).failed().stderr_has("--reimport");
+    p.jl(&["migrate", "--reimport"]).ok().stdout_has("migrated");
+    assert_ne!(snapshot(), courses);
+    assert_eq!(stats(), "4242");
+    assert_ne!(xp, "4242");
+    assert_eq!(
+        pg.q1("SELECT action FROM _jsonlift_ledger ORDER BY id DESC LIMIT 1"),
+        "reimport"
+    );
+    p.jl(&["verify", "-q"])
+        .failed()
+        .stderr_has("data/stats.json");
+}
+
+#[test]
+fn serve_on_postgres_reads_writes_audits_and_reports_drift() {
+    let Some(url) = server("serve_on_postgres") else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let p = example_on(&pg, "jsonserver");
+    p.jl(&["migrate", "-q"]).ok();
+    let s = Server::start(&p, &[], &[]);
+    let posts = call("GET", &s.url("/api/posts"), None, None);
+    posts.status(200);
+    let r = call(
+        "POST",
+        &s.url("/api/posts"),
+        None,
+        Some(r#"{"title": "on postgres", "views": 7}"#),
+    );
+    r.status(201);
+    let created: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let id = created["id"].to_string();
+    call(
+        "PATCH",
+        &s.url(&format!("/api/posts/{id}")),
+        None,
+        Some(r#"{"views": 8}"#),
+    )
+    .status(200);
+    let got = call("GET", &s.url(&format!("/api/posts/{id}")), None, None);
+    got.status(200);
+    let got: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(got["views"], 8);
+    assert_eq!(got["title"], "on postgres");
+    let list = call(
+        "GET",
+        &s.url("/api/posts?views_gte=8&_sort=views"),
+        None,
+        None,
+    );
+    list.status(200);
+    assert!(list.body.contains("on postgres"), "{}", list.body);
+    call("DELETE", &s.url(&format!("/api/posts/{id}")), None, None).status(200);
+    call("GET", &s.url(&format!("/api/posts/{id}")), None, None).status(404);
+    // Every write is in the audit log, in PostgreSQL.
+    assert_eq!(
+        pg.q1("SELECT string_agg(action, ',' ORDER BY id) FROM _jsonlift_audit WHERE collection = 'posts'"),
+        "migrate,insert,update,delete"
+    );
+    let h = call("GET", &s.url("/_admin/health"), None, None);
+    h.status(200);
+    assert!(h.body.contains("\"schema\": \"ok\""), "{}", h.body);
+    // A column dropped behind the server's back is drift.
+    pg.sql(&format!("ALTER TABLE {}.posts DROP COLUMN views", pg.name));
+    let h = call("GET", &s.url("/_admin/health"), None, None);
+    h.status(503);
+    assert!(h.body.contains("\"drift\""), "{}", h.body);
+    drop(s);
+    p.jl(&["verify"]).failed().stderr_has("views");
+}
