@@ -96,6 +96,8 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             )
         })
         .with_context(|| format!("writing {name}; nothing was committed"))?;
+    // The crash tests kill the process here: everything is written, nothing committed.
+    crate::backup::pause_at("migrate:postgres-written");
     tx.commit()
         .with_context(|| format!("committing {name}; nothing was committed"))?;
     Ok(report)

@@ -401,3 +401,64 @@ fn serve_on_postgres_reads_writes_audits_and_reports_drift() {
     drop(s);
     p.jl(&["verify"]).failed().stderr_has("views");
 }
+
+/// `jsonlift <args>` on `p`, SIGKILLed once it says it paused at `step`.
+fn killed_at(p: &Project, step: &str, args: &[&str]) {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jsonlift"));
+    cmd.arg(args[0])
+        .arg("-c")
+        .arg(p.config())
+        .args(&args[1..])
+        .env("JSONLIFT_TEST_PAUSE_AT", step)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    for line in err.lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("paused at") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains(&format!("paused at {step}")),
+        "never paused:\n{seen}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A migration killed with everything written but not committed leaves PostgreSQL as it was,
+/// holds no lock, and the next run completes: a first migration leaves no table, a reimport
+/// leaves the earlier data.
+#[test]
+fn a_migration_killed_before_commit_leaves_postgres_as_it_was() {
+    let Some(url) = server("a_migration_killed_before_commit_leaves_postgres_as_it_was") else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let p = example_on(&pg, "lernpfad");
+    killed_at(&p, "migrate:postgres-written", &["migrate"]);
+    assert_eq!(
+        pg.q1(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+        ),
+        "0"
+    );
+    p.jl(&["migrate", "-q"]).ok();
+    let before = pg.q("SELECT id, title FROM courses ORDER BY id");
+    let text = String::from_utf8(p.read("data/courses.json"))
+        .unwrap()
+        .replacen("\"title\": \"", "\"title\": \"Changed ", 1);
+    p.write("data/courses.json", text);
+    killed_at(&p, "migrate:postgres-written", &["migrate", "--reimport"]);
+    assert_eq!(pg.q("SELECT id, title FROM courses ORDER BY id"), before);
+    assert_eq!(pg.q1("SELECT count(*) FROM _jsonlift_ledger"), "1");
+    // The killed run's lock went with its connection: the next run is not kept waiting.
+    p.jl(&["migrate", "-q", "--reimport"]).ok();
+    assert_ne!(pg.q("SELECT id, title FROM courses ORDER BY id"), before);
+}
