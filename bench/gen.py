@@ -4,6 +4,7 @@
     python3 bench/gen.py flat   [--records 1000000] [--out bench/data/flat.json]
     python3 bench/gen.py small  [--records 1000000] [--out bench/data/small.json]
     python3 bench/gen.py nested [--size 1G]         [--out bench/data/nested.json]
+    python3 bench/gen.py lernpfad [--records 10000] [--out bench/data/lernpfad.json]
 
 flat:   a JSON array of small flat records (id, uuid, name, email, age, score, active,
         created_at, tags[2]) written like JSON.stringify(records): compact, one line.
@@ -12,6 +13,10 @@ small:  the issue's "~100 MB for 1 M small flat records": id, name, email, age, 
 nested: a JSON array of courses, each with 5-10 modules of 5-10 lessons with text bodies (and
         sometimes a quiz), written like JSON.stringify(courses, null, 2), until the file holds at
         least --size bytes (K/M/G suffixes are powers of 1024; default 1G = 1 073 741 824 bytes).
+
+lernpfad: seed 000's courses.json shape at scale: --records courses (default 10 000), each with
+        4-10 modules of 4-10 lessons (title, type, duration, a sentence of content), written
+        like JSON.stringify(courses, null, 2): about 570 000 rows for 10 000 courses.
 
 Same arguments and --seed, same bytes. The file is streamed record by record (memory stays
 small whatever the size), written to OUT.tmp and renamed when complete, and described in
@@ -178,11 +183,49 @@ def gen_nested(out, rng, target):
     return {"records": courses, "modules": modules, "lessons": lessons}
 
 
+def gen_lernpfad(out, rng, courses):
+    enc = json.JSONEncoder(ensure_ascii=False, indent=2)
+    out.write("[\n")
+    modules = lessons = 0
+    for c in range(1, courses + 1):
+        mods = []
+        for m in range(rng.randrange(4, 11)):
+            less = [
+                {
+                    "title": f"Lektion {m + 1}.{l + 1}: {rng.choice(WORDS)} {rng.choice(WORDS)}",
+                    "type": rng.choice(["text", "quiz", "exercise"]),
+                    "duration": f"{rng.randrange(5, 61)} min",
+                    "content": " ".join(rng.choice(WORDS) for _ in range(rng.randrange(4, 12))),
+                }
+                for l in range(rng.randrange(4, 11))
+            ]
+            lessons += len(less)
+            mods.append({"id": f"m{c}-{m + 1}", "title": f"Modul {m + 1}: {rng.choice(WORDS)}",
+                         "lessons": less})
+        modules += len(mods)
+        course = {
+            "id": f"course-{c}",
+            "title": f"{rng.choice(TOPICS)} #{c}",
+            "description": " ".join(rng.choice(WORDS) for _ in range(12)),
+            "category": rng.choice(["Mathematik", "Informatik", "Sprachen", "Biologie"]),
+            "difficulty": rng.choice(["Anfänger", "Mittel", "Fortgeschritten"]),
+            "language": rng.choice(LANGS),
+            "estimatedHours": js_number(round(rng.uniform(1, 40), 1)),
+            "createdAt": iso(rng),
+            "modules": mods,
+        }
+        text = enc.encode(course)
+        out.write(("  " if c == 1 else ",\n  ") + text.replace("\n", "\n  "))
+    out.write("\n]")
+    return {"records": courses, "modules": modules, "lessons": lessons}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dataset", choices=["flat", "small", "nested"])
+    ap.add_argument("dataset", choices=["flat", "small", "nested", "lernpfad"])
     ap.add_argument("--out", help="output file (default bench/data/DATASET.json)")
-    ap.add_argument("--records", type=int, default=1_000_000, help="flat, small: number of records")
+    ap.add_argument("--records", type=int, default=None,
+                    help="flat, small: number of records (1 000 000); lernpfad: courses (10 000)")
     ap.add_argument("--size", default="1G", help="nested: minimum file size (e.g. 10M, 1G)")
     ap.add_argument("--seed", type=int, default=20240611)
     args = ap.parse_args()
@@ -195,14 +238,16 @@ def main():
     tmp = out_path + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="", buffering=1 << 20) as out:
         if args.dataset == "flat":
-            meta = gen_flat(out, rng, args.records)
+            meta = gen_flat(out, rng, args.records or 1_000_000)
         elif args.dataset == "small":
-            meta = gen_flat(out, rng, args.records, small=True)
+            meta = gen_flat(out, rng, args.records or 1_000_000, small=True)
+        elif args.dataset == "lernpfad":
+            meta = gen_lernpfad(out, rng, args.records or 10_000)
         else:
             meta = gen_nested(out, rng, parse_size(args.size))
     os.replace(tmp, out_path)
     meta.update(dataset=args.dataset, seed=args.seed, bytes=os.path.getsize(out_path),
-                args={"size": args.size} if args.dataset == "nested" else {"records": args.records})
+                args={"size": args.size} if args.dataset == "nested" else {"records": meta["records"]})
     with open(out_path + ".meta.json", "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
