@@ -12,9 +12,10 @@ use super::ProjectArgs;
 use crate::api::{self, AppState, Limits, auth::Auth};
 use crate::backup::serving::ServerBackups;
 use crate::config::Database;
+use crate::migrate::json_store::JsonStore;
 use crate::schema::Schema;
 use crate::store::postgres::store::PgStore;
-use crate::store::{JsonStore, SqliteStore, Store};
+use crate::store::{SqliteStore, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {

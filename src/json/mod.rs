@@ -10,7 +10,7 @@ pub mod parse;
 pub use parse::{ParseError, line_col, locate, parse, parse_nested};
 
 pub mod write;
-pub use write::{detect_style, to_compact_string, write_value};
+pub use write::{Style, detect_style, to_compact_string, write_value};
 
 pub mod scan;
 pub use scan::{Pos, ScanError, Scanner, ValuePos};

@@ -5,11 +5,27 @@
 //! on the shape of indented output and differ only in separators and `ensure_ascii`. Numbers are
 //! written with the text they were read with, so a parsed file writes back byte for byte.
 
+use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
+
+/// How a JSON file was written (indentation, separators, escaping, final newline), kept so that
+/// `export` reproduces it; the source readers record it, the writer here follows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Style {
+    /// Indentation unit (`"  "`, `"    "`, `"\t"`); `None` for compact output on one line.
+    pub indent: Option<String>,
+    /// Separator after a key (`":"` or `": "`).
+    pub colon: String,
+    /// Separator between items when compact (`","` or `", "`); ignored when indented.
+    pub comma: String,
+    /// Escape every non-ASCII character as `\uXXXX` (Python's `ensure_ascii`, TinyDB's default).
+    pub ascii: bool,
+    /// The file ends with a newline.
+    pub trailing_newline: bool,
+}
 
 use super::parse::BOM;
 use super::value::Value;
-use crate::source::Style;
 
 /// Writes `v` in `style`, as if nested `level` deep: the first line is not indented (the caller
 /// has placed it), inner lines get `level + 1` indents and a closing bracket `level`.

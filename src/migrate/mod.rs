@@ -4,6 +4,7 @@
 
 pub mod drift;
 pub mod export;
+pub mod json_store;
 pub mod load;
 pub mod postgres;
 pub mod progress;

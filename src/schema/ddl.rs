@@ -1,7 +1,7 @@
 //! DDL derived from the schema, per dialect.
 
+use super::dialect::Dialect;
 use super::{ColType, OnDelete, Role, Schema, Table};
-use crate::store::Dialect;
 
 /// Quotes an identifier: any name a JSON key can have is a valid column name.
 pub fn quote(ident: &str) -> String {

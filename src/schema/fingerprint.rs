@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::Schema;
 use super::ddl::{create_table, create_table_v1};
-use crate::store::Dialect;
+use super::dialect::Dialect;
 
 /// A fingerprint of everything the schema says about source `si`'s collections: if it changes,
 /// the tables would differ and the data must be re-imported.

@@ -3,11 +3,13 @@
 //! back together of records from rows ([`rebuild`]) that verify and export rely on.
 
 pub mod ddl;
+pub mod dialect;
 pub mod fingerprint;
 pub mod rebuild;
 #[cfg(test)]
 mod rebuild_tests;
 pub mod shred;
+pub mod statements;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -314,7 +316,7 @@ impl Builder<'_> {
             }
         }
         for t in &mut self.tables {
-            t.sql = crate::store::sqlite::table_sql(t);
+            t.sql = statements::table_sql(t);
         }
         Ok(Schema {
             tables: self.tables,

@@ -110,20 +110,7 @@ pub struct Origin {
     pub path: JsonPath,
 }
 
-/// How a source file was written, kept so that `export` reproduces it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Style {
-    /// Indentation unit (`"  "`, `"    "`, `"\t"`); `None` for compact output on one line.
-    pub indent: Option<String>,
-    /// Separator after a key (`":"` or `": "`).
-    pub colon: String,
-    /// Separator between items when compact (`","` or `", "`); ignored when indented.
-    pub comma: String,
-    /// Escape every non-ASCII character as `\uXXXX` (Python's `ensure_ascii`, TinyDB's default).
-    pub ascii: bool,
-    /// The file ends with a newline.
-    pub trailing_newline: bool,
-}
+pub use crate::json::Style;
 
 /// Everything about a source file that is not records, recorded at migration time so that
 /// `export` can write the file back exactly.

@@ -2,15 +2,14 @@
 //! and on jsonlift's own tables ([`bookkeeping`]), implemented per database ([`sqlite`]; [`postgres`] reaches a PostgreSQL server and holds
 //! its `Tx`).
 //! [`Store`] runs reads and writes as such transactions; [`records::Records`] does the work on
-//! them, so every store (the SQLite database, the JSON files themselves) gives the same
+//! them, so every store (the SQLite or PostgreSQL database, the JSON files themselves:
+//! `migrate::json_store`, which loads them with the migration's loader) gives the same
 //! validation, the same answers and the same audit log.
 
 pub mod backend;
 pub mod bookkeeping;
 pub mod cursor;
 pub mod database;
-pub mod dialect;
-pub mod files;
 pub mod live;
 pub mod postgres;
 pub mod records;
@@ -21,10 +20,9 @@ pub mod vfs;
 use rusqlite::ErrorCode;
 
 use crate::schema::Schema;
+pub use crate::schema::dialect::Dialect;
 use crate::schema::shred::FieldError;
 pub use backend::{Refusal, Tx};
-pub use dialect::Dialect;
-pub use files::JsonStore;
 pub use live::SqliteStore;
 pub use records::Records;
 

@@ -18,9 +18,9 @@ use crate::json::{Value, parse};
 use crate::schema::ddl::{self, PG_EXACT, quote};
 use crate::schema::shred::Cell;
 use crate::schema::{ColType, Table};
+use crate::store::Dialect;
 use crate::store::StoreError;
 use crate::store::backend::{Cells, LedgerRow, Refusal, Run, SourceState, Tx, Written};
-use crate::store::dialect::Dialect;
 
 /// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
 #[derive(Default)]

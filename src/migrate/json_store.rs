@@ -19,18 +19,18 @@ use std::time::SystemTime;
 use anyhow::{Context, anyhow, bail};
 use rusqlite::Connection;
 
-use super::sqlite::SqliteTx;
-use super::{Store, StoreError, Tx};
+use super::export::write_from_db;
+use super::load::load_source;
+use super::{Progress, Report};
 use crate::audit::{Entry, Filter};
 use crate::config::Project;
-use crate::migrate::export::write_from_db;
-use crate::migrate::load::load_source;
-use crate::migrate::{Progress, Report};
 use crate::schema::Schema;
 use crate::schema::ddl::{internal_tables, schema_sql};
 use crate::schema::shred::Ids;
 use crate::source::{Format, Layout};
 use crate::store::Dialect;
+use crate::store::sqlite::SqliteTx;
+use crate::store::{Store, StoreError, Tx};
 
 /// What identifies a version of a source file without reading it.
 type Stamp = Vec<Option<(SystemTime, u64)>>;
@@ -136,7 +136,7 @@ impl JsonStore {
     fn load(&self, lock: &FileLock) -> Result<Loaded, StoreError> {
         let stamp = self.stamp();
         let generation = lock.generation().map_err(anyhow::Error::from)?;
-        let conn = super::sqlite::open_in_memory()?;
+        let conn = crate::store::sqlite::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         for sql in schema_sql(&self.schema, Dialect::Sqlite)
             .into_iter()
@@ -220,7 +220,7 @@ impl JsonStore {
             .layouts
             .get(&si)
             .cloned()
-            .unwrap_or_else(crate::migrate::export::default_layout);
+            .unwrap_or_else(super::export::default_layout);
         let result = write_from_db(&SqliteTx(&loaded.conn), &self.schema, si, &layout, &tmp)
             .and_then(|_| {
                 File::open(&tmp)?.sync_all()?;

@@ -1,7 +1,7 @@
 //! SQL differences between the databases jsonlift writes to. Everything that generates SQL asks
 //! the dialect rather than hard-coding one database's spelling.
 
-use crate::schema::ColType;
+use super::ColType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
