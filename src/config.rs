@@ -146,11 +146,29 @@ pub struct BackupsConfig {
 }
 
 /// A field: `title = "text"` or `title = { type = "text", required = true }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum FieldConfig {
     Short(String),
     Long(Box<FieldSpec>),
+}
+
+/// By hand rather than `#[serde(untagged)]`: an untagged enum's error says only that no form
+/// matched, where a typo in a field table (`requried = true`) should be named, with the keys
+/// allowed there.
+impl<'de> Deserialize<'de> for FieldConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => Ok(FieldConfig::Short(s)),
+            table @ toml::Value::Table(_) => FieldSpec::deserialize(table)
+                .map(|s| FieldConfig::Long(Box::new(s)))
+                .map_err(|e| D::Error::custom(e.message())),
+            other => Err(D::Error::custom(format!(
+                "a field is a type name (`title = \"text\"`) or a table (`title = {{ type = \"text\", required = true }}`), not {}",
+                other.type_str()
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -245,7 +263,7 @@ impl Project {
     pub fn parse(path: &Path, text: &str) -> Result<Project, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message: untagged_hint(e.to_string()),
+            message: e.to_string(),
         })?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let root = abs
@@ -388,21 +406,42 @@ fn parse_interval(text: &str) -> Option<std::time::Duration> {
     (secs > 0).then(|| std::time::Duration::from_secs(secs))
 }
 
-/// serde's message for an untagged enum says nothing useful; say what the field forms are.
-fn untagged_hint(msg: String) -> String {
-    if msg.contains("did not match any variant of untagged enum FieldConfig") {
-        format!(
-            "{msg}\nhint: a field is either a type name (`title = \"text\"`) or a table \
-             (`title = {{ type = \"text\", required = true }}`); check the key names against docs/config.md"
-        )
-    } else {
-        msg
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A typo inside a field table names the key and the keys allowed (issue #16), not "did not
+    /// match any variant of untagged enum".
+    #[test]
+    fn a_typo_in_a_field_table_is_named_with_the_keys_allowed() {
+        let e = Project::parse(
+            Path::new("/p/jsonlift.toml"),
+            "[collections.c]\nsource = \"c.json\"\n[collections.c.fields]\ntitle = { type = \"text\", requried = true }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `requried`"), "{e}");
+        assert!(
+            e.contains("expected one of `type`, `column`, `required`"),
+            "{e}"
+        );
+        assert!(e.contains("line 4"), "{e}");
+        // Deeper too: a field of a child table.
+        let e = Project::parse(
+            Path::new("/p/jsonlift.toml"),
+            "[collections.c]\nsource = \"c.json\"\n[collections.c.fields.items]\ntype = \"array\"\n[collections.c.fields.items.fields]\nname = { type = \"text\", uniqe = true }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `uniqe`"), "{e}");
+        let e = Project::parse(
+            Path::new("/p/jsonlift.toml"),
+            "[collections.c]\nsource = \"c.json\"\n[collections.c.fields]\ntitle = 5\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("a field is a type name"), "{e}");
+    }
 
     #[test]
     fn short_and_long_fields_in_order() {

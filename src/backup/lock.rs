@@ -5,6 +5,11 @@
 //! dies, so a killed server never leaves a stale lock behind. A server asked to restore
 //! (`POST /_admin/restore`) turns its own shared hold exclusive ([`ServerLock::make_exclusive`]),
 //! which succeeds only when it is the one server left.
+//!
+//! The last holder to let go removes the file (it takes the lock exclusively first, so no one
+//! else holds it), leaving nothing beside the database. Whoever opened the file just before it
+//! was removed would then lock a file no one else can find: so every holder, after locking,
+//! checks that the path still names the file it locked, and tries again on the new one if not.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -45,16 +50,67 @@ impl ServerLock {
     /// Back to the shared hold of a running server. Waits while a `jsonlift restore` that
     /// slipped in between holds the lock, so the server resumes on its result.
     pub fn make_shared(&mut self) {
-        // SAFETY: flock on a file descriptor we own; no memory is shared.
-        while unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_SH) } != 0 {
-            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                tracing::error!(
-                    "cannot take the server lock {} again: {}",
-                    lock_path(&self.db).display(),
-                    std::io::Error::last_os_error()
-                );
-                return;
-            }
+        if flock_waiting(&self.file, libc::LOCK_SH) && names_file(&lock_path(&self.db), &self.file)
+        {
+            return;
+        }
+        // Released in between and removed by the last other holder: hold the file now there.
+        match acquire(&self.db, libc::LOCK_SH, true) {
+            Ok(Some(f)) => self.file = f,
+            other => tracing::error!(
+                "cannot take the server lock {} again: {:?}",
+                lock_path(&self.db).display(),
+                other.err()
+            ),
+        }
+    }
+}
+
+/// Opens the lock file and locks it (`op`, without waiting unless `wait`); `None` when someone
+/// else holds it. Retries when the file was removed between the open and the lock.
+fn acquire(db: &Path, op: libc::c_int, wait: bool) -> anyhow::Result<Option<File>> {
+    loop {
+        let f = open(db)?;
+        let locked = if wait {
+            flock_waiting(&f, op)
+        } else {
+            try_flock(&f, op)
+        };
+        if !locked {
+            return Ok(None);
+        }
+        if names_file(&lock_path(db), &f) {
+            return Ok(Some(f));
+        }
+    }
+}
+
+/// Whether `path` is (still) the file `f` is open on.
+fn names_file(path: &Path, f: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), f.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+fn flock_waiting(f: &File, op: libc::c_int) -> bool {
+    // SAFETY: flock on a file descriptor we own; no memory is shared.
+    while unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+    true
+}
+
+impl Drop for ServerLock {
+    fn drop(&mut self) {
+        // The last one out removes the file: exclusive means no one else holds it, and the
+        // path must still name this file (another may already have removed and remade it).
+        let path = lock_path(&self.db);
+        if try_flock(&self.file, libc::LOCK_EX) && names_file(&path, &self.file) {
+            let _ = std::fs::remove_file(&path);
         }
     }
 }
@@ -77,13 +133,12 @@ fn try_flock(f: &File, op: libc::c_int) -> bool {
 /// For `serve`: hold this for the life of the server. Fails while a restore is replacing the
 /// database.
 pub fn hold_server_lock(db: &Path) -> anyhow::Result<ServerLock> {
-    let f = open(db)?;
-    if !try_flock(&f, libc::LOCK_SH) {
+    let Some(f) = acquire(db, libc::LOCK_SH, false)? else {
         bail!(
             "a `jsonlift restore` is replacing {} right now; start the server when it has finished",
             db.display()
         );
-    }
+    };
     Ok(ServerLock {
         file: f,
         db: db.to_path_buf(),
@@ -92,15 +147,14 @@ pub fn hold_server_lock(db: &Path) -> anyhow::Result<ServerLock> {
 
 /// For `restore`: fails while any server holds the database.
 pub fn hold_restore_lock(db: &Path) -> anyhow::Result<ServerLock> {
-    let f = open(db)?;
-    if !try_flock(&f, libc::LOCK_EX) {
+    let Some(f) = acquire(db, libc::LOCK_EX, false)? else {
         bail!(
             "a `jsonlift serve` process is using {} (it holds {}: {}); stop it first, or ask the running server to restore with `POST /_admin/restore`",
             db.display(),
             lock_path(db).display(),
             describe_holders(db)
         );
-    }
+    };
     Ok(ServerLock {
         file: f,
         db: db.to_path_buf(),

@@ -33,7 +33,7 @@ use crate::store::postgres::{self as pg, ConnectError};
     about = "Lift JSON-file storage into a real database, losslessly, and put it back."
 )]
 pub struct Cli {
-    /// Print nothing but errors (and the --json report).
+    /// Print nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// More logging (repeat for more); or set JSONLIFT_LOG=debug.

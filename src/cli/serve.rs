@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::config::ConfigError;
 use clap::{Args, ValueEnum};
 
 use super::ProjectArgs;
@@ -55,11 +57,14 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         .clone()
         .or_else(|| cfg.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:4000".into());
-    let addr: SocketAddr = listen.parse().with_context(|| {
-        format!("--listen {listen:?}: expected an address such as 127.0.0.1:4000 or [::1]:4000")
+    // Usage and project-file errors exit 2, as every verb's do (the README's promise).
+    let addr: SocketAddr = listen.parse().map_err(|_| ConfigError::Flag {
+        flag: "--listen",
+        message: format!("{listen:?}: expected an address such as 127.0.0.1:4000 or [::1]:4000"),
     })?;
-    let auth = Auth::load(cfg, std::env::var("JSONLIFT_TOKEN").ok())?;
-    auth.check_listen(&addr)?;
+    let usage = |e: anyhow::Error| project.invalid(format!("{e:#}"));
+    let auth = Auth::load(cfg, std::env::var("JSONLIFT_TOKEN").ok()).map_err(usage)?;
+    auth.check_listen(&addr).map_err(usage)?;
     if !auth.has_tokens() {
         tracing::warn!(
             "no tokens configured: anyone on this machine can write (set JSONLIFT_TOKEN or [serve] tokens)"
@@ -71,7 +76,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
             .or(cfg.prefix.as_deref())
             .unwrap_or("/api"),
     );
-    let routes = api::routes(&project, &prefix)?;
+    let routes = api::routes(&project, &prefix).map_err(usage)?;
     // Held for the life of the server, before the database is opened: `jsonlift restore`
     // refuses while it is held, and a server does not start in the middle of one.
     let on_postgres = matches!(project.database(), Database::Postgres(_));

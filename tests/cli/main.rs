@@ -5,6 +5,7 @@
 //! - `migrate`: the happy path for each storage shape, plus reimport, dry run, --json, backups.
 //! - `postgres`: every example on PostgreSQL (migrate, verify, export byte for byte), jsonb
 //!   exactness, `copy` both ways, reimport and failure, `serve` with audit and drift.
+//! - `readme`: the README's tour and sample error say what the bundled example does.
 //! - `compat`: a project file changed after the migration (drift) is refused by every reader;
 //!   a database made by an earlier jsonlift is upgraded in place by `migrate`, edits kept.
 //! - `verify`: differences between the database and the sources are found and located.
@@ -56,6 +57,7 @@ mod jsonserver_query;
 mod migrate;
 mod postgres;
 mod postgres_connect;
+mod readme;
 mod serve;
 mod serve_admin;
 mod serve_concurrent;

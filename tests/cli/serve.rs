@@ -600,8 +600,9 @@ fn serve_requires_tokens_for_writes_and_admin() {
 
     // No token: refuses to listen beyond loopback, and says how to fix it.
     let p = example("jsonserver", "");
+    // A usage error: exit 2, as the README says of every one.
     p.jl(&["serve", "--listen", "0.0.0.0:0"])
-        .failed()
+        .code(2)
         .stderr_has("refusing to listen on 0.0.0.0:0 without a token")
         .stderr_has("JSONLIFT_TOKEN");
     // A token from the environment is enough to listen anywhere.
@@ -692,8 +693,21 @@ name = "text"
     bad.write("a.json", "[]");
     bad.jl(&["migrate", "-q"]).ok();
     bad.jl(&["serve", "--listen", "127.0.0.1:0"])
-        .failed()
+        .code(2)
         .stderr_has("collections.a: route \"_x\"");
+    // So is a token too short to be one, and an address that is none.
+    let p = example("jsonserver", "");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "-c"])
+        .arg(p.config())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("JSONLIFT_TOKEN", "short");
+    crate::util::run_command(cmd, "serve with a short token".into())
+        .code(2)
+        .stderr_has("at least 16 characters");
+    p.jl(&["serve", "--listen", "nowhere"])
+        .code(2)
+        .stderr_has("--listen");
 }
 
 #[test]
@@ -897,4 +911,31 @@ fn serve_json_store_two_servers_lose_no_write() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 4 + THREADS * WRITES);
+}
+
+/// The lock file a server holds beside the database goes with the last server (issue #16: it
+/// was left behind, even by a server that refused to start).
+#[test]
+fn serve_leaves_no_lock_file_behind() {
+    let p = example("jsonserver", "");
+    let lock = p.path("jsonserver.db.serve.lock");
+    let a = Server::start(&p, &[], &[]);
+    let b = Server::start(&p, &[], &[]);
+    assert!(lock.exists(), "a running server holds {}", lock.display());
+    a.stop();
+    assert!(lock.exists(), "the other server still holds it");
+    // A restore is refused while a server runs, through the same file.
+    p.jl(&["restore"]).failed().stderr_has("jsonlift serve");
+    b.stop();
+    assert!(
+        !lock.exists(),
+        "the last server out leaves {}",
+        lock.display()
+    );
+    // A server that refuses to start leaves nothing either.
+    p.jl(&["serve", "--listen", "0.0.0.0:0"]).code(2);
+    assert!(!lock.exists());
+    p.jl(&["backup", "-q"]).ok();
+    p.jl(&["restore", "-q"]).ok();
+    assert!(!lock.exists(), "restore leaves its lock file behind");
 }
