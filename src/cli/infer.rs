@@ -12,6 +12,9 @@ pub struct InferArgs {
     /// (as `init` writes them); otherwise relative to the current folder.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+    /// Leave out files and folders matching GLOB (as `init --exclude`); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 pub fn run(a: &InferArgs) -> anyhow::Result<bool> {
@@ -19,7 +22,7 @@ pub fn run(a: &InferArgs) -> anyhow::Result<bool> {
         [one] if one.is_dir() => one.clone(),
         _ => std::env::current_dir()?,
     };
-    match infer::infer(&root, &a.paths) {
+    match infer::infer_excluding(&root, &a.paths, &a.exclude) {
         Ok(i) => {
             print!("{}", i.text);
             Ok(true)

@@ -15,6 +15,10 @@ pub struct InitArgs {
     /// Overwrite an existing jsonlift.toml.
     #[arg(long)]
     pub force: bool,
+    /// Leave out files and folders matching GLOB (`*`, `?`; a name or a path from DIR);
+    /// repeatable. Tools' files (package.json, tsconfig.json, ...) are left out already.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 /// Returns whether it succeeded; problems with the input are printed, one per line.
@@ -34,7 +38,7 @@ pub fn run(a: &InitArgs, quiet: bool) -> anyhow::Result<bool> {
         }
         .into());
     }
-    let inferred = match infer::infer(&a.dir, std::slice::from_ref(&a.dir)) {
+    let inferred = match infer::infer_excluding(&a.dir, std::slice::from_ref(&a.dir), &a.exclude) {
         Ok(i) => i,
         Err(problems) => {
             super::print_problems(&problems);

@@ -2,7 +2,8 @@
 //! folders of one-record-per-file JSON, and folders of `.prompty` files.
 //!
 //! Rules: hidden entries (`.git`, `.jsonlift`, `.generate`), `node_modules` and `__pycache__` are
-//! skipped, symbolic links to folders are not followed, and entries are visited in name order so
+//! skipped, so are tools' JSON files (`package.json`, `tsconfig.json`, ...: [`TOOL_FILES`]) and
+//! whatever `--exclude` names, each listed in the project file's comment, symbolic links to folders are not followed, and entries are visited in name order so
 //! the result does not depend on the file system. A folder with `.prompty` files is one `prompty`
 //! collection. A folder whose (at least two) `*.json` files each hold one object, with similar
 //! fields, is one `folder` collection; otherwise each file is its own source.
@@ -44,6 +45,68 @@ fn skipped_name(name: &str) -> bool {
     name.starts_with('.') || name == "node_modules" || name == "__pycache__"
 }
 
+/// JSON files that configure tools rather than hold an application's data: at an application's
+/// root, `init .` would otherwise make collections of them.
+const TOOL_FILES: &[&str] = &[
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "jsconfig.json",
+    "composer.json",
+    "composer.lock",
+    "deno.json",
+    "deno.lock",
+    "bower.json",
+    "lerna.json",
+    "nx.json",
+    "turbo.json",
+    "angular.json",
+    "tslint.json",
+    "babel.config.json",
+    "renovate.json",
+    "vercel.json",
+    "firebase.json",
+    "pyrightconfig.json",
+    "Pipfile.lock",
+];
+
+fn tool_file(name: &str) -> bool {
+    TOOL_FILES.contains(&name)
+        || (name.starts_with("tsconfig") && name.ends_with(".json"))
+        || name.starts_with(".eslintrc")
+}
+
+/// What the walk leaves out beyond hidden entries: tool files, and what `--exclude` names.
+#[derive(Debug, Default)]
+pub struct Skips {
+    /// Glob patterns (`*`, `?`) matched against an entry's name and its path from the root.
+    pub exclude: Vec<String>,
+    /// What was left out (path from the root) and why, in walk order.
+    pub skipped: Vec<(String, &'static str)>,
+}
+
+impl Skips {
+    fn excluded(&self, name: &str, rel: &str) -> bool {
+        self.exclude.iter().any(|g| {
+            let g: Vec<char> = g.chars().collect();
+            crate::source::glob_match(&g, name) || crate::source::glob_match(&g, rel)
+        })
+    }
+
+    /// Whether to leave out the entry `name` at `rel` (a file when `file`), noting why.
+    fn skip(&mut self, name: &str, rel: &str, file: bool) -> bool {
+        let why = if self.excluded(name, rel) {
+            "--exclude"
+        } else if file && tool_file(name) {
+            "a tool's configuration, not data"
+        } else {
+            return false;
+        };
+        self.skipped.push((rel.to_string(), why));
+        true
+    }
+}
+
 /// The path of `p` relative to `root` with `/` separators (`.` for the root); absolute when
 /// outside it.
 pub fn relative(root: &Path, p: &Path) -> String {
@@ -66,6 +129,7 @@ pub fn walk(
     max_depth: usize,
     out: &mut Vec<Found>,
     problems: &mut Vec<Problem>,
+    skips: &mut Skips,
 ) {
     let rel_dir = relative(root, dir);
     let entries = match fs::read_dir(dir) {
@@ -87,6 +151,9 @@ pub fn walk(
         }
         let Ok(ft) = entry.file_type() else { continue };
         let path = entry.path();
+        if skips.skip(&name, &relative(root, &path), !ft.is_dir()) {
+            continue;
+        }
         if ft.is_dir() {
             dirs.push(path);
         } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
@@ -150,7 +217,7 @@ pub fn walk(
         });
     }
     for d in dirs {
-        walk(root, &d, max_depth, out, problems);
+        walk(root, &d, max_depth, out, problems, skips);
     }
 }
 
@@ -189,6 +256,7 @@ pub fn examine(
     max_depth: usize,
     out: &mut Vec<Found>,
     problems: &mut Vec<Problem>,
+    skips: &mut Skips,
 ) {
     let rel = relative(root, path);
     let meta = match fs::metadata(path) {
@@ -199,7 +267,7 @@ pub fn examine(
         }
     };
     if meta.is_dir() {
-        walk(root, path, max_depth, out, problems);
+        walk(root, path, max_depth, out, problems, skips);
         return;
     }
     let ext = ext_of(path);

@@ -64,13 +64,34 @@ struct Job {
 /// Infers the project file for `paths` (files or folders), with paths written relative to
 /// `root`, the folder the project file will live in.
 pub fn infer(root: &Path, paths: &[PathBuf]) -> Result<Inferred, Vec<Problem>> {
+    infer_excluding(root, paths, &[])
+}
+
+/// [`infer`], leaving out the files and folders `exclude` names (glob patterns matched against
+/// a name or a path from `root`).
+pub fn infer_excluding(
+    root: &Path,
+    paths: &[PathBuf],
+    exclude: &[String],
+) -> Result<Inferred, Vec<Problem>> {
     let limits = Limits::default();
+    let mut skips = discover::Skips {
+        exclude: exclude.to_vec(),
+        ..Default::default()
+    };
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     let mut problems = Vec::new();
     let mut found = Vec::new();
     for p in paths {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-        discover::examine(&root, &p, limits.max_depth, &mut found, &mut problems);
+        discover::examine(
+            &root,
+            &p,
+            limits.max_depth,
+            &mut found,
+            &mut problems,
+            &mut skips,
+        );
     }
     if found.is_empty() && problems.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -163,6 +184,7 @@ pub fn infer(root: &Path, paths: &[PathBuf]) -> Result<Inferred, Vec<Problem>> {
         database: &database,
         sources: jobs.len(),
         records,
+        skipped: &skips.skipped,
     };
     let text = write::project(&header, &plans);
     // The file must load; anything else is a bug here, caught before the user sees it.

@@ -70,6 +70,8 @@ pub struct Header<'a> {
     pub database: &'a str,
     pub sources: usize,
     pub records: u64,
+    /// Files and folders left out, and why.
+    pub skipped: &'a [(String, &'static str)],
 }
 
 /// The whole project file.
@@ -97,6 +99,12 @@ pub fn project(h: &Header, plans: &[CollectionPlan]) -> String {
         "# Every choice below comes from a full pass over the data and says why. Edit freely;\n",
     );
     out.push_str("# `jsonlift check` validates the data against this file. The rules are in docs/infer.md.\n");
+    if !h.skipped.is_empty() {
+        out.push_str("# Not read (`--exclude GLOB` leaves out more):\n");
+        for (path, why) in h.skipped {
+            let _ = writeln!(out, "#   {} ({why})", comment(path));
+        }
+    }
     let _ = writeln!(out, "database = {}", string(h.database));
     let mut last_source = None;
     for p in plans {

@@ -14,6 +14,7 @@ use crate::json::{JsonPath, Value};
 mod array;
 mod document;
 mod files;
+pub(crate) use files::glob_match;
 pub mod folder;
 mod input;
 mod jsonl;

@@ -712,3 +712,52 @@ fn json_lines_with_a_record_of_another_shape_are_refused() {
     r.code(1);
     assert_eq!(r.stdout, "", "nothing printed on bad input");
 }
+
+/// At an application's root, `init .` leaves out tools' JSON files (issue #16: package.json,
+/// package-lock.json and tsconfig.json became collections), and `--exclude` more; the project
+/// file's comment lists what was left out and why.
+#[test]
+fn init_at_an_apps_root_leaves_out_tool_files_and_what_exclude_names() {
+    let p = Project::empty();
+    p.write(
+        "package.json",
+        r#"{"name": "app", "version": "1.0.0", "dependencies": {}}"#,
+    );
+    p.write(
+        "package-lock.json",
+        r#"{"name": "app", "lockfileVersion": 3, "packages": {}}"#,
+    );
+    p.write("tsconfig.json", r#"{"compilerOptions": {"strict": true}}"#);
+    p.write(
+        "data/courses.json",
+        r#"[{"id": "a", "title": "A"}, {"id": "b", "title": "B"}]"#,
+    );
+    p.write("fixtures/sample.json", r#"[{"x": 1}]"#);
+    let r = p.jl_raw(
+        &p.cwd,
+        &[
+            "init".into(),
+            p.root.display().to_string(),
+            "--exclude".into(),
+            "fixtures".into(),
+        ],
+    );
+    r.ok();
+    let text = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&text).unwrap();
+    let collections: Vec<&String> = config["collections"].as_table().unwrap().keys().collect();
+    assert_eq!(collections, ["courses"], "{text}");
+    for (path, why) in [
+        ("package.json", "a tool's configuration"),
+        ("package-lock.json", "a tool's configuration"),
+        ("tsconfig.json", "a tool's configuration"),
+        ("fixtures", "--exclude"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with('#') && l.contains(path) && l.contains(why)),
+            "the comment should list {path} ({why}):\n{text}"
+        );
+    }
+    p.jl(&["migrate", "-q"]).ok();
+}
