@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Where the records live.
     #[arg(long, value_enum, default_value = "sqlite")]
     pub store: StoreKind,
+    /// Migrate first (nothing to do when already migrated), then serve: a container's entry
+    /// point. Sources changed since the last migration stop the start, as `migrate` does.
+    #[arg(long)]
+    pub migrate: bool,
 }
 
 /// `[serve] max_page_size` when not set: larger than any page a UI shows, small enough that
@@ -50,6 +54,22 @@ const DEFAULT_MAX_PAGE_SIZE: usize = 1000;
 
 pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
+    if a.migrate && a.store == StoreKind::Sqlite {
+        let report = crate::migrate::migrate(
+            &project,
+            &crate::migrate::Options {
+                dry_run: false,
+                reimport: false,
+                progress: crate::migrate::Progress::auto(true),
+                database_backups: true,
+            },
+        )?;
+        if !report.ok {
+            super::output::human(&report, true);
+            anyhow::bail!("the migration found problems; nothing is served");
+        }
+        tracing::info!("migrate: {}", report.status);
+    }
     let cfg = &project.config.serve;
     let schema = Schema::build(&project)?;
     let listen = a

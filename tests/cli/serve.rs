@@ -939,3 +939,33 @@ fn serve_leaves_no_lock_file_behind() {
     p.jl(&["restore", "-q"]).ok();
     assert!(!lock.exists(), "restore leaves its lock file behind");
 }
+
+/// `serve --migrate`, the container's entry point (issue #16): on a fresh project it migrates
+/// and serves; on a migrated one the migration has nothing to do; sources changed since stop the
+/// start, as `migrate` refuses them, and nothing is served.
+#[test]
+fn serve_migrate_migrates_then_serves_and_refuses_changed_sources() {
+    let p = Project::empty();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/jsonserver"),
+        &p.root,
+    );
+    let _ = fs::remove_file(p.path("jsonserver.db"));
+    let s = Server::start(&p, &["--migrate"], &[]);
+    call("GET", &s.url("/api/posts/1"), None, None).status(200);
+    drop(s);
+    assert!(p.path("jsonserver.db").exists());
+    let s = Server::start(&p, &["--migrate"], &[]);
+    assert!(s.log().contains("already migrated"), "{}", s.log());
+    call("GET", &s.url("/api/posts"), None, None).status(200);
+    drop(s);
+    let text = String::from_utf8(p.read("db.json")).unwrap().replacen(
+        "\"title\": \"",
+        "\"title\": \"Changed ",
+        1,
+    );
+    p.write("db.json", text);
+    p.jl(&["serve", "--migrate", "--listen", "127.0.0.1:0"])
+        .failed()
+        .stderr_has("sources changed since the last migration");
+}
