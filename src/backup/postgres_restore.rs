@@ -55,6 +55,11 @@ pub fn restore(
 ) -> anyhow::Result<PgRestored> {
     let schema = Schema::build(project)?;
     let pg_schema = project.pg_schema();
+    // The server first: an unreachable one or a refused login is said as on every verb.
+    let mut conn = PgConn::open(url, pg_schema, false)?;
+    let target = conn.name.clone();
+    let major = server_major(&mut conn)?;
+    let tool = pg_tools::find(Tool::Restore, Some(major))?;
     let dir = manifest::folder(project);
     let all = manifest::list(&dir)?;
     let (entry, until) = choose_entry(&all, &dir, opts, true)?;
@@ -64,10 +69,6 @@ pub fn restore(
             entry.name()
         );
     }
-    let mut conn = PgConn::open(url, pg_schema, false)?;
-    let target = conn.name.clone();
-    let major = server_major(&mut conn)?;
-    let tool = pg_tools::find(Tool::Restore, Some(major))?;
     verify(entry, &tool)?;
     let want = manifest::project_schema_hash(&schema);
     if entry.manifest.schema_hash != want {
