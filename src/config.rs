@@ -311,8 +311,8 @@ impl Project {
         &self.database
     }
 
-    /// The SQLite database file. A project on PostgreSQL never reaches the code that asks
-    /// (the CLI stops it first, `cli::postgres_not_yet`), so asking is a bug.
+    /// The SQLite database file. The code that asks is the SQLite side of a verb; a project on
+    /// PostgreSQL takes the other side (`Database::Postgres`), so asking is a bug.
     pub fn database_path(&self) -> PathBuf {
         match &self.database {
             Database::Sqlite(p) => p.clone(),

@@ -33,7 +33,7 @@ pub(crate) fn io_error(e: io::Error, op: &str, path: &Path) -> anyhow::Error {
 }
 
 /// Deletes a temp file on drop unless disarmed: a failed backup leaves nothing behind.
-struct TempFile(Option<PathBuf>);
+pub(super) struct TempFile(pub(super) Option<PathBuf>);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -110,6 +110,7 @@ pub fn take(project: &Project, opts: TakeOptions) -> anyhow::Result<Entry> {
         audit_at: facts.audit_at,
         counts: facts.counts,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        pg_schema: None,
     };
     let manifest_path = match manifest::write(&dir, &stem, &m) {
         Ok(p) => p,
@@ -129,13 +130,14 @@ pub fn take(project: &Project, opts: TakeOptions) -> anyhow::Result<Entry> {
 
 /// `20261121T101502.123456Z` from `2026-11-21T10:15:02.123456Z`, with `-2`, `-3`... when a
 /// backup of that microsecond exists.
-fn unique_stem(dir: &Path, at: &str) -> String {
+pub(super) fn unique_stem(dir: &Path, at: &str) -> String {
     let base: String = at.chars().filter(|c| !matches!(c, '-' | ':')).collect();
     let mut stem = base.clone();
     let mut n = 1;
     while dir.join(format!("{stem}.json")).exists()
         || dir.join(format!("{stem}.db")).exists()
         || dir.join(format!("{stem}.db.zst")).exists()
+        || dir.join(format!("{stem}.pgdump")).exists()
     {
         n += 1;
         stem = format!("{base}-{n}");
@@ -144,7 +146,7 @@ fn unique_stem(dir: &Path, at: &str) -> String {
 }
 
 /// Removes temp files of backups whose process is gone (killed mid-backup).
-fn remove_stale_temps(dir: &Path) {
+pub(super) fn remove_stale_temps(dir: &Path) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -217,15 +219,13 @@ pub fn open_immutable(path: &Path) -> anyhow::Result<Connection> {
 /// file when `None`) integrity and what it holds. Returns the facts found.
 pub fn verify(entry: &Entry, out: Option<&Path>) -> anyhow::Result<Facts> {
     let m = &entry.manifest;
-    let (size, sha) =
-        super::hash_file(&entry.data).map_err(|e| io_error(e, "read", &entry.data))?;
-    if size != m.size || sha != m.sha256 {
+    if entry.is_pg_dump() {
         bail!(
-            "backup {} is damaged: its checksum does not match its manifest (size {size}, manifest says {}); it was truncated or altered, use another backup",
-            entry.data.display(),
-            m.size
+            "backup {} is a PostgreSQL backup (pg_dump); it restores into a project whose database is PostgreSQL, not into a SQLite file (`jsonlift copy` moves a database between the two)",
+            entry.name()
         );
     }
+    check_checksum(entry)?;
     let tmp;
     let plain: &Path = match out {
         Some(p) => {
@@ -254,6 +254,21 @@ pub fn verify(entry: &Entry, out: Option<&Path>) -> anyhow::Result<Facts> {
         );
     }
     Ok(facts)
+}
+
+/// The backup file's size and SHA-256 against its manifest.
+pub(super) fn check_checksum(entry: &Entry) -> anyhow::Result<()> {
+    let m = &entry.manifest;
+    let (size, sha) =
+        super::hash_file(&entry.data).map_err(|e| io_error(e, "read", &entry.data))?;
+    if size != m.size || sha != m.sha256 {
+        bail!(
+            "backup {} is damaged: its checksum does not match its manifest (size {size}, manifest says {}); it was truncated or altered, use another backup",
+            entry.data.display(),
+            m.size
+        );
+    }
+    Ok(())
 }
 
 /// Writes the plain database of a backup to `out` (a new file), fsynced.

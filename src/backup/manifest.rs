@@ -48,6 +48,10 @@ pub struct DbManifest {
     /// Rows per table.
     pub counts: BTreeMap<String, u64>,
     pub version: String,
+    /// A PostgreSQL backup (`pg_dump` custom format, `.pgdump`): the schema it holds. Absent
+    /// for SQLite backups, whose manifests stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_schema: Option<String>,
 }
 
 /// A complete backup found in the folder.
@@ -62,6 +66,11 @@ impl Entry {
     /// The name users pass to `restore`: the file stem (`20261121T101502.123456Z`).
     pub fn name(&self) -> String {
         stem(&self.manifest_path)
+    }
+
+    /// Whether this is a PostgreSQL backup (a `pg_dump` archive) rather than a SQLite file.
+    pub fn is_pg_dump(&self) -> bool {
+        self.manifest.file.ends_with(".pgdump")
     }
 
     /// Deletes the backup (manifest first, so a half-deleted one is never listed).
@@ -94,11 +103,20 @@ pub fn to_json(e: &Entry, verified: Option<&Result<(), String>>) -> serde_json::
 pub fn list_json(dir: &Path, verify: bool) -> anyhow::Result<(serde_json::Value, bool)> {
     let mut ok = true;
     let mut out = Vec::new();
-    for e in list(dir)? {
+    let entries = list(dir)?;
+    // Checking a PostgreSQL backup needs pg_restore: without it, one clear error rather than
+    // every backup listed as failed.
+    let pg_restore = match verify && entries.iter().any(Entry::is_pg_dump) {
+        true => Some(super::pg_tools::find(super::pg_tools::Tool::Restore, None)?),
+        false => None,
+    };
+    for e in entries {
         let checked = verify.then(|| {
-            super::db::verify(&e, None)
-                .map(|_| ())
-                .map_err(|err| format!("{err:#}"))
+            match (&pg_restore, e.is_pg_dump()) {
+                (Some(tool), true) => super::postgres::verify(&e, tool),
+                _ => super::db::verify(&e, None).map(|_| ()),
+            }
+            .map_err(|err| format!("{err:#}"))
         });
         ok &= !matches!(checked, Some(Err(_)));
         out.push(to_json(&e, checked.as_ref()));
@@ -235,7 +253,7 @@ pub fn project_schema_hash(schema: &Schema) -> String {
     )
 }
 
-fn hash_pairs(mut pairs: Vec<(String, String)>) -> String {
+pub(crate) fn hash_pairs(mut pairs: Vec<(String, String)>) -> String {
     pairs.sort();
     let mut h = Sha256::new();
     for (p, s) in pairs {

@@ -3,12 +3,18 @@
 //! snapshot of the live database, [`manifest`] describes and checks one, [`retention`] decides
 //! which to keep, [`restore`] puts one back (atomically, optionally replayed to a moment by
 //! [`pitr`]), [`lock`] keeps a restore and a running server apart, [`schedule`] takes them
-//! periodically for `serve`, [`serving`] does both inside a running server. See docs/backup.md.
+//! periodically for `serve`, [`serving`] does both inside a running server. On PostgreSQL,
+//! [`postgres`] takes and checks backups with `pg_dump` ([`pg_tools`] runs PostgreSQL's client
+//! programs) and [`postgres_restore`] puts one back into the project's schema. See
+//! docs/backup.md.
 
 pub mod db;
 pub mod lock;
 pub mod manifest;
+pub mod pg_tools;
 pub mod pitr;
+pub mod postgres;
+pub mod postgres_restore;
 pub mod restore;
 pub mod retention;
 pub mod schedule;

@@ -170,6 +170,63 @@ pub fn replay(
     Ok(applied)
 }
 
+/// The entries of the live audit log (read through `live`, any backend) that `--at` replays
+/// onto backup `from`: those after its position up to `until`, in id order, checked as
+/// [`replay`] checks them (the log continues the backup's, no gap, no reimport in between).
+/// Read before anything changes, so a refusal leaves the database as it was.
+pub fn pending(live: &dyn Tx, from: &Entry, until: i64) -> anyhow::Result<Vec<AuditEntry>> {
+    let m: &DbManifest = &from.manifest;
+    if live.columns("_jsonlift_audit")?.is_none() {
+        bail!("the live database has no audit log to replay; restore a backup without --at");
+    }
+    let page = |after: i64, limit: Option<usize>| {
+        live.audit_query(&crate::audit::Filter {
+            after_id: Some(after),
+            limit,
+            ..Default::default()
+        })
+    };
+    if m.audit_id > 0 {
+        let at = page(m.audit_id - 1, Some(1))?
+            .into_iter()
+            .find(|e| e.id == m.audit_id)
+            .map(|e| e.at);
+        if at != m.audit_at {
+            bail!(
+                "the audit log of the live database does not continue from backup {} (entry {} differs: the database was restored or replaced since); restore --at a moment after the newest restore, or restore that backup as it is",
+                from.name(),
+                m.audit_id
+            );
+        }
+    }
+    let until_text = clock::from_micros(until);
+    let mut out = Vec::new();
+    let mut expected = m.audit_id + 1;
+    for e in page(m.audit_id, None)? {
+        if e.id != expected {
+            bail!(
+                "the audit log has a gap: entries {expected} to {} are missing (deleted by hand?), so the state after {} cannot be rebuilt; restore a backup taken after the gap",
+                e.id - 1,
+                e.at
+            );
+        }
+        expected += 1;
+        if clock::parse_micros(&e.at).is_none_or(|a| a > until) {
+            break;
+        }
+        if e.action == "migrate" {
+            bail!(
+                "a migration (reimport of {}) at {} lies between backup {} and {until_text}; the audit log cannot replay it. Restore from the backup that migration took (`jsonlift backups` lists it as migrate-after), then --at from there",
+                e.collection,
+                e.at,
+                from.name()
+            );
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
 /// Applies one audit entry: its record change through the store's write path (the one the
 /// server used), entered in the log as the original row.
 pub fn apply(tx: &dyn Tx, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()> {

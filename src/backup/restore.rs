@@ -72,6 +72,48 @@ pub fn find<'a>(entries: &'a [Entry], name: &str) -> anyhow::Result<&'a Entry> {
         .with_context(|| format!("no backup named {name:?}; `jsonlift backups` lists them"))
 }
 
+/// The backup a restore starts from, and the moment to replay to (microseconds) for `--at`:
+/// the one named, else the latest (at or before `--at`) of this backend's kind (`pg`: the
+/// PostgreSQL backups; else the SQLite ones). A named backup of the other kind is returned and
+/// refused by its check, with a message saying so.
+pub(super) fn choose_entry<'a>(
+    all: &'a [Entry],
+    dir: &Path,
+    opts: &RestoreOptions,
+    pg: bool,
+) -> anyhow::Result<(&'a Entry, Option<i64>)> {
+    let entries: Vec<&Entry> = all.iter().filter(|e| e.is_pg_dump() == pg).collect();
+    if entries.is_empty() && opts.backup.is_none() {
+        bail!(
+            "there are no {}database backups in {}; take one with `jsonlift backup`",
+            if pg { "PostgreSQL " } else { "" },
+            dir.display()
+        );
+    }
+    Ok(match (&opts.backup, &opts.at) {
+        (_, Some(at)) => {
+            let owned: Vec<Entry> = entries.iter().map(|&e| e.clone()).collect();
+            let (i, t) = pitr::choose(&owned, &pitr::past_restores(dir), at)?;
+            let e = match &opts.backup {
+                Some(name) => {
+                    let e = find(all, name)?;
+                    if e.manifest.taken_at > entries[i].manifest.taken_at {
+                        bail!(
+                            "backup {} was taken after --at {at}; name an earlier one or leave it out",
+                            e.name()
+                        );
+                    }
+                    e
+                }
+                None => entries[i],
+            };
+            (e, Some(t))
+        }
+        (Some(name), None) => (find(all, name)?, None),
+        (None, None) => (*entries.last().expect("not empty"), None),
+    })
+}
+
 pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Restored> {
     let db = project.database_path();
     let _lock = if opts.from_server {
@@ -81,34 +123,8 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
     };
     let schema = Schema::build(project)?;
     let dir = manifest::folder(project);
-    let entries = manifest::list(&dir)?;
-    if entries.is_empty() {
-        bail!(
-            "there are no database backups in {}; take one with `jsonlift backup`",
-            dir.display()
-        );
-    }
-    let (entry, until) = match (&opts.backup, &opts.at) {
-        (_, Some(at)) => {
-            let (i, t) = pitr::choose(&entries, &pitr::past_restores(&dir), at)?;
-            let e = match &opts.backup {
-                Some(name) => {
-                    let e = find(&entries, name)?;
-                    if e.manifest.taken_at > entries[i].manifest.taken_at {
-                        bail!(
-                            "backup {} was taken after --at {at}; name an earlier one or leave it out",
-                            e.name()
-                        );
-                    }
-                    e
-                }
-                None => &entries[i],
-            };
-            (e, Some(t))
-        }
-        (Some(name), None) => (find(&entries, name)?, None),
-        (None, None) => (entries.last().expect("not empty"), None),
-    };
+    let all = manifest::list(&dir)?;
+    let (entry, until) = choose_entry(&all, &dir, opts, false)?;
     let name = db
         .file_name()
         .context("database path has no file name")?

@@ -1,9 +1,11 @@
-//! `jsonlift backup`: a consistent snapshot of the live database into the backup folder.
+//! `jsonlift backup`: a consistent snapshot of the live database into the backup folder (a
+//! SQLite copy, or a `pg_dump` archive of a PostgreSQL schema).
 
 use clap::Args;
 
 use super::ProjectArgs;
 use crate::backup::{TakeOptions, take};
+use crate::config::Database;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -25,7 +27,10 @@ pub fn run(a: &BackupArgs, quiet: bool) -> anyhow::Result<bool> {
         compress: a.compress || project.config.backups.compress,
         reason: "manual",
     };
-    let e = take(&project, opts)?;
+    let e = match project.database() {
+        Database::Postgres(url) => crate::backup::postgres::take(&project, url, opts)?,
+        Database::Sqlite(_) => take(&project, opts)?,
+    };
     println!("{}", e.data.display());
     if !quiet {
         let m = &e.manifest;

@@ -22,9 +22,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ConfigError, Database, Project};
+use crate::backup::pg_tools::ToolError;
+use crate::config::{ConfigError, Project};
 use crate::migrate::Report;
-use crate::store::postgres::{self as pg, ConnectError};
+use crate::store::postgres::ConnectError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -93,66 +94,9 @@ impl ProjectArgs {
     }
 }
 
-impl Command {
-    /// The project options of a verb that works on the project's database. `check` loads into
-    /// a throw-away SQLite database whatever the project says, and `serve --store json` serves
-    /// the files themselves; `init` and `infer` have no project yet.
-    fn database_project(&self) -> Option<&ProjectArgs> {
-        match self {
-            Command::Backup(a) => Some(&a.project),
-            Command::Backups(a) => Some(&a.project),
-            Command::Restore(a) => Some(&a.project),
-            // These read and write either backend themselves.
-            Command::Migrate(_)
-            | Command::Verify(_)
-            | Command::Export(_)
-            | Command::Codegen(_)
-            | Command::Copy(_)
-            | Command::Serve(_)
-            | Command::Check(_)
-            | Command::Init(_)
-            | Command::Infer(_) => None,
-        }
-    }
-}
-
-/// A PostgreSQL server was reached but there is no PostgreSQL backend yet.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{url}: PostgreSQL server {version} reached, but this version of jsonlift cannot use PostgreSQL as its database yet; use a SQLite file (database = \"app.db\") for now"
-)]
-pub struct PostgresNotYet {
-    url: String,
-    version: pg::ServerVersion,
-}
-
-/// Until the PostgreSQL backend lands, a verb whose project's database is PostgreSQL stops
-/// here: after connecting, so that an unreachable server, a wrong password, a missing database
-/// or an old server get their own messages, and before anything is written. The one place to
-/// remove when the backend can do the work.
-fn postgres_not_yet(command: &Command) -> anyhow::Result<()> {
-    let Some(args) = command.database_project() else {
-        return Ok(());
-    };
-    let project = args.load()?;
-    let Database::Postgres(url) = project.database() else {
-        return Ok(());
-    };
-    let mut client = pg::connect(url)?;
-    let version = pg::server_version(&mut client).map_err(|e| ConnectError::Other {
-        url: url.to_string(),
-        cause: e.to_string(),
-    })?;
-    Err(PostgresNotYet {
-        url: url.to_string(),
-        version,
-    }
-    .into())
-}
-
 /// Runs the parsed command line and maps the outcome to an exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    let result = postgres_not_yet(&cli.command).and_then(|()| match &cli.command {
+    let result = match &cli.command {
         Command::Check(a) => check::run(a, cli.quiet).map(|r| r.ok),
         Command::Migrate(a) => migrate::run(a, cli.quiet).map(|r| r.ok),
         Command::Verify(a) => verify::run(a, cli.quiet).map(|r| r.ok),
@@ -165,7 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Codegen(a) => codegen::run(a),
         Command::Copy(a) => copy::run(a, cli.quiet),
-    });
+    };
     match result {
         Ok(ok) => {
             if ok {
@@ -176,11 +120,12 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {}", chain(&e));
-            // The project names a database that cannot be used as it is: like a project-file
-            // error, it needs the user to change something, not a retry.
+            // The project names a database that cannot be used as it is, or a program it needs
+            // is missing: like a project-file error, it needs the user to change something,
+            // not a retry.
             if e.downcast_ref::<ConfigError>().is_some()
                 || e.downcast_ref::<ConnectError>().is_some()
-                || e.downcast_ref::<PostgresNotYet>().is_some()
+                || e.downcast_ref::<ToolError>().is_some()
             {
                 ExitCode::from(2)
             } else {

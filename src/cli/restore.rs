@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::ProjectArgs;
 use crate::backup::restore::{RestoreOptions, restore};
+use crate::config::Database;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -20,26 +21,42 @@ pub struct RestoreArgs {
 
 pub fn run(a: &RestoreArgs, quiet: bool) -> anyhow::Result<bool> {
     let project = a.project.load()?;
-    let r = restore(
-        &project,
-        &RestoreOptions {
-            backup: a.backup.clone(),
-            at: a.at.clone(),
-            from_server: false,
-        },
-    )?;
+    let opts = RestoreOptions {
+        backup: a.backup.clone(),
+        at: a.at.clone(),
+        from_server: false,
+    };
+    let (target, name, replayed, aside) = match project.database() {
+        Database::Postgres(url) => {
+            let r = crate::backup::postgres_restore::restore(&project, url, &opts)?;
+            let aside = r.aside.map(|s| {
+                format!("the previous schema is kept as {s} (DROP SCHEMA {s} CASCADE when it is no longer needed)")
+            });
+            (r.target, r.backup.name(), r.replayed, aside)
+        }
+        Database::Sqlite(_) => {
+            let r = restore(&project, &opts)?;
+            let aside = r
+                .aside
+                .map(|p| format!("the previous database is kept at {}", p.display()));
+            (
+                r.db.display().to_string(),
+                r.backup.name(),
+                r.replayed,
+                aside,
+            )
+        }
+    };
     if !quiet {
         println!(
-            "restored {} from backup {}{}",
-            r.db.display(),
-            r.backup.name(),
+            "restored {target} from backup {name}{}",
             match &a.at {
-                Some(t) => format!(" and {} audit entries, to {t}", r.replayed),
+                Some(t) => format!(" and {replayed} audit entries, to {t}"),
                 None => String::new(),
             }
         );
-        if let Some(aside) = &r.aside {
-            println!("the previous database is kept at {}", aside.display());
+        if let Some(aside) = aside {
+            println!("{aside}");
         }
     }
     Ok(true)

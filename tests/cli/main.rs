@@ -6,6 +6,9 @@
 //! - `postgres`: every example on PostgreSQL (migrate, verify, export byte for byte), jsonb
 //!   exactness, `copy` both ways, reimport and failure, `serve` with audit and drift.
 //! - `readme`: the README's tour and sample error say what the bundled example does.
+//! - `postgres_backup`: `backup`, `backups --verify`, `restore` and `restore --at` on
+//!   PostgreSQL (pg_dump/pg_restore): the backed-up state back, the previous schema aside, one
+//!   snapshot while writing, corrupted backups and missing client programs refused.
 //! - `compat`: a project file changed after the migration (drift) is refused by every reader;
 //!   a database made by an earlier jsonlift is upgraded in place by `migrate`, edits kept.
 //! - `verify`: differences between the database and the sources are found and located.
@@ -56,6 +59,7 @@ mod jsonserver_parity;
 mod jsonserver_query;
 mod migrate;
 mod postgres;
+mod postgres_backup;
 mod postgres_connect;
 mod readme;
 mod serve;

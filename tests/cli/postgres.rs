@@ -93,6 +93,17 @@ impl Drop for PgSchema {
     fn drop(&mut self) {
         if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+            // And the schemas a restore kept aside (`<name>_before_restore_<time>`).
+            let aside = format!("{}_before_restore_%", self.name).replace('_', "\\_");
+            if let Ok(rows) = c.query(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1",
+                &[&aside],
+            ) {
+                for r in rows {
+                    let n: String = r.get(0);
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{n}\" CASCADE"));
+                }
+            }
         }
     }
 }

@@ -39,14 +39,26 @@ impl PgConn {
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(pg_schema)))
                 .with_context(|| format!("{url}: creating schema {pg_schema}"))?;
         }
+        // The schema in the session's name: `restore` finds the sessions working on a schema
+        // in pg_stat_activity by it (and so can a DBA).
         client
-            .batch_execute(&format!("SET search_path TO {}", quote(pg_schema)))
+            .batch_execute(&format!(
+                "SET search_path TO {}; SET application_name TO '{}'",
+                quote(pg_schema),
+                Self::application_name(pg_schema)
+            ))
             .with_context(|| format!("{url}: schema {pg_schema}"))?;
         Ok(PgConn {
             client,
             statements: Statements::default(),
             name: format!("{url} (schema {pg_schema})"),
         })
+    }
+
+    /// The `application_name` of jsonlift's sessions on `pg_schema` (a name of lower-case
+    /// letters, digits and `_`, as the project file requires: nothing to escape).
+    pub fn application_name(pg_schema: &str) -> String {
+        format!("jsonlift/{pg_schema}")
     }
 
     /// Runs `f` in one transaction, committed when it returns `Ok`.
