@@ -3,7 +3,7 @@
 //! retried when PostgreSQL says another writer got there first, so several servers can share
 //! one database and lose no write.
 
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::connect::PgUrl;
@@ -13,14 +13,22 @@ use crate::store::{Store, StoreError, Tx};
 
 /// How long a write keeps retrying before giving up with an error.
 const RETRY_FOR: Duration = Duration::from_secs(30);
-/// Idle connections kept for reuse; more are opened under load and closed when returned.
-const POOL_SIZE: usize = 16;
+/// The most connections one server opens: requests beyond wait for one to come back. Several
+/// servers share the database's `max_connections` (100 by default), so each takes a few.
+const POOL_SIZE: usize = 8;
 
 pub struct PgStore {
     url: PgUrl,
     pg_schema: String,
     schema: Schema,
-    idle: Mutex<Vec<PgConn>>,
+    pool: Mutex<Pool>,
+    returned: Condvar,
+}
+
+struct Pool {
+    idle: Vec<PgConn>,
+    /// Connections open, idle or in use.
+    open: usize,
 }
 
 impl PgStore {
@@ -30,9 +38,13 @@ impl PgStore {
             url: url.clone(),
             pg_schema: pg_schema.to_string(),
             schema,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
         };
-        let conn = store.connect()?;
+        let conn = store.take()?;
         store.give_back(conn);
         Ok(store)
     }
@@ -41,22 +53,35 @@ impl PgStore {
         PgConn::open(&self.url, &self.pg_schema, false)
     }
 
+    /// An idle connection, or a new one while fewer than [`POOL_SIZE`] are open; otherwise
+    /// waits for one to come back.
     fn take(&self) -> Result<PgConn, StoreError> {
-        let pooled = self.idle.lock().expect("pool lock").pop();
-        match pooled {
-            Some(c) => Ok(c),
-            None => Ok(self.connect()?),
+        let mut pool = self.pool.lock().expect("pool lock");
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                return Ok(c);
+            }
+            if pool.open < POOL_SIZE {
+                pool.open += 1;
+                drop(pool);
+                return self.connect().map_err(|e| {
+                    self.pool.lock().expect("pool lock").open -= 1;
+                    self.returned.notify_one();
+                    StoreError::from(e)
+                });
+            }
+            pool = self.returned.wait(pool).expect("pool lock");
         }
     }
 
     fn give_back(&self, conn: PgConn) {
+        let mut pool = self.pool.lock().expect("pool lock");
         if conn.client.is_closed() {
-            return;
+            pool.open -= 1;
+        } else {
+            pool.idle.push(conn);
         }
-        let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() < POOL_SIZE {
-            idle.push(conn);
-        }
+        self.returned.notify_one();
     }
 
     fn transaction(
@@ -99,13 +124,15 @@ impl Store for PgStore {
     }
 
     fn close_connections(&self) {
-        close(std::mem::take(&mut *self.idle.lock().expect("pool lock")));
+        let mut pool = self.pool.lock().expect("pool lock");
+        pool.open -= pool.idle.len();
+        close(std::mem::take(&mut pool.idle));
     }
 }
 
 impl Drop for PgStore {
     fn drop(&mut self) {
-        close(std::mem::take(&mut *self.idle.lock().expect("pool lock")));
+        close(std::mem::take(&mut self.pool.lock().expect("pool lock").idle));
     }
 }
 
