@@ -80,7 +80,14 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
                 .remove(&spec.display)
                 .map(|s| s.layout)
                 .unwrap_or_else(default_layout);
-            write_from_db(tx, &schema, si, &layout, &target)
+            let total = schema
+                .collections_of(si)
+                .map(|c| tx.count(&schema.tables[c.table]))
+                .sum::<Result<u64, _>>()?;
+            let bar = progress.rows(&format!("export {}", spec.display), total);
+            let counts = write_from_db(tx, &schema, si, &layout, &target, Some(&bar))?;
+            bar.finish(counts.iter().sum());
+            Ok(counts)
         })?;
         for c in schema.collections_of(si) {
             report.collections.push(CollectionReport {
@@ -92,7 +99,6 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
                 ..CollectionReport::default()
             });
         }
-        let _ = progress;
     }
     report.status = format!("exported to {}", out.display());
     report.seconds = t0.elapsed().as_secs_f64();
@@ -107,6 +113,7 @@ pub fn write_from_db(
     si: usize,
     layout: &Layout,
     target: &Path,
+    bar: Option<&super::progress::RowsBar>,
 ) -> anyhow::Result<Vec<u64>> {
     let spec = &schema.sources[si];
     let mut counts = vec![0u64; spec.members.len()];
@@ -123,6 +130,9 @@ pub fn write_from_db(
                 let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
                 emit(key.as_deref(), &value)?;
                 counts[member] += 1;
+                if let Some(b) = bar {
+                    b.inc(1);
+                }
             }
             Ok(())
         };

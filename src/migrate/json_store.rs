@@ -221,15 +221,22 @@ impl JsonStore {
             .get(&si)
             .cloned()
             .unwrap_or_else(super::export::default_layout);
-        let result = write_from_db(&SqliteTx(&loaded.conn), &self.schema, si, &layout, &tmp)
-            .and_then(|_| {
-                File::open(&tmp)?.sync_all()?;
-                std::fs::rename(&tmp, &spec.path)?;
-                if let Some(dir) = spec.path.parent() {
-                    let _ = File::open(dir).and_then(|d| d.sync_all());
-                }
-                Ok(())
-            });
+        let result = write_from_db(
+            &SqliteTx(&loaded.conn),
+            &self.schema,
+            si,
+            &layout,
+            &tmp,
+            None,
+        )
+        .and_then(|_| {
+            File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &spec.path)?;
+            if let Some(dir) = spec.path.parent() {
+                let _ = File::open(dir).and_then(|d| d.sync_all());
+            }
+            Ok(())
+        });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }

@@ -1108,3 +1108,19 @@ fn reimporting_a_referenced_collection_keeps_the_records_that_refer_to_it() {
         .stderr_has("posts.json: table posts: author = \"u2\" points at no record of users");
     assert_eq!(p.dump(), before, "a refused reimport changed the database");
 }
+
+/// `export` shows its progress like the other long commands (issue #16): on a terminal a bar,
+/// otherwise a line per source (and one every few seconds on a long one); `-q` silences it.
+#[test]
+fn export_reports_progress_per_source_without_a_terminal() {
+    let p = Project::new(crate::fixtures::COURSES_TOML);
+    p.write(crate::fixtures::COURSES_FILE, crate::fixtures::COURSES_JSON);
+    p.migrate_ok();
+    let out = p.outside("export-progress");
+    let r = p.jl(&["export", "--out", &out.display().to_string()]);
+    r.ok().stderr_has("export data/courses.json: 2 rows in ");
+    let out = p.outside("export-quiet");
+    let r = p.jl(&["export", "-q", "--out", &out.display().to_string()]);
+    r.ok();
+    assert!(!r.stderr.contains("rows in"), "{r:#?}");
+}

@@ -132,7 +132,9 @@ impl Store for PgStore {
 
 impl Drop for PgStore {
     fn drop(&mut self) {
-        close(std::mem::take(&mut self.pool.lock().expect("pool lock").idle));
+        close(std::mem::take(
+            &mut self.pool.lock().expect("pool lock").idle,
+        ));
     }
 }
 
