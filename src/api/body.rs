@@ -46,6 +46,7 @@ fn style() -> Style {
         comma: ",".into(),
         ascii: false,
         trailing_newline: false,
+        crlf: false,
     }
 }
 

@@ -22,6 +22,16 @@ pub struct Style {
     pub ascii: bool,
     /// The file ends with a newline.
     pub trailing_newline: bool,
+    /// Lines end with `\r\n` (a file written on Windows); absent in layouts recorded before.
+    #[serde(default)]
+    pub crlf: bool,
+}
+
+impl Style {
+    /// The line ending the file was written with.
+    pub fn newline(&self) -> &'static [u8] {
+        if self.crlf { b"\r\n" } else { b"\n" }
+    }
 }
 
 use super::parse::BOM;
@@ -83,7 +93,7 @@ pub(crate) fn separator<W: Write + ?Sized>(
             if !first {
                 out.write_all(b",")?;
             }
-            newline_indent(out, unit, level)
+            newline_indent(out, style.newline(), unit, level)
         }
         None if first => Ok(()),
         None => out.write_all(style.comma.as_bytes()),
@@ -93,13 +103,18 @@ pub(crate) fn separator<W: Write + ?Sized>(
 /// What goes before the closing bracket of a non-empty container.
 pub(crate) fn close<W: Write + ?Sized>(out: &mut W, style: &Style, level: usize) -> io::Result<()> {
     match &style.indent {
-        Some(unit) => newline_indent(out, unit, level),
+        Some(unit) => newline_indent(out, style.newline(), unit, level),
         None => Ok(()),
     }
 }
 
-fn newline_indent<W: Write + ?Sized>(out: &mut W, unit: &str, level: usize) -> io::Result<()> {
-    out.write_all(b"\n")?;
+fn newline_indent<W: Write + ?Sized>(
+    out: &mut W,
+    newline: &[u8],
+    unit: &str,
+    level: usize,
+) -> io::Result<()> {
+    out.write_all(newline)?;
     for _ in 0..level {
         out.write_all(unit.as_bytes())?;
     }
@@ -118,7 +133,7 @@ pub fn write_document<W: Write + ?Sized>(
     }
     write_value(out, v, style, 0)?;
     if style.trailing_newline {
-        out.write_all(b"\n")?;
+        out.write_all(style.newline())?;
     }
     Ok(())
 }
@@ -131,6 +146,7 @@ pub fn compact_style() -> Style {
         comma: ",".into(),
         ascii: false,
         trailing_newline: false,
+        crlf: false,
     }
 }
 
@@ -248,8 +264,12 @@ pub(crate) fn detect(head: &[u8]) -> Detected {
     let mut raw_non_ascii = false;
     let mut escaped_non_ascii = false;
     let mut depth = 0usize;
+    let mut crlf = None;
     let mut i = if head.starts_with(BOM) { BOM.len() } else { 0 };
     while i < head.len() {
+        if head[i] == b'\n' && crlf.is_none() {
+            crlf = Some(i > 0 && head[i - 1] == b'\r');
+        }
         match head[i] {
             b'"' => {
                 i += 1;
@@ -332,6 +352,7 @@ pub(crate) fn detect(head: &[u8]) -> Detected {
             comma: comma.to_string(),
             ascii,
             trailing_newline: false,
+            crlf: crlf.unwrap_or(false),
         },
         ascii_known: escaped_non_ascii || raw_non_ascii,
     }

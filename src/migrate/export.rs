@@ -25,6 +25,7 @@ pub fn default_layout() -> Layout {
             comma: ",".into(),
             ascii: false,
             trailing_newline: true,
+            crlf: false,
         },
         ..Layout::default()
     }

@@ -96,7 +96,7 @@ pub(crate) fn write(
         }
         write_body(out, &layout.style, 0, 0, feed)?;
         if layout.style.trailing_newline {
-            out.write_all(b"\n")?;
+            out.write_all(layout.style.newline())?;
         }
         Ok(())
     })

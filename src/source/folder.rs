@@ -46,6 +46,7 @@ pub fn default_style() -> Style {
         comma: ",".into(),
         ascii: false,
         trailing_newline: true,
+        crlf: false,
     }
 }
 

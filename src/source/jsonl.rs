@@ -106,14 +106,14 @@ pub(crate) fn write(
         let mut n = 0usize;
         feed(0, &mut |_key, v| {
             if n > 0 {
-                out.write_all(b"\n")?;
+                out.write_all(style.newline())?;
             }
             write_value(out, v, &style, 0)?;
             n += 1;
             Ok(())
         })?;
         if n > 0 && style.trailing_newline {
-            out.write_all(b"\n")?;
+            out.write_all(style.newline())?;
         }
         Ok(())
     })

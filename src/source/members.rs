@@ -298,7 +298,7 @@ pub(crate) fn write(
         }
         out.write_all(b"}")?;
         if style.trailing_newline {
-            out.write_all(b"\n")?;
+            out.write_all(style.newline())?;
         }
         Ok(())
     })

@@ -180,7 +180,7 @@ pub(crate) fn write(
         }
         write_body(out, &layout.style, 0, 0, tinydb, feed)?;
         if layout.style.trailing_newline {
-            out.write_all(b"\n")?;
+            out.write_all(layout.style.newline())?;
         }
         Ok(())
     })

@@ -734,6 +734,7 @@ fn writes_in_the_recorded_style() {
         comma: ", ".into(),
         ascii: true,
         trailing_newline: true,
+        crlf: false,
     };
     let layout = Layout {
         style,

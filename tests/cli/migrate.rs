@@ -1124,3 +1124,27 @@ fn export_reports_progress_per_source_without_a_terminal() {
     r.ok();
     assert!(!r.stderr.contains("rows in"), "{r:#?}");
 }
+
+/// A file written with CRLF line endings (world-countries' countries.json is one) comes back
+/// byte for byte (issue #16: the line ending was lost); so does one of each shape.
+#[test]
+fn crlf_line_endings_are_kept_on_export() {
+    let p = Project::new(
+        "[collections.countries]\nsource = \"countries.json\"\nkey = \"cca3\"\n\n[collections.countries.fields]\ncca3 = \"text\"\nname = \"text\"\n\n[collections.settings]\nsource = \"settings.json\"\nformat = \"document\"\n\n[collections.people]\nsource = \"people.json\"\nformat = \"object\"\n",
+    );
+    let crlf = |s: &str| s.replace('\n', "\r\n");
+    let countries = crlf(
+        "[\n  {\n    \"cca3\": \"DEU\",\n    \"name\": \"Germany\",\n    \"borders\": [\n      \"AUT\",\n      \"CHE\"\n    ]\n  },\n  {\n    \"cca3\": \"FRA\",\n    \"name\": \"France\"\n  }\n]\n",
+    );
+    let settings = crlf("{\n    \"theme\": \"dark\",\n    \"size\": 12\n}\n");
+    let people = crlf("{\"a\": {\"n\": 1}, \"b\": {\"n\": 2}}\n");
+    p.write("countries.json", &countries);
+    p.write("settings.json", &settings);
+    p.write("people.json", &people);
+    p.migrate_ok();
+    p.jl(&["verify"]).ok();
+    let out = p.export();
+    for rel in ["countries.json", "settings.json", "people.json"] {
+        assert_exported_identical(&p, &out, rel);
+    }
+}
