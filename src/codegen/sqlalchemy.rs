@@ -83,7 +83,8 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// The generated `models.py` for the whole schema.
-pub fn generate(schema: &Schema) -> String {
+pub fn generate(schema: &Schema, options: &super::CodegenOptions) -> String {
+    let _ = options;
     let models = plan(schema);
     let mut out = String::new();
     header(&mut out, schema, &models);
@@ -981,7 +982,7 @@ name = { type = "text", required = true }
 
     #[test]
     fn models_name_every_table_column_and_relationship() {
-        let py = generate(&schema(COURSES));
+        let py = generate(&schema(COURSES), &Default::default());
         for line in [
             "class Base(DeclarativeBase):",
             "class Course(Base):",
@@ -1038,9 +1039,12 @@ name = { type = "text", required = true }
 
     #[test]
     fn a_table_named_like_an_import_gets_another_class_name() {
-        let py = generate(&schema(
-            "[collections.Text]\nsource = \"t.json\"\n[collections.Text.fields]\nText = \"text\"\n",
-        ));
+        let py = generate(
+            &schema(
+                "[collections.Text]\nsource = \"t.json\"\n[collections.Text.fields]\nText = \"text\"\n",
+            ),
+            &Default::default(),
+        );
         assert!(py.contains("class Text_(Base):"), "{py}");
         assert!(
             py.contains("    Text_: Mapped[Optional[str]] = mapped_column(\"Text\", Text,"),
