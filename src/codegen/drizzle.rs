@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::{CodegenOptions, Names, ident, indexes, js_string, nullable, prop, unique_groups};
+use super::{
+    CodegenOptions, Names, ident, indexes, js_string, nullable, pg_name, prop, unique_groups,
+};
 use crate::schema::ddl::{PG_EXACT, PG_ROWID, has_generated_key};
 use crate::schema::{ColType, Column, Elements, OnDelete, Role, Schema, Table};
 use crate::store::Dialect;
@@ -44,10 +46,6 @@ const PG_IMPORTS: &[&str] = &[
     "text",
     "unique",
 ];
-
-/// PostgreSQL's limit on the length of a name (NAMEDATALEN - 1 bytes): longer names in DDL are
-/// cut to it, so the models must name indexes as the database has them.
-const PG_NAME_BYTES: usize = 63;
 
 /// The per-database part of the generated code: the core module and its builders, the table
 /// function, column types and keys. One value per `generate`, asked wherever the two differ.
@@ -531,15 +529,6 @@ fn table(
         }
         out.push_str("]);\n");
     }
-}
-
-/// `name` as PostgreSQL keeps it: cut to 63 bytes, at a character boundary as it cuts.
-fn pg_name(name: &str) -> &str {
-    let mut end = name.len().min(PG_NAME_BYTES);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
 }
 
 #[cfg(test)]

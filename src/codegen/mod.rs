@@ -157,6 +157,19 @@ pub fn indexes(t: &Table) -> Vec<Index<'_>> {
     out
 }
 
+/// PostgreSQL's limit on the length of a name (NAMEDATALEN - 1 bytes): longer names in DDL are
+/// cut to it, so the models must name indexes as the database has them.
+const PG_NAME_BYTES: usize = 63;
+
+/// `name` as PostgreSQL keeps it: cut to 63 bytes, at a character boundary as it cuts.
+pub fn pg_name(name: &str) -> &str {
+    let mut end = name.len().min(PG_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
 // ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
