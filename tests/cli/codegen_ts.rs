@@ -7,7 +7,9 @@
 //!   table of the migrated database (row counts equal SQLite's), its tables, columns, keys,
 //!   foreign keys with their actions, uniques and indexes are the database's, every foreign key
 //!   has both relations, and `findMany({ with })` gives each parent as many children as SQL
-//!   counts.
+//!   counts. With `JSONLIFT_TEST_POSTGRES`, the same for the pg-core schema of every example (and
+//!   the shared-entity and awkward-name projects) migrated into a PostgreSQL schema of its own,
+//!   read through node-postgres and compared with information_schema.
 //! - JSON Schema (ajv, strict, 2020-12, with ajv-formats) and Zod (compiled by tsc): every
 //!   record the API serves is valid; records broken the ways jsonlift refuses (a required field
 //!   removed, a value outside an enum or below a minimum, a bad timestamp/date/uuid, a number for
