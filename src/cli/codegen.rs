@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::ProjectArgs;
-use crate::codegen::{self, Target};
+use crate::codegen::{self, CodegenOptions, Target};
 use crate::schema::Schema;
 
 #[derive(Debug, Args)]
@@ -33,7 +33,7 @@ pub fn run(a: &CodegenArgs) -> anyhow::Result<bool> {
     if exists {
         drop(crate::migrate::open_existing(&project, &schema)?);
     }
-    let text = codegen::generate(&schema, a.target);
+    let text = codegen::generate(&schema, a.target, &CodegenOptions::for_project(&project));
     match &a.out {
         None => std::io::stdout().write_all(text.as_bytes())?,
         Some(path) => {

@@ -2,8 +2,9 @@
 //! own client (Drizzle, SQLAlchemy) and its validation (JSON Schema, Zod) then agree with the
 //! tables and the record shapes jsonlift serves, without `drizzle-kit pull` or automap guessing
 //! them from the database. Each target is one sibling module with one entry point,
-//! `generate(&Schema) -> String`; everything they share (names, nullability, the record-shape
-//! walk) lives here.
+//! `generate(&Schema, &CodegenOptions) -> String`; everything they share (names, nullability,
+//! the record-shape walk) lives here. The ORM targets follow the project's database (SQLite or
+//! PostgreSQL, whose DDL differs); the record shapes do not depend on it.
 
 mod drizzle;
 mod json_schema;
@@ -14,6 +15,7 @@ use std::collections::HashSet;
 
 use crate::json::Value;
 use crate::schema::{Column, Elements, Field, FieldKind, Role, ScalarType, Schema, Table};
+use crate::store::Dialect;
 
 /// What `jsonlift codegen` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,11 +30,49 @@ pub enum Target {
     Zod,
 }
 
+/// Where the tables live: the database's dialect and, on PostgreSQL, the schema holding them
+/// (`Project::pg_schema`). The default is SQLite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodegenOptions {
+    pub dialect: Dialect,
+    /// PostgreSQL's schema of the tables; `public` (the default search path) is left implicit.
+    pub pg_schema: String,
+}
+
+impl Default for CodegenOptions {
+    fn default() -> Self {
+        CodegenOptions {
+            dialect: Dialect::Sqlite,
+            pg_schema: "public".into(),
+        }
+    }
+}
+
+impl CodegenOptions {
+    /// The options for a project: its database's dialect and schema.
+    pub fn for_project(project: &crate::config::Project) -> CodegenOptions {
+        match project.database() {
+            crate::config::Database::Sqlite(_) => CodegenOptions::default(),
+            crate::config::Database::Postgres(_) => CodegenOptions {
+                dialect: Dialect::Postgres,
+                pg_schema: project.pg_schema().to_string(),
+            },
+        }
+    }
+
+    /// The schema to name in the generated code: `None` for SQLite and for `public`, which a
+    /// connection finds without being told.
+    pub fn named_pg_schema(&self) -> Option<&str> {
+        (self.dialect == Dialect::Postgres && self.pg_schema != "public")
+            .then_some(self.pg_schema.as_str())
+    }
+}
+
 /// The generated source for `target`.
-pub fn generate(schema: &Schema, target: Target) -> String {
+pub fn generate(schema: &Schema, target: Target, options: &CodegenOptions) -> String {
     match target {
-        Target::Drizzle => drizzle::generate(schema),
-        Target::Sqlalchemy => sqlalchemy::generate(schema),
+        Target::Drizzle => drizzle::generate(schema, options),
+        Target::Sqlalchemy => sqlalchemy::generate(schema, options),
         Target::JsonSchema => json_schema::generate(schema),
         Target::Zod => zod::generate(schema),
     }
@@ -115,6 +155,19 @@ pub fn indexes(t: &Table) -> Vec<Index<'_>> {
         }
     }
     out
+}
+
+/// PostgreSQL's limit on the length of a name (NAMEDATALEN - 1 bytes): longer names in DDL are
+/// cut to it, so the models must name indexes as the database has them.
+const PG_NAME_BYTES: usize = 63;
+
+/// `name` as PostgreSQL keeps it: cut to 63 bytes, at a character boundary as it cuts.
+pub fn pg_name(name: &str) -> &str {
+    let mut end = name.len().min(PG_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 // ---------------------------------------------------------------------------------------------

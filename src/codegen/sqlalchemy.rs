@@ -9,12 +9,37 @@
 //! import. The models describe exactly the tables `migrate` creates: SQL names are spelled out
 //! in every `mapped_column`, so attribute names are free to be valid, non-colliding Python
 //! identifiers (`class` → `class_`, `my col` → `my_col`).
+//!
+//! On PostgreSQL the models follow its DDL instead ([`Ctx`] holds the differences): BigInteger,
+//! Double, Boolean and JSONB columns, `Identity()` keys, jsonlift's `_rowid` and `_exact`
+//! columns, the schema in `__table_args__`, and no SQLite-only checks or types.
 
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use crate::schema::ddl::{create_triggers, filled_by_database, on_delete_sql};
+use super::CodegenOptions;
+use crate::schema::ddl::{
+    PG_EXACT, PG_ROWID, filled_by_database, has_generated_key, on_delete_sql, triggers,
+};
 use crate::schema::{ColType, Column, Elements, OnDelete, Role, Schema, Table};
+use crate::store::Dialect;
+
+/// The database the models are for: what `column`, `table_args` and the header ask.
+struct Ctx<'o> {
+    pg: bool,
+    /// PostgreSQL's schema of the tables, when not `public`.
+    schema: Option<&'o str>,
+}
+
+impl Ctx<'_> {
+    /// `table.column` for a `ForeignKey`, with the schema in front when there is one.
+    fn qualified(&self, table: &str, column: &str) -> String {
+        match self.schema {
+            Some(s) => format!("{s}.{table}.{column}"),
+            None => format!("{table}.{column}"),
+        }
+    }
+}
 
 /// Names a class may not take: what the module imports or defines.
 const MODULE_NAMES: &[&str] = &[
@@ -37,6 +62,10 @@ const MODULE_NAMES: &[&str] = &[
     "Integer",
     "Text",
     "UniqueConstraint",
+    "BigInteger",
+    "Double",
+    "Identity",
+    "JSONB",
     "event",
     "text",
     "DeclarativeBase",
@@ -62,6 +91,10 @@ const ATTR_RESERVED: &[&str] = &[
     "ForeignKey",
     "Integer",
     "Text",
+    "BigInteger",
+    "Double",
+    "Identity",
+    "JSONB",
     "Mapped",
     "mapped_column",
     "relationship",
@@ -83,13 +116,26 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// The generated `models.py` for the whole schema.
-pub fn generate(schema: &Schema) -> String {
-    let models = plan(schema);
+pub fn generate(schema: &Schema, options: &CodegenOptions) -> String {
+    let ctx = Ctx {
+        pg: options.dialect == Dialect::Postgres,
+        schema: options.named_pg_schema(),
+    };
+    let mut models = plan(schema);
+    if ctx.pg {
+        // jsonlift's own columns, named so that no attribute of the schema's takes them.
+        for (t, m) in schema.tables.iter().zip(&mut models) {
+            if !has_generated_key(t) {
+                m.pg_rowid = Some(m.take(PG_ROWID));
+            }
+            m.pg_exact = Some(m.take(PG_EXACT));
+        }
+    }
     let mut out = String::new();
-    header(&mut out, schema, &models);
+    header(&mut out, schema, &models, &ctx);
     for &t in &emission_order(schema) {
         out.push_str("\n\n");
-        class(&mut out, schema, &models, t);
+        class(&mut out, schema, &models, t, &ctx);
     }
     out
 }
@@ -105,6 +151,10 @@ struct Model {
     attrs: Vec<String>,
     rels: Vec<Rel>,
     used: HashSet<String>,
+    /// On PostgreSQL, the attributes of the `_rowid` column (tables without a generated key)
+    /// and of the `_exact` column.
+    pg_rowid: Option<String>,
+    pg_exact: Option<String>,
 }
 
 impl Model {
@@ -159,6 +209,8 @@ fn plan(schema: &Schema) -> Vec<Model> {
                 attrs: Vec::new(),
                 rels: Vec::new(),
                 used: ATTR_RESERVED.iter().map(|s| s.to_string()).collect(),
+                pg_rowid: None,
+                pg_exact: None,
             };
             m.attrs = t.columns.iter().map(|c| m.take(&c.name)).collect();
             m
@@ -395,11 +447,14 @@ fn emission_order(schema: &Schema) -> Vec<usize> {
 // Writing
 // ---------------------------------------------------------------------------------------------
 
-fn header(out: &mut String, schema: &Schema, models: &[Model]) {
+fn header(out: &mut String, schema: &Schema, models: &[Model], ctx: &Ctx) {
     let classes: Vec<&str> = emission_order(schema)
         .iter()
         .map(|&t| models[t].class.as_str())
         .collect();
+    if ctx.pg {
+        return pg_header(out, &classes, ctx);
+    }
     let _ = writeln!(
         out,
         r#""""SQLAlchemy 2.0 models of the tables jsonlift creates, written by `jsonlift codegen sqlalchemy`
@@ -451,7 +506,47 @@ Classes: {classes}.
     );
 }
 
-fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
+/// The header on PostgreSQL: its own types serve (JSONB takes Python values, BigInteger and
+/// Boolean are what the DDL declares), so none of SQLite's decorators is needed.
+fn pg_header(out: &mut String, classes: &[&str], ctx: &Ctx) {
+    let schema_line = match ctx.schema {
+        Some(s) => format!(
+            "- The tables are in PostgreSQL schema {s:?} (`pg_schema`); every class names it.\n"
+        ),
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        r#""""SQLAlchemy 2.0 models of the tables jsonlift creates in PostgreSQL, written by
+`jsonlift codegen sqlalchemy` from jsonlift.toml: regenerate them rather than edit them.
+
+Classes: {classes}.
+
+- Every column is mapped under its exact SQL name; attribute names are Python identifiers.
+- JSON columns are JSONB: Python values in and out (SQL NULL for None).
+- Child collections are ordered by their position column; leave positions, generated ids
+  (identity columns) and TinyDB document ids unset on insert: the database fills them.
+- `_rowid` and `_exact` are jsonlift's own columns: leave `_rowid` to the database; `_exact`
+  holds the exact text of JSON values jsonb would rewrite, which jsonlift serves instead of the
+  JSONB value: set it to None when you change a JSON column of a row that has it.
+{schema_line}""""#,
+        classes = classes.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "\nfrom typing import Any, List, Optional\n\n\
+         from sqlalchemy import (\n    DDL,\n    BigInteger,\n    Boolean,\n    CheckConstraint,\n    Double,\n    FetchedValue,\n    ForeignKey,\n    Identity,\n    Index,\n    Text,\n    UniqueConstraint,\n    event,\n    text,\n)\n\
+         from sqlalchemy.dialects.postgresql import JSONB\n\
+         from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship\n\n\n\
+         class Base(DeclarativeBase):\n    pass\n\n\n\
+         def enable_foreign_keys(engine):\n    \
+         \"\"\"Nothing to do: PostgreSQL always enforces foreign keys. Kept so that an app's code reads\n    \
+         the same on SQLite, where it turns them on.\"\"\"\n\n    \
+         return engine"
+    );
+}
+
+fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize, ctx: &Ctx) {
     let t = &schema.tables[ti];
     let m = &models[ti];
     let coll = &schema.collections[t.collection];
@@ -467,11 +562,14 @@ fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
     let _ = writeln!(out, "class {}(Base):", m.class);
     let _ = writeln!(out, "    {}\n", py_doc(&format!("{}: {what}.", t.name)));
     let _ = writeln!(out, "    __tablename__ = {}", py_str(&t.name));
-    let args = table_args(t);
-    if !args.is_empty() {
+    let args = table_args(t, ctx);
+    if !args.is_empty() || ctx.schema.is_some() {
         let _ = writeln!(out, "    __table_args__ = (");
         for a in args {
             let _ = writeln!(out, "        {a},");
+        }
+        if let Some(s) = ctx.schema {
+            let _ = writeln!(out, "        {{\"schema\": {}}},", py_str(s));
         }
         let _ = writeln!(out, "    )");
     }
@@ -481,17 +579,59 @@ fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
         let _ = writeln!(out, "    __mapper_args__ = {{\"eager_defaults\": False}}");
     }
     out.push('\n');
+    if let Some(attr) = &m.pg_rowid {
+        let _ = writeln!(
+            out,
+            "    # jsonlift's: PostgreSQL has no rowid, so this numbers the rows in the order they were\n    \
+             # added (the record order). The database fills it; leave it unset."
+        );
+        let _ = writeln!(
+            out,
+            "    {}",
+            call(
+                &format!("{attr}: Mapped[int] = mapped_column"),
+                &[
+                    py_str(PG_ROWID),
+                    "BigInteger".into(),
+                    "Identity()".into(),
+                    "unique=True".into()
+                ]
+            )
+        );
+    }
     for (ci, c) in t.columns.iter().enumerate() {
-        let _ = writeln!(out, "    {}", column(schema, models, t, ti, ci, c));
+        let _ = writeln!(out, "    {}", column(schema, models, t, ti, ci, c, ctx));
+    }
+    if let Some(attr) = &m.pg_exact {
+        let _ = writeln!(
+            out,
+            "    # jsonlift's: the exact text of JSON values jsonb would rewrite, served instead of them;\n    \
+             # None for most rows. Leave it unset on insert; set it to None when changing a JSON column."
+        );
+        let _ = writeln!(
+            out,
+            "    {}",
+            call(
+                &format!("{attr}: Mapped[Optional[str]] = mapped_column"),
+                &[py_str(PG_EXACT), "Text".into(), "nullable=True".into()]
+            )
+        );
     }
     if !m.rels.is_empty() {
         out.push('\n');
     }
     for r in &m.rels {
-        let _ = writeln!(out, "    {}", relationship(schema, models, ti, r));
+        let _ = writeln!(out, "    {}", relationship(schema, models, ti, r, ctx));
     }
     // The triggers that fill those columns, so that `create_all` makes the same database.
-    let triggers = create_triggers(t);
+    let triggers = triggers(
+        t,
+        if ctx.pg {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        },
+    );
     if !triggers.is_empty() {
         out.push('\n');
     }
@@ -506,7 +646,7 @@ fn class(out: &mut String, schema: &Schema, models: &[Model], ti: usize) {
     }
 }
 
-fn table_args(t: &Table) -> Vec<String> {
+fn table_args(t: &Table, ctx: &Ctx) -> Vec<String> {
     // Constraints and indexes name their columns by SQL name.
     let attr_list = |cols: &[String]| -> Vec<String> { cols.iter().map(|c| py_str(c)).collect() };
     let mut out = Vec::new();
@@ -516,8 +656,16 @@ fn table_args(t: &Table) -> Vec<String> {
             out.push(format!("UniqueConstraint({})", attr_list(group).join(", ")));
         }
     }
+    // PostgreSQL cuts names to 63 bytes, as the DDL's indexes are then called.
+    let index_name = |name: String| -> String {
+        if ctx.pg {
+            super::pg_name(&name).to_string()
+        } else {
+            name
+        }
+    };
     let mut index = |cols: &[String]| {
-        let name = format!("idx_{}_{}", t.name, cols.join("_"));
+        let name = index_name(format!("idx_{}_{}", t.name, cols.join("_")));
         out.push(format!(
             "Index({}, {})",
             py_str(&name),
@@ -535,17 +683,26 @@ fn table_args(t: &Table) -> Vec<String> {
     if let Some(e) = t.extra_col {
         let name = &t.columns[e].name;
         out.push(format!(
-            "Index({}, {}, sqlite_where=text({}))",
-            py_str(&format!("idx_{}_{name}_held", t.name)),
+            "Index({}, {}, {}_where=text({}))",
+            py_str(&index_name(format!("idx_{}_{name}_held", t.name))),
             py_str(name),
+            if ctx.pg { "postgresql" } else { "sqlite" },
             py_str(&format!("{} IS NOT NULL", sql_quote(name)))
         ));
     }
     for c in &t.columns {
         for check in &c.checks {
+            // As the DDL: PostgreSQL's boolean needs no 0/1 check.
+            if ctx.pg
+                && c.ty == ColType::Boolean
+                && *check == format!("{} IN (0, 1)", sql_quote(&c.name))
+            {
+                continue;
+            }
             out.push(format!("CheckConstraint({})", py_str(check)));
         }
-        if c.ty == ColType::Json && c.role != Role::Meta {
+        // jsonb is valid JSON by its type.
+        if c.ty == ColType::Json && c.role != Role::Meta && !ctx.pg {
             let q = sql_quote(&c.name);
             let check = if c.not_null {
                 format!("json_valid({q})")
@@ -565,18 +722,23 @@ fn column(
     ti: usize,
     ci: usize,
     c: &Column,
+    ctx: &Ctx,
 ) -> String {
     let m = &models[ti];
     let filled = filled_by_database(t, ci);
     let nullable = filled || (!c.not_null && !c.primary_key);
     // Types whose DDL is the DDL migrate writes (`create_all` makes the same columns).
-    let (sql_ty, py_ty) = match c.ty {
-        ColType::Text => ("Text", "str"),
-        ColType::Integer if c.primary_key && c.role != Role::Id => ("IntKey", "int"),
-        ColType::Integer => ("Integer", "int"),
-        ColType::Real => ("REAL", "float"),
-        ColType::Boolean => ("Bool01", "bool"),
-        ColType::Json => ("JSONText", "Any"),
+    let (sql_ty, py_ty) = match (ctx.pg, c.ty) {
+        (_, ColType::Text) => ("Text", "str"),
+        (false, ColType::Integer) if c.primary_key && c.role != Role::Id => ("IntKey", "int"),
+        (false, ColType::Integer) => ("Integer", "int"),
+        (false, ColType::Real) => ("REAL", "float"),
+        (false, ColType::Boolean) => ("Bool01", "bool"),
+        (false, ColType::Json) => ("JSONText", "Any"),
+        (true, ColType::Integer) => ("BigInteger", "int"),
+        (true, ColType::Real) => ("Double", "float"),
+        (true, ColType::Boolean) => ("Boolean", "bool"),
+        (true, ColType::Json) => ("JSONB", "Any"),
     };
     let annotation = if nullable && c.ty != ColType::Json {
         format!("Optional[{py_ty}]")
@@ -584,6 +746,11 @@ fn column(
         py_ty.to_string()
     };
     let mut args = vec![py_str(&c.name), sql_ty.to_string()];
+    let identity = ctx.pg && c.primary_key && c.role == Role::Id;
+    if identity {
+        // GENERATED BY DEFAULT AS IDENTITY, as the DDL has it.
+        args.push("Identity()".into());
+    }
     if let Some(fk) = &c.references {
         let on_delete = on_delete_sql(fk.on_delete);
         let target = if fk.table.contains('.') || fk.column.contains('.') {
@@ -600,10 +767,10 @@ fn column(
                         py_str(&models[tt].attrs[ci])
                     )
                 }
-                None => py_str(&format!("{}.{}", fk.table, fk.column)),
+                None => py_str(&ctx.qualified(&fk.table, &fk.column)),
             }
         } else {
-            py_str(&format!("{}.{}", fk.table, fk.column))
+            py_str(&ctx.qualified(&fk.table, &fk.column))
         };
         args.push(format!(
             "ForeignKey({target}, ondelete=\"{on_delete}\", onupdate=\"CASCADE\")"
@@ -612,7 +779,8 @@ fn column(
     if c.primary_key {
         args.push("primary_key=True".into());
         // Only a generated id is the rowid; a natural integer key is typed INT, not an alias.
-        if c.ty == ColType::Integer {
+        // (On PostgreSQL, `Identity()` says it and nothing else is generated.)
+        if c.ty == ColType::Integer && !ctx.pg {
             args.push(
                 if c.role == Role::Id {
                     "autoincrement=True"
@@ -640,7 +808,7 @@ fn column(
     )
 }
 
-fn relationship(schema: &Schema, models: &[Model], ti: usize, r: &Rel) -> String {
+fn relationship(schema: &Schema, models: &[Model], ti: usize, r: &Rel, ctx: &Ctx) -> String {
     let target = &models[r.target].class;
     let mut args = vec![format!("back_populates={}", py_str(&r.back))];
     let annotation = match &r.kind {
@@ -697,7 +865,9 @@ fn relationship(schema: &Schema, models: &[Model], ti: usize, r: &Rel) -> String
         } => {
             let join = &models[*secondary];
             let name = &schema.tables[*secondary].name;
-            let secondary = if is_plain_ident(name) {
+            // By name only in the default schema: a metadata key with a schema in it is not an
+            // identifier either.
+            let secondary = if is_plain_ident(name) && ctx.schema.is_none() {
                 py_str(name)
             } else {
                 format!("lambda: {}.__table__", join.class)
@@ -981,7 +1151,7 @@ name = { type = "text", required = true }
 
     #[test]
     fn models_name_every_table_column_and_relationship() {
-        let py = generate(&schema(COURSES));
+        let py = generate(&schema(COURSES), &Default::default());
         for line in [
             "class Base(DeclarativeBase):",
             "class Course(Base):",
@@ -1037,10 +1207,54 @@ name = { type = "text", required = true }
     }
 
     #[test]
+    fn models_on_postgres_follow_its_ddl() {
+        let pg = |schema: &str| CodegenOptions {
+            dialect: Dialect::Postgres,
+            pg_schema: schema.into(),
+        };
+        let py = generate(&schema(COURSES), &pg("jl_app"));
+        for line in [
+            "from sqlalchemy.dialects.postgresql import JSONB",
+            "    _id: Mapped[int] = mapped_column(\"_id\", BigInteger, Identity(), primary_key=True)",
+            "    meta: Mapped[Any] = mapped_column(\"meta\", JSONB, nullable=False)",
+            "        ForeignKey(\"jl_app.courses.id\", ondelete=\"CASCADE\", onupdate=\"CASCADE\"),",
+            "        {\"schema\": \"jl_app\"},",
+            "    _rowid: Mapped[int] = mapped_column(\"_rowid\", BigInteger, Identity(), unique=True)",
+            "    _exact: Mapped[Optional[str]] = mapped_column(\"_exact\", Text, nullable=True)",
+            "        Index(\"idx_courses__extra_held\", \"_extra\", postgresql_where=text('\"_extra\" IS NOT NULL')),",
+            "        secondary=lambda: SeriesCast.__table__,",
+        ] {
+            assert!(py.contains(line), "missing {line:?} in\n{py}");
+        }
+        // A natural integer key is a plain BigInteger the app gives; no SQLite spellings.
+        assert!(
+            py.contains("id: Mapped[int] = mapped_column(\"id\", BigInteger, primary_key=True)"),
+            "{py}"
+        );
+        for sqlite in [
+            "json_valid",
+            "IntKey",
+            "Bool01",
+            "JSONText",
+            "sqlite_where",
+            "AFTER INSERT",
+        ] {
+            assert!(!py.contains(sqlite), "{sqlite} in\n{py}");
+        }
+        // In `public`, no schema anywhere.
+        let py = generate(&schema(COURSES), &pg("public"));
+        assert!(!py.contains("\"schema\""), "{py}");
+        assert!(py.contains("ForeignKey(\"courses.id\""), "{py}");
+    }
+
+    #[test]
     fn a_table_named_like_an_import_gets_another_class_name() {
-        let py = generate(&schema(
-            "[collections.Text]\nsource = \"t.json\"\n[collections.Text.fields]\nText = \"text\"\n",
-        ));
+        let py = generate(
+            &schema(
+                "[collections.Text]\nsource = \"t.json\"\n[collections.Text.fields]\nText = \"text\"\n",
+            ),
+            &Default::default(),
+        );
         assert!(py.contains("class Text_(Base):"), "{py}");
         assert!(
             py.contains("    Text_: Mapped[Optional[str]] = mapped_column(\"Text\", Text,"),

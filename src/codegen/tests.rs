@@ -252,7 +252,7 @@ fn drizzle_models_keys_links_and_names() {
     let s = schema(&format!(
         "{NESTED}\n[collections.notes]\nsource = \"notes.json\"\nformat = \"array\"\nkey = \"id\"\n\n[collections.notes.fields]\nid = \"integer\"\n\"a-b\" = \"text\"\na_b = \"text\"\ngetSQL = \"text\"\ncourse = {{ type = \"integer\", references = \"courses\", on_delete = \"set null\" }}\n"
     ));
-    let ts = generate(&s, Target::Drizzle);
+    let ts = generate(&s, Target::Drizzle, &CodegenOptions::default());
     for line in [
         "import { relations, sql } from \"drizzle-orm\";",
         "export const courses = sqliteTable(\"courses\", {",
@@ -291,7 +291,12 @@ fn drizzle_models_keys_links_and_names() {
 #[test]
 fn json_schema_allows_null_exactly_where_jsonlift_does() {
     let s = schema(NESTED);
-    let doc: serde_json::Value = serde_json::from_str(&generate(&s, Target::JsonSchema)).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&generate(
+        &s,
+        Target::JsonSchema,
+        &CodegenOptions::default(),
+    ))
+    .unwrap();
     assert_eq!(
         doc["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
@@ -324,7 +329,7 @@ fn zod_schemas_mirror_the_record_shape() {
     let s = schema(&format!(
         "{NESTED}\n[collections.json_value]\nsource = \"x.json\"\nformat = \"array\"\n\n[collections.json_value.fields]\nn = {{ type = \"integer\", enum = [1, 2], min = 0 }}\none = {{ type = \"text\", enum = [\"only\"] }}\nwhen = {{ type = \"timestamp\", required = true }}\n"
     ));
-    let ts = generate(&s, Target::Zod);
+    let ts = generate(&s, Target::Zod, &CodegenOptions::default());
     for line in [
         "export const Courses = z.object({",
         "  title: z.string(),",
@@ -344,4 +349,73 @@ fn zod_schemas_mirror_the_record_shape() {
     ] {
         assert!(ts.lines().any(|l| l == line), "no line {line:?} in\n{ts}");
     }
+}
+
+fn pg(schema: &str) -> CodegenOptions {
+    CodegenOptions {
+        dialect: crate::store::Dialect::Postgres,
+        pg_schema: schema.into(),
+    }
+}
+
+#[test]
+fn drizzle_on_postgres_has_the_postgres_ddl() {
+    let s = schema(&format!(
+        "{NESTED}\n[collections.notes]\nsource = \"notes.json\"\nformat = \"array\"\nkey = \"id\"\n\n[collections.notes.fields]\nid = \"integer\"\nok = \"boolean\"\nratio = \"real\"\ncourse = {{ type = \"integer\", references = \"courses\", on_delete = \"set null\" }}\n"
+    ));
+    let ts = generate(&s, Target::Drizzle, &pg("jl_app"));
+    for line in [
+        "import { relations, sql } from \"drizzle-orm\";",
+        "import { type AnyPgColumn, bigint, boolean, doublePrecision, index, jsonb, pgSchema, text, unique } from \"drizzle-orm/pg-core\";",
+        "export const jl_appSchema = pgSchema(\"jl_app\");",
+        "export const courses = jl_appSchema.table(\"courses\", {",
+        // An identity: the database numbers it, an insert leaves it out.
+        "  _id: bigint(\"_id\", { mode: \"number\" }).primaryKey().generatedByDefaultAsIdentity(),",
+        "  meta: jsonb(\"meta\").notNull(),",
+        "  _pos: bigint(\"_pos\", { mode: \"number\" }),",
+        "  _parent: bigint(\"_parent\", { mode: \"number\" }).notNull().references((): AnyPgColumn => courses._id, { onDelete: \"cascade\", onUpdate: \"cascade\" }),",
+        "  index(\"idx_modules__extra_held\").on(t._extra).where(sql`${t._extra} IS NOT NULL`),",
+        // No rowid to alias: a natural integer key is the column's key, given by the app.
+        "  id: bigint(\"id\", { mode: \"number\" }).primaryKey(),",
+        "  _doc_id: bigint(\"_doc_id\", { mode: \"number\" }).primaryKey(),",
+        "  ok: boolean(\"ok\"),",
+        "  ratio: doublePrecision(\"ratio\"),",
+        // Tables without a generated key have `_rowid` first; every table has `_exact` last.
+        "  _rowid: bigint(\"_rowid\", { mode: \"number\" }).generatedByDefaultAsIdentity().unique(),",
+        "  _exact: text(\"_exact\"),",
+        "  course: bigint(\"course\", { mode: \"number\" }).references((): AnyPgColumn => courses._id, { onDelete: \"set null\", onUpdate: \"cascade\" }),",
+    ] {
+        assert!(ts.lines().any(|l| l == line), "no line {line:?} in\n{ts}");
+    }
+    assert!(!ts.contains("sqlite"), "{ts}");
+    assert!(!ts.contains("primaryKey({"), "{ts}");
+    // courses has a generated key: no `_rowid`.
+    let courses = &ts[ts.find("export const courses =").unwrap()..];
+    let courses = &courses[..courses.find("\n}").unwrap()];
+    assert!(!courses.contains("_rowid"), "{courses}");
+    assert!(
+        courses.trim_end().ends_with("_exact: text(\"_exact\"),"),
+        "{courses}"
+    );
+
+    // In `public`, plain pgTable.
+    let ts = generate(&s, Target::Drizzle, &pg("public"));
+    assert!(
+        ts.contains("export const courses = pgTable(\"courses\", {"),
+        "{ts}"
+    );
+    assert!(!ts.contains("pgSchema"), "{ts}");
+}
+
+#[test]
+fn drizzle_on_postgres_names_indexes_as_postgres_cuts_them() {
+    let long = "a".repeat(70);
+    let s = schema(&format!(
+        "[collections.things]\nsource = \"things.json\"\n\n[collections.things.fields]\n{long} = {{ type = \"text\", index = true }}\n"
+    ));
+    let ts = generate(&s, Target::Drizzle, &pg("public"));
+    let name = format!("idx_things_{long}");
+    assert!(ts.contains(&format!("index(\"{}\")", &name[..63])), "{ts}");
+    let ts = generate(&s, Target::Drizzle, &CodegenOptions::default());
+    assert!(ts.contains(&format!("index(\"{name}\")")), "{ts}");
 }

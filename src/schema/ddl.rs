@@ -222,8 +222,12 @@ pub fn triggers(t: &Table, d: Dialect) -> Vec<String> {
             }
             Dialect::Postgres => {
                 let f = name("write");
+                // The body names the table unqualified: pinned to the search_path it is created
+                // with (jsonlift's connection puts `pg_schema` there), it finds the table from
+                // an app's connection too, which does not (and may have a table of the same
+                // name in `public`).
                 out.push(format!(
-                    "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.{col} IS NULL THEN NEW.{col} := {next}; END IF; RETURN NEW; END $$"
+                    "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$ BEGIN IF NEW.{col} IS NULL THEN NEW.{col} := {next}; END IF; RETURN NEW; END $$"
                 ));
                 out.push(format!(
                     "CREATE OR REPLACE TRIGGER {f} BEFORE INSERT OR UPDATE OF {col} ON {table} FOR EACH ROW EXECUTE FUNCTION {f}()"

@@ -1,8 +1,10 @@
 // The consumers' side of tests/cli/codegen_ts.rs: the generated code, compiled by tsc, used the
 // way an application uses it. It reports what it saw as JSON on stdout; the Rust test compares
-// that with the database (rusqlite) and with its own expectations.
+// that with the database (rusqlite, or PostgreSQL's catalog) and with its own expectations.
 //
 //   node codegen_ts.mjs drizzle DIR DB      DIR/schema.js (compiled), DB a migrated database
+//   node codegen_ts.mjs drizzle-pg DIR URL  the same through node-postgres, URL a PostgreSQL
+//                                           database holding the migrated schema
 //   node codegen_ts.mjs records DIR         DIR/zod.js (compiled), DIR/schema.json, DIR/records.json
 //                                           ({collection: [record...]}), DIR/mutations.json
 
@@ -13,21 +15,36 @@ import { pathToFileURL } from 'node:url';
 const [mode, dir, dbPath] = process.argv.slice(2);
 const load = (name) => import(pathToFileURL(path.join(dir, name)).href);
 
-if (mode === 'drizzle') {
-  const { default: Database } = await import('better-sqlite3');
-  const { drizzle } = await import('drizzle-orm/better-sqlite3');
+if (mode === 'drizzle' || mode === 'drizzle-pg') {
   const { is, getTableName, normalizeRelation, Many } = await import('drizzle-orm');
-  const { SQLiteTable, getTableConfig } = await import('drizzle-orm/sqlite-core');
   const schema = await load('schema.js');
-  const client = new Database(dbPath, { readonly: true, fileMustExist: true });
-  const db = drizzle(client, { schema });
+  // The same report on either database: only the driver and the core module differ.
+  let db, Table, getTableConfig, selectAll, close;
+  if (mode === 'drizzle') {
+    const { default: Database } = await import('better-sqlite3');
+    const { drizzle } = await import('drizzle-orm/better-sqlite3');
+    ({ SQLiteTable: Table, getTableConfig } = await import('drizzle-orm/sqlite-core'));
+    const client = new Database(dbPath, { readonly: true, fileMustExist: true });
+    db = drizzle(client, { schema });
+    selectAll = async (t) => db.select().from(t).all();
+    close = async () => client.close();
+  } else {
+    // dbPath is a postgres:// URL here; the tables name their schema (pgSchema).
+    const { default: pg } = await import('pg');
+    const { drizzle } = await import('drizzle-orm/node-postgres');
+    ({ PgTable: Table, getTableConfig } = await import('drizzle-orm/pg-core'));
+    const pool = new pg.Pool({ connectionString: dbPath, max: 2 });
+    db = drizzle(pool, { schema });
+    selectAll = async (t) => await db.select().from(t);
+    close = () => pool.end();
+  }
 
   const tables = [];
   for (const [exported, t] of Object.entries(schema)) {
-    if (!is(t, SQLiteTable)) continue;
+    if (!is(t, Table)) continue;
     const cfg = getTableConfig(t);
     // Every column of every row, read and decoded (JSON columns parsed) by Drizzle.
-    const rows = db.select().from(t).all();
+    const rows = await selectAll(t);
     tables.push({
       exported,
       name: cfg.name,
@@ -94,6 +111,7 @@ if (mode === 'drizzle') {
       relations.push(out);
     }
   }
+  await close();
   console.log(JSON.stringify({ tables, relations }));
 } else if (mode === 'records') {
   const { default: Ajv2020 } = await import('ajv/dist/2020.js');

@@ -4,8 +4,11 @@
 //! checks are in `interop.py`, one line each: integrity and foreign keys, NULL in every nullable
 //! column, a dump restored row for row, automap inserting parents with children, and the models
 //! of `jsonlift codegen sqlalchemy` loading every row and relationship and inserting through
-//! them. Python packages come from a venv made once under the target dir; without `python3`
-//! the tests say loudly that they skipped.
+//! them. On PostgreSQL (`JSONLIFT_TEST_POSTGRES`), `interop_pg.py` checks the models generated
+//! for each example migrated into a schema of its own: they map every table as the database
+//! has it, load every row and relationship as SQL counts them, and insert parents with
+//! children. Python packages come from a venv made once under the target dir; without
+//! `python3` (or the server) the tests say loudly that they skipped.
 
 use std::fmt::Write;
 use std::fs;
@@ -17,8 +20,15 @@ use crate::util::*;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/interop.py");
 
-/// The packages the checks import; `jsonschema` is for the JSON Schema target's checks.
-const PACKAGES: &[&str] = &["sqlalchemy>=2.0,<3", "jsonschema"];
+const SCRIPT_PG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/interop_pg.py");
+
+/// The packages the checks import; `jsonschema` is for the JSON Schema target's checks,
+/// psycopg (3, with its own libpq) for the models on PostgreSQL.
+const PACKAGES: &[&str] = &[
+    "sqlalchemy>=2.0,<3",
+    "jsonschema",
+    "psycopg[binary]>=3.1,<4",
+];
 
 /// A venv with [`PACKAGES`] under the target dir (made once; the other tests wait for it, and
 /// it counts only once pip has finished: its marker file). `None` without `python3`.
@@ -260,4 +270,69 @@ fn shared_entities_and_awkward_names_work_with_python_clients() {
         ("shared entities".into(), films),
         ("awkward names".into(), awkward),
     ]);
+}
+
+#[test]
+fn every_example_works_with_sqlalchemy_on_postgres() {
+    const TEST: &str = "every_example_works_with_sqlalchemy_on_postgres";
+    let Some(url) = crate::postgres::server(TEST) else {
+        return;
+    };
+    let Some(python) = python() else {
+        skipped(TEST);
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut names: Vec<String> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.join("jsonlift.toml").is_file())
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no examples/*/jsonlift.toml");
+    let mut failures = Vec::new();
+    for name in &names {
+        let start = Instant::now();
+        let pg = crate::postgres::PgSchema::new(&url);
+        let p = crate::postgres::example_on(&pg, name);
+        p.jl(&["migrate", "-q"]).ok();
+        let models = p.outside("models.py");
+        p.jl(&[
+            "codegen",
+            "sqlalchemy",
+            "--out",
+            &models.display().to_string(),
+        ])
+        .ok();
+        let text = fs::read_to_string(&models).unwrap();
+        assert!(
+            text.contains("JSONB") && text.contains(&format!("{{\"schema\": \"{}\"}}", pg.name)),
+            "{name}: not models for PostgreSQL schema {}:\n{text}",
+            pg.name
+        );
+        let mut cmd = Command::new(&python);
+        cmd.arg(SCRIPT_PG).arg(&pg.url).arg(&pg.name).arg(&models);
+        let run = run_command(cmd, format!("python interop_pg.py {name}"));
+        let passed = run.stdout.lines().filter(|l| l.starts_with("PASS")).count();
+        if run.code == Some(0) && passed == 3 {
+            eprintln!(
+                "interop_pg: {name} ok in {:.1?} ({})",
+                start.elapsed(),
+                run.stdout.lines().last().unwrap_or_default()
+            );
+        } else {
+            failures.push(format!(
+                "== {name} ==\n{}\n--- stderr ---\n{}",
+                run.stdout, run.stderr
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} examples fail with SQLAlchemy on PostgreSQL:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n\n")
+    );
 }
