@@ -242,6 +242,21 @@ fn postgres_types_are_its_own_and_json_that_jsonb_would_rewrite_comes_back_exact
     p.jl(&["verify"]).ok();
     let out = p.export();
     assert_exported_identical(&p, &out, "things.json");
+    // An app that rewrites the column with the same value changes nothing; with another value,
+    // its value is what jsonlift reads, though `_exact` still holds the old text.
+    pg.sql(&format!(
+        "UPDATE {}.things SET doc = doc || '{{}}'::jsonb",
+        pg.name
+    ));
+    p.jl(&["verify"]).ok();
+    pg.sql(&format!(
+        "UPDATE {}.things SET doc = '{{\"new\": true}}' WHERE id = 1",
+        pg.name
+    ));
+    let out = p.export();
+    let back: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("things.json")).unwrap()).unwrap();
+    assert_eq!(back[0]["doc"], serde_json::json!({"new": true}));
 }
 
 #[test]

@@ -202,7 +202,17 @@ fn cells(t: &Table, r: &postgres::Row, from: usize) -> Result<Cells, StoreError>
             )));
         };
         for (name, text) in texts {
-            if let (Some(i), Value::String(text)) = (t.col(&name), text) {
+            let (Some(i), Value::String(text)) = (t.col(&name), text) else {
+                continue;
+            };
+            // The exact text stands for the jsonb value only while they are the same value: an
+            // app that rewrote the column without clearing `_exact` wrote a new value, which
+            // wins. (NULL there is a value jsonb refused, kept only as text.)
+            let same = match &out[i] {
+                Cell::Text(now) => exact::same_value(now, &text),
+                _ => true,
+            };
+            if same {
                 out[i] = Cell::Text(text.into());
             }
         }
@@ -809,6 +819,58 @@ pub mod exact {
         }
     }
 
+    /// Whether two JSON texts are the same value as jsonb sees it: objects whatever their key
+    /// order, numbers by their decimal value (`1e3` is `1000`, `1.50` is `1.5`).
+    pub fn same_value(a: &str, b: &str) -> bool {
+        match (parse(a.as_bytes(), 10_000), parse(b.as_bytes(), 10_000)) {
+            (Ok(a), Ok(b)) => same(&a, &b),
+            _ => a == b,
+        }
+    }
+
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter().all(|(k, v)| {
+                        y.iter()
+                            .find(|(k2, _)| k2 == k)
+                            .is_some_and(|(_, w)| same(v, w))
+                    })
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
+            }
+            (Value::Number(x), Value::Number(y)) => decimal(x.as_str()) == decimal(y.as_str()),
+            _ => a == b,
+        }
+    }
+
+    /// A number's exact decimal value: (negative, significant digits, exponent), zero as one.
+    fn decimal(s: &str) -> (bool, String, i64) {
+        let (neg, s) = match s.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, s),
+        };
+        let (mantissa, exp) = match s.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.trim_start_matches('+').parse::<i64>().unwrap_or(0)),
+            None => (s, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = format!("{int}{frac}");
+        let mut exp = exp - frac.len() as i64;
+        let trimmed = digits.trim_start_matches('0');
+        let mut digits = trimmed.to_string();
+        while digits.ends_with('0') {
+            digits.pop();
+            exp += 1;
+        }
+        if digits.is_empty() {
+            return (false, String::new(), 0);
+        }
+        (neg, digits, exp)
+    }
+
     /// The spelling PostgreSQL's numeric prints a number in: no exponent, no `+`, no leading
     /// zeros, and no negative zero.
     fn numeric_form(s: &str) -> bool {
@@ -845,6 +907,18 @@ pub mod exact {
                 assert!(!yes(n), "{n}");
             }
             assert!(matches!(kept_by_jsonb(r#""a\u0000b""#), Kept::Refused));
+        }
+
+        #[test]
+        fn same_value_as_jsonb_sees_it() {
+            assert!(same_value(r#"{"b":1,"a":1e3}"#, r#"{"a": 1000, "b": 1}"#));
+            assert!(same_value("1.50", "1.5"));
+            assert!(same_value("-0", "0"));
+            assert!(same_value("[1,{\"x\":\"y\"}]", "[1, {\"x\": \"y\"}]"));
+            assert!(!same_value(r#"{"a":1}"#, r#"{"a":2}"#));
+            assert!(!same_value("12345678901234567890", "12345678901234567891"));
+            assert!(!same_value(r#"{"a":1}"#, r#"{"a":1,"b":2}"#));
+            assert!(!same_value("[1,2]", "[2,1]"));
         }
     }
 }
