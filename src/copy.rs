@@ -202,6 +202,7 @@ pub fn fill_postgres(
     // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
     // index and each reference is then built or checked in one pass.
     tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
+    phase("copy:rows");
     for ti in tables_in_order(schema) {
         let t = &schema.tables[ti];
         let mut done = 0u64;
@@ -219,6 +220,7 @@ pub fn fill_postgres(
         let ptx = PgTx::new(tx, statements);
         copy_bookkeeping(src, &ptx, action, report)?;
     }
+    phase("copy:indexes");
     for sql in after_load_sql(schema) {
         tx.batch_execute(&sql)
             .with_context(|| format!("{sql}: a row refers to a row the copy does not hold?"))?;
@@ -245,8 +247,17 @@ pub fn fill_postgres(
             &[&table],
         )?;
     }
+    phase("copy:verify");
     let ptx = PgTx::new(tx, statements);
-    verify(src, &ptx, schema, &tables_in_order(schema), report)
+    verify(src, &ptx, schema, &tables_in_order(schema), report)?;
+    phase("copy:verified");
+    Ok(())
+}
+
+/// Marks a step of a copy in the log (`JSONLIFT_LOG=jsonlift::phase=info`), as `migrate` marks
+/// its phases.
+fn phase(name: &str) {
+    tracing::info!(target: "jsonlift::phase", "{name}");
 }
 
 fn into_sqlite(
@@ -414,32 +425,32 @@ fn verify(
 ) -> anyhow::Result<()> {
     for &ti in tables {
         let t = &schema.tables[ti];
-        let mut theirs = rows_of(dst, t);
+        // The copy streams by (a binary COPY on PostgreSQL); the source is read alongside.
+        let mut mine = rows_of(src, t);
         let mut n = 0u64;
-        for mine in rows_of(src, t) {
-            let mine = mine?;
-            let Some(copied) = theirs.next().transpose()? else {
-                bail!(
-                    "verification failed: table {} has {n} rows in the copy, more in the source",
-                    t.name
-                );
-            };
-            n += 1;
-            if let Some(col) = differs(t, &mine, &copied) {
-                bail!(
-                    "verification failed: table {}, row {n}, column {}: {:?} in the source, {:?} in the copy",
-                    t.name,
-                    t.columns[col].name,
-                    mine[col],
-                    copied[col]
-                );
+        let mut failed = None;
+        dst.scan(t, &mut |copied| {
+            if failed.is_some() {
+                return Ok(());
             }
+            n += 1;
+            let Some(row) = mine.next().transpose()? else {
+                failed = Some(format!("table {} has more rows in the copy than in the source", t.name));
+                return Ok(());
+            };
+            if let Some(col) = differs(t, &row, &copied) {
+                failed = Some(format!(
+                    "table {}, row {n}, column {}: {:?} in the source, {:?} in the copy",
+                    t.name, t.columns[col].name, row[col], copied[col]
+                ));
+            }
+            Ok(())
+        })?;
+        if let Some(why) = failed {
+            bail!("verification failed: {why}");
         }
-        if theirs.next().is_some() {
-            bail!(
-                "verification failed: table {} has more rows in the copy than in the source",
-                t.name
-            );
+        if mine.next().is_some() {
+            bail!("verification failed: table {} has {n} rows in the copy, more in the source", t.name);
         }
     }
     let audit = dst.audit_last_id()?;

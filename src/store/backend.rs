@@ -79,6 +79,27 @@ pub trait Tx {
     fn page(&self, t: &Table, after: i64, limit: usize) -> Result<Vec<(i64, Cells)>, StoreError>;
     /// The row with this rowid.
     fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError>;
+    /// Every row of `t`, in record order, handed to `f` one by one (a backend with a faster
+    /// way to stream a whole table than [`Tx::page`] uses it).
+    fn scan(
+        &self,
+        t: &Table,
+        f: &mut dyn FnMut(Cells) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        const PAGE: usize = 4096;
+        let mut after = i64::MIN;
+        loop {
+            let page = self.page(t, after, PAGE)?;
+            let n = page.len();
+            for (rowid, cells) in page {
+                after = rowid;
+                f(cells)?;
+            }
+            if n < PAGE {
+                return Ok(());
+            }
+        }
+    }
     /// The rowid of the row whose column `col` holds `value` (a key or unique column).
     fn rowid_by(&self, t: &Table, col: usize, value: &Cell) -> Result<Option<i64>, StoreError>;
     /// The rows of child table `t` under `parent` (for a shared-entity table: the entity whose
