@@ -3,24 +3,38 @@
 //! retried when PostgreSQL says another writer got there first, so several servers can share
 //! one database and lose no write.
 
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::connect::PgUrl;
+use super::connect::{ConnectError, PgUrl};
 use super::db::{Mode, PgConn, is_retryable};
 use crate::schema::Schema;
 use crate::store::{Store, StoreError, Tx};
 
-/// How long a write keeps retrying before giving up with an error.
+/// How long a write keeps retrying before giving up with an error; also how long a request
+/// waits for a connection.
 const RETRY_FOR: Duration = Duration::from_secs(30);
-/// Idle connections kept for reuse; more are opened under load and closed when returned.
+/// The most connections one server holds open, idle or in use. Without a bound, a burst of
+/// requests opened one connection each, and a few servers under load took every connection
+/// the PostgreSQL server allows (`max_connections`, 100 by default): requests failed with
+/// "too many clients". Requests beyond it wait for a connection, as SQLite writers wait for
+/// the lock.
 const POOL_SIZE: usize = 16;
 
 pub struct PgStore {
     url: PgUrl,
     pg_schema: String,
     schema: Schema,
-    idle: Mutex<Vec<PgConn>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is given back or closed.
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<PgConn>,
+    /// Connections open, idle or in use.
+    open: usize,
 }
 
 impl PgStore {
@@ -30,9 +44,11 @@ impl PgStore {
             url: url.clone(),
             pg_schema: pg_schema.to_string(),
             schema,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            returned: Condvar::new(),
         };
         let conn = store.connect()?;
+        store.pool.lock().expect("pool lock").open += 1;
         store.give_back(conn);
         Ok(store)
     }
@@ -41,22 +57,63 @@ impl PgStore {
         PgConn::open(&self.url, &self.pg_schema, false)
     }
 
-    fn take(&self) -> Result<PgConn, StoreError> {
-        let pooled = self.idle.lock().expect("pool lock").pop();
-        match pooled {
-            Some(c) => Ok(c),
-            None => Ok(self.connect()?),
+    /// An idle connection, or a new one while fewer than [`POOL_SIZE`] are open, or the next
+    /// one given back. A server that takes no more connections for now is asked again.
+    fn take(&self, deadline: Instant) -> Result<PgConn, StoreError> {
+        let mut pool = self.pool.lock().expect("pool lock");
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                return Ok(c);
+            }
+            if pool.open < POOL_SIZE {
+                pool.open += 1;
+                drop(pool);
+                match self.connect() {
+                    Ok(c) => return Ok(c),
+                    Err(e) => {
+                        self.closed();
+                        let busy = e
+                            .downcast_ref::<ConnectError>()
+                            .is_some_and(ConnectError::is_busy);
+                        if !busy || Instant::now() >= deadline {
+                            return Err(e.into());
+                        }
+                        tracing::debug!("{e}; trying again");
+                        std::thread::sleep(Duration::from_millis(50));
+                        pool = self.pool.lock().expect("pool lock");
+                        continue;
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "no connection to {} became free within {RETRY_FOR:?} ({POOL_SIZE} in use)",
+                    self.url
+                )));
+            }
+            pool = self
+                .returned
+                .wait_timeout(pool, deadline - now)
+                .expect("pool lock")
+                .0;
         }
     }
 
     fn give_back(&self, conn: PgConn) {
         if conn.client.is_closed() {
+            close(vec![conn]);
+            self.closed();
             return;
         }
-        let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() < POOL_SIZE {
-            idle.push(conn);
-        }
+        self.pool.lock().expect("pool lock").idle.push(conn);
+        self.returned.notify_one();
+    }
+
+    /// One connection fewer is open: a waiting request may open another.
+    fn closed(&self) {
+        self.pool.lock().expect("pool lock").open -= 1;
+        self.returned.notify_one();
     }
 
     fn transaction(
@@ -64,21 +121,38 @@ impl PgStore {
         mode: Mode,
         f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.take()?;
         let deadline = Instant::now() + RETRY_FOR;
+        let mut lease = Lease {
+            store: self,
+            conn: Some(self.take(deadline)?),
+        };
+        let conn = lease.conn.as_mut().expect("a leased connection");
         let mut pause = Duration::from_millis(2);
-        let result = loop {
+        loop {
             match conn.run(mode, |tx| f(tx)) {
                 Err(e) if is_retryable(&e) && Instant::now() < deadline => {
                     tracing::debug!("serialization conflict, retrying: {e}");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(100));
                 }
-                other => break other,
+                other => return other,
             }
-        };
-        self.give_back(conn);
-        result
+        }
+    }
+}
+
+/// A connection taken from the pool, given back when dropped, also by a panic: otherwise its
+/// place in the pool would stay taken.
+struct Lease<'s> {
+    store: &'s PgStore,
+    conn: Option<PgConn>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.store.give_back(c);
+        }
     }
 }
 
@@ -99,13 +173,22 @@ impl Store for PgStore {
     }
 
     fn close_connections(&self) {
-        close(std::mem::take(&mut *self.idle.lock().expect("pool lock")));
+        let idle = {
+            let mut pool = self.pool.lock().expect("pool lock");
+            let idle = std::mem::take(&mut pool.idle);
+            pool.open -= idle.len();
+            idle
+        };
+        close(idle);
+        self.returned.notify_all();
     }
 }
 
 impl Drop for PgStore {
     fn drop(&mut self) {
-        close(std::mem::take(&mut *self.idle.lock().expect("pool lock")));
+        close(std::mem::take(
+            &mut self.pool.lock().expect("pool lock").idle,
+        ));
     }
 }
 
