@@ -456,10 +456,10 @@ impl Tx for PgTx<'_, '_> {
             let Some((_, Value::String(text))) = texts.iter().find(|(k, _)| k == col) else {
                 continue;
             };
-            if let Ok(Value::Object(fields)) = parse(text.as_bytes(), 10_000) {
-                if fields.iter().any(|(k, _)| k == field) {
-                    return Ok(true);
-                }
+            if let Ok(Value::Object(fields)) = parse(text.as_bytes(), 10_000)
+                && fields.iter().any(|(k, _)| k == field)
+            {
+                return Ok(true);
             }
         }
         Ok(false)
