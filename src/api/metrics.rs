@@ -194,9 +194,13 @@ pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
     .await?;
     let mut out = String::new();
     s.metrics.render(&mut out);
-    if let Some(path) = s.store.database_file() {
-        out.push_str("# HELP jsonlift_db_size_bytes Size of the database: page_count * page_size.\n# TYPE jsonlift_db_size_bytes gauge\n");
+    // Every database has a size (SQLite: page_count * page_size; PostgreSQL: the schema's
+    // tables with their indexes and TOAST); only a SQLite file has a WAL file beside it.
+    if s.store.is_database() {
+        out.push_str("# HELP jsonlift_db_size_bytes Size of the database: page_count * page_size (SQLite), the schema's tables and indexes (PostgreSQL).\n# TYPE jsonlift_db_size_bytes gauge\n");
         let _ = writeln!(out, "jsonlift_db_size_bytes {}", facts.size);
+    }
+    if let Some(path) = s.store.database_file() {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let wal = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);

@@ -15,6 +15,8 @@ use crate::serve::{Resp, Server, call, example};
 use crate::util::*;
 
 const TOKEN: &str = "backup-admin-token-for-tests";
+/// Why these tests do not run with the database on PostgreSQL ([`crate::backend`]).
+const SQLITE_FILE_BACKUPS: &str = "jsonlift backup/restore copy the SQLite file; backups of a PostgreSQL database are not served yet";
 const TOKENS: &str = "[serve]\ntokens = { ops = \"env:BACKUP_TEST_TOKEN\" }\n";
 
 /// A migrated copy of examples/lernpfad: courses (modules and lessons nested in them) and the
@@ -81,6 +83,12 @@ fn audit_position(p: &Project) -> i64 {
 
 #[test]
 fn cli_restore_is_refused_while_serve_runs_and_names_the_admin_route() {
+    if crate::backend::sqlite_only(
+        "cli_restore_is_refused_while_serve_runs_and_names_the_admin_route",
+        SQLITE_FILE_BACKUPS,
+    ) {
+        return;
+    }
     let p = lernpfad("");
     p.jl(&["backup"]).ok();
     let s = start(&p);
@@ -100,6 +108,12 @@ fn cli_restore_is_refused_while_serve_runs_and_names_the_admin_route() {
 
 #[test]
 fn serve_takes_scheduled_backups_and_keeps_the_newest() {
+    if crate::backend::sqlite_only(
+        "serve_takes_scheduled_backups_and_keeps_the_newest",
+        SQLITE_FILE_BACKUPS,
+    ) {
+        return;
+    }
     let p = lernpfad("[backups]\ninterval = \"1s\"\nkeep_last = 2\nkeep_daily = 0\n");
     let s = start(&p);
     call(
@@ -151,6 +165,12 @@ fn serve_takes_scheduled_backups_and_keeps_the_newest() {
 
 #[test]
 fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
+    if crate::backend::sqlite_only(
+        "admin_backup_routes_need_the_token_and_take_list_and_restore",
+        SQLITE_FILE_BACKUPS,
+    ) {
+        return;
+    }
     let p = lernpfad(TOKENS);
     let s = start(&p);
     for (method, path) in [
@@ -284,6 +304,12 @@ fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
 
 #[test]
 fn admin_restore_is_refused_while_another_server_holds_the_database() {
+    if crate::backend::sqlite_only(
+        "admin_restore_is_refused_while_another_server_holds_the_database",
+        SQLITE_FILE_BACKUPS,
+    ) {
+        return;
+    }
     let p = lernpfad("");
     let a = start(&p);
     let b = start(&p);
@@ -321,6 +347,12 @@ fn admin_restore_is_refused_while_another_server_holds_the_database() {
 
 #[test]
 fn requests_during_an_admin_restore_get_503_with_retry_after() {
+    if crate::backend::sqlite_only(
+        "requests_during_an_admin_restore_get_503_with_retry_after",
+        SQLITE_FILE_BACKUPS,
+    ) {
+        return;
+    }
     let p = lernpfad("");
     p.jl(&["backup"]).ok();
     let live = p.dump();
@@ -360,6 +392,12 @@ fn requests_during_an_admin_restore_get_503_with_retry_after() {
 /// rest with `jsonlift restore` after it stopped.
 #[test]
 fn point_in_time_restore_of_http_writes_gives_the_state_at_each_moment() {
+    if crate::backend::sqlite_only(
+        "point_in_time_restore_of_http_writes_gives_the_state_at_each_moment",
+        SQLITE_FILE_BACKUPS,
+    ) {
+        return;
+    }
     let p = lernpfad("");
     let s = start(&p);
     admin(&s, "POST", "/_admin/backups", None).status(201);
@@ -452,6 +490,12 @@ fn point_in_time_restore_of_http_writes_gives_the_state_at_each_moment() {
 /// writes up to the audit position in its manifest (each POST is one row and one audit entry).
 #[test]
 fn backup_during_concurrent_http_writes_is_one_moment() {
+    if crate::backend::sqlite_only(
+        "backup_during_concurrent_http_writes_is_one_moment",
+        SQLITE_FILE_BACKUPS,
+    ) {
+        return;
+    }
     let p = lernpfad("");
     let s = Arc::new(start(&p));
     let (base, count) = (audit_position(&p), courses(&p));

@@ -33,6 +33,7 @@ fn start_both(tmp: &Path, drop: &[(&str, &str)]) -> (Server, u16, Jsonlift, u16,
         "jsonlift.toml",
         std::fs::read(root.join("tests/jsonserver/jsonlift.toml")).unwrap(),
     );
+    let p = p.on_test_backend();
     p.jl(&["migrate", "-q"]).ok();
     let ours = Jsonlift::start(&p, &["--prefix", "/"], &[]);
     let our_port: u16 = ours.origin.rsplit(':').next().unwrap().parse().unwrap();
@@ -152,16 +153,16 @@ fn jsonserver_parity_jsonp() {
 }
 
 /// A write, and what may differ in its answer.
-struct Step {
-    method: &'static str,
-    url: &'static str,
-    body: Option<&'static str>,
+pub struct Step {
+    pub method: &'static str,
+    pub url: &'static str,
+    pub body: Option<&'static str>,
     /// `None`: the answers must be the same; else why they differ and how (checked).
-    differs: Option<Deliberate>,
+    pub differs: Option<Deliberate>,
 }
 
 #[derive(Clone, Copy)]
-enum Deliberate {
+pub enum Deliberate {
     /// A nested POST: json-server stores the id from the URL as text (`"postId": "10"`);
     /// jsonlift stores it as the schema's type (an integer column: `10`).
     ForeignKeyAsText(&'static str),
@@ -172,7 +173,8 @@ enum Deliberate {
     DuplicateIs409,
 }
 
-const WRITES: &[Step] = &[
+/// The writes (also sent to jsonlift on SQLite and on PostgreSQL by `serve_backends`).
+pub const WRITES: &[Step] = &[
     Step {
         method: "POST",
         url: "/posts",

@@ -15,7 +15,11 @@
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
 //!   database as it was. `backup_serve`: the same while `serve` runs (schedule, admin routes).
+//! - `backend`: `JSONLIFT_TEST_BACKEND=postgres` runs the serve tests with the database on
+//!   PostgreSQL (issue #14); tests about SQLite itself say "SQLite only" there.
 //! - `serve`: the HTTP API on a real port: shapes, writes, errors, auth, concurrency.
+//! - `serve_backends`: the same requests to a server on SQLite and one on PostgreSQL, every
+//!   answer compared byte for byte (json-server's table, refusals of every kind, U+0000).
 //! - `serve_admin`: `/_admin/metrics`, `/_admin/openapi.json`, `/_admin/health`,
 //!   `[serve] max_page_size`. `serve_crud`: CRUD on every example, then export byte for byte.
 //! - `serve_crash`, `serve_concurrent`, `serve_hostile` (with `serve_harness`): the serve
@@ -41,6 +45,8 @@
 
 mod util;
 
+mod backend;
+
 mod fixtures;
 
 mod backup;
@@ -64,6 +70,7 @@ mod postgres_connect;
 mod readme;
 mod serve;
 mod serve_admin;
+mod serve_backends;
 mod serve_concurrent;
 mod serve_crash;
 mod serve_crud;

@@ -199,7 +199,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A migrated copy of `examples/<name>`, with `extra` appended to its jsonlift.toml.
+/// A migrated copy of `examples/<name>`, with `extra` appended to its jsonlift.toml; its
+/// database on the backend of this run ([`crate::backend`]).
 pub fn example(name: &str, extra: &str) -> Project {
     let p = Project::empty();
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -215,6 +216,11 @@ pub fn example(name: &str, extra: &str) -> Project {
     }
     let toml = fs::read_to_string(p.config()).unwrap();
     p.write("jsonlift.toml", format!("{toml}\n{extra}"));
+    let mut p = p.on_test_backend();
+    if p.pg.is_none() {
+        let config: toml::Table = toml.parse().unwrap();
+        p.db_rel = config["database"].as_str().unwrap().to_string();
+    }
     p.jl(&["migrate", "-q"]).ok();
     p
 }
@@ -652,7 +658,8 @@ table = "cast_members"
 [collections.series.fields.cast.fields]
 name = "text"
 "#,
-    );
+    )
+    .on_test_backend();
     let series = r#"[
   {
     "id": 7,
@@ -689,7 +696,8 @@ name = "text"
     assert_eq!(one.value(), want[0]);
     call("GET", &s.url("/api/series/7"), None, None).status(404);
     // A bad route is refused at start, naming the key.
-    let bad = Project::new("[collections.a]\nsource = \"a.json\"\nroute = \"_x\"\n");
+    let bad =
+        Project::new("[collections.a]\nsource = \"a.json\"\nroute = \"_x\"\n").on_test_backend();
     bad.write("a.json", "[]");
     bad.jl(&["migrate", "-q"]).ok();
     bad.jl(&["serve", "--listen", "127.0.0.1:0"])
@@ -878,6 +886,12 @@ fn serve_json_store_answers_exactly_like_the_database() {
 
 #[test]
 fn serve_json_store_two_servers_lose_no_write() {
+    if crate::backend::sqlite_only(
+        "serve_json_store_two_servers_lose_no_write",
+        "the JSON store serves the files; no database is involved",
+    ) {
+        return;
+    }
     const THREADS: usize = 4;
     const WRITES: usize = 10;
     let p = example("jsonserver", "");

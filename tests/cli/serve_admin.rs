@@ -153,11 +153,22 @@ fn serve_admin_metrics_count_requests_by_route_template_exactly() {
             .count(),
         3
     );
-    let db = crate::util::open_db(&p.path("jsonserver.db"));
-    let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
-    let page_size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
-    assert_eq!(get("jsonlift_db_size_bytes"), (pages * page_size) as f64);
-    assert!(get("jsonlift_db_wal_size_bytes") > 0.0);
+    match &p.pg {
+        None => {
+            let db = crate::util::open_db(&p.path("jsonserver.db"));
+            let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+            let page_size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+            assert_eq!(get("jsonlift_db_size_bytes"), (pages * page_size) as f64);
+            assert!(get("jsonlift_db_wal_size_bytes") > 0.0);
+        }
+        Some(_) => {
+            // The schema's tables with their indexes and TOAST, in whole pages; autovacuum may
+            // add a page map at any moment, so no exact figure. There is no WAL file of ours.
+            let size = get("jsonlift_db_size_bytes");
+            assert!(size >= 8192.0 && size % 8192.0 == 0.0, "{size}");
+            assert!(!r.body.contains("jsonlift_db_wal_size_bytes"), "{}", r.body);
+        }
+    }
     // 3 migration entries + insert + update + delete.
     assert_eq!(get("jsonlift_audit_last_id"), 6.0);
 }
@@ -481,6 +492,12 @@ fn extra_plan(p: &crate::util::Project) -> String {
 
 #[test]
 fn serve_finds_unnamed_keys_through_a_partial_index_not_a_scan() {
+    if crate::backend::sqlite_only(
+        "serve_finds_unnamed_keys_through_a_partial_index_not_a_scan",
+        "it reads SQLite's query plan; the answer itself is checked by serve_a_parameter_some_record_holds_is_a_filter",
+    ) {
+        return;
+    }
     let p = example("jsonserver", "");
     assert!(
         extra_plan(&p).contains("USING COVERING INDEX idx_posts__extra_held"),
@@ -492,9 +509,19 @@ fn serve_finds_unnamed_keys_through_a_partial_index_not_a_scan() {
         .execute_batch("DROP INDEX idx_posts__extra_held")
         .unwrap();
     assert!(extra_plan(&p).contains("SCAN posts"), "{}", extra_plan(&p));
-    let s = Server::start(&p, &[], &[]);
+    let _s = Server::start(&p, &[], &[]);
     assert!(extra_plan(&p).contains("USING COVERING INDEX idx_posts__extra_held"));
-    // And a record that holds `_page` still turns the parameter into a filter.
+}
+
+#[test]
+fn serve_a_parameter_some_record_holds_is_a_filter() {
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    // `_page` names no field of the schema: until a record holds it, it pages.
+    let r = call("GET", &s.url("/api/posts?_page=1"), None, None);
+    let v: J = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4, "{}", r.body);
+    // A record that holds `_page` (in its unnamed fields) turns the parameter into a filter.
     call(
         "POST",
         &s.url("/api/posts"),

@@ -108,13 +108,15 @@ fn crud_collection(s: &Server, p: &Project, schema: &Schema, c: usize, route: &s
         },
         None => {
             let col = &t.columns[t.key_col.unwrap_or(t.pk)].name;
-            q1(
-                &open_db(&p.db_path()),
-                &format!(
-                    "SELECT \"{col}\" FROM \"{}\" ORDER BY rowid LIMIT 1",
-                    t.name
-                ),
-            )
+            let dialect = match p.pg {
+                Some(_) => jsonlift::store::Dialect::Postgres,
+                None => jsonlift::store::Dialect::Sqlite,
+            };
+            p.sql1(&format!(
+                "SELECT \"{col}\" FROM \"{}\" ORDER BY {} LIMIT 1",
+                t.name,
+                jsonlift::schema::ddl::rowid_column(t, dialect)
+            ))
         }
     };
     let one = call(
@@ -167,13 +169,10 @@ fn crud_collection(s: &Server, p: &Project, schema: &Schema, c: usize, route: &s
     if let (Some(col), Some(k), jsonlift::source::Format::Folder) =
         (t.key_col, key_field, coll.format)
     {
-        let file = q1(
-            &open_db(&p.db_path()),
-            &format!(
-                "SELECT \"{}\" FROM \"{}\" WHERE \"{}\" = '{new_key}'",
-                t.columns[col].name, t.name, t.columns[t.pk].name
-            ),
-        );
+        let file = p.sql1(&format!(
+            "SELECT \"{}\" FROM \"{}\" WHERE \"{}\" = '{new_key}'",
+            t.columns[col].name, t.name, t.columns[t.pk].name
+        ));
         assert_eq!(
             file,
             format!("{new_key}.json"),
@@ -244,12 +243,14 @@ fn serve_crud_on_every_example_then_export_gives_the_files_back() {
         let p = example(&name, TOKENS);
         let project = jsonlift::config::Project::load(&p.config()).unwrap();
         let mut p = p;
-        p.db_rel = project
-            .database_path()
-            .strip_prefix(&p.root)
-            .unwrap()
-            .display()
-            .to_string();
+        if p.pg.is_none() {
+            p.db_rel = project
+                .database_path()
+                .strip_prefix(&p.root)
+                .unwrap()
+                .display()
+                .to_string();
+        }
         let schema = Schema::build(&project).unwrap();
         let routes = jsonlift::api::routes(&project, "/api").unwrap();
         let s = Server::start(&p, &[], &[("SERVE_TEST_TOKEN", TOKEN)]);

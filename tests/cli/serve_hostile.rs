@@ -14,8 +14,6 @@ use jsonlift::json::Value;
 use crate::serve::{Resp, Server, call, call_with, example};
 use crate::util::*;
 
-/// The database of the jsonserver example.
-pub const DB: &str = "jsonserver.db";
 const TOKEN: &str = "s3cret-token-for-hostile-tests";
 /// Short limits so that the oversized and slow cases are quick.
 const LIMITS: &str = "[serve]\ntokens = { ci = \"env:HOSTILE_TOKEN\" }\nmax_body_bytes = 1048576\nrequest_timeout_secs = 3\nheader_timeout_secs = 1\n";
@@ -68,10 +66,7 @@ fn answer(c: &mut TcpStream) -> (u16, String) {
 
 /// The whole database (every table, the audit log included) and `/db`.
 fn state(p: &Project, s: &Server) -> (Vec<String>, String) {
-    (
-        dump_db(&p.path(DB)),
-        call("GET", &s.url("/db"), None, None).body,
-    )
+    (p.db_state(), call("GET", &s.url("/db"), None, None).body)
 }
 
 fn healthy(p: &Project, s: &Server) {
@@ -79,7 +74,7 @@ fn healthy(p: &Project, s: &Server) {
     let h = call("GET", &s.url("/_admin/health"), Some(TOKEN), None);
     h.status(200);
     assert!(h.body.contains("\"integrity\": \"ok\""), "{}", h.body);
-    assert_db_sound(&open_db(&p.path(DB)));
+    p.assert_db_sound_on_backend();
 }
 
 /// Every answer of the barrage: its status must be one of `want`, and an error is JSON: a
@@ -563,10 +558,9 @@ fn serve_hostile_names_and_values_are_stored_verbatim() {
     };
     assert_eq!(found.len(), 1);
     // Every table is still there, with every record.
-    let db = open_db(&p.path(DB));
-    assert_eq!(q1(&db, "SELECT count(*) FROM posts"), "5");
-    assert_eq!(q1(&db, "SELECT count(*) FROM comments"), "4");
-    assert_db_sound(&db);
+    assert_eq!(p.sql1("SELECT count(*) FROM posts"), "5");
+    assert_eq!(p.sql1("SELECT count(*) FROM comments"), "4");
+    p.assert_db_sound_on_backend();
 }
 
 #[test]
@@ -598,7 +592,7 @@ fn serve_hostile_largest_integer_key_is_a_conflict_not_a_crash() {
         Some(r#"[{"title": "next"}]"#),
     );
     assert_eq!(r.status, 409, "{}", r.body);
-    assert_eq!(q1(&open_db(&p.path(DB)), "SELECT count(*) FROM posts"), "5");
+    assert_eq!(p.sql1("SELECT count(*) FROM posts"), "5");
     call("DELETE", &s.url("/api/posts/9223372036854775807"), t, None).status(200);
     call(
         "POST",

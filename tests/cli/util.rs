@@ -217,6 +217,9 @@ pub struct Project {
     pub cwd: PathBuf,
     /// The database file relative to the project folder (`database = ...`).
     pub db_rel: String,
+    /// The PostgreSQL schema holding the project's database when the tests run on PostgreSQL
+    /// ([`crate::backend`]): dropped with the project, after the temp folder.
+    pub pg: Option<crate::postgres::PgSchema>,
 }
 
 impl Project {
@@ -243,6 +246,7 @@ impl Project {
             root,
             cwd,
             db_rel: "jsonlift.db".into(),
+            pg: None,
         }
     }
 

@@ -504,8 +504,19 @@ pub enum ConnectError {
         cause: String,
         hint: &'static str,
     },
+    /// The server takes no more connections for now (`max_connections` reached, or starting
+    /// up): worth another try in a moment.
+    #[error("{url}: the server takes no more connections now: {cause}")]
+    Busy { url: String, cause: String },
     #[error("{url}: {cause}")]
     Other { url: String, cause: String },
+}
+
+impl ConnectError {
+    /// Whether trying again shortly may succeed ([`ConnectError::Busy`]).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, ConnectError::Busy { .. })
+    }
 }
 
 /// Connects with the password from the environment as libpq finds it, and checks the server
@@ -583,6 +594,11 @@ fn classify(url: &PgUrl, pw: &Password, e: &postgres::Error) -> ConnectError {
                 url: u,
                 dbname: url.dbname.clone(),
                 createdb: url.createdb_command(),
+            },
+            // too_many_connections, cannot_connect_now
+            "53300" | "57P03" => ConnectError::Busy {
+                url: u,
+                cause: format!("{} (SQLSTATE {code})", db.message()),
             },
             _ => ConnectError::Other {
                 url: u,

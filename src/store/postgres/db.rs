@@ -89,18 +89,28 @@ impl PgConn {
 }
 
 /// Whether an error is PostgreSQL asking for the transaction to be tried again (a
-/// serialization failure or a deadlock between two writers).
+/// serialization failure or a deadlock between two writers), or another writer having taken
+/// the audit id this one read as free (the audit log numbers its entries as the largest plus
+/// one: PostgreSQL may report that clash as a duplicate key rather than a serialization
+/// failure).
 pub fn is_retryable(e: &StoreError) -> bool {
+    use postgres::error::SqlState;
     let StoreError::Other(e) = e else {
         return false;
     };
     e.chain().any(|c| {
-        c.downcast_ref::<postgres::Error>()
-            .and_then(|e| e.code())
-            .is_some_and(|c| {
-                *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                    || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-            })
+        let Some(e) = c.downcast_ref::<postgres::Error>() else {
+            return false;
+        };
+        match e.code() {
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => true,
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => true,
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => e
+                .as_db_error()
+                .and_then(|d| d.constraint())
+                .is_some_and(|n| n == "_jsonlift_audit_pkey"),
+            _ => false,
+        }
     })
 }
 

@@ -6,25 +6,31 @@
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::connect::PgUrl;
+use super::connect::{ConnectError, PgUrl};
 use super::db::{Mode, PgConn, is_retryable};
 use crate::schema::Schema;
 use crate::store::{Store, StoreError, Tx};
 
-/// How long a write keeps retrying before giving up with an error.
+/// How long a write keeps retrying before giving up with an error; also how long a request
+/// waits for a connection.
 const RETRY_FOR: Duration = Duration::from_secs(30);
-/// The most connections one server opens: requests beyond wait for one to come back. Several
-/// servers share the database's `max_connections` (100 by default), so each takes a few.
-const POOL_SIZE: usize = 8;
+/// The most connections one server holds open, idle or in use. Without a bound, a burst of
+/// requests opened one connection each, and a few servers under load took every connection
+/// the PostgreSQL server allows (`max_connections`, 100 by default): requests failed with
+/// "too many clients". Requests beyond it wait for a connection, as SQLite writers wait for
+/// the lock.
+const POOL_SIZE: usize = 16;
 
 pub struct PgStore {
     url: PgUrl,
     pg_schema: String,
     schema: Schema,
     pool: Mutex<Pool>,
+    /// Signalled when a connection is given back or closed.
     returned: Condvar,
 }
 
+#[derive(Default)]
 struct Pool {
     idle: Vec<PgConn>,
     /// Connections open, idle or in use.
@@ -38,13 +44,11 @@ impl PgStore {
             url: url.clone(),
             pg_schema: pg_schema.to_string(),
             schema,
-            pool: Mutex::new(Pool {
-                idle: Vec::new(),
-                open: 0,
-            }),
+            pool: Mutex::new(Pool::default()),
             returned: Condvar::new(),
         };
-        let conn = store.take()?;
+        let conn = store.connect()?;
+        store.pool.lock().expect("pool lock").open += 1;
         store.give_back(conn);
         Ok(store)
     }
@@ -53,9 +57,9 @@ impl PgStore {
         PgConn::open(&self.url, &self.pg_schema, false)
     }
 
-    /// An idle connection, or a new one while fewer than [`POOL_SIZE`] are open; otherwise
-    /// waits for one to come back.
-    fn take(&self) -> Result<PgConn, StoreError> {
+    /// An idle connection, or a new one while fewer than [`POOL_SIZE`] are open, or the next
+    /// one given back. A server that takes no more connections for now is asked again.
+    fn take(&self, deadline: Instant) -> Result<PgConn, StoreError> {
         let mut pool = self.pool.lock().expect("pool lock");
         loop {
             if let Some(c) = pool.idle.pop() {
@@ -64,23 +68,51 @@ impl PgStore {
             if pool.open < POOL_SIZE {
                 pool.open += 1;
                 drop(pool);
-                return self.connect().map_err(|e| {
-                    self.pool.lock().expect("pool lock").open -= 1;
-                    self.returned.notify_one();
-                    StoreError::from(e)
-                });
+                match self.connect() {
+                    Ok(c) => return Ok(c),
+                    Err(e) => {
+                        self.closed();
+                        let busy = e
+                            .downcast_ref::<ConnectError>()
+                            .is_some_and(ConnectError::is_busy);
+                        if !busy || Instant::now() >= deadline {
+                            return Err(e.into());
+                        }
+                        tracing::debug!("{e}; trying again");
+                        std::thread::sleep(Duration::from_millis(50));
+                        pool = self.pool.lock().expect("pool lock");
+                        continue;
+                    }
+                }
             }
-            pool = self.returned.wait(pool).expect("pool lock");
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "no connection to {} became free within {RETRY_FOR:?} ({POOL_SIZE} in use)",
+                    self.url
+                )));
+            }
+            pool = self
+                .returned
+                .wait_timeout(pool, deadline - now)
+                .expect("pool lock")
+                .0;
         }
     }
 
     fn give_back(&self, conn: PgConn) {
-        let mut pool = self.pool.lock().expect("pool lock");
         if conn.client.is_closed() {
-            pool.open -= 1;
-        } else {
-            pool.idle.push(conn);
+            close(vec![conn]);
+            self.closed();
+            return;
         }
+        self.pool.lock().expect("pool lock").idle.push(conn);
+        self.returned.notify_one();
+    }
+
+    /// One connection fewer is open: a waiting request may open another.
+    fn closed(&self) {
+        self.pool.lock().expect("pool lock").open -= 1;
         self.returned.notify_one();
     }
 
@@ -89,21 +121,38 @@ impl PgStore {
         mode: Mode,
         f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.take()?;
         let deadline = Instant::now() + RETRY_FOR;
+        let mut lease = Lease {
+            store: self,
+            conn: Some(self.take(deadline)?),
+        };
+        let conn = lease.conn.as_mut().expect("a leased connection");
         let mut pause = Duration::from_millis(2);
-        let result = loop {
+        loop {
             match conn.run(mode, |tx| f(tx)) {
                 Err(e) if is_retryable(&e) && Instant::now() < deadline => {
                     tracing::debug!("serialization conflict, retrying: {e}");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(100));
                 }
-                other => break other,
+                other => return other,
             }
-        };
-        self.give_back(conn);
-        result
+        }
+    }
+}
+
+/// A connection taken from the pool, given back when dropped, also by a panic: otherwise its
+/// place in the pool would stay taken.
+struct Lease<'s> {
+    store: &'s PgStore,
+    conn: Option<PgConn>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.store.give_back(c);
+        }
     }
 }
 
@@ -124,9 +173,14 @@ impl Store for PgStore {
     }
 
     fn close_connections(&self) {
-        let mut pool = self.pool.lock().expect("pool lock");
-        pool.open -= pool.idle.len();
-        close(std::mem::take(&mut pool.idle));
+        let idle = {
+            let mut pool = self.pool.lock().expect("pool lock");
+            let idle = std::mem::take(&mut pool.idle);
+            pool.open -= idle.len();
+            idle
+        };
+        close(idle);
+        self.returned.notify_all();
     }
 }
 

@@ -252,6 +252,10 @@ pub(super) fn params(t: &Table, cells: &[Cell]) -> Result<Vec<Param>, StoreError
             (ColType::Boolean, Cell::Null) => Param::Bool(None),
             (ColType::Boolean, Cell::Int(i)) => Param::Bool(Some(*i != 0)),
             (ColType::Text, Cell::Null) | (ColType::Json, Cell::Null) => Param::Text(None),
+            (ColType::Text, Cell::Text(s)) if s.contains('\0') => {
+                exact.push((c.name.clone(), Value::String(s.to_string())));
+                Param::Text(Some(pg_text(s)))
+            }
             (ColType::Text, Cell::Text(s)) => Param::Text(Some(s.to_string())),
             (ColType::Json, Cell::Text(s)) => match exact::kept_by_jsonb(s) {
                 exact::Kept::Yes => Param::Text(Some(s.to_string())),
@@ -294,6 +298,25 @@ fn column_list(t: &Table) -> String {
     cols.join(", ")
 }
 
+/// Text as a PostgreSQL `text` can hold it. PostgreSQL refuses the character U+0000 in text,
+/// which SQLite stores like any other and JSON allows (`"\u0000"`): the column gets U+FFFD in its
+/// place, and the exact text goes into `_exact` ([`params`]), from where reading puts it back.
+/// A comparison with such a text binds it the same way, and the caller re-checks the rows found
+/// against the exact cells ([`has_nul`]), so that a U+FFFD written as such matches only itself.
+fn pg_text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Whether a comparison with this cell may find rows holding other text ([`pg_text`]): a
+/// U+0000 is compared as U+FFFD, and a U+FFFD may be a U+0000 stored.
+fn has_nul(cell: &Cell) -> bool {
+    matches!(cell, Cell::Text(s) if s.contains(['\0', '\u{FFFD}']))
+}
+
 /// The parameter for one cell compared with column `col` (a key, a foreign key, a filter).
 fn param_for(t: &Table, col: usize, cell: &Cell) -> Result<Param, StoreError> {
     let mut p = params_one(t.columns[col].ty, cell);
@@ -314,7 +337,7 @@ fn params_one(ty: ColType, cell: &Cell) -> Param {
         (ColType::Real, Cell::Null) => Param::Real(None),
         (ColType::Boolean, Cell::Int(i)) => Param::Bool(Some(*i != 0)),
         (ColType::Boolean, Cell::Null) => Param::Bool(None),
-        (_, Cell::Text(s)) => Param::Text(Some(s.to_string())),
+        (_, Cell::Text(s)) => Param::Text(Some(pg_text(s))),
         (_, Cell::Int(i)) => Param::Text(Some(i.to_string())),
         (_, Cell::Real(f)) => Param::Text(Some(f.to_string())),
         (_, Cell::Null) => Param::Text(None),
@@ -327,7 +350,7 @@ fn param_untyped(cell: &Cell) -> Param {
     match cell {
         Cell::Int(i) => Param::Int(Some(*i)),
         Cell::Real(f) => Param::Real(Some(*f)),
-        Cell::Text(s) => Param::Text(Some(s.to_string())),
+        Cell::Text(s) => Param::Text(Some(pg_text(s))),
         Cell::Null => Param::Text(None),
     }
 }
@@ -411,9 +434,13 @@ impl Tx for PgTx<'_, '_> {
         );
         let p = param_for(t, col, value)?;
         let rows = self.query(&sql, &[p.as_sql()])?;
-        rows.first()
-            .map(|r| r.try_get(0).map_err(pg_err))
-            .transpose()
+        for r in &rows {
+            let rowid: i64 = r.try_get(0).map_err(pg_err)?;
+            if !has_nul(value) || self.row(t, rowid)?[col] == *value {
+                return Ok(Some(rowid));
+            }
+        }
+        Ok(None)
     }
 
     fn children(&self, t: &Table, parent: &Cell) -> Result<Vec<Cells>, StoreError> {
@@ -459,12 +486,39 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn extra_holds(&self, t: &Table, extra: usize, field: &str) -> Result<bool, StoreError> {
+        let col = &t.columns[extra].name;
         let sql = format!(
             "SELECT 1 FROM {} WHERE {} ? $1 LIMIT 1",
             quote(&t.name),
-            quote(&t.columns[extra].name)
+            quote(col)
         );
-        Ok(!self.query(&sql, &[&field])?.is_empty())
+        if !field.contains('\0') && !self.query(&sql, &[&field])?.is_empty() {
+            return Ok(true);
+        }
+        // Overflow objects jsonb refused (a U+0000 in them) are only in `_exact`, as text: few
+        // rows, read one by one (`_exact` is not cast to jsonb in SQL: the exact text of a
+        // text column may hold U+0000, which jsonb refuses too).
+        let sql = format!(
+            "SELECT {exact} FROM {} WHERE {} IS NULL AND {exact} IS NOT NULL",
+            quote(&t.name),
+            quote(col),
+            exact = quote(PG_EXACT)
+        );
+        for r in self.query(&sql, &[])? {
+            let texts: String = r.try_get(0).map_err(pg_err)?;
+            let Ok(Value::Object(texts)) = parse(texts.as_bytes(), 16) else {
+                continue;
+            };
+            let Some((_, Value::String(text))) = texts.iter().find(|(k, _)| k == col) else {
+                continue;
+            };
+            if let Ok(Value::Object(fields)) = parse(text.as_bytes(), 10_000)
+                && fields.iter().any(|(k, _)| k == field)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn rowids_where(
@@ -497,10 +551,27 @@ impl Tx for PgTx<'_, '_> {
             }
         );
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
-        self.query(&sql, &refs)?
+        let rowids = self
+            .query(&sql, &refs)?
             .iter()
             .map(|r| r.try_get(0).map_err(pg_err))
-            .collect()
+            .collect::<Result<Vec<i64>, _>>()?;
+        if !any_of.iter().any(|(_, vs)| vs.iter().any(has_nul)) {
+            return Ok(rowids);
+        }
+        // A text with U+0000 was compared approximately: keep the rows that hold exactly one
+        // of the values in every column.
+        let mut exact = Vec::with_capacity(rowids.len());
+        for rowid in rowids {
+            let cells = self.row(t, rowid)?;
+            if any_of
+                .iter()
+                .all(|(col, vs)| vs.iter().any(|v| *v == cells[*col]))
+            {
+                exact.push(rowid);
+            }
+        }
+        Ok(exact)
     }
 
     fn count_equal(&self, table: &str, column: &str, value: &Cell) -> Result<u64, StoreError> {
@@ -626,8 +697,15 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn audit_append(&self, e: &NewEntry) -> Result<(), StoreError> {
+        // The id is the largest plus one, read in this transaction, as SQLite numbers its rows:
+        // not the table's sequence, whose numbers are handed out before commit. With those, a
+        // rolled-back write (a refused import) left a gap, and of two writers the one with the
+        // larger id could commit first, so that a reader following the log with `after=`
+        // skipped the other's entry for good. Two writers reading the same largest id conflict
+        // and one is retried ([`super::db::is_retryable`]): entries are numbered in commit order.
         self.execute(
-            "INSERT INTO _jsonlift_audit (at, collection, key, action, old, new, actor, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO _jsonlift_audit (id, at, collection, key, action, old, new, actor, request_id) \
+             VALUES ((SELECT coalesce(max(id), 0) + 1 FROM _jsonlift_audit), $1, $2, $3, $4, $5, $6, $7, $8)",
             &[&e.at, &e.collection, &e.key, &e.action, &e.old, &e.new, &e.actor, &e.request_id],
         )
         .map_err(pg_err)?;

@@ -1,0 +1,137 @@
+//! Which database the serve tests run on (issue #14, item 5): `serve` must answer the same on
+//! SQLite and on PostgreSQL, so its tests run on both. By default a project's database is a
+//! SQLite file; with `JSONLIFT_TEST_BACKEND=postgres` the project helpers (`serve::example`,
+//! [`Project::on_test_backend`]) put it in a fresh schema of the server in
+//! `JSONLIFT_TEST_POSTGRES`, held by the [`Project`] and dropped with it. `.ci/run` runs the serve
+//! tests a second time that way.
+//!
+//! A test about SQLite itself (its file, WAL, lock file, query plans, file backups) says so with
+//! [`sqlite_only`], loudly, instead of passing without having run. What a test looks at inside
+//! the database goes through the neutral helpers here ([`Project::sql1`],
+//! [`Project::db_state`], [`Project::assert_db_sound_on_backend`]).
+
+use crate::postgres::PgSchema;
+use crate::util::*;
+
+/// Whether this run puts the projects' databases on PostgreSQL.
+pub fn on_postgres() -> bool {
+    match std::env::var("JSONLIFT_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("JSONLIFT_TEST_BACKEND={other}: expected sqlite or postgres"),
+    }
+}
+
+/// The server the PostgreSQL run uses. Asking for that run without a server is a mistake to
+/// say, not a reason to run on SQLite after all.
+fn postgres_url() -> String {
+    match std::env::var("JSONLIFT_TEST_POSTGRES") {
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!(
+            "JSONLIFT_TEST_BACKEND=postgres needs JSONLIFT_TEST_POSTGRES \
+             (e.g. postgres://postgres@127.0.0.1:5432/test)"
+        ),
+    }
+}
+
+/// On the PostgreSQL run: says loudly that `test` checks something only SQLite has (`why`) and
+/// returns true, for the test to return. On SQLite: false.
+pub fn sqlite_only(test: &str, why: &str) -> bool {
+    if !on_postgres() {
+        return false;
+    }
+    eprintln!("\n-------- SQLite only: {test}: {why}; NOT run on PostgreSQL --------\n");
+    true
+}
+
+impl Project {
+    /// On the PostgreSQL run, the project file's `database` becomes a new schema of the test
+    /// server (the project holds it); on SQLite the project is left as it is.
+    pub fn on_test_backend(mut self) -> Project {
+        if !on_postgres() {
+            return self;
+        }
+        let pg = PgSchema::new(&postgres_url());
+        let toml = String::from_utf8(self.read("jsonlift.toml")).unwrap();
+        // Top-level keys must come before the first table: put the database lines first.
+        let rest: Vec<&str> = toml
+            .lines()
+            .filter(|l| {
+                let key = l.split('=').next().unwrap_or("").trim();
+                key != "database" && key != "pg_schema"
+            })
+            .collect();
+        self.write(
+            "jsonlift.toml",
+            format!("{}{}\n", pg.toml(), rest.join("\n")),
+        );
+        self.pg = Some(pg);
+        self
+    }
+
+    /// One value of a query both databases read alike (`NULL` for null).
+    #[track_caller]
+    pub fn sql1(&self, sql: &str) -> String {
+        match &self.pg {
+            Some(pg) => {
+                let rows = pg.q(sql);
+                assert_eq!(rows.len(), 1, "{sql} returned {rows:?}");
+                rows[0][0].clone().unwrap_or_else(|| "NULL".into())
+            }
+            None => q1(&open_db(&self.db_path()), sql),
+        }
+    }
+
+    /// Every table of the database (jsonlift's own included) with its columns and its rows,
+    /// rows sorted: for "nothing changed" comparisons on either database.
+    pub fn db_state(&self) -> Vec<String> {
+        let Some(pg) = &self.pg else {
+            return self.dump();
+        };
+        let mut out = Vec::new();
+        let tables = pg.q("SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = current_schema() ORDER BY table_name");
+        for t in tables {
+            let t = t[0].clone().unwrap();
+            let cols = pg.q(&format!(
+                "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) \
+                 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{t}'"
+            ));
+            out.push(format!(
+                "table {t}: {}",
+                cols[0][0].clone().unwrap_or_default()
+            ));
+            let mut rows: Vec<String> = pg
+                .q(&format!("SELECT * FROM \"{}\"", t.replace('"', "\"\"")))
+                .into_iter()
+                .map(|r| {
+                    let cells: Vec<String> = r
+                        .into_iter()
+                        .map(|c| c.unwrap_or_else(|| "NULL".into()))
+                        .collect();
+                    format!("row {t}: {}", cells.join(" | "))
+                })
+                .collect();
+            rows.sort();
+            out.extend(rows);
+        }
+        out
+    }
+
+    /// The database passes its own checks. SQLite: integrity, foreign keys, WAL. PostgreSQL
+    /// checks pages and enforces references as it writes; what can still be wrong is a
+    /// constraint left unvalidated (`NOT VALID`), so that is what is looked at.
+    #[track_caller]
+    pub fn assert_db_sound_on_backend(&self) {
+        match &self.pg {
+            Some(pg) => assert_eq!(
+                pg.q1(
+                    "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+                     WHERE n.nspname = current_schema() AND NOT c.convalidated"
+                ),
+                "0"
+            ),
+            None => assert_db_sound(&open_db(&self.db_path())),
+        }
+    }
+}
