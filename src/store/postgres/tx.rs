@@ -216,11 +216,14 @@ fn cells(t: &Table, r: &impl Fields, from: usize) -> Result<Cells, StoreError> {
             let (Some(i), Value::String(text)) = (t.col(&name), text) else {
                 continue;
             };
-            // The exact text stands for the jsonb value only while they are the same value: an
-            // app that rewrote the column without clearing `_exact` wrote a new value, which
-            // wins. (NULL there is a value jsonb refused, kept only as text.)
-            let same = match &out[i] {
-                Cell::Text(now) => exact::same_value(now, &text),
+            // The exact text stands for the column's value only while it is that value: an app
+            // that rewrote the column without clearing `_exact` wrote a new value, which wins.
+            // A JSON column compares as jsonb does; a text column holds the text with U+FFFD for
+            // each U+0000 ([`pg_text`]). (NULL there is a value jsonb refused, kept only as
+            // text.)
+            let same = match (&out[i], t.columns[i].ty) {
+                (Cell::Text(now), ColType::Json) => exact::same_value(now, &text),
+                (Cell::Text(now), _) => *now == pg_text(&text),
                 _ => true,
             };
             if same {
