@@ -931,6 +931,12 @@ fn serve_json_store_two_servers_lose_no_write() {
 /// was left behind, even by a server that refused to start).
 #[test]
 fn serve_leaves_no_lock_file_behind() {
+    if crate::backend::sqlite_only(
+        "serve_leaves_no_lock_file_behind",
+        "the lock file sits beside a SQLite database; PostgreSQL is shared by design",
+    ) {
+        return;
+    }
     let p = example("jsonserver", "");
     let lock = p.path("jsonserver.db.serve.lock");
     let a = Server::start(&p, &[], &[]);
