@@ -94,10 +94,7 @@ impl Resolver for StoreResolver<'_> {
                 _ => None,
             };
             match ids {
-                Some(ids) => ids
-                    .iter()
-                    .map(|r| records.at_rowid(self.conn, *r))
-                    .collect(),
+                Some(ids) => records.at_rowids(self.conn, &ids),
                 None => records.list(self.conn),
             }
         })();
@@ -128,18 +125,12 @@ pub fn run(
     let page = match rowids {
         Some(ids) if q.positional() => {
             let (range, total, link) = q.window(ids.len(), url);
-            let mut items = ids[range.start.min(range.end)..range.end]
-                .iter()
-                .map(|r| records.at_rowid(conn, *r))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut items = records.at_rowids(conn, &ids[range.start.min(range.end)..range.end])?;
             query::relate(&mut items, q, name, &resolver);
             Page { items, total, link }
         }
         Some(ids) => {
-            let all = ids
-                .iter()
-                .map(|r| records.at_rowid(conn, *r))
-                .collect::<Result<Vec<_>, _>>()?;
+            let all = records.at_rowids(conn, &ids)?;
             query::run(q, name, all, &resolver, url)
         }
         None => query::run(q, name, records.list(conn)?, &resolver, url),

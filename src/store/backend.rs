@@ -100,6 +100,10 @@ pub trait Tx {
             }
         }
     }
+    /// The rows with these rowids, in the order given (one round trip where the backend can).
+    fn rows(&self, t: &Table, rowids: &[i64]) -> Result<Vec<Cells>, StoreError> {
+        rowids.iter().map(|&r| self.row(t, r)).collect()
+    }
     /// The rowid of the row whose column `col` holds `value` (a key or unique column).
     fn rowid_by(&self, t: &Table, col: usize, value: &Cell) -> Result<Option<i64>, StoreError>;
     /// The rows of child table `t` under `parent` (for a shared-entity table: the entity whose

@@ -179,6 +179,14 @@ impl<'s> Records<'s> {
         Ok(Some(tx.rowids_where(t, &wheres)?))
     }
 
+    /// The records in rows `rowids` (from [`Records::rowids_equal`]), in that order.
+    pub fn at_rowids(&self, tx: &dyn Tx, rowids: &[i64]) -> Result<Vec<Value>, StoreError> {
+        tx.rows(self.table(), rowids)?
+            .iter()
+            .map(|cells| self.rebuild(tx, cells))
+            .collect()
+    }
+
     /// The record in row `rowid` (from [`Records::rowids_equal`]).
     pub fn at_rowid(&self, tx: &dyn Tx, rowid: i64) -> Result<Value, StoreError> {
         self.rebuild(tx, &self.cells(tx, rowid)?)
