@@ -212,7 +212,7 @@ pub fn fill_postgres(
                 bar.inc(PAGE as u64);
             }
         });
-        let n = copy_in(tx, t, &mut rows)?;
+        let n = copy_in(tx, t, true, &mut rows)?;
         bar.inc(n % PAGE as u64);
         report.tables.push((t.name.clone(), n));
     }

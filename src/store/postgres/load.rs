@@ -16,9 +16,9 @@ use crate::store::backend::Cells;
 
 /// A JSON text sent as jsonb: its binary form is a version byte, then the text.
 #[derive(Debug)]
-struct Jsonb(Option<String>);
+struct Jsonb<'a>(Option<&'a str>);
 
-impl ToSql for Jsonb {
+impl ToSql for Jsonb<'_> {
     fn to_sql(
         &self,
         _: &Type,
@@ -58,30 +58,36 @@ fn types(t: &Table) -> Vec<Type> {
     out
 }
 
-/// Appends `rows` to table `t` in one COPY; returns how many went in. A row refused by a
+/// Appends `rows` to table `t` in one COPY (`fresh`: the table was created in this
+/// transaction); returns how many went in. A row refused by a
 /// constraint fails the whole COPY (the caller's transaction is then rolled back).
 pub fn copy_in(
     tx: &mut postgres::Transaction,
     t: &Table,
+    fresh: bool,
     rows: &mut dyn Iterator<Item = Result<Cells, StoreError>>,
 ) -> Result<u64, StoreError> {
     let mut cols: Vec<String> = t.columns.iter().map(|c| quote(&c.name)).collect();
     cols.push(quote(PG_EXACT));
     let sql = format!(
-        "COPY {} ({}) FROM STDIN (FORMAT binary)",
+        "COPY {} ({}) FROM STDIN (FORMAT binary{})",
         quote(&t.name),
-        cols.join(", ")
+        cols.join(", "),
+        // Rows of a table made in this transaction can be written frozen: nothing else can see
+        // them before COMMIT, and reading them back (the verification) then dirties no page.
+        if fresh { ", FREEZE" } else { "" }
     );
     let sink = tx.copy_in(&sql).map_err(pg_err)?;
     let mut writer = BinaryCopyInWriter::new(sink, &types(t));
     let mut n = 0u64;
     for row in rows {
-        let values = params(t, &row?)?;
+        let row = row?;
+        let values = params(t, &row)?;
         let json: Vec<Option<Jsonb>> = values
             .iter()
             .zip(t.columns.iter().map(|c| c.ty).chain([ColType::Text]))
             .map(|(p, ty)| match (ty, p) {
-                (ColType::Json, Param::Text(s)) => Some(Jsonb(s.clone())),
+                (ColType::Json, Param::Text(s)) => Some(Jsonb(s.as_deref())),
                 _ => None,
             })
             .collect();

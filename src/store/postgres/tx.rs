@@ -33,14 +33,15 @@ pub struct PgTx<'c, 't> {
 
 /// A bound value of the type its column has.
 #[derive(Debug)]
-pub(super) enum Param {
+pub(super) enum Param<'a> {
     Int(Option<i64>),
     Real(Option<f64>),
     Bool(Option<bool>),
-    Text(Option<String>),
+    /// Borrowed from the cell where it can be: a bulk load binds millions.
+    Text(Option<std::borrow::Cow<'a, str>>),
 }
 
-impl Param {
+impl Param<'_> {
     pub(super) fn as_sql(&self) -> &(dyn ToSql + Sync) {
         match self {
             Param::Int(v) => v,
@@ -235,7 +236,7 @@ fn cells(t: &Table, r: &impl Fields, from: usize) -> Result<Cells, StoreError> {
 }
 
 /// The parameters for a row's cells, and its `_exact` texts.
-pub(super) fn params(t: &Table, cells: &[Cell]) -> Result<Vec<Param>, StoreError> {
+pub(super) fn params<'a>(t: &Table, cells: &'a [Cell]) -> Result<Vec<Param<'a>>, StoreError> {
     let mut out = Vec::with_capacity(t.columns.len() + 1);
     let mut exact: Vec<(String, Value)> = Vec::new();
     for (c, cell) in t.columns.iter().zip(cells) {
@@ -257,14 +258,14 @@ pub(super) fn params(t: &Table, cells: &[Cell]) -> Result<Vec<Param>, StoreError
             (ColType::Text, Cell::Null) | (ColType::Json, Cell::Null) => Param::Text(None),
             (ColType::Text, Cell::Text(s)) if s.contains('\0') => {
                 exact.push((c.name.clone(), Value::String(s.to_string())));
-                Param::Text(Some(pg_text(s)))
+                Param::Text(Some(pg_text(s).into()))
             }
-            (ColType::Text, Cell::Text(s)) => Param::Text(Some(s.to_string())),
+            (ColType::Text, Cell::Text(s)) => Param::Text(Some(std::borrow::Cow::Borrowed(s))),
             (ColType::Json, Cell::Text(s)) => match exact::kept_by_jsonb(s) {
-                exact::Kept::Yes => Param::Text(Some(s.to_string())),
+                exact::Kept::Yes => Param::Text(Some(std::borrow::Cow::Borrowed(s))),
                 exact::Kept::Reordered => {
                     exact.push((c.name.clone(), Value::String(s.to_string())));
-                    Param::Text(Some(s.to_string()))
+                    Param::Text(Some(std::borrow::Cow::Borrowed(s)))
                 }
                 exact::Kept::Refused => {
                     exact.push((c.name.clone(), Value::String(s.to_string())));
@@ -275,7 +276,7 @@ pub(super) fn params(t: &Table, cells: &[Cell]) -> Result<Vec<Param>, StoreError
         });
     }
     out.push(Param::Text(
-        (!exact.is_empty()).then(|| crate::json::to_compact_string(&Value::Object(exact))),
+        (!exact.is_empty()).then(|| crate::json::to_compact_string(&Value::Object(exact)).into()),
     ));
     Ok(out)
 }
@@ -321,7 +322,7 @@ fn has_nul(cell: &Cell) -> bool {
 }
 
 /// The parameter for one cell compared with column `col` (a key, a foreign key, a filter).
-fn param_for(t: &Table, col: usize, cell: &Cell) -> Result<Param, StoreError> {
+fn param_for<'a>(t: &Table, col: usize, cell: &'a Cell) -> Result<Param<'a>, StoreError> {
     let mut p = params_one(t.columns[col].ty, cell);
     if let Param::Text(Some(_)) = p {
         if t.columns[col].ty == ColType::Json {
@@ -331,7 +332,7 @@ fn param_for(t: &Table, col: usize, cell: &Cell) -> Result<Param, StoreError> {
     Ok(p)
 }
 
-fn params_one(ty: ColType, cell: &Cell) -> Param {
+fn params_one<'a>(ty: ColType, cell: &'a Cell) -> Param<'a> {
     match (ty, cell) {
         (ColType::Integer, Cell::Int(i)) => Param::Int(Some(*i)),
         (ColType::Integer, Cell::Null) => Param::Int(None),
@@ -340,20 +341,20 @@ fn params_one(ty: ColType, cell: &Cell) -> Param {
         (ColType::Real, Cell::Null) => Param::Real(None),
         (ColType::Boolean, Cell::Int(i)) => Param::Bool(Some(*i != 0)),
         (ColType::Boolean, Cell::Null) => Param::Bool(None),
-        (_, Cell::Text(s)) => Param::Text(Some(pg_text(s))),
-        (_, Cell::Int(i)) => Param::Text(Some(i.to_string())),
-        (_, Cell::Real(f)) => Param::Text(Some(f.to_string())),
+        (_, Cell::Text(s)) => Param::Text(Some(pg_text(s).into())),
+        (_, Cell::Int(i)) => Param::Text(Some(i.to_string().into())),
+        (_, Cell::Real(f)) => Param::Text(Some(f.to_string().into())),
         (_, Cell::Null) => Param::Text(None),
     }
 }
 
 /// A column by name in the schema's tables is not known here: a comparison by name binds the
 /// value as the type it has.
-fn param_untyped(cell: &Cell) -> Param {
+fn param_untyped<'a>(cell: &'a Cell) -> Param<'a> {
     match cell {
         Cell::Int(i) => Param::Int(Some(*i)),
         Cell::Real(f) => Param::Real(Some(*f)),
-        Cell::Text(s) => Param::Text(Some(pg_text(s))),
+        Cell::Text(s) => Param::Text(Some(pg_text(s).into())),
         Cell::Null => Param::Text(None),
     }
 }
