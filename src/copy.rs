@@ -435,7 +435,10 @@ fn verify(
             }
             n += 1;
             let Some(row) = mine.next().transpose()? else {
-                failed = Some(format!("table {} has more rows in the copy than in the source", t.name));
+                failed = Some(format!(
+                    "table {} has more rows in the copy than in the source",
+                    t.name
+                ));
                 return Ok(());
             };
             if let Some(col) = differs(t, &row, &copied) {
@@ -450,7 +453,10 @@ fn verify(
             bail!("verification failed: {why}");
         }
         if mine.next().is_some() {
-            bail!("verification failed: table {} has {n} rows in the copy, more in the source", t.name);
+            bail!(
+                "verification failed: table {} has {n} rows in the copy, more in the source",
+                t.name
+            );
         }
     }
     let audit = dst.audit_last_id()?;

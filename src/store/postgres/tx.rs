@@ -183,9 +183,7 @@ fn cells(t: &Table, r: &impl Fields, from: usize) -> Result<Cells, StoreError> {
     for (i, c) in t.columns.iter().enumerate() {
         let at = from + i;
         let cell = match c.ty {
-            ColType::Integer => r
-                .get::<Option<i64>>(at)?
-                .map_or(Cell::Null, Cell::Int),
+            ColType::Integer => r.get::<Option<i64>>(at)?.map_or(Cell::Null, Cell::Int),
             ColType::Real => r.get::<Option<f64>>(at)?.map_or(Cell::Null, Cell::Real),
             ColType::Boolean => r
                 .get::<Option<bool>>(at)?
@@ -275,9 +273,9 @@ pub(super) fn params<'a>(t: &Table, cells: &'a [Cell]) -> Result<Vec<Param<'a>>,
             _ => return Err(bad()),
         });
     }
-    out.push(Param::Text(
-        (!exact.is_empty()).then(|| crate::json::to_compact_string(&Value::Object(exact)).into()),
-    ));
+    out.push(Param::Text((!exact.is_empty()).then(|| {
+        crate::json::to_compact_string(&Value::Object(exact)).into()
+    })));
     Ok(out)
 }
 
