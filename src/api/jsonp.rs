@@ -31,8 +31,13 @@ pub fn wrap(callback: &str, json: &str) -> String {
     format!("/**/ typeof {name} === 'function' && {name}({json});")
 }
 
-/// Wraps JSON responses of requests that name a callback.
+/// Wraps JSON responses of requests that name a callback: collection reads only. `/_admin` is
+/// never wrapped, since a script any site may include would read the audit log (old and new
+/// records) and the backup paths through it (issue #18).
 pub async fn layer(req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/_admin") {
+        return next.run(req).await;
+    }
     let Some(cb) = callback(&req) else {
         return next.run(req).await;
     };

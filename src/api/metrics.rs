@@ -81,6 +81,23 @@ fn write_action(method: &Method, route: &str) -> Option<&'static str> {
     })
 }
 
+/// The method as a label: HTTP's own methods by name, anything a client made up as `other`
+/// (a 4,000-character method became a series of its own, one per request: issue #18).
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 impl Metrics {
     /// Counts a finished request. `collection` is the collection a write changed, if any.
     pub fn observe(
@@ -100,7 +117,7 @@ impl Metrics {
         let mut c = self.counts.lock().expect("metrics lock");
         let h = c
             .requests
-            .entry((method.as_str().to_string(), route.to_string(), status))
+            .entry((method_label(method).to_string(), route.to_string(), status))
             .or_default();
         h.buckets[slot] += 1;
         h.sum += secs;

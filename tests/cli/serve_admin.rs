@@ -533,3 +533,47 @@ fn serve_a_parameter_some_record_holds_is_a_filter() {
     let v: J = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1, "{}", r.body);
 }
+
+/// Two findings of the security review (issue #18): a method a client made up is counted as
+/// `other`, not as a series of its own per request; and `/_admin` is never wrapped as JSONP
+/// (a script any site may include would read the audit log through it), while collection reads
+/// still are, as json-server does.
+#[test]
+fn serve_made_up_methods_are_other_and_admin_is_never_jsonp() {
+    use std::io::{Read, Write};
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    let addr = s.origin.trim_start_matches("http://").to_string();
+    let method = "X".repeat(300);
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "{method} /api/posts HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    let metrics = call("GET", &s.url("/_admin/metrics"), None, None);
+    metrics.status(200);
+    assert!(
+        !metrics.body.contains(&method),
+        "a made-up method became a label"
+    );
+    assert!(
+        metrics.body.contains("method=\"other\""),
+        "{}",
+        metrics.body
+    );
+    let audit = call("GET", &s.url("/_admin/audit?callback=steal"), None, None);
+    audit.status(200);
+    assert!(!audit.body.contains("steal("), "{}", audit.body);
+    assert!(
+        audit
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{:?}",
+        audit.headers
+    );
+    let posts = call("GET", &s.url("/api/posts?callback=show"), None, None);
+    assert!(posts.body.contains("show("), "{}", posts.body);
+}
