@@ -302,6 +302,10 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<
                         shape::Probe::Object(o) => o.listed.iter().map(|m| &m.name).collect(),
                         _ => Vec::new(),
                     };
+                    let listed_len = listed
+                        .iter()
+                        .filter(|m| arrays.contains(**m) || documents.contains(**m))
+                        .count();
                     for m in listed {
                         let format = if arrays.contains(m) {
                             Format::Array
@@ -315,12 +319,30 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<
                         } else {
                             "an object: one document"
                         };
+                        // A member whose name is no identifier (pycountry's `"3166-2"`) is
+                        // named after the file, which says what it is (`iso3166_2`), rather
+                        // than `t_3166_2`.
+                        let ident = plan::table_ident(m);
+                        let (wanted, note) = if ident == *m {
+                            (ident, String::new())
+                        } else if listed_len == 1 {
+                            (
+                                stem.clone(),
+                                "; named after the file, as the member's name is no identifier"
+                                    .to_string(),
+                            )
+                        } else {
+                            (
+                                format!("{stem}_{}", ident.trim_start_matches("t_")),
+                                "; named after the file and the member, as the member's name is no identifier".to_string(),
+                            )
+                        };
                         out.push(Draft {
-                            name: names.claim(&plan::table_ident(m)),
+                            name: names.claim(&wanted),
                             format,
                             member: Some(m.clone()),
                             pattern: None,
-                            why: format!("member {m:?}: {what}"),
+                            why: format!("member {m:?}: {what}{note}"),
                         });
                     }
                     out

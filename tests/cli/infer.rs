@@ -761,3 +761,30 @@ fn init_at_an_apps_root_leaves_out_tool_files_and_what_exclude_names() {
     }
     p.jl(&["migrate", "-q"]).ok();
 }
+
+/// A member whose name is no identifier (pycountry's `{"3166-2": [...]}` in iso3166-2.json)
+/// names its collection after the file (issue #16: it became `t_3166_2`), and the comment says
+/// so; among several such members, the file's name and the member's.
+#[test]
+fn a_member_named_like_no_identifier_is_named_after_its_file() {
+    let p = Project::empty();
+    p.write(
+        "iso3166-2.json",
+        r#"{"3166-2": [{"code": "AD-02", "name": "Canillo"}, {"code": "AD-03", "name": "Encamp"}]}"#,
+    );
+    p.write(
+        "codes.json",
+        r#"{"639-1": [{"a": "de"}, {"a": "en"}], "639-3": [{"a": "deu"}, {"a": "eng"}]}"#,
+    );
+    init(&p).ok();
+    let text = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&text).unwrap();
+    let mut names: Vec<&String> = config["collections"].as_table().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["codes_639_1", "codes_639_3", "iso3166_2"], "{text}");
+    assert!(
+        text.contains("named after the file, as the member's name is no identifier"),
+        "{text}"
+    );
+    p.jl(&["migrate", "-q"]).ok();
+}
