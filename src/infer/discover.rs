@@ -34,6 +34,15 @@ pub enum FoundKind {
     Prompty { files: usize },
 }
 
+/// Whether the file starts with SQLite's header.
+fn is_sqlite(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    fs::File::open(p)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"SQLite format 3\0")
+}
+
 fn ext_of(p: &Path) -> String {
     p.extension()
         .and_then(|e| e.to_str())
@@ -275,6 +284,15 @@ pub fn examine(
         problems.push(Problem::new(
             &rel,
             "a .prompty file is read as part of its folder: pass the folder instead",
+        ));
+        return;
+    }
+    if is_sqlite(path) {
+        // Said plainly rather than "a single scalar value": a user pointing init at their app's
+        // database wants to know what jsonlift can do with it.
+        problems.push(Problem::new(
+            &rel,
+            "this is a SQLite database, not JSON: init and infer read JSON files. A database jsonlift made goes elsewhere with `jsonlift copy --to URL`; reading another application's SQLite tables as a source is not supported yet",
         ));
         return;
     }

@@ -788,3 +788,19 @@ fn a_member_named_like_no_identifier_is_named_after_its_file() {
     );
     p.jl(&["migrate", "-q"]).ok();
 }
+
+/// `infer` on a SQLite file says what it is and what jsonlift can do with it (issue #16: it said
+/// "the file holds a single scalar value").
+#[test]
+fn infer_on_a_sqlite_file_says_what_it_is() {
+    let p = Project::empty();
+    let db = p.path("legacy.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE media (id INTEGER PRIMARY KEY, title TEXT)")
+        .unwrap();
+    let r = p.jl_raw(&p.cwd, &["infer".into(), db.display().to_string()]);
+    r.failed()
+        .stderr_has("legacy.db: this is a SQLite database, not JSON")
+        .stderr_has("jsonlift copy");
+}
