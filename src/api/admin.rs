@@ -28,10 +28,27 @@ pub async fn audit(
     State(s): State<Shared>,
     Query(p): Query<AuditParams>,
 ) -> Result<Response, ApiError> {
+    // A time, compared as one: in the log's own form (UTC, microseconds), so `…06Z` takes the
+    // entries of that second and an offset means what it says; anything else is a 400, not an
+    // empty list (issue #18).
+    let since = match p.since.as_deref() {
+        None => None,
+        Some(text) => match crate::clock::parse_micros(text) {
+            Some(m) => Some(crate::clock::from_micros(m)),
+            None => {
+                return Err(ApiError::Refused(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "since={text:?} is not a time: write an RFC 3339 time, e.g. 2026-11-21T10:15:02Z or 2026-11-21T11:15:02+01:00"
+                    ),
+                ));
+            }
+        },
+    };
     let f = Filter {
         collection: p.collection,
         key: p.key,
-        since: p.since,
+        since,
         after_id: p.after,
         limit: Some(p.limit.unwrap_or(1000).min(10_000)),
     };

@@ -577,3 +577,66 @@ fn serve_made_up_methods_are_other_and_admin_is_never_jsonp() {
     let posts = call("GET", &s.url("/api/posts?callback=show"), None, None);
     assert!(posts.body.contains("show("), "{}", posts.body);
 }
+
+/// `/_admin/audit?since=` compares times, not texts (issue #18): the entries of the second a
+/// `…06Z` names are in, an offset means what it says, and a text that is no time is a 400.
+#[test]
+fn serve_audit_since_is_a_time() {
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    call(
+        "POST",
+        &s.url("/api/posts"),
+        None,
+        Some(r#"{"title": "t"}"#),
+    )
+    .status(201);
+    let all = call("GET", &s.url("/_admin/audit"), None, None);
+    let all: serde_json::Value = serde_json::from_str(&all.body).unwrap();
+    let last = all.as_array().unwrap().last().unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The entry's own second, without the fraction: the entry is at or after it.
+    let second = format!("{}Z", &last[..19]);
+    let got = call(
+        "GET",
+        &s.url(&format!("/_admin/audit?since={second}")),
+        None,
+        None,
+    );
+    got.status(200);
+    assert!(
+        got.body.contains("\"insert\""),
+        "since={second}: {}",
+        got.body
+    );
+    // The same moment written with an offset.
+    let hour: u32 = last[11..13].parse().unwrap();
+    let shifted = format!(
+        "{}T{:02}{}+01:00",
+        &last[..10],
+        (hour + 1) % 24,
+        &last[13..19]
+    );
+    if hour < 23 {
+        let got = call(
+            "GET",
+            &s.url(&format!(
+                "/_admin/audit?since={}",
+                shifted.replace('+', "%2B")
+            )),
+            None,
+            None,
+        );
+        got.status(200);
+        assert!(
+            got.body.contains("\"insert\""),
+            "since={shifted}: {}",
+            got.body
+        );
+    }
+    let bad = call("GET", &s.url("/_admin/audit?since=yesterday"), None, None);
+    bad.status(400);
+    assert!(bad.body.contains("is not a time"), "{}", bad.body);
+}
