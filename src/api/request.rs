@@ -1,7 +1,6 @@
 //! Per-request plumbing: an id (the client's `x-request-id`, or a new one) echoed in the
 //! response and written to the audit log, a log line per request, and the auth decision.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -17,21 +16,20 @@ use crate::audit::Actor;
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
+/// A new id: random (a v4 UUID), so it says nothing of when the server started or its pid
+/// (issue #18).
 fn new_id() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let start = *START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros() as u64
-    });
-    format!(
-        "{:x}-{:x}-{}",
-        start,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    crate::uuid::v4()
+}
+
+/// A client's own id is taken only when it is a plain token: letters, digits, `.`, `_`, `-`,
+/// `:`, at most 128 of them. Anything else (spaces, quotes, control characters) could add fields
+/// to the log line it is written into, and is replaced by a new id.
+fn client_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
 }
 
 /// Gives the request its id, and logs and counts it when done.
@@ -40,7 +38,7 @@ pub async fn trace(State(state): State<Shared>, mut req: Request, next: Next) ->
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 200)
+        .filter(|s| client_id(s))
         .map(str::to_string)
         .unwrap_or_else(new_id);
     req.extensions_mut().insert(RequestId(id.clone()));

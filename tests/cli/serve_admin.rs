@@ -640,3 +640,41 @@ fn serve_audit_since_is_a_time() {
     bad.status(400);
     assert!(bad.body.contains("is not a time"), "{}", bad.body);
 }
+
+/// Request ids (issue #18): a client's id with spaces or quotes, which would add fields to the
+/// log line, is replaced by a new one; a plain one is kept; a new id is random (it no longer
+/// shows the server's start time and pid).
+#[test]
+fn serve_request_ids_cannot_inject_log_fields() {
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    let evil = "x status=200 user=admin";
+    let r = crate::serve::call_with(
+        "GET",
+        &s.url("/api/posts/1"),
+        None,
+        None,
+        &[("x-request-id", evil)],
+    );
+    r.status(200);
+    let given = r.header("x-request-id").unwrap_or_default().to_string();
+    assert_ne!(given, evil);
+    assert!(!s.log().contains("user=admin"), "{}", s.log());
+    let plain = crate::serve::call_with(
+        "GET",
+        &s.url("/api/posts/1"),
+        None,
+        None,
+        &[("x-request-id", "req-42.a_b:c")],
+    );
+    assert_eq!(plain.header("x-request-id"), Some("req-42.a_b:c"));
+    let a = call("GET", &s.url("/api/posts/1"), None, None);
+    let b = call("GET", &s.url("/api/posts/1"), None, None);
+    let (a, b) = (
+        a.header("x-request-id").unwrap(),
+        b.header("x-request-id").unwrap(),
+    );
+    assert_eq!(a.len(), 36, "a v4 UUID: {a}");
+    assert!(!a.contains(&format!("{:x}", s.pid())), "{a} shows the pid");
+    assert_ne!(a[..8], b[..8], "ids share a prefix: {a} {b}");
+}
