@@ -42,10 +42,22 @@ pub async fn trace(State(state): State<Shared>, mut req: Request, next: Next) ->
         .map(str::to_string)
         .unwrap_or_else(new_id);
     req.extensions_mut().insert(RequestId(id.clone()));
+    // Two Host headers name two servers: which one a check of the first (the loopback rule)
+    // and a proxy reading the second agree on is anyone's guess, so neither is taken (issue #18).
+    let early = (req.headers().get_all(header::HOST).iter().count() > 1).then(|| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            "a request names one host: this one has several Host headers",
+        )
+    });
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let t0 = Instant::now();
-    let mut res = super::error::as_json(next.run(req).await).await;
+    let answer = match early {
+        Some((status, m)) => super::error::ApiError::Refused(status, m.into()).into_response(),
+        None => next.run(req).await,
+    };
+    let mut res = super::error::as_json(answer).await;
     let route = res.extensions().get::<super::metrics::Route>();
     let coll = route
         .and_then(|r| r.coll)

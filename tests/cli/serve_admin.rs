@@ -678,3 +678,24 @@ fn serve_request_ids_cannot_inject_log_fields() {
     assert!(!a.contains(&format!("{:x}", s.pid())), "{a} shows the pid");
     assert_ne!(a[..8], b[..8], "ids share a prefix: {a} {b}");
 }
+
+/// A request with two Host headers is refused (issue #18): the loopback check reads one, a
+/// proxy might route by the other.
+#[test]
+fn serve_refuses_two_host_headers() {
+    use std::io::{Read, Write};
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    let addr = s.origin.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "GET /api/posts/1 HTTP/1.1\r\nHost: {addr}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("several Host headers"), "{answer}");
+    call("GET", &s.url("/api/posts/1"), None, None).status(200);
+}
