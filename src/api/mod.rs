@@ -77,6 +77,11 @@ pub fn normalize_prefix(p: &str) -> String {
 /// The route of each collection: `route` from jsonlift.toml or the collection's name. Routes
 /// are checked so they cannot collide with each other or with `/db` and `/_admin`.
 pub fn routes(project: &crate::config::Project, prefix: &str) -> anyhow::Result<Vec<String>> {
+    // jsonlift's own routes are at /_admin whatever the prefix: collections under it would
+    // collide with them (`health`, `audit`, ...), which the router refuses with a panic.
+    if prefix.trim_start_matches('/').split('/').next() == Some("_admin") {
+        bail!("--prefix {prefix}: /_admin holds jsonlift's own routes; choose another prefix");
+    }
     let mut out: Vec<String> = Vec::new();
     for (name, c) in &project.config.collections {
         let r = c

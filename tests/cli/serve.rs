@@ -716,6 +716,11 @@ name = "text"
     p.jl(&["serve", "--listen", "nowhere"])
         .code(2)
         .stderr_has("--listen");
+    // A prefix under /_admin would put collections among jsonlift's own routes (it panicked at
+    // start with a collection routed at `health`: issue #18).
+    p.jl(&["serve", "--listen", "127.0.0.1:0", "--prefix", "/_admin"])
+        .code(2)
+        .stderr_has("/_admin holds jsonlift's own routes");
 }
 
 #[test]
