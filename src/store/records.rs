@@ -552,6 +552,31 @@ impl<'s> Records<'s> {
         Ok(self.file_name(&id))
     }
 
+    /// A folder collection's record is a file under its folder: its name must stay there
+    /// (`../../escaped` would be written outside it by `export`, which refuses it; issue #18).
+    fn check_file_name(&self, f: &str) -> Result<(), StoreError> {
+        if !matches!(
+            self.schema.collections[self.coll].format,
+            Format::Folder | Format::Prompty
+        ) {
+            return Ok(());
+        }
+        let inside = !f.is_empty()
+            && !f.starts_with('/')
+            && !f.contains(['\\', '\0'])
+            && f.split('/')
+                .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        if inside {
+            return Ok(());
+        }
+        Err(StoreError::invalid(
+            self.key_path(),
+            format!(
+                "{f:?} is no file name inside the collection's folder: use a relative path without `.`, `..` or empty segments"
+            ),
+        ))
+    }
+
     /// `<stem>.json` (`.prompty`) for a record of a folder collection.
     fn file_name(&self, stem: &str) -> String {
         match self.schema.collections[self.coll].format {
@@ -617,6 +642,9 @@ impl<'s> Records<'s> {
             (Some(_), None) => Some(key.to_string()),
             (None, _) => None,
         };
+        if let Some(f) = &file {
+            self.check_file_name(f)?;
+        }
         let rows = shred(self.schema, self.coll, file.as_deref(), record, &mut ids)
             .map_err(StoreError::Invalid)?;
         match rowid {

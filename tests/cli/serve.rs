@@ -994,3 +994,33 @@ fn serve_migrate_migrates_then_serves_and_refuses_changed_sources() {
         .failed()
         .stderr_has("sources changed since the last migration");
 }
+
+/// A record of a folder collection is a file in its folder: a key that would name a file
+/// outside it (`../../escaped`) is refused with 422 and nothing is stored (issue #18: it was
+/// taken, and `export` then failed).
+#[test]
+fn serve_refuses_folder_keys_that_leave_the_folder() {
+    let p = example("personas", "");
+    let s = Server::start(&p, &[], &[]);
+    for id in ["../../escaped", "/etc/x", "a//b", "./a"] {
+        let body = format!(r#"{{"id": {id:?}, "name": "x"}}"#);
+        let r = call("POST", &s.url("/api/personas"), None, Some(&body));
+        r.status(422);
+        assert!(
+            r.body
+                .contains("no file name inside the collection's folder"),
+            "{}",
+            r.body
+        );
+    }
+    call(
+        "POST",
+        &s.url("/api/personas"),
+        None,
+        Some(r#"{"id": "sub/ok", "name": "x"}"#),
+    )
+    .status(201);
+    drop(s);
+    let out = p.export();
+    assert!(out.join("personas/sub/ok.json").exists());
+}
