@@ -104,6 +104,14 @@ pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next
             return ApiError::Forbidden(m).into_response();
         }
     }
+    // Another site's page may send a browser's simple requests here (a form post, or a POST
+    // with an empty body, which has no content type to refuse): they carry its Origin and
+    // `Sec-Fetch-Site: cross-site`. No write and no admin route takes them (issue #18).
+    if !read || admin {
+        if let Err(m) = same_site(&req) {
+            return ApiError::Forbidden(m).into_response();
+        }
+    }
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -152,13 +160,44 @@ fn loopback_host(req: &Request) -> Result<(), String> {
 /// this keeps other web sites out: a browser sends a cross-site POST of `text/plain` or a form
 /// without asking, but one declaring JSON only after a CORS preflight this server never grants,
 /// which matters most for a loopback server without tokens.
+/// Refuses a request a browser sent from another site: `Sec-Fetch-Site: cross-site`, or an
+/// `Origin` whose host and port are not the ones the request was sent to.
+fn same_site(req: &Request) -> Result<(), String> {
+    let h = req.headers();
+    if h.get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+    {
+        return Err("a request another site's page sent (Sec-Fetch-Site: cross-site) cannot write or reach /_admin".into());
+    }
+    let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(()); // not from a browser's page (curl, a server), or a same-origin GET
+    };
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
+        return Err(format!(
+            "a request from another origin ({origin}) cannot write or reach /_admin"
+        ));
+    }
+    Ok(())
+}
+
 fn json_body(req: &Request) -> Result<(), String> {
     let h = req.headers();
     let empty = h.get(header::TRANSFER_ENCODING).is_none()
         && h.get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .is_none_or(|n| n.trim() == "0");
-    if empty {
+    // An admin action is a JSON request even when it asks for the defaults (`{}`): a browser
+    // cannot send that from another site without asking first (CORS preflight).
+    let admin_action = req.uri().path().starts_with("/_admin") && *req.method() == Method::POST;
+    if empty && !admin_action {
         return Ok(()); // nothing to read; the route says whether it wanted a body
     }
     let ty = h

@@ -699,3 +699,63 @@ fn serve_refuses_two_host_headers() {
     assert!(answer.contains("several Host headers"), "{answer}");
     call("GET", &s.url("/api/posts/1"), None, None).status(200);
 }
+
+/// Cross-site requests (issue #18): another site's page could make a tokenless server take
+/// backups (evicting the operator's) or restore the latest one, with a POST whose empty body
+/// skipped the content-type check. Writes and /_admin refuse a browser's cross-site request
+/// (its Origin, `Sec-Fetch-Site: cross-site`); an admin action needs a JSON body; same-site
+/// requests and clients without an Origin (curl, servers) go on as before.
+#[test]
+fn serve_refuses_cross_site_writes_and_admin_requests() {
+    use crate::serve::call_with;
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    let host = s.origin.trim_start_matches("http://").to_string();
+    let post = |headers: &[(&str, &str)]| {
+        call_with(
+            "POST",
+            &s.url("/api/posts"),
+            None,
+            Some(r#"{"title": "x"}"#),
+            headers,
+        )
+    };
+    post(&[("origin", "http://evil.example")]).status(403);
+    post(&[("sec-fetch-site", "cross-site")]).status(403);
+    post(&[("origin", "null")]).status(403);
+    post(&[
+        ("origin", &format!("http://{host}")),
+        ("sec-fetch-site", "same-origin"),
+    ])
+    .status(201);
+    post(&[]).status(201);
+    // The admin routes, reads included.
+    call_with(
+        "GET",
+        &s.url("/_admin/audit"),
+        None,
+        None,
+        &[("sec-fetch-site", "cross-site")],
+    )
+    .status(403);
+    call_with(
+        "POST",
+        &s.url("/_admin/restore"),
+        None,
+        Some("{}"),
+        &[("origin", "http://evil.example")],
+    )
+    .status(403);
+    // An admin action with an empty body and no content type is no admin action.
+    let r = call_with("POST", &s.url("/_admin/restore"), None, None, &[]);
+    r.status(415);
+    // Collection reads stay open to any page, as json-server's are.
+    call_with(
+        "GET",
+        &s.url("/api/posts"),
+        None,
+        None,
+        &[("origin", "http://evil.example")],
+    )
+    .status(200);
+}
