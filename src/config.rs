@@ -94,6 +94,10 @@ pub struct ServeConfig {
     /// Require a token for reads too.
     #[serde(default)]
     pub protect_reads: bool,
+    /// Origins whose pages may call the server from a browser (`"https://app.example"`), or
+    /// `"*"` for any (api::cors).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: Option<usize>,
     /// The most records a paged list request (`_page`, `_limit`, `_end`) gets; 0 for no cap.

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backups;
 pub mod body;
 pub mod collection;
+pub mod cors;
 pub mod db;
 pub mod document;
 pub mod error;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub max_page_size: Option<usize>,
     /// What this process served, for `/_admin/metrics`.
     pub metrics: metrics::Metrics,
+    /// Which other origins' pages may call this server ([`cors`]).
+    pub cors: cors::Cors,
 }
 
 pub type Shared = Arc<AppState>;
@@ -175,6 +178,10 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::layer,
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(jsonp::layer))

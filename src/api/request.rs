@@ -108,7 +108,7 @@ pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next
     // with an empty body, which has no content type to refuse): they carry its Origin and
     // `Sec-Fetch-Site: cross-site`. No write and no admin route takes them (issue #18).
     if !read || admin {
-        if let Err(m) = same_site(&req) {
+        if let Err(m) = same_site(&req, &state.cors) {
             return ApiError::Forbidden(m).into_response();
         }
     }
@@ -161,9 +161,16 @@ fn loopback_host(req: &Request) -> Result<(), String> {
 /// without asking, but one declaring JSON only after a CORS preflight this server never grants,
 /// which matters most for a loopback server without tokens.
 /// Refuses a request a browser sent from another site: `Sec-Fetch-Site: cross-site`, or an
-/// `Origin` whose host and port are not the ones the request was sent to.
-fn same_site(req: &Request) -> Result<(), String> {
+/// `Origin` whose host and port are not the ones the request was sent to; unless its origin is
+/// one CORS grants.
+fn same_site(req: &Request, cors: &super::cors::Cors) -> Result<(), String> {
     let h = req.headers();
+    // An origin the project grants (CORS) may write, from wherever its pages are served.
+    if let Some(o) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        if cors.allows(o) {
+            return Ok(());
+        }
+    }
     if h.get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))

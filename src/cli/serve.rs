@@ -138,9 +138,11 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         timeout: Duration::from_secs(cfg.request_timeout_secs.unwrap_or(30)),
         header_timeout: Duration::from_secs(cfg.header_timeout_secs.unwrap_or(10)),
     };
+    let cors = api::cors::Cors::new(&cfg.cors_origins, auth.has_tokens());
     let state = Arc::new(AppState {
         store,
         auth,
+        cors,
         prefix: prefix.clone(),
         routes,
         max_depth: project.max_depth(),

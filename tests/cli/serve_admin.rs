@@ -759,3 +759,110 @@ fn serve_refuses_cross_site_writes_and_admin_requests() {
     )
     .status(200);
 }
+
+/// CORS (issue #18): a frontend on another port of this machine may call a tokenless server
+/// (its preflight is answered, its answers carry its origin); other origins are granted only
+/// through `cors_origins`, a token-protected server grants only those, and `"*"` never comes
+/// with credentials.
+#[test]
+fn serve_cors_grants_loopback_frontends_and_the_listed_origins() {
+    use crate::serve::call_with;
+    let header = |r: &crate::serve::Resp, h: &str| r.header(h).map(str::to_string);
+    let preflight = |s: &Server, origin: &str| {
+        call_with(
+            "OPTIONS",
+            &s.url("/api/posts"),
+            None,
+            None,
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+        )
+    };
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    let dev = "http://localhost:5173";
+    let pre = preflight(&s, dev);
+    pre.status(204);
+    assert_eq!(
+        header(&pre, "access-control-allow-origin").as_deref(),
+        Some(dev)
+    );
+    assert!(
+        header(&pre, "access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    let r = call_with(
+        "POST",
+        &s.url("/api/posts"),
+        None,
+        Some(r#"{"title": "x"}"#),
+        &[("origin", dev)],
+    );
+    r.status(201);
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some(dev)
+    );
+    assert!(
+        header(&r, "access-control-expose-headers")
+            .unwrap()
+            .contains("X-Total-Count")
+    );
+    let evil = preflight(&s, "https://evil.example");
+    assert_eq!(header(&evil, "access-control-allow-origin"), None);
+    drop(s);
+
+    // With tokens: only the listed origins.
+    let p = example(
+        "jsonserver",
+        "[serve]\ntokens = { app = \"env:CORS_TEST_TOKEN\" }\ncors_origins = [\"https://app.example\"]\n",
+    );
+    let token = "a-token-of-sixteen-chars";
+    let s = Server::start(&p, &[], &[("CORS_TEST_TOKEN", token)]);
+    assert_eq!(
+        header(&preflight(&s, dev), "access-control-allow-origin"),
+        None
+    );
+    call_with(
+        "POST",
+        &s.url("/api/posts"),
+        Some(token),
+        Some(r#"{"title": "x"}"#),
+        &[("origin", dev)],
+    )
+    .status(403);
+    let app = "https://app.example";
+    assert_eq!(
+        header(&preflight(&s, app), "access-control-allow-origin").as_deref(),
+        Some(app)
+    );
+    call_with(
+        "POST",
+        &s.url("/api/posts"),
+        Some(token),
+        Some(r#"{"title": "x"}"#),
+        &[("origin", app)],
+    )
+    .status(201);
+    drop(s);
+
+    // Any origin: `*`, and no credentials with it.
+    let p = example("jsonserver", "[serve]\ncors_origins = [\"*\"]\n");
+    let s = Server::start(&p, &[], &[]);
+    let r = call_with(
+        "GET",
+        &s.url("/api/posts/1"),
+        None,
+        None,
+        &[("origin", "https://any.example")],
+    );
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert_eq!(header(&r, "access-control-allow-credentials"), None);
+}
