@@ -165,11 +165,11 @@ pub async fn restore(State(s): State<Shared>, body: Bytes) -> Result<Response, A
     Ok(reply(
         StatusCode::OK,
         &serde_json::json!({
-            "restored": r.db,
+            "restored": r.target,
             "backup": r.backup.name(),
             "at": at,
             "replayed": r.replayed,
-            "aside": r.aside,
+            "aside": r.aside.as_ref().map(|a| a.name()),
         }),
     ))
 }

@@ -24,6 +24,12 @@ pub mod tee;
 
 pub use db::{TakeOptions, take};
 pub use lock::{ServerLock, hold_server_lock};
+
+use std::path::PathBuf;
+
+use crate::config::{Database, Project};
+use manifest::Entry;
+use restore::RestoreOptions;
 pub use sources::{
     BackupError, MANIFEST, Manifest, ManifestEntry, ManifestSource, Snapshot, hash_file,
     hash_folder, snapshot,
@@ -50,4 +56,85 @@ pub(crate) fn sync_path(path: &std::path::Path) -> std::io::Result<()> {
 /// fsync a folder, so that a rename inside it survives a power loss.
 pub(crate) fn sync_dir(dir: &std::path::Path) {
     let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+}
+
+/// Takes a backup of the project's database, whichever it is: a SQLite copy ([`db::take`]) or
+/// a `pg_dump` archive ([`postgres::take`]), into the same folder with the same manifest.
+pub fn take_database(project: &Project, opts: TakeOptions) -> anyhow::Result<Entry> {
+    match project.database() {
+        Database::Postgres(url) => postgres::take(project, url, opts),
+        Database::Sqlite(_) => db::take(project, opts),
+    }
+}
+
+/// Where a restore kept the database it replaced.
+#[derive(Debug, Clone)]
+pub enum Aside {
+    /// SQLite: the previous file, beside the live one.
+    File(PathBuf),
+    /// PostgreSQL: the previous schema, renamed.
+    Schema(String),
+}
+
+impl Aside {
+    /// What a user reads: where it is and how to be rid of it.
+    pub fn describe(&self) -> String {
+        match self {
+            Aside::File(p) => format!("the previous database is kept at {}", p.display()),
+            Aside::Schema(s) => format!(
+                "the previous schema is kept as {s} (DROP SCHEMA {s} CASCADE when it is no longer needed)"
+            ),
+        }
+    }
+
+    /// The path or schema name, as the admin route reports it.
+    pub fn name(&self) -> String {
+        match self {
+            Aside::File(p) => p.display().to_string(),
+            Aside::Schema(s) => s.clone(),
+        }
+    }
+}
+
+/// What a restore did, on either database.
+#[derive(Debug)]
+pub struct Restored {
+    pub backup: Entry,
+    /// The database restored: a file path, or `database.schema` on PostgreSQL.
+    pub target: String,
+    pub aside: Option<Aside>,
+    /// Audit entries replayed (with `--at`).
+    pub replayed: u64,
+}
+
+/// A restore refused because other sessions (servers) use the database; nothing was changed.
+/// A server answers it with 409, as it answers the SQLite lock held by other servers.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InUse(pub String);
+
+/// Restores the project's database from a backup (or to a moment, `opts.at`), whichever
+/// database it is: [`restore::restore`] swaps a SQLite file, [`postgres_restore::restore`] a
+/// PostgreSQL schema.
+pub fn restore_database(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Restored> {
+    Ok(match project.database() {
+        Database::Postgres(url) => {
+            let r = postgres_restore::restore(project, url, opts)?;
+            Restored {
+                backup: r.backup,
+                target: r.target,
+                aside: r.aside.map(Aside::Schema),
+                replayed: r.replayed,
+            }
+        }
+        Database::Sqlite(_) => {
+            let r = restore::restore(project, opts)?;
+            Restored {
+                backup: r.backup,
+                target: r.db.display().to_string(),
+                aside: r.aside.map(Aside::File),
+                replayed: r.replayed,
+            }
+        }
+    })
 }

@@ -22,7 +22,7 @@ use super::manifest::{self, Entry};
 use super::pg_tools::{self, Tool};
 use super::postgres::{server_major, verify};
 use super::restore::{RestoreOptions, choose_entry};
-use super::{pause_at, pitr};
+use super::{InUse, pause_at, pitr};
 use crate::audit::Entry as AuditEntry;
 use crate::clock;
 use crate::config::Project;
@@ -97,6 +97,7 @@ pub fn restore(
         ),
         None => Vec::new(),
     };
+    pause_at("restore:prepared");
     refuse_if_in_use(&mut conn, url, pg_schema)?;
 
     // 1. The live schema aside, an empty one of the same owner under its name: one transaction.
@@ -257,41 +258,60 @@ fn undo(conn: &mut PgConn, pg_schema: &str, aside: Option<&str>) -> anyhow::Resu
     Ok(())
 }
 
-/// Refuses while another jsonlift session (a `serve`, a `migrate`) works on this schema: its
+/// Refuses while another jsonlift process (a `serve`, a `migrate`) works on this schema: its
 /// requests would fail while the schema is being replaced. Each jsonlift connection names its
-/// schema in `application_name` ([`PgConn::open`]; PostgreSQL keeps its first 63 bytes). Other applications are not seen; they find
-/// the restored tables by name once the restore is done.
+/// process and schema in `application_name` ([`PgConn::application_name`]). Other applications
+/// are not seen; they find the restored tables by name once the restore is done. The refusal is
+/// an [`InUse`], which a server answers with 409.
 fn refuse_if_in_use(conn: &mut PgConn, url: &PgUrl, pg_schema: &str) -> anyhow::Result<()> {
-    let app = PgConn::application_name(pg_schema);
+    let me = std::process::id();
     let deadline = Instant::now() + SESSIONS_GRACE;
     loop {
         let rows = conn.client.query(
-            "SELECT pid, coalesce(host(client_addr), 'local socket'), to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS') \
+            "SELECT pid, application_name, coalesce(host(client_addr), 'local socket'), \
+             to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS') \
              FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
-             AND application_name = left($1, 63) ORDER BY pid",
-            &[&app],
+             AND application_name LIKE 'jsonlift %/%' ORDER BY pid",
+            &[],
         )?;
-        if rows.is_empty() {
+        // Per process: its sessions, where from, since when.
+        let mut others: std::collections::BTreeMap<u32, (usize, String, String)> =
+            Default::default();
+        for r in &rows {
+            let app: String = r.get(1);
+            let Some(pid) = app
+                .strip_prefix("jsonlift ")
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me || app != PgConn::application_name_of(pid, pg_schema) {
+                continue;
+            }
+            let e = others.entry(pid).or_insert_with(|| (0, r.get(2), r.get(3)));
+            e.0 += 1;
+        }
+        if others.is_empty() {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            let who: Vec<String> = rows
+            let who: Vec<String> = others
                 .iter()
-                .map(|r| {
+                .map(|(pid, (n, host, since))| {
                     format!(
-                        "backend pid {} from {} since {}",
-                        r.get::<_, i32>(0),
-                        r.get::<_, String>(1),
-                        r.get::<_, String>(2)
+                        "pid {pid} on {host} since {since}, {n} session{}",
+                        if *n == 1 { "" } else { "s" }
                     )
                 })
                 .collect();
-            bail!(
-                "schema {pg_schema} of {url} is in use by {} other jsonlift session{} ({}); stop the `jsonlift serve` processes on it and run again. Nothing was changed",
-                rows.len(),
-                if rows.len() == 1 { "" } else { "s" },
+            return Err(InUse(format!(
+                "schema {pg_schema} of {url} is in use by other servers: {} jsonlift process{} ({}); stop the `jsonlift serve` processes on it and run again, or restore through one of them with POST /_admin/restore. Nothing was changed",
+                others.len(),
+                if others.len() == 1 { "" } else { "es" },
                 who.join("; ")
-            );
+            ))
+            .into());
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -85,8 +85,8 @@ pub(super) fn choose_entry<'a>(
     let entries: Vec<&Entry> = all.iter().filter(|e| e.is_pg_dump() == pg).collect();
     if entries.is_empty() && opts.backup.is_none() {
         bail!(
-            "there are no {}database backups in {}; take one with `jsonlift backup`",
-            if pg { "PostgreSQL " } else { "" },
+            "there are no database backups{} in {}; take one with `jsonlift backup`",
+            if pg { " of PostgreSQL" } else { "" },
             dir.display()
         );
     }

@@ -3,7 +3,9 @@
 //! when no connection is open, so every user of the database in this process (each request's
 //! store work, a backup) holds a [`Pass`] of a gate while it works; a restore closes the gate,
 //! waits for the passes out, closes the store's connections, turns the server lock exclusive
-//! (refused while other servers hold it), restores, and opens the gate again.
+//! (refused while other servers hold it), restores, and opens the gate again. On PostgreSQL
+//! there is no lock file: the restore itself refuses while other jsonlift processes have
+//! sessions on the schema ([`super::InUse`]), and swaps the schema in one transaction.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use super::lock::ServerLock;
-use super::restore::{RestoreOptions, Restored, restore};
-use super::{TakeOptions, manifest, take};
+use super::restore::RestoreOptions;
+use super::{InUse, Restored, TakeOptions, manifest, restore_database, take_database};
 use crate::config::Project;
 use crate::store::Store;
 
@@ -31,7 +33,8 @@ pub enum Refused {
 /// One server's database, as backups and restores see it.
 pub struct ServerBackups {
     project: Project,
-    lock: Mutex<ServerLock>,
+    /// The server's hold on a SQLite database; none on PostgreSQL, which is shared by design.
+    lock: Mutex<Option<ServerLock>>,
     gate: Arc<RwLock<()>>,
     restoring: AtomicBool,
 }
@@ -47,8 +50,9 @@ impl Drop for Restoring {
 }
 
 impl ServerBackups {
-    /// `lock` is the server's shared hold on the database (held for the life of the server).
-    pub fn new(project: Project, lock: ServerLock) -> ServerBackups {
+    /// `lock` is the server's shared hold on a SQLite database (held for the life of the
+    /// server); `None` on PostgreSQL.
+    pub fn new(project: Project, lock: Option<ServerLock>) -> ServerBackups {
         ServerBackups {
             project,
             lock: Mutex::new(lock),
@@ -74,7 +78,7 @@ impl ServerBackups {
 
     /// Takes a backup now (call with a [`Pass`] held).
     pub fn take(&self, reason: &'static str) -> anyhow::Result<manifest::Entry> {
-        take(
+        take_database(
             &self.project,
             TakeOptions {
                 compress: self.project.config.backups.compress,
@@ -103,18 +107,25 @@ impl ServerBackups {
             // Held here, so that a client giving up does not open the gate mid-restore.
             let (_closed, _flag) = (closed, flag);
             let mut lock = me.lock.lock().unwrap_or_else(|e| e.into_inner());
-            lock.make_exclusive()
-                .map_err(|e| Refused::Busy(format!("{e:#}")))?;
+            if let Some(lock) = lock.as_mut() {
+                lock.make_exclusive()
+                    .map_err(|e| Refused::Busy(format!("{e:#}")))?;
+            }
             store.close_connections();
-            let done = restore(
+            let done = restore_database(
                 &me.project,
                 &RestoreOptions {
                     from_server: true,
                     ..opts
                 },
             );
-            lock.make_shared();
-            done.map_err(Refused::Failed)
+            if let Some(lock) = lock.as_mut() {
+                lock.make_shared();
+            }
+            done.map_err(|e| match e.downcast_ref::<InUse>() {
+                Some(busy) => Refused::Busy(busy.0.clone()),
+                None => Refused::Failed(e),
+            })
         })
         .await
         .unwrap_or_else(|e| Err(Refused::Failed(anyhow::anyhow!("the restore failed: {e}"))))

@@ -4,8 +4,7 @@
 use clap::Args;
 
 use super::ProjectArgs;
-use crate::backup::{TakeOptions, take};
-use crate::config::Database;
+use crate::backup::{TakeOptions, take_database};
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -27,10 +26,7 @@ pub fn run(a: &BackupArgs, quiet: bool) -> anyhow::Result<bool> {
         compress: a.compress || project.config.backups.compress,
         reason: "manual",
     };
-    let e = match project.database() {
-        Database::Postgres(url) => crate::backup::postgres::take(&project, url, opts)?,
-        Database::Sqlite(_) => take(&project, opts)?,
-    };
+    let e = take_database(&project, opts)?;
     println!("{}", e.data.display());
     if !quiet {
         let m = &e.manifest;

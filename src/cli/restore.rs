@@ -3,8 +3,8 @@
 use clap::Args;
 
 use super::ProjectArgs;
-use crate::backup::restore::{RestoreOptions, restore};
-use crate::config::Database;
+use crate::backup::restore::RestoreOptions;
+use crate::backup::restore_database;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -26,37 +26,19 @@ pub fn run(a: &RestoreArgs, quiet: bool) -> anyhow::Result<bool> {
         at: a.at.clone(),
         from_server: false,
     };
-    let (target, name, replayed, aside) = match project.database() {
-        Database::Postgres(url) => {
-            let r = crate::backup::postgres_restore::restore(&project, url, &opts)?;
-            let aside = r.aside.map(|s| {
-                format!("the previous schema is kept as {s} (DROP SCHEMA {s} CASCADE when it is no longer needed)")
-            });
-            (r.target, r.backup.name(), r.replayed, aside)
-        }
-        Database::Sqlite(_) => {
-            let r = restore(&project, &opts)?;
-            let aside = r
-                .aside
-                .map(|p| format!("the previous database is kept at {}", p.display()));
-            (
-                r.db.display().to_string(),
-                r.backup.name(),
-                r.replayed,
-                aside,
-            )
-        }
-    };
+    let r = restore_database(&project, &opts)?;
     if !quiet {
         println!(
-            "restored {target} from backup {name}{}",
+            "restored {} from backup {}{}",
+            r.target,
+            r.backup.name(),
             match &a.at {
-                Some(t) => format!(" and {replayed} audit entries, to {t}"),
+                Some(t) => format!(" and {} audit entries, to {t}", r.replayed),
                 None => String::new(),
             }
         );
-        if let Some(aside) = aside {
-            println!("{aside}");
+        if let Some(aside) = r.aside {
+            println!("{}", aside.describe());
         }
     }
     Ok(true)

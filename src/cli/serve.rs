@@ -101,7 +101,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     // refuses while it is held, and a server does not start in the middle of one.
     let on_postgres = matches!(project.database(), Database::Postgres(_));
     let lock = match a.store {
-        // A PostgreSQL database is shared by design: no lock file, no file backups (yet).
+        // A PostgreSQL database is shared by design: no lock file.
         StoreKind::Sqlite if on_postgres => None,
         StoreKind::Sqlite => Some(crate::backup::hold_server_lock(&project.database_path())?),
         StoreKind::Json => None,
@@ -128,7 +128,10 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     };
     // What `/_admin/backups`, `/_admin/restore` and the `[backups] interval` schedule need;
     // the schedule stops when the server returns.
-    let backups = lock.map(|l| Arc::new(ServerBackups::new(project.clone(), l)));
+    let backups = match a.store {
+        StoreKind::Sqlite => Some(Arc::new(ServerBackups::new(project.clone(), lock))),
+        StoreKind::Json => None,
+    };
     let _schedule = match &backups {
         Some(b) => crate::backup::schedule::run_schedule(b)?,
         None => None,

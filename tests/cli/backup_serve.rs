@@ -15,8 +15,6 @@ use crate::serve::{Resp, Server, call, example};
 use crate::util::*;
 
 const TOKEN: &str = "backup-admin-token-for-tests";
-/// Why these tests do not run with the database on PostgreSQL ([`crate::backend`]).
-const SQLITE_FILE_BACKUPS: &str = "jsonlift backup/restore copy the SQLite file; backups of a PostgreSQL database are not served yet";
 const TOKENS: &str = "[serve]\ntokens = { ops = \"env:BACKUP_TEST_TOKEN\" }\n";
 
 /// A migrated copy of examples/lernpfad: courses (modules and lessons nested in them) and the
@@ -75,35 +73,41 @@ fn course(id: &str, title: &str, modules: &str) -> String {
 const MODULES: &str = r#"{"id": "m1", "title": "One", "lessons": [{"id": "l1", "title": "L", "type": "text", "durationMinutes": 5}, {"id": "l2", "title": "Q", "type": "quiz", "quiz": {"q": [1, 2.50]}}]}, {"id": "m2", "title": "Two", "lessons": []}"#;
 
 fn courses(p: &Project) -> u64 {
-    q1(&p.db(), "SELECT count(*) FROM courses").parse().unwrap()
+    p.sql1("SELECT count(*) FROM courses").parse().unwrap()
 }
 
 fn audit_position(p: &Project) -> i64 {
-    q1(&p.db(), "SELECT max(id) FROM _jsonlift_audit")
+    p.sql1("SELECT max(id) FROM _jsonlift_audit")
         .parse()
         .unwrap()
 }
 
+/// Whether the database a restore kept aside is there: a file beside the SQLite database, a
+/// schema on PostgreSQL.
+fn aside_exists(p: &Project, aside: &str) -> bool {
+    if crate::backend::on_postgres() {
+        p.sql1(&format!(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = '{aside}'"
+        )) == "1"
+    } else {
+        PathBuf::from(aside).exists()
+    }
+}
+
 #[test]
 fn cli_restore_is_refused_while_serve_runs_and_names_the_admin_route() {
-    if crate::backend::sqlite_only(
-        "cli_restore_is_refused_while_serve_runs_and_names_the_admin_route",
-        SQLITE_FILE_BACKUPS,
-    ) {
-        return;
-    }
     let p = lernpfad("");
     p.jl(&["backup"]).ok();
     let s = start(&p);
     // Taking a backup beside a running server is fine; replacing its database is not.
     p.jl(&["backup"]).ok();
-    let live = p.dump();
+    let live = p.db_state();
     p.jl(&["restore"])
         .failed()
         .stderr_has("jsonlift serve")
         .stderr_has("POST /_admin/restore")
         .stderr_has(&format!("pid {}", s.pid()));
-    assert_eq!(p.dump(), live, "a refused restore changes nothing");
+    assert_eq!(p.db_state(), live, "a refused restore changes nothing");
     call("GET", &s.url("/api/courses"), None, None).status(200);
     assert_eq!(s.stop(), Some(0));
     p.jl(&["restore"]).ok();
@@ -111,12 +115,6 @@ fn cli_restore_is_refused_while_serve_runs_and_names_the_admin_route() {
 
 #[test]
 fn serve_takes_scheduled_backups_and_keeps_the_newest() {
-    if crate::backend::sqlite_only(
-        "serve_takes_scheduled_backups_and_keeps_the_newest",
-        SQLITE_FILE_BACKUPS,
-    ) {
-        return;
-    }
     let p = lernpfad("[backups]\ninterval = \"1s\"\nkeep_last = 2\nkeep_daily = 0\n");
     let s = start(&p);
     call(
@@ -168,12 +166,6 @@ fn serve_takes_scheduled_backups_and_keeps_the_newest() {
 
 #[test]
 fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
-    if crate::backend::sqlite_only(
-        "admin_backup_routes_need_the_token_and_take_list_and_restore",
-        SQLITE_FILE_BACKUPS,
-    ) {
-        return;
-    }
     let p = lernpfad(TOKENS);
     let s = start(&p);
     for (method, path) in [
@@ -195,7 +187,7 @@ fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
         r.body
     );
 
-    let before = p.dump();
+    let before = p.db_state();
     let taken = json(admin(&s, "POST", "/_admin/backups", None).status(201));
     assert_eq!(taken["reason"], "admin");
     assert_eq!(taken["integrity"], "ok");
@@ -221,7 +213,7 @@ fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
         None,
     )
     .status(200);
-    let changed = p.dump();
+    let changed = p.db_state();
     assert_ne!(changed, before);
     std::thread::sleep(Duration::from_millis(3));
     let moment = jsonlift::clock::now();
@@ -257,8 +249,8 @@ fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
     );
     assert_eq!(r["backup"], name.as_str());
     assert_eq!(r["replayed"], 2);
-    assert!(PathBuf::from(r["aside"].as_str().unwrap()).exists());
-    assert_eq!(p.dump(), changed, "the state at the moment");
+    assert!(aside_exists(&p, r["aside"].as_str().unwrap()), "{r}");
+    assert_eq!(p.db_state(), changed, "the state at the moment");
     // The server serves the restored database and takes writes on it.
     call(
         "GET",
@@ -281,7 +273,7 @@ fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
         .status(200),
     );
     assert_eq!(r["replayed"], 0);
-    assert_eq!(p.dump(), before, "the backup as it was taken");
+    assert_eq!(p.db_state(), before, "the backup as it was taken");
     call(
         "POST",
         &s.url("/api/courses"),
@@ -307,12 +299,6 @@ fn admin_backup_routes_need_the_token_and_take_list_and_restore() {
 
 #[test]
 fn admin_restore_is_refused_while_another_server_holds_the_database() {
-    if crate::backend::sqlite_only(
-        "admin_restore_is_refused_while_another_server_holds_the_database",
-        SQLITE_FILE_BACKUPS,
-    ) {
-        return;
-    }
     let p = lernpfad("");
     let a = start(&p);
     let b = start(&p);
@@ -324,7 +310,7 @@ fn admin_restore_is_refused_while_another_server_holds_the_database() {
         Some(&course("b", "From B", "")),
     )
     .status(201);
-    let live = p.dump();
+    let live = p.db_state();
     let r = admin(&a, "POST", "/_admin/restore", None);
     let msg = error_of(&r, 409);
     assert!(msg.contains("other servers"), "{msg}");
@@ -333,7 +319,7 @@ fn admin_restore_is_refused_while_another_server_holds_the_database() {
         !msg.contains(&format!("pid {}", a.pid())),
         "names only the others: {msg}"
     );
-    assert_eq!(p.dump(), live, "nothing changed");
+    assert_eq!(p.db_state(), live, "nothing changed");
     // Server A goes on serving and writing.
     call(
         "POST",
@@ -350,15 +336,9 @@ fn admin_restore_is_refused_while_another_server_holds_the_database() {
 
 #[test]
 fn requests_during_an_admin_restore_get_503_with_retry_after() {
-    if crate::backend::sqlite_only(
-        "requests_during_an_admin_restore_get_503_with_retry_after",
-        SQLITE_FILE_BACKUPS,
-    ) {
-        return;
-    }
     let p = lernpfad("");
     p.jl(&["backup"]).ok();
-    let live = p.dump();
+    let live = p.db_state();
     let s = Server::start(&p, &[], &[("JSONLIFT_TEST_PAUSE_AT", "restore:prepared")]);
     let url = s.url("/_admin/restore");
     // The restore stops at its pause (the hook sleeps); its client waits in the background.
@@ -389,7 +369,7 @@ fn requests_during_an_admin_restore_get_503_with_retry_after() {
     assert!(error_of(&r, 409).contains("already running"), "{}", r.body);
     // Killed mid-restore, the database is the old one (restore's own tests cover each step).
     drop(s);
-    assert_eq!(p.dump(), live);
+    assert_eq!(p.db_state(), live);
 }
 
 /// The full state (every table, audit log included) after each step of a scripted sequence of
@@ -398,19 +378,13 @@ fn requests_during_an_admin_restore_get_503_with_retry_after() {
 /// rest with `jsonlift restore` after it stopped.
 #[test]
 fn point_in_time_restore_of_http_writes_gives_the_state_at_each_moment() {
-    if crate::backend::sqlite_only(
-        "point_in_time_restore_of_http_writes_gives_the_state_at_each_moment",
-        SQLITE_FILE_BACKUPS,
-    ) {
-        return;
-    }
     let p = lernpfad("");
     let s = start(&p);
     admin(&s, "POST", "/_admin/backups", None).status(201);
     let mut moments: Vec<(String, Vec<String>)> = Vec::new();
     let mark = |moments: &mut Vec<(String, Vec<String>)>| {
         std::thread::sleep(Duration::from_millis(3));
-        moments.push((jsonlift::clock::now(), p.dump()));
+        moments.push((jsonlift::clock::now(), p.db_state()));
         std::thread::sleep(Duration::from_millis(3));
     };
     let req = |method: &str, path: &str, body: Option<&str>, status: u16| {
@@ -481,13 +455,18 @@ fn point_in_time_restore_of_http_writes_gives_the_state_at_each_moment() {
             Some(&format!(r#"{{"at": "{at}"}}"#)),
         );
         r.status(200);
-        assert_eq!(&p.dump(), state, "POST /_admin/restore at moment {}", i + 3);
+        assert_eq!(
+            &p.db_state(),
+            state,
+            "POST /_admin/restore at moment {}",
+            i + 3
+        );
         call("GET", &s.url("/api/courses"), None, None).status(200);
     }
     assert_eq!(s.stop(), Some(0));
     for (i, (at, state)) in first.iter().enumerate().rev() {
         p.jl(&["restore", "--at", at]).ok();
-        assert_eq!(&p.dump(), state, "jsonlift restore --at moment {i}");
+        assert_eq!(&p.db_state(), state, "jsonlift restore --at moment {i}");
     }
     p.jl(&["verify"]).ok();
 }
@@ -496,12 +475,6 @@ fn point_in_time_restore_of_http_writes_gives_the_state_at_each_moment() {
 /// writes up to the audit position in its manifest (each POST is one row and one audit entry).
 #[test]
 fn backup_during_concurrent_http_writes_is_one_moment() {
-    if crate::backend::sqlite_only(
-        "backup_during_concurrent_http_writes_is_one_moment",
-        SQLITE_FILE_BACKUPS,
-    ) {
-        return;
-    }
     let p = lernpfad("");
     let s = Arc::new(start(&p));
     let (base, count) = (audit_position(&p), courses(&p));
@@ -533,7 +506,13 @@ fn backup_during_concurrent_http_writes_is_one_moment() {
         assert_eq!(b["integrity"], "ok");
         assert_eq!(b["counts"]["courses"], count + inserts, "{b}");
         assert_eq!(b["counts"]["_jsonlift_audit"], pos as u64, "{b}");
+        // The backup itself, not only its manifest, holds that moment.
         let file = PathBuf::from(b["path"].as_str().unwrap());
+        if crate::backend::on_postgres() {
+            assert_eq!(archive_rows(&file, "courses"), count + inserts, "{b}");
+            assert_eq!(archive_rows(&file, "_jsonlift_audit"), pos as u64, "{b}");
+            continue;
+        }
         let db = open_db(&file);
         assert_eq!(q1(&db, "PRAGMA integrity_check"), "ok");
         assert_eq!(
@@ -546,4 +525,27 @@ fn backup_during_concurrent_http_writes_is_one_moment() {
         );
     }
     p.jl(&["backups", "--verify"]).ok();
+}
+
+/// The rows of `table` in a `pg_dump` archive, read by `pg_restore` as a script (the lines of
+/// its COPY block).
+fn archive_rows(archive: &std::path::Path, table: &str) -> u64 {
+    let out = std::process::Command::new("pg_restore")
+        .args(["--data-only", "--table", table, "--file", "-"])
+        .arg(archive)
+        .output()
+        .expect("pg_restore runs (the PostgreSQL client programs are installed with the server)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = String::from_utf8(out.stdout).unwrap();
+    let mut lines = script.lines().skip_while(|l| !l.starts_with("COPY "));
+    assert!(
+        lines.next().is_some(),
+        "no COPY of {table} in {}",
+        archive.display()
+    );
+    lines.take_while(|l| *l != "\\.").count() as u64
 }

@@ -55,10 +55,20 @@ impl PgConn {
         })
     }
 
-    /// The `application_name` of jsonlift's sessions on `pg_schema` (a name of lower-case
-    /// letters, digits and `_`, as the project file requires: nothing to escape).
+    /// The `application_name` of this process's sessions on `pg_schema`: `jsonlift <pid>/<schema>`
+    /// (a schema name is lower-case letters, digits and `_`, as the project file requires:
+    /// nothing to escape). The process id lets `restore` name the server to stop, as the
+    /// SQLite lock file's holders are named. PostgreSQL keeps the first 63 bytes.
     pub fn application_name(pg_schema: &str) -> String {
-        format!("jsonlift/{pg_schema}")
+        Self::application_name_of(std::process::id(), pg_schema)
+    }
+
+    /// The `application_name` process `pid` gives its sessions on `pg_schema`, as PostgreSQL
+    /// keeps it (the first 63 bytes).
+    pub fn application_name_of(pid: u32, pg_schema: &str) -> String {
+        let mut name = format!("jsonlift {pid}/{pg_schema}");
+        name.truncate(63);
+        name
     }
 
     /// Runs `f` in one transaction, committed when it returns `Ok`.
