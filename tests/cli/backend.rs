@@ -45,6 +45,92 @@ pub fn sqlite_only(test: &str, why: &str) -> bool {
 }
 
 impl Project {
+    /// A project with this project file, its database on the backend of this run.
+    pub fn on_backend(toml: &str) -> Project {
+        Project::new(toml).on_test_backend()
+    }
+
+    /// Whether the project's database holds tables: the SQLite file exists, or the
+    /// PostgreSQL schema has a table.
+    pub fn db_exists(&self) -> bool {
+        match &self.pg {
+            Some(pg) => {
+                pg.q1(&format!(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}'",
+                    pg.name
+                )) != "0"
+            }
+            None => self.db_path().exists(),
+        }
+    }
+
+    /// The SQLite database, for checks that read what only SQLite has (its catalog, pragmas,
+    /// its text of a value). On the PostgreSQL run: says loudly that `test`'s checks of `what`
+    /// were not run there, and gives `None` (the test returns; what it checked before, the
+    /// migration, verification and export, did run).
+    pub fn sqlite_checks(&self, test: &str, what: &str) -> Option<rusqlite::Connection> {
+        if self.pg.is_some() {
+            eprintln!(
+                "\n-------- SQLite only: {test}: {what}; NOT checked on PostgreSQL --------\n"
+            );
+            return None;
+        }
+        Some(open_db(&self.db_path()))
+    }
+
+    /// Runs one statement both databases read alike (foreign keys enforced, as jsonlift's own
+    /// connections have them); the number of rows it changed.
+    #[track_caller]
+    pub fn exec(&self, sql: &str) -> u64 {
+        match &self.pg {
+            Some(pg) => {
+                let mut c = pg.client();
+                c.batch_execute(&format!("SET search_path TO {}", pg.name))
+                    .unwrap();
+                c.execute(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            None => {
+                let db = open_db(&self.db_path());
+                db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+                db.execute(sql, []).unwrap_or_else(|e| panic!("{sql}: {e}")) as u64
+            }
+        }
+    }
+
+    /// The columns of `table`, in order: on PostgreSQL without the `_rowid` that numbers its
+    /// rows (it takes its default, as a new row's would).
+    pub fn columns(&self, table: &str) -> Vec<String> {
+        match &self.pg {
+            Some(pg) => pg
+                .q(&format!(
+                    "SELECT column_name FROM information_schema.columns \
+                     WHERE table_schema = '{}' AND table_name = '{table}' ORDER BY ordinal_position",
+                    pg.name
+                ))
+                .into_iter()
+                .filter_map(|r| r[0].clone())
+                .filter(|c| c != "_rowid")
+                .collect(),
+            None => columns(&open_db(&self.db_path()), table),
+        }
+    }
+
+    /// The rows of a query both databases read alike, each cell as text (`NULL` for null).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        match &self.pg {
+            Some(pg) => pg
+                .q(sql)
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|c| c.unwrap_or_else(|| "NULL".into()))
+                        .collect()
+                })
+                .collect(),
+            None => q(&open_db(&self.db_path()), sql),
+        }
+    }
+
     /// On the PostgreSQL run, the project file's `database` becomes a new schema of the test
     /// server (the project holds it); on SQLite the project is left as it is.
     pub fn on_test_backend(mut self) -> Project {

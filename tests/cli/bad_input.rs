@@ -122,7 +122,7 @@ impl Case {
     }
 
     fn project(&self, with_bad: bool) -> Project {
-        let p = Project::new(&self.toml);
+        let p = Project::on_backend(&self.toml);
         for (f, b) in &self.good {
             p.write(f, b);
         }

@@ -17,11 +17,11 @@ fn lifecycle(p: &Project, sources: &[&str], identical: bool) {
     let r = p.migrate_ok();
     p.assert_unchanged(&snap);
     assert!(
-        p.db_path().exists(),
+        p.db_exists(),
         "no database at {}\n{r:#?}",
         p.db_path().display()
     );
-    assert_db_sound(&p.db());
+    p.assert_db_sound_on_backend();
 
     p.jl(&["verify"]).ok();
 
@@ -36,7 +36,7 @@ fn lifecycle(p: &Project, sources: &[&str], identical: bool) {
     }
 
     let before = p.dump();
-    let ledger = q1(&p.db(), "SELECT count(*) FROM _jsonlift_ledger");
+    let ledger = p.sql1("SELECT count(*) FROM _jsonlift_ledger");
     assert_eq!(ledger, "1", "one migration, one ledger row");
     let backups = p.backups().len();
     let r = p.jl(&["migrate"]);
@@ -46,7 +46,7 @@ fn lifecycle(p: &Project, sources: &[&str], identical: bool) {
         before,
         "a second migrate with unchanged sources changed the database"
     );
-    assert_eq!(q1(&p.db(), "SELECT count(*) FROM _jsonlift_ledger"), ledger);
+    assert_eq!(p.sql1("SELECT count(*) FROM _jsonlift_ledger"), ledger);
     assert_eq!(p.backups().len(), backups, "a no-op migrate made a backup");
     p.assert_unchanged(&snap);
 }
@@ -72,11 +72,16 @@ fn pk_columns(db: &rusqlite::Connection, table: &str) -> Vec<String> {
 
 #[test]
 fn array_with_child_tables_two_levels_deep() {
-    let p = Project::new(COURSES_TOML);
+    let p = Project::on_backend(COURSES_TOML);
     p.write(COURSES_FILE, COURSES_JSON);
     lifecycle(&p, &[COURSES_FILE], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "array_with_child_tables_two_levels_deep",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT id, title, hours FROM courses ORDER BY id"),
         rows(&[&["c1", "Rust für Einsteiger", "1.5"], &["c2", "SQL", "2.0"]])
@@ -142,7 +147,7 @@ fn array_with_child_tables_two_levels_deep() {
 
 #[test]
 fn keyed_object() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.users]
 source = "users.json"
@@ -173,7 +178,12 @@ age = "integer"
     );
     lifecycle(&p, &["users.json"], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "keyed_object",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT _key, name, age FROM users ORDER BY _key"),
         rows(&[
@@ -191,11 +201,16 @@ age = "integer"
 
 #[test]
 fn document() {
-    let p = Project::new(STATS_TOML);
+    let p = Project::on_backend(STATS_TOML);
     p.write("data/stats.json", STATS_JSON);
     lifecycle(&p, &["data/stats.json"], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "document",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT xp, streak FROM stats"),
         rows(&[&["120", "3"]])
@@ -207,7 +222,7 @@ fn document() {
 
 #[test]
 fn jsonl() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.events]
 source = "events.jsonl"
@@ -227,7 +242,12 @@ at = "timestamp"
     );
     lifecycle(&p, &["events.jsonl"], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "jsonl",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(pk_columns(&db, "events"), ["_id"]);
     assert_eq!(
         q(&db, "SELECT kind, at FROM events ORDER BY _id"),
@@ -245,7 +265,7 @@ at = "timestamp"
 
 #[test]
 fn json_server_db_json_with_an_unmapped_member() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 database = "app.db"
 
@@ -321,7 +341,12 @@ name = "text"
     lifecycle(&p, &["db.json"], true);
     assert!(!p.path("jsonlift.db").exists(), "database setting ignored");
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "json_server_db_json_with_an_unmapped_member",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT id, title FROM posts ORDER BY id"),
         rows(&[&["1", "json-server"], &["2", "lowdb"]])
@@ -343,7 +368,7 @@ name = "text"
 
 #[test]
 fn tinydb() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.users]
 source = "db.json"
@@ -360,7 +385,12 @@ email = { type = "text", unique = true }
     p.write("db.json", r#"{"_default": {"1": {"name": "Anna", "email": "anna@example.com"}, "2": {"name": "J\u00fcrgen", "email": "juergen@example.com", "tags": ["a"]}, "4": {"name": "Zo\u00eb", "email": null}}, "archive": {"1": {"name": "Old", "email": "old@example.com"}}}"#);
     lifecycle(&p, &["db.json"], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "tinydb",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(
             &db,
@@ -377,7 +407,7 @@ email = { type = "text", unique = true }
 
 #[test]
 fn folder_of_json_files() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.profiles]
 source = "profiles"
@@ -418,7 +448,12 @@ name = "text"
     );
     lifecycle(&p, &["profiles/anna.json", "profiles/ben.json"], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "folder_of_json_files",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT _file, id, name FROM profiles ORDER BY _file"),
         rows(&[&["anna.json", "p1", "Anna"], &["ben.json", "p2", "Ben"]])
@@ -428,7 +463,7 @@ name = "text"
 
 #[test]
 fn folder_recursive() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.profiles]
 source = "profiles"
@@ -455,7 +490,12 @@ name = "text"
         "{\"id\": \"p3\", \"name\": \"Carl\"}",
     );
     lifecycle(&p, &["profiles/anna.json", "profiles/sub/carl.json"], true);
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "folder_recursive",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT _file, name FROM profiles ORDER BY _file"),
         rows(&[&["anna.json", "Anna"], &["sub/carl.json", "Carl"]])
@@ -465,7 +505,7 @@ name = "text"
 
 #[test]
 fn prompty_folder() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.prompts]
 source = "prompts"
@@ -510,7 +550,12 @@ Summarize: {{text}}
         true,
     );
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "prompty_folder",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(
             &db,
@@ -572,7 +617,7 @@ r = "real"
 
 #[test]
 fn numbers_keep_their_spelling() {
-    let p = Project::new(NUMBERS_TOML);
+    let p = Project::on_backend(NUMBERS_TOML);
     // Python json.dump(x, f, indent=2): 1 vs 1.0, 1e+16, 1e-07, -0.0, a 20-digit integer, both
     // in a REAL column (r) and in _extra (x).
     p.write(
@@ -611,14 +656,19 @@ fn numbers_keep_their_spelling() {
     p.write("data/odd.json", odd);
 
     p.migrate_ok();
-    assert_db_sound(&p.db());
+    p.assert_db_sound_on_backend();
     p.jl(&["verify"]).ok();
     let out = p.export();
     assert_export_files(&out, &["data/odd.json", "data/py.json"]);
     assert_exported_identical(&p, &out, "data/py.json");
     assert_exported_same_value(&p, &out, "data/odd.json");
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "numbers_keep_their_spelling",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(
             &db,
@@ -639,7 +689,7 @@ fn numbers_keep_their_spelling() {
 
 #[test]
 fn null_vs_absent_unknown_fields_and_key_order() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.items]
 source = "items.json"
@@ -682,7 +732,12 @@ n = "integer"
     );
     lifecycle(&p, &["items.json"], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "null_vs_absent_unknown_fields_and_key_order",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT id, note, n FROM items ORDER BY id"),
         rows(&[&["a", "NULL", "1"], &["b", "NULL", "2"], &["c", "x", "3"]])
@@ -699,7 +754,7 @@ n = "integer"
 
 #[test]
 fn unicode_keys_and_values() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.words]
 source = "words.json"
@@ -747,7 +802,12 @@ wort = "text"
     );
     lifecycle(&p, &["words.json", "words_py.json"], true);
 
-    let db = p.db();
+    let Some(db) = p.sqlite_checks(
+        "unicode_keys_and_values",
+        "the tables' layout, read from SQLite's catalog and its text of values",
+    ) else {
+        return;
+    };
     assert_eq!(
         q(&db, "SELECT wort, groesse FROM words ORDER BY groesse"),
         rows(&[&["日本", "2"], &["Straße", "6"]])
@@ -768,10 +828,10 @@ wort = "text"
 
 #[test]
 fn byte_order_mark_is_kept() {
-    let p = Project::new(STATS_TOML);
+    let p = Project::on_backend(STATS_TOML);
     p.write("data/stats.json", format!("\u{feff}{STATS_JSON}"));
     lifecycle(&p, &["data/stats.json"], true);
-    assert_eq!(q1(&p.db(), "SELECT xp FROM stats"), "120");
+    assert_eq!(p.sql1("SELECT xp FROM stats"), "120");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,7 +853,7 @@ const SMALL_V2: &str = "[\n  {\n    \"id\": \"c1\",\n    \"title\": \"Rust 2024\
 
 #[test]
 fn changed_sources_need_reimport() {
-    let p = Project::new(SMALL_TOML);
+    let p = Project::on_backend(SMALL_TOML);
     p.write(COURSES_FILE, SMALL_V1);
     p.migrate_ok();
     p.write(COURSES_FILE, SMALL_V2);
@@ -808,13 +868,12 @@ fn changed_sources_need_reimport() {
 
     p.jl(&["migrate", "--reimport"]).ok();
     p.assert_unchanged(&snap);
-    let db = p.db();
     assert_eq!(
-        q(&db, "SELECT id, title FROM courses ORDER BY id"),
+        p.rows("SELECT id, title FROM courses ORDER BY id"),
         rows(&[&["c1", "Rust 2024"], &["c2", "Go"]])
     );
-    assert_eq!(q1(&db, "SELECT count(*) FROM _jsonlift_ledger"), "2");
-    assert_db_sound(&db);
+    assert_eq!(p.sql1("SELECT count(*) FROM _jsonlift_ledger"), "2");
+    p.assert_db_sound_on_backend();
     assert_eq!(
         p.backups().len(),
         2,
@@ -829,7 +888,7 @@ fn changed_sources_need_reimport() {
 
 #[test]
 fn dry_run_leaves_nothing() {
-    let p = Project::new(COURSES_TOML);
+    let p = Project::on_backend(COURSES_TOML);
     p.write(COURSES_FILE, COURSES_JSON);
     let snap = p.snapshot();
     p.jl(&["migrate", "--dry-run"]).ok();
@@ -852,7 +911,7 @@ fn dry_run_leaves_nothing() {
 
 #[test]
 fn check_on_good_data_passes_and_writes_nothing() {
-    let p = Project::new(&format!("{COURSES_TOML}\n{STATS_TOML}"));
+    let p = Project::on_backend(&format!("{COURSES_TOML}\n{STATS_TOML}"));
     p.write(COURSES_FILE, COURSES_JSON);
     p.write("data/stats.json", STATS_JSON);
     let snap = p.snapshot();
@@ -865,7 +924,7 @@ fn check_on_good_data_passes_and_writes_nothing() {
 
 #[test]
 fn json_output() {
-    let p = Project::new(&format!("{COURSES_TOML}\n{STATS_TOML}"));
+    let p = Project::on_backend(&format!("{COURSES_TOML}\n{STATS_TOML}"));
     p.write(COURSES_FILE, COURSES_JSON);
     p.write("data/stats.json", STATS_JSON);
 
@@ -880,14 +939,22 @@ fn json_output() {
     assert_eq!(j["ok"], true, "{r:#?}");
     assert!(j["status"].is_string(), "{r:#?}");
     let db = j["database"].as_str().expect("database is a string");
-    assert!(
-        Path::new(db).is_absolute(),
-        "database path not absolute: {db}"
-    );
-    assert_eq!(
-        fs::canonicalize(db).unwrap(),
-        p.db_path().canonicalize().unwrap()
-    );
+    match &p.pg {
+        Some(pg) => assert!(
+            db.starts_with("postgres://") && db.contains(&pg.name),
+            "database names the server and schema: {db}"
+        ),
+        None => {
+            assert!(
+                Path::new(db).is_absolute(),
+                "database path not absolute: {db}"
+            );
+            assert_eq!(
+                fs::canonicalize(db).unwrap(),
+                p.db_path().canonicalize().unwrap()
+            );
+        }
+    }
     assert_eq!(j["problems"], serde_json::json!([]));
 
     let cols = j["collections"].as_array().expect("collections array");
@@ -944,7 +1011,7 @@ fn json_output() {
     assert_eq!(p.backups().len(), 1);
 
     // --dry-run: no backup, no database change.
-    let fresh = Project::new(STATS_TOML);
+    let fresh = Project::on_backend(STATS_TOML);
     fresh.write("data/stats.json", STATS_JSON);
     let j = fresh.jl(&["migrate", "--dry-run", "--json"]).ok().json();
     assert_eq!(j["ok"], true);
@@ -954,7 +1021,7 @@ fn json_output() {
 
 #[test]
 fn backup_holds_identical_copies_and_a_matching_manifest() {
-    let p = Project::new(&format!("{COURSES_TOML}\n{STATS_TOML}"));
+    let p = Project::on_backend(&format!("{COURSES_TOML}\n{STATS_TOML}"));
     p.write(COURSES_FILE, COURSES_JSON);
     p.write("data/stats.json", STATS_JSON);
     p.migrate_ok();
@@ -1031,7 +1098,7 @@ fn default_project_file_and_relative_paths() {
 /// `_meta` makes it pass. Large and small reals, exponents and -0 all come back as written.
 #[test]
 fn reals_sqlite_does_not_store_bit_for_bit_still_verify() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.points]
 source = "points.json"
@@ -1074,7 +1141,7 @@ title = "text"
 /// that would leave a reference pointing nowhere is refused, with the database unchanged.
 #[test]
 fn reimporting_a_referenced_collection_keeps_the_records_that_refer_to_it() {
-    let p = Project::new(USERS_POSTS_TOML);
+    let p = Project::on_backend(USERS_POSTS_TOML);
     p.write(
         "users.json",
         r#"[{"id": "u1", "name": "Anna"}, {"id": "u2", "name": "Ben"}]"#,
@@ -1090,14 +1157,13 @@ fn reimporting_a_referenced_collection_keeps_the_records_that_refer_to_it() {
         r#"[{"id": "u1", "name": "Anna"}, {"id": "u2", "name": "Ben"}, {"id": "u3", "name": "Cy"}]"#,
     );
     p.jl(&["migrate", "--reimport"]).ok();
-    let db = p.db();
-    assert_eq!(q1(&db, "SELECT count(*) FROM users"), "3");
+    assert_eq!(p.sql1("SELECT count(*) FROM users"), "3");
     assert_eq!(
-        q(&db, "SELECT id, author FROM posts ORDER BY id"),
+        p.rows("SELECT id, author FROM posts ORDER BY id"),
         rows(&[&["1", "u1"], &["2", "u2"]]),
         "the reimport of users took the posts with it"
     );
-    assert_db_sound(&db);
+    p.assert_db_sound_on_backend();
     p.jl(&["verify"]).ok();
 
     // u2 gone while post 2 still names it: refused, at the reference, nothing changed.
@@ -1113,7 +1179,7 @@ fn reimporting_a_referenced_collection_keeps_the_records_that_refer_to_it() {
 /// otherwise a line per source (and one every few seconds on a long one); `-q` silences it.
 #[test]
 fn export_reports_progress_per_source_without_a_terminal() {
-    let p = Project::new(crate::fixtures::COURSES_TOML);
+    let p = Project::on_backend(crate::fixtures::COURSES_TOML);
     p.write(crate::fixtures::COURSES_FILE, crate::fixtures::COURSES_JSON);
     p.migrate_ok();
     let out = p.outside("export-progress");
@@ -1129,7 +1195,7 @@ fn export_reports_progress_per_source_without_a_terminal() {
 /// byte for byte (issue #16: the line ending was lost); so does one of each shape.
 #[test]
 fn crlf_line_endings_are_kept_on_export() {
-    let p = Project::new(
+    let p = Project::on_backend(
         "[collections.countries]\nsource = \"countries.json\"\nkey = \"cca3\"\n\n[collections.countries.fields]\ncca3 = \"text\"\nname = \"text\"\n\n[collections.settings]\nsource = \"settings.json\"\nformat = \"document\"\n\n[collections.people]\nsource = \"people.json\"\nformat = \"object\"\n",
     );
     let crlf = |s: &str| s.replace('\n', "\r\n");

@@ -330,7 +330,7 @@ impl Project {
         let r = self.jl(&["migrate"]);
         r.ok();
         assert!(
-            self.db_path().exists(),
+            self.db_exists(),
             "migrate succeeded but left no database at {}\n{r:#?}",
             self.db_path().display()
         );
@@ -398,6 +398,7 @@ impl Project {
             .filter(|f| is_db_file(f))
             .collect();
         assert!(dbs.is_empty(), "database files were left behind: {dbs:?}");
+        assert!(!self.db_exists(), "tables were left behind in the database");
         self.assert_no_db_in_cwd();
     }
 
@@ -442,7 +443,12 @@ impl Project {
     }
 
     /// Schema and every row of every table, normalised (rows sorted), for before/after checks.
+    /// The database's full state for "nothing changed" comparisons: SQLite's schema and rows,
+    /// or on the PostgreSQL run ([`crate::backend`]) the schema's tables and rows.
     pub fn dump(&self) -> Vec<String> {
+        if self.pg.is_some() {
+            return self.db_state();
+        }
         dump_db(&self.db_path())
     }
 }

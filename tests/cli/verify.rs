@@ -8,7 +8,7 @@ use crate::fixtures::*;
 use crate::util::*;
 
 fn migrated() -> Project {
-    let p = Project::new(COURSES_TOML);
+    let p = Project::on_backend(COURSES_TOML);
     p.write(COURSES_FILE, COURSES_JSON);
     p.migrate_ok();
     p
@@ -29,7 +29,7 @@ fn names_path(line: &str, path: &str) -> bool {
 /// checks verify changed neither the database nor the sources.
 #[track_caller]
 fn differs(p: &Project, file: &str, path: Option<&str>) -> Run {
-    let before = p.db_path().exists().then(|| p.dump());
+    let before = p.db_exists().then(|| p.dump());
     let snap = p.snapshot();
     let r = p.jl(&["verify"]);
     r.failed();
@@ -100,7 +100,7 @@ fn source_file_deleted() {
 
 #[test]
 fn folder_record_file_edited() {
-    let p = Project::new(
+    let p = Project::on_backend(
         r#"
 [collections.profiles]
 source = "profiles"
@@ -133,42 +133,34 @@ name = "text"
 #[test]
 fn row_deleted_from_the_database() {
     let p = migrated();
-    p.db()
-        .execute_batch("PRAGMA foreign_keys = ON; DELETE FROM courses WHERE id = 'c2';")
-        .unwrap();
+    assert_eq!(p.exec("DELETE FROM courses WHERE id = 'c2'"), 1);
     differs(&p, COURSES_FILE, Some("$[1]"));
 }
 
 #[test]
 fn child_row_deleted_from_the_database() {
     let p = migrated();
-    let n = p
-        .db()
-        .execute("DELETE FROM lessons WHERE title = 'Variables'", [])
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(p.exec("DELETE FROM lessons WHERE title = 'Variables'"), 1);
     differs(&p, COURSES_FILE, Some("$[0].modules[0].lessons"));
 }
 
 #[test]
 fn row_changed_in_the_database() {
     let p = migrated();
-    let n = p
-        .db()
-        .execute("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'", [])
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(
+        p.exec("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'"),
+        1
+    );
     differs(&p, COURSES_FILE, Some("$[1].title"));
 }
 
 #[test]
 fn child_row_changed_in_the_database() {
     let p = migrated();
-    let n = p
-        .db()
-        .execute("UPDATE lessons SET minutes = 6 WHERE title = 'Hello'", [])
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(
+        p.exec("UPDATE lessons SET minutes = 6 WHERE title = 'Hello'"),
+        1
+    );
     differs(&p, COURSES_FILE, Some("$[0].modules[0].lessons[0].minutes"));
 }
 
@@ -176,8 +168,7 @@ fn child_row_changed_in_the_database() {
 fn row_added_to_the_database() {
     let p = migrated();
     // A copy of c2 under a new key (copying keeps any bookkeeping columns the table may have).
-    let db = p.db();
-    let cols = columns(&db, "courses");
+    let cols = p.columns("courses");
     let select: Vec<String> = cols
         .iter()
         .map(|c| match c.as_str() {
@@ -187,25 +178,18 @@ fn row_added_to_the_database() {
         })
         .collect();
     let quoted: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
-    db.execute(
-        &format!(
-            "INSERT INTO courses ({}) SELECT {} FROM courses WHERE id = 'c2'",
-            quoted.join(", "),
-            select.join(", ")
-        ),
-        [],
-    )
-    .unwrap();
-    drop(db);
+    p.exec(&format!(
+        "INSERT INTO courses ({}) SELECT {} FROM courses WHERE id = 'c2'",
+        quoted.join(", "),
+        select.join(", ")
+    ));
     differs(&p, COURSES_FILE, None);
 }
 
 #[test]
 fn json_output_lists_the_difference() {
     let p = migrated();
-    p.db()
-        .execute("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'", [])
-        .unwrap();
+    p.exec("UPDATE courses SET title = 'Hacked' WHERE id = 'c2'");
     let r = p.jl(&["verify", "--json"]);
     let j = r.failed().json();
     assert_eq!(j["command"], "verify");
