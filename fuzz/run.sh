@@ -4,7 +4,7 @@
 # nightly flags, which RUSTC_BOOTSTRAP=1 allows on stable.
 #
 #   cargo install cargo-fuzz            # once
-#   fuzz/run.sh                         # ~60 s per target (12 targets: ~12 min plus the build)
+#   fuzz/run.sh                         # ~60 s per target (13 targets: ~13 min plus the build)
 #   SECONDS_PER_TARGET=1800 fuzz/run.sh # the long run
 #   TARGETS="json_parse read_array" fuzz/run.sh
 #
@@ -18,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 SECS="${SECONDS_PER_TARGET:-60}"
-ALL="json_parse json_scan read_array read_object read_tinydb read_document read_dbjson read_jsonl read_folder read_prompty config query"
+ALL="json_parse json_scan read_array read_object read_tinydb read_document read_dbjson read_jsonl read_folder read_prompty config query clock"
 TARGETS="${TARGETS:-$ALL}"
 # No sanitizer: the code under test is safe Rust (the bundled SQLite is not reached by any
 # target); debug assertions on, so integer overflow is caught too.
@@ -34,6 +34,14 @@ seed() {
     # The query strings of the json-server parity table (what follows the `?`).
     grep -o '"/[^"]*?[^"]*"' ../tests/cli/jsonserver_common.rs | sed 's/^"[^?]*?//; s/"$//' |
       while read -r q; do printf '%s' "$q" >"$dir/seed-$(printf '%s' "$q" | sha256sum | cut -c1-16)"; done
+    return
+  fi
+  if [ "$target" = clock ]; then
+    # Times as users write them, and the review's findings (issue #18).
+    for t in 2026-11-21T10:15:02.123456Z 2026-11-21T11:15:02.5+01:00 '2026-11-21 10:15:02z' \
+      2026-02-31T00:00:00Z '2026-11-21T10:15:02+0é00' 1969-12-31T23:59:59.999999-23:59; do
+      printf '%s' "$t" >"$dir/seed-$(printf '%s' "$t" | sha256sum | cut -c1-16)"
+    done
     return
   fi
   local pattern

@@ -1,123 +1,99 @@
-//! UTC timestamps in RFC 3339, without a date-time crate: jsonlift only ever writes UTC.
+//! UTC timestamps in RFC 3339: what jsonlift writes (audit entries, ledger rows, backup names)
+//! and what users give it (`restore --at`, `/_admin/audit?since=`). The calendar arithmetic and
+//! the parsing are jiff's: a hand-written parser panicked on a non-ASCII offset and took
+//! `2026-02-31` for a date (issue #18).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-/// Calendar date and time of a Unix timestamp (Howard Hinnant's civil-from-days).
-pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
+use jiff::Timestamp;
+use jiff::fmt::strtime;
+
+/// A moment as jiff sees it; times jiff cannot hold (past the year 9999) become the epoch,
+/// which no clock of a running machine reads.
+fn timestamp(t: SystemTime) -> Timestamp {
+    Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// `2026-11-21T10:15:02.123456Z` for a moment.
+/// `2026-11-21T10:15:02.123456Z` for a moment (microseconds, always six digits: the text sorts
+/// as the moments do).
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (y, mo, day, h, mi, s) = civil(d.as_secs() as i64);
-    format!(
-        "{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}.{:06}Z",
-        d.subsec_micros()
-    )
+    micros_text(timestamp(t))
 }
 
 pub fn now() -> String {
     rfc3339(SystemTime::now())
 }
 
-/// Days since the epoch of a calendar date (the inverse of the date part of [`civil`]).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+fn micros_text(t: Timestamp) -> String {
+    // `{:.6}` truncates to microseconds, as `from_micros(parse_micros(..))` does.
+    format!("{t:.6}")
+}
+
+/// `20261121T101502Z` and `2026-11-21T10:15:02Z` (whole seconds), for names of backups.
+pub fn stamps(t: SystemTime) -> (String, String) {
+    let t = timestamp(t);
+    (
+        strtime::format("%Y%m%dT%H%M%SZ", t).unwrap_or_default(),
+        format!("{t:.0}"),
+    )
+}
+
+/// RFC 3339 UTC with nanoseconds (`2026-11-21T10:15:02.000000005Z`), for file times, which
+/// keep nanoseconds.
+pub fn rfc3339_nanos(t: SystemTime) -> String {
+    format!("{:.9}", timestamp(t))
 }
 
 /// Microseconds since the epoch of an RFC 3339 time (`2026-11-21T10:15:02Z`,
-/// `2026-11-21T11:15:02.5+01:00`); `None` when it is not one.
+/// `2026-11-21T11:15:02.5+01:00`); `None` when it is not one: no offset, a date that does not
+/// exist (`2026-02-31`), anything else. Never panics, whatever the text (fuzzed: `clock`).
 pub fn parse_micros(s: &str) -> Option<i64> {
+    // jiff also reads forms RFC 3339 does not have (`+0100`, `-05`, `[Europe/Berlin]`); the
+    // shape is checked first so that what is accepted stays what the docs promise.
     let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| t.parse().ok())?
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    let shaped = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':'
+        && b[16] == b':'
+        && (s.ends_with(['Z', 'z']) || {
+            let o = &b[b.len().saturating_sub(6)..];
+            o.len() == 6 && matches!(o[0], b'+' | b'-') && o[3] == b':'
+        });
+    if !shaped {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut micros = 0i64;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let frac = &s[start..i.min(start + 6)];
-        micros = frac.parse::<i64>().ok()? * 10i64.pow(6 - frac.len() as u32);
-    }
-    let offset = match &s[i..] {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
-            let v = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
-            if o.starts_with('-') { -v } else { v }
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    Some(secs * 1_000_000 + micros)
+    let t: Timestamp = s.parse().ok()?;
+    Some(t.as_microsecond())
 }
 
 /// The form [`now`] writes, for a moment in microseconds since the epoch.
 pub fn from_micros(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let (y, mo, day, h, mi, s) = civil(secs);
-    format!(
-        "{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}.{:06}Z",
-        micros.rem_euclid(1_000_000)
-    )
+    micros_text(Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn known_dates() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
         assert_eq!(
-            rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(1_500)),
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_500)),
             "1970-01-01T00:00:01.500000Z"
+        );
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        let t = UNIX_EPOCH + Duration::new(1_795_256_102, 5);
+        assert_eq!(
+            stamps(t),
+            ("20261121T101502Z".into(), "2026-11-21T10:15:02Z".into())
+        );
+        assert_eq!(rfc3339_nanos(t), "2026-11-21T10:15:02.000000005Z");
+        assert_eq!(
+            from_micros(951_782_400_000_000),
+            "2000-02-29T00:00:00.000000Z"
         );
     }
 
@@ -130,15 +106,31 @@ mod tests {
             parse_micros(t)
         );
         assert_eq!(
-            from_micros(parse_micros("2000-02-29T00:00:00Z").unwrap()),
-            "2000-02-29T00:00:00.000000Z"
+            parse_micros("2026-11-21T05:15:02.123456-05:00"),
+            parse_micros(t)
         );
         assert_eq!(parse_micros("1970-01-01T00:00:01.5Z"), Some(1_500_000));
+        assert_eq!(parse_micros("1970-01-01 00:00:01z"), Some(1_000_000));
+        // Digits past microseconds are cut, not rounded (as `now()` writes them).
+        assert_eq!(parse_micros("1970-01-01T00:00:00.0000019Z"), Some(1));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_time_without_panicking() {
         for bad in [
             "yesterday",
             "2026-11-21",
             "2026-13-01T00:00:00Z",
             "2026-11-21T10:15:02",
+            // The review's findings (issue #18): a day February does not have, an offset with
+            // a multi-byte character where a digit belongs.
+            "2026-02-31T00:00:00Z",
+            "2026-11-21T10:15:02+0é00",
+            "2026-11-21T10:15:02+é:00",
+            "2026-11-21T24:00:00Z",
+            "2026-11-21T10:15:02+0100",
+            "2026-11-21T10:15:02.Z",
+            "２０２６-11-21T10:15:02Z",
         ] {
             assert_eq!(parse_micros(bad), None, "{bad}");
         }

@@ -22,5 +22,4 @@ pub mod process;
 pub mod schema;
 pub mod source;
 pub mod store;
-pub mod uuid;
 pub mod writeback;

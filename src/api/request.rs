@@ -19,7 +19,7 @@ pub struct RequestId(pub String);
 /// A new id: random (a v4 UUID), so it says nothing of when the server started or its pid
 /// (issue #18).
 fn new_id() -> String {
-    crate::uuid::v4()
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// A client's own id is taken only when it is a plain token: letters, digits, `.`, `_`, `-`,

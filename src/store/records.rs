@@ -544,7 +544,7 @@ impl<'s> Records<'s> {
                 }])),
             };
         }
-        let id = crate::uuid::v4();
+        let id = uuid::Uuid::new_v4().to_string();
         // A file name only when the key is the file's path, not a field of the record.
         if Some(col) != t.key_col {
             return Ok(id);

@@ -238,9 +238,17 @@ fn time_before_the_first_backup_or_in_the_future_is_refused() {
     p.jl(&["restore", "--at", "2999-01-01T00:00:00Z"])
         .failed()
         .stderr_has("in the future");
-    p.jl(&["restore", "--at", "yesterday"])
-        .failed()
-        .stderr_has("not an RFC 3339 time");
+    // The review's findings (issue #18): an offset with a multi-byte character panicked the
+    // parser; a day February does not have was taken for March 3rd.
+    for bad in [
+        "yesterday",
+        "2026-11-21T10:15:02+0é00",
+        "2026-02-31T00:00:00Z",
+    ] {
+        p.jl(&["restore", "--at", bad])
+            .failed()
+            .stderr_has("not an RFC 3339 time");
+    }
     assert_db_is(&p, &live, "refused --at");
 }
 

@@ -636,9 +636,24 @@ fn serve_audit_since_is_a_time() {
             got.body
         );
     }
-    let bad = call("GET", &s.url("/_admin/audit?since=yesterday"), None, None);
-    bad.status(400);
-    assert!(bad.body.contains("is not a time"), "{}", bad.body);
+    for garbage in [
+        "yesterday",
+        "2026-02-31T00:00:00Z",
+        "2026-11-21T10:15:02%2B0%C3%A900",
+    ] {
+        let bad = call(
+            "GET",
+            &s.url(&format!("/_admin/audit?since={garbage}")),
+            None,
+            None,
+        );
+        bad.status(400);
+        assert!(
+            bad.body.contains("is not a time"),
+            "{garbage}: {}",
+            bad.body
+        );
+    }
 }
 
 /// Request ids (issue #18): a client's id with spaces or quotes, which would add fields to the
