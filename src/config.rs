@@ -88,9 +88,10 @@ pub struct ServeConfig {
     pub listen: Option<String>,
     /// Path prefix of the collection routes (`/api`; `/` for the root, as json-server).
     pub prefix: Option<String>,
-    /// Token name → token. A value `env:NAME` reads the token from environment variable NAME.
+    /// Token name → token. A value `env:NAME` reads the token from environment variable NAME;
+    /// a table `{ token = "...", scope = "read" | "write" | "admin" }` limits what it may do.
     #[serde(default)]
-    pub tokens: IndexMap<String, String>,
+    pub tokens: IndexMap<String, TokenConfig>,
     /// Require a token for reads too.
     #[serde(default)]
     pub protect_reads: bool,
@@ -159,6 +160,65 @@ pub enum FieldConfig {
 /// By hand rather than `#[serde(untagged)]`: an untagged enum's error says only that no form
 /// matched, where a typo in a field table (`requried = true`) should be named, with the keys
 /// allowed there.
+/// What a token may do; each scope includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Reads of the collections, `/db`, and `/_admin/health`, `/metrics`, `/openapi.json`.
+    Read,
+    /// And writes to the collections.
+    Write,
+    /// And the rest of `/_admin`: the audit log, backups, restores.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// One token of `[serve] tokens`: the token (or `env:VAR`) alone, which may do everything, or
+/// with the scope it is limited to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenConfig {
+    pub token: String,
+    pub scope: Scope,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopedToken {
+    token: String,
+    scope: Scope,
+}
+
+impl<'de> Deserialize<'de> for TokenConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(token) => Ok(TokenConfig {
+                token,
+                scope: Scope::Admin,
+            }),
+            table @ toml::Value::Table(_) => ScopedToken::deserialize(table)
+                .map(|t| TokenConfig {
+                    token: t.token,
+                    scope: t.scope,
+                })
+                .map_err(|e| D::Error::custom(e.message())),
+            other => Err(D::Error::custom(format!(
+                "a token is its value (`ci = \"env:CI_TOKEN\"`) or a table (`ci = {{ token = \"env:CI_TOKEN\", scope = \"read\" }}`, scope read, write or admin), not {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for FieldConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;

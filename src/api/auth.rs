@@ -1,20 +1,21 @@
 //! Bearer tokens: writes and `/_admin` need one (reads too when `protect_reads`). Tokens are
 //! named in jsonlift.toml (`[serve] tokens`), or one comes from `JSONLIFT_TOKEN` (named "env");
-//! the name is the actor recorded in the audit log. Tokens are compared by their SHA-256 in
-//! constant time, so timing tells nothing about a token.
+//! the name is the actor recorded in the audit log. Each has a scope (read, write or admin;
+//! issue #18: a token for a frontend should not be able to restore a backup). Tokens are
+//! compared by their SHA-256 in constant time, so timing tells nothing about a token.
 
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use crate::config::ServeConfig;
+use crate::config::{Scope, ServeConfig};
 
 /// The actor recorded when no tokens are configured (loopback only).
 pub const ANONYMOUS: &str = "anonymous";
 
 pub struct Auth {
-    tokens: Vec<(String, [u8; 32])>,
+    tokens: Vec<(String, [u8; 32], Scope)>,
     pub protect_reads: bool,
 }
 
@@ -32,7 +33,8 @@ impl Auth {
     /// The tokens of `[serve] tokens` and `JSONLIFT_TOKEN`; `env_token` is that variable's value.
     pub fn load(cfg: &ServeConfig, env_token: Option<String>) -> anyhow::Result<Auth> {
         let mut tokens = Vec::new();
-        for (name, value) in &cfg.tokens {
+        for (name, t) in &cfg.tokens {
+            let value = &t.token;
             let token = match value.strip_prefix("env:") {
                 Some(var) => std::env::var(var).with_context(|| {
                     format!(
@@ -44,13 +46,13 @@ impl Auth {
             if token.len() < 16 {
                 bail!("[serve] tokens.{name}: a token needs at least 16 characters");
             }
-            tokens.push((name.clone(), digest(&token)));
+            tokens.push((name.clone(), digest(&token), t.scope));
         }
         if let Some(t) = env_token.filter(|t| !t.is_empty()) {
             if t.len() < 16 {
                 bail!("JSONLIFT_TOKEN: a token needs at least 16 characters");
             }
-            tokens.push(("env".to_string(), digest(&t)));
+            tokens.push(("env".to_string(), digest(&t), Scope::Admin));
         }
         Ok(Auth {
             tokens,
@@ -75,8 +77,14 @@ impl Auth {
     /// The name of the token in an `Authorization` header value, or why it is refused. With no
     /// tokens configured (a loopback server), everyone is [`ANONYMOUS`].
     pub fn actor(&self, header: Option<&str>) -> Result<String, String> {
+        self.token(header).map(|(name, _)| name)
+    }
+
+    /// The name and scope of the token in an `Authorization` header value, or why it is
+    /// refused. With no tokens configured, everyone is [`ANONYMOUS`] with every right.
+    pub fn token(&self, header: Option<&str>) -> Result<(String, Scope), String> {
         if self.tokens.is_empty() {
-            return Ok(ANONYMOUS.to_string());
+            return Ok((ANONYMOUS.to_string(), Scope::Admin));
         }
         let Some(h) = header else {
             return Err("this request needs `Authorization: Bearer <token>`".into());
@@ -91,9 +99,9 @@ impl Auth {
         };
         let d = digest(token);
         let mut found = None;
-        for (name, t) in &self.tokens {
+        for (name, t, scope) in &self.tokens {
             if same(&d, t) && found.is_none() {
-                found = Some(name.clone());
+                found = Some((name.clone(), *scope));
             }
         }
         found.ok_or_else(|| "the token is not valid".to_string())
@@ -103,11 +111,18 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TokenConfig;
 
     #[test]
     fn tokens_by_name_and_from_env() {
         let mut cfg = ServeConfig::default();
-        cfg.tokens.insert("ci".into(), "0123456789abcdef-ci".into());
+        cfg.tokens.insert(
+            "ci".into(),
+            TokenConfig {
+                token: "0123456789abcdef-ci".into(),
+                scope: Scope::Admin,
+            },
+        );
         let a = Auth::load(&cfg, Some("0123456789abcdef-env".into())).unwrap();
         assert_eq!(a.actor(Some("Bearer 0123456789abcdef-ci")), Ok("ci".into()));
         assert_eq!(
@@ -127,7 +142,38 @@ mod tests {
         assert_eq!(open.actor(None), Ok(ANONYMOUS.into()));
         assert!(open.check_listen(&"0.0.0.0:1".parse().unwrap()).is_err());
         assert!(open.check_listen(&"[::1]:1".parse().unwrap()).is_ok());
-        cfg.tokens.insert("short".into(), "x".into());
+        cfg.tokens.insert(
+            "short".into(),
+            TokenConfig {
+                token: "x".into(),
+                scope: Scope::Read,
+            },
+        );
         assert!(Auth::load(&cfg, None).is_err());
+    }
+
+    #[test]
+    fn tokens_carry_their_scope() {
+        let cfg: ServeConfig = toml::from_str(
+            r#"tokens = { app = { token = "0123456789abcdef-app", scope = "write" }, full = "0123456789abcdef-full" }"#,
+        )
+        .unwrap();
+        let a = Auth::load(&cfg, None).unwrap();
+        assert_eq!(
+            a.token(Some("Bearer 0123456789abcdef-app")),
+            Ok(("app".into(), Scope::Write))
+        );
+        assert_eq!(
+            a.token(Some("Bearer 0123456789abcdef-full")),
+            Ok(("full".into(), Scope::Admin))
+        );
+        for bad in [
+            r#"tokens = { app = { token = "0123456789abcdef-app", scope = "root" } }"#,
+            r#"tokens = { app = { token = "0123456789abcdef-app" } }"#,
+            r#"tokens = { app = { token = "0123456789abcdef-app", scope = "read", role = "x" } }"#,
+            r#"tokens = { app = 7 }"#,
+        ] {
+            assert!(toml::from_str::<ServeConfig>(bad).is_err(), "{bad}");
+        }
     }
 }

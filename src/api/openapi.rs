@@ -155,6 +155,11 @@ fn op(
     responses.insert(ok.0.to_string(), ok.1);
     for e in errors {
         responses.insert(e.to_string(), error_response(*e));
+        // Where a token is asked for, its scope may fall short (and a browser's cross-site
+        // request is refused the same way).
+        if *e == 401 {
+            responses.insert("403".to_string(), error_response(403));
+        }
     }
     let mut o = json!({"tags": [tag], "summary": summary, "responses": responses});
     if !params.is_empty() {
@@ -186,6 +191,9 @@ fn error_response(code: u16) -> J {
     let text = match code {
         400 => "The request is malformed (not JSON, wrong shape, a query json-server fails on)",
         401 => "A token is needed (Authorization: Bearer <token>)",
+        403 => {
+            "The token's scope does not cover this request, or a browser sent it from another site"
+        }
         404 => "No such record or route (body `{}`, as json-server)",
         409 => "Clashes with other records (duplicate key, missing reference, referred to)",
         415 => "The body is not declared application/json",

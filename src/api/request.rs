@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::Shared;
 use super::error::ApiError;
 use crate::audit::Actor;
+use crate::config::Scope;
 
 /// The id of the request being served.
 #[derive(Clone)]
@@ -81,22 +82,37 @@ pub async fn trace(State(state): State<Shared>, mut req: Request, next: Next) ->
     res
 }
 
-/// Lets the request through with its [`Actor`], or answers 401. Reads are public unless the
-/// project protects them; writes and `/_admin` always need a token (when tokens exist).
+/// Lets the request through with its [`Actor`], or answers 401 (no token, a wrong one) or 403
+/// (a token whose scope does not cover the request). Reads are public unless the project
+/// protects them; writes and `/_admin` always need a token (when tokens exist).
 pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
     let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let admin = req.uri().path().starts_with("/_admin");
+    let needs = needed_scope(read, req.uri().path());
     let header = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let name = if read && !admin && !state.auth.protect_reads {
-        Ok(state.auth.actor(header).unwrap_or_default())
+    let token = if read && !admin && !state.auth.protect_reads {
+        Ok(state
+            .auth
+            .token(header)
+            .unwrap_or((String::new(), Scope::Read)))
     } else {
-        state.auth.actor(header)
+        state.auth.token(header)
     };
-    let name = match name {
-        Ok(n) => n,
+    let name = match token {
+        Ok((name, scope)) if scope >= needs => name,
+        Ok((name, scope)) => {
+            return ApiError::Forbidden(format!(
+                "token {name} has scope {}; {} {} needs scope {} (set `scope` in [serve] tokens)",
+                scope.as_str(),
+                req.method(),
+                req.uri().path(),
+                needs.as_str()
+            ))
+            .into_response();
+        }
         Err(m) => return ApiError::Unauthorized(m).into_response(),
     };
     if !state.auth.has_tokens() {
@@ -124,6 +140,18 @@ pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next
     }
     req.extensions_mut().insert(Actor { name, request_id });
     next.run(req).await
+}
+
+/// The scope a request needs: reads `read` (also of the server's health, metrics and API
+/// description, for monitoring), writes `write`, the rest of `/_admin` (audit log, backups,
+/// restores) `admin`.
+fn needed_scope(read: bool, path: &str) -> Scope {
+    match path.strip_prefix("/_admin") {
+        Some("/health" | "/metrics" | "/openapi.json") if read => Scope::Read,
+        Some(_) => Scope::Admin,
+        None if read => Scope::Read,
+        None => Scope::Write,
+    }
 }
 
 /// A server without tokens trusts whoever reaches it, which loopback limits to this machine,

@@ -629,6 +629,96 @@ fn serve_requires_tokens_for_writes_and_admin() {
     assert!(line.contains("listening on http://0.0.0.0:"), "{line}");
 }
 
+/// Token scopes (issue #18): a `read` token reads (protected reads included) and may look at
+/// health, metrics and the API description; a `write` token also writes, with its name in the
+/// audit log; only an `admin` token (or one given without a scope) reaches the audit log,
+/// backups and restores. A token whose scope falls short gets 403 naming what is needed.
+#[test]
+fn serve_token_scopes_limit_what_a_token_may_do() {
+    const READER: &str = "reader-token-0123456789";
+    const WRITER: &str = "writer-token-0123456789";
+    let p = example(
+        "jsonserver",
+        "[serve]\nprotect_reads = true\ntokens = { dash = { token = \"env:READER\", scope = \"read\" }, app = { token = \"env:WRITER\", scope = \"write\" }, ops = \"env:SERVE_TEST_TOKEN\" }\n",
+    );
+    let s = Server::start(
+        &p,
+        &[],
+        &[
+            ("READER", READER),
+            ("WRITER", WRITER),
+            ("SERVE_TEST_TOKEN", TOKEN),
+        ],
+    );
+    let body = Some(r#"{"title": "scoped"}"#);
+    for t in [READER, WRITER, TOKEN] {
+        call("GET", &s.url("/api/posts/1"), Some(t), None).status(200);
+        call("GET", &s.url("/db"), Some(t), None).status(200);
+        call("GET", &s.url("/_admin/health"), Some(t), None).status(200);
+        call("GET", &s.url("/_admin/metrics"), Some(t), None).status(200);
+        call("GET", &s.url("/_admin/openapi.json"), Some(t), None).status(200);
+    }
+    let r = call("POST", &s.url("/api/posts"), Some(READER), body);
+    r.status(403);
+    assert!(
+        r.body.contains("token dash has scope read")
+            && r.body.contains("POST /api/posts needs scope write"),
+        "{}",
+        r.body
+    );
+    call("DELETE", &s.url("/api/posts/1"), Some(READER), None).status(403);
+    call("POST", &s.url("/api/posts"), Some(WRITER), body).status(201);
+    for (method, path) in [
+        ("GET", "/_admin/audit"),
+        ("GET", "/_admin/backups"),
+        ("POST", "/_admin/backups"),
+        ("POST", "/_admin/restore"),
+    ] {
+        for t in [READER, WRITER] {
+            let r = call(
+                method,
+                &s.url(path),
+                Some(t),
+                (method == "POST").then_some("{}"),
+            );
+            r.status(403);
+            assert!(
+                r.body.contains("needs scope admin"),
+                "{method} {path}: {}",
+                r.body
+            );
+        }
+    }
+    // Nothing the refused requests asked for happened.
+    call("GET", &s.url("/api/posts/1"), Some(READER), None).status(200);
+    let log = call(
+        "GET",
+        &s.url("/_admin/audit?collection=posts"),
+        Some(TOKEN),
+        None,
+    );
+    log.status(200);
+    let actors: Vec<String> = match log.value() {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|e| e.get("actor").and_then(Value::as_str).map(str::to_string))
+            .collect(),
+        _ => panic!(),
+    };
+    assert_eq!(actors, ["migration", "app"]);
+    call("GET", &s.url("/_admin/backups"), Some(TOKEN), None).status(200);
+
+    drop(s);
+
+    // A scope that does not exist is a project-file error, exit 2, that names the choices.
+    let toml = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    p.write("jsonlift.toml", toml.replace("\"read\"", "\"root\""));
+    p.jl(&["serve"])
+        .code(2)
+        .stderr_has("root")
+        .stderr_has("admin");
+}
+
 #[test]
 fn serve_configured_routes_keep_the_apps_paths() {
     // Seed 002: /api/v1/series/:id returns a series with seasons, episodes and cast.
