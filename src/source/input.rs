@@ -189,6 +189,7 @@ impl Input {
             line: vp.start.line,
             col: vp.start.col,
             path,
+            row: None,
         }
     }
 
@@ -231,6 +232,7 @@ impl Input {
             bom: self.sc.bom(),
             members,
             files: Default::default(),
+            sqlite: None,
         }
     }
 }

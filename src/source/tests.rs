@@ -18,6 +18,7 @@ fn member(name: Option<&str>, format: Format) -> MemberSpec {
         pattern: "*.json".into(),
         recursive: false,
         body_field: "body".into(),
+        sqlite: None,
     }
 }
 
