@@ -742,6 +742,7 @@ fn writes_in_the_recorded_style() {
         bom: true,
         members: Vec::new(),
         files: Default::default(),
+        sqlite: None,
     };
     write_source(
         &single(out.clone(), Format::Tinydb),
@@ -759,6 +760,7 @@ fn writes_in_the_recorded_style() {
         bom: false,
         members: Vec::new(),
         files: Default::default(),
+        sqlite: None,
     };
     write_source(
         &single(out.clone(), Format::Jsonl),
