@@ -51,8 +51,7 @@ fn last_word(s: &str) -> &str {
 }
 
 /// How well `stem` names collection `coll`: 2 for the whole name (`user` → `users`), 1 for its
-/// last word (`assessment` → `user_assessments`) or its first (`media` → `media_metadata`), 0
-/// for no match.
+/// last word (`assessment` → `user_assessments`), 0 for no match.
 pub fn names_collection(stem: &str, coll: &str) -> u8 {
     let s = stem.to_lowercase();
     let c = coll.to_lowercase();
@@ -62,10 +61,6 @@ pub fn names_collection(stem: &str, coll: &str) -> u8 {
     let cw = last_word(&c);
     let sw = last_word(stem).to_lowercase();
     if s == cw || s == singular(cw) || (sw != s && (sw == c || sw == singular(&c))) {
-        return 1;
-    }
-    // Its first word: `media_id` → `media_metadata`, as a legacy database names its tables.
-    if c.split(['_', '-']).count() > 1 && c.split(['_', '-']).next() == Some(s.as_str()) {
         return 1;
     }
     0

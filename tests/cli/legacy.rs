@@ -270,8 +270,6 @@ fn init_and_infer_read_the_legacy_tables() {
         // JSON text detected and parsed: a child table, and one inside it.
         "[collections.media_metadata.fields.seasons]\ntype = \"array\"\ntable = \"seasons\"",
         "[collections.media_metadata.fields.seasons.fields.episodes]",
-        // Matching values, no declared key.
-        "media_id = { type = \"integer\", required = true, references = \"media_metadata\" }",
         // A declared foreign key.
         "a foreign key to table media_metadata in the database",
         "key = \"snapshot_id\"",
@@ -476,4 +474,51 @@ fn a_legacy_database_migrates_into_postgres() {
     assert_same_tables(&p.path("legacy.db"), &all.join("legacy.db"));
     assert_eq!(std::fs::read(all.join("users.json")).unwrap(), b"[\n  {\n    \"id\": 7\n  }\n]\n");
     assert_eq!(file_sha(&p.path("legacy.db")), sha);
+}
+
+#[test]
+fn a_query_reads_a_collection_and_export_writes_it_as_a_table() {
+    let mut p = Project::new(
+        r#"database = "media.db"
+
+[collections.shows]
+source = "legacy.db"
+format = "sqlite"
+query = "SELECT id, title, seasons FROM media_metadata WHERE type = 'show' ORDER BY id"
+key = "id"
+
+[collections.shows.fields]
+id = "integer"
+
+[collections.shows.fields.seasons]
+type = "array"
+table = "seasons"
+
+[collections.shows.fields.seasons.fields]
+season = "integer"
+"#,
+    );
+    p.db_rel = "media.db".into();
+    legacy_db(&p.path("legacy.db"));
+    p.migrate_ok().stdout_has("seasons 3");
+    assert_eq!(
+        q(&p.db(), "SELECT id, json_extract(_extra, '$.title') FROM shows ORDER BY id"),
+        rows(&[&["1", "Dark"], &["5", "Babylon Berlin"]])
+    );
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    p.jl(&["verify"]).ok();
+    let out = p.export();
+    let (a, b) = (open_db(&p.path("legacy.db")), open_db(&out.join("legacy.db")));
+    assert_eq!(
+        q(&a, "SELECT id, title, seasons FROM media_metadata WHERE type = 'show' ORDER BY id"),
+        q(&b, "SELECT id, title, seasons FROM shows ORDER BY rowid")
+    );
+    // Neither `source_table` nor `query`, or both: said so.
+    p.write(
+        "jsonlift.toml",
+        "[collections.x]\nsource = \"legacy.db\"\nformat = \"sqlite\"\n",
+    );
+    p.jl(&["check"])
+        .code(2)
+        .stderr_has("collections.x: a SQLite source needs `source_table = \"TABLE\"` or `query = \"SELECT ...\"` (one of them)");
 }
