@@ -308,6 +308,10 @@ pub fn examine(
     }
     if is_sqlite(path) {
         match super::sqlite::inspect(path, &rel) {
+            Ok(Some(tables)) if tables.is_empty() => problems.push(Problem::new(
+                &rel,
+                "a SQLite database without tables: nothing to read",
+            )),
             Ok(Some(tables)) => out.push(Found {
                 path: path.to_path_buf(),
                 rel,

@@ -25,34 +25,33 @@ pub struct LegacyTable {
     pub references: Vec<(String, String)>,
 }
 
-/// Whether this database is one jsonlift made (its ledger is in it and nothing else is).
-fn only_jsonlift(tables: &[String], conn: &Connection) -> bool {
-    let has_ledger = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_schema WHERE name = '_jsonlift_sources'",
-            [],
-            |_| Ok(()),
-        )
-        .is_ok();
-    has_ledger && tables.is_empty()
+/// Whether jsonlift's ledger is in the database.
+fn has_ledger(conn: &Connection) -> bool {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_schema WHERE name = '_jsonlift_sources'",
+        [],
+        |_| Ok(()),
+    )
+    .is_ok()
 }
 
 /// The tables of the database at `path` (jsonlift's own and SQLite's left out), or a problem
-/// named by `rel`. `None` for a database jsonlift made, which is no source.
+/// named by `rel`. `None` for a database jsonlift made (only its tables in it), which is no
+/// source.
 pub fn inspect(path: &Path, rel: &str) -> Result<Option<Vec<LegacyTable>>, Problem> {
     let fail = |e: rusqlite::Error| Problem::new(rel, format!("cannot read the database: {e}"));
     let names = crate::source::sqlite::tables(path).map_err(fail)?;
     let conn = open_read_only(path).map_err(fail)?;
-    if only_jsonlift(&names, &conn) {
-        return Ok(None);
-    }
     let mut out = Vec::new();
     for name in names {
-        // A table an earlier jsonlift migration made in the same file is no legacy table.
+        // A table a jsonlift migration made (into a legacy file, too) is no legacy table.
         if is_jsonlift_table(&conn, &name) {
             continue;
         }
         out.push(table(&conn, &name).map_err(fail)?);
+    }
+    if out.is_empty() && has_ledger(&conn) {
+        return Ok(None);
     }
     Ok(Some(out))
 }

@@ -200,20 +200,30 @@ fn plan(conn: &Connection, m: &SqliteMember) -> rusqlite::Result<Plan> {
         format!("SELECT {list} FROM {from} LIMIT {CHUNK} OFFSET ?1")
     };
     let json: Vec<bool> = columns.iter().map(|c| m.json.contains(c)).collect();
-    let mut blob = Vec::new();
+    // A column of BLOBs is carried as hex text; one that mixes BLOBs with other values is
+    // reported row by row when read. One scan counts both for every column.
+    let counts: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let c = quote(c);
+            format!("count(*) FILTER (WHERE typeof({c}) = 'blob'), count(*) FILTER (WHERE typeof({c}) NOT IN ('blob', 'null'))")
+        })
+        .collect();
+    let blob: Vec<bool> = if columns.is_empty() {
+        Vec::new()
+    } else {
+        conn.query_row(
+            &format!("SELECT {} FROM {from}", counts.join(", ")),
+            [],
+            |r| {
+                (0..columns.len())
+                    .map(|i| Ok(r.get::<_, i64>(2 * i)? > 0 && r.get::<_, i64>(2 * i + 1)? == 0))
+                    .collect()
+            },
+        )?
+    };
     let mut styles = Vec::new();
     for (c, is_json) in columns.iter().zip(&json) {
-        // A column of BLOBs is carried as hex text; one that mixes BLOBs with other values is
-        // reported row by row when read.
-        let kinds: (i64, i64) = conn.query_row(
-            &format!(
-                "SELECT count(*) FILTER (WHERE typeof(x) = 'blob'), count(*) FILTER (WHERE typeof(x) NOT IN ('blob', 'null')) FROM (SELECT {} AS x FROM {from})",
-                quote(c)
-            ),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        blob.push(kinds.0 > 0 && kinds.1 == 0);
         let style = if *is_json {
             let first: Option<String> = conn
                 .query_row(

@@ -146,7 +146,9 @@ fn table_rows(db: &Connection, table: &str) -> Vec<Vec<String>> {
 fn schema_sql(db: &Connection, table: &str) -> Vec<Vec<String>> {
     q(
         db,
-        &format!("SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = '{table}' ORDER BY name"),
+        &format!(
+            "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = '{table}' ORDER BY name"
+        ),
     )
 }
 
@@ -201,7 +203,9 @@ fn a_legacy_database_is_migrated_verified_and_exported_back_exactly() {
     assert_eq!(q1(&db, "SELECT count(*) FROM thumbnails"), "3");
     drop(db);
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
-    p.jl(&["verify"]).ok().stdout_has("database matches the sources");
+    p.jl(&["verify"])
+        .ok()
+        .stdout_has("database matches the sources");
     let out = p.export();
     assert_same_tables(&p.path("legacy.db"), &out.join("legacy.db"));
     // Read, never written.
@@ -233,13 +237,21 @@ fn an_api_edit_goes_back_into_the_legacy_tables() {
     assert_eq!(r.status, 200, "{}", r.body);
     drop(s);
     let out = p.export();
-    let (a, b) = (open_db(&p.path("legacy.db")), open_db(&out.join("legacy.db")));
+    let (a, b) = (
+        open_db(&p.path("legacy.db")),
+        open_db(&out.join("legacy.db")),
+    );
     assert_eq!(
         q1(&b, "SELECT \"cast\" FROM media_metadata WHERE id = 2"),
         r#"[{"name":"Jürgen Prochnow","role":"Der Alte"}]"#
     );
     // Everything else as it was.
-    let others = |db: &Connection| q(db, "SELECT id, title, seasons, \"cast\", typeof(rating), rating FROM media_metadata WHERE id <> 2 ORDER BY id");
+    let others = |db: &Connection| {
+        q(
+            db,
+            "SELECT id, title, seasons, \"cast\", typeof(rating), rating FROM media_metadata WHERE id <> 2 ORDER BY id",
+        )
+    };
     assert_eq!(others(&a), others(&b));
     for t in ["thumbnails", "tautulli_snapshots"] {
         assert_eq!(table_rows(&a, t), table_rows(&b, t), "{t}");
@@ -276,7 +288,10 @@ fn init_and_infer_read_the_legacy_tables() {
     ] {
         assert!(toml.contains(want), "missing {want:?} in\n{toml}");
     }
-    let printed = p.jl_raw(&p.cwd, &["infer".into(), p.path("legacy.db").display().to_string()]);
+    let printed = p.jl_raw(
+        &p.cwd,
+        &["infer".into(), p.path("legacy.db").display().to_string()],
+    );
     printed.ok().stdout_has("source_table = \"thumbnails\"");
     // The inferred file migrates and gives the tables back.
     p.jl(&["migrate"]).ok();
@@ -348,7 +363,10 @@ fn migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked() {
     p.assert_no_backups();
 
     // New tables beside the old ones, as seed 002 did.
-    p.write("jsonlift.toml", legacy_toml("database = \"legacy.db\"", true));
+    p.write(
+        "jsonlift.toml",
+        legacy_toml("database = \"legacy.db\"", true),
+    );
     p.jl(&["migrate"]).ok().stdout_has("migrate: migrated");
     assert_same_tables(&original, &p.path("legacy.db"));
     assert_eq!(q1(&p.db(), "SELECT count(*) FROM media_items"), "3");
@@ -363,7 +381,10 @@ fn migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked() {
     q2.db_rel = "legacy.db".into();
     legacy_db(&q2.path("legacy.db"));
     q2.jl(&["migrate"]).ok().stdout_has("migrate: migrated");
-    let tables = q(&q2.db(), "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('media_metadata', 'thumbnails', 'tautulli_snapshots')");
+    let tables = q(
+        &q2.db(),
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('media_metadata', 'thumbnails', 'tautulli_snapshots')",
+    );
     assert!(tables.is_empty(), "{tables:?}");
     assert_eq!(q1(&q2.db(), "SELECT count(*) FROM media_items"), "3");
     let copy = q2.backups()[0].join("files/legacy.db");
@@ -406,7 +427,11 @@ fn a_collection_without_a_source_is_served_audited_backed_up_and_exported_with_a
     // Validated like any other.
     let r = call("POST", &s.url("/api/users"), None, Some(r#"{"id":2}"#));
     assert_eq!(r.status, 422, "{}", r.body);
-    assert!(r.body.contains("missing required field \\\"email\\\""), "{}", r.body);
+    assert!(
+        r.body.contains("missing required field \\\"email\\\""),
+        "{}",
+        r.body
+    );
     let r = call("GET", &s.url("/api/users"), None, None);
     assert_eq!(
         parse_json(r.body.as_bytes()),
@@ -435,7 +460,8 @@ fn a_collection_without_a_source_is_served_audited_backed_up_and_exported_with_a
     let out = p.export();
     assert!(!out.join("users.json").exists());
     let all = p.outside("all");
-    p.jl(&["export", "--out", &all.display().to_string(), "--all"]).ok();
+    p.jl(&["export", "--out", &all.display().to_string(), "--all"])
+        .ok();
     assert_eq!(
         String::from_utf8(std::fs::read(all.join("users.json")).unwrap()).unwrap(),
         "[\n  {\n    \"id\": 1,\n    \"email\": \"ann@example.org\",\n    \"name\": \"Ann\"\n  }\n]\n"
@@ -470,9 +496,13 @@ fn a_legacy_database_migrates_into_postgres() {
     assert_eq!(r.status, 201, "{}", r.body);
     drop(s);
     let all = p.outside("all");
-    p.jl(&["export", "--out", &all.display().to_string(), "--all"]).ok();
+    p.jl(&["export", "--out", &all.display().to_string(), "--all"])
+        .ok();
     assert_same_tables(&p.path("legacy.db"), &all.join("legacy.db"));
-    assert_eq!(std::fs::read(all.join("users.json")).unwrap(), b"[\n  {\n    \"id\": 7\n  }\n]\n");
+    assert_eq!(
+        std::fs::read(all.join("users.json")).unwrap(),
+        b"[\n  {\n    \"id\": 7\n  }\n]\n"
+    );
     assert_eq!(file_sha(&p.path("legacy.db")), sha);
 }
 
@@ -502,15 +532,24 @@ season = "integer"
     legacy_db(&p.path("legacy.db"));
     p.migrate_ok().stdout_has("seasons 3");
     assert_eq!(
-        q(&p.db(), "SELECT id, json_extract(_extra, '$.title') FROM shows ORDER BY id"),
+        q(
+            &p.db(),
+            "SELECT id, json_extract(_extra, '$.title') FROM shows ORDER BY id"
+        ),
         rows(&[&["1", "Dark"], &["5", "Babylon Berlin"]])
     );
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
     p.jl(&["verify"]).ok();
     let out = p.export();
-    let (a, b) = (open_db(&p.path("legacy.db")), open_db(&out.join("legacy.db")));
+    let (a, b) = (
+        open_db(&p.path("legacy.db")),
+        open_db(&out.join("legacy.db")),
+    );
     assert_eq!(
-        q(&a, "SELECT id, title, seasons FROM media_metadata WHERE type = 'show' ORDER BY id"),
+        q(
+            &a,
+            "SELECT id, title, seasons FROM media_metadata WHERE type = 'show' ORDER BY id"
+        ),
         q(&b, "SELECT id, title, seasons FROM shows ORDER BY rowid")
     );
     // Neither `source_table` nor `query`, or both: said so.
