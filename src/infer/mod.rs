@@ -226,7 +226,13 @@ fn declared(plans: &mut [CollectionPlan], jobs: &[Job]) {
     };
     for (p, d) in plans.iter_mut().zip(&drafts) {
         let Some(t) = &d.sqlite else { continue };
-        if let Some(pk) = &t.pk {
+        // The primary key, else a unique column that is never null.
+        let declared = t.pk.iter().map(|k| (k, "the table's primary key")).chain(
+            t.unique
+                .iter()
+                .map(|k| (k, "a unique index in the database, never null")),
+        );
+        for (pk, why) in declared {
             let scalar = p
                 .node
                 .fields
@@ -235,7 +241,8 @@ fn declared(plans: &mut [CollectionPlan], jobs: &[Job]) {
                 .is_some_and(|f| f.scalar_type().is_some() && f.stats.nulls == 0);
             if scalar && p.stats.records > 0 {
                 p.key = Some(pk.clone());
-                p.key_note = format!("key {pk:?}: the table's primary key");
+                p.key_note = format!("key {pk:?}: {why}");
+                break;
             }
         }
     }

@@ -69,6 +69,10 @@ pub struct TableLayout {
     #[serde(default)]
     pub indexes: Vec<String>,
     pub columns: Vec<ColumnLayout>,
+    /// An AUTOINCREMENT table's `sqlite_sequence` value (the largest id ever handed out, which
+    /// a deleted last row leaves above the largest id there is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
     /// Cells a value does not give back, by row (0-based, in the order read) and column.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cells: BTreeMap<u64, BTreeMap<String, SqlCell>>,
@@ -352,6 +356,14 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
             Some(t) => table_sql(&conn, t).map_err(|e| fail(&format!("cannot read {what}"), &e))?,
             None => (None, Vec::new()),
         };
+        let sequence = m.table.as_ref().and_then(|t| {
+            conn.query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+                [t],
+                |r| r.get(0),
+            )
+            .ok()
+        });
         let decls = match &m.table {
             Some(t) => declared_types(&conn, t).unwrap_or_default(),
             None => BTreeMap::new(),
@@ -372,6 +384,7 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
                     style: p.styles[i].clone(),
                 })
                 .collect(),
+            sequence,
             cells: BTreeMap::new(),
         });
         plans.push(p);
@@ -463,7 +476,7 @@ impl Reader {
     fn record(&mut self, rowid: Option<i64>, cells: Vec<Sql>) -> Result<Record, Problem> {
         let member = self.current;
         let plan = &self.plans[member];
-        let place = RowPlace {
+        let mut place = RowPlace {
             table: self.members[member].name.clone(),
             row: match rowid {
                 Some(r) => format!("rowid {r}"),
@@ -471,7 +484,6 @@ impl Reader {
             },
             texts: Vec::new(),
         };
-        let mut place = place;
         let mut fields = Vec::with_capacity(cells.len());
         let mut len = 0u64;
         let layout = &mut self.layouts[member];
@@ -740,17 +752,7 @@ pub(crate) fn write(
             spec.display
         );
     };
-    let dir = match out_path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".jsonlift-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    {
+    super::input::replace_atomically(out_path, |tmp| {
         let mut conn = Connection::open(tmp.path())?;
         let tx = conn.transaction()?;
         for (member, t) in sl.tables.iter().enumerate() {
@@ -816,6 +818,12 @@ pub(crate) fn write(
                 Ok(())
             })?;
             drop(st);
+            if let Some(seq) = t.sequence {
+                tx.execute(
+                    "UPDATE sqlite_sequence SET seq = ?1 WHERE name = ?2",
+                    rusqlite::params![seq, t.name],
+                )?;
+            }
             for ix in &t.indexes {
                 tx.execute_batch(ix)
                     .with_context(|| format!("creating an index of {}", t.name))?;
@@ -823,17 +831,8 @@ pub(crate) fn write(
         }
         tx.commit()?;
         conn.close().map_err(|(_, e)| e)?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot sync {}", out_path.display()))?;
-    tmp.persist(out_path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}", out_path.display()))?;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// A consistent copy of the database at `src` in the new file `dst`, through SQLite's backup

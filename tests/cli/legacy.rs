@@ -34,7 +34,8 @@ fn legacy_db(path: &Path) {
           (5, 'plex://5', 'Babylon Berlin', 'show', 2017, 1e300, '[{"season":1,"title":"S1","episodes":[]}]', '[]', 'null');
         INSERT INTO thumbnails (media_id, url, width, data) VALUES (1, '/t/1.jpg', 300, x'89504e470001'), (2, '/t/2.jpg', NULL, NULL);
         DELETE FROM thumbnails WHERE id = 2;
-        INSERT INTO thumbnails (media_id, url, width, data) VALUES (2, '/t/2.jpg', NULL, NULL), (5, '/t/5.jpg', 300, x'ff');
+        INSERT INTO thumbnails (media_id, url, width, data) VALUES (2, '/t/2.jpg', NULL, NULL), (5, '/t/5.jpg', 300, x'ff'), (5, '/t/gone.jpg', 1, NULL);
+        DELETE FROM thumbnails WHERE url = '/t/gone.jpg';
         INSERT INTO tautulli_snapshots VALUES
           ('s1', '2025-10-20', '{"plays":12,"users":["a","b"]}'),
           ('s2', '2025-10-21', '{"plays": 3, "users": []}'),
@@ -161,6 +162,10 @@ fn assert_same_tables(a: &Path, b: &Path) {
         assert!(!rows.is_empty(), "{t} has rows");
         assert_eq!(rows, table_rows(&b, t), "rows of {t}");
     }
+    // AUTOINCREMENT goes on where it was (the deleted last row's id is not handed out again).
+    let seq = "SELECT name, seq FROM sqlite_sequence WHERE name IN ('media_metadata', 'thumbnails', 'tautulli_snapshots') ORDER BY name";
+    assert_eq!(q(&a, seq), q(&b, seq));
+    assert_eq!(q(&a, seq), rows(&[&["thumbnails", "5"]]));
 }
 
 fn file_sha(p: &Path) -> String {
@@ -267,7 +272,9 @@ fn init_and_infer_read_the_legacy_tables() {
         .unwrap()
         .execute_batch(
             "CREATE TABLE hero_pools (id INTEGER PRIMARY KEY, media INTEGER REFERENCES media_metadata(id), kind TEXT);
-             INSERT INTO hero_pools VALUES (1, 5, 'new'), (2, 1, 'top');",
+             INSERT INTO hero_pools VALUES (1, 5, 'new'), (2, 1, 'top');
+             CREATE TABLE genres (slug TEXT NOT NULL UNIQUE, label TEXT);
+             INSERT INTO genres VALUES ('krimi', 'Krimi'), ('scifi', 'Science-Fiction');",
         )
         .unwrap();
     let sha = file_sha(&p.path("legacy.db"));
@@ -285,6 +292,8 @@ fn init_and_infer_read_the_legacy_tables() {
         // A declared foreign key.
         "a foreign key to table media_metadata in the database",
         "key = \"snapshot_id\"",
+        // No primary key: a unique column never null is the key.
+        "# key \"slug\": a unique index in the database, never null\nkey = \"slug\"",
     ] {
         assert!(toml.contains(want), "missing {want:?} in\n{toml}");
     }
