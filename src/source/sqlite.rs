@@ -913,3 +913,71 @@ pub fn drop_tables(conn: &Connection, spec: &SourceSpec) -> rusqlite::Result<Vec
     }
     Ok(dropped)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(json: bool, blob: bool) -> ColumnLayout {
+        ColumnLayout {
+            name: "c".into(),
+            json,
+            blob,
+            style: json.then(crate::json::write::compact_style),
+            ..ColumnLayout::default()
+        }
+    }
+
+    /// Every cell a legacy table can hold reads as a value that writes back as the same cell,
+    /// storage class included (what makes `export` exact without per-cell notes).
+    #[test]
+    fn cells_read_and_write_back_alike() {
+        let plain = [
+            Sql::Null,
+            Sql::Integer(-7),
+            Sql::Integer(i64::MAX),
+            Sql::Real(0.1),
+            Sql::Real(8.0),
+            Sql::Real(1e300),
+            Sql::Real(-0.0),
+            Sql::Text("Lügen".into()),
+            Sql::Text("42".into()),
+            Sql::Text(String::new()),
+        ];
+        for cell in &plain {
+            let v = read_cell(cell, false, false, 128).ok().unwrap();
+            assert!(
+                same_sql(&write_cell(&v, &column(false, false)), cell),
+                "{cell:?} → {v:?}"
+            );
+        }
+        let json = [
+            Sql::Text(r#"[{"a":1,"b":[true,null]}]"#.into()),
+            Sql::Text(r#"{"x":"Jürgen"}"#.into()),
+            Sql::Null,
+        ];
+        for cell in &json {
+            let v = read_cell(cell, true, false, 128).ok().unwrap();
+            assert!(
+                same_sql(&write_cell(&v, &column(true, false)), cell),
+                "{cell:?} → {v:?}"
+            );
+        }
+        let blob = Sql::Blob(vec![0x89, b'P', 0, 0xff]);
+        let v = read_cell(&blob, false, true, 128).ok().unwrap();
+        assert_eq!(v, Value::String("895000ff".into()));
+        assert_eq!(write_cell(&v, &column(false, true)), blob);
+        // What a value alone cannot tell apart is a note of its own (text `null` and NULL in a
+        // JSON column, a spaced JSON text), kept exactly.
+        for cell in [Sql::Text("null".into()), Sql::Text(r#"{"a": 1}"#.into())] {
+            let v = read_cell(&cell, true, false, 128).ok().unwrap();
+            assert!(!same_sql(&write_cell(&v, &column(true, false)), &cell));
+            let note = SqlCell::from_sql(&cell);
+            assert_eq!(note.to_sql(), cell);
+        }
+        assert_eq!(SqlCell::from_sql(&Sql::Real(0.1)).to_sql(), Sql::Real(0.1));
+        // JSON cannot hold an infinity; a BLOB among texts is named, not guessed.
+        assert!(read_cell(&Sql::Real(f64::INFINITY), false, false, 128).is_err());
+        assert!(read_cell(&Sql::Blob(vec![1]), false, false, 128).is_err());
+    }
+}
