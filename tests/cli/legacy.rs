@@ -121,6 +121,18 @@ payload = "json"
     )
 }
 
+/// A project over the legacy database whose database is `db` (`head` goes first in the
+/// project file; `tables`: the collections' own table names differ from the legacy ones).
+fn legacy_project(db: &str, head: &str, tables: bool) -> Project {
+    let mut p = Project::new(&legacy_toml(
+        &format!("database = \"{db}\"\n{head}"),
+        tables,
+    ));
+    p.db_rel = db.into();
+    legacy_db(&p.path("legacy.db"));
+    p
+}
+
 /// Every row of `table` with its rowid, each cell with its storage class.
 fn table_rows(db: &Connection, table: &str) -> Vec<Vec<String>> {
     let cols: Vec<String> = {
@@ -185,9 +197,7 @@ fn beside(p: &Project) -> Vec<String> {
 
 #[test]
 fn a_legacy_database_is_migrated_verified_and_exported_back_exactly() {
-    let mut p = Project::new(&legacy_toml("database = \"media.db\"", false));
-    p.db_rel = "media.db".into();
-    legacy_db(&p.path("legacy.db"));
+    let p = legacy_project("media.db", "", false);
     let sha = file_sha(&p.path("legacy.db"));
     p.migrate_ok()
         .stdout_has("migrate: migrated")
@@ -228,9 +238,7 @@ fn a_legacy_database_is_migrated_verified_and_exported_back_exactly() {
 
 #[test]
 fn an_api_edit_goes_back_into_the_legacy_tables() {
-    let mut p = Project::new(&legacy_toml("database = \"media.db\"", false));
-    p.db_rel = "media.db".into();
-    legacy_db(&p.path("legacy.db"));
+    let p = legacy_project("media.db", "", false);
     p.migrate_ok();
     let s = Server::start(&p, &[], &[]);
     let r = call(
@@ -313,9 +321,7 @@ fn init_and_infer_read_the_legacy_tables() {
 #[test]
 fn the_legacy_file_is_only_read_even_when_it_cannot_be_written() {
     use std::os::unix::fs::PermissionsExt;
-    let mut p = Project::new(&legacy_toml("database = \"media.db\"", false));
-    p.db_rel = "media.db".into();
-    legacy_db(&p.path("legacy.db"));
+    let p = legacy_project("media.db", "", false);
     let path = p.path("legacy.db");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
     let sha = file_sha(&path);
@@ -334,9 +340,7 @@ fn the_legacy_file_is_only_read_even_when_it_cannot_be_written() {
 
 #[test]
 fn bad_json_text_is_named_by_table_row_column_and_place_and_nothing_is_written() {
-    let mut p = Project::new(&legacy_toml("database = \"media.db\"", false));
-    p.db_rel = "media.db".into();
-    legacy_db(&p.path("legacy.db"));
+    let p = legacy_project("media.db", "", false);
     Connection::open(p.path("legacy.db"))
         .unwrap()
         .execute_batch(
@@ -360,9 +364,7 @@ fn bad_json_text_is_named_by_table_row_column_and_place_and_nothing_is_written()
 #[test]
 fn migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked() {
     // The collections' tables may not take the legacy tables' names.
-    let mut p = Project::new(&legacy_toml("database = \"legacy.db\"", false));
-    p.db_rel = "legacy.db".into();
-    legacy_db(&p.path("legacy.db"));
+    let p = legacy_project("legacy.db", "", false);
     let original = p.outside("original.db");
     std::fs::copy(p.path("legacy.db"), &original).unwrap();
     p.jl(&["migrate"]).code(1).stderr_has(
@@ -383,12 +385,7 @@ fn migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked() {
     p.jl(&["verify"]).ok();
 
     // drop_source_tables: gone after the verified migration, kept in the sources' backup.
-    let mut q2 = Project::new(&legacy_toml(
-        "database = \"legacy.db\"\ndrop_source_tables = true",
-        true,
-    ));
-    q2.db_rel = "legacy.db".into();
-    legacy_db(&q2.path("legacy.db"));
+    let q2 = legacy_project("legacy.db", "drop_source_tables = true", true);
     q2.jl(&["migrate"]).ok().stdout_has("migrate: migrated");
     let tables = q(
         &q2.db(),
@@ -403,11 +400,7 @@ fn migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked() {
     assert_same_tables(&original, &out.join("legacy.db"));
 
     // Never another file.
-    let q3 = Project::new(&legacy_toml(
-        "database = \"media.db\"\ndrop_source_tables = true",
-        false,
-    ));
-    legacy_db(&q3.path("legacy.db"));
+    let q3 = legacy_project("media.db", "drop_source_tables = true", false);
     q3.jl(&["migrate"])
         .code(1)
         .stderr_has("drop_source_tables = true drops the legacy tables from the database migrated into, and legacy.db is another file");
