@@ -71,6 +71,10 @@ pub struct Config {
     pub backup_dir: Option<String>,
     pub busy_timeout_ms: Option<u64>,
     pub max_depth: Option<usize>,
+    /// After a verified migration into the SQLite source database itself, drop the legacy
+    /// tables the collections read (they are in the migration's backup of the sources).
+    #[serde(default)]
+    pub drop_source_tables: bool,
     /// Database backups: schedule and retention (docs/backup.md).
     #[serde(default)]
     pub backups: BackupsConfig,
@@ -114,9 +118,15 @@ pub struct ServeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionConfig {
-    pub source: String,
+    /// The file or folder the records come from; none for a collection that lives only in the
+    /// database (created empty, filled through the API).
+    pub source: Option<String>,
     pub format: Option<Format>,
     pub member: Option<String>,
+    /// SQLite sources: the legacy table this collection reads (`table` names its own table).
+    pub source_table: Option<String>,
+    /// SQLite sources: the `SELECT` this collection reads, in place of `source_table`.
+    pub query: Option<String>,
     pub table: Option<String>,
     pub key: Option<String>,
     pub key_column: Option<String>,

@@ -106,6 +106,21 @@ impl Drop for FileLock {
 
 impl JsonStore {
     pub fn open(project: &Project, schema: Schema) -> anyhow::Result<JsonStore> {
+        // The files are the store here: a legacy database is only ever read, and a collection
+        // without a source has no file to keep it in.
+        for spec in &schema.sources {
+            if crate::source::is_sqlite(spec) || crate::source::is_none(spec) {
+                bail!(
+                    "{}: --store json serves collections from their JSON files; this one is {}, so serve it from the database (the default)",
+                    spec.display,
+                    if crate::source::is_sqlite(spec) {
+                        "a SQLite database, which jsonlift never writes"
+                    } else {
+                        "without a source"
+                    }
+                );
+            }
+        }
         let dir = project.root.join(".jsonlift");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = JsonStore {

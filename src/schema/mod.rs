@@ -261,17 +261,34 @@ impl Builder<'_> {
             max_depth: self.project.max_depth(),
         };
         for (name, cc) in &cfg.collections {
-            let path = self.project.resolve(&cc.source);
+            // A collection without a source lives in the database only: an empty stand-in source
+            // of its own, never read from disk.
+            let (path, display) = match &cc.source {
+                Some(s) => (self.project.resolve(s), s.clone()),
+                None => (
+                    self.project.resolve(&format!(".jsonlift/no-source/{name}")),
+                    format!("(no source: {name})"),
+                ),
+            };
             let format = match cc.format {
+                _ if cc.source.is_none() => {
+                    if cc.format.is_some() || cc.member.is_some() {
+                        return Err(self.err(format!(
+                            "collections.{name}: `format` and `member` describe a source; a collection without `source` lives only in the database"
+                        )));
+                    }
+                    Format::Database
+                }
                 Some(f) => f,
                 None if cc.member.is_some() => Format::Array,
                 // A missing source is reported by the reader with the other problems (exit 1,
                 // not a project-file error); its format cannot matter then.
                 None if !path.exists() => Format::Array,
                 None => crate::source::guess_format(&path).map_err(|p| {
-                    self.err(format!("collections.{name}: {p}\nhint: set `format` (array, object, document, tinydb, jsonl, folder, prompty)"))
+                    self.err(format!("collections.{name}: {p}\nhint: set `format` (array, object, document, tinydb, jsonl, folder, prompty, sqlite)"))
                 })?,
             };
+            let sqlite = self.sqlite_member(name, cc, format)?;
             let member_spec = MemberSpec {
                 name: cc.member.clone(),
                 format,
@@ -284,9 +301,10 @@ impl Builder<'_> {
                 }),
                 recursive: cc.recursive,
                 body_field: cc.body_field.clone().unwrap_or_else(|| "body".into()),
+                sqlite,
             };
             self.check_format(name, cc, format)?;
-            let source = self.add_member(&path, &cc.source, member_spec, limits, name)?;
+            let source = self.add_member(&path, &display, member_spec, limits, name)?;
             let member = self.sources[source].members.len() - 1;
             let collection = self.collections.len();
             let table = self.add_root_table(name, cc, format, collection)?;
@@ -353,6 +371,47 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// What a collection reads from a SQLite source: `source_table` or `query`, and the columns
+    /// whose text is JSON (its top-level fields of type array, object or json).
+    fn sqlite_member(
+        &self,
+        name: &str,
+        cc: &CollectionConfig,
+        format: Format,
+    ) -> Result<Option<crate::source::sqlite::SqliteMember>, ConfigError> {
+        if format != Format::Sqlite {
+            if cc.source_table.is_some() || cc.query.is_some() {
+                return Err(self.err(format!(
+                    "collections.{name}: `source_table` and `query` read a SQLite source (`format = \"sqlite\"`)"
+                )));
+            }
+            return Ok(None);
+        }
+        let json = cc
+            .fields
+            .iter()
+            .filter(|(_, f)| matches!(f.spec().ty.as_str(), "array" | "object" | "json"))
+            .map(|(n, _)| n.clone())
+            .collect();
+        match (&cc.source_table, &cc.query) {
+            (Some(t), None) => Ok(Some(crate::source::sqlite::SqliteMember {
+                table: Some(t.clone()),
+                query: None,
+                name: t.clone(),
+                json,
+            })),
+            (None, Some(q)) => Ok(Some(crate::source::sqlite::SqliteMember {
+                table: None,
+                query: Some(q.clone()),
+                name: name.to_string(),
+                json,
+            })),
+            _ => Err(self.err(format!(
+                "collections.{name}: a SQLite source needs `source_table = \"TABLE\"` or `query = \"SELECT ...\"` (one of them)"
+            ))),
+        }
+    }
+
     fn add_member(
         &mut self,
         path: &PathBuf,
@@ -363,6 +422,22 @@ impl Builder<'_> {
     ) -> Result<usize, ConfigError> {
         if let Some(i) = self.sources.iter().position(|s| &s.path == path) {
             let s = &self.sources[i];
+            // The tables of one legacy database: each collection names its own.
+            let sqlite = |f: Format| f == Format::Sqlite;
+            if sqlite(member.format) || s.members.iter().any(|m| sqlite(m.format)) {
+                if !s.members.iter().all(|m| sqlite(m.format)) || !sqlite(member.format) {
+                    return Err(self.err(format!(
+                        "collections.{name}: {display:?} is read as a SQLite database by one collection and as something else by another"
+                    )));
+                }
+                if s.members.iter().any(|m| m.sqlite == member.sqlite) {
+                    return Err(self.err(format!(
+                        "collections.{name}: another collection reads the same table of {display:?}"
+                    )));
+                }
+                self.sources[i].members.push(member);
+                return Ok(i);
+            }
             if member.name.is_none() || s.members.iter().any(|m| m.name.is_none()) {
                 return Err(self.err(format!(
                     "collections.{name}: source {display:?} is used by several collections; each must name its top-level key with `member`"
@@ -440,7 +515,7 @@ impl Builder<'_> {
                 c.unique = cc.key.is_some();
                 t.key_col = Some(push_col(&mut t, c));
             }
-            Format::Array | Format::Jsonl => {
+            Format::Array | Format::Jsonl | Format::Sqlite | Format::Database => {
                 if cc.key.is_none() {
                     let mut c = Column::new("_id", ColType::Integer, Role::Id);
                     c.primary_key = true;

@@ -144,6 +144,7 @@ impl<P: FileParser> FilesReader<P> {
                 line: parsed.line,
                 col: parsed.col,
                 path: JsonPath::root(),
+                row: None,
             },
         })
     }
@@ -185,6 +186,7 @@ impl<P: FileParser> RecordReader for FilesReader<P> {
             bom,
             members: Vec::new(),
             files,
+            sqlite: None,
         })
     }
 }

@@ -133,6 +133,7 @@ mod tests {
                 pattern: pattern.into(),
                 recursive,
                 body_field: String::new(),
+                sqlite: None,
             }],
             limits: Limits::default(),
         }

@@ -21,6 +21,7 @@ mod jsonl;
 mod members;
 mod object;
 pub mod prompty;
+pub mod sqlite;
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +45,12 @@ pub enum Format {
     Folder,
     /// A folder of `.prompty` files: YAML front matter between `---` lines, then the body.
     Prompty,
+    /// A table or query of a SQLite database (a hand-kept legacy database): one row, one record.
+    Sqlite,
+    /// No source: the collection lives only in the database (a collection without `source`).
+    /// Never written in jsonlift.toml.
+    #[serde(skip)]
+    Database,
 }
 
 /// What a reader needs to know about one source path.
@@ -70,6 +77,8 @@ pub struct MemberSpec {
     pub recursive: bool,
     /// Prompty: the field that receives the template body.
     pub body_field: String,
+    /// SQLite: the table or query read, and its JSON columns.
+    pub sqlite: Option<sqlite::SqliteMember>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +118,9 @@ pub struct Origin {
     pub col: u64,
     /// JSON path of the record inside its file: `$[12]`, `$.posts[3]`, `$._default["7"]`, `$`.
     pub path: JsonPath,
+    /// A record read from a row of a SQLite source: its table and row, and the texts of its
+    /// JSON columns (places inside a record are named by column and line:column in its text).
+    pub row: Option<Arc<sqlite::RowPlace>>,
 }
 
 pub use crate::json::Style;
@@ -129,6 +141,9 @@ pub struct Layout {
     /// matter text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, FileLayout>,
+    /// SQLite sources: the tables' definitions and what it takes to write every cell back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite: Option<sqlite::SqliteLayout>,
 }
 
 /// The layout of one file of a folder source, where it is not the folder's.
@@ -178,6 +193,20 @@ fn is_multi_member(spec: &SourceSpec) -> bool {
     spec.members.iter().any(|m| m.name.is_some())
 }
 
+/// Is this source a SQLite database (each collection reading a table or a query of it)?
+pub fn is_sqlite(spec: &SourceSpec) -> bool {
+    spec.members
+        .first()
+        .is_some_and(|m| m.format == Format::Sqlite)
+}
+
+/// Is this the empty stand-in source of a collection without `source`?
+pub fn is_none(spec: &SourceSpec) -> bool {
+    spec.members
+        .first()
+        .is_some_and(|m| m.format == Format::Database)
+}
+
 /// Opens a reader for `spec`, by the shape of its data.
 pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
     open_from(spec, None)
@@ -196,6 +225,13 @@ pub fn open_from(
     spec: &SourceSpec,
     bytes: Option<Bytes>,
 ) -> Result<Box<dyn RecordReader>, Problem> {
+    if is_sqlite(spec) {
+        // A database is read where it lies (a backup's copy), never as a stream of bytes.
+        return sqlite::open(spec);
+    }
+    if is_none(spec) {
+        return Ok(Box::new(Nothing));
+    }
     if is_multi_member(spec) {
         return members::open(spec, bytes);
     }
@@ -222,6 +258,25 @@ pub fn open_from(
         Format::Jsonl => jsonl::open(spec, bytes),
         Format::Folder => folder::open(spec),
         Format::Prompty => prompty::open(spec),
+        Format::Sqlite | Format::Database => unreachable!("dispatched above"),
+    }
+}
+
+/// The reader of a collection without a source: no records.
+struct Nothing;
+
+impl RecordReader for Nothing {
+    fn next_record(&mut self) -> Option<Result<Record, Problem>> {
+        None
+    }
+    fn bytes_read(&self) -> u64 {
+        0
+    }
+    fn total_bytes(&self) -> u64 {
+        0
+    }
+    fn finish(self: Box<Self>) -> Result<Layout, Problem> {
+        Ok(Layout::default())
     }
 }
 
@@ -234,6 +289,9 @@ pub fn write_source(
     out_path: &Path,
     feed: &mut Feed,
 ) -> anyhow::Result<()> {
+    if is_sqlite(spec) {
+        return sqlite::write(spec, layout, out_path, feed);
+    }
     if is_multi_member(spec) {
         return members::write(spec, layout, out_path, feed);
     }
@@ -247,6 +305,9 @@ pub fn write_source(
         Format::Jsonl => jsonl::write(spec, layout, out_path, feed),
         Format::Folder => folder::write(spec, layout, out_path, feed),
         Format::Prompty => prompty::write(spec, layout, out_path, feed),
+        // A collection without a source, written out on request (`export --all`): an array.
+        Format::Database => array::write(spec, layout, out_path, feed),
+        Format::Sqlite => unreachable!("dispatched above"),
     }
 }
 
@@ -279,6 +340,9 @@ pub fn guess_format(path: &Path) -> Result<Format, Problem> {
         .map(|x| x.to_ascii_lowercase());
     if matches!(ext.as_deref(), Some("jsonl" | "ndjson")) {
         return Ok(Format::Jsonl);
+    }
+    if sqlite::is_database(path) {
+        return Ok(Format::Sqlite);
     }
     let mut f = std::fs::File::open(path)
         .map_err(|e| Problem::new(display.clone(), format!("cannot open: {e}")))?;

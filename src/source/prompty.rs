@@ -832,6 +832,7 @@ mod tests {
                 pattern: pattern.into(),
                 recursive,
                 body_field: "body".into(),
+                sqlite: None,
             }],
             limits: Limits::default(),
         }

@@ -63,6 +63,7 @@ mod interop;
 mod jsonserver_common;
 mod jsonserver_parity;
 mod jsonserver_query;
+mod legacy;
 mod migrate;
 mod postgres;
 mod postgres_backup;
