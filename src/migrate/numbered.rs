@@ -158,21 +158,31 @@ pub fn statements(text: &str) -> Vec<(usize, String)> {
     for (i, _) in text.match_indices(';') {
         let candidate = &text[start..=i];
         if complete(candidate) {
-            let lead = candidate.len() - candidate.trim_start().len();
-            let line = text[..start + lead].matches('\n').count() + 1;
-            out.push((line, candidate.trim().to_string()));
+            out.push((first_line(text, start), candidate.trim().to_string()));
             start = i + 1;
         }
     }
     let rest = text[start..].trim();
     if !only_comments(rest) {
-        let lead = text[start..].len() - text[start..].trim_start().len();
-        out.push((
-            text[..start + lead].matches('\n').count() + 1,
-            rest.to_string(),
-        ));
+        out.push((first_line(text, start), rest.to_string()));
     }
     out
+}
+
+/// The line of the first thing after `start` that is neither blank nor a `--` comment.
+fn first_line(text: &str, start: usize) -> usize {
+    let mut at = start;
+    loop {
+        let rest = &text[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            at += trimmed.find('\n').unwrap_or(trimmed.len());
+        } else {
+            break;
+        }
+    }
+    text[..at].matches('\n').count() + 1
 }
 
 /// SQLite's own test of whether a text ends a statement (a `;` outside strings, comments and
@@ -259,4 +269,19 @@ pub fn next_name(files: &[SqlFile], applied: &[AppliedMigration], name: &str) ->
         .max()
         .unwrap_or(0);
     format!("{:03}_{name}.sql", last + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statements;
+
+    #[test]
+    fn statements_are_split_where_sqlite_ends_them_and_know_their_line() {
+        let text = "-- header\nCREATE TABLE t (a TEXT);\n\nINSERT INTO t VALUES ('x;y');\n/* c; */ UPDATE t\n  SET a = 'z';\nCREATE TRIGGER r AFTER INSERT ON t BEGIN UPDATE t SET a = 1; END;\n-- trailing comment\n";
+        let got: Vec<(usize, String)> = statements(text);
+        let lines: Vec<usize> = got.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![2, 4, 5, 7], "{got:?}");
+        assert!(got[1].1.contains("'x;y'"));
+        assert!(got[3].1.ends_with("END;"), "{got:?}");
+    }
 }

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 
 use crate::config::{FieldConfig, Project};
 use crate::schema::ddl::{create_indexes, create_table, quote};
-use crate::schema::fingerprint::{SchemaState, schema_hash, schema_state};
+use crate::schema::fingerprint::{SchemaState, schema_hash};
 use crate::schema::{Column, Role, Schema, Table};
 use crate::store::Dialect;
 use crate::store::backend::SourceState;
@@ -153,13 +153,7 @@ pub fn old_schema(project: &Project, saved: &str) -> anyhow::Result<Schema> {
 
 /// The sources of `schema` whose recorded schema differs from the project file's.
 pub fn changed_sources(schema: &Schema, recorded: &HashMap<String, SourceState>) -> Vec<usize> {
-    (0..schema.sources.len())
-        .filter(|&si| {
-            recorded
-                .get(&schema.sources[si].display)
-                .is_some_and(|s| schema_state(schema, si, &s.schema_hash) == SchemaState::Changed)
-        })
-        .collect()
+    super::upgrade::sources_in(schema, recorded, SchemaState::Changed)
 }
 
 /// The plan from `old` (the database's schema) to `new` (the project file's), for the

@@ -648,3 +648,27 @@ fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written()
         .stdout_has("applied  002_plan.sql");
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
 }
+
+#[test]
+fn a_database_from_before_the_kept_schema_is_planned_after_one_plain_migrate() {
+    let p = edited_project();
+    // As an earlier jsonlift left it: no `[collections]` kept.
+    p.db().execute_batch("DROP TABLE _jsonlift_schema").unwrap();
+    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    let before = db_state(&p);
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("did not keep the jsonlift.toml it was made from")
+        .stderr_has("Put jsonlift.toml back as it was and run `jsonlift migrate` once");
+    assert_eq!(db_state(&p), before);
+    p.write("jsonlift.toml", toml(BASE));
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    assert_eq!(
+        q1(&p.db(), "SELECT count(*) FROM _jsonlift_schema"),
+        "1",
+        "the plain migrate keeps the file's [collections]"
+    );
+    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert_eq!(q1(&p.db(), "SELECT color FROM posts WHERE id = 4"), "blue");
+}
