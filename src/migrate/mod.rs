@@ -466,14 +466,19 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         }
         Target::InPlace => {
             drop(conn);
-            discard.0 = None;
             report.status = match (to_load.is_empty(), report.evolved.is_empty()) {
                 (false, _) => "migrated",
                 (true, false) => "evolved in place",
                 (true, true) => "numbered migrations applied",
             }
             .into();
-            report.backup = Some(source_backup.dir().to_path_buf());
+            if to_load.is_empty() {
+                // No source was read: the empty snapshot goes (with `discard`); the database
+                // backup before the change is in the ledger.
+            } else {
+                discard.0 = None;
+                report.backup = Some(source_backup.dir().to_path_buf());
+            }
             // And one after: point-in-time recovery cannot replay a reimport, it starts here.
             if !opts.database_backups {
             } else if let Err(e) =
