@@ -228,6 +228,16 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         };
         evolve::prepare(project, &schema, ro.as_ref(), &recorded, &evolving)?
     };
+    // A running server keeps the schema it started with: tables changed under it would be
+    // written in the old shape. Held (as a restore holds it) until the change is committed.
+    let _no_server = match &pending.plan {
+        Some(p) if !p.is_empty() && !opts.dry_run => Some(
+            backup::lock::hold_restore_lock(&db_path).context(
+                "changing the tables in place needs every `jsonlift serve` on this database stopped (a running server keeps the schema it started with); nothing was changed",
+            )?,
+        ),
+        _ => None,
+    };
     // Unchanged sources whose tables an earlier jsonlift defined: rewritten first, on their own.
     let earlier: Vec<usize> = upgrade::sources_to_upgrade(&schema, &recorded)
         .into_iter()

@@ -672,3 +672,19 @@ fn a_database_from_before_the_kept_schema_is_planned_after_one_plain_migrate() {
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
     assert_eq!(q1(&p.db(), "SELECT color FROM posts WHERE id = 4"), "blue");
 }
+
+#[test]
+fn a_change_of_tables_waits_for_the_servers_to_stop() {
+    let p = edited_project();
+    let s = Server::start(&p, &[], &[]);
+    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    let before = dump_db(&p.db_path());
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("needs every `jsonlift serve` on this database stopped");
+    assert_eq!(dump_db(&p.db_path()), before);
+    // The running server still answers in the shape it started with.
+    call("GET", &s.url("/api/posts/4"), None, None).status(200);
+    s.stop();
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+}
