@@ -157,6 +157,13 @@ fn phase(name: &str) {
 
 pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     if let crate::config::Database::Postgres(url) = project.database() {
+        // Not yet applied there: refused rather than silently left out.
+        if let Some(f) = numbered::scan(&project.migrations_dir())?.first() {
+            bail!(
+                "{}: numbered SQL migrations are applied to SQLite databases only for now (docs/evolve.md); move the folder aside to migrate to PostgreSQL; nothing was changed",
+                f.path.display()
+            );
+        }
         return postgres::migrate(project, opts, url);
     }
     let t0 = Instant::now();

@@ -688,3 +688,16 @@ fn a_change_of_tables_waits_for_the_servers_to_stop() {
     s.stop();
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
 }
+
+#[test]
+fn numbered_files_are_refused_rather_than_left_out_on_postgresql() {
+    let p = sql_project();
+    // Refused before any connection: the URL needs no server.
+    p.jl(&[
+        "migrate",
+        "--database",
+        "postgres://nobody@127.0.0.1:1/none",
+    ])
+    .failed()
+    .stderr_has("001_log.sql: numbered SQL migrations are applied to SQLite databases only");
+}
