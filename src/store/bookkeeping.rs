@@ -130,6 +130,19 @@ pub fn saved_schema(conn: &Connection) -> rusqlite::Result<Option<String>> {
     .optional()
 }
 
+/// [`saved_schema`] with the time it was kept.
+pub fn saved_schema_at(conn: &Connection) -> rusqlite::Result<Option<(String, String)>> {
+    if !table_exists(conn, "_jsonlift_schema")? {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT toml, saved_at FROM _jsonlift_schema WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 pub fn save_schema(conn: &Connection, toml: &str, at: &str) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS _jsonlift_schema (\n  id INTEGER PRIMARY KEY CHECK (id = 1),\n  toml TEXT NOT NULL,\n  saved_at TEXT NOT NULL\n)",
