@@ -75,6 +75,9 @@ pub struct Config {
     /// tables the collections read (they are in the migration's backup of the sources).
     #[serde(default)]
     pub drop_source_tables: bool,
+    /// The folder of numbered SQL migrations (`NNN_name.sql`), default `migrations` beside the
+    /// project file (docs/evolve.md).
+    pub migrations_dir: Option<String>,
     /// Database backups: schedule and retention (docs/backup.md).
     #[serde(default)]
     pub backups: BackupsConfig,
@@ -253,6 +256,12 @@ pub struct FieldSpec {
     pub column: Option<String>,
     #[serde(default)]
     pub required: bool,
+    /// The value a record without this field gets: new records inserted through the API, and
+    /// existing records when a plan adds the field (docs/evolve.md).
+    pub default: Option<toml::Value>,
+    /// The field's former name: a plan renames it in every record instead of dropping one
+    /// field and adding another (docs/evolve.md).
+    pub renamed_from: Option<String>,
     /// `true` on a scalar field; on an array field with a child table, lists of columns that
     /// are unique together (`[["_parent", "word"]]`).
     #[serde(default)]
@@ -399,6 +408,17 @@ impl Project {
     /// The schema PostgreSQL tables go in.
     pub fn pg_schema(&self) -> &str {
         self.config.pg_schema.as_deref().unwrap_or("public")
+    }
+
+    /// The folder of numbered SQL migrations: `migrations_dir`, or `migrations` beside the
+    /// project file.
+    pub fn migrations_dir(&self) -> PathBuf {
+        self.resolve(
+            self.config
+                .migrations_dir
+                .as_deref()
+                .unwrap_or("migrations"),
+        )
     }
 
     pub fn backup_dir(&self) -> PathBuf {

@@ -361,7 +361,8 @@ pub fn fill_sqlite(
     Ok(())
 }
 
-/// The source fingerprints, the ledger (plus a row for `action`) and the audit log.
+/// The source fingerprints, the ledger (plus a row for `action`), what schema evolution keeps
+/// and the audit log.
 fn copy_bookkeeping(
     src: &dyn Tx,
     dst: &dyn Tx,
@@ -377,6 +378,9 @@ fn copy_bookkeeping(
     for r in &ledger {
         dst.ledger_insert(r)?;
     }
+    // The kept `[collections]` and the applied numbered migrations: without them the copy
+    // could not plan a change, and would apply the migrations again.
+    dst.evolution_write(&src.evolution_read()?)?;
     report.ledger_rows = ledger.len() as u64;
     if let Some(action) = action {
         let now = crate::clock::now();

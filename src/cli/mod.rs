@@ -12,7 +12,9 @@ mod export;
 mod infer;
 mod init;
 mod migrate;
+mod migrations;
 mod output;
+mod plan;
 mod restore;
 pub mod serve;
 mod verify;
@@ -50,6 +52,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Back up the sources, load them atomically, verify every record, record the run.
     Migrate(migrate::MigrateArgs),
+    /// Show what migrate would change now that jsonlift.toml changed (--write: as a numbered file).
+    Plan(plan::PlanArgs),
+    /// List the numbered SQL migrations, applied and pending.
+    Migrations(migrations::MigrationsArgs),
     /// Compare the database with the sources, record by record.
     Verify(verify::VerifyArgs),
     /// Write every source back from the database, in its original shape.
@@ -99,6 +105,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Check(a) => check::run(a, cli.quiet).map(|r| r.ok),
         Command::Migrate(a) => migrate::run(a, cli.quiet).map(|r| r.ok),
+        Command::Plan(a) => plan::run(a, cli.quiet),
+        Command::Migrations(a) => migrations::run(a).map(|_| true),
         Command::Verify(a) => verify::run(a, cli.quiet).map(|r| r.ok),
         Command::Export(a) => export::run(a, cli.quiet).map(|r| r.ok),
         Command::Init(a) => init::run(a, cli.quiet),

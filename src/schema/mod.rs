@@ -3,6 +3,7 @@
 //! back together of records from rows ([`rebuild`]) that verify and export rely on.
 
 pub mod ddl;
+pub mod defaults;
 pub mod dialect;
 pub mod fingerprint;
 pub mod rebuild;
@@ -106,6 +107,8 @@ pub struct Field {
     pub enumeration: Option<Vec<Value>>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// `default` in jsonlift.toml: what a new record without the field gets.
+    pub default: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -544,6 +547,7 @@ impl Builder<'_> {
                     enumeration: None,
                     min: None,
                     max: None,
+                    default: None,
                 });
             }
         }
@@ -701,6 +705,12 @@ impl Builder<'_> {
             if let FieldKind::Json { col } = kind {
                 t.columns[col].not_null = spec.required && path.is_empty();
             }
+            let default = match &spec.default {
+                Some(v) => {
+                    Some(toml_to_value(v).map_err(|m| self.err(format!("{fctx}: default: {m}")))?)
+                }
+                None => None,
+            };
             out.push(Field {
                 name: name.clone(),
                 kind,
@@ -708,6 +718,7 @@ impl Builder<'_> {
                 enumeration,
                 min: spec.min,
                 max: spec.max,
+                default,
             });
         }
         Ok(out)
@@ -1090,6 +1101,15 @@ fn toml_to_value(v: &toml::Value) -> Result<Value, String> {
         toml::Value::Integer(i) => Value::Number(Number::from_i64(*i)),
         toml::Value::Float(f) => Value::Number(Number::from_f64(*f).ok_or("not a finite number")?),
         toml::Value::Boolean(b) => Value::Bool(*b),
+        // A `default` may be a list or a table (an `enum` value never is: its check refuses).
+        toml::Value::Array(a) => {
+            Value::Array(a.iter().map(toml_to_value).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| Ok((k.clone(), toml_to_value(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         other => return Err(format!("unsupported value {other}")),
     })
 }

@@ -69,6 +69,14 @@ pub struct LedgerRow {
 
 /// One open transaction. Methods take `&self`: a record's rebuild reads children while its own
 /// row is in hand.
+/// What [`Tx::evolution_read`] gives: the kept `[collections]` and the applied migrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evolution {
+    /// The kept TOML and when it was kept.
+    pub schema: Option<(String, String)>,
+    pub migrations: Vec<super::bookkeeping::AppliedMigration>,
+}
+
 pub trait Tx {
     /// The SQL spelling of this database (its column types, for comparing with the schema).
     fn dialect(&self) -> crate::store::Dialect;
@@ -171,6 +179,11 @@ pub trait Tx {
     fn ledger_insert(&self, r: &LedgerRow) -> Result<(), StoreError>;
     /// Records what a source was when it was migrated (replacing what was recorded).
     fn source_write(&self, s: &SourceState) -> Result<(), StoreError>;
+    /// The kept `[collections]` (with the time it was kept) and the numbered SQL migrations
+    /// applied (issue #17): what a later plan compares with and must not apply again.
+    fn evolution_read(&self) -> Result<Evolution, StoreError>;
+    /// Enters them as they are (a copy of another database's).
+    fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError>;
 
     // ----- the database itself ---------------------------------------------------------------
 

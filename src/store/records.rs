@@ -254,6 +254,9 @@ impl<'s> Records<'s> {
                 format!("{} is a single document: replace it with PUT", self.name()),
             ));
         }
+        if let Value::Object(o) = &mut record {
+            crate::schema::defaults::fill(self.schema, &self.table().fields, o);
+        }
         let key = self.key_for_new(tx, &mut record)?;
         if self.rowid(tx, &key)?.is_some() {
             return Err(StoreError::Conflict(vec![FieldError {

@@ -10,7 +10,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::StoreError;
-use super::backend::{Cells, LedgerRow, Refusal, Run, SourceState, Tx, Written};
+use super::backend::{Cells, Evolution, LedgerRow, Refusal, Run, SourceState, Tx, Written};
 use super::bookkeeping;
 use crate::audit::{Entry, Filter, NewEntry};
 
@@ -605,6 +605,23 @@ impl Tx for SqliteTx<'_> {
 
     fn ledger_insert(&self, r: &LedgerRow) -> Result<(), StoreError> {
         Ok(bookkeeping::ledger_insert(self.0, r)?)
+    }
+
+    fn evolution_read(&self) -> Result<Evolution, StoreError> {
+        Ok(Evolution {
+            schema: bookkeeping::saved_schema_at(self.0)?,
+            migrations: bookkeeping::applied_migrations(self.0)?,
+        })
+    }
+
+    fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError> {
+        if let Some((toml, at)) = &e.schema {
+            bookkeeping::save_schema(self.0, toml, at)?;
+        }
+        for m in &e.migrations {
+            bookkeeping::record_migration(self.0, m)?;
+        }
+        Ok(())
     }
 
     fn source_write(&self, s: &SourceState) -> Result<(), StoreError> {

@@ -11,6 +11,9 @@
 //!   snapshot while writing, corrupted backups and missing client programs refused.
 //! - `compat`: a project file changed after the migration (drift) is refused by every reader;
 //!   a database made by an earlier jsonlift is upgraded in place by `migrate`, edits kept.
+//! - `evolve`: a changed jsonlift.toml applied in place by `migrate` (`plan`, each kind of
+//!   change, API edits kept, refusals listing every record, kills mid-evolution) and numbered
+//!   SQL migrations (order, once, sha256, edited/gap/duplicate refused, rollback, `plan --write`).
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
@@ -57,6 +60,7 @@ mod compat;
 mod corpus;
 mod crash;
 mod crash_backup;
+mod evolve;
 mod examples;
 mod infer;
 mod interop;

@@ -179,7 +179,13 @@ pub fn drop_sql(schema: &Schema) -> Vec<String> {
         .iter()
         .map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", quote(&t.name)))
         .collect();
-    for t in ["_jsonlift_sources", "_jsonlift_ledger", "_jsonlift_audit"] {
+    for t in [
+        "_jsonlift_sources",
+        "_jsonlift_ledger",
+        "_jsonlift_audit",
+        "_jsonlift_schema",
+        "_jsonlift_migrations",
+    ] {
         out.push(format!("DROP TABLE IF EXISTS {t} CASCADE"));
     }
     out

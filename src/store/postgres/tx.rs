@@ -20,7 +20,8 @@ use crate::schema::shred::Cell;
 use crate::schema::{ColType, Table};
 use crate::store::Dialect;
 use crate::store::StoreError;
-use crate::store::backend::{Cells, LedgerRow, Refusal, Run, SourceState, Tx, Written};
+use crate::store::backend::{Cells, Evolution, LedgerRow, Refusal, Run, SourceState, Tx, Written};
+use crate::store::bookkeeping::AppliedMigration;
 
 /// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
 #[derive(Default)]
@@ -859,6 +860,62 @@ impl Tx for PgTx<'_, '_> {
             &[&r.id, &r.started_at, &r.finished_at, &r.action, &r.schema_hash, &r.sources, &r.backup, &r.version],
         )
         .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn evolution_read(&self) -> Result<Evolution, StoreError> {
+        let mut out = Evolution::default();
+        if self.columns("_jsonlift_schema")?.is_some() {
+            let rows = self.query(
+                "SELECT toml, saved_at FROM _jsonlift_schema WHERE id = 1",
+                &[],
+            )?;
+            if let Some(r) = rows.first() {
+                out.schema = Some((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?));
+            }
+        }
+        if self.columns("_jsonlift_migrations")?.is_some() {
+            let rows = self.query(
+                "SELECT number, name, sha256, applied_at FROM _jsonlift_migrations ORDER BY number",
+                &[],
+            )?;
+            for r in &rows {
+                out.migrations.push(AppliedMigration {
+                    number: r.try_get::<_, i64>(0).map_err(pg_err)? as u32,
+                    name: r.try_get(1).map_err(pg_err)?,
+                    sha256: r.try_get(2).map_err(pg_err)?,
+                    applied_at: r.try_get(3).map_err(pg_err)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError> {
+        if let Some((toml, at)) = &e.schema {
+            self.tx
+                .borrow_mut()
+                .batch_execute("CREATE TABLE IF NOT EXISTS _jsonlift_schema (id BIGINT PRIMARY KEY CHECK (id = 1), toml TEXT NOT NULL, saved_at TEXT NOT NULL)")
+                .map_err(pg_err)?;
+            self.execute(
+                "INSERT INTO _jsonlift_schema (id, toml, saved_at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET toml = EXCLUDED.toml, saved_at = EXCLUDED.saved_at",
+                &[toml, at],
+            )
+            .map_err(pg_err)?;
+        }
+        if !e.migrations.is_empty() {
+            self.tx
+                .borrow_mut()
+                .batch_execute("CREATE TABLE IF NOT EXISTS _jsonlift_migrations (number BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)")
+                .map_err(pg_err)?;
+        }
+        for m in &e.migrations {
+            self.execute(
+                "INSERT INTO _jsonlift_migrations (number, name, sha256, applied_at) VALUES ($1, $2, $3, $4)",
+                &[&i64::from(m.number), &m.name, &m.sha256, &m.applied_at],
+            )
+            .map_err(pg_err)?;
+        }
         Ok(())
     }
 
