@@ -22,5 +22,6 @@ pub mod process;
 pub mod schema;
 pub mod source;
 pub mod store;
+pub mod sync;
 pub mod uuid;
 pub mod writeback;

@@ -1,0 +1,455 @@
+//! Live file sync (issue #15): `serve --watch` and `jsonlift watch` on real files, with real
+//! file-system events. Each test changes files on disk the way an editor or `git checkout` does
+//! and polls the API until the change shows (or fails after a generous deadline: no timed
+//! assertions). Afterwards `verify` must find the database and the files identical, so the
+//! layout (file names, formatting) followed too.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jsonlift::json::Value;
+
+use crate::serve::{Server, call, example};
+use crate::util::*;
+
+/// A short debounce keeps the tests quick; the behaviour is the same at the default 500 ms.
+const SYNC: &str = "[sync]\ndebounce_ms = 100\n";
+
+/// Polls `f` until it gives a value, or fails the test after 30 s (a deadline for a broken
+/// sync, not a measure of speed).
+#[track_caller]
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("gave up waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn get(s: &Server, path: &str) -> (u16, Value) {
+    let r = call("GET", &s.url(path), None, None);
+    let v = if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.value()
+    };
+    (r.status, v)
+}
+
+fn num(v: &Value, name: &str) -> Option<i64> {
+    match v.get(name) {
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn field(v: &Value, name: &str) -> Option<String> {
+    v.get(name).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Waits until `GET path` answers 200 with `name` = `want`.
+#[track_caller]
+fn wait_field(s: &Server, path: &str, name: &str, want: &str) {
+    wait_for(&format!("{path} with {name} = {want:?}"), || {
+        let (st, v) = get(s, path);
+        (st == 200 && field(&v, name).as_deref() == Some(want)).then_some(())
+    });
+}
+
+#[track_caller]
+fn wait_status(s: &Server, path: &str, status: u16) {
+    wait_for(&format!("{path} answering {status}"), || {
+        (get(s, path).0 == status).then_some(())
+    });
+}
+
+fn sync_state(s: &Server) -> Value {
+    get(s, "/_admin/sync").1
+}
+
+fn persona(id: &str, name: &str) -> String {
+    format!("{{\n  \"id\": \"{id}\",\n  \"name\": \"{name}\"\n}}\n")
+}
+
+/// The example's file, with its name field replaced.
+fn renamed_text(p: &crate::util::Project, rel: &str, from: &str, to: &str) -> String {
+    let text = String::from_utf8(p.read(rel)).unwrap();
+    assert!(text.contains(from), "{rel} holds {from:?}");
+    text.replace(from, to)
+}
+
+#[test]
+fn serve_watch_follows_edits_adds_deletes_and_renames_of_a_folder() {
+    let p = example("personas", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    wait_for("the initial sync", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
+    });
+
+    // Written in place.
+    let text = renamed_text(&p, "personas/lena-weber.json", "\"Lena Weber\"", "\"Lena W.\"");
+    p.write("personas/lena-weber.json", &text);
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena W.");
+
+    // Added, in the folder's style.
+    p.write("personas/neu.json", persona("neu", "Neu Person"));
+    wait_field(&s, "/api/personas/neu", "name", "Neu Person");
+
+    // Deleted.
+    p.remove("personas/sam-rivera.json");
+    wait_status(&s, "/api/personas/sam-rivera", 404);
+
+    // Renamed with its content unchanged: the same record under the new file name.
+    fs::rename(
+        p.path("personas/zhang-wei.json"),
+        p.path("personas/zhang-wei-2.json"),
+    )
+    .unwrap();
+    wait_for("the rename recorded", || {
+        let (_, log) = get(&s, "/_admin/audit?collection=personas&key=zhang-wei");
+        let Value::Array(entries) = log else {
+            return None;
+        };
+        entries
+            .iter()
+            .any(|e| field(e, "request_id").as_deref() == Some("personas/zhang-wei-2.json"))
+            .then_some(())
+    });
+    wait_field(&s, "/api/personas/zhang-wei", "id", "zhang-wei");
+
+    // Every change audited as the sync's, with the file it came from.
+    let (_, log) = get(&s, "/_admin/audit?collection=personas");
+    let Value::Array(entries) = log else {
+        panic!("audit: {log:?}")
+    };
+    let by_sync: Vec<(String, String, String)> = entries
+        .iter()
+        .filter(|e| field(e, "actor").as_deref() == Some("sync"))
+        .map(|e| {
+            (
+                field(e, "action").unwrap(),
+                field(e, "key").unwrap_or_default(),
+                field(e, "request_id").unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        ("update", "lena-weber", "personas/lena-weber.json"),
+        ("insert", "neu", "personas/neu.json"),
+        ("delete", "sam-rivera", "personas/sam-rivera.json"),
+        ("update", "zhang-wei", "personas/zhang-wei-2.json"),
+    ] {
+        let want = (want.0.to_string(), want.1.to_string(), want.2.to_string());
+        assert!(by_sync.contains(&want), "{want:?} not in {by_sync:?}");
+    }
+
+    // Metrics count what was applied.
+    let m = call("GET", &s.url("/_admin/metrics"), None, None).body;
+    let applied: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("jsonlift_sync_events_applied_total "))
+        .unwrap_or_else(|| panic!("no sync metric in\n{m}"))
+        .parse()
+        .unwrap();
+    assert!(applied >= 4, "{applied}\n{m}");
+    assert!(m.contains("jsonlift_sync_lag_seconds_bucket{le=\"+Inf\"}"), "{m}");
+
+    // A graceful stop, then the database and the files agree record by record, file names
+    // and formatting included: export gives the files back byte for byte.
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+    let out = p.export();
+    for rel in [
+        "personas/lena-weber.json",
+        "personas/neu.json",
+        "personas/zhang-wei-2.json",
+        "prompts/persona-summary.prompty",
+    ] {
+        assert_exported_identical(&p, &out, rel);
+    }
+    assert!(!out.join("personas/zhang-wei.json").exists());
+    assert!(!out.join("personas/sam-rivera.json").exists());
+}
+
+#[test]
+fn every_editor_save_pattern_is_applied() {
+    let p = example("personas", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    let rel = "personas/lena-weber.json";
+    let path = p.path(rel);
+
+    // Truncate, then write (two events on one file).
+    {
+        use std::io::Write;
+        let text = renamed_text(&p, rel, "\"Lena Weber\"", "\"Truncated\"");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        f.write_all(text.as_bytes()).unwrap();
+    }
+    wait_field(&s, "/api/personas/lena-weber", "name", "Truncated");
+
+    // Write a temporary file, then rename it over (vim, VS Code, atomic writers).
+    let text = renamed_text(&p, rel, "\"Truncated\"", "\"Renamed over\"");
+    let tmp = p.path("personas/.lena-weber.json.swp");
+    fs::write(&tmp, &text).unwrap();
+    fs::rename(&tmp, &path).unwrap();
+    wait_field(&s, "/api/personas/lena-weber", "name", "Renamed over");
+
+    // Delete, then create again.
+    let text = renamed_text(&p, rel, "\"Renamed over\"", "\"Recreated\"");
+    fs::remove_file(&path).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    fs::write(&path, &text).unwrap();
+    wait_field(&s, "/api/personas/lena-weber", "name", "Recreated");
+
+    // A `git checkout`: 500 files added and 4 changed at once.
+    for i in 0..500 {
+        p.write(
+            &format!("personas/burst-{i:03}.json"),
+            persona(&format!("burst-{i:03}"), &format!("Burst {i}")),
+        );
+    }
+    for f in ["juergen-oeztuerk", "sam-rivera", "test-persona", "zhang-wei"] {
+        p.write(&format!("personas/{f}.json"), persona(f, "Checked out"));
+    }
+    wait_for("505 personas", || {
+        let (st, v) = get(&s, "/api/personas");
+        match v {
+            Value::Array(a) if st == 200 && a.len() == 505 => Some(()),
+            _ => None,
+        }
+    });
+    wait_field(&s, "/api/personas/zhang-wei", "name", "Checked out");
+    wait_field(&s, "/api/personas/burst-499", "name", "Burst 499");
+    wait_for("in sync", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
+    });
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+}
+
+#[test]
+fn a_broken_file_keeps_its_record_is_reported_and_applies_once_fixed() {
+    let p = example("personas", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    let good = String::from_utf8(p.read("personas/lena-weber.json")).unwrap();
+
+    // A syntax error on line 3.
+    p.write(
+        "personas/lena-weber.json",
+        "{\n  \"id\": \"lena-weber\",\n  \"name\": \"Lena\" \"oops\"\n}\n",
+    );
+    let err = wait_for("the error in /_admin/sync", || {
+        let v = sync_state(&s);
+        let Some(Value::Array(sources)) = v.get("sources") else {
+            return None;
+        };
+        sources.iter().find_map(|src| match src.get("errors") {
+            Some(Value::Array(e)) if !e.is_empty() => Some(e[0].clone()),
+            _ => None,
+        })
+    });
+    assert_eq!(
+        field(&err, "file").as_deref(),
+        Some("personas/lena-weber.json")
+    );
+    assert_eq!(num(&err, "line"), Some(3), "{err:?}");
+    assert!(num(&err, "column").is_some(), "{err:?}");
+    assert_eq!(field(&sync_state(&s), "state").as_deref(), Some("degraded"));
+    // The record keeps its last good version.
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena Weber");
+
+    // Other files keep syncing meanwhile.
+    p.write("personas/other.json", persona("other", "Other"));
+    wait_field(&s, "/api/personas/other", "name", "Other");
+
+    // A file that parses but breaks the schema: the JSON path of the problem is given.
+    p.write(
+        "personas/lena-weber.json",
+        "{\n  \"id\": \"lena-weber\",\n  \"name\": \"Lena\",\n  \"demographics\": {\"age\": -4}\n}\n",
+    );
+    wait_for("the schema error", || {
+        let v = sync_state(&s);
+        let text = jsonlift::json::to_compact_string(&v);
+        text.contains("$.demographics.age").then_some(())
+    });
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena Weber");
+    assert!(
+        s.log().contains("personas/lena-weber.json:4:"),
+        "the log names the file and place:\n{}",
+        s.log()
+    );
+
+    // Fixed: applied, and the error is gone.
+    p.write(
+        "personas/lena-weber.json",
+        good.replace("\"Lena Weber\"", "\"Lena fixed\""),
+    );
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena fixed");
+    wait_for("in sync again", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
+    });
+}
+
+#[test]
+fn single_file_sources_apply_only_the_records_that_changed() {
+    let p = example("lernpfad", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    let text = String::from_utf8(p.read("data/courses.json")).unwrap();
+    let (_, before) = get(&s, "/api/courses");
+    let Value::Array(before) = before else {
+        panic!()
+    };
+    let first = field(&before[0], "id").unwrap();
+    let title = field(&before[0], "title").unwrap();
+    // One title changed, written as an editor would (temp file renamed over).
+    let changed = text.replacen(&format!("\"{title}\""), "\"Neuer Titel\"", 1);
+    let tmp = p.path("data/.courses.json.tmp");
+    fs::write(&tmp, &changed).unwrap();
+    fs::rename(&tmp, p.path("data/courses.json")).unwrap();
+    wait_field(&s, &format!("/api/courses/{first}"), "title", "Neuer Titel");
+    // The others were not touched: the audit has one sync entry, an update of that course.
+    let (_, log) = get(&s, "/_admin/audit?collection=courses");
+    let Value::Array(entries) = log else { panic!() };
+    let sync: Vec<(String, String)> = entries
+        .iter()
+        .filter(|e| field(e, "actor").as_deref() == Some("sync"))
+        .map(|e| (field(e, "action").unwrap(), field(e, "key").unwrap()))
+        .collect();
+    assert_eq!(sync, [("update".to_string(), first.clone())]);
+    // The settings document too.
+    let stats = String::from_utf8(p.read("data/stats.json")).unwrap();
+    assert!(stats.contains("\"streak\": "), "{stats}");
+    let stats2 = stats.replacen("\"streak\": ", "\"streak\": 1", 1);
+    p.write("data/stats.json", &stats2);
+    wait_for("the document changed", || {
+        let (_, v) = get(&s, "/api/stats");
+        let now = jsonlift::json::to_compact_string(&v);
+        let parsed = jsonlift::json::parse(stats2.as_bytes(), 100).unwrap();
+        (now == jsonlift::json::to_compact_string(&parsed)).then_some(())
+    });
+    // A broken single file changes nothing and says where.
+    p.write("data/courses.json", "[\n  {\"id\": 1,\n");
+    wait_for("the error", || {
+        let text = jsonlift::json::to_compact_string(&sync_state(&s));
+        text.contains("data/courses.json").then_some(())
+    });
+    wait_field(&s, &format!("/api/courses/{first}"), "title", "Neuer Titel");
+    p.write("data/courses.json", &changed);
+    wait_for("in sync", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
+    });
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+    let out = p.export();
+    assert_exported_identical(&p, &out, "data/courses.json");
+    assert_exported_identical(&p, &out, "data/stats.json");
+}
+
+#[test]
+fn a_db_json_edit_applies_to_each_collection_it_holds() {
+    let p = example("jsonserver", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    let text = String::from_utf8(p.read("db.json")).unwrap();
+    let (_, posts) = get(&s, "/api/posts");
+    let Value::Array(posts) = posts else { panic!() };
+    let n = posts.len();
+    let title = field(&posts[0], "title").unwrap();
+    p.write(
+        "db.json",
+        text.replacen(&format!("\"{title}\""), "\"edited in db.json\"", 1),
+    );
+    wait_for("the post edited", || {
+        let (_, v) = get(&s, "/api/posts");
+        match v {
+            Value::Array(a) if a.len() == n => (field(&a[0], "title").as_deref()
+                == Some("edited in db.json"))
+            .then_some(()),
+            _ => None,
+        }
+    });
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+}
+
+#[test]
+fn watch_brings_the_database_to_the_files_at_start_in_one_line() {
+    let p = example("personas", SYNC);
+    // Changed while nothing ran: one edited, one added, one deleted.
+    let text = renamed_text(&p, "personas/lena-weber.json", "\"Lena Weber\"", "\"Offline\"");
+    p.write("personas/lena-weber.json", &text);
+    p.write("personas/offline.json", persona("offline", "Added offline"));
+    p.remove("personas/test-persona.json");
+    let mut child = Command::new(BIN)
+        .args(["watch", "-c"])
+        .arg(p.config())
+        .current_dir(&p.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("sync: initial sync in "), "{line}");
+    assert!(
+        line.contains("personas: 1 added, 1 changed, 1 deleted, 0 renamed"),
+        "{line}"
+    );
+    assert!(line.contains("prompts unchanged"), "{line}");
+    // Then it follows changes, without HTTP.
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    assert!(ready.contains("watching"), "{ready}");
+    p.write("personas/later.json", persona("later", "Later"));
+    wait_for("the later file in the database", || {
+        let r = p.jl(&["verify"]);
+        (r.code == Some(0)).then_some(())
+    });
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // The ledger records the files as they are now: a migration has nothing to do.
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+}
+
+#[test]
+fn reload_rescans_and_answers_with_what_changed() {
+    // A debounce far longer than the test: only the reload applies the change.
+    let p = example("personas", "[sync]\ndebounce_ms = 600000\n");
+    let s = Server::start(&p, &["--watch"], &[]);
+    p.write("personas/reloaded.json", persona("reloaded", "By reload"));
+    // An admin action needs a JSON body.
+    call("POST", &s.url("/_admin/sync/reload"), None, None).status(415);
+    let r = call("POST", &s.url("/_admin/sync/reload"), None, Some("{}"));
+    r.status(200);
+    let v = r.value();
+    let Some(Value::Array(sources)) = v.get("sources") else {
+        panic!("{}", r.body)
+    };
+    let personas = sources
+        .iter()
+        .find(|s| field(s, "source").as_deref() == Some("personas"))
+        .unwrap();
+    assert_eq!(num(&personas, "added"), Some(1), "{}", r.body);
+    assert_eq!(num(&personas, "deleted"), Some(0));
+    get(&s, "/api/personas/reloaded").0.eq(&200).then_some(()).unwrap();
+    // Without --watch there is no sync to show.
+    drop(s);
+    let plain = Server::start(&p, &[], &[]);
+    call("GET", &plain.url("/_admin/sync"), None, None).status(404);
+}
