@@ -319,6 +319,7 @@ impl<'a> Applier<'a> {
             match done {
                 Ok(_) => {
                     out.renamed += 1;
+                    self.state.applied(since_written(&spec.path.join(rel)));
                     in_db.remove(&from);
                     in_db.insert(rel.clone(), rec.value);
                     self.state
@@ -342,7 +343,10 @@ impl<'a> Applier<'a> {
                 recs.put_at(tx, &rel, None, &actor(&file))
             });
             match done {
-                Ok(true) => out.deleted += 1,
+                Ok(true) => {
+                    out.deleted += 1;
+                    self.state.applied(None);
+                }
                 Ok(false) => {}
                 Err(e) => {
                     out.errors += 1;

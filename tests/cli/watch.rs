@@ -267,7 +267,9 @@ fn a_broken_file_keeps_its_record_is_reported_and_applies_once_fixed() {
     );
     assert_eq!(num(&err, "line"), Some(3), "{err:?}");
     assert!(num(&err, "column").is_some(), "{err:?}");
-    assert_eq!(field(&sync_state(&s), "state").as_deref(), Some("degraded"));
+    wait_for("degraded", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("degraded")).then_some(())
+    });
     // The record keeps its last good version.
     wait_field(&s, "/api/personas/lena-weber", "name", "Lena Weber");
 
