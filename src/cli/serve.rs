@@ -129,6 +129,11 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         }
         false => None,
     };
+    // While watched, the API writes through the files (crate::sync::write).
+    let store: Arc<dyn Store> = match &watch {
+        Some(w) => Arc::new(crate::sync::write::WatchedStore::new(w.engine())),
+        None => store,
+    };
     // What `/_admin/backups`, `/_admin/restore` and the `[backups] interval` schedule need;
     // the schedule stops when the server returns.
     let backups = lock.map(|l| Arc::new(ServerBackups::new(project.clone(), l)));

@@ -614,6 +614,30 @@ impl<'s> Records<'s> {
         }
     }
 
+    /// The key-column value (a folder's file name) of the record with this key.
+    pub fn at_of(&self, tx: &dyn Tx, key: &str) -> Result<Option<String>, StoreError> {
+        let t = self.table();
+        let (Some(kc), Some(rowid)) = (t.key_col, self.rowid(tx, key)?) else {
+            return Ok(None);
+        };
+        Ok(tx.cell(t, rowid, kc)?.map(|c| cell_text(&c)))
+    }
+
+    /// Every key-column value (every file name of a folder collection), without rebuilding
+    /// the records.
+    pub fn ats(&self, tx: &dyn Tx) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let t = self.table();
+        let mut out = std::collections::BTreeSet::new();
+        let Some(kc) = t.key_col else {
+            return Ok(out);
+        };
+        tx.scan(t, &mut |cells| {
+            out.insert(cell_text(&cells[kc]));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// A key-column value as a cell (a TinyDB document id is an integer).
     fn at_cell(&self, at: &str) -> Option<Cell<'static>> {
         let t = self.table();

@@ -106,7 +106,7 @@ fn read_retrying(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     }
 }
 
-fn sha(bytes: &[u8]) -> [u8; 32] {
+pub(super) fn sha(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
@@ -182,6 +182,29 @@ impl<'a> Applier<'a> {
             crate::backup::hash_folder(&spec.path).ok()
         } else {
             crate::backup::hash_file(&spec.path).ok()
+        }
+    }
+
+    /// Notes every file of source `si` as held by the database (the initial sync found the
+    /// source as the ledger recorded it): an API write may then overwrite them.
+    pub fn remember_files(&mut self, si: usize) {
+        let spec = &self.schema().sources[si];
+        let paths: Vec<PathBuf> = if source::is_folder(spec) {
+            match source::folder_files(spec) {
+                Ok(files) => files
+                    .into_iter()
+                    .flatten()
+                    .map(|rel| spec.path.join(rel))
+                    .collect(),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            vec![spec.path.clone()]
+        };
+        for p in paths {
+            if let Ok(bytes) = std::fs::read(&p) {
+                self.work.known.insert(p, sha(&bytes));
+            }
         }
     }
 

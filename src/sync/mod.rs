@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod state;
 mod watcher;
+pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,8 +83,12 @@ impl Engine {
         &self.store
     }
 
+    fn lock_work(&self) -> std::sync::MutexGuard<'_, Work> {
+        self.work.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn with_applier<T>(&self, f: impl FnOnce(&mut Applier) -> T) -> T {
-        let mut work = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        let mut work = self.lock_work();
         let mut a = Applier {
             store: &*self.store,
             state: &self.state,
@@ -108,6 +113,7 @@ impl Engine {
                         .is_some_and(|s| s.size == *size && s.sha256 == *sha)
                 });
                 let changes = if initial && same {
+                    a.remember_files(si);
                     if let Ok(n) = a.documents(si) {
                         a.state.synced(si, n);
                     }

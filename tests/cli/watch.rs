@@ -455,3 +455,156 @@ fn reload_rescans_and_answers_with_what_changed() {
     let plain = Server::start(&p, &[], &[]);
     call("GET", &plain.url("/_admin/sync"), None, None).status(404);
 }
+
+/// The audit entries of one record, as (action, actor).
+fn audit_of(s: &Server, collection: &str, key: &str) -> Vec<(String, String)> {
+    let (_, log) = get(s, &format!("/_admin/audit?collection={collection}&key={key}"));
+    let Value::Array(entries) = log else {
+        panic!("audit: {log:?}")
+    };
+    entries
+        .iter()
+        .map(|e| {
+            (
+                field(e, "action").unwrap(),
+                field(e, "actor").unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn api_writes_to_a_watched_folder_go_to_the_files_first() {
+    let p = example("personas", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    let rel = "personas/lena-weber.json";
+    let expected = renamed_text(&p, rel, "\"Lena Weber\"", "\"Via API\"");
+
+    // An update: the file is rewritten in its own formatting, only the field changed.
+    call(
+        "PATCH",
+        &s.url("/api/personas/lena-weber"),
+        None,
+        Some(r#"{"name": "Via API"}"#),
+    )
+    .status(200);
+    assert_eq!(String::from_utf8(p.read(rel)).unwrap(), expected);
+
+    // An insert: a new file, in the folder's style.
+    call(
+        "POST",
+        &s.url("/api/personas"),
+        None,
+        Some(r#"{"id": "api-new", "name": "From API"}"#),
+    )
+    .status(201);
+    assert_eq!(
+        String::from_utf8(p.read("personas/api-new.json")).unwrap(),
+        persona("api-new", "From API")
+    );
+
+    // A delete: the file goes.
+    call("DELETE", &s.url("/api/personas/sam-rivera"), None, None).status(200);
+    assert!(!p.path("personas/sam-rivera.json").exists());
+
+    // The watcher sees those files change and does not apply them again: once a later edit
+    // on disk is applied (events are taken in order), the API's records have no sync entry.
+    p.write("personas/marker.json", persona("marker", "Marker"));
+    wait_field(&s, "/api/personas/marker", "name", "Marker");
+    wait_for("in sync", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
+    });
+    for key in ["lena-weber", "api-new", "sam-rivera"] {
+        let log = audit_of(&s, "personas", key);
+        assert!(
+            log.iter().all(|(_, actor)| actor != "sync"),
+            "{key}: {log:?}"
+        );
+        assert_eq!(log.len(), 1, "{key}: {log:?}");
+    }
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+}
+
+#[test]
+fn an_api_write_over_a_file_changed_on_disk_is_a_conflict_and_changes_nothing() {
+    // The watcher waits longer than the test: the disk edit stays unapplied.
+    let p = example("personas", "[sync]\ndebounce_ms = 600000\n");
+    let s = Server::start(&p, &["--watch"], &[]);
+    let rel = "personas/lena-weber.json";
+    let on_disk = renamed_text(&p, rel, "\"Lena Weber\"", "\"Edited on disk\"");
+    p.write(rel, &on_disk);
+    let r = call(
+        "PATCH",
+        &s.url("/api/personas/lena-weber"),
+        None,
+        Some(r#"{"name": "Via API"}"#),
+    );
+    r.status(409);
+    assert!(r.body.contains("changed on disk"), "{}", r.body);
+    assert_eq!(String::from_utf8(p.read(rel)).unwrap(), on_disk);
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena Weber");
+    // A new record whose file appeared on disk first: the same.
+    p.write("personas/dup.json", persona("dup", "On disk"));
+    call(
+        "POST",
+        &s.url("/api/personas"),
+        None,
+        Some(r#"{"id": "dup", "name": "From API"}"#),
+    )
+    .status(409);
+    assert_eq!(
+        String::from_utf8(p.read("personas/dup.json")).unwrap(),
+        persona("dup", "On disk")
+    );
+    // Once the sync has applied the disk (a reload), the write goes through.
+    call("POST", &s.url("/_admin/sync/reload"), None, Some("{}")).status(200);
+    call(
+        "PATCH",
+        &s.url("/api/personas/lena-weber"),
+        None,
+        Some(r#"{"name": "Via API"}"#),
+    )
+    .status(200);
+    assert_eq!(
+        String::from_utf8(p.read(rel)).unwrap(),
+        on_disk.replace("\"Edited on disk\"", "\"Via API\"")
+    );
+}
+
+#[test]
+fn api_writes_to_a_watched_single_file_rewrite_it_in_its_formatting() {
+    let p = example("lernpfad", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    let (_, list) = get(&s, "/api/courses");
+    let Value::Array(list) = list else { panic!() };
+    let id = field(&list[1], "id").unwrap();
+    let title = field(&list[1], "title").unwrap();
+    let expected = String::from_utf8(p.read("data/courses.json"))
+        .unwrap()
+        .replacen(&format!("\"{title}\""), "\"API title\"", 1);
+    call(
+        "PATCH",
+        &s.url(&format!("/api/courses/{id}")),
+        None,
+        Some(r#"{"title": "API title"}"#),
+    )
+    .status(200);
+    assert_eq!(
+        String::from_utf8(p.read("data/courses.json")).unwrap(),
+        expected
+    );
+    // Once a later edit on disk is applied, the course still has only the API's entry.
+    let stats = String::from_utf8(p.read("data/stats.json")).unwrap();
+    p.write("data/stats.json", stats.replacen("\"xp\": ", "\"xp\": 9", 1));
+    wait_for("the stats edit", || {
+        let (_, v) = get(&s, "/api/stats");
+        let xp = num(&v, "xp")?;
+        xp.to_string().starts_with('9').then_some(())
+    });
+    let log = audit_of(&s, "courses", &id);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_ne!(log[0].1, "sync");
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+}
