@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use rusqlite::Connection;
 
 use super::export::write_from_db;
@@ -27,7 +27,7 @@ use crate::config::Project;
 use crate::schema::Schema;
 use crate::schema::ddl::{internal_tables, schema_sql};
 use crate::schema::shred::Ids;
-use crate::source::{Format, Layout};
+use crate::source::Layout;
 use crate::store::Dialect;
 use crate::store::sqlite::SqliteTx;
 use crate::store::{Store, StoreError, Tx};
@@ -199,15 +199,9 @@ impl JsonStore {
         f(cache.as_mut().expect("loaded above"))
     }
 
-    /// Writes source `si` back atomically: a temp file beside it, fsync, rename.
+    /// Writes single-file source `si` back atomically: a temp file beside it, fsync, rename.
     fn put_back(&self, loaded: &Loaded, si: usize) -> anyhow::Result<()> {
         let spec = &self.schema.sources[si];
-        if matches!(spec.members[0].format, Format::Folder | Format::Prompty) {
-            bail!(
-                "{}: --store json cannot write folder sources yet; serve from the database",
-                spec.display
-            );
-        }
         let name = spec
             .path
             .file_name()
@@ -266,6 +260,22 @@ impl JsonStore {
     }
 }
 
+/// The layouts the files were loaded with, for writing folder records back: each file is
+/// what was loaded (the cache reloads when a source changes), so any may be written.
+struct Layouts<'l>(&'l HashMap<usize, Layout>);
+
+impl crate::store::files::Guard for Layouts<'_> {
+    fn check(&mut self, _: &Path, _: &str, _: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn written(&mut self, _: &Path) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn layout(&self, si: usize) -> Option<Layout> {
+        self.0.get(&si).cloned()
+    }
+}
+
 impl Store for JsonStore {
     fn schema(&self) -> &Schema {
         &self.schema
@@ -307,7 +317,16 @@ impl Store for JsonStore {
                     })
                     .map(|c| c.source)
                     .collect();
-                for si in touched {
+                // Folders: the files of the records written (store::files); single files:
+                // written whole.
+                let (folders, files): (Vec<usize>, Vec<usize>) = touched
+                    .into_iter()
+                    .partition(|&si| crate::source::is_folder(&self.schema.sources[si]));
+                if !folders.is_empty() {
+                    let mut guard = Layouts(&l.layouts);
+                    crate::store::files::write_back(&tx, &self.schema, &entries, &mut guard)?;
+                }
+                for si in files {
                     self.put_back(l, si)?;
                 }
                 self.append_audit(&entries)?;

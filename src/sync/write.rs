@@ -9,7 +9,6 @@
 //! what the database holds (changed on disk and not yet applied, or broken) is not overwritten:
 //! the write is refused as a conflict (409) and changes nothing.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,8 +18,7 @@ use crate::audit::{Entry, Filter};
 use crate::json::JsonPath;
 use crate::schema::Schema;
 use crate::schema::shred::FieldError;
-use crate::source;
-use crate::store::records::Records;
+use crate::store::files::Guard;
 use crate::store::{Store, StoreError, Tx};
 
 /// The database as the API sees it while the files are watched.
@@ -65,112 +63,39 @@ fn check_unchanged(work: &Work, path: &Path, file: &str, exists: bool) -> Result
     }
 }
 
-/// Writes the files of the records `entries` (this transaction's audit entries) changed, as
-/// the database now holds them; notes each path written in `written` and its hash in `work`.
-fn through(
-    tx: &dyn Tx,
-    schema: &Schema,
-    work: &mut Work,
-    entries: &[Entry],
-    written: &mut Vec<PathBuf>,
-) -> Result<(), StoreError> {
-    let mut by_source: BTreeMap<usize, Vec<(usize, &Entry)>> = BTreeMap::new();
-    for e in entries {
-        if let Some(ci) = schema
-            .collections
-            .iter()
-            .position(|c| c.name == e.collection)
-        {
-            by_source
-                .entry(schema.collections[ci].source)
-                .or_default()
-                .push((ci, e));
-        }
-    }
-    for (si, es) in by_source {
-        let spec = &schema.sources[si];
-        let layout = match work.ledger.get(&si) {
-            Some(s) => s.layout.clone(),
-            None => crate::migrate::export::default_layout(),
-        };
-        let failed = |e: anyhow::Error| StoreError::Other(e.context(spec.display.clone()));
-        if !source::is_folder(spec) {
-            check_unchanged(work, &spec.path, &spec.display, true)?;
-            crate::migrate::export::write_from_db(tx, schema, si, &layout, &spec.path, None)
-                .map_err(failed)?;
-            remember(work, &spec.path, written)?;
-            continue;
-        }
-        let mut deleted = false;
-        for (ci, e) in es {
-            let recs = Records::new(schema, ci);
-            let Some(key) = &e.key else { continue };
-            if e.action == "delete" {
-                deleted = true;
-                continue;
-            }
-            let Some(at) = recs.at_of(tx, key)? else {
-                continue;
-            };
-            let Some(value) = recs.get(tx, key)? else {
-                continue;
-            };
-            let path = spec.path.join(&at);
-            let file = source::record_display(spec, &at);
-            check_unchanged(work, &path, &file, e.action != "insert")?;
-            let mut feed = |_: usize,
-                            emit: &mut dyn FnMut(
-                Option<&str>,
-                &crate::json::Value,
-            ) -> anyhow::Result<()>| {
-                emit(Some(&at), &value)
-            };
-            source::write_source(spec, &layout, &spec.path, &mut feed).map_err(failed)?;
-            remember(work, &path, written)?;
-        }
-        if deleted {
-            // The deleted records' files: those the database held and holds no more.
-            let Some(ci) = schema.collections.iter().position(|c| c.source == si) else {
-                continue;
-            };
-            let ats = Records::new(schema, ci).ats(tx)?;
-            let gone: Vec<PathBuf> = work
-                .known
-                .keys()
-                .filter(|p| {
-                    p.strip_prefix(&spec.path)
-                        .ok()
-                        .and_then(|r| r.to_str())
-                        .is_some_and(|rel| !ats.contains(rel))
-                })
-                .cloned()
-                .collect();
-            for path in gone {
-                let rel = path.strip_prefix(&spec.path).unwrap_or(&path);
-                let file = source::record_display(spec, &rel.to_string_lossy());
-                check_unchanged(work, &path, &file, true)?;
-                std::fs::remove_file(&path)
-                    .map_err(|e| failed(anyhow::anyhow!("cannot delete {file}: {e}")))?;
-                if let Some(dir) = path.parent() {
-                    crate::backup::sync_dir(dir);
-                }
-                work.known.remove(&path);
-                written.push(path);
-            }
-        }
-    }
-    Ok(())
+/// What the sync knows of the files guards the writes: a file must hold what the database
+/// holds before it is overwritten, and what is written is remembered.
+struct Known<'w> {
+    work: &'w mut Work,
+    written: &'w mut Vec<PathBuf>,
 }
 
-/// Notes that `path` now holds what the database will hold once the transaction commits.
-fn remember(work: &mut Work, path: &Path, written: &mut Vec<PathBuf>) -> Result<(), StoreError> {
-    if let Some(dir) = path.parent() {
-        crate::backup::sync_dir(dir);
+impl Guard for Known<'_> {
+    fn check(&mut self, path: &Path, file: &str, exists: bool) -> Result<(), StoreError> {
+        check_unchanged(self.work, path, file, exists)
     }
-    let bytes = std::fs::read(path).map_err(|e| StoreError::Other(e.into()))?;
-    work.known.insert(path.to_path_buf(), sha(&bytes));
-    written.push(path.to_path_buf());
-    Ok(())
+
+    fn written(&mut self, path: &Path) -> Result<(), StoreError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                self.work.known.insert(path.to_path_buf(), sha(&bytes));
+            }
+            // Deleted.
+            Err(_) => {
+                self.work.known.remove(path);
+            }
+        }
+        self.written.push(path.to_path_buf());
+        Ok(())
+    }
+
+    fn layout(&self, si: usize) -> Option<crate::source::Layout> {
+        self.work.ledger.get(&si).map(|s| s.layout.clone())
+    }
+
+    fn held(&self, path: &Path) -> bool {
+        self.work.known.contains_key(path)
+    }
 }
 
 impl Store for WatchedStore {
@@ -197,7 +122,11 @@ impl Store for WatchedStore {
                 after_id: Some(before),
                 ..Filter::default()
             })?;
-            through(tx, schema, &mut work, &entries, &mut written)
+            let mut guard = Known {
+                work: &mut work,
+                written: &mut written,
+            };
+            crate::store::files::write_back(tx, schema, &entries, &mut guard)
         });
         if done.is_err() {
             // Files written before the failure hold the truth now: the watcher applies them.

@@ -608,3 +608,50 @@ fn api_writes_to_a_watched_single_file_rewrite_it_in_its_formatting() {
     assert_eq!(s.stop(), Some(0));
     p.jl(&["verify"]).ok();
 }
+
+#[test]
+fn store_json_writes_folder_sources_file_by_file() {
+    let p = example("personas", "");
+    let s = Server::start(&p, &["--store", "json"], &[]);
+    let rel = "personas/lena-weber.json";
+    let expected = renamed_text(&p, rel, "\"Lena Weber\"", "\"JSON store\"");
+    let untouched = p.read("personas/zhang-wei.json");
+    call(
+        "PATCH",
+        &s.url("/api/personas/lena-weber"),
+        None,
+        Some(r#"{"name": "JSON store"}"#),
+    )
+    .status(200);
+    assert_eq!(String::from_utf8(p.read(rel)).unwrap(), expected);
+    call(
+        "POST",
+        &s.url("/api/personas"),
+        None,
+        Some(r#"{"id": "json-new", "name": "New"}"#),
+    )
+    .status(201);
+    assert_eq!(
+        String::from_utf8(p.read("personas/json-new.json")).unwrap(),
+        persona("json-new", "New")
+    );
+    call("DELETE", &s.url("/api/personas/sam-rivera"), None, None).status(200);
+    assert!(!p.path("personas/sam-rivera.json").exists());
+    // A prompty file is written back as .prompty.
+    call(
+        "PATCH",
+        &s.url("/api/prompts/persona-summary.prompty"),
+        None,
+        Some(r#"{"description": "changed"}"#),
+    )
+    .status(200);
+    let prompty = String::from_utf8(p.read("prompts/persona-summary.prompty")).unwrap();
+    assert!(prompty.starts_with("---"), "{prompty}");
+    assert!(prompty.contains("description: changed"), "{prompty}");
+    // The other files are not rewritten.
+    assert_eq!(p.read("personas/zhang-wei.json"), untouched);
+    drop(s);
+    // The database, migrated again from the files, holds exactly what the API answered.
+    p.jl(&["migrate", "--reimport"]).ok();
+    p.jl(&["verify"]).ok();
+}
