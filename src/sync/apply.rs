@@ -320,21 +320,22 @@ impl<'a> Applier<'a> {
             .filter(|r| !in_db.contains_key(*r))
             .cloned()
             .collect();
+        let mut gone: Vec<String> = in_db
+            .keys()
+            .filter(|g| !on_disk.contains(*g))
+            .cloned()
+            .collect();
         for rel in &new {
-            let gone: Vec<String> = in_db
-                .keys()
-                .filter(|g| !on_disk.contains(*g))
-                .cloned()
-                .collect();
             if gone.is_empty() {
                 break;
             }
             let Ok((rec, own)) = source::read_folder_file(spec, rel, &layout) else {
                 continue;
             };
-            let Some(from) = gone.into_iter().find(|g| in_db[g] == rec.value) else {
+            let Some(gi) = gone.iter().position(|g| in_db[g] == rec.value) else {
                 continue;
             };
+            let from = gone.swap_remove(gi);
             let file = source::record_display(spec, rel);
             let done = self.write_file(si, rel, Some(&from), own.clone(), &file, |tx| {
                 recs.rename_at(tx, &from, rel, &actor(&file))
