@@ -132,8 +132,53 @@ impl JsonStore {
             .collect()
     }
 
-    /// Every source, loaded into a fresh in-memory database.
+    /// Every source, loaded into a fresh in-memory database. A broken file of a folder
+    /// source is left out (and logged), so the other records are still served; a broken
+    /// single-file source stops the load, since what follows its error cannot be read.
     fn load(&self, lock: &FileLock) -> Result<Loaded, StoreError> {
+        let mut specs = self.schema.sources.clone();
+        loop {
+            let (loaded, problems) = self.load_specs(lock, &specs)?;
+            if problems.is_empty() {
+                return Ok(loaded.expect("loaded without problems"));
+            }
+            // Each problem a file of a folder source: leave those files out and load again.
+            let mut skipped = false;
+            let mut fatal = Vec::new();
+            for p in &problems {
+                let in_folder = specs.iter_mut().find(|sp| {
+                    crate::source::is_folder(sp)
+                        && p.file.starts_with(&format!("{}/", sp.display))
+                });
+                match in_folder {
+                    Some(sp) => {
+                        let rel = p.file[sp.display.len() + 1..].to_string();
+                        if !sp.skip.contains(&rel) {
+                            tracing::warn!("--store json: left out, not served: {p}");
+                            sp.skip.push(rel);
+                            skipped = true;
+                        }
+                    }
+                    None => fatal.push(p.to_string()),
+                }
+            }
+            if !fatal.is_empty() || !skipped {
+                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                return Err(anyhow!(
+                    "the JSON sources have problems (run `jsonlift check`):\n{}",
+                    lines.join("\n")
+                )
+                .into());
+            }
+        }
+    }
+
+    /// One load of `specs`: the loaded database, or the problems found.
+    fn load_specs(
+        &self,
+        lock: &FileLock,
+        specs: &[crate::source::SourceSpec],
+    ) -> Result<(Option<Loaded>, Vec<crate::error::Problem>), StoreError> {
         let stamp = self.stamp();
         let generation = lock.generation().map_err(anyhow::Error::from)?;
         let conn = crate::store::sqlite::open_in_memory()?;
@@ -149,7 +194,7 @@ impl JsonStore {
         let mut ids = Ids::new(self.schema.tables.len());
         let mut report = Report::new("serve", PathBuf::new());
         let mut layouts = HashMap::new();
-        for (si, spec) in self.schema.sources.iter().enumerate() {
+        for (si, spec) in specs.iter().enumerate() {
             if let Some(l) = load_source(
                 &conn,
                 &self.schema,
@@ -166,20 +211,18 @@ impl JsonStore {
         }
         if !report.ok {
             let _ = conn.execute_batch("ROLLBACK");
-            let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-            return Err(anyhow!(
-                "the JSON sources have problems (run `jsonlift check`):\n{}",
-                lines.join("\n")
-            )
-            .into());
+            return Ok((None, report.problems));
         }
         conn.execute_batch("COMMIT")?;
-        Ok(Loaded {
-            stamp,
-            generation,
-            conn,
-            layouts,
-        })
+        Ok((
+            Some(Loaded {
+                stamp,
+                generation,
+                conn,
+                layouts,
+            }),
+            Vec::new(),
+        ))
     }
 
     /// The cached load, refreshed when another server wrote or a source changed on disk.
@@ -265,7 +308,15 @@ impl JsonStore {
 struct Layouts<'l>(&'l HashMap<usize, Layout>);
 
 impl crate::store::files::Guard for Layouts<'_> {
-    fn check(&mut self, _: &Path, _: &str, _: bool) -> Result<(), StoreError> {
+    /// A new record's file must not exist yet (a broken file left out of the load has that
+    /// name, or another process just wrote one).
+    fn check(&mut self, path: &Path, file: &str, exists: bool) -> Result<(), StoreError> {
+        if !exists && path.exists() {
+            return Err(StoreError::Conflict(vec![crate::schema::shred::FieldError {
+                path: crate::json::JsonPath::root(),
+                message: format!("{file} already exists on disk (a file that cannot be read is not served); fix or remove it first"),
+            }]));
+        }
         Ok(())
     }
     fn written(&mut self, _: &Path) -> Result<(), StoreError> {

@@ -297,6 +297,7 @@ pub(crate) fn walk(spec: &SourceSpec) -> Result<Vec<Walked>, Problem> {
     };
     w.dir(&spec.path, "")?;
     let mut out = w.out;
+    out.retain(|(rel, _)| !spec.skip.contains(rel));
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(out.into_iter().map(|(_, w)| w).collect())
 }

@@ -150,6 +150,7 @@ mod tests {
                 body_field: String::new(),
             }],
             limits: Limits::default(),
+            skip: Vec::new(),
         }
     }
 

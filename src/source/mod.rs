@@ -56,6 +56,9 @@ pub struct SourceSpec {
     /// One entry for a single-collection source; several for a db.json / TinyDB file.
     pub members: Vec<MemberSpec>,
     pub limits: Limits,
+    /// Folder formats: files (relative paths) the reader leaves out — broken files that
+    /// `serve --store json` answers without, so the other records are served.
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -847,6 +847,7 @@ mod tests {
                 body_field: "body".into(),
             }],
             limits: Limits::default(),
+            skip: Vec::new(),
         }
     }
 
