@@ -147,8 +147,7 @@ impl JsonStore {
             let mut fatal = Vec::new();
             for p in &problems {
                 let in_folder = specs.iter_mut().find(|sp| {
-                    crate::source::is_folder(sp)
-                        && p.file.starts_with(&format!("{}/", sp.display))
+                    crate::source::is_folder(sp) && p.file.starts_with(&format!("{}/", sp.display))
                 });
                 match in_folder {
                     Some(sp) => {
@@ -312,10 +311,14 @@ impl crate::store::files::Guard for Layouts<'_> {
     /// name, or another process just wrote one).
     fn check(&mut self, path: &Path, file: &str, exists: bool) -> Result<(), StoreError> {
         if !exists && path.exists() {
-            return Err(StoreError::Conflict(vec![crate::schema::shred::FieldError {
-                path: crate::json::JsonPath::root(),
-                message: format!("{file} already exists on disk (a file that cannot be read is not served); fix or remove it first"),
-            }]));
+            return Err(StoreError::Conflict(vec![
+                crate::schema::shred::FieldError {
+                    path: crate::json::JsonPath::root(),
+                    message: format!(
+                        "{file} already exists on disk (a file that cannot be read is not served); fix or remove it first"
+                    ),
+                },
+            ]));
         }
         Ok(())
     }

@@ -124,9 +124,10 @@ impl<P: FileParser> FilesReader<P> {
         parser: P,
         layout: &Layout,
     ) -> Result<FilesReader<P>, Problem> {
-        let path = spec.path.join(safe_relative(rel).map_err(|e| {
-            Problem::new(file_display(&spec.display, rel), format!("{e:#}"))
-        })?);
+        let path = spec.path.join(
+            safe_relative(rel)
+                .map_err(|e| Problem::new(file_display(&spec.display, rel), format!("{e:#}")))?,
+        );
         let size = fs::metadata(&path)
             .map_err(|e| {
                 Problem::new(

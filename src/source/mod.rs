@@ -248,10 +248,7 @@ pub fn read_folder_file(
         Some(Format::Folder) => folder::open_one(spec, rel, layout)?,
         Some(Format::Prompty) => prompty::open_one(spec, rel, layout)?,
         _ => {
-            return Err(Problem::new(
-                spec.display.clone(),
-                "not a folder source",
-            ));
+            return Err(Problem::new(spec.display.clone(), "not a folder source"));
         }
     };
     let record = reader

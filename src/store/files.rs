@@ -81,11 +81,15 @@ pub fn write_back(
                 continue;
             };
             let path = spec.path.join(&at);
-            guard.check(&path, &source::record_display(spec, &at), e.action != "insert")?;
-            let mut feed = |_: usize,
-                            emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                emit(Some(&at), &value)
-            };
+            guard.check(
+                &path,
+                &source::record_display(spec, &at),
+                e.action != "insert",
+            )?;
+            let mut feed =
+                |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+                    emit(Some(&at), &value)
+                };
             source::write_source(spec, &layout, &spec.path, &mut feed).map_err(failed)?;
             if let Some(dir) = path.parent() {
                 crate::backup::sync_dir(dir);

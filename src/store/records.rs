@@ -481,7 +481,9 @@ impl<'s> Records<'s> {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let t = self.table();
-        let kc = t.key_col.expect("put_at is for collections with a key column");
+        let kc = t
+            .key_col
+            .expect("put_at is for collections with a key column");
         let rowid = match self.at_cell(at) {
             Some(cell) => tx.rowid_by(t, kc, &cell)?,
             None => None,
@@ -575,7 +577,9 @@ impl<'s> Records<'s> {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let t = self.table();
-        let kc = t.key_col.expect("rename_at is for collections with a key column");
+        let kc = t
+            .key_col
+            .expect("rename_at is for collections with a key column");
         let Some(rowid) = (match self.at_cell(from) {
             Some(cell) => tx.rowid_by(t, kc, &cell)?,
             None => None,

@@ -308,8 +308,11 @@ impl<'a> Applier<'a> {
             Ok(m) => m,
             Err(e) => {
                 out.errors += 1;
-                self.state
-                    .error(si, &spec.display, Problem::new(&spec.display, e.to_string()));
+                self.state.error(
+                    si,
+                    &spec.display,
+                    Problem::new(&spec.display, e.to_string()),
+                );
                 return out;
             }
         };
@@ -351,7 +354,8 @@ impl<'a> Applier<'a> {
                 }
                 Err(e) => {
                     out.errors += 1;
-                    self.state.error(si, &file, problem_of(e, Some(&rec), &file));
+                    self.state
+                        .error(si, &file, problem_of(e, Some(&rec), &file));
                 }
             }
         }
@@ -462,7 +466,8 @@ impl<'a> Applier<'a> {
                 Ok(changed)
             }
             Err(e) => {
-                self.state.error(si, &file, problem_of(e, Some(&rec), &file));
+                self.state
+                    .error(si, &file, problem_of(e, Some(&rec), &file));
                 Err(())
             }
         }
@@ -651,7 +656,11 @@ fn diff(
             *failing = Some(r.clone());
             let existed = entries.iter().any(|e| e.at.as_deref() == Some(&at));
             if recs.put_at(tx, &at, Some(r.value.clone()), who)? {
-                if existed { c.changed += 1 } else { c.added += 1 }
+                if existed {
+                    c.changed += 1
+                } else {
+                    c.added += 1
+                }
             }
             seen.insert(at);
         }

@@ -159,7 +159,10 @@ impl SyncState {
             i.counters.errors += 1;
             let errors = &mut i.sources[si].errors;
             if errors.get(file) != Some(&p) {
-                tracing::warn!(file, "sync: not applied, the record keeps its last good version: {p}");
+                tracing::warn!(
+                    file,
+                    "sync: not applied, the record keeps its last good version: {p}"
+                );
             }
             errors.insert(file.to_string(), p);
         });
@@ -246,7 +249,10 @@ mod tests {
         s.applied(None);
         let mut out = String::new();
         s.render(&mut out);
-        assert!(out.contains("jsonlift_sync_events_applied_total 3\n"), "{out}");
+        assert!(
+            out.contains("jsonlift_sync_events_applied_total 3\n"),
+            "{out}"
+        );
         assert!(out.contains("jsonlift_sync_lag_seconds_bucket{le=\"0.1\"} 0\n"));
         assert!(out.contains("jsonlift_sync_lag_seconds_bucket{le=\"0.25\"} 1\n"));
         assert!(out.contains("jsonlift_sync_lag_seconds_bucket{le=\"0.75\"} 2\n"));

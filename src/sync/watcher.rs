@@ -128,8 +128,7 @@ fn route_path(schema: &Schema, path: &Path, touched: &mut Touched) {
             } else if !touched.contains_key(&si) {
                 touched.insert(si, Some(BTreeSet::from([rel])));
             }
-        } else if recursive && (path.is_dir() || (!path.exists() && path.extension().is_none()))
-        {
+        } else if recursive && (path.is_dir() || (!path.exists() && path.extension().is_none())) {
             // A sub-folder moved in, out or away: its files are not named one by one.
             touched.insert(si, None);
         }

@@ -45,7 +45,11 @@ fn check_unchanged(work: &Work, path: &Path, file: &str, exists: bool) -> Result
     let now = match std::fs::read(path) {
         Ok(b) => Some(sha(&b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(StoreError::Other(anyhow::anyhow!("cannot read {file}: {e}"))),
+        Err(e) => {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "cannot read {file}: {e}"
+            )));
+        }
     };
     let held = work.known.get(path).copied();
     match (now, exists) {

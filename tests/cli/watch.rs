@@ -99,7 +99,12 @@ fn serve_watch_follows_edits_adds_deletes_and_renames_of_a_folder() {
     });
 
     // Written in place.
-    let text = renamed_text(&p, "personas/lena-weber.json", "\"Lena Weber\"", "\"Lena W.\"");
+    let text = renamed_text(
+        &p,
+        "personas/lena-weber.json",
+        "\"Lena Weber\"",
+        "\"Lena W.\"",
+    );
     p.write("personas/lena-weber.json", &text);
     wait_field(&s, "/api/personas/lena-weber", "name", "Lena W.");
 
@@ -164,7 +169,10 @@ fn serve_watch_follows_edits_adds_deletes_and_renames_of_a_folder() {
         .parse()
         .unwrap();
     assert!(applied >= 4, "{applied}\n{m}");
-    assert!(m.contains("jsonlift_sync_lag_seconds_bucket{le=\"+Inf\"}"), "{m}");
+    assert!(
+        m.contains("jsonlift_sync_lag_seconds_bucket{le=\"+Inf\"}"),
+        "{m}"
+    );
 
     // A graceful stop, then the database and the files agree record by record, file names
     // and formatting included: export gives the files back byte for byte.
@@ -226,7 +234,12 @@ fn every_editor_save_pattern_is_applied() {
             persona(&format!("burst-{i:03}"), &format!("Burst {i}")),
         );
     }
-    for f in ["juergen-oeztuerk", "sam-rivera", "test-persona", "zhang-wei"] {
+    for f in [
+        "juergen-oeztuerk",
+        "sam-rivera",
+        "test-persona",
+        "zhang-wei",
+    ] {
         p.write(&format!("personas/{f}.json"), persona(f, "Checked out"));
     }
     // A deadline for 500 transactions on a busy machine (PostgreSQL: a round trip each).
@@ -382,9 +395,9 @@ fn a_db_json_edit_applies_to_each_collection_it_holds() {
     wait_for("the post edited", || {
         let (_, v) = get(&s, "/api/posts");
         match v {
-            Value::Array(a) if a.len() == n => (field(&a[0], "title").as_deref()
-                == Some("edited in db.json"))
-            .then_some(()),
+            Value::Array(a) if a.len() == n => {
+                (field(&a[0], "title").as_deref() == Some("edited in db.json")).then_some(())
+            }
             _ => None,
         }
     });
@@ -396,7 +409,12 @@ fn a_db_json_edit_applies_to_each_collection_it_holds() {
 fn watch_brings_the_database_to_the_files_at_start_in_one_line() {
     let p = example("personas", SYNC);
     // Changed while nothing ran: one edited, one added, one deleted.
-    let text = renamed_text(&p, "personas/lena-weber.json", "\"Lena Weber\"", "\"Offline\"");
+    let text = renamed_text(
+        &p,
+        "personas/lena-weber.json",
+        "\"Lena Weber\"",
+        "\"Offline\"",
+    );
     p.write("personas/lena-weber.json", &text);
     p.write("personas/offline.json", persona("offline", "Added offline"));
     p.remove("personas/test-persona.json");
@@ -455,7 +473,11 @@ fn reload_rescans_and_answers_with_what_changed() {
         .unwrap();
     assert_eq!(num(&personas, "added"), Some(1), "{}", r.body);
     assert_eq!(num(&personas, "deleted"), Some(0));
-    get(&s, "/api/personas/reloaded").0.eq(&200).then_some(()).unwrap();
+    get(&s, "/api/personas/reloaded")
+        .0
+        .eq(&200)
+        .then_some(())
+        .unwrap();
     // Without --watch there is no sync to show.
     drop(s);
     let plain = Server::start(&p, &[], &[]);
@@ -464,7 +486,10 @@ fn reload_rescans_and_answers_with_what_changed() {
 
 /// The audit entries of one record, as (action, actor).
 fn audit_of(s: &Server, collection: &str, key: &str) -> Vec<(String, String)> {
-    let (_, log) = get(s, &format!("/_admin/audit?collection={collection}&key={key}"));
+    let (_, log) = get(
+        s,
+        &format!("/_admin/audit?collection={collection}&key={key}"),
+    );
     let Value::Array(entries) = log else {
         panic!("audit: {log:?}")
     };
@@ -602,7 +627,10 @@ fn api_writes_to_a_watched_single_file_rewrite_it_in_its_formatting() {
     );
     // Once a later edit on disk is applied, the course still has only the API's entry.
     let stats = String::from_utf8(p.read("data/stats.json")).unwrap();
-    p.write("data/stats.json", stats.replacen("\"xp\": ", "\"xp\": 9", 1));
+    p.write(
+        "data/stats.json",
+        stats.replacen("\"xp\": ", "\"xp\": 9", 1),
+    );
     wait_for("the stats edit", || {
         let (_, v) = get(&s, "/api/stats");
         let xp = num(&v, "xp")?;
@@ -665,7 +693,10 @@ fn store_json_writes_folder_sources_file_by_file() {
 #[test]
 fn store_json_serves_the_other_records_when_one_file_is_broken() {
     let p = example("personas", "");
-    p.write("personas/broken.json", "{\n  \"id\": \"broken\",\n  \"name\": \n}\n");
+    p.write(
+        "personas/broken.json",
+        "{\n  \"id\": \"broken\",\n  \"name\": \n}\n",
+    );
     let s = Server::start(&p, &["--store", "json"], &[]);
     let (st, list) = get(&s, "/api/personas");
     assert_eq!(st, 200, "{list:?}");
