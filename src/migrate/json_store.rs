@@ -32,8 +32,33 @@ use crate::store::Dialect;
 use crate::store::sqlite::SqliteTx;
 use crate::store::{Store, StoreError, Tx};
 
-/// What identifies a version of a source file without reading it.
-type Stamp = Vec<Option<(SystemTime, u64)>>;
+/// What identifies a version of a source without reading it: its modification time and size
+/// (a folder: its newest file or sub-folder, the sum of the sizes, how many files), so an
+/// edit of a folder's file in place is seen as well as one that adds or removes a file.
+type Stamp = Vec<Option<(SystemTime, u64, u64)>>;
+
+fn folder_stamp(dir: &Path) -> Option<(SystemTime, u64, u64)> {
+    let mut newest = std::fs::metadata(dir).ok()?.modified().ok()?;
+    let (mut size, mut files) = (0u64, 0u64);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let Ok(m) = std::fs::metadata(e.path()) else {
+                continue;
+            };
+            if let Ok(t) = m.modified() {
+                newest = newest.max(t);
+            }
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                size += m.len();
+                files += 1;
+            }
+        }
+    }
+    Some((newest, size, files))
+}
 
 struct Loaded {
     stamp: Stamp,
@@ -126,8 +151,11 @@ impl JsonStore {
             .sources
             .iter()
             .map(|s| {
+                if crate::source::is_folder(s) {
+                    return folder_stamp(&s.path);
+                }
                 let m = std::fs::metadata(&s.path).ok()?;
-                Some((m.modified().ok()?, m.len()))
+                Some((m.modified().ok()?, m.len(), 0))
             })
             .collect()
     }

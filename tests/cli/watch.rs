@@ -478,6 +478,10 @@ fn reload_rescans_and_answers_with_what_changed() {
         .eq(&200)
         .then_some(())
         .unwrap();
+    // --watch is for a database; the JSON store reads the files themselves.
+    p.jl(&["serve", "--watch", "--store", "json"])
+        .code(2)
+        .stderr_has("--store json reads the files themselves");
     // Without --watch there is no sync to show.
     drop(s);
     let plain = Server::start(&p, &[], &[]);
@@ -725,4 +729,32 @@ fn store_json_serves_the_other_records_when_one_file_is_broken() {
         p.read("personas/broken.json"),
         b"{\n  \"id\": \"broken\",\n  \"name\": \n}\n"
     );
+}
+
+#[test]
+fn store_json_sees_a_folder_file_edited_in_place_before_writing() {
+    let p = example("personas", "");
+    let s = Server::start(&p, &["--store", "json"], &[]);
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena Weber");
+    // Edited in place by someone else (the folder itself does not change).
+    let rel = "personas/lena-weber.json";
+    let edited = renamed_text(&p, rel, "\"Lena Weber\"", "\"Edited by hand\"");
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(p.path(rel))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, edited.as_bytes()))
+        .unwrap();
+    wait_field(&s, "/api/personas/lena-weber", "name", "Edited by hand");
+    // A patch of another field keeps the hand edit.
+    call(
+        "PATCH",
+        &s.url("/api/personas/lena-weber"),
+        None,
+        Some(r#"{"role": "Patched"}"#),
+    )
+    .status(200);
+    let now = String::from_utf8(p.read(rel)).unwrap();
+    assert!(now.contains("\"Edited by hand\""), "{now}");
+    assert!(now.contains("\"Patched\""), "{now}");
 }
