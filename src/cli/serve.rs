@@ -58,7 +58,15 @@ const DEFAULT_MAX_PAGE_SIZE: usize = 1000;
 
 pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
-    if a.migrate && a.store == StoreKind::Sqlite {
+    // With --watch, a database migrated before is brought to the files by the initial sync:
+    // files edited since are what the sync is for, not a reason to refuse to start.
+    let synced_later = a.watch
+        && Schema::build(&project)
+            .ok()
+            .and_then(|s| crate::migrate::open_existing(&project, &s).ok())
+            .and_then(|mut db| db.read(|tx| Ok(tx.runs()?.0)).ok())
+            .is_some_and(|runs| runs > 0);
+    if a.migrate && a.store == StoreKind::Sqlite && !synced_later {
         let report = crate::migrate::migrate(
             &project,
             &crate::migrate::Options {
