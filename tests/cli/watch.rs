@@ -405,6 +405,16 @@ fn a_db_json_edit_applies_to_each_collection_it_holds() {
     p.jl(&["verify"]).ok();
 }
 
+/// A child process killed when the test ends, whatever happened.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn watch_brings_the_database_to_the_files_at_start_in_one_line() {
     let p = example("personas", SYNC);
@@ -418,16 +428,18 @@ fn watch_brings_the_database_to_the_files_at_start_in_one_line() {
     p.write("personas/lena-weber.json", &text);
     p.write("personas/offline.json", persona("offline", "Added offline"));
     p.remove("personas/test-persona.json");
-    let mut child = Command::new(BIN)
-        .args(["watch", "-c"])
-        .arg(p.config())
-        .current_dir(&p.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Killed(
+        Command::new(BIN)
+            .args(["watch", "-c"])
+            .arg(p.config())
+            .current_dir(&p.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert!(line.starts_with("sync: initial sync in "), "{line}");
@@ -446,9 +458,9 @@ fn watch_brings_the_database_to_the_files_at_start_in_one_line() {
         (r.code == Some(0)).then_some(())
     });
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
+        libc::kill(child.0.id() as i32, libc::SIGTERM);
     }
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
     // The ledger records the files as they are now: a migration has nothing to do.
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
 }
