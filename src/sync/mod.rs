@@ -16,6 +16,7 @@ pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -152,9 +153,6 @@ impl Engine {
                 if !c.is_empty() {
                     tracing::info!(source = %a.store.schema().sources[*si].display, "sync: {c}");
                 }
-                if let Some(p) = a.fingerprint(*si) {
-                    settle(a, *si, p);
-                }
                 a.state.set_pending(*si, 0);
             }
         });
@@ -170,6 +168,23 @@ fn settle(a: &mut Applier, si: usize, print: (u64, String)) {
         tracing::warn!("sync: cannot record the source in the ledger: {e}");
     }
 }
+
+impl Engine {
+    /// Records sources `sis` in the ledger as they are now (hashing a large folder takes a
+    /// while: done once the files have been quiet for [`SETTLE_AFTER`], not after each change).
+    fn settle_sources(&self, sis: &BTreeSet<usize>) {
+        self.with_applier(|a| {
+            for &si in sis {
+                if let Some(p) = a.fingerprint(si) {
+                    settle(a, si, p);
+                }
+            }
+        });
+    }
+}
+
+/// How long the files must be quiet before the ledger records them.
+const SETTLE_AFTER: Duration = Duration::from_secs(2);
 
 /// The one line the initial sync is reported in.
 pub fn summary(changes: &[SourceChanges], took: Duration) -> String {
@@ -220,8 +235,25 @@ impl Watch {
                 .name("jsonlift-sync".into())
                 .spawn(move || {
                     let schema = engine.store.schema();
+                    let mut unsettled = BTreeSet::new();
                     // Ends when the watcher is stopped (its sender dropped).
-                    while let Ok(first) = events.recv() {
+                    loop {
+                        let first = if unsettled.is_empty() {
+                            match events.recv() {
+                                Ok(e) => e,
+                                Err(_) => break,
+                            }
+                        } else {
+                            match events.recv_timeout(SETTLE_AFTER) {
+                                Ok(e) => e,
+                                Err(RecvTimeoutError::Timeout) => {
+                                    engine.settle_sources(&unsettled);
+                                    unsettled.clear();
+                                    continue;
+                                }
+                                Err(RecvTimeoutError::Disconnected) => break,
+                            }
+                        };
                         let mut touched = Touched::new();
                         watcher::route(schema, first, &mut touched);
                         while let Ok(more) = events.try_recv() {
@@ -230,8 +262,10 @@ impl Watch {
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
+                        unsettled.extend(touched.keys().copied());
                         engine.apply(touched, &stop);
                     }
+                    engine.settle_sources(&unsettled);
                 })
                 .context("starting the sync thread")?
         };

@@ -774,7 +774,12 @@ fn store_json_sees_a_folder_file_edited_in_place_before_writing() {
 #[test]
 fn serve_migrate_watch_starts_on_files_edited_since_the_migration() {
     let p = example("personas", SYNC);
-    let text = renamed_text(&p, "personas/lena-weber.json", "\"Lena Weber\"", "\"Since\"");
+    let text = renamed_text(
+        &p,
+        "personas/lena-weber.json",
+        "\"Lena Weber\"",
+        "\"Since\"",
+    );
     p.write("personas/lena-weber.json", &text);
     // `migrate` alone refuses (the sources changed); with --watch the initial sync applies them.
     let s = Server::start(&p, &["--migrate", "--watch"], &[]);
