@@ -683,20 +683,10 @@ fn diff(
         for r in records {
             *failing = Some(r.clone());
             let key = key_of(&r.value);
-            match key
+            let existing = key
                 .as_ref()
-                .and_then(|k| entries.iter().find(|e| &e.key == k))
-            {
-                Some(e) if e.value == r.value => {}
-                Some(e) => {
-                    recs.replace(tx, &e.key, r.value.clone(), who)?;
-                    c.changed += 1;
-                }
-                None => {
-                    recs.insert(tx, r.value.clone(), who)?;
-                    c.added += 1;
-                }
-            }
+                .and_then(|k| entries.iter().find(|e| &e.key == k));
+            apply_one(tx, recs, existing, r, who, c)?;
             seen.extend(key);
         }
         *failing = None;
@@ -710,22 +700,36 @@ fn diff(
     // n-th of the collection.
     for (i, r) in records.iter().enumerate() {
         *failing = Some(r.clone());
-        match entries.get(i) {
-            Some(e) if e.value == r.value => {}
-            Some(e) => {
-                recs.replace(tx, &e.key, r.value.clone(), who)?;
-                c.changed += 1;
-            }
-            None => {
-                recs.insert(tx, r.value.clone(), who)?;
-                c.added += 1;
-            }
-        }
+        apply_one(tx, recs, entries.get(i), r, who, c)?;
     }
     *failing = None;
     for e in entries.iter().skip(records.len()) {
         recs.delete(tx, &e.key, who)?;
         c.deleted += 1;
+    }
+    Ok(())
+}
+
+/// The file's record `r` over the database's `existing` one: replaced when it differs, added
+/// when there is none.
+fn apply_one(
+    tx: &dyn Tx,
+    recs: &Records,
+    existing: Option<&crate::store::records::Entry>,
+    r: &Record,
+    who: &Actor,
+    c: &mut Changes,
+) -> Result<(), StoreError> {
+    match existing {
+        Some(e) if e.value == r.value => {}
+        Some(e) => {
+            recs.replace(tx, &e.key, r.value.clone(), who)?;
+            c.changed += 1;
+        }
+        None => {
+            recs.insert(tx, r.value.clone(), who)?;
+            c.added += 1;
+        }
     }
     Ok(())
 }
