@@ -83,6 +83,9 @@ pub struct Config {
     pub backups: BackupsConfig,
     #[serde(default)]
     pub serve: ServeConfig,
+    /// Live file sync (`serve --watch`, `watch`; docs/sync.md).
+    #[serde(default)]
+    pub sync: SyncConfig,
     #[serde(default)]
     pub collections: IndexMap<String, CollectionConfig>,
 }
@@ -146,6 +149,15 @@ pub struct CollectionConfig {
     pub indexes: Vec<Vec<String>>,
     #[serde(default)]
     pub fields: IndexMap<String, FieldConfig>,
+}
+
+/// `[sync]`: how `serve --watch` and `watch` follow the files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How long a file must stay quiet before its change is applied (default 500 ms): an
+    /// editor's save is several events, applied once.
+    pub debounce_ms: Option<u64>,
 }
 
 /// `[backups]`: when `serve` takes database backups and how many are kept.

@@ -18,6 +18,7 @@ mod plan;
 mod restore;
 pub mod serve;
 mod verify;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Generate models and validators for your app's code: drizzle, sqlalchemy, json-schema, zod.
     Codegen(codegen::CodegenArgs),
+    /// Keep the database in step with the source files as they change (serve --watch without HTTP).
+    Watch(watch::WatchArgs),
     /// Copy the database into another one (PostgreSQL or SQLite), verified row by row.
     Copy(copy::CopyArgs),
 }
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Codegen(a) => codegen::run(a),
         Command::Copy(a) => copy::run(a, cli.quiet),
+        Command::Watch(a) => watch::run(a, cli.quiet),
     };
     match result {
         Ok(ok) => {

@@ -476,6 +476,7 @@ fn gather(
         display: job.found.rel.clone(),
         members,
         limits,
+        skip: Vec::new(),
     };
     let mut stats: Vec<CollectionStats> = job
         .drafts

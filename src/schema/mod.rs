@@ -469,6 +469,7 @@ impl Builder<'_> {
             display: display.to_string(),
             members: vec![member],
             limits,
+            skip: Vec::new(),
         });
         Ok(self.sources.len() - 1)
     }

@@ -63,6 +63,9 @@ pub struct SourceSpec {
     /// One entry for a single-collection source; several for a db.json / TinyDB file.
     pub members: Vec<MemberSpec>,
     pub limits: Limits,
+    /// Folder formats: files (relative paths) the reader leaves out — broken files that
+    /// `serve --store json` answers without, so the other records are served.
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +281,56 @@ impl RecordReader for Nothing {
     fn finish(self: Box<Self>) -> Result<Layout, Problem> {
         Ok(Layout::default())
     }
+}
+
+/// Whether the source is a folder of files, one record each.
+pub fn is_folder(spec: &SourceSpec) -> bool {
+    matches!(
+        spec.members.first().map(|m| m.format),
+        Some(Format::Folder | Format::Prompty)
+    )
+}
+
+/// One file of a folder source (live sync: a file that changed), as the folder's reader would
+/// read it: the record, or its problem (file, line:column, JSON path); and the file's own
+/// formatting where it differs from the folder's recorded `layout`.
+pub fn read_folder_file(
+    spec: &SourceSpec,
+    rel: &str,
+    layout: &Layout,
+) -> Result<(Record, Option<FileLayout>), Problem> {
+    let mut reader = match spec.members.first().map(|m| m.format) {
+        Some(Format::Folder) => folder::open_one(spec, rel, layout)?,
+        Some(Format::Prompty) => prompty::open_one(spec, rel, layout)?,
+        _ => {
+            return Err(Problem::new(spec.display.clone(), "not a folder source"));
+        }
+    };
+    let record = reader
+        .next_record()
+        .unwrap_or_else(|| Err(Problem::new(spec.display.clone(), "no record read")))?;
+    let mut own = reader.finish()?;
+    Ok((record, own.files.remove(rel)))
+}
+
+/// The files of a folder source, by path relative to it (`/` separators), in the order the
+/// reader takes them; a file that cannot be read as a record is its problem.
+pub fn folder_files(spec: &SourceSpec) -> Result<Vec<Result<String, Problem>>, Problem> {
+    Ok(files::walk(spec)?
+        .into_iter()
+        .map(|w| match w {
+            files::Walked::File(f) => Ok(f.rel),
+            files::Walked::Problem(p) => Err(p),
+        })
+        .collect())
+}
+
+pub(crate) use files::is_member_file;
+
+/// How a file of a folder source is named in messages and the sync's status:
+/// `personas/team/bob.json`.
+pub fn record_display(spec: &SourceSpec, rel: &str) -> String {
+    files::file_display(&spec.display, rel)
 }
 
 /// Writes the records `feed` supplies back to `out_path` in the shape of `spec` and the

@@ -29,6 +29,7 @@ fn spec_for(path: PathBuf, members: Vec<MemberSpec>) -> SourceSpec {
         display,
         members,
         limits: Limits::default(),
+        skip: Vec::new(),
     }
 }
 

@@ -43,6 +43,9 @@
 //! - `postgres_connect`: a `postgres://` database: an unreachable server, a refused password, a
 //!   missing database, a server older than 12, TLS refused — each one message with the password
 //!   masked, exit 2, nothing written (a fake server in the file, and `JSONLIFT_TEST_POSTGRES`).
+//! - `watch`: live file sync (`serve --watch`, `watch`): edits, adds, deletes, renames, every
+//!   editor save pattern and a 500-file burst on real files; broken files reported and kept at
+//!   their last good version; single-file sources diffed record by record; reload; the ledger.
 //! - `crash_backup`: `backup`, `restore` and `restore --at` SIGKILLed at random moments and at
 //!   each step: the live database old or new, never a broken backup listed as valid.
 
@@ -83,3 +86,4 @@ mod serve_harness;
 mod serve_hostile;
 mod shared;
 mod verify;
+mod watch;
