@@ -100,6 +100,27 @@ pub trait Tx {
             }
         }
     }
+    /// Every row of `t` in record order with its rowid, handed to `f` with its cells borrowed
+    /// where the backend can (a bulk copy reads every row once and keeps none).
+    fn each_row(
+        &self,
+        t: &Table,
+        f: &mut dyn FnMut(i64, &[Cell]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        const PAGE: usize = 4096;
+        let mut after = i64::MIN;
+        loop {
+            let page = self.page(t, after, PAGE)?;
+            let n = page.len();
+            for (rowid, cells) in page {
+                after = rowid;
+                f(rowid, &cells)?;
+            }
+            if n < PAGE {
+                return Ok(());
+            }
+        }
+    }
     /// The rows with these rowids, in the order given (one round trip where the backend can).
     fn rows(&self, t: &Table, rowids: &[i64]) -> Result<Vec<Cells>, StoreError> {
         rowids.iter().map(|&r| self.row(t, r)).collect()

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bookkeeping;
 pub mod cursor;
 pub mod database;
+pub mod digest;
 pub mod live;
 pub mod postgres;
 pub mod records;
