@@ -5,9 +5,12 @@
 //!
 //! The source is read in one snapshot; the target is written in one transaction (PostgreSQL)
 //! or built beside its final name and renamed into place (SQLite), so a failure or a kill leaves
-//! the target as it was. Rows go in table by table, parents first: into PostgreSQL with binary
-//! COPY, indexes, triggers and the check of every reference after the rows; then every table is
-//! read back and compared with the source, cell by cell, in record order.
+//! the target as it was. Rows go in table by table, parents first. Into PostgreSQL: binary COPY
+//! (the source read and encoded on this thread, sent on another), every table read back and
+//! compared with what was sent (a SHA-256 of each row with its row number, so the source is read
+//! once; a table that does not match is compared cell by cell, which names the row), then keys,
+//! indexes, triggers and the check of every reference. Into SQLite: inserts, indexes, the check
+//! of every reference, then every table read back and compared with the source cell by cell.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
