@@ -94,19 +94,16 @@ pub trait Tx {
         t: &Table,
         f: &mut dyn FnMut(Cells) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        const PAGE: usize = 4096;
-        let mut after = i64::MIN;
-        loop {
-            let page = self.page(t, after, PAGE)?;
-            let n = page.len();
-            for (rowid, cells) in page {
-                after = rowid;
-                f(cells)?;
-            }
-            if n < PAGE {
-                return Ok(());
-            }
-        }
+        pages(self, t, &mut |_, cells| f(cells))
+    }
+    /// Every row of `t` in record order with its rowid, handed to `f` with its cells borrowed
+    /// where the backend can (a bulk copy reads every row once and keeps none).
+    fn each_row(
+        &self,
+        t: &Table,
+        f: &mut dyn FnMut(i64, &[Cell]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        pages(self, t, &mut |rowid, cells| f(rowid, &cells))
     }
     /// The rows with these rowids, in the order given (one round trip where the backend can).
     fn rows(&self, t: &Table, rowids: &[i64]) -> Result<Vec<Cells>, StoreError> {
@@ -193,4 +190,25 @@ pub trait Tx {
     fn integrity(&self) -> Result<String, StoreError>;
     /// The database's size in bytes, where it can say.
     fn size(&self) -> Result<Option<u64>, StoreError>;
+}
+
+/// Every row of `t` in record order with its rowid, read a page of [`Tx::page`] at a time.
+fn pages<T: Tx + ?Sized>(
+    tx: &T,
+    t: &Table,
+    f: &mut dyn FnMut(i64, Cells) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const PAGE: usize = 4096;
+    let mut after = i64::MIN;
+    loop {
+        let page = tx.page(t, after, PAGE)?;
+        let n = page.len();
+        for (rowid, cells) in page {
+            after = rowid;
+            f(rowid, cells)?;
+        }
+        if n < PAGE {
+            return Ok(());
+        }
+    }
 }

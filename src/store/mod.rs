@@ -11,6 +11,7 @@ pub mod bookkeeping;
 pub mod cursor;
 pub mod database;
 pub mod files;
+pub mod digest;
 pub mod live;
 pub mod postgres;
 pub mod records;

@@ -373,6 +373,36 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// One statement over the whole table, each text cell read where SQLite holds it.
+    fn each_row(
+        &self,
+        t: &Table,
+        f: &mut dyn FnMut(i64, &[Cell]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "SELECT rowid, {} FROM {} ORDER BY rowid",
+            select_list(t),
+            quote(&t.name)
+        );
+        let mut stmt = self.0.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let n = t.columns.len();
+        while let Some(r) = rows.next()? {
+            let mut cells: Vec<Cell> = Vec::with_capacity(n);
+            for i in 1..=n {
+                cells.push(match r.get_ref(i)? {
+                    ValueRef::Text(b) | ValueRef::Blob(b) => match simdutf8::basic::from_utf8(b) {
+                        Ok(s) => Cell::Text(s.into()),
+                        Err(_) => Cell::Text(String::from_utf8_lossy(b).into_owned().into()),
+                    },
+                    v => cell_from(v),
+                });
+            }
+            f(r.get(0)?, &cells)?;
+        }
+        Ok(())
+    }
+
     fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError> {
         let mut stmt = self.0.prepare_cached(&t.sql.by_rowid)?;
         Ok(stmt.query_row([rowid], |r| cells_of(r, 0, t.columns.len()))?)

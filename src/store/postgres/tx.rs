@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use postgres::Statement;
+use postgres::binary_copy::BinaryCopyOutRow;
 use postgres::types::ToSql;
 
 use crate::audit::{Entry, Filter, NewEntry};
@@ -22,6 +23,7 @@ use crate::store::Dialect;
 use crate::store::StoreError;
 use crate::store::backend::{Cells, Evolution, LedgerRow, Refusal, Run, SourceState, Tx, Written};
 use crate::store::bookkeeping::AppliedMigration;
+use crate::store::digest::{Digest, TableDigest};
 
 /// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
 #[derive(Default)]
@@ -144,6 +146,104 @@ impl<'c, 't> PgTx<'c, 't> {
                 }
             }
         }
+    }
+}
+
+impl PgTx<'_, '_> {
+    /// Every row of `t` as one binary COPY reads it, handed to `f`: in record order, or
+    /// (`!ordered`) in the order the rows lie, each after its rowid.
+    fn copy_out(
+        &self,
+        t: &Table,
+        ordered: bool,
+        f: &mut dyn FnMut(&BinaryCopyOutRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        use postgres::types::Type;
+        let rowid = ddl::rowid_column(t, Dialect::Postgres);
+        let sql = if ordered {
+            format!(
+                "COPY (SELECT {} FROM {} ORDER BY {rowid}) TO STDOUT (FORMAT binary)",
+                select_list(t),
+                quote(&t.name),
+            )
+        } else {
+            format!(
+                "COPY (SELECT {rowid}, {} FROM {}) TO STDOUT (FORMAT binary)",
+                select_list(t),
+                quote(&t.name),
+            )
+        };
+        let mut types: Vec<Type> = if ordered { vec![] } else { vec![Type::INT8] };
+        types.extend(t.columns.iter().map(|c| match c.ty {
+            ColType::Integer => Type::INT8,
+            ColType::Real => Type::FLOAT8,
+            ColType::Boolean => Type::BOOL,
+            ColType::Text | ColType::Json => Type::TEXT,
+        }));
+        types.push(Type::TEXT);
+        let mut tx = self.tx.borrow_mut();
+        let reader = tx.copy_out(&sql).map_err(pg_err)?;
+        let mut rows = postgres::binary_copy::BinaryCopyOutIter::new(reader, &types);
+        while let Some(row) = rows.next().map_err(pg_err)? {
+            f(&row)?;
+        }
+        Ok(())
+    }
+
+    /// What the rows of `t` come to ([`Digest`]), each with its rowid, in the order they lie
+    /// in the table: for a table filled by one COPY in this transaction, the order they were
+    /// sent in, read without sorting (a table read in another order only fails to match, and
+    /// the caller then compares it row by row). Each row's cells are borrowed from what the
+    /// COPY read, not made (a row with a JSON column or exact texts still is: the digest needs
+    /// them put back).
+    pub fn digest(&self, t: &Table) -> Result<TableDigest, StoreError> {
+        let mut d = Digest::default();
+        let n = t.columns.len();
+        let json = t.columns.iter().any(|c| c.ty == ColType::Json);
+        // A scan that another one is running on the same table may start in its middle.
+        self.tx
+            .borrow_mut()
+            .batch_execute("SET LOCAL synchronize_seqscans = off")
+            .map_err(pg_err)?;
+        self.copy_out(t, false, &mut |row| {
+            let rowid = row.try_get::<i64>(0).map_err(pg_err)?;
+            if json
+                || row
+                    .try_get::<Option<&str>>(n + 1)
+                    .map_err(pg_err)?
+                    .is_some()
+            {
+                d.add(t, rowid, &cells(t, row, 1)?);
+                return Ok(());
+            }
+            d.rowid(rowid);
+            for (i, c) in t.columns.iter().enumerate() {
+                let i = i + 1;
+                let cell = match c.ty {
+                    ColType::Integer => row
+                        .try_get::<Option<i64>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, Cell::Int),
+                    ColType::Real => row
+                        .try_get::<Option<f64>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, Cell::Real),
+                    ColType::Boolean => row
+                        .try_get::<Option<bool>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, |b| Cell::Int(b as i64)),
+                    ColType::Text | ColType::Json => row
+                        .try_get::<Option<&str>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, |s| Cell::Text(s.into())),
+                };
+                d.cell(c.ty, &cell);
+            }
+            d.row_done();
+            Ok(())
+        })?;
+        Ok(d.finish())
     }
 }
 
@@ -383,32 +483,7 @@ impl Tx for PgTx<'_, '_> {
         t: &Table,
         f: &mut dyn FnMut(Cells) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        use postgres::types::Type;
-        let sql = format!(
-            "COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT binary)",
-            select_list(t),
-            quote(&t.name),
-            ddl::rowid_column(t, Dialect::Postgres)
-        );
-        let mut types: Vec<Type> = t
-            .columns
-            .iter()
-            .map(|c| match c.ty {
-                ColType::Integer => Type::INT8,
-                ColType::Real => Type::FLOAT8,
-                ColType::Boolean => Type::BOOL,
-                ColType::Text | ColType::Json => Type::TEXT,
-            })
-            .collect();
-        types.push(Type::TEXT);
-        let mut tx = self.tx.borrow_mut();
-        let reader = tx.copy_out(&sql).map_err(pg_err)?;
-        let mut rows = postgres::binary_copy::BinaryCopyOutIter::new(reader, &types);
-        use postgres::fallible_iterator::FallibleIterator;
-        while let Some(row) = rows.next().map_err(pg_err)? {
-            f(cells(t, &row, 0)?)?;
-        }
-        Ok(())
+        self.copy_out(t, true, &mut |row| f(cells(t, row, 0)?))
     }
 
     fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError> {
