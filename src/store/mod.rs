@@ -14,6 +14,7 @@ pub mod live;
 pub mod postgres;
 pub mod records;
 pub mod refusal;
+pub mod select;
 pub mod sqlite;
 pub mod vfs;
 
@@ -22,7 +23,7 @@ use rusqlite::ErrorCode;
 use crate::schema::Schema;
 pub use crate::schema::dialect::Dialect;
 use crate::schema::shred::FieldError;
-pub use backend::{Refusal, Tx};
+pub use backend::{Cmp, OrderBy, Refusal, Test, Tx};
 pub use live::SqliteStore;
 pub use records::Records;
 
