@@ -241,6 +241,7 @@ fn plan(records: &Records, tx: &dyn Tx, parts: &Parts) -> Result<Option<Plan>, S
                     OrderBy {
                         col: ci,
                         desc: *desc,
+                        nulls: true,
                     },
                     records.column_type(ci),
                 ))
@@ -354,6 +355,8 @@ fn page_in_sql(
     let Some(order) = plan.order.as_ref().filter(|_| plan.complete) else {
         return Ok(None);
     };
+    // First over the whole column, which an index answers without reading the rows: only
+    // when some row has NULL or a big integer there are the rows selected counted for them.
     let mut also = Vec::new();
     for (o, ty) in order {
         also.push((o.col, Test::Null));
@@ -362,7 +365,16 @@ fn page_in_sql(
             also.push((o.col, Test::Compare(big)));
         }
     }
-    let (count, counts) = records.tally(tx, &plan.filters, &also)?;
+    let mut irregular = false;
+    for (col, test) in &also {
+        irregular |= records.tally(tx, &[(*col, test.clone())], &[])?.0 > 0;
+    }
+    let (count, counts) = if irregular {
+        records.tally(tx, &plan.filters, &also)?
+    } else {
+        let count = records.tally(tx, &plan.filters, &[])?.0;
+        (count, vec![0; also.len()])
+    };
     let mut nulls = 0;
     let mut i = 0;
     for (_, ty) in order {
@@ -387,7 +399,13 @@ fn page_in_sql(
             return Ok(None);
         }
     }
-    let orders: Vec<OrderBy> = order.iter().map(|(o, _)| *o).collect();
+    let orders: Vec<OrderBy> = order
+        .iter()
+        .map(|(o, _)| OrderBy {
+            nulls: nulls > 0,
+            ..*o
+        })
+        .collect();
     let ids = if range.is_empty() {
         Vec::new()
     } else {

@@ -106,6 +106,9 @@ impl Cmp {
 pub struct OrderBy {
     pub col: usize,
     pub desc: bool,
+    /// Whether rows with NULL there may be among those selected: when not, the backend may
+    /// leave NULL's place unsaid (and walk the column's index).
+    pub nulls: bool,
 }
 
 /// One open transaction. Methods take `&self`: a record's rebuild reads children while its own

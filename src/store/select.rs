@@ -120,7 +120,10 @@ pub fn select<'a>(
         .map(|o| {
             // Spelled out: SQLite puts NULL first ascending, PostgreSQL last.
             let c = quote(&t.columns[o.col].name);
-            if o.desc {
+            let dir = if o.desc { "DESC" } else { "ASC" };
+            if !o.nulls {
+                format!("{c} {dir}")
+            } else if o.desc {
                 format!("{c} DESC NULLS FIRST")
             } else {
                 format!("{c} ASC NULLS LAST")
