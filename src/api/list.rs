@@ -535,8 +535,13 @@ m = { type = "object", flatten = true, fields = { n = "text" } }
   {"id": 4, "postId": 4, "m": {"n": "w"}}, {"id": 5, "m.n": "z"}, {"id": 6, "postId": 7}]}"#;
 
     fn store(dir: &Path) -> SqliteStore {
-        std::fs::write(dir.join("jsonlift.toml"), TOML).unwrap();
-        std::fs::write(dir.join("db.json"), DB).unwrap();
+        store_of(dir, TOML, DB)
+    }
+
+    /// A store migrated from `db` (a db.json) with project file `toml`.
+    fn store_of(dir: &Path, toml: &str, db: &str) -> SqliteStore {
+        std::fs::write(dir.join("jsonlift.toml"), toml).unwrap();
+        std::fs::write(dir.join("db.json"), db).unwrap();
         let p = Project::load(&dir.join("jsonlift.toml")).unwrap();
         let opts = Options {
             dry_run: false,
@@ -544,7 +549,8 @@ m = { type = "object", flatten = true, fields = { n = "text" } }
             progress: Progress::auto(true),
             database_backups: true,
         };
-        assert!(migrate(&p, &opts).unwrap().ok);
+        let report = migrate(&p, &opts).unwrap();
+        assert!(report.ok, "{:?}\n{db}", report.problems);
         SqliteStore::open(&p, crate::schema::Schema::build(&p).unwrap()).unwrap()
     }
 
@@ -807,18 +813,7 @@ a = { type = "object", flatten = true, fields = { b = "text", c = "integer" } }
             records.push(format!("{{{}}}", fields.join(", ")));
         }
         let db = format!("{{\"posts\": [{}]}}", records.join(",\n"));
-        std::fs::write(dir.path().join("jsonlift.toml"), PROP_TOML).unwrap();
-        std::fs::write(dir.path().join("db.json"), &db).unwrap();
-        let p = Project::load(&dir.path().join("jsonlift.toml")).unwrap();
-        let opts = Options {
-            dry_run: false,
-            reimport: false,
-            progress: Progress::auto(true),
-            database_backups: true,
-        };
-        let report = migrate(&p, &opts).unwrap();
-        assert!(report.ok, "{:?}\n{db}", report.problems);
-        let st = SqliteStore::open(&p, crate::schema::Schema::build(&p).unwrap()).unwrap();
+        let st = store_of(dir.path(), PROP_TOML, &db);
         let schema = st.schema();
         let routes = vec!["posts".to_string()];
         let fields = ["n", "r", "s", "ok", "a.b", "a.c", "x", "id", "nosuch"];

@@ -322,6 +322,14 @@ fn has_nul(cell: &Cell) -> bool {
     matches!(cell, Cell::Text(s) if s.contains(['\0', '\u{FFFD}']))
 }
 
+/// The parameters of a statement of [`select`], each bound for the column it is compared with.
+fn bind<'a>(t: &Table, sql: &select::Sql<'a>) -> Result<Vec<Param<'a>>, StoreError> {
+    sql.params
+        .iter()
+        .map(|(col, c)| param_for(t, *col, c))
+        .collect()
+}
+
 /// The parameter for one cell compared with column `col` (a key, a foreign key, a filter).
 fn param_for<'a>(t: &Table, col: usize, cell: &'a Cell) -> Result<Param<'a>, StoreError> {
     let mut p = params_one(t.columns[col].ty, cell);
@@ -611,11 +619,7 @@ impl Tx for PgTx<'_, '_> {
         also: &[(usize, Test)],
     ) -> Result<(u64, Vec<u64>), StoreError> {
         let sql = select::tally(Dialect::Postgres, t, filters, also);
-        let params = sql
-            .params
-            .iter()
-            .map(|(col, c)| param_for(t, *col, c))
-            .collect::<Result<Vec<_>, _>>()?;
+        let params = bind(t, &sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
         let rows = self.query(&sql.text, &refs)?;
         let row = rows
@@ -634,11 +638,7 @@ impl Tx for PgTx<'_, '_> {
         take: Option<u64>,
     ) -> Result<Vec<i64>, StoreError> {
         let sql = select::select(Dialect::Postgres, t, filters, order, skip, take);
-        let params = sql
-            .params
-            .iter()
-            .map(|(col, c)| param_for(t, *col, c))
-            .collect::<Result<Vec<_>, _>>()?;
+        let params = bind(t, &sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
         self.query(&sql.text, &refs)?
             .iter()
