@@ -127,6 +127,31 @@ pub fn append(
     })
 }
 
+/// The `collection` of entries about the database itself rather than a record: backups taken
+/// and restores done through the server or the CLI (issue #18: admin actions with their actor).
+/// Point-in-time recovery enters them in the log as they were and changes no record.
+pub const DATABASE: &str = "_database";
+
+/// An entry about the database itself: `action` is `backup` or `restore`, `key` the backup's
+/// name, `details` what else there is to know (reason, moment, entries replayed).
+pub fn database_entry(
+    action: &str,
+    backup: &str,
+    details: &serde_json::Value,
+    actor: &Actor,
+) -> NewEntry {
+    NewEntry {
+        at: crate::clock::now(),
+        collection: DATABASE.to_string(),
+        key: Some(backup.to_string()),
+        action: action.to_string(),
+        old: None,
+        new: Some(details.to_string()),
+        actor: Some(actor.name.clone()),
+        request_id: (!actor.request_id.is_empty()).then(|| actor.request_id.clone()),
+    }
+}
+
 /// Which entries to read; every part is optional.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

@@ -71,11 +71,21 @@ pub struct Config {
     pub backup_dir: Option<String>,
     pub busy_timeout_ms: Option<u64>,
     pub max_depth: Option<usize>,
+    /// After a verified migration into the SQLite source database itself, drop the legacy
+    /// tables the collections read (they are in the migration's backup of the sources).
+    #[serde(default)]
+    pub drop_source_tables: bool,
+    /// The folder of numbered SQL migrations (`NNN_name.sql`), default `migrations` beside the
+    /// project file (docs/evolve.md).
+    pub migrations_dir: Option<String>,
     /// Database backups: schedule and retention (docs/backup.md).
     #[serde(default)]
     pub backups: BackupsConfig,
     #[serde(default)]
     pub serve: ServeConfig,
+    /// Live file sync (`serve --watch`, `watch`; docs/sync.md).
+    #[serde(default)]
+    pub sync: SyncConfig,
     #[serde(default)]
     pub collections: IndexMap<String, CollectionConfig>,
 }
@@ -114,9 +124,15 @@ pub struct ServeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionConfig {
-    pub source: String,
+    /// The file or folder the records come from; none for a collection that lives only in the
+    /// database (created empty, filled through the API).
+    pub source: Option<String>,
     pub format: Option<Format>,
     pub member: Option<String>,
+    /// SQLite sources: the legacy table this collection reads (`table` names its own table).
+    pub source_table: Option<String>,
+    /// SQLite sources: the `SELECT` this collection reads, in place of `source_table`.
+    pub query: Option<String>,
     pub table: Option<String>,
     pub key: Option<String>,
     pub key_column: Option<String>,
@@ -133,6 +149,15 @@ pub struct CollectionConfig {
     pub indexes: Vec<Vec<String>>,
     #[serde(default)]
     pub fields: IndexMap<String, FieldConfig>,
+}
+
+/// `[sync]`: how `serve --watch` and `watch` follow the files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How long a file must stay quiet before its change is applied (default 500 ms): an
+    /// editor's save is several events, applied once.
+    pub debounce_ms: Option<u64>,
 }
 
 /// `[backups]`: when `serve` takes database backups and how many are kept.
@@ -243,6 +268,12 @@ pub struct FieldSpec {
     pub column: Option<String>,
     #[serde(default)]
     pub required: bool,
+    /// The value a record without this field gets: new records inserted through the API, and
+    /// existing records when a plan adds the field (docs/evolve.md).
+    pub default: Option<toml::Value>,
+    /// The field's former name: a plan renames it in every record instead of dropping one
+    /// field and adding another (docs/evolve.md).
+    pub renamed_from: Option<String>,
     /// `true` on a scalar field; on an array field with a child table, lists of columns that
     /// are unique together (`[["_parent", "word"]]`).
     #[serde(default)]
@@ -389,6 +420,17 @@ impl Project {
     /// The schema PostgreSQL tables go in.
     pub fn pg_schema(&self) -> &str {
         self.config.pg_schema.as_deref().unwrap_or("public")
+    }
+
+    /// The folder of numbered SQL migrations: `migrations_dir`, or `migrations` beside the
+    /// project file.
+    pub fn migrations_dir(&self) -> PathBuf {
+        self.resolve(
+            self.config
+                .migrations_dir
+                .as_deref()
+                .unwrap_or("migrations"),
+        )
     }
 
     pub fn backup_dir(&self) -> PathBuf {

@@ -5,9 +5,12 @@
 //!
 //! The source is read in one snapshot; the target is written in one transaction (PostgreSQL)
 //! or built beside its final name and renamed into place (SQLite), so a failure or a kill leaves
-//! the target as it was. Rows go in table by table, parents first: into PostgreSQL with binary
-//! COPY, indexes, triggers and the check of every reference after the rows; then every table is
-//! read back and compared with the source, cell by cell, in record order.
+//! the target as it was. Rows go in table by table, parents first. Into PostgreSQL: binary COPY
+//! (the source read and encoded on this thread, sent on another), every table read back and
+//! compared with what was sent (a SHA-256 of each row with its row number, so the source is read
+//! once; a table that does not match is compared cell by cell, which names the row), then keys,
+//! indexes, triggers and the check of every reference. Into SQLite: inserts, indexes, the check
+//! of every reference, then every table read back and compared with the source cell by cell.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,8 +28,9 @@ use crate::schema::shred::Cell;
 use crate::schema::{ColType, Schema, Table};
 use crate::store::backend::{Cells, LedgerRow};
 use crate::store::database::Db;
+use crate::store::digest::Digest;
 use crate::store::postgres::db::{PgConn, after_load_sql, create_sql, drop_sql, jsonlift_tables};
-use crate::store::postgres::load::copy_in;
+use crate::store::postgres::load::bulk_load;
 use crate::store::postgres::tx::{PgTx, Statements};
 use crate::store::sqlite::{self, SqliteTx};
 use crate::store::{Dialect, StoreError, Tx};
@@ -203,43 +207,73 @@ pub fn fill_postgres(
     // index and each reference is then built or checked in one pass.
     tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
     phase("copy:rows");
-    for ti in tables_in_order(schema) {
-        let t = &schema.tables[ti];
-        let mut done = 0u64;
-        let mut rows = rows_of(src, t).inspect(|_| {
-            done += 1;
-            if done % PAGE as u64 == 0 {
-                bar.inc(PAGE as u64);
-            }
-        });
-        let n = copy_in(tx, t, true, &mut rows)?;
-        bar.inc(n % PAGE as u64);
-        report.tables.push((t.name.clone(), n));
-    }
+    // Each table's rows are hashed as they are sent, and compared with the same hash of what
+    // the target gives back: every row is verified without reading the source twice.
+    let order = tables_in_order(schema);
+    let mut sent = Vec::with_capacity(order.len());
+    bulk_load(tx, |load| {
+        for &ti in &order {
+            let t = &schema.tables[ti];
+            let mut digest = Digest::default();
+            load.begin(t, true)?;
+            let mut done = 0u64;
+            src.each_row(t, &mut |rowid, cells| {
+                digest.add(t, rowid, cells);
+                load.row(t, rowid, cells)?;
+                done += 1;
+                if done % PAGE as u64 == 0 {
+                    bar.inc(PAGE as u64);
+                }
+                Ok(())
+            })?;
+            let n = load.end()?;
+            bar.inc(n % PAGE as u64);
+            report.tables.push((t.name.clone(), n));
+            sent.push(digest.finish());
+        }
+        Ok(())
+    })?;
     {
         let ptx = PgTx::new(tx, statements);
         copy_bookkeeping(src, &ptx, action, report)?;
     }
+    phase("copy:verify");
+    {
+        let ptx = PgTx::new(tx, statements);
+        for (&ti, sent) in order.iter().zip(&sent) {
+            let t = &schema.tables[ti];
+            if ptx.digest(t)? != *sent {
+                // Something differs: the table compared cell by cell says what and where (or
+                // finds the cells the same by value, which is what verification asks).
+                verify_table(src, &ptx, t)?;
+            }
+        }
+        verify_bookkeeping(src, &ptx, report)?;
+    }
     phase("copy:indexes");
     for sql in after_load_sql(schema) {
-        tx.batch_execute(&sql)
-            .with_context(|| format!("{sql}: a row refers to a row the copy does not hold?"))?;
+        tx.batch_execute(&sql).with_context(|| {
+            format!("{sql}: a duplicate key, or a row referring to a row the copy does not hold?")
+        })?;
     }
-    for ti in tables_in_order(schema) {
+    for &ti in &order {
+        // Keys and row numbers were given with the rows: the identity goes on after the
+        // largest.
         let t = &schema.tables[ti];
-        if ddl::has_generated_key(t) {
-            // Keys were given with the rows: the identity goes on after the largest.
-            let key = &t.columns[t.pk].name;
-            tx.execute(
-                &format!(
-                    "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
-                    quote(key),
-                    quote(key),
-                    quote(&t.name)
-                ),
-                &[&quote(&t.name), key],
-            )?;
-        }
+        let key = if ddl::has_generated_key(t) {
+            t.columns[t.pk].name.as_str()
+        } else {
+            ddl::PG_ROWID
+        };
+        tx.execute(
+            &format!(
+                "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                quote(key),
+                quote(key),
+                quote(&t.name)
+            ),
+            &[&quote(&t.name), &key],
+        )?;
     }
     for table in ["_jsonlift_audit", "_jsonlift_ledger"] {
         tx.execute(
@@ -247,10 +281,7 @@ pub fn fill_postgres(
             &[&table],
         )?;
     }
-    phase("copy:verify");
-    let ptx = PgTx::new(tx, statements);
-    verify(src, &ptx, schema, &tables_in_order(schema), report)?;
-    phase("copy:verified");
+    phase("copy:done");
     Ok(())
 }
 
@@ -361,7 +392,8 @@ pub fn fill_sqlite(
     Ok(())
 }
 
-/// The source fingerprints, the ledger (plus a row for `action`) and the audit log.
+/// The source fingerprints, the ledger (plus a row for `action`), what schema evolution keeps
+/// and the audit log.
 fn copy_bookkeeping(
     src: &dyn Tx,
     dst: &dyn Tx,
@@ -377,6 +409,9 @@ fn copy_bookkeeping(
     for r in &ledger {
         dst.ledger_insert(r)?;
     }
+    // The kept `[collections]` and the applied numbered migrations: without them the copy
+    // could not plan a change, and would apply the migrations again.
+    dst.evolution_write(&src.evolution_read()?)?;
     report.ledger_rows = ledger.len() as u64;
     if let Some(action) = action {
         let now = crate::clock::now();
@@ -424,7 +459,14 @@ fn verify(
     report: &CopyReport,
 ) -> anyhow::Result<()> {
     for &ti in tables {
-        let t = &schema.tables[ti];
+        verify_table(src, dst, &schema.tables[ti])?;
+    }
+    verify_bookkeeping(src, dst, report)
+}
+
+/// Table `t` read back from the target, compared with the source cell by cell in record order.
+fn verify_table(src: &dyn Tx, dst: &dyn Tx, t: &Table) -> anyhow::Result<()> {
+    {
         // The copy streams by (a binary COPY on PostgreSQL); the source is read alongside.
         let mut mine = rows_of(src, t);
         let mut n = 0u64;
@@ -459,6 +501,11 @@ fn verify(
             );
         }
     }
+    Ok(())
+}
+
+/// The bookkeeping's counts in the target against the source's.
+fn verify_bookkeeping(src: &dyn Tx, dst: &dyn Tx, report: &CopyReport) -> anyhow::Result<()> {
     let audit = dst.audit_last_id()?;
     if audit != src.audit_last_id()? {
         bail!(

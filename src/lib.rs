@@ -22,4 +22,5 @@ pub mod process;
 pub mod schema;
 pub mod source;
 pub mod store;
+pub mod sync;
 pub mod writeback;

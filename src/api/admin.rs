@@ -159,6 +159,7 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
             ),
         ),
         ("sources".into(), Value::Array(sources)),
+        ("disk".into(), disk(s.store.database_file())),
     ]);
     let status = if healthy {
         StatusCode::OK
@@ -166,6 +167,38 @@ pub async fn health(State(s): State<Shared>) -> Result<Response, ApiError> {
         StatusCode::SERVICE_UNAVAILABLE
     };
     Ok(json_response(status, &body))
+}
+
+/// The folder of the database file and the room left on its file system (for the process:
+/// what an unprivileged writer may use), so that a disk filling up is seen before writes
+/// answer 507. `null` when the records are not in a file here (PostgreSQL, the JSON store).
+fn disk(file: Option<&std::path::Path>) -> Value {
+    let Some(dir) = file.and_then(std::path::Path::parent) else {
+        return Value::Null;
+    };
+    let Some(free) = free_bytes(dir) else {
+        return Value::Null;
+    };
+    Value::Object(vec![
+        ("path".into(), Value::String(dir.display().to_string())),
+        (
+            "free_bytes".into(),
+            Value::Number(Number::from_i64(free.min(i64::MAX as u64) as i64)),
+        ),
+    ])
+}
+
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a NUL-terminated path and a buffer statvfs fills on success.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the buffer.
+    let st = unsafe { st.assume_init() };
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// The size of a source (a folder: of every file under it) and when it last changed (a

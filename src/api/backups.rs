@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use super::Shared;
 use super::body::{json_response, parse_body};
 use super::error::ApiError;
+use crate::audit::Actor;
 use crate::backup::manifest;
 use crate::backup::restore::{RestoreOptions, find};
 use crate::backup::serving::{Pass, Refused, ServerBackups};
@@ -75,13 +77,37 @@ pub async fn list(
     Ok(reply(StatusCode::OK, &list))
 }
 
-/// `POST /_admin/backups`: takes a backup now (retention applied); 201 with its manifest.
-pub async fn take(State(s): State<Shared>) -> Result<Response, ApiError> {
+/// `POST /_admin/backups`: takes a backup now (retention applied); 201 with its manifest. The
+/// backup is entered in the audit log with the token that asked for it.
+pub async fn take(
+    State(s): State<Shared>,
+    Extension(actor): Extension<Actor>,
+) -> Result<Response, ApiError> {
     let b = server(&s)?;
     let pass = pass(&s)?;
+    let store = s.store.clone();
     let entry = off_thread(move || {
         let _pass = pass;
-        b.take("admin")
+        let entry = b.take("admin")?;
+        let logged = crate::audit::database_entry(
+            "backup",
+            &entry.name(),
+            &serde_json::json!({
+                "reason": "admin",
+                "audit_id": entry.manifest.audit_id,
+                "size": entry.manifest.size,
+            }),
+            &actor,
+        );
+        store
+            .write(&mut |tx| tx.audit_append(&logged))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "backup {} is taken, but entering it in the audit log failed: {e}",
+                    entry.name()
+                )
+            })?;
+        Ok(entry)
     })
     .await?;
     Ok(reply(StatusCode::CREATED, &manifest::to_json(&entry, None)))
@@ -99,9 +125,12 @@ fn field(v: &Value, name: &str) -> Result<Option<String>, ApiError> {
 }
 
 /// The request: `{"backup": NAME, "at": TIME}`, both optional (no body: the latest backup).
-fn restore_options(body: &Bytes) -> Result<RestoreOptions, ApiError> {
+fn restore_options(body: &Bytes, actor: Actor) -> Result<RestoreOptions, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(RestoreOptions::default());
+        return Ok(RestoreOptions {
+            actor,
+            ..Default::default()
+        });
     }
     let v = parse_body(body, 8)?;
     let Value::Object(fields) = &v else {
@@ -123,6 +152,7 @@ fn restore_options(body: &Bytes) -> Result<RestoreOptions, ApiError> {
         backup: field(&v, "backup")?,
         at: field(&v, "at")?,
         from_server: true,
+        actor,
     };
     if let Some(at) = &opts.at {
         if crate::clock::parse_micros(at).is_none() {
@@ -140,9 +170,13 @@ fn restore_options(body: &Bytes) -> Result<RestoreOptions, ApiError> {
 /// `POST /_admin/restore`: restores a backup (or the state at a moment) while serving. Requests
 /// get 503 meanwhile; refused (409) while other servers hold the database. 200 with what was
 /// restored.
-pub async fn restore(State(s): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn restore(
+    State(s): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let b = server(&s)?;
-    let opts = restore_options(&body)?;
+    let opts = restore_options(&body, actor)?;
     if let Some(name) = opts.backup.clone() {
         let dir = manifest::folder(b.project());
         let entries = off_thread(move || manifest::list(&dir)).await?;

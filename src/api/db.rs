@@ -22,7 +22,9 @@ pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
                 let r = Records::new(schema, ci);
                 let value = match c.format {
                     Format::Document => r.document(conn)?.unwrap_or(Value::Null),
-                    Format::Array | Format::Jsonl => Value::Array(r.list(conn)?),
+                    Format::Array | Format::Jsonl | Format::Sqlite | Format::Database => {
+                        Value::Array(r.list(conn)?)
+                    }
                     _ => Value::Object(r.list_keyed(conn)?),
                 };
                 let name = if one_file {

@@ -111,6 +111,18 @@ impl IntoResponse for ApiError {
                     Some(e),
                 ),
             ),
+            ApiError::Store(e) if e.is_disk_full() => {
+                tracing::error!("a write failed, the disk is full: {e}");
+                (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    body(
+                        &format!(
+                            "the disk holding the database is full ({e}); nothing was written. Writes succeed again once there is room"
+                        ),
+                        None,
+                    ),
+                )
+            }
             ApiError::Store(e) => {
                 tracing::error!("request failed: {e}");
                 let status = if e.is_busy() {

@@ -226,6 +226,9 @@ pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
     }
     out.push_str("# HELP jsonlift_audit_last_id Id of the newest audit log entry (all processes).\n# TYPE jsonlift_audit_last_id gauge\n");
     let _ = writeln!(out, "jsonlift_audit_last_id {}", facts.audit_last_id);
+    if let Some(sync) = &s.sync {
+        sync.state().render(&mut out);
+    }
     let mut res = out.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod query;
 mod request;
+pub mod sync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Which other origins' pages may call this server ([`cors`]).
     pub cors: cors::Cors,
+    /// The live file sync, when serving with `--watch` ([`sync`]).
+    pub sync: Option<Arc<crate::sync::Engine>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -133,6 +136,7 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .route("/_admin/health", get(admin::health))
         .route("/_admin/metrics", get(metrics::get))
         .route("/_admin/openapi.json", get(openapi::get))
+        .route("/_admin/sync", get(sync::get))
         .route_layer(axum::middleware::from_fn(metrics::mark_route));
     for (ci, route) in state.routes.iter().enumerate() {
         let base = format!("{}/{route}", state.prefix);
@@ -168,6 +172,8 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
     let long = Router::new()
         .route("/_admin/backups", get(backups::list).post(backups::take))
         .route("/_admin/restore", post(backups::restore))
+        // A full rescan reads every file: as long as the sources are large.
+        .route("/_admin/sync/reload", post(sync::reload))
         .route_layer(axum::middleware::from_fn(metrics::mark_route));
     app.fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(TimeoutLayer::with_status_code(

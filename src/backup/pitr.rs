@@ -112,6 +112,19 @@ pub fn choose(
     }
 }
 
+/// Appends `e` (a restore's own entry, [`super::restore::restore_entry`]) to the audit log of
+/// `target`, the restored database before it goes live. A backup from before the audit log
+/// existed has none to append to.
+pub fn log_database_entry(target: &Connection, e: &crate::audit::NewEntry) -> anyhow::Result<()> {
+    if !bookkeeping::has_audit(target)? {
+        return Ok(());
+    }
+    target.execute_batch("BEGIN IMMEDIATE")?;
+    SqliteTx(target).audit_append(e)?;
+    target.execute_batch("COMMIT")?;
+    Ok(())
+}
+
 /// Replays onto `target` (the restored backup, not yet live) the entries of the live database's
 /// audit log after `from`'s position up to `until`. Returns how many were applied.
 pub fn replay(
@@ -163,7 +176,9 @@ pub fn replay(
         }
         apply(&SqliteTx(target), schema, &e)
             .with_context(|| format!("replaying audit entry {} ({} {})", e.id, e.action, e.at))?;
-        applied += 1;
+        // What was replayed is the record changes; entries about backups and restores are
+        // re-entered too, but changed nothing.
+        applied += u64::from(e.collection != crate::audit::DATABASE);
         Ok(true)
     })?;
     target.execute_batch("COMMIT")?;
@@ -230,6 +245,11 @@ pub fn pending(live: &dyn Tx, from: &Entry, until: i64) -> anyhow::Result<Vec<Au
 /// Applies one audit entry: its record change through the store's write path (the one the
 /// server used), entered in the log as the original row.
 pub fn apply(tx: &dyn Tx, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()> {
+    // A backup or a restore changed no record: the entry goes back into the log as it was.
+    if e.collection == crate::audit::DATABASE {
+        tx.audit_insert(e)?;
+        return Ok(());
+    }
     let records = Records::named(schema, &e.collection)
         .with_context(|| format!("collection {:?} is not in jsonlift.toml", e.collection))?;
     // Documents have no key in the log; the store names their single record "1".

@@ -132,12 +132,14 @@ pub fn restore(
 
     // 2. and 3. Fill it; replay. Undone as a whole if either fails.
     let filled = fill(&tool, url, entry, pg_schema).and_then(|()| {
-        if replay.is_empty() {
-            return Ok(0);
-        }
         // A connection of its own: the names now lead to the new schema.
         let mut fresh = PgConn::open(url, pg_schema, false)?;
-        let n = replay.len() as u64;
+        // The record changes replayed (entries about backups and restores changed none).
+        let n = replay
+            .iter()
+            .filter(|e| e.collection != crate::audit::DATABASE)
+            .count() as u64;
+        let logged = super::restore::restore_entry(opts, entry, n);
         fresh
             .run(Mode::Write, |tx| {
                 tx.defer_references()?;
@@ -147,6 +149,10 @@ pub fn restore(
                             format!("replaying audit entry {} ({} {})", e.id, e.action, e.at)
                         })
                         .map_err(StoreError::Other)?;
+                }
+                // The restore itself, the new schema's last entry.
+                if tx.columns("_jsonlift_audit")?.is_some() {
+                    tx.audit_append(&logged)?;
                 }
                 Ok::<_, StoreError>(())
             })

@@ -29,6 +29,33 @@ pub struct RestoreOptions {
     /// The caller is a server that holds the server lock and has closed its connections
     /// (`POST /_admin/restore`).
     pub from_server: bool,
+    /// Who asked: the token's name through the server, `cli` for `jsonlift restore`. The
+    /// restored database's audit log gets an entry saying so ([`restore_entry`]).
+    pub actor: crate::audit::Actor,
+}
+
+/// The audit entry a restore adds to the database it puts in place, as its last entry: which
+/// backup, to which moment, how many entries were replayed, and who asked.
+pub fn restore_entry(
+    opts: &RestoreOptions,
+    entry: &Entry,
+    replayed: u64,
+) -> crate::audit::NewEntry {
+    let mut actor = opts.actor.clone();
+    if actor.name.is_empty() {
+        actor.name = "cli".into();
+    }
+    crate::audit::database_entry(
+        "restore",
+        &entry.name(),
+        &serde_json::json!({
+            "backup": entry.name(),
+            "taken_at": entry.manifest.taken_at,
+            "at": opts.at,
+            "replayed": replayed,
+        }),
+        &actor,
+    )
 }
 
 #[derive(Debug)]
@@ -158,6 +185,8 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
             let live = pitr::open_live(&db, project.busy_timeout())?;
             replayed = pitr::replay(&live, &target, &schema, entry, until)?;
         }
+        // Part of the new database from the moment it is in place.
+        pitr::log_database_entry(&target, &restore_entry(opts, entry, replayed))?;
         // The new database starts in WAL like every jsonlift database; closing the only
         // connection folds and removes its -wal.
         let mode: String = target.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

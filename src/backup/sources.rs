@@ -620,6 +620,9 @@ fn copy_file_entry(
     snap: &Path,
     tap: Option<Tap>,
 ) -> Result<ManifestEntry, BackupError> {
+    if tap.is_none() && crate::source::sqlite::is_database(src) {
+        return copy_database_entry(src, dst, snap);
+    }
     let attempts = if tap.is_some() { 1 } else { 2 };
     for attempt in 0..attempts {
         let before = fs::metadata(src).map_err(|e| BackupError::io("read", src, e))?;
@@ -671,6 +674,28 @@ fn copy_file_entry(
         t.fail(e.to_string());
     }
     Err(e)
+}
+
+/// A SQLite database (a legacy database read as a source) is copied through SQLite's backup
+/// API, which gives a consistent copy of a live database, its write-ahead log included; the
+/// manifest hashes the copy.
+fn copy_database_entry(src: &Path, dst: &Path, snap: &Path) -> Result<ManifestEntry, BackupError> {
+    let before = fs::metadata(src).map_err(|e| BackupError::io("read", src, e))?;
+    let mtime = before
+        .modified()
+        .map_err(|e| BackupError::io("read", src, e))?;
+    crate::source::sqlite::copy_database(src, dst)
+        .map_err(|e| BackupError::io("copy", src, io::Error::other(e)))?;
+    sync_file(dst)?;
+    let (size, sha256) = hash_file(dst).map_err(|e| BackupError::io("read", dst, e))?;
+    Ok(ManifestEntry {
+        original: src.to_string_lossy().into_owned(),
+        copy: slash(dst.strip_prefix(snap).unwrap_or(dst)),
+        size,
+        sha256,
+        mtime: rfc3339_nanos(mtime),
+        link: None,
+    })
 }
 
 fn sync_file(path: &Path) -> Result<(), BackupError> {

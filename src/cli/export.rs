@@ -17,10 +17,13 @@ pub struct ExportArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also write each collection without a source, as a JSON array in DIR/<collection>.json.
+    #[arg(long)]
+    pub all: bool,
 }
 
 pub fn run(a: &ExportArgs, quiet: bool) -> anyhow::Result<Report> {
     let project = a.project.load()?;
-    let report = export::export(&project, &a.out, Progress::auto(quiet || a.json))?;
+    let report = export::export_with(&project, &a.out, Progress::auto(quiet || a.json), a.all)?;
     finish(report, a.json, quiet)
 }

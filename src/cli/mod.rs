@@ -12,10 +12,13 @@ mod export;
 mod infer;
 mod init;
 mod migrate;
+mod migrations;
 mod output;
+mod plan;
 mod restore;
 pub mod serve;
 mod verify;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +53,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Back up the sources, load them atomically, verify every record, record the run.
     Migrate(migrate::MigrateArgs),
+    /// Show what migrate would change now that jsonlift.toml changed (--write: as a numbered file).
+    Plan(plan::PlanArgs),
+    /// List the numbered SQL migrations, applied and pending.
+    Migrations(migrations::MigrationsArgs),
     /// Compare the database with the sources, record by record.
     Verify(verify::VerifyArgs),
     /// Write every source back from the database, in its original shape.
@@ -68,6 +75,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Generate models and validators for your app's code: drizzle, sqlalchemy, json-schema, zod.
     Codegen(codegen::CodegenArgs),
+    /// Keep the database in step with the source files as they change (serve --watch without HTTP).
+    Watch(watch::WatchArgs),
     /// Copy the database into another one (PostgreSQL or SQLite), verified row by row.
     Copy(copy::CopyArgs),
 }
@@ -99,6 +108,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Check(a) => check::run(a, cli.quiet).map(|r| r.ok),
         Command::Migrate(a) => migrate::run(a, cli.quiet).map(|r| r.ok),
+        Command::Plan(a) => plan::run(a, cli.quiet),
+        Command::Migrations(a) => migrations::run(a).map(|_| true),
         Command::Verify(a) => verify::run(a, cli.quiet).map(|r| r.ok),
         Command::Export(a) => export::run(a, cli.quiet).map(|r| r.ok),
         Command::Init(a) => init::run(a, cli.quiet),
@@ -109,6 +120,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Codegen(a) => codegen::run(a),
         Command::Copy(a) => copy::run(a, cli.quiet),
+        Command::Watch(a) => watch::run(a, cli.quiet),
     };
     match result {
         Ok(ok) => {

@@ -83,6 +83,12 @@ pub fn human(report: &Report, quiet: bool) {
             report.upgraded.join(", ")
         ));
     }
+    for e in &report.evolved {
+        last.push_str(&format!("\nevolved: {e}"));
+    }
+    for f in &report.sql_applied {
+        last.push_str(&format!("\napplied: {f}"));
+    }
     if let Some(b) = &report.backup {
         last.push_str(&format!("\nbackup of the sources: {}", b.display()));
     }

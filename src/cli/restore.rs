@@ -25,6 +25,10 @@ pub fn run(a: &RestoreArgs, quiet: bool) -> anyhow::Result<bool> {
         backup: a.backup.clone(),
         at: a.at.clone(),
         from_server: false,
+        actor: crate::audit::Actor {
+            name: "cli".into(),
+            request_id: String::new(),
+        },
     };
     let r = restore_database(&project, &opts)?;
     if !quiet {

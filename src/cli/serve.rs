@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// point. Sources changed since the last migration stop the start, as `migrate` does.
     #[arg(long)]
     pub migrate: bool,
+    /// Keep the database in step with the files: an initial sync at start, then every change
+    /// to a source file applied as it happens ([sync] in jsonlift.toml, docs/sync.md).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// `[serve] max_page_size` when not set: larger than any page a UI shows, small enough that
@@ -54,7 +58,15 @@ const DEFAULT_MAX_PAGE_SIZE: usize = 1000;
 
 pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
-    if a.migrate && a.store == StoreKind::Sqlite {
+    // With --watch, a database migrated before is brought to the files by the initial sync:
+    // files edited since are what the sync is for, not a reason to refuse to start.
+    let synced_later = a.watch
+        && Schema::build(&project)
+            .ok()
+            .and_then(|s| crate::migrate::open_existing(&project, &s).ok())
+            .and_then(|mut db| db.read(|tx| Ok(tx.runs()?.0)).ok())
+            .is_some_and(|runs| runs > 0);
+    if a.migrate && a.store == StoreKind::Sqlite && !synced_later {
         let report = crate::migrate::migrate(
             &project,
             &crate::migrate::Options {
@@ -106,25 +118,29 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         StoreKind::Sqlite => Some(crate::backup::hold_server_lock(&project.database_path())?),
         StoreKind::Json => None,
     };
+    if a.watch && a.store == StoreKind::Json {
+        return Err(usage(anyhow::anyhow!(
+            "--watch keeps a database in step with the files; --store json reads the files themselves"
+        ))
+        .into());
+    }
     let store: Arc<dyn Store> = match a.store {
-        StoreKind::Sqlite => {
-            let mut db = crate::migrate::open_existing(&project, &schema)?;
-            let recorded = db.read(|tx| Ok(tx.sources()?))?;
-            if !crate::migrate::upgrade::sources_to_upgrade(&schema, &recorded).is_empty() {
-                tracing::warn!(
-                    "the tables of {} were defined by an earlier jsonlift, which some clients read wrongly (SQLite before 3.42, SQLAlchemy); `jsonlift migrate` rewrites them in place, rows kept",
-                    crate::migrate::database_name(&project)
-                );
-            }
-            drop(db);
-            match project.database() {
-                Database::Postgres(url) => {
-                    Arc::new(PgStore::open(url, project.pg_schema(), schema)?)
-                }
-                Database::Sqlite(_) => Arc::new(SqliteStore::open(&project, schema)?),
-            }
-        }
+        StoreKind::Sqlite => open_database(&project, schema)?,
         StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
+    };
+    let watch = match a.watch {
+        true => {
+            let (w, line) =
+                crate::sync::Watch::start(store.clone(), super::watch::debounce(&project))?;
+            tracing::info!("{line}");
+            Some(w)
+        }
+        false => None,
+    };
+    // While watched, the API writes through the files (crate::sync::write).
+    let store: Arc<dyn Store> = match &watch {
+        Some(w) => Arc::new(crate::sync::write::WatchedStore::new(w.engine())),
+        None => store,
     };
     // What `/_admin/backups`, `/_admin/restore` and the `[backups] interval` schedule need;
     // the schedule stops when the server returns.
@@ -155,6 +171,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
             n => Some(n),
         },
         metrics: Default::default(),
+        sync: watch.as_ref().map(|w| w.engine()),
     });
     let app = api::router(state, &limits);
     let header_timeout = limits.header_timeout;
@@ -172,14 +189,39 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         use std::io::Write;
         std::io::stdout().flush()?;
         api::listen::serve(listener, app, header_timeout, shutdown()).await;
-        tracing::info!("shut down cleanly");
         Ok::<_, anyhow::Error>(())
     })?;
+    // The watcher stops after the last request; the change being applied is committed first.
+    if let Some(w) = watch {
+        w.stop();
+    }
+    tracing::info!("shut down cleanly");
     Ok(true)
 }
 
+/// The migrated database (SQLite or PostgreSQL) as a store, with a warning when its tables
+/// were defined by an earlier jsonlift.
+pub(super) fn open_database(
+    project: &crate::config::Project,
+    schema: Schema,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let mut db = crate::migrate::open_existing(project, &schema)?;
+    let recorded = db.read(|tx| Ok(tx.sources()?))?;
+    if !crate::migrate::upgrade::sources_to_upgrade(&schema, &recorded).is_empty() {
+        tracing::warn!(
+            "the tables of {} were defined by an earlier jsonlift, which some clients read wrongly (SQLite before 3.42, SQLAlchemy); `jsonlift migrate` rewrites them in place, rows kept",
+            crate::migrate::database_name(project)
+        );
+    }
+    drop(db);
+    Ok(match project.database() {
+        Database::Postgres(url) => Arc::new(PgStore::open(url, project.pg_schema(), schema)?),
+        Database::Sqlite(_) => Arc::new(SqliteStore::open(project, schema)?),
+    })
+}
+
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
-async fn shutdown() {
+pub(super) async fn shutdown() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -32,6 +32,10 @@ pub enum FoundKind {
     Folder { files: usize, why: String },
     /// A folder of `.prompty` files.
     Prompty { files: usize },
+    /// A legacy SQLite database: its tables.
+    Sqlite {
+        tables: Vec<super::sqlite::LegacyTable>,
+    },
 }
 
 /// Whether the file starts with SQLite's header.
@@ -225,6 +229,21 @@ pub fn walk(
             },
         });
     }
+    // Legacy SQLite databases (a database jsonlift made, the project's own, is passed over).
+    for p in files.iter().filter(|p| {
+        matches!(ext_of(p).as_str(), "db" | "sqlite" | "sqlite3" | "db3") && is_sqlite(p)
+    }) {
+        let rel = relative(root, p);
+        match super::sqlite::inspect(p, &rel) {
+            Ok(Some(tables)) if !tables.is_empty() => out.push(Found {
+                path: p.clone(),
+                rel,
+                kind: FoundKind::Sqlite { tables },
+            }),
+            Ok(_) => {}
+            Err(e) => problems.push(e),
+        }
+    }
     for d in dirs {
         walk(root, &d, max_depth, out, problems, skips);
     }
@@ -288,12 +307,23 @@ pub fn examine(
         return;
     }
     if is_sqlite(path) {
-        // Said plainly rather than "a single scalar value": a user pointing init at their app's
-        // database wants to know what jsonlift can do with it.
-        problems.push(Problem::new(
-            &rel,
-            "this is a SQLite database, not JSON: init and infer read JSON files. A database jsonlift made goes elsewhere with `jsonlift copy --to URL`; reading another application's SQLite tables as a source is not supported yet",
-        ));
+        match super::sqlite::inspect(path, &rel) {
+            Ok(Some(tables)) if tables.is_empty() => problems.push(Problem::new(
+                &rel,
+                "a SQLite database without tables: nothing to read",
+            )),
+            Ok(Some(tables)) => out.push(Found {
+                path: path.to_path_buf(),
+                rel,
+                kind: FoundKind::Sqlite { tables },
+            }),
+            // Said plainly rather than "a single scalar value".
+            Ok(None) => problems.push(Problem::new(
+                &rel,
+                "this is a database jsonlift made (it holds only jsonlift's tables), not a source: it goes elsewhere with `jsonlift copy --to URL`",
+            )),
+            Err(p) => problems.push(p),
+        }
         return;
     }
     let jsonl_ext = matches!(ext.as_str(), "jsonl" | "ndjson");

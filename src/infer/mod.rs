@@ -18,6 +18,7 @@ pub mod discover;
 pub mod plan;
 pub mod relations;
 pub mod shape;
+pub mod sqlite;
 pub mod stats;
 pub mod write;
 
@@ -51,6 +52,8 @@ struct Draft {
     member: Option<String>,
     pattern: Option<String>,
     why: String,
+    /// A table of a legacy SQLite database.
+    sqlite: Option<sqlite::LegacyTable>,
 }
 
 /// One source and the collections it feeds (in member order).
@@ -170,6 +173,7 @@ pub fn infer_excluding(
         relations::choose_key(p);
     }
     relations::link(&mut plans);
+    declared(&mut plans, &jobs);
     for p in &mut plans {
         plan::name_collection(p, &mut names);
     }
@@ -204,6 +208,66 @@ pub fn infer_excluding(
         collections: plans.len(),
         records,
     })
+}
+
+/// What a legacy database declares wins over what the values suggest: its primary key is the
+/// key, its unique columns are unique, its foreign keys are references.
+fn declared(plans: &mut [CollectionPlan], jobs: &[Job]) {
+    let drafts: Vec<&Draft> = jobs.iter().flat_map(|j| &j.drafts).collect();
+    let by_table = |t: &str| {
+        drafts
+            .iter()
+            .find(|d| {
+                d.sqlite
+                    .as_ref()
+                    .is_some_and(|s| s.name.eq_ignore_ascii_case(t))
+            })
+            .map(|d| d.name.clone())
+    };
+    for (p, d) in plans.iter_mut().zip(&drafts) {
+        let Some(t) = &d.sqlite else { continue };
+        // The primary key, else a unique column that is never null.
+        let declared = t.pk.iter().map(|k| (k, "the table's primary key")).chain(
+            t.unique
+                .iter()
+                .map(|k| (k, "a unique index in the database, never null")),
+        );
+        for (pk, why) in declared {
+            let scalar = p
+                .node
+                .fields
+                .iter()
+                .find(|f| &f.name == pk)
+                .is_some_and(|f| f.scalar_type().is_some() && f.stats.nulls == 0);
+            if scalar && p.stats.records > 0 {
+                p.key = Some(pk.clone());
+                p.key_note = format!("key {pk:?}: {why}");
+                break;
+            }
+        }
+    }
+    // A reference needs its target's key.
+    let keyed: Vec<String> = plans
+        .iter()
+        .filter(|p| p.key.is_some())
+        .map(|p| p.name.clone())
+        .collect();
+    for (p, d) in plans.iter_mut().zip(&drafts) {
+        let Some(t) = &d.sqlite else { continue };
+        for f in &mut p.node.fields {
+            if t.unique.contains(&f.name) && p.key.as_ref() != Some(&f.name) && !f.unique {
+                f.unique = true;
+                f.notes.push("a unique index in the database".into());
+            }
+            if let Some((_, target)) = t.references.iter().find(|(c, _)| c == &f.name) {
+                if let Some(coll) = by_table(target).filter(|c| keyed.contains(c)) {
+                    f.references = Some(coll);
+                    f.notes
+                        .push(format!("a foreign key to table {target} in the database"));
+                }
+            }
+        }
+    }
 }
 
 /// `<folder>.db` in the project folder.
@@ -256,12 +320,40 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<
         member: None,
         pattern: pattern.map(str::to_string),
         why: String::new(),
+        sqlite: None,
     };
     Ok(match &f.kind {
         FoundKind::Folder { why, .. } => (
             why.clone(),
             vec![one(names, Format::Folder, Some("*.json"))],
         ),
+        FoundKind::Sqlite { tables } => {
+            let why = format!(
+                "a SQLite database: {}, one collection each (the file is only read)",
+                plan::count(tables.len() as u64, "table")
+            );
+            let drafts = tables
+                .iter()
+                .map(|t| {
+                    let mut why = format!("table {:?}", t.name);
+                    if !t.json.is_empty() {
+                        why.push_str(&format!(
+                            "; JSON kept as text in {} (every text in them is a JSON array or object), parsed",
+                            t.json.join(", ")
+                        ));
+                    }
+                    Draft {
+                        name: names.claim(&plan::table_ident(&t.name)),
+                        format: Format::Sqlite,
+                        member: Some(t.name.clone()),
+                        pattern: None,
+                        why,
+                        sqlite: Some(t.clone()),
+                    }
+                })
+                .collect();
+            (why, drafts)
+        }
         FoundKind::Prompty { files } => {
             let why = format!(
                 "{}: a prompty folder (YAML front matter + template body per file)",
@@ -290,6 +382,7 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<
                             member: Some(t.clone()),
                             pattern: None,
                             why: format!("TinyDB table {t:?}"),
+                            sqlite: None,
                         }
                     })
                     .collect(),
@@ -343,6 +436,7 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<
                             member: Some(m.clone()),
                             pattern: None,
                             why: format!("member {m:?}: {what}{note}"),
+                            sqlite: None,
                         });
                     }
                     out
@@ -369,6 +463,12 @@ fn gather(
             pattern: d.pattern.clone().unwrap_or_else(|| "*.json".into()),
             recursive: false,
             body_field: source::prompty::DEFAULT_BODY_FIELD.into(),
+            sqlite: d.sqlite.as_ref().map(|t| source::sqlite::SqliteMember {
+                table: Some(t.name.clone()),
+                query: None,
+                name: t.name.clone(),
+                json: t.json.clone(),
+            }),
         })
         .collect();
     let spec = SourceSpec {
@@ -376,6 +476,7 @@ fn gather(
         display: job.found.rel.clone(),
         members,
         limits,
+        skip: Vec::new(),
     };
     let mut stats: Vec<CollectionStats> = job
         .drafts

@@ -62,6 +62,8 @@ fn format_name(f: Format) -> &'static str {
         Format::Jsonl => "jsonl",
         Format::Folder => "folder",
         Format::Prompty => "prompty",
+        Format::Sqlite => "sqlite",
+        Format::Database => unreachable!("init never writes a collection without a source"),
     }
 }
 
@@ -152,7 +154,9 @@ fn collection(out: &mut String, p: &CollectionPlan) {
     let _ = writeln!(out, "[{path}]");
     let _ = writeln!(out, "source = {}", string(&p.source));
     let _ = writeln!(out, "format = {}", string(format_name(p.format)));
-    if let Some(m) = &p.member {
+    if let Some(m) = p.member.as_ref().filter(|_| p.format == Format::Sqlite) {
+        let _ = writeln!(out, "source_table = {}", string(m));
+    } else if let Some(m) = &p.member {
         let _ = writeln!(out, "member = {}", string(m));
     }
     if let Some(pat) = &p.pattern {

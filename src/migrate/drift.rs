@@ -33,7 +33,7 @@ impl fmt::Display for Drift {
 }
 
 /// What to do about drift, said once after the list.
-pub const FIX: &str = "Run `jsonlift migrate --reimport` to rebuild these collections from their files with the new schema (edits made through the API since the migration are replaced: `jsonlift export --out DIR` saves them first), or put jsonlift.toml back as it was.";
+pub const FIX: &str = "Run `jsonlift plan` to see how `jsonlift migrate` would change the database in place (edits made through the API kept; docs/evolve.md), or `jsonlift migrate --reimport` to rebuild these collections from their files with the new schema (edits made through the API since the migration are replaced: `jsonlift export --out DIR` saves them first), or put jsonlift.toml back as it was.";
 
 /// The differences between `schema` and the database behind `conn`; empty when they agree (a
 /// database whose tables an earlier jsonlift defined for the same schema agrees: `migrate`

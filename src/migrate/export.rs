@@ -49,6 +49,17 @@ fn out_path(project: &Project, path: &Path, out: &Path) -> anyhow::Result<PathBu
 }
 
 pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Result<Report> {
+    export_with(project, out, progress, false)
+}
+
+/// [`export`]; with `all`, each collection without a source is written too, as a JSON array in
+/// `<out>/<collection>.json` (it has no file of its own to go back to).
+pub fn export_with(
+    project: &Project,
+    out: &Path,
+    progress: Progress,
+    all: bool,
+) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let schema = Schema::build(project)?;
     let mut db = open_existing(project, &schema)?;
@@ -58,7 +69,19 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
     );
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (si, spec) in schema.sources.iter().enumerate() {
-        let target = out_path(project, &spec.path, out)?;
+        let target = if source::is_none(spec) {
+            if !all {
+                continue;
+            }
+            let name = &schema
+                .collections_of(si)
+                .next()
+                .expect("one collection")
+                .name;
+            out.join(format!("{name}.json"))
+        } else {
+            out_path(project, &spec.path, out)?
+        };
         let same = |a: &Path, b: &Path| {
             a.canonicalize()
                 .ok()
@@ -80,6 +103,7 @@ pub fn export(project: &Project, out: &Path, progress: Progress) -> anyhow::Resu
                 .sources()?
                 .remove(&spec.display)
                 .map(|s| s.layout)
+                .filter(|_| !source::is_none(spec))
                 .unwrap_or_else(default_layout);
             let total = schema
                 .collections_of(si)

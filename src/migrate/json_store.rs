@@ -27,13 +27,38 @@ use crate::config::Project;
 use crate::schema::Schema;
 use crate::schema::ddl::{internal_tables, schema_sql};
 use crate::schema::shred::Ids;
-use crate::source::{Format, Layout};
+use crate::source::Layout;
 use crate::store::Dialect;
 use crate::store::sqlite::SqliteTx;
 use crate::store::{Store, StoreError, Tx};
 
-/// What identifies a version of a source file without reading it.
-type Stamp = Vec<Option<(SystemTime, u64)>>;
+/// What identifies a version of a source without reading it: its modification time and size
+/// (a folder: its newest file or sub-folder, the sum of the sizes, how many files), so an
+/// edit of a folder's file in place is seen as well as one that adds or removes a file.
+type Stamp = Vec<Option<(SystemTime, u64, u64)>>;
+
+fn folder_stamp(dir: &Path) -> Option<(SystemTime, u64, u64)> {
+    let mut newest = std::fs::metadata(dir).ok()?.modified().ok()?;
+    let (mut size, mut files) = (0u64, 0u64);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let Ok(m) = std::fs::metadata(e.path()) else {
+                continue;
+            };
+            if let Ok(t) = m.modified() {
+                newest = newest.max(t);
+            }
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                size += m.len();
+                files += 1;
+            }
+        }
+    }
+    Some((newest, size, files))
+}
 
 struct Loaded {
     stamp: Stamp,
@@ -106,6 +131,21 @@ impl Drop for FileLock {
 
 impl JsonStore {
     pub fn open(project: &Project, schema: Schema) -> anyhow::Result<JsonStore> {
+        // The files are the store here: a legacy database is only ever read, and a collection
+        // without a source has no file to keep it in.
+        for spec in &schema.sources {
+            if crate::source::is_sqlite(spec) || crate::source::is_none(spec) {
+                bail!(
+                    "{}: --store json serves collections from their JSON files; this one is {}, so serve it from the database (the default)",
+                    spec.display,
+                    if crate::source::is_sqlite(spec) {
+                        "a SQLite database, which jsonlift never writes"
+                    } else {
+                        "without a source"
+                    }
+                );
+            }
+        }
         let dir = project.root.join(".jsonlift");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = JsonStore {
@@ -126,14 +166,61 @@ impl JsonStore {
             .sources
             .iter()
             .map(|s| {
+                if crate::source::is_folder(s) {
+                    return folder_stamp(&s.path);
+                }
                 let m = std::fs::metadata(&s.path).ok()?;
-                Some((m.modified().ok()?, m.len()))
+                Some((m.modified().ok()?, m.len(), 0))
             })
             .collect()
     }
 
-    /// Every source, loaded into a fresh in-memory database.
+    /// Every source, loaded into a fresh in-memory database. A broken file of a folder
+    /// source is left out (and logged), so the other records are still served; a broken
+    /// single-file source stops the load, since what follows its error cannot be read.
     fn load(&self, lock: &FileLock) -> Result<Loaded, StoreError> {
+        let mut specs = self.schema.sources.clone();
+        loop {
+            let (loaded, problems) = self.load_specs(lock, &specs)?;
+            if problems.is_empty() {
+                return Ok(loaded.expect("loaded without problems"));
+            }
+            // Each problem a file of a folder source: leave those files out and load again.
+            let mut skipped = false;
+            let mut fatal = Vec::new();
+            for p in &problems {
+                let in_folder = specs.iter_mut().find(|sp| {
+                    crate::source::is_folder(sp) && p.file.starts_with(&format!("{}/", sp.display))
+                });
+                match in_folder {
+                    Some(sp) => {
+                        let rel = p.file[sp.display.len() + 1..].to_string();
+                        if !sp.skip.contains(&rel) {
+                            tracing::warn!("--store json: left out, not served: {p}");
+                            sp.skip.push(rel);
+                            skipped = true;
+                        }
+                    }
+                    None => fatal.push(p.to_string()),
+                }
+            }
+            if !fatal.is_empty() || !skipped {
+                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                return Err(anyhow!(
+                    "the JSON sources have problems (run `jsonlift check`):\n{}",
+                    lines.join("\n")
+                )
+                .into());
+            }
+        }
+    }
+
+    /// One load of `specs`: the loaded database, or the problems found.
+    fn load_specs(
+        &self,
+        lock: &FileLock,
+        specs: &[crate::source::SourceSpec],
+    ) -> Result<(Option<Loaded>, Vec<crate::error::Problem>), StoreError> {
         let stamp = self.stamp();
         let generation = lock.generation().map_err(anyhow::Error::from)?;
         let conn = crate::store::sqlite::open_in_memory()?;
@@ -149,7 +236,7 @@ impl JsonStore {
         let mut ids = Ids::new(self.schema.tables.len());
         let mut report = Report::new("serve", PathBuf::new());
         let mut layouts = HashMap::new();
-        for (si, spec) in self.schema.sources.iter().enumerate() {
+        for (si, spec) in specs.iter().enumerate() {
             if let Some(l) = load_source(
                 &conn,
                 &self.schema,
@@ -166,20 +253,18 @@ impl JsonStore {
         }
         if !report.ok {
             let _ = conn.execute_batch("ROLLBACK");
-            let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-            return Err(anyhow!(
-                "the JSON sources have problems (run `jsonlift check`):\n{}",
-                lines.join("\n")
-            )
-            .into());
+            return Ok((None, report.problems));
         }
         conn.execute_batch("COMMIT")?;
-        Ok(Loaded {
-            stamp,
-            generation,
-            conn,
-            layouts,
-        })
+        Ok((
+            Some(Loaded {
+                stamp,
+                generation,
+                conn,
+                layouts,
+            }),
+            Vec::new(),
+        ))
     }
 
     /// The cached load, refreshed when another server wrote or a source changed on disk.
@@ -199,15 +284,9 @@ impl JsonStore {
         f(cache.as_mut().expect("loaded above"))
     }
 
-    /// Writes source `si` back atomically: a temp file beside it, fsync, rename.
+    /// Writes single-file source `si` back atomically: a temp file beside it, fsync, rename.
     fn put_back(&self, loaded: &Loaded, si: usize) -> anyhow::Result<()> {
         let spec = &self.schema.sources[si];
-        if matches!(spec.members[0].format, Format::Folder | Format::Prompty) {
-            bail!(
-                "{}: --store json cannot write folder sources yet; serve from the database",
-                spec.display
-            );
-        }
         let name = spec
             .path
             .file_name()
@@ -266,6 +345,34 @@ impl JsonStore {
     }
 }
 
+/// The layouts the files were loaded with, for writing folder records back: each file is
+/// what was loaded (the cache reloads when a source changes), so any may be written.
+struct Layouts<'l>(&'l HashMap<usize, Layout>);
+
+impl crate::store::files::Guard for Layouts<'_> {
+    /// A new record's file must not exist yet (a broken file left out of the load has that
+    /// name, or another process just wrote one).
+    fn check(&mut self, path: &Path, file: &str, exists: bool) -> Result<(), StoreError> {
+        if !exists && path.exists() {
+            return Err(StoreError::Conflict(vec![
+                crate::schema::shred::FieldError {
+                    path: crate::json::JsonPath::root(),
+                    message: format!(
+                        "{file} already exists on disk (a file that cannot be read is not served); fix or remove it first"
+                    ),
+                },
+            ]));
+        }
+        Ok(())
+    }
+    fn written(&mut self, _: &Path) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn layout(&self, si: usize) -> Option<Layout> {
+        self.0.get(&si).cloned()
+    }
+}
+
 impl Store for JsonStore {
     fn schema(&self) -> &Schema {
         &self.schema
@@ -307,7 +414,16 @@ impl Store for JsonStore {
                     })
                     .map(|c| c.source)
                     .collect();
-                for si in touched {
+                // Folders: the files of the records written (store::files); single files:
+                // written whole.
+                let (folders, files): (Vec<usize>, Vec<usize>) = touched
+                    .into_iter()
+                    .partition(|&si| crate::source::is_folder(&self.schema.sources[si]));
+                if !folders.is_empty() {
+                    let mut guard = Layouts(&l.layouts);
+                    crate::store::files::write_back(&tx, &self.schema, &entries, &mut guard)?;
+                }
+                for si in files {
                     self.put_back(l, si)?;
                 }
                 self.append_audit(&entries)?;

@@ -34,6 +34,9 @@ pub fn record_file(spec: &SourceSpec, member: usize, key: Option<&str>) -> Strin
 /// A problem at `rel` inside the record at `origin`, with the exact line:column when the path
 /// can be found in the record's text.
 pub fn place(origin: &Origin, file: String, rel: &JsonPath, message: String) -> Problem {
+    if let Some(row) = &origin.row {
+        return row.place(&file, rel, message);
+    }
     let mut line = origin.line;
     let mut col = origin.col;
     if !rel.0.is_empty() {
@@ -1082,6 +1085,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
                     line: 1,
                     col: 1,
                     path: JsonPath::root(),
+                    row: None,
                 };
                 let rec = Record {
                     member: 0,

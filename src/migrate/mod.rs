@@ -3,9 +3,12 @@
 //! `check` is the same load into a throw-away database; `verify` and `export` read a finished one.
 
 pub mod drift;
+pub mod evolve;
 pub mod export;
 pub mod json_store;
 pub mod load;
+pub mod numbered;
+pub mod plan;
 pub mod postgres;
 pub mod progress;
 pub mod report;
@@ -56,11 +59,20 @@ const DEFERRED: (u64, String) = (0, String::new());
 
 /// Size and sha256 of a source as it is now.
 fn fingerprint(spec: &SourceSpec) -> std::io::Result<(u64, String)> {
-    if is_folder(spec) {
+    if source::is_none(spec) {
+        // Nothing is read: the source never changes.
+        Ok((0, "none".into()))
+    } else if source::is_sqlite(spec) {
+        source::sqlite::fingerprint(spec)
+    } else if is_folder(spec) {
         backup::hash_folder(&spec.path)
     } else {
         backup::hash_file(&spec.path)
     }
+}
+
+fn is_sqlite(spec: &SourceSpec) -> bool {
+    source::is_sqlite(spec)
 }
 
 fn is_folder(spec: &SourceSpec) -> bool {
@@ -68,7 +80,9 @@ fn is_folder(spec: &SourceSpec) -> bool {
 }
 
 fn format_name(spec: &SourceSpec) -> String {
-    if spec.members.len() > 1 || spec.members[0].name.is_some() {
+    if source::is_sqlite(spec) || source::is_none(spec) {
+        format!("{:?}", spec.members[0].format).to_lowercase()
+    } else if spec.members.len() > 1 || spec.members[0].name.is_some() {
         if spec.members.iter().any(|m| m.format == Format::Tinydb) {
             "tinydb".into()
         } else {
@@ -154,6 +168,13 @@ fn phase(name: &str) {
 
 pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     if let crate::config::Database::Postgres(url) = project.database() {
+        // Not yet applied there: refused rather than silently left out.
+        if let Some(f) = numbered::scan(&project.migrations_dir())?.first() {
+            bail!(
+                "{}: numbered SQL migrations are applied to SQLite databases only for now (docs/evolve.md); move the folder aside to migrate to PostgreSQL; nothing was changed",
+                f.path.display()
+            );
+        }
         return postgres::migrate(project, opts, url);
     }
     let t0 = Instant::now();
@@ -161,13 +182,15 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     let schema = Schema::build(project)?;
     let db_path = project.database_path();
     let mut report = Report::new("migrate", db_path.clone());
+    legacy_checks(project, &schema, &db_path)?;
 
     // What the sources are now, and what the database says they were. A new database has
     // nothing to compare with: a single file is then hashed once, while it is backed up.
     let exists = db_path.exists();
     let mut prints = Vec::new();
     for spec in &schema.sources {
-        let print = if exists || is_folder(spec) {
+        // A database source is fingerprinted by its content, read where it lies.
+        let print = if exists || is_folder(spec) || is_sqlite(spec) || source::is_none(spec) {
             fingerprint(spec)
         } else {
             std::fs::File::open(&spec.path).map(|_| DEFERRED)
@@ -194,11 +217,21 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     } else {
         HashMap::new()
     };
+    // Sources whose collections jsonlift.toml now describes otherwise: evolved in place
+    // (unless --reimport replaces them from their files).
+    let evolving = if opts.reimport {
+        Vec::new()
+    } else {
+        plan::changed_sources(&schema, &recorded)
+    };
     let mut to_load = Vec::new();
     let mut changed = Vec::new();
     for (si, spec) in schema.sources.iter().enumerate() {
         match recorded.get(&spec.display) {
             None => to_load.push(si),
+            // A collection without a source is never reloaded: the database is all it has.
+            Some(_) if source::is_none(spec) => {}
+            Some(_) if evolving.contains(&si) => {}
             Some(s)
                 if s.sha256 == prints[si].1
                     && fingerprint::schema_state(&schema, si, &s.schema_hash)
@@ -206,6 +239,27 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             Some(_) => changed.push(si),
         }
     }
+    let pending = {
+        let ro = if exists {
+            Some(
+                sqlite::open_read_only(&db_path, project.busy_timeout())
+                    .map_err(|e| locked(e, &db_path))?,
+            )
+        } else {
+            None
+        };
+        evolve::prepare(project, &schema, ro.as_ref(), &recorded, &evolving)?
+    };
+    // A running server keeps the schema it started with: tables changed under it would be
+    // written in the old shape. Held (as a restore holds it) until the change is committed.
+    let _no_server = match &pending.plan {
+        Some(p) if !p.is_empty() && !opts.dry_run => Some(
+            backup::lock::hold_restore_lock(&db_path).context(
+                "changing the tables in place needs every `jsonlift serve` on this database stopped (a running server keeps the schema it started with); nothing was changed",
+            )?,
+        ),
+        _ => None,
+    };
     // Unchanged sources whose tables an earlier jsonlift defined: rewritten first, on their own.
     let earlier: Vec<usize> = upgrade::sources_to_upgrade(&schema, &recorded)
         .into_iter()
@@ -218,7 +272,15 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             report.upgraded = upgrade_in_place(project, &schema, &earlier)?;
         }
     }
-    if to_load.is_empty() && changed.is_empty() {
+    if to_load.is_empty() && changed.is_empty() && pending.is_empty() {
+        if pending.save_needed && !opts.dry_run {
+            // A database migrated before jsonlift kept its `[collections]`: kept now, so that
+            // a later change of jsonlift.toml can be planned.
+            let conn =
+                sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
+            bookkeeping::save_schema(&conn, &pending.saved, &clock::now())
+                .map_err(|e| locked(e, &db_path))?;
+        }
         report.status = if report.upgraded.is_empty() {
             "already migrated"
         } else if opts.dry_run {
@@ -364,11 +426,41 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
                 .as_deref(),
         ),
     );
+    // The plan from a changed jsonlift.toml and the numbered SQL files, in the same
+    // transaction.
+    let outcome = outcome.and_then(|ok| {
+        if ok {
+            phase("evolve");
+            let backup = db_backup
+                .as_ref()
+                .map(|b| b.data.to_string_lossy().into_owned());
+            evolve::run(
+                &conn,
+                project,
+                &pending,
+                &prints,
+                (&started_at, backup.as_deref()),
+                &mut report,
+            )?;
+        }
+        Ok(ok)
+    });
+    // Last, after the numbered SQL files (which may still read the legacy tables, as seed
+    // 002's `006_convert_legacy_media` does).
+    let outcome = match outcome {
+        Ok(true) if project.config.drop_source_tables && !opts.dry_run => {
+            drop_source_tables(&conn, &schema, &to_load, &db_path).map(|()| true)
+        }
+        other => other,
+    };
     let committed = match outcome {
         Ok(true) => {
             phase("commit");
             conn.execute_batch("COMMIT")
                 .map_err(|e| locked(e, &db_path))?;
+            if !report.evolved.is_empty() {
+                backup::pause_at("evolve:committed");
+            }
             true
         }
         Ok(false) => false,
@@ -414,9 +506,19 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
         }
         Target::InPlace => {
             drop(conn);
-            discard.0 = None;
-            report.status = "migrated".into();
-            report.backup = Some(source_backup.dir().to_path_buf());
+            report.status = match (to_load.is_empty(), report.evolved.is_empty()) {
+                (false, _) => "migrated",
+                (true, false) => "evolved in place",
+                (true, true) => "numbered migrations applied",
+            }
+            .into();
+            if to_load.is_empty() {
+                // No source was read: the empty snapshot goes (with `discard`); the database
+                // backup before the change is in the ledger.
+            } else {
+                discard.0 = None;
+                report.backup = Some(source_backup.dir().to_path_buf());
+            }
             // And one after: point-in-time recovery cannot replay a reimport, it starts here.
             if !opts.database_backups {
             } else if let Err(e) =
@@ -435,6 +537,78 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     phase("done");
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// What a SQLite source that is the database itself asks for (issue #17): no collection's table
+/// may take the name of a legacy table (the load would replace it), and `drop_source_tables`
+/// drops only legacy tables of the database being migrated into, never another file's.
+fn legacy_checks(project: &Project, schema: &Schema, db_path: &Path) -> anyhow::Result<()> {
+    let mut into_itself = false;
+    for spec in schema.sources.iter().filter(|s| is_sqlite(s)) {
+        if !source::sqlite::is_same_file(spec, db_path) {
+            if project.config.drop_source_tables {
+                bail!(
+                    "{}: drop_source_tables = true drops the legacy tables from the database migrated into, and {} is another file, which jsonlift never changes; migrate into it (`database = {:?}`) or remove drop_source_tables",
+                    project.path.display(),
+                    spec.display,
+                    spec.display
+                );
+            }
+            continue;
+        }
+        into_itself = true;
+        let legacy = source::sqlite::legacy_tables(&spec.path)
+            .with_context(|| format!("reading the tables of {}", spec.display))?;
+        for (ci, c) in schema.collections.iter().enumerate() {
+            for t in schema.tables_of(ci) {
+                let name = &schema.tables[t].name;
+                if let Some(l) = legacy.iter().find(|l| l.eq_ignore_ascii_case(name)) {
+                    bail!(
+                        "{}: collections.{}: its table {name} would replace the legacy table {l} of {}, the database migrated into; give the collection's table another name (`table = \"...\"`, or the child table's `table`)",
+                        project.path.display(),
+                        c.name,
+                        spec.display
+                    );
+                }
+            }
+        }
+    }
+    if project.config.drop_source_tables && !into_itself {
+        bail!(
+            "{}: drop_source_tables = true, but no SQLite source is the database migrated into",
+            project.path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Drops the legacy tables read by the sources loaded now from the database itself, and records
+/// in the ledger that they are gone (a second `migrate` then finds nothing to do).
+fn drop_source_tables(
+    conn: &Connection,
+    schema: &Schema,
+    to_load: &[usize],
+    db_path: &Path,
+) -> anyhow::Result<()> {
+    let mut recorded = bookkeeping::sources(conn)?;
+    for &si in to_load {
+        let spec = &schema.sources[si];
+        if !is_sqlite(spec) || !source::sqlite::is_same_file(spec, db_path) {
+            continue;
+        }
+        phase("drop source tables");
+        let dropped = source::sqlite::drop_tables(conn, spec)?;
+        tracing::info!(tables = ?dropped, "legacy tables dropped after the verified migration");
+        if let Some(mut state) = recorded.remove(&spec.display) {
+            if let Some(l) = &mut state.layout.sqlite {
+                l.dropped = true;
+            }
+            state.sha256 = source::sqlite::DROPPED.into();
+            state.size = 0;
+            bookkeeping::write_source(conn, &state)?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads, checks foreign keys, verifies and records, inside the open transaction. Returns
@@ -518,7 +692,10 @@ fn load_all(
         let spec = &schema.sources[si];
         // A file was hashed while copied; a folder's copy is hashed as a whole, as its
         // fingerprint is.
-        let copied = match snap.entry_of(&spec.path).filter(|_| !is_folder(spec)) {
+        let copied = match snap
+            .entry_of(&spec.path)
+            .filter(|_| !is_folder(spec) && !is_sqlite(spec))
+        {
             Some(e) => (e.size, e.sha256.clone()),
             None => fingerprint(&copies[&si])?,
         };
@@ -640,6 +817,10 @@ fn load_all(
             )?;
         }
         sources.push(serde_json::json!({"path": spec.display, "sha256": state.sha256, "size": state.size, "records": records}));
+    }
+    if to_load.is_empty() {
+        // Nothing loaded: the evolution or the numbered migrations record the run.
+        return Ok(true);
     }
     let action = if opts.reimport { "reimport" } else { "migrate" };
     let hash = fingerprint::hex(&sha2::Sha256::digest(
@@ -1017,8 +1198,17 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
     let mut report = Report::new("verify", PathBuf::from(database_name(project)));
     let mut db = open_existing(project, &schema)?;
     db.read(|tx| {
+        let recorded = tx.sources()?;
         for (si, spec) in schema.sources.iter().enumerate() {
-            verify::verify_source(tx, &schema, si, spec, &mut report, &progress)?;
+            // A collection without a source has nothing to be compared with; nor has one whose
+            // legacy tables were dropped after its migration (`drop_source_tables`).
+            let dropped = recorded
+                .get(&spec.display)
+                .and_then(|s| s.layout.sqlite.as_ref())
+                .is_some_and(|l| l.dropped);
+            if !source::is_none(spec) && !dropped {
+                verify::verify_source(tx, &schema, si, spec, &mut report, &progress)?;
+            }
             for c in schema.collections_of(si) {
                 report.collections.push(CollectionReport {
                     name: c.name.clone(),

@@ -5,8 +5,9 @@
 //! 2. the migration runs there, as on SQLite: the sources backed up, every record validated,
 //!    loaded and verified against its source, references checked, the ledger and the audit log
 //!    written, and a second run finding nothing to do;
-//! 3. the result replaces jsonlift's tables in PostgreSQL (binary COPY, then indexes and
-//!    foreign keys) and is compared with the scratch database row by row before COMMIT.
+//! 3. the result replaces jsonlift's tables in PostgreSQL (binary COPY; every row compared
+//!    with the scratch database's, [`crate::copy`]; then keys, indexes and foreign keys) before
+//!    COMMIT.
 //!
 //! A failure or a kill at any point leaves PostgreSQL as it was: nothing is committed before
 //! the last step, and PostgreSQL rolls back a transaction whose client is gone.

@@ -27,6 +27,13 @@ pub struct Report {
     /// (`migrate`), or would be (`migrate --dry-run`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upgraded: Vec<String>,
+    /// What a schema evolution changed (`migrate` after a change of jsonlift.toml), one line
+    /// each (docs/evolve.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evolved: Vec<String>,
+    /// The numbered SQL migrations applied by this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sql_applied: Vec<String>,
     pub seconds: f64,
 }
 

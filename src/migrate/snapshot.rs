@@ -38,15 +38,22 @@ impl SourceBackup {
         project_dir: &Path,
         backup_root: &Path,
     ) -> anyhow::Result<(SourceBackup, Reads)> {
+        // A collection without a source has nothing to copy.
         let list: Vec<(PathBuf, String)> = to_load
             .iter()
+            .filter(|&&si| !crate::source::is_none(&sources[si]))
             .map(|&si| (sources[si].path.clone(), sources[si].display.clone()))
             .collect();
         let prepared = prepare(&list, backup_root).context("backing up the sources")?;
         let stop = Arc::new(AtomicBool::new(false));
         // A folder is loaded from its finished copy, after the whole snapshot: then no file
         // source may wait on a reader, so nothing streams.
-        let stream = to_load.iter().all(|&si| !sources[si].path.is_dir());
+        // So is a SQLite database (read where it lies, from its finished copy).
+        let stream = to_load.iter().all(|&si| {
+            !sources[si].path.is_dir()
+                && !crate::source::is_sqlite(&sources[si])
+                && !crate::source::is_none(&sources[si])
+        });
         let mut reads = Reads {
             specs: HashMap::new(),
             bytes: HashMap::new(),
@@ -55,6 +62,10 @@ impl SourceBackup {
         for &si in to_load {
             let spec = &sources[si];
             let mut copy = spec.clone();
+            if crate::source::is_none(spec) {
+                reads.specs.insert(si, copy);
+                continue;
+            }
             copy.path = prepared.copy_path(&spec.path, project_dir);
             if stream {
                 let len = std::fs::metadata(&spec.path)

@@ -24,11 +24,20 @@ pub fn sources_to_upgrade(
     schema: &Schema,
     recorded: &std::collections::HashMap<String, SourceState>,
 ) -> Vec<usize> {
+    sources_in(schema, recorded, SchemaState::Earlier)
+}
+
+/// The recorded sources whose recorded schema compares with the project file's as `state`.
+pub fn sources_in(
+    schema: &Schema,
+    recorded: &std::collections::HashMap<String, SourceState>,
+    state: SchemaState,
+) -> Vec<usize> {
     (0..schema.sources.len())
         .filter(|&si| {
             recorded
                 .get(&schema.sources[si].display)
-                .is_some_and(|s| schema_state(schema, si, &s.schema_hash) == SchemaState::Earlier)
+                .is_some_and(|s| schema_state(schema, si, &s.schema_hash) == state)
         })
         .collect()
 }

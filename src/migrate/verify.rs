@@ -49,6 +49,8 @@ pub fn verify_source(
         .collect();
     let mut seen: HashMap<usize, u64> = HashMap::new();
     let mut n = 0u64;
+    let by_file = source::is_folder(spec);
+    let mut matched = 0u64;
     while let Some(next) = reader.next_record() {
         let rec = match next {
             Ok(r) => r,
@@ -63,7 +65,26 @@ pub fn verify_source(
         }
         let file = record_file(spec, rec.member, rec.key.as_deref());
         let ti = schema.collections[colls[rec.member]].table;
-        let Some(cells): Option<Vec<Cell<'static>>> = cursors[rec.member].next(tx)? else {
+        let found = match by_file {
+            // A folder's records are its files: matched by file name, since the order of the
+            // rows is only the order files were added in (the live sync appends new ones).
+            true => {
+                let t = &schema.tables[ti];
+                let name = Cell::Text(rec.key.clone().unwrap_or_default().into());
+                match t.key_col {
+                    Some(kc) => match tx.rowid_by(t, kc, &name)? {
+                        Some(rowid) => {
+                            matched += 1;
+                            Some(tx.row(t, rowid)?)
+                        }
+                        None => None,
+                    },
+                    None => None,
+                }
+            }
+            false => cursors[rec.member].next(tx)?,
+        };
+        let Some(cells): Option<Vec<Cell<'static>>> = found else {
             report.problem(place(
                 &rec.origin,
                 file,
@@ -101,6 +122,20 @@ pub fn verify_source(
         }
     }
     bar.finish(reader.bytes_read(), n);
+    if by_file {
+        let t = &schema.tables[schema.collections[colls[0]].table];
+        let extra = tx.count(t)?.saturating_sub(matched);
+        if extra > 0 {
+            report.problem(Problem::new(
+                spec.display.clone(),
+                format!(
+                    "table {} has {extra} record(s) whose file is not in the source folder",
+                    t.name
+                ),
+            ));
+        }
+        cursors.clear();
+    }
     for (m, cursor) in cursors.iter_mut().enumerate() {
         let mut extra = 0u64;
         let mut first = None;

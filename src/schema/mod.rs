@@ -3,6 +3,7 @@
 //! back together of records from rows ([`rebuild`]) that verify and export rely on.
 
 pub mod ddl;
+pub mod defaults;
 pub mod dialect;
 pub mod fingerprint;
 pub mod rebuild;
@@ -106,6 +107,8 @@ pub struct Field {
     pub enumeration: Option<Vec<Value>>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// `default` in jsonlift.toml: what a new record without the field gets.
+    pub default: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -261,17 +264,34 @@ impl Builder<'_> {
             max_depth: self.project.max_depth(),
         };
         for (name, cc) in &cfg.collections {
-            let path = self.project.resolve(&cc.source);
+            // A collection without a source lives in the database only: an empty stand-in source
+            // of its own, never read from disk.
+            let (path, display) = match &cc.source {
+                Some(s) => (self.project.resolve(s), s.clone()),
+                None => (
+                    self.project.resolve(&format!(".jsonlift/no-source/{name}")),
+                    format!("(no source: {name})"),
+                ),
+            };
             let format = match cc.format {
+                _ if cc.source.is_none() => {
+                    if cc.format.is_some() || cc.member.is_some() {
+                        return Err(self.err(format!(
+                            "collections.{name}: `format` and `member` describe a source; a collection without `source` lives only in the database"
+                        )));
+                    }
+                    Format::Database
+                }
                 Some(f) => f,
                 None if cc.member.is_some() => Format::Array,
                 // A missing source is reported by the reader with the other problems (exit 1,
                 // not a project-file error); its format cannot matter then.
                 None if !path.exists() => Format::Array,
                 None => crate::source::guess_format(&path).map_err(|p| {
-                    self.err(format!("collections.{name}: {p}\nhint: set `format` (array, object, document, tinydb, jsonl, folder, prompty)"))
+                    self.err(format!("collections.{name}: {p}\nhint: set `format` (array, object, document, tinydb, jsonl, folder, prompty, sqlite)"))
                 })?,
             };
+            let sqlite = self.sqlite_member(name, cc, format)?;
             let member_spec = MemberSpec {
                 name: cc.member.clone(),
                 format,
@@ -284,9 +304,10 @@ impl Builder<'_> {
                 }),
                 recursive: cc.recursive,
                 body_field: cc.body_field.clone().unwrap_or_else(|| "body".into()),
+                sqlite,
             };
             self.check_format(name, cc, format)?;
-            let source = self.add_member(&path, &cc.source, member_spec, limits, name)?;
+            let source = self.add_member(&path, &display, member_spec, limits, name)?;
             let member = self.sources[source].members.len() - 1;
             let collection = self.collections.len();
             let table = self.add_root_table(name, cc, format, collection)?;
@@ -353,6 +374,47 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// What a collection reads from a SQLite source: `source_table` or `query`, and the columns
+    /// whose text is JSON (its top-level fields of type array, object or json).
+    fn sqlite_member(
+        &self,
+        name: &str,
+        cc: &CollectionConfig,
+        format: Format,
+    ) -> Result<Option<crate::source::sqlite::SqliteMember>, ConfigError> {
+        if format != Format::Sqlite {
+            if cc.source_table.is_some() || cc.query.is_some() {
+                return Err(self.err(format!(
+                    "collections.{name}: `source_table` and `query` read a SQLite source (`format = \"sqlite\"`)"
+                )));
+            }
+            return Ok(None);
+        }
+        let json = cc
+            .fields
+            .iter()
+            .filter(|(_, f)| matches!(f.spec().ty.as_str(), "array" | "object" | "json"))
+            .map(|(n, _)| n.clone())
+            .collect();
+        match (&cc.source_table, &cc.query) {
+            (Some(t), None) => Ok(Some(crate::source::sqlite::SqliteMember {
+                table: Some(t.clone()),
+                query: None,
+                name: t.clone(),
+                json,
+            })),
+            (None, Some(q)) => Ok(Some(crate::source::sqlite::SqliteMember {
+                table: None,
+                query: Some(q.clone()),
+                name: name.to_string(),
+                json,
+            })),
+            _ => Err(self.err(format!(
+                "collections.{name}: a SQLite source needs `source_table = \"TABLE\"` or `query = \"SELECT ...\"` (one of them)"
+            ))),
+        }
+    }
+
     fn add_member(
         &mut self,
         path: &PathBuf,
@@ -363,6 +425,22 @@ impl Builder<'_> {
     ) -> Result<usize, ConfigError> {
         if let Some(i) = self.sources.iter().position(|s| &s.path == path) {
             let s = &self.sources[i];
+            // The tables of one legacy database: each collection names its own.
+            let sqlite = |f: Format| f == Format::Sqlite;
+            if sqlite(member.format) || s.members.iter().any(|m| sqlite(m.format)) {
+                if !s.members.iter().all(|m| sqlite(m.format)) || !sqlite(member.format) {
+                    return Err(self.err(format!(
+                        "collections.{name}: {display:?} is read as a SQLite database by one collection and as something else by another"
+                    )));
+                }
+                if s.members.iter().any(|m| m.sqlite == member.sqlite) {
+                    return Err(self.err(format!(
+                        "collections.{name}: another collection reads the same table of {display:?}"
+                    )));
+                }
+                self.sources[i].members.push(member);
+                return Ok(i);
+            }
             if member.name.is_none() || s.members.iter().any(|m| m.name.is_none()) {
                 return Err(self.err(format!(
                     "collections.{name}: source {display:?} is used by several collections; each must name its top-level key with `member`"
@@ -391,6 +469,7 @@ impl Builder<'_> {
             display: display.to_string(),
             members: vec![member],
             limits,
+            skip: Vec::new(),
         });
         Ok(self.sources.len() - 1)
     }
@@ -440,7 +519,7 @@ impl Builder<'_> {
                 c.unique = cc.key.is_some();
                 t.key_col = Some(push_col(&mut t, c));
             }
-            Format::Array | Format::Jsonl => {
+            Format::Array | Format::Jsonl | Format::Sqlite | Format::Database => {
                 if cc.key.is_none() {
                     let mut c = Column::new("_id", ColType::Integer, Role::Id);
                     c.primary_key = true;
@@ -469,6 +548,7 @@ impl Builder<'_> {
                     enumeration: None,
                     min: None,
                     max: None,
+                    default: None,
                 });
             }
         }
@@ -626,6 +706,12 @@ impl Builder<'_> {
             if let FieldKind::Json { col } = kind {
                 t.columns[col].not_null = spec.required && path.is_empty();
             }
+            let default = match &spec.default {
+                Some(v) => {
+                    Some(toml_to_value(v).map_err(|m| self.err(format!("{fctx}: default: {m}")))?)
+                }
+                None => None,
+            };
             out.push(Field {
                 name: name.clone(),
                 kind,
@@ -633,6 +719,7 @@ impl Builder<'_> {
                 enumeration,
                 min: spec.min,
                 max: spec.max,
+                default,
             });
         }
         Ok(out)
@@ -1015,6 +1102,15 @@ fn toml_to_value(v: &toml::Value) -> Result<Value, String> {
         toml::Value::Integer(i) => Value::Number(Number::from_i64(*i)),
         toml::Value::Float(f) => Value::Number(Number::from_f64(*f).ok_or("not a finite number")?),
         toml::Value::Boolean(b) => Value::Bool(*b),
+        // A `default` may be a list or a table (an `enum` value never is: its check refuses).
+        toml::Value::Array(a) => {
+            Value::Array(a.iter().map(toml_to_value).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| Ok((k.clone(), toml_to_value(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         other => return Err(format!("unsupported value {other}")),
     })
 }

@@ -115,6 +115,43 @@ impl<P: FileParser> FilesReader<P> {
         })
     }
 
+    /// A reader of the one file `rel` of the folder (live sync: a file that changed), judged
+    /// against the folder's recorded `layout`: what [`RecordReader::finish`] then lists in
+    /// `files` is this file's own formatting, where it differs from the folder's.
+    pub(crate) fn one(
+        spec: &SourceSpec,
+        rel: &str,
+        parser: P,
+        layout: &Layout,
+    ) -> Result<FilesReader<P>, Problem> {
+        let path = spec.path.join(
+            safe_relative(rel)
+                .map_err(|e| Problem::new(file_display(&spec.display, rel), format!("{e:#}")))?,
+        );
+        let size = fs::metadata(&path)
+            .map_err(|e| {
+                Problem::new(
+                    file_display(&spec.display, rel),
+                    format!("cannot read the file: {e}"),
+                )
+            })?
+            .len();
+        let item = Walked::File(WalkedFile {
+            rel: rel.to_string(),
+            path,
+            size,
+        });
+        Ok(FilesReader {
+            display: spec.display.clone(),
+            items: vec![item].into_iter(),
+            parser,
+            bytes_read: 0,
+            total: size,
+            bom: Some(layout.bom),
+            notes: Vec::new(),
+        })
+    }
+
     fn read_one(&mut self, f: WalkedFile) -> Result<Record, Problem> {
         let display = file_display(&self.display, &f.rel);
         // Progress counts what the walk measured, so it ends exactly at the total.
@@ -144,6 +181,7 @@ impl<P: FileParser> FilesReader<P> {
                 line: parsed.line,
                 col: parsed.col,
                 path: JsonPath::root(),
+                row: None,
             },
         })
     }
@@ -185,6 +223,7 @@ impl<P: FileParser> RecordReader for FilesReader<P> {
             bom,
             members: Vec::new(),
             files,
+            sqlite: None,
         })
     }
 }
@@ -261,6 +300,7 @@ pub(crate) fn walk(spec: &SourceSpec) -> Result<Vec<Walked>, Problem> {
     };
     w.dir(&spec.path, "")?;
     let mut out = w.out;
+    out.retain(|(rel, _)| !spec.skip.contains(rel));
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(out.into_iter().map(|(_, w)| w).collect())
 }
@@ -378,6 +418,21 @@ impl Walker<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `rel` (relative to the folder, `/` separators) names a file the folder source
+/// reads: its name matches the pattern, and it is at the top unless the source is recursive.
+pub(crate) fn is_member_file(spec: &SourceSpec, rel: &str) -> bool {
+    let member = spec.members.first();
+    let pattern: Vec<char> = member
+        .map(|m| m.pattern.as_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("*")
+        .chars()
+        .collect();
+    let recursive = member.is_some_and(|m| m.recursive);
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    (recursive || !rel.contains('/')) && safe_relative(rel).is_ok() && glob_match(&pattern, name)
 }
 
 /// File-name matching with `*` (any run of characters, possibly empty) and `?` (one

@@ -20,6 +20,21 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
     Ok(Box::new(FilesReader::new(spec, parser)?))
 }
 
+/// Reads the one file `rel` of the folder, its style judged against the folder's `layout`.
+pub(crate) fn open_one(
+    spec: &SourceSpec,
+    rel: &str,
+    layout: &Layout,
+) -> Result<Box<dyn RecordReader>, Problem> {
+    let parser = JsonFiles {
+        max_depth: spec.limits.max_depth,
+        style: Some(layout.style.clone()),
+        style_from_empty: false,
+        ascii_known: true,
+    };
+    Ok(Box::new(FilesReader::one(spec, rel, parser, layout)?))
+}
+
 /// Writes each record of member 0 to `out_dir/<key>` (sub-folders created as needed) in the
 /// file's own style when the layout lists one, the folder's otherwise, each through a temporary
 /// file and a rename.
@@ -133,8 +148,10 @@ mod tests {
                 pattern: pattern.into(),
                 recursive,
                 body_field: String::new(),
+                sqlite: None,
             }],
             limits: Limits::default(),
+            skip: Vec::new(),
         }
     }
 

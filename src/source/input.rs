@@ -189,6 +189,7 @@ impl Input {
             line: vp.start.line,
             col: vp.start.col,
             path,
+            row: None,
         }
     }
 
@@ -231,6 +232,7 @@ impl Input {
             bom: self.sc.bom(),
             members,
             files: Default::default(),
+            sqlite: None,
         }
     }
 }
@@ -247,6 +249,21 @@ pub(crate) fn write_atomically(
     out_path: &Path,
     body: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    replace_atomically(out_path, |tmp| {
+        let mut w = BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
+        body(&mut w)?;
+        w.flush()
+            .with_context(|| format!("cannot write {}", out_path.display()))
+    })
+}
+
+/// Makes `out_path` through a temporary file in its folder that `build` fills (by its handle or
+/// its path: a SQLite database is written by a connection), then fsyncs it and renames it over
+/// `out_path`; the temporary file is removed on failure.
+pub(crate) fn replace_atomically(
+    out_path: &Path,
+    build: impl FnOnce(&mut tempfile::NamedTempFile) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = match out_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -257,12 +274,7 @@ pub(crate) fn write_atomically(
         .suffix(".tmp")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    {
-        let mut w = BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
-        body(&mut w)?;
-        w.flush()
-            .with_context(|| format!("cannot write {}", out_path.display()))?;
-    }
+    build(&mut tmp)?;
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("cannot sync {}", out_path.display()))?;

@@ -21,6 +21,7 @@ mod jsonl;
 mod members;
 mod object;
 pub mod prompty;
+pub mod sqlite;
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +45,12 @@ pub enum Format {
     Folder,
     /// A folder of `.prompty` files: YAML front matter between `---` lines, then the body.
     Prompty,
+    /// A table or query of a SQLite database (a hand-kept legacy database): one row, one record.
+    Sqlite,
+    /// No source: the collection lives only in the database (a collection without `source`).
+    /// Never written in jsonlift.toml.
+    #[serde(skip)]
+    Database,
 }
 
 /// What a reader needs to know about one source path.
@@ -56,6 +63,9 @@ pub struct SourceSpec {
     /// One entry for a single-collection source; several for a db.json / TinyDB file.
     pub members: Vec<MemberSpec>,
     pub limits: Limits,
+    /// Folder formats: files (relative paths) the reader leaves out — broken files that
+    /// `serve --store json` answers without, so the other records are served.
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +80,8 @@ pub struct MemberSpec {
     pub recursive: bool,
     /// Prompty: the field that receives the template body.
     pub body_field: String,
+    /// SQLite: the table or query read, and its JSON columns.
+    pub sqlite: Option<sqlite::SqliteMember>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +121,9 @@ pub struct Origin {
     pub col: u64,
     /// JSON path of the record inside its file: `$[12]`, `$.posts[3]`, `$._default["7"]`, `$`.
     pub path: JsonPath,
+    /// A record read from a row of a SQLite source: its table and row, and the texts of its
+    /// JSON columns (places inside a record are named by column and line:column in its text).
+    pub row: Option<Arc<sqlite::RowPlace>>,
 }
 
 pub use crate::json::Style;
@@ -129,6 +144,9 @@ pub struct Layout {
     /// matter text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, FileLayout>,
+    /// SQLite sources: the tables' definitions and what it takes to write every cell back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite: Option<sqlite::SqliteLayout>,
 }
 
 /// The layout of one file of a folder source, where it is not the folder's.
@@ -178,6 +196,20 @@ fn is_multi_member(spec: &SourceSpec) -> bool {
     spec.members.iter().any(|m| m.name.is_some())
 }
 
+/// Is this source a SQLite database (each collection reading a table or a query of it)?
+pub fn is_sqlite(spec: &SourceSpec) -> bool {
+    spec.members
+        .first()
+        .is_some_and(|m| m.format == Format::Sqlite)
+}
+
+/// Is this the empty stand-in source of a collection without `source`?
+pub fn is_none(spec: &SourceSpec) -> bool {
+    spec.members
+        .first()
+        .is_some_and(|m| m.format == Format::Database)
+}
+
 /// Opens a reader for `spec`, by the shape of its data.
 pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
     open_from(spec, None)
@@ -196,6 +228,13 @@ pub fn open_from(
     spec: &SourceSpec,
     bytes: Option<Bytes>,
 ) -> Result<Box<dyn RecordReader>, Problem> {
+    if is_sqlite(spec) {
+        // A database is read where it lies (a backup's copy), never as a stream of bytes.
+        return sqlite::open(spec);
+    }
+    if is_none(spec) {
+        return Ok(Box::new(Nothing));
+    }
     if is_multi_member(spec) {
         return members::open(spec, bytes);
     }
@@ -222,7 +261,76 @@ pub fn open_from(
         Format::Jsonl => jsonl::open(spec, bytes),
         Format::Folder => folder::open(spec),
         Format::Prompty => prompty::open(spec),
+        Format::Sqlite | Format::Database => unreachable!("dispatched above"),
     }
+}
+
+/// The reader of a collection without a source: no records.
+struct Nothing;
+
+impl RecordReader for Nothing {
+    fn next_record(&mut self) -> Option<Result<Record, Problem>> {
+        None
+    }
+    fn bytes_read(&self) -> u64 {
+        0
+    }
+    fn total_bytes(&self) -> u64 {
+        0
+    }
+    fn finish(self: Box<Self>) -> Result<Layout, Problem> {
+        Ok(Layout::default())
+    }
+}
+
+/// Whether the source is a folder of files, one record each.
+pub fn is_folder(spec: &SourceSpec) -> bool {
+    matches!(
+        spec.members.first().map(|m| m.format),
+        Some(Format::Folder | Format::Prompty)
+    )
+}
+
+/// One file of a folder source (live sync: a file that changed), as the folder's reader would
+/// read it: the record, or its problem (file, line:column, JSON path); and the file's own
+/// formatting where it differs from the folder's recorded `layout`.
+pub fn read_folder_file(
+    spec: &SourceSpec,
+    rel: &str,
+    layout: &Layout,
+) -> Result<(Record, Option<FileLayout>), Problem> {
+    let mut reader = match spec.members.first().map(|m| m.format) {
+        Some(Format::Folder) => folder::open_one(spec, rel, layout)?,
+        Some(Format::Prompty) => prompty::open_one(spec, rel, layout)?,
+        _ => {
+            return Err(Problem::new(spec.display.clone(), "not a folder source"));
+        }
+    };
+    let record = reader
+        .next_record()
+        .unwrap_or_else(|| Err(Problem::new(spec.display.clone(), "no record read")))?;
+    let mut own = reader.finish()?;
+    Ok((record, own.files.remove(rel)))
+}
+
+/// The files of a folder source, by path relative to it (`/` separators), in the order the
+/// reader takes them; a file that cannot be read as a record is its problem.
+pub fn folder_files(spec: &SourceSpec) -> Result<Vec<Result<String, Problem>>, Problem> {
+    Ok(files::walk(spec)?
+        .into_iter()
+        .map(|w| match w {
+            files::Walked::File(f) => Ok(f.rel),
+            files::Walked::Problem(p) => Err(p),
+        })
+        .collect())
+}
+
+pub(crate) use files::is_member_file;
+
+/// How a file of a folder source is named in messages and the sync's status:
+/// `personas/team/bob.json`.
+pub fn record_display(spec: &SourceSpec, rel: &str) -> String {
+    files::file_display(&spec.display, rel)
 }
 
 /// Writes the records `feed` supplies back to `out_path` in the shape of `spec` and the
@@ -234,6 +342,9 @@ pub fn write_source(
     out_path: &Path,
     feed: &mut Feed,
 ) -> anyhow::Result<()> {
+    if is_sqlite(spec) {
+        return sqlite::write(spec, layout, out_path, feed);
+    }
     if is_multi_member(spec) {
         return members::write(spec, layout, out_path, feed);
     }
@@ -247,6 +358,9 @@ pub fn write_source(
         Format::Jsonl => jsonl::write(spec, layout, out_path, feed),
         Format::Folder => folder::write(spec, layout, out_path, feed),
         Format::Prompty => prompty::write(spec, layout, out_path, feed),
+        // A collection without a source, written out on request (`export --all`): an array.
+        Format::Database => array::write(spec, layout, out_path, feed),
+        Format::Sqlite => unreachable!("dispatched above"),
     }
 }
 
@@ -279,6 +393,9 @@ pub fn guess_format(path: &Path) -> Result<Format, Problem> {
         .map(|x| x.to_ascii_lowercase());
     if matches!(ext.as_deref(), Some("jsonl" | "ndjson")) {
         return Ok(Format::Jsonl);
+    }
+    if sqlite::is_database(path) {
+        return Ok(Format::Sqlite);
     }
     let mut f = std::fs::File::open(path)
         .map_err(|e| Problem::new(display.clone(), format!("cannot open: {e}")))?;

@@ -37,6 +37,19 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> {
     Ok(Box::new(FilesReader::new(spec, parser)?))
 }
 
+/// Reads the one file `rel` of the folder (its front matter text kept for the layout).
+pub(crate) fn open_one(
+    spec: &SourceSpec,
+    rel: &str,
+    layout: &Layout,
+) -> Result<Box<dyn RecordReader>, Problem> {
+    let parser = PromptyFiles {
+        body_field: body_field(spec).to_string(),
+        max_depth: spec.limits.max_depth,
+    };
+    Ok(Box::new(FilesReader::one(spec, rel, parser, layout)?))
+}
+
 /// Writes each record of member 0 back to `out_dir/<key>` as a `.prompty` file: `---`, the
 /// front matter from every field but the body, `---`, the body. When the layout kept the file's
 /// front matter text and that text still reads as the record's front matter, it is written
@@ -832,8 +845,10 @@ mod tests {
                 pattern: pattern.into(),
                 recursive,
                 body_field: "body".into(),
+                sqlite: None,
             }],
             limits: Limits::default(),
+            skip: Vec::new(),
         }
     }
 

@@ -18,6 +18,7 @@ fn member(name: Option<&str>, format: Format) -> MemberSpec {
         pattern: "*.json".into(),
         recursive: false,
         body_field: "body".into(),
+        sqlite: None,
     }
 }
 
@@ -28,6 +29,7 @@ fn spec_for(path: PathBuf, members: Vec<MemberSpec>) -> SourceSpec {
         display,
         members,
         limits: Limits::default(),
+        skip: Vec::new(),
     }
 }
 
@@ -741,6 +743,7 @@ fn writes_in_the_recorded_style() {
         bom: true,
         members: Vec::new(),
         files: Default::default(),
+        sqlite: None,
     };
     write_source(
         &single(out.clone(), Format::Tinydb),
@@ -758,6 +761,7 @@ fn writes_in_the_recorded_style() {
         bom: false,
         members: Vec::new(),
         files: Default::default(),
+        sqlite: None,
     };
     write_source(
         &single(out.clone(), Format::Jsonl),

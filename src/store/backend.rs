@@ -113,6 +113,14 @@ pub struct OrderBy {
 
 /// One open transaction. Methods take `&self`: a record's rebuild reads children while its own
 /// row is in hand.
+/// What [`Tx::evolution_read`] gives: the kept `[collections]` and the applied migrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evolution {
+    /// The kept TOML and when it was kept.
+    pub schema: Option<(String, String)>,
+    pub migrations: Vec<super::bookkeeping::AppliedMigration>,
+}
+
 pub trait Tx {
     /// The SQL spelling of this database (its column types, for comparing with the schema).
     fn dialect(&self) -> crate::store::Dialect;
@@ -130,19 +138,16 @@ pub trait Tx {
         t: &Table,
         f: &mut dyn FnMut(Cells) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        const PAGE: usize = 4096;
-        let mut after = i64::MIN;
-        loop {
-            let page = self.page(t, after, PAGE)?;
-            let n = page.len();
-            for (rowid, cells) in page {
-                after = rowid;
-                f(cells)?;
-            }
-            if n < PAGE {
-                return Ok(());
-            }
-        }
+        pages(self, t, &mut |_, cells| f(cells))
+    }
+    /// Every row of `t` in record order with its rowid, handed to `f` with its cells borrowed
+    /// where the backend can (a bulk copy reads every row once and keeps none).
+    fn each_row(
+        &self,
+        t: &Table,
+        f: &mut dyn FnMut(i64, &[Cell]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        pages(self, t, &mut |rowid, cells| f(rowid, &cells))
     }
     /// The rows with these rowids, in the order given (one round trip where the backend can).
     fn rows(&self, t: &Table, rowids: &[i64]) -> Result<Vec<Cells>, StoreError> {
@@ -234,6 +239,11 @@ pub trait Tx {
     fn ledger_insert(&self, r: &LedgerRow) -> Result<(), StoreError>;
     /// Records what a source was when it was migrated (replacing what was recorded).
     fn source_write(&self, s: &SourceState) -> Result<(), StoreError>;
+    /// The kept `[collections]` (with the time it was kept) and the numbered SQL migrations
+    /// applied (issue #17): what a later plan compares with and must not apply again.
+    fn evolution_read(&self) -> Result<Evolution, StoreError>;
+    /// Enters them as they are (a copy of another database's).
+    fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError>;
 
     // ----- the database itself ---------------------------------------------------------------
 
@@ -243,4 +253,25 @@ pub trait Tx {
     fn integrity(&self) -> Result<String, StoreError>;
     /// The database's size in bytes, where it can say.
     fn size(&self) -> Result<Option<u64>, StoreError>;
+}
+
+/// Every row of `t` in record order with its rowid, read a page of [`Tx::page`] at a time.
+fn pages<T: Tx + ?Sized>(
+    tx: &T,
+    t: &Table,
+    f: &mut dyn FnMut(i64, Cells) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const PAGE: usize = 4096;
+    let mut after = i64::MIN;
+    loop {
+        let page = tx.page(t, after, PAGE)?;
+        let n = page.len();
+        for (rowid, cells) in page {
+            after = rowid;
+            f(rowid, cells)?;
+        }
+        if n < PAGE {
+            return Ok(());
+        }
+    }
 }

@@ -3,6 +3,11 @@
 //! per run) and `_jsonlift_audit` (one row per change to a record). Their DDL is
 //! [`crate::schema::ddl::internal_tables`]; every statement that reads or writes them is here,
 //! and the rest of jsonlift reaches them through [`super::Tx`] or these functions.
+//!
+//! Two more are created when first written, so a database made before them reads as one with
+//! nothing recorded: `_jsonlift_schema` (the `[collections]` of jsonlift.toml the tables were
+//! last made from, which a later plan compares with) and `_jsonlift_migrations` (the numbered
+//! SQL files applied, with their sha256).
 
 use std::collections::HashMap;
 
@@ -83,6 +88,111 @@ pub fn schema_hashes(conn: &Connection) -> rusqlite::Result<Vec<(String, String)
     let mut stmt = conn.prepare("SELECT path, schema_hash FROM _jsonlift_sources")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
+}
+
+/// Forgets a source that no collection reads any more (its collections were dropped).
+pub fn forget_source(conn: &Connection, path: &str) -> rusqlite::Result<()> {
+    if table_exists(conn, "_jsonlift_sources")? {
+        conn.execute("DELETE FROM _jsonlift_sources WHERE path = ?1", [path])?;
+    }
+    Ok(())
+}
+
+/// Records that a source's collections were evolved in place to `schema_hash`: the file as it
+/// is now is taken as seen (the database holds the records; the file is no longer read), so
+/// the next plain `migrate` has nothing to do.
+pub fn set_source_evolved(
+    conn: &Connection,
+    path: &str,
+    (size, sha256): (u64, &str),
+    records: u64,
+    schema_hash: &str,
+    at: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE _jsonlift_sources SET sha256 = ?1, size = ?2, records = ?3, schema_hash = ?4, migrated_at = ?5 WHERE path = ?6",
+        params![sha256, size as i64, records as i64, schema_hash, at, path],
+    )?;
+    Ok(())
+}
+
+// ----- the project file the tables were made from -------------------------------------------
+
+/// The `[collections]` (as TOML) the database's tables were last made from; `None` for a
+/// database migrated before jsonlift kept it.
+pub fn saved_schema(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    if !table_exists(conn, "_jsonlift_schema")? {
+        return Ok(None);
+    }
+    conn.query_row("SELECT toml FROM _jsonlift_schema WHERE id = 1", [], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// [`saved_schema`] with the time it was kept.
+pub fn saved_schema_at(conn: &Connection) -> rusqlite::Result<Option<(String, String)>> {
+    if !table_exists(conn, "_jsonlift_schema")? {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT toml, saved_at FROM _jsonlift_schema WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+pub fn save_schema(conn: &Connection, toml: &str, at: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _jsonlift_schema (\n  id INTEGER PRIMARY KEY CHECK (id = 1),\n  toml TEXT NOT NULL,\n  saved_at TEXT NOT NULL\n)",
+    )?;
+    conn.execute(
+        "INSERT OR REPLACE INTO _jsonlift_schema (id, toml, saved_at) VALUES (1, ?1, ?2)",
+        params![toml, at],
+    )?;
+    Ok(())
+}
+
+// ----- numbered SQL migrations ----------------------------------------------------------------
+
+/// A numbered SQL file applied to the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub number: u32,
+    pub name: String,
+    pub sha256: String,
+    pub applied_at: String,
+}
+
+/// The numbered SQL files applied, by number.
+pub fn applied_migrations(conn: &Connection) -> rusqlite::Result<Vec<AppliedMigration>> {
+    if !table_exists(conn, "_jsonlift_migrations")? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT number, name, sha256, applied_at FROM _jsonlift_migrations ORDER BY number",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(AppliedMigration {
+            number: r.get(0)?,
+            name: r.get(1)?,
+            sha256: r.get(2)?,
+            applied_at: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn record_migration(conn: &Connection, m: &AppliedMigration) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _jsonlift_migrations (\n  number INTEGER PRIMARY KEY,\n  name TEXT NOT NULL,\n  sha256 TEXT NOT NULL,\n  applied_at TEXT NOT NULL\n)",
+    )?;
+    conn.execute(
+        "INSERT INTO _jsonlift_migrations (number, name, sha256, applied_at) VALUES (?1, ?2, ?3, ?4)",
+        params![m.number, m.name, m.sha256, m.applied_at],
+    )?;
+    Ok(())
 }
 
 // ----- runs ----------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ impl SqliteStore {
                 .execute_batch(begin)
                 .map_err(StoreError::from)
                 .and_then(|_| f(&sqlite::SqliteTx(&conn)))
-                .and_then(|_| conn.execute_batch("COMMIT").map_err(StoreError::from));
+                .and_then(|_| conn.execute_batch("COMMIT").map_err(StoreError::from))
+                .map_err(|e| with_system_error(e, &conn));
             if attempt.is_err() && !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
@@ -123,6 +124,30 @@ impl SqliteStore {
         self.give_back(conn);
         result
     }
+}
+
+/// SQLite reports a write that ran out of room as SQLITE_FULL only for ENOSPC; a quota
+/// (EDQUOT) or the process's file size limit (EFBIG) come out as a bare "disk I/O error". The
+/// errno it kept says which, so the error carries it and the server can say the disk is full
+/// (507) instead of failing (500).
+fn with_system_error(e: StoreError, conn: &Connection) -> StoreError {
+    let io = match &e {
+        StoreError::Sqlite(s) => {
+            s.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure)
+        }
+        _ => false,
+    };
+    if !io {
+        return e;
+    }
+    // SAFETY: a valid open connection; the call only reads its last errno.
+    let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+    if ![libc::ENOSPC, libc::EDQUOT, libc::EFBIG].contains(&errno) {
+        return e;
+    }
+    StoreError::Other(
+        anyhow::Error::new(std::io::Error::from_raw_os_error(errno)).context(e.to_string()),
+    )
 }
 
 impl Store for SqliteStore {

@@ -10,6 +10,8 @@ pub mod backend;
 pub mod bookkeeping;
 pub mod cursor;
 pub mod database;
+pub mod digest;
+pub mod files;
 pub mod live;
 pub mod postgres;
 pub mod records;
@@ -61,6 +63,33 @@ impl StoreError {
     }
 
     /// Another process holds the write lock longer than the busy timeout: worth another try.
+    /// Whether the write failed because the disk (or the process's file size limit, or a quota)
+    /// has no room: SQLite's SQLITE_FULL, an I/O error ENOSPC/EDQUOT/EFBIG, PostgreSQL's
+    /// `disk_full` (53100). Nothing was written; writes succeed again once there is room.
+    pub fn is_disk_full(&self) -> bool {
+        fn sqlite_full(e: &rusqlite::Error) -> bool {
+            e.sqlite_error_code() == Some(ErrorCode::DiskFull)
+        }
+        match self {
+            StoreError::Sqlite(e) => sqlite_full(e),
+            StoreError::Other(e) => e.chain().any(|c| {
+                c.downcast_ref::<rusqlite::Error>().is_some_and(sqlite_full)
+                    || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                        matches!(
+                            io.kind(),
+                            std::io::ErrorKind::StorageFull
+                                | std::io::ErrorKind::QuotaExceeded
+                                | std::io::ErrorKind::FileTooLarge
+                        )
+                    })
+                    || c.downcast_ref::<::postgres::Error>()
+                        .and_then(::postgres::Error::code)
+                        .is_some_and(|code| *code == ::postgres::error::SqlState::DISK_FULL)
+            }),
+            _ => false,
+        }
+    }
+
     pub fn is_busy(&self) -> bool {
         let code = match self {
             StoreError::Sqlite(e) => e.sqlite_error_code(),

@@ -270,12 +270,7 @@ impl<'s> Records<'s> {
 
     fn key_of(&self, cells: &[Cell<'static>]) -> String {
         let t = self.table();
-        match &cells[t.key_col.unwrap_or(t.pk)] {
-            Cell::Int(i) => i.to_string(),
-            Cell::Text(s) => s.to_string(),
-            Cell::Real(f) => f.to_string(),
-            Cell::Null => String::new(),
-        }
+        cell_text(&cells[t.key_col.unwrap_or(t.pk)])
     }
 
     // ----- writing ---------------------------------------------------------------------------
@@ -304,6 +299,9 @@ impl<'s> Records<'s> {
                 JsonPath::root(),
                 format!("{} is a single document: replace it with PUT", self.name()),
             ));
+        }
+        if let Value::Object(o) = &mut record {
+            crate::schema::defaults::fill(self.schema, &self.table().fields, o);
         }
         let key = self.key_for_new(tx, &mut record)?;
         if self.rowid(tx, &key)?.is_some() {
@@ -505,6 +503,209 @@ impl<'s> Records<'s> {
         }
     }
 
+    // ----- by file (live sync) ------------------------------------------------------------------
+
+    /// Every record with what identifies it in its source: the key column's value when the
+    /// collection has one (a folder's file name, an object's key, a TinyDB document id), the
+    /// record's key, and the record; in source order. What `crate::sync` compares a re-read
+    /// file with.
+    pub fn entries(&self, tx: &dyn Tx) -> Result<Vec<Entry>, StoreError> {
+        let t = self.table();
+        let mut cursor = RowCursor::new(self.schema, self.ti());
+        let mut out = Vec::new();
+        while let Some(cells) = cursor.next(tx)? {
+            out.push(Entry {
+                at: t.key_col.map(|c| cell_text(&cells[c])),
+                key: cell_text(&cells[t.pk]),
+                value: self.rebuild(tx, &cells)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Makes the record stored under key-column value `at` (a folder's file, an object's key, a
+    /// TinyDB document id) be `record`, or deletes it (`None`): what a changed, added or removed
+    /// file or entry means. A record whose key field was edited in the file is deleted under
+    /// its old key and added under the new one. Returns whether anything changed.
+    pub fn put_at(
+        &self,
+        tx: &dyn Tx,
+        at: &str,
+        record: Option<Value>,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let t = self.table();
+        let kc = t
+            .key_col
+            .expect("put_at is for collections with a key column");
+        let rowid = match self.at_cell(at) {
+            Some(cell) => tx.rowid_by(t, kc, &cell)?,
+            None => None,
+        };
+        let old = match rowid {
+            Some(r) => {
+                let cells = self.cells(tx, r)?;
+                Some((cell_text(&cells[t.pk]), self.rebuild(tx, &cells)?))
+            }
+            None => None,
+        };
+        let Some(record) = record else {
+            return match old {
+                Some((key, _)) => self.delete(tx, &key, actor).map(|_| true),
+                None => Ok(false),
+            };
+        };
+        let key = match self.key_field() {
+            None => at.to_string(),
+            Some(field) => match record.get(field) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.as_str().to_string(),
+                Some(v) => {
+                    return Err(StoreError::invalid(
+                        JsonPath::root().key(field),
+                        format!(
+                            "the key field holds {}, not a key",
+                            crate::schema::shred::describe(v)
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(StoreError::invalid(
+                        JsonPath::root(),
+                        format!("missing required field {field:?} (the key)"),
+                    ));
+                }
+            },
+        };
+        match (old, rowid) {
+            (Some((old_key, old_value)), Some(rowid)) if old_key == key => {
+                if old_value == record {
+                    return Ok(false);
+                }
+                self.store_at(tx, &key, &record, Some(rowid), Some(at))?;
+                audit::append(
+                    tx,
+                    self.name(),
+                    self.audit_key(&key),
+                    Action::Update,
+                    Some(&old_value),
+                    Some(&record),
+                    actor,
+                )?;
+            }
+            (old, _) => {
+                if let Some((old_key, _)) = old {
+                    self.delete(tx, &old_key, actor)?;
+                }
+                if self.rowid(tx, &key)?.is_some() {
+                    return Err(StoreError::Conflict(vec![FieldError {
+                        path: self.key_path(),
+                        message: format!("another record already has the key {key:?}"),
+                    }]));
+                }
+                self.store_at(tx, &key, &record, None, Some(at))?;
+                audit::append(
+                    tx,
+                    self.name(),
+                    self.audit_key(&key),
+                    Action::Insert,
+                    None,
+                    Some(&record),
+                    actor,
+                )?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Moves the record stored under key-column value `from` to `to` (a file renamed with its
+    /// content unchanged): when the key is a field of the record the row stays, only its file
+    /// name changes (audited as an update); when the key is the file name, the record is
+    /// deleted under the old name and added under the new one. `false` when no record is at
+    /// `from`.
+    pub fn rename_at(
+        &self,
+        tx: &dyn Tx,
+        from: &str,
+        to: &str,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let t = self.table();
+        let kc = t
+            .key_col
+            .expect("rename_at is for collections with a key column");
+        let Some(rowid) = (match self.at_cell(from) {
+            Some(cell) => tx.rowid_by(t, kc, &cell)?,
+            None => None,
+        }) else {
+            return Ok(false);
+        };
+        let cells = self.cells(tx, rowid)?;
+        let key = cell_text(&cells[t.pk]);
+        let record = self.rebuild(tx, &cells)?;
+        if self.key_field().is_none() {
+            self.delete(tx, &key, actor)?;
+            return self.put_at(tx, to, Some(record), actor);
+        }
+        self.store_at(tx, &key, &record, Some(rowid), Some(to))?;
+        audit::append(
+            tx,
+            self.name(),
+            self.audit_key(&key),
+            Action::Update,
+            Some(&record),
+            Some(&record),
+            actor,
+        )?;
+        Ok(true)
+    }
+
+    /// The record stored under key-column value `at` (a folder's file name).
+    pub fn get_at(&self, tx: &dyn Tx, at: &str) -> Result<Option<Value>, StoreError> {
+        let t = self.table();
+        let (Some(kc), Some(cell)) = (t.key_col, self.at_cell(at)) else {
+            return Ok(None);
+        };
+        match tx.rowid_by(t, kc, &cell)? {
+            Some(rowid) => Ok(Some(self.rebuild(tx, &self.cells(tx, rowid)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The key-column value (a folder's file name) of the record with this key.
+    pub fn at_of(&self, tx: &dyn Tx, key: &str) -> Result<Option<String>, StoreError> {
+        let t = self.table();
+        let (Some(kc), Some(rowid)) = (t.key_col, self.rowid(tx, key)?) else {
+            return Ok(None);
+        };
+        Ok(tx.cell(t, rowid, kc)?.map(|c| cell_text(&c)))
+    }
+
+    /// Every key-column value (every file name of a folder collection), without rebuilding
+    /// the records.
+    pub fn ats(&self, tx: &dyn Tx) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let t = self.table();
+        let mut out = std::collections::BTreeSet::new();
+        let Some(kc) = t.key_col else {
+            return Ok(out);
+        };
+        tx.scan(t, &mut |cells| {
+            out.insert(cell_text(&cells[kc]));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A key-column value as a cell (a TinyDB document id is an integer).
+    fn at_cell(&self, at: &str) -> Option<Cell<'static>> {
+        let t = self.table();
+        let kc = t.key_col?;
+        match t.columns[kc].ty {
+            ColType::Integer => at.parse::<i64>().ok().map(Cell::Int),
+            _ => Some(Cell::Text(at.to_string().into())),
+        }
+    }
+
     // ----- internals -------------------------------------------------------------------------
 
     fn not_found(&self, key: &str) -> StoreError {
@@ -672,6 +873,19 @@ impl<'s> Records<'s> {
         record: &Value,
         rowid: Option<i64>,
     ) -> Result<(), StoreError> {
+        self.store_at(tx, key, record, rowid, None)
+    }
+
+    /// [`Records::store`], with the key column's value given (`at`: the file the record is in)
+    /// instead of kept or derived from the key.
+    fn store_at(
+        &self,
+        tx: &dyn Tx,
+        key: &str,
+        record: &Value,
+        rowid: Option<i64>,
+        at: Option<&str>,
+    ) -> Result<(), StoreError> {
         // References are checked below, with paths, once every row is in.
         tx.defer_references()?;
         let ti = self.ti();
@@ -689,6 +903,7 @@ impl<'s> Records<'s> {
             }
         }
         let file = match (t.key_col, self.key_field()) {
+            (Some(_), _) if at.is_some() => at.map(str::to_string),
             (Some(_), Some(_)) => Some(self.key_col_value(tx, key, rowid)?),
             (Some(_), None) => Some(key.to_string()),
             (None, _) => None,
@@ -814,6 +1029,25 @@ fn key_matches(v: &Value, key: &str) -> bool {
             n.as_str() == key || n.as_i64().is_some_and(|i| Some(i) == key.parse().ok())
         }
         _ => false,
+    }
+}
+
+/// One record as [`Records::entries`] lists it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The key column's value (file name, object key, document id), when there is one.
+    pub at: Option<String>,
+    pub key: String,
+    pub value: Value,
+}
+
+/// A key cell as text (`7`, `bob.json`).
+fn cell_text(c: &Cell) -> String {
+    match c {
+        Cell::Int(i) => i.to_string(),
+        Cell::Text(s) => s.to_string(),
+        Cell::Real(f) => f.to_string(),
+        Cell::Null => String::new(),
     }
 }
 

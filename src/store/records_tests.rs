@@ -390,3 +390,87 @@ fn count(store: &SqliteStore, sql: &str) -> i64 {
     let c = rusqlite::Connection::open(store.path()).unwrap();
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
+
+/// A folder collection keyed by a field, the file name in `file`: what the live sync writes.
+fn folder_project(dir: &Path) -> SqliteStore {
+    let toml = r#"
+database = "f.db"
+[collections.people]
+source = "people"
+format = "folder"
+key = "id"
+key_column = "file"
+[collections.people.fields]
+id = { type = "text", required = true }
+name = "text"
+"#;
+    std::fs::write(dir.join("jsonlift.toml"), toml).unwrap();
+    std::fs::create_dir(dir.join("people")).unwrap();
+    std::fs::write(dir.join("people/a.json"), r#"{"id": "a", "name": "A"}"#).unwrap();
+    std::fs::write(dir.join("people/b.json"), r#"{"id": "b", "name": "B"}"#).unwrap();
+    let p = Project::load(&dir.join("jsonlift.toml")).unwrap();
+    let opts = Options {
+        dry_run: false,
+        reimport: false,
+        progress: Progress::auto(true),
+        database_backups: false,
+    };
+    assert!(migrate(&p, &opts).unwrap().ok);
+    SqliteStore::open(&p, crate::schema::Schema::build(&p).unwrap()).unwrap()
+}
+
+#[test]
+fn records_by_file_are_updated_in_place_renamed_and_rekeyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_project(dir.path());
+    let people = Records::named(store.schema(), "people").unwrap();
+    let who = actor();
+    let audited = || store.audit(&Filter::default()).unwrap().len();
+    let n0 = audited();
+    // The same record: nothing written, nothing audited.
+    let same = write(&store, |tx| {
+        people.put_at(tx, "a.json", Some(v(r#"{"id": "a", "name": "A"}"#)), &who)
+    });
+    assert!(!same.unwrap());
+    assert_eq!(audited(), n0);
+    // Changed: updated in place (still first).
+    write(&store, |tx| {
+        people.put_at(tx, "a.json", Some(v(r#"{"id": "a", "name": "A2"}"#)), &who)
+    })
+    .unwrap();
+    let keys = |s: &SqliteStore| -> Vec<(Option<String>, String)> {
+        read(s, |tx| people.entries(tx))
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.at, e.key))
+            .collect()
+    };
+    let at = |f: &str, k: &str| (Some(f.to_string()), k.to_string());
+    assert_eq!(keys(&store), [at("a.json", "a"), at("b.json", "b")]);
+    // Renamed: the same row under its new file name.
+    assert!(write(&store, |tx| people.rename_at(tx, "b.json", "c.json", &who)).unwrap());
+    assert_eq!(keys(&store), [at("a.json", "a"), at("c.json", "b")]);
+    // Another file claiming key b: a conflict, nothing changed.
+    let dup = write(&store, |tx| {
+        people.put_at(tx, "d.json", Some(v(r#"{"id": "b"}"#)), &who)
+    });
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    // The key edited in the file: deleted under the old key, added under the new one.
+    write(&store, |tx| {
+        people.put_at(tx, "a.json", Some(v(r#"{"id": "z", "name": "Z"}"#)), &who)
+    })
+    .unwrap();
+    assert_eq!(keys(&store), [at("c.json", "b"), at("a.json", "z")]);
+    // A file gone: its record goes.
+    assert!(write(&store, |tx| people.put_at(tx, "c.json", None, &who)).unwrap());
+    assert!(!write(&store, |tx| people.put_at(tx, "c.json", None, &who)).unwrap());
+    assert_eq!(keys(&store), [at("a.json", "z")]);
+    let actions: Vec<String> = store
+        .audit(&Filter::default())
+        .unwrap()
+        .into_iter()
+        .skip(n0)
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["update", "update", "delete", "insert", "delete"]);
+}

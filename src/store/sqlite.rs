@@ -10,7 +10,9 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::StoreError;
-use super::backend::{Cells, LedgerRow, OrderBy, Refusal, Run, SourceState, Test, Tx, Written};
+use super::backend::{
+    Cells, Evolution, LedgerRow, OrderBy, Refusal, Run, SourceState, Test, Tx, Written,
+};
 use super::bookkeeping;
 use crate::audit::{Entry, Filter, NewEntry};
 
@@ -373,6 +375,36 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// One statement over the whole table, each text cell read where SQLite holds it.
+    fn each_row(
+        &self,
+        t: &Table,
+        f: &mut dyn FnMut(i64, &[Cell]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "SELECT rowid, {} FROM {} ORDER BY rowid",
+            select_list(t),
+            quote(&t.name)
+        );
+        let mut stmt = self.0.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let n = t.columns.len();
+        while let Some(r) = rows.next()? {
+            let mut cells: Vec<Cell> = Vec::with_capacity(n);
+            for i in 1..=n {
+                cells.push(match r.get_ref(i)? {
+                    ValueRef::Text(b) | ValueRef::Blob(b) => match simdutf8::basic::from_utf8(b) {
+                        Ok(s) => Cell::Text(s.into()),
+                        Err(_) => Cell::Text(String::from_utf8_lossy(b).into_owned().into()),
+                    },
+                    v => cell_from(v),
+                });
+            }
+            f(r.get(0)?, &cells)?;
+        }
+        Ok(())
+    }
+
     fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError> {
         let mut stmt = self.0.prepare_cached(&t.sql.by_rowid)?;
         Ok(stmt.query_row([rowid], |r| cells_of(r, 0, t.columns.len()))?)
@@ -642,6 +674,23 @@ impl Tx for SqliteTx<'_> {
 
     fn ledger_insert(&self, r: &LedgerRow) -> Result<(), StoreError> {
         Ok(bookkeeping::ledger_insert(self.0, r)?)
+    }
+
+    fn evolution_read(&self) -> Result<Evolution, StoreError> {
+        Ok(Evolution {
+            schema: bookkeeping::saved_schema_at(self.0)?,
+            migrations: bookkeeping::applied_migrations(self.0)?,
+        })
+    }
+
+    fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError> {
+        if let Some((toml, at)) = &e.schema {
+            bookkeeping::save_schema(self.0, toml, at)?;
+        }
+        for m in &e.migrations {
+            bookkeeping::record_migration(self.0, m)?;
+        }
+        Ok(())
     }
 
     fn source_write(&self, s: &SourceState) -> Result<(), StoreError> {

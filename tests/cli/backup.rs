@@ -130,6 +130,17 @@ fn assert_db_is(p: &Project, want: &[String], what: &str) {
     assert_eq!(&p.dump(), want, "{what}: the live database changed");
 }
 
+/// A restore gave `want`, plus its own audit entry as the last one.
+#[track_caller]
+fn assert_restored(p: &Project, want: &[String], what: &str) {
+    assert_eq!(integrity(&p.db_path()), "ok", "{what}: integrity");
+    assert_eq!(
+        without_own_restore_entry(p.dump()),
+        want,
+        "{what}: not the state restored"
+    );
+}
+
 #[test]
 fn backup_list_verify_and_restore_round_trip() {
     let p = project();
@@ -165,7 +176,15 @@ fn backup_list_verify_and_restore_round_trip() {
     let name = list[0]["name"].as_str().unwrap();
     let r = p.jl(&["restore", name]);
     r.ok().stdout_has("kept at");
-    assert_db_is(&p, &at_backup, "restore of a named backup");
+    assert_restored(&p, &at_backup, "restore of a named backup");
+    // The restore is the audit log's last entry, by the command line.
+    assert_eq!(
+        q(
+            &p.db(),
+            "SELECT collection, action, actor, json_extract(new, '$.replayed') FROM _jsonlift_audit ORDER BY id DESC LIMIT 1"
+        ),
+        rows(&[&["_database", "restore", "cli", "0"]])
+    );
     let aside: Vec<PathBuf> = fs::read_dir(&p.root)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -174,7 +193,7 @@ fn backup_list_verify_and_restore_round_trip() {
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(dump_db(&aside[0]), changed, "the kept-aside database");
     p.jl(&["restore"]).ok();
-    assert_db_is(&p, &at_backup, "restore of the latest (compressed) backup");
+    assert_restored(&p, &at_backup, "restore of the latest (compressed) backup");
     p.jl(&["verify"]).ok();
 }
 
@@ -360,11 +379,14 @@ fn restore_killed_at_any_step_leaves_the_old_or_the_new_database() {
         let live = dump_db(&copy);
         assert_ne!(live, backup_state);
         kill_restore_at(&p, step);
-        let want = if gives_new { &backup_state } else { &live };
-        assert_db_is(&p, want, &format!("restore killed at {step}"));
+        if gives_new {
+            assert_restored(&p, &backup_state, &format!("restore killed at {step}"));
+        } else {
+            assert_db_is(&p, &live, &format!("restore killed at {step}"));
+        }
         // A later restore cleans up and completes.
         p.jl(&["restore"]).ok();
-        assert_db_is(
+        assert_restored(
             &p,
             &backup_state,
             &format!("restore after a kill at {step}"),
@@ -408,14 +430,14 @@ fn point_in_time_restore_gives_the_exact_state_at_each_moment() {
     for (i, (at, state)) in moments.iter().enumerate().rev() {
         let r = p.jl(&["restore", "--at", at]);
         r.ok();
-        assert_db_is(&p, state, &format!("restore --at moment {i} ({at})"));
+        assert_restored(&p, state, &format!("restore --at moment {i} ({at})"));
     }
     // The live database is now at moment 0: the later moments are history that restore undid,
     // refused rather than silently answered with the state at moment 0.
     p.jl(&["restore", "--at", &moments[3].0])
         .failed()
         .stderr_has("undone by the restore");
-    assert_db_is(&p, &moments[0].1, "--at an undone moment");
+    assert_restored(&p, &moments[0].1, "--at an undone moment");
     // Writes after the restore are a new history, reachable again.
     let w = Writer::new(&p);
     w.put("n", "new history", &[]);
@@ -427,7 +449,7 @@ fn point_in_time_restore_gives_the_exact_state_at_each_moment() {
     w.delete("n");
     drop(w);
     p.jl(&["restore", "--at", &at]).ok();
-    assert_db_is(&p, &state, "--at a moment after a restore");
+    assert_restored(&p, &state, "--at a moment after a restore");
 }
 
 #[test]
@@ -498,9 +520,9 @@ fn reimport_takes_backups_so_restore_reaches_across_it() {
     // The state right after the reimport, and the one before it.
     let at = list[1]["taken_at"].as_str().unwrap().to_string();
     p.jl(&["restore", "--at", &at]).ok();
-    assert_db_is(&p, &after, "--at the reimport");
+    assert_restored(&p, &after, "--at the reimport");
     p.jl(&["restore", list[0]["name"].as_str().unwrap()]).ok();
-    assert_db_is(&p, &before, "the backup before the reimport");
+    assert_restored(&p, &before, "the backup before the reimport");
 }
 
 #[test]

@@ -113,7 +113,7 @@ fn live_dump(p: &Project, side: &Path, ctx: &str) -> Vec<String> {
     let db = side.join("app.db");
     assert!(db.exists(), "{ctx}: the live database is gone");
     assert_eq!(q1(&open_db(&db), "PRAGMA integrity_check"), "ok", "{ctx}");
-    dump_db(&db)
+    restore_times_masked(dump_db(&db))
 }
 
 enum Kill<'a> {
@@ -219,7 +219,7 @@ fn scenario(title: &str, p: &Project, args: &[&str], steps: &[&str]) -> Tally {
     let mut rng = Rng(seed);
     let saved = Saved::take(p, &format!("saved-{}", args[0]));
     let side = p.outside("inspect");
-    let old = p.dump();
+    let old = restore_times_masked(p.dump());
     let backups_before = verified_backups(p, title);
     // An undisturbed run: how long it takes and what it gives.
     let mut run = Duration::ZERO;
@@ -229,7 +229,7 @@ fn scenario(title: &str, p: &Project, args: &[&str], steps: &[&str]) -> Tally {
         jl_ok(p, args, &format!("{title}: calibration"));
         run = t.elapsed();
     }
-    let new = p.dump();
+    let new = restore_times_masked(p.dump());
     if args[0] == "backup" {
         assert_eq!(new, old, "a backup changed the live database");
     } else {

@@ -789,18 +789,30 @@ fn a_member_named_like_no_identifier_is_named_after_its_file() {
     p.jl(&["migrate", "-q"]).ok();
 }
 
-/// `infer` on a SQLite file says what it is and what jsonlift can do with it (issue #16: it said
-/// "the file holds a single scalar value").
+/// `infer` on a SQLite file reads its tables (issue #17; it said "the file holds a single scalar
+/// value" before issue #16), and on a database jsonlift made says what that is.
 #[test]
-fn infer_on_a_sqlite_file_says_what_it_is() {
-    let p = Project::empty();
+fn infer_on_a_sqlite_file_reads_its_tables_or_says_what_it_is() {
+    let p = Project::new("database = \"made.db\"\n[collections.notes]\nsource = \"notes.json\"\n");
     let db = p.path("legacy.db");
     rusqlite::Connection::open(&db)
         .unwrap()
-        .execute_batch("CREATE TABLE media (id INTEGER PRIMARY KEY, title TEXT)")
+        .execute_batch(
+            "CREATE TABLE media (id INTEGER PRIMARY KEY, title TEXT); CREATE TABLE empty (x TEXT)",
+        )
         .unwrap();
     let r = p.jl_raw(&p.cwd, &["infer".into(), db.display().to_string()]);
+    r.ok()
+        .stdout_has("[collections.media]\n")
+        .stdout_has("format = \"sqlite\"\nsource_table = \"media\"")
+        .stdout_has("source_table = \"empty\"");
+    p.write("notes.json", "[{\"id\": 1}]");
+    p.jl(&["migrate"]).ok();
+    let r = p.jl_raw(
+        &p.cwd,
+        &["infer".into(), p.path("made.db").display().to_string()],
+    );
     r.failed()
-        .stderr_has("legacy.db: this is a SQLite database, not JSON")
+        .stderr_has("made.db: this is a database jsonlift made")
         .stderr_has("jsonlift copy");
 }

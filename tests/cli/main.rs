@@ -11,6 +11,9 @@
 //!   snapshot while writing, corrupted backups and missing client programs refused.
 //! - `compat`: a project file changed after the migration (drift) is refused by every reader;
 //!   a database made by an earlier jsonlift is upgraded in place by `migrate`, edits kept.
+//! - `evolve`: a changed jsonlift.toml applied in place by `migrate` (`plan`, each kind of
+//!   change, API edits kept, refusals listing every record, kills mid-evolution) and numbered
+//!   SQL migrations (order, once, sha256, edited/gap/duplicate refused, rollback, `plan --write`).
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
@@ -40,6 +43,9 @@
 //! - `postgres_connect`: a `postgres://` database: an unreachable server, a refused password, a
 //!   missing database, a server older than 12, TLS refused — each one message with the password
 //!   masked, exit 2, nothing written (a fake server in the file, and `JSONLIFT_TEST_POSTGRES`).
+//! - `watch`: live file sync (`serve --watch`, `watch`): edits, adds, deletes, renames, every
+//!   editor save pattern and a 500-file burst on real files; broken files reported and kept at
+//!   their last good version; single-file sources diffed record by record; reload; the ledger.
 //! - `crash_backup`: `backup`, `restore` and `restore --at` SIGKILLed at random moments and at
 //!   each step: the live database old or new, never a broken backup listed as valid.
 
@@ -57,12 +63,14 @@ mod compat;
 mod corpus;
 mod crash;
 mod crash_backup;
+mod evolve;
 mod examples;
 mod infer;
 mod interop;
 mod jsonserver_common;
 mod jsonserver_parity;
 mod jsonserver_query;
+mod legacy;
 mod migrate;
 mod postgres;
 mod postgres_backup;
@@ -78,3 +86,4 @@ mod serve_harness;
 mod serve_hostile;
 mod shared;
 mod verify;
+mod watch;

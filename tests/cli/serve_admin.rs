@@ -881,3 +881,88 @@ fn serve_cors_grants_loopback_frontends_and_the_listed_origins() {
     );
     assert_eq!(header(&r, "access-control-allow-credentials"), None);
 }
+
+/// A full disk (issue #18): a write that finds no room answers 507 with a JSON error that says
+/// so (not a bare 500), is logged as an error with its cause, writes nothing, and writes
+/// succeed again once there is room; `/_admin/health` shows the room left. The disk is made
+/// "full" by lowering the server's file size limit (`prlimit`, soft limit only): SQLite's
+/// write past it is cut short, as on a full disk.
+#[test]
+fn serve_full_disk_answers_507_and_writes_resume_once_there_is_room() {
+    if crate::backend::sqlite_only(
+        "serve_full_disk_answers_507_and_writes_resume_once_there_is_room",
+        "the file size limit bounds the SQLite file; PostgreSQL's disk is the server's",
+    ) {
+        return;
+    }
+    let p = example("jsonserver", "");
+    let s = Server::start(&p, &[], &[]);
+    let health = call("GET", &s.url("/_admin/health"), None, None);
+    health.status(200);
+    let h: serde_json::Value = serde_json::from_str(&health.body).unwrap();
+    assert!(h["disk"]["free_bytes"].as_u64().unwrap() > 0, "{h}");
+    assert_eq!(
+        h["disk"]["path"].as_str().unwrap(),
+        p.db_path().parent().unwrap().to_str().unwrap()
+    );
+
+    let count = || -> usize {
+        let r = call("GET", &s.url("/api/posts?_page=1&_limit=1"), None, None);
+        r.status(200);
+        r.header("x-total-count").unwrap().parse().unwrap()
+    };
+    let before = count();
+    let size = |suffix: &str| {
+        std::fs::metadata(format!("{}{suffix}", p.db_path().display()))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    let room = size("").max(size("-wal")) + 64 * 1024;
+    let limit = |soft: &str| {
+        let ok = std::process::Command::new("prlimit")
+            .args([
+                "--pid",
+                &s.pid().to_string(),
+                &format!("--fsize={soft}:unlimited"),
+            ])
+            .status()
+            .expect("prlimit (util-linux) runs");
+        assert!(ok.success());
+    };
+    limit(&room.to_string());
+    let big = "x".repeat(20_000);
+    let mut written = 0;
+    let full = loop {
+        let r = call(
+            "POST",
+            &s.url("/api/posts"),
+            None,
+            Some(&format!(r#"{{"title": "{big}", "views": {written}}}"#)),
+        );
+        if r.status != 201 {
+            break r;
+        }
+        written += 1;
+        assert!(written < 500, "the file size limit never stopped a write");
+    };
+    full.status(507);
+    let msg: serde_json::Value = serde_json::from_str(&full.body).unwrap();
+    let msg = msg["error"].as_str().unwrap();
+    assert!(
+        msg.contains("the disk holding the database is full")
+            && msg.contains("nothing was written"),
+        "{msg}"
+    );
+    assert!(s.log().contains("the disk is full"), "{}", s.log());
+    assert_eq!(count(), before + written, "the refused write left nothing");
+
+    limit("unlimited");
+    call(
+        "POST",
+        &s.url("/api/posts"),
+        None,
+        Some(r#"{"title": "room again"}"#),
+    )
+    .status(201);
+    assert_eq!(count(), before + written + 1);
+}

@@ -614,6 +614,56 @@ pub fn rows(r: &[&[&str]]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Whether a line of a dump is the audit entry a restore adds about itself (issue #18).
+pub fn is_restore_entry(line: &str) -> bool {
+    line.starts_with("row _jsonlift_audit: ")
+        && line.contains(" | _database | ")
+        && line.contains(" | restore | ")
+}
+
+/// The state a restore left, less the audit entry it added about itself, which must be the
+/// last entry of the log: what remains is the state restored.
+#[track_caller]
+pub fn without_own_restore_entry(state: Vec<String>) -> Vec<String> {
+    let id = |l: &str| -> i64 {
+        l.strip_prefix("row _jsonlift_audit: ")
+            .and_then(|r| r.split(" | ").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(i64::MIN)
+    };
+    let last = state
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("row _jsonlift_audit: "))
+        .max_by_key(|(_, l)| id(l))
+        .map(|(i, _)| i)
+        .expect("an audit log");
+    assert!(
+        is_restore_entry(&state[last]),
+        "the last audit entry is not the restore's own: {}",
+        state[last]
+    );
+    let mut state = state;
+    state.remove(last);
+    state
+}
+
+/// A dump with the times of restores' own audit entries masked: two restores of the same
+/// backup give the same state but for when they ran.
+pub fn restore_times_masked(state: Vec<String>) -> Vec<String> {
+    state
+        .into_iter()
+        .map(|l| {
+            if !is_restore_entry(&l) {
+                return l;
+            }
+            let mut cells: Vec<&str> = l.split(" | ").collect();
+            cells[1] = "<restore time>";
+            cells.join(" | ")
+        })
+        .collect()
+}
+
 pub fn dump_db(path: &Path) -> Vec<String> {
     let db = open_db(path);
     let mut out = Vec::new();

@@ -9,7 +9,7 @@ use super::connect::{PgUrl, connect};
 use super::tx::{PgTx, Statements};
 use crate::schema::Schema;
 use crate::schema::ddl::{
-    add_foreign_keys, create_table, create_table_bare, indexes, internal_tables, quote,
+    add_foreign_keys, add_keys, create_table, create_table_bare, indexes, internal_tables, quote,
 };
 use crate::store::{Dialect, StoreError, Tx};
 
@@ -125,16 +125,16 @@ pub fn is_retryable(e: &StoreError) -> bool {
 }
 
 /// The statements that create jsonlift's tables for `schema` in the current schema: its own
-/// tables, then each collection's, parents first. `for_load`: without foreign keys, indexes and
-/// triggers, which [`after_load_sql`] adds once the rows are in (one pass each, not one lookup
-/// per row).
+/// tables, then each collection's, parents first. `for_load`: without keys, foreign keys,
+/// indexes and triggers, which [`after_load_sql`] adds once the rows are in (one pass each, not
+/// one lookup per row).
 pub fn create_sql(schema: &Schema, for_load: bool) -> Vec<String> {
     let mut out = internal_tables(Dialect::Postgres);
     for c in 0..schema.collections.len() {
         for t in schema.tables_of(c) {
             let t = &schema.tables[t];
             if for_load {
-                out.push(create_table_bare(t, Dialect::Postgres));
+                out.push(create_table_bare(t));
             } else {
                 out.push(create_table(t, Dialect::Postgres));
                 out.extend(indexes(t, Dialect::Postgres));
@@ -144,11 +144,13 @@ pub fn create_sql(schema: &Schema, for_load: bool) -> Vec<String> {
     out
 }
 
-/// What [`create_sql`] left out for a load: indexes and triggers, then foreign keys.
+/// What [`create_sql`] left out for a load: keys, indexes and triggers, then foreign keys
+/// (which need the keys they point at).
 pub fn after_load_sql(schema: &Schema) -> Vec<String> {
     let mut out = Vec::new();
     for c in 0..schema.collections.len() {
         for t in schema.tables_of(c) {
+            out.extend(add_keys(&schema.tables[t]));
             out.extend(indexes(&schema.tables[t], Dialect::Postgres));
         }
     }
@@ -179,7 +181,13 @@ pub fn drop_sql(schema: &Schema) -> Vec<String> {
         .iter()
         .map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", quote(&t.name)))
         .collect();
-    for t in ["_jsonlift_sources", "_jsonlift_ledger", "_jsonlift_audit"] {
+    for t in [
+        "_jsonlift_sources",
+        "_jsonlift_ledger",
+        "_jsonlift_audit",
+        "_jsonlift_schema",
+        "_jsonlift_migrations",
+    ] {
         out.push(format!("DROP TABLE IF EXISTS {t} CASCADE"));
     }
     out

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use postgres::Statement;
+use postgres::binary_copy::BinaryCopyOutRow;
 use postgres::types::ToSql;
 
 use crate::audit::{Entry, Filter, NewEntry};
@@ -21,8 +22,10 @@ use crate::schema::{ColType, Table};
 use crate::store::Dialect;
 use crate::store::StoreError;
 use crate::store::backend::{
-    Cells, LedgerRow, OrderBy, Refusal, Run, SourceState, Test, Tx, Written,
+    Cells, Evolution, LedgerRow, OrderBy, Refusal, Run, SourceState, Test, Tx, Written,
 };
+use crate::store::bookkeeping::AppliedMigration;
+use crate::store::digest::{Digest, TableDigest};
 use crate::store::select;
 
 /// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
@@ -146,6 +149,104 @@ impl<'c, 't> PgTx<'c, 't> {
                 }
             }
         }
+    }
+}
+
+impl PgTx<'_, '_> {
+    /// Every row of `t` as one binary COPY reads it, handed to `f`: in record order, or
+    /// (`!ordered`) in the order the rows lie, each after its rowid.
+    fn copy_out(
+        &self,
+        t: &Table,
+        ordered: bool,
+        f: &mut dyn FnMut(&BinaryCopyOutRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        use postgres::types::Type;
+        let rowid = ddl::rowid_column(t, Dialect::Postgres);
+        let sql = if ordered {
+            format!(
+                "COPY (SELECT {} FROM {} ORDER BY {rowid}) TO STDOUT (FORMAT binary)",
+                select_list(t),
+                quote(&t.name),
+            )
+        } else {
+            format!(
+                "COPY (SELECT {rowid}, {} FROM {}) TO STDOUT (FORMAT binary)",
+                select_list(t),
+                quote(&t.name),
+            )
+        };
+        let mut types: Vec<Type> = if ordered { vec![] } else { vec![Type::INT8] };
+        types.extend(t.columns.iter().map(|c| match c.ty {
+            ColType::Integer => Type::INT8,
+            ColType::Real => Type::FLOAT8,
+            ColType::Boolean => Type::BOOL,
+            ColType::Text | ColType::Json => Type::TEXT,
+        }));
+        types.push(Type::TEXT);
+        let mut tx = self.tx.borrow_mut();
+        let reader = tx.copy_out(&sql).map_err(pg_err)?;
+        let mut rows = postgres::binary_copy::BinaryCopyOutIter::new(reader, &types);
+        while let Some(row) = rows.next().map_err(pg_err)? {
+            f(&row)?;
+        }
+        Ok(())
+    }
+
+    /// What the rows of `t` come to ([`Digest`]), each with its rowid, in the order they lie
+    /// in the table: for a table filled by one COPY in this transaction, the order they were
+    /// sent in, read without sorting (a table read in another order only fails to match, and
+    /// the caller then compares it row by row). Each row's cells are borrowed from what the
+    /// COPY read, not made (a row with a JSON column or exact texts still is: the digest needs
+    /// them put back).
+    pub fn digest(&self, t: &Table) -> Result<TableDigest, StoreError> {
+        let mut d = Digest::default();
+        let n = t.columns.len();
+        let json = t.columns.iter().any(|c| c.ty == ColType::Json);
+        // A scan that another one is running on the same table may start in its middle.
+        self.tx
+            .borrow_mut()
+            .batch_execute("SET LOCAL synchronize_seqscans = off")
+            .map_err(pg_err)?;
+        self.copy_out(t, false, &mut |row| {
+            let rowid = row.try_get::<i64>(0).map_err(pg_err)?;
+            if json
+                || row
+                    .try_get::<Option<&str>>(n + 1)
+                    .map_err(pg_err)?
+                    .is_some()
+            {
+                d.add(t, rowid, &cells(t, row, 1)?);
+                return Ok(());
+            }
+            d.rowid(rowid);
+            for (i, c) in t.columns.iter().enumerate() {
+                let i = i + 1;
+                let cell = match c.ty {
+                    ColType::Integer => row
+                        .try_get::<Option<i64>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, Cell::Int),
+                    ColType::Real => row
+                        .try_get::<Option<f64>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, Cell::Real),
+                    ColType::Boolean => row
+                        .try_get::<Option<bool>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, |b| Cell::Int(b as i64)),
+                    ColType::Text | ColType::Json => row
+                        .try_get::<Option<&str>>(i)
+                        .map_err(pg_err)?
+                        .map_or(Cell::Null, |s| Cell::Text(s.into())),
+                };
+                d.cell(c.ty, &cell);
+            }
+            d.row_done();
+            Ok(())
+        })?;
+        Ok(d.finish())
     }
 }
 
@@ -393,32 +494,7 @@ impl Tx for PgTx<'_, '_> {
         t: &Table,
         f: &mut dyn FnMut(Cells) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        use postgres::types::Type;
-        let sql = format!(
-            "COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT binary)",
-            select_list(t),
-            quote(&t.name),
-            ddl::rowid_column(t, Dialect::Postgres)
-        );
-        let mut types: Vec<Type> = t
-            .columns
-            .iter()
-            .map(|c| match c.ty {
-                ColType::Integer => Type::INT8,
-                ColType::Real => Type::FLOAT8,
-                ColType::Boolean => Type::BOOL,
-                ColType::Text | ColType::Json => Type::TEXT,
-            })
-            .collect();
-        types.push(Type::TEXT);
-        let mut tx = self.tx.borrow_mut();
-        let reader = tx.copy_out(&sql).map_err(pg_err)?;
-        let mut rows = postgres::binary_copy::BinaryCopyOutIter::new(reader, &types);
-        use postgres::fallible_iterator::FallibleIterator;
-        while let Some(row) = rows.next().map_err(pg_err)? {
-            f(cells(t, &row, 0)?)?;
-        }
-        Ok(())
+        self.copy_out(t, true, &mut |row| f(cells(t, row, 0)?))
     }
 
     fn row(&self, t: &Table, rowid: i64) -> Result<Cells, StoreError> {
@@ -904,6 +980,62 @@ impl Tx for PgTx<'_, '_> {
             &[&r.id, &r.started_at, &r.finished_at, &r.action, &r.schema_hash, &r.sources, &r.backup, &r.version],
         )
         .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn evolution_read(&self) -> Result<Evolution, StoreError> {
+        let mut out = Evolution::default();
+        if self.columns("_jsonlift_schema")?.is_some() {
+            let rows = self.query(
+                "SELECT toml, saved_at FROM _jsonlift_schema WHERE id = 1",
+                &[],
+            )?;
+            if let Some(r) = rows.first() {
+                out.schema = Some((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?));
+            }
+        }
+        if self.columns("_jsonlift_migrations")?.is_some() {
+            let rows = self.query(
+                "SELECT number, name, sha256, applied_at FROM _jsonlift_migrations ORDER BY number",
+                &[],
+            )?;
+            for r in &rows {
+                out.migrations.push(AppliedMigration {
+                    number: r.try_get::<_, i64>(0).map_err(pg_err)? as u32,
+                    name: r.try_get(1).map_err(pg_err)?,
+                    sha256: r.try_get(2).map_err(pg_err)?,
+                    applied_at: r.try_get(3).map_err(pg_err)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError> {
+        if let Some((toml, at)) = &e.schema {
+            self.tx
+                .borrow_mut()
+                .batch_execute("CREATE TABLE IF NOT EXISTS _jsonlift_schema (id BIGINT PRIMARY KEY CHECK (id = 1), toml TEXT NOT NULL, saved_at TEXT NOT NULL)")
+                .map_err(pg_err)?;
+            self.execute(
+                "INSERT INTO _jsonlift_schema (id, toml, saved_at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET toml = EXCLUDED.toml, saved_at = EXCLUDED.saved_at",
+                &[toml, at],
+            )
+            .map_err(pg_err)?;
+        }
+        if !e.migrations.is_empty() {
+            self.tx
+                .borrow_mut()
+                .batch_execute("CREATE TABLE IF NOT EXISTS _jsonlift_migrations (number BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)")
+                .map_err(pg_err)?;
+        }
+        for m in &e.migrations {
+            self.execute(
+                "INSERT INTO _jsonlift_migrations (number, name, sha256, applied_at) VALUES ($1, $2, $3, $4)",
+                &[&i64::from(m.number), &m.name, &m.sha256, &m.applied_at],
+            )
+            .map_err(pg_err)?;
+        }
         Ok(())
     }
 

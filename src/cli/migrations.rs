@@ -1,0 +1,57 @@
+//! `jsonlift migrations`: the numbered SQL migrations (docs/evolve.md), applied and pending.
+
+use clap::Args;
+
+use super::ProjectArgs;
+use crate::config::Database;
+use crate::migrate::numbered;
+use crate::store::{bookkeeping, sqlite};
+
+#[derive(Debug, Args)]
+pub struct MigrationsArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &MigrationsArgs) -> anyhow::Result<()> {
+    let project = a.project.load()?;
+    let dir = project.migrations_dir();
+    let applied = match project.database() {
+        Database::Sqlite(p) if p.exists() => {
+            let conn = sqlite::open_read_only(p, project.busy_timeout())?;
+            bookkeeping::applied_migrations(&conn)?
+        }
+        Database::Sqlite(_) => Vec::new(),
+        Database::Postgres(_) => anyhow::bail!(
+            "numbered SQL migrations are applied to SQLite databases for now (docs/evolve.md)"
+        ),
+    };
+    let status = numbered::status(&dir, applied)?;
+    if a.json {
+        let out = serde_json::json!({
+            "dir": dir,
+            "applied": status.applied.iter().map(|m| serde_json::json!({
+                "number": m.number, "name": m.name, "sha256": m.sha256, "applied_at": m.applied_at
+            })).collect::<Vec<_>>(),
+            "pending": status.pending.iter().map(|f| serde_json::json!({
+                "number": f.number, "name": f.name, "sha256": f.sha256
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if status.applied.is_empty() && status.pending.is_empty() {
+        println!("no numbered migrations in {}", dir.display());
+        return Ok(());
+    }
+    for m in &status.applied {
+        println!("applied  {}  {}", m.name, m.applied_at);
+    }
+    for f in &status.pending {
+        println!("pending  {}", f.name);
+    }
+    Ok(())
+}

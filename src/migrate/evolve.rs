@@ -1,0 +1,610 @@
+//! Schema evolution in place (issue #17): applies a [`Plan`] to the live SQLite database inside
+//! the migration's transaction. The database is the truth once migrated (records edited through
+//! the API live only there), so nothing is read from the source files: every record of a
+//! changed collection is read from its tables under the old schema, changed as jsonlift.toml
+//! says (`renamed_from`, `default`), checked under the new schema, carried over (or left where
+//! it is when `ALTER TABLE` does the change), and read back under the new schema and compared
+//! with what it should be. A record that the new schema refuses stops everything before a
+//! single write, and every such record is listed.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, bail};
+use indexmap::IndexMap;
+use rusqlite::Connection;
+
+use sha2::Digest;
+
+use super::numbered::{self, SqlFile};
+use super::plan::{Mode, Plan, temp_name};
+use crate::config::{FieldConfig, Project};
+use crate::json::{JsonPath, Seg, Value};
+use crate::schema::ddl::{create_indexes, create_table, quote};
+use crate::schema::rebuild::{rebuild, rebuilds_to};
+use crate::schema::shred::{Cell, Ids, shred};
+use crate::schema::statements::table_sql;
+use crate::schema::{Role, Schema};
+use crate::store::Tx;
+use crate::store::backend::SourceState;
+use crate::store::bookkeeping;
+use crate::store::cursor::children_of;
+use crate::store::sqlite::SqliteTx;
+
+/// One record as it is and as the new schema will hold it.
+pub struct Carried {
+    pub rowid: i64,
+    /// The record's key in its source file (object key, TinyDB id, file name), if it has one.
+    pub file_key: Option<String>,
+    /// How messages name the record.
+    pub label: String,
+    pub expected: Value,
+}
+
+/// The records of every changed collection, read and changed, by index of
+/// [`Plan::changes`].
+pub struct Carry {
+    pub records: Vec<Vec<Carried>>,
+}
+
+/// A plan that existing records do not fit: each line names a record, a field and its value.
+#[derive(Debug)]
+pub struct Refused(pub Vec<String>);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the new jsonlift.toml does not fit {} existing record(s); nothing was changed:\n  {}\nGive new required fields a `default = …`, or change these records first (through the API, or in a numbered SQL migration applied with the old jsonlift.toml)",
+            self.0.len(),
+            self.0.join("\n  ")
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Reads every record of the changed collections under the old schema and changes it as the
+/// new jsonlift.toml says; refuses ([`Refused`]) when any does not fit the new schema.
+pub fn read_and_check(conn: &Connection, project: &Project, plan: &Plan) -> anyhow::Result<Carry> {
+    let tx = SqliteTx(conn);
+    let mut records = Vec::new();
+    let mut refused = Vec::new();
+    for change in &plan.changes {
+        let cfg = &project.config.collections[&change.collection];
+        let mut out = Vec::new();
+        let nc = &plan.new.collections[change.new_ci];
+        for (rowid, file_key, value) in read_all(&tx, &plan.old, change.old_ci)? {
+            let mut expected = value;
+            if let Value::Object(o) = &mut expected {
+                rename(&cfg.fields, o);
+                let root = &plan.new.tables[nc.table];
+                crate::schema::defaults::fill(&plan.new, &root.fields, o);
+            }
+            let label = label(
+                &plan.new,
+                change.new_ci,
+                rowid,
+                file_key.as_deref(),
+                &expected,
+            );
+            let mut ids = Ids::new(plan.new.tables.len());
+            if let Err(errors) = shred(
+                &plan.new,
+                change.new_ci,
+                file_key.as_deref(),
+                &expected,
+                &mut ids,
+            ) {
+                for e in errors {
+                    refused.push(format!(
+                        "{} {label}: {}: {}{}",
+                        change.collection,
+                        e.path,
+                        e.message,
+                        value_at(&expected, &e.path)
+                            .map(|v| format!(
+                                " (value {})",
+                                crate::json::write::to_compact_string(v)
+                            ))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+            out.push(Carried {
+                rowid,
+                file_key,
+                label,
+                expected,
+            });
+        }
+        records.push(out);
+    }
+    if !refused.is_empty() {
+        return Err(Refused(refused).into());
+    }
+    Ok(Carry { records })
+}
+
+/// Applies the plan on `conn`, inside the caller's transaction (foreign keys off: dropping a
+/// table others refer to would otherwise cascade), then checks every record and reference.
+pub fn apply(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
+    // A rename must not rewrite the references other tables make to the table being replaced.
+    conn.pragma_update(None, "legacy_alter_table", "ON")?;
+    let result = apply_inner(conn, plan, carry);
+    conn.pragma_update(None, "legacy_alter_table", "OFF")?;
+    result
+}
+
+fn apply_inner(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
+    let new = &plan.new;
+    for (change, records) in plan.changes.iter().zip(&carry.records) {
+        match change.mode {
+            Mode::Alter => {
+                for sql in &change.sql {
+                    conn.execute_batch(sql)
+                        .with_context(|| format!("{}: {sql}", change.collection))?;
+                }
+            }
+            Mode::Rebuild => rebuild_collection(conn, plan, change.old_ci, change.new_ci, records)
+                .with_context(|| format!("rebuilding the tables of {}", change.collection))?,
+        }
+    }
+    for d in &plan.dropped {
+        for t in d.tables.iter().rev() {
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(t)))?;
+        }
+    }
+    // Every record, read back under the new schema, is what it should be.
+    let tx = SqliteTx(conn);
+    for (change, records) in plan.changes.iter().zip(&carry.records) {
+        let ti = new.collections[change.new_ci].table;
+        let t = &new.tables[ti];
+        let count = tx.count(t)?;
+        if count != records.len() as u64 {
+            bail!(
+                "{}: {} records before, {count} after; nothing was changed",
+                change.collection,
+                records.len()
+            );
+        }
+        let mut fetch = |t: usize, parent: &Cell<'static>| children_of(&tx, new, t, parent);
+        for r in records {
+            let cells = tx.row(t, r.rowid)?;
+            if !rebuilds_to(
+                new,
+                ti,
+                &cells,
+                &mut fetch,
+                r.file_key.as_deref(),
+                &r.expected,
+            )? {
+                let (_, got) = rebuild(new, ti, &cells, &mut fetch)?;
+                bail!(
+                    "{} {}: reads back as {} where it should be {}; nothing was changed",
+                    change.collection,
+                    r.label,
+                    crate::json::write::to_compact_string(&got),
+                    crate::json::write::to_compact_string(&r.expected)
+                );
+            }
+        }
+    }
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let broken: Vec<(String, Option<i64>, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !broken.is_empty() {
+        let lines: Vec<String> = broken
+            .iter()
+            .take(50)
+            .map(|(t, rowid, parent)| {
+                format!(
+                    "  table {t}, row {}: refers to a missing row of {parent}",
+                    rowid.unwrap_or(0)
+                )
+            })
+            .collect();
+        bail!(
+            "after the change, {} reference(s) point at nothing; nothing was changed:\n{}",
+            broken.len(),
+            lines.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// SQLite's table-rebuild procedure for one collection: its new tables are made under other
+/// names and filled record by record (each root row keeps its rowid, the record's place), the
+/// old tables are dropped and the new ones take their names.
+fn rebuild_collection(
+    conn: &Connection,
+    plan: &Plan,
+    oci: usize,
+    nci: usize,
+    records: &[Carried],
+) -> anyhow::Result<()> {
+    let (old, new) = (&plan.old, &plan.new);
+    let tables = new.tables_of(nci);
+    let root = new.collections[nci].table;
+    // The new schema with this collection's tables under their temporary names.
+    let mut temp = new.clone();
+    for &t in &tables {
+        temp.tables[t].name = temp_name(&new.tables[t].name);
+        temp.tables[t].sql = table_sql(&temp.tables[t]);
+    }
+    for &t in &tables {
+        conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {0}; {1}",
+            quote(&temp.tables[t].name),
+            create_table(&temp.tables[t], crate::store::Dialect::Sqlite)
+        ))?;
+    }
+    let rt = &temp.tables[root];
+    let generated = rt
+        .id_col
+        .is_some_and(|c| rt.columns[c].role == Role::Id && rt.pk == c);
+    let cols: Vec<String> = rt.columns.iter().map(|c| quote(&c.name)).collect();
+    let root_insert = format!(
+        "INSERT INTO {} (rowid, {}) VALUES (?{})",
+        quote(&rt.name),
+        cols.join(", "),
+        ", ?".repeat(cols.len())
+    );
+    let mut ids = Ids::new(temp.tables.len());
+    let mut refused = Vec::new();
+    for r in records {
+        if generated {
+            ids.set_next(root, r.rowid);
+        }
+        let rows = shred(&temp, nci, r.file_key.as_deref(), &r.expected, &mut ids)
+            .map_err(|e| anyhow::anyhow!("{}: {:?}", r.label, e.first().map(|e| &e.message)))?;
+        for row in &rows {
+            let res = if row.table == root && !generated {
+                let mut stmt = conn.prepare_cached(&root_insert)?;
+                let mut params: Vec<&dyn rusqlite::ToSql> = vec![&r.rowid];
+                params.extend(row.cells.iter().map(|c| c as &dyn rusqlite::ToSql));
+                stmt.execute(params.as_slice())
+            } else {
+                let mut stmt = conn.prepare_cached(&temp.tables[row.table].sql.insert)?;
+                stmt.execute(rusqlite::params_from_iter(row.cells.iter()))
+            };
+            if let Err(e) = res {
+                refused.push(format!(
+                    "{} {}: {}",
+                    new.collections[nci].name,
+                    r.label,
+                    match crate::store::sqlite::refusal(&e) {
+                        Some(_) => e.to_string(),
+                        None => return Err(e.into()),
+                    }
+                ));
+                break;
+            }
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Refused(refused).into());
+    }
+    crate::backup::pause_at("evolve:carried");
+    for t in old.tables_of(oci).into_iter().rev() {
+        conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {}",
+            quote(&old.tables[t].name)
+        ))?;
+    }
+    for &t in &tables {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {} RENAME TO {}",
+            quote(&temp.tables[t].name),
+            quote(&new.tables[t].name)
+        ))?;
+    }
+    for &t in &tables {
+        for sql in create_indexes(&new.tables[t]) {
+            conn.execute_batch(&sql)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every record of collection `ci` of `schema`, in rowid order: rowid, key in the file, value.
+fn read_all(
+    tx: &dyn Tx,
+    schema: &Schema,
+    ci: usize,
+) -> anyhow::Result<Vec<(i64, Option<String>, Value)>> {
+    let ti = schema.collections[ci].table;
+    let t = &schema.tables[ti];
+    let mut out = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let page = tx.page(t, after, 1024)?;
+        let done = page.len() < 1024;
+        for (rowid, cells) in page {
+            after = rowid;
+            let mut fetch = |t: usize, parent: &Cell<'static>| children_of(tx, schema, t, parent);
+            let (key, value) = rebuild(schema, ti, &cells, &mut fetch)?;
+            out.push((rowid, key, value));
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// How messages name a record: its key field, its key in the file, or its generated id.
+fn label(schema: &Schema, ci: usize, rowid: i64, file_key: Option<&str>, v: &Value) -> String {
+    let c = &schema.collections[ci];
+    if let Some(k) = c.key_field.as_deref().and_then(|k| v.get(k)) {
+        return format!(
+            "{}={}",
+            c.key_field.as_deref().unwrap_or_default(),
+            crate::json::write::to_compact_string(k)
+        );
+    }
+    match file_key {
+        Some(k) => format!("{k:?}"),
+        None => format!("_id={rowid}"),
+    }
+}
+
+fn value_at<'v>(v: &'v Value, path: &JsonPath) -> Option<&'v Value> {
+    let mut cur = v;
+    for seg in &path.0 {
+        cur = match (seg, cur) {
+            (Seg::Key(k), Value::Object(_)) => cur.get(k)?,
+            (Seg::Index(i), Value::Array(a)) => a.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Renames the fields of a record that jsonlift.toml declares with `renamed_from`, in place
+/// (the key keeps its position), at every level the configuration describes.
+pub fn rename(fields: &IndexMap<String, FieldConfig>, obj: &mut [(String, Value)]) {
+    for (name, fc) in fields {
+        let spec = fc.spec();
+        if let Some(from) = &spec.renamed_from
+            && !obj.iter().any(|(k, _)| k == name)
+            && let Some(entry) = obj.iter_mut().find(|(k, _)| k == from)
+        {
+            entry.0 = name.clone();
+        }
+        if spec.fields.is_empty() {
+            continue;
+        }
+        match obj.iter_mut().find(|(k, _)| k == name).map(|(_, v)| v) {
+            Some(Value::Object(o)) => rename(&spec.fields, o),
+            Some(Value::Array(items)) => {
+                for item in items {
+                    if let Value::Object(o) = item {
+                        rename(&spec.fields, o);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What `migrate` has to do besides loading sources: the plan from a changed jsonlift.toml and
+/// the numbered SQL files not yet applied.
+pub struct Pending {
+    pub plan: Option<Plan>,
+    pub sql: Vec<SqlFile>,
+    /// The `[collections]` of jsonlift.toml, kept in the database by every run.
+    pub saved: String,
+    /// Whether the database keeps no `[collections]` yet, or other ones.
+    pub save_needed: bool,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.plan.as_ref().is_none_or(Plan::is_empty) && self.sql.is_empty()
+    }
+}
+
+/// Finds what is pending for the database at `db` (none when it does not exist yet, but the
+/// numbered files): the plan for the sources `changed` (whose schema differs from the one
+/// recorded), checked against the kept `[collections]`, and the numbered files to apply.
+pub fn prepare(
+    project: &Project,
+    schema: &Schema,
+    conn: Option<&Connection>,
+    recorded: &HashMap<String, SourceState>,
+    changed: &[usize],
+) -> anyhow::Result<Pending> {
+    let saved = super::plan::saved_toml(project)?;
+    let dir = project.migrations_dir();
+    let Some(conn) = conn else {
+        return Ok(Pending {
+            plan: None,
+            sql: numbered::scan(&dir)?,
+            saved,
+            save_needed: true,
+        });
+    };
+    let sql = numbered::status_of(conn, &dir)?.pending;
+    let kept = bookkeeping::saved_schema(conn)?;
+    let dropped_any = kept.as_deref().is_some_and(|k| {
+        super::plan::old_schema(project, k).is_ok_and(|old| {
+            old.collections
+                .iter()
+                .any(|c| !schema.collections.iter().any(|n| n.name == c.name))
+        })
+    });
+    // Indexes are not part of the recorded fingerprint (they hold no data): a source whose
+    // collections gained or lost one is changed too.
+    let mut changed = changed.to_vec();
+    if let Some(old) = kept
+        .as_deref()
+        .and_then(|k| super::plan::old_schema(project, k).ok())
+    {
+        for (ci, c) in schema.collections.iter().enumerate() {
+            let Some(oci) = old.collections.iter().position(|o| o.name == c.name) else {
+                continue;
+            };
+            let indexes = |s: &Schema, ci: usize| -> Vec<Vec<String>> {
+                s.tables_of(ci)
+                    .into_iter()
+                    .map(|t| create_indexes(&s.tables[t]))
+                    .collect()
+            };
+            if recorded.contains_key(&schema.sources[c.source].display)
+                && indexes(&old, oci) != indexes(schema, ci)
+                && !changed.contains(&c.source)
+            {
+                changed.push(c.source);
+            }
+        }
+    }
+    let changed = &changed[..];
+    let plan = if changed.is_empty() && !dropped_any {
+        None
+    } else {
+        let Some(kept) = kept.as_deref() else {
+            bail!(
+                "jsonlift.toml changed since the database was migrated, and the database was migrated by a jsonlift that did not keep the jsonlift.toml it was made from, so the change cannot be planned. Put jsonlift.toml back as it was and run `jsonlift migrate` once (it keeps the file in the database and changes nothing else), then make the change again; or run `jsonlift migrate --reimport` to replace the changed collections from their files."
+            );
+        };
+        let old = super::plan::old_schema(project, kept)?;
+        let tx = SqliteTx(conn);
+        let mut holds = |old: &Schema, oci: usize, field: &str| -> anyhow::Result<bool> {
+            let t = &old.tables[old.collections[oci].table];
+            Ok(match t.extra_col {
+                Some(e) => tx.extra_holds(t, e, field)?,
+                None => false,
+            })
+        };
+        Some(super::plan::build(
+            project,
+            old,
+            schema.clone(),
+            changed,
+            recorded,
+            saved.clone(),
+            &mut holds,
+        )?)
+    };
+    let save_needed = kept.as_deref() != Some(saved.as_str());
+    Ok(Pending {
+        plan,
+        sql,
+        saved,
+        save_needed,
+    })
+}
+
+/// Runs what is pending on `conn`, inside the migration's transaction: the numbered files in
+/// order, the plan in place of its `plan --write` file or, without one, before them; then
+/// records it all. `prints`: the sources' fingerprints now, by source of the new schema.
+pub fn run(
+    conn: &Connection,
+    project: &Project,
+    pending: &Pending,
+    prints: &[(u64, String)],
+    (started_at, backup): (&str, Option<&str>),
+    report: &mut super::Report,
+) -> anyhow::Result<()> {
+    let at = crate::clock::now();
+    let plan = pending.plan.as_ref().filter(|p| !p.is_empty());
+    let plan_file = pending.sql.iter().position(SqlFile::is_plan);
+    if let Some(k) = plan_file {
+        let f = &pending.sql[k];
+        let matches = plan.is_some_and(|p| numbered::plan_matches(f, &p.summary(), &p.sql()));
+        if !matches {
+            bail!(
+                "{} was written by `jsonlift plan --write`, but the plan from jsonlift.toml is no longer what it says (the file or jsonlift.toml changed since); write it again with `jsonlift plan --write` after removing it; nothing was changed",
+                f.path.display()
+            );
+        }
+    }
+    let split = plan_file.unwrap_or(0);
+    for f in &pending.sql[..split] {
+        numbered::apply(conn, f, &at)?;
+        report.sql_applied.push(f.name.clone());
+    }
+    if let Some(plan) = plan {
+        let carry = read_and_check(conn, project, plan)?;
+        apply(conn, plan, &carry)?;
+        crate::backup::pause_at("evolve:applied");
+        record(conn, plan, prints, &at)?;
+        report.evolved.extend(plan.summary());
+    }
+    if let Some(k) = plan_file {
+        numbered::record(conn, &pending.sql[k], &at)?;
+        report.sql_applied.push(pending.sql[k].name.clone());
+    }
+    let after = plan_file.map_or(0, |k| k + 1);
+    for f in &pending.sql[after..] {
+        numbered::apply(conn, f, &at)?;
+        report.sql_applied.push(f.name.clone());
+    }
+    if pending.save_needed || plan.is_some() {
+        bookkeeping::save_schema(conn, &pending.saved, &at)?;
+    }
+    if plan.is_some() || !pending.sql.is_empty() {
+        let mut entries: Vec<serde_json::Value> = Vec::new();
+        if let Some(plan) = plan {
+            for c in &plan.changes {
+                entries.push(serde_json::json!({"collection": c.collection, "mode": c.mode, "changes": c.summary}));
+            }
+            for d in &plan.dropped {
+                entries.push(serde_json::json!({"collection": d.collection, "dropped": d.tables}));
+            }
+        }
+        for f in &pending.sql {
+            entries.push(serde_json::json!({"migration": f.name, "sha256": f.sha256}));
+        }
+        let hash = plan.map(|p| {
+            let all: String = (0..p.new.sources.len())
+                .map(|si| super::plan::hash(&p.new, si))
+                .collect();
+            crate::schema::fingerprint::hex(&sha2::Sha256::digest(all))
+        });
+        bookkeeping::write_run(
+            conn,
+            started_at,
+            &crate::clock::now(),
+            if plan.is_some() { "evolve" } else { "sql" },
+            hash.as_deref().unwrap_or(""),
+            &serde_json::Value::Array(entries),
+            backup,
+        )?;
+    }
+    Ok(())
+}
+
+/// Records the new schema of the evolved sources (and the files as they are now: the database
+/// holds the records), and forgets the sources of dropped collections.
+fn record(
+    conn: &Connection,
+    plan: &Plan,
+    prints: &[(u64, String)],
+    at: &str,
+) -> anyhow::Result<()> {
+    let tx = SqliteTx(conn);
+    let new = &plan.new;
+    for &si in &plan.sources {
+        let mut records = 0;
+        for c in new.collections_of(si) {
+            records += tx.count(&new.tables[c.table])?;
+        }
+        bookkeeping::set_source_evolved(
+            conn,
+            &new.sources[si].display,
+            (prints[si].0, &prints[si].1),
+            records,
+            &super::plan::hash(new, si),
+            at,
+        )?;
+    }
+    for d in &plan.dropped {
+        if !new.sources.iter().any(|s| s.display == d.source) {
+            bookkeeping::forget_source(conn, &d.source)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,703 @@
+//! Schema evolution in place and numbered SQL migrations (issue #17, items 2, 3 and 6): after
+//! the first migration, a changed jsonlift.toml is a plan that `migrate` applies to the live
+//! database, keeping the records edited through the API (made here through a real `serve`);
+//! a change existing records do not fit is refused with every offender listed and nothing
+//! written; a kill during an evolution leaves the old schema or the new one; numbered files
+//! run in order, once, recorded with their sha256, and a folder that disagrees with the record
+//! is refused.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::serve::{Server, call};
+use crate::util::*;
+
+const POSTS: &str = r#"[
+  {"id": 1, "title": "hello", "views": 10, "tags": ["a", "b"]},
+  {"id": 2, "title": "world", "views": 20, "tags": []},
+  {"id": 3, "title": "third", "views": 30, "tags": ["c"]}
+]
+"#;
+
+/// jsonlift.toml with these lines as the fields of `posts`.
+fn toml(fields: &str) -> String {
+    format!(
+        "[collections.posts]\nsource = \"posts.json\"\nkey = \"id\"\n[collections.posts.fields]\n{fields}\n"
+    )
+}
+
+const BASE: &str =
+    "id = \"integer\"\ntitle = \"text\"\nviews = \"integer\"\ntags = { type = \"array\" }";
+
+/// A migrated project whose posts were then edited through a real `serve`: record 1 patched,
+/// record 2 deleted, record 4 added with a field jsonlift.toml does not declare (`color`).
+fn edited_project() -> Project {
+    let p = Project::new(&toml(BASE));
+    p.write("posts.json", POSTS);
+    p.migrate_ok();
+    let s = Server::start(&p, &[], &[]);
+    call(
+        "PATCH",
+        &s.url("/api/posts/1"),
+        None,
+        Some(r#"{"title": "edited"}"#),
+    )
+    .status(200);
+    call("DELETE", &s.url("/api/posts/2"), None, None).status(200);
+    call(
+        "POST",
+        &s.url("/api/posts"),
+        None,
+        Some(r#"{"id": 4, "title": "new", "views": 5, "tags": ["x"], "color": "blue"}"#),
+    )
+    .status(201);
+    s.stop();
+    p
+}
+
+/// The records of posts as `export` writes them.
+fn exported(p: &Project) -> Value {
+    let out = p.export();
+    parse_json(&fs::read(out.join("posts.json")).unwrap())
+}
+
+fn value(text: &str) -> Value {
+    parse_json(text.as_bytes())
+}
+
+/// Changes jsonlift.toml, runs `migrate`, and checks the records are `expected` and that a
+/// second `migrate` has nothing to do. Returns the first run's output.
+#[track_caller]
+fn evolve(p: &Project, fields: &str, expected: &str) -> Run {
+    p.write("jsonlift.toml", toml(fields));
+    let r = p.jl(&["migrate"]);
+    r.ok().stdout_has("evolved in place");
+    assert_eq!(exported(p), value(expected), "records after the change");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    assert_db_sound(&p.db());
+    r
+}
+
+/// The mode `plan --json` gives for posts.
+fn planned_mode(p: &Project, fields: &str) -> String {
+    p.write("jsonlift.toml", toml(fields));
+    let plan = p.jl(&["plan", "--json"]);
+    plan.ok();
+    plan.json()["changes"][0]["mode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
+    let p = edited_project();
+    let edited = r#"[
+      {"id": 1, "title": "edited", "views": 10, "tags": ["a", "b"]},
+      {"id": 3, "title": "third", "views": 30, "tags": ["c"]},
+      {"id": 4, "title": "new", "views": 5, "tags": ["x"], "color": "blue"}
+    ]"#;
+    assert_eq!(exported(&p), value(edited));
+
+    // A field added that a record already holds: its value moves into the new column.
+    let f = format!("{BASE}\ncolor = \"text\"");
+    assert_eq!(planned_mode(&p, &f), "rebuild");
+    evolve(&p, &f, edited);
+    assert_eq!(
+        q(
+            &p.db(),
+            "SELECT id, color, _extra FROM posts ORDER BY rowid"
+        ),
+        rows(&[
+            &["1", "NULL", "NULL"],
+            &["3", "NULL", "NULL"],
+            &["4", "blue", "NULL"]
+        ])
+    );
+
+    // A field no record holds, and an index: ALTER TABLE, the rows untouched.
+    let f = format!(
+        "id = \"integer\"\ntitle = \"text\"\nviews = {{ type = \"integer\", index = true }}\ntags = {{ type = \"array\" }}\ncolor = \"text\"\nsubtitle = \"text\""
+    );
+    assert_eq!(planned_mode(&p, &f), "alter");
+    let before = q(&p.db(), "SELECT rowid, * FROM posts ORDER BY rowid");
+    evolve(&p, &f, edited);
+    let after = q(&p.db(), "SELECT rowid, * FROM posts ORDER BY rowid");
+    assert_eq!(
+        after
+            .iter()
+            .map(|r| r[..r.len() - 1].to_vec())
+            .collect::<Vec<_>>(),
+        before,
+        "ALTER TABLE keeps every row as it was, the new column NULL"
+    );
+    assert!(columns(&p.db(), "posts").contains(&"subtitle".to_string()));
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'idx_posts_views'"
+        ),
+        "1"
+    );
+
+    // A field renamed: every record, the edited ones too, has the new name in the same place.
+    let f = "id = \"integer\"\nheadline = { type = \"text\", renamed_from = \"title\" }\nviews = { type = \"integer\", index = true }\ntags = { type = \"array\" }\ncolor = \"text\"\nsubtitle = \"text\"";
+    let renamed = r#"[
+      {"id": 1, "headline": "edited", "views": 10, "tags": ["a", "b"]},
+      {"id": 3, "headline": "third", "views": 30, "tags": ["c"]},
+      {"id": 4, "headline": "new", "views": 5, "tags": ["x"], "color": "blue"}
+    ]"#;
+    evolve(&p, f, renamed);
+    assert!(!columns(&p.db(), "posts").contains(&"title".to_string()));
+
+    // A new required field with a default: every existing record gets it.
+    let f = format!("{f}\nstatus = {{ type = \"text\", required = true, default = \"draft\" }}");
+    let defaulted = r#"[
+      {"id": 1, "headline": "edited", "views": 10, "tags": ["a", "b"], "status": "draft"},
+      {"id": 3, "headline": "third", "views": 30, "tags": ["c"], "status": "draft"},
+      {"id": 4, "headline": "new", "views": 5, "tags": ["x"], "color": "blue", "status": "draft"}
+    ]"#;
+    evolve(&p, &f, defaulted);
+    assert_eq!(
+        q1(&p.db(), "SELECT count(*) FROM posts WHERE status = 'draft'"),
+        "3"
+    );
+
+    // A type widened and a constraint added that every value meets.
+    let f = f.replace(
+        "views = { type = \"integer\", index = true }",
+        "views = { type = \"real\", index = true, min = 0 }",
+    );
+    evolve(&p, &f, defaulted);
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT type FROM pragma_table_info('posts') WHERE name = 'views'"
+        ),
+        "REAL"
+    );
+
+    // Nesting: the array of tags into a child table, and back into a JSON column.
+    let nested = f.replace(
+        "tags = { type = \"array\" }",
+        "tags = { type = \"array\", of = \"text\", table = \"post_tags\" }",
+    );
+    evolve(&p, &nested, defaulted);
+    assert_eq!(
+        q(
+            &p.db(),
+            "SELECT _parent, _pos, value FROM post_tags ORDER BY _parent, _pos"
+        ),
+        rows(&[
+            &["1", "0", "a"],
+            &["1", "1", "b"],
+            &["3", "0", "c"],
+            &["4", "0", "x"]
+        ])
+    );
+    evolve(&p, &f, defaulted);
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT count(*) FROM sqlite_master WHERE name = 'post_tags'"
+        ),
+        "0"
+    );
+
+    // Fields removed: the one no record holds goes; the values of the other stay with their
+    // records (in `_extra`).
+    let f = f
+        .replace("\nsubtitle = \"text\"", "")
+        .replace("\ncolor = \"text\"", "");
+    evolve(&p, &f, defaulted);
+    assert_eq!(
+        q(
+            &p.db(),
+            "SELECT id, _extra FROM posts WHERE _extra IS NOT NULL"
+        ),
+        rows(&[&["4", r#"{"color":"blue"}"#]])
+    );
+
+    // Each evolution is in the ledger, and the database serves the evolved records.
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT count(*) FROM _jsonlift_ledger WHERE action = 'evolve'"
+        ),
+        "8"
+    );
+    let s = Server::start(&p, &[], &[]);
+    let list = call("GET", &s.url("/api/posts"), None, None);
+    list.status(200);
+    assert_eq!(value(&list.body), value(defaulted));
+    // And new records get the default too.
+    let made = call(
+        "POST",
+        &s.url("/api/posts"),
+        None,
+        Some(r#"{"id": 5, "headline": "five", "views": 1, "tags": []}"#),
+    );
+    made.status(201);
+    assert_eq!(
+        made.value().get("status").and_then(|v| v.as_str()),
+        Some("draft")
+    );
+}
+
+#[test]
+fn a_collection_added_is_loaded_from_its_file_and_one_removed_is_dropped() {
+    let p = edited_project();
+    p.write("authors.json", r#"[{"name": "ann"}, {"name": "bob"}]"#);
+    let with_authors = format!(
+        "{}[collections.authors]\nsource = \"authors.json\"\n",
+        toml(BASE)
+    );
+    p.write("jsonlift.toml", &with_authors);
+    p.jl(&["plan"]).ok().stdout_has("nothing to do");
+    p.jl(&["migrate"]).ok();
+    assert_eq!(q1(&p.db(), "SELECT count(*) FROM authors"), "2");
+    // The edits to posts are still there.
+    assert_eq!(
+        q1(&p.db(), "SELECT title FROM posts WHERE id = 1"),
+        "edited"
+    );
+    p.write("jsonlift.toml", toml(BASE));
+    p.jl(&["plan"])
+        .ok()
+        .stdout_has("authors: removed from jsonlift.toml")
+        .stdout_has("DROP TABLE \"authors\"");
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT count(*) FROM sqlite_master WHERE name = 'authors'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT count(*) FROM _jsonlift_sources WHERE path = 'authors.json'"
+        ),
+        "0"
+    );
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    p.export();
+}
+
+/// The database's bytes (with its WAL) and its dump.
+fn db_state(p: &Project) -> (Vec<u8>, Vec<String>) {
+    let mut bytes = fs::read(p.db_path()).unwrap();
+    if let Ok(w) = fs::read(format!("{}-wal", p.db_path().display())) {
+        bytes.extend(w);
+    }
+    (bytes, dump_db(&p.db_path()))
+}
+
+#[test]
+fn a_change_the_records_do_not_fit_is_refused_listing_every_one_and_writes_nothing() {
+    let p = edited_project();
+    let before = db_state(&p);
+
+    // A new required field without a default.
+    p.write(
+        "jsonlift.toml",
+        toml(&format!(
+            "{BASE}\nstatus = {{ type = \"text\", required = true }}"
+        )),
+    );
+    let plan = p.jl(&["plan"]);
+    plan.failed()
+        .stdout_has("would refuse")
+        .stdout_has("posts id=1: $: missing required field \"status\"");
+    let r = p.jl(&["migrate"]);
+    r.failed()
+        .stderr_has("does not fit 3 existing record(s); nothing was changed")
+        .stderr_has("posts id=1: $: missing required field \"status\"")
+        .stderr_has("posts id=3: $: missing required field \"status\"")
+        .stderr_has("posts id=4: $: missing required field \"status\"");
+    assert_eq!(db_state(&p), before, "a refused change writes nothing");
+
+    // A narrower type that existing values fail: each offender with its field and value.
+    p.write(
+        "jsonlift.toml",
+        toml(&BASE.replace(
+            "title = \"text\"",
+            "title = { type = \"text\", enum = [\"hello\", \"third\"] }",
+        )),
+    );
+    let r = p.jl(&["migrate"]);
+    r.failed()
+        .stderr_has("does not fit 2 existing record(s)")
+        .stderr_has("posts id=1: $.title:")
+        .stderr_has("(value \"edited\")")
+        .stderr_has("posts id=4: $.title:")
+        .stderr_has("(value \"new\")");
+    assert!(!r.stderr.contains("id=3"), "{}", r.stderr);
+    p.write(
+        "jsonlift.toml",
+        toml(&BASE.replace("views = \"integer\"", "views = \"boolean\"")),
+    );
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("posts id=3: $.views:")
+        .stderr_has("(value 30)");
+    assert_eq!(db_state(&p), before, "a refused change writes nothing");
+
+    // Put back, the database is as it was and serves.
+    p.write("jsonlift.toml", toml(BASE));
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+}
+
+/// `migrate` paused at `step` (JSONLIFT_TEST_PAUSE_AT) and SIGKILLed there; whether it got there.
+fn kill_at(p: &Project, step: &str) -> bool {
+    let mut child = Command::new(BIN)
+        .args(["migrate", "-q", "-c"])
+        .arg(p.config())
+        .env("JSONLIFT_TEST_PAUSE_AT", step)
+        .current_dir(&p.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let mut reached = false;
+    for line in err.lines() {
+        let Ok(line) = line else { break };
+        if line.contains(&format!("paused at {step}")) {
+            reached = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    reached
+}
+
+#[test]
+fn a_kill_during_an_evolution_leaves_the_old_schema_or_the_new_one() {
+    let new_fields = "id = \"integer\"\nheadline = { type = \"text\", renamed_from = \"title\" }\nviews = \"integer\"\ntags = { type = \"array\", of = \"text\", table = \"post_tags\" }\nstatus = { type = \"text\", default = \"draft\" }";
+    // The state the evolution gives when left alone.
+    let reference = edited_project();
+    reference.write("jsonlift.toml", toml(new_fields));
+    reference.jl(&["migrate"]).ok();
+    let new_dump: Vec<String> = dump_db(&reference.db_path())
+        .into_iter()
+        .filter(|l| !l.contains("_jsonlift_"))
+        .collect();
+    for (step, committed) in [
+        ("evolve:carried", false),
+        ("evolve:applied", false),
+        ("evolve:committed", true),
+    ] {
+        let p = edited_project();
+        let old_dump = dump_db(&p.db_path());
+        p.write("jsonlift.toml", toml(new_fields));
+        assert!(kill_at(&p, step), "migrate never reached {step}");
+        let db = p.db();
+        assert_eq!(q1(&db, "PRAGMA integrity_check"), "ok", "{step}");
+        let dump = dump_db(&p.db_path());
+        if committed {
+            let data: Vec<String> = dump
+                .iter()
+                .filter(|l| !l.contains("_jsonlift_"))
+                .cloned()
+                .collect();
+            assert_eq!(data, new_dump, "killed at {step}: the new schema, complete");
+        } else {
+            assert_eq!(
+                dump, old_dump,
+                "killed at {step}: the old schema, untouched"
+            );
+            assert!(columns(&db, "posts").contains(&"title".to_string()));
+        }
+        drop(db);
+        // A re-run completes (or has nothing left to do), and the records are the evolved ones.
+        p.jl(&["migrate"]).ok();
+        p.jl(&["migrate"]).ok().stdout_has("already migrated");
+        assert_eq!(exported(&p), exported(&reference), "after {step}");
+        assert_db_sound(&p.db());
+    }
+}
+
+// ----- numbered SQL migrations ---------------------------------------------------------------
+
+fn sql_project() -> Project {
+    let p = Project::new(&toml(BASE));
+    p.write("posts.json", POSTS);
+    p.write(
+        "migrations/001_log.sql",
+        "-- a table of the app's own\nCREATE TABLE app_log (n INTEGER NOT NULL);\nINSERT INTO app_log VALUES (1);\n",
+    );
+    p.write(
+        "migrations/002_more.sql",
+        "INSERT INTO app_log VALUES (2);\nUPDATE posts SET views = views + 1 WHERE id = 1;\n",
+    );
+    p
+}
+
+#[test]
+fn numbered_migrations_run_in_order_once_and_are_recorded_with_their_sha256() {
+    let p = sql_project();
+    p.jl(&["migrations"])
+        .ok()
+        .stdout_has("pending  001_log.sql")
+        .stdout_has("pending  002_more.sql");
+    // The first migration applies them in its own transaction, after the load.
+    p.migrate_ok()
+        .stdout_has("applied: 001_log.sql")
+        .stdout_has("applied: 002_more.sql");
+    let db = p.db();
+    assert_eq!(
+        q(&db, "SELECT n FROM app_log ORDER BY rowid"),
+        rows(&[&["1"], &["2"]])
+    );
+    assert_eq!(q1(&db, "SELECT views FROM posts WHERE id = 1"), "11");
+    assert_eq!(
+        q(
+            &db,
+            "SELECT number, name, sha256 FROM _jsonlift_migrations ORDER BY number"
+        ),
+        rows(&[
+            &[
+                "1",
+                "001_log.sql",
+                &sha256_hex(&p.read("migrations/001_log.sql"))
+            ],
+            &[
+                "2",
+                "002_more.sql",
+                &sha256_hex(&p.read("migrations/002_more.sql"))
+            ],
+        ])
+    );
+    // Once.
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    assert_eq!(q1(&db, "SELECT count(*) FROM app_log"), "2");
+    // A new one, on the existing database.
+    p.write(
+        "migrations/003_three.sql",
+        "INSERT INTO app_log VALUES (3);",
+    );
+    let listed = p.jl(&["migrations"]);
+    listed
+        .ok()
+        .stdout_has("applied  001_log.sql")
+        .stdout_has("applied  002_more.sql")
+        .stdout_has("pending  003_three.sql");
+    p.jl(&["migrate"]).ok().stdout_has("applied: 003_three.sql");
+    assert_eq!(
+        q(&db, "SELECT n FROM app_log ORDER BY rowid"),
+        rows(&[&["1"], &["2"], &["3"]])
+    );
+    let json = p.jl(&["migrations", "--json"]);
+    assert_eq!(json.json()["applied"].as_array().unwrap().len(), 3);
+    assert_eq!(json.json()["pending"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        q1(
+            &db,
+            "SELECT count(*) FROM _jsonlift_ledger WHERE action = 'sql'"
+        ),
+        "2",
+        "one run row for the first migration's files, one for the third file"
+    );
+}
+
+#[test]
+fn an_edited_applied_file_a_gap_or_a_duplicate_is_refused_naming_the_file() {
+    let p = sql_project();
+    p.migrate_ok();
+    let before = db_state(&p);
+
+    let original = p.read("migrations/002_more.sql");
+    p.write(
+        "migrations/002_more.sql",
+        "INSERT INTO app_log VALUES (22);\n",
+    );
+    p.write(
+        "migrations/003_three.sql",
+        "INSERT INTO app_log VALUES (3);\n",
+    );
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("002_more.sql was edited after it was applied");
+    p.jl(&["migrations"]).failed().stderr_has("002_more.sql");
+    assert_eq!(db_state(&p), before);
+    p.write("migrations/002_more.sql", &original);
+
+    p.remove("migrations/003_three.sql");
+    p.write(
+        "migrations/004_four.sql",
+        "INSERT INTO app_log VALUES (4);\n",
+    );
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("004_four.sql: the numbers jump from 2 to 4");
+    assert_eq!(db_state(&p), before);
+
+    p.remove("migrations/004_four.sql");
+    p.write("migrations/003_a.sql", "INSERT INTO app_log VALUES (3);\n");
+    p.write("migrations/003_b.sql", "INSERT INTO app_log VALUES (3);\n");
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("003_a.sql and ")
+        .stderr_has("003_b.sql have the same number 3");
+    assert_eq!(db_state(&p), before);
+
+    p.remove("migrations/003_b.sql");
+    p.jl(&["migrate"]).ok().stdout_has("applied: 003_a.sql");
+}
+
+#[test]
+fn a_failing_file_rolls_back_everything_naming_the_file_and_line() {
+    let p = Project::new(&toml(BASE));
+    p.write("posts.json", POSTS);
+    p.migrate_ok();
+    let before = db_state(&p);
+    // An evolution and a good file, then a file failing at its third line.
+    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    p.write(
+        "migrations/001_ok.sql",
+        "UPDATE posts SET color = 'red' WHERE id = 1;\n",
+    );
+    p.write(
+        "migrations/002_bad.sql",
+        "UPDATE posts SET views = 0;\n\nUPDATE posts SET no_such_column = 1;\n",
+    );
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("002_bad.sql:3: no such column: no_such_column")
+        .stderr_has("rolled back");
+    assert_eq!(db_state(&p).1, before.1, "nothing of the run is left");
+    p.jl(&["migrations"])
+        .ok()
+        .stdout_has("pending  001_ok.sql")
+        .stdout_has("pending  002_bad.sql");
+    p.write("migrations/002_bad.sql", "UPDATE posts SET views = 0;\n");
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert_eq!(
+        q(&p.db(), "SELECT id, color, views FROM posts ORDER BY id"),
+        rows(&[&["1", "red", "0"], &["2", "NULL", "0"], &["3", "NULL", "0"]])
+    );
+}
+
+#[test]
+fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written() {
+    let p = edited_project();
+    p.write(
+        "migrations/001_first.sql",
+        "CREATE TABLE app_log (n INTEGER);\n",
+    );
+    p.jl(&["migrate"]).ok().stdout_has("applied: 001_first.sql");
+    let renamed = BASE.replace(
+        "title = \"text\"",
+        "headline = { type = \"text\", renamed_from = \"title\" }",
+    );
+    p.write("jsonlift.toml", toml(&renamed));
+    p.jl(&["plan", "--write"])
+        .ok()
+        .stdout_has("field title renamed to headline")
+        .stdout_has("written: ");
+    let text = String::from_utf8(p.read("migrations/002_plan.sql")).unwrap();
+    assert!(text.starts_with("-- jsonlift:plan\n"), "{text}");
+    assert!(
+        text.contains("-- posts: field title renamed to headline"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CREATE TABLE \"_jsonlift_evolve_posts\""),
+        "{text}"
+    );
+    p.jl(&["migrations"])
+        .ok()
+        .stdout_has("pending  002_plan.sql");
+    // Nothing was applied by writing it.
+    assert!(columns(&p.db(), "posts").contains(&"title".to_string()));
+
+    // A plan that is no longer what jsonlift.toml says is refused.
+    p.write(
+        "jsonlift.toml",
+        toml(&format!("{renamed}\ncolor = \"text\"")),
+    );
+    let before = db_state(&p);
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("002_plan.sql was written by `jsonlift plan --write`");
+    assert_eq!(db_state(&p), before);
+
+    p.write("jsonlift.toml", toml(&renamed));
+    p.jl(&["migrate"])
+        .ok()
+        .stdout_has("evolved in place")
+        .stdout_has("applied: 002_plan.sql");
+    assert_eq!(
+        q1(&p.db(), "SELECT headline FROM posts WHERE id = 1"),
+        "edited"
+    );
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT sha256 FROM _jsonlift_migrations WHERE number = 2"
+        ),
+        sha256_hex(&p.read("migrations/002_plan.sql"))
+    );
+    p.jl(&["migrations"])
+        .ok()
+        .stdout_has("applied  002_plan.sql");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+}
+
+#[test]
+fn a_database_from_before_the_kept_schema_is_planned_after_one_plain_migrate() {
+    let p = edited_project();
+    // As an earlier jsonlift left it: no `[collections]` kept.
+    p.db().execute_batch("DROP TABLE _jsonlift_schema").unwrap();
+    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    let before = db_state(&p);
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("did not keep the jsonlift.toml it was made from")
+        .stderr_has("Put jsonlift.toml back as it was and run `jsonlift migrate` once");
+    assert_eq!(db_state(&p), before);
+    p.write("jsonlift.toml", toml(BASE));
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    assert_eq!(
+        q1(&p.db(), "SELECT count(*) FROM _jsonlift_schema"),
+        "1",
+        "the plain migrate keeps the file's [collections]"
+    );
+    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert_eq!(q1(&p.db(), "SELECT color FROM posts WHERE id = 4"), "blue");
+}
+
+#[test]
+fn a_change_of_tables_waits_for_the_servers_to_stop() {
+    let p = edited_project();
+    let s = Server::start(&p, &[], &[]);
+    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    let before = dump_db(&p.db_path());
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("needs every `jsonlift serve` on this database stopped");
+    assert_eq!(dump_db(&p.db_path()), before);
+    // The running server still answers in the shape it started with.
+    call("GET", &s.url("/api/posts/4"), None, None).status(200);
+    s.stop();
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+}
+
+#[test]
+fn numbered_files_are_refused_rather_than_left_out_on_postgresql() {
+    let p = sql_project();
+    // Refused before any connection: the URL needs no server.
+    p.jl(&[
+        "migrate",
+        "--database",
+        "postgres://nobody@127.0.0.1:1/none",
+    ])
+    .failed()
+    .stderr_has("001_log.sql: numbered SQL migrations are applied to SQLite databases only");
+}
