@@ -10,6 +10,8 @@
 #   CONNS="1 16 64"  connection counts
 #   SERVERS="json-server jsonlift datasette"
 #   JSONLIFT=path    use this binary instead of building target/release/jsonlift
+#   CASES="…"        cases to run (default: get-id list-filter-page list-indexed post;
+#                    list-sorted is /posts?published=true&_sort=views&_limit=20, issue #18)
 #
 # Each case runs the servers one after the other at each connection count (all started once,
 # idle while another is measured). POST adds comments without an id; after each POST run the
@@ -24,6 +26,7 @@ DATA=$BENCH/data/serve
 POSTS=${POSTS:-10000}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-1 16 64}
+CASES=${CASES:-get-id list-filter-page list-indexed post}
 SERVERS=${SERVERS:-json-server jsonlift datasette}
 mkdir -p "$DATA/logs"
 
@@ -82,9 +85,11 @@ url() {
     datasette:get-id) echo "/serve/posts/ID.json" ;;
     datasette:list-filter-page) echo "/serve/posts.json?author_name=ana&published=1&_size=10&_shape=array" ;;
     datasette:list-indexed) echo "/serve/comments.json?postId=4711&_size=10&_shape=array" ;;
+    datasette:list-sorted) echo "/serve/posts.json?published=1&_sort=views&_size=20&_shape=array" ;;
     *:get-id) echo "/posts/ID" ;;
     *:list-filter-page) echo "/posts?author.name=ana&published=true&_page=2&_limit=10" ;;
     *:list-indexed) echo "/comments?postId=4711&_page=1&_limit=10" ;;
+    *:list-sorted) echo "/posts?published=true&_sort=views&_limit=20" ;;
     *:post) echo "/comments" ;;
   esac
 }
@@ -143,7 +148,7 @@ run_case() {
   echo "| $case | $server | $conns | $rps | $p99 | $errors | $lost |" | tee -a "$RESULTS"
 }
 
-for case in get-id list-filter-page list-indexed post; do
+for case in ${CASES:-get-id list-filter-page list-indexed post}; do
   for conns in $CONNS; do
     for server in $SERVERS; do
       [ "$server" = datasette ] && [ "$case" = post ] && continue

@@ -67,6 +67,50 @@ pub struct LedgerRow {
     pub version: String,
 }
 
+/// How [`Tx::select`] tests one column; a row with NULL there never passes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// Holds one of these values (none given: no row passes).
+    In(Vec<Cell<'static>>),
+    /// Holds a value, none of these.
+    NotIn(Vec<Cell<'static>>),
+    /// Holds a value that compares so with at least one of these (none given: no row passes).
+    Compare(Vec<(Cmp, Cell<'static>)>),
+    /// Holds NULL (the one test a NULL passes).
+    Null,
+}
+
+/// A comparison of a column's value (left) with a given one (right).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+}
+
+/// One key of [`Tx::select`]'s order: a column, descending or not. Rows whose column is NULL
+/// come after the others ascending, before them descending; ties keep the table's rowid order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderBy {
+    pub col: usize,
+    pub desc: bool,
+    /// Whether rows with NULL there may be among those selected: when not, the backend may
+    /// leave NULL's place unsaid (and walk the column's index).
+    pub nulls: bool,
+}
+
 /// One open transaction. Methods take `&self`: a record's rebuild reads children while its own
 /// row is in hand.
 /// What [`Tx::evolution_read`] gives: the kept `[collections]` and the applied migrations.
@@ -127,6 +171,25 @@ pub trait Tx {
         &self,
         t: &Table,
         any_of: &[(usize, Vec<Cell<'static>>)],
+    ) -> Result<Vec<i64>, StoreError>;
+    /// How many rows of `t` pass every test of `filters` (column, test), and of those, how many
+    /// also pass each test of `also` (one count each): one pass, through the indexes the
+    /// filters can use.
+    fn tally(
+        &self,
+        t: &Table,
+        filters: &[(usize, Test)],
+        also: &[(usize, Test)],
+    ) -> Result<(u64, Vec<u64>), StoreError>;
+    /// The rowids of the rows of `t` that pass every test of `filters`, in `order` (then rowid
+    /// order), `skip` of them left out and at most `take` given.
+    fn select(
+        &self,
+        t: &Table,
+        filters: &[(usize, Test)],
+        order: &[OrderBy],
+        skip: u64,
+        take: Option<u64>,
     ) -> Result<Vec<i64>, StoreError>;
     /// How many rows of table `table` hold `value` in column `column` (by name: the far end of
     /// a foreign key).

@@ -10,12 +10,13 @@ pub mod backend;
 pub mod bookkeeping;
 pub mod cursor;
 pub mod database;
-pub mod files;
 pub mod digest;
+pub mod files;
 pub mod live;
 pub mod postgres;
 pub mod records;
 pub mod refusal;
+pub mod select;
 pub mod sqlite;
 pub mod vfs;
 
@@ -24,7 +25,7 @@ use rusqlite::ErrorCode;
 use crate::schema::Schema;
 pub use crate::schema::dialect::Dialect;
 use crate::schema::shred::FieldError;
-pub use backend::{Refusal, Tx};
+pub use backend::{Cmp, OrderBy, Refusal, Test, Tx};
 pub use live::SqliteStore;
 pub use records::Records;
 

@@ -7,7 +7,7 @@
 //! database.
 
 use super::StoreError;
-use super::backend::{Cells, Refusal, Tx};
+use super::backend::{Cells, OrderBy, Refusal, Test, Tx};
 use super::cursor::{RowCursor, children_of};
 use super::refusal::{problem, row_path};
 use crate::audit::{self, Action, Actor, Log};
@@ -16,6 +16,18 @@ use crate::schema::rebuild::rebuild;
 use crate::schema::shred::{Cell, FieldError, Ids, Row, shred};
 use crate::schema::{ColType, Role, Schema, Table};
 use crate::source::Format;
+
+/// Where a field's values are, as [`Records::place`] finds them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Place {
+    /// In this column of the collection's table (a text, number or boolean, or JSON).
+    Column(usize),
+    /// Nowhere: the schema does not name it and no record holds it.
+    Nowhere,
+    /// Somewhere only the rebuilt records can tell (an array, an object, `_extra`, a literal
+    /// dotted key).
+    Records,
+}
 
 /// One collection of the schema, ready to be read and written.
 #[derive(Clone, Copy)]
@@ -125,31 +137,15 @@ impl<'s> Records<'s> {
         let t = self.table();
         let mut wheres: Vec<(usize, Vec<Cell<'static>>)> = Vec::new();
         for (field, values) in equalities {
-            let segs: Vec<&str> = field.split('.').collect();
-            let named = |name: &str| t.fields.iter().any(|f| f.name == name);
-            let Some(col) = t.columns.iter().find(|c| {
-                c.role == Role::Field
-                    && c.field_path
-                        .iter()
-                        .map(String::as_str)
-                        .eq(segs.iter().copied())
-            }) else {
-                // A top-level field the schema does not name lives in the overflow column, if
-                // anywhere; held by no record, it is a parameter json-server ignores (`_page`
-                // is one). A field the schema names without a column of its own (an array, an
-                // object) or a path into one: only the records can tell.
-                if segs.len() == 1 && !named(field) && !self.held_in_extra(tx, field)? {
-                    continue;
-                }
-                return Ok(None);
+            let ci = match self.place(tx, field)? {
+                // Held by no record: a parameter json-server ignores (`_page` is one).
+                Place::Nowhere => continue,
+                Place::Records => return Ok(None),
+                Place::Column(ci) => ci,
             };
-            // `a.b` is the literal key `"a.b"` in a record that has one (lodash's `get`).
-            if segs.len() > 1 && (named(field) || self.held_in_extra(tx, field)?) {
-                return Ok(None);
-            }
             let mut cells = Vec::new();
             for v in values {
-                cells.push(match col.ty {
+                cells.push(match t.columns[ci].ty {
                     ColType::Text => Cell::Text(v.to_string().into()),
                     // JavaScript prints every integer below 2^53 in this one canonical form.
                     ColType::Integer => match v.parse::<i64>() {
@@ -165,11 +161,6 @@ impl<'s> Records<'s> {
                     _ => return Ok(None),
                 });
             }
-            let ci = t
-                .columns
-                .iter()
-                .position(|c| std::ptr::eq(c, col))
-                .expect("a column of t");
             // A column without any value: whether the field is held only the records can tell.
             if !tx.any_value(t, ci)? {
                 return Ok(None);
@@ -177,6 +168,66 @@ impl<'s> Records<'s> {
             wheres.push((ci, cells));
         }
         Ok(Some(tx.rowids_where(t, &wheres)?))
+    }
+
+    /// Where the records keep top-level field or dotted path `field` (`author.name`, into a
+    /// flattened object), for a filter or a sort in SQL.
+    pub fn place(&self, tx: &dyn Tx, field: &str) -> Result<Place, StoreError> {
+        let t = self.table();
+        let segs: Vec<&str> = field.split('.').collect();
+        let named = |name: &str| t.fields.iter().any(|f| f.name == name);
+        let Some(ci) = t.columns.iter().position(|c| {
+            c.role == Role::Field
+                && c.field_path
+                    .iter()
+                    .map(String::as_str)
+                    .eq(segs.iter().copied())
+        }) else {
+            // A top-level field the schema does not name lives in the overflow column, if
+            // anywhere. A field the schema names without a column of its own (an array, an
+            // object) or a path into one: only the records can tell.
+            if segs.len() == 1 && !named(field) && !self.held_in_extra(tx, field)? {
+                return Ok(Place::Nowhere);
+            }
+            return Ok(Place::Records);
+        };
+        // `a.b` is the literal key `"a.b"` in a record that has one (lodash's `get`).
+        if segs.len() > 1 && (named(field) || self.held_in_extra(tx, field)?) {
+            return Ok(Place::Records);
+        }
+        Ok(Place::Column(ci))
+    }
+
+    /// The type of column `ci` of the collection's table (from [`Records::place`]).
+    pub fn column_type(&self, ci: usize) -> ColType {
+        self.table().columns[ci].ty
+    }
+
+    /// Whether any row holds a value (not NULL) in column `ci`.
+    pub fn any_value(&self, tx: &dyn Tx, ci: usize) -> Result<bool, StoreError> {
+        tx.any_value(self.table(), ci)
+    }
+
+    /// [`Tx::tally`] on the collection's table.
+    pub fn tally(
+        &self,
+        tx: &dyn Tx,
+        filters: &[(usize, Test)],
+        also: &[(usize, Test)],
+    ) -> Result<(u64, Vec<u64>), StoreError> {
+        tx.tally(self.table(), filters, also)
+    }
+
+    /// [`Tx::select`] on the collection's table.
+    pub fn select(
+        &self,
+        tx: &dyn Tx,
+        filters: &[(usize, Test)],
+        order: &[OrderBy],
+        skip: u64,
+        take: Option<u64>,
+    ) -> Result<Vec<i64>, StoreError> {
+        tx.select(self.table(), filters, order, skip, take)
     }
 
     /// The records in rows `rowids` (from [`Records::rowids_equal`]), in that order.

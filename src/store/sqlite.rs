@@ -10,7 +10,9 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::StoreError;
-use super::backend::{Cells, Evolution, LedgerRow, Refusal, Run, SourceState, Tx, Written};
+use super::backend::{
+    Cells, Evolution, LedgerRow, OrderBy, Refusal, Run, SourceState, Test, Tx, Written,
+};
 use super::bookkeeping;
 use crate::audit::{Entry, Filter, NewEntry};
 
@@ -509,6 +511,43 @@ impl Tx for SqliteTx<'_> {
         let rowids = self
             .0
             .prepare_cached(&sql)?
+            .query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rowids)
+    }
+
+    fn tally(
+        &self,
+        t: &Table,
+        filters: &[(usize, Test)],
+        also: &[(usize, Test)],
+    ) -> Result<(u64, Vec<u64>), StoreError> {
+        let sql = super::select::tally(super::Dialect::Sqlite, t, filters, also);
+        let args = sql.params.iter().map(|(_, c)| *c);
+        Ok(self
+            .0
+            .prepare_cached(&sql.text)?
+            .query_row(rusqlite::params_from_iter(args), |r| {
+                let counts = (1..=also.len())
+                    .map(|i| r.get::<_, i64>(i).map(|n| n as u64))
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok((r.get::<_, i64>(0)? as u64, counts))
+            })?)
+    }
+
+    fn select(
+        &self,
+        t: &Table,
+        filters: &[(usize, Test)],
+        order: &[OrderBy],
+        skip: u64,
+        take: Option<u64>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = super::select::select(super::Dialect::Sqlite, t, filters, order, skip, take);
+        let args = sql.params.iter().map(|(_, c)| *c);
+        let rowids = self
+            .0
+            .prepare_cached(&sql.text)?
             .query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rowids)

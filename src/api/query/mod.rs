@@ -310,6 +310,100 @@ impl ListQuery {
     }
 }
 
+/// A filter's operator, as a store sees it ([`ListQuery::parts`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FilterOp {
+    /// `String(value) === v` for some `v`; dropped when no record holds the field.
+    Eq,
+    /// `String(value) !== v` for every `v`; a record without the field never passes.
+    Ne,
+    /// `v <= value` for some `v` (JavaScript's loose comparison).
+    Gte,
+    /// `v >= value`.
+    Lte,
+    /// `v < value` (jsonlift's `_gt`).
+    Gt,
+    /// `v > value`.
+    Lt,
+    /// A regular expression: only in memory.
+    Like,
+}
+
+/// One field filter of a query, as a store that would run it in SQL sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterPart<'a> {
+    pub op: FilterOp,
+    /// The field: a name or a dotted path of plain names (`author.name`) exactly as lodash
+    /// splits it; `None` for anything else (brackets, quotes), which only memory can follow.
+    pub field: Option<&'a str>,
+    /// The values, `None` when one of them is an object (bracket syntax) or a pattern.
+    pub values: Option<Vec<&'a str>>,
+    /// For `_gt`/`_lt`: the whole key, which means an equality on a record that holds it.
+    pub literal: Option<&'a str>,
+}
+
+/// A query taken apart for a store ([`ListQuery::parts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parts<'a> {
+    /// Whether `q` is given (full-text: only in memory).
+    pub q: bool,
+    pub filters: Vec<FilterPart<'a>>,
+    /// `_sort` keys, `(field, descending)`; the field as in [`FilterPart::field`].
+    pub sort: Vec<(Option<&'a str>, bool)>,
+}
+
+/// `name` or `a.b.c` of such names, exactly as lodash splits it.
+fn plain_path(p: &PropPath) -> Option<&str> {
+    let plain = p.raw.split('.').eq(p.segs.iter().map(String::as_str))
+        && p.segs.iter().all(|seg| {
+            !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+    plain.then_some(p.raw.as_str())
+}
+
+impl ListQuery {
+    /// The filters and sort keys, for a store that runs what it can of them in SQL and leaves
+    /// the rest to [`run`] (src/api/list.rs says which go where, and why that is exact).
+    pub fn parts(&self) -> Parts<'_> {
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| FilterPart {
+                op: match f.op {
+                    Op::Eq => FilterOp::Eq,
+                    Op::Ne => FilterOp::Ne,
+                    Op::Gte => FilterOp::Gte,
+                    Op::Lte => FilterOp::Lte,
+                    Op::Gt => FilterOp::Gt,
+                    Op::Lt => FilterOp::Lt,
+                    Op::Like => FilterOp::Like,
+                },
+                field: plain_path(&f.path),
+                values: f
+                    .operands
+                    .iter()
+                    .map(|o| match o {
+                        Operand::Str(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect(),
+                literal: f.literal.as_ref().map(|_| f.key.as_str()),
+            })
+            .collect();
+        let sort = self
+            .sort
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (plain_path(p), self.desc.get(i).copied().unwrap_or(false)))
+            .collect();
+        Parts {
+            q: self.q.is_some(),
+            filters,
+            sort,
+        }
+    }
+}
+
 fn operands(key: &str, p: &Param, op: Op) -> Result<Vec<Operand>, QueryError> {
     p.items
         .iter()

@@ -21,9 +21,12 @@ use crate::schema::shred::Cell;
 use crate::schema::{ColType, Table};
 use crate::store::Dialect;
 use crate::store::StoreError;
-use crate::store::backend::{Cells, Evolution, LedgerRow, Refusal, Run, SourceState, Tx, Written};
+use crate::store::backend::{
+    Cells, Evolution, LedgerRow, OrderBy, Refusal, Run, SourceState, Test, Tx, Written,
+};
 use crate::store::bookkeeping::AppliedMigration;
 use crate::store::digest::{Digest, TableDigest};
+use crate::store::select;
 
 /// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
 #[derive(Default)]
@@ -420,6 +423,14 @@ fn has_nul(cell: &Cell) -> bool {
     matches!(cell, Cell::Text(s) if s.contains(['\0', '\u{FFFD}']))
 }
 
+/// The parameters of a statement of [`select`], each bound for the column it is compared with.
+fn bind<'a>(t: &Table, sql: &select::Sql<'a>) -> Result<Vec<Param<'a>>, StoreError> {
+    sql.params
+        .iter()
+        .map(|(col, c)| param_for(t, *col, c))
+        .collect()
+}
+
 /// The parameter for one cell compared with column `col` (a key, a foreign key, a filter).
 fn param_for<'a>(t: &Table, col: usize, cell: &'a Cell) -> Result<Param<'a>, StoreError> {
     let mut p = params_one(t.columns[col].ty, cell);
@@ -675,6 +686,40 @@ impl Tx for PgTx<'_, '_> {
             }
         }
         Ok(exact)
+    }
+
+    fn tally(
+        &self,
+        t: &Table,
+        filters: &[(usize, Test)],
+        also: &[(usize, Test)],
+    ) -> Result<(u64, Vec<u64>), StoreError> {
+        let sql = select::tally(Dialect::Postgres, t, filters, also);
+        let params = bind(t, &sql)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+        let rows = self.query(&sql.text, &refs)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("count(*) gave no row")))?;
+        let n = |i: usize| row.try_get::<_, i64>(i).map(|n| n as u64).map_err(pg_err);
+        Ok((n(0)?, (1..=also.len()).map(n).collect::<Result<_, _>>()?))
+    }
+
+    fn select(
+        &self,
+        t: &Table,
+        filters: &[(usize, Test)],
+        order: &[OrderBy],
+        skip: u64,
+        take: Option<u64>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = select::select(Dialect::Postgres, t, filters, order, skip, take);
+        let params = bind(t, &sql)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+        self.query(&sql.text, &refs)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(pg_err))
+            .collect()
     }
 
     fn count_equal(&self, table: &str, column: &str, value: &Cell) -> Result<u64, StoreError> {
