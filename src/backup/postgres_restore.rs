@@ -210,10 +210,12 @@ fn schema_exists(conn: &mut PgConn, name: &str) -> anyhow::Result<bool> {
 /// `<schema>_before_restore_<yyyymmddthhmmss>`, within PostgreSQL's 63-byte names (a longer
 /// one would be cut silently, and could meet another).
 fn aside_name(pg_schema: &str) -> String {
+    // To the microsecond: two restores in one second (a point-in-time restore right after
+    // another) must not pick the same name.
     let stamp: String = clock::now()
         .chars()
         .filter(char::is_ascii_alphanumeric)
-        .take(15)
+        .take(21)
         .collect::<String>()
         .to_ascii_lowercase();
     let suffix = format!("_before_restore_{stamp}");
@@ -331,7 +333,7 @@ mod tests {
     fn the_aside_name_fits_postgres_names() {
         let n = aside_name("app");
         assert!(n.starts_with("app_before_restore_"), "{n}");
-        assert_eq!(n.len(), "app_before_restore_".len() + 15, "{n}");
+        assert_eq!(n.len(), "app_before_restore_".len() + 21, "{n}");
         assert!(
             n.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
