@@ -22,9 +22,11 @@ fn spec(path: &Path, members: &[Member], pattern: &str) -> SourceSpec {
                 pattern: pattern.to_string(),
                 recursive: false,
                 body_field: "body".into(),
+                sqlite: None,
             })
             .collect(),
         limits: Limits::default(),
+        skip: Vec::new(),
     }
 }
 
