@@ -28,7 +28,8 @@ cargo fuzz build "${FLAGS[@]}" || exit 1
 
 # Seeds: the hostile corpus and the examples, by the kind of file each target reads.
 seed() {
-  local target=$1 dir=corpus/$1
+  # `t` is the caller's loop variable: the seeds' loop below must not overwrite it.
+  local target=$1 dir=corpus/$1 t
   mkdir -p "$dir"
   if [ "$target" = query ]; then
     # The query strings of the json-server parity table (what follows the `?`).
