@@ -55,13 +55,43 @@ pub fn log_restore(dir: &Path, r: &PastRestore) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `TIME` parsed, checked against now, the backups and past restores: the index of the backup
-/// to start from and the moment in microseconds.
-pub fn choose(
-    entries: &[Entry],
-    restores: &[PastRestore],
-    time: &str,
-) -> anyhow::Result<(usize, i64)> {
+/// Where a point-in-time restore reads the history it replays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum History {
+    /// The live database's audit log.
+    Live,
+    /// The database a later restore kept aside (as [`PastRestore::aside`] names it: a file
+    /// path on SQLite, `schema NAME` on PostgreSQL): it was the live one at the moment asked
+    /// for, and its audit log still holds the history that restore undid.
+    Aside(String),
+}
+
+impl History {
+    /// The schema name of a PostgreSQL aside (`schema NAME` in the restores log).
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            History::Aside(a) => a.strip_prefix("schema "),
+            History::Live => None,
+        }
+    }
+}
+
+/// What [`choose`] decided: the backup to start from, the moment, and whose audit log leads
+/// there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub index: usize,
+    pub until: i64,
+    pub history: History,
+}
+
+/// `TIME` parsed, checked against now, the backups and past restores: the backup to start
+/// from, the moment in microseconds, and the audit log to replay.
+///
+/// A moment in history that a later restore undid is still reachable: the database that was
+/// live at that moment is the one the first restore after it kept aside, and its audit log
+/// runs up to that restore. A moment outside every undone stretch is read from the live log.
+pub fn choose(entries: &[Entry], restores: &[PastRestore], time: &str) -> anyhow::Result<Choice> {
     let t = clock::parse_micros(time).with_context(|| {
         format!("--at {time:?} is not an RFC 3339 time; write it like 2026-11-21T10:15:02Z or 2026-11-21T11:15:02.5+01:00")
     })?;
@@ -77,23 +107,38 @@ pub fn choose(
         .context("there are no database backups yet; take one with `jsonlift backup`")?;
     let micros = |s: &str| clock::parse_micros(s).unwrap_or(0);
     let mut undone = Vec::new();
+    let mut in_undone = false;
     for r in restores {
         let (state, done) = (micros(&r.state_at), micros(&r.done_at));
-        if state < t && t < done {
-            bail!(
-                "--at {time} lies in the history undone by the restore at {} (which went back to {}); the live database no longer holds it{}. Nothing was changed",
-                r.done_at,
-                r.state_at,
-                r.aside
-                    .as_deref()
-                    .map(|a| format!(", the database kept aside at {a} does"))
-                    .unwrap_or_default()
-            );
-        }
+        in_undone |= state < t && t < done;
         if done <= t {
             undone.push((state, done));
         }
     }
+    let history = if in_undone {
+        // The first restore after the moment replaced the database that was live then.
+        let next = restores
+            .iter()
+            .filter(|r| micros(&r.done_at) > t)
+            .min_by_key(|r| micros(&r.done_at))
+            .expect("an undone stretch ends with a restore after the moment");
+        let Some(aside) = &next.aside else {
+            bail!(
+                "--at {time} lies in the history undone by the restore at {}, and there was no database before that restore to keep aside. Nothing was changed",
+                next.done_at
+            );
+        };
+        if aside.strip_prefix("schema ").is_none() && !Path::new(aside).exists() {
+            bail!(
+                "--at {time} lies in the history undone by the restore at {} (which went back to {}); the database it kept aside at {aside} held it, and is gone (removed by the backup retention, or by hand). Nothing was changed",
+                next.done_at,
+                next.state_at
+            );
+        }
+        History::Aside(aside.clone())
+    } else {
+        History::Live
+    };
     let mut best = None;
     for (i, e) in entries.iter().enumerate() {
         let b = micros(&e.manifest.taken_at);
@@ -103,7 +148,11 @@ pub fn choose(
         }
     }
     match best {
-        Some(i) => Ok((i, t)),
+        Some(index) => Ok(Choice {
+            index,
+            until: t,
+            history,
+        }),
         None => bail!(
             "--at {time} is before the first backup (taken at {}); the earliest moment that can be restored is {}. Nothing was changed",
             first.manifest.taken_at,

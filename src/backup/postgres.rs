@@ -116,7 +116,42 @@ pub fn take(project: &Project, url: &PgUrl, opts: TakeOptions) -> anyhow::Result
         manifest_path,
     };
     super::retention::apply(project, &dir)?;
+    drop_old_asides(project, &mut conn, &dir);
     Ok(entry)
+}
+
+/// Drops the schemas earlier restores kept aside that the retention policy no longer keeps
+/// (those the restores log names and that still exist). A failure is logged: the backup
+/// itself succeeded.
+pub(super) fn drop_old_asides(project: &Project, conn: &mut PgConn, dir: &std::path::Path) {
+    let mut existing = Vec::new();
+    for r in super::pitr::past_restores(dir) {
+        let Some(name) = r.aside.as_deref().and_then(|a| a.strip_prefix("schema ")) else {
+            continue;
+        };
+        let found = conn
+            .client
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&name]);
+        if let Ok(Some(_)) = found {
+            existing.push((
+                name.to_string(),
+                clock::parse_micros(&r.done_at).unwrap_or(0),
+            ));
+        }
+    }
+    for name in super::retention::asides_to_drop(project, &existing) {
+        match conn
+            .client
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", quote(&name)))
+        {
+            Ok(()) => {
+                tracing::info!(aside = %name, "schema kept aside by a restore dropped by the retention policy")
+            }
+            Err(e) => {
+                tracing::warn!(aside = %name, "cannot drop an old schema kept aside by a restore: {e}")
+            }
+        }
+    }
 }
 
 /// Row counts of every table in the schema, the audit position and the schema fingerprint,

@@ -62,7 +62,8 @@ pub fn restore(
     let tool = pg_tools::find(Tool::Restore, Some(major))?;
     let dir = manifest::folder(project);
     let all = manifest::list(&dir)?;
-    let (entry, until) = choose_entry(&all, &dir, opts, true)?;
+    let (entry, at) = choose_entry(&all, &dir, opts, true)?;
+    let until = at.as_ref().map(|(t, _)| *t);
     if !entry.is_pg_dump() {
         bail!(
             "backup {} is a SQLite database; this project's database is PostgreSQL. Nothing was changed (`jsonlift copy --to URL` moves a SQLite database into PostgreSQL)",
@@ -86,12 +87,25 @@ pub fn restore(
         );
     }
     let exists = schema_exists(&mut conn, pg_schema)?;
-    let replay: Vec<AuditEntry> = match until {
-        Some(until) if exists => conn
-            .run(Mode::Read, |tx| {
-                pitr::pending(tx, entry, until).map_err(StoreError::Other)
-            })
-            .map_err(anyhow::Error::new)?,
+    let pending = |conn: &mut PgConn, until: i64| -> anyhow::Result<Vec<AuditEntry>> {
+        conn.run(Mode::Read, |tx| {
+            pitr::pending(tx, entry, until).map_err(StoreError::Other)
+        })
+        .map_err(anyhow::Error::new)
+    };
+    let replay: Vec<AuditEntry> = match &at {
+        // History a later restore undid: read from the schema it kept aside.
+        Some((until, history)) if history.schema().is_some() => {
+            let aside = history.schema().unwrap_or_default();
+            if !schema_exists(&mut conn, aside)? {
+                bail!(
+                    "--at {} lies in history that a later restore undid; the schema it kept aside, {aside}, held it and is gone (dropped by the backup retention, or by hand). Nothing was changed",
+                    opts.at.as_deref().unwrap_or_default()
+                );
+            }
+            pending(&mut PgConn::open(url, aside, false)?, *until)?
+        }
+        Some((until, _)) if exists => pending(&mut conn, *until)?,
         Some(_) => bail!(
             "--at needs the live database's audit log, and {target} does not exist; restore a backup without --at"
         ),
@@ -192,6 +206,7 @@ pub fn restore(
     if let Err(e) = pitr::log_restore(&dir, &record) {
         tracing::warn!("the restore is done, but recording it failed: {e:#}");
     }
+    super::postgres::drop_old_asides(project, &mut conn, &dir);
     Ok(PgRestored {
         backup: entry.clone(),
         aside,

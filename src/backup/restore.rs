@@ -102,13 +102,13 @@ pub fn find<'a>(entries: &'a [Entry], name: &str) -> anyhow::Result<&'a Entry> {
 /// The backup a restore starts from, and the moment to replay to (microseconds) for `--at`:
 /// the one named, else the latest (at or before `--at`) of this backend's kind (`pg`: the
 /// PostgreSQL backups; else the SQLite ones). A named backup of the other kind is returned and
-/// refused by its check, with a message saying so.
+/// refused by its check, with a message saying so. With `--at`, also whose audit log to replay.
 pub(super) fn choose_entry<'a>(
     all: &'a [Entry],
     dir: &Path,
     opts: &RestoreOptions,
     pg: bool,
-) -> anyhow::Result<(&'a Entry, Option<i64>)> {
+) -> anyhow::Result<(&'a Entry, Option<(i64, pitr::History)>)> {
     let entries: Vec<&Entry> = all.iter().filter(|e| e.is_pg_dump() == pg).collect();
     if entries.is_empty() && opts.backup.is_none() {
         bail!(
@@ -120,7 +120,8 @@ pub(super) fn choose_entry<'a>(
     Ok(match (&opts.backup, &opts.at) {
         (_, Some(at)) => {
             let owned: Vec<Entry> = entries.iter().map(|&e| e.clone()).collect();
-            let (i, t) = pitr::choose(&owned, &pitr::past_restores(dir), at)?;
+            let c = pitr::choose(&owned, &pitr::past_restores(dir), at)?;
+            let i = c.index;
             let e = match &opts.backup {
                 Some(name) => {
                     let e = find(all, name)?;
@@ -134,7 +135,7 @@ pub(super) fn choose_entry<'a>(
                 }
                 None => entries[i],
             };
-            (e, Some(t))
+            (e, Some((c.until, c.history)))
         }
         (Some(name), None) => (find(all, name)?, None),
         (None, None) => (*entries.last().expect("not empty"), None),
@@ -151,7 +152,8 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
     let schema = Schema::build(project)?;
     let dir = manifest::folder(project);
     let all = manifest::list(&dir)?;
-    let (entry, until) = choose_entry(&all, &dir, opts, false)?;
+    let (entry, at) = choose_entry(&all, &dir, opts, false)?;
+    let until = at.as_ref().map(|(t, _)| *t);
     let name = db
         .file_name()
         .context("database path has no file name")?
@@ -181,9 +183,14 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
             .with_context(|| format!("opening {}", tmp.display()))?;
         target.pragma_update(None, "journal_mode", "DELETE")?;
         target.pragma_update(None, "foreign_keys", "ON")?;
-        if let Some(until) = until {
-            let live = pitr::open_live(&db, project.busy_timeout())?;
-            replayed = pitr::replay(&live, &target, &schema, entry, until)?;
+        if let Some((until, history)) = &at {
+            // The history undone by a later restore is read from the database it kept aside.
+            let source = match history {
+                pitr::History::Live => db.clone(),
+                pitr::History::Aside(path) => PathBuf::from(path),
+            };
+            let live = pitr::open_live(&source, project.busy_timeout())?;
+            replayed = pitr::replay(&live, &target, &schema, entry, *until)?;
         }
         // Part of the new database from the moment it is in place.
         pitr::log_database_entry(&target, &restore_entry(opts, entry, replayed))?;
@@ -216,6 +223,7 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
     if let Err(e) = pitr::log_restore(&dir, &record) {
         tracing::warn!("the restore is done, but recording it failed: {e:#}");
     }
+    super::retention::remove_aside_files(project);
     Ok(Restored {
         backup: entry.clone(),
         aside,

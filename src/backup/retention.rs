@@ -1,6 +1,10 @@
 //! Which database backups to keep: the newest `keep_last`, plus the newest of each of the last
 //! `keep_daily` days (UTC). Applied after every backup; [`select`] is pure so it can be tested
 //! without files or clocks.
+//!
+//! The databases restores kept aside (`app.db.before-restore-*` files beside a SQLite
+//! database; [`asides_to_drop`] for the schemas on PostgreSQL) follow the same policy, counted
+//! on their own and timed by the restore that made them, so they do not pile up.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -69,7 +73,86 @@ pub fn apply(project: &Project, dir: &Path) -> anyhow::Result<Vec<String>> {
         tracing::info!(backup = %e.name(), "removed by the retention policy");
         removed.push(e.name());
     }
+    if let crate::config::Database::Sqlite(_) = project.database() {
+        remove_aside_files(project);
+    }
     Ok(removed)
+}
+
+/// The time a SQLite aside's name carries (`app.db.before-restore-20261121T101502.123456Z`,
+/// an RFC 3339 time without `-` and `:`), in microseconds.
+fn aside_file_time(stamp: &str) -> Option<i64> {
+    if !stamp.is_ascii() || stamp.len() < 16 || stamp.as_bytes()[8] != b'T' {
+        return None;
+    }
+    let s = stamp;
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}",
+        &s[0..4],
+        &s[4..6],
+        &s[6..8],
+        &s[9..11],
+        &s[11..13],
+        &s[13..]
+    );
+    clock::parse_micros(&text)
+}
+
+/// Removes the files restores kept aside beside the SQLite database that the policy does not
+/// keep (with any -wal, -shm or -journal of theirs). A failure is logged: the backup that
+/// applied the policy succeeded.
+pub fn remove_aside_files(project: &Project) {
+    let now = clock::parse_micros(&clock::now()).unwrap_or(0);
+    let db = project.database_path();
+    let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.before-restore-", name.to_string_lossy());
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut asides: Vec<(std::path::PathBuf, i64)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let t = aside_file_time(file.strip_prefix(&prefix)?)?;
+            Some((e.path(), t))
+        })
+        .collect();
+    asides.sort();
+    let times: Vec<i64> = asides.iter().map(|a| a.1).collect();
+    for i in select(&times, now, Policy::of(project)) {
+        let path = &asides[i].0;
+        for suffix in ["-wal", "-shm", "-journal", ""] {
+            let p = format!("{}{suffix}", path.display());
+            match std::fs::remove_file(&p) {
+                Ok(()) if suffix.is_empty() => {
+                    tracing::info!(aside = %p, "database kept aside by a restore removed by the retention policy")
+                }
+                Err(e) if suffix.is_empty() && e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(aside = %p, "cannot remove an old database kept aside by a restore: {e}")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Of the schemas restores kept aside on PostgreSQL (`existing`, as named in the restores log
+/// [`super::pitr::past_restores`], each with the time of its restore), those the policy does
+/// not keep.
+pub fn asides_to_drop(project: &Project, existing: &[(String, i64)]) -> Vec<String> {
+    let now = clock::parse_micros(&clock::now()).unwrap_or(0);
+    let times: Vec<i64> = existing.iter().map(|a| a.1).collect();
+    select(&times, now, Policy::of(project))
+        .into_iter()
+        .map(|i| existing[i].0.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -107,6 +190,20 @@ mod tests {
         let del = select(&b, now, policy(1, 3));
         let kept: Vec<usize> = (0..b.len()).filter(|i| !del.contains(i)).collect();
         assert_eq!(kept, vec![5, 7, 9]);
+    }
+
+    #[test]
+    fn reads_the_time_in_an_aside_files_name() {
+        assert_eq!(
+            aside_file_time("20261121T101502.123456Z"),
+            clock::parse_micros("2026-11-21T10:15:02.123456Z")
+        );
+        assert_eq!(
+            aside_file_time("20261121T101502Z"),
+            clock::parse_micros("2026-11-21T10:15:02Z")
+        );
+        assert_eq!(aside_file_time("notatime"), None);
+        assert_eq!(aside_file_time("2026é121T101502Z"), None);
     }
 
     #[test]

@@ -433,11 +433,9 @@ fn point_in_time_restore_gives_the_exact_state_at_each_moment() {
         assert_restored(&p, state, &format!("restore --at moment {i} ({at})"));
     }
     // The live database is now at moment 0: the later moments are history that restore undid,
-    // refused rather than silently answered with the state at moment 0.
-    p.jl(&["restore", "--at", &moments[3].0])
-        .failed()
-        .stderr_has("undone by the restore");
-    assert_restored(&p, &moments[0].1, "--at an undone moment");
+    // read back from the database the first restore after them kept aside.
+    p.jl(&["restore", "--at", &moments[3].0]).ok();
+    assert_restored(&p, &moments[3].1, "--at an undone moment");
     // Writes after the restore are a new history, reachable again.
     let w = Writer::new(&p);
     w.put("n", "new history", &[]);
@@ -450,6 +448,81 @@ fn point_in_time_restore_gives_the_exact_state_at_each_moment() {
     drop(w);
     p.jl(&["restore", "--at", &at]).ok();
     assert_restored(&p, &state, "--at a moment after a restore");
+}
+
+/// Issue #18 item 7: a moment that a later restore undid is reached through the database that
+/// restore kept aside (write A, backup, write B, restore the backup, write C: `--at` the moment
+/// after B gives A and B, without C).
+#[test]
+fn point_in_time_reaches_history_that_a_later_restore_undid() {
+    let p = project();
+    let w = Writer::new(&p);
+    w.put("a", "A", &[]);
+    drop(w);
+    let backup = take_backup(&p, &[]);
+    let w = Writer::new(&p);
+    w.put("b", "B", &["1"]);
+    drop(w);
+    std::thread::sleep(Duration::from_millis(3));
+    let (t1, with_b) = (jsonlift::clock::now(), p.dump());
+    std::thread::sleep(Duration::from_millis(3));
+    p.jl(&["restore", backup.to_str().unwrap()]).ok();
+    let w = Writer::new(&p);
+    w.put("c", "C", &[]);
+    drop(w);
+    std::thread::sleep(Duration::from_millis(3));
+    let (t2, with_c) = (jsonlift::clock::now(), p.dump());
+    std::thread::sleep(Duration::from_millis(3));
+    assert_ne!(with_b, with_c);
+    p.jl(&["restore", "--at", &t1]).ok();
+    assert_restored(&p, &with_b, "--at the moment B was written, undone since");
+    // And C, undone by that restore, is reachable in turn.
+    p.jl(&["restore", "--at", &t2]).ok();
+    assert_restored(&p, &with_c, "--at the moment C was written, undone since");
+}
+
+/// The databases restores keep aside follow `[backups] keep_last`/`keep_daily`: with
+/// `keep_last = 1` only the newest stays, and a moment only a removed one held is refused with
+/// a message that says so.
+#[test]
+fn databases_kept_aside_by_restores_follow_the_retention() {
+    let p = Project::new(&format!(
+        "{TOML}\n[backups]\nkeep_last = 1\nkeep_daily = 0\n"
+    ));
+    let mut p = p;
+    p.db_rel = "app.db".into();
+    p.write("notes.json", NOTES);
+    p.migrate_ok();
+    let asides = |p: &Project| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(&p.root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|f| f.to_string_lossy().contains("app.db.before-restore-"))
+            .collect();
+        v.sort();
+        v
+    };
+    take_backup(&p, &[]);
+    let w = Writer::new(&p);
+    w.put("x", "undone first", &[]);
+    drop(w);
+    std::thread::sleep(Duration::from_millis(3));
+    let first = jsonlift::clock::now();
+    p.jl(&["restore"]).ok();
+    for i in 0..2 {
+        let w = Writer::new(&p);
+        w.put("y", &format!("undone {i}"), &[]);
+        drop(w);
+        p.jl(&["restore"]).ok();
+    }
+    let kept = asides(&p);
+    assert_eq!(kept.len(), 1, "only the newest aside stays: {kept:?}");
+    // A backup applies the policy too; the newest aside is never removed.
+    take_backup(&p, &[]);
+    assert_eq!(asides(&p), kept);
+    p.jl(&["restore", "--at", &first])
+        .failed()
+        .stderr_has("is gone (removed by the backup retention");
 }
 
 #[test]
