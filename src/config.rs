@@ -147,6 +147,9 @@ pub struct CollectionConfig {
     pub unique: Vec<Vec<String>>,
     #[serde(default)]
     pub indexes: Vec<Vec<String>>,
+    /// The API serves the collection for reading only: writes answer 405 (docs/api.md).
+    #[serde(default)]
+    pub read_only: bool,
     #[serde(default)]
     pub fields: IndexMap<String, FieldConfig>,
 }
@@ -280,6 +283,14 @@ pub struct FieldSpec {
     pub unique: Unique,
     #[serde(default)]
     pub index: bool,
+    /// Write-only through the API: accepted on writes, never returned, not filtered or sorted
+    /// on (a password hash). Top-level fields only.
+    #[serde(default)]
+    pub hidden: bool,
+    /// Not settable through the API: a write that sets or changes it answers 422. Top-level
+    /// fields only.
+    #[serde(default)]
+    pub read_only: bool,
     #[serde(rename = "enum")]
     pub enumeration: Option<Vec<toml::Value>>,
     pub min: Option<f64>,

@@ -11,11 +11,11 @@ use axum::response::Response;
 use super::body::{json_response, ok, parse_body, parse_object};
 use super::error::ApiError;
 use super::query::{ListQuery, Relations, UrlParts, pluralize};
-use super::{Coll, Shared, blocking, list, point_read};
+use super::{Coll, Shared, blocking, list, point_read, visibility};
 use crate::audit::Actor;
 use crate::json::{JsonPath, Number, Value};
 use crate::schema::{ColType, Role, Schema};
-use crate::store::{Records, read, write};
+use crate::store::{Records, StoreError, read, write};
 
 type Params = Query<Vec<(String, String)>>;
 
@@ -40,6 +40,7 @@ async fn list_of(
     url: UrlParts,
 ) -> Result<Response, ApiError> {
     q.max_page = s.max_page_size;
+    visibility::check_query(s.store.schema(), c, &q.parts())?;
     let routes = s.routes.clone();
     let page = blocking(s, move |st| {
         read(st, |conn| {
@@ -97,11 +98,15 @@ async fn create_in(
     record: Value,
     actor: Actor,
 ) -> Result<Response, ApiError> {
-    let (key, stored) = blocking(s, move |st| {
+    visibility::writable(s.store.schema(), c)?;
+    let (key, mut stored) = blocking(s, move |st| {
         let r = Records::new(st.schema(), c);
+        let mut record = record;
+        visibility::guard(st.schema(), c, None, &mut record, &JsonPath::root())?;
         write(st, |conn| r.insert(conn, record.clone(), &actor))
     })
     .await?;
+    visibility::hide(s.store.schema(), c, &mut stored);
     let mut res = json_response(StatusCode::CREATED, &stored);
     let location = format!("{}/{}/{}", s.prefix, s.routes[c], key);
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -122,12 +127,20 @@ pub async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    visibility::writable(s.store.schema(), c)?;
     let record = parse_object(&body, s.max_depth)?;
-    let (_, new) = blocking(&s, move |st| {
+    let (_, mut new) = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
-        write(st, |conn| r.replace(conn, &id, record.clone(), &actor))
+        write(st, |conn| {
+            let mut record = record.clone();
+            if let Some(old) = r.get(conn, &id)? {
+                visibility::guard(st.schema(), c, Some(&old), &mut record, &JsonPath::root())?;
+            }
+            r.replace(conn, &id, record, &actor)
+        })
     })
     .await?;
+    visibility::hide(s.store.schema(), c, &mut new);
     Ok(ok(&new))
 }
 
@@ -138,12 +151,20 @@ pub async fn patch(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    visibility::writable(s.store.schema(), c)?;
     let changes = parse_object(&body, s.max_depth)?;
-    let new = blocking(&s, move |st| {
+    let mut new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
-        write(st, |conn| r.patch(conn, &id, changes.clone(), &actor))
+        write(st, |conn| {
+            let mut changes = changes.clone();
+            if let Some(old) = r.get(conn, &id)? {
+                visibility::guard(st.schema(), c, Some(&old), &mut changes, &JsonPath::root())?;
+            }
+            r.patch(conn, &id, changes, &actor)
+        })
     })
     .await?;
+    visibility::hide(s.store.schema(), c, &mut new);
     Ok(ok(&new))
 }
 
@@ -153,6 +174,7 @@ pub async fn delete(
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    visibility::writable(s.store.schema(), c)?;
     blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
         write(st, |conn| r.delete(conn, &id, &actor))
@@ -168,7 +190,8 @@ pub async fn import(
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Value::Array(records) = parse_body(&body, s.max_depth)? else {
+    visibility::writable(s.store.schema(), c)?;
+    let Value::Array(mut records) = parse_body(&body, s.max_depth)? else {
         return Err(ApiError::bad_request(
             JsonPath::root(),
             "an import is a JSON array of records",
@@ -176,6 +199,18 @@ pub async fn import(
     };
     let keys = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
+        let mut refused = Vec::new();
+        for (i, record) in records.iter_mut().enumerate() {
+            let at = JsonPath::root().index(i);
+            if let Err(StoreError::Invalid(e)) =
+                visibility::guard(st.schema(), c, None, record, &at)
+            {
+                refused.extend(e);
+            }
+        }
+        if !refused.is_empty() {
+            return Err(StoreError::Invalid(refused).into());
+        }
         write(st, |conn| r.import(conn, records.clone(), &actor))
     })
     .await?;

@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use super::body::ok;
 use super::error::ApiError;
-use super::{Shared, blocking};
+use super::{Shared, blocking, visibility};
 use crate::json::Value;
 use crate::source::Format;
 use crate::store::{Records, StoreError, read};
@@ -20,12 +20,22 @@ pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
             let mut out = Vec::new();
             for (ci, c) in schema.collections.iter().enumerate() {
                 let r = Records::new(schema, ci);
+                // Hidden fields are left out (api/visibility.rs).
+                let hide = |mut v: Value| {
+                    visibility::hide(schema, ci, &mut v);
+                    v
+                };
                 let value = match c.format {
-                    Format::Document => r.document(conn)?.unwrap_or(Value::Null),
+                    Format::Document => hide(r.document(conn)?.unwrap_or(Value::Null)),
                     Format::Array | Format::Jsonl | Format::Sqlite | Format::Database => {
-                        Value::Array(r.list(conn)?)
+                        Value::Array(visibility::hide_all(schema, ci, r.list(conn)?))
                     }
-                    _ => Value::Object(r.list_keyed(conn)?),
+                    _ => Value::Object(
+                        r.list_keyed(conn)?
+                            .into_iter()
+                            .map(|(k, v)| (k, hide(v)))
+                            .collect(),
+                    ),
                 };
                 let name = if one_file {
                     schema.sources[0].members[c.member]

@@ -8,8 +8,9 @@ use axum::response::Response;
 
 use super::body::{ok, parse_object};
 use super::error::ApiError;
-use super::{Coll, Shared, blocking};
+use super::{Coll, Shared, blocking, visibility};
 use crate::audit::Actor;
+use crate::json::JsonPath;
 use crate::store::{Records, read, write};
 
 /// The key under which a document's single row is stored.
@@ -24,8 +25,11 @@ pub async fn get(
         read(st, |conn| r.document(conn))
     })
     .await?;
-    doc.map(|d| ok(&d))
-        .ok_or_else(|| ApiError::NotFound(format!("{} has no document yet", s.routes[c])))
+    doc.map(|mut d| {
+        visibility::hide(s.store.schema(), c, &mut d);
+        ok(&d)
+    })
+    .ok_or_else(|| ApiError::NotFound(format!("{} has no document yet", s.routes[c])))
 }
 
 pub async fn put(
@@ -34,13 +38,19 @@ pub async fn put(
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    visibility::writable(s.store.schema(), c)?;
     let doc = parse_object(&body, s.max_depth)?;
     let new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
-        write(st, |conn| r.put_document(conn, doc.clone(), &actor))
+        write(st, |conn| {
+            let mut doc = doc.clone();
+            let old = r.document(conn)?;
+            visibility::guard(st.schema(), c, old.as_ref(), &mut doc, &JsonPath::root())?;
+            r.put_document(conn, doc, &actor)
+        })
     })
     .await?;
-    Ok(ok(&new))
+    answer(&s, c, new)
 }
 
 pub async fn patch(
@@ -49,11 +59,24 @@ pub async fn patch(
     Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    visibility::writable(s.store.schema(), c)?;
     let changes = parse_object(&body, s.max_depth)?;
     let new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
-        write(st, |conn| r.patch(conn, DOC, changes.clone(), &actor))
+        write(st, |conn| {
+            let mut changes = changes.clone();
+            if let Some(old) = r.document(conn)? {
+                visibility::guard(st.schema(), c, Some(&old), &mut changes, &JsonPath::root())?;
+            }
+            r.patch(conn, DOC, changes, &actor)
+        })
     })
     .await?;
-    Ok(ok(&new))
+    answer(&s, c, new)
+}
+
+/// The document as a write left it, its hidden fields stripped.
+fn answer(s: &Shared, c: usize, mut doc: crate::json::Value) -> Result<Response, ApiError> {
+    visibility::hide(s.store.schema(), c, &mut doc);
+    Ok(ok(&doc))
 }

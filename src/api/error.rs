@@ -134,6 +134,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut r = json_response(status, &value);
+        // A read-only collection (api/visibility.rs) says what it answers.
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
         if matches!(self, ApiError::Unauthorized(_)) {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -11,6 +11,7 @@ use axum::response::Response;
 
 use super::body::json_response;
 use super::query::{self, FilterOp, ListQuery, Page, Parts, Relations, Resolver, UrlParts};
+use super::visibility::hide_all;
 use crate::json::Value;
 use crate::schema::shred::Cell;
 use crate::schema::{ColType, Schema};
@@ -74,7 +75,8 @@ impl StoreResolver<'_> {
 impl Resolver for StoreResolver<'_> {
     fn records(&self, collection: &str) -> Option<Vec<Value>> {
         let c = collection_at(self.schema, self.routes, collection)?;
-        Some(self.keep(Records::new(self.schema, c).list(self.conn)))
+        let found = Records::new(self.schema, c).list(self.conn);
+        Some(hide_all(self.schema, c, self.keep(found)))
     }
 
     /// Through the column (and its index) when [`Records::rowids_equal`] can tell exactly.
@@ -100,7 +102,7 @@ impl Resolver for StoreResolver<'_> {
                 None => records.list(self.conn),
             }
         })();
-        Some(self.keep(found))
+        Some(hide_all(self.schema, c, self.keep(found)))
     }
 }
 
@@ -119,17 +121,25 @@ pub fn run(
     let records = Records::new(schema, c);
     let name = route_name(&routes[c]);
     let resolver = StoreResolver::new(schema, routes, conn);
+    // Hidden fields are stripped before the query runs: `q` does not match inside them.
+    let hide = |v| hide_all(schema, c, v);
     let page = match plan(&records, conn, &q.parts())? {
-        None => query::run(q, name, records.list(conn)?, &resolver, url),
+        None => query::run(q, name, hide(records.list(conn)?), &resolver, url),
         Some(plan) => match page_in_sql(&records, conn, q, &plan, url)? {
             Some((ids, total, link)) => {
-                let mut items = records.at_rowids(conn, &ids)?;
+                let mut items = hide(records.at_rowids(conn, &ids)?);
                 query::relate(&mut items, q, name, &resolver);
                 Page { items, total, link }
             }
             None => {
                 let ids = records.select(conn, &plan.filters, &[], 0, None)?;
-                query::run(q, name, records.at_rowids(conn, &ids)?, &resolver, url)
+                query::run(
+                    q,
+                    name,
+                    hide(records.at_rowids(conn, &ids)?),
+                    &resolver,
+                    url,
+                )
             }
         },
     };
@@ -429,9 +439,10 @@ pub fn show(
     key: &str,
     rel: &Relations,
 ) -> Result<Option<Value>, StoreError> {
-    let Some(record) = Records::new(schema, c).get(conn, key)? else {
+    let Some(mut record) = Records::new(schema, c).get(conn, key)? else {
         return Ok(None);
     };
+    super::visibility::hide(schema, c, &mut record);
     if rel.is_empty() {
         return Ok(Some(record));
     }

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod query;
 mod request;
 pub mod sync;
+pub mod visibility;
 
 use std::sync::Arc;
 use std::time::Duration;

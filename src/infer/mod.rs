@@ -171,6 +171,7 @@ pub fn infer_excluding(
     }
     for p in &mut plans {
         relations::choose_key(p);
+        plan::mark_hidden(p);
     }
     relations::link(&mut plans);
     declared(&mut plans, &jobs);

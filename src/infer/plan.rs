@@ -87,6 +87,8 @@ pub struct FieldPlan<'s> {
     pub enumeration: Option<Vec<String>>,
     /// Foreign key target: a collection name.
     pub references: Option<String>,
+    /// Write-only through the API: its name says it holds a credential ([`mark_hidden`]).
+    pub hidden: bool,
     /// The evidence, one short clause each.
     pub notes: Vec<String>,
 }
@@ -249,6 +251,55 @@ fn kinds_list(s: &Stats) -> String {
     }
 }
 
+/// Whether a field's name says it holds a credential: one of its words (split at `_`, `-`,
+/// `.` and lower-to-upper case changes) is password, passwd, secret, token or hash, or it
+/// says api key. Whole words, so that `hashtags` and `max_tokens` are not taken for one.
+pub fn names_a_credential(name: &str) -> bool {
+    let mut words: Vec<String> = Vec::new();
+    let mut prev_lower = false;
+    for ch in name.chars() {
+        if matches!(ch, '_' | '-' | '.' | ' ') {
+            words.push(String::new());
+            prev_lower = false;
+            continue;
+        }
+        if words.is_empty() || (ch.is_uppercase() && prev_lower) {
+            words.push(String::new());
+        }
+        prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
+        if let Some(w) = words.last_mut() {
+            w.extend(ch.to_lowercase());
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    let secret = |w: &str| {
+        matches!(
+            w,
+            "password" | "passwd" | "secret" | "token" | "hash" | "apikey"
+        )
+    };
+    words.iter().any(|w| secret(w)) || words.windows(2).any(|p| p[0] == "api" && p[1] == "key")
+}
+
+/// Marks the collection's top-level text fields whose name says they hold a credential as
+/// hidden: `serve` then accepts them on writes and never returns them (a TinyDB users table's
+/// password hashes are not served to every client). The key is never hidden.
+pub fn mark_hidden(p: &mut CollectionPlan) {
+    let key = p.key.clone().unwrap_or_else(|| "id".into());
+    for f in &mut p.node.fields {
+        if f.name != key
+            && matches!(f.kind, Kind::Scalar(ScalarType::Text))
+            && names_a_credential(&f.name)
+        {
+            f.hidden = true;
+            f.enumeration = None;
+            f.notes.push(
+                "hidden: the name says it holds a credential, so `serve` accepts it on writes and never returns it (remove `hidden` to serve it)".into(),
+            );
+        }
+    }
+}
+
 /// The words for a node's objects in notes: records at the top, objects below.
 #[derive(Clone, Copy)]
 pub struct Ctx {
@@ -285,6 +336,7 @@ pub fn plan_field<'s>(name: &str, s: &'s Stats, ctx: Ctx) -> FieldPlan<'s> {
         index: false,
         enumeration: None,
         references: None,
+        hidden: false,
         notes: Vec::new(),
     };
     let nn = s.non_null();
@@ -872,6 +924,38 @@ pub fn enum_values(f: &FieldPlan) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credential_names_are_whole_words() {
+        for yes in [
+            "password",
+            "passwordHash",
+            "password_hash",
+            "hash",
+            "api_key",
+            "apiKey",
+            "ApiKey",
+            "apikey",
+            "client_secret",
+            "accessToken",
+            "refresh-token",
+            "PASSWORD",
+            "passwd",
+        ] {
+            assert!(super::names_a_credential(yes), "{yes}");
+        }
+        for no in [
+            "hashtags",
+            "max_tokens",
+            "tokens",
+            "name",
+            "keyword",
+            "passage",
+            "secretary",
+        ] {
+            assert!(!super::names_a_credential(no), "{no}");
+        }
+    }
+
     use super::*;
     use crate::infer::stats::Budget;
     use crate::json::parse;

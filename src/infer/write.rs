@@ -285,6 +285,9 @@ fn attributes(f: &FieldPlan) -> Vec<(String, String)> {
     if f.index && f.references.is_none() {
         a.push(("index".into(), "true".into()));
     }
+    if f.hidden {
+        a.push(("hidden".into(), "true".into()));
+    }
     a
 }
 

@@ -191,6 +191,12 @@ pub struct Collection {
     pub format: Format,
     /// The field that is the natural key, if any.
     pub key_field: Option<String>,
+    /// Top-level fields the API accepts on writes and never returns (`hidden = true`).
+    pub hidden: Vec<String>,
+    /// Top-level fields the API does not let a write set or change (`read_only = true`).
+    pub read_only_fields: Vec<String>,
+    /// The API serves the collection for reading only (`read_only = true` on the collection).
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -311,6 +317,7 @@ impl Builder<'_> {
             let member = self.sources[source].members.len() - 1;
             let collection = self.collections.len();
             let table = self.add_root_table(name, cc, format, collection)?;
+            let (hidden, read_only_fields) = self.visibility(name, cc)?;
             self.collections.push(Collection {
                 name: name.clone(),
                 table,
@@ -318,6 +325,9 @@ impl Builder<'_> {
                 member,
                 format,
                 key_field: cc.key.clone(),
+                hidden,
+                read_only_fields,
+                read_only: cc.read_only,
             });
         }
         self.resolve_references()?;
@@ -344,6 +354,54 @@ impl Builder<'_> {
             collections: self.collections,
             sources: self.sources,
         })
+    }
+
+    /// The collection's hidden and read-only fields (`hidden`/`read_only = true`), checked:
+    /// top-level fields only (the API strips and guards whole fields), and never the key, which
+    /// every URL carries.
+    fn visibility(
+        &self,
+        name: &str,
+        cc: &crate::config::CollectionConfig,
+    ) -> Result<(Vec<String>, Vec<String>), ConfigError> {
+        fn nested(
+            b: &Builder,
+            at: &str,
+            fields: &indexmap::IndexMap<String, crate::config::FieldConfig>,
+        ) -> Result<(), ConfigError> {
+            for (f, fc) in fields {
+                let spec = fc.spec();
+                if spec.hidden || spec.read_only {
+                    return Err(b.err(format!(
+                        "{at}.{f}: `hidden` and `read_only` apply to a collection's top-level fields only"
+                    )));
+                }
+                nested(b, &format!("{at}.{f}.fields"), &spec.fields)?;
+            }
+            Ok(())
+        }
+        let (mut hidden, mut read_only) = (Vec::new(), Vec::new());
+        let key = cc.key.as_deref().unwrap_or("id");
+        for (f, fc) in &cc.fields {
+            let spec = fc.spec();
+            if (spec.hidden || spec.read_only) && f == key {
+                return Err(self.err(format!(
+                    "collections.{name}.fields.{f}: the key field cannot be hidden or read-only (every URL names it)"
+                )));
+            }
+            if spec.hidden {
+                hidden.push(f.clone());
+            }
+            if spec.read_only {
+                read_only.push(f.clone());
+            }
+            nested(
+                self,
+                &format!("collections.{name}.fields.{f}.fields"),
+                &spec.fields,
+            )?;
+        }
+        Ok((hidden, read_only))
     }
 
     fn check_format(

@@ -1114,3 +1114,163 @@ fn serve_refuses_folder_keys_that_leave_the_folder() {
     let out = p.export();
     assert!(out.join("personas/sub/ok.json").exists());
 }
+
+/// Issue #18 item 5: `hidden` fields are write-only (accepted, never returned, not filtered,
+/// sorted or searched on, kept by a PUT that leaves them out, exported as stored);
+/// `read_only` fields cannot be set or changed (422 naming the field); a read-only
+/// collection answers writes with 405 and `Allow`.
+#[test]
+fn serve_hides_hidden_fields_and_guards_read_only_ones() {
+    let p = Project::new(&format!(
+        r#"
+database = "jsonlift.db"
+[collections.users]
+source = "users.json"
+key = "id"
+[collections.users.fields]
+id = "integer"
+name = "text"
+password = {{ type = "text", hidden = true }}
+role = {{ type = "text", read_only = true }}
+[collections.logs]
+source = "logs.json"
+key = "id"
+read_only = true
+[collections.logs.fields]
+id = "integer"
+msg = "text"
+{TOKENS}"#
+    ))
+    .on_test_backend();
+    p.write(
+        "users.json",
+        r#"[
+  {"id": 1, "name": "ann", "password": "hash-of-ann", "role": "admin"},
+  {"id": 2, "name": "bob", "password": "hash-of-bob", "role": "user"}
+]
+"#,
+    )
+    .write("logs.json", "[{\"id\": 1, \"msg\": \"started\"}]\n");
+    p.migrate_ok();
+    let s = Server::start(&p, &[], &[("SERVE_TEST_TOKEN", TOKEN)]);
+    let t = Some(TOKEN);
+    let get = |path: &str| call("GET", &s.url(path), t, None);
+    for path in [
+        "/api/users",
+        "/api/users/1",
+        "/api/users?_page=1&_limit=1",
+        "/api/users?name=ann",
+        "/db",
+    ] {
+        let r = get(path);
+        r.status(200);
+        assert!(!r.body.contains("hash-of"), "{path} served a hidden value: {}", r.body);
+        assert!(!r.body.contains("password"), "{path}: {}", r.body);
+        assert!(r.body.contains("ann") || path.contains("_limit"), "{path}: {}", r.body);
+    }
+    assert!(get("/api/users/1").body.contains("\"role\": \"admin\""));
+    // Probing a hidden field by filter or sort is refused; `q` does not look inside it.
+    for probe in [
+        "password_like=%5Ehash",
+        "password=hash-of-ann",
+        "password_ne=x",
+        "_sort=password",
+        "_sort=name,password",
+    ] {
+        let r = get(&format!("/api/users?{probe}"));
+        r.status(400);
+        assert!(r.body.contains("hidden field"), "{probe}: {}", r.body);
+    }
+    assert_eq!(get("/api/users?q=hash-of").body, "[]");
+    // Writes take a hidden field and do not answer with it.
+    let created = call(
+        "POST",
+        &s.url("/api/users"),
+        t,
+        Some(r#"{"name": "cem", "password": "hash-of-cem"}"#),
+    );
+    created.status(201);
+    assert!(!created.body.contains("hash-of"), "{}", created.body);
+    // A read-only field may not be set or changed; sending its value back is fine.
+    let r = call(
+        "POST",
+        &s.url("/api/users"),
+        t,
+        Some(r#"{"name": "dan", "role": "admin"}"#),
+    );
+    r.status(422);
+    assert_eq!(r.problem_paths(), vec!["$.role"]);
+    let r = call("PATCH", &s.url("/api/users/2"), t, Some(r#"{"role": "admin"}"#));
+    r.status(422);
+    assert!(r.body.contains("role is read-only"), "{}", r.body);
+    // A PUT of what a client saw (no password) keeps the stored hash and role.
+    let put = call(
+        "PUT",
+        &s.url("/api/users/1"),
+        t,
+        Some(r#"{"name": "ann2", "role": "admin"}"#),
+    );
+    put.status(200);
+    assert!(!put.body.contains("hash-of"), "{}", put.body);
+    call(
+        "PATCH",
+        &s.url("/api/users/2"),
+        t,
+        Some(r#"{"name": "bob2", "role": "user"}"#),
+    )
+    .status(200);
+    // A read-only collection: reads answer, writes are 405 with Allow.
+    get("/api/logs").status(200);
+    for (method, path, body) in [
+        ("POST", "/api/logs", Some(r#"{"msg": "x"}"#)),
+        ("PUT", "/api/logs/1", Some(r#"{"msg": "x"}"#)),
+        ("PATCH", "/api/logs/1", Some(r#"{"msg": "x"}"#)),
+        ("DELETE", "/api/logs/1", None),
+        ("POST", "/api/logs/_import", Some(r#"[{"msg": "x"}]"#)),
+    ] {
+        let r = call(method, &s.url(path), t, body);
+        r.status(405);
+        assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method} {path}");
+        assert!(r.body.contains("read-only"), "{}", r.body);
+    }
+    drop(s);
+    // Exports carry the stored values, hidden ones included.
+    let out = p.export();
+    let users = String::from_utf8(fs::read(out.join("users.json")).unwrap()).unwrap();
+    for want in ["hash-of-ann", "hash-of-bob", "hash-of-cem", "ann2", "bob2"] {
+        assert!(users.contains(want), "{want} missing from the export:\n{users}");
+    }
+    let logs = String::from_utf8(fs::read(out.join("logs.json")).unwrap()).unwrap();
+    assert!(!logs.contains("\"x\""), "{logs}");
+}
+
+/// `init` on a TinyDB users file marks the password hash hidden (its comment says why), so
+/// `serve` never answers with it.
+#[test]
+fn serve_does_not_serve_the_password_hashes_of_an_initialized_tinydb() {
+    let p = Project::empty();
+    p.write(
+        "users.json",
+        r#"{"users": {"1": {"name": "ann", "email": "ann@example.org", "password_hash": "pbkdf2:sha256:600000$ab$0123"}, "2": {"name": "bob", "email": "bob@example.org", "password_hash": "pbkdf2:sha256:600000$cd$4567"}}}"#,
+    );
+    p.jl_raw(&p.cwd, &["init".into(), p.root.display().to_string()])
+        .ok();
+    let toml = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    assert!(toml.contains("format = \"tinydb\""), "{toml}");
+    assert!(
+        toml.contains("password_hash = { type = \"text\", required = true, hidden = true }"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("# password_hash: ") && toml.contains("never returns it"),
+        "the comment says why: {toml}"
+    );
+    p.jl(&["migrate"]).ok();
+    let s = Server::start(&p, &[], &[]);
+    for path in ["/api/users", "/api/users/1", "/db"] {
+        let r = call("GET", &s.url(path), None, None);
+        r.status(200);
+        assert!(r.body.contains("ann@example.org"), "{path}: {}", r.body);
+        assert!(!r.body.contains("pbkdf2"), "{path} served a hash: {}", r.body);
+    }
+}
