@@ -1164,9 +1164,17 @@ msg = "text"
     ] {
         let r = get(path);
         r.status(200);
-        assert!(!r.body.contains("hash-of"), "{path} served a hidden value: {}", r.body);
+        assert!(
+            !r.body.contains("hash-of"),
+            "{path} served a hidden value: {}",
+            r.body
+        );
         assert!(!r.body.contains("password"), "{path}: {}", r.body);
-        assert!(r.body.contains("ann") || path.contains("_limit"), "{path}: {}", r.body);
+        assert!(
+            r.body.contains("ann") || path.contains("_limit"),
+            "{path}: {}",
+            r.body
+        );
     }
     assert!(get("/api/users/1").body.contains("\"role\": \"admin\""));
     // Probing a hidden field by filter or sort is refused; `q` does not look inside it.
@@ -1200,7 +1208,12 @@ msg = "text"
     );
     r.status(422);
     assert_eq!(r.problem_paths(), vec!["$.role"]);
-    let r = call("PATCH", &s.url("/api/users/2"), t, Some(r#"{"role": "admin"}"#));
+    let r = call(
+        "PATCH",
+        &s.url("/api/users/2"),
+        t,
+        Some(r#"{"role": "admin"}"#),
+    );
     r.status(422);
     assert!(r.body.contains("role is read-only"), "{}", r.body);
     // A PUT of what a client saw (no password) keeps the stored hash and role.
@@ -1238,7 +1251,10 @@ msg = "text"
     let out = p.export();
     let users = String::from_utf8(fs::read(out.join("users.json")).unwrap()).unwrap();
     for want in ["hash-of-ann", "hash-of-bob", "hash-of-cem", "ann2", "bob2"] {
-        assert!(users.contains(want), "{want} missing from the export:\n{users}");
+        assert!(
+            users.contains(want),
+            "{want} missing from the export:\n{users}"
+        );
     }
     let logs = String::from_utf8(fs::read(out.join("logs.json")).unwrap()).unwrap();
     assert!(!logs.contains("\"x\""), "{logs}");
@@ -1271,6 +1287,10 @@ fn serve_does_not_serve_the_password_hashes_of_an_initialized_tinydb() {
         let r = call("GET", &s.url(path), None, None);
         r.status(200);
         assert!(r.body.contains("ann@example.org"), "{path}: {}", r.body);
-        assert!(!r.body.contains("pbkdf2"), "{path} served a hash: {}", r.body);
+        assert!(
+            !r.body.contains("pbkdf2"),
+            "{path} served a hash: {}",
+            r.body
+        );
     }
 }
