@@ -196,6 +196,21 @@ pub async fn restore(
             ),
         })?;
     tracing::warn!(backup = %r.backup.name(), at = ?at, "database restored");
+    // With `--watch` the files stay the source of truth: the sync compares them with the
+    // restored database, which it no longer knows (src/sync/mod.rs, `Engine::restored`).
+    let mut sync = None;
+    if let Some(engine) = s.sync.clone() {
+        let started = std::time::Instant::now();
+        // The restore is done whatever happens here: a failure is reported, not an error.
+        let line = match off_thread(move || engine.restored().map_err(anyhow::Error::new)).await {
+            Ok(changes) => crate::sync::summary(&changes, started.elapsed()),
+            Err(e) => format!(
+                "sync: comparing the files with the restored database failed ({e:?}); POST /_admin/sync/reload tries again"
+            ),
+        };
+        tracing::info!("after the restore, {line}");
+        sync = Some(line);
+    }
     Ok(reply(
         StatusCode::OK,
         &serde_json::json!({
@@ -204,6 +219,7 @@ pub async fn restore(
             "at": at,
             "replayed": r.replayed,
             "aside": r.aside.as_ref().map(|a| a.name()),
+            "sync": sync,
         }),
     ))
 }

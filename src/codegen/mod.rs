@@ -388,6 +388,8 @@ pub struct Scalar {
 
 /// The members of a record of collection `ci`: its declared fields, with the record's key field
 /// required (every stored record has one; only a POST may leave it out, the server fills it).
+/// A hidden field (`hidden = true`) is optional whatever `required` says: the API never returns
+/// it, and takes it on writes.
 pub fn record_shape(schema: &Schema, ci: usize) -> Vec<Prop> {
     let t = &schema.tables[schema.collections[ci].table];
     let key = &t.columns[t.pk];
@@ -399,6 +401,9 @@ pub fn record_shape(schema: &Schema, ci: usize) -> Vec<Prop> {
         if Some(&p.name) == key_field {
             p.required = true;
             p.value.null = false;
+        }
+        if schema.collections[ci].hidden.contains(&p.name) {
+            p.required = false;
         }
     }
     props

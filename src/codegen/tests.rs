@@ -325,6 +325,28 @@ fn json_schema_allows_null_exactly_where_jsonlift_does() {
 }
 
 #[test]
+fn a_hidden_field_is_optional_in_the_record_shape() {
+    let s = schema(
+        r#"
+[collections.users]
+source = "users.json"
+format = "array"
+key = "id"
+
+[collections.users.fields]
+id = "integer"
+name = { type = "text", required = true }
+password = { type = "text", required = true, hidden = true }
+"#,
+    );
+    let props = record_shape(&s, 0);
+    let get = |n: &str| props.iter().find(|p| p.name == n).unwrap();
+    // The API never returns it: a read type must not promise it.
+    assert!(get("name").required);
+    assert!(!get("password").required);
+}
+
+#[test]
 fn zod_schemas_mirror_the_record_shape() {
     let s = schema(&format!(
         "{NESTED}\n[collections.json_value]\nsource = \"x.json\"\nformat = \"array\"\n\n[collections.json_value.fields]\nn = {{ type = \"integer\", enum = [1, 2], min = 0 }}\none = {{ type = \"text\", enum = [\"only\"] }}\nwhen = {{ type = \"timestamp\", required = true }}\n"

@@ -137,6 +137,28 @@ impl Engine {
         out
     }
 
+    /// The database was replaced under the sync (a restore through `POST /_admin/restore`): what
+    /// the sync remembered (the files the database held, the ledger) describes the old one.
+    /// It is read again from the restored database and the sources compared with it as at start
+    /// (those the restored ledger records as they are now are left alone; the others brought
+    /// to the files, which stay the source of truth). Returns what changed.
+    pub fn restored(&self) -> Result<Vec<SourceChanges>, StoreError> {
+        let recorded = crate::store::read(&*self.store, |tx| tx.sources())?;
+        {
+            let mut work = self.lock_work();
+            *work = Work::default();
+            for (si, spec) in self.store.schema().sources.iter().enumerate() {
+                if let Some(s) = recorded.get(&spec.display) {
+                    work.ledger.insert(si, s.clone());
+                }
+            }
+        }
+        self.state.restart();
+        let out = self.rescan(true);
+        self.state.started();
+        Ok(out)
+    }
+
     /// Applies the files an event batch named; stops between files when `stop` is set.
     fn apply(&self, touched: Touched, stop: &AtomicBool) {
         for (si, t) in &touched {

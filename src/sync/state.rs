@@ -123,6 +123,17 @@ impl SyncState {
         })
     }
 
+    /// The database changed under the sync (a restore): until the sources are compared with
+    /// it again it is not in sync, and the files' problems are looked at anew.
+    pub fn restart(&self) {
+        self.with(|i| {
+            i.started = false;
+            for s in &mut i.sources {
+                s.errors.clear();
+            }
+        });
+    }
+
     /// The initial sync is done.
     pub fn started(&self) {
         self.with(|i| i.started = true);

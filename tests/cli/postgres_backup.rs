@@ -268,6 +268,43 @@ fn restore_at_a_moment_between_two_writes_gives_the_state_then() {
     );
 }
 
+/// Issue #18 item 7 on PostgreSQL: write A, back up, write B, restore the backup, write C;
+/// `--at` the moment after B reads the history the restore undid from the schema it kept aside,
+/// and gives A and B. With `keep_last = 1` only the newest kept-aside schema stays.
+#[test]
+fn restore_at_reaches_history_a_later_restore_undid_on_postgres() {
+    let Some(url) = server("restore_at_across_a_restore_on_postgres") else {
+        return;
+    };
+    let (pg, p) = migrated(&url);
+    let toml = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    p.write(
+        "jsonlift.toml",
+        format!("{toml}\n[backups]\nkeep_last = 1\nkeep_daily = 0\n"),
+    );
+    let s = Server::start(&p, &[], &[]);
+    call("PATCH", &s.url(COURSE), None, Some(r#"{"title": "A"}"#)).status(200);
+    drop(s);
+    p.jl(&["backup", "-q"]).ok();
+    let (backup, _) = the_backup(&p);
+    let s = Server::start(&p, &[], &[]);
+    call("PATCH", &s.url(COURSE), None, Some(r#"{"title": "B"}"#)).status(200);
+    let with_b = call("GET", &s.url("/db"), None, None).body;
+    drop(s);
+    std::thread::sleep(Duration::from_millis(20));
+    let t1 = jsonlift::clock::now();
+    std::thread::sleep(Duration::from_millis(20));
+    p.jl(&["restore", backup.to_str().unwrap()]).ok();
+    let s = Server::start(&p, &[], &[]);
+    call("PATCH", &s.url(COURSE), None, Some(r#"{"title": "C"}"#)).status(200);
+    drop(s);
+    assert!(db_state(&p).contains("\"C\""));
+    p.jl(&["restore", "--at", &t1]).ok();
+    assert_eq!(db_state(&p), with_b);
+    // Two restores made two kept-aside schemas; the retention left the newest.
+    assert_eq!(schemas(&pg).len(), 2, "{:?}", schemas(&pg));
+}
+
 /// Flips a byte in the middle of a file.
 fn flip(path: &Path) {
     let mut b = std::fs::read(path).unwrap();

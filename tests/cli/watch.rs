@@ -785,3 +785,40 @@ fn serve_migrate_watch_starts_on_files_edited_since_the_migration() {
     let s = Server::start(&p, &["--migrate", "--watch"], &[]);
     wait_field(&s, "/api/personas/lena-weber", "name", "Since");
 }
+
+/// Issue #15: a restore while `serve --watch` runs replaces the database under the sync. The
+/// sync must not go on taking the files as held by the database: it compares them with the
+/// restored one, and the files (the source of truth) win where they differ.
+#[test]
+fn a_restore_under_watch_compares_the_files_with_the_restored_database() {
+    let p = example("personas", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    wait_for("the initial sync", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
+    });
+    call("POST", &s.url("/_admin/backups"), None, Some("{}")).status(201);
+    let text = renamed_text(
+        &p,
+        "personas/lena-weber.json",
+        "\"Lena Weber\"",
+        "\"Lena After Backup\"",
+    );
+    p.write("personas/lena-weber.json", &text);
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena After Backup");
+    // The backup holds "Lena Weber"; the file keeps "Lena After Backup".
+    let r = call("POST", &s.url("/_admin/restore"), None, Some("{}"));
+    r.status(200);
+    assert!(
+        field(&r.value(), "sync").is_some_and(|l| l.contains("personas: 0 added, 1 changed")),
+        "{}",
+        r.body
+    );
+    let (_, v) = get(&s, "/api/personas/lena-weber");
+    assert_eq!(field(&v, "name").as_deref(), Some("Lena After Backup"));
+    assert_eq!(field(&sync_state(&s), "state").as_deref(), Some("in sync"));
+    // The sync goes on from the restored database.
+    p.write("personas/neu.json", persona("neu", "Neu Person"));
+    wait_field(&s, "/api/personas/neu", "name", "Neu Person");
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+}
