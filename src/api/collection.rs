@@ -209,7 +209,7 @@ pub async fn import(
             }
         }
         if !refused.is_empty() {
-            return Err(StoreError::Invalid(refused).into());
+            return Err(StoreError::Invalid(refused));
         }
         write(st, |conn| r.import(conn, records.clone(), &actor))
     })
