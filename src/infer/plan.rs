@@ -87,6 +87,8 @@ pub struct FieldPlan<'s> {
     pub enumeration: Option<Vec<String>>,
     /// Foreign key target: a collection name.
     pub references: Option<String>,
+    /// `on_delete` when not the default (restrict): cascade for json-server's db.json.
+    pub on_delete: Option<&'static str>,
     /// The evidence, one short clause each.
     pub notes: Vec<String>,
 }
@@ -285,6 +287,7 @@ pub fn plan_field<'s>(name: &str, s: &'s Stats, ctx: Ctx) -> FieldPlan<'s> {
         index: false,
         enumeration: None,
         references: None,
+        on_delete: None,
         notes: Vec::new(),
     };
     let nn = s.non_null();

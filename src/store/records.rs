@@ -325,13 +325,21 @@ impl<'s> Records<'s> {
 
     /// Replaces the record with this key, keeping its place in the collection; the key in the
     /// record, when present, must be this key. Returns the record it replaced.
+    ///
+    /// A body without its key field gets it last, as json-server's PUT does (lodash-id's
+    /// `replaceById` empties the record, copies the body in, then sets `id`).
     pub fn replace(
         &self,
         tx: &dyn Tx,
         key: &str,
-        record: Value,
+        mut record: Value,
         actor: &Actor,
     ) -> Result<(Value, Value), StoreError> {
+        if let (Some(field), Value::Object(fields)) = (self.key_field(), &mut record) {
+            if !fields.iter().any(|(k, _)| k == field) {
+                fields.push((field.to_string(), self.key_value(key)));
+            }
+        }
         self.replace_logged(tx, key, record, Log::New(actor))
     }
 
