@@ -4,9 +4,11 @@
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::body::{ok, parse_object};
+use super::conditional::{expect, tagged};
 use super::error::ApiError;
 use super::{Coll, Shared, blocking};
 use crate::audit::Actor;
@@ -24,7 +26,7 @@ pub async fn get(
         read(st, |conn| r.document(conn))
     })
     .await?;
-    doc.map(|d| ok(&d))
+    doc.map(|d| tagged(ok(&d), &d))
         .ok_or_else(|| ApiError::NotFound(format!("{} has no document yet", s.routes[c])))
 }
 
@@ -32,28 +34,38 @@ pub async fn put(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
     Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let doc = parse_object(&body, s.max_depth)?;
+    let cond = expect(&headers);
     let new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
-        write(st, |conn| r.put_document(conn, doc.clone(), &actor))
+        write(st, |conn| {
+            r.expect(conn, DOC, cond.as_ref())?;
+            r.put_document(conn, doc.clone(), &actor)
+        })
     })
     .await?;
-    Ok(ok(&new))
+    Ok(tagged(ok(&new), &new))
 }
 
 pub async fn patch(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
     Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let changes = parse_object(&body, s.max_depth)?;
+    let cond = expect(&headers);
     let new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
-        write(st, |conn| r.patch(conn, DOC, changes.clone(), &actor))
+        write(st, |conn| {
+            r.expect(conn, DOC, cond.as_ref())?;
+            r.patch(conn, DOC, changes.clone(), &actor)
+        })
     })
     .await?;
-    Ok(ok(&new))
+    Ok(tagged(ok(&new), &new))
 }
