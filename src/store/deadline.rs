@@ -57,11 +57,17 @@ pub fn enter(d: Option<Arc<Deadline>>) -> impl Drop {
     Guard
 }
 
-/// Until when a store may retry after contention: `limit` from now, or the request's
-/// deadline when that comes first.
+/// Until when a store may retry after contention: `limit` from now, or just past the request's
+/// deadline when that comes first. Just past: so the request's timer, not a busy error a moment
+/// before it, gives the answer (408, nothing written); a commit after the deadline is refused
+/// anyway ([`may_commit`]).
 pub fn retry_until(limit: Duration) -> Instant {
     let own = Instant::now() + limit;
-    CURRENT.with(|c| c.borrow().as_ref().map_or(own, |d| d.at.min(own)))
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map_or(own, |d| (d.at + Duration::from_millis(50)).min(own))
+    })
 }
 
 /// Whether the write about to commit may: not once its request was abandoned. `Err` says how

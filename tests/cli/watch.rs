@@ -785,3 +785,53 @@ fn serve_migrate_watch_starts_on_files_edited_since_the_migration() {
     let s = Server::start(&p, &["--migrate", "--watch"], &[]);
     wait_field(&s, "/api/personas/lena-weber", "name", "Since");
 }
+
+/// A watched record's `ETag` changes when its file changes on disk (issue #18): a write that
+/// names the version read before the edit answers 412 and changes nothing; one naming the new
+/// version goes through to the file.
+#[test]
+fn serve_watch_etag_follows_the_file() {
+    use crate::serve::call_with;
+    let p = example("personas", SYNC);
+    let s = Server::start(&p, &["--watch"], &[]);
+    wait_for("the initial sync", || {
+        (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
+    });
+    let url = s.url("/api/personas/lena-weber");
+    let etag = |r: &crate::serve::Resp| r.header("etag").expect("an ETag").to_string();
+    let old = etag(&call("GET", &url, None, None));
+
+    let text = renamed_text(
+        &p,
+        "personas/lena-weber.json",
+        "\"Lena Weber\"",
+        "\"Lena W.\"",
+    );
+    p.write("personas/lena-weber.json", &text);
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena W.");
+    let new = etag(&call("GET", &url, None, None));
+    assert_ne!(new, old, "the file changed, so did the record's version");
+
+    let r = call_with(
+        "PATCH",
+        &url,
+        None,
+        Some(r#"{"name": "Lena Stale"}"#),
+        &[("If-Match", &old)],
+    );
+    assert_eq!(r.status, 412, "{}", r.body);
+    assert_eq!(
+        String::from_utf8(p.read("personas/lena-weber.json")).unwrap(),
+        text
+    );
+    call_with(
+        "PATCH",
+        &url,
+        None,
+        Some(r#"{"name": "Lena Fresh"}"#),
+        &[("If-Match", &new)],
+    )
+    .status(200);
+    let file = String::from_utf8(p.read("personas/lena-weber.json")).unwrap();
+    assert!(file.contains("Lena Fresh"), "{file}");
+}
