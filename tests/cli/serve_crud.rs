@@ -288,6 +288,12 @@ fn serve_crud_conditional_requests() {
     let s = Server::start(&p, &[], &[("SERVE_TEST_TOKEN", TOKEN)]);
     let url = s.url("/api/posts/1");
     let etag = |r: &crate::serve::Resp| r.header("etag").expect("an ETag").to_string();
+    // The status of a GET revalidating `tag`, and of a PATCH of `url` on condition `tag`.
+    let revalidate =
+        |url: &str, tag: &str| call_with("GET", url, None, None, &[("If-None-Match", tag)]).status;
+    let patch_if = |url: &str, body: &str, tag: &str| {
+        call_with("PATCH", url, Some(TOKEN), Some(body), &[("If-Match", tag)])
+    };
 
     let r = call("GET", &url, None, None);
     r.status(200);
@@ -301,26 +307,12 @@ fn serve_crud_conditional_requests() {
     let r = call_with("GET", &url, None, None, &[("If-None-Match", &tag)]);
     r.status(304);
     assert_eq!((r.body.as_str(), etag(&r)), ("", tag.clone()));
-    let list = call("GET", &s.url("/api/posts"), None, None);
-    let list_tag = etag(&list);
-    call_with(
-        "GET",
-        &s.url("/api/posts"),
-        None,
-        None,
-        &[("If-None-Match", &list_tag)],
-    )
-    .status(304);
+    let list_tag = etag(&call("GET", &s.url("/api/posts"), None, None));
+    assert_eq!(revalidate(&s.url("/api/posts"), &list_tag), 304);
 
     // Another version, a weak tag, or none that exists: 412, and nothing changes.
     for wrong in [r#""0123""#, &format!("W/{tag}"), ""] {
-        let r = call_with(
-            "PATCH",
-            &url,
-            Some(TOKEN),
-            Some(r#"{"views": 7}"#),
-            &[("If-Match", wrong)],
-        );
+        let r = patch_if(&url, r#"{"views": 7}"#, wrong);
         assert_eq!(r.status, 412, "If-Match {wrong:?}: {}", r.body);
         assert!(r.body.contains("nothing was written"), "{}", r.body);
     }
@@ -328,26 +320,13 @@ fn serve_crud_conditional_requests() {
     assert_eq!(audit_actions(&s, "posts", Some("1")), Vec::<String>::new());
 
     // The current version: the write goes through and answers the new version.
-    let r = call_with(
-        "PATCH",
-        &url,
-        Some(TOKEN),
-        Some(r#"{"views": 7}"#),
-        &[("If-Match", &tag)],
-    );
+    let r = patch_if(&url, r#"{"views": 7}"#, &tag);
     r.status(200);
     let new_tag = etag(&r);
     assert_ne!(new_tag, tag);
     assert_eq!(etag(&call("GET", &url, None, None)), new_tag);
-    call_with("GET", &url, None, None, &[("If-None-Match", &tag)]).status(200);
-    call_with(
-        "GET",
-        &s.url("/api/posts"),
-        None,
-        None,
-        &[("If-None-Match", &list_tag)],
-    )
-    .status(200);
+    assert_eq!(revalidate(&url, &tag), 200);
+    assert_eq!(revalidate(&s.url("/api/posts"), &list_tag), 200);
     for (m, body) in [("PUT", Some(r#"{"title": "stale"}"#)), ("DELETE", None)] {
         let r = call_with(m, &url, Some(TOKEN), body, &[("If-Match", &tag)]);
         assert_eq!(r.status, 412, "{m} with the old version: {}", r.body);
@@ -360,14 +339,7 @@ fn serve_crud_conditional_requests() {
             .map(|i| {
                 let (url, new_tag) = (&url, &new_tag);
                 sc.spawn(move || {
-                    call_with(
-                        "PATCH",
-                        url,
-                        Some(TOKEN),
-                        Some(&format!(r#"{{"views": {}}}"#, 100 + i)),
-                        &[("If-Match", new_tag)],
-                    )
-                    .status
+                    patch_if(url, &format!(r#"{{"views": {}}}"#, 100 + i), new_tag).status
                 })
             })
             .collect();
@@ -399,20 +371,6 @@ fn serve_crud_conditional_requests() {
     // A document: the same rules.
     let doc = s.url("/api/profile");
     let tag = etag(&call("GET", &doc, None, None));
-    let r = call_with(
-        "PATCH",
-        &doc,
-        Some(TOKEN),
-        Some(r#"{"bio": "x"}"#),
-        &[("If-Match", r#""0""#)],
-    );
-    assert_eq!(r.status, 412, "{}", r.body);
-    call_with(
-        "PATCH",
-        &doc,
-        Some(TOKEN),
-        Some(r#"{"bio": "x"}"#),
-        &[("If-Match", &tag)],
-    )
-    .status(200);
+    assert_eq!(patch_if(&doc, r#"{"bio": "x"}"#, r#""0""#).status, 412);
+    patch_if(&doc, r#"{"bio": "x"}"#, &tag).status(200);
 }
