@@ -167,15 +167,44 @@ fn restore_options(body: &Bytes, actor: Actor) -> Result<RestoreOptions, ApiErro
     Ok(opts)
 }
 
+/// The largest body `POST /_admin/restore` reads: `{"backup": NAME, "at": TIME}`.
+const RESTORE_BODY_LIMIT: usize = 64 << 10;
+
 /// `POST /_admin/restore`: restores a backup (or the state at a moment) while serving. Requests
 /// get 503 meanwhile; refused (409) while other servers hold the database. 200 with what was
 /// restored.
 pub async fn restore(
     State(s): State<Shared>,
     Extension(actor): Extension<Actor>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let b = server(&s)?;
+    // This route has no request timeout (a restore lasts as long as the database is large),
+    // but its body is a few bytes: reading it gets the request timeout, so a client trickling
+    // it cannot hold the connection (and a restore's place) forever.
+    let body = match tokio::time::timeout(
+        s.body_timeout,
+        axum::body::to_bytes(body, RESTORE_BODY_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            return Err(ApiError::Refused(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read (at most {RESTORE_BODY_LIMIT} bytes): {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::Refused(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s ([serve] timeout); nothing was restored",
+                    s.body_timeout.as_secs_f64()
+                ),
+            ));
+        }
+    };
     let opts = restore_options(&body, actor)?;
     if let Some(name) = opts.backup.clone() {
         let dir = manifest::folder(b.project());

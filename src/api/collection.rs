@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::body::{json_response, ok, parse_body, parse_object};
+use super::conditional::{expect, tagged};
 use super::error::ApiError;
-use super::query::{ListQuery, Relations, UrlParts, pluralize};
+use super::query::{ListQuery, QueryError, Relations, UrlParts, pluralize};
 use super::{Coll, Shared, blocking, list, point_read, visibility};
 use crate::audit::Actor;
 use crate::json::{JsonPath, Number, Value};
@@ -29,25 +30,41 @@ pub async fn list(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let q = ListQuery::parse(&params)?;
-    list_of(&s, c, q, list::url_parts(&uri, &headers)).await
+    list_of(
+        &s,
+        c,
+        move || ListQuery::parse(&params),
+        list::url_parts(&uri, &headers),
+    )
+    .await
 }
 
+/// The page; the query is parsed on the blocking thread too, since parsing compiles its
+/// `_like` patterns, which may take a while (bounded: [`super::query`]'s budget per request)
+/// and must not hold up an async worker serving other requests.
 async fn list_of(
     s: &Shared,
     c: usize,
-    mut q: ListQuery,
+    parse: impl FnOnce() -> Result<ListQuery, QueryError> + Send + 'static,
     url: UrlParts,
 ) -> Result<Response, ApiError> {
-    q.max_page = s.max_page_size;
-    visibility::check_query(s.store.schema(), c, &q.parts())?;
+    let max_page = s.max_page_size;
     let routes = s.routes.clone();
     let page = blocking(s, move |st| {
+        let mut q = match parse() {
+            Ok(q) => q,
+            Err(e) => return Ok(Err(ApiError::from(e))),
+        };
+        if let Err(e) = visibility::check_query(st.schema(), c, &q.parts()) {
+            return Ok(Err(e));
+        }
+        q.max_page = max_page;
         read(st, |conn| {
             list::run(st.schema(), &routes, conn, c, &q, &url)
         })
+        .map(Ok)
     })
-    .await?;
+    .await??;
     Ok(list::respond(page))
 }
 
@@ -68,12 +85,15 @@ pub async fn get(
             list::show(st.schema(), &routes, conn, c, &key, &rel)
         })
     };
-    let found = if parsed.as_ref().is_ok_and(|r| r.is_empty()) {
+    let plain = parsed.as_ref().is_ok_and(|r| r.is_empty());
+    let found = if plain {
         point_read(&s, show).await?
     } else {
         blocking(&s, show).await?
     };
     match found {
+        // The record itself: tagged with its version, which `If-Match` on a write checks.
+        Some(v) if plain => Ok(tagged(ok(&v), &v)),
         Some(v) => {
             parsed?;
             Ok(ok(&v))
@@ -106,8 +126,9 @@ async fn create_in(
         write(st, |conn| r.insert(conn, record.clone(), &actor))
     })
     .await?;
+    let tag = stored.clone();
     visibility::hide(s.store.schema(), c, &mut stored);
-    let mut res = json_response(StatusCode::CREATED, &stored);
+    let mut res = tagged(json_response(StatusCode::CREATED, &stored), &tag);
     let location = format!("{}/{}/{}", s.prefix, s.routes[c], key);
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -125,13 +146,16 @@ pub async fn replace(
     Extension(Coll(c)): Extension<Coll>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     visibility::writable(s.store.schema(), c)?;
     let record = parse_object(&body, s.max_depth)?;
+    let cond = expect(&headers);
     let (_, mut new) = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
         write(st, |conn| {
+            r.expect(conn, &id, cond.as_ref())?;
             let mut record = record.clone();
             if let Some(old) = r.get(conn, &id)? {
                 visibility::guard(st.schema(), c, Some(&old), &mut record, &JsonPath::root())?;
@@ -140,8 +164,9 @@ pub async fn replace(
         })
     })
     .await?;
+    let tag = new.clone();
     visibility::hide(s.store.schema(), c, &mut new);
-    Ok(ok(&new))
+    Ok(tagged(ok(&new), &tag))
 }
 
 pub async fn patch(
@@ -149,13 +174,16 @@ pub async fn patch(
     Extension(Coll(c)): Extension<Coll>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     visibility::writable(s.store.schema(), c)?;
     let changes = parse_object(&body, s.max_depth)?;
+    let cond = expect(&headers);
     let mut new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
         write(st, |conn| {
+            r.expect(conn, &id, cond.as_ref())?;
             let mut changes = changes.clone();
             if let Some(old) = r.get(conn, &id)? {
                 visibility::guard(st.schema(), c, Some(&old), &mut changes, &JsonPath::root())?;
@@ -164,8 +192,9 @@ pub async fn patch(
         })
     })
     .await?;
+    let tag = new.clone();
     visibility::hide(s.store.schema(), c, &mut new);
-    Ok(ok(&new))
+    Ok(tagged(ok(&new), &tag))
 }
 
 pub async fn delete(
@@ -173,11 +202,16 @@ pub async fn delete(
     Extension(Coll(c)): Extension<Coll>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     visibility::writable(s.store.schema(), c)?;
+    let cond = expect(&headers);
     blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
-        write(st, |conn| r.delete(conn, &id, &actor))
+        write(st, |conn| {
+            r.expect(conn, &id, cond.as_ref())?;
+            r.delete(conn, &id, &actor)
+        })
     })
     .await?;
     // json-server answers a delete with an empty object.
@@ -254,9 +288,14 @@ pub async fn nested(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let (other, _) = nested_target(&s, c, &child)?;
-    let parent = list::route_name(&s.routes[c]);
-    let q = ListQuery::parse_nested(&params, parent, &id, FOREIGN_KEY_SUFFIX)?;
-    list_of(&s, other, q, list::url_parts(&uri, &headers)).await
+    let parent = list::route_name(&s.routes[c]).to_string();
+    list_of(
+        &s,
+        other,
+        move || ListQuery::parse_nested(&params, &parent, &id, FOREIGN_KEY_SUFFIX),
+        list::url_parts(&uri, &headers),
+    )
+    .await
 }
 
 /// `POST /api/posts/1/comments` = `POST /api/comments` with `postId` set to 1, as json-server

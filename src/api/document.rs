@@ -4,9 +4,11 @@
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::body::{ok, parse_object};
+use super::conditional::{expect, tagged};
 use super::error::ApiError;
 use super::{Coll, Shared, blocking, visibility};
 use crate::audit::Actor;
@@ -26,8 +28,9 @@ pub async fn get(
     })
     .await?;
     doc.map(|mut d| {
+        let tag = d.clone();
         visibility::hide(s.store.schema(), c, &mut d);
-        ok(&d)
+        tagged(ok(&d), &tag)
     })
     .ok_or_else(|| ApiError::NotFound(format!("{} has no document yet", s.routes[c])))
 }
@@ -36,13 +39,16 @@ pub async fn put(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
     Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     visibility::writable(s.store.schema(), c)?;
     let doc = parse_object(&body, s.max_depth)?;
+    let cond = expect(&headers);
     let new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
         write(st, |conn| {
+            r.expect(conn, DOC, cond.as_ref())?;
             let mut doc = doc.clone();
             let old = r.document(conn)?;
             visibility::guard(st.schema(), c, old.as_ref(), &mut doc, &JsonPath::root())?;
@@ -57,13 +63,16 @@ pub async fn patch(
     State(s): State<Shared>,
     Extension(Coll(c)): Extension<Coll>,
     Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     visibility::writable(s.store.schema(), c)?;
     let changes = parse_object(&body, s.max_depth)?;
+    let cond = expect(&headers);
     let new = blocking(&s, move |st| {
         let r = Records::new(st.schema(), c);
         write(st, |conn| {
+            r.expect(conn, DOC, cond.as_ref())?;
             let mut changes = changes.clone();
             if let Some(old) = r.document(conn)? {
                 visibility::guard(st.schema(), c, Some(&old), &mut changes, &JsonPath::root())?;
@@ -75,8 +84,10 @@ pub async fn patch(
     answer(&s, c, new)
 }
 
-/// The document as a write left it, its hidden fields stripped.
+/// The document as a write left it, its hidden fields stripped; its `ETag` is the stored
+/// version's, which `If-Match` compares with.
 fn answer(s: &Shared, c: usize, mut doc: crate::json::Value) -> Result<Response, ApiError> {
+    let tag = doc.clone();
     visibility::hide(s.store.schema(), c, &mut doc);
-    Ok(ok(&doc))
+    Ok(tagged(ok(&doc), &tag))
 }

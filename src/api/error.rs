@@ -111,6 +111,14 @@ impl IntoResponse for ApiError {
                     Some(e),
                 ),
             ),
+            ApiError::Store(e @ StoreError::Stale { .. }) => (
+                StatusCode::PRECONDITION_FAILED,
+                body(&format!("If-Match: {e}; nothing was written"), None),
+            ),
+            ApiError::Store(e @ StoreError::TimedOut { .. }) => {
+                tracing::warn!("{e}");
+                (StatusCode::REQUEST_TIMEOUT, body(&e.to_string(), None))
+            }
             ApiError::Store(e) if e.is_disk_full() => {
                 tracing::error!("a write failed, the disk is full: {e}");
                 (

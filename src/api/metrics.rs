@@ -224,6 +224,15 @@ pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
         out.push_str("# HELP jsonlift_db_wal_size_bytes Size of the write-ahead log file.\n# TYPE jsonlift_db_wal_size_bytes gauge\n");
         let _ = writeln!(out, "jsonlift_db_wal_size_bytes {wal}");
     }
+    // Lock contention (seed 003): the SQLite stores count it (crate::store::contention).
+    if s.store.database_file().is_some() {
+        let (waits, waited, retries) = crate::store::contention::totals();
+        out.push_str("# HELP jsonlift_db_write_lock_wait_seconds Time writes spent waiting for the database's write lock (BEGIN IMMEDIATE, up to the busy timeout each).\n# TYPE jsonlift_db_write_lock_wait_seconds summary\n");
+        let _ = writeln!(out, "jsonlift_db_write_lock_wait_seconds_sum {waited}");
+        let _ = writeln!(out, "jsonlift_db_write_lock_wait_seconds_count {waits}");
+        out.push_str("# HELP jsonlift_db_busy_retries_total Writes tried again after the database stayed locked past the busy timeout (SQLITE_BUSY).\n# TYPE jsonlift_db_busy_retries_total counter\n");
+        let _ = writeln!(out, "jsonlift_db_busy_retries_total {retries}");
+    }
     out.push_str("# HELP jsonlift_audit_last_id Id of the newest audit log entry (all processes).\n# TYPE jsonlift_audit_last_id gauge\n");
     let _ = writeln!(out, "jsonlift_audit_last_id {}", facts.audit_last_id);
     if let Some(sync) = &s.sync {

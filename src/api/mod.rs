@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backups;
 pub mod body;
 pub mod collection;
+pub mod conditional;
 pub mod cors;
 pub mod db;
 pub mod document;
@@ -21,6 +22,7 @@ pub mod query;
 mod request;
 pub mod sync;
 pub mod visibility;
+pub mod timeout;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,9 +30,7 @@ use std::time::Duration;
 use anyhow::bail;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::store::{Store, StoreError};
 use auth::Auth;
@@ -55,6 +55,8 @@ pub struct AppState {
     pub cors: cors::Cors,
     /// The live file sync, when serving with `--watch` ([`sync`]).
     pub sync: Option<Arc<crate::sync::Engine>>,
+    /// How long reading a body may take on the routes without a request timeout.
+    pub body_timeout: Duration,
 }
 
 pub type Shared = Arc<AppState>;
@@ -177,9 +179,9 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .route("/_admin/sync/reload", post(sync::reload))
         .route_layer(axum::middleware::from_fn(metrics::mark_route));
     app.fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             limits.timeout,
+            timeout::layer,
         ))
         .merge(long)
         .layer(axum::middleware::from_fn_with_state(
@@ -192,6 +194,7 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(jsonp::layer))
+        .layer(axum::middleware::from_fn(conditional::layer))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request::trace,
@@ -223,8 +226,10 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let pass = backups::pass(state)?;
     let s = state.clone();
+    let deadline = timeout::current();
     tokio::task::spawn_blocking(move || {
         let _pass = pass;
+        let _deadline = crate::store::deadline::enter(deadline);
         f(&*s.store)
     })
     .await

@@ -38,9 +38,9 @@ pub fn document(schema: &Schema, prefix: &str, routes: &[String], tokens: bool) 
             paths.insert(
                 base,
                 json!({
-                    "get": op(&tag, &format!("The {} document", c.name), vec![], None, ok(&record), &[404]),
-                    "put": op(&tag, "Replace the document", vec![], Some(&record), ok(&record), &[400, 401, 422]),
-                    "patch": op(&tag, "Merge fields into the document", vec![], Some(&json!({"type": "object"})), ok(&record), &[400, 401, 422]),
+                    "get": op(&tag, &format!("The {} document", c.name), vec![], None, ok(&record), &[304, 404]),
+                    "put": op(&tag, "Replace the document", vec![], Some(&record), ok(&record), &[400, 401, 412, 422]),
+                    "patch": op(&tag, "Merge fields into the document", vec![], Some(&json!({"type": "object"})), ok(&record), &[400, 401, 412, 422]),
                 }),
             );
             continue;
@@ -68,7 +68,7 @@ pub fn document(schema: &Schema, prefix: &str, routes: &[String], tokens: bool) 
         paths.insert(
             base.clone(),
             json!({
-                "get": op(&tag, &format!("List {}", c.name), list_params, None, listed, &[400]),
+                "get": op(&tag, &format!("List {}", c.name), list_params, None, listed, &[304, 400]),
                 "post": op(&tag, "Create a record (its key is generated when absent)", vec![], Some(&record),
                     created(&record), &[400, 401, 409, 415, 422]),
             }),
@@ -84,11 +84,11 @@ pub fn document(schema: &Schema, prefix: &str, routes: &[String], tokens: bool) 
         paths.insert(
             format!("{base}/{{id}}"),
             json!({
-                "get": op(&tag, "One record", [vec![id.clone()], rel].concat(), None, ok(&record), &[404]),
-                "put": op(&tag, "Replace a record", vec![id.clone()], Some(&record), ok(&record), &[400, 401, 404, 409, 415, 422]),
-                "patch": op(&tag, "Merge fields into a record", vec![id.clone()], Some(&json!({"type": "object"})), ok(&record), &[400, 401, 404, 409, 415, 422]),
+                "get": op(&tag, "One record", [vec![id.clone()], rel].concat(), None, ok(&record), &[304, 404]),
+                "put": op(&tag, "Replace a record", vec![id.clone()], Some(&record), ok(&record), &[400, 401, 404, 409, 412, 415, 422]),
+                "patch": op(&tag, "Merge fields into a record", vec![id.clone()], Some(&json!({"type": "object"})), ok(&record), &[400, 401, 404, 409, 412, 415, 422]),
                 "delete": op(&tag, "Delete a record (children per the schema's ON DELETE)", vec![id.clone()], None,
-                    ok(&json!({"type": "object"})), &[401, 404, 409]),
+                    ok(&json!({"type": "object"})), &[401, 404, 409, 412]),
             }),
         );
         let child = json!({"name": "child", "in": "path", "required": true, "schema": {"type": "string"},
@@ -152,8 +152,32 @@ fn op(
     errors: &[u16],
 ) -> J {
     let mut responses = Map::new();
+    let mut ok = ok;
+    let mut params = params;
+    // Conditional requests (api::conditional): reads carry a strong ETag and answer 304 to a
+    // matching If-None-Match; writes take If-Match and answer 412 on another version.
+    if errors.contains(&304) || errors.contains(&412) {
+        ok.1["headers"] = json!({"ETag": {"description": "The record's version (strong); a list's or /db's: of the bytes sent",
+            "schema": {"type": "string"}}});
+    }
+    if errors.contains(&304) {
+        params.push(header_param(
+            "If-None-Match",
+            "ETags the client holds: 304 without a body when one is current",
+        ));
+    }
+    if errors.contains(&412) {
+        params.push(header_param("If-Match", "ETags (strong) the record must still have, or `*` (it exists); else 412 and nothing is written"));
+    }
     responses.insert(ok.0.to_string(), ok.1);
     for e in errors {
+        if *e == 304 {
+            responses.insert(
+                "304".into(),
+                json!({"description": "Not modified: the ETag in If-None-Match is current"}),
+            );
+            continue;
+        }
         responses.insert(e.to_string(), error_response(*e));
         // Where a token is asked for, its scope may fall short (and a browser's cross-site
         // request is refused the same way).
@@ -196,6 +220,9 @@ fn error_response(code: u16) -> J {
         }
         404 => "No such record or route (body `{}`, as json-server)",
         409 => "Clashes with other records (duplicate key, missing reference, referred to)",
+        412 => {
+            "If-Match names no current version of the record (it changed, or is gone); nothing was written"
+        }
         415 => "The body is not declared application/json",
         422 => "The record breaks the schema; every problem is listed",
         503 => "Restoring a backup; retry after Retry-After seconds",
@@ -210,6 +237,10 @@ fn error_schema() -> J {
         "problems": {"type": "array", "items": {"type": "object", "required": ["path", "message"],
             "properties": {"path": {"type": "string", "description": "JSON path in the body"}, "message": {"type": "string"}}}}
     }})
+}
+
+fn header_param(name: &str, description: &str) -> J {
+    json!({"name": name, "in": "header", "required": false, "schema": {"type": "string"}, "description": description})
 }
 
 fn param(name: &str, ty: &str, description: &str) -> J {

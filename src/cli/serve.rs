@@ -172,6 +172,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         },
         metrics: Default::default(),
         sync: watch.as_ref().map(|w| w.engine()),
+        body_timeout: limits.timeout,
     });
     let app = api::router(state, &limits);
     let header_timeout = limits.header_timeout;

@@ -89,6 +89,8 @@ pub struct FieldPlan<'s> {
     pub references: Option<String>,
     /// Write-only through the API: its name says it holds a credential ([`mark_hidden`]).
     pub hidden: bool,
+    /// `on_delete` when not the default (restrict): cascade for json-server's db.json.
+    pub on_delete: Option<&'static str>,
     /// The evidence, one short clause each.
     pub notes: Vec<String>,
 }
@@ -337,6 +339,7 @@ pub fn plan_field<'s>(name: &str, s: &'s Stats, ctx: Ctx) -> FieldPlan<'s> {
         enumeration: None,
         references: None,
         hidden: false,
+        on_delete: None,
         notes: Vec::new(),
     };
     let nn = s.non_null();

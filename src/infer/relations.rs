@@ -146,6 +146,15 @@ struct Target<'s> {
     name: String,
     column: String,
     hashes: &'s Hashes,
+    /// The json-server db.json the collection is a member of.
+    db_json: Option<String>,
+}
+
+/// The db.json file a collection is a member of (an array or a document of it), as json-server
+/// serves it.
+fn db_json<'c>(c: &'c CollectionPlan) -> Option<&'c str> {
+    (c.member.is_some() && matches!(c.format, Format::Array | Format::Document))
+        .then_some(c.source.as_str())
 }
 
 fn target_of<'s>(c: &CollectionPlan<'s>) -> Option<Target<'s>> {
@@ -155,6 +164,7 @@ fn target_of<'s>(c: &CollectionPlan<'s>) -> Option<Target<'s>> {
             name: c.name.clone(),
             column: k.clone(),
             hashes: f.stats.hashes.as_ref()?,
+            db_json: db_json(c).map(str::to_string),
         });
     }
     let column = match c.format {
@@ -167,6 +177,7 @@ fn target_of<'s>(c: &CollectionPlan<'s>) -> Option<Target<'s>> {
         name: c.name.clone(),
         column: column.into(),
         hashes: c.stats.keys.as_ref()?,
+        db_json: db_json(c).map(str::to_string),
     })
 }
 
@@ -195,12 +206,13 @@ pub fn link(plans: &mut [CollectionPlan]) {
     for ci in 0..plans.len() {
         let own_key = plans[ci].key.clone();
         let document = plans[ci].format == Format::Document;
+        let file = db_json(&plans[ci]).map(str::to_string);
         link_node(
             &mut plans[ci].node,
             &targets,
             &names,
             own_key.as_deref(),
-            true,
+            Some(file.as_deref()),
             document,
         );
     }
@@ -211,14 +223,15 @@ fn link_node(
     targets: &[Option<Target>],
     names: &[String],
     own_key: Option<&str>,
-    root: bool,
+    // `Some` for the record's top-level fields, with the db.json the collection is a member of.
+    root: Option<Option<&str>>,
     document: bool,
 ) {
     for f in &mut node.fields {
         match &mut f.kind {
-            Kind::Flatten(sub) => link_node(sub, targets, names, None, false, document),
+            Kind::Flatten(sub) => link_node(sub, targets, names, None, None, document),
             Kind::Child(child) => match &mut child.elements {
-                Elements::Objects(sub) => link_node(sub, targets, names, None, false, false),
+                Elements::Objects(sub) => link_node(sub, targets, names, None, None, false),
                 Elements::Scalars { .. } => id_list(f, targets, names, true),
             },
             Kind::Json {
@@ -226,11 +239,11 @@ fn link_node(
                 of: Some(_),
             } => id_list(f, targets, names, false),
             Kind::Scalar(_) => {
-                if root && own_key == Some(f.name.as_str()) {
+                if root.is_some() && own_key == Some(f.name.as_str()) {
                     continue;
                 }
-                reference(f, targets, names, document);
-                if root && f.references.is_none() {
+                reference(f, targets, names, document, root.flatten());
+                if root.is_some() && f.references.is_none() {
                     unique(f, targets, names);
                 }
             }
@@ -239,7 +252,14 @@ fn link_node(
     }
 }
 
-fn reference(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String], document: bool) {
+/// `db_json`: the json-server db.json whose member holds `f` at the top level of its records.
+fn reference(
+    f: &mut FieldPlan,
+    targets: &[Option<Target>],
+    names: &[String],
+    document: bool,
+    db_json: Option<&str>,
+) {
     if !key_capable(f.scalar_type()) {
         return;
     }
@@ -257,6 +277,20 @@ fn reference(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String], do
             f.index = !document;
             let idx = if document { "" } else { ", indexed" };
             f.notes.push(format!("all {} are keys of {}.{} → foreign key{idx}", count(distinct, "distinct value"), t.name, t.column));
+            // json-server's DELETE removes, with the record, every record whose `<x>Id` names a
+            // record of `<x>s` that is gone (its `getRemovable`): a project made from its
+            // db.json does the same. Everywhere else the default, restrict, refuses the delete.
+            if db_json.is_some()
+                && db_json == t.db_json.as_deref()
+                && f.name.ends_with("Id")
+                && names_collection(&f.name[..f.name.len() - 2], &t.name) == 2
+            {
+                f.on_delete = Some("cascade");
+                f.notes.push(format!(
+                    "on_delete = cascade: deleting a record of {} deletes the records whose {} names it, as json-server does with its db.json (elsewhere the default, restrict, refuses such a delete)",
+                    t.name, f.name
+                ));
+            }
         }
         Some(0) => {}
         Some(m) => f.notes.push(format!(

@@ -281,6 +281,9 @@ fn attributes(f: &FieldPlan) -> Vec<(String, String)> {
     }
     if let Some(r) = &f.references {
         a.push(("references".into(), s(r)));
+        if let Some(o) = f.on_delete {
+            a.push(("on_delete".into(), s(o)));
+        }
     }
     if f.index && f.references.is_none() {
         a.push(("index".into(), "true".into()));

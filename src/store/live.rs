@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use rusqlite::Connection;
 
-use super::{Store, StoreError, Tx, sqlite};
+use super::{Store, StoreError, Tx, contention, deadline, sqlite};
 use crate::config::Project;
 use crate::schema::Schema;
 
@@ -100,20 +100,42 @@ impl SqliteStore {
         f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let conn = self.take()?;
-        let deadline = Instant::now() + RETRY_FOR;
+        let writes = begin != "BEGIN";
+        // Retries end with the request they serve, if it ends first.
+        let deadline = deadline::retry_until(RETRY_FOR);
         let mut pause = Duration::from_millis(2);
         let result = loop {
-            let attempt = conn
-                .execute_batch(begin)
-                .map_err(StoreError::from)
+            let t0 = Instant::now();
+            let begun = conn.execute_batch(begin).map_err(StoreError::from);
+            if writes {
+                contention::waited(t0.elapsed());
+            }
+            let attempt = begun
                 .and_then(|_| f(&sqlite::SqliteTx(&conn)))
-                .and_then(|_| conn.execute_batch("COMMIT").map_err(StoreError::from))
+                // A write whose request already answered 408 is rolled back, not committed.
+                .and_then(|_| {
+                    if writes {
+                        deadline::may_commit()
+                    } else {
+                        Ok(())
+                    }
+                })
+                .and_then(|_| {
+                    let done = conn.execute_batch("COMMIT").map_err(StoreError::from);
+                    if writes {
+                        deadline::committed(done.is_ok());
+                    }
+                    done
+                })
                 .map_err(|e| with_system_error(e, &conn));
             if attempt.is_err() && !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
             match attempt {
                 Err(e) if e.is_busy() && Instant::now() < deadline => {
+                    if writes {
+                        contention::retried();
+                    }
                     tracing::debug!("database busy, retrying: {e}");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(100));

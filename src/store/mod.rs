@@ -8,8 +8,10 @@
 
 pub mod backend;
 pub mod bookkeeping;
+pub mod contention;
 pub mod cursor;
 pub mod database;
+pub mod deadline;
 pub mod digest;
 pub mod files;
 pub mod live;
@@ -41,6 +43,17 @@ pub enum StoreError {
     /// missing record, a record others still refer to.
     #[error("conflict: {}", list(.0))]
     Conflict(Vec<FieldError>),
+    /// A conditional write (`If-Match`) found the record missing or at another version than
+    /// the one expected: nothing was written.
+    #[error("{collection} record {key:?}: {reason}")]
+    Stale {
+        collection: String,
+        key: String,
+        reason: String,
+    },
+    /// The request's deadline passed before the write committed: it was rolled back.
+    #[error("the write took longer than the request may ({waited}); it was rolled back")]
+    TimedOut { waited: String },
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("{0:#}")]

@@ -325,13 +325,21 @@ impl<'s> Records<'s> {
 
     /// Replaces the record with this key, keeping its place in the collection; the key in the
     /// record, when present, must be this key. Returns the record it replaced.
+    ///
+    /// A body without its key field gets it last, as json-server's PUT does (lodash-id's
+    /// `replaceById` empties the record, copies the body in, then sets `id`).
     pub fn replace(
         &self,
         tx: &dyn Tx,
         key: &str,
-        record: Value,
+        mut record: Value,
         actor: &Actor,
     ) -> Result<(Value, Value), StoreError> {
+        if let (Some(field), Value::Object(fields)) = (self.key_field(), &mut record) {
+            if !fields.iter().any(|(k, _)| k == field) {
+                fields.push((field.to_string(), self.key_value(key)));
+            }
+        }
         self.replace_logged(tx, key, record, Log::New(actor))
     }
 
@@ -358,6 +366,43 @@ impl<'s> Records<'s> {
             log,
         )?;
         Ok((old, record))
+    }
+
+    /// Refuses the write about to be made to the record with this key unless the record is as
+    /// `expect` says (`None`: no condition). Called inside the write's transaction, before it
+    /// changes anything, so no other write can come between the check and the change.
+    pub fn expect(
+        &self,
+        tx: &dyn Tx,
+        key: &str,
+        expect: Option<&Expect>,
+    ) -> Result<(), StoreError> {
+        let Some(expect) = expect else {
+            return Ok(());
+        };
+        let current = self.get(tx, key)?;
+        let reason = match (expect, &current) {
+            (_, None) => "no such record, so no version of it matches".to_string(),
+            (Expect::Exists, Some(_)) => return Ok(()),
+            (Expect::Version(vs), Some(r)) => {
+                let now = version(r);
+                if vs.contains(&now) {
+                    return Ok(());
+                }
+                format!(
+                    "changed since it was read: its version is {now:?}, not {}; read it again and retry",
+                    vs.iter()
+                        .map(|v| format!("{v:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            }
+        };
+        Err(StoreError::Stale {
+            collection: self.name().to_string(),
+            key: key.to_string(),
+            reason,
+        })
     }
 
     /// Merges `changes` into the record's top-level fields (json-server's PATCH: fields present
@@ -1022,6 +1067,24 @@ impl<'s> Records<'s> {
 }
 
 /// Whether the key field's value `v` is the key `key` (as text: `7` and `"7"` both name key 7).
+/// What a conditional write expects of the record it changes (HTTP's `If-Match`).
+#[derive(Debug, Clone)]
+pub enum Expect {
+    /// That it exists (`*`).
+    Exists,
+    /// That its [`version`] is one of these.
+    Version(Vec<String>),
+}
+
+/// A record's version: the first 128 bits of the SHA-256 of its compact JSON text, in hex. It
+/// changes exactly when the record does (a field, a value, the order of its keys, a number's
+/// spelling), whoever changed it: the API, another server, or the sync applying its file.
+pub fn version(record: &Value) -> String {
+    use sha2::{Digest as _, Sha256};
+    let hash = Sha256::digest(crate::json::to_compact_string(record).as_bytes());
+    hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn key_matches(v: &Value, key: &str) -> bool {
     match v {
         Value::String(s) => s == key,

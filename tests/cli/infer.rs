@@ -240,6 +240,8 @@ fn tinydb_written_by_tinydb() {
     assert_eq!(s(&field(books, &["editions"]), "table"), Some("editions"));
     let loans = coll(&c, "loans");
     assert_eq!(s(&field(loans, &["book_id"]), "references"), Some("books"));
+    // Outside a json-server db.json, the default (restrict) stays.
+    assert_eq!(field(loans, &["book_id"]).get("on_delete"), None);
     let status = field(loans, &["status"]);
     assert_eq!(status["enum"].as_array().unwrap().len(), 3);
     assert_eq!(s(&field(loans, &["lent_at"]), "type"), Some("timestamp"));
@@ -277,6 +279,16 @@ fn json_server_db_json() {
     assert_eq!(
         s(&field(comments, &["postId"]), "references"),
         Some("posts")
+    );
+    // json-server deletes a post's comments with it: a project made of its db.json does too
+    // (issue #18), and the comment says why.
+    assert_eq!(
+        s(&field(comments, &["postId"]), "on_delete"),
+        Some("cascade")
+    );
+    assert!(
+        text.contains("deleting a record of posts deletes the records whose postId names it, as json-server does with its db.json"),
+        "{text}"
     );
     assert_eq!(
         field(comments, &["userId"]).get("references"),

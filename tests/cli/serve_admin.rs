@@ -350,6 +350,20 @@ fn serve_admin_openapi_names_every_route_and_every_example_record_validates() {
                 for q in ["_page", "_limit", "_sort", "_order", "q", "_embed"] {
                     assert!(params.contains(&q), "{name}: {base} lacks {q}");
                 }
+                // Conditional requests (issue #18): 304 on reads, If-Match and 412 on writes.
+                let one = &paths[&format!("{base}/{{id}}")];
+                assert!(one["get"]["responses"]["304"].is_object(), "{name}: {base}");
+                for m in ["put", "patch", "delete"] {
+                    assert!(one[m]["responses"]["412"].is_object(), "{name}: {m} {base}");
+                    assert!(
+                        one[m]["parameters"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|p| p["name"] == "If-Match" && p["in"] == "header"),
+                        "{name}: {m} {base} lacks If-Match"
+                    );
+                }
                 let l = call("GET", &s.url(&base), None, None);
                 l.status(200);
                 serde_json::from_str::<J>(&l.body)

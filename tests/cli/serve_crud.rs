@@ -277,3 +277,100 @@ fn serve_crud_on_every_example_then_export_gives_the_files_back() {
         }
     }
 }
+
+/// Conditional requests (issue #18): a strong `ETag` on records, documents and lists;
+/// `If-None-Match` answers 304; `If-Match` on PUT, PATCH and DELETE answers 412 on another
+/// version and changes nothing; every answer says `Cache-Control: no-cache`, as json-server.
+#[test]
+fn serve_crud_conditional_requests() {
+    use crate::serve::call_with;
+    let p = example("jsonserver", TOKENS);
+    let s = Server::start(&p, &[], &[("SERVE_TEST_TOKEN", TOKEN)]);
+    let url = s.url("/api/posts/1");
+    let etag = |r: &crate::serve::Resp| r.header("etag").expect("an ETag").to_string();
+    // The status of a GET revalidating `tag`, and of a PATCH of `url` on condition `tag`.
+    let revalidate =
+        |url: &str, tag: &str| call_with("GET", url, None, None, &[("If-None-Match", tag)]).status;
+    let patch_if = |url: &str, body: &str, tag: &str| {
+        call_with("PATCH", url, Some(TOKEN), Some(body), &[("If-Match", tag)])
+    };
+
+    let r = call("GET", &url, None, None);
+    r.status(200);
+    let tag = etag(&r);
+    assert!(
+        tag.starts_with('"') && !tag.starts_with("W/"),
+        "strong: {tag}"
+    );
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+    let before = r.body.clone();
+    let r = call_with("GET", &url, None, None, &[("If-None-Match", &tag)]);
+    r.status(304);
+    assert_eq!((r.body.as_str(), etag(&r)), ("", tag.clone()));
+    let list_tag = etag(&call("GET", &s.url("/api/posts"), None, None));
+    assert_eq!(revalidate(&s.url("/api/posts"), &list_tag), 304);
+
+    // Another version, a weak tag, or none that exists: 412, and nothing changes.
+    for wrong in [r#""0123""#, &format!("W/{tag}"), ""] {
+        let r = patch_if(&url, r#"{"views": 7}"#, wrong);
+        assert_eq!(r.status, 412, "If-Match {wrong:?}: {}", r.body);
+        assert!(r.body.contains("nothing was written"), "{}", r.body);
+    }
+    assert_eq!(call("GET", &url, None, None).body, before);
+    assert_eq!(audit_actions(&s, "posts", Some("1")), Vec::<String>::new());
+
+    // The current version: the write goes through and answers the new version.
+    let r = patch_if(&url, r#"{"views": 7}"#, &tag);
+    r.status(200);
+    let new_tag = etag(&r);
+    assert_ne!(new_tag, tag);
+    assert_eq!(etag(&call("GET", &url, None, None)), new_tag);
+    assert_eq!(revalidate(&url, &tag), 200);
+    assert_eq!(revalidate(&s.url("/api/posts"), &list_tag), 200);
+    for (m, body) in [("PUT", Some(r#"{"title": "stale"}"#)), ("DELETE", None)] {
+        let r = call_with(m, &url, Some(TOKEN), body, &[("If-Match", &tag)]);
+        assert_eq!(r.status, 412, "{m} with the old version: {}", r.body);
+    }
+
+    // Several writers holding the same version: exactly one wins (the check is inside the
+    // write's transaction), the others are told the record changed.
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let (url, new_tag) = (&url, &new_tag);
+                sc.spawn(move || {
+                    patch_if(url, &format!(r#"{{"views": {}}}"#, 100 + i), new_tag).status
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 412).count(),
+        5,
+        "{statuses:?}"
+    );
+
+    // `*`: any version of a record that exists; a missing record has none.
+    let current = etag(&call("GET", &url, None, None));
+    call_with("DELETE", &url, Some(TOKEN), None, &[("If-Match", &current)]).status(200);
+    let r = call_with(
+        "PUT",
+        &url,
+        Some(TOKEN),
+        Some(r#"{"title": "x"}"#),
+        &[("If-Match", "*")],
+    );
+    assert_eq!(r.status, 412, "{}", r.body);
+
+    // A document: the same rules.
+    let doc = s.url("/api/profile");
+    let tag = etag(&call("GET", &doc, None, None));
+    assert_eq!(patch_if(&doc, r#"{"bio": "x"}"#, r#""0""#).status, 412);
+    patch_if(&doc, r#"{"bio": "x"}"#, &tag).status(200);
+}

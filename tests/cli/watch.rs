@@ -90,23 +90,35 @@ fn renamed_text(p: &crate::util::Project, rel: &str, from: &str, to: &str) -> St
     text.replace(from, to)
 }
 
-#[test]
-fn serve_watch_follows_edits_adds_deletes_and_renames_of_a_folder() {
+/// The personas example served with `--watch`, once in sync.
+fn personas_in_sync() -> (crate::util::Project, Server) {
     let p = example("personas", SYNC);
     let s = Server::start(&p, &["--watch"], &[]);
     wait_for("the initial sync", || {
         (field(&sync_state(&s), "state").as_deref() == Some("in sync")).then_some(())
     });
+    (p, s)
+}
 
-    // Written in place.
+/// Renames Lena in her file, in place, and waits until the API shows it; gives the new text.
+fn rename_lena_on_disk(p: &crate::util::Project, s: &Server) -> String {
     let text = renamed_text(
-        &p,
+        p,
         "personas/lena-weber.json",
         "\"Lena Weber\"",
         "\"Lena W.\"",
     );
     p.write("personas/lena-weber.json", &text);
-    wait_field(&s, "/api/personas/lena-weber", "name", "Lena W.");
+    wait_field(s, "/api/personas/lena-weber", "name", "Lena W.");
+    text
+}
+
+#[test]
+fn serve_watch_follows_edits_adds_deletes_and_renames_of_a_folder() {
+    let (p, s) = personas_in_sync();
+
+    // Written in place.
+    rename_lena_on_disk(&p, &s);
 
     // Added, in the folder's style.
     p.write("personas/neu.json", persona("neu", "Neu Person"));
@@ -821,4 +833,43 @@ fn a_restore_under_watch_compares_the_files_with_the_restored_database() {
     wait_field(&s, "/api/personas/neu", "name", "Neu Person");
     assert_eq!(s.stop(), Some(0));
     p.jl(&["verify"]).ok();
+}
+
+/// A watched record's `ETag` changes when its file changes on disk (issue #18): a write that
+/// names the version read before the edit answers 412 and changes nothing; one naming the new
+/// version goes through to the file.
+#[test]
+fn serve_watch_etag_follows_the_file() {
+    use crate::serve::call_with;
+    let (p, s) = personas_in_sync();
+    let url = s.url("/api/personas/lena-weber");
+    let etag = |r: &crate::serve::Resp| r.header("etag").expect("an ETag").to_string();
+    let old = etag(&call("GET", &url, None, None));
+
+    let text = rename_lena_on_disk(&p, &s);
+    let new = etag(&call("GET", &url, None, None));
+    assert_ne!(new, old, "the file changed, so did the record's version");
+
+    let r = call_with(
+        "PATCH",
+        &url,
+        None,
+        Some(r#"{"name": "Lena Stale"}"#),
+        &[("If-Match", &old)],
+    );
+    assert_eq!(r.status, 412, "{}", r.body);
+    assert_eq!(
+        String::from_utf8(p.read("personas/lena-weber.json")).unwrap(),
+        text
+    );
+    call_with(
+        "PATCH",
+        &url,
+        None,
+        Some(r#"{"name": "Lena Fresh"}"#),
+        &[("If-Match", &new)],
+    )
+    .status(200);
+    let file = String::from_utf8(p.read("personas/lena-weber.json")).unwrap();
+    assert!(file.contains("Lena Fresh"), "{file}");
 }

@@ -17,11 +17,19 @@ const JS_WORD: &str = "0-9A-Za-z_";
 const JS_DIGIT: &str = "0-9";
 const NOTHING: &str = r"[^\x{0}-\x{10FFFF}]";
 
+/// The most memory one compiled `_like` pattern may take.
+const PROGRAM_LIMIT: usize = 1 << 20;
+
 /// Compiles a `_like` pattern, case-insensitive, as json-server does.
 pub fn compile(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern)?;
     RegexBuilder::new(&translated)
         .case_insensitive(true)
+        // The compiled program and the lazy DFA's cache each get a budget (the crate's
+        // defaults are 10 MiB and 2 MiB): a pattern such as `(\w{1,1000}){1,1000}` is refused
+        // rather than compiled at length.
+        .size_limit(PROGRAM_LIMIT)
+        .dfa_size_limit(PROGRAM_LIMIT)
         .build()
         .map_err(|e| {
             let detail = e.to_string();

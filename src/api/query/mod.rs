@@ -228,6 +228,7 @@ impl ListQuery {
     }
 
     fn from_grouped(grouped: Vec<(String, Param)>) -> Result<ListQuery, QueryError> {
+        like_budget(&grouped)?;
         let get = |name: &str| grouped.iter().find(|(k, _)| k == name).map(|(_, p)| p);
         let q = match get("q").filter(|p| p.truthy()) {
             None => None,
@@ -402,6 +403,33 @@ impl ListQuery {
             sort,
         }
     }
+}
+
+/// The most bytes of `_like` patterns one request may send, all patterns together.
+pub const LIKE_MAX_BYTES: usize = 4096;
+/// The most `_like` patterns one request may send.
+pub const LIKE_MAX_PATTERNS: usize = 16;
+
+/// A request's budget for `_like`: compiling a pattern costs time and memory that grow with
+/// it (each is also capped when compiled, [`like::compile`]), so one request may send only so
+/// many, so long; more is refused (400) before anything is compiled.
+fn like_budget(grouped: &[(String, Param)]) -> Result<(), QueryError> {
+    let (mut count, mut bytes) = (0, 0);
+    for (_, p) in grouped.iter().filter(|(k, _)| k.ends_with("_like")) {
+        for i in &p.items {
+            count += 1;
+            bytes += i.js_string().len();
+        }
+    }
+    if count > LIKE_MAX_PATTERNS || bytes > LIKE_MAX_BYTES {
+        return Err(QueryError::Pattern {
+            param: "_like".into(),
+            message: format!(
+                "{count} patterns of {bytes} bytes in all; one request may send at most {LIKE_MAX_PATTERNS} `_like` patterns of {LIKE_MAX_BYTES} bytes in all"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn operands(key: &str, p: &Param, op: Op) -> Result<Vec<Operand>, QueryError> {
@@ -979,6 +1007,16 @@ mod tests {
         assert_eq!(ids(&go("s_like=^[ab]$", DATA)), "1,2");
         assert_eq!(ids(&go("q=A", DATA)), "2");
         assert!(ListQuery::parse(&[("s_like".into(), "(a)\\1".into())]).is_err());
+        // The budget per request: too many patterns, or too long in all, or one too costly.
+        let many: Vec<(String, String)> = (0..=LIKE_MAX_PATTERNS)
+            .map(|_| ("s_like".into(), "a".into()))
+            .collect();
+        assert!(ListQuery::parse(&many).is_err());
+        let long = [("s_like".into(), "a".repeat(LIKE_MAX_BYTES + 1))];
+        assert!(ListQuery::parse(&long).is_err());
+        let costly = [("s_like".into(), "(\\w{1,1000}){1,1000}".into())];
+        let e = ListQuery::parse(&costly).unwrap_err().to_string();
+        assert!(e.contains("size limit"), "{e}");
     }
 
     #[test]

@@ -93,7 +93,15 @@ impl PgConn {
         }
         .map_err(pg)?;
         let out = f(&PgTx::new(&mut tx, &mut self.statements))?;
-        tx.commit().map_err(pg)?;
+        // A write whose request already answered 408 is rolled back (dropping `tx`).
+        if mode == Mode::Write {
+            crate::store::deadline::may_commit()?;
+        }
+        let done = tx.commit().map_err(pg);
+        if mode == Mode::Write {
+            crate::store::deadline::committed(done.is_ok());
+        }
+        done?;
         Ok(out)
     }
 }

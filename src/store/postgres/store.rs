@@ -121,7 +121,7 @@ impl PgStore {
         mode: Mode,
         f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let deadline = Instant::now() + RETRY_FOR;
+        let deadline = crate::store::deadline::retry_until(RETRY_FOR);
         let mut lease = Lease {
             store: self,
             conn: Some(self.take(deadline)?),
