@@ -39,8 +39,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 
 /// How often an open event stream looks for changes.
 const TICK: Duration = Duration::from_millis(500);
-/// Records changed by something the audit log does not see (another program writing the
-/// database directly) still show within this long.
+/// Records changed by something the audit log does not see (a program writing to the database
+/// directly; `--store json`, which keeps no audit log) still show within this long.
 const RECOUNT: Duration = Duration::from_secs(30);
 
 /// The paths of the dashboard's own files, which need no token.
