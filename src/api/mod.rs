@@ -1,7 +1,8 @@
 //! The HTTP API of `jsonlift serve`: the collections under a prefix in the shapes of their
 //! source files, `/db`, and `/_admin`. One module per resource kind; [`error`] maps failures to
 //! statuses; [`auth`] guards writes; the work happens in [`crate::store`] on blocking threads.
-//! [`backups`] takes and restores database backups while serving.
+//! [`backups`] takes and restores database backups while serving; [`dashboard`] is the page
+//! for people at `/_admin/`.
 
 pub mod admin;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod body;
 pub mod collection;
 pub mod conditional;
 pub mod cors;
+pub mod dashboard;
 pub mod db;
 pub mod document;
 pub mod error;
@@ -57,6 +59,9 @@ pub struct AppState {
     pub sync: Option<Arc<crate::sync::Engine>>,
     /// How long reading a body may take on the routes without a request timeout.
     pub body_timeout: Duration,
+    /// Set to `true` when the server stops: responses that would never end on their own (the
+    /// dashboard's event stream) end then, so the graceful shutdown does not wait for them.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -140,6 +145,11 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .route("/_admin/metrics", get(metrics::get))
         .route("/_admin/openapi.json", get(openapi::get))
         .route("/_admin/sync", get(sync::get))
+        .route("/_admin", get(dashboard::redirect))
+        .route("/_admin/", get(dashboard::page))
+        .route("/_admin/dashboard.js", get(dashboard::script))
+        .route("/_admin/dashboard.css", get(dashboard::style))
+        .route("/_admin/overview", get(dashboard::overview))
         .route_layer(axum::middleware::from_fn(metrics::mark_route));
     for (ci, route) in state.routes.iter().enumerate() {
         let base = format!("{}/{route}", state.prefix);
@@ -177,6 +187,8 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .route("/_admin/restore", post(backups::restore))
         // A full rescan reads every file: as long as the sources are large.
         .route("/_admin/sync/reload", post(sync::reload))
+        // The dashboard's event stream stays open as long as the page does.
+        .route("/_admin/events", get(dashboard::events))
         .route_layer(axum::middleware::from_fn(metrics::mark_route));
     app.fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(

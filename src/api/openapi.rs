@@ -429,6 +429,21 @@ fn admin_paths(paths: &mut Map<String, J>) {
         ),
         ("/_admin/backups", "post", "Take a backup now", ok(&any)),
         (
+            "/_admin/overview",
+            "get",
+            "Collections with their counts, the live sync's state, the audit log's last id",
+            ok(&any),
+        ),
+        (
+            "/_admin/events",
+            "get",
+            "The overview as Server-Sent Events, whenever it changes",
+            (
+                "200",
+                json!({"description": "Server-Sent Events: `overview` and `problem`", "content": {"text/event-stream": {"schema": {"type": "string"}}}}),
+            ),
+        ),
+        (
             "/_admin/restore",
             "post",
             "Restore a backup while serving",

@@ -88,6 +88,18 @@ pub async fn trace(State(state): State<Shared>, mut req: Request, next: Next) ->
 pub async fn authorize(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
     let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let admin = req.uri().path().starts_with("/_admin");
+    // The dashboard's page, script and style sheet hold no data, and a browser opening the
+    // page has no token to send: they are served to anyone (on loopback names only, without
+    // tokens), also when a link on another site leads there. The page asks for the data with
+    // the user's token like any client.
+    if read && super::dashboard::is_asset(req.uri().path()) {
+        if !state.auth.has_tokens()
+            && let Err(m) = loopback_host(&req)
+        {
+            return ApiError::Forbidden(m).into_response();
+        }
+        return next.run(req).await;
+    }
     let needs = needed_scope(read, req.uri().path());
     let header = req
         .headers()

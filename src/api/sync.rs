@@ -21,7 +21,7 @@ fn engine(s: &Shared) -> Result<std::sync::Arc<Engine>, ApiError> {
     })
 }
 
-fn reply(status: StatusCode, v: &Value) -> Response {
+pub(super) fn reply(status: StatusCode, v: &Value) -> Response {
     let mut r = (
         status,
         serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into()),
@@ -49,7 +49,13 @@ fn problem(p: &Problem) -> Value {
 /// collections, documents, last sync, pending events and the files not applied, each with
 /// file, line, column, JSON path and message.
 pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
-    let snap = engine(&s)?.state().snapshot();
+    engine(&s)?;
+    Ok(reply(StatusCode::OK, &status(&s).unwrap_or_default()))
+}
+
+/// The body of `GET /_admin/sync`; `None` when the files are not watched.
+pub fn status(s: &Shared) -> Option<Value> {
+    let snap = s.sync.as_ref()?.state().snapshot();
     let sources: Vec<Value> = snap
         .sources
         .iter()
@@ -64,14 +70,11 @@ pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
             })
         })
         .collect();
-    Ok(reply(
-        StatusCode::OK,
-        &json!({
-            "state": snap.phase.as_str(),
-            "debounce_ms": snap.debounce_ms,
-            "sources": sources,
-        }),
-    ))
+    Some(json!({
+        "state": snap.phase.as_str(),
+        "debounce_ms": snap.debounce_ms,
+        "sources": sources,
+    }))
 }
 
 /// `POST /_admin/sync/reload`: every file of every source compared with the database and

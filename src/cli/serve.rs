@@ -173,8 +173,9 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         metrics: Default::default(),
         sync: watch.as_ref().map(|w| w.engine()),
         body_timeout: limits.timeout,
+        closing: tokio::sync::watch::channel(false).0,
     });
-    let app = api::router(state, &limits);
+    let app = api::router(state.clone(), &limits);
     let header_timeout = limits.header_timeout;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -189,7 +190,11 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         println!("jsonlift serve: listening on http://{bound}{prefix}");
         use std::io::Write;
         std::io::stdout().flush()?;
-        api::listen::serve(listener, app, header_timeout, shutdown()).await;
+        let stop = async move {
+            shutdown().await;
+            state.closing.send_replace(true);
+        };
+        api::listen::serve(listener, app, header_timeout, stop).await;
         Ok::<_, anyhow::Error>(())
     })?;
     // The watcher stops after the last request; the change being applied is committed first.

@@ -46,6 +46,8 @@
 //! - `watch`: live file sync (`serve --watch`, `watch`): edits, adds, deletes, renames, every
 //!   editor save pattern and a 500-file burst on real files; broken files reported and kept at
 //!   their last good version; single-file sources diffed record by record; reload; the ledger.
+//! - `dashboard`: the page at `/_admin/` in headless Chromium (WebDriver over HTTP): a token
+//!   typed in, files edited on disk and the page following by itself, escaping, its CSP.
 //! - `crash_backup`: `backup`, `restore` and `restore --at` SIGKILLed at random moments and at
 //!   each step: the live database old or new, never a broken backup listed as valid.
 
@@ -63,6 +65,7 @@ mod compat;
 mod corpus;
 mod crash;
 mod crash_backup;
+mod dashboard;
 mod evolve;
 mod examples;
 mod infer;

@@ -15,12 +15,12 @@ use crate::serve::{Server, call, example};
 use crate::util::*;
 
 /// A short debounce keeps the tests quick; the behaviour is the same at the default 500 ms.
-const SYNC: &str = "[sync]\ndebounce_ms = 100\n";
+pub const SYNC: &str = "[sync]\ndebounce_ms = 100\n";
 
 /// Polls `f` until it gives a value, or fails the test after 60 s (a deadline for a broken
 /// sync, not a measure of speed).
 #[track_caller]
-fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
     wait_long(what, 60, f)
 }
 
