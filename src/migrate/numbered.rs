@@ -204,11 +204,21 @@ fn only_comments(sql: &str) -> bool {
 /// Runs one file's statements on `conn` (inside the caller's transaction) and records it. A
 /// statement that fails is named by file and line.
 pub fn apply(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
+    run_statements(f, |sql| conn.execute_batch(sql).map_err(|e| e.to_string()))?;
+    record(conn, f, at)
+}
+
+/// Runs one file's statements, each with `exec` (on either database); a statement that fails
+/// is named by file and line.
+pub fn run_statements(
+    f: &SqlFile,
+    mut exec: impl FnMut(&str) -> Result<(), String>,
+) -> anyhow::Result<()> {
     for (line, sql) in statements(&f.text) {
         if only_comments(&sql) {
             continue;
         }
-        conn.execute_batch(&sql).map_err(|e| {
+        exec(&sql).map_err(|e| {
             anyhow::anyhow!(
                 "{}:{line}: {e}\n  in: {}\nEverything this migration did was rolled back.",
                 f.path.display(),
@@ -219,20 +229,22 @@ pub fn apply(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
             )
         })?;
     }
-    record(conn, f, at)
+    Ok(())
+}
+
+/// What the ledger keeps of `f` once applied.
+pub fn applied(f: &SqlFile, at: &str) -> AppliedMigration {
+    AppliedMigration {
+        number: f.number,
+        name: f.name.clone(),
+        sha256: f.sha256.clone(),
+        applied_at: at.to_string(),
+    }
 }
 
 /// Records that `f` was applied.
 pub fn record(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
-    bookkeeping::record_migration(
-        conn,
-        &AppliedMigration {
-            number: f.number,
-            name: f.name.clone(),
-            sha256: f.sha256.clone(),
-            applied_at: at.to_string(),
-        },
-    )?;
+    bookkeeping::record_migration(conn, &applied(f, at))?;
     Ok(())
 }
 

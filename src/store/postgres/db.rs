@@ -192,3 +192,36 @@ pub fn drop_sql(schema: &Schema) -> Vec<String> {
     }
     out
 }
+
+/// Runs statements written by a user (a numbered SQL migration) inside the caller's
+/// transaction; the error is PostgreSQL's own message, with its detail and hint.
+pub fn run_script(client: &mut impl postgres::GenericClient, sql: &str) -> Result<(), String> {
+    client
+        .batch_execute(sql)
+        .map_err(|e| match e.as_db_error() {
+            Some(d) => {
+                let mut m = d.message().to_string();
+                if let Some(x) = d.detail() {
+                    m.push_str(&format!(" ({x})"));
+                }
+                if let Some(x) = d.hint() {
+                    m.push_str(&format!("; hint: {x}"));
+                }
+                m
+            }
+            None => e.to_string(),
+        })
+}
+
+/// Puts the id sequence of jsonlift's own `table` after its largest id, once rows were given
+/// their ids (a copy, a ledger row written beside one).
+pub fn sync_id_sequence(
+    client: &mut impl postgres::GenericClient,
+    table: &str,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        &format!("SELECT setval(pg_get_serial_sequence($1, 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM {}", quote(table)),
+        &[&table],
+    )?;
+    Ok(())
+}
