@@ -307,6 +307,8 @@ fn init_and_infer_read_the_legacy_tables() {
         "[collections.media_metadata.fields.seasons.fields.episodes]",
         // A declared foreign key.
         "a foreign key to table media_metadata in the database",
+        // And thumbnails.media_id, declared nowhere, found by its values (seed 002).
+        "all 3 distinct values are keys of media_metadata.id (no collection is named media; the values match media_metadata, which shares the word \"media\", and no other collection) → foreign key, indexed\nmedia_id = { type = \"integer\", required = true, references = \"media_metadata\" }",
         "key = \"snapshot_id\"",
         // No primary key: a unique column never null is the key.
         "# key \"slug\": a unique index in the database, never null\nkey = \"slug\"",
