@@ -14,18 +14,20 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use super::numbered::{self, SqlFile};
 use super::plan;
-use super::{Options, Report, database_name, migrate as migrate_sqlite};
+use super::{Options, Report, database_name, db_backup_options, migrate as migrate_sqlite};
 use crate::config::Project;
 use crate::copy::{CopyReport, fill_postgres, fill_sqlite};
 use crate::schema::Schema;
 use crate::schema::ddl::quote;
 use crate::store::backend::{Evolution, LedgerRow};
 use crate::store::postgres::connect::PgUrl;
-use crate::store::postgres::db::{PgConn, drop_sql, jsonlift_tables, run_script, sync_id_sequence};
+use crate::store::postgres::db::{
+    PgConn, SESSIONS_GRACE, drop_sql, jsonlift_tables, other_sessions, run_script, sync_id_sequence,
+};
 use crate::store::postgres::tx::{PgTx, Statements};
 use crate::store::{StoreError, Tx};
 
@@ -59,6 +61,37 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         .map(|(toml, _)| plan::old_schema(project, toml))
         .transpose()?;
     let as_made = old.as_ref().unwrap_or(&schema);
+    let changing = kept
+        .schema
+        .as_ref()
+        .is_some_and(|(toml, _)| *toml != plan::saved_toml(project).unwrap_or_default());
+    if changing && !opts.dry_run {
+        // A running server keeps the schema it started with: tables changed under it would be
+        // written in the old shape.
+        let others = other_sessions(&mut tx, project.pg_schema(), SESSIONS_GRACE)?;
+        if !others.is_empty() {
+            bail!(
+                "changing the tables in place needs every `jsonlift serve` on this database stopped (a running server keeps the schema it started with): {name} is in use by {}; nothing was changed",
+                others.join("; ")
+            );
+        }
+    }
+    // A database backup before changing it, so the change can be undone (`jsonlift restore`);
+    // taken by pg_dump in its own snapshot, which this transaction has not changed yet.
+    let before = if !existing.is_empty()
+        && opts.database_backups
+        && !opts.dry_run
+        && (changing || opts.reimport || !files.is_empty())
+    {
+        Some(
+            crate::backup::take_database(project, db_backup_options(project, "migrate-before"))
+                .context("backing up the database before changing it; nothing was changed")?,
+        )
+    } else {
+        None
+    };
+    // Discarded unless the change is committed.
+    let mut discard = Discard(before.clone());
     if !existing.is_empty() {
         // Other writers wait until this run commits or rolls back (readers go on): what is read
         // now is what is replaced at the end.
@@ -211,10 +244,30 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     crate::backup::pause_at("migrate:postgres-written");
     tx.commit()
         .with_context(|| format!("committing {name}; nothing was committed"))?;
+    discard.0 = None;
     if !report.evolved.is_empty() {
         crate::backup::pause_at("evolve:committed");
     }
+    if before.is_some()
+        && let Err(e) =
+            crate::backup::take_database(project, db_backup_options(project, "migrate-after"))
+    {
+        tracing::warn!(
+            "the migration is committed, but the database backup after it failed: {e:#}; run `jsonlift backup`"
+        );
+    }
     Ok(report)
+}
+
+/// Deletes the database backup taken before a change that was not committed.
+struct Discard(Option<crate::backup::manifest::Entry>);
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            b.discard();
+        }
+    }
 }
 
 /// A SQLite copy of what PostgreSQL holds, at `dir/copy.db`, for `jsonlift plan`: the tables

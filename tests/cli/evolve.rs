@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::backend::{on_postgres, sqlite_only};
+use crate::backend::on_postgres;
 use crate::serve::{Server, call};
 use crate::util::*;
 
@@ -260,12 +260,18 @@ fn a_collection_added_is_loaded_from_its_file_and_one_removed_is_dropped() {
     // The edits to posts are still there.
     assert_eq!(p.sql1("SELECT title FROM posts WHERE id = 1"), "edited");
     p.write_toml(&toml(BASE));
+    let backups = p.jl(&["backups"]).stdout.matches("migrate-before").count();
     p.jl(&["plan"])
         .ok()
         .stdout_has("authors: removed from jsonlift.toml")
         .stdout_has("DROP TABLE \"authors\"");
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
     assert!(!p.has_table("authors"));
+    // The dropped table is in the backup taken before.
+    assert_eq!(
+        p.jl(&["backups"]).stdout.matches("migrate-before").count(),
+        backups + 1
+    );
     assert_eq!(
         p.sql1("SELECT count(*) FROM _jsonlift_sources WHERE path = 'authors.json'"),
         "0"
@@ -290,6 +296,7 @@ fn db_state(p: &Project) -> (Vec<u8>, Vec<String>) {
 fn a_change_the_records_do_not_fit_is_refused_listing_every_one_and_writes_nothing() {
     let p = edited_project();
     let before = db_state(&p);
+    let backups = p.jl(&["backups"]).stdout;
 
     // A new required field without a default.
     p.write_toml(&toml(&format!(
@@ -328,6 +335,11 @@ fn a_change_the_records_do_not_fit_is_refused_listing_every_one_and_writes_nothi
         .stderr_has("posts id=3: $.views:")
         .stderr_has("(value 30)");
     assert_eq!(db_state(&p), before, "a refused change writes nothing");
+    assert_eq!(
+        p.jl(&["backups"]).stdout,
+        backups,
+        "the backup taken before a refused change is not kept"
+    );
 
     // Put back, the database is as it was and serves.
     p.write_toml(&toml(BASE));
@@ -654,12 +666,6 @@ fn a_database_from_before_the_kept_schema_is_planned_after_one_plain_migrate() {
 
 #[test]
 fn a_change_of_tables_waits_for_the_servers_to_stop() {
-    if sqlite_only(
-        "a_change_of_tables_waits_for_the_servers_to_stop",
-        "the lock a server holds on the SQLite file",
-    ) {
-        return;
-    }
     let p = edited_project();
     let s = Server::start(&p, &[], &[]);
     p.write_toml(&toml(&format!("{BASE}\ncolor = \"text\"")));

@@ -225,3 +225,60 @@ pub fn sync_id_sequence(
     )?;
     Ok(())
 }
+
+/// How long a restore or a change of tables waits for the sessions of a server that was just
+/// stopped to end before it counts them as in use (PostgreSQL ends a backend once it reads its
+/// client's EOF).
+pub const SESSIONS_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The other jsonlift processes working on `pg_schema` (a `serve`, a `migrate`), each as "pid P
+/// on HOST since TIME, N sessions", once those that are going have had `grace` to go. Each
+/// jsonlift connection names its process and schema in `application_name`
+/// ([`PgConn::application_name`]); other applications are not seen.
+pub fn other_sessions(
+    client: &mut impl postgres::GenericClient,
+    pg_schema: &str,
+    grace: std::time::Duration,
+) -> Result<Vec<String>, postgres::Error> {
+    let me = std::process::id();
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let rows = client.query(
+            "SELECT pid, application_name, coalesce(host(client_addr), 'local socket'), \
+             to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS') \
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND application_name LIKE 'jsonlift %/%' ORDER BY pid",
+            &[],
+        )?;
+        // Per process: its sessions, where from, since when.
+        let mut others: std::collections::BTreeMap<u32, (usize, String, String)> =
+            Default::default();
+        for r in &rows {
+            let app: String = r.get(1);
+            let Some(pid) = app
+                .strip_prefix("jsonlift ")
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me || app != PgConn::application_name_of(pid, pg_schema) {
+                continue;
+            }
+            let e = others.entry(pid).or_insert_with(|| (0, r.get(2), r.get(3)));
+            e.0 += 1;
+        }
+        if others.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(others
+                .iter()
+                .map(|(pid, (n, host, since))| {
+                    format!(
+                        "pid {pid} on {host} since {since}, {n} session{}",
+                        if *n == 1 { "" } else { "s" }
+                    )
+                })
+                .collect());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
