@@ -26,7 +26,8 @@ use crate::schema::ddl::quote;
 use crate::store::backend::{Evolution, LedgerRow};
 use crate::store::postgres::connect::PgUrl;
 use crate::store::postgres::db::{
-    PgConn, SESSIONS_GRACE, drop_sql, jsonlift_tables, other_sessions, run_script, sync_id_sequence,
+    PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, run_script,
+    sync_id_sequence,
 };
 use crate::store::postgres::tx::{PgTx, Statements};
 use crate::store::{StoreError, Tx};
@@ -183,6 +184,16 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         return Ok(report);
     }
     if rewrite {
+        // What the app made on jsonlift's tables (its tables' foreign keys into them, its
+        // views) is put back once they are rewritten; a key the new tables cannot hold
+        // refuses the change.
+        let names: Vec<String> = as_made
+            .tables
+            .iter()
+            .chain(&schema.tables)
+            .map(|t| t.name.clone())
+            .collect();
+        let dependents = dependents(&mut tx, &names)?;
         // The tables as they were made go (a dropped collection's, a nested field's child
         // table), then the scratch database replaces jsonlift's tables.
         tx.batch_execute(&drop_sql(as_made).join(";\n"))?;
@@ -206,6 +217,13 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
                 )
             })
             .with_context(|| format!("writing {name}; nothing was committed"))?;
+        for sql in &dependents {
+            run_script(&mut tx, sql).map_err(|e| {
+                anyhow::anyhow!(
+                    "{sql}: {e}\nthe app's own table or view no longer fits jsonlift's new tables; change it in a numbered SQL migration first; nothing was committed"
+                )
+            })?;
+        }
     }
     if let Some(s) = keep {
         PgTx::new(&mut tx, statements).evolution_write(&Evolution {

@@ -679,3 +679,46 @@ fn a_change_of_tables_waits_for_the_servers_to_stop() {
     s.stop();
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
 }
+
+#[test]
+fn the_apps_own_tables_and_views_on_the_collections_survive_an_evolution() {
+    let p = edited_project();
+    p.write(
+        "migrations/001_app.sql",
+        "CREATE TABLE app_notes (post_id INTEGER NOT NULL REFERENCES posts(id), note TEXT);\nINSERT INTO app_notes VALUES (1, 'first');\nCREATE VIEW post_views AS SELECT id, views FROM posts;\n",
+    );
+    p.jl(&["migrate"]).ok().stdout_has("applied: 001_app.sql");
+    let renamed = BASE.replace(
+        "title = \"text\"",
+        "headline = { type = \"text\", renamed_from = \"title\" }",
+    );
+    p.write_toml(&toml(&format!("{renamed}\ncolor = \"text\"")));
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert_eq!(p.sql1("SELECT color FROM posts WHERE id = 4"), "blue");
+    assert_eq!(
+        p.rows("SELECT id, views FROM post_views ORDER BY id"),
+        rows(&[&["1", "10"], &["3", "30"], &["4", "5"]])
+    );
+    assert_eq!(
+        p.rows("SELECT p.headline, n.note FROM app_notes n JOIN posts p ON p.id = n.post_id"),
+        rows(&[&["edited", "first"]])
+    );
+    // The app's foreign key still holds.
+    let refused = if on_postgres() {
+        let mut c = p.pg.as_ref().unwrap().client();
+        c.batch_execute(&format!(
+            "SET search_path TO {}",
+            p.pg.as_ref().unwrap().name
+        ))
+        .unwrap();
+        c.execute("INSERT INTO app_notes VALUES (99, 'none')", &[])
+            .is_err()
+    } else {
+        let db = p.db();
+        db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        db.execute("INSERT INTO app_notes VALUES (99, 'none')", [])
+            .is_err()
+    };
+    assert!(refused, "a note on no post was taken");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+}

@@ -282,3 +282,36 @@ pub fn other_sessions(
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// What dropping `tables` (with CASCADE) would take from other tables of the current schema:
+/// their foreign keys into `tables`, and the views reading them (and views on those), as the
+/// statements that put them back, in the order they were made. A rewrite of jsonlift's
+/// tables runs them once the tables are back, so an app's own tables and views keep theirs.
+pub fn dependents(
+    client: &mut impl postgres::GenericClient,
+    tables: &[String],
+) -> Result<Vec<String>, postgres::Error> {
+    let keys = client.query(
+        "SELECT format('ALTER TABLE %I ADD CONSTRAINT %I %s', c.relname, con.conname, pg_get_constraintdef(con.oid)) \
+         FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_class r ON r.oid = con.confrelid \
+         JOIN pg_namespace n ON n.oid = r.relnamespace \
+         WHERE con.contype = 'f' AND n.nspname = current_schema() AND r.relname = ANY($1) \
+         AND NOT (c.relname = ANY($1)) ORDER BY con.oid",
+        &[&tables],
+    )?;
+    let views = client.query(
+        "WITH RECURSIVE deps(oid) AS ( \
+           SELECT rw.ev_class FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid \
+           JOIN pg_class r ON r.oid = d.refobjid JOIN pg_namespace n ON n.oid = r.relnamespace \
+           WHERE d.classid = 'pg_rewrite'::regclass AND n.nspname = current_schema() \
+           AND r.relname = ANY($1) AND rw.ev_class <> d.refobjid \
+           UNION \
+           SELECT rw.ev_class FROM deps JOIN pg_depend d ON d.refobjid = deps.oid \
+           JOIN pg_rewrite rw ON rw.oid = d.objid \
+           WHERE d.classid = 'pg_rewrite'::regclass AND rw.ev_class <> d.refobjid) \
+         SELECT format('CREATE VIEW %s AS %s', deps.oid::regclass, pg_get_viewdef(deps.oid)) \
+         FROM deps JOIN pg_class v ON v.oid = deps.oid WHERE v.relkind = 'v' ORDER BY deps.oid",
+        &[&tables],
+    )?;
+    Ok(views.iter().chain(&keys).map(|r| r.get(0)).collect())
+}
