@@ -166,25 +166,24 @@ impl Project {
 
     /// Whether the database has an index named `name`.
     pub fn has_index(&self, name: &str) -> bool {
-        let sql = match &self.pg {
-            Some(_) => format!(
-                "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = '{name}'"
-            ),
-            None => format!(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'"
-            ),
-        };
-        self.sql1(&sql) != "0"
+        self.has("index", name)
     }
 
     /// Whether the database has a table named `name`.
     pub fn has_table(&self, name: &str) -> bool {
+        self.has("table", name)
+    }
+
+    /// Whether the database's catalog has a `kind` (`table`, `index`) named `name`.
+    fn has(&self, kind: &str, name: &str) -> bool {
         let sql = match &self.pg {
             Some(_) => format!(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '{name}'"
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relname = '{name}' AND c.relkind = '{}'",
+                if kind == "index" { "i" } else { "r" }
             ),
             None => format!(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
+                "SELECT count(*) FROM sqlite_master WHERE type = '{kind}' AND name = '{name}'"
             ),
         };
         self.sql1(&sql) != "0"

@@ -582,10 +582,10 @@ fn kills_during_a_fresh_migrate_leave_no_database_or_a_complete_one() {
     scenario("fresh migrate", &p, &[], &|| reset(&p), (None, None));
 }
 
-#[test]
-fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
+/// A project migrated from version 1 of the dataset, a copy of its database aside (each trial
+/// starts from it), and that database's dump hash.
+fn migrated_v1(courses: u64) -> (Project, PathBuf, String) {
     let p = Project::new(SCHOOL);
-    let courses = env_or("JSONLIFT_CRASH_COURSES", 150);
     write_dataset(&p, courses, 1);
     jl_ok(&p, &["migrate"], "migrating version 1");
     let saved = p.outside("v1.db");
@@ -595,6 +595,13 @@ fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
         "the first migration left a WAL"
     );
     let before = dump_hash(&saved);
+    (p, saved, before)
+}
+
+#[test]
+fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
+    let courses = env_or("JSONLIFT_CRASH_COURSES", 150);
+    let (p, saved, before) = migrated_v1(courses);
     write_dataset(&p, courses, 2);
     let prepare = || {
         reset(&p);
@@ -614,13 +621,7 @@ fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
 /// leaves the old schema and rows, or exactly the new ones: never a mix.
 #[test]
 fn kills_during_an_evolution_leave_the_old_schema_or_the_new_one() {
-    let p = Project::new(SCHOOL);
-    let courses = env_or("JSONLIFT_CRASH_COURSES", 150);
-    write_dataset(&p, courses, 1);
-    jl_ok(&p, &["migrate"], "migrating version 1");
-    let saved = p.outside("v1.db");
-    fs::copy(p.path("school.db"), &saved).unwrap();
-    let before = dump_hash(&saved);
+    let (p, saved, before) = migrated_v1(env_or("JSONLIFT_CRASH_COURSES", 150));
     let evolved = SCHOOL
         .replace(
             "hours = \"integer\"",

@@ -583,18 +583,24 @@ fn a_failing_file_rolls_back_everything_naming_the_file_and_line() {
     );
 }
 
-#[test]
-fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written() {
+/// [`edited_project`] with the numbered file `001_NAME.sql` applied; and the fields of BASE with
+/// title renamed to headline.
+fn with_a_file_applied(name: &str, sql: &str) -> (Project, String) {
     let p = edited_project();
-    p.write(
-        "migrations/001_first.sql",
-        "CREATE TABLE app_log (n INTEGER);\n",
-    );
-    p.jl(&["migrate"]).ok().stdout_has("applied: 001_first.sql");
+    p.write(&format!("migrations/001_{name}.sql"), sql);
+    p.jl(&["migrate"])
+        .ok()
+        .stdout_has(&format!("applied: 001_{name}.sql"));
     let renamed = BASE.replace(
         "title = \"text\"",
         "headline = { type = \"text\", renamed_from = \"title\" }",
     );
+    (p, renamed)
+}
+
+#[test]
+fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written() {
+    let (p, renamed) = with_a_file_applied("first", "CREATE TABLE app_log (n INTEGER);\n");
     p.write_toml(&toml(&renamed));
     p.jl(&["plan", "--write"])
         .ok()
@@ -682,15 +688,9 @@ fn a_change_of_tables_waits_for_the_servers_to_stop() {
 
 #[test]
 fn the_apps_own_tables_and_views_on_the_collections_survive_an_evolution() {
-    let p = edited_project();
-    p.write(
-        "migrations/001_app.sql",
+    let (p, renamed) = with_a_file_applied(
+        "app",
         "CREATE TABLE app_notes (post_id INTEGER NOT NULL REFERENCES posts(id), note TEXT);\nINSERT INTO app_notes VALUES (1, 'first');\nCREATE VIEW post_views AS SELECT id, views FROM posts;\n",
-    );
-    p.jl(&["migrate"]).ok().stdout_has("applied: 001_app.sql");
-    let renamed = BASE.replace(
-        "title = \"text\"",
-        "headline = { type = \"text\", renamed_from = \"title\" }",
     );
     p.write_toml(&toml(&format!("{renamed}\ncolor = \"text\"")));
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
