@@ -232,6 +232,26 @@ pub fn run_statements(
     Ok(())
 }
 
+/// Runs a whole file at once with `exec` (PostgreSQL, whose statements may hold `;` in
+/// dollar-quoted bodies, which only the server splits right). `exec` fails with the message
+/// and the character offset where the server found the fault (1-based), turned here into the
+/// file's line.
+pub fn run_whole(
+    f: &SqlFile,
+    exec: impl FnOnce(&str) -> Result<(), (String, Option<usize>)>,
+) -> anyhow::Result<()> {
+    exec(&f.text).map_err(|(e, at)| {
+        let line = at.map_or(String::new(), |at| {
+            let upto: String = f.text.chars().take(at.saturating_sub(1)).collect();
+            format!(":{}", upto.matches('\n').count() + 1)
+        });
+        anyhow::anyhow!(
+            "{}{line}: {e}\nEverything this migration did was rolled back.",
+            f.path.display()
+        )
+    })
+}
+
 /// What the ledger keeps of `f` once applied.
 pub fn applied(f: &SqlFile, at: &str) -> AppliedMigration {
     AppliedMigration {

@@ -26,8 +26,8 @@ use crate::schema::ddl::quote;
 use crate::store::backend::{Evolution, LedgerRow};
 use crate::store::postgres::connect::PgUrl;
 use crate::store::postgres::db::{
-    PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, run_script,
-    sync_id_sequence,
+    PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, run_located,
+    run_script, sync_id_sequence,
 };
 use crate::store::postgres::tx::{PgTx, Statements};
 use crate::store::{StoreError, Tx};
@@ -336,7 +336,8 @@ fn apply_file(
     f: &SqlFile,
     at: &str,
 ) -> anyhow::Result<()> {
-    numbered::run_statements(f, |sql| run_script(tx, sql))?;
+    // Whole, as PostgreSQL splits it: a function body's `;` is not the end of a statement.
+    numbered::run_whole(f, |sql| run_located(tx, sql))?;
     PgTx::new(tx, statements).evolution_write(&Evolution {
         schema: None,
         migrations: vec![numbered::applied(f, at)],

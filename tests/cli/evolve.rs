@@ -502,6 +502,25 @@ fn numbered_migrations_run_in_order_once_and_are_recorded_with_their_sha256() {
 }
 
 #[test]
+fn a_trigger_with_semicolons_in_its_body_is_one_statement() {
+    let p = sql_project();
+    // Each database's own spelling of a trigger; PostgreSQL's body is dollar-quoted.
+    p.write(
+        "migrations/003_trigger.sql",
+        if on_postgres() {
+            "CREATE FUNCTION log_post() RETURNS trigger AS $$\nBEGIN\n  INSERT INTO app_log VALUES (NEW.id);\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\nCREATE TRIGGER post_logged AFTER UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION log_post();\nUPDATE posts SET views = 0 WHERE id = 3;\n"
+        } else {
+            "CREATE TRIGGER post_logged AFTER UPDATE ON posts BEGIN\n  INSERT INTO app_log VALUES (NEW.id);\n  SELECT 1;\nEND;\nUPDATE posts SET views = 0 WHERE id = 3;\n"
+        },
+    );
+    p.migrate_ok().stdout_has("applied: 003_trigger.sql");
+    assert_eq!(
+        p.rows("SELECT n FROM app_log ORDER BY n"),
+        rows(&[&["1"], &["2"], &["3"]])
+    );
+}
+
+#[test]
 fn an_edited_applied_file_a_gap_or_a_duplicate_is_refused_naming_the_file() {
     let p = sql_project();
     p.migrate_ok();

@@ -196,6 +196,15 @@ pub fn drop_sql(schema: &Schema) -> Vec<String> {
 /// Runs statements written by a user (a numbered SQL migration) inside the caller's
 /// transaction; the error is PostgreSQL's own message, with its detail and hint.
 pub fn run_script(client: &mut impl postgres::GenericClient, sql: &str) -> Result<(), String> {
+    run_located(client, sql).map_err(|(m, _)| m)
+}
+
+/// [`run_script`], the error with the character offset (1-based) in `sql` where PostgreSQL
+/// found the fault, when it says.
+pub fn run_located(
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+) -> Result<(), (String, Option<usize>)> {
     client
         .batch_execute(sql)
         .map_err(|e| match e.as_db_error() {
@@ -207,9 +216,13 @@ pub fn run_script(client: &mut impl postgres::GenericClient, sql: &str) -> Resul
                 if let Some(x) = d.hint() {
                     m.push_str(&format!("; hint: {x}"));
                 }
-                m
+                let at = match d.position() {
+                    Some(postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+                    _ => None,
+                };
+                (m, at)
             }
-            None => e.to_string(),
+            None => (e.to_string(), None),
         })
 }
 
