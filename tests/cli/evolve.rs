@@ -119,10 +119,8 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
     );
 
     // A field no record holds, and an index: ALTER TABLE, the rows untouched.
-    let f = format!(
-        "id = \"integer\"\ntitle = \"text\"\nviews = {{ type = \"integer\", index = true }}\ntags = {{ type = \"array\" }}\ncolor = \"text\"\nsubtitle = \"text\""
-    );
-    assert_eq!(planned_mode(&p, &f), "alter");
+    let f = "id = \"integer\"\ntitle = \"text\"\nviews = { type = \"integer\", index = true }\ntags = { type = \"array\" }\ncolor = \"text\"\nsubtitle = \"text\"";
+    assert_eq!(planned_mode(&p, f), "alter");
     let before = p.rows("SELECT id, title, views, tags, color, _extra FROM posts ORDER BY id");
     let rowids = p
         .sqlite_checks(
@@ -130,7 +128,7 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
             "rows left in place by ALTER TABLE",
         )
         .map(|db| q(&db, "SELECT rowid, * FROM posts ORDER BY rowid"));
-    evolve(&p, &f, edited);
+    evolve(&p, f, edited);
     assert_eq!(
         p.rows("SELECT id, title, views, tags, color, _extra FROM posts ORDER BY id"),
         before,
