@@ -14,7 +14,6 @@
 //! replay, the client programs, and no other jsonlift session (a `serve`) on the schema.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -30,11 +29,7 @@ use crate::schema::Schema;
 use crate::schema::ddl::quote;
 use crate::store::StoreError;
 use crate::store::postgres::connect::PgUrl;
-use crate::store::postgres::db::{Mode, PgConn};
-
-/// How long a restore waits for the sessions of a server that was just stopped to end before
-/// it counts them as in use (PostgreSQL ends a backend once it reads its client's EOF).
-const SESSIONS_GRACE: Duration = Duration::from_secs(3);
+use crate::store::postgres::db::{Mode, PgConn, SESSIONS_GRACE, other_sessions};
 
 /// What a PostgreSQL restore did.
 #[derive(Debug)]
@@ -287,57 +282,17 @@ fn undo(conn: &mut PgConn, pg_schema: &str, aside: Option<&str>) -> anyhow::Resu
 /// are not seen; they find the restored tables by name once the restore is done. The refusal is
 /// an [`InUse`], which a server answers with 409.
 fn refuse_if_in_use(conn: &mut PgConn, url: &PgUrl, pg_schema: &str) -> anyhow::Result<()> {
-    let me = std::process::id();
-    let deadline = Instant::now() + SESSIONS_GRACE;
-    loop {
-        let rows = conn.client.query(
-            "SELECT pid, application_name, coalesce(host(client_addr), 'local socket'), \
-             to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS') \
-             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
-             AND application_name LIKE 'jsonlift %/%' ORDER BY pid",
-            &[],
-        )?;
-        // Per process: its sessions, where from, since when.
-        let mut others: std::collections::BTreeMap<u32, (usize, String, String)> =
-            Default::default();
-        for r in &rows {
-            let app: String = r.get(1);
-            let Some(pid) = app
-                .strip_prefix("jsonlift ")
-                .and_then(|rest| rest.split('/').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if pid == me || app != PgConn::application_name_of(pid, pg_schema) {
-                continue;
-            }
-            let e = others.entry(pid).or_insert_with(|| (0, r.get(2), r.get(3)));
-            e.0 += 1;
-        }
-        if others.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            let who: Vec<String> = others
-                .iter()
-                .map(|(pid, (n, host, since))| {
-                    format!(
-                        "pid {pid} on {host} since {since}, {n} session{}",
-                        if *n == 1 { "" } else { "s" }
-                    )
-                })
-                .collect();
-            return Err(InUse(format!(
-                "schema {pg_schema} of {url} is in use by other servers: {} jsonlift process{} ({}); stop the `jsonlift serve` processes on it and run again, or restore through one of them with POST /_admin/restore. Nothing was changed",
-                others.len(),
-                if others.len() == 1 { "" } else { "es" },
-                who.join("; ")
-            ))
-            .into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let others = other_sessions(&mut conn.client, pg_schema, SESSIONS_GRACE)?;
+    if others.is_empty() {
+        return Ok(());
     }
+    Err(InUse(format!(
+        "schema {pg_schema} of {url} is in use by other servers: {} jsonlift process{} ({}); stop the `jsonlift serve` processes on it and run again, or restore through one of them with POST /_admin/restore. Nothing was changed",
+        others.len(),
+        if others.len() == 1 { "" } else { "es" },
+        others.join("; ")
+    ))
+    .into())
 }
 
 #[cfg(test)]

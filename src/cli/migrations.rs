@@ -25,9 +25,12 @@ pub fn run(a: &MigrationsArgs) -> anyhow::Result<()> {
             bookkeeping::applied_migrations(&conn)?
         }
         Database::Sqlite(_) => Vec::new(),
-        Database::Postgres(_) => anyhow::bail!(
-            "numbered SQL migrations are applied to SQLite databases for now (docs/evolve.md)"
-        ),
+        Database::Postgres(_) => crate::store::database::Db::open(
+            project.database(),
+            project.pg_schema(),
+            project.busy_timeout(),
+        )?
+        .read(|t| Ok(t.evolution_read()?.migrations))?,
     };
     let status = numbered::status(&dir, applied)?;
     if a.json {

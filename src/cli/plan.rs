@@ -11,6 +11,7 @@ use crate::config::Database;
 use crate::migrate::evolve::{self, Refused};
 use crate::migrate::numbered;
 use crate::migrate::plan;
+use crate::migrate::postgres;
 use crate::schema::Schema;
 use crate::store::{bookkeeping, sqlite};
 
@@ -32,12 +33,17 @@ pub struct PlanArgs {
 /// Returns whether `migrate` would apply the plan (false: it would refuse records).
 pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
     let project = a.project.load()?;
-    let Database::Sqlite(db_path) = project.database().clone() else {
-        bail!(
-            "`jsonlift plan` works on a SQLite database for now; on PostgreSQL a changed jsonlift.toml still needs `jsonlift migrate --reimport`"
-        );
-    };
     let schema = Schema::build(&project)?;
+    // On PostgreSQL the plan is made on a copy of what it holds, as `migrate` applies it there
+    // (docs/postgres.md).
+    let scratch = tempfile::tempdir()?;
+    let (db_path, shown) = match project.database() {
+        Database::Sqlite(p) => (p.clone(), p.display().to_string()),
+        Database::Postgres(url) => (
+            postgres::scratch_copy(&project, url, scratch.path())?,
+            crate::migrate::database_name(&project),
+        ),
+    };
     if !db_path.exists() {
         bail!(
             "{} does not exist yet: there is nothing to plan; `jsonlift migrate` makes it from the sources",
@@ -88,7 +94,7 @@ pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
     }
     if a.json {
         let out = serde_json::json!({
-            "database": db_path,
+            "database": shown,
             "changes": the_plan.map(|p| serde_json::to_value(&p.changes)).transpose()?,
             "dropped": the_plan.map(|p| serde_json::to_value(&p.dropped)).transpose()?,
             "added": added,
@@ -109,7 +115,7 @@ pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
         return Ok(true);
     }
     if the_plan.is_some() {
-        println!("Changes from jsonlift.toml ({}):", db_path.display());
+        println!("Changes from jsonlift.toml ({shown}):");
         for s in &summary {
             println!("  {s}");
         }

@@ -213,7 +213,7 @@ pub fn link(plans: &mut [CollectionPlan]) {
             &names,
             own_key.as_deref(),
             Some(file.as_deref()),
-            document,
+            (ci, document),
         );
     }
 }
@@ -225,13 +225,13 @@ fn link_node(
     own_key: Option<&str>,
     // `Some` for the record's top-level fields, with the db.json the collection is a member of.
     root: Option<Option<&str>>,
-    document: bool,
+    (own, document): (usize, bool),
 ) {
     for f in &mut node.fields {
         match &mut f.kind {
-            Kind::Flatten(sub) => link_node(sub, targets, names, None, None, document),
+            Kind::Flatten(sub) => link_node(sub, targets, names, None, None, (own, document)),
             Kind::Child(child) => match &mut child.elements {
-                Elements::Objects(sub) => link_node(sub, targets, names, None, None, false),
+                Elements::Objects(sub) => link_node(sub, targets, names, None, None, (own, false)),
                 Elements::Scalars { .. } => id_list(f, targets, names, true),
             },
             Kind::Json {
@@ -242,7 +242,7 @@ fn link_node(
                 if root.is_some() && own_key == Some(f.name.as_str()) {
                     continue;
                 }
-                reference(f, targets, names, document, root.flatten());
+                reference(f, targets, names, (own, document), root.flatten());
                 if root.is_some() && f.references.is_none() {
                     unique(f, targets, names);
                 }
@@ -257,7 +257,7 @@ fn reference(
     f: &mut FieldPlan,
     targets: &[Option<Target>],
     names: &[String],
-    document: bool,
+    (own, document): (usize, bool),
     db_json: Option<&str>,
 ) {
     if !key_capable(f.scalar_type()) {
@@ -266,17 +266,23 @@ fn reference(
     let Some(stem) = ref_stem(&f.name) else {
         return;
     };
-    let Some((_, t)) = find_target(stem, targets, names) else {
-        return;
-    };
     let Some(h) = &f.stats.hashes else { return };
     let distinct = h.distinct().unwrap_or(0);
+    let (t, why) = match find_target(stem, targets, names) {
+        Some((_, t)) => (t, String::new()),
+        // No collection has the name: the one whose keys hold every value (`media_id` →
+        // media_metadata), if the values pick one.
+        None => match by_values(stem, h, targets, names, own) {
+            Some(found) => found,
+            None => return,
+        },
+    };
     match h.missing_from(t.hashes) {
         Some(0) if distinct > 0 => {
             f.references = Some(t.name.clone());
             f.index = !document;
             let idx = if document { "" } else { ", indexed" };
-            f.notes.push(format!("all {} are keys of {}.{} → foreign key{idx}", count(distinct, "distinct value"), t.name, t.column));
+            f.notes.push(format!("all {} are keys of {}.{}{why} → foreign key{idx}", count(distinct, "distinct value"), t.name, t.column));
             // json-server's DELETE removes, with the record, every record whose `<x>Id` names a
             // record of `<x>s` that is gone (its `getRemovable`): a project made from its
             // db.json does the same. Everywhere else the default, restrict, refuses the delete.
@@ -301,6 +307,86 @@ fn reference(
         )),
         None => f.notes.push(format!("looks like a reference to {}.{}, but there are too many values to check → no foreign key", t.name, t.column)),
     }
+}
+
+/// For a reference-like field whose name names no collection: the other collection whose keys
+/// hold every one of its values, with the words why. When several do, the one whose name
+/// shares most words with `stem` (`media` → media_metadata); still tied, none (a guess is not
+/// a foreign key). A single distinct value is too little to go on without a shared word.
+fn by_values<'a, 's>(
+    stem: &str,
+    values: &Hashes,
+    targets: &'a [Option<Target<'s>>],
+    names: &[String],
+    own: usize,
+) -> Option<(&'a Target<'s>, String)> {
+    let distinct = values.distinct()?;
+    if distinct == 0 {
+        return None;
+    }
+    let holding: Vec<(usize, &Target)> = targets
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != own)
+        .filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
+        .filter(|(_, t)| values.missing_from(t.hashes) == Some(0))
+        .collect();
+    let best = holding
+        .iter()
+        .map(|&(i, _)| shared_words(stem, &names[i]))
+        .max()?;
+    let at_best: Vec<&(usize, &Target)> = holding
+        .iter()
+        .filter(|(i, _)| shared_words(stem, &names[*i]) == best)
+        .collect();
+    if at_best.len() != 1 || (best == 0 && distinct < 2) {
+        return None;
+    }
+    let (_, t) = at_best[0];
+    let others = holding.len() - 1;
+    let why = if best == 0 {
+        format!(" (no collection is named {stem}; no other collection's keys hold them all)")
+    } else if others == 0 {
+        format!(
+            " (no collection is named {stem}; the values match {}, which shares the word {stem:?}, and no other collection)",
+            t.name
+        )
+    } else {
+        format!(
+            " (no collection is named {stem}; the values match {} and {}, and {} shares most words with {stem:?})",
+            t.name,
+            count(others as u64, "other collection"),
+            t.name
+        )
+    };
+    Some((t, why))
+}
+
+/// How many words (split at `_`, `-` and capitals, singular, lower-case) two names share.
+fn shared_words(a: &str, b: &str) -> usize {
+    let words = |s: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        for c in s.chars() {
+            if c == '_' || c == '-' || (c.is_uppercase() && !cur.is_empty()) {
+                if !cur.is_empty() {
+                    out.push(singular(&cur.to_lowercase()));
+                }
+                cur.clear();
+            }
+            if c != '_' && c != '-' {
+                cur.push(c);
+            }
+        }
+        if !cur.is_empty() {
+            out.push(singular(&cur.to_lowercase()));
+        }
+        out
+    };
+    let b = words(b);
+    let mut a = words(a);
+    a.dedup();
+    a.iter().filter(|w| b.contains(w)).count()
 }
 
 /// A list of ids (`tagIds`, `course_ids`): when every element is a key of the collection the

@@ -168,13 +168,6 @@ fn phase(name: &str) {
 
 pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
     if let crate::config::Database::Postgres(url) = project.database() {
-        // Not yet applied there: refused rather than silently left out.
-        if let Some(f) = numbered::scan(&project.migrations_dir())?.first() {
-            bail!(
-                "{}: numbered SQL migrations are applied to SQLite databases only for now (docs/evolve.md); move the folder aside to migrate to PostgreSQL; nothing was changed",
-                f.path.display()
-            );
-        }
         return postgres::migrate(project, opts, url);
     }
     let t0 = Instant::now();
@@ -458,7 +451,9 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             phase("commit");
             conn.execute_batch("COMMIT")
                 .map_err(|e| locked(e, &db_path))?;
-            if !report.evolved.is_empty() {
+            // A scratch database's commit (PostgreSQL's run, which takes no backups) is
+            // not the evolution's: PostgreSQL's own commit is, and pauses there.
+            if !report.evolved.is_empty() && opts.database_backups {
                 backup::pause_at("evolve:committed");
             }
             true

@@ -204,11 +204,21 @@ fn only_comments(sql: &str) -> bool {
 /// Runs one file's statements on `conn` (inside the caller's transaction) and records it. A
 /// statement that fails is named by file and line.
 pub fn apply(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
+    run_statements(f, |sql| conn.execute_batch(sql).map_err(|e| e.to_string()))?;
+    record(conn, f, at)
+}
+
+/// Runs one file's statements, each with `exec` (on either database); a statement that fails
+/// is named by file and line.
+pub fn run_statements(
+    f: &SqlFile,
+    mut exec: impl FnMut(&str) -> Result<(), String>,
+) -> anyhow::Result<()> {
     for (line, sql) in statements(&f.text) {
         if only_comments(&sql) {
             continue;
         }
-        conn.execute_batch(&sql).map_err(|e| {
+        exec(&sql).map_err(|e| {
             anyhow::anyhow!(
                 "{}:{line}: {e}\n  in: {}\nEverything this migration did was rolled back.",
                 f.path.display(),
@@ -219,20 +229,42 @@ pub fn apply(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
             )
         })?;
     }
-    record(conn, f, at)
+    Ok(())
+}
+
+/// Runs a whole file at once with `exec` (PostgreSQL, whose statements may hold `;` in
+/// dollar-quoted bodies, which only the server splits right). `exec` fails with the message
+/// and the character offset where the server found the fault (1-based), turned here into the
+/// file's line.
+pub fn run_whole(
+    f: &SqlFile,
+    exec: impl FnOnce(&str) -> Result<(), (String, Option<usize>)>,
+) -> anyhow::Result<()> {
+    exec(&f.text).map_err(|(e, at)| {
+        let line = at.map_or(String::new(), |at| {
+            let upto: String = f.text.chars().take(at.saturating_sub(1)).collect();
+            format!(":{}", upto.matches('\n').count() + 1)
+        });
+        anyhow::anyhow!(
+            "{}{line}: {e}\nEverything this migration did was rolled back.",
+            f.path.display()
+        )
+    })
+}
+
+/// What the ledger keeps of `f` once applied.
+pub fn applied(f: &SqlFile, at: &str) -> AppliedMigration {
+    AppliedMigration {
+        number: f.number,
+        name: f.name.clone(),
+        sha256: f.sha256.clone(),
+        applied_at: at.to_string(),
+    }
 }
 
 /// Records that `f` was applied.
 pub fn record(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
-    bookkeeping::record_migration(
-        conn,
-        &AppliedMigration {
-            number: f.number,
-            name: f.name.clone(),
-            sha256: f.sha256.clone(),
-            applied_at: at.to_string(),
-        },
-    )?;
+    bookkeeping::record_migration(conn, &applied(f, at))?;
     Ok(())
 }
 

@@ -14,21 +14,28 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
-use super::{Options, Report, database_name, migrate as migrate_sqlite};
+use super::numbered::{self, SqlFile};
+use super::plan;
+use super::{Options, Report, database_name, db_backup_options, migrate as migrate_sqlite};
 use crate::config::Project;
 use crate::copy::{CopyReport, fill_postgres, fill_sqlite};
 use crate::schema::Schema;
 use crate::schema::ddl::quote;
-use crate::store::StoreError;
+use crate::store::backend::{Evolution, LedgerRow};
 use crate::store::postgres::connect::PgUrl;
-use crate::store::postgres::db::{PgConn, jsonlift_tables};
-use crate::store::postgres::tx::PgTx;
+use crate::store::postgres::db::{
+    PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, run_located,
+    run_script, sync_id_sequence,
+};
+use crate::store::postgres::tx::{PgTx, Statements};
+use crate::store::{StoreError, Tx};
 
 pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result<Report> {
     let schema = Schema::build(project)?;
     let name = database_name(project);
+    let dir = project.migrations_dir();
     let mut conn = PgConn::open(url, project.pg_schema(), !opts.dry_run)?;
     let statements = &mut conn.statements;
     let mut tx = conn.client.transaction()?;
@@ -36,23 +43,79 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     let scratch = tempfile::tempdir()?;
     let scratch_db = scratch.path().join("migrate.db");
     let quiet = super::Progress::Quiet.rows("", 0);
+    let kept = if existing.is_empty() {
+        Evolution::default()
+    } else {
+        PgTx::new(&mut tx, statements).evolution_read()?
+    };
+    // The folder against what was applied, before anything runs (an edited file, a gap or a
+    // duplicate is refused here, with nothing changed).
+    let files = numbered::status(&dir, kept.migrations.clone())?.pending;
+    let plan_file = files.iter().position(SqlFile::is_plan);
+    let at = crate::clock::now();
+    let mut applied_here = Vec::new();
+    // The tables are as the kept `[collections]` made them (an earlier jsonlift kept none:
+    // then as the project file describes them, where they match it).
+    let old = kept
+        .schema
+        .as_ref()
+        .map(|(toml, _)| plan::old_schema(project, toml))
+        .transpose()?;
+    let as_made = old.as_ref().unwrap_or(&schema);
+    let changing = kept
+        .schema
+        .as_ref()
+        .is_some_and(|(toml, _)| *toml != plan::saved_toml(project).unwrap_or_default());
+    if changing && !opts.dry_run {
+        // A running server keeps the schema it started with: tables changed under it would be
+        // written in the old shape.
+        let others = other_sessions(&mut tx, project.pg_schema(), SESSIONS_GRACE)?;
+        if !others.is_empty() {
+            bail!(
+                "changing the tables in place needs every `jsonlift serve` on this database stopped (a running server keeps the schema it started with): {name} is in use by {}; nothing was changed",
+                others.join("; ")
+            );
+        }
+    }
+    // A database backup before changing it, so the change can be undone (`jsonlift restore`);
+    // taken by pg_dump in its own snapshot, which this transaction has not changed yet.
+    let before = if !existing.is_empty()
+        && opts.database_backups
+        && !opts.dry_run
+        && (changing || opts.reimport || !files.is_empty())
+    {
+        Some(
+            crate::backup::take_database(project, db_backup_options(project, "migrate-before"))
+                .context("backing up the database before changing it; nothing was changed")?,
+        )
+    } else {
+        None
+    };
+    // Discarded unless the change is committed.
+    let mut discard = Discard(before.clone());
     if !existing.is_empty() {
         // Other writers wait until this run commits or rolls back (readers go on): what is read
         // now is what is replaced at the end.
         let mut tables: Vec<String> = existing.iter().map(|t| quote(t)).collect();
         let present = {
             let ptx = PgTx::new(&mut tx, statements);
-            matching_tables(&ptx, &schema)?
+            matching_tables(&ptx, as_made)?
         };
-        tables.extend(present.iter().map(|&t| quote(&schema.tables[t].name)));
+        tables.extend(present.iter().map(|&t| quote(&as_made.tables[t].name)));
         tx.batch_execute(&format!(
             "LOCK TABLE {} IN EXCLUSIVE MODE",
             tables.join(", ")
         ))?;
+        // The numbered files before a `plan --write` file run before the plan, on the tables
+        // as they are.
+        for f in &files[..plan_file.unwrap_or(0)] {
+            apply_file(&mut tx, statements, f, &at)?;
+            applied_here.push(f.name.clone());
+        }
         let ptx = PgTx::new(&mut tx, statements);
         fill_sqlite(
             &ptx,
-            &schema,
+            as_made,
             &present,
             &scratch_db,
             false,
@@ -62,9 +125,29 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         )
         .with_context(|| format!("reading {name}"))?;
     }
-    let local = project
+    // The scratch run plans and applies the change of jsonlift.toml (and records its `plan
+    // --write` file); the other numbered files are PostgreSQL's SQL, run here.
+    let scratch_files = scratch.path().join("migrations");
+    std::fs::create_dir_all(&scratch_files)?;
+    let applied_before = if existing.is_empty() {
+        0
+    } else {
+        plan_file.unwrap_or(0)
+    };
+    for f in kept
+        .migrations
+        .iter()
+        .map(|m| dir.join(&m.name))
+        .chain(files[..applied_before].iter().map(|f| f.path.clone()))
+        .chain(plan_file.map(|k| files[k].path.clone()))
+    {
+        std::fs::copy(&f, scratch_files.join(f.file_name().unwrap_or_default()))
+            .with_context(|| format!("reading {}", f.display()))?;
+    }
+    let mut local = project
         .clone()
         .with_database(&scratch_db.display().to_string())?;
+    local.config.migrations_dir = Some(scratch_files.display().to_string());
     let mut report = migrate_sqlite(
         &local,
         &Options {
@@ -73,41 +156,198 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         },
     )?;
     report.database = PathBuf::from(&name);
-    if report.status != "migrated" {
-        // Nothing to write: failed, a dry run, or already migrated.
+    report.sql_applied.splice(0..0, applied_here);
+    let rewrite = report.status == "migrated"
+        || report.status.starts_with("evolved")
+        || report.status.ends_with("upgraded");
+    let after = if existing.is_empty() {
+        &files[..]
+    } else {
+        &files[plan_file.map_or(0, |k| k + 1)..]
+    };
+    let after: Vec<&SqlFile> = after.iter().filter(|f| !f.is_plan()).collect();
+    // A database migrated before jsonlift kept its `[collections]` keeps them now.
+    let keep = if rewrite || existing.is_empty() {
+        None
+    } else {
+        crate::store::database::Db::open(local.database(), local.pg_schema(), local.busy_timeout())?
+            .read(|t| Ok(t.evolution_read()?))?
+            .schema
+            .filter(|s| Some(&s.0) != kept.schema.as_ref().map(|k| &k.0))
+    };
+    if report.status == "failed"
+        || opts.dry_run
+        || (!rewrite && report.sql_applied.is_empty() && after.is_empty() && keep.is_none())
+    {
+        // Nothing to write: failed, a dry run, or already migrated (what ran here is rolled
+        // back with the transaction).
         return Ok(report);
     }
-    let mut source = crate::store::database::Db::open(
-        local.database(),
-        local.pg_schema(),
-        local.busy_timeout(),
-    )?;
-    let bar = opts.progress.rows(&format!("write {name}"), 0);
-    source
-        .read(|src| {
-            fill_postgres(
-                src,
-                &schema,
-                &mut tx,
-                statements,
-                true,
-                None,
-                &mut CopyReport::default(),
-                &bar,
-            )
-        })
-        .with_context(|| format!("writing {name}; nothing was committed"))?;
+    if rewrite {
+        // What the app made on jsonlift's tables (its tables' foreign keys into them, its
+        // views) is put back once they are rewritten; a key the new tables cannot hold
+        // refuses the change.
+        let names: Vec<String> = as_made
+            .tables
+            .iter()
+            .chain(&schema.tables)
+            .map(|t| t.name.clone())
+            .collect();
+        let dependents = dependents(&mut tx, &names)?;
+        // The tables as they were made go (a dropped collection's, a nested field's child
+        // table), then the scratch database replaces jsonlift's tables.
+        tx.batch_execute(&drop_sql(as_made).join(";\n"))?;
+        let mut source = crate::store::database::Db::open(
+            local.database(),
+            local.pg_schema(),
+            local.busy_timeout(),
+        )?;
+        let bar = opts.progress.rows(&format!("write {name}"), 0);
+        source
+            .read(|src| {
+                fill_postgres(
+                    src,
+                    &schema,
+                    &mut tx,
+                    statements,
+                    true,
+                    None,
+                    &mut CopyReport::default(),
+                    &bar,
+                )
+            })
+            .with_context(|| format!("writing {name}; nothing was committed"))?;
+        for sql in &dependents {
+            run_script(&mut tx, sql).map_err(|e| {
+                anyhow::anyhow!(
+                    "{sql}: {e}\nthe app's own table or view no longer fits jsonlift's new tables; change it in a numbered SQL migration first; nothing was committed"
+                )
+            })?;
+        }
+    }
+    if let Some(s) = keep {
+        PgTx::new(&mut tx, statements).evolution_write(&Evolution {
+            schema: Some(s),
+            migrations: Vec::new(),
+        })?;
+    }
+    // The numbered files after the load and the plan, in this same transaction.
+    for f in &after {
+        apply_file(&mut tx, statements, f, &at)?;
+        report.sql_applied.push(f.name.clone());
+    }
+    if !after.is_empty() {
+        let ptx = PgTx::new(&mut tx, statements);
+        let entries: Vec<serde_json::Value> = after
+            .iter()
+            .map(|f| serde_json::json!({"migration": f.name, "sha256": f.sha256}))
+            .collect();
+        let id = ptx.ledger()?.last().map_or(1, |r| r.id + 1);
+        ptx.ledger_insert(&LedgerRow {
+            id,
+            started_at: at.clone(),
+            finished_at: crate::clock::now(),
+            action: "sql".into(),
+            schema_hash: String::new(),
+            sources: serde_json::Value::Array(entries).to_string(),
+            backup: None,
+            version: env!("CARGO_PKG_VERSION").into(),
+        })?;
+        sync_id_sequence(&mut tx, "_jsonlift_ledger")?;
+    }
+    if !rewrite && !report.sql_applied.is_empty() {
+        report.status = "numbered migrations applied".into();
+    }
     // The crash tests kill the process here: everything is written, nothing committed.
     crate::backup::pause_at("migrate:postgres-written");
     tx.commit()
         .with_context(|| format!("committing {name}; nothing was committed"))?;
+    discard.0 = None;
+    if !report.evolved.is_empty() {
+        crate::backup::pause_at("evolve:committed");
+    }
+    if before.is_some()
+        && let Err(e) =
+            crate::backup::take_database(project, db_backup_options(project, "migrate-after"))
+    {
+        tracing::warn!(
+            "the migration is committed, but the database backup after it failed: {e:#}; run `jsonlift backup`"
+        );
+    }
     Ok(report)
+}
+
+/// Deletes the database backup taken before a change that was not committed.
+struct Discard(Option<crate::backup::manifest::Entry>);
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            b.discard();
+        }
+    }
+}
+
+/// A SQLite copy of what PostgreSQL holds, at `dir/copy.db`, for `jsonlift plan`: the tables
+/// as the kept `[collections]` made them, and jsonlift's own tables. Reads only.
+pub fn scratch_copy(
+    project: &Project,
+    url: &PgUrl,
+    dir: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let schema = Schema::build(project)?;
+    let path = dir.join("copy.db");
+    let mut conn = PgConn::open(url, project.pg_schema(), false)?;
+    let statements = &mut conn.statements;
+    let mut tx = conn.client.transaction()?;
+    tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+    if jsonlift_tables(&mut tx)?.is_empty() {
+        anyhow::bail!(
+            "{} holds no jsonlift tables yet: there is nothing to plan; `jsonlift migrate` makes them from the sources",
+            conn.name
+        );
+    }
+    let ptx = PgTx::new(&mut tx, statements);
+    let old = ptx
+        .evolution_read()?
+        .schema
+        .map(|(toml, _)| plan::old_schema(project, &toml))
+        .transpose()?;
+    let as_made = old.as_ref().unwrap_or(&schema);
+    let present = matching_tables(&ptx, as_made)?;
+    fill_sqlite(
+        &ptx,
+        as_made,
+        &present,
+        &path,
+        false,
+        None,
+        &mut CopyReport::default(),
+        &super::Progress::Quiet.rows("", 0),
+    )?;
+    Ok(path)
+}
+
+/// Runs one numbered file's statements on PostgreSQL inside the migration's transaction, and
+/// records it with its sha256.
+fn apply_file(
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    f: &SqlFile,
+    at: &str,
+) -> anyhow::Result<()> {
+    // Whole, as PostgreSQL splits it: a function body's `;` is not the end of a statement.
+    numbered::run_whole(f, |sql| run_located(tx, sql))?;
+    PgTx::new(tx, statements).evolution_write(&Evolution {
+        schema: None,
+        migrations: vec![numbered::applied(f, at)],
+    })?;
+    Ok(())
 }
 
 /// The tables of the collections whose tables PostgreSQL holds as the project file describes
 /// them (every column there, of its type), in creation order.
 fn matching_tables(tx: &PgTx, schema: &Schema) -> Result<Vec<usize>, StoreError> {
-    use crate::store::Tx;
     let mut out = Vec::new();
     for c in 0..schema.collections.len() {
         let tables = schema.tables_of(c);

@@ -155,6 +155,52 @@ impl Project {
         self
     }
 
+    /// Writes jsonlift.toml anew, its database kept on the backend of this run (a test that
+    /// changes the project file after the first migration).
+    pub fn write_toml(&self, toml: &str) {
+        match &self.pg {
+            Some(pg) => self.write("jsonlift.toml", format!("{}{toml}", pg.toml())),
+            None => self.write("jsonlift.toml", toml),
+        };
+    }
+
+    /// Whether the database has an index named `name`.
+    pub fn has_index(&self, name: &str) -> bool {
+        self.has("index", name)
+    }
+
+    /// Whether the database has a table named `name`.
+    pub fn has_table(&self, name: &str) -> bool {
+        self.has("table", name)
+    }
+
+    /// Whether the database's catalog has a `kind` (`table`, `index`) named `name`.
+    fn has(&self, kind: &str, name: &str) -> bool {
+        let sql = match &self.pg {
+            Some(_) => format!(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relname = '{name}' AND c.relkind = '{}'",
+                if kind == "index" { "i" } else { "r" }
+            ),
+            None => format!(
+                "SELECT count(*) FROM sqlite_master WHERE type = '{kind}' AND name = '{name}'"
+            ),
+        };
+        self.sql1(&sql) != "0"
+    }
+
+    /// The declared type of a column, as the database spells it.
+    pub fn column_type(&self, table: &str, column: &str) -> String {
+        match &self.pg {
+            Some(_) => self.sql1(&format!(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = '{column}'"
+            )),
+            None => self.sql1(&format!(
+                "SELECT type FROM pragma_table_info('{table}') WHERE name = '{column}'"
+            )),
+        }
+    }
+
     /// One value of a query both databases read alike (`NULL` for null).
     #[track_caller]
     pub fn sql1(&self, sql: &str) -> String {

@@ -1,6 +1,7 @@
 //! Crash consistency of `migrate`: the real binary is SIGKILLed at random moments spread over
 //! its phases (backup, load — every record is verified as it is loaded —, verify, record,
-//! commit, publish), on a fresh project and on a `--reimport` over an existing database. After
+//! commit, publish), on a fresh project, on a `--reimport` over an existing database, and during
+//! a schema evolution in place (issue #17). After
 //! every kill the database must be absent or exactly as before (same schema and rows), or fully
 //! migrated (`jsonlift verify` passes); `integrity_check` and `foreign_key_check` must be clean;
 //! the sources byte-identical; and a re-run must complete.
@@ -25,7 +26,7 @@ use crate::util::*;
 
 /// The phases `migrate` announces in its log (target `jsonlift::phase`), in order.
 const PHASES: &[&str] = &[
-    "backup", "load", "verify", "record", "commit", "publish", "done",
+    "backup", "load", "evolve", "verify", "record", "commit", "publish", "done",
 ];
 
 pub(crate) fn env_or(name: &str, default: u64) -> u64 {
@@ -373,6 +374,16 @@ fn dump_hash(db: &Path) -> String {
     sha256_hex(dump_db(db).join("\n").as_bytes())
 }
 
+/// The hash of the collections' tables (their definitions and rows), without jsonlift's own,
+/// which record when each run happened.
+fn data_hash(db: &Path) -> String {
+    let lines: Vec<String> = dump_db(db)
+        .into_iter()
+        .filter(|l| !l.contains("_jsonlift_"))
+        .collect();
+    sha256_hex(lines.join("\n").as_bytes())
+}
+
 #[derive(Default)]
 struct Tally {
     trials: u64,
@@ -460,8 +471,15 @@ pub(crate) fn jl_ok(p: &Project, args: &[&str], ctx: &str) {
 }
 
 /// Runs the scenario: `prepare` sets the project to its state before the migration, `args` are
-/// the migrate arguments, `before` the dump hash of the database before (None: no database).
-fn scenario(title: &str, p: &Project, args: &[&str], prepare: &dyn Fn(), before: Option<&str>) {
+/// the migrate arguments, `before` the dump hash of the database before (None: no database),
+/// `after` the [`data_hash`] the migration must give (None: whatever `jsonlift verify` passes).
+fn scenario(
+    title: &str,
+    p: &Project,
+    args: &[&str],
+    prepare: &dyn Fn(),
+    (before, after): (Option<&str>, Option<&str>),
+) {
     let kills = env_or("JSONLIFT_CRASH_KILLS", 5);
     let courses = env_or("JSONLIFT_CRASH_COURSES", 150);
     let seed = seed();
@@ -509,6 +527,13 @@ fn scenario(title: &str, p: &Project, args: &[&str], prepare: &dyn Fn(), before:
             assert_integrity(&copy, &ctx);
             if before.is_some_and(|h| h == dump_hash(&copy)) {
                 "as before"
+            } else if let Some(after) = after {
+                assert_eq!(
+                    data_hash(&copy),
+                    after,
+                    "{ctx}\nthe database changed but is not the complete new one"
+                );
+                "fully migrated"
             } else {
                 let r = exit_of(p, &["verify"]);
                 assert_eq!(
@@ -523,7 +548,10 @@ fn scenario(title: &str, p: &Project, args: &[&str], prepare: &dyn Fn(), before:
 
         // A re-run completes, and leaves a verified database and no half-built file.
         jl_ok(p, &[&["migrate"][..], args].concat(), &ctx);
-        jl_ok(p, &["verify"], &ctx);
+        match after {
+            Some(after) => assert_eq!(data_hash(&inspect_copy(p, &side)), after, "{ctx}"),
+            None => jl_ok(p, &["verify"], &ctx),
+        }
         assert_integrity(&inspect_copy(p, &side), &ctx);
         let left: Vec<String> = db_files(p)
             .into_iter()
@@ -551,13 +579,13 @@ fn scenario(title: &str, p: &Project, args: &[&str], prepare: &dyn Fn(), before:
 fn kills_during_a_fresh_migrate_leave_no_database_or_a_complete_one() {
     let p = Project::new(SCHOOL);
     write_dataset(&p, env_or("JSONLIFT_CRASH_COURSES", 150), 1);
-    scenario("fresh migrate", &p, &[], &|| reset(&p), None);
+    scenario("fresh migrate", &p, &[], &|| reset(&p), (None, None));
 }
 
-#[test]
-fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
+/// A project migrated from version 1 of the dataset, a copy of its database aside (each trial
+/// starts from it), and that database's dump hash.
+fn migrated_v1(courses: u64) -> (Project, PathBuf, String) {
     let p = Project::new(SCHOOL);
-    let courses = env_or("JSONLIFT_CRASH_COURSES", 150);
     write_dataset(&p, courses, 1);
     jl_ok(&p, &["migrate"], "migrating version 1");
     let saved = p.outside("v1.db");
@@ -567,6 +595,13 @@ fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
         "the first migration left a WAL"
     );
     let before = dump_hash(&saved);
+    (p, saved, before)
+}
+
+#[test]
+fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
+    let courses = env_or("JSONLIFT_CRASH_COURSES", 150);
+    let (p, saved, before) = migrated_v1(courses);
     write_dataset(&p, courses, 2);
     let prepare = || {
         reset(&p);
@@ -577,6 +612,40 @@ fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
         &p,
         &["--reimport"],
         &prepare,
-        Some(before.as_str()),
+        (Some(before.as_str()), None),
+    );
+}
+
+/// Issue #17: a kill at any moment of a schema evolution (a field renamed, one added with a
+/// default, an index: the courses and their modules and lessons carried into rebuilt tables)
+/// leaves the old schema and rows, or exactly the new ones: never a mix.
+#[test]
+fn kills_during_an_evolution_leave_the_old_schema_or_the_new_one() {
+    let (p, saved, before) = migrated_v1(env_or("JSONLIFT_CRASH_COURSES", 150));
+    let evolved = SCHOOL
+        .replace(
+            "hours = \"integer\"",
+            "duration_hours = { type = \"integer\", renamed_from = \"hours\" }\nstatus = { type = \"text\", default = \"active\" }",
+        )
+        .replace(
+            "level = { type = \"text\",",
+            "level = { type = \"text\", index = true,",
+        );
+    p.write("jsonlift.toml", &evolved);
+    let prepare = || {
+        reset(&p);
+        fs::copy(&saved, p.path("school.db")).unwrap();
+    };
+    // The new state, from an undisturbed run.
+    prepare();
+    jl_ok(&p, &["migrate"], "the evolution");
+    let after = data_hash(&p.path("school.db"));
+    assert_ne!(after, data_hash(&saved));
+    scenario(
+        "evolution",
+        &p,
+        &[],
+        &prepare,
+        (Some(before.as_str()), Some(after.as_str())),
     );
 }

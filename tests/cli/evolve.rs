@@ -5,11 +5,16 @@
 //! written; a kill during an evolution leaves the old schema or the new one; numbered files
 //! run in order, once, recorded with their sha256, and a folder that disagrees with the record
 //! is refused.
+//!
+//! Every test runs on both databases (`JSONLIFT_TEST_BACKEND=postgres`, tests/cli/backend.rs);
+//! what looks at SQLite itself (its file's bytes, `ALTER TABLE` leaving rows in place, the lock
+//! a server holds on the file) says so loudly on the PostgreSQL pass.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use crate::backend::on_postgres;
 use crate::serve::{Server, call};
 use crate::util::*;
 
@@ -33,7 +38,7 @@ const BASE: &str =
 /// A migrated project whose posts were then edited through a real `serve`: record 1 patched,
 /// record 2 deleted, record 4 added with a field jsonlift.toml does not declare (`color`).
 fn edited_project() -> Project {
-    let p = Project::new(&toml(BASE));
+    let p = Project::on_backend(&toml(BASE));
     p.write("posts.json", POSTS);
     p.migrate_ok();
     let s = Server::start(&p, &[], &[]);
@@ -70,18 +75,18 @@ fn value(text: &str) -> Value {
 /// second `migrate` has nothing to do. Returns the first run's output.
 #[track_caller]
 fn evolve(p: &Project, fields: &str, expected: &str) -> Run {
-    p.write("jsonlift.toml", toml(fields));
+    p.write_toml(&toml(fields));
     let r = p.jl(&["migrate"]);
     r.ok().stdout_has("evolved in place");
     assert_eq!(exported(p), value(expected), "records after the change");
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
-    assert_db_sound(&p.db());
+    p.assert_db_sound_on_backend();
     r
 }
 
 /// The mode `plan --json` gives for posts.
 fn planned_mode(p: &Project, fields: &str) -> String {
-    p.write("jsonlift.toml", toml(fields));
+    p.write_toml(&toml(fields));
     let plan = p.jl(&["plan", "--json"]);
     plan.ok();
     plan.json()["changes"][0]["mode"]
@@ -105,10 +110,7 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
     assert_eq!(planned_mode(&p, &f), "rebuild");
     evolve(&p, &f, edited);
     assert_eq!(
-        q(
-            &p.db(),
-            "SELECT id, color, _extra FROM posts ORDER BY rowid"
-        ),
+        p.rows("SELECT id, color, _extra FROM posts ORDER BY id"),
         rows(&[
             &["1", "NULL", "NULL"],
             &["3", "NULL", "NULL"],
@@ -117,29 +119,39 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
     );
 
     // A field no record holds, and an index: ALTER TABLE, the rows untouched.
-    let f = format!(
-        "id = \"integer\"\ntitle = \"text\"\nviews = {{ type = \"integer\", index = true }}\ntags = {{ type = \"array\" }}\ncolor = \"text\"\nsubtitle = \"text\""
-    );
-    assert_eq!(planned_mode(&p, &f), "alter");
-    let before = q(&p.db(), "SELECT rowid, * FROM posts ORDER BY rowid");
-    evolve(&p, &f, edited);
-    let after = q(&p.db(), "SELECT rowid, * FROM posts ORDER BY rowid");
+    let f = "id = \"integer\"\ntitle = \"text\"\nviews = { type = \"integer\", index = true }\ntags = { type = \"array\" }\ncolor = \"text\"\nsubtitle = \"text\"";
+    assert_eq!(planned_mode(&p, f), "alter");
+    let before = p.rows("SELECT id, title, views, tags, color, _extra FROM posts ORDER BY id");
+    let rowids = p
+        .sqlite_checks(
+            "each_kind_of_evolution",
+            "rows left in place by ALTER TABLE",
+        )
+        .map(|db| q(&db, "SELECT rowid, * FROM posts ORDER BY rowid"));
+    evolve(&p, f, edited);
     assert_eq!(
-        after
-            .iter()
-            .map(|r| r[..r.len() - 1].to_vec())
-            .collect::<Vec<_>>(),
+        p.rows("SELECT id, title, views, tags, color, _extra FROM posts ORDER BY id"),
         before,
-        "ALTER TABLE keeps every row as it was, the new column NULL"
+        "every row as it was"
     );
-    assert!(columns(&p.db(), "posts").contains(&"subtitle".to_string()));
     assert_eq!(
-        q1(
-            &p.db(),
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'idx_posts_views'"
-        ),
-        "1"
+        p.sql1("SELECT count(*) FROM posts WHERE subtitle IS NOT NULL"),
+        "0",
+        "the new column NULL"
     );
+    if let Some(before) = rowids {
+        let after = q(&p.db(), "SELECT rowid, * FROM posts ORDER BY rowid");
+        assert_eq!(
+            after
+                .iter()
+                .map(|r| r[..r.len() - 1].to_vec())
+                .collect::<Vec<_>>(),
+            before,
+            "ALTER TABLE keeps every row where it was"
+        );
+    }
+    assert!(p.columns("posts").contains(&"subtitle".to_string()));
+    assert!(p.has_index("idx_posts_views"));
 
     // A field renamed: every record, the edited ones too, has the new name in the same place.
     let f = "id = \"integer\"\nheadline = { type = \"text\", renamed_from = \"title\" }\nviews = { type = \"integer\", index = true }\ntags = { type = \"array\" }\ncolor = \"text\"\nsubtitle = \"text\"";
@@ -149,7 +161,7 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
       {"id": 4, "headline": "new", "views": 5, "tags": ["x"], "color": "blue"}
     ]"#;
     evolve(&p, f, renamed);
-    assert!(!columns(&p.db(), "posts").contains(&"title".to_string()));
+    assert!(!p.columns("posts").contains(&"title".to_string()));
 
     // A new required field with a default: every existing record gets it.
     let f = format!("{f}\nstatus = {{ type = \"text\", required = true, default = \"draft\" }}");
@@ -160,7 +172,7 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
     ]"#;
     evolve(&p, &f, defaulted);
     assert_eq!(
-        q1(&p.db(), "SELECT count(*) FROM posts WHERE status = 'draft'"),
+        p.sql1("SELECT count(*) FROM posts WHERE status = 'draft'"),
         "3"
     );
 
@@ -171,11 +183,12 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
     );
     evolve(&p, &f, defaulted);
     assert_eq!(
-        q1(
-            &p.db(),
-            "SELECT type FROM pragma_table_info('posts') WHERE name = 'views'"
-        ),
-        "REAL"
+        p.column_type("posts", "views"),
+        if on_postgres() {
+            "double precision"
+        } else {
+            "REAL"
+        }
     );
 
     // Nesting: the array of tags into a child table, and back into a JSON column.
@@ -185,10 +198,7 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
     );
     evolve(&p, &nested, defaulted);
     assert_eq!(
-        q(
-            &p.db(),
-            "SELECT _parent, _pos, value FROM post_tags ORDER BY _parent, _pos"
-        ),
+        p.rows("SELECT _parent, _pos, value FROM post_tags ORDER BY _parent, _pos"),
         rows(&[
             &["1", "0", "a"],
             &["1", "1", "b"],
@@ -197,13 +207,7 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
         ])
     );
     evolve(&p, &f, defaulted);
-    assert_eq!(
-        q1(
-            &p.db(),
-            "SELECT count(*) FROM sqlite_master WHERE name = 'post_tags'"
-        ),
-        "0"
-    );
+    assert!(!p.has_table("post_tags"));
 
     // Fields removed: the one no record holds goes; the values of the other stay with their
     // records (in `_extra`).
@@ -211,20 +215,14 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
         .replace("\nsubtitle = \"text\"", "")
         .replace("\ncolor = \"text\"", "");
     evolve(&p, &f, defaulted);
-    assert_eq!(
-        q(
-            &p.db(),
-            "SELECT id, _extra FROM posts WHERE _extra IS NOT NULL"
-        ),
-        rows(&[&["4", r#"{"color":"blue"}"#]])
-    );
+    let kept = p.rows("SELECT id, _extra FROM posts WHERE _extra IS NOT NULL");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0][0], "4");
+    assert_eq!(value(&kept[0][1]), value(r#"{"color":"blue"}"#));
 
     // Each evolution is in the ledger, and the database serves the evolved records.
     assert_eq!(
-        q1(
-            &p.db(),
-            "SELECT count(*) FROM _jsonlift_ledger WHERE action = 'evolve'"
-        ),
+        p.sql1("SELECT count(*) FROM _jsonlift_ledger WHERE action = 'evolve'"),
         "8"
     );
     let s = Server::start(&p, &[], &[]);
@@ -253,60 +251,55 @@ fn a_collection_added_is_loaded_from_its_file_and_one_removed_is_dropped() {
         "{}[collections.authors]\nsource = \"authors.json\"\n",
         toml(BASE)
     );
-    p.write("jsonlift.toml", &with_authors);
+    p.write_toml(&with_authors);
     p.jl(&["plan"]).ok().stdout_has("nothing to do");
     p.jl(&["migrate"]).ok();
-    assert_eq!(q1(&p.db(), "SELECT count(*) FROM authors"), "2");
+    assert_eq!(p.sql1("SELECT count(*) FROM authors"), "2");
     // The edits to posts are still there.
-    assert_eq!(
-        q1(&p.db(), "SELECT title FROM posts WHERE id = 1"),
-        "edited"
-    );
-    p.write("jsonlift.toml", toml(BASE));
+    assert_eq!(p.sql1("SELECT title FROM posts WHERE id = 1"), "edited");
+    p.write_toml(&toml(BASE));
+    let backups = p.jl(&["backups"]).stdout.matches("migrate-before").count();
     p.jl(&["plan"])
         .ok()
         .stdout_has("authors: removed from jsonlift.toml")
         .stdout_has("DROP TABLE \"authors\"");
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert!(!p.has_table("authors"));
+    // The dropped table is in the backup taken before.
     assert_eq!(
-        q1(
-            &p.db(),
-            "SELECT count(*) FROM sqlite_master WHERE name = 'authors'"
-        ),
-        "0"
+        p.jl(&["backups"]).stdout.matches("migrate-before").count(),
+        backups + 1
     );
     assert_eq!(
-        q1(
-            &p.db(),
-            "SELECT count(*) FROM _jsonlift_sources WHERE path = 'authors.json'"
-        ),
+        p.sql1("SELECT count(*) FROM _jsonlift_sources WHERE path = 'authors.json'"),
         "0"
     );
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
     p.export();
 }
 
-/// The database's bytes (with its WAL) and its dump.
+/// The database's bytes (with its WAL; none on PostgreSQL) and its dump.
 fn db_state(p: &Project) -> (Vec<u8>, Vec<String>) {
+    if p.pg.is_some() {
+        return (Vec::new(), p.dump());
+    }
     let mut bytes = fs::read(p.db_path()).unwrap();
     if let Ok(w) = fs::read(format!("{}-wal", p.db_path().display())) {
         bytes.extend(w);
     }
-    (bytes, dump_db(&p.db_path()))
+    (bytes, p.dump())
 }
 
 #[test]
 fn a_change_the_records_do_not_fit_is_refused_listing_every_one_and_writes_nothing() {
     let p = edited_project();
     let before = db_state(&p);
+    let backups = p.jl(&["backups"]).stdout;
 
     // A new required field without a default.
-    p.write(
-        "jsonlift.toml",
-        toml(&format!(
-            "{BASE}\nstatus = {{ type = \"text\", required = true }}"
-        )),
-    );
+    p.write_toml(&toml(&format!(
+        "{BASE}\nstatus = {{ type = \"text\", required = true }}"
+    )));
     let plan = p.jl(&["plan"]);
     plan.failed()
         .stdout_has("would refuse")
@@ -320,13 +313,10 @@ fn a_change_the_records_do_not_fit_is_refused_listing_every_one_and_writes_nothi
     assert_eq!(db_state(&p), before, "a refused change writes nothing");
 
     // A narrower type that existing values fail: each offender with its field and value.
-    p.write(
-        "jsonlift.toml",
-        toml(&BASE.replace(
-            "title = \"text\"",
-            "title = { type = \"text\", enum = [\"hello\", \"third\"] }",
-        )),
-    );
+    p.write_toml(&toml(&BASE.replace(
+        "title = \"text\"",
+        "title = { type = \"text\", enum = [\"hello\", \"third\"] }",
+    )));
     let r = p.jl(&["migrate"]);
     r.failed()
         .stderr_has("does not fit 2 existing record(s)")
@@ -335,18 +325,22 @@ fn a_change_the_records_do_not_fit_is_refused_listing_every_one_and_writes_nothi
         .stderr_has("posts id=4: $.title:")
         .stderr_has("(value \"new\")");
     assert!(!r.stderr.contains("id=3"), "{}", r.stderr);
-    p.write(
-        "jsonlift.toml",
-        toml(&BASE.replace("views = \"integer\"", "views = \"boolean\"")),
-    );
+    p.write_toml(&toml(
+        &BASE.replace("views = \"integer\"", "views = \"boolean\""),
+    ));
     p.jl(&["migrate"])
         .failed()
         .stderr_has("posts id=3: $.views:")
         .stderr_has("(value 30)");
     assert_eq!(db_state(&p), before, "a refused change writes nothing");
+    assert_eq!(
+        p.jl(&["backups"]).stdout,
+        backups,
+        "the backup taken before a refused change is not kept"
+    );
 
     // Put back, the database is as it was and serves.
-    p.write("jsonlift.toml", toml(BASE));
+    p.write_toml(&toml(BASE));
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
 }
 
@@ -379,53 +373,60 @@ fn kill_at(p: &Project, step: &str) -> bool {
 #[test]
 fn a_kill_during_an_evolution_leaves_the_old_schema_or_the_new_one() {
     let new_fields = "id = \"integer\"\nheadline = { type = \"text\", renamed_from = \"title\" }\nviews = \"integer\"\ntags = { type = \"array\", of = \"text\", table = \"post_tags\" }\nstatus = { type = \"text\", default = \"draft\" }";
+    let data = |p: &Project| -> Vec<String> {
+        p.dump()
+            .into_iter()
+            .filter(|l| !l.contains("_jsonlift_"))
+            .collect()
+    };
     // The state the evolution gives when left alone.
     let reference = edited_project();
-    reference.write("jsonlift.toml", toml(new_fields));
+    reference.write_toml(&toml(new_fields));
     reference.jl(&["migrate"]).ok();
-    let new_dump: Vec<String> = dump_db(&reference.db_path())
-        .into_iter()
-        .filter(|l| !l.contains("_jsonlift_"))
-        .collect();
-    for (step, committed) in [
+    let new_dump = data(&reference);
+    let mut steps = vec![
         ("evolve:carried", false),
         ("evolve:applied", false),
         ("evolve:committed", true),
-    ] {
+    ];
+    if on_postgres() {
+        // Everything written into PostgreSQL, not yet committed.
+        steps.insert(2, ("migrate:postgres-written", false));
+    }
+    for (step, committed) in steps {
         let p = edited_project();
-        let old_dump = dump_db(&p.db_path());
-        p.write("jsonlift.toml", toml(new_fields));
+        let old_dump = p.dump();
+        p.write_toml(&toml(new_fields));
         assert!(kill_at(&p, step), "migrate never reached {step}");
-        let db = p.db();
-        assert_eq!(q1(&db, "PRAGMA integrity_check"), "ok", "{step}");
-        let dump = dump_db(&p.db_path());
+        if let Some(db) = p.sqlite_checks("a_kill_during_an_evolution", "PRAGMA integrity_check") {
+            assert_eq!(q1(&db, "PRAGMA integrity_check"), "ok", "{step}");
+        }
         if committed {
-            let data: Vec<String> = dump
-                .iter()
-                .filter(|l| !l.contains("_jsonlift_"))
-                .cloned()
-                .collect();
-            assert_eq!(data, new_dump, "killed at {step}: the new schema, complete");
+            assert_eq!(
+                data(&p),
+                new_dump,
+                "killed at {step}: the new schema, complete"
+            );
         } else {
             assert_eq!(
-                dump, old_dump,
+                p.dump(),
+                old_dump,
                 "killed at {step}: the old schema, untouched"
             );
-            assert!(columns(&db, "posts").contains(&"title".to_string()));
+            assert!(p.columns("posts").contains(&"title".to_string()));
         }
-        drop(db);
         // A re-run completes (or has nothing left to do), and the records are the evolved ones.
         p.jl(&["migrate"]).ok();
         p.jl(&["migrate"]).ok().stdout_has("already migrated");
         assert_eq!(exported(&p), exported(&reference), "after {step}");
-        assert_db_sound(&p.db());
+        p.assert_db_sound_on_backend();
     }
 }
 
 // ----- numbered SQL migrations ---------------------------------------------------------------
 
 fn sql_project() -> Project {
-    let p = Project::new(&toml(BASE));
+    let p = Project::on_backend(&toml(BASE));
     p.write("posts.json", POSTS);
     p.write(
         "migrations/001_log.sql",
@@ -449,17 +450,13 @@ fn numbered_migrations_run_in_order_once_and_are_recorded_with_their_sha256() {
     p.migrate_ok()
         .stdout_has("applied: 001_log.sql")
         .stdout_has("applied: 002_more.sql");
-    let db = p.db();
     assert_eq!(
-        q(&db, "SELECT n FROM app_log ORDER BY rowid"),
+        p.rows("SELECT n FROM app_log ORDER BY n"),
         rows(&[&["1"], &["2"]])
     );
-    assert_eq!(q1(&db, "SELECT views FROM posts WHERE id = 1"), "11");
+    assert_eq!(p.sql1("SELECT views FROM posts WHERE id = 1"), "11");
     assert_eq!(
-        q(
-            &db,
-            "SELECT number, name, sha256 FROM _jsonlift_migrations ORDER BY number"
-        ),
+        p.rows("SELECT number, name, sha256 FROM _jsonlift_migrations ORDER BY number"),
         rows(&[
             &[
                 "1",
@@ -475,7 +472,7 @@ fn numbered_migrations_run_in_order_once_and_are_recorded_with_their_sha256() {
     );
     // Once.
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
-    assert_eq!(q1(&db, "SELECT count(*) FROM app_log"), "2");
+    assert_eq!(p.sql1("SELECT count(*) FROM app_log"), "2");
     // A new one, on the existing database.
     p.write(
         "migrations/003_three.sql",
@@ -489,19 +486,35 @@ fn numbered_migrations_run_in_order_once_and_are_recorded_with_their_sha256() {
         .stdout_has("pending  003_three.sql");
     p.jl(&["migrate"]).ok().stdout_has("applied: 003_three.sql");
     assert_eq!(
-        q(&db, "SELECT n FROM app_log ORDER BY rowid"),
+        p.rows("SELECT n FROM app_log ORDER BY n"),
         rows(&[&["1"], &["2"], &["3"]])
     );
     let json = p.jl(&["migrations", "--json"]);
     assert_eq!(json.json()["applied"].as_array().unwrap().len(), 3);
     assert_eq!(json.json()["pending"].as_array().unwrap().len(), 0);
     assert_eq!(
-        q1(
-            &db,
-            "SELECT count(*) FROM _jsonlift_ledger WHERE action = 'sql'"
-        ),
+        p.sql1("SELECT count(*) FROM _jsonlift_ledger WHERE action = 'sql'"),
         "2",
         "one run row for the first migration's files, one for the third file"
+    );
+}
+
+#[test]
+fn a_trigger_with_semicolons_in_its_body_is_one_statement() {
+    let p = sql_project();
+    // Each database's own spelling of a trigger; PostgreSQL's body is dollar-quoted.
+    p.write(
+        "migrations/003_trigger.sql",
+        if on_postgres() {
+            "CREATE FUNCTION log_post() RETURNS trigger AS $$\nBEGIN\n  INSERT INTO app_log VALUES (NEW.id);\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\nCREATE TRIGGER post_logged AFTER UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION log_post();\nUPDATE posts SET views = 0 WHERE id = 3;\n"
+        } else {
+            "CREATE TRIGGER post_logged AFTER UPDATE ON posts BEGIN\n  INSERT INTO app_log VALUES (NEW.id);\n  SELECT 1;\nEND;\nUPDATE posts SET views = 0 WHERE id = 3;\n"
+        },
+    );
+    p.migrate_ok().stdout_has("applied: 003_trigger.sql");
+    assert_eq!(
+        p.rows("SELECT n FROM app_log ORDER BY n"),
+        rows(&[&["1"], &["2"], &["3"]])
     );
 }
 
@@ -552,12 +565,12 @@ fn an_edited_applied_file_a_gap_or_a_duplicate_is_refused_naming_the_file() {
 
 #[test]
 fn a_failing_file_rolls_back_everything_naming_the_file_and_line() {
-    let p = Project::new(&toml(BASE));
+    let p = Project::on_backend(&toml(BASE));
     p.write("posts.json", POSTS);
     p.migrate_ok();
     let before = db_state(&p);
     // An evolution and a good file, then a file failing at its third line.
-    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    p.write_toml(&toml(&format!("{BASE}\ncolor = \"text\"")));
     p.write(
         "migrations/001_ok.sql",
         "UPDATE posts SET color = 'red' WHERE id = 1;\n",
@@ -568,7 +581,11 @@ fn a_failing_file_rolls_back_everything_naming_the_file_and_line() {
     );
     p.jl(&["migrate"])
         .failed()
-        .stderr_has("002_bad.sql:3: no such column: no_such_column")
+        .stderr_has(if on_postgres() {
+            "002_bad.sql:3: column \"no_such_column\" of relation \"posts\" does not exist"
+        } else {
+            "002_bad.sql:3: no such column: no_such_column"
+        })
         .stderr_has("rolled back");
     assert_eq!(db_state(&p).1, before.1, "nothing of the run is left");
     p.jl(&["migrations"])
@@ -578,24 +595,30 @@ fn a_failing_file_rolls_back_everything_naming_the_file_and_line() {
     p.write("migrations/002_bad.sql", "UPDATE posts SET views = 0;\n");
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
     assert_eq!(
-        q(&p.db(), "SELECT id, color, views FROM posts ORDER BY id"),
+        p.rows("SELECT id, color, views FROM posts ORDER BY id"),
         rows(&[&["1", "red", "0"], &["2", "NULL", "0"], &["3", "NULL", "0"]])
     );
 }
 
-#[test]
-fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written() {
+/// [`edited_project`] with the numbered file `001_NAME.sql` applied; and the fields of BASE with
+/// title renamed to headline.
+fn with_a_file_applied(name: &str, sql: &str) -> (Project, String) {
     let p = edited_project();
-    p.write(
-        "migrations/001_first.sql",
-        "CREATE TABLE app_log (n INTEGER);\n",
-    );
-    p.jl(&["migrate"]).ok().stdout_has("applied: 001_first.sql");
+    p.write(&format!("migrations/001_{name}.sql"), sql);
+    p.jl(&["migrate"])
+        .ok()
+        .stdout_has(&format!("applied: 001_{name}.sql"));
     let renamed = BASE.replace(
         "title = \"text\"",
         "headline = { type = \"text\", renamed_from = \"title\" }",
     );
-    p.write("jsonlift.toml", toml(&renamed));
+    (p, renamed)
+}
+
+#[test]
+fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written() {
+    let (p, renamed) = with_a_file_applied("first", "CREATE TABLE app_log (n INTEGER);\n");
+    p.write_toml(&toml(&renamed));
     p.jl(&["plan", "--write"])
         .ok()
         .stdout_has("field title renamed to headline")
@@ -614,33 +637,24 @@ fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written()
         .ok()
         .stdout_has("pending  002_plan.sql");
     // Nothing was applied by writing it.
-    assert!(columns(&p.db(), "posts").contains(&"title".to_string()));
+    assert!(p.columns("posts").contains(&"title".to_string()));
 
     // A plan that is no longer what jsonlift.toml says is refused.
-    p.write(
-        "jsonlift.toml",
-        toml(&format!("{renamed}\ncolor = \"text\"")),
-    );
+    p.write_toml(&toml(&format!("{renamed}\ncolor = \"text\"")));
     let before = db_state(&p);
     p.jl(&["migrate"])
         .failed()
         .stderr_has("002_plan.sql was written by `jsonlift plan --write`");
     assert_eq!(db_state(&p), before);
 
-    p.write("jsonlift.toml", toml(&renamed));
+    p.write_toml(&toml(&renamed));
     p.jl(&["migrate"])
         .ok()
         .stdout_has("evolved in place")
         .stdout_has("applied: 002_plan.sql");
+    assert_eq!(p.sql1("SELECT headline FROM posts WHERE id = 1"), "edited");
     assert_eq!(
-        q1(&p.db(), "SELECT headline FROM posts WHERE id = 1"),
-        "edited"
-    );
-    assert_eq!(
-        q1(
-            &p.db(),
-            "SELECT sha256 FROM _jsonlift_migrations WHERE number = 2"
-        ),
+        p.sql1("SELECT sha256 FROM _jsonlift_migrations WHERE number = 2"),
         sha256_hex(&p.read("migrations/002_plan.sql"))
     );
     p.jl(&["migrations"])
@@ -653,36 +667,36 @@ fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written()
 fn a_database_from_before_the_kept_schema_is_planned_after_one_plain_migrate() {
     let p = edited_project();
     // As an earlier jsonlift left it: no `[collections]` kept.
-    p.db().execute_batch("DROP TABLE _jsonlift_schema").unwrap();
-    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    p.exec("DROP TABLE _jsonlift_schema");
+    p.write_toml(&toml(&format!("{BASE}\ncolor = \"text\"")));
     let before = db_state(&p);
     p.jl(&["migrate"])
         .failed()
         .stderr_has("did not keep the jsonlift.toml it was made from")
         .stderr_has("Put jsonlift.toml back as it was and run `jsonlift migrate` once");
     assert_eq!(db_state(&p), before);
-    p.write("jsonlift.toml", toml(BASE));
+    p.write_toml(&toml(BASE));
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
     assert_eq!(
-        q1(&p.db(), "SELECT count(*) FROM _jsonlift_schema"),
+        p.sql1("SELECT count(*) FROM _jsonlift_schema"),
         "1",
         "the plain migrate keeps the file's [collections]"
     );
-    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
+    p.write_toml(&toml(&format!("{BASE}\ncolor = \"text\"")));
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
-    assert_eq!(q1(&p.db(), "SELECT color FROM posts WHERE id = 4"), "blue");
+    assert_eq!(p.sql1("SELECT color FROM posts WHERE id = 4"), "blue");
 }
 
 #[test]
 fn a_change_of_tables_waits_for_the_servers_to_stop() {
     let p = edited_project();
     let s = Server::start(&p, &[], &[]);
-    p.write("jsonlift.toml", toml(&format!("{BASE}\ncolor = \"text\"")));
-    let before = dump_db(&p.db_path());
+    p.write_toml(&toml(&format!("{BASE}\ncolor = \"text\"")));
+    let before = p.dump();
     p.jl(&["migrate"])
         .failed()
         .stderr_has("needs every `jsonlift serve` on this database stopped");
-    assert_eq!(dump_db(&p.db_path()), before);
+    assert_eq!(p.dump(), before);
     // The running server still answers in the shape it started with.
     call("GET", &s.url("/api/posts/4"), None, None).status(200);
     s.stop();
@@ -690,14 +704,38 @@ fn a_change_of_tables_waits_for_the_servers_to_stop() {
 }
 
 #[test]
-fn numbered_files_are_refused_rather_than_left_out_on_postgresql() {
-    let p = sql_project();
-    // Refused before any connection: the URL needs no server.
-    p.jl(&[
-        "migrate",
-        "--database",
-        "postgres://nobody@127.0.0.1:1/none",
-    ])
-    .failed()
-    .stderr_has("001_log.sql: numbered SQL migrations are applied to SQLite databases only");
+fn the_apps_own_tables_and_views_on_the_collections_survive_an_evolution() {
+    let (p, renamed) = with_a_file_applied(
+        "app",
+        "CREATE TABLE app_notes (post_id INTEGER NOT NULL REFERENCES posts(id), note TEXT);\nINSERT INTO app_notes VALUES (1, 'first');\nCREATE VIEW post_views AS SELECT id, views FROM posts;\n",
+    );
+    p.write_toml(&toml(&format!("{renamed}\ncolor = \"text\"")));
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert_eq!(p.sql1("SELECT color FROM posts WHERE id = 4"), "blue");
+    assert_eq!(
+        p.rows("SELECT id, views FROM post_views ORDER BY id"),
+        rows(&[&["1", "10"], &["3", "30"], &["4", "5"]])
+    );
+    assert_eq!(
+        p.rows("SELECT p.headline, n.note FROM app_notes n JOIN posts p ON p.id = n.post_id"),
+        rows(&[&["edited", "first"]])
+    );
+    // The app's foreign key still holds.
+    let refused = if on_postgres() {
+        let mut c = p.pg.as_ref().unwrap().client();
+        c.batch_execute(&format!(
+            "SET search_path TO {}",
+            p.pg.as_ref().unwrap().name
+        ))
+        .unwrap();
+        c.execute("INSERT INTO app_notes VALUES (99, 'none')", &[])
+            .is_err()
+    } else {
+        let db = p.db();
+        db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        db.execute("INSERT INTO app_notes VALUES (99, 'none')", [])
+            .is_err()
+    };
+    assert!(refused, "a note on no post was taken");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
 }

@@ -828,3 +828,61 @@ fn infer_on_a_sqlite_file_reads_its_tables_or_says_what_it_is() {
         .stderr_has("made.db: this is a database jsonlift made")
         .stderr_has("jsonlift copy");
 }
+
+/// Issue #17, seed 002: `thumbnails.media_id` names no collection (the media are in
+/// `media_metadata`), so the reference is found by its values: every one is a key of
+/// media_metadata, and of shows too, where the shared word "media" decides. A field whose values
+/// two collections hold alike, with no word to tell them apart, gets no foreign key.
+#[test]
+fn a_reference_whose_name_names_no_collection_is_found_by_its_values() {
+    let mut p = Project::empty();
+    p.write(
+        "media_metadata.json",
+        r#"[{"id": 1, "title": "Dark"}, {"id": 2, "title": "Das Boot"}, {"id": 5, "title": "Babylon Berlin"}]"#,
+    );
+    p.write(
+        "shows.json",
+        r#"[{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 5, "name": "c"}, {"id": 7, "name": "d"}]"#,
+    );
+    p.write(
+        "thumbnails.json",
+        r#"[{"id": 10, "media_id": 1, "url": "/t/1.jpg"}, {"id": 11, "media_id": 2, "url": "/t/2.jpg"}, {"id": 12, "media_id": 5, "url": "/t/5.jpg"}, {"id": 13, "media_id": 5, "url": "/t/6.jpg"}]"#,
+    );
+    p.write(
+        "orders.json",
+        r#"[{"id": 100, "vendor_id": 1}, {"id": 101, "vendor_id": 2}]"#,
+    );
+    init(&p).ok();
+    let text = fs::read_to_string(p.config()).unwrap();
+    let c: toml::Table = text.parse().unwrap();
+    for (collection, name, target) in [
+        ("thumbnails", "media_id", Some("media_metadata")),
+        ("orders", "vendor_id", None),
+    ] {
+        let f = field(coll(&c, collection), &[name]);
+        assert_eq!(s(&f, "references"), target, "{collection}.{name}\n{text}");
+    }
+    assert!(
+        text.contains("# media_id: in 4/4 records, never null → required; all 3 distinct values are keys of media_metadata.id (no collection is named media; the values match media_metadata and 1 other collection, and media_metadata shares most words with \"media\") → foreign key, indexed"),
+        "{text}"
+    );
+    if let Some(db) = c.get("database").and_then(|d| d.as_str()) {
+        p.db_rel = db.to_string();
+    }
+    p.migrate_ok();
+    // The foreign key holds in the database.
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT count(*) FROM thumbnails JOIN media_metadata m ON m.id = thumbnails.media_id"
+        ),
+        "4"
+    );
+    assert_eq!(
+        q1(
+            &p.db(),
+            "SELECT count(*) FROM pragma_foreign_key_list('thumbnails') WHERE \"table\" = 'media_metadata'"
+        ),
+        "1"
+    );
+}

@@ -7,11 +7,16 @@
 //! migrating into the legacy file itself keeps the legacy tables (or drops them on request,
 //! backed up first); a collection without a source is served, audited, backed up and exported
 //! with `--all`. The main path runs on PostgreSQL too.
+//!
+//! Every test but those about migrating into the legacy file itself runs on both databases
+//! (`JSONLIFT_TEST_BACKEND=postgres`, tests/cli/backend.rs): the legacy file is a source, and
+//! the collections go into PostgreSQL and are exported back to the same SQLite tables.
 
 use std::path::Path;
 
 use rusqlite::Connection;
 
+use crate::backend::{on_postgres, sqlite_only};
 use crate::serve::{Server, call};
 use crate::util::*;
 
@@ -123,6 +128,7 @@ payload = "json"
 
 /// A project over the legacy database whose database is `db` (`head` goes first in the
 /// project file; `tables`: the collections' own table names differ from the legacy ones).
+/// A new database (not the legacy file itself) is on the backend of this run.
 fn legacy_project(db: &str, head: &str, tables: bool) -> Project {
     let mut p = Project::new(&legacy_toml(
         &format!("database = \"{db}\"\n{head}"),
@@ -130,7 +136,11 @@ fn legacy_project(db: &str, head: &str, tables: bool) -> Project {
     ));
     p.db_rel = db.into();
     legacy_db(&p.path("legacy.db"));
-    p
+    if db == "legacy.db" {
+        p
+    } else {
+        p.on_test_backend()
+    }
 }
 
 /// Every row of `table` with its rowid, each cell with its storage class.
@@ -202,11 +212,9 @@ fn a_legacy_database_is_migrated_verified_and_exported_back_exactly() {
     p.migrate_ok()
         .stdout_has("migrate: migrated")
         .stdout_has("seasons 3, episodes 3, media_cast 3");
-    let db = p.db();
     // Nested arrays in JSON text became child tables, as from JSON files.
     assert_eq!(
-        q(
-            &db,
+        p.rows(
             "SELECT m.title, s.title, e.title FROM media m JOIN seasons s ON s._parent = m.id JOIN episodes e ON e._parent = s._id ORDER BY m.id, s._pos, e._pos"
         ),
         rows(&[
@@ -215,8 +223,7 @@ fn a_legacy_database_is_migrated_verified_and_exported_back_exactly() {
             &["Dark", "Staffel 2", "Anfänge und Enden"],
         ])
     );
-    assert_eq!(q1(&db, "SELECT count(*) FROM thumbnails"), "3");
-    drop(db);
+    assert_eq!(p.sql1("SELECT count(*) FROM thumbnails"), "3");
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
     p.jl(&["verify"])
         .ok()
@@ -289,6 +296,7 @@ fn init_and_infer_read_the_legacy_tables() {
     let root = p.root.display().to_string();
     p.jl_raw(&p.cwd, &["init".into(), root.clone()]).ok();
     let toml = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    let p = p.on_test_backend();
     for want in [
         "[collections.media_metadata]\nsource = \"legacy.db\"\nformat = \"sqlite\"\nsource_table = \"media_metadata\"",
         "key \"id\": the table's primary key",
@@ -299,6 +307,8 @@ fn init_and_infer_read_the_legacy_tables() {
         "[collections.media_metadata.fields.seasons.fields.episodes]",
         // A declared foreign key.
         "a foreign key to table media_metadata in the database",
+        // And thumbnails.media_id, declared nowhere, found by its values (seed 002).
+        "all 3 distinct values are keys of media_metadata.id (no collection is named media; the values match media_metadata, which shares the word \"media\", and no other collection) → foreign key, indexed\nmedia_id = { type = \"integer\", required = true, references = \"media_metadata\" }",
         "key = \"snapshot_id\"",
         // No primary key: a unique column never null is the key.
         "# key \"slug\": a unique index in the database, never null\nkey = \"slug\"",
@@ -353,7 +363,7 @@ fn bad_json_text_is_named_by_table_row_column_and_place_and_nothing_is_written()
     r.failed()
         .stderr_has("legacy.db: table media_metadata, rowid 5, column seasons:2:26: $[0].episodes[0]: the column's text is not valid JSON: trailing comma before '}'")
         .stderr_has("legacy.db: table media_metadata, rowid 2, column cast:1:21: $[0].role: expected text, found number 7");
-    assert!(!p.db_path().exists());
+    assert!(!p.db_exists());
     p.assert_no_backups();
     assert_eq!(file_sha(&p.path("legacy.db")), sha);
     p.jl(&["check"])
@@ -363,6 +373,12 @@ fn bad_json_text_is_named_by_table_row_column_and_place_and_nothing_is_written()
 
 #[test]
 fn migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked() {
+    if sqlite_only(
+        "migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked",
+        "the database migrated into is the legacy SQLite file itself",
+    ) {
+        return;
+    }
     // The collections' tables may not take the legacy tables' names.
     let p = legacy_project("legacy.db", "", false);
     let original = p.outside("original.db");
@@ -398,13 +414,17 @@ fn migrating_into_the_legacy_file_keeps_its_tables_or_drops_them_when_asked() {
     q2.jl(&["migrate"]).ok().stdout_has("already migrated");
     let out = q2.export();
     assert_same_tables(&original, &out.join("legacy.db"));
+}
 
-    // Never another file.
+#[test]
+fn drop_source_tables_never_drops_from_another_database() {
     let q3 = legacy_project("media.db", "drop_source_tables = true", false);
+    let sha = file_sha(&q3.path("legacy.db"));
     q3.jl(&["migrate"])
         .code(1)
         .stderr_has("drop_source_tables = true drops the legacy tables from the database migrated into, and legacy.db is another file");
-    assert!(!q3.path("media.db").exists());
+    assert!(!q3.db_exists());
+    assert_eq!(file_sha(&q3.path("legacy.db")), sha);
 }
 
 #[test]
@@ -415,8 +435,9 @@ fn a_collection_without_a_source_is_served_audited_backed_up_and_exported_with_a
     ));
     p.db_rel = "media.db".into();
     legacy_db(&p.path("legacy.db"));
+    let p = p.on_test_backend();
     p.migrate_ok().stdout_has("(no source: users)");
-    assert_eq!(q1(&p.db(), "SELECT count(*) FROM users"), "0");
+    assert_eq!(p.sql1("SELECT count(*) FROM users"), "0");
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
     let s = Server::start(&p, &[], &[]);
     let r = call(
@@ -448,16 +469,23 @@ fn a_collection_without_a_source_is_served_audited_backed_up_and_exported_with_a
     drop(s);
     // A second migrate leaves it alone (nothing to reload it from).
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
-    assert_eq!(q1(&p.db(), "SELECT email FROM users"), "ann@example.org");
+    assert_eq!(p.sql1("SELECT email FROM users"), "ann@example.org");
     p.jl(&["verify"]).ok();
     // Backed up with the database.
     p.jl(&["backup"]).ok();
-    let backup = list_files(&p.root.join(".jsonlift/backups/db"))
-        .into_iter()
-        .find(|f| f.ends_with(".db"))
-        .expect("a database backup");
-    let b = open_db(&p.root.join(".jsonlift/backups/db").join(backup));
-    assert_eq!(q1(&b, "SELECT email FROM users"), "ann@example.org");
+    if p.sqlite_checks(
+        "a_collection_without_a_source",
+        "the rows of the SQLite backup file",
+    )
+    .is_some()
+    {
+        let backup = list_files(&p.root.join(".jsonlift/backups/db"))
+            .into_iter()
+            .find(|f| f.ends_with(".db"))
+            .expect("a database backup");
+        let b = open_db(&p.root.join(".jsonlift/backups/db").join(backup));
+        assert_eq!(q1(&b, "SELECT email FROM users"), "ann@example.org");
+    }
     // export skips it; --all writes it as an array named after the collection.
     let out = p.export();
     assert!(!out.join("users.json").exists());
@@ -532,12 +560,14 @@ season = "integer"
     );
     p.db_rel = "media.db".into();
     legacy_db(&p.path("legacy.db"));
+    let p = p.on_test_backend();
     p.migrate_ok().stdout_has("seasons 3");
     assert_eq!(
-        q(
-            &p.db(),
+        p.rows(if on_postgres() {
+            "SELECT id, _extra->>'title' FROM shows ORDER BY id"
+        } else {
             "SELECT id, json_extract(_extra, '$.title') FROM shows ORDER BY id"
-        ),
+        }),
         rows(&[&["1", "Dark"], &["5", "Babylon Berlin"]])
     );
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
@@ -555,10 +585,7 @@ season = "integer"
         q(&b, "SELECT id, title, seasons FROM shows ORDER BY rowid")
     );
     // Neither `source_table` nor `query`, or both: said so.
-    p.write(
-        "jsonlift.toml",
-        "[collections.x]\nsource = \"legacy.db\"\nformat = \"sqlite\"\n",
-    );
+    p.write_toml("[collections.x]\nsource = \"legacy.db\"\nformat = \"sqlite\"\n");
     p.jl(&["check"])
         .code(2)
         .stderr_has("collections.x: a SQLite source needs `source_table = \"TABLE\"` or `query = \"SELECT ...\"` (one of them)");

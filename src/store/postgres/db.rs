@@ -200,3 +200,139 @@ pub fn drop_sql(schema: &Schema) -> Vec<String> {
     }
     out
 }
+
+/// Runs statements written by a user (a numbered SQL migration) inside the caller's
+/// transaction; the error is PostgreSQL's own message, with its detail and hint.
+pub fn run_script(client: &mut impl postgres::GenericClient, sql: &str) -> Result<(), String> {
+    run_located(client, sql).map_err(|(m, _)| m)
+}
+
+/// [`run_script`], the error with the character offset (1-based) in `sql` where PostgreSQL
+/// found the fault, when it says.
+pub fn run_located(
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+) -> Result<(), (String, Option<usize>)> {
+    client
+        .batch_execute(sql)
+        .map_err(|e| match e.as_db_error() {
+            Some(d) => {
+                let mut m = d.message().to_string();
+                if let Some(x) = d.detail() {
+                    m.push_str(&format!(" ({x})"));
+                }
+                if let Some(x) = d.hint() {
+                    m.push_str(&format!("; hint: {x}"));
+                }
+                let at = match d.position() {
+                    Some(postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+                    _ => None,
+                };
+                (m, at)
+            }
+            None => (e.to_string(), None),
+        })
+}
+
+/// Puts the id sequence of jsonlift's own `table` after its largest id, once rows were given
+/// their ids (a copy, a ledger row written beside one).
+pub fn sync_id_sequence(
+    client: &mut impl postgres::GenericClient,
+    table: &str,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        &format!("SELECT setval(pg_get_serial_sequence($1, 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM {}", quote(table)),
+        &[&table],
+    )?;
+    Ok(())
+}
+
+/// How long a restore or a change of tables waits for the sessions of a server that was just
+/// stopped to end before it counts them as in use (PostgreSQL ends a backend once it reads its
+/// client's EOF).
+pub const SESSIONS_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The other jsonlift processes working on `pg_schema` (a `serve`, a `migrate`), each as "pid P
+/// on HOST since TIME, N sessions", once those that are going have had `grace` to go. Each
+/// jsonlift connection names its process and schema in `application_name`
+/// ([`PgConn::application_name`]); other applications are not seen.
+pub fn other_sessions(
+    client: &mut impl postgres::GenericClient,
+    pg_schema: &str,
+    grace: std::time::Duration,
+) -> Result<Vec<String>, postgres::Error> {
+    let me = std::process::id();
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let rows = client.query(
+            "SELECT pid, application_name, coalesce(host(client_addr), 'local socket'), \
+             to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS') \
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND application_name LIKE 'jsonlift %/%' ORDER BY pid",
+            &[],
+        )?;
+        // Per process: its sessions, where from, since when.
+        let mut others: std::collections::BTreeMap<u32, (usize, String, String)> =
+            Default::default();
+        for r in &rows {
+            let app: String = r.get(1);
+            let Some(pid) = app
+                .strip_prefix("jsonlift ")
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me || app != PgConn::application_name_of(pid, pg_schema) {
+                continue;
+            }
+            let e = others.entry(pid).or_insert_with(|| (0, r.get(2), r.get(3)));
+            e.0 += 1;
+        }
+        if others.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(others
+                .iter()
+                .map(|(pid, (n, host, since))| {
+                    format!(
+                        "pid {pid} on {host} since {since}, {n} session{}",
+                        if *n == 1 { "" } else { "s" }
+                    )
+                })
+                .collect());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// What dropping `tables` (with CASCADE) would take from other tables of the current schema:
+/// their foreign keys into `tables`, and the views reading them (and views on those), as the
+/// statements that put them back, in the order they were made. A rewrite of jsonlift's
+/// tables runs them once the tables are back, so an app's own tables and views keep theirs.
+pub fn dependents(
+    client: &mut impl postgres::GenericClient,
+    tables: &[String],
+) -> Result<Vec<String>, postgres::Error> {
+    let keys = client.query(
+        "SELECT format('ALTER TABLE %I ADD CONSTRAINT %I %s', c.relname, con.conname, pg_get_constraintdef(con.oid)) \
+         FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_class r ON r.oid = con.confrelid \
+         JOIN pg_namespace n ON n.oid = r.relnamespace \
+         WHERE con.contype = 'f' AND n.nspname = current_schema() AND r.relname = ANY($1) \
+         AND NOT (c.relname = ANY($1)) ORDER BY con.oid",
+        &[&tables],
+    )?;
+    let views = client.query(
+        "WITH RECURSIVE deps(oid) AS ( \
+           SELECT rw.ev_class FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid \
+           JOIN pg_class r ON r.oid = d.refobjid JOIN pg_namespace n ON n.oid = r.relnamespace \
+           WHERE d.classid = 'pg_rewrite'::regclass AND n.nspname = current_schema() \
+           AND r.relname = ANY($1) AND rw.ev_class <> d.refobjid \
+           UNION \
+           SELECT rw.ev_class FROM deps JOIN pg_depend d ON d.refobjid = deps.oid \
+           JOIN pg_rewrite rw ON rw.oid = d.objid \
+           WHERE d.classid = 'pg_rewrite'::regclass AND rw.ev_class <> d.refobjid) \
+         SELECT format('CREATE VIEW %s AS %s', deps.oid::regclass, pg_get_viewdef(deps.oid)) \
+         FROM deps JOIN pg_class v ON v.oid = deps.oid WHERE v.relkind = 'v' ORDER BY deps.oid",
+        &[&tables],
+    )?;
+    Ok(views.iter().chain(&keys).map(|r| r.get(0)).collect())
+}
