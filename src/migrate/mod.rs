@@ -1219,7 +1219,7 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
                 });
             }
         }
-        Ok(())
+        verify::dangling_rows(tx, &schema, &mut report)
     })?;
     report.status = if report.ok {
         "database matches the sources".into()

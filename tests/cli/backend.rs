@@ -97,6 +97,27 @@ impl Project {
         }
     }
 
+    /// Runs one statement as a client with foreign keys off would (SQLite's default; on
+    /// PostgreSQL, replication mode skips their triggers): rows may point at nothing.
+    pub fn exec_without_foreign_keys(&self, sql: &str) -> u64 {
+        match &self.pg {
+            Some(pg) => {
+                let mut c = pg.client();
+                c.batch_execute(&format!(
+                    "SET search_path TO {}; SET session_replication_role = replica",
+                    pg.name
+                ))
+                .unwrap();
+                c.execute(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            None => {
+                let db = open_db(&self.db_path());
+                db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+                db.execute(sql, []).unwrap_or_else(|e| panic!("{sql}: {e}")) as u64
+            }
+        }
+    }
+
     /// The columns of `table`, in order: on PostgreSQL without the `_rowid` that numbers its
     /// rows (it takes its default, as a new row's would).
     pub fn columns(&self, table: &str) -> Vec<String> {
