@@ -7,14 +7,16 @@ use std::collections::{BTreeSet, HashMap};
 use super::load::{place, record_file};
 use super::progress::Progress;
 use super::report::Report;
+use crate::config::Project;
 use crate::error::Problem;
 use crate::json::{JsonPath, Value, to_compact_string};
 use crate::schema::rebuild::rebuild;
 use crate::schema::shred::{Cell, scalar_cell};
 use crate::schema::{ColType, FieldKind, ScalarType, Schema, Table};
 use crate::source::{self, Layout, Record, SourceSpec};
-use crate::store::cursor::{RowCursor, children_of};
 use crate::store::backend::Cells;
+use crate::store::cursor::{RowCursor, children_of};
+use crate::store::database::Db;
 use crate::store::{StoreError, Tx};
 
 /// Compares source `si`, read through `spec`, with the database. Problems go to `report`.
@@ -46,10 +48,7 @@ pub fn verify_source(
                 .expect("member has a collection")
         })
         .collect();
-    let mut matchers: Vec<Matcher> = colls
-        .iter()
-        .map(|&c| Matcher::new(schema, c))
-        .collect();
+    let mut matchers: Vec<Matcher> = colls.iter().map(|&c| Matcher::new(schema, c)).collect();
     let mut tally = Tally::default();
     let mut seen: HashMap<usize, u64> = HashMap::new();
     let mut n = 0u64;
@@ -181,6 +180,41 @@ pub fn verify_source(
     Ok(reader.finish().map_err(|p| report.problem(p)).ok())
 }
 
+/// Of the sources `candidates` whose collections `comparable` says the database holds as the
+/// project file describes them, those whose every record is what the database holds, each
+/// with the layout of the file as it is now. A difference is no error here: the source is
+/// simply left out.
+pub fn same_content(
+    project: &Project,
+    schema: &Schema,
+    candidates: &[usize],
+    comparable: impl Fn(usize) -> bool,
+) -> anyhow::Result<Vec<(usize, Layout)>> {
+    let mut db = Db::open(
+        project.database(),
+        project.pg_schema(),
+        project.busy_timeout(),
+    )?;
+    db.read(|tx| {
+        let mut same = Vec::new();
+        for &si in candidates.iter().filter(|&&si| comparable(si)) {
+            let mut report = Report::new("verify", project.database_path());
+            let layout = verify_source(
+                tx,
+                schema,
+                si,
+                &schema.sources[si],
+                &mut report,
+                &Progress::Quiet,
+            )?;
+            if let (true, Some(layout)) = (report.ok, layout) {
+                same.push((si, layout));
+            }
+        }
+        Ok(same)
+    })
+}
+
 /// The records of one source found only on one side, or changed.
 #[derive(Default)]
 struct Tally {
@@ -210,7 +244,11 @@ enum Key<'s> {
     /// The record's key in the file (object member name, document id, file name).
     InFile(usize),
     /// A key field of the record.
-    Field { name: &'s str, ty: ScalarType, col: usize },
+    Field {
+        name: &'s str,
+        ty: ScalarType,
+        col: usize,
+    },
 }
 
 impl<'s> Matcher<'s> {

@@ -285,8 +285,16 @@ fn added_removed_and_changed_records_are_each_reported_once() {
     r.failed();
     let lines = problem_lines(&r);
     assert_eq!(lines.len(), 4, "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("$[1]") && l.contains("id = \"c2\"")));
-    assert!(lines.iter().any(|l| names_path(l, "$[4].title") && l.contains("changed")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("$[1]") && l.contains("id = \"c2\""))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| names_path(l, "$[4].title") && l.contains("changed"))
+    );
     assert!(
         lines
             .iter()
