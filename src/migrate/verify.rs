@@ -323,10 +323,12 @@ impl<'s> Matcher<'s> {
         if self.pending.is_none() {
             self.pending = self.cursor.next_with_rowid(tx)?;
         }
-        if let Some((_, cells)) = &self.pending {
-            if cells[kc] == key {
-                return Ok(self.pending.take().map(|(_, cells)| cells));
-            }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|(_, cells)| cells[kc] == key)
+        {
+            return Ok(self.pending.take().map(|(_, cells)| cells));
         }
         let Some(rowid) = tx.rowid_by(self.table, kc, &key)? else {
             return Ok(None);
