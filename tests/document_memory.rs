@@ -55,7 +55,11 @@ fn write_places(path: &Path, document: bool) -> u64 {
             write!(w, ",\n  \"region_{m}\": {{").unwrap();
         }
         for i in 0..PER_MEMBER {
-            let sep = if i == 0 && (document || m == 0) { "" } else { "," };
+            let sep = if i == 0 && (document || m == 0) {
+                ""
+            } else {
+                ","
+            };
             match document {
                 true => write!(w, "{sep}\n{ind}\"place-{m}-{i}\": {{").unwrap(),
                 false => write!(w, "{sep}\n{ind}{{\n{ind}  \"key\": \"place-{m}-{i}\",").unwrap(),
@@ -124,7 +128,10 @@ fn a_large_document_of_keyed_members_becomes_collections_in_flat_memory() {
         "peak resident KiB for {} KiB of records: init {doc_init} (as an array {arr_init}), migrate {doc_migrate} (as an array {arr_migrate})",
         size / 1024
     );
-    for (what, d, a) in [("init", doc_init, arr_init), ("migrate", doc_migrate, arr_migrate)] {
+    for (what, d, a) in [
+        ("init", doc_init, arr_init),
+        ("migrate", doc_migrate, arr_migrate),
+    ] {
         assert!(
             d * 4 <= a * 5,
             "{what} of the document peaked at {d} KiB, of the same records as an array at {a} KiB: the document is being held"

@@ -388,34 +388,46 @@ pub fn decide(probe: &Probe, jsonl_ext: bool, display: &str) -> Result<Detection
         .filter(|m| m.kind == Kind::Object && m.all_objects && m.len >= KEYED_MEMBER_MIN)
         .map(|m| m.name.clone())
         .collect();
-    if complete && !keyed.is_empty() && n >= 2 {
+    let db_json = p.scalars == 0 && record_arrays.iter().any(|m| m.len > 0);
+    if complete && (db_json || !keyed.is_empty()) {
+        let arrays: Vec<String> = record_arrays.iter().map(|m| m.name.clone()).collect();
         let documents: Vec<String> = p
             .listed
             .iter()
             .filter(|m| m.kind == Kind::Object && !keyed.contains(&m.name))
             .map(|m| m.name.clone())
             .collect();
-        let arrays: Vec<String> = record_arrays.iter().map(|m| m.name.clone()).collect();
         let verbatim: Vec<String> = p
             .listed
             .iter()
             .filter(|m| m.kind == Kind::Scalar || (m.kind == Kind::Array && !m.all_objects))
             .map(|m| m.name.clone())
             .collect();
-        let mut why = format!(
-            "top-level keys hold objects of records keyed by name ({}, at least {KEYED_MEMBER_MIN} objects each)",
-            names(&keyed)
-        );
-        if !arrays.is_empty() {
+        let mut why = match keyed.is_empty() {
+            true => format!("top-level keys hold arrays of objects ({})", names(&arrays)),
+            false => format!(
+                "top-level keys hold objects of records keyed by name ({}, at least {KEYED_MEMBER_MIN} objects each)",
+                names(&keyed)
+            ),
+        };
+        if !keyed.is_empty() && !arrays.is_empty() {
             why.push_str(&format!(", arrays of objects ({})", names(&arrays)));
         }
         if !documents.is_empty() {
-            why.push_str(&format!(" and other objects ({})", names(&documents)));
+            why.push_str(&format!(" and objects ({})", names(&documents)));
         }
-        why.push_str(": one collection per key");
+        why.push_str(match keyed.is_empty() {
+            true => ": a json-server style db.json, one collection per key",
+            false => ": one collection per key",
+        });
         if !verbatim.is_empty() {
+            let what = if keyed.is_empty() {
+                " of non-objects"
+            } else {
+                ""
+            };
             why.push_str(&format!(
-                "; {} stay verbatim in the file's layout",
+                "; {}{what} stay verbatim in the file's layout",
                 names(&verbatim)
             ));
         }
@@ -425,41 +437,6 @@ pub fn decide(probe: &Probe, jsonl_ext: bool, display: &str) -> Result<Detection
                 documents,
                 verbatim,
                 keyed,
-            },
-            why,
-        });
-    }
-    if complete && p.scalars == 0 && record_arrays.iter().any(|m| m.len > 0) {
-        let arrays: Vec<String> = record_arrays.iter().map(|m| m.name.clone()).collect();
-        let documents: Vec<String> = p
-            .listed
-            .iter()
-            .filter(|m| m.kind == Kind::Object)
-            .map(|m| m.name.clone())
-            .collect();
-        let verbatim: Vec<String> = p
-            .listed
-            .iter()
-            .filter(|m| m.kind == Kind::Array && !m.all_objects)
-            .map(|m| m.name.clone())
-            .collect();
-        let mut why = format!("top-level keys hold arrays of objects ({})", names(&arrays));
-        if !documents.is_empty() {
-            why.push_str(&format!(" and objects ({})", names(&documents)));
-        }
-        why.push_str(": a json-server style db.json, one collection per key");
-        if !verbatim.is_empty() {
-            why.push_str(&format!(
-                "; {} of non-objects stay verbatim in the file's layout",
-                names(&verbatim)
-            ));
-        }
-        return Ok(Detection {
-            shape: Shape::Members {
-                arrays,
-                documents,
-                verbatim,
-                keyed: Vec::new(),
             },
             why,
         });
