@@ -16,6 +16,8 @@ const PER_MEMBER: usize = 1000;
 
 /// Runs jsonlift in `dir`, checks it succeeded, and gives its stdout and peak resident KiB.
 fn jsonlift(dir: &Path, args: &[&str]) -> (String, i64) {
+    // Waited for by `wait4` below, which also gives its peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_jsonlift"))
         .args(args)
         .current_dir(dir)
