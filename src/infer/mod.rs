@@ -388,7 +388,10 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<
                     })
                     .collect(),
                 Shape::Members {
-                    arrays, documents, ..
+                    arrays,
+                    documents,
+                    keyed,
+                    ..
                 } => {
                     let mut out = Vec::new();
                     // In file order, so the collections read like the file.
@@ -398,20 +401,19 @@ fn drafts_for(f: &Found, root: &Path, names: &mut Names) -> Result<(String, Vec<
                     };
                     let listed_len = listed
                         .iter()
-                        .filter(|m| arrays.contains(**m) || documents.contains(**m))
+                        .filter(|m| {
+                            arrays.contains(**m) || documents.contains(**m) || keyed.contains(**m)
+                        })
                         .count();
                     for m in listed {
-                        let format = if arrays.contains(m) {
-                            Format::Array
+                        let (format, what) = if arrays.contains(m) {
+                            (Format::Array, "an array of records")
+                        } else if keyed.contains(m) {
+                            (Format::Object, "an object of records keyed by name")
                         } else if documents.contains(m) {
-                            Format::Document
+                            (Format::Document, "an object: one document")
                         } else {
                             continue;
-                        };
-                        let what = if format == Format::Array {
-                            "an array of records"
-                        } else {
-                            "an object: one document"
                         };
                         // A member whose name is no identifier (pycountry's `"3166-2"`) is
                         // named after the file, which says what it is (`iso3166_2`), rather

@@ -9,7 +9,7 @@ use crate::schema::ScalarType;
 use crate::source::Format;
 
 use super::plan::{CollectionPlan, Elements, FieldPlan, Kind, Node, count, singular};
-use super::stats::{Hashes, handle_like, id_like};
+use super::stats::{Hashes, KEY_MAX_BYTES, handle_like, id_like, key_name_rank};
 
 /// Splits a reference-like name into the name of what it refers to: `user_id` → `user`,
 /// `postId` → `post`, `syllabus_uuid` → `syllabus`.
@@ -73,39 +73,63 @@ fn key_capable(t: Option<ScalarType>) -> bool {
     )
 }
 
-/// Picks the natural key of a collection (see docs/infer.md): a field present, non-null and
-/// distinct in every record, of type text, integer or uuid, named (in order of preference)
-/// `id`; after the collection (`course_id`, `courseId`, `content_id` in `lesson_content`);
-/// `uuid`, `_id`, `guid` or `key`; or, failing those, an id-like first field or an id-like field
-/// holding UUIDs.
+/// Collections with fewer records than this get no UNIQUE from distinct values alone (a name
+/// may well repeat later): only fields whose name says key or identifier do.
+pub const UNIQUE_MIN_RECORDS: u64 = 10;
+
+/// A candidate key: present and non-null in every record, all values distinct, short text,
+/// a uuid, or an integer whose name says key.
+fn candidate(f: &FieldPlan, records: u64) -> bool {
+    let s = f.stats;
+    let short = match f.scalar_type() {
+        Some(ScalarType::Text) => s.max_chars <= KEY_MAX_BYTES,
+        Some(ScalarType::Uuid) => true,
+        Some(ScalarType::Integer) => id_like(&f.name) || key_name_rank(&f.name).is_some(),
+        _ => false,
+    };
+    short
+        && records > 0
+        && s.count == records
+        && s.nulls == 0
+        && s.hashes.as_ref().is_some_and(|h| h.all_distinct())
+}
+
+/// Picks the natural key of a collection (see docs/infer.md) among its candidate keys (present,
+/// non-null and distinct in every record, short text, uuid or integer), named (in order of
+/// preference) `id`; after the collection (`course_id`, `courseId`, `content_id` in
+/// `lesson_content`); `uuid`, `_id`, `guid` or `key`; a conventional key name (`code`, `slug`,
+/// then `alpha_2`, `cca2`, then `alpha_3`, `cca3`, ...: [`key_name_rank`]); or, failing those, an
+/// id-like first field or an id-like field holding UUIDs.
 pub fn choose_key(c: &mut CollectionPlan) {
     let records = c.stats.records;
     if c.format == Format::Document {
         c.key_note = "a document is one record: one row, no key".into();
         return;
     }
-    let mut best: Option<(u8, usize)> = None;
+    // Records keyed by object key, document id or file name have a natural key already: a
+    // conventional name there is a candidate key (UNIQUE), not the primary key.
+    let own_key = matches!(
+        c.format,
+        Format::Object | Format::Tinydb | Format::Folder | Format::Prompty
+    );
+    let mut best: Option<((u8, u8), usize)> = None;
     for (pos, f) in c.node.fields.iter().enumerate() {
-        let s = f.stats;
-        let ok = key_capable(f.scalar_type())
-            && records > 0
-            && s.count == records
-            && s.nulls == 0
-            && s.hashes.as_ref().is_some_and(|h| h.all_distinct());
-        if !ok {
+        if !candidate(f, records) {
             continue;
         }
         let lower = f.name.to_lowercase();
         let rank = if lower == "id" {
-            0
+            (0, 0)
         } else if ref_stem(&f.name).is_some_and(|st| names_collection(st, &c.name) > 0) {
-            1
+            (1, 0)
         } else if matches!(lower.as_str(), "uuid" | "_id" | "guid" | "key") {
-            2
+            (2, 0)
+        } else if let Some(r) = key_name_rank(&f.name).filter(|_| !own_key) {
+            (3, r)
         } else if pos == 0 && id_like(&f.name) {
-            3
+            (4, 0)
         } else if id_like(&f.name) && f.scalar_type() == Some(ScalarType::Uuid) {
-            4
+            (5, 0)
         } else {
             continue;
         };
@@ -120,22 +144,39 @@ pub fn choose_key(c: &mut CollectionPlan) {
         _ => None,
     };
     match best {
-        Some((_, pos)) => {
+        Some((rank, pos)) => {
+            // The other candidates, named in the note (each becomes UNIQUE in `link`).
+            let others: Vec<String> = c
+                .node
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|&(i, f)| i != pos && candidate(f, records))
+                .map(|(_, f)| format!("{:?}", f.name))
+                .collect();
             let f = &mut c.node.fields[pos];
             c.key = Some(f.name.clone());
             f.required = true;
             let also = default_col
                 .map(|d| format!("; {d} stays UNIQUE NOT NULL"))
                 .unwrap_or_default();
+            let why = match rank.0 {
+                3 => ", a conventional key name",
+                _ => "",
+            };
+            let preferred = match others.is_empty() {
+                true => String::new(),
+                false => format!(" (preferred to {}, also distinct)", others.join(", ")),
+            };
             c.key_note = format!(
-                "{:?} is in {records}/{records} records, never null, all distinct → primary key{also}",
+                "{:?} is in {records}/{records} records, never null, all distinct{why} → primary key{preferred}{also}",
                 f.name
             );
         }
         None => {
             c.key_note = match default_col {
-                Some(d) => format!("no field is a key (id, <name>_id, uuid present and distinct in every record) → {d} is the primary key"),
-                None => "no field is a key (id, <name>_id, uuid present and distinct in every record) → a generated _id is the primary key".into(),
+                Some(d) => format!("no field is a key (id, <name>_id, uuid, code, slug, key, alpha_2... present and distinct in every record) → {d} is the primary key"),
+                None => "no field is a key (id, <name>_id, uuid, code, slug, key, alpha_2... present and distinct in every record) → a generated _id is the primary key".into(),
             };
         }
     }
@@ -198,56 +239,208 @@ fn find_target<'a, 's>(
     targets[i].as_ref().map(|t| (i, t))
 }
 
+/// A text key a reference may point at whatever its name: a collection's primary key, or a
+/// candidate key with a conventional name (`code`, `alpha_3`, `cca3`).
+struct KeyTarget<'s> {
+    coll: usize,
+    /// What `references` says: the collection, or `collection.column` for a unique column.
+    reference: String,
+    shown: String,
+    hashes: &'s Hashes,
+}
+
+fn key_targets<'s>(ci: usize, c: &CollectionPlan<'s>) -> Vec<KeyTarget<'s>> {
+    let records = c.stats.records;
+    c.node
+        .fields
+        .iter()
+        .filter(|f| {
+            matches!(f.kind, Kind::Scalar(_))
+                && matches!(f.scalar_type(), Some(ScalarType::Text | ScalarType::Uuid))
+                && candidate(f, records)
+                && (c.key.as_ref() == Some(&f.name) || key_name_rank(&f.name).is_some())
+        })
+        .filter_map(|f| {
+            let pk = c.key.as_ref() == Some(&f.name);
+            Some(KeyTarget {
+                coll: ci,
+                reference: match pk {
+                    true => c.name.clone(),
+                    false => format!("{}.{}", c.name, f.name),
+                },
+                shown: format!("{}.{}", c.name, f.name),
+                hashes: f.stats.hashes.as_ref()?,
+            })
+        })
+        .collect()
+}
+
+/// What the fields of one collection are linked against.
+struct Links<'a, 's> {
+    targets: &'a [Option<Target<'s>>],
+    names: &'a [String],
+    keys: &'a [KeyTarget<'s>],
+    /// This collection, and how many records it has.
+    own: usize,
+    records: u64,
+}
+
+/// How a field holds what may be references.
+#[derive(Clone, Copy, PartialEq)]
+enum Holds {
+    Scalar,
+    /// A list in a child table (a foreign key makes it a join table).
+    ListTable,
+    /// A list in a JSON column (a note only).
+    ListJson,
+}
+
 /// Foreign keys, notes on dangling references and lists of ids, and UNIQUE on identifier
-/// fields, over all collections.
+/// fields and candidate keys, over all collections.
 pub fn link(plans: &mut [CollectionPlan]) {
     let targets: Vec<Option<Target>> = plans.iter().map(target_of).collect();
     let names: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
+    let keys: Vec<KeyTarget> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, c)| key_targets(ci, c))
+        .collect();
     for ci in 0..plans.len() {
         let own_key = plans[ci].key.clone();
         let document = plans[ci].format == Format::Document;
         let file = db_json(&plans[ci]).map(str::to_string);
+        let links = Links {
+            targets: &targets,
+            names: &names,
+            keys: &keys,
+            own: ci,
+            records: plans[ci].stats.records,
+        };
         link_node(
             &mut plans[ci].node,
-            &targets,
-            &names,
+            &links,
             own_key.as_deref(),
             Some(file.as_deref()),
-            (ci, document),
+            document,
         );
     }
 }
 
+// `root` is `Some` for the record's top-level fields, with the db.json the collection is a
+// member of.
 fn link_node(
     node: &mut Node,
-    targets: &[Option<Target>],
-    names: &[String],
+    l: &Links,
     own_key: Option<&str>,
-    // `Some` for the record's top-level fields, with the db.json the collection is a member of.
     root: Option<Option<&str>>,
-    (own, document): (usize, bool),
+    document: bool,
 ) {
+    let (targets, names) = (l.targets, l.names);
     for f in &mut node.fields {
         match &mut f.kind {
-            Kind::Flatten(sub) => link_node(sub, targets, names, None, None, (own, document)),
+            Kind::Flatten(sub) => link_node(sub, l, None, None, document),
             Kind::Child(child) => match &mut child.elements {
-                Elements::Objects(sub) => link_node(sub, targets, names, None, None, (own, false)),
-                Elements::Scalars { .. } => id_list(f, targets, names, true),
+                Elements::Objects(sub) => link_node(sub, l, None, None, false),
+                Elements::Scalars { .. } => {
+                    id_list(f, targets, names, true);
+                    if root.is_some() {
+                        value_reference(f, l, document, Holds::ListTable);
+                    }
+                }
             },
             Kind::Json {
                 array: true,
                 of: Some(_),
-            } => id_list(f, targets, names, false),
+            } => {
+                id_list(f, targets, names, false);
+                if root.is_some() {
+                    value_reference(f, l, document, Holds::ListJson);
+                }
+            }
             Kind::Scalar(_) => {
                 if root.is_some() && own_key == Some(f.name.as_str()) {
                     continue;
                 }
-                reference(f, targets, names, (own, document), root.flatten());
+                reference(f, targets, names, (l.own, document), root.flatten());
+                if root.is_some() {
+                    value_reference(f, l, document, Holds::Scalar);
+                }
                 if root.is_some() && f.references.is_none() {
-                    unique(f, targets, names);
+                    unique(f, targets, names, l.records);
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// A reference found by its values, not its name: a top-level text field (or list of texts)
+/// that is no candidate key itself, whose distinct values (two at least) are all values of a
+/// text key of some collection, its own included (`parent` → `code`, `borders[]` → `cca3`).
+/// Only where no name already points elsewhere; integers are left out (small numbers are
+/// found in any id column).
+fn value_reference(f: &mut FieldPlan, l: &Links, document: bool, holds: Holds) {
+    let list = holds != Holds::Scalar;
+    let named = match list {
+        true => ids_stem(&f.name),
+        false => ref_stem(&f.name),
+    }
+    .and_then(|st| find_target(st, l.targets, l.names))
+    .is_some();
+    if named || f.references.is_some() || candidate(f, l.records) {
+        return;
+    }
+    let s = match list {
+        true => match f.stats.items.as_deref() {
+            Some(i) => i,
+            None => return,
+        },
+        false => f.stats,
+    };
+    let texts = s.strings > 0 && s.strings == s.non_null();
+    let Some(h) = s.hashes.as_ref().filter(|_| texts) else {
+        return;
+    };
+    let distinct = h.distinct().unwrap_or(0);
+    if distinct < 2 {
+        return;
+    }
+    // Its own collection first (a tree: `parent`), then in the order of the project.
+    let itself = format!("{}.{}", l.names[l.own], f.name);
+    let mut order: Vec<&KeyTarget> = l.keys.iter().filter(|k| k.coll == l.own).collect();
+    order.extend(l.keys.iter().filter(|k| k.coll != l.own));
+    let Some(t) = order
+        .into_iter()
+        .find(|t| t.shown != itself && h.missing_from(t.hashes) == Some(0))
+    else {
+        return;
+    };
+    let own = match t.coll == l.own {
+        true => ", this collection's own",
+        false => "",
+    };
+    match holds {
+        Holds::ListJson => f.notes.push(format!(
+            "every element is a value of the candidate key {}{own} (many-to-many; give it `table` and `references = {:?}` for a join table)",
+            t.shown, t.reference
+        )),
+        Holds::ListTable => {
+            f.references = Some(t.reference.clone());
+            f.notes.push(format!(
+                "all {} are values of the candidate key {}{own} → foreign key on the value column: a join table (many-to-many)",
+                count(distinct, "distinct element"),
+                t.shown
+            ));
+        }
+        Holds::Scalar => {
+            f.references = Some(t.reference.clone());
+            f.index = !document;
+            let idx = if document { "" } else { ", indexed" };
+            f.notes.push(format!(
+                "all {} are values of the candidate key {}{own} → foreign key{idx}",
+                count(distinct, "distinct value"),
+                t.shown
+            ));
         }
     }
 }
@@ -426,7 +619,7 @@ fn id_list(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String], tabl
     }
 }
 
-fn unique(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String]) {
+fn unique(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String], records: u64) {
     let s = f.stats;
     let Some(h) = &s.hashes else { return };
     if !key_capable(f.scalar_type()) || s.non_null() < 2 || !h.all_distinct() {
@@ -442,6 +635,17 @@ fn unique(f: &mut FieldPlan, targets: &[Option<Target>], names: &[String]) {
         f.notes.push(format!(
             "all {} values distinct, an identifier → unique",
             s.non_null()
+        ));
+    } else if candidate(f, records) && !names_other {
+        // A candidate key that is not the primary key.
+        let why = match key_name_rank(&f.name) {
+            Some(_) => ", a conventional key name",
+            None if records >= UNIQUE_MIN_RECORDS => "",
+            None => return,
+        };
+        f.unique = true;
+        f.notes.push(format!(
+            "all {records} values distinct, short{why}: a candidate key → unique"
         ));
     }
 }

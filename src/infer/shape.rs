@@ -17,6 +17,9 @@ use crate::schema::is_uuid;
 
 /// Top-level keys listed individually; a file with more is a keyed object or a document.
 pub const MEMBER_LIST_CAP: usize = 512;
+/// A top-level object holding at least this many objects (and nothing else) holds records keyed
+/// by name: a collection of its own, not part of one document's row.
+pub const KEYED_MEMBER_MIN: u64 = 20;
 /// Distinct keys counted one level down (for shape similarity).
 const KEY_FREQ_CAP: usize = 1024;
 /// Containers this deep are stepped through; deeper values are skipped by a raw scan.
@@ -283,11 +286,13 @@ pub enum Shape {
         tables: Vec<String>,
     },
     /// json-server `db.json`: arrays of objects are collections, objects are documents; other
-    /// keys are kept verbatim by the reader.
+    /// keys are kept verbatim by the reader. In a document, objects holding many objects keyed
+    /// by name are collections too (`keyed`: `format = "object"` with a `member`).
     Members {
         arrays: Vec<String>,
         documents: Vec<String>,
         verbatim: Vec<String>,
+        keyed: Vec<String>,
     },
 }
 
@@ -374,28 +379,55 @@ pub fn decide(probe: &Probe, jsonl_ext: bool, display: &str) -> Result<Detection
         .iter()
         .filter(|m| m.kind == Kind::Array && m.all_objects)
         .collect();
-    if complete && p.scalars == 0 && record_arrays.iter().any(|m| m.len > 0) {
+    // A document whose members are objects keyed by name, each holding many records (a 20 MB
+    // file of a thousand records under each member): one collection per member, not one row
+    // with huge JSON columns. Its scalars stay verbatim in the file's layout.
+    let keyed: Vec<String> = p
+        .listed
+        .iter()
+        .filter(|m| m.kind == Kind::Object && m.all_objects && m.len >= KEYED_MEMBER_MIN)
+        .map(|m| m.name.clone())
+        .collect();
+    let db_json = p.scalars == 0 && record_arrays.iter().any(|m| m.len > 0);
+    if complete && (db_json || !keyed.is_empty()) {
         let arrays: Vec<String> = record_arrays.iter().map(|m| m.name.clone()).collect();
         let documents: Vec<String> = p
             .listed
             .iter()
-            .filter(|m| m.kind == Kind::Object)
+            .filter(|m| m.kind == Kind::Object && !keyed.contains(&m.name))
             .map(|m| m.name.clone())
             .collect();
         let verbatim: Vec<String> = p
             .listed
             .iter()
-            .filter(|m| m.kind == Kind::Array && !m.all_objects)
+            .filter(|m| m.kind == Kind::Scalar || (m.kind == Kind::Array && !m.all_objects))
             .map(|m| m.name.clone())
             .collect();
-        let mut why = format!("top-level keys hold arrays of objects ({})", names(&arrays));
+        let mut why = match keyed.is_empty() {
+            true => format!("top-level keys hold arrays of objects ({})", names(&arrays)),
+            false => format!(
+                "top-level keys hold objects of records keyed by name ({}, at least {KEYED_MEMBER_MIN} objects each)",
+                names(&keyed)
+            ),
+        };
+        if !keyed.is_empty() && !arrays.is_empty() {
+            why.push_str(&format!(", arrays of objects ({})", names(&arrays)));
+        }
         if !documents.is_empty() {
             why.push_str(&format!(" and objects ({})", names(&documents)));
         }
-        why.push_str(": a json-server style db.json, one collection per key");
+        why.push_str(match keyed.is_empty() {
+            true => ": a json-server style db.json, one collection per key",
+            false => ": one collection per key",
+        });
         if !verbatim.is_empty() {
+            let what = if keyed.is_empty() {
+                " of non-objects"
+            } else {
+                ""
+            };
             why.push_str(&format!(
-                "; {} of non-objects stay verbatim in the file's layout",
+                "; {}{what} stay verbatim in the file's layout",
                 names(&verbatim)
             ));
         }
@@ -404,6 +436,7 @@ pub fn decide(probe: &Probe, jsonl_ext: bool, display: &str) -> Result<Detection
                 arrays,
                 documents,
                 verbatim,
+                keyed,
             },
             why,
         });
@@ -493,7 +526,27 @@ mod tests {
             Shape::Members {
                 arrays: vec!["posts".into(), "comments".into()],
                 documents: vec!["profile".into()],
-                verbatim: vec!["tags".into()]
+                verbatim: vec!["tags".into()],
+                keyed: vec![]
+            }
+        );
+        let many = |prefix: &str| {
+            let records: Vec<String> = (0..KEYED_MEMBER_MIN)
+                .map(|i| format!(r#""{prefix}{i}": {{"name": "n{i}"}}"#))
+                .collect();
+            format!("{{{}}}", records.join(", "))
+        };
+        assert_eq!(
+            detect(&format!(
+                r#"{{"version": "1", "countries": {}, "languages": {}, "meta": {{"a": 1}}}}"#,
+                many("c"),
+                many("l")
+            )),
+            Shape::Members {
+                arrays: vec![],
+                documents: vec!["meta".into()],
+                verbatim: vec!["version".into()],
+                keyed: vec!["countries".into(), "languages".into()]
             }
         );
         assert_eq!(detect("{\"a\": 1}\n{\"a\": 2}\n"), Shape::Jsonl);

@@ -22,6 +22,11 @@ pub const ENUM_TRACK: usize = 16;
 pub const ENUM_MAX_CHARS: usize = 48;
 /// Hashes kept per key or reference candidate (64 MiB at most per field).
 pub const KEY_HASH_CAP: usize = 1 << 23;
+/// Hashes kept per other top-level field, a candidate key or a reference to one when its values
+/// are short and distinct (256 KiB at most per field).
+pub const CANDIDATE_HASH_CAP: usize = 1 << 15;
+/// Strings longer than this (in bytes) are no candidate key (a name, a code, a slug is short).
+pub const KEY_MAX_BYTES: usize = 64;
 /// Hashes kept for the elements of arrays of scalars (tags, lists of ids).
 pub const ITEM_HASH_CAP: usize = 1 << 16;
 /// Field names tracked per object node.
@@ -46,6 +51,21 @@ pub fn id_like(name: &str) -> bool {
         || name.ends_with("Uuid")
         || name.ends_with("UUID")
         || name.ends_with("Key")
+}
+
+/// Is the name one that natural keys conventionally have (`code`, `slug`, `key`, the ISO
+/// country codes `alpha_2`/`alpha_3`, world-countries' `cca2`/`cca3`/`ccn3`)? Preferred, in this
+/// order, when a collection has no `id`.
+pub fn key_name_rank(name: &str) -> Option<u8> {
+    let lower = name.to_lowercase().replace('-', "_");
+    match lower.as_str() {
+        "code" | "slug" | "key" => Some(0),
+        "alpha_2" | "alpha2" | "cca2" | "iso2" | "iso_2" => Some(1),
+        "alpha_3" | "alpha3" | "cca3" | "iso3" | "iso_3" => Some(2),
+        "ccn3" | "numeric" | "cioc" | "symbol" | "abbreviation" | "abbr" => Some(3),
+        _ if lower.ends_with("_code") || lower.ends_with("code") && lower.len() > 4 => Some(4),
+        _ => None,
+    }
 }
 
 /// Does a field name say its values are unique handles (`email`, `slug`, `username`)?
@@ -352,6 +372,9 @@ pub struct Stats {
     pub distinct: Option<Vec<(String, u64)>>,
     /// Hashes of the scalar values, for key and reference candidates.
     pub hashes: Option<Hashes>,
+    /// The hashes are dropped at the first string longer than [`KEY_MAX_BYTES`]: kept for a
+    /// field that could be a key by its values alone, not by its name.
+    pub short_keys: bool,
     /// The fields of the object values.
     pub obj: Option<Box<ObjStats>>,
     /// The elements of the array values.
@@ -408,6 +431,21 @@ impl Stats {
         };
         if id_like(name) || handle_like(name) {
             s.hashes = Some(Hashes::new(KEY_HASH_CAP));
+        }
+        s
+    }
+
+    /// Statistics for a top-level field of the records: any field may be a candidate key or
+    /// refer to one (`parent` → `code`), so each gets a hash set, a small one unless the name
+    /// says key, dropped when its values are long.
+    pub fn for_record_field(name: &str) -> Stats {
+        let mut s = Stats::for_field(name);
+        if key_name_rank(name).is_some() {
+            s.hashes = Some(Hashes::new(KEY_HASH_CAP));
+        }
+        if s.hashes.is_none() {
+            s.hashes = Some(Hashes::new(CANDIDATE_HASH_CAP));
+            s.short_keys = true;
         }
         s
     }
@@ -502,6 +540,9 @@ impl Stats {
                     self.uuids += 1;
                 }
                 self.track_distinct(s, chars);
+                if self.short_keys && s.len() > KEY_MAX_BYTES {
+                    self.hashes = None;
+                }
             }
             Value::Array(items) => {
                 self.arrays += 1;
@@ -608,7 +649,12 @@ impl ObjStats {
                         continue;
                     }
                     let at = prev.map_or(0, |p| p + 1);
-                    self.fields.shift_insert(at, k.clone(), Stats::for_field(k));
+                    // Records' own fields (no watch for shared ids) may be candidate keys.
+                    let stats = match self.shared {
+                        None => Stats::for_record_field(k),
+                        Some(_) => Stats::for_field(k),
+                    };
+                    self.fields.shift_insert(at, k.clone(), stats);
                     at
                 }
             };

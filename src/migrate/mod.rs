@@ -232,6 +232,32 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             Some(_) => changed.push(si),
         }
     }
+    // Files whose bytes changed but whose records are what the database holds (the files
+    // `export` wrote, copied back; a file re-formatted): not a change. Their new fingerprint
+    // and layout are recorded, and nothing is reloaded.
+    let mut restyled = Vec::new();
+    if exists && !opts.reimport && !changed.is_empty() {
+        // (A SQLite source's fingerprint is its content already.)
+        let same = verify::same_content(project, &schema, &changed, |si| {
+            !is_sqlite(&schema.sources[si])
+                && recorded.get(&schema.sources[si].display).is_some_and(|s| {
+                    fingerprint::schema_state(&schema, si, &s.schema_hash) == SchemaState::Current
+                })
+        })?;
+        changed.retain(|si| !same.iter().any(|(s, _)| s == si));
+        if !opts.dry_run && !same.is_empty() {
+            let conn =
+                sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
+            for (si, layout) in same {
+                let spec = &schema.sources[si];
+                let mut state = recorded[&spec.display].clone();
+                (state.size, state.sha256) = prints[si].clone();
+                state.layout = layout;
+                bookkeeping::write_source(&conn, &state)?;
+                restyled.push(spec.display.clone());
+            }
+        }
+    }
     let pending = {
         let ro = if exists {
             Some(
@@ -274,7 +300,9 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             bookkeeping::save_schema(&conn, &pending.saved, &clock::now())
                 .map_err(|e| locked(e, &db_path))?;
         }
-        report.status = if report.upgraded.is_empty() {
+        report.status = if !restyled.is_empty() {
+            "already migrated; sources written again with the same content, their new fingerprints recorded"
+        } else if report.upgraded.is_empty() {
             "already migrated"
         } else if opts.dry_run {
             "dry run: table definitions would be rewritten, nothing written"
@@ -1214,7 +1242,7 @@ pub fn verify_db(project: &Project, progress: Progress) -> anyhow::Result<Report
                 });
             }
         }
-        Ok(())
+        verify::dangling_rows(tx, &schema, &mut report)
     })?;
     report.status = if report.ok {
         "database matches the sources".into()

@@ -207,6 +207,17 @@ pub trait Tx {
         col: usize,
     ) -> Result<u64, StoreError>;
 
+    /// How many rows of `table` hold in `column` a value that no row of `target` holds in
+    /// `target_column` (rows another client wrote with foreign keys off), and the smallest
+    /// such value as text.
+    fn dangling(
+        &self,
+        table: &str,
+        column: &str,
+        target: &str,
+        target_column: &str,
+    ) -> Result<(u64, Option<String>), StoreError>;
+
     /// Adds a row at the end of `t`.
     fn insert(&self, t: &Table, cells: &[Cell]) -> Written;
     /// Rewrites the row with this rowid in place.
@@ -253,6 +264,17 @@ pub trait Tx {
     fn integrity(&self) -> Result<String, StoreError>;
     /// The database's size in bytes, where it can say.
     fn size(&self) -> Result<Option<u64>, StoreError>;
+}
+
+/// The query of [`Tx::dangling`], the same on both backends.
+pub fn dangling_sql(table: &str, column: &str, target: &str, target_column: &str) -> String {
+    use crate::schema::ddl::quote;
+    let (c, tc) = (quote(column), quote(target_column));
+    format!(
+        "SELECT count(*), min(CAST(r.{c} AS TEXT)) FROM {} r WHERE r.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {} t WHERE t.{tc} = r.{c})",
+        quote(table),
+        quote(target)
+    )
 }
 
 /// Every row of `t` in record order with its rowid, read a page of [`Tx::page`] at a time.

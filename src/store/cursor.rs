@@ -17,7 +17,7 @@ const PAGE: usize = 1024;
 pub struct RowCursor<'s> {
     table: &'s Table,
     last: i64,
-    buf: VecDeque<Cells>,
+    buf: VecDeque<(i64, Cells)>,
     done: bool,
 }
 
@@ -32,13 +32,18 @@ impl<'s> RowCursor<'s> {
     }
 
     pub fn next(&mut self, tx: &dyn Tx) -> Result<Option<Cells>, StoreError> {
+        Ok(self.next_with_rowid(tx)?.map(|(_, cells)| cells))
+    }
+
+    /// The next row with its rowid.
+    pub fn next_with_rowid(&mut self, tx: &dyn Tx) -> Result<Option<(i64, Cells)>, StoreError> {
         if self.buf.is_empty() && !self.done {
             let page = tx.page(self.table, self.last, PAGE)?;
             self.done = page.len() < PAGE;
-            for (rowid, cells) in page {
-                self.last = rowid;
-                self.buf.push_back(cells);
+            if let Some((rowid, _)) = page.last() {
+                self.last = *rowid;
             }
+            self.buf.extend(page);
         }
         Ok(self.buf.pop_front())
     }

@@ -600,6 +600,19 @@ impl Tx for SqliteTx<'_> {
         Ok(self.0.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
     }
 
+    fn dangling(
+        &self,
+        table: &str,
+        column: &str,
+        target: &str,
+        target_column: &str,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let sql = super::backend::dangling_sql(table, column, target, target_column);
+        Ok(self.0.query_row(&sql, [], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<String>>(1)?))
+        })?)
+    }
+
     fn insert(&self, t: &Table, cells: &[Cell]) -> Written {
         let mut stmt = self.0.prepare_cached(&t.sql.insert)?;
         written(stmt.execute(rusqlite::params_from_iter(cells.iter())))

@@ -886,3 +886,93 @@ fn a_reference_whose_name_names_no_collection_is_found_by_its_values() {
         "1"
     );
 }
+
+/// Candidate keys (issue #16): files shaped like pycountry's iso3166-1/iso3166-2 and npm's
+/// world-countries have no `id`. The conventional key names become primary keys (`alpha_2`,
+/// `code`, `cca2`), the other distinct short fields UNIQUE, and references are found by their
+/// values, self-references included (`parent` → `code`, `borders[]` → `cca3`); each comment
+/// says why. The data migrates, the foreign keys hold, and export gives back every byte (CRLF
+/// included).
+#[test]
+fn candidate_keys_unique_fields_and_references_to_them() {
+    let (p, c) = round_trip(&corpus("countries"));
+    let text = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    let unique = |coll: &toml::Table, f: &str| {
+        field(coll, &[f]).get("unique").and_then(|v| v.as_bool()) == Some(true)
+    };
+
+    let c1 = coll(&c, "iso3166_1");
+    assert_eq!(s(c1, "key"), Some("alpha_2"), "{text}");
+    for f in ["alpha_3", "numeric", "name", "flag"] {
+        assert!(unique(c1, f), "{f} should be unique\n{text}");
+    }
+    assert!(!unique(c1, "official_name"), "not in every record\n{text}");
+    assert!(text.contains("\"alpha_2\" is in 12/12 records, never null, all distinct, a conventional key name → primary key (preferred to \"alpha_3\""), "{text}");
+
+    let c2 = coll(&c, "iso3166_2");
+    assert_eq!(s(c2, "key"), Some("code"), "{text}");
+    assert_eq!(
+        s(&field(c2, &["parent"]), "references"),
+        Some("iso3166_2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "are values of the candidate key iso3166_2.code, this collection's own → foreign key"
+        ),
+        "{text}"
+    );
+    assert!(!unique(c2, "type"), "{text}");
+
+    let w = coll(&c, "countries");
+    assert_eq!(s(w, "key"), Some("cca2"), "{text}");
+    for f in ["cca3", "ccn3", "cioc"] {
+        assert!(unique(w, f), "{f} should be unique\n{text}");
+    }
+    let borders = field(w, &["borders"]);
+    assert_eq!(s(&borders, "references"), Some("countries.cca3"), "{text}");
+
+    // The database holds them as keys: a subdivision's parent and a border are found by join.
+    let db = p.db();
+    assert_eq!(
+        q1(
+            &db,
+            "SELECT p.name FROM iso3166_2 c JOIN iso3166_2 p ON p.code = c.parent WHERE c.code = 'GB-LND'"
+        ),
+        "England"
+    );
+    assert_eq!(
+        q1(
+            &db,
+            "SELECT count(*) FROM borders b JOIN countries c ON c.cca3 = b.value"
+        ),
+        "24"
+    );
+    assert!(q(&db, "PRAGMA foreign_key_check").is_empty());
+}
+
+/// Distinct values alone make no UNIQUE in a handful of records (names may repeat later), nor
+/// a primary key of a field whose name does not say key; integers are never matched to keys by
+/// value.
+#[test]
+fn few_records_and_plain_names_make_no_candidate_key() {
+    let p = Project::empty();
+    p.write(
+        "people.json",
+        r#"[{"name": "Ann", "age": 31, "code": "a"}, {"name": "Ben", "age": 42, "code": "b"}, {"name": "Cy", "age": 3, "code": "c"}]"#,
+    );
+    p.write(
+        "rooms.json",
+        r#"[{"label": "Hall", "size": 3}, {"label": "Den", "size": 31}, {"label": "Loft", "size": 42}]"#,
+    );
+    init(&p).ok();
+    let text = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    let c: toml::Table = toml::from_str(&text).unwrap();
+    let people = coll(&c, "people");
+    assert_eq!(s(people, "key"), Some("code"), "{text}");
+    assert_eq!(field(people, &["name"]).get("unique"), None, "{text}");
+    let rooms = coll(&c, "rooms");
+    assert_eq!(s(rooms, "key"), None, "{text}");
+    assert_eq!(field(rooms, &["size"]).get("references"), None, "{text}");
+    p.jl(&["migrate", "-q"]).ok();
+}

@@ -1214,3 +1214,50 @@ fn crlf_line_endings_are_kept_on_export() {
         assert_exported_identical(&p, &out, rel);
     }
 }
+
+/// Issue #16: a hand-formatted file (one record per line) comes back from `export`
+/// re-indented, equal in value. Copied back over the source, it is not a change: `migrate`
+/// compares the content with the database instead of refusing on the new fingerprint, records
+/// it, and from then on `export` gives back the file as it now is. A real change is still
+/// refused.
+#[test]
+fn exported_files_copied_back_are_not_a_change() {
+    let p = Project::on_backend(COURSES_TOML);
+    let hand = "[\n  {\"id\": \"c1\", \"title\": \"Rust\", \"modules\": [{\"title\": \"Intro\", \"lessons\": [{\"title\": \"Hello\", \"minutes\": 5}]}]},\n  {\"id\": \"c2\", \"title\": \"SQL\"}\n]\n";
+    p.write(COURSES_FILE, hand);
+    p.migrate_ok();
+    let out = p.export();
+    let exported = fs::read(out.join(COURSES_FILE)).unwrap();
+    assert_ne!(exported, hand.as_bytes(), "the layout is re-indented");
+    p.write(COURSES_FILE, &exported);
+    // Everything but the recorded fingerprint stays as it was.
+    let records = || -> Vec<String> {
+        p.dump()
+            .into_iter()
+            .filter(|l| !l.contains("_jsonlift_sources"))
+            .collect()
+    };
+    let before = records();
+    p.jl(&["migrate"])
+        .ok()
+        .stdout_has("already migrated; sources written again with the same content");
+    assert_eq!(records(), before, "no record was reloaded");
+    p.jl(&["verify"]).ok();
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    assert_exported_identical(&p, &p.export(), COURSES_FILE);
+
+    // Equal in value, written compactly: not a change either.
+    let compact = String::from_utf8(exported)
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("");
+    p.write(COURSES_FILE, &compact);
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+
+    // A different value is.
+    p.write(COURSES_FILE, compact.replace("\"SQL\"", "\"SQL 2\""));
+    p.jl(&["migrate"])
+        .code(1)
+        .stderr_has("sources changed since the last migration");
+}

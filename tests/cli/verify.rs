@@ -204,3 +204,115 @@ fn json_output_lists_the_difference() {
         "{r:#?}"
     );
 }
+
+// ---- records matched by key (issue #16) -------------------------------------------------------
+
+/// Courses in the shape of [`COURSES_TOML`] with these numbers, each with a module and a lesson.
+fn courses(numbers: &[u32]) -> String {
+    let courses: Vec<String> = numbers
+        .iter()
+        .map(|i| {
+            format!(
+                "  {{\n    \"id\": \"c{i}\",\n    \"title\": \"Course {i}\",\n    \"modules\": [\n      {{\n        \"title\": \"Module {i}\",\n        \"lessons\": [\n          {{\n            \"title\": \"Lesson {i}\",\n            \"minutes\": {i}\n          }}\n        ]\n      }}\n    ]\n  }}"
+            )
+        })
+        .collect();
+    format!("[\n{}\n]", courses.join(",\n"))
+}
+
+fn six_migrated() -> Project {
+    let p = Project::on_backend(COURSES_TOML);
+    p.write(COURSES_FILE, courses(&[1, 2, 3, 4, 5, 6]));
+    p.migrate_ok();
+    p.jl(&["verify"]).ok();
+    p
+}
+
+/// The lines of verify's stderr that report a problem (they name the source file).
+fn problem_lines(r: &Run) -> Vec<&str> {
+    r.stderr
+        .lines()
+        .filter(|l| l.starts_with(COURSES_FILE))
+        .collect()
+}
+
+#[test]
+fn after_one_delete_in_the_database_only_that_record_is_reported() {
+    let p = six_migrated();
+    assert_eq!(p.exec("DELETE FROM courses WHERE id = 'c2'"), 1);
+    let r = differs(&p, COURSES_FILE, Some("$[1]"));
+    let lines = problem_lines(&r);
+    assert_eq!(lines.len(), 1, "only c2 is a difference: {lines:#?}");
+    assert!(
+        lines[0].contains("id = \"c2\"") && lines[0].contains("not in the database"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn after_one_delete_in_the_source_only_that_record_is_reported() {
+    let p = six_migrated();
+    p.write(COURSES_FILE, courses(&[1, 3, 4, 5, 6]));
+    let r = differs(&p, COURSES_FILE, None);
+    let lines = problem_lines(&r);
+    assert_eq!(lines.len(), 1, "only c2 is a difference: {lines:#?}");
+    assert!(
+        lines[0].contains("id = \"c2\"") && lines[0].contains("not in the source"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn added_removed_and_changed_records_are_each_reported_once() {
+    let p = six_migrated();
+    p.exec("DELETE FROM courses WHERE id = 'c2'");
+    p.exec("UPDATE courses SET title = 'Hacked' WHERE id = 'c5'");
+    let cols = p.columns("courses");
+    let select: Vec<String> = cols
+        .iter()
+        .map(|c| match c.as_str() {
+            "id" => "'c9'".to_string(),
+            _ => format!("\"{c}\""),
+        })
+        .collect();
+    let quoted: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
+    p.exec(&format!(
+        "INSERT INTO courses ({}) SELECT {} FROM courses WHERE id = 'c6'",
+        quoted.join(", "),
+        select.join(", ")
+    ));
+    let r = p.jl(&["verify"]);
+    r.failed();
+    let lines = problem_lines(&r);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("$[1]") && l.contains("id = \"c2\""))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| names_path(l, "$[4].title") && l.contains("changed"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"c9\"") && l.contains("in the database but not in the source"))
+    );
+    r.stderr_has("1 record(s) only in the source, 1 only in the database, 1 changed");
+}
+
+#[test]
+fn orphaned_child_rows_are_reported() {
+    let p = six_migrated();
+    // Another client, with foreign keys off, adds a lesson under a module that does not exist.
+    assert_eq!(
+        p.exec_without_foreign_keys(
+            "INSERT INTO lessons (module_id, title, minutes) VALUES (987654, 'Stray', 1)"
+        ),
+        1
+    );
+    let r = differs(&p, COURSES_FILE, None);
+    r.stderr_has("table lessons has 1 orphaned row(s): their module_id points at no row of modules (the first: module_id = 987654)");
+}

@@ -768,6 +768,19 @@ impl Tx for PgTx<'_, '_> {
         Ok(n as u64)
     }
 
+    fn dangling(
+        &self,
+        table: &str,
+        column: &str,
+        target: &str,
+        target_column: &str,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let sql = crate::store::backend::dangling_sql(table, column, target, target_column);
+        let row = &self.query(&sql, &[])?[0];
+        let n: i64 = row.try_get(0).map_err(pg_err)?;
+        Ok((n as u64, row.try_get(1).map_err(pg_err)?))
+    }
+
     fn insert(&self, t: &Table, cells: &[Cell]) -> Written {
         let conflict = match t.join {
             // A shared entity is stored at its first occurrence.
