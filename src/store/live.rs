@@ -21,6 +21,9 @@ const POOL_SIZE: usize = 16;
 
 pub struct SqliteStore {
     path: PathBuf,
+    /// Device and inode of the file opened: [`SqliteStore::check`] notices the path naming
+    /// another file (or none) while connections still read the old one.
+    file_id: Option<(u64, u64)>,
     busy: Duration,
     schema: Schema,
     idle: Mutex<Vec<Connection>>,
@@ -37,6 +40,7 @@ impl SqliteStore {
             );
         }
         let store = SqliteStore {
+            file_id: file_id(&path),
             path,
             busy: project.busy_timeout(),
             schema,
@@ -69,6 +73,23 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the database is still usable: its path names the file opened, and a fresh
+    /// connection finds it sound (`PRAGMA quick_check`, which reads every page). The error
+    /// says what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        let now = file_id(&self.path);
+        if now.is_none() {
+            return Err(format!("{} is gone", self.path.display()));
+        }
+        if now != self.file_id {
+            return Err(format!(
+                "{} was replaced by another file",
+                self.path.display()
+            ));
+        }
+        check_file(&self.path, self.busy)
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
@@ -124,6 +145,23 @@ impl SqliteStore {
         self.give_back(conn);
         result
     }
+}
+
+/// Whether the SQLite file at `path` opens and passes `PRAGMA quick_check`, on a connection of
+/// its own (pooled ones may still hold pages read before the file broke).
+pub fn check_file(path: &Path, busy: Duration) -> Result<(), String> {
+    let verdict = sqlite::open_read_only(path, busy)
+        .and_then(|c| c.query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0)));
+    match verdict {
+        Ok(v) if v == "ok" => Ok(()),
+        Ok(v) => Err(format!("{} fails quick_check: {v}", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// SQLite reports a write that ran out of room as SQLITE_FULL only for ENOSPC; a quota
