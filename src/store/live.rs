@@ -21,9 +21,6 @@ const POOL_SIZE: usize = 16;
 
 pub struct SqliteStore {
     path: PathBuf,
-    /// Device and inode of the file opened: [`SqliteStore::check`] notices the path naming
-    /// another file (or none) while connections still read the old one.
-    file_id: Option<(u64, u64)>,
     busy: Duration,
     schema: Schema,
     idle: Mutex<Vec<Connection>>,
@@ -40,7 +37,6 @@ impl SqliteStore {
             );
         }
         let store = SqliteStore {
-            file_id: file_id(&path),
             path,
             busy: project.busy_timeout(),
             schema,
@@ -75,25 +71,21 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Whether the database is still usable: its path names the file opened, and a fresh
-    /// connection finds it sound (`PRAGMA quick_check`, which reads every page). The error
-    /// says what is wrong.
+    /// Whether the database is still usable: its file is there (connections already open
+    /// would go on reading a deleted one), and a fresh connection finds it sound (`PRAGMA
+    /// quick_check`, which reads every page). The error says what is wrong. A file renamed
+    /// over it is not a fault: that is how a restore puts a database in place.
     pub fn check(&self) -> Result<(), String> {
-        let now = file_id(&self.path);
-        if now.is_none() {
+        if !self.path.exists() {
             return Err(format!("{} is gone", self.path.display()));
-        }
-        if now != self.file_id {
-            return Err(format!(
-                "{} was replaced by another file",
-                self.path.display()
-            ));
         }
         check_file(&self.path, self.busy)
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
-        sqlite::open(&self.path, self.busy)
+        // Never creates the file: a database deleted under the server is an error to see, not
+        // an empty database to serve.
+        sqlite::open_existing(&self.path, self.busy)
     }
 
     fn take(&self) -> Result<Connection, StoreError> {
@@ -157,11 +149,6 @@ pub fn check_file(path: &Path, busy: Duration) -> Result<(), String> {
         Ok(v) => Err(format!("{} fails quick_check: {v}", path.display())),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
-}
-
-fn file_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// SQLite reports a write that ran out of room as SQLITE_FULL only for ENOSPC; a quota
