@@ -262,10 +262,9 @@ fn run(switch: &Switch, engine: &Weak<Engine>, every: Duration, told: &Receiver<
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
         }
         if switch.reason().is_none() {
-            if let Some(db) = switch.database().filter(|_| !every.is_zero()) {
-                if let Err(why) = db.check() {
-                    switch.fail(why);
-                }
+            let db = switch.database().filter(|_| !every.is_zero());
+            if let Some(Err(why)) = db.map(|db| db.check()) {
+                switch.fail(why);
             }
             if switch.reason().is_none() {
                 continue;

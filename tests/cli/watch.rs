@@ -84,7 +84,7 @@ pub(crate) fn persona(id: &str, name: &str) -> String {
 }
 
 /// The example's file, with its name field replaced.
-pub(crate) fn renamed_text(p: &crate::util::Project, rel: &str, from: &str, to: &str) -> String {
+fn renamed_text(p: &crate::util::Project, rel: &str, from: &str, to: &str) -> String {
     let text = String::from_utf8(p.read(rel)).unwrap();
     assert!(text.contains(from), "{rel} holds {from:?}");
     text.replace(from, to)

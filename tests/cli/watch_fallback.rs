@@ -12,7 +12,7 @@ use jsonlift::json::Value;
 
 use crate::serve::{Server, call, example};
 use crate::util::*;
-use crate::watch::{field, get, persona, renamed_text, sync_state, wait_field, wait_for};
+use crate::watch::{field, get, persona, sync_state, wait_field, wait_for};
 
 /// The database checked every second, so a file deleted under the server is noticed quickly.
 const SYNC: &str = "[sync]\ndebounce_ms = 100\ncheck_secs = 1\n";
@@ -159,13 +159,7 @@ fn a_database_deleted_or_corrupted_while_serving_falls_back_and_is_rebuilt() {
     wait_field(&s, "/api/personas/broken", "name", "Fixed twice");
     wait_field(&s, "/api/personas/lena-weber", "name", "Lena (corrupted)");
     // An edit on disk is applied by the sync again, and a write goes through.
-    let text = renamed_text(
-        &p,
-        "personas/sam-rivera.json",
-        "\"Sam Rivera\"",
-        "\"Sam R.\"",
-    );
-    p.write("personas/sam-rivera.json", &text);
+    p.write("personas/sam-rivera.json", persona("sam-rivera", "Sam R."));
     wait_field(&s, "/api/personas/sam-rivera", "name", "Sam R.");
     rename_zhang(&s, "Back again").status(200);
     // The corrupted file is kept aside byte for byte.
