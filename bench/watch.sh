@@ -10,6 +10,8 @@
 #   DEBOUNCE_MS=N    [sync] debounce_ms of the run (default 500)
 #   IDLE_SECS=N      seconds of idle CPU measured (default 30)
 #   JSONLIFT=path    use this binary instead of building target/release/jsonlift
+#   PG_URL=url       the database on PostgreSQL (schema bench_watch, dropped first), not SQLite
+#   DATA=dir         where the files and database go (default bench/data/watch)
 #
 # Everything lives in bench/data/watch/ (git-ignored). The driver is bench/watch/bench.py: it
 # writes the files, migrates, times `jsonlift watch`'s initial sync (every file new, then every
@@ -24,4 +26,4 @@ if [ -z "${JSONLIFT:-}" ]; then
   (cd "$ROOT" && cargo build --release -q)
   JSONLIFT=$ROOT/target/release/jsonlift
 fi
-exec python3 "$BENCH/watch/bench.py" "$JSONLIFT" "$BENCH/data/watch"
+exec python3 "$BENCH/watch/bench.py" "$JSONLIFT" "${DATA:-$BENCH/data/watch}"

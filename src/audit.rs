@@ -15,6 +15,9 @@ pub enum Action {
     Delete,
     /// A record added by a bulk import.
     Import,
+    /// A folder record's file renamed with its content unchanged (the live sync): the record
+    /// stays as it was; `old`/`new` are `{"file": …}` with the file name before and after.
+    Rename,
 }
 
 impl Action {
@@ -24,6 +27,7 @@ impl Action {
             Action::Update => "update",
             Action::Delete => "delete",
             Action::Import => "import",
+            Action::Rename => "rename",
         }
     }
 }

@@ -161,6 +161,10 @@ pub struct SyncConfig {
     /// How long a file must stay quiet before its change is applied (default 500 ms): an
     /// editor's save is several events, applied once.
     pub debounce_ms: Option<u64>,
+    /// How often `serve --watch` checks the SQLite database (`PRAGMA quick_check`, and that
+    /// the file is still the one opened) to fall back to the files when it is broken (default
+    /// 30 s; 0: only at start and on an I/O error).
+    pub check_secs: Option<u64>,
 }
 
 /// `[backups]`: when `serve` takes database backups and how many are kept.

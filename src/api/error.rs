@@ -96,6 +96,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, body(m, None)),
             ApiError::Refused(status, m) => (*status, body(m, None)),
+            ApiError::Store(StoreError::Unavailable(m)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, body(m, None))
+            }
             ApiError::Store(e @ StoreError::NotFound { .. }) => {
                 tracing::debug!("404: {e}");
                 (StatusCode::NOT_FOUND, Value::Object(Vec::new()))
@@ -151,7 +154,10 @@ impl IntoResponse for ApiError {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if matches!(self, ApiError::Unavailable(_)) {
+        if matches!(
+            self,
+            ApiError::Unavailable(_) | ApiError::Store(StoreError::Unavailable(_))
+        ) {
             r.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),

@@ -45,7 +45,8 @@ fn problem(p: &Problem) -> Value {
     })
 }
 
-/// `GET /_admin/sync`: `state` (starting, in sync, syncing, degraded) and per source its
+/// `GET /_admin/sync`: `state` (starting, in sync, syncing, degraded, fallback; `fallback`
+/// says why the database is not used) and per source its
 /// collections, documents, last sync, pending events and the files not applied, each with
 /// file, line, column, JSON path and message.
 pub async fn get(State(s): State<Shared>) -> Result<Response, ApiError> {
@@ -72,6 +73,7 @@ pub fn status(s: &Shared) -> Option<Value> {
         .collect();
     Some(json!({
         "state": snap.phase.as_str(),
+        "fallback": snap.fallback,
         "debounce_ms": snap.debounce_ms,
         "sources": sources,
     }))

@@ -303,6 +303,12 @@ pub fn apply(tx: &dyn Tx, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()>
         .with_context(|| format!("collection {:?} is not in jsonlift.toml", e.collection))?;
     // Documents have no key in the log; the store names their single record "1".
     let key = e.key.as_deref().unwrap_or("1");
+    if e.action == "rename" {
+        records
+            .rename_logged(tx, key, e)
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        return Ok(());
+    }
     let record = match e.action.as_str() {
         "insert" | "update" | "import" => Some(
             e.new_value()

@@ -60,13 +60,22 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let project = a.project.load()?;
     // With --watch, a database migrated before is brought to the files by the initial sync:
     // files edited since are what the sync is for, not a reason to refuse to start.
+    let on_postgres = matches!(project.database(), Database::Postgres(_));
     let synced_later = a.watch
         && Schema::build(&project)
             .ok()
             .and_then(|s| crate::migrate::open_existing(&project, &s).ok())
             .and_then(|mut db| db.read(|tx| Ok(tx.runs()?.0)).ok())
             .is_some_and(|runs| runs > 0);
-    if a.migrate && a.store == StoreKind::Sqlite && !synced_later {
+    // With --watch, a SQLite database that is there but broken is the fallback's to rebuild
+    // from the files (sync::fallback), not a migration's to fail on.
+    let broken = a.watch
+        && !on_postgres
+        && a.store == StoreKind::Sqlite
+        && project.database_path().exists()
+        && crate::store::live::check_file(&project.database_path(), project.busy_timeout())
+            .is_err();
+    if a.migrate && a.store == StoreKind::Sqlite && !synced_later && !broken {
         let report = crate::migrate::migrate(
             &project,
             &crate::migrate::Options {
@@ -111,7 +120,6 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
     let routes = api::routes(&project, &prefix).map_err(usage)?;
     // Held for the life of the server, before the database is opened: `jsonlift restore`
     // refuses while it is held, and a server does not start in the middle of one.
-    let on_postgres = matches!(project.database(), Database::Postgres(_));
     let lock = match a.store {
         // A PostgreSQL database is shared by design: no lock file.
         StoreKind::Sqlite if on_postgres => None,
@@ -124,9 +132,24 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         ))
         .into());
     }
-    let store: Arc<dyn Store> = match a.store {
-        StoreKind::Sqlite => open_database(&project, schema)?,
-        StoreKind::Json => Arc::new(JsonStore::open(&project, schema)?),
+    // Watched SQLite runs on the fallback's switch: the database, or the files while it is
+    // rebuilt (docs/sync.md).
+    let switch = match (a.watch, a.store, on_postgres) {
+        (true, StoreKind::Sqlite, false) => {
+            let switch = crate::sync::fallback::Switch::open(&project, schema.clone())?;
+            if switch.reason().is_none() {
+                // The checks and warnings of an ordinary start (a schema changed since the
+                // migration, tables of an earlier jsonlift).
+                drop(open_database(&project, schema.clone())?);
+            }
+            Some(Arc::new(switch))
+        }
+        _ => None,
+    };
+    let store: Arc<dyn Store> = match (a.store, &switch) {
+        (StoreKind::Sqlite, Some(sw)) => sw.clone(),
+        (StoreKind::Sqlite, None) => open_database(&project, schema)?,
+        (StoreKind::Json, _) => Arc::new(JsonStore::open(&project, schema)?),
     };
     let watch = match a.watch {
         true => {
@@ -136,6 +159,14 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
             Some(w)
         }
         false => None,
+    };
+    let _monitor = match (&switch, &watch) {
+        (Some(sw), Some(w)) => Some(crate::sync::fallback::Monitor::start(
+            sw.clone(),
+            &w.engine(),
+            check_every(&project),
+        )),
+        _ => None,
     };
     // While watched, the API writes through the files (crate::sync::write).
     let store: Arc<dyn Store> = match &watch {
@@ -224,6 +255,17 @@ pub(super) fn open_database(
         Database::Postgres(url) => Arc::new(PgStore::open(url, project.pg_schema(), schema)?),
         Database::Sqlite(_) => Arc::new(SqliteStore::open(project, schema)?),
     })
+}
+
+/// `[sync] check_secs`, or its default.
+fn check_every(project: &crate::config::Project) -> Duration {
+    Duration::from_secs(
+        project
+            .config
+            .sync
+            .check_secs
+            .unwrap_or(crate::sync::fallback::DEFAULT_CHECK_SECS),
+    )
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.

@@ -71,8 +71,21 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Whether the database is still usable: its file is there (connections already open
+    /// would go on reading a deleted one), and a fresh connection finds it sound (`PRAGMA
+    /// quick_check`, which reads every page). The error says what is wrong. A file renamed
+    /// over it is not a fault: that is how a restore puts a database in place.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.path.exists() {
+            return Err(format!("{} is gone", self.path.display()));
+        }
+        check_file(&self.path, self.busy)
+    }
+
     fn connect(&self) -> rusqlite::Result<Connection> {
-        sqlite::open(&self.path, self.busy)
+        // Never creates the file: a database deleted under the server is an error to see, not
+        // an empty database to serve.
+        sqlite::open_existing(&self.path, self.busy)
     }
 
     fn take(&self) -> Result<Connection, StoreError> {
@@ -145,6 +158,18 @@ impl SqliteStore {
         };
         self.give_back(conn);
         result
+    }
+}
+
+/// Whether the SQLite file at `path` opens and passes `PRAGMA quick_check`, on a connection of
+/// its own (pooled ones may still hold pages read before the file broke).
+pub fn check_file(path: &Path, busy: Duration) -> Result<(), String> {
+    let verdict = sqlite::open_read_only(path, busy)
+        .and_then(|c| c.query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0)));
+    match verdict {
+        Ok(v) if v == "ok" => Ok(()),
+        Ok(v) => Err(format!("{} fails quick_check: {v}", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }
 

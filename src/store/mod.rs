@@ -58,6 +58,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
+    /// The store cannot take this now but will soon (the database is being rebuilt from the
+    /// files: `serve --watch`'s fallback); nothing was written.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn list(errs: &[FieldError]) -> String {
@@ -103,6 +107,32 @@ impl StoreError {
         }
     }
 
+    /// Whether the database itself is unusable (corrupt, not a database, gone, an I/O error):
+    /// what makes `serve --watch` fall back to the files.
+    pub fn is_broken_database(&self) -> bool {
+        fn broken(e: &rusqlite::Error) -> bool {
+            matches!(
+                e.sqlite_error_code(),
+                Some(
+                    ErrorCode::DatabaseCorrupt
+                        | ErrorCode::NotADatabase
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::CannotOpen
+                )
+            )
+        }
+        if self.is_disk_full() {
+            return false;
+        }
+        match self {
+            StoreError::Sqlite(e) => broken(e),
+            StoreError::Other(e) => e
+                .chain()
+                .any(|c| c.downcast_ref::<rusqlite::Error>().is_some_and(broken)),
+            _ => false,
+        }
+    }
+
     pub fn is_busy(&self) -> bool {
         let code = match self {
             StoreError::Sqlite(e) => e.sqlite_error_code(),
@@ -143,6 +173,11 @@ pub trait Store: Send + Sync {
     /// store reads the files themselves).
     fn is_database(&self) -> bool {
         true
+    }
+    /// Why the store cannot be written now, when it cannot (`serve --watch` answering from the
+    /// files while the database is rebuilt): the live sync then applies nothing.
+    fn unusable(&self) -> Option<String> {
+        None
     }
     /// Audit entries matching `f`, oldest first.
     fn audit(&self, f: &crate::audit::Filter) -> Result<Vec<crate::audit::Entry>, StoreError> {

@@ -665,9 +665,9 @@ impl<'s> Records<'s> {
 
     /// Moves the record stored under key-column value `from` to `to` (a file renamed with its
     /// content unchanged): when the key is a field of the record the row stays, only its file
-    /// name changes (audited as an update); when the key is the file name, the record is
-    /// deleted under the old name and added under the new one. `false` when no record is at
-    /// `from`.
+    /// name changes (audited as a `rename`, the record itself untouched); when the key is the
+    /// file name, the record is deleted under the old name and added under the new one.
+    /// `false` when no record is at `from`.
     pub fn rename_at(
         &self,
         tx: &dyn Tx,
@@ -685,22 +685,63 @@ impl<'s> Records<'s> {
         }) else {
             return Ok(false);
         };
-        let cells = self.cells(tx, rowid)?;
-        let key = cell_text(&cells[t.pk]);
-        let record = self.rebuild(tx, &cells)?;
         if self.key_field().is_none() {
+            let cells = self.cells(tx, rowid)?;
+            let key = cell_text(&cells[t.pk]);
+            let record = self.rebuild(tx, &cells)?;
             self.delete(tx, &key, actor)?;
             return self.put_at(tx, to, Some(record), actor);
         }
+        self.move_row(tx, rowid, from, to, Log::New(actor))
+    }
+
+    /// Replays a `rename` entry of the audit log: the record with this key gets its file name
+    /// back as the entry says. `false` when there is no such record or no file name in it.
+    pub fn rename_logged(
+        &self,
+        tx: &dyn Tx,
+        key: &str,
+        e: &audit::Entry,
+    ) -> Result<bool, StoreError> {
+        let file = |v: Option<Value>| match v?.get("file") {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let (Some(from), Some(to)) = (file(e.old_value()), file(e.new_value())) else {
+            return tx.audit_insert(e).map(|_| false);
+        };
+        match (self.table().key_col, self.rowid(tx, key)?) {
+            (Some(_), Some(rowid)) => self.move_row(tx, rowid, &from, &to, Log::Original(e)),
+            // Nothing to move: the entry still goes back into the log as it was.
+            _ => tx.audit_insert(e).map(|_| false),
+        }
+    }
+
+    /// Row `rowid` gets file name `to` (it had `from`), its record untouched, and the audit
+    /// entry that says so.
+    fn move_row(
+        &self,
+        tx: &dyn Tx,
+        rowid: i64,
+        from: &str,
+        to: &str,
+        log: Log,
+    ) -> Result<bool, StoreError> {
+        let t = self.table();
+        let cells = self.cells(tx, rowid)?;
+        let key = cell_text(&cells[t.pk]);
+        let record = self.rebuild(tx, &cells)?;
         self.store_at(tx, &key, &record, Some(rowid), Some(to))?;
-        audit::append(
+        let file =
+            |f: &str| Value::Object(vec![("file".to_string(), Value::String(f.to_string()))]);
+        audit::log(
             tx,
             self.name(),
             self.audit_key(&key),
-            Action::Update,
-            Some(&record),
-            Some(&record),
-            actor,
+            Action::Rename,
+            Some(&file(from)),
+            Some(&file(to)),
+            log,
         )?;
         Ok(true)
     }

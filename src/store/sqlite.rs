@@ -218,7 +218,19 @@ pub fn open_plain(path: &Path) -> rusqlite::Result<Connection> {
 /// Opens a live database the way every jsonlift process must: foreign keys on, WAL, and a busy
 /// timeout so that a short lock held by another process is waited for rather than failed on.
 pub fn open(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    set_up(Connection::open(path)?, busy)
+}
+
+/// [`open`], for a database that must be there already: a missing file is an error
+/// (`SQLITE_CANTOPEN`) rather than a new empty database.
+pub fn open_existing(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    set_up(Connection::open_with_flags(path, flags)?, busy)
+}
+
+fn set_up(conn: Connection, busy: Duration) -> rusqlite::Result<Connection> {
     configure(&conn)?;
     conn.busy_timeout(busy)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -10,6 +10,7 @@
 //! Nothing here knows HTTP.
 
 pub mod apply;
+pub mod fallback;
 pub mod state;
 mod watcher;
 pub mod write;
@@ -56,13 +57,14 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Arc<dyn Store>, debounce_ms: u64) -> Result<Engine, StoreError> {
         let schema = store.schema();
-        let recorded = crate::store::read(&*store, |tx| tx.sources())?;
-        let mut work = Work::default();
+        // A store that cannot be used now (the fallback) has no ledger to read: it is read
+        // when the database is back ([`Engine::reload_bookkeeping`]).
+        let work = match store.unusable() {
+            None => work_of(&*store)?,
+            Some(_) => Work::default(),
+        };
         let mut sources = Vec::new();
         for (si, spec) in schema.sources.iter().enumerate() {
-            if let Some(s) = recorded.get(&spec.display) {
-                work.ledger.insert(si, s.clone());
-            }
             sources.push(SourceStatus {
                 display: spec.display.clone(),
                 collections: schema.collections_of(si).map(|c| c.name.clone()).collect(),
@@ -78,6 +80,16 @@ impl Engine {
 
     pub fn state(&self) -> &SyncState {
         &self.state
+    }
+
+    /// Forgets what the sync knew of the database and reads it again from `from` (a database
+    /// rebuilt from the files, about to replace the engine's): its ledger, and no file known.
+    pub fn reload_bookkeeping(&self, from: &dyn Store) -> Result<(), StoreError> {
+        let fresh = work_of(from)?;
+        *self.lock_work() = fresh;
+        // The new database was built from files that all read: any problem noted is over.
+        self.state.clear_errors();
+        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -102,6 +114,10 @@ impl Engine {
     /// whose size and sha256 are what the ledger recorded is left alone (the start); otherwise
     /// every file is looked at (a reload).
     pub fn rescan(&self, initial: bool) -> Vec<SourceChanges> {
+        if let Some(why) = self.store.unusable() {
+            tracing::debug!("sync: not rescanning, the database is unusable: {why}");
+            return Vec::new();
+        }
         self.state.set_busy(true);
         let out = self.with_applier(|a| {
             let mut out = Vec::new();
@@ -161,6 +177,11 @@ impl Engine {
 
     /// Applies the files an event batch named; stops between files when `stop` is set.
     fn apply(&self, touched: Touched, stop: &AtomicBool) {
+        // While the database is rebuilt from the files, changes are left to the rescan that
+        // follows the rebuild.
+        if self.store.unusable().is_some() {
+            return;
+        }
         for (si, t) in &touched {
             self.state
                 .set_pending(*si, t.as_ref().map_or(1, |t| t.len() as u64));
@@ -185,6 +206,18 @@ impl Engine {
     }
 }
 
+/// What the sync starts from: the ledger's entry of each source as `store` holds it.
+fn work_of(store: &dyn Store) -> Result<Work, StoreError> {
+    let recorded = crate::store::read(store, |tx| tx.sources())?;
+    let mut work = Work::default();
+    for (si, spec) in store.schema().sources.iter().enumerate() {
+        if let Some(s) = recorded.get(&spec.display) {
+            work.ledger.insert(si, s.clone());
+        }
+    }
+    Ok(work)
+}
+
 fn settle(a: &mut Applier, si: usize, print: (u64, String)) {
     if let Err(e) = a.settle(si, print) {
         tracing::warn!("sync: cannot record the source in the ledger: {e}");
@@ -195,6 +228,9 @@ impl Engine {
     /// Records sources `sis` in the ledger as they are now (hashing a large folder takes a
     /// while: done once the files have been quiet for [`SETTLE_AFTER`], not after each change).
     fn settle_sources(&self, sis: &BTreeSet<usize>) {
+        if self.store.unusable().is_some() {
+            return;
+        }
         self.with_applier(|a| {
             for &si in sis {
                 if let Some(p) = a.fingerprint(si) {

@@ -21,6 +21,8 @@ pub enum Phase {
     Syncing,
     /// Some file is broken (its record stays at its last good version); the rest is in sync.
     Degraded,
+    /// The database is unusable: reads are answered from the files while it is rebuilt.
+    Fallback,
 }
 
 impl Phase {
@@ -30,6 +32,7 @@ impl Phase {
             Phase::InSync => "in sync",
             Phase::Syncing => "syncing",
             Phase::Degraded => "degraded",
+            Phase::Fallback => "fallback",
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct SourceStatus {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub phase: Phase,
+    /// Why the database is not used, in [`Phase::Fallback`].
+    pub fallback: Option<String>,
     pub debounce_ms: u64,
     pub sources: Vec<SourceStatus>,
 }
@@ -74,6 +79,7 @@ struct Counters {
 
 struct Inner {
     started: bool,
+    fallback: Option<String>,
     busy: bool,
     sources: Vec<SourceStatus>,
     counters: Counters,
@@ -91,6 +97,7 @@ impl SyncState {
             debounce_ms,
             inner: Mutex::new(Inner {
                 started: false,
+                fallback: None,
                 busy: false,
                 sources,
                 counters: Counters::default(),
@@ -106,7 +113,9 @@ impl SyncState {
         self.with(|i| {
             let errors = i.sources.iter().any(|s| !s.errors.is_empty());
             let pending = i.sources.iter().any(|s| s.pending > 0);
-            let phase = if !i.started {
+            let phase = if i.fallback.is_some() {
+                Phase::Fallback
+            } else if !i.started {
                 Phase::Starting
             } else if i.busy || pending {
                 Phase::Syncing
@@ -117,6 +126,7 @@ impl SyncState {
             };
             Snapshot {
                 phase,
+                fallback: i.fallback.clone(),
                 debounce_ms: self.debounce_ms,
                 sources: i.sources.clone(),
             }
@@ -137,6 +147,11 @@ impl SyncState {
     /// The initial sync is done.
     pub fn started(&self) {
         self.with(|i| i.started = true);
+    }
+
+    /// The database is unusable (`Some`: why) and reads come from the files, or it is back.
+    pub fn set_fallback(&self, why: Option<String>) {
+        self.with(|i| i.fallback = why);
     }
 
     pub fn set_busy(&self, busy: bool) {
@@ -162,6 +177,11 @@ impl SyncState {
         self.with(|i| {
             i.sources[si].errors.remove(file);
         });
+    }
+
+    /// Every problem noted is over (the database was rebuilt from files that all read).
+    pub fn clear_errors(&self) {
+        self.with(|i| i.sources.iter_mut().for_each(|s| s.errors.clear()));
     }
 
     /// `file` of source `si` cannot be applied; the log says why, once per new problem.
@@ -249,6 +269,10 @@ mod tests {
         s.error(0, "personas/a.json", Problem::new("personas/a.json", "bad"));
         assert_eq!(s.snapshot().phase, Phase::Degraded);
         s.clear_error(0, "personas/a.json");
+        assert_eq!(s.snapshot().phase, Phase::InSync);
+        s.set_fallback(Some("gone".into()));
+        assert_eq!(s.snapshot().phase, Phase::Fallback);
+        s.set_fallback(None);
         assert_eq!(s.snapshot().phase, Phase::InSync);
     }
 

@@ -43,6 +43,8 @@
 //! - `postgres_connect`: a `postgres://` database: an unreachable server, a refused password, a
 //!   missing database, a server older than 12, TLS refused — each one message with the password
 //!   masked, exit 2, nothing written (a fake server in the file, and `JSONLIFT_TEST_POSTGRES`).
+//! - `watch_fallback`: `serve --watch` on a database corrupt at start, or deleted or corrupted
+//!   while serving: reads from the files, writes 503, the database rebuilt, the broken one kept.
 //! - `watch`: live file sync (`serve --watch`, `watch`): edits, adds, deletes, renames, every
 //!   editor save pattern and a 500-file burst on real files; broken files reported and kept at
 //!   their last good version; single-file sources diffed record by record; reload; the ledger.
@@ -90,3 +92,4 @@ mod serve_hostile;
 mod shared;
 mod verify;
 mod watch;
+mod watch_fallback;

@@ -38,7 +38,7 @@ fn wait_long<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn get(s: &Server, path: &str) -> (u16, Value) {
+pub(crate) fn get(s: &Server, path: &str) -> (u16, Value) {
     let r = call("GET", &s.url(path), None, None);
     let v = if r.body.is_empty() {
         Value::Null
@@ -55,13 +55,13 @@ fn num(v: &Value, name: &str) -> Option<i64> {
     }
 }
 
-fn field(v: &Value, name: &str) -> Option<String> {
+pub(crate) fn field(v: &Value, name: &str) -> Option<String> {
     v.get(name).and_then(Value::as_str).map(str::to_string)
 }
 
 /// Waits until `GET path` answers 200 with `name` = `want`.
 #[track_caller]
-fn wait_field(s: &Server, path: &str, name: &str, want: &str) {
+pub(crate) fn wait_field(s: &Server, path: &str, name: &str, want: &str) {
     wait_for(&format!("{path} with {name} = {want:?}"), || {
         let (st, v) = get(s, path);
         (st == 200 && field(&v, name).as_deref() == Some(want)).then_some(())
@@ -75,11 +75,11 @@ fn wait_status(s: &Server, path: &str, status: u16) {
     });
 }
 
-fn sync_state(s: &Server) -> Value {
+pub(crate) fn sync_state(s: &Server) -> Value {
     get(s, "/_admin/sync").1
 }
 
-fn persona(id: &str, name: &str) -> String {
+pub(crate) fn persona(id: &str, name: &str) -> String {
     format!("{{\n  \"id\": \"{id}\",\n  \"name\": \"{name}\"\n}}\n")
 }
 
@@ -166,11 +166,32 @@ fn serve_watch_follows_edits_adds_deletes_and_renames_of_a_folder() {
         ("update", "lena-weber", "personas/lena-weber.json"),
         ("insert", "neu", "personas/neu.json"),
         ("delete", "sam-rivera", "personas/sam-rivera.json"),
-        ("update", "zhang-wei", "personas/zhang-wei-2.json"),
+        ("rename", "zhang-wei", "personas/zhang-wei-2.json"),
     ] {
         let want = (want.0.to_string(), want.1.to_string(), want.2.to_string());
         assert!(by_sync.contains(&want), "{want:?} not in {by_sync:?}");
     }
+    // The rename is audited as one, with the file names, and as nothing else.
+    let of_rename: Vec<&Value> = entries
+        .iter()
+        .filter(|e| field(e, "request_id").as_deref() == Some("personas/zhang-wei-2.json"))
+        .collect();
+    assert_eq!(of_rename.len(), 1, "{of_rename:?}");
+    let old = of_rename[0]
+        .get("old")
+        .map(jsonlift::json::to_compact_string);
+    let new = of_rename[0]
+        .get("new")
+        .map(jsonlift::json::to_compact_string);
+    assert!(
+        old.as_deref().is_some_and(|o| o.contains("zhang-wei.json")),
+        "{old:?}"
+    );
+    assert!(
+        new.as_deref()
+            .is_some_and(|n| n.contains("zhang-wei-2.json")),
+        "{new:?}"
+    );
 
     // Metrics count what was applied.
     let m = call("GET", &s.url("/_admin/metrics"), None, None).body;

@@ -1,0 +1,174 @@
+//! The fallback of `serve --watch` (issue #15, item 5), on real files: a SQLite database that
+//! is corrupt at start, or deleted or corrupted while serving, makes the server answer reads
+//! from the files (`state` = `fallback` in `/_admin/sync`, writes 503 with `Retry-After`),
+//! rebuild the database from the files, keep the broken one aside, and go back in sync with
+//! the data right. To see the fallback without racing the rebuild, a persona file is broken
+//! first: the files do not migrate, so the rebuild waits until the test fixes the file.
+
+use std::fs;
+use std::path::PathBuf;
+
+use jsonlift::json::Value;
+
+use crate::serve::{Server, call, example};
+use crate::util::*;
+use crate::watch::{field, get, persona, sync_state, wait_field, wait_for};
+
+/// The database checked every second, so a file deleted under the server is noticed quickly.
+const SYNC: &str = "[sync]\ndebounce_ms = 100\ncheck_secs = 1\n";
+
+const BROKEN: &str = "{\n  \"id\": \"broken\",\n  \"name\": \n}\n";
+
+fn state_is(s: &Server, want: &str) -> Option<Value> {
+    let v = sync_state(s);
+    (field(&v, "state").as_deref() == Some(want)).then_some(v)
+}
+
+/// The files in the project folder whose names start with `prefix`.
+fn files_starting(p: &Project, prefix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(&p.root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `PATCH /api/personas/zhang-wei` with a new name.
+fn rename_zhang(s: &Server, name: &str) -> crate::serve::Resp {
+    let body = format!(r#"{{"name": "{name}"}}"#);
+    call(
+        "PATCH",
+        &s.url("/api/personas/zhang-wei"),
+        None,
+        Some(&body),
+    )
+}
+
+/// Garbage over the first 64 bytes of the database (SQLite's header): it no longer opens.
+/// Returns the bytes written.
+fn corrupt(db: &std::path::Path) -> Vec<u8> {
+    let mut bytes = fs::read(db).unwrap();
+    bytes[..64].copy_from_slice(&[b'!'; 64]);
+    fs::write(db, &bytes).unwrap();
+    bytes
+}
+
+/// While in fallback: reads answer from the files (an edit on disk shows at once), a write is
+/// refused with 503 and Retry-After, and nothing of it reaches the files.
+fn reads_from_the_files_and_refuses_writes(p: &Project, s: &Server, name: &str) {
+    let rel = "personas/lena-weber.json";
+    let text = String::from_utf8(p.read(rel)).unwrap();
+    let current = field(&get(s, "/api/personas/lena-weber").1, "name").unwrap();
+    p.write(
+        rel,
+        text.replace(&format!("\"{current}\""), &format!("\"{name}\"")),
+    );
+    wait_field(s, "/api/personas/lena-weber", "name", name);
+    let (st, list) = get(s, "/api/personas");
+    assert_eq!(st, 200, "{list:?}");
+    let before = p.read("personas/zhang-wei.json");
+    let r = rename_zhang(s, "Not now");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(p.read("personas/zhang-wei.json"), before);
+}
+
+#[test]
+fn a_database_corrupt_at_start_is_served_from_the_files_and_rebuilt() {
+    if crate::backend::sqlite_only("fallback at start", "the fallback is SQLite's") {
+        return;
+    }
+    let p = example("personas", SYNC);
+    let db = p.db_path();
+    let bytes = corrupt(&db);
+    p.write("personas/broken.json", BROKEN);
+
+    let s = Server::start(&p, &["--watch"], &[]);
+    let v = wait_for("the fallback", || state_is(&s, "fallback"));
+    assert!(
+        field(&v, "fallback").is_some_and(|w| w.contains("studio.db")),
+        "{v:?}"
+    );
+    reads_from_the_files_and_refuses_writes(&p, &s, "Lena (fallback)");
+
+    // The broken file fixed: the files migrate, the database is rebuilt and used again.
+    p.write("personas/broken.json", persona("broken", "Fixed"));
+    wait_for("in sync again", || state_is(&s, "in sync"));
+    wait_field(&s, "/api/personas/broken", "name", "Fixed");
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena (fallback)");
+    // Writes work again, through the files as always while watched.
+    rename_zhang(&s, "Back").status(200);
+    assert!(
+        String::from_utf8(p.read("personas/zhang-wei.json"))
+            .unwrap()
+            .contains("\"Back\"")
+    );
+    // The broken database is kept aside as it was, never deleted.
+    let kept = files_starting(&p, "studio.db.broken-");
+    let main: Vec<&PathBuf> = kept
+        .iter()
+        .filter(|f| {
+            !f.to_string_lossy().ends_with("-wal") && !f.to_string_lossy().ends_with("-shm")
+        })
+        .collect();
+    assert_eq!(main.len(), 1, "{kept:?}");
+    assert_eq!(fs::read(main[0]).unwrap(), bytes);
+    assert!(s.log().contains("rebuilt from the files"), "{}", s.log());
+    assert_eq!(s.stop(), Some(0));
+    // The rebuilt database and the files agree.
+    p.jl(&["verify"]).ok();
+}
+
+#[test]
+fn a_database_deleted_or_corrupted_while_serving_falls_back_and_is_rebuilt() {
+    if crate::backend::sqlite_only("fallback while serving", "the fallback is SQLite's") {
+        return;
+    }
+    let p = example("personas", SYNC);
+    let db = p.db_path();
+    let s = Server::start(&p, &["--watch"], &[]);
+    wait_for("the initial sync", || state_is(&s, "in sync"));
+
+    // Deleted while serving (the server's connections still read the unlinked file).
+    p.write("personas/broken.json", BROKEN);
+    wait_for("the broken file reported", || state_is(&s, "degraded"));
+    fs::remove_file(&db).unwrap();
+    wait_for("the fallback after the delete", || state_is(&s, "fallback"));
+    reads_from_the_files_and_refuses_writes(&p, &s, "Lena (deleted)");
+    p.write("personas/broken.json", persona("broken", "Fixed once"));
+    wait_for("in sync after the delete", || state_is(&s, "in sync"));
+    assert!(db.exists());
+    wait_field(&s, "/api/personas/broken", "name", "Fixed once");
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena (deleted)");
+
+    // Corrupted while serving: garbage over the header of the rebuilt file.
+    p.write("personas/broken.json", BROKEN);
+    wait_for("the broken file reported", || state_is(&s, "degraded"));
+    let bytes = corrupt(&db);
+    wait_for("the fallback after the corruption", || {
+        state_is(&s, "fallback")
+    });
+    reads_from_the_files_and_refuses_writes(&p, &s, "Lena (corrupted)");
+    p.write("personas/broken.json", persona("broken", "Fixed twice"));
+    wait_for("in sync after the corruption", || state_is(&s, "in sync"));
+    wait_field(&s, "/api/personas/broken", "name", "Fixed twice");
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena (corrupted)");
+    // An edit on disk is applied by the sync again, and a write goes through.
+    p.write("personas/sam-rivera.json", persona("sam-rivera", "Sam R."));
+    wait_field(&s, "/api/personas/sam-rivera", "name", "Sam R.");
+    rename_zhang(&s, "Back again").status(200);
+    // The corrupted file is kept aside byte for byte.
+    let kept = files_starting(&p, "studio.db.broken-");
+    assert!(
+        kept.iter()
+            .any(|f| fs::read(f).is_ok_and(|b| b.len() > 64 && b[..64] == bytes[..64])),
+        "{kept:?}"
+    );
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+}
