@@ -1121,7 +1121,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
         let (schema, conn, batch) = batch_stored();
         let spec = schema.sources[0].clone();
         let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-        let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched);
+        let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched, None);
         let mut report = Report::new("migrate", "db".into());
         w.batch(&batch, &mut report, true).unwrap();
         assert!(report.ok, "{:?}", report.problems);
@@ -1144,7 +1144,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
             let (schema, conn, batch) = batch_stored();
             let spec = schema.sources[0].clone();
             let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-            let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched);
+            let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched, None);
             let mut report = Report::new("migrate", "db".into());
             w.batch(&batch, &mut report, false).unwrap();
             assert!(report.ok);

@@ -97,7 +97,7 @@ impl Replacement<'_> {
     ) -> anyhow::Result<(R, Vec<TableDigest>)> {
         self.tx
             .batch_execute(&create_sql(schema, true).join(";\n"))?;
-        let out = bulk_load(&mut self.tx, |load| {
+        bulk_load(&mut self.tx, |load| {
             let mut tee = Tee::new(load, schema);
             Ok(match produce(&mut tee) {
                 Ok(r) => tee
@@ -106,8 +106,7 @@ impl Replacement<'_> {
                     .map_err(anyhow::Error::from),
                 Err(e) => Err(e),
             })
-        })?;
-        out
+        })?
     }
 
     /// Writes the whole database `src` in: `replace` drops what jsonlift tables are there
@@ -145,7 +144,7 @@ impl Replacement<'_> {
                     digest.add(t, rowid, cells);
                     load.row(t, rowid, cells)?;
                     done += 1;
-                    if done % PAGE as u64 == 0 {
+                    if done.is_multiple_of(PAGE as u64) {
                         progress(PAGE as u64);
                     }
                     Ok(())
