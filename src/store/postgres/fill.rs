@@ -109,9 +109,7 @@ impl Replacement<'_> {
         })?
     }
 
-    /// Writes the whole database `src` in: `replace` drops what jsonlift tables are there
-    /// first. The ledger gets a row for `action` (`copy`), or none when the caller records the
-    /// run itself. Verified before it returns.
+    /// Writes the whole database `src` in ([`fill_postgres`]).
     pub fn fill(
         &mut self,
         src: &dyn Tx,
@@ -121,48 +119,19 @@ impl Replacement<'_> {
         report: &mut CopyReport,
         progress: Progress,
     ) -> anyhow::Result<()> {
-        if replace {
-            self.tx.batch_execute(&drop_sql(schema).join(";\n"))?;
-        }
-        // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
-        // index and each reference is then built or checked in one pass.
-        self.tx
-            .batch_execute(&create_sql(schema, true).join(";\n"))?;
-        phase("copy:rows");
-        // Each table's rows are hashed as they are sent, and compared with the same hash of
-        // what the target gives back: every row is verified without reading the source twice.
-        let mut sent: Vec<TableDigest> = (0..schema.tables.len())
-            .map(|_| Digest::default().finish())
-            .collect();
-        bulk_load(&mut self.tx, |load| {
-            for ti in tables_in_order(schema) {
-                let t = &schema.tables[ti];
-                let mut digest = Digest::default();
-                load.begin(t, true)?;
-                let mut done = 0u64;
-                src.each_row(t, &mut |rowid, cells| {
-                    digest.add(t, rowid, cells);
-                    load.row(t, rowid, cells)?;
-                    done += 1;
-                    if done.is_multiple_of(PAGE as u64) {
-                        progress(PAGE as u64);
-                    }
-                    Ok(())
-                })?;
-                let n = load.end()?;
-                progress(n % PAGE as u64);
-                report.tables.push((t.name.clone(), n));
-                sent[ti] = digest.finish();
-            }
-            Ok(())
-        })?;
-        self.finish_load(src, schema, &sent, action, report)
+        fill_postgres(
+            src,
+            schema,
+            &mut self.tx,
+            self.statements,
+            replace,
+            action,
+            report,
+            progress,
+        )
     }
 
-    /// After the rows of [`Replacement::load`] or [`Replacement::fill`]: jsonlift's own tables
-    /// copied from `src`, every table read back and compared with what was `sent` (cell by
-    /// cell with `src` where that differs), then keys, indexes and foreign keys, and the
-    /// identities set past the largest key.
+    /// After the rows of [`Replacement::load`] ([`finish_load`]).
     pub fn finish_load(
         &mut self,
         src: &dyn Tx,
@@ -171,69 +140,142 @@ impl Replacement<'_> {
         action: Option<&str>,
         report: &mut CopyReport,
     ) -> anyhow::Result<()> {
-        let order = tables_in_order(schema);
-        {
-            let ptx = PgTx::new(&mut self.tx, self.statements);
-            copy_bookkeeping(src, &ptx, action, report)?;
-        }
-        phase("copy:verify");
-        {
-            let ptx = PgTx::new(&mut self.tx, self.statements);
-            for &ti in &order {
-                let t = &schema.tables[ti];
-                if ptx.digest(t)? != sent[ti] {
-                    tracing::debug!(
-                        "table {}: the rows read back differ from those sent",
-                        t.name
-                    );
-                    // Something differs: the table compared cell by cell says what and where
-                    // (or finds the cells the same by value, which is what verification asks).
-                    transfer::verify_table(src, &ptx, t)?;
-                }
-            }
-            transfer::verify_bookkeeping(src, &ptx, report)?;
-        }
-        phase("copy:indexes");
-        for sql in after_load_sql(schema) {
-            self.tx.batch_execute(&sql).with_context(|| {
-                format!(
-                    "{sql}: a duplicate key, or a row referring to a row the copy does not hold?"
-                )
-            })?;
-        }
-        for &ti in &order {
-            // Keys and row numbers were given with the rows: the identity goes on after the
-            // largest.
-            let t = &schema.tables[ti];
-            let key = if ddl::has_generated_key(t) {
-                t.columns[t.pk].name.as_str()
-            } else {
-                ddl::PG_ROWID
-            };
-            self.tx.execute(
-                &format!(
-                    "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
-                    quote(key),
-                    quote(key),
-                    quote(&t.name)
-                ),
-                &[&quote(&t.name), &key],
-            )?;
-        }
-        for table in ["_jsonlift_audit", "_jsonlift_ledger"] {
-            self.tx.execute(
-                &format!("SELECT setval(pg_get_serial_sequence($1, 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}"),
-                &[&table],
-            )?;
-        }
-        phase("copy:done");
-        Ok(())
+        finish_load(
+            src,
+            schema,
+            &mut self.tx,
+            self.statements,
+            sent,
+            action,
+            report,
+        )
     }
 
     /// Makes it all visible at once.
     pub fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().map_err(pg)
     }
+}
+
+/// Writes the whole database `src` into PostgreSQL inside the caller's transaction `tx`:
+/// `replace` drops what jsonlift tables are there first. The ledger gets a row for `action`
+/// (`copy`), or none when the caller records the run itself. Verified before it returns.
+#[allow(clippy::too_many_arguments)]
+pub fn fill_postgres(
+    src: &dyn Tx,
+    schema: &Schema,
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    replace: bool,
+    action: Option<&str>,
+    report: &mut CopyReport,
+    progress: Progress,
+) -> anyhow::Result<()> {
+    if replace {
+        tx.batch_execute(&drop_sql(schema).join(";\n"))?;
+    }
+    // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
+    // index and each reference is then built or checked in one pass.
+    tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
+    phase("copy:rows");
+    // Each table's rows are hashed as they are sent, and compared with the same hash of
+    // what the target gives back: every row is verified without reading the source twice.
+    let mut sent: Vec<TableDigest> = (0..schema.tables.len())
+        .map(|_| Digest::default().finish())
+        .collect();
+    bulk_load(tx, |load| {
+        for ti in tables_in_order(schema) {
+            let t = &schema.tables[ti];
+            let mut digest = Digest::default();
+            load.begin(t, true)?;
+            let mut done = 0u64;
+            src.each_row(t, &mut |rowid, cells| {
+                digest.add(t, rowid, cells);
+                load.row(t, rowid, cells)?;
+                done += 1;
+                if done.is_multiple_of(PAGE as u64) {
+                    progress(PAGE as u64);
+                }
+                Ok(())
+            })?;
+            let n = load.end()?;
+            progress(n % PAGE as u64);
+            report.tables.push((t.name.clone(), n));
+            sent[ti] = digest.finish();
+        }
+        Ok(())
+    })?;
+    finish_load(src, schema, tx, statements, &sent, action, report)
+}
+
+/// After the rows (of [`Replacement::load`] or [`fill_postgres`]), inside `tx`: jsonlift's own tables
+/// copied from `src`, every table read back and compared with what was `sent` (cell by
+/// cell with `src` where that differs), then keys, indexes and foreign keys, and the
+/// identities set past the largest key.
+pub fn finish_load(
+    src: &dyn Tx,
+    schema: &Schema,
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    sent: &[TableDigest],
+    action: Option<&str>,
+    report: &mut CopyReport,
+) -> anyhow::Result<()> {
+    let order = tables_in_order(schema);
+    {
+        let ptx = PgTx::new(tx, statements);
+        copy_bookkeeping(src, &ptx, action, report)?;
+    }
+    phase("copy:verify");
+    {
+        let ptx = PgTx::new(tx, statements);
+        for &ti in &order {
+            let t = &schema.tables[ti];
+            if ptx.digest(t)? != sent[ti] {
+                tracing::debug!(
+                    "table {}: the rows read back differ from those sent",
+                    t.name
+                );
+                // Something differs: the table compared cell by cell says what and where
+                // (or finds the cells the same by value, which is what verification asks).
+                transfer::verify_table(src, &ptx, t)?;
+            }
+        }
+        transfer::verify_bookkeeping(src, &ptx, report)?;
+    }
+    phase("copy:indexes");
+    for sql in after_load_sql(schema) {
+        tx.batch_execute(&sql).with_context(|| {
+            format!("{sql}: a duplicate key, or a row referring to a row the copy does not hold?")
+        })?;
+    }
+    for &ti in &order {
+        // Keys and row numbers were given with the rows: the identity goes on after the
+        // largest.
+        let t = &schema.tables[ti];
+        let key = if ddl::has_generated_key(t) {
+            t.columns[t.pk].name.as_str()
+        } else {
+            ddl::PG_ROWID
+        };
+        tx.execute(
+            &format!(
+                "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                quote(key),
+                quote(key),
+                quote(&t.name)
+            ),
+            &[&quote(&t.name), &key],
+        )?;
+    }
+    for table in ["_jsonlift_audit", "_jsonlift_ledger"] {
+        tx.execute(
+            &format!("SELECT setval(pg_get_serial_sequence($1, 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}"),
+            &[&table],
+        )?;
+    }
+    phase("copy:done");
+    Ok(())
 }
 
 /// Marks a step in the log (`JSONLIFT_LOG=jsonlift::phase=info`), as `migrate` marks its
