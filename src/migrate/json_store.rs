@@ -247,6 +247,7 @@ impl JsonStore {
                 &mut report,
                 &Progress::auto(true),
                 false,
+                None,
             )? {
                 layouts.insert(si, l.layout);
             }

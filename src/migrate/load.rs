@@ -22,6 +22,7 @@ use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::{Elements, Role, Schema};
 use crate::source::{self, Format, Layout, Origin, Record, RecordReader, SourceSpec};
 use crate::store::sqlite::{Insert, cell_from, fetch_children, insert_rows_sql};
+use crate::store::transfer::RowSink;
 
 /// The name of the file a record came from, as the user knows it.
 pub fn record_file(spec: &SourceSpec, member: usize, key: Option<&str>) -> String {
@@ -142,6 +143,7 @@ pub fn load_source(
     report: &mut Report,
     progress: &Progress,
     verify: bool,
+    sink: Option<&mut dyn RowSink>,
 ) -> anyhow::Result<Option<Loaded>> {
     let started = Instant::now();
     let reader = match source::open_from(spec, bytes) {
@@ -173,7 +175,7 @@ pub fn load_source(
             .spawn_scoped(scope, move || {
                 read_rows(reader, schema, spec, colls, ids, bar, verify, (tx, spent))
             })?;
-        let mut w = Writer::new(conn, schema, spec, &mut rows, &mut fetched);
+        let mut w = Writer::new(conn, schema, spec, &mut rows, &mut fetched, sink);
         let mut failure = None;
         for batch in rx.iter() {
             if let Err(e) = w.batch(&batch, report, verify) {
@@ -506,7 +508,7 @@ const MAX_PARAMS: usize = 32_766;
 
 /// The writing thread: inserts the rows of each batch and, with `verify`, requires the database
 /// to give back exactly the cells inserted.
-struct Writer<'c, 'a> {
+struct Writer<'c, 'a, 'k> {
     conn: &'c Connection,
     schema: &'a Schema,
     spec: &'a SourceSpec,
@@ -524,6 +526,8 @@ struct Writer<'c, 'a> {
     by_table: Vec<Vec<(usize, usize)>>,
     /// The tables in the order their rows go in ([`insert_order`]).
     order: Vec<usize>,
+    /// Where each batch's rows go too, as they were stored (PostgreSQL, loaded alongside).
+    sink: Option<&'k mut dyn RowSink>,
 }
 
 /// Every table once, in the order their rows go in: a parent before its children, and a shared
@@ -576,13 +580,14 @@ struct Outcome {
     entity_met: bool,
 }
 
-impl<'c, 'a> Writer<'c, 'a> {
+impl<'c, 'a, 'k> Writer<'c, 'a, 'k> {
     fn new(
         conn: &'c Connection,
         schema: &'a Schema,
         spec: &'a SourceSpec,
         rows: &'a mut HashMap<usize, u64>,
         fetched: &'a mut HashMap<usize, u64>,
+        sink: Option<&'k mut dyn RowSink>,
     ) -> Self {
         let n = schema.tables.len();
         Writer {
@@ -596,6 +601,7 @@ impl<'c, 'a> Writer<'c, 'a> {
             inserted: vec![Vec::new(); n],
             by_table: vec![Vec::new(); n],
             order: insert_order(schema),
+            sink,
         }
     }
 
@@ -645,6 +651,17 @@ impl<'c, 'a> Writer<'c, 'a> {
         for (t, ins) in self.inserted.iter().enumerate() {
             if !ins.is_empty() {
                 *self.rows.entry(t).or_default() += ins.len() as u64;
+            }
+        }
+        if let Some(sink) = self.sink.as_deref_mut() {
+            // Table by table, in rowid order: the rows as stored (a record refused later fails
+            // the whole run, the sink's database with it).
+            for &t in &self.order {
+                for &(rowid, k, i) in &self.inserted[t] {
+                    if let Item::Rows { rows, .. } = &batch[k] {
+                        sink.row(t, rowid, &rows[i].cells)?;
+                    }
+                }
             }
         }
         if !verify {
@@ -1104,7 +1121,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
         let (schema, conn, batch) = batch_stored();
         let spec = schema.sources[0].clone();
         let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-        let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched);
+        let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched, None);
         let mut report = Report::new("migrate", "db".into());
         w.batch(&batch, &mut report, true).unwrap();
         assert!(report.ok, "{:?}", report.problems);
@@ -1127,7 +1144,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
             let (schema, conn, batch) = batch_stored();
             let spec = schema.sources[0].clone();
             let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-            let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched);
+            let mut w = Writer::new(&conn, &schema, &spec, &mut rows, &mut fetched, None);
             let mut report = Report::new("migrate", "db".into());
             w.batch(&batch, &mut report, false).unwrap();
             assert!(report.ok);

@@ -39,6 +39,7 @@ use crate::store::backend::SourceState;
 use crate::store::bookkeeping;
 use crate::store::database::Db;
 use crate::store::sqlite::{self, cell_from};
+use crate::store::transfer::RowSink;
 use crate::writeback;
 use load::{load_source, place, record_file};
 pub use progress::Progress;
@@ -50,7 +51,9 @@ pub struct Options {
     pub dry_run: bool,
     pub reimport: bool,
     pub progress: Progress,
-    /// Back up the database before changing it, and after (off for a scratch database).
+    /// Back up the database before changing it, and after, and get a new one to disk before it
+    /// is published. Off for a scratch database (a migration into PostgreSQL runs in one), which
+    /// is read once and thrown away: built in the page cache, it may never reach the disk.
     pub database_backups: bool,
 }
 
@@ -167,6 +170,16 @@ fn phase(name: &str) {
 }
 
 pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
+    migrate_with(project, opts, None)
+}
+
+/// [`migrate`], every row loaded from a source also handed to `sink` as it was stored (the
+/// migration into PostgreSQL loads it alongside this one's scratch SQLite database).
+fn migrate_with(
+    project: &Project,
+    opts: &Options,
+    sink: Option<&mut dyn RowSink>,
+) -> anyhow::Result<Report> {
     if let crate::config::Database::Postgres(url) = project.database() {
         return postgres::migrate(project, opts, url);
     }
@@ -410,9 +423,15 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             path: temp.clone(),
             armed: true,
         };
-        let conn =
-            sqlite::open_build(&temp).with_context(|| format!("creating {}", temp.display()))?;
-        writeback = Some(writeback::Behind::start(&temp));
+        let conn = if opts.database_backups {
+            sqlite::open_build(&temp)
+        } else {
+            sqlite::open_scratch(&temp)
+        }
+        .with_context(|| format!("creating {}", temp.display()))?;
+        if opts.database_backups {
+            writeback = Some(writeback::Behind::start(&temp));
+        }
         (
             conn,
             Target::Fresh {
@@ -446,6 +465,7 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
                 .map(|b| b.data.to_string_lossy())
                 .as_deref(),
         ),
+        sink,
     );
     // The plan from a changed jsonlift.toml and the numbered SQL files, in the same
     // transaction.
@@ -516,10 +536,12 @@ pub fn migrate(project: &Project, opts: &Options) -> anyhow::Result<Report> {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             crate::store::vfs::flush(&conn).map_err(|e| locked(e, &final_path))?;
             conn.close().map_err(|(_, e)| e)?;
-            std::fs::File::open(&temp.path)?.sync_all()?;
+            if opts.database_backups {
+                std::fs::File::open(&temp.path)?.sync_all()?;
+            }
             std::fs::rename(&temp.path, &final_path)
                 .with_context(|| format!("moving the new database to {}", final_path.display()))?;
-            if let Some(dir) = final_path.parent() {
+            if let Some(dir) = final_path.parent().filter(|_| opts.database_backups) {
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
             temp.armed = false;
@@ -647,6 +669,7 @@ fn load_all(
     opts: &Options,
     started_at: &str,
     (fresh, db_backup): (bool, Option<&str>),
+    mut sink: Option<&mut dyn RowSink>,
 ) -> anyhow::Result<bool> {
     conn.pragma_update(None, "defer_foreign_keys", "ON")?;
     for sql in internal_tables(Dialect::Sqlite) {
@@ -691,6 +714,7 @@ fn load_all(
             report,
             &opts.progress,
             true,
+            sink.as_mut().map(|s| &mut **s as &mut dyn RowSink),
         )? {
             report.collections.extend(loaded.collections);
             layouts.insert(si, loaded.layout);
@@ -1195,6 +1219,7 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
             &mut report,
             &progress,
             false,
+            None,
         )? {
             report.collections.extend(loaded.collections);
         }

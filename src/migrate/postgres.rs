@@ -6,8 +6,12 @@
 //!    loaded and verified against its source, references checked, the ledger and the audit log
 //!    written, and a second run finding nothing to do;
 //! 3. the result replaces jsonlift's tables in PostgreSQL (binary COPY; every row compared
-//!    with the scratch database's, [`crate::copy`]; then keys, indexes and foreign keys) before
-//!    COMMIT.
+//!    with the scratch database's; then keys, indexes and foreign keys) before COMMIT.
+//!
+//! Into a fresh schema (no jsonlift tables yet) steps 2 and 3 overlap: every row goes into
+//! PostgreSQL with binary COPY as the scratch database takes it
+//! ([`load_rows`](crate::store::postgres::fill::load_rows)), so PostgreSQL's work runs beside
+//! the migration's instead of after it; the same comparison follows.
 //!
 //! A failure or a kill at any point leaves PostgreSQL as it was: nothing is committed before
 //! the last step, and PostgreSQL rolls back a transaction whose client is gone.
@@ -18,9 +22,8 @@ use anyhow::{Context, bail};
 
 use super::numbered::{self, SqlFile};
 use super::plan;
-use super::{Options, Report, database_name, db_backup_options, migrate as migrate_sqlite};
+use super::{Options, Report, database_name, db_backup_options, migrate_with};
 use crate::config::Project;
-use crate::copy::{CopyReport, fill_postgres, fill_sqlite};
 use crate::schema::Schema;
 use crate::schema::ddl::quote;
 use crate::store::backend::{Evolution, LedgerRow};
@@ -29,8 +32,11 @@ use crate::store::postgres::db::{
     PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, run_located,
     run_script, sync_id_sequence,
 };
+use crate::store::postgres::fill::{fill_postgres, finish_load, load_rows, matching_tables};
 use crate::store::postgres::tx::{PgTx, Statements};
-use crate::store::{StoreError, Tx};
+use crate::store::Tx;
+use crate::store::sqlite::fill_sqlite;
+use crate::store::transfer::CopyReport;
 
 pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result<Report> {
     let schema = Schema::build(project)?;
@@ -42,7 +48,6 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     let existing = jsonlift_tables(&mut tx)?;
     let scratch = tempfile::tempdir()?;
     let scratch_db = scratch.path().join("migrate.db");
-    let quiet = super::Progress::Quiet.rows("", 0);
     let kept = if existing.is_empty() {
         Evolution::default()
     } else {
@@ -121,7 +126,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             false,
             None,
             &mut CopyReport::default(),
-            &quiet,
+            &|_| {},
         )
         .with_context(|| format!("reading {name}"))?;
     }
@@ -148,13 +153,23 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         .clone()
         .with_database(&scratch_db.display().to_string())?;
     local.config.migrations_dir = Some(scratch_files.display().to_string());
-    let mut report = migrate_sqlite(
-        &local,
-        &Options {
-            database_backups: false,
-            ..*opts
-        },
-    )?;
+    let local_opts = Options {
+        database_backups: false,
+        ..*opts
+    };
+    let written = |e: anyhow::Error| e.context(format!("writing {name}; nothing was committed"));
+    // Into a fresh schema, the rows go into PostgreSQL as the scratch database takes them;
+    // what was sent is compared with what PostgreSQL holds below.
+    let (mut report, sent) = if existing.is_empty() && !opts.dry_run {
+        tx.batch_execute(&drop_sql(&schema).join(";\n"))?;
+        let (report, sent) = load_rows(&mut tx, &schema, |sink| {
+            migrate_with(&local, &local_opts, Some(sink))
+        })
+        .map_err(written)?;
+        (report, Some(sent))
+    } else {
+        (migrate_with(&local, &local_opts, None)?, None)
+    };
     report.database = PathBuf::from(&name);
     report.sql_applied.splice(0..0, applied_here);
     let rewrite = report.status == "migrated"
@@ -194,29 +209,45 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             .map(|t| t.name.clone())
             .collect();
         let dependents = dependents(&mut tx, &names)?;
-        // The tables as they were made go (a dropped collection's, a nested field's child
-        // table), then the scratch database replaces jsonlift's tables.
-        tx.batch_execute(&drop_sql(as_made).join(";\n"))?;
         let mut source = crate::store::database::Db::open(
             local.database(),
             local.pg_schema(),
             local.busy_timeout(),
         )?;
-        let bar = opts.progress.rows(&format!("write {name}"), 0);
-        source
-            .read(|src| {
-                fill_postgres(
+        match &sent {
+            // The rows are in: the scratch database gives jsonlift's own tables, and the
+            // source to compare a table with cell by cell where it does not match.
+            Some(sent) => source.read(|src| {
+                finish_load(
                     src,
                     &schema,
                     &mut tx,
                     statements,
-                    true,
+                    sent,
                     None,
                     &mut CopyReport::default(),
-                    &bar,
                 )
-            })
-            .with_context(|| format!("writing {name}; nothing was committed"))?;
+            }),
+            None => {
+                // The tables as they were made go (a dropped collection's, a nested field's
+                // child table), then the scratch database replaces jsonlift's tables.
+                tx.batch_execute(&drop_sql(as_made).join(";\n"))?;
+                let bar = opts.progress.rows(&format!("write {name}"), 0);
+                source.read(|src| {
+                    fill_postgres(
+                        src,
+                        &schema,
+                        &mut tx,
+                        statements,
+                        true,
+                        None,
+                        &mut CopyReport::default(),
+                        &|n| bar.inc(n),
+                    )
+                })
+            }
+        }
+        .map_err(written)?;
         for sql in &dependents {
             run_script(&mut tx, sql).map_err(|e| {
                 anyhow::anyhow!(
@@ -323,7 +354,7 @@ pub fn scratch_copy(
         false,
         None,
         &mut CopyReport::default(),
-        &super::Progress::Quiet.rows("", 0),
+        &|_| {},
     )?;
     Ok(path)
 }
@@ -343,30 +374,4 @@ fn apply_file(
         migrations: vec![numbered::applied(f, at)],
     })?;
     Ok(())
-}
-
-/// The tables of the collections whose tables PostgreSQL holds as the project file describes
-/// them (every column there, of its type), in creation order.
-fn matching_tables(tx: &PgTx, schema: &Schema) -> Result<Vec<usize>, StoreError> {
-    let mut out = Vec::new();
-    for c in 0..schema.collections.len() {
-        let tables = schema.tables_of(c);
-        let mut all = true;
-        for &t in &tables {
-            let table = &schema.tables[t];
-            let have = tx.columns(&table.name)?;
-            let same = have.is_some_and(|cols| {
-                cols.len() == table.columns.len()
-                    && table
-                        .columns
-                        .iter()
-                        .all(|c| cols.iter().any(|(n, _)| *n == c.name))
-            });
-            all &= same;
-        }
-        if all {
-            out.extend(tables);
-        }
-    }
-    Ok(out)
 }

@@ -20,6 +20,7 @@ pub mod records;
 pub mod refusal;
 pub mod select;
 pub mod sqlite;
+pub mod transfer;
 pub mod vfs;
 
 use rusqlite::ErrorCode;

@@ -13,7 +13,7 @@ use super::StoreError;
 use super::backend::{
     Cells, Evolution, LedgerRow, OrderBy, Refusal, Run, SourceState, Test, Tx, Written,
 };
-use super::bookkeeping;
+use super::{bookkeeping, transfer};
 use crate::audit::{Entry, Filter, NewEntry};
 
 use crate::schema::ddl::quote;
@@ -262,6 +262,19 @@ pub fn open_build(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", "-32768")?; // 32 MiB: bounded memory whatever the input
+    conn.pragma_update(None, "temp_store", "FILE")?;
+    Ok(conn)
+}
+
+/// A brand-new scratch database, read once and thrown away (a migration into PostgreSQL runs
+/// in one): as [`open_build`], but through the page cache, which it may never leave.
+pub fn open_scratch(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", "-32768")?;
     conn.pragma_update(None, "temp_store", "FILE")?;
     Ok(conn)
 }
@@ -746,6 +759,90 @@ impl Tx for SqliteTx<'_> {
         let size: i64 = self.0.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         Ok(Some((pages * size) as u64))
     }
+}
+
+/// Writes the database `src` into a new SQLite file at `path` (built beside it, then renamed
+/// over it), verified: jsonlift's own tables, and of the schema's the `tables` given (in creation
+/// order). The ledger gets a row for `action` (`copy`), or none when the caller records the run
+/// itself. A failure or a kill leaves `path` as it was.
+#[allow(clippy::too_many_arguments)]
+pub fn fill_sqlite(
+    src: &dyn Tx,
+    schema: &Schema,
+    tables: &[usize],
+    path: &Path,
+    replace: bool,
+    action: Option<&str>,
+    report: &mut transfer::CopyReport,
+    progress: transfer::Progress,
+) -> anyhow::Result<()> {
+    use anyhow::{Context, bail};
+
+    use crate::schema::ddl::{self, create_table, internal_tables};
+    if path.exists() && !replace {
+        bail!("{} exists; pass --replace to replace it", path.display());
+    }
+    let name = path
+        .file_name()
+        .context("the target has no file name")?
+        .to_string_lossy()
+        .into_owned();
+    let temp = path.with_file_name(format!(".{name}.jsonlift-copy-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let guard = Remove(temp.clone());
+    let conn = open_plain(&temp)?;
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.execute_batch("BEGIN")?;
+    for sql in internal_tables(super::Dialect::Sqlite) {
+        conn.execute_batch(&sql)?;
+    }
+    for &ti in tables {
+        conn.execute_batch(&create_table(&schema.tables[ti], super::Dialect::Sqlite))?;
+    }
+    let stx = SqliteTx(&conn);
+    for &ti in tables {
+        let t = &schema.tables[ti];
+        let mut n = 0u64;
+        for row in transfer::rows_of(src, t) {
+            if let Err(r) = stx.insert(t, &row?)? {
+                bail!("table {}: the row was refused: {}", t.name, r.message);
+            }
+            n += 1;
+            progress(1);
+        }
+        report.tables.push((t.name.clone(), n));
+    }
+    transfer::copy_bookkeeping(src, &stx, action, report)?;
+    for &ti in tables {
+        for sql in ddl::create_indexes(&schema.tables[ti]) {
+            conn.execute_batch(&sql)?;
+        }
+    }
+    let broken: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        bail!("{broken} row(s) refer to rows the copy does not hold");
+    }
+    transfer::verify(src, &stx, schema, tables, report)?;
+    conn.execute_batch("COMMIT")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    drop(conn);
+    std::fs::File::open(&temp)?.sync_all()?;
+    std::fs::rename(&temp, path)
+        .with_context(|| format!("moving the copy to {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    std::mem::forget(guard);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! - JSON values jsonb would rewrite (key order, `1e3`, `-0`) come back exactly;
 //! - `copy` from SQLite into PostgreSQL and back, refused onto jsonlift tables without
 //!   `--replace`, verified, the audit log and ledger with it;
-//! - a reimport keeps the other collections; a failed migration leaves PostgreSQL as it was;
+//! - a reimport keeps the other collections; a failed migration leaves PostgreSQL as it was; a
+//!   duplicate in a first migration is named at its file:line:column;
 //! - `serve` on PostgreSQL: CRUD, the audit log, health and drift.
 
 use std::path::Path;
@@ -336,12 +337,32 @@ fn a_failed_migration_leaves_postgres_as_it_was_and_a_reimport_keeps_the_other_c
     };
     let pg = PgSchema::new(&url);
     let p = example_on(&pg, "lernpfad");
+    // A first migration loads PostgreSQL as its scratch database takes the rows: a duplicate
+    // is still named at its place in the file, and no table is left behind.
+    let good = String::from_utf8(p.read("data/courses.json")).unwrap();
+    p.write(
+        "data/courses.json",
+        good.replacen(
+            "\"chinesisch-a1-schriftzeichen\"",
+            "\"bruchrechnung-grundlagen\"",
+            1,
+        ),
+    );
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("data/courses.json:84:3: $[1]: duplicate id")
+        .stderr_has("bruchrechnung-grundlagen");
+    let tables = format!(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}'",
+        pg.name
+    );
+    assert_eq!(pg.q1(&tables), "0");
+    p.write("data/courses.json", &good);
     p.jl(&["migrate", "-q"]).ok();
     let snapshot = || pg.q("SELECT id, title FROM courses ORDER BY id");
     let stats = || pg.q1("SELECT xp FROM stats");
     let (courses, xp) = (snapshot(), stats());
     // A broken source: refused with its place, nothing written.
-    let good = p.read("data/courses.json");
     p.write("data/courses.json", b"[{\"id\": \"x\", ");
     p.jl(&["migrate", "--reimport"])
         .failed()
@@ -351,9 +372,7 @@ fn a_failed_migration_leaves_postgres_as_it_was_and_a_reimport_keeps_the_other_c
     // A reimport of courses alone: stats keeps what it has (an edit made in the database).
     p.write("data/courses.json", &good);
     pg.sql(&format!("UPDATE {}.stats SET xp = 4242", pg.name));
-    let text = String::from_utf8(good)
-        .unwrap()
-        .replacen("\"title\": \"", "\"title\": \"New ", 1);
+    let text = good.replacen("\"title\": \"", "\"title\": \"New ", 1);
     p.write("data/courses.json", text);
     p.jl(&["migrate"]).failed().stderr_has("--reimport");
     p.jl(&["migrate", "--reimport"]).ok().stdout_has("migrated");

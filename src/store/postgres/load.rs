@@ -11,8 +11,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use super::tx::{Param, params, pg_err};
 use crate::schema::ddl::{PG_EXACT, PG_ROWID, has_generated_key, quote};
 use crate::schema::shred::Cell;
-use crate::schema::{ColType, Table};
+use crate::schema::{ColType, Schema, Table};
 use crate::store::StoreError;
+use crate::store::digest::{Digest, TableDigest};
+use crate::store::transfer::RowSink;
 
 /// Encoded rows handed to the sending thread at once, and how many such chunks may wait.
 const CHUNK: usize = 256 << 10;
@@ -76,35 +78,18 @@ impl Loader {
 
     /// One row of the table under way, after `rowid` (its record order) in the source.
     pub fn row(&mut self, t: &Table, rowid: i64, cells: &[Cell]) -> Result<(), StoreError> {
-        let values = params(t, cells)?;
-        let fields = values.len() + usize::from(self.rowid);
-        self.buf.extend_from_slice(&(fields as i16).to_be_bytes());
-        if self.rowid {
-            field(&mut self.buf, Some(&rowid.to_be_bytes()));
-        }
-        let types = t.columns.iter().map(|c| c.ty).chain([ColType::Text]);
-        for (p, ty) in values.iter().zip(types) {
-            let buf = &mut self.buf;
-            match p {
-                Param::Int(v) => field(buf, v.map(i64::to_be_bytes).as_ref().map(|b| &b[..])),
-                Param::Real(v) => field(
-                    buf,
-                    v.map(|f| f.to_bits().to_be_bytes())
-                        .as_ref()
-                        .map(|b| &b[..]),
-                ),
-                Param::Bool(v) => field(buf, v.map(|b| [b as u8]).as_ref().map(|b| &b[..])),
-                Param::Text(None) => field(buf, None),
-                // jsonb's binary form: a version byte, then the text.
-                Param::Text(Some(s)) if ty == ColType::Json => {
-                    buf.extend_from_slice(&(s.len() as i32 + 1).to_be_bytes());
-                    buf.push(1);
-                    buf.extend_from_slice(s.as_bytes());
-                }
-                Param::Text(Some(s)) => field(buf, Some(s.as_bytes())),
-            }
-        }
+        encode_row(&mut self.buf, t, self.rowid.then_some(rowid), cells)?;
         self.rows += 1;
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Rows of the table under way, encoded by [`encode_row`] (as many as `rows`).
+    fn rows_encoded(&mut self, bytes: &[u8], rows: u64) -> Result<(), StoreError> {
+        self.buf.extend_from_slice(bytes);
+        self.rows += rows;
         if self.buf.len() >= CHUNK {
             self.flush()?;
         }
@@ -126,6 +111,114 @@ impl Loader {
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK + (64 << 10)));
         let full = std::mem::replace(&mut self.buf, next);
         self.chan.send(Msg::Data(full)).map_err(|_| stopped())
+    }
+}
+
+/// One row of `t` in binary COPY form: its `_rowid` first when the table numbers its rows
+/// (`rowid`), then its columns, then `_exact`.
+fn encode_row(
+    buf: &mut Vec<u8>,
+    t: &Table,
+    rowid: Option<i64>,
+    cells: &[Cell],
+) -> Result<(), StoreError> {
+    let values = params(t, cells)?;
+    let fields = values.len() + usize::from(rowid.is_some());
+    buf.extend_from_slice(&(fields as i16).to_be_bytes());
+    if let Some(rowid) = rowid {
+        field(buf, Some(&rowid.to_be_bytes()));
+    }
+    let types = t.columns.iter().map(|c| c.ty).chain([ColType::Text]);
+    for (p, ty) in values.iter().zip(types) {
+        match p {
+            Param::Int(v) => field(buf, v.map(i64::to_be_bytes).as_ref().map(|b| &b[..])),
+            Param::Real(v) => field(
+                buf,
+                v.map(|f| f.to_bits().to_be_bytes())
+                    .as_ref()
+                    .map(|b| &b[..]),
+            ),
+            Param::Bool(v) => field(buf, v.map(|b| [b as u8]).as_ref().map(|b| &b[..])),
+            Param::Text(None) => field(buf, None),
+            // jsonb's binary form: a version byte, then the text.
+            Param::Text(Some(s)) if ty == ColType::Json => {
+                buf.extend_from_slice(&(s.len() as i32 + 1).to_be_bytes());
+                buf.push(1);
+                buf.extend_from_slice(s.as_bytes());
+            }
+            Param::Text(Some(s)) => field(buf, Some(s.as_bytes())),
+        }
+    }
+    Ok(())
+}
+
+/// Rows gathered per table from a load that goes table by table in batches (the migration's),
+/// each table's sent with a COPY of its own once [`TEE_FLUSH`] of them are waiting: a
+/// [`RowSink`] that loads PostgreSQL alongside another database. Each table's rows are hashed
+/// as they come, in the order sent, for [`super::fill::Replacement::finish_load`] to compare
+/// with what PostgreSQL gives back.
+pub struct Tee<'l, 's> {
+    load: &'l mut Loader,
+    schema: &'s Schema,
+    tables: Vec<Pending>,
+}
+
+/// Encoded rows of a table gathered before one COPY sends them.
+const TEE_FLUSH: usize = 1 << 20;
+
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    waiting: u64,
+    digest: Digest,
+}
+
+impl<'l, 's> Tee<'l, 's> {
+    pub fn new(load: &'l mut Loader, schema: &'s Schema) -> Self {
+        Tee {
+            load,
+            schema,
+            tables: (0..schema.tables.len())
+                .map(|_| Pending::default())
+                .collect(),
+        }
+    }
+
+    fn send(&mut self, t: usize) -> Result<(), StoreError> {
+        let p = &mut self.tables[t];
+        if p.waiting == 0 {
+            return Ok(());
+        }
+        self.load.begin(&self.schema.tables[t], true)?;
+        self.load.rows_encoded(&p.buf, p.waiting)?;
+        self.load.end()?;
+        p.buf.clear();
+        p.waiting = 0;
+        Ok(())
+    }
+
+    /// Sends what is still waiting; gives each table's digest of the rows sent (index: the
+    /// schema's tables).
+    pub fn finish(mut self) -> Result<Vec<TableDigest>, StoreError> {
+        for t in 0..self.tables.len() {
+            self.send(t)?;
+        }
+        Ok(self.tables.into_iter().map(|p| p.digest.finish()).collect())
+    }
+}
+
+impl RowSink for Tee<'_, '_> {
+    fn row(&mut self, t: usize, rowid: i64, cells: &[Cell]) -> Result<(), StoreError> {
+        let table = &self.schema.tables[t];
+        let p = &mut self.tables[t];
+        p.digest.add(table, rowid, cells);
+        let numbered = !has_generated_key(table);
+        encode_row(&mut p.buf, table, numbered.then_some(rowid), cells)?;
+        p.waiting += 1;
+        if p.buf.len() >= TEE_FLUSH {
+            self.send(t)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod connect;
 pub mod db;
+pub mod fill;
 pub mod load;
 pub mod store;
 pub mod tx;

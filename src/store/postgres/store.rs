@@ -2,6 +2,16 @@
 //! prepared statements), reads in read-only snapshots, writes in serializable transactions
 //! retried when PostgreSQL says another writer got there first, so several servers can share
 //! one database and lose no write.
+//!
+//! The pool is this file's own, not deadpool-postgres or bb8 (which issue #14 names): both pool
+//! async `tokio_postgres::Client`s, while the store seam is synchronous and its PostgreSQL `Tx`
+//! ([`super::tx`]) is written against the blocking `postgres::Client`, which cannot be made from
+//! a pooled `tokio_postgres::Client` (its constructor is private to that crate). Adopting either
+//! means rewriting every query of `tx.rs` as async and blocking on each. The synchronous pool
+//! (r2d2) retries a failed connect until its timeout, where this one fails at once on a wrong
+//! password or a dropped database and waits only while the server has no free connection
+//! (`ConnectError::is_busy`); and `close_connections` (a restore) drops the idle connections
+//! here, which r2d2 cannot be asked to do.
 
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};

@@ -1,0 +1,321 @@
+//! jsonlift's tables in PostgreSQL written whole, in one transaction ([`Replacement`]), by
+//! `copy` (from another database) and by `migrate` (from the scratch SQLite database the
+//! migration runs in, or alongside it). Tables are created without keys, indexes and foreign
+//! keys; the rows go in with binary COPY ([`super::load`]); every table is read back and
+//! compared with what was sent (a SHA-256 of each row with its row number; a table that does
+//! not match is compared cell by cell with the source, which names the row); then keys,
+//! indexes, triggers and foreign keys are built, each in one pass, and the identities set past
+//! the largest key. Nothing is visible to others before [`Replacement::commit`]; dropped
+//! without it, the transaction rolls back.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::db::{PgConn, after_load_sql, create_sql, drop_sql, jsonlift_tables};
+use super::load::{Tee, bulk_load};
+use super::tx::{PgTx, Statements};
+use crate::schema::Schema;
+use crate::schema::ddl::{self, quote};
+use crate::store::digest::{Digest, TableDigest};
+use crate::store::transfer::{
+    self, CopyReport, PAGE, Progress, RowSink, copy_bookkeeping, tables_in_order,
+};
+use crate::store::{StoreError, Tx};
+
+/// One transaction that replaces jsonlift's tables in the connection's schema.
+pub struct Replacement<'c> {
+    tx: postgres::Transaction<'c>,
+    statements: &'c mut Statements,
+    /// jsonlift's own tables the schema held when the transaction began.
+    existing: Vec<String>,
+}
+
+impl PgConn {
+    /// Begins a [`Replacement`].
+    pub fn replacement(&mut self) -> Result<Replacement<'_>, StoreError> {
+        let PgConn {
+            client, statements, ..
+        } = self;
+        let mut tx = client.transaction().map_err(pg)?;
+        let existing = jsonlift_tables(&mut tx).map_err(pg)?;
+        Ok(Replacement {
+            tx,
+            statements,
+            existing,
+        })
+    }
+}
+
+fn pg(e: postgres::Error) -> StoreError {
+    StoreError::Other(e.into())
+}
+
+impl Replacement<'_> {
+    /// jsonlift's own tables (`_jsonlift_*`) the schema held at the start: none in a fresh one.
+    pub fn existing(&self) -> &[String] {
+        &self.existing
+    }
+
+    /// Holds jsonlift's tables against other writers until this transaction ends (readers go
+    /// on), and writes what they hold into a new SQLite database at `path`: jsonlift's own
+    /// tables, and those of the collections whose tables still match the project file (the
+    /// others are reloaded from their files anyway).
+    pub fn hold_and_read(&mut self, schema: &Schema, path: &Path) -> anyhow::Result<()> {
+        let present = {
+            let ptx = PgTx::new(&mut self.tx, self.statements);
+            matching_tables(&ptx, schema)?
+        };
+        let mut tables: Vec<String> = self.existing.iter().map(|t| quote(t)).collect();
+        tables.extend(present.iter().map(|&t| quote(&schema.tables[t].name)));
+        self.tx.batch_execute(&format!(
+            "LOCK TABLE {} IN EXCLUSIVE MODE",
+            tables.join(", ")
+        ))?;
+        let ptx = PgTx::new(&mut self.tx, self.statements);
+        crate::store::sqlite::fill_sqlite(
+            &ptx,
+            schema,
+            &present,
+            path,
+            false,
+            None,
+            &mut CopyReport::default(),
+            &|_| {},
+        )
+    }
+
+    /// Creates `schema`'s tables (and jsonlift's own) for a load, and runs `produce` with a
+    /// [`RowSink`] whose rows go into them with binary COPY as they come (sent by a thread of
+    /// their own, so that producing them and PostgreSQL's work on them overlap). Gives what
+    /// `produce` gave and, per table of the schema, the digest of the rows sent, for
+    /// [`Replacement::finish_load`].
+    pub fn load<R>(
+        &mut self,
+        schema: &Schema,
+        produce: impl FnOnce(&mut dyn RowSink) -> anyhow::Result<R>,
+    ) -> anyhow::Result<(R, Vec<TableDigest>)> {
+        load_rows(&mut self.tx, schema, produce)
+    }
+
+    /// Writes the whole database `src` in ([`fill_postgres`]).
+    pub fn fill(
+        &mut self,
+        src: &dyn Tx,
+        schema: &Schema,
+        replace: bool,
+        action: Option<&str>,
+        report: &mut CopyReport,
+        progress: Progress,
+    ) -> anyhow::Result<()> {
+        fill_postgres(
+            src,
+            schema,
+            &mut self.tx,
+            self.statements,
+            replace,
+            action,
+            report,
+            progress,
+        )
+    }
+
+    /// After the rows of [`Replacement::load`] ([`finish_load`]).
+    pub fn finish_load(
+        &mut self,
+        src: &dyn Tx,
+        schema: &Schema,
+        sent: &[TableDigest],
+        action: Option<&str>,
+        report: &mut CopyReport,
+    ) -> anyhow::Result<()> {
+        finish_load(
+            src,
+            schema,
+            &mut self.tx,
+            self.statements,
+            sent,
+            action,
+            report,
+        )
+    }
+
+    /// Makes it all visible at once.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().map_err(pg)
+    }
+}
+
+/// [`Replacement::load`] inside the caller's transaction `tx`: the tables created without keys,
+/// and every row `produce` hands to the sink sent with binary COPY as it comes; what was sent,
+/// per table, for [`finish_load`].
+pub fn load_rows<R>(
+    tx: &mut postgres::Transaction,
+    schema: &Schema,
+    produce: impl FnOnce(&mut dyn RowSink) -> anyhow::Result<R>,
+) -> anyhow::Result<(R, Vec<TableDigest>)> {
+    tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
+    bulk_load(tx, |load| {
+        let mut tee = Tee::new(load, schema);
+        Ok(match produce(&mut tee) {
+            Ok(r) => tee
+                .finish()
+                .map(|sent| (r, sent))
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        })
+    })?
+}
+
+/// Writes the whole database `src` into PostgreSQL inside the caller's transaction `tx`:
+/// `replace` drops what jsonlift tables are there first. The ledger gets a row for `action`
+/// (`copy`), or none when the caller records the run itself. Verified before it returns.
+#[allow(clippy::too_many_arguments)]
+pub fn fill_postgres(
+    src: &dyn Tx,
+    schema: &Schema,
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    replace: bool,
+    action: Option<&str>,
+    report: &mut CopyReport,
+    progress: Progress,
+) -> anyhow::Result<()> {
+    if replace {
+        tx.batch_execute(&drop_sql(schema).join(";\n"))?;
+    }
+    // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
+    // index and each reference is then built or checked in one pass.
+    tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
+    phase("copy:rows");
+    // Each table's rows are hashed as they are sent, and compared with the same hash of
+    // what the target gives back: every row is verified without reading the source twice.
+    let mut sent: Vec<TableDigest> = (0..schema.tables.len())
+        .map(|_| Digest::default().finish())
+        .collect();
+    bulk_load(tx, |load| {
+        for ti in tables_in_order(schema) {
+            let t = &schema.tables[ti];
+            let mut digest = Digest::default();
+            load.begin(t, true)?;
+            let mut done = 0u64;
+            src.each_row(t, &mut |rowid, cells| {
+                digest.add(t, rowid, cells);
+                load.row(t, rowid, cells)?;
+                done += 1;
+                if done.is_multiple_of(PAGE as u64) {
+                    progress(PAGE as u64);
+                }
+                Ok(())
+            })?;
+            let n = load.end()?;
+            progress(n % PAGE as u64);
+            report.tables.push((t.name.clone(), n));
+            sent[ti] = digest.finish();
+        }
+        Ok(())
+    })?;
+    finish_load(src, schema, tx, statements, &sent, action, report)
+}
+
+/// After the rows (of [`Replacement::load`] or [`fill_postgres`]), inside `tx`: jsonlift's own tables
+/// copied from `src`, every table read back and compared with what was `sent` (cell by
+/// cell with `src` where that differs), then keys, indexes and foreign keys, and the
+/// identities set past the largest key.
+pub fn finish_load(
+    src: &dyn Tx,
+    schema: &Schema,
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    sent: &[TableDigest],
+    action: Option<&str>,
+    report: &mut CopyReport,
+) -> anyhow::Result<()> {
+    let order = tables_in_order(schema);
+    {
+        let ptx = PgTx::new(tx, statements);
+        copy_bookkeeping(src, &ptx, action, report)?;
+    }
+    phase("copy:verify");
+    {
+        let ptx = PgTx::new(tx, statements);
+        for &ti in &order {
+            let t = &schema.tables[ti];
+            if ptx.digest(t)? != sent[ti] {
+                tracing::debug!(
+                    "table {}: the rows read back differ from those sent",
+                    t.name
+                );
+                // Something differs: the table compared cell by cell says what and where
+                // (or finds the cells the same by value, which is what verification asks).
+                transfer::verify_table(src, &ptx, t)?;
+            }
+        }
+        transfer::verify_bookkeeping(src, &ptx, report)?;
+    }
+    phase("copy:indexes");
+    for sql in after_load_sql(schema) {
+        tx.batch_execute(&sql).with_context(|| {
+            format!("{sql}: a duplicate key, or a row referring to a row the copy does not hold?")
+        })?;
+    }
+    for &ti in &order {
+        // Keys and row numbers were given with the rows: the identity goes on after the
+        // largest.
+        let t = &schema.tables[ti];
+        let key = if ddl::has_generated_key(t) {
+            t.columns[t.pk].name.as_str()
+        } else {
+            ddl::PG_ROWID
+        };
+        tx.execute(
+            &format!(
+                "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                quote(key),
+                quote(key),
+                quote(&t.name)
+            ),
+            &[&quote(&t.name), &key],
+        )?;
+    }
+    for table in ["_jsonlift_audit", "_jsonlift_ledger"] {
+        tx.execute(
+            &format!("SELECT setval(pg_get_serial_sequence($1, 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}"),
+            &[&table],
+        )?;
+    }
+    phase("copy:done");
+    Ok(())
+}
+
+/// Marks a step in the log (`JSONLIFT_LOG=jsonlift::phase=info`), as `migrate` marks its
+/// phases.
+fn phase(name: &str) {
+    tracing::info!(target: "jsonlift::phase", "{name}");
+}
+
+/// The tables of the collections whose tables PostgreSQL holds as the project file describes
+/// them (every column there, of its type), in creation order.
+pub fn matching_tables(tx: &PgTx, schema: &Schema) -> Result<Vec<usize>, StoreError> {
+    let mut out = Vec::new();
+    for c in 0..schema.collections.len() {
+        let tables = schema.tables_of(c);
+        let mut all = true;
+        for &t in &tables {
+            let table = &schema.tables[t];
+            let have = tx.columns(&table.name)?;
+            let same = have.is_some_and(|cols| {
+                cols.len() == table.columns.len()
+                    && table
+                        .columns
+                        .iter()
+                        .all(|c| cols.iter().any(|(n, _)| *n == c.name))
+            });
+            all &= same;
+        }
+        if all {
+            out.extend(tables);
+        }
+    }
+    Ok(out)
+}
