@@ -202,6 +202,8 @@ pub fn fill_postgres(
 ) -> anyhow::Result<()> {
     if replace {
         tx.batch_execute(&drop_sql(schema).join(";\n"))?;
+        // Indexes of the rows replaced; `serve` builds them again at start.
+        crate::store::search::drop_all(&PgTx::new(tx, statements), schema)?;
     }
     // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
     // index and each reference is then built or checked in one pass.

@@ -191,6 +191,8 @@ pub struct Collection {
     pub format: Format,
     /// The field that is the natural key, if any.
     pub key_field: Option<String>,
+    /// Whether `q=` has a search index (`search = false` turns it off).
+    pub search: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -318,6 +320,7 @@ impl Builder<'_> {
                 member,
                 format,
                 key_field: cc.key.clone(),
+                search: cc.search.unwrap_or(true),
             });
         }
         self.resolve_references()?;

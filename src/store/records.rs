@@ -10,6 +10,7 @@ use super::StoreError;
 use super::backend::{Cells, OrderBy, Refusal, Test, Tx};
 use super::cursor::{RowCursor, children_of};
 use super::refusal::{problem, row_path};
+use crate::api::query::search_text;
 use crate::audit::{self, Action, Actor, Log};
 use crate::json::{JsonPath, Number, Value};
 use crate::schema::rebuild::rebuild;
@@ -228,6 +229,31 @@ impl<'s> Records<'s> {
         take: Option<u64>,
     ) -> Result<Vec<i64>, StoreError> {
         tx.select(self.table(), filters, order, skip, take)
+    }
+
+    /// The test that narrows a `q` search (`q` lower-cased) to its candidates through the
+    /// collection's search index ([`super::search`]): `None` when there is no index or the
+    /// term is too short for it. The candidates include every match, and may include others.
+    pub fn search_test(&self, tx: &dyn Tx, q: &str) -> Result<Option<(usize, Test)>, StoreError> {
+        let t = self.table();
+        Ok(match super::search::term(q) {
+            Some(term) if tx.search_ready(t)? => {
+                let bound = super::search::bound_term(tx.dialect(), term);
+                Some((t.pk, Test::Search(Cell::Text(bound.into()))))
+            }
+            _ => None,
+        })
+    }
+
+    /// The rows whose search text contains `q`'s term, most relevant first (SQLite: FTS5's
+    /// bm25; PostgreSQL: the most occurrences for the text's length); `None` as for
+    /// [`Records::search_test`].
+    pub fn search_ranked(&self, tx: &dyn Tx, q: &str) -> Result<Option<Vec<i64>>, StoreError> {
+        let t = self.table();
+        match super::search::term(q) {
+            Some(term) if tx.search_ready(t)? => Ok(Some(tx.search_ranked(t, term)?)),
+            _ => Ok(None),
+        }
     }
 
     /// The records in rows `rowids` (from [`Records::rowids_equal`]), in that order.
@@ -930,7 +956,34 @@ impl<'s> Records<'s> {
         if !missing.is_empty() {
             return Err(StoreError::Conflict(missing));
         }
+        if tx.search_ready(t)? {
+            let rowid = match rowid {
+                Some(r) => r,
+                None => tx
+                    .rowid_by(t, t.pk, &rows[0].cells[t.pk])?
+                    .ok_or_else(|| anyhow::anyhow!("the row just written is not found"))?,
+            };
+            tx.search_put(t, rowid, Some(search_text(record)))?;
+        }
         Ok(())
+    }
+
+    /// Builds the collection's search index ([`super::search`]) afresh from every record.
+    pub fn search_build(&self, tx: &dyn Tx) -> Result<(), StoreError> {
+        const PAGE: usize = 1024;
+        let t = self.table();
+        tx.search_create(t)?;
+        let mut after = i64::MIN;
+        loop {
+            let page = tx.page(t, after, PAGE)?;
+            for (rowid, cells) in &page {
+                tx.search_put(t, *rowid, Some(search_text(&self.rebuild(tx, cells)?)))?;
+                after = *rowid;
+            }
+            if page.len() < PAGE {
+                return Ok(());
+            }
+        }
     }
 
     fn insert_rows(&self, tx: &dyn Tx, rows: &[Row], from: usize) -> Result<(), StoreError> {
@@ -1017,7 +1070,11 @@ impl<'s> Records<'s> {
         if !blockers.is_empty() {
             return Err(StoreError::Conflict(blockers));
         }
-        tx.delete_row(t, rowid)
+        tx.delete_row(t, rowid)?;
+        if tx.search_ready(t)? {
+            tx.search_put(t, rowid, None)?;
+        }
+        Ok(())
     }
 }
 

@@ -9,19 +9,24 @@ use crate::schema::ddl::{quote, rowid_column};
 use crate::schema::dialect::Dialect;
 use crate::schema::shred::Cell;
 
-/// A statement and its parameters: (column the value is compared with, value), in order.
+/// A statement and its parameters: (column the value is compared with, none for a search
+/// term, value), in order.
 pub struct Sql<'a> {
     pub text: String,
-    pub params: Vec<(usize, &'a Cell<'static>)>,
+    pub params: Vec<(Option<usize>, &'a Cell<'static>)>,
 }
 
 struct Builder<'a> {
     d: Dialect,
-    params: Vec<(usize, &'a Cell<'static>)>,
+    params: Vec<(Option<usize>, &'a Cell<'static>)>,
 }
 
 impl<'a> Builder<'a> {
     fn mark(&mut self, col: usize, cell: &'a Cell<'static>) -> String {
+        self.mark_as(Some(col), cell)
+    }
+
+    fn mark_as(&mut self, col: Option<usize>, cell: &'a Cell<'static>) -> String {
         self.params.push((col, cell));
         match self.d {
             Dialect::Sqlite => format!("?{}", self.params.len()),
@@ -55,6 +60,14 @@ impl<'a> Builder<'a> {
                 format!("({})", any.join(" OR "))
             }
             Test::Null => format!("{c} IS NULL"),
+            Test::Search(term) => {
+                let p = self.mark_as(None, term);
+                format!(
+                    "{} IN ({})",
+                    rowid_column(t, self.d),
+                    super::search::lookup_sql(self.d, t, &p)
+                )
+            }
         }
     }
 

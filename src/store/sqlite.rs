@@ -584,6 +584,45 @@ impl Tx for SqliteTx<'_> {
         Ok(count(self.0, &t.name)?)
     }
 
+    fn search_ready(&self, t: &Table) -> Result<bool, StoreError> {
+        Ok(table_exists(self.0, &super::search::table_name(t))?)
+    }
+
+    fn search_create(&self, t: &Table) -> Result<(), StoreError> {
+        for sql in super::search::create_sql(super::Dialect::Sqlite, t) {
+            self.0.execute(&sql, [])?;
+        }
+        Ok(())
+    }
+
+    fn search_drop(&self, t: &Table) -> Result<(), StoreError> {
+        self.0.execute(&super::search::drop_sql(t), [])?;
+        Ok(())
+    }
+
+    fn search_ranked(&self, t: &Table, term: &str) -> Result<Vec<i64>, StoreError> {
+        use super::search::{bound_term, ranked_sql};
+        let d = super::Dialect::Sqlite;
+        let rowids = self
+            .0
+            .prepare_cached(&ranked_sql(d, t))?
+            .query_map([bound_term(d, term)], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rowids)
+    }
+
+    fn search_put(&self, t: &Table, rowid: i64, text: Option<String>) -> Result<(), StoreError> {
+        use super::search::{delete_sql, insert_sql};
+        let d = super::Dialect::Sqlite;
+        self.0.prepare_cached(&delete_sql(d, t))?.execute([rowid])?;
+        if let Some(text) = text {
+            self.0
+                .prepare_cached(&insert_sql(d, t))?
+                .execute(rusqlite::params![rowid, text])?;
+        }
+        Ok(())
+    }
+
     fn unused_entities(
         &self,
         entities: &Table,

@@ -345,8 +345,8 @@ pub struct FilterPart<'a> {
 /// A query taken apart for a store ([`ListQuery::parts`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parts<'a> {
-    /// Whether `q` is given (full-text: only in memory).
-    pub q: bool,
+    /// The lower-cased `q` term, when given (`Some("")` matches nothing).
+    pub q: Option<&'a str>,
     pub filters: Vec<FilterPart<'a>>,
     /// `_sort` keys, `(field, descending)`; the field as in [`FilterPart::field`].
     pub sort: Vec<(Option<&'a str>, bool)>,
@@ -397,7 +397,7 @@ impl ListQuery {
             .map(|(i, p)| (plain_path(p), self.desc.get(i).copied().unwrap_or(false)))
             .collect();
         Parts {
-            q: self.q.is_some(),
+            q: self.q.as_deref(),
             filters,
             sort,
         }
@@ -553,6 +553,36 @@ fn contains_lowercase(hay: &str, needle_lower: &str) -> bool {
             .any(|w| w.eq_ignore_ascii_case(needle_lower.as_bytes()));
     }
     hay.to_lowercase().contains(needle_lower)
+}
+
+/// The text a `q` search looks in, for a search index: every leaf [`deep_query`] tests,
+/// printed and lower-cased as it compares them, one per line. A record matches a (lower-cased)
+/// term only if this text contains it, so a substring index over it gives a superset of the
+/// matches, which [`run`] then narrows exactly; the reverse does not hold (a term may span two
+/// leaves).
+pub fn search_text(record: &Value) -> String {
+    fn leaves(value: &Js, out: &mut String) {
+        if !value.truthy() {
+            return;
+        }
+        match value {
+            Js::Arr(items) => items.iter().for_each(|v| leaves(&Js::of(v), out)),
+            Js::Obj(pairs) => pairs.iter().for_each(|(_, v)| leaves(&Js::of(v), out)),
+            other => {
+                out.push_str(&other.to_js_string().to_lowercase());
+                out.push('\n');
+            }
+        }
+    }
+    let mut out = String::new();
+    match record {
+        Value::Object(pairs) => pairs.iter().for_each(|(_, v)| leaves(&Js::of(v), &mut out)),
+        Value::Array(items) => items.iter().for_each(|v| leaves(&Js::of(v), &mut out)),
+        // Tested one character at a time: the whole text is a superset.
+        Value::String(s) => out.push_str(&s.to_lowercase()),
+        _ => {}
+    }
+    out
 }
 
 /// `for (key in record) if (deepQuery(record[key], q))`.
