@@ -145,13 +145,17 @@ pub fn run(
 /// given) and the collection's search index can give it.
 fn ranked(records: &Records, tx: &dyn Tx, q: &ListQuery) -> Result<Option<Vec<i64>>, StoreError> {
     let parts = q.parts();
-    let (Some(term), [(Some(RANK), _)]) = (parts.q, parts.sort.as_slice()) else {
-        return Ok(None);
-    };
-    if records.place(tx, RANK)? != Place::Nowhere {
-        return Ok(None);
+    match parts.q {
+        Some(term) if asks_rank(&parts) && records.place(tx, RANK)? == Place::Nowhere => {
+            records.search_ranked(tx, term)
+        }
+        _ => Ok(None),
     }
-    records.search_ranked(tx, term)
+}
+
+/// Whether `_sort=_rank` is the one sort key.
+fn asks_rank(parts: &Parts) -> bool {
+    matches!(parts.sort.as_slice(), [(Some(RANK), _)])
 }
 
 /// The `_sort` key that asks for a search's most relevant records first.
@@ -202,11 +206,18 @@ const SAFE: i64 = 1 << 53;
 /// every key is an integer, real or boolean column; [`page_in_sql`] then checks the data.
 fn plan(records: &Records, tx: &dyn Tx, parts: &Parts) -> Result<Option<Plan>, StoreError> {
     let mut filters = Vec::new();
-    let mut complete = parts.q.is_none();
+    let mut complete = true;
     let sqlite = tx.dialect() == Dialect::Sqlite;
-    // `q` narrows to the search index's candidates; the reference confirms each.
+    // `q` narrows to the search index's candidates: exactly the matches for most terms, else
+    // the reference confirms each. A ranked order is the reference's too (over the candidates).
     if let Some(q) = parts.q {
-        filters.extend(records.search_test(tx, q)?);
+        match records.search_test(tx, q)? {
+            Some((test, exact)) => {
+                filters.push(test);
+                complete = exact && !asks_rank(parts);
+            }
+            None => complete = false,
+        }
     }
     for f in &parts.filters {
         if let Some(literal) = f.literal
@@ -1036,7 +1047,7 @@ a = { type = "object", flatten = true, fields = { b = "text" } }
             host: "h".into(),
             original_url: "/posts".into(),
         };
-        let (mut indexed, mut confirmed_away, mut matched) = (0, 0, 0);
+        let (mut indexed, mut confirmed_away, mut matched, mut in_sql) = (0, 0, 0, 0);
         let mut next_id = 61;
         for round in 0..1500 {
             if round % 10 == 0 {
@@ -1091,7 +1102,9 @@ a = { type = "object", flatten = true, fields = { b = "text" } }
             let (fast, reference, candidates) = read(&st, |conn| {
                 let records = Records::new(schema, 0);
                 let candidates = match records.search_test(conn, q.parts().q.unwrap_or(""))? {
-                    Some(test) => Some(records.select(conn, &[test], &[], 0, None)?.len()),
+                    Some((test, exact)) => {
+                        Some((records.select(conn, &[test], &[], 0, None)?.len(), exact))
+                    }
                     None => None,
                 };
                 let fast = run(schema, &routes, conn, 0, &q, &url)?;
@@ -1101,17 +1114,23 @@ a = { type = "object", flatten = true, fields = { b = "text" } }
             })
             .unwrap();
             assert_eq!(fast, reference, "{pairs:?}");
-            if let Some(n) = candidates {
+            if let Some((n, exact)) = candidates {
                 indexed += 1;
                 let all = ListQuery::parse(&pairs[..1]).unwrap();
                 let found = read(&st, |conn| run(schema, &routes, conn, 0, &all, &url)).unwrap();
                 matched += usize::from(!found.items.is_empty());
+                // Exact candidates are the matches; others may be more.
+                assert!(
+                    n == found.items.len() || !exact,
+                    "{pairs:?}: {n} candidates"
+                );
+                in_sql += usize::from(exact);
                 confirmed_away += usize::from(n > found.items.len());
             }
         }
         assert!(
-            indexed > 700 && matched > 100 && confirmed_away > 10,
-            "{indexed} {matched} {confirmed_away}"
+            indexed > 700 && matched > 100 && in_sql > 300 && confirmed_away > 10,
+            "{indexed} {matched} {in_sql} {confirmed_away}"
         );
     }
 

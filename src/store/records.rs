@@ -232,14 +232,20 @@ impl<'s> Records<'s> {
     }
 
     /// The test that narrows a `q` search (`q` lower-cased) to its candidates through the
-    /// collection's search index ([`super::search`]): `None` when there is no index or the
-    /// term is too short for it. The candidates include every match, and may include others.
-    pub fn search_test(&self, tx: &dyn Tx, q: &str) -> Result<Option<(usize, Test)>, StoreError> {
+    /// collection's search index ([`super::search`]), and whether the candidates are exactly
+    /// the matches ([`super::search::exact`]; otherwise they include every match, and others);
+    /// `None` when there is no index or the term is too short for it.
+    pub fn search_test(
+        &self,
+        tx: &dyn Tx,
+        q: &str,
+    ) -> Result<Option<((usize, Test), bool)>, StoreError> {
         let t = self.table();
         Ok(match super::search::term(q) {
             Some(term) if tx.search_ready(t)? => {
                 let bound = super::search::bound_term(tx.dialect(), term);
-                Some((t.pk, Test::Search(Cell::Text(bound.into()))))
+                let test = (t.pk, Test::Search(Cell::Text(bound.into())));
+                Some((test, super::search::exact(term)))
             }
             _ => None,
         })

@@ -3,11 +3,11 @@
 //! text ([`crate::api::query::search_text`]: every leaf json-server's `q` looks at, printed and
 //! lower-cased as JavaScript would) under the record's rowid.
 //!
-//! The index is a candidate filter, never the answer: a record whose text contains the term
-//! is a candidate, and the in-memory engine confirms each candidate with json-server's own
-//! test. Since the text holds every leaf the test looks at, lower-cased the same way, every
-//! match is a candidate; the index can only add false candidates (a term spanning two leaves),
-//! which the confirmation removes. So answers stay exactly json-server's.
+//! A record whose text contains the term is a candidate. Since the text holds every leaf the
+//! test looks at, lower-cased the same way, one per line, every match is a candidate, and for
+//! a term without a line end every candidate is a match ([`exact`]): the search then runs in
+//! SQL with the rest of the query (count, sort, page). A term with a line end may span two
+//! leaves; its candidates are confirmed by the in-memory engine with json-server's own test.
 //!
 //! - SQLite: an FTS5 table with the trigram tokenizer (substring matching), contentless (only
 //!   rowids come back) and case-sensitive: the text and the term are already lower-cased the
@@ -49,6 +49,13 @@ const MIN_TERM_CHARS: usize = 3;
 /// collection is scanned in memory.
 pub fn term(q: &str) -> Option<&str> {
     (q.chars().nth(MIN_TERM_CHARS - 1).is_some() && !q.contains('\0')).then_some(q)
+}
+
+/// Whether the texts containing `term` are exactly the records `q` matches: when the term holds
+/// no line end, since each line of a text lies within one leaf
+/// ([`crate::api::query::search_text`]); a term with one may span two leaves.
+pub fn exact(term: &str) -> bool {
+    !term.contains('\n')
 }
 
 /// The value bound for a term in [`lookup_sql`]: an FTS5 phrase on SQLite (quotes doubled, so

@@ -1132,7 +1132,11 @@ fn serve_q_searches_through_an_index_kept_in_step_with_writes() {
         match r.value() {
             Value::Array(items) => items
                 .iter()
-                .map(|v| jsonlift::json::to_compact_string(v.get("id").unwrap()).parse().unwrap())
+                .map(|v| {
+                    jsonlift::json::to_compact_string(v.get("id").unwrap())
+                        .parse()
+                        .unwrap()
+                })
                 .collect(),
             other => panic!("{other:?}"),
         }
@@ -1144,7 +1148,10 @@ fn serve_q_searches_through_an_index_kept_in_step_with_writes() {
     assert_eq!(ids(&s, "posts", "q=sqlite"), vec![2]);
     assert_eq!(ids(&s, "posts", "q=100"), vec![1]);
     assert_eq!(ids(&s, "posts", "q=js"), vec![1, 2, 4]); // too short for the index: scanned
-    assert_eq!(ids(&s, "posts", "q=json&published=true&_sort=views"), vec![2, 1]);
+    assert_eq!(
+        ids(&s, "posts", "q=json&published=true&_sort=views"),
+        vec![2, 1]
+    );
     assert_eq!(ids(&s, "comments", "q=WATCH"), vec![5]);
     let created = call(
         "POST",
@@ -1155,10 +1162,22 @@ fn serve_q_searches_through_an_index_kept_in_step_with_writes() {
     created.status(201);
     assert_eq!(ids(&s, "posts", "q=zebra"), vec![6]);
     assert_eq!(ids(&s, "posts", "q=stripes"), vec![6]);
-    call("PUT", &s.url("/api/posts/6"), t, Some(r#"{"title": "Okapi"}"#)).status(200);
+    call(
+        "PUT",
+        &s.url("/api/posts/6"),
+        t,
+        Some(r#"{"title": "Okapi"}"#),
+    )
+    .status(200);
     assert_eq!(ids(&s, "posts", "q=zebra"), Vec::<i64>::new());
     assert_eq!(ids(&s, "posts", "q=okapi"), vec![6]);
-    call("PATCH", &s.url("/api/posts/6"), t, Some(r#"{"title": "Gnu"}"#)).status(200);
+    call(
+        "PATCH",
+        &s.url("/api/posts/6"),
+        t,
+        Some(r#"{"title": "Gnu"}"#),
+    )
+    .status(200);
     assert_eq!(ids(&s, "posts", "q=okapi"), Vec::<i64>::new());
     call("DELETE", &s.url("/api/posts/6"), t, None).status(200);
     assert_eq!(ids(&s, "posts", "q=gnu"), Vec::<i64>::new());
@@ -1166,7 +1185,10 @@ fn serve_q_searches_through_an_index_kept_in_step_with_writes() {
     call("DELETE", &s.url("/api/posts/1"), t, None).status(200);
     assert_eq!(ids(&s, "comments", "q=WATCH"), Vec::<i64>::new());
     // Ranked: the post whose text is most about the term first, whatever the storage order.
-    for title in ["kiwi notes on many other fruits and trees", "kiwi kiwi kiwi"] {
+    for title in [
+        "kiwi notes on many other fruits and trees",
+        "kiwi kiwi kiwi",
+    ] {
         let body = format!(r#"{{"title": "{title}"}}"#);
         call("POST", &s.url("/api/posts"), t, Some(&body)).status(201);
     }

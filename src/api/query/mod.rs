@@ -556,10 +556,10 @@ fn contains_lowercase(hay: &str, needle_lower: &str) -> bool {
 }
 
 /// The text a `q` search looks in, for a search index: every leaf [`deep_query`] tests,
-/// printed and lower-cased as it compares them, one per line. A record matches a (lower-cased)
-/// term only if this text contains it, so a substring index over it gives a superset of the
-/// matches, which [`run`] then narrows exactly; the reverse does not hold (a term may span two
-/// leaves).
+/// printed and lower-cased as it compares them, each followed by a line end. A record matches
+/// a (lower-cased) term exactly when this text contains it, provided the term holds no line
+/// end: every line of the text lies within one leaf. A term with a line end may span two
+/// leaves, so the text containing it only makes the record a candidate.
 pub fn search_text(record: &Value) -> String {
     fn leaves(value: &Js, out: &mut String) {
         if !value.truthy() {
@@ -578,8 +578,10 @@ pub fn search_text(record: &Value) -> String {
     match record {
         Value::Object(pairs) => pairs.iter().for_each(|(_, v)| leaves(&Js::of(v), &mut out)),
         Value::Array(items) => items.iter().for_each(|v| leaves(&Js::of(v), &mut out)),
-        // Tested one character at a time: the whole text is a superset.
-        Value::String(s) => out.push_str(&s.to_lowercase()),
+        // Tested one character at a time.
+        Value::String(s) => s
+            .chars()
+            .for_each(|c| leaves(&Js::Str(c.to_string().into()), &mut out)),
         _ => {}
     }
     out
