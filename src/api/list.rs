@@ -273,11 +273,13 @@ fn plan(records: &Records, tx: &dyn Tx, parts: &Parts) -> Result<Option<Plan>, S
         match place {
             // Every record's value is `undefined`: the key orders nothing.
             Place::Nowhere => {}
+            // Text: on SQLite, in JavaScript's UTF-16 order through a collation; PostgreSQL
+            // keeps U+0000 aside as U+FFFD, which sorts elsewhere.
             Place::Column(ci)
                 if matches!(
                     records.column_type(ci),
                     ColType::Integer | ColType::Real | ColType::Boolean
-                ) =>
+                ) || (sqlite && records.column_type(ci) == ColType::Text) =>
             {
                 keys.push((
                     OrderBy {

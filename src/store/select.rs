@@ -4,10 +4,10 @@
 //! always bound, never spelled into the SQL; column names come from the schema.
 
 use super::backend::{OrderBy, Test};
-use crate::schema::Table;
 use crate::schema::ddl::{quote, rowid_column};
 use crate::schema::dialect::Dialect;
 use crate::schema::shred::Cell;
+use crate::schema::{ColType, Table};
 
 /// A statement and its parameters: (column the value is compared with, none for a search
 /// term, value), in order.
@@ -132,7 +132,11 @@ pub fn select<'a>(
         .iter()
         .map(|o| {
             // Spelled out: SQLite puts NULL first ascending, PostgreSQL last.
-            let c = quote(&t.columns[o.col].name);
+            let mut c = quote(&t.columns[o.col].name);
+            // Text in JavaScript's order (SQLite's BINARY is not; see the collation).
+            if t.columns[o.col].ty == ColType::Text && d == Dialect::Sqlite {
+                c = format!("{c} COLLATE {}", super::sqlite::JS_COLLATION);
+            }
             let dir = if o.desc { "DESC" } else { "ASC" };
             if !o.nulls {
                 format!("{c} {dir}")

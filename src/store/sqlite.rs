@@ -198,7 +198,21 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
+    conn.create_collation(JS_COLLATION, js_order)?;
     Ok(())
+}
+
+/// The collation that orders text as JavaScript's `<` does (`_sort` on a text column,
+/// [`super::select`]): by UTF-16 code units. SQLite's own BINARY is UTF-8 byte order, which is
+/// code point order: the two differ only between characters from U+E000 to U+FFFF and those
+/// beyond U+FFFF (JavaScript sees the latter as surrogates, U+D800..U+DFFF).
+pub const JS_COLLATION: &str = "jsonlift_js";
+
+fn js_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
 }
 
 /// An in-memory database set up as every other connection ([`configure`]).
