@@ -202,8 +202,6 @@ pub fn fill_postgres(
 ) -> anyhow::Result<()> {
     if replace {
         tx.batch_execute(&drop_sql(schema).join(";\n"))?;
-        // Indexes of the rows replaced; `serve` builds them again at start.
-        crate::store::search::drop_all(&PgTx::new(tx, statements), schema)?;
     }
     // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
     // index and each reference is then built or checked in one pass.
@@ -283,6 +281,8 @@ pub fn fill_postgres(
             &[&table],
         )?;
     }
+    // The search indexes of the rows just written (any earlier ones are dropped first).
+    crate::store::search::refresh(&PgTx::new(tx, statements), schema, &[], true)?;
     phase("copy:done");
     Ok(())
 }

@@ -534,14 +534,7 @@ mod tests {
     use crate::migrate::{Options, Progress, migrate};
     use crate::store::{SqliteStore, Store, read};
 
-    const TOML: &str = r#"
-database = "t.db"
-[collections.posts]
-source = "db.json"
-member = "posts"
-key = "id"
-[collections.posts.fields]
-id = { type = "integer", required = true }
+    const FIELDS: &str = r#"
 n = { type = "integer", index = true }
 s = "text"
 d = "date"
@@ -579,7 +572,7 @@ m = { type = "object", flatten = true, fields = { n = "text" } }
   {"id": 4, "postId": 4, "m": {"n": "w"}}, {"id": 5, "m.n": "z"}, {"id": 6, "postId": 7}]}"#;
 
     fn store(dir: &Path) -> SqliteStore {
-        store_of(dir, TOML, DB)
+        store_of(dir, &format!("{POSTS_HEAD}{FIELDS}"), DB)
     }
 
     /// A store migrated from `db` (a db.json) with project file `toml`.
@@ -772,14 +765,7 @@ m = { type = "object", flatten = true, fields = { n = "text" } }
         }
     }
 
-    const PROP_TOML: &str = r#"
-database = "t.db"
-[collections.posts]
-source = "db.json"
-member = "posts"
-key = "id"
-[collections.posts.fields]
-id = { type = "integer", required = true }
+    const PROP_FIELDS: &str = r#"
 n = { type = "integer", index = true }
 r = "real"
 s = "text"
@@ -857,7 +843,7 @@ a = { type = "object", flatten = true, fields = { b = "text", c = "integer" } }
             records.push(format!("{{{}}}", fields.join(", ")));
         }
         let db = format!("{{\"posts\": [{}]}}", records.join(",\n"));
-        let st = store_of(dir.path(), PROP_TOML, &db);
+        let st = store_of(dir.path(), &format!("{POSTS_HEAD}{PROP_FIELDS}"), &db);
         let schema = st.schema();
         let routes = vec!["posts".to_string()];
         let fields = ["n", "r", "s", "ok", "a.b", "a.c", "x", "id", "nosuch"];
@@ -950,7 +936,8 @@ a = { type = "object", flatten = true, fields = { b = "text", c = "integer" } }
         );
     }
 
-    const SEARCH_TOML: &str = r#"
+    /// The project file of one collection `posts` keyed by an integer `id`, up to its fields.
+    const POSTS_HEAD: &str = r#"
 database = "t.db"
 [collections.posts]
 source = "db.json"
@@ -958,6 +945,9 @@ member = "posts"
 key = "id"
 [collections.posts.fields]
 id = { type = "integer", required = true }
+"#;
+
+    const SEARCH_FIELDS: &str = r#"
 title = "text"
 n = { type = "real", index = true }
 a = { type = "object", flatten = true, fields = { b = "text" } }
@@ -1037,7 +1027,7 @@ a = { type = "object", flatten = true, fields = { b = "text" } }
         let dir = tempfile::tempdir().unwrap();
         let records: Vec<String> = (1..=60).map(|id| random_record(&mut rng, id)).collect();
         let db = format!("{{\"posts\": [{}]}}", records.join(",\n"));
-        let st = store_of(dir.path(), SEARCH_TOML, &db);
+        let st = store_of(dir.path(), &format!("{POSTS_HEAD}{SEARCH_FIELDS}"), &db);
         let schema = st.schema();
         let routes = vec!["posts".to_string()];
         let actor = crate::audit::Actor {

@@ -21,7 +21,8 @@
 //! text in the same transaction; `migrate` builds the index after the load, `serve` and
 //! `watch` build it at start when it is missing (a database migrated before it existed, or
 //! after an evolution, which drops it) and drop it when the project turns it off
-//! (`search = false`). A backup holds the index with the data, so a restore brings both.
+//! (`search = false`); `copy` into PostgreSQL (and so `migrate` there) builds it after the
+//! rows. A backup holds the index with the data, so a restore brings both.
 //! Rows that other rows' deletes cascade away leave their text behind; the lookup joins the
 //! collection's table, so such text finds nothing.
 
@@ -174,14 +175,6 @@ pub fn refresh(
         }
     }
     ensure(tx, schema)
-}
-
-/// Drops every collection's index ([`ensure`] builds them again).
-pub fn drop_all(tx: &dyn Tx, schema: &Schema) -> Result<(), StoreError> {
-    for coll in &schema.collections {
-        tx.search_drop(&schema.tables[coll.table])?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
