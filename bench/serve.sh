@@ -13,7 +13,8 @@
 #   CASES="…"        cases to run (default: get-id list-filter-page list-indexed post;
 #                    list-sorted is /posts?published=true&_sort=views&_limit=20, issue #18;
 #                    search is /posts?q=schema&_page=1&_limit=10, search-rare a term in one post,
-#                    page-middle is the page of 20 in the middle of all posts; issues #18, #15)
+#                    page-first and page-middle the first page of 20 and the one in the middle
+#                    of all posts; issues #18, #15)
 #   COMMENTS=N       comments per post (default 3; 0 for a database of posts alone)
 #
 # Each case runs the servers one after the other at each connection count (all started once,
@@ -96,6 +97,7 @@ url() {
     *:post) echo "/comments" ;;
     *:search) echo "/posts?q=schema&_page=1&_limit=10" ;;
     *:search-rare) echo "/posts?q=rare-$((POSTS / 2))-word" ;;
+    *:page-first) echo "/posts?_page=1&_limit=20" ;;
     *:page-middle) echo "/posts?_page=$((POSTS / 40))&_limit=20" ;;
   esac
 }
@@ -157,7 +159,7 @@ run_case() {
 for case in ${CASES:-get-id list-filter-page list-indexed post}; do
   for conns in $CONNS; do
     for server in $SERVERS; do
-      [ "$server" = datasette ] && [[ "$case" =~ ^(post|search|search-rare|page-middle)$ ]] && continue
+      [ "$server" = datasette ] && [[ "$case" =~ ^(post|search|search-rare|page-first|page-middle)$ ]] && continue
       run_case "$case" "$server" "$conns"
     done
   done

@@ -212,9 +212,9 @@ fn plan(records: &Records, tx: &dyn Tx, parts: &Parts) -> Result<Option<Plan>, S
     // the reference confirms each. A ranked order is the reference's too (over the candidates).
     if let Some(q) = parts.q {
         match records.search_test(tx, q)? {
-            Some((test, exact)) => {
-                filters.push(test);
-                complete = exact && !asks_rank(parts);
+            Some(found) => {
+                filters.push(found.filter);
+                complete = found.exact && !asks_rank(parts);
             }
             None => complete = false,
         }
@@ -1094,9 +1094,10 @@ a = { type = "object", flatten = true, fields = { b = "text" } }
             let (fast, reference, candidates) = read(&st, |conn| {
                 let records = Records::new(schema, 0);
                 let candidates = match records.search_test(conn, q.parts().q.unwrap_or(""))? {
-                    Some((test, exact)) => {
-                        Some((records.select(conn, &[test], &[], 0, None)?.len(), exact))
-                    }
+                    Some(found) => Some((
+                        records.select(conn, &[found.filter], &[], 0, None)?.len(),
+                        found.exact,
+                    )),
                     None => None,
                 };
                 let fast = run(schema, &routes, conn, 0, &q, &url)?;

@@ -30,6 +30,12 @@ pub enum Place {
     Records,
 }
 
+/// What [`Records::search_test`] gives: the filter, and whether it selects exactly the matches.
+pub struct SearchTest {
+    pub filter: (usize, Test),
+    pub exact: bool,
+}
+
 /// One collection of the schema, ready to be read and written.
 #[derive(Clone, Copy)]
 pub struct Records<'s> {
@@ -235,17 +241,15 @@ impl<'s> Records<'s> {
     /// collection's search index ([`super::search`]), and whether the candidates are exactly
     /// the matches ([`super::search::exact`]; otherwise they include every match, and others);
     /// `None` when there is no index or the term is too short for it.
-    pub fn search_test(
-        &self,
-        tx: &dyn Tx,
-        q: &str,
-    ) -> Result<Option<((usize, Test), bool)>, StoreError> {
+    pub fn search_test(&self, tx: &dyn Tx, q: &str) -> Result<Option<SearchTest>, StoreError> {
         let t = self.table();
         Ok(match super::search::term(q) {
             Some(term) if tx.search_ready(t)? => {
                 let bound = super::search::bound_term(tx.dialect(), term);
-                let test = (t.pk, Test::Search(Cell::Text(bound.into())));
-                Some((test, super::search::exact(term)))
+                Some(SearchTest {
+                    filter: (t.pk, Test::Search(Cell::Text(bound.into()))),
+                    exact: super::search::exact(term),
+                })
             }
             _ => None,
         })
