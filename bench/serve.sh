@@ -11,7 +11,11 @@
 #   SERVERS="json-server jsonlift datasette"
 #   JSONLIFT=path    use this binary instead of building target/release/jsonlift
 #   CASES="…"        cases to run (default: get-id list-filter-page list-indexed post;
-#                    list-sorted is /posts?published=true&_sort=views&_limit=20, issue #18)
+#                    list-sorted is /posts?published=true&_sort=views&_limit=20, issue #18;
+#                    search is /posts?q=schema&_page=1&_limit=10, search-rare a term in one post,
+#                    page-first and page-middle the first page of 20 and the one in the middle
+#                    of all posts; issues #18, #15)
+#   COMMENTS=N       comments per post (default 3; 0 for a database of posts alone)
 #
 # Each case runs the servers one after the other at each connection count (all started once,
 # idle while another is measured). POST adds comments without an id; after each POST run the
@@ -46,7 +50,7 @@ if [[ " $SERVERS " == *" datasette "* ]] && [ ! -x "$BENCH/.venv/bin/datasette" 
 fi
 
 # One db.json, copied for each server (json-server rewrites its copy on every write).
-python3 "$BENCH/serve/gen_db.py" "$POSTS" "$DATA/db.json"
+python3 "$BENCH/serve/gen_db.py" "$POSTS" "$DATA/db.json" "${COMMENTS:-3}"
 rm -rf "$DATA/js" "$DATA/jl"
 mkdir -p "$DATA/js" "$DATA/jl"
 cp "$DATA/db.json" "$DATA/js/db.json"
@@ -91,6 +95,10 @@ url() {
     *:list-indexed) echo "/comments?postId=4711&_page=1&_limit=10" ;;
     *:list-sorted) echo "/posts?published=true&_sort=views&_limit=20" ;;
     *:post) echo "/comments" ;;
+    *:search) echo "/posts?q=schema&_page=1&_limit=10" ;;
+    *:search-rare) echo "/posts?q=rare-$((POSTS / 2))-word" ;;
+    *:page-first) echo "/posts?_page=1&_limit=20" ;;
+    *:page-middle) echo "/posts?_page=$((POSTS / 40))&_limit=20" ;;
   esac
 }
 
@@ -151,11 +159,11 @@ run_case() {
 for case in ${CASES:-get-id list-filter-page list-indexed post}; do
   for conns in $CONNS; do
     for server in $SERVERS; do
-      [ "$server" = datasette ] && [ "$case" = post ] && continue
+      [ "$server" = datasette ] && [[ "$case" =~ ^(post|search|search-rare|page-first|page-middle)$ ]] && continue
       run_case "$case" "$server" "$conns"
     done
   done
 done
 
 echo
-echo "db.json: $POSTS posts, $((3 * POSTS)) comments ($(du -h "$DATA/db.json" | cut -f1)); ${DURATION}s per cell; results in $RESULTS"
+echo "db.json: $POSTS posts, $((${COMMENTS:-3} * POSTS)) comments ($(du -h "$DATA/db.json" | cut -f1)); ${DURATION}s per cell; results in $RESULTS"

@@ -143,6 +143,8 @@ pub struct CollectionConfig {
     #[serde(default)]
     pub recursive: bool,
     pub body_field: Option<String>,
+    /// Whether `q=` searches through an index (default true; `false` scans the records).
+    pub search: Option<bool>,
     #[serde(default)]
     pub unique: Vec<Vec<String>>,
     #[serde(default)]

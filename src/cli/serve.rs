@@ -251,10 +251,22 @@ pub(super) fn open_database(
         );
     }
     drop(db);
-    Ok(match project.database() {
+    let store: Arc<dyn Store> = match project.database() {
         Database::Postgres(url) => Arc::new(PgStore::open(url, project.pg_schema(), schema)?),
         Database::Sqlite(_) => Arc::new(SqliteStore::open(project, schema)?),
-    })
+    };
+    // A database migrated before the search index existed, or copied, gets it now; one this
+    // process may not write to is searched without it (by scanning, with the same answers).
+    match crate::store::write(&*store, |tx| {
+        crate::store::search::ensure(tx, store.schema())
+    }) {
+        Ok(built) if !built.is_empty() => {
+            tracing::info!("built the search index of {}", built.join(", "))
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("search indexes not built, `q=` scans the records: {e}"),
+    }
+    Ok(store)
 }
 
 /// `[sync] check_secs`, or its default.

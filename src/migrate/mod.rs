@@ -486,6 +486,18 @@ fn migrate_with(
         }
         Ok(ok)
     });
+    // The search indexes, in the same transaction: rebuilt for the collections reloaded, and
+    // for all after an evolution (which may change what the records hold); built where missing.
+    let outcome = outcome.and_then(|ok| {
+        if ok {
+            let reloaded: Vec<usize> = (0..schema.collections.len())
+                .filter(|&c| to_load.contains(&schema.collections[c].source))
+                .collect();
+            let tx = sqlite::SqliteTx(&conn);
+            crate::store::search::refresh(&tx, &schema, &reloaded, !report.evolved.is_empty())?;
+        }
+        Ok(ok)
+    });
     // Last, after the numbered SQL files (which may still read the legacy tables, as seed
     // 002's `006_convert_legacy_media` does).
     let outcome = match outcome {
@@ -934,6 +946,9 @@ fn upgrade_in_place(
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| locked(e, &db_path))?;
     let done = upgrade::rewrite(&conn, schema, sources).and_then(|tables| {
+        // The tables were written anew: their search indexes are built again.
+        let all: Vec<usize> = (0..schema.collections.len()).collect();
+        crate::store::search::refresh(&sqlite::SqliteTx(&conn), schema, &all, false)?;
         let sources_json: Vec<serde_json::Value> = sources
             .iter()
             .map(|&si| serde_json::json!({"path": schema.sources[si].display, "tables": earlier_tables(schema, &[si])}))

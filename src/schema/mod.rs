@@ -197,6 +197,8 @@ pub struct Collection {
     pub read_only_fields: Vec<String>,
     /// The API serves the collection for reading only (`read_only = true` on the collection).
     pub read_only: bool,
+    /// Whether `q=` has a search index (`search = false` turns it off).
+    pub search: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +330,7 @@ impl Builder<'_> {
                 hidden,
                 read_only_fields,
                 read_only: cc.read_only,
+                search: cc.search.unwrap_or(true),
             });
         }
         self.resolve_references()?;

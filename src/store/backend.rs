@@ -78,6 +78,9 @@ pub enum Test {
     Compare(Vec<(Cmp, Cell<'static>)>),
     /// Holds NULL (the one test a NULL passes).
     Null,
+    /// The row's text in the collection's search index ([`super::search`]) contains this term
+    /// (the value bound, from [`super::search::bound_term`]); the column is not looked at.
+    Search(Cell<'static>),
 }
 
 /// A comparison of a column's value (left) with a given one (right).
@@ -198,6 +201,16 @@ pub trait Tx {
     fn exists(&self, table: &str, column: &str, value: &Cell) -> Result<bool, StoreError>;
     /// How many rows table `t` has.
     fn count(&self, t: &Table) -> Result<u64, StoreError>;
+    /// Whether root table `t` has its search index ([`super::search`]).
+    fn search_ready(&self, t: &Table) -> Result<bool, StoreError>;
+    /// Creates `t`'s search index, empty (replacing any).
+    fn search_create(&self, t: &Table) -> Result<(), StoreError>;
+    /// Drops `t`'s search index, if any.
+    fn search_drop(&self, t: &Table) -> Result<(), StoreError>;
+    /// The rows of `t` whose indexed text contains `term`, most relevant first.
+    fn search_ranked(&self, t: &Table, term: &str) -> Result<Vec<i64>, StoreError>;
+    /// Makes row `rowid`'s text in `t`'s index be `text` (`None`: removes it).
+    fn search_put(&self, t: &Table, rowid: i64, text: Option<String>) -> Result<(), StoreError>;
     /// How many rows of shared-entity table `entities` no row of its join table `join` points
     /// at (through the join table's column `col`).
     fn unused_entities(

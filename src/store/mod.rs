@@ -18,6 +18,7 @@ pub mod live;
 pub mod postgres;
 pub mod records;
 pub mod refusal;
+pub mod search;
 pub mod select;
 pub mod sqlite;
 pub mod transfer;

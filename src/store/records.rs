@@ -10,6 +10,7 @@ use super::StoreError;
 use super::backend::{Cells, OrderBy, Refusal, Test, Tx};
 use super::cursor::{RowCursor, children_of};
 use super::refusal::{problem, row_path};
+use crate::api::query::search_text;
 use crate::audit::{self, Action, Actor, Log};
 use crate::json::{JsonPath, Number, Value};
 use crate::schema::rebuild::rebuild;
@@ -27,6 +28,12 @@ pub enum Place {
     /// Somewhere only the rebuilt records can tell (an array, an object, `_extra`, a literal
     /// dotted key).
     Records,
+}
+
+/// What [`Records::search_test`] gives: the filter, and whether it selects exactly the matches.
+pub struct SearchTest {
+    pub filter: (usize, Test),
+    pub exact: bool,
 }
 
 /// One collection of the schema, ready to be read and written.
@@ -228,6 +235,35 @@ impl<'s> Records<'s> {
         take: Option<u64>,
     ) -> Result<Vec<i64>, StoreError> {
         tx.select(self.table(), filters, order, skip, take)
+    }
+
+    /// The test that narrows a `q` search (`q` lower-cased) to its candidates through the
+    /// collection's search index ([`super::search`]), and whether the candidates are exactly
+    /// the matches ([`super::search::exact`]; otherwise they include every match, and others);
+    /// `None` when there is no index or the term is too short for it.
+    pub fn search_test(&self, tx: &dyn Tx, q: &str) -> Result<Option<SearchTest>, StoreError> {
+        let t = self.table();
+        Ok(match super::search::term(q) {
+            Some(term) if tx.search_ready(t)? => {
+                let bound = super::search::bound_term(tx.dialect(), term);
+                Some(SearchTest {
+                    filter: (t.pk, Test::Search(Cell::Text(bound.into()))),
+                    exact: super::search::exact(term),
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// The rows whose search text contains `q`'s term, most relevant first (SQLite: FTS5's
+    /// bm25; PostgreSQL: the most occurrences for the text's length); `None` as for
+    /// [`Records::search_test`].
+    pub fn search_ranked(&self, tx: &dyn Tx, q: &str) -> Result<Option<Vec<i64>>, StoreError> {
+        let t = self.table();
+        match super::search::term(q) {
+            Some(term) if tx.search_ready(t)? => Ok(Some(tx.search_ranked(t, term)?)),
+            _ => Ok(None),
+        }
     }
 
     /// The records in rows `rowids` (from [`Records::rowids_equal`]), in that order.
@@ -1016,7 +1052,47 @@ impl<'s> Records<'s> {
         if !missing.is_empty() {
             return Err(StoreError::Conflict(missing));
         }
+        if tx.search_ready(t)? {
+            let rowid = match rowid {
+                Some(r) => r,
+                None => tx
+                    .rowid_by(t, t.pk, &rows[0].cells[t.pk])?
+                    .ok_or_else(|| anyhow::anyhow!("the row just written is not found"))?,
+            };
+            tx.search_put(t, rowid, Some(self.search_text(record)))?;
+        }
         Ok(())
+    }
+
+    /// The text `q=` finds the record by, without its `hidden` fields: `q=` must not reveal
+    /// what the API never serves (a password hash found by probing its characters).
+    fn search_text(&self, record: &Value) -> String {
+        let hidden = &self.schema.collections[self.coll].hidden;
+        match record {
+            Value::Object(pairs) if !hidden.is_empty() => {
+                let shown = pairs.iter().filter(|(k, _)| !hidden.contains(k)).cloned();
+                search_text(&Value::Object(shown.collect()))
+            }
+            _ => search_text(record),
+        }
+    }
+
+    /// Builds the collection's search index ([`super::search`]) afresh from every record.
+    pub fn search_build(&self, tx: &dyn Tx) -> Result<(), StoreError> {
+        const PAGE: usize = 1024;
+        let t = self.table();
+        tx.search_create(t)?;
+        let mut after = i64::MIN;
+        loop {
+            let page = tx.page(t, after, PAGE)?;
+            for (rowid, cells) in &page {
+                tx.search_put(t, *rowid, Some(self.search_text(&self.rebuild(tx, cells)?)))?;
+                after = *rowid;
+            }
+            if page.len() < PAGE {
+                return Ok(());
+            }
+        }
     }
 
     fn insert_rows(&self, tx: &dyn Tx, rows: &[Row], from: usize) -> Result<(), StoreError> {
@@ -1103,7 +1179,11 @@ impl<'s> Records<'s> {
         if !blockers.is_empty() {
             return Err(StoreError::Conflict(blockers));
         }
-        tx.delete_row(t, rowid)
+        tx.delete_row(t, rowid)?;
+        if tx.search_ready(t)? {
+            tx.search_put(t, rowid, None)?;
+        }
+        Ok(())
     }
 }
 

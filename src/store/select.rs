@@ -4,24 +4,29 @@
 //! always bound, never spelled into the SQL; column names come from the schema.
 
 use super::backend::{OrderBy, Test};
-use crate::schema::Table;
 use crate::schema::ddl::{quote, rowid_column};
 use crate::schema::dialect::Dialect;
 use crate::schema::shred::Cell;
+use crate::schema::{ColType, Table};
 
-/// A statement and its parameters: (column the value is compared with, value), in order.
+/// A statement and its parameters: (column the value is compared with, none for a search
+/// term, value), in order.
 pub struct Sql<'a> {
     pub text: String,
-    pub params: Vec<(usize, &'a Cell<'static>)>,
+    pub params: Vec<(Option<usize>, &'a Cell<'static>)>,
 }
 
 struct Builder<'a> {
     d: Dialect,
-    params: Vec<(usize, &'a Cell<'static>)>,
+    params: Vec<(Option<usize>, &'a Cell<'static>)>,
 }
 
 impl<'a> Builder<'a> {
     fn mark(&mut self, col: usize, cell: &'a Cell<'static>) -> String {
+        self.mark_as(Some(col), cell)
+    }
+
+    fn mark_as(&mut self, col: Option<usize>, cell: &'a Cell<'static>) -> String {
         self.params.push((col, cell));
         match self.d {
             Dialect::Sqlite => format!("?{}", self.params.len()),
@@ -55,6 +60,14 @@ impl<'a> Builder<'a> {
                 format!("({})", any.join(" OR "))
             }
             Test::Null => format!("{c} IS NULL"),
+            Test::Search(term) => {
+                let p = self.mark_as(None, term);
+                format!(
+                    "{} IN ({})",
+                    rowid_column(t, self.d),
+                    super::search::lookup_sql(self.d, t, &p)
+                )
+            }
         }
     }
 
@@ -119,7 +132,11 @@ pub fn select<'a>(
         .iter()
         .map(|o| {
             // Spelled out: SQLite puts NULL first ascending, PostgreSQL last.
-            let c = quote(&t.columns[o.col].name);
+            let mut c = quote(&t.columns[o.col].name);
+            // Text in JavaScript's order (SQLite's BINARY is not; see the collation).
+            if t.columns[o.col].ty == ColType::Text && d == Dialect::Sqlite {
+                c = format!("{c} COLLATE {}", super::sqlite::JS_COLLATION);
+            }
             let dir = if o.desc { "DESC" } else { "ASC" };
             if !o.nulls {
                 format!("{c} {dir}")

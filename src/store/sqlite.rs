@@ -198,7 +198,21 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
+    conn.create_collation(JS_COLLATION, js_order)?;
     Ok(())
+}
+
+/// The collation that orders text as JavaScript's `<` does (`_sort` on a text column,
+/// [`super::select`]): by UTF-16 code units. SQLite's own BINARY is UTF-8 byte order, which is
+/// code point order: the two differ only between characters from U+E000 to U+FFFF and those
+/// beyond U+FFFF (JavaScript sees the latter as surrogates, U+D800..U+DFFF).
+pub const JS_COLLATION: &str = "jsonlift_js";
+
+fn js_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
 }
 
 /// An in-memory database set up as every other connection ([`configure`]).
@@ -607,6 +621,45 @@ impl Tx for SqliteTx<'_> {
 
     fn count(&self, t: &Table) -> Result<u64, StoreError> {
         Ok(count(self.0, &t.name)?)
+    }
+
+    fn search_ready(&self, t: &Table) -> Result<bool, StoreError> {
+        Ok(table_exists(self.0, &super::search::table_name(t))?)
+    }
+
+    fn search_create(&self, t: &Table) -> Result<(), StoreError> {
+        for sql in super::search::create_sql(super::Dialect::Sqlite, t) {
+            self.0.execute(&sql, [])?;
+        }
+        Ok(())
+    }
+
+    fn search_drop(&self, t: &Table) -> Result<(), StoreError> {
+        self.0.execute(&super::search::drop_sql(t), [])?;
+        Ok(())
+    }
+
+    fn search_ranked(&self, t: &Table, term: &str) -> Result<Vec<i64>, StoreError> {
+        use super::search::{bound_term, ranked_sql};
+        let d = super::Dialect::Sqlite;
+        let rowids = self
+            .0
+            .prepare_cached(&ranked_sql(d, t))?
+            .query_map([bound_term(d, term)], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rowids)
+    }
+
+    fn search_put(&self, t: &Table, rowid: i64, text: Option<String>) -> Result<(), StoreError> {
+        use super::search::{delete_sql, insert_sql};
+        let d = super::Dialect::Sqlite;
+        self.0.prepare_cached(&delete_sql(d, t))?.execute([rowid])?;
+        if let Some(text) = text {
+            self.0
+                .prepare_cached(&insert_sql(d, t))?
+                .execute(rusqlite::params![rowid, text])?;
+        }
+        Ok(())
     }
 
     fn unused_entities(

@@ -284,6 +284,8 @@ pub fn finish_load(
             &[&table],
         )?;
     }
+    // The search indexes of the rows just written (any earlier ones are dropped first).
+    crate::store::search::refresh(&PgTx::new(tx, statements), schema, &[], true)?;
     phase("copy:done");
     Ok(())
 }

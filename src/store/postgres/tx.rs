@@ -427,7 +427,11 @@ fn has_nul(cell: &Cell) -> bool {
 fn bind<'a>(t: &Table, sql: &select::Sql<'a>) -> Result<Vec<Param<'a>>, StoreError> {
     sql.params
         .iter()
-        .map(|(col, c)| param_for(t, *col, c))
+        .map(|(col, c)| match col {
+            Some(col) => param_for(t, *col, c),
+            // A search term: text.
+            None => Ok(params_one(ColType::Text, c)),
+        })
         .collect()
 }
 
@@ -749,6 +753,51 @@ impl Tx for PgTx<'_, '_> {
         let sql = format!("SELECT count(*) FROM {}", quote(&t.name));
         let n: i64 = self.query(&sql, &[])?[0].try_get(0).map_err(pg_err)?;
         Ok(n as u64)
+    }
+
+    fn search_ready(&self, t: &Table) -> Result<bool, StoreError> {
+        let name = crate::store::search::table_name(t);
+        let rows = self.query(
+            "SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1",
+            &[&name],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn search_create(&self, t: &Table) -> Result<(), StoreError> {
+        for sql in crate::store::search::create_sql(Dialect::Postgres, t) {
+            self.execute(&sql, &[]).map_err(pg_err)?;
+        }
+        Ok(())
+    }
+
+    fn search_drop(&self, t: &Table) -> Result<(), StoreError> {
+        self.execute(&crate::store::search::drop_sql(t), &[])
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn search_ranked(&self, t: &Table, term: &str) -> Result<Vec<i64>, StoreError> {
+        use crate::store::search::{bound_term, ranked_sql};
+        let d = Dialect::Postgres;
+        let term = bound_term(d, term);
+        self.query(&ranked_sql(d, t), &[&term])?
+            .iter()
+            .map(|r| r.try_get(0).map_err(pg_err))
+            .collect()
+    }
+
+    fn search_put(&self, t: &Table, rowid: i64, text: Option<String>) -> Result<(), StoreError> {
+        use crate::store::search::{delete_sql, insert_sql, stored_text};
+        let d = Dialect::Postgres;
+        self.execute(&delete_sql(d, t), &[&rowid]).map_err(pg_err)?;
+        if let Some(text) = text {
+            let text = stored_text(d, text);
+            self.execute(&insert_sql(d, t), &[&rowid, &text])
+                .map_err(pg_err)?;
+        }
+        Ok(())
     }
 
     fn unused_entities(
