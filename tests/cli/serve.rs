@@ -1200,6 +1200,9 @@ msg = "text"
     );
     created.status(201);
     assert!(!created.body.contains("hash-of"), "{}", created.body);
+    // Nor does the search index a write keeps in step.
+    assert_eq!(get("/api/users?q=hash-of-cem").body, "[]");
+    assert_ne!(get("/api/users?q=cem").body, "[]");
     // A read-only field may not be set or changed; sending its value back is fine.
     let r = call(
         "POST",
