@@ -9,8 +9,10 @@
 //! SQL with the rest of the query (count, sort, page). A term with a line end may span two
 //! leaves; its candidates are confirmed by the in-memory engine with json-server's own test.
 //!
-//! - SQLite: an FTS5 table with the trigram tokenizer (substring matching), contentless (only
-//!   rowids come back) and case-sensitive: the text and the term are already lower-cased the
+//! - SQLite: an FTS5 table with the trigram tokenizer (substring matching), holding its text
+//!   (a contentless table with `contentless_delete` would be smaller, but SQLite before 3.43,
+//!   Debian 12's included, cannot open a database that has one: every client of the app's
+//!   database must keep working), and case-sensitive: the text and the term are already lower-cased the
 //!   JavaScript way, where FTS5's own folding is not JavaScript's `toLowerCase`. A term of
 //!   three characters or more, quoted as one phrase, matches exactly the texts containing it;
 //!   `rank` is FTS5's bm25.
@@ -98,8 +100,7 @@ pub fn create_sql(d: Dialect, t: &Table) -> Vec<String> {
     let ix = quote(&table_name(t));
     let create = match d {
         Dialect::Sqlite => format!(
-            "CREATE VIRTUAL TABLE {ix} USING fts5(body, content = '', contentless_delete = 1, \
-             tokenize = 'trigram case_sensitive 1')"
+            "CREATE VIRTUAL TABLE {ix} USING fts5(body, tokenize = 'trigram case_sensitive 1')"
         ),
         Dialect::Postgres => {
             format!("CREATE TABLE {ix} (rowid bigint PRIMARY KEY, body text NOT NULL)")
