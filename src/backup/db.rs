@@ -38,6 +38,10 @@ pub(super) struct TempFile(pub(super) Option<PathBuf>);
 impl Drop for TempFile {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
+            // `VACUUM INTO` that fails part way (a full disk) may leave its journal too.
+            for suffix in ["-journal", "-wal", "-shm"] {
+                let _ = fs::remove_file(format!("{}{suffix}", p.display()));
+            }
             let _ = fs::remove_file(p);
         }
     }
