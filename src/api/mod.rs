@@ -23,8 +23,8 @@ pub mod openapi;
 pub mod query;
 mod request;
 pub mod sync;
-pub mod visibility;
 pub mod timeout;
+pub mod visibility;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -26,6 +26,7 @@ use super::{Options, Report, database_name, db_backup_options, migrate_with};
 use crate::config::Project;
 use crate::schema::Schema;
 use crate::schema::ddl::quote;
+use crate::store::Tx;
 use crate::store::backend::{Evolution, LedgerRow};
 use crate::store::postgres::connect::PgUrl;
 use crate::store::postgres::db::{
@@ -34,7 +35,6 @@ use crate::store::postgres::db::{
 };
 use crate::store::postgres::fill::{fill_postgres, finish_load, load_rows, matching_tables};
 use crate::store::postgres::tx::{PgTx, Statements};
-use crate::store::Tx;
 use crate::store::sqlite::fill_sqlite;
 use crate::store::transfer::CopyReport;
 

@@ -232,6 +232,8 @@ pub fn finish_load(
     report: &mut CopyReport,
 ) -> anyhow::Result<()> {
     let order = tables_in_order(schema);
+    // The tables were made again in this transaction.
+    statements.clear();
     {
         let ptx = PgTx::new(tx, statements);
         copy_bookkeeping(src, &ptx, action, report)?;

@@ -32,6 +32,15 @@ use crate::store::select;
 #[derive(Default)]
 pub struct Statements(HashMap<String, Statement>);
 
+impl Statements {
+    /// Forgets every prepared statement: after tables were dropped and made again in this
+    /// session, PostgreSQL refuses a plan prepared before ("cached plan must not change
+    /// result type").
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 pub struct PgTx<'c, 't> {
     tx: RefCell<&'t mut postgres::Transaction<'c>>,
     cache: RefCell<&'t mut Statements>,
