@@ -954,6 +954,7 @@ database = "t.db"
 source = "db.json"
 member = "posts"
 key = "id"
+search = true
 [collections.posts.fields]
 id = { type = "integer", required = true }
 "#;

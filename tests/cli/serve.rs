@@ -1325,8 +1325,17 @@ fn serve_q_searches_through_an_index_kept_in_step_with_writes() {
             other => panic!("{other:?}"),
         }
     };
+    // Asked for (a db.json collection has none by default): `serve` builds it at start.
+    let toml = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    p.write(
+        "jsonlift.toml",
+        toml.replace(
+            "[collections.posts]\n",
+            "[collections.posts]\nsearch = true\n",
+        ),
+    );
     let s = Server::start(&p, &[], &env);
-    // As migrated: any leaf, nested and in arrays, numbers as JavaScript prints them.
+    // Any leaf, nested and in arrays, numbers as JavaScript prints them.
     assert_eq!(ids(&s, "posts", "q=TYPICODE"), vec![1]);
     assert_eq!(ids(&s, "posts", "q=h%C3%84u%C3%9F"), vec![2]); // "hÄuß"
     assert_eq!(ids(&s, "posts", "q=sqlite"), vec![2]);
@@ -1387,10 +1396,7 @@ fn serve_q_searches_through_an_index_kept_in_step_with_writes() {
     drop(s);
     // Turned off: dropped at start; the records are scanned, with json-server's answers.
     let toml = String::from_utf8(p.read("jsonlift.toml")).unwrap();
-    let toml = toml.replace(
-        "[collections.posts]\n",
-        "[collections.posts]\nsearch = false\n",
-    );
+    let toml = toml.replace("search = true\n", "search = false\n");
     p.write("jsonlift.toml", toml);
     let s = Server::start(&p, &[], &env);
     assert_eq!(ids(&s, "posts", "q=kiwi"), vec![6, 7]);
