@@ -24,6 +24,12 @@ pub fn now() -> String {
     rfc3339(SystemTime::now())
 }
 
+/// `2026-11-21 10:15:02`: now, in UTC, as SQL's `CURRENT_TIMESTAMP` writes it (a field's
+/// `default = "CURRENT_TIMESTAMP"`; its first ten characters are `CURRENT_DATE`).
+pub fn sql_now() -> String {
+    strtime::format("%Y-%m-%d %H:%M:%S", timestamp(SystemTime::now())).unwrap_or_default()
+}
+
 fn micros_text(t: Timestamp) -> String {
     // `{:.6}` truncates to microseconds, as `from_micros(parse_micros(..))` does.
     format!("{t:.6}")

@@ -468,6 +468,15 @@ fn table(
         if !nullable(t, c) && !column_pk {
             s.push_str(".notNull()");
         }
+        if let Some(d) = &c.default {
+            // The DDL's DEFAULT itself: Drizzle leaves the column out of an insert without it.
+            used.push("sql");
+            let _ = write!(
+                s,
+                ".default(sql`{}`)",
+                template_text(&d.sql(c.ty, flavor.dialect))
+            );
+        }
         if c.unique && !c.primary_key {
             s.push_str(".unique()");
         }
@@ -545,4 +554,11 @@ mod tests {
         assert_eq!(one_name("user_key").as_deref(), Some("user"));
         assert_eq!(one_name("user-key"), None);
     }
+}
+
+/// Text as the body of a JavaScript template literal, verbatim.
+fn template_text(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('`', "\\`")
+        .replace("${", "\\${")
 }

@@ -801,6 +801,16 @@ fn column(
     }
     if filled {
         args.push("server_default=FetchedValue()".into());
+    } else if let Some(d) = &c.default {
+        let dialect = if ctx.pg {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        };
+        args.push(format!(
+            "server_default=text({})",
+            py_str(&d.sql(c.ty, dialect))
+        ));
     }
     call(
         &format!("{}: Mapped[{annotation}] = mapped_column", m.attrs[ci]),

@@ -441,3 +441,58 @@ fn drizzle_on_postgres_names_indexes_as_postgres_cuts_them() {
     let ts = generate(&s, Target::Drizzle, &CodegenOptions::default());
     assert!(ts.contains(&format!("index(\"{name}\")")), "{ts}");
 }
+
+#[test]
+fn defaults_are_the_models_server_defaults() {
+    let s = schema(
+        r#"
+[collections.posts]
+source = "posts.json"
+
+[collections.posts.fields]
+status = { type = "text", required = true, default = "it's `new` ${x}" }
+views = { type = "integer", default = 0 }
+live = { type = "boolean", default = false }
+tags = { type = "array", default = ["a"] }
+at = { type = "timestamp", default = "CURRENT_TIMESTAMP" }
+"#,
+    );
+    let pg = CodegenOptions {
+        dialect: crate::store::Dialect::Postgres,
+        pg_schema: "public".into(),
+    };
+    let drizzle = generate(&s, Target::Drizzle, &CodegenOptions::default());
+    for line in [
+        "  status: text(\"status\").notNull().default(sql`'it''s \\`new\\` \\${x}'`),",
+        "  views: integer(\"views\").default(sql`0`),",
+        "  live: integer(\"live\", { mode: \"boolean\" }).default(sql`0`),",
+        "  tags: text(\"tags\", { mode: \"json\" }).default(sql`'[\"a\"]'`),",
+        "  at: text(\"at\").default(sql`CURRENT_TIMESTAMP`),",
+    ] {
+        assert!(
+            drizzle.lines().any(|l| l == line),
+            "no line {line:?} in\n{drizzle}"
+        );
+    }
+    let drizzle = generate(&s, Target::Drizzle, &pg);
+    for line in [
+        "  live: boolean(\"live\").default(sql`FALSE`),",
+        "  tags: jsonb(\"tags\").default(sql`'[\"a\"]'::jsonb`),",
+        "  at: text(\"at\").default(sql`to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')`),",
+    ] {
+        assert!(
+            drizzle.lines().any(|l| l == line),
+            "no line {line:?} in\n{drizzle}"
+        );
+    }
+    let py = generate(&s, Target::Sqlalchemy, &CodegenOptions::default());
+    for part in [
+        "server_default=text(\"'it''s `new` ${x}'\")",
+        "server_default=text(\"CURRENT_TIMESTAMP\")",
+        "server_default=text(\"'[\\\"a\\\"]'\")",
+    ] {
+        assert!(py.contains(part), "no {part:?} in\n{py}");
+    }
+    let py = generate(&s, Target::Sqlalchemy, &pg);
+    assert!(py.contains("server_default=text(\"FALSE\")"), "{py}");
+}

@@ -2,9 +2,9 @@
 //! the migration's transaction. The database is the truth once migrated (records edited through
 //! the API live only there), so nothing is read from the source files: every record of a
 //! changed collection is read from its tables under the old schema, changed as jsonlift.toml
-//! says (`renamed_from`, `default`), checked under the new schema, carried over (or left where
-//! it is when `ALTER TABLE` does the change), and read back under the new schema and compared
-//! with what it should be. A record that the new schema refuses stops everything before a
+//! says (`renamed_from`, and `default` for the fields it adds), checked under the new schema,
+//! carried over (or left where it is when `ALTER TABLE` does the change), and read back under
+//! the new schema and compared with what it should be. A record that the new schema refuses stops everything before a
 //! single write, and every such record is listed.
 
 use std::collections::HashMap;
@@ -78,7 +78,13 @@ pub fn read_and_check(conn: &Connection, project: &Project, plan: &Plan) -> anyh
             if let Value::Object(o) = &mut expected {
                 rename(&cfg.fields, o);
                 let root = &plan.new.tables[nc.table];
-                crate::schema::defaults::fill(&plan.new, &root.fields, o);
+                let old_root = &plan.old.tables[plan.old.collections[change.old_ci].table];
+                crate::schema::defaults::fill_new(
+                    &plan.new,
+                    &root.fields,
+                    Some((&plan.old, &old_root.fields)),
+                    o,
+                );
             }
             let label = label(
                 &plan.new,

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 
 use crate::config::{FieldConfig, Project};
 use crate::schema::ddl::{create_indexes, create_table, quote};
-use crate::schema::fingerprint::{SchemaState, schema_hash};
+use crate::schema::fingerprint::{SchemaState, schema_hash, schema_hash_without_defaults};
 use crate::schema::{Column, Role, Schema, Table};
 use crate::store::Dialect;
 use crate::store::backend::SourceState;
@@ -169,6 +169,7 @@ pub fn build(
     saved: String,
     holds: &mut dyn FnMut(&Schema, usize, &str) -> anyhow::Result<bool>,
 ) -> anyhow::Result<Plan> {
+    let old = without_sql_defaults(old, recorded);
     let mut changes = Vec::new();
     let mut added = Vec::new();
     for (ci, c) in new.collections.iter().enumerate() {
@@ -226,11 +227,41 @@ pub fn build(
     })
 }
 
+/// `old` with the SQL `DEFAULT`s left out of the tables of each source migrated before fields'
+/// defaults were declared on their columns: those tables have none, and are rebuilt with them.
+fn without_sql_defaults(mut old: Schema, recorded: &HashMap<String, SourceState>) -> Schema {
+    for si in 0..old.sources.len() {
+        let made_without = recorded.get(&old.sources[si].display).is_some_and(|s| {
+            s.schema_hash != schema_hash(&old, si)
+                && s.schema_hash == schema_hash_without_defaults(&old, si)
+        });
+        if !made_without {
+            continue;
+        }
+        for ci in (0..old.collections.len()).filter(|&ci| old.collections[ci].source == si) {
+            for t in old.tables_of(ci) {
+                for c in &mut old.tables[t].columns {
+                    c.default = None;
+                }
+            }
+        }
+    }
+    old
+}
+
 /// What makes a column what it is in the database, apart from its index.
 fn signature(c: &Column) -> String {
     format!(
-        "{}|{:?}|{:?}|{}|{}|{}|{:?}|{:?}",
-        c.name, c.ty, c.role, c.not_null, c.unique, c.primary_key, c.checks, c.references
+        "{}|{:?}|{:?}|{}|{}|{}|{:?}|{:?}|{:?}",
+        c.name,
+        c.ty,
+        c.role,
+        c.not_null,
+        c.unique,
+        c.primary_key,
+        c.checks,
+        c.references,
+        c.default
     )
 }
 
@@ -247,9 +278,13 @@ fn field_name(t: &Table, c: &Column) -> String {
 
 fn type_name(c: &Column) -> String {
     format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}",
         format!("{:?}", c.ty).to_lowercase(),
         if c.not_null { ", required" } else { "" },
+        match &c.default {
+            Some(d) => format!(", default {}", d.sql(c.ty, Dialect::Sqlite)),
+            None => String::new(),
+        },
         if c.unique { ", unique" } else { "" },
         if c.checks.is_empty() {
             String::new()

@@ -18,7 +18,9 @@ pub fn quote(ident: &str) -> String {
 ///   them in SQLAlchemy);
 /// - a position or a TinyDB doc id that the database can fill (see [`create_triggers`]) is
 ///   nullable, so an app may leave it out;
-/// - no UNIQUE group is declared twice.
+/// - no UNIQUE group is declared twice;
+/// - a field's `default` is the column's `DEFAULT`, so that a row another client inserts
+///   without it gets it too ([`super::defaults`]).
 pub fn create_table(t: &Table, d: Dialect) -> String {
     table_sql(t, d, true)
 }
@@ -120,6 +122,9 @@ fn table_sql(t: &Table, d: Dialect, full: bool) -> String {
             s.push_str(&keys(" PRIMARY KEY"));
         } else if c.not_null && !filled_by_database(t, i) {
             s.push_str(" NOT NULL");
+        }
+        if let Some(default) = &c.default {
+            s.push_str(&format!(" DEFAULT {}", default.sql(c.ty, d)));
         }
         if c.unique && !c.primary_key {
             s.push_str(&keys(" UNIQUE"));

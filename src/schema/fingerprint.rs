@@ -21,6 +21,18 @@ pub fn schema_hash_v1(schema: &Schema, si: usize) -> String {
     hash_with(schema, si, create_table_v1)
 }
 
+/// The fingerprint jsonlift recorded for the same schema before a field's `default` was also
+/// its column's SQL `DEFAULT` (issue #16): such tables lack the `DEFAULT`s.
+pub fn schema_hash_without_defaults(schema: &Schema, si: usize) -> String {
+    hash_with(schema, si, |t| {
+        let mut t = t.clone();
+        for c in &mut t.columns {
+            c.default = None;
+        }
+        create_table(&t, Dialect::Sqlite)
+    })
+}
+
 /// How the schema a source was recorded with compares with the project file's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaState {

@@ -22,6 +22,7 @@ use crate::config::{CollectionConfig, ConfigError, FieldConfig, FieldSpec, Proje
 use crate::json::{Number, Value};
 use crate::source::{Format, Limits, MemberSpec, SourceSpec};
 
+pub use defaults::FieldDefault;
 pub use types::{ScalarType, is_date, is_timestamp, is_uuid};
 
 /// How a column is stored.
@@ -78,6 +79,8 @@ pub struct Column {
     pub references: Option<ForeignKey>,
     /// For `Role::Field` columns: the field's JSON path inside the record, for messages.
     pub field_path: Vec<String>,
+    /// The field's `default`, the column's SQL `DEFAULT`.
+    pub default: Option<FieldDefault>,
 }
 
 impl Column {
@@ -93,6 +96,7 @@ impl Column {
             checks: Vec::new(),
             references: None,
             field_path: Vec::new(),
+            default: None,
         }
     }
 }
@@ -108,7 +112,7 @@ pub struct Field {
     pub min: Option<f64>,
     pub max: Option<f64>,
     /// `default` in jsonlift.toml: what a new record without the field gets.
-    pub default: Option<Value>,
+    pub default: Option<FieldDefault>,
 }
 
 #[derive(Debug, Clone)]
@@ -598,7 +602,7 @@ impl Builder<'_> {
                 "{ctx}: `key_column` applies to object, tinydb, folder and prompty sources only"
             )));
         }
-        let fields = self.build_fields(&mut t, &fields_cfg, &[], &ctx, "")?;
+        let fields = self.build_fields(&mut t, &fields_cfg, &[], true, &ctx, "")?;
         t.fields = fields;
         if format == Format::Prompty {
             let body = cc.body_field.clone().unwrap_or_else(|| "body".into());
@@ -656,11 +660,14 @@ impl Builder<'_> {
     }
 
     /// Builds the fields of an object node into table `t`; child tables are added to `self`.
+    /// `present`: the node is in every row (a record or an element, or a required object
+    /// flattened into one), so a required field's column is NOT NULL.
     fn build_fields(
         &mut self,
         t: &mut Table,
         cfg: &indexmap::IndexMap<String, FieldConfig>,
         path: &[String],
+        present: bool,
         ctx: &str,
         prefix: &str,
     ) -> Result<Vec<Field>, ConfigError> {
@@ -700,7 +707,14 @@ impl Builder<'_> {
                 "object" if spec.flatten => {
                     let pre = spec.prefix.clone().unwrap_or_else(|| format!("{column}_"));
                     FieldKind::Object {
-                        fields: self.build_fields(t, &spec.fields, &fpath, &fctx, &pre)?,
+                        fields: self.build_fields(
+                            t,
+                            &spec.fields,
+                            &fpath,
+                            present && spec.required,
+                            &fctx,
+                            &pre,
+                        )?,
                     }
                 }
                 "object" => FieldKind::Json {
@@ -739,7 +753,7 @@ impl Builder<'_> {
                         ))
                     })?;
                     let mut c = field_col(&column, ty.col_type(), &fpath);
-                    c.not_null = spec.required && path.is_empty();
+                    c.not_null = spec.required && present;
                     self.constraints(&mut c, &spec, &fctx)?;
                     if let Some(vals) = &enumeration {
                         let list: Vec<String> = vals
@@ -770,23 +784,28 @@ impl Builder<'_> {
             // A required JSON value is never null (shred refuses it), so the column is NOT NULL
             // as a required scalar's is: clients reflecting the table see it is required.
             if let FieldKind::Json { col } = kind {
-                t.columns[col].not_null = spec.required && path.is_empty();
+                t.columns[col].not_null = spec.required && present;
             }
-            let default = match &spec.default {
-                Some(v) => {
-                    Some(toml_to_value(v).map_err(|m| self.err(format!("{fctx}: default: {m}")))?)
-                }
-                None => None,
-            };
-            out.push(Field {
+            let mut field = Field {
                 name: name.clone(),
                 kind,
                 required: spec.required,
                 enumeration,
                 min: spec.min,
                 max: spec.max,
-                default,
-            });
+                default: None,
+            };
+            if let Some(v) = &spec.default {
+                let d = toml_to_value(v)
+                    .and_then(|v| FieldDefault::of(&field, v))
+                    .map_err(|m| self.err(format!("{fctx}.default: {m}")))?;
+                // Also the column's SQL DEFAULT, where the field has a column of its own.
+                if let FieldKind::Scalar { col, .. } | FieldKind::Json { col } = field.kind {
+                    t.columns[col].default = Some(d.clone());
+                }
+                field.default = Some(d);
+            }
+            out.push(field);
         }
         Ok(out)
     }
@@ -868,7 +887,7 @@ impl Builder<'_> {
         let mut key_spec = fields_cfg[&key].spec();
         key_spec.required = true;
         fields_cfg.insert(key.clone(), FieldConfig::Long(Box::new(key_spec)));
-        e.fields = self.build_fields(&mut e, &fields_cfg, &[], fctx, "")?;
+        e.fields = self.build_fields(&mut e, &fields_cfg, &[], true, fctx, "")?;
         let f = e.fields.iter().find(|f| f.name == key).expect("declared");
         let FieldKind::Scalar { col, .. } = f.kind else {
             return Err(self.err(format!(
@@ -996,7 +1015,7 @@ impl Builder<'_> {
                 )));
             }
             t.elements = Elements::Objects;
-            let fields = self.build_fields(&mut t, &spec.fields, &[], fctx, "")?;
+            let fields = self.build_fields(&mut t, &spec.fields, &[], true, fctx, "")?;
             t.fields = fields;
             t.extra_col = Some(push_col(
                 &mut t,

@@ -14,6 +14,8 @@
 //! - `evolve`: a changed jsonlift.toml applied in place by `migrate` (`plan`, each kind of
 //!   change, API edits kept, refusals listing every record, kills mid-evolution) and numbered
 //!   SQL migrations (order, once, sha256, edited/gap/duplicate refused, rollback, `plan --write`).
+//! - `defaults`: required fields NOT NULL and `default = …` as the columns' SQL DEFAULT (issue
+//!   #16): rows other clients insert, API writes, evolutions, `CURRENT_TIMESTAMP`, bad defaults.
 //! - `verify`: differences between the database and the sources are found and located.
 //! - `examples`: every `examples/*/jsonlift.toml` migrates, verifies and exports byte-identically.
 //! - `backup`: database backups, restore and point-in-time recovery; every fault leaves the
@@ -68,6 +70,7 @@ mod corpus;
 mod crash;
 mod crash_backup;
 mod dashboard;
+mod defaults;
 mod evolve;
 mod examples;
 mod infer;
