@@ -19,6 +19,9 @@ use crate::json::{JsonPath, Value, line_col, parse_nested};
 /// How much of the start of a file `detect_style` looks at.
 pub(crate) const HEAD_SIZE: usize = 64 * 1024;
 
+/// The capacity of the record buffer kept from one record to the next.
+const KEPT_BUF: usize = 1 << 20;
+
 pub(crate) struct Input {
     pub sc: Scanner<Tail>,
     pub file: Arc<Path>,
@@ -139,6 +142,11 @@ impl Input {
         match parse_nested(&self.buf, self.max_depth, depth) {
             Ok(v) => {
                 self.note_ascii();
+                if self.buf.capacity() > KEPT_BUF {
+                    // A large record's text is not kept for the next records: it would stay
+                    // beside the record's tree, and its column texts, while they are stored.
+                    self.buf = Vec::new();
+                }
                 Ok((v, vp))
             }
             Err(mut e) => {
