@@ -8,6 +8,44 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// A text as an SQL string literal (for values from jsonlift.toml, such as a shared table's
+/// types; values from records are always bound).
+pub fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+/// The condition selecting a collection's own rows of a table it shares with others
+/// (`"type" = 'persona'`); `None` for a table of its own.
+pub fn only(t: &Table) -> Option<String> {
+    let sh = t.shared.as_ref()?;
+    Some(format!(
+        "{} = {}",
+        quote(&t.columns[sh.type_col].name),
+        literal(&sh.value)
+    ))
+}
+
+/// `AND <only>` for a statement that already has a WHERE (empty for a table of its own).
+pub fn and_only(t: &Table) -> String {
+    only(t).map(|c| format!(" AND {c}")).unwrap_or_default()
+}
+
+/// What a query reads table `t` from, under the table's name: the table itself, or for a
+/// collection sharing its table with others ([`super::Shared`]) only its own rows, so that
+/// every read and count through it sees no other collection's (SQLite flattens the subquery:
+/// the table's indexes serve it as they serve the table).
+pub fn from(t: &Table, d: Dialect) -> String {
+    let name = quote(&t.name);
+    match only(t) {
+        None => name,
+        // SQLite's rowid is named to be seen outside the subquery; PostgreSQL's is a column.
+        Some(c) => match d {
+            Dialect::Sqlite => format!("(SELECT rowid, * FROM {name} WHERE {c}) AS {name}"),
+            Dialect::Postgres => format!("(SELECT * FROM {name} WHERE {c}) AS {name}"),
+        },
+    }
+}
+
 /// `CREATE TABLE` for one table, in the form every SQLite client from 3.37 on, and the ORMs
 /// that reflect it, read the same way:
 /// - a JSON check passes NULL itself (`json_valid(NULL)` is 0 before SQLite 3.42, which made
@@ -120,6 +158,15 @@ fn table_sql(t: &Table, d: Dialect, full: bool) -> String {
             s.push_str(&keys(" PRIMARY KEY"));
         } else if c.not_null && !filled_by_database(t, i) {
             s.push_str(" NOT NULL");
+        }
+        if c.default_now {
+            s.push_str(match d {
+                Dialect::Sqlite => " DEFAULT CURRENT_TIMESTAMP",
+                // The same text as SQLite's, in UTC.
+                Dialect::Postgres => {
+                    " DEFAULT to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+                }
+            });
         }
         if c.unique && !c.primary_key {
             s.push_str(&keys(" UNIQUE"));
@@ -310,6 +357,10 @@ pub fn indexes(t: &Table, d: Dialect) -> Vec<String> {
 /// holds such a key (json-server's `_page` is one a list request asks about every time) is
 /// then found without scanning the table, and costs nothing while no record has one.
 pub fn extra_index(t: &Table) -> Option<String> {
+    // A shared table's `document` holds every record: every row would be in it.
+    if t.shared.is_some() {
+        return None;
+    }
     let extra = &t.columns[t.extra_col?].name;
     Some(format!(
         "CREATE INDEX IF NOT EXISTS {} ON {} ({q}) WHERE {q} IS NOT NULL",
@@ -324,6 +375,9 @@ pub fn schema_sql(s: &Schema, d: Dialect) -> Vec<String> {
     let mut out = Vec::new();
     for c in 0..s.collections.len() {
         for t in s.tables_of(c) {
+            if !s.creates(t) {
+                continue;
+            }
             out.push(create_table(&s.tables[t], d));
             out.extend(indexes(&s.tables[t], d));
         }

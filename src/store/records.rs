@@ -1033,8 +1033,14 @@ impl<'s> Records<'s> {
         if let Some(f) = &file {
             self.check_file_name(f)?;
         }
-        let rows = shred(self.schema, self.coll, file.as_deref(), record, &mut ids)
+        let mut rows = shred(self.schema, self.coll, file.as_deref(), record, &mut ids)
             .map_err(StoreError::Invalid)?;
+        // A rewritten row of a shared table keeps when it was created.
+        if let (Some(sh), Some(rowid)) = (&t.shared, rowid) {
+            if let Some(created) = tx.cell(t, rowid, sh.created_col)? {
+                rows[0].cells[sh.created_col] = created;
+            }
+        }
         match rowid {
             None => self.insert_rows(tx, &rows, 0)?,
             Some(rowid) => {

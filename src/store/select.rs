@@ -4,7 +4,7 @@
 //! always bound, never spelled into the SQL; column names come from the schema.
 
 use super::backend::{OrderBy, Test};
-use crate::schema::ddl::{quote, rowid_column};
+use crate::schema::ddl::{from, quote, rowid_column};
 use crate::schema::dialect::Dialect;
 use crate::schema::shred::Cell;
 use crate::schema::{ColType, Table};
@@ -107,7 +107,7 @@ pub fn tally<'a>(
         text: format!(
             "SELECT {} FROM {} WHERE {wheres}",
             cols.join(", "),
-            quote(&t.name)
+            from(t, d)
         ),
         params: b.params,
     }
@@ -150,7 +150,7 @@ pub fn select<'a>(
     keys.push(rowid.clone());
     let mut text = format!(
         "SELECT {rowid} FROM {} WHERE {wheres} ORDER BY {}",
-        quote(&t.name),
+        from(t, d),
         keys.join(", ")
     );
     match (take, skip) {
