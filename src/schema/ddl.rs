@@ -46,6 +46,40 @@ pub fn from(t: &Table, d: Dialect) -> String {
     }
 }
 
+/// The value at `path` inside JSON column `col`, as SQL text where it is a JSON string: the
+/// expression an index on the path ([`indexes`]) is built on and a filter on it is written
+/// with, spelled the same in both so that the planner takes the index.
+pub fn json_text(d: Dialect, col: &str, path: &[String]) -> String {
+    match d {
+        Dialect::Sqlite => format!("json_extract({}, {})", quote(col), literal(&sqlite_path(path))),
+        Dialect::Postgres => format!("({} #>> {})", quote(col), literal(&pg_path(path))),
+    }
+}
+
+/// The JSON type at `path` inside `col`: SQLite's `json_type` names (`text`, `array`, ...), or
+/// PostgreSQL's `jsonb_typeof` (`string`, `array`, ...); NULL where the path is absent.
+pub fn json_kind(d: Dialect, col: &str, path: &[String]) -> String {
+    match d {
+        Dialect::Sqlite => format!("json_type({}, {})", quote(col), literal(&sqlite_path(path))),
+        Dialect::Postgres => format!("jsonb_typeof({} #> {})", quote(col), literal(&pg_path(path))),
+    }
+}
+
+/// `$."a"."b"` (keys never hold `"`: [`super::Table::json_path`]).
+fn sqlite_path(path: &[String]) -> String {
+    let keys: Vec<String> = path.iter().map(|k| format!(".\"{k}\"")).collect();
+    format!("${}", keys.join(""))
+}
+
+/// `{"a","b"}`, a text array.
+fn pg_path(path: &[String]) -> String {
+    let keys: Vec<String> = path
+        .iter()
+        .map(|k| format!("\"{}\"", k.replace('\\', "\\\\")))
+        .collect();
+    format!("{{{}}}", keys.join(","))
+}
+
 /// `CREATE TABLE` for one table, in the form every SQLite client from 3.37 on, and the ORMs
 /// that reflect it, read the same way:
 /// - a JSON check passes NULL itself (`json_valid(NULL)` is 0 before SQLite 3.42, which made
@@ -332,7 +366,14 @@ pub fn indexes(t: &Table, d: Dialect) -> Vec<String> {
     let mut out = Vec::new();
     let mut add = |cols: &[String]| {
         let name = format!("idx_{}_{}", t.name, cols.join("_"));
-        let list: Vec<String> = cols.iter().map(|c| quote(c)).collect();
+        // A path into JSON is indexed by the expression a filter on it is written with.
+        let list: Vec<String> = cols
+            .iter()
+            .map(|c| match t.json_path(c) {
+                Some((col, path)) => json_text(d, &t.columns[col].name, &path),
+                None => quote(c),
+            })
+            .collect();
         out.push(format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
             quote(&name),

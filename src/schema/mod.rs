@@ -217,6 +217,32 @@ impl Table {
     pub fn col(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
+
+    /// An entry of `indexes` that is a dotted path into JSON rather than a column
+    /// (`demographics.location`): the JSON column and the keys inside it. The path starts at a
+    /// field of type `json` (the rest of the path is inside its column) or at a field the
+    /// schema does not name (inside the overflow column: a shared table's `document`). Keys
+    /// are plain: not empty, no `"`, not all digits (lodash reads those as array positions).
+    pub fn json_path(&self, entry: &str) -> Option<(usize, Vec<String>)> {
+        if self.col(entry).is_some() {
+            return None;
+        }
+        let segs: Vec<String> = entry.split('.').map(str::to_string).collect();
+        let plain = |s: &String| {
+            !s.is_empty() && !s.contains('"') && !s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !segs.iter().all(plain) {
+            return None;
+        }
+        match self.fields.iter().find(|f| f.name == segs[0]) {
+            Some(Field {
+                kind: FieldKind::Json { col },
+                ..
+            }) if segs.len() > 1 => Some((*col, segs[1..].to_vec())),
+            Some(_) => None,
+            None => Some((self.extra_col?, segs)),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -440,7 +466,6 @@ impl Builder<'_> {
             ("key_column", cc.key_column.is_some()),
             ("extra_column", cc.extra_column.is_some()),
             ("unique", !cc.unique.is_empty()),
-            ("indexes", !cc.indexes.is_empty()),
         ];
         if let Some((key, _)) = refused.iter().find(|(_, set)| *set) {
             return Err(self.err(format!(
@@ -482,9 +507,27 @@ impl Builder<'_> {
             created_col,
             updated_col,
         });
+        // Paths into the documents (`demographics.location`): expression indexes.
+        t.indexes = cc.indexes.clone();
+        self.check_indexes(&t, &ctx)?;
         let idx = self.tables.len();
         self.tables.push(t);
         Ok(idx)
+    }
+
+    /// Every entry of a table's `indexes` is a column or a path into a JSON column
+    /// ([`Table::json_path`]); a shared table takes paths only (its columns are indexed).
+    fn check_indexes(&self, t: &Table, ctx: &str) -> Result<(), ConfigError> {
+        for entry in t.indexes.iter().flatten() {
+            let column = t.col(entry).is_some() && t.shared.is_none();
+            if !column && t.json_path(entry).is_none() {
+                return Err(self.err(format!(
+                    "{ctx}.indexes: {entry:?} is no column of table {:?} and no path into a JSON field (a field of type json, or one the schema does not name, then its keys: \"demographics.location\")",
+                    t.name
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Checks the collections sharing a table (folder collections each with its own `type`,
@@ -1196,16 +1239,17 @@ impl Builder<'_> {
                 )));
             }
         }
-        for group in self.tables[idx]
-            .uniques
-            .iter()
-            .chain(self.tables[idx].indexes.iter())
+        let t = &self.tables[idx];
+        for (group, index) in (t.uniques.iter().map(|g| (g, false)))
+            .chain(t.indexes.iter().map(|g| (g, true)))
         {
             for col in group {
-                if self.tables[idx].col(col).is_none() {
+                // An index may also be on a path into JSON (`demographics.location`).
+                if t.col(col).is_none() && !(index && t.json_path(col).is_some()) {
                     return Err(self.err(format!(
-                        "{ctx}: unique/indexes name column {col:?}, which table {:?} does not have",
-                        self.tables[idx].name
+                        "{ctx}: unique/indexes name column {col:?}, which table {:?} does not have{}",
+                        t.name,
+                        if index { " (nor is it a path into a JSON field)" } else { "" }
                     )));
                 }
             }

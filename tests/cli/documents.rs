@@ -354,3 +354,94 @@ fn an_inconsistent_shared_table_is_refused_naming_the_key() {
         p.assert_no_db();
     }
 }
+
+/// Issue #15, item 6: a filter on a declared JSON path (`indexes = [["demographics.location"]]`)
+/// is answered in SQL through the path's expression index, with json-server's answers: the
+/// same as the in-memory reference (the project without the index) for every query here.
+#[test]
+fn a_declared_json_path_filter_uses_its_index_and_answers_like_the_reference() {
+    let indexed = project(
+        "",
+        None,
+    );
+    let toml = String::from_utf8(indexed.read("jsonlift.toml")).unwrap();
+    indexed.write(
+        "jsonlift.toml",
+        toml.replacen(
+            "type = \"persona\"\n",
+            "type = \"persona\"\nindexes = [[\"demographics.location\"], [\"role\"]]\n",
+            1,
+        ),
+    );
+    // Numbers, an array, nulls at the path: the SQL part must still give json-server's answer.
+    indexed.write(
+        "personas/numbers.json",
+        "{\"id\": \"n\", \"name\": \"Numbers\", \"demographics\": {\"location\": 5}, \"role\": null}\n",
+    );
+    indexed.migrate_ok();
+    let plain = project("", None);
+    plain.write("personas/numbers.json", indexed.read("personas/numbers.json"));
+    plain.migrate_ok();
+
+    let queries = [
+        "demographics.location=K%C3%B6ln-Porz",
+        "demographics.location=M%C3%BCnchen&demographics.location=%E6%B7%B1%E5%9C%B3",
+        "demographics.location=Berlin",
+        "demographics.location=5",
+        "demographics.location=null",
+        "demographics.location=K%C3%B6ln-Porz&_sort=name&_order=desc",
+        "demographics.location_ne=M%C3%BCnchen",
+        "role=Schichtleiter%20Fertigung",
+        "nosuch.path=1",
+    ];
+    let a = Server::start(&indexed, &[], &[]);
+    let b = Server::start(&plain, &[], &[]);
+    for q in queries {
+        let ra = call("GET", &a.url(&format!("/api/personas?{q}")), None, None);
+        let rb = call("GET", &b.url(&format!("/api/personas?{q}")), None, None);
+        assert_eq!((ra.status, &ra.body), (rb.status, &rb.body), "{q}");
+        assert_eq!(ra.header("x-total-count"), rb.header("x-total-count"), "{q}");
+    }
+    let (_, v) = get(&a, "/api/personas?demographics.location=K%C3%B6ln-Porz");
+    assert!(matches!(v, jsonlift::json::Value::Array(ref r) if r.len() == 1), "{v:?}");
+    // An array at the path: `String(["Berlin"])` is "Berlin" in json-server.
+    call(
+        "POST",
+        &a.url("/api/personas"),
+        None,
+        Some(r#"{"name": "Arr", "demographics": {"location": ["Berlin"]}}"#),
+    )
+    .status(201);
+    let (_, v) = get(&a, "/api/personas?demographics.location=Berlin");
+    assert!(matches!(v, jsonlift::json::Value::Array(ref r) if r.len() == 1), "{v:?}");
+    drop(a);
+    drop(b);
+
+    // The index, and SQLite's plan for the filter the list runs takes it.
+    let Some(db) = indexed.sqlite_checks("json_path_filter", "SQLite's query plan") else {
+        return;
+    };
+    let sql = q1(
+        &db,
+        "SELECT sql FROM sqlite_master WHERE name = 'idx_documents_demographics.location'",
+    );
+    assert!(
+        sql.contains(r#"json_extract("document", '$."demographics"."location"')"#),
+        "{sql}"
+    );
+    let project = jsonlift::config::Project::load(&indexed.config()).unwrap();
+    let schema = jsonlift::schema::Schema::build(&project).unwrap();
+    let t = &schema.tables[schema.collections[0].table];
+    let path = vec!["demographics".to_string(), "location".to_string()];
+    let cell = jsonlift::schema::shred::Cell::Text("Köln-Porz".into());
+    let filters = [(
+        t.extra_col.unwrap(),
+        jsonlift::store::Test::JsonText(path, vec![cell]),
+    )];
+    let sql = jsonlift::store::select::select(jsonlift::store::Dialect::Sqlite, t, &filters, &[], 0, None);
+    let plan = q(&db, &format!("EXPLAIN QUERY PLAN {}", sql.text.replace("?1", "'Köln-Porz'")));
+    assert!(
+        format!("{plan:?}").contains("USING INDEX idx_documents_demographics.location"),
+        "{plan:?}"
+    );
+}
