@@ -122,9 +122,9 @@ fn migrate_verify_export(p: &Project) {
 /// CRUD through `serve`: each route sees, writes and deletes only its own type's rows.
 fn crud_stays_separate(p: &Project) {
     let s = Server::start(p, &[], &[]);
-    // (After the watch test: 5 personas, 4 prompts.)
+    // (After the watch test: 5 personas, 3 prompts.)
     assert_eq!(ids(&s, "/api/personas").len(), 5);
-    assert_eq!(ids(&s, "/api/prompts").len(), 4);
+    assert_eq!(ids(&s, "/api/prompts").len(), 3);
     // A key of the other collection names nothing here.
     call("GET", &s.url("/api/personas/customer-interview.prompty"), None, None).status(404);
     call("GET", &s.url("/api/prompts/lena-weber.json"), None, None).status(404);
@@ -145,9 +145,9 @@ fn crud_stays_separate(p: &Project) {
         Some(r#"{"description": "changed"}"#),
     )
     .status(200);
-    call("DELETE", &s.url("/api/prompts/persona-summary.prompty"), None, None).status(200);
+    call("DELETE", &s.url("/api/prompts/neu.prompty"), None, None).status(200);
     assert_eq!(ids(&s, "/api/personas").len(), 6);
-    assert_eq!(ids(&s, "/api/prompts").len(), 3);
+    assert_eq!(ids(&s, "/api/prompts").len(), 2);
     // A filter and a count see one type only.
     let r = call("GET", &s.url("/api/personas?_page=1&_limit=2"), None, None);
     assert_eq!(r.header("x-total-count"), Some("6"));
@@ -155,7 +155,7 @@ fn crud_stays_separate(p: &Project) {
     assert!(matches!(v, jsonlift::json::Value::Array(ref a) if a.len() == 1), "{v:?}");
     drop(s);
     let by_type = p.rows("SELECT type, count(*) FROM documents GROUP BY type ORDER BY type");
-    assert_eq!(by_type, rows(&[&["persona", "6"], &["prompt_template", "3"]]));
+    assert_eq!(by_type, rows(&[&["persona", "6"], &["prompt_template", "2"]]));
     // The new persona's row: its type, its name, a file name as its id.
     let new = p.rows("SELECT type, name, file_path FROM documents WHERE name = 'Neu Person'");
     assert_eq!(new[0][0], "persona");
@@ -169,13 +169,21 @@ fn crud_stays_separate(p: &Project) {
     let audit = p.rows(
         "SELECT collection, key, action FROM _jsonlift_audit WHERE action IN ('insert', 'update', 'delete') ORDER BY id",
     );
-    // The watch test's two file changes, then this one's writes.
-    assert_eq!(audit.len(), 5, "{audit:?}");
+    // The watch test's file changes (the sync's), then this one's writes.
     assert_eq!(audit[0], ["personas", "lena-weber.json", "update"], "{audit:?}");
     assert_eq!(audit[1], ["prompts", "neu.prompty", "insert"], "{audit:?}");
-    assert_eq!(audit[2][..1], ["personas"], "{audit:?}");
-    assert_eq!(audit[3], ["prompts", "feature-feedback.prompty", "update"], "{audit:?}");
-    assert_eq!(audit[4], ["prompts", "persona-summary.prompty", "delete"], "{audit:?}");
+    let api = &audit[audit.len() - 3..];
+    assert_eq!((api[0][0].as_str(), api[0][2].as_str()), ("personas", "insert"), "{audit:?}");
+    assert_eq!(api[1], ["prompts", "feature-feedback.prompty", "update"], "{audit:?}");
+    assert_eq!(api[2], ["prompts", "neu.prompty", "delete"], "{audit:?}");
+
+    // A backup and a restore bring back both types' rows as they were.
+    p.jl(&["backup"]).ok();
+    p.exec("DELETE FROM documents WHERE type = 'persona'");
+    p.jl(&["restore"]).ok();
+    let by_type = p.rows("SELECT type, count(*) FROM documents GROUP BY type ORDER BY type");
+    assert_eq!(by_type, rows(&[&["persona", "6"], &["prompt_template", "2"]]));
+    p.jl(&["verify"]).code(1); // the API's writes are in the database only
 }
 
 /// `serve --watch`: a file edited on disk changes its own row and no other.
@@ -198,6 +206,15 @@ fn watch_edit_changes_only_its_row(p: &Project) {
     );
     wait_field(&s, "/api/prompts/neu.prompty", "name", "Neu");
     call("GET", &s.url("/api/personas/neu.prompty"), None, None).status(404);
+    // Renamed with its content unchanged: the record follows, under its new file name.
+    std::fs::rename(p.path("personas/zhang-wei.json"), p.path("personas/zhang.json")).unwrap();
+    wait_field(&s, "/api/personas/zhang.json", "name", "张伟 (Zhang Wei)");
+    // Deleted: its row goes, the other type's rows stay.
+    p.remove("prompts/persona-summary.prompty");
+    wait_for("persona-summary.prompty gone", || {
+        (get(&s, "/api/prompts/persona-summary.prompty").0 == 404).then_some(())
+    });
+    call("GET", &s.url("/api/personas/zhang-wei.json"), None, None).status(404);
     drop(s);
     let after = p.rows("SELECT id, document, file_modified FROM documents ORDER BY id");
     let changed: Vec<&String> = after
@@ -205,7 +222,13 @@ fn watch_edit_changes_only_its_row(p: &Project) {
         .filter(|r| !before.contains(r))
         .map(|r| &r[0])
         .collect();
-    assert_eq!(changed, ["lena-weber.json", "neu.prompty"], "{after:?}");
+    assert_eq!(changed, ["lena-weber.json", "neu.prompty", "zhang.json"], "{after:?}");
+    let gone: Vec<&String> = before
+        .iter()
+        .filter(|r| !after.iter().any(|a| a[0] == r[0]))
+        .map(|r| &r[0])
+        .collect();
+    assert_eq!(gone, ["persona-summary.prompty", "zhang-wei.json"], "{after:?}");
     let lena = p.rows("SELECT type, name FROM documents WHERE id = 'lena-weber.json'");
     assert_eq!(lena, rows(&[&["persona", "Lena W."]]));
     let neu = p.rows("SELECT type, name, file_path FROM documents WHERE id = 'neu.prompty'");
