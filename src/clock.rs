@@ -44,6 +44,12 @@ pub fn stamps(t: SystemTime) -> (String, String) {
     )
 }
 
+/// `2026-11-21 10:15:02`: SQLite's `CURRENT_TIMESTAMP` (UTC, whole seconds), for the time
+/// columns of a shared table, which the database fills in that form when an app leaves them out.
+pub fn sql_time(t: SystemTime) -> String {
+    strtime::format("%Y-%m-%d %H:%M:%S", timestamp(t)).unwrap_or_default()
+}
+
 /// RFC 3339 UTC with nanoseconds (`2026-11-21T10:15:02.000000005Z`), for file times, which
 /// keep nanoseconds.
 pub fn rfc3339_nanos(t: SystemTime) -> String {

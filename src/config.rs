@@ -134,6 +134,12 @@ pub struct CollectionConfig {
     /// SQLite sources: the `SELECT` this collection reads, in place of `source_table`.
     pub query: Option<String>,
     pub table: Option<String>,
+    /// A folder collection sharing its `table` with others (seed 004's `documents`): the value
+    /// of the table's `type` column for this collection's rows.
+    #[serde(rename = "type")]
+    pub doc_type: Option<String>,
+    /// In a shared table: the field whose text fills the `name` column (default `name`).
+    pub name_field: Option<String>,
     pub key: Option<String>,
     pub key_column: Option<String>,
     /// The API route of this collection under the prefix (`courses`, `v1/series`).

@@ -244,6 +244,20 @@ fn plan(records: &Records, tx: &dyn Tx, parts: &Parts) -> Result<Option<Plan>, S
         };
         let ci = match records.place(tx, field)? {
             Place::Column(ci) => ci,
+            Place::Path(ci) if f.op == FilterOp::Eq => {
+                let (_, path) = records.json_path(field).expect("placed on a declared path");
+                let Some(texts) = path_texts(values) else {
+                    return Ok(None);
+                };
+                // Held by no record (json-server then drops the equality), or held as an
+                // array or object somewhere (`String(["Berlin"])` is "Berlin"): the records.
+                let (held, not_scalar) = records.path_kinds(tx, ci, &path)?;
+                if !held || not_scalar {
+                    return Ok(None);
+                }
+                filters.push((ci, Test::JsonText(path, texts)));
+                continue;
+            }
             // json-server ignores an equality on a field no record holds; every other
             // filter needs the field, so nothing passes.
             Place::Nowhere if f.op == FilterOp::Eq => continue,
@@ -308,6 +322,23 @@ fn plan(records: &Records, tx: &dyn Tx, parts: &Parts) -> Result<Option<Plan>, S
         complete,
         order,
     }))
+}
+
+/// The texts `String(value) === v` holds for at a JSON path ([`Test::JsonText`]), when only
+/// a JSON string can print as `v`: `None` for a value a number, a boolean or `null` prints as
+/// (`5`, `true`, `null`), an object's `[object Object]`, and U+0000 or U+FFFD (PostgreSQL).
+fn path_texts(values: &[&str]) -> Option<Vec<Cell<'static>>> {
+    use query::js::{number_to_string, string_to_number};
+    values
+        .iter()
+        .map(|v| {
+            let n = string_to_number(v);
+            let number = n.is_finite() && number_to_string(n) == *v;
+            let other = matches!(*v, "true" | "false" | "null" | "[object Object]" | "NaN")
+                || v.contains(['\0', '\u{FFFD}']);
+            (!number && !other).then(|| Cell::Text(v.to_string().into()))
+        })
+        .collect()
 }
 
 /// The SQL test for a filter `op` with `values` on a column of type `ty`, when it gives
@@ -1144,5 +1175,106 @@ a = { type = "object", flatten = true, fields = { b = "text" } }
         let mut out = Vec::new();
         crate::json::write::write_string(&mut out, s, true).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// Issue #15 item 6: `a.b=v` on a JSON path the project indexes runs in SQL through the
+    /// path's expression index (SQLite's plan names it), with the reference's answers; values
+    /// only a non-string prints as, and data with an array at the path, stay with the reference.
+    #[test]
+    fn a_declared_json_path_filter_runs_in_sql_through_its_index() {
+        const TOML: &str = r#"
+database = "t.db"
+[collections.posts]
+source = "db.json"
+member = "posts"
+key = "id"
+indexes = [["p.city"], ["extra.deep"]]
+[collections.posts.fields]
+id = { type = "integer", required = true }
+p = "json"
+"#;
+        let db = |arr: &str| {
+            format!(
+                r#"{{"posts": [
+  {{"id": 1, "p": {{"city": "Berlin"}}, "extra": {{"deep": "x"}}}},
+  {{"id": 2, "p": {{"city": "Köln"}}}},
+  {{"id": 3, "p": {{"city": 5}}, "extra": {{"deep": 5}}}},
+  {{"id": 4, "p": {{"city": null}}}},
+  {{"id": 5, "p": {{}}}},
+  {{"id": 6}},
+  {{"id": 7, "p": {{"city": "Berlin", "zip": "10115"}}, "extra": {{"deep": "x"}}}},
+  {{"id": 8, "p": {{"city": {arr}}}}}
+]}}"#
+            )
+        };
+        let url = UrlParts {
+            protocol: "http".into(),
+            host: "h".into(),
+            original_url: "/posts".into(),
+        };
+        let routes = vec!["posts".to_string()];
+        for (arr, cases) in [
+            (
+                "\"Paris\"",
+                vec![
+                    ("p.city=Berlin", true),
+                    ("p.city=Berlin&p.city=Köln", true),
+                    ("p.city=Berlin&_sort=id&_order=desc&_limit=1", true),
+                    ("extra.deep=x", true),
+                    ("p.city=Hamburg", true),
+                    ("p.city=5", false),
+                    ("p.city=null", false),
+                    ("p.city=true", false),
+                    ("p.city_ne=Berlin", false),
+                    ("p.zip=10115", false),
+                ],
+            ),
+            // `String(["Berlin"])` is "Berlin": an array at the path keeps the reference.
+            ("[\"Berlin\"]", vec![("p.city=Berlin", false)]),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let st = store_of(dir.path(), TOML, &db(arr));
+            let schema = st.schema();
+            let sqlite = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+            for (query, in_sql) in cases {
+                let q = ListQuery::parse(&pairs(query)).unwrap();
+                let (fast, reference, plan) = read(&st, |conn| {
+                    let records = Records::new(schema, 0);
+                    let plan = plan(&records, conn, &q.parts())?;
+                    let fast = run(schema, &routes, conn, 0, &q, &url)?;
+                    let resolver = Everything(StoreResolver::new(schema, &routes, conn));
+                    let reference = query::run(&q, "posts", records.list(conn)?, &resolver, &url);
+                    Ok((fast, reference, plan))
+                })
+                .unwrap();
+                assert_eq!(fast, reference, "{arr}: {query}");
+                let filters = plan.map(|p| p.filters).unwrap_or_default();
+                let pushed = filters
+                    .iter()
+                    .any(|(_, t)| matches!(t, Test::JsonText(..)));
+                assert_eq!(pushed, in_sql, "{arr}: {query}: {filters:?}");
+                if !pushed {
+                    continue;
+                }
+                let t = &schema.tables[schema.collections[0].table];
+                let sql = crate::store::select::select(Dialect::Sqlite, t, &filters, &[], 0, None);
+                let mut stmt = sqlite
+                    .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+                    .unwrap();
+                let args = sql.params.iter().map(|(_, c)| *c);
+                let steps: Vec<String> = stmt
+                    .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let field = query.split('=').next().unwrap();
+                assert!(
+                    steps
+                        .iter()
+                        .any(|s| s.contains(&format!("USING INDEX idx_posts_{field}"))),
+                    "{query}: {steps:?}"
+                );
+            }
+        }
     }
 }

@@ -30,7 +30,7 @@ use crate::config::Project;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg};
 use crate::schema::Schema;
-use crate::schema::ddl::{create_indexes, create_table, extra_index, internal_tables, quote};
+use crate::schema::ddl::{self, create_indexes, create_table, extra_index, internal_tables, quote};
 use crate::schema::fingerprint::{self, SchemaState};
 use crate::schema::shred::Ids;
 use crate::source::{self, Format, SourceSpec};
@@ -695,13 +695,22 @@ fn load_all(
             .filter(|(_, c)| c.source == si)
         {
             let tables = schema.tables_of(ci);
+            // A table shared with other collections keeps their rows: only this one's go.
+            let kept = |t: usize| -> rusqlite::Result<bool> {
+                let t = &schema.tables[t];
+                Ok(t.shared.is_some() && sqlite::table_exists(conn, &t.name)?)
+            };
             for &t in tables.iter().rev() {
-                conn.execute_batch(&format!(
-                    "DROP TABLE IF EXISTS {}",
-                    quote(&schema.tables[t].name)
-                ))?;
+                let tt = &schema.tables[t];
+                conn.execute_batch(&match (kept(t)?, ddl::only(tt)) {
+                    (true, Some(only)) => format!("DELETE FROM {} WHERE {only}", quote(&tt.name)),
+                    _ => format!("DROP TABLE IF EXISTS {}", quote(&tt.name)),
+                })?;
             }
             for &t in &tables {
+                if kept(t)? {
+                    continue;
+                }
                 conn.execute_batch(&create_table(&schema.tables[t], Dialect::Sqlite))?;
                 // Kept up as rows go in, at no cost while they hold no unnamed keys; built
                 // afterwards it would be a scan of the whole table.
@@ -808,11 +817,13 @@ fn load_all(
         {
             for t in schema.tables_of(ci) {
                 let name = &schema.tables[t].name;
+                // A collection's own rows of a shared table.
+                let from = ddl::from(&schema.tables[t], Dialect::Sqlite);
                 let want = rows.get(&t).copied().unwrap_or(0);
                 let have = if fresh {
-                    sqlite::count_new(conn, name, want)?
+                    sqlite::count_new(conn, &from, want)?
                 } else {
-                    sqlite::count(conn, name)?
+                    sqlite::count(conn, &from)?
                 };
                 let reached = if schema.tables[t].parent.is_some() {
                     fetched.get(&t).copied().unwrap_or(0)

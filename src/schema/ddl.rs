@@ -8,6 +8,78 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// A text as an SQL string literal (for values from jsonlift.toml, such as a shared table's
+/// types; values from records are always bound).
+pub fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+/// The condition selecting a collection's own rows of a table it shares with others
+/// (`"type" = 'persona'`); `None` for a table of its own.
+pub fn only(t: &Table) -> Option<String> {
+    let sh = t.shared.as_ref()?;
+    Some(format!(
+        "{} = {}",
+        quote(&t.columns[sh.type_col].name),
+        literal(&sh.value)
+    ))
+}
+
+/// `AND <only>` for a statement that already has a WHERE (empty for a table of its own).
+pub fn and_only(t: &Table) -> String {
+    only(t).map(|c| format!(" AND {c}")).unwrap_or_default()
+}
+
+/// What a query reads table `t` from, under the table's name: the table itself, or for a
+/// collection sharing its table with others ([`super::Shared`]) only its own rows, so that
+/// every read and count through it sees no other collection's (SQLite flattens the subquery:
+/// the table's indexes serve it as they serve the table).
+pub fn from(t: &Table, d: Dialect) -> String {
+    let name = quote(&t.name);
+    match only(t) {
+        None => name,
+        // SQLite's rowid is named to be seen outside the subquery; PostgreSQL's is a column.
+        Some(c) => match d {
+            Dialect::Sqlite => format!("(SELECT rowid, * FROM {name} WHERE {c}) AS {name}"),
+            Dialect::Postgres => format!("(SELECT * FROM {name} WHERE {c}) AS {name}"),
+        },
+    }
+}
+
+/// The value at `path` inside JSON column `col`, as SQL text where it is a JSON string: the
+/// expression an index on the path ([`indexes`]) is built on and a filter on it is written
+/// with, spelled the same in both so that the planner takes the index.
+pub fn json_text(d: Dialect, col: &str, path: &[String]) -> String {
+    match d {
+        Dialect::Sqlite => format!("json_extract({}, {})", quote(col), literal(&sqlite_path(path))),
+        Dialect::Postgres => format!("({} #>> {})", quote(col), literal(&pg_path(path))),
+    }
+}
+
+/// The JSON type at `path` inside `col`: SQLite's `json_type` names (`text`, `array`, ...), or
+/// PostgreSQL's `jsonb_typeof` (`string`, `array`, ...); NULL where the path is absent.
+pub fn json_kind(d: Dialect, col: &str, path: &[String]) -> String {
+    match d {
+        Dialect::Sqlite => format!("json_type({}, {})", quote(col), literal(&sqlite_path(path))),
+        Dialect::Postgres => format!("jsonb_typeof({} #> {})", quote(col), literal(&pg_path(path))),
+    }
+}
+
+/// `$."a"."b"` (keys never hold `"`: [`super::Table::json_path`]).
+fn sqlite_path(path: &[String]) -> String {
+    let keys: Vec<String> = path.iter().map(|k| format!(".\"{k}\"")).collect();
+    format!("${}", keys.join(""))
+}
+
+/// `{"a","b"}`, a text array.
+fn pg_path(path: &[String]) -> String {
+    let keys: Vec<String> = path
+        .iter()
+        .map(|k| format!("\"{}\"", k.replace('\\', "\\\\")))
+        .collect();
+    format!("{{{}}}", keys.join(","))
+}
+
 /// `CREATE TABLE` for one table, in the form every SQLite client from 3.37 on, and the ORMs
 /// that reflect it, read the same way:
 /// - a JSON check passes NULL itself (`json_valid(NULL)` is 0 before SQLite 3.42, which made
@@ -290,7 +362,14 @@ pub fn indexes(t: &Table, d: Dialect) -> Vec<String> {
     let mut out = Vec::new();
     let mut add = |cols: &[String]| {
         let name = format!("idx_{}_{}", t.name, cols.join("_"));
-        let list: Vec<String> = cols.iter().map(|c| quote(c)).collect();
+        // A path into JSON is indexed by the expression a filter on it is written with.
+        let list: Vec<String> = cols
+            .iter()
+            .map(|c| match t.json_path(c) {
+                Some((col, path)) => json_text(d, &t.columns[col].name, &path),
+                None => quote(c),
+            })
+            .collect();
         out.push(format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
             quote(&name),
@@ -315,6 +394,10 @@ pub fn indexes(t: &Table, d: Dialect) -> Vec<String> {
 /// holds such a key (json-server's `_page` is one a list request asks about every time) is
 /// then found without scanning the table, and costs nothing while no record has one.
 pub fn extra_index(t: &Table) -> Option<String> {
+    // A shared table's `document` holds every record: every row would be in it.
+    if t.shared.is_some() {
+        return None;
+    }
     let extra = &t.columns[t.extra_col?].name;
     Some(format!(
         "CREATE INDEX IF NOT EXISTS {} ON {} ({q}) WHERE {q} IS NOT NULL",
@@ -329,6 +412,9 @@ pub fn schema_sql(s: &Schema, d: Dialect) -> Vec<String> {
     let mut out = Vec::new();
     for c in 0..s.collections.len() {
         for t in s.tables_of(c) {
+            if !s.creates(t) {
+                continue;
+            }
             out.push(create_table(&s.tables[t], d));
             out.extend(indexes(&s.tables[t], d));
         }

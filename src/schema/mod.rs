@@ -64,6 +64,9 @@ pub enum Role {
     Value,
     Extra,
     Meta,
+    /// Filled from the file and the record, never read back into it: the columns of a shared
+    /// table other than the key and the document ([`Shared`]).
+    Derived,
 }
 
 #[derive(Debug, Clone)]
@@ -157,7 +160,8 @@ pub struct Table {
     pub parent_col: Option<usize>,
     pub pos_col: Option<usize>,
     pub extra_col: Option<usize>,
-    pub meta_col: usize,
+    /// `_meta`; none in a shared table, whose records are kept whole in `document`.
+    pub meta_col: Option<usize>,
     pub children: Vec<usize>,
     /// For a shared-entity table: the join table whose rows point at it.
     pub join: Option<usize>,
@@ -167,8 +171,37 @@ pub struct Table {
     pub indexes: Vec<Vec<String>>,
     /// The JSON keys leading from the parent's object to this array (child tables only).
     pub parent_path: Vec<String>,
+    /// For a collection sharing its table with others ([`Shared`]): which rows are its own.
+    pub shared: Option<Shared>,
     /// SQLite statements for this table, built once (they are used for every record).
     pub sql: TableSql,
+}
+
+/// A folder collection sharing one table with other folder collections, each row marked with
+/// the collection's `type` (seed 004's `documents` table: `id`, `type`, `name`, `document`,
+/// `file_path`, `file_modified`, `created_at`, `updated_at`). Each such collection has its own
+/// [`Table`] of the same name and the same columns; every statement on it reads, counts,
+/// updates and deletes only the rows of its type (`ddl::from`, `ddl::only`). The record is
+/// kept whole in `document` (the table's overflow column: no field is declared), the key
+/// column `id` is the file's path inside the folder, and the rest is derived when a row is
+/// written and never read back into the record.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// This collection's value in the `type` column.
+    pub value: String,
+    /// Every type of the table, for its CHECK.
+    pub types: Vec<String>,
+    pub type_col: usize,
+    pub name_col: usize,
+    /// The field whose text is the `name` (`name_field`, default `name`); without one, the
+    /// file name without its extension.
+    pub name_field: String,
+    pub path_col: usize,
+    /// The folder as jsonlift.toml names it (`file_path` is this, `/`, the file's path in it).
+    pub folder: String,
+    pub modified_col: usize,
+    pub created_col: usize,
+    pub updated_col: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -183,6 +216,32 @@ pub struct TableSql {
 impl Table {
     pub fn col(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// An entry of `indexes` that is a dotted path into JSON rather than a column
+    /// (`demographics.location`): the JSON column and the keys inside it. The path starts at a
+    /// field of type `json` (the rest of the path is inside its column) or at a field the
+    /// schema does not name (inside the overflow column: a shared table's `document`). Keys
+    /// are plain: not empty, no `"`, not all digits (lodash reads those as array positions).
+    pub fn json_path(&self, entry: &str) -> Option<(usize, Vec<String>)> {
+        if self.col(entry).is_some() {
+            return None;
+        }
+        let segs: Vec<String> = entry.split('.').map(str::to_string).collect();
+        let plain = |s: &String| {
+            !s.is_empty() && !s.contains('"') && !s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !segs.iter().all(plain) {
+            return None;
+        }
+        match self.fields.iter().find(|f| f.name == segs[0]) {
+            Some(Field {
+                kind: FieldKind::Json { col },
+                ..
+            }) if segs.len() > 1 => Some((*col, segs[1..].to_vec())),
+            Some(_) => None,
+            None => Some((self.extra_col?, segs)),
+        }
     }
 }
 
@@ -233,6 +292,13 @@ impl Schema {
             .iter()
             .find(|c| c.source == source && c.member == member)
             .expect("every member has a collection")
+    }
+
+    /// Whether table `ti` is the one its table is created for: the first of a shared table's
+    /// collections ([`Shared`]), every other table.
+    pub fn creates(&self, ti: usize) -> bool {
+        let name = &self.tables[ti].name;
+        self.tables[..ti].iter().all(|t| &t.name != name)
     }
 
     /// Tables of a collection: the root, then its descendants depth-first (parents before
@@ -322,7 +388,10 @@ impl Builder<'_> {
             let source = self.add_member(&path, &display, member_spec, limits, name)?;
             let member = self.sources[source].members.len() - 1;
             let collection = self.collections.len();
-            let table = self.add_root_table(name, cc, format, collection)?;
+            let table = match &cc.doc_type {
+                Some(ty) => self.add_shared_table(name, cc, format, collection, ty, &display)?,
+                None => self.add_root_table(name, cc, format, collection)?,
+            };
             let (hidden, read_only_fields) = self.visibility(name, cc)?;
             self.collections.push(Collection {
                 name: name.clone(),
@@ -343,8 +412,9 @@ impl Builder<'_> {
             });
         }
         self.resolve_references()?;
+        self.share_tables()?;
         let mut seen = HashSet::new();
-        for t in &self.tables {
+        for t in self.tables.iter().filter(|t| t.shared.is_none()) {
             if t.name.starts_with("_jsonlift") {
                 return Err(self.err(format!(
                     "table name {:?} is reserved for jsonlift's own tables",
@@ -366,6 +436,146 @@ impl Builder<'_> {
             collections: self.collections,
             sources: self.sources,
         })
+    }
+
+    /// The root table of a folder collection that shares its table with others ([`Shared`]):
+    /// seed 004's columns, the record whole in `document`.
+    fn add_shared_table(
+        &mut self,
+        name: &str,
+        cc: &CollectionConfig,
+        format: Format,
+        collection: usize,
+        ty: &str,
+        folder: &str,
+    ) -> Result<usize, ConfigError> {
+        let ctx = format!("collections.{name}");
+        if !matches!(format, Format::Folder | Format::Prompty) || cc.source.is_none() {
+            return Err(self.err(format!(
+                "{ctx}.type: only folder collections (of JSON or .prompty files) share a table by `type`; this one's source is {}",
+                if cc.source.is_none() { "none".to_string() } else { format!("{format:?}").to_lowercase() }
+            )));
+        }
+        if ty.is_empty() {
+            return Err(self.err(format!("{ctx}.type: must not be empty")));
+        }
+        // The record is the `document`: nothing of it has a column of its own.
+        let refused = [
+            ("fields", !cc.fields.is_empty()),
+            ("key", cc.key.is_some()),
+            ("key_column", cc.key_column.is_some()),
+            ("extra_column", cc.extra_column.is_some()),
+            ("unique", !cc.unique.is_empty()),
+        ];
+        if let Some((key, _)) = refused.iter().find(|(_, set)| *set) {
+            return Err(self.err(format!(
+                "{ctx}.{key}: a collection sharing table {:?} by `type` keeps each record whole in its `document` column, keyed by the file's path (`id`); remove `{key}`",
+                cc.table.as_deref().unwrap_or(name)
+            )));
+        }
+        let mut t = empty_table(cc.table.as_deref().unwrap_or(name), collection);
+        let text = |t: &mut Table, n: &str, role: Role, not_null: bool, index: bool| {
+            let mut c = Column::new(n, ColType::Text, role);
+            c.not_null = not_null;
+            c.index = index;
+            push_col(t, c)
+        };
+        let id = text(&mut t, "id", Role::Key, true, false);
+        t.columns[id].primary_key = true;
+        t.key_col = Some(id);
+        t.pk = id;
+        let type_col = text(&mut t, "type", Role::Derived, true, true);
+        let name_col = text(&mut t, "name", Role::Derived, true, true);
+        let mut doc = Column::new("document", ColType::Json, Role::Extra);
+        doc.not_null = true;
+        t.extra_col = Some(push_col(&mut t, doc));
+        let path_col = text(&mut t, "file_path", Role::Derived, true, true);
+        let modified_col = text(&mut t, "file_modified", Role::Derived, true, false);
+        let created_col = text(&mut t, "created_at", Role::Derived, false, false);
+        let updated_col = text(&mut t, "updated_at", Role::Derived, false, false);
+        t.columns[created_col].default = Some(defaults::FieldDefault::CurrentTimestamp);
+        t.columns[updated_col].default = Some(defaults::FieldDefault::CurrentTimestamp);
+        t.shared = Some(Shared {
+            value: ty.to_string(),
+            types: Vec::new(),
+            type_col,
+            name_col,
+            name_field: cc.name_field.clone().unwrap_or_else(|| "name".into()),
+            path_col,
+            folder: folder.trim_end_matches('/').to_string(),
+            modified_col,
+            created_col,
+            updated_col,
+        });
+        // Paths into the documents (`demographics.location`): expression indexes.
+        t.indexes = cc.indexes.clone();
+        self.check_indexes(&t, &ctx)?;
+        let idx = self.tables.len();
+        self.tables.push(t);
+        Ok(idx)
+    }
+
+    /// Every entry of a table's `indexes` is a column or a path into a JSON column
+    /// ([`Table::json_path`]); a shared table takes paths only (its columns are indexed).
+    fn check_indexes(&self, t: &Table, ctx: &str) -> Result<(), ConfigError> {
+        for entry in t.indexes.iter().flatten() {
+            let column = t.col(entry).is_some() && t.shared.is_none();
+            if !column && t.json_path(entry).is_none() {
+                return Err(self.err(format!(
+                    "{ctx}.indexes: {entry:?} is no column of table {:?} and no path into a JSON field (a field of type json, or one the schema does not name, then its keys: \"demographics.location\")",
+                    t.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the collections sharing a table (folder collections each with its own `type`,
+    /// no other table of that name) and gives each the table's list of types, for the CHECK.
+    fn share_tables(&mut self) -> Result<(), ConfigError> {
+        let coll = |b: &Self, t: &Table| b.collections[t.collection].name.clone();
+        for i in 0..self.tables.len() {
+            let Some(sh) = &self.tables[i].shared else {
+                continue;
+            };
+            let name = self.tables[i].name.to_lowercase();
+            let mut types = Vec::new();
+            for (j, other) in self.tables.iter().enumerate() {
+                if other.name.to_lowercase() != name {
+                    continue;
+                }
+                let Some(o) = &other.shared else {
+                    let c = coll(self, other);
+                    return Err(self.err(format!(
+                        "collections.{c}{}: table {:?} is shared by folder collections with a `type` ({}); {}",
+                        if other.parent.is_none() { ".type" } else { "" },
+                        other.name,
+                        coll(self, &self.tables[i]),
+                        if other.parent.is_none() {
+                            "give this collection its own `type` (a folder collection) or another `table`"
+                        } else {
+                            "name this child table otherwise with `table = \"...\"`"
+                        }
+                    )));
+                };
+                if j < i && o.value == sh.value {
+                    return Err(self.err(format!(
+                        "collections.{}.type: {:?} is already the type of collections.{} in table {:?}; each collection sharing a table needs its own",
+                        coll(self, &self.tables[i]),
+                        sh.value,
+                        coll(self, other),
+                        other.name
+                    )));
+                }
+                types.push(o.value.clone());
+            }
+            let t = &mut self.tables[i];
+            let sh = t.shared.as_mut().expect("checked above");
+            let list: Vec<String> = types.iter().map(|v| ddl::literal(v)).collect();
+            t.columns[sh.type_col].checks = vec![format!("\"type\" IN ({})", list.join(", "))];
+            sh.types = types;
+        }
+        Ok(())
     }
 
     /// The collection's hidden and read-only fields (`hidden`/`read_only = true`), checked:
@@ -650,7 +860,7 @@ impl Builder<'_> {
             &mut t,
             Column::new(&extra, ColType::Json, Role::Extra),
         ));
-        t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
+        t.meta_col = Some(push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta)));
         t.uniques = cc.unique.clone();
         t.indexes = cc.indexes.clone();
         let idx = self.tables.len();
@@ -906,7 +1116,7 @@ impl Builder<'_> {
             &mut e,
             Column::new("_extra", ColType::Json, Role::Extra),
         ));
-        e.meta_col = push_col(&mut e, Column::new("_meta", ColType::Json, Role::Meta));
+        e.meta_col = Some(push_col(&mut e, Column::new("_meta", ColType::Json, Role::Meta)));
         let (key_col, key_ty) = (e.columns[col].name.clone(), e.columns[col].ty);
         let ei = self.tables.len();
         self.tables.push(e);
@@ -936,7 +1146,7 @@ impl Builder<'_> {
         let col = push_col(&mut t, ec);
         t.elements = Elements::Entities { table: ei, col };
         t.parent_path = path.to_vec();
-        t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
+        t.meta_col = Some(push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta)));
         t.indexes = spec.indexes.clone();
         let ji = self.tables.len();
         self.tables.push(t);
@@ -1022,7 +1232,7 @@ impl Builder<'_> {
                 Column::new("_extra", ColType::Json, Role::Extra),
             ));
         }
-        t.meta_col = push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta));
+        t.meta_col = Some(push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta)));
         if let Unique::Groups(g) = &spec.unique {
             t.uniques = g.clone();
         }
@@ -1044,16 +1254,17 @@ impl Builder<'_> {
                 )));
             }
         }
-        for group in self.tables[idx]
-            .uniques
-            .iter()
-            .chain(self.tables[idx].indexes.iter())
+        let t = &self.tables[idx];
+        for (group, index) in (t.uniques.iter().map(|g| (g, false)))
+            .chain(t.indexes.iter().map(|g| (g, true)))
         {
             for col in group {
-                if self.tables[idx].col(col).is_none() {
+                // An index may also be on a path into JSON (`demographics.location`).
+                if t.col(col).is_none() && !(index && t.json_path(col).is_some()) {
                     return Err(self.err(format!(
-                        "{ctx}: unique/indexes name column {col:?}, which table {:?} does not have",
-                        self.tables[idx].name
+                        "{ctx}: unique/indexes name column {col:?}, which table {:?} does not have{}",
+                        t.name,
+                        if index { " (nor is it a path into a JSON field)" } else { "" }
                     )));
                 }
             }
@@ -1159,13 +1370,14 @@ fn empty_table(name: &str, collection: usize) -> Table {
         parent_col: None,
         pos_col: None,
         extra_col: None,
-        meta_col: 0,
+        meta_col: None,
         children: Vec::new(),
         join: None,
         document: false,
         uniques: Vec::new(),
         indexes: Vec::new(),
         parent_path: Vec::new(),
+        shared: None,
         sql: TableSql::default(),
     }
 }

@@ -66,6 +66,11 @@ fn json_col(cell: &Cell) -> anyhow::Result<Option<Value>> {
     }
 }
 
+/// The row's `_meta` fix-ups (a table without the column has none).
+fn meta_of(t: &Table, cells: &[Cell]) -> anyhow::Result<Option<Value>> {
+    t.meta_col.map(|c| json_col(&cells[c])).transpose().map(Option::flatten)
+}
+
 fn member<'v>(obj: Option<&'v Value>, key: &str) -> Option<&'v Value> {
     obj.and_then(|o| o.get(key))
 }
@@ -115,7 +120,7 @@ fn object_fixups<'m>(
 impl Rebuilder<'_, '_, '_> {
     fn row(&mut self, ti: usize, cells: &[Cell<'static>]) -> anyhow::Result<Value> {
         let t = &self.schema.tables[ti];
-        let meta = json_col(&cells[t.meta_col])?;
+        let meta = meta_of(t, cells)?;
         let extras = extras_of(t, cells)?;
         let pk = cells[t.pk].clone();
         self.node(ti, &t.fields, cells, meta.as_ref(), extras, &pk)
@@ -206,7 +211,7 @@ impl Rebuilder<'_, '_, '_> {
                 }
                 Elements::Json { col } => json_col(&cells[*col])?.unwrap_or(Value::Null),
                 Elements::Scalars { ty, col } => {
-                    let raw = json_col(&cells[t.meta_col])?;
+                    let raw = meta_of(t, &cells)?;
                     scalar_value(*ty, &cells[*col], raw.as_ref().and_then(Value::as_str))
                 }
             });
@@ -243,7 +248,7 @@ impl Rebuilder<'_, '_, '_> {
         expected: &Value,
     ) -> anyhow::Result<bool> {
         let t = &self.schema.tables[ti];
-        let meta = json_col(&cells[t.meta_col])?;
+        let meta = meta_of(t, cells)?;
         let extras = extras_of(t, cells)?;
         self.node_is(
             ti,
@@ -339,7 +344,7 @@ impl Rebuilder<'_, '_, '_> {
                 }
                 Elements::Json { col } => json_is(&cells[*col], item)?,
                 Elements::Scalars { ty, col } => {
-                    let raw = json_col(&cells[t.meta_col])?;
+                    let raw = meta_of(t, cells)?;
                     scalar_is(
                         *ty,
                         &cells[*col],

@@ -187,7 +187,7 @@ fn cell_alternatives(t: &super::Table, c: usize) -> Vec<Cell<'static>> {
             .map(|f| f.name.as_str())
             .take(4)
     };
-    if c == t.meta_col {
+    if Some(c) == t.meta_col {
         for n in of_kind(true) {
             for spelling in ["1e0", "1.0", "-0", "01", "2.50", "x"] {
                 out.push(text(&format!(r#"{{"r":{{"{n}":"{spelling}"}}}}"#)));

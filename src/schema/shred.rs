@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{Elements, Field, FieldKind, ScalarType, Schema, Table};
+use super::{Elements, Field, FieldKind, ScalarType, Schema, Shared, Table};
 use crate::json::{JsonPath, Value, to_compact_string};
 
 /// A value bound to a column.
@@ -139,11 +139,48 @@ pub fn shred<'a>(
         };
     }
     s.row(ti, t, obj, cells, &JsonPath::root());
+    if let (Some(sh), Some(row)) = (&t.shared, s.out.first_mut()) {
+        derive(schema, collection, sh, key.unwrap_or_default(), obj, &mut row.cells);
+    }
     if s.errors.is_empty() {
         Ok(s.out)
     } else {
         Err(s.errors)
     }
+}
+
+/// Fills the columns of a shared table's row that are not the record ([`Shared`]): its type;
+/// its name (the `name_field`'s text, else the file name without extension); the file's path
+/// from jsonlift.toml's folder; the file's modification time (the time of the write for a
+/// record with no file yet); and `created_at`/`updated_at`, now (a rewrite keeps the row's
+/// `created_at`: `Records` puts it back).
+fn derive(
+    schema: &Schema,
+    collection: usize,
+    sh: &Shared,
+    key: &str,
+    obj: &[(String, Value)],
+    cells: &mut [Cell],
+) {
+    let text = |s: String| Cell::Text(Cow::Owned(s));
+    let name = match obj.iter().find(|(k, _)| *k == sh.name_field) {
+        Some((_, Value::String(n))) => n.clone(),
+        _ => {
+            let file = key.rsplit('/').next().unwrap_or(key);
+            file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_string()
+        }
+    };
+    let source = &schema.sources[schema.collections[collection].source];
+    let modified = std::fs::metadata(source.path.join(key))
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| std::time::SystemTime::now());
+    let now = crate::clock::sql_time(std::time::SystemTime::now());
+    cells[sh.type_col] = text(sh.value.clone());
+    cells[sh.name_col] = text(name);
+    cells[sh.path_col] = text(format!("{}/{key}", sh.folder));
+    cells[sh.modified_col] = text(crate::clock::sql_time(modified));
+    cells[sh.created_col] = text(now.clone());
+    cells[sh.updated_col] = text(now);
 }
 
 struct Shredder<'s, 'a> {
@@ -227,12 +264,14 @@ impl<'s, 'a> Shredder<'s, 'a> {
         let mut extras = Vec::new();
         let meta = self.node(t, &t.fields, obj, &mut cells, &pk, path, &mut extras);
         if let Some(c) = t.extra_col {
-            if !extras.is_empty() {
+            // A shared table's `document` is the whole record, `{}` too.
+            if !extras.is_empty() || t.shared.is_some() {
                 cells[c] = Cell::Text(Cow::Owned(to_compact_string(&Value::Object(extras))));
             }
         }
-        if !meta.is_empty() {
-            cells[t.meta_col] = Cell::Text(Cow::Owned(to_compact_string(&meta.to_value())));
+        // A table without `_meta` (shared) declares no field: nothing deviates from the order.
+        if let (false, Some(c)) = (meta.is_empty(), t.meta_col) {
+            cells[c] = Cell::Text(Cow::Owned(to_compact_string(&meta.to_value())));
         }
         self.out[slot].cells = cells;
     }
@@ -446,9 +485,8 @@ impl<'s, 'a> Shredder<'s, 'a> {
                 (Elements::Scalars { ty, col }, v) => match scalar_cell(*ty, v) {
                     Ok((cell, raw)) => {
                         cells[*col] = cell;
-                        if let Some(r) = raw {
-                            cells[t.meta_col] =
-                                Cell::Text(Cow::Owned(to_compact_string(&Value::String(r))));
+                        if let (Some(r), Some(m)) = (raw, t.meta_col) {
+                            cells[m] = Cell::Text(Cow::Owned(to_compact_string(&Value::String(r))));
                         }
                         self.out.push(Row { table: ti, cells });
                     }

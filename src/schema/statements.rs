@@ -2,7 +2,8 @@
 //! table (they are used for every record): what `Table::sql` caches, and what the loader and
 //! the store prepare.
 
-use super::ddl::quote;
+use super::ddl::{and_only, from, quote};
+use super::dialect::Dialect;
 use super::{Table, TableSql};
 
 /// The statements used per record, built once per table.
@@ -22,7 +23,7 @@ pub fn table_sql(t: &Table) -> TableSql {
         by_rowid_range: format!(
             "SELECT rowid, {} FROM {} WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid",
             select_list(t),
-            quote(&t.name)
+            from(t, Dialect::Sqlite)
         ),
         children: if t.parent_col.is_some() {
             select_children_sql(t)
@@ -78,16 +79,17 @@ pub fn select_all_sql(t: &Table) -> String {
     format!(
         "SELECT {} FROM {} ORDER BY rowid",
         select_list(t),
-        quote(&t.name)
+        from(t, Dialect::Sqlite)
     )
 }
 
 /// One row by rowid.
 pub fn select_by_rowid_sql(t: &Table) -> String {
     format!(
-        "SELECT {} FROM {} WHERE rowid = ?1",
+        "SELECT {} FROM {} WHERE rowid = ?1{}",
         select_list(t),
-        quote(&t.name)
+        quote(&t.name),
+        and_only(t)
     )
 }
 

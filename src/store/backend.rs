@@ -78,6 +78,15 @@ pub enum Test {
     Compare(Vec<(Cmp, Cell<'static>)>),
     /// Holds NULL (the one test a NULL passes).
     Null,
+    /// The JSON column holds at this path a JSON string that is one of these texts (none
+    /// given: no row passes); through the expression index on the path, when declared.
+    JsonText(Vec<String>, Vec<Cell<'static>>),
+    /// The JSON column holds at this path a value other than a string, number, boolean or
+    /// null (an array or an object), or cannot say (PostgreSQL: JSON jsonb refused, kept only
+    /// as exact text).
+    JsonNotScalar(Vec<String>),
+    /// The JSON column holds a value at this path (`null` included).
+    JsonHeld(Vec<String>),
     /// The row's text in the collection's search index ([`super::search`]) contains this term
     /// (the value bound, from [`super::search::bound_term`]); the column is not looked at.
     Search(Cell<'static>),

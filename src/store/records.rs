@@ -25,6 +25,9 @@ pub enum Place {
     Column(usize),
     /// Nowhere: the schema does not name it and no record holds it.
     Nowhere,
+    /// At a path inside this JSON column that the project indexes (`indexes =
+    /// [["demographics.location"]]`; [`Records::json_path`] gives the path).
+    Path(usize),
     /// Somewhere only the rebuilt records can tell (an array, an object, `_extra`, a literal
     /// dotted key).
     Records,
@@ -147,7 +150,7 @@ impl<'s> Records<'s> {
             let ci = match self.place(tx, field)? {
                 // Held by no record: a parameter json-server ignores (`_page` is one).
                 Place::Nowhere => continue,
-                Place::Records => return Ok(None),
+                Place::Records | Place::Path(_) => return Ok(None),
                 Place::Column(ci) => ci,
             };
             let mut cells = Vec::new();
@@ -183,6 +186,12 @@ impl<'s> Records<'s> {
         let t = self.table();
         let segs: Vec<&str> = field.split('.').collect();
         let named = |name: &str| t.fields.iter().any(|f| f.name == name);
+        // A declared path into JSON, unless a record has the literal dotted key.
+        if let Some((ci, _)) = self.json_path(field)
+            && !(segs.len() > 1 && (named(field) || self.held_in_extra(tx, field)?))
+        {
+            return Ok(Place::Path(ci));
+        }
         let Some(ci) = t.columns.iter().position(|c| {
             c.role == Role::Field
                 && c.field_path
@@ -203,6 +212,34 @@ impl<'s> Records<'s> {
             return Ok(Place::Records);
         }
         Ok(Place::Column(ci))
+    }
+
+    /// The JSON column and the path inside it of `field`, when the project indexes that path
+    /// (an entry of `indexes`; [`crate::schema::Table::json_path`]).
+    pub fn json_path(&self, field: &str) -> Option<(usize, Vec<String>)> {
+        let t = self.table();
+        t.indexes
+            .iter()
+            .flatten()
+            .any(|e| e == field)
+            .then(|| t.json_path(field))
+            .flatten()
+    }
+
+    /// Whether any record holds a value at `path` in JSON column `ci`, and whether any holds
+    /// there (or may hold: [`Test::JsonNotScalar`]) an array or an object.
+    pub fn path_kinds(
+        &self,
+        tx: &dyn Tx,
+        ci: usize,
+        path: &[String],
+    ) -> Result<(bool, bool), StoreError> {
+        let also = [
+            (ci, Test::JsonHeld(path.to_vec())),
+            (ci, Test::JsonNotScalar(path.to_vec())),
+        ];
+        let (_, n) = tx.tally(self.table(), &[], &also)?;
+        Ok((n[0] > 0, n[1] > 0))
     }
 
     /// The type of column `ci` of the collection's table (from [`Records::place`]).
@@ -1033,8 +1070,14 @@ impl<'s> Records<'s> {
         if let Some(f) = &file {
             self.check_file_name(f)?;
         }
-        let rows = shred(self.schema, self.coll, file.as_deref(), record, &mut ids)
+        let mut rows = shred(self.schema, self.coll, file.as_deref(), record, &mut ids)
             .map_err(StoreError::Invalid)?;
+        // A rewritten row of a shared table keeps when it was created.
+        if let (Some(sh), Some(rowid)) = (&t.shared, rowid) {
+            if let Some(created) = tx.cell(t, rowid, sh.created_col)? {
+                rows[0].cells[sh.created_col] = created;
+            }
+        }
         match rowid {
             None => self.insert_rows(tx, &rows, 0)?,
             Some(rowid) => {

@@ -36,7 +36,11 @@ use crate::schema::{Schema, Table};
 
 /// The index table of collection table `t`.
 pub fn table_name(t: &Table) -> String {
-    format!("_jsonlift_search_{}", t.name)
+    match &t.shared {
+        // One per collection of a shared table: each builds and drops its own.
+        Some(sh) => format!("_jsonlift_search_{}_{}", t.name, sh.value),
+        None => format!("_jsonlift_search_{}", t.name),
+    }
 }
 
 /// Whether a table name is a search index's (left out where jsonlift compares its tables).

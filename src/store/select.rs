@@ -4,7 +4,7 @@
 //! always bound, never spelled into the SQL; column names come from the schema.
 
 use super::backend::{OrderBy, Test};
-use crate::schema::ddl::{quote, rowid_column};
+use crate::schema::ddl::{from, json_kind, json_text, quote, rowid_column};
 use crate::schema::dialect::Dialect;
 use crate::schema::shred::Cell;
 use crate::schema::{ColType, Table};
@@ -60,6 +60,34 @@ impl<'a> Builder<'a> {
                 format!("({})", any.join(" OR "))
             }
             Test::Null => format!("{c} IS NULL"),
+            Test::JsonText(_, values) if values.is_empty() => "1 = 0".into(),
+            Test::JsonText(path, values) => {
+                let col = &t.columns[col].name;
+                let marks: Vec<String> = values.iter().map(|v| self.mark_as(None, v)).collect();
+                let string = match self.d {
+                    Dialect::Sqlite => "text",
+                    Dialect::Postgres => "string",
+                };
+                format!(
+                    "{} IN ({}) AND {} = '{string}'",
+                    json_text(self.d, col, path),
+                    marks.join(", "),
+                    json_kind(self.d, col, path)
+                )
+            }
+            Test::JsonNotScalar(path) => {
+                let kind = json_kind(self.d, &t.columns[col].name, path);
+                match self.d {
+                    Dialect::Sqlite => format!("{kind} IN ('array', 'object')"),
+                    Dialect::Postgres => format!(
+                        "{kind} IN ('array', 'object') OR ({c} IS NULL AND {} IS NOT NULL)",
+                        quote(crate::schema::ddl::PG_EXACT)
+                    ),
+                }
+            }
+            Test::JsonHeld(path) => {
+                format!("{} IS NOT NULL", json_kind(self.d, &t.columns[col].name, path))
+            }
             Test::Search(term) => {
                 let p = self.mark_as(None, term);
                 format!(
@@ -107,7 +135,7 @@ pub fn tally<'a>(
         text: format!(
             "SELECT {} FROM {} WHERE {wheres}",
             cols.join(", "),
-            quote(&t.name)
+            from(t, d)
         ),
         params: b.params,
     }
@@ -150,7 +178,7 @@ pub fn select<'a>(
     keys.push(rowid.clone());
     let mut text = format!(
         "SELECT {rowid} FROM {} WHERE {wheres} ORDER BY {}",
-        quote(&t.name),
+        from(t, d),
         keys.join(", ")
     );
     match (take, skip) {

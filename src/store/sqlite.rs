@@ -16,7 +16,7 @@ use super::backend::{
 use super::{bookkeeping, transfer};
 use crate::audit::{Entry, Filter, NewEntry};
 
-use crate::schema::ddl::quote;
+use crate::schema::ddl::{and_only, from, quote};
 use crate::schema::rebuild::Rows;
 use crate::schema::shred::Cell;
 use crate::schema::{Schema, Table};
@@ -331,9 +331,9 @@ pub fn fetch_children(
 /// The rows of a table made in this transaction, `inserted` of which went in and were each read
 /// back: when their rowids span exactly that many values, no other row fits among them, so
 /// that is the count (two lookups instead of a scan of the table's smallest index, which a
-/// fresh database has just written around the page cache). Otherwise counted.
-pub fn count_new(conn: &Connection, table: &str, inserted: u64) -> rusqlite::Result<u64> {
-    let t = quote(table);
+/// fresh database has just written around the page cache). Otherwise counted. `t` is what
+/// the rows are read from ([`from`]: a collection's own rows of a shared table).
+pub fn count_new(conn: &Connection, t: &str, inserted: u64) -> rusqlite::Result<u64> {
     let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
         &format!("SELECT (SELECT min(rowid) FROM {t}), (SELECT max(rowid) FROM {t})"),
         [],
@@ -346,11 +346,12 @@ pub fn count_new(conn: &Connection, table: &str, inserted: u64) -> rusqlite::Res
     if span == Some(inserted) {
         return Ok(inserted);
     }
-    count(conn, table)
+    count(conn, t)
 }
 
-pub fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
-    conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| {
+/// The rows read from `t` (a quoted table name, or [`from`]).
+pub fn count(conn: &Connection, t: &str) -> rusqlite::Result<u64> {
+    conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
         r.get::<_, i64>(0)
     })
     .map(|n| n as u64)
@@ -404,7 +405,7 @@ impl Tx for SqliteTx<'_> {
         let sql = format!(
             "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
             select_list(t),
-            quote(&t.name)
+            from(t, super::Dialect::Sqlite)
         );
         let mut stmt = self.0.prepare_cached(&sql)?;
         let n = t.columns.len();
@@ -423,7 +424,7 @@ impl Tx for SqliteTx<'_> {
         let sql = format!(
             "SELECT rowid, {} FROM {} ORDER BY rowid",
             select_list(t),
-            quote(&t.name)
+            from(t, super::Dialect::Sqlite)
         );
         let mut stmt = self.0.prepare(&sql)?;
         let mut rows = stmt.query([])?;
@@ -452,7 +453,7 @@ impl Tx for SqliteTx<'_> {
     fn rowid_by(&self, t: &Table, col: usize, value: &Cell) -> Result<Option<i64>, StoreError> {
         let sql = format!(
             "SELECT rowid FROM {} WHERE {} = ?1",
-            quote(&t.name),
+            from(t, super::Dialect::Sqlite),
             quote(&t.columns[col].name)
         );
         Ok(self
@@ -473,7 +474,7 @@ impl Tx for SqliteTx<'_> {
         let sql = format!(
             "SELECT max({}) FROM {}",
             quote(&t.columns[col].name),
-            quote(&t.name)
+            from(t, super::Dialect::Sqlite)
         );
         Ok(self.0.prepare_cached(&sql)?.query_row([], |r| r.get(0))?)
     }
@@ -482,7 +483,7 @@ impl Tx for SqliteTx<'_> {
         let sql = format!(
             "SELECT {} FROM {} WHERE rowid = ?1",
             quote(&t.columns[col].name),
-            quote(&t.name)
+            from(t, super::Dialect::Sqlite)
         );
         Ok(self
             .0
@@ -494,7 +495,7 @@ impl Tx for SqliteTx<'_> {
     fn any_value(&self, t: &Table, col: usize) -> Result<bool, StoreError> {
         let sql = format!(
             "SELECT 1 FROM {} WHERE {} IS NOT NULL LIMIT 1",
-            quote(&t.name),
+            from(t, super::Dialect::Sqlite),
             quote(&t.columns[col].name)
         );
         Ok(self
@@ -509,7 +510,7 @@ impl Tx for SqliteTx<'_> {
         let col = quote(&t.columns[extra].name);
         let sql = format!(
             "SELECT 1 FROM {} WHERE {col} IS NOT NULL AND json_type({col}, ?1) IS NOT NULL LIMIT 1",
-            quote(&t.name),
+            from(t, super::Dialect::Sqlite),
         );
         let path = format!("$.\"{}\"", field.replace('"', "\\\""));
         Ok(self
@@ -540,7 +541,7 @@ impl Tx for SqliteTx<'_> {
         }
         let sql = format!(
             "SELECT rowid FROM {} WHERE {} ORDER BY rowid",
-            quote(&t.name),
+            from(t, super::Dialect::Sqlite),
             if wheres.is_empty() {
                 "1".to_string()
             } else {
@@ -620,7 +621,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn count(&self, t: &Table) -> Result<u64, StoreError> {
-        Ok(count(self.0, &t.name)?)
+        Ok(count(self.0, &from(t, super::Dialect::Sqlite))?)
     }
 
     fn search_ready(&self, t: &Table) -> Result<bool, StoreError> {
@@ -703,9 +704,10 @@ impl Tx for SqliteTx<'_> {
             .map(|c| format!("{} = ?", quote(&c.name)))
             .collect();
         let sql = format!(
-            "UPDATE {} SET {} WHERE rowid = {rowid}",
+            "UPDATE {} SET {} WHERE rowid = {rowid}{}",
             quote(&t.name),
-            sets.join(", ")
+            sets.join(", "),
+            and_only(t)
         );
         let mut stmt = self.0.prepare_cached(&sql)?;
         written(stmt.execute(rusqlite::params_from_iter(cells.iter())))
@@ -725,7 +727,11 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_row(&self, t: &Table, rowid: i64) -> Result<(), StoreError> {
         self.0
-            .prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?1", quote(&t.name)))?
+            .prepare_cached(&format!(
+                "DELETE FROM {} WHERE rowid = ?1{}",
+                quote(&t.name),
+                and_only(t)
+            ))?
             .execute([rowid])?;
         Ok(())
     }
@@ -856,8 +862,12 @@ pub fn fill_sqlite(
     for sql in internal_tables(super::Dialect::Sqlite) {
         conn.execute_batch(&sql)?;
     }
+    let mut made = std::collections::HashSet::new();
     for &ti in tables {
-        conn.execute_batch(&create_table(&schema.tables[ti], super::Dialect::Sqlite))?;
+        // A table shared by several collections is made once.
+        if made.insert(&schema.tables[ti].name) {
+            conn.execute_batch(&create_table(&schema.tables[ti], super::Dialect::Sqlite))?;
+        }
     }
     let stx = SqliteTx(&conn);
     for &ti in tables {

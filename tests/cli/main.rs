@@ -50,6 +50,8 @@
 //! - `watch`: live file sync (`serve --watch`, `watch`): edits, adds, deletes, renames, every
 //!   editor save pattern and a 500-file burst on real files; broken files reported and kept at
 //!   their last good version; single-file sources diffed record by record; reload; the ledger.
+//! - `documents`: seed 004's `documents` table shared by folder collections (`table`, `type`):
+//!   migrate, export, serve and watch per type, on SQLite and PostgreSQL; bad declarations.
 //! - `dashboard`: the page at `/_admin/` in headless Chromium (WebDriver over HTTP): a token
 //!   typed in, files edited on disk and the page following by itself, escaping, its CSP.
 //! - `crash_backup`: `backup`, `restore` and `restore --at` SIGKILLed at random moments and at
@@ -71,6 +73,7 @@ mod crash;
 mod crash_backup;
 mod dashboard;
 mod defaults;
+mod documents;
 mod evolve;
 mod examples;
 mod infer;

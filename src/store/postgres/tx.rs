@@ -177,13 +177,13 @@ impl PgTx<'_, '_> {
             format!(
                 "COPY (SELECT {} FROM {} ORDER BY {rowid}) TO STDOUT (FORMAT binary)",
                 select_list(t),
-                quote(&t.name),
+                ddl::from(t, Dialect::Postgres),
             )
         } else {
             format!(
                 "COPY (SELECT {rowid}, {} FROM {}) TO STDOUT (FORMAT binary)",
                 select_list(t),
-                quote(&t.name),
+                ddl::from(t, Dialect::Postgres),
             )
         };
         let mut types: Vec<Type> = if ordered { vec![] } else { vec![Type::INT8] };
@@ -492,7 +492,7 @@ impl Tx for PgTx<'_, '_> {
         let sql = format!(
             "SELECT {rowid}, {} FROM {} WHERE {rowid} > $1 ORDER BY {rowid} LIMIT $2",
             select_list(t),
-            quote(&t.name)
+            ddl::from(t, Dialect::Postgres)
         );
         let rows = self.query(&sql, &[&after, &(limit as i64)])?;
         rows.iter()
@@ -514,7 +514,7 @@ impl Tx for PgTx<'_, '_> {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} = $1",
             select_list(t),
-            quote(&t.name),
+            ddl::from(t, Dialect::Postgres),
             ddl::rowid_column(t, Dialect::Postgres)
         );
         let rows = self.query(&sql, &[&rowid])?;
@@ -534,7 +534,7 @@ impl Tx for PgTx<'_, '_> {
         let sql = format!(
             "SELECT {rowid}, {} FROM {} WHERE {rowid} = ANY($1)",
             select_list(t),
-            quote(&t.name)
+            ddl::from(t, Dialect::Postgres)
         );
         let mut out = Vec::with_capacity(rowids.len());
         for chunk in rowids.chunks(4096) {
@@ -556,7 +556,7 @@ impl Tx for PgTx<'_, '_> {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} = $1",
             ddl::rowid_column(t, Dialect::Postgres),
-            quote(&t.name),
+            ddl::from(t, Dialect::Postgres),
             quote(&t.columns[col].name)
         );
         let p = param_for(t, col, value)?;
@@ -606,7 +606,7 @@ impl Tx for PgTx<'_, '_> {
     fn any_value(&self, t: &Table, col: usize) -> Result<bool, StoreError> {
         let sql = format!(
             "SELECT 1 FROM {} WHERE {} IS NOT NULL LIMIT 1",
-            quote(&t.name),
+            ddl::from(t, Dialect::Postgres),
             quote(&t.columns[col].name)
         );
         Ok(!self.query(&sql, &[])?.is_empty())
@@ -616,7 +616,7 @@ impl Tx for PgTx<'_, '_> {
         let col = &t.columns[extra].name;
         let sql = format!(
             "SELECT 1 FROM {} WHERE {} ? $1 LIMIT 1",
-            quote(&t.name),
+            ddl::from(t, Dialect::Postgres),
             quote(col)
         );
         if !field.contains('\0') && !self.query(&sql, &[&field])?.is_empty() {
@@ -627,7 +627,7 @@ impl Tx for PgTx<'_, '_> {
         // text column may hold U+0000, which jsonb refuses too).
         let sql = format!(
             "SELECT {exact} FROM {} WHERE {} IS NULL AND {exact} IS NOT NULL",
-            quote(&t.name),
+            ddl::from(t, Dialect::Postgres),
             quote(col),
             exact = quote(PG_EXACT)
         );
@@ -670,7 +670,7 @@ impl Tx for PgTx<'_, '_> {
         let rowid = ddl::rowid_column(t, Dialect::Postgres);
         let sql = format!(
             "SELECT {rowid} FROM {} WHERE {} ORDER BY {rowid}",
-            quote(&t.name),
+            ddl::from(t, Dialect::Postgres),
             if wheres.is_empty() {
                 "true".to_string()
             } else {
@@ -759,7 +759,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn count(&self, t: &Table) -> Result<u64, StoreError> {
-        let sql = format!("SELECT count(*) FROM {}", quote(&t.name));
+        let sql = format!("SELECT count(*) FROM {}", ddl::from(t, Dialect::Postgres));
         let n: i64 = self.query(&sql, &[])?[0].try_get(0).map_err(pg_err)?;
         Ok(n as u64)
     }
@@ -877,10 +877,11 @@ impl Tx for PgTx<'_, '_> {
             .collect();
         sets.push(format!("{} = ${}", quote(PG_EXACT), t.columns.len() + 1));
         let sql = format!(
-            "UPDATE {} SET {} WHERE {} = {rowid}",
+            "UPDATE {} SET {} WHERE {} = {rowid}{}",
             quote(&t.name),
             sets.join(", "),
-            ddl::rowid_column(t, Dialect::Postgres)
+            ddl::rowid_column(t, Dialect::Postgres),
+            ddl::and_only(t)
         );
         let params = params(t, cells)?;
         self.write(&sql, &params)
@@ -900,9 +901,10 @@ impl Tx for PgTx<'_, '_> {
 
     fn delete_row(&self, t: &Table, rowid: i64) -> Result<(), StoreError> {
         let sql = format!(
-            "DELETE FROM {} WHERE {} = $1",
+            "DELETE FROM {} WHERE {} = $1{}",
             quote(&t.name),
-            ddl::rowid_column(t, Dialect::Postgres)
+            ddl::rowid_column(t, Dialect::Postgres),
+            ddl::and_only(t)
         );
         self.execute(&sql, &[&rowid]).map_err(pg_err)?;
         Ok(())
