@@ -192,6 +192,18 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// Sets up the database libraries for this process: call once at start-up, before any thread
+/// or connection exists (the binary's `main` does).
+pub fn init() {
+    // SQLite counts every allocation under a global mutex unless told not to; nothing here
+    // reads those statistics. Must come before SQLite initializes (the first connection).
+    // SAFETY: a documented start-up option; the caller sets it before any thread or connection
+    // exists, and a later call (SQLite initialized) only returns SQLITE_MISUSE.
+    unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
+    }
+}
+
 /// Runs `f` on a read snapshot and returns what it computed.
 pub fn read<T>(
     store: &dyn Store,
