@@ -14,6 +14,7 @@ pub mod database;
 pub mod deadline;
 pub mod digest;
 pub mod files;
+pub mod legacy;
 pub mod live;
 pub mod postgres;
 pub mod records;
