@@ -22,6 +22,7 @@ pub mod refusal;
 pub mod search;
 pub mod select;
 pub mod sqlite;
+pub mod sqlite_file;
 pub mod transfer;
 pub mod vfs;
 
