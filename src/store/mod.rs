@@ -23,6 +23,7 @@ pub mod search;
 pub mod select;
 pub mod sqlite;
 pub mod sqlite_file;
+pub mod sqlite_migration;
 pub mod transfer;
 pub mod vfs;
 
