@@ -16,6 +16,7 @@ pub mod digest;
 pub mod files;
 pub mod legacy;
 pub mod live;
+pub mod memory;
 pub mod postgres;
 pub mod records;
 pub mod refusal;
