@@ -25,6 +25,8 @@ pub mod select;
 pub mod sqlite;
 pub mod sqlite_file;
 pub mod sqlite_migration;
+#[cfg(test)]
+pub mod testing;
 pub mod transfer;
 pub mod vfs;
 
