@@ -10,7 +10,7 @@ use super::StoreError;
 use super::backend::{Cells, OrderBy, Refusal, Test, Tx};
 use super::cursor::{RowCursor, children_of};
 use super::refusal::{problem, row_path};
-use crate::api::query::search_text;
+use super::search::search_text;
 use crate::audit::{self, Action, Actor, Log};
 use crate::json::{JsonPath, Number, Value};
 use crate::schema::rebuild::rebuild;
