@@ -5,6 +5,12 @@
 //! them, so every store (the SQLite or PostgreSQL database, the JSON files themselves:
 //! `migrate::json_store`, which loads them with the migration's loader) gives the same
 //! validation, the same answers and the same audit log.
+//!
+//! The rest of jsonlift's SQLite work lives here too, as domain operations, so that the
+//! modules above `store` need not use rusqlite: a legacy SQLite file as a source ([`legacy`]),
+//! backup snapshots and restored files ([`sqlite_file`]), numbered SQL migrations and the
+//! upgrade's table rebuild ([`sqlite_migration`]), the JSON store's in-memory database
+//! ([`memory`]), the process-wide setup ([`init`]).
 
 pub mod backend;
 pub mod bookkeeping;
