@@ -134,6 +134,24 @@ pub fn insert_sql(d: Dialect, t: &Table) -> String {
     )
 }
 
+/// Insert texts for `n` rows at once into `t`'s index (SQLite: parameters `?` in pairs of
+/// rowid and text).
+pub fn insert_rows_sql(t: &Table, n: usize) -> String {
+    format!(
+        "INSERT INTO {} (rowid, body) VALUES {}",
+        quote(&table_name(t)),
+        vec!["(?, ?)"; n].join(", ")
+    )
+}
+
+/// The binary COPY that fills `t`'s index on PostgreSQL (rowid `int8`, text `text`).
+pub fn copy_sql(t: &Table) -> String {
+    format!(
+        "COPY {} (rowid, body) FROM STDIN (FORMAT binary)",
+        quote(&table_name(t))
+    )
+}
+
 /// The text stored for a record: PostgreSQL text cannot hold U+0000, kept as U+FFFD (a term
 /// with U+0000 never reaches the index, see [`term`]; one with U+FFFD gets extra candidates).
 pub fn stored_text(d: Dialect, text: String) -> String {

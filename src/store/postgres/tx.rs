@@ -836,6 +836,21 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn search_fill(&self, t: &Table, rows: Vec<(i64, String)>) -> Result<(), StoreError> {
+        use crate::store::search::{copy_sql, stored_text};
+        use postgres::binary_copy::BinaryCopyInWriter;
+        use postgres::types::Type;
+        let mut tx = self.tx.borrow_mut();
+        let sink = tx.copy_in(&copy_sql(t)).map_err(pg_err)?;
+        let mut writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT]);
+        for (rowid, text) in rows {
+            let text = stored_text(Dialect::Postgres, text);
+            writer.write(&[&rowid, &text]).map_err(pg_err)?;
+        }
+        writer.finish().map_err(pg_err)?;
+        Ok(())
+    }
+
     fn unused_entities(
         &self,
         entities: &Table,
