@@ -41,11 +41,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // SQLite counts every allocation under a global mutex unless told not to; nothing here
-    // reads those statistics. Must come before SQLite initializes (the first connection).
-    // SAFETY: a documented start-up option, set before any thread or connection exists.
-    unsafe {
-        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
-    }
+    // The database libraries' process-wide settings, before any thread or connection exists.
+    jsonlift::store::init();
     run(cli)
 }

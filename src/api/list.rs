@@ -747,13 +747,10 @@ m = { type = "object", flatten = true, fields = { n = "text" } }
         let st = store(dir.path());
         let schema = st.schema();
         let routes = vec!["posts".to_string(), "comments".to_string()];
-        rusqlite::Connection::open(dir.path().join("t.db"))
-            .unwrap()
-            .execute_batch(
-                "PRAGMA ignore_check_constraints = ON;
-                 UPDATE posts SET _meta = 'not json' WHERE id = 7;",
-            )
-            .unwrap();
+        crate::store::testing::TestDb::open(&dir.path().join("t.db")).run(
+            "PRAGMA ignore_check_constraints = ON;
+             UPDATE posts SET _meta = 'not json' WHERE id = 7;",
+        );
         let url = UrlParts {
             protocol: "http".into(),
             host: "h".into(),

@@ -2,20 +2,20 @@
 //! keep writing. `VACUUM INTO` reads inside one read transaction (WAL readers do not block
 //! writers), so the copy is the database at one moment: exactly the commits before it started.
 //! The copy is written to a temp file, fsynced, checked (`integrity_check`), optionally
-//! compressed, renamed into place; the manifest is written last.
+//! compressed, renamed into place; the manifest is written last. The SQLite side of each step
+//! is a store operation ([`crate::store::sqlite_file`]).
 
 use std::fs;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use rusqlite::{Connection, OpenFlags};
 
 use super::manifest::{self, DbManifest, Entry, Facts};
 use super::{pause_at, sync_dir, sync_path};
 use crate::clock;
 use crate::config::Project;
-use crate::store::sqlite;
+use crate::store::sqlite_file::{self, SnapshotError, SqliteFile};
 
 #[derive(Debug, Clone, Copy)]
 pub struct TakeOptions {
@@ -64,20 +64,13 @@ pub fn take(project: &Project, opts: TakeOptions) -> anyhow::Result<Entry> {
     let stem = unique_stem(&dir, &taken_at);
     let raw = dir.join(format!(".{stem}.db.tmp-{}", std::process::id()));
     let raw_guard = TempFile(Some(raw.clone()));
-    {
-        let src = sqlite::open_read_only(&db, project.busy_timeout())
-            .with_context(|| format!("opening {}", db.display()))?;
-        src.execute("VACUUM INTO ?1", [raw.to_string_lossy()])
-            .map_err(|e| snapshot_error(e, &db, &raw))?;
-    }
+    sqlite_file::snapshot(&db, &raw, project.busy_timeout())
+        .map_err(|e| snapshot_error(e, &db, &raw))?;
     sync_path(&raw).map_err(|e| io_error(e, "sync", &raw))?;
     let db_size = fs::metadata(&raw)
         .map_err(|e| io_error(e, "read", &raw))?
         .len();
-    let facts = {
-        let conn = open_immutable(&raw)?;
-        manifest::facts(&conn)?
-    };
+    let facts = manifest::facts(&open_immutable(&raw)?)?;
     if facts.integrity != "ok" {
         bail!(
             "the snapshot of {} fails integrity_check ({}); the live database may be damaged: run `sqlite3 {} 'PRAGMA integrity_check'`",
@@ -169,18 +162,18 @@ pub(super) fn remove_stale_temps(dir: &Path) {
     }
 }
 
-fn snapshot_error(e: rusqlite::Error, db: &Path, out: &Path) -> anyhow::Error {
-    use rusqlite::ErrorCode::*;
-    match e.sqlite_error_code() {
-        Some(DiskFull | SystemIoFailure | CannotOpen) => anyhow::anyhow!(
+fn snapshot_error(e: SnapshotError, db: &Path, out: &Path) -> anyhow::Error {
+    match e {
+        SnapshotError::Open(e) => e,
+        SnapshotError::CannotWrite(e) => anyhow::anyhow!(
             "cannot write the backup {}: {e} (disk full or not writable? free space or set backup_dir in jsonlift.toml); the database was not changed",
             out.display()
         ),
-        Some(DatabaseBusy | DatabaseLocked) => anyhow::anyhow!(
+        SnapshotError::Busy(_) => anyhow::anyhow!(
             "the database {} stayed locked (busy_timeout_ms); try again, or raise busy_timeout_ms",
             db.display()
         ),
-        _ => anyhow::Error::new(e).context(format!("backing up {}", db.display())),
+        e => anyhow::Error::new(e).context(format!("backing up {}", db.display())),
     }
 }
 
@@ -198,25 +191,8 @@ fn compress(src: &Path, dst: &Path) -> io::Result<()> {
 
 /// Opens a database file that nothing else writes (a backup, a file being prepared) without
 /// creating -wal/-shm beside it.
-pub fn open_immutable(path: &Path) -> anyhow::Result<Connection> {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut uri = String::from("file:");
-    for c in abs.to_string_lossy().chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?immutable=1");
-    let conn = Connection::open_with_flags(
-        &uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .with_context(|| format!("opening {}", path.display()))?;
-    crate::store::sqlite::configure(&conn)?;
-    Ok(conn)
+pub fn open_immutable(path: &Path) -> anyhow::Result<SqliteFile> {
+    SqliteFile::open_immutable(path)
 }
 
 /// Checks a backup: its checksum, then (from a plain copy of the database: `out`, or a temp

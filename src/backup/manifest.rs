@@ -14,14 +14,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Project;
 use crate::schema::Schema;
 use crate::schema::fingerprint;
-use crate::store::bookkeeping;
+use crate::store::sqlite_file::SqliteFile;
 
 /// What a database backup holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +39,7 @@ pub struct DbManifest {
     pub db_size: u64,
     /// `PRAGMA integrity_check` of the snapshot: `ok`.
     pub integrity: String,
-    /// Which schema the data is in (see [`db_schema_hash`]); a restore refuses another.
+    /// Which schema the data is in (see [`project_schema_hash`]); a restore refuses another.
     pub schema_hash: String,
     /// The last audit entry the snapshot holds (0 and none when the log is empty).
     pub audit_id: i64,
@@ -197,51 +196,23 @@ pub struct Facts {
 }
 
 /// Integrity, schema, audit position and row counts of an open database.
-pub fn facts(conn: &Connection) -> anyhow::Result<Facts> {
-    let mut problems = Vec::new();
-    {
-        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            problems.push(r.get::<_, String>(0)?);
-        }
-    }
-    let mut counts = BTreeMap::new();
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for n in names {
-        let c: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM {}", crate::schema::ddl::quote(&n)),
-            [],
-            |r| r.get(0),
-        )?;
-        counts.insert(n, c as u64);
-    }
-    let (audit_id, audit_at) = audit_position(conn)?;
+pub fn facts(db: &SqliteFile) -> anyhow::Result<Facts> {
+    let problems = db.integrity_problems()?;
+    let counts = db.table_counts()?;
+    let (audit_id, audit_at) = db.audit_position()?;
     Ok(Facts {
         integrity: problems.join("; "),
-        schema_hash: db_schema_hash(conn)?,
+        schema_hash: hash_pairs(db.schema_hashes()?),
         audit_id,
         audit_at,
         counts,
     })
 }
 
-/// The last audit entry: its id and time (0 and none when there is none).
-pub fn audit_position(conn: &Connection) -> anyhow::Result<(i64, Option<String>)> {
-    Ok(bookkeeping::audit_position(conn)?)
-}
-
 /// Which schema a database's data is in: the per-source schema fingerprints its migrations
-/// recorded. Two databases of the same project (same jsonlift.toml) agree; another project's
-/// does not.
-pub fn db_schema_hash(conn: &Connection) -> anyhow::Result<String> {
-    Ok(hash_pairs(bookkeeping::schema_hashes(conn)?))
-}
-
-/// The same fingerprint computed from the project file: what a database migrated with it has.
+/// recorded ([`SqliteFile::schema_hashes`]), hashed. Two databases of the same project (same
+/// jsonlift.toml) agree; another project's does not. This is the same fingerprint computed
+/// from the project file: what a database migrated with it has.
 pub fn project_schema_hash(schema: &Schema) -> String {
     hash_pairs(
         schema

@@ -1,12 +1,13 @@
 //! Point-in-time recovery: the latest backup at or before the moment, then the audit log
 //! replayed on top of it (entries after the backup's position, up to the moment, in id order).
 //! Every write jsonlift makes records the whole new record in `_jsonlift_audit`, so replaying
-//! them gives the exact state at that moment, audit rows included.
+//! them gives the exact state at that moment, audit rows included. The entries are applied
+//! through the store seam ([`Tx`]); the SQLite files they are read from and written to are
+//! [`SqliteFile`]s.
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use rusqlite::Connection;
 
 use super::manifest::{DbManifest, Entry};
 use crate::audit::{Entry as AuditEntry, Log};
@@ -14,9 +15,7 @@ use crate::clock;
 use crate::schema::Schema;
 use crate::store::Records;
 use crate::store::Tx;
-use crate::store::bookkeeping;
-use crate::store::sqlite;
-use crate::store::sqlite::SqliteTx;
+use crate::store::sqlite_file::SqliteFile;
 
 /// A restore that went back in time: the history between `state_at` and `done_at` is no longer
 /// in the live database's audit log (it is in the database kept `aside`).
@@ -164,32 +163,29 @@ pub fn choose(entries: &[Entry], restores: &[PastRestore], time: &str) -> anyhow
 /// Appends `e` (a restore's own entry, [`super::restore::restore_entry`]) to the audit log of
 /// `target`, the restored database before it goes live. A backup from before the audit log
 /// existed has none to append to.
-pub fn log_database_entry(target: &Connection, e: &crate::audit::NewEntry) -> anyhow::Result<()> {
-    if !bookkeeping::has_audit(target)? {
+pub fn log_database_entry(target: &SqliteFile, e: &crate::audit::NewEntry) -> anyhow::Result<()> {
+    if !target.has_audit()? {
         return Ok(());
     }
-    target.execute_batch("BEGIN IMMEDIATE")?;
-    SqliteTx(target).audit_append(e)?;
-    target.execute_batch("COMMIT")?;
-    Ok(())
+    target.write(|tx| Ok(tx.audit_append(e)?))
 }
 
 /// Replays onto `target` (the restored backup, not yet live) the entries of the live database's
 /// audit log after `from`'s position up to `until`. Returns how many were applied.
 pub fn replay(
-    live: &Connection,
-    target: &Connection,
+    live: &SqliteFile,
+    target: &SqliteFile,
     schema: &Schema,
     from: &Entry,
     until: i64,
 ) -> anyhow::Result<u64> {
     let m: &DbManifest = &from.manifest;
-    if !bookkeeping::has_audit(live)? {
+    if !live.has_audit()? {
         bail!("the live database has no audit log to replay; restore a backup without --at");
     }
     // The live log must be the continuation of the backup's: same entry at its position.
     if m.audit_id > 0 {
-        let at = bookkeeping::audit_time(live, m.audit_id)?;
+        let at = live.audit_time(m.audit_id)?;
         if at != m.audit_at {
             bail!(
                 "the audit log of the live database does not continue from backup {} (entry {} differs: the database was restored or replaced since); restore --at a moment after the newest restore, or restore that backup as it is",
@@ -201,8 +197,8 @@ pub fn replay(
     let until_text = clock::from_micros(until);
     let mut expected = m.audit_id + 1;
     let mut applied = 0u64;
-    target.execute_batch("BEGIN IMMEDIATE")?;
-    bookkeeping::audit_after(live, m.audit_id, &mut |e| {
+    target.write(|tx| {
+        live.audit_after(m.audit_id, &mut |e| {
         if e.id != expected {
             bail!(
                 "the audit log has a gap: entries {expected} to {} are missing (deleted by hand?), so the state after {} cannot be rebuilt; restore a backup taken after the gap",
@@ -223,14 +219,14 @@ pub fn replay(
                 from.name()
             );
         }
-        apply(&SqliteTx(target), schema, &e)
+        apply(tx, schema, &e)
             .with_context(|| format!("replaying audit entry {} ({} {})", e.id, e.action, e.at))?;
         // What was replayed is the record changes; entries about backups and restores are
         // re-entered too, but changed nothing.
         applied += u64::from(e.collection != crate::audit::DATABASE);
         Ok(true)
+        })
     })?;
-    target.execute_batch("COMMIT")?;
     Ok(applied)
 }
 
@@ -327,64 +323,12 @@ pub fn apply(tx: &dyn Tx, schema: &Schema, e: &AuditEntry) -> anyhow::Result<()>
 }
 
 /// Opens the live database to read its audit log, if there is one.
-pub fn open_live(db: &Path, busy: std::time::Duration) -> anyhow::Result<Connection> {
+pub fn open_live(db: &Path, busy: std::time::Duration) -> anyhow::Result<SqliteFile> {
     if !db.exists() {
         bail!(
             "--at needs the live database's audit log, and there is no database at {}; restore a backup without --at",
             db.display()
         );
     }
-    // A restore killed while the live database left WAL mode leaves a hot journal, which a
-    // read-only connection cannot roll back ("attempt to write a readonly database"): a
-    // read-write connection's first read does (giving back the database as it was).
-    let journal = std::path::PathBuf::from(format!("{}-journal", db.display()));
-    if journal.exists() {
-        let conn = crate::store::sqlite::open_plain(db)
-            .with_context(|| format!("opening {}", db.display()))?;
-        conn.busy_timeout(busy)?;
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-            .with_context(|| format!("recovering {} from its journal", db.display()))?;
-    }
-    sqlite::open_read_only(db, busy).with_context(|| format!("opening {}", db.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// Found by the restore crash harness (tests/cli/crash_backup.rs): `restore --at` killed
-    /// while the live database left WAL mode left a hot journal, and every later `restore --at`
-    /// failed with "attempt to write a readonly database".
-    #[test]
-    fn the_live_audit_log_is_read_after_a_hot_journal_is_rolled_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, crashed) = (dir.path().join("a.db"), dir.path().join("b.db"));
-        let conn = Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "PRAGMA journal_mode=DELETE; PRAGMA cache_size=1; CREATE TABLE t(x);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 500)
-             INSERT INTO t SELECT zeroblob(1000) FROM n;",
-        )
-        .unwrap();
-        // Mid-transaction, with the cache spilled into the file: the files a kill would leave.
-        conn.execute_batch("BEGIN; UPDATE t SET x = zeroblob(900);")
-            .unwrap();
-        std::fs::copy(&db, &crashed).unwrap();
-        std::fs::copy(
-            format!("{}-journal", db.display()),
-            format!("{}-journal", crashed.display()),
-        )
-        .unwrap();
-        let read = |c: &Connection| {
-            c.query_row("SELECT count(*), sum(length(x)) FROM t", [], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })
-        };
-        let plain = sqlite::open_read_only(&crashed, Duration::from_secs(1)).unwrap();
-        assert!(read(&plain).is_err(), "the copy should hold a hot journal");
-        drop(plain);
-        let live = open_live(&crashed, Duration::from_secs(1)).unwrap();
-        assert_eq!(read(&live).unwrap(), (500, 500_000));
-    }
+    SqliteFile::open_live(db, busy)
 }

@@ -19,6 +19,7 @@ use super::{lock, pause_at, pitr, sync_dir, sync_path};
 use crate::clock;
 use crate::config::Project;
 use crate::schema::Schema;
+use crate::store::sqlite_file::SqliteFile;
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
@@ -179,10 +180,7 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
     }
     let mut replayed = 0;
     {
-        let target = crate::store::sqlite::open_plain(&tmp)
-            .with_context(|| format!("opening {}", tmp.display()))?;
-        target.pragma_update(None, "journal_mode", "DELETE")?;
-        target.pragma_update(None, "foreign_keys", "ON")?;
+        let target = SqliteFile::open_restored(&tmp)?;
         if let Some((until, history)) = &at {
             // The history undone by a later restore is read from the database it kept aside.
             let source = match history {
@@ -194,11 +192,8 @@ pub fn restore(project: &Project, opts: &RestoreOptions) -> anyhow::Result<Resto
         }
         // Part of the new database from the moment it is in place.
         pitr::log_database_entry(&target, &restore_entry(opts, entry, replayed))?;
-        // The new database starts in WAL like every jsonlift database; closing the only
-        // connection folds and removes its -wal.
-        let mode: String = target.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        debug_assert_eq!(mode, "wal");
-        target.close().map_err(|(_, e)| e)?;
+        // The new database starts in WAL like every jsonlift database.
+        target.finish_restored()?;
     }
     sync_path(&tmp).map_err(|e| io_error(e, "sync", &tmp))?;
     if until.is_some() {

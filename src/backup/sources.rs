@@ -684,7 +684,7 @@ fn copy_database_entry(src: &Path, dst: &Path, snap: &Path) -> Result<ManifestEn
     let mtime = before
         .modified()
         .map_err(|e| BackupError::io("read", src, e))?;
-    crate::source::sqlite::copy_database(src, dst)
+    crate::store::legacy::copy_database(src, dst)
         .map_err(|e| BackupError::io("copy", src, io::Error::other(e)))?;
     sync_file(dst)?;
     let (size, sha256) = hash_file(dst).map_err(|e| BackupError::io("read", dst, e))?;

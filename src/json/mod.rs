@@ -12,5 +12,7 @@ pub use parse::{ParseError, line_col, locate, parse, parse_nested};
 pub mod write;
 pub use write::{Style, detect_style, to_compact_string, write_value};
 
+pub mod js;
+
 pub mod scan;
 pub use scan::{Pos, ScanError, Scanner, ValuePos};

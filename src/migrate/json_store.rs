@@ -6,6 +6,7 @@
 //! the changed sources back in their shape and formatting: temp file, fsync, rename. A lock
 //! file beside the project file serializes writers across processes (shared for readers).
 //! The audit log goes to `.jsonlift/audit.jsonl` beside the project file, one entry per line.
+//! The in-memory database is a [`MemoryDb`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
@@ -17,7 +18,6 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use anyhow::{Context, anyhow, bail};
-use rusqlite::Connection;
 
 use super::export::write_from_db;
 use super::load::load_source;
@@ -29,7 +29,7 @@ use crate::schema::ddl::{internal_tables, schema_sql};
 use crate::schema::shred::Ids;
 use crate::source::Layout;
 use crate::store::Dialect;
-use crate::store::sqlite::SqliteTx;
+use crate::store::memory::MemoryDb;
 use crate::store::{Store, StoreError, Tx};
 
 /// What identifies a version of a source without reading it: its modification time and size
@@ -64,7 +64,7 @@ struct Loaded {
     stamp: Stamp,
     /// The write generation of the lock file when loaded (see [`FileLock::generation`]).
     generation: u64,
-    conn: Connection,
+    db: MemoryDb,
     layouts: HashMap<usize, Layout>,
 }
 
@@ -223,45 +223,41 @@ impl JsonStore {
     ) -> Result<(Option<Loaded>, Vec<crate::error::Problem>), StoreError> {
         let stamp = self.stamp();
         let generation = lock.generation().map_err(anyhow::Error::from)?;
-        let conn = crate::store::sqlite::open_in_memory()?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        for sql in schema_sql(&self.schema, Dialect::Sqlite)
-            .into_iter()
-            .chain(internal_tables(Dialect::Sqlite))
-        {
-            conn.execute_batch(&sql)?;
-        }
-        conn.execute_batch("BEGIN")?;
-        conn.pragma_update(None, "defer_foreign_keys", "ON")?;
+        let db = MemoryDb::create(
+            schema_sql(&self.schema, Dialect::Sqlite)
+                .into_iter()
+                .chain(internal_tables(Dialect::Sqlite)),
+        )?;
         let mut ids = Ids::new(self.schema.tables.len());
         let mut report = Report::new("serve", PathBuf::new());
         let mut layouts = HashMap::new();
-        for (si, spec) in specs.iter().enumerate() {
-            if let Some(l) = load_source(
-                &conn,
-                &self.schema,
-                si,
-                spec,
-                None,
-                &mut ids,
-                &mut report,
-                &Progress::auto(true),
-                false,
-                None,
-            )? {
-                layouts.insert(si, l.layout);
+        let loaded = db.load(|conn| {
+            for (si, spec) in specs.iter().enumerate() {
+                if let Some(l) = load_source(
+                    conn,
+                    &self.schema,
+                    si,
+                    spec,
+                    None,
+                    &mut ids,
+                    &mut report,
+                    &Progress::auto(true),
+                    false,
+                    None,
+                )? {
+                    layouts.insert(si, l.layout);
+                }
             }
-        }
-        if !report.ok {
-            let _ = conn.execute_batch("ROLLBACK");
+            Ok(report.ok)
+        })?;
+        if !loaded {
             return Ok((None, report.problems));
         }
-        conn.execute_batch("COMMIT")?;
         Ok((
             Some(Loaded {
                 stamp,
                 generation,
-                conn,
+                db,
                 layouts,
             }),
             Vec::new(),
@@ -301,22 +297,15 @@ impl JsonStore {
             .get(&si)
             .cloned()
             .unwrap_or_else(super::export::default_layout);
-        let result = write_from_db(
-            &SqliteTx(&loaded.conn),
-            &self.schema,
-            si,
-            &layout,
-            &tmp,
-            None,
-        )
-        .and_then(|_| {
-            File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &spec.path)?;
-            if let Some(dir) = spec.path.parent() {
-                let _ = File::open(dir).and_then(|d| d.sync_all());
-            }
-            Ok(())
-        });
+        let result = write_from_db(&loaded.db.tx(), &self.schema, si, &layout, &tmp, None)
+            .and_then(|_| {
+                File::open(&tmp)?.sync_all()?;
+                std::fs::rename(&tmp, &spec.path)?;
+                if let Some(dir) = spec.path.parent() {
+                    let _ = File::open(dir).and_then(|d| d.sync_all());
+                }
+                Ok(())
+            });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -385,7 +374,7 @@ impl Store for JsonStore {
 
     fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
-        self.with_loaded(&lock, |l| f(&SqliteTx(&l.conn)))
+        self.with_loaded(&lock, |l| f(&l.db.tx()))
     }
 
     fn write(
@@ -394,13 +383,13 @@ impl Store for JsonStore {
     ) -> Result<(), StoreError> {
         let lock = FileLock::take(&self.lock_path, true).map_err(anyhow::Error::from)?;
         self.with_loaded(&lock, |l| {
-            let before = SqliteTx(&l.conn).audit_last_id()?;
-            l.conn.execute_batch("BEGIN IMMEDIATE")?;
-            // Counted before the files change: a crash in between makes others reload, at worst
-            // for nothing.
-            l.generation = lock.bump().map_err(anyhow::Error::from)?;
-            let tx = SqliteTx(&l.conn);
-            let done = f(&tx).and_then(|_| {
+            let before = l.db.tx().audit_last_id()?;
+            let shared: &Loaded = l;
+            let done = shared.db.write(|tx| {
+                // Counted before the files change: a crash in between makes others reload, at
+                // worst for nothing.
+                let generation = lock.bump().map_err(anyhow::Error::from)?;
+                f(tx)?;
                 let entries = tx.audit_query(&Filter {
                     after_id: Some(before),
                     ..Filter::default()
@@ -421,23 +410,22 @@ impl Store for JsonStore {
                     .into_iter()
                     .partition(|&si| crate::source::is_folder(&self.schema.sources[si]));
                 if !folders.is_empty() {
-                    let mut guard = Layouts(&l.layouts);
-                    crate::store::files::write_back(&tx, &self.schema, &entries, &mut guard)?;
+                    let mut guard = Layouts(&shared.layouts);
+                    crate::store::files::write_back(tx, &self.schema, &entries, &mut guard)?;
                 }
                 for si in files {
-                    self.put_back(l, si)?;
+                    self.put_back(shared, si)?;
                 }
                 self.append_audit(&entries)?;
-                Ok(())
+                Ok(generation)
             });
             match done {
-                Ok(()) => {
-                    l.conn.execute_batch("COMMIT")?;
+                Ok(generation) => {
+                    l.generation = generation;
                     l.stamp = self.stamp();
                     Ok(())
                 }
                 Err(e) => {
-                    let _ = l.conn.execute_batch("ROLLBACK");
                     // A source may have been written before a later one failed: reload from disk.
                     l.stamp = Vec::new();
                     Err(e)

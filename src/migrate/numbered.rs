@@ -8,15 +8,18 @@
 //! A file written by `jsonlift plan --write` starts with [`PLAN_MARK`]: it stands for the plan
 //! from jsonlift.toml, which is applied at its place in the order; its statements are what the
 //! plan was when written, and must still be (the review is of what runs).
+//!
+//! On SQLite the statements run one by one on the migration's database ([`MigrationDb`]), so
+//! that a failing one is named by its line.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::schema::fingerprint::hex;
-use crate::store::bookkeeping::{self, AppliedMigration};
+use crate::store::bookkeeping::AppliedMigration;
+use crate::store::sqlite_migration::{MigrationDb, is_complete_statement};
 
 /// The first line of a file written by `jsonlift plan --write`.
 pub const PLAN_MARK: &str = "-- jsonlift:plan";
@@ -146,9 +149,9 @@ pub fn status(dir: &Path, applied: Vec<AppliedMigration>) -> anyhow::Result<Stat
     Ok(Status { applied, pending })
 }
 
-/// The status of the project's migrations folder against the database on `conn`.
-pub fn status_of(conn: &Connection, dir: &Path) -> anyhow::Result<Status> {
-    status(dir, bookkeeping::applied_migrations(conn)?)
+/// The status of the project's migrations folder against the database `db`.
+pub fn status_of(db: &impl MigrationDb, dir: &Path) -> anyhow::Result<Status> {
+    status(dir, db.applied_migrations()?)
 }
 
 /// The statements of a SQL file, each with the line it starts on.
@@ -157,7 +160,7 @@ pub fn statements(text: &str) -> Vec<(usize, String)> {
     let mut start = 0;
     for (i, _) in text.match_indices(';') {
         let candidate = &text[start..=i];
-        if complete(candidate) {
+        if is_complete_statement(candidate) {
             out.push((first_line(text, start), candidate.trim().to_string()));
             start = i + 1;
         }
@@ -185,27 +188,17 @@ fn first_line(text: &str, start: usize) -> usize {
     text[..at].matches('\n').count() + 1
 }
 
-/// SQLite's own test of whether a text ends a statement (a `;` outside strings, comments and
-/// trigger bodies).
-fn complete(sql: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(sql) else {
-        return false;
-    };
-    // SAFETY: a NUL-terminated string that lives across the call.
-    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
-}
-
 fn only_comments(sql: &str) -> bool {
     sql.lines()
         .map(str::trim)
         .all(|l| l.is_empty() || l.starts_with("--"))
 }
 
-/// Runs one file's statements on `conn` (inside the caller's transaction) and records it. A
+/// Runs one file's statements on `db` (inside the caller's transaction) and records it. A
 /// statement that fails is named by file and line.
-pub fn apply(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
-    run_statements(f, |sql| conn.execute_batch(sql).map_err(|e| e.to_string()))?;
-    record(conn, f, at)
+pub fn apply(db: &impl MigrationDb, f: &SqlFile, at: &str) -> anyhow::Result<()> {
+    run_statements(f, |sql| db.run_statement(sql))?;
+    record(db, f, at)
 }
 
 /// Runs one file's statements, each with `exec` (on either database); a statement that fails
@@ -263,9 +256,8 @@ pub fn applied(f: &SqlFile, at: &str) -> AppliedMigration {
 }
 
 /// Records that `f` was applied.
-pub fn record(conn: &Connection, f: &SqlFile, at: &str) -> anyhow::Result<()> {
-    bookkeeping::record_migration(conn, &applied(f, at))?;
-    Ok(())
+pub fn record(db: &impl MigrationDb, f: &SqlFile, at: &str) -> anyhow::Result<()> {
+    db.record_migration(&applied(f, at))
 }
 
 /// The text `plan --write` writes: the mark, the summary as comments, the statements.

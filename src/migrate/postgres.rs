@@ -30,8 +30,7 @@ use crate::store::Tx;
 use crate::store::backend::{Evolution, LedgerRow};
 use crate::store::postgres::connect::PgUrl;
 use crate::store::postgres::db::{
-    PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, run_located,
-    run_script, sync_id_sequence,
+    PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, sync_id_sequence,
 };
 use crate::store::postgres::fill::{fill_postgres, finish_load, load_rows, matching_tables};
 use crate::store::postgres::tx::{PgTx, Statements};
@@ -161,8 +160,8 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     // Into a fresh schema, the rows go into PostgreSQL as the scratch database takes them;
     // what was sent is compared with what PostgreSQL holds below.
     let (mut report, sent) = if existing.is_empty() && !opts.dry_run {
-        tx.batch_execute(&drop_sql(&schema).join(";\n"))?;
-        let (report, sent) = load_rows(&mut tx, &schema, |sink| {
+        statements.ddl(&mut tx, &drop_sql(&schema).join(";\n"))?;
+        let (report, sent) = load_rows(&mut tx, statements, &schema, |sink| {
             migrate_with(&local, &local_opts, Some(sink))
         })
         .map_err(written)?;
@@ -231,7 +230,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             None => {
                 // The tables as they were made go (a dropped collection's, a nested field's
                 // child table), then the scratch database replaces jsonlift's tables.
-                tx.batch_execute(&drop_sql(as_made).join(";\n"))?;
+                statements.ddl(&mut tx, &drop_sql(as_made).join(";\n"))?;
                 let bar = opts.progress.rows(&format!("write {name}"), 0);
                 source.read(|src| {
                     fill_postgres(
@@ -249,7 +248,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         }
         .map_err(written)?;
         for sql in &dependents {
-            run_script(&mut tx, sql).map_err(|e| {
+            statements.script(&mut tx, sql).map_err(|(e, _)| {
                 anyhow::anyhow!(
                     "{sql}: {e}\nthe app's own table or view no longer fits jsonlift's new tables; change it in a numbered SQL migration first; nothing was committed"
                 )
@@ -368,7 +367,7 @@ fn apply_file(
     at: &str,
 ) -> anyhow::Result<()> {
     // Whole, as PostgreSQL splits it: a function body's `;` is not the end of a statement.
-    numbered::run_whole(f, |sql| run_located(tx, sql))?;
+    numbered::run_whole(f, |sql| statements.script(tx, sql))?;
     PgTx::new(tx, statements).evolution_write(&Evolution {
         schema: None,
         migrations: vec![numbered::applied(f, at)],

@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
-
 use super::Schema;
 use super::ddl::schema_sql;
 use super::rebuild::rebuild;
@@ -12,7 +10,9 @@ use super::shred::{Cell, Ids, shred};
 use crate::config::Project;
 use crate::json::{Value, parse, to_compact_string};
 use crate::store::Dialect;
-use crate::store::sqlite::{cell_from, fetch_children, select_all_sql};
+use crate::store::Tx;
+use crate::store::sqlite::select_all_sql;
+use crate::store::testing::TestDb;
 
 fn schema(toml: &str) -> Schema {
     let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), toml).unwrap();
@@ -24,43 +24,31 @@ fn v(s: &str) -> Value {
 }
 
 /// An in-memory database holding the records of collection 0.
-fn load(s: &Schema, records: &[(Option<&str>, &str)]) -> Connection {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+fn load(s: &Schema, records: &[(Option<&str>, &str)]) -> TestDb {
+    let db = TestDb::in_memory();
     for sql in schema_sql(s, Dialect::Sqlite) {
-        conn.execute_batch(&sql).unwrap();
+        db.run(&sql);
     }
     let mut ids = Ids::new(s.tables.len());
     let values: Vec<Value> = records.iter().map(|(_, r)| v(r)).collect();
     for ((key, _), value) in records.iter().zip(&values) {
         let rows = shred(s, 0, *key, value, &mut ids).unwrap_or_else(|e| panic!("{e:?}"));
         for row in rows {
-            conn.execute(
-                &s.tables[row.table].sql.insert,
-                rusqlite::params_from_iter(row.cells.iter()),
-            )
-            .unwrap();
+            db.tx()
+                .insert(&s.tables[row.table], &row.cells)
+                .unwrap()
+                .unwrap();
         }
     }
-    conn
+    db
 }
 
 /// Loads the records of collection 0, then rebuilds them all.
 fn round_trip(s: &Schema, records: &[(Option<&str>, &str)]) -> Vec<(Option<String>, Value)> {
-    let conn = load(s, records);
+    let db = load(s, records);
     let ti = s.collections[0].table;
-    let t = &s.tables[ti];
-    let mut stmt = conn.prepare(&select_all_sql(t)).unwrap();
-    let rows: Vec<Vec<Cell<'static>>> = stmt
-        .query_map([], |r| {
-            (0..t.columns.len())
-                .map(|i| r.get_ref(i).map(cell_from))
-                .collect()
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut fetch = |t: usize, p: &Cell<'static>| fetch_children(&conn, s, t, p);
+    let rows = db.rows(&select_all_sql(&s.tables[ti]));
+    let mut fetch = |t: usize, p: &Cell<'static>| db.children(s, t, p);
     rows.iter()
         .map(|cells| rebuild(s, ti, cells, &mut fetch).unwrap())
         .collect()
@@ -377,37 +365,27 @@ name = "text"
     )
     .unwrap();
     let s = Schema::build(&p).unwrap();
-    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let db = TestDb::in_memory();
     for sql in schema_sql(&s, Dialect::Sqlite) {
-        conn.execute_batch(&sql).unwrap();
+        db.run(&sql);
     }
-    conn.execute_batch(
+    db.run(
         "INSERT INTO c (_doc_id, id) VALUES (7, 'a');
          INSERT INTO c (id) VALUES ('b');
          INSERT INTO items (c_id, name) VALUES ('a', 'x'), ('a', 'y'), ('b', 'z');
          UPDATE items SET i = NULL WHERE name = 'x';",
-    )
-    .unwrap();
-    let ids: Vec<(String, i64)> = conn
-        .prepare("SELECT id, _doc_id FROM c ORDER BY rowid")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(ids, [("a".to_string(), 7), ("b".to_string(), 8)]);
-    let items: Vec<(String, String, i64)> = conn
-        .prepare("SELECT c_id, name, i FROM items ORDER BY c_id, i")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    );
+    let text = |t: &str| Cell::Text(t.to_string().into());
+    let ids = db.rows("SELECT id, _doc_id FROM c ORDER BY rowid");
+    assert_eq!(
+        ids,
+        [vec![text("a"), Cell::Int(7)], vec![text("b"), Cell::Int(8)]]
+    );
+    let items = db.rows("SELECT c_id, name, i FROM items ORDER BY c_id, i");
     // x was first (0), then set to NULL: it moves to the end, after y (1).
-    let want = [("a", "y", 1), ("a", "x", 2), ("b", "z", 0)];
-    let want: Vec<(String, String, i64)> = want
+    let want: Vec<Vec<Cell>> = [("a", "y", 1), ("a", "x", 2), ("b", "z", 0)]
         .iter()
-        .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+        .map(|(a, b, c)| vec![text(a), text(b), Cell::Int(*c)])
         .collect();
     assert_eq!(items, want);
 }
@@ -469,9 +447,8 @@ id = "integer"
 name = "text"
 "#;
 
-fn count(conn: &Connection, table: &str) -> i64 {
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
+fn count(db: &TestDb, table: &str) -> Cell<'static> {
+    db.rows(&format!("SELECT count(*) FROM {table}"))[0][0].clone()
 }
 
 #[test]
@@ -504,18 +481,22 @@ fn shared_entities_are_stored_once_and_joined() {
     ];
     assert_round_trip(&s, &records);
     // The same load, looking at the tables.
-    let conn = load(&s, &records);
-    assert_eq!(count(&conn, "people"), 3, "one row per distinct id");
-    assert_eq!(count(&conn, "movie_cast"), 6, "one row per occurrence");
-    let who: String = conn
-        .query_row(
-            "SELECT group_concat(p.name, ',') FROM movie_cast c JOIN people p ON p.id = c.person_id \
-             WHERE c.movie_id = 'm1' ORDER BY c.cast_index",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(who, "Ada,Bo");
+    let db = load(&s, &records);
+    assert_eq!(
+        count(&db, "people"),
+        Cell::Int(3),
+        "one row per distinct id"
+    );
+    assert_eq!(
+        count(&db, "movie_cast"),
+        Cell::Int(6),
+        "one row per occurrence"
+    );
+    let who = db.rows(
+        "SELECT group_concat(p.name, ',') FROM movie_cast c JOIN people p ON p.id = c.person_id \
+         WHERE c.movie_id = 'm1' ORDER BY c.cast_index",
+    );
+    assert_eq!(who, [vec![Cell::Text("Ada,Bo".into())]]);
     let ddl = schema_sql(&s, Dialect::Sqlite).join("\n");
     assert!(
         ddl.contains(r#"FOREIGN KEY ("person_id") REFERENCES "people"("id")"#),

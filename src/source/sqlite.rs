@@ -4,8 +4,8 @@
 //! `array`, `object` or `json`) are parsed, so their nested arrays become child tables exactly as
 //! they do from JSON files.
 //!
-//! The legacy file is only ever opened read-only (`SQLITE_OPEN_READ_ONLY`, `query_only`), inside
-//! one read transaction so that every table is read from the same snapshot. `export` writes a
+//! The legacy file is only ever opened read-only ([`Legacy`], whose SQL is in `store::legacy`),
+//! inside one read transaction so that every table is read from the same snapshot. `export` writes a
 //! fresh SQLite file back: each table with its original `CREATE TABLE` and indexes, row for row in
 //! the order read, each cell with its original storage class, and each JSON text exactly as it
 //! was. What it takes to write a cell back exactly is recorded at migration time in the source's
@@ -19,8 +19,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OpenFlags, params_from_iter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -28,15 +26,13 @@ use super::{Feed, Layout, Origin, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
 use crate::json::write::to_string_styled;
 use crate::json::{JsonPath, Number, Seg, Style, Value, detect_style, line_col, locate, parse};
+use crate::store::legacy::{self, Legacy, Selection, Value as Sql};
 
 /// The first 16 bytes of every SQLite database file.
 pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// The fingerprint of a source whose tables were dropped after its migration.
 pub const DROPPED: &str = "dropped";
-
-/// Rows fetched per query while reading.
-const CHUNK: i64 = 256;
 
 /// What one collection reads from the legacy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,21 +134,6 @@ pub fn is_database(path: &Path) -> bool {
         && &head == MAGIC
 }
 
-/// Opens a legacy database for reading only: nothing jsonlift does through this connection can
-/// change the file.
-pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.pragma_update(None, "query_only", true)?;
-    Ok(conn)
-}
-
-pub fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 fn members_of(spec: &SourceSpec) -> Vec<&SqliteMember> {
     spec.members
         .iter()
@@ -164,99 +145,30 @@ fn members_of(spec: &SourceSpec) -> Vec<&SqliteMember> {
         .collect()
 }
 
-/// How one member's rows are fetched.
+/// How one member's rows are fetched and read.
 struct Plan {
-    /// `SELECT` of a chunk: `?1` the last rowid (rowid tables) or the offset.
-    sql: String,
-    rowid: bool,
-    columns: Vec<String>,
-    /// Per column: is it JSON, is it BLOB.
+    sel: Selection,
+    /// Per column: is it JSON.
     json: Vec<bool>,
-    blob: Vec<bool>,
     styles: Vec<Option<Style>>,
 }
 
-fn plan(conn: &Connection, m: &SqliteMember) -> rusqlite::Result<Plan> {
-    let from = match (&m.table, &m.query) {
-        (Some(t), _) => quote(t),
-        (None, Some(q)) => format!("({})", q.trim().trim_end_matches(';')),
-        (None, None) => unreachable!("the schema requires source_table or query"),
-    };
-    let columns: Vec<String> = conn
-        .prepare(&format!("SELECT * FROM {from} LIMIT 0"))?
-        .column_names()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let rowid = m.table.is_some()
-        && conn
-            .prepare(&format!("SELECT rowid FROM {from} LIMIT 0"))
-            .is_ok()
-        && !columns.iter().any(|c| c.eq_ignore_ascii_case("rowid"));
-    let list = columns
+fn plan(db: &Legacy, m: &SqliteMember) -> legacy::Result<Plan> {
+    let sel = db.select(m.table.as_deref(), m.query.as_deref())?;
+    let json: Vec<bool> = sel.columns.iter().map(|c| m.json.contains(c)).collect();
+    let styles = sel
+        .columns
         .iter()
-        .map(|c| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = if rowid {
-        format!("SELECT rowid, {list} FROM {from} WHERE rowid > ?1 ORDER BY rowid LIMIT {CHUNK}")
-    } else {
-        format!("SELECT {list} FROM {from} LIMIT {CHUNK} OFFSET ?1")
-    };
-    let json: Vec<bool> = columns.iter().map(|c| m.json.contains(c)).collect();
-    // A column of BLOBs is carried as hex text; one that mixes BLOBs with other values is
-    // reported row by row when read. One scan counts both for every column.
-    let counts: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let c = quote(c);
-            format!("count(*) FILTER (WHERE typeof({c}) = 'blob'), count(*) FILTER (WHERE typeof({c}) NOT IN ('blob', 'null'))")
+        .zip(&json)
+        .map(|(c, is_json)| {
+            is_json.then(|| {
+                db.first_json_text(&sel, c)
+                    .map(|t| detect_style(t.as_bytes()))
+                    .unwrap_or_else(crate::json::write::compact_style)
+            })
         })
         .collect();
-    let blob: Vec<bool> = if columns.is_empty() {
-        Vec::new()
-    } else {
-        conn.query_row(
-            &format!("SELECT {} FROM {from}", counts.join(", ")),
-            [],
-            |r| {
-                (0..columns.len())
-                    .map(|i| Ok(r.get::<_, i64>(2 * i)? > 0 && r.get::<_, i64>(2 * i + 1)? == 0))
-                    .collect()
-            },
-        )?
-    };
-    let mut styles = Vec::new();
-    for (c, is_json) in columns.iter().zip(&json) {
-        let style = if *is_json {
-            let first: Option<String> = conn
-                .query_row(
-                    &format!(
-                        "SELECT x FROM (SELECT {} AS x FROM {from}) WHERE typeof(x) = 'text' AND (x LIKE '[%' OR x LIKE '{{%') LIMIT 1",
-                        quote(c)
-                    ),
-                    [],
-                    |r| r.get(0),
-                )
-                .ok();
-            Some(
-                first
-                    .map(|t| detect_style(t.as_bytes()))
-                    .unwrap_or_else(crate::json::write::compact_style),
-            )
-        } else {
-            None
-        };
-        styles.push(style);
-    }
-    Ok(Plan {
-        sql,
-        rowid,
-        columns,
-        json,
-        blob,
-        styles,
-    })
+    Ok(Plan { sel, json, styles })
 }
 
 /// The place of a record read from a row, for messages: `legacy.db: table media, rowid 3`, and
@@ -294,7 +206,7 @@ impl RowPlace {
 }
 
 struct Reader {
-    conn: Connection,
+    db: Legacy,
     file: Arc<Path>,
     display: String,
     members: Vec<SqliteMember>,
@@ -329,9 +241,9 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
             "not a SQLite database (its first bytes are not \"SQLite format 3\")",
         ));
     }
-    let conn = open_read_only(&spec.path).map_err(|e| fail("cannot open the database", &e))?;
+    let db = Legacy::open(&spec.path).map_err(|e| fail("cannot open the database", &e))?;
     // One snapshot for every table, however long the reading takes.
-    conn.execute_batch("BEGIN")
+    db.begin_snapshot()
         .map_err(|e| fail("cannot read the database", &e))?;
     let members: Vec<SqliteMember> = members_of(spec).into_iter().cloned().collect();
     let mut plans = Vec::new();
@@ -341,9 +253,9 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
             Some(t) => format!("table {t}"),
             None => format!("query of {}", m.name),
         };
-        let p = plan(&conn, m).map_err(|e| fail(&format!("cannot read {what}"), &e))?;
+        let p = plan(&db, m).map_err(|e| fail(&format!("cannot read {what}"), &e))?;
         for c in &m.json {
-            if !p.columns.contains(c) {
+            if !p.sel.columns.contains(c) {
                 return Err(Problem::new(
                     display.clone(),
                     format!(
@@ -353,19 +265,14 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
             }
         }
         let (create, indexes) = match &m.table {
-            Some(t) => table_sql(&conn, t).map_err(|e| fail(&format!("cannot read {what}"), &e))?,
+            Some(t) => db
+                .table_sql(t)
+                .map_err(|e| fail(&format!("cannot read {what}"), &e))?,
             None => (None, Vec::new()),
         };
-        let sequence = m.table.as_ref().and_then(|t| {
-            conn.query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = ?1",
-                [t],
-                |r| r.get(0),
-            )
-            .ok()
-        });
+        let sequence = m.table.as_ref().and_then(|t| db.sequence(t));
         let decls = match &m.table {
-            Some(t) => declared_types(&conn, t).unwrap_or_default(),
+            Some(t) => db.declared_types(t).unwrap_or_default(),
             None => BTreeMap::new(),
         };
         layouts.push(TableLayout {
@@ -373,6 +280,7 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
             create,
             indexes,
             columns: p
+                .sel
                 .columns
                 .iter()
                 .enumerate()
@@ -380,7 +288,7 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
                     name: c.clone(),
                     decl: decls.get(c).cloned().unwrap_or_default(),
                     json: p.json[i],
-                    blob: p.blob[i],
+                    blob: p.sel.blob[i],
                     style: p.styles[i].clone(),
                 })
                 .collect(),
@@ -391,7 +299,7 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
     }
     let total = std::fs::metadata(&spec.path).map(|m| m.len()).unwrap_or(0);
     Ok(Box::new(Reader {
-        conn,
+        db,
         file: Arc::from(spec.path.as_path()),
         display,
         members,
@@ -408,31 +316,6 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn RecordReader>, Problem> 
     }))
 }
 
-/// A table's `CREATE TABLE` and `CREATE INDEX` statements (not the automatic indexes of its
-/// UNIQUE and PRIMARY KEY constraints, which the `CREATE TABLE` makes again).
-fn table_sql(conn: &Connection, table: &str) -> rusqlite::Result<(Option<String>, Vec<String>)> {
-    let create: Option<String> = conn
-        .query_row(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
-            [table],
-            |r| r.get(0),
-        )
-        .ok();
-    let mut st = conn.prepare(
-        "SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE AND sql IS NOT NULL ORDER BY rowid",
-    )?;
-    let indexes = st
-        .query_map([table], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok((create, indexes))
-}
-
-fn declared_types(conn: &Connection, table: &str) -> rusqlite::Result<BTreeMap<String, String>> {
-    let mut st = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
-    st.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
-        .collect()
-}
-
 impl Reader {
     /// Reads the next chunk of the current member into the queue; false when every member is
     /// read.
@@ -442,7 +325,7 @@ impl Reader {
                 self.done = true;
                 return false;
             };
-            let rows = match fetch(&self.conn, plan, self.cursor) {
+            let rows = match self.db.fetch(&plan.sel, self.cursor) {
                 Ok(rows) => rows,
                 Err(e) => {
                     self.done = true;
@@ -488,13 +371,13 @@ impl Reader {
         let mut len = 0u64;
         let layout = &mut self.layouts[member];
         for (i, cell) in cells.into_iter().enumerate() {
-            let col = &plan.columns[i];
+            let col = &plan.sel.columns[i];
             len += match &cell {
                 Sql::Text(t) => t.len() as u64,
                 Sql::Blob(b) => b.len() as u64,
                 _ => 8,
             };
-            let value = match read_cell(&cell, plan.json[i], plan.blob[i], self.max_depth) {
+            let value = match read_cell(&cell, plan.json[i], plan.sel.blob[i], self.max_depth) {
                 Ok(v) => v,
                 Err(CellError::Json(e, text)) => {
                     let (l, c) = line_col(text.as_bytes(), e.offset);
@@ -544,22 +427,6 @@ impl Reader {
             },
         })
     }
-}
-
-type Rows = Vec<(Option<i64>, Vec<Sql>)>;
-
-fn fetch(conn: &Connection, plan: &Plan, cursor: i64) -> rusqlite::Result<Rows> {
-    let mut st = conn.prepare_cached(&plan.sql)?;
-    let n = plan.columns.len();
-    let skip = usize::from(plan.rowid);
-    let rows = st.query_map([cursor], |r| {
-        let rowid = if plan.rowid { Some(r.get(0)?) } else { None };
-        let cells = (0..n)
-            .map(|i| r.get::<_, Sql>(i + skip))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((rowid, cells))
-    })?;
-    rows.collect()
 }
 
 enum CellError {
@@ -660,7 +527,7 @@ impl RecordReader for Reader {
         self.total
     }
     fn finish(self: Box<Self>) -> Result<Layout, Problem> {
-        let _ = self.conn.execute_batch("COMMIT");
+        self.db.end_snapshot();
         Ok(Layout {
             sqlite: Some(SqliteLayout {
                 tables: self.layouts,
@@ -675,23 +542,23 @@ impl RecordReader for Reader {
 /// and every cell with its storage class, not the file's bytes, which change when the migration
 /// writes into the same file or SQLite rewrites a page.
 pub fn fingerprint(spec: &SourceSpec) -> std::io::Result<(u64, String)> {
-    let io = |e: rusqlite::Error| std::io::Error::other(format!("{}: {e}", spec.display));
+    let io = |e: legacy::Error| std::io::Error::other(format!("{}: {e}", spec.display));
     if !spec.path.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             "no such file",
         ));
     }
-    let conn = open_read_only(&spec.path).map_err(io)?;
-    conn.execute_batch("BEGIN").map_err(io)?;
+    let db = Legacy::open(&spec.path).map_err(io)?;
+    db.begin_snapshot().map_err(io)?;
     let mut h = Sha256::new();
     let mut size = 0u64;
     for m in members_of(spec) {
         h.update(m.name.as_bytes());
         h.update([0]);
         if let Some(t) = &m.table {
-            let (create, indexes) = table_sql(&conn, t).map_err(io)?;
-            if create.is_none() && all_dropped(&conn, spec) {
+            let (create, indexes) = db.table_sql(t).map_err(io)?;
+            if create.is_none() && all_dropped(&db, spec) {
                 // Dropped after its migration (`drop_source_tables`): the ledger says so too.
                 return Ok((0, DROPPED.into()));
             }
@@ -706,10 +573,10 @@ pub fn fingerprint(spec: &SourceSpec) -> std::io::Result<(u64, String)> {
                 h.update([0]);
             }
         }
-        let plan = plan(&conn, m).map_err(io)?;
+        let plan = plan(&db, m).map_err(io)?;
         let mut cursor = 0;
         loop {
-            let rows = fetch(&conn, &plan, cursor).map_err(io)?;
+            let rows = db.fetch(&plan.sel, cursor).map_err(io)?;
             if rows.is_empty() {
                 break;
             }
@@ -733,7 +600,7 @@ pub fn fingerprint(spec: &SourceSpec) -> std::io::Result<(u64, String)> {
         }
         h.update([0xff]);
     }
-    let _ = conn.execute_batch("COMMIT");
+    db.end_snapshot();
     Ok((size, crate::schema::fingerprint::hex(&h.finalize())))
 }
 
@@ -753,30 +620,22 @@ pub(crate) fn write(
         );
     };
     super::input::replace_atomically(out_path, |tmp| {
-        let mut conn = Connection::open(tmp.path())?;
-        let tx = conn.transaction()?;
+        let file = legacy::NewFile::create(tmp.path())?;
         for (member, t) in sl.tables.iter().enumerate() {
-            let create = t.create.clone().unwrap_or_else(|| {
-                let cols: Vec<String> = t
-                    .columns
-                    .iter()
-                    .map(|c| format!("{} {}", quote(&c.name), c.decl).trim().to_string())
-                    .collect();
-                format!("CREATE TABLE {} ({})", quote(&t.name), cols.join(", "))
-            });
-            tx.execute_batch(&create)
-                .with_context(|| format!("creating table {}", t.name))?;
-            let insert = format!(
-                "INSERT INTO {} ({}) VALUES ({})",
-                quote(&t.name),
-                t.columns
-                    .iter()
-                    .map(|c| quote(&c.name))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                vec!["?"; t.columns.len()].join(", ")
-            );
-            let mut st = tx.prepare(&insert)?;
+            // As the legacy file had it; a query's rows get a table of their columns.
+            let made = match &t.create {
+                Some(create) => file.run(create),
+                None => file.create_table(
+                    &t.name,
+                    &t.columns
+                        .iter()
+                        .map(|c| (c.name.clone(), c.decl.clone()))
+                        .collect::<Vec<_>>(),
+                ),
+            };
+            made.with_context(|| format!("creating table {}", t.name))?;
+            let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+            let mut st = file.inserter(&t.name, &names)?;
             let mut ordinal = 0u64;
             feed(member, &mut |_key, v| {
                 let Value::Object(fields) = v else {
@@ -813,83 +672,34 @@ pub(crate) fn write(
                         write_cell(value, c)
                     })
                     .collect();
-                st.execute(params_from_iter(row))?;
+                st.insert(&row)?;
                 ordinal += 1;
                 Ok(())
             })?;
             drop(st);
             if let Some(seq) = t.sequence {
-                tx.execute(
-                    "UPDATE sqlite_sequence SET seq = ?1 WHERE name = ?2",
-                    rusqlite::params![seq, t.name],
-                )?;
+                file.set_sequence(&t.name, seq)?;
             }
             for ix in &t.indexes {
-                tx.execute_batch(ix)
+                file.run(ix)
                     .with_context(|| format!("creating an index of {}", t.name))?;
             }
         }
-        tx.commit()?;
-        conn.close().map_err(|(_, e)| e)?;
+        file.finish()?;
         Ok(())
     })
 }
 
-/// A consistent copy of the database at `src` in the new file `dst`, through SQLite's backup
-/// API from a read-only connection: a byte copy of a live database may be torn, and misses
-/// what its write-ahead log holds. The copy is in rollback-journal mode, so it can be read
-/// read-only wherever it is.
-pub fn copy_database(src: &Path, dst: &Path) -> rusqlite::Result<()> {
-    let from = open_read_only(src)?;
-    let mut to = Connection::open(dst)?;
-    {
-        let b = rusqlite::backup::Backup::new(&from, &mut to)?;
-        b.run_to_completion(1024, std::time::Duration::ZERO, None)?;
-    }
-    to.pragma_update(None, "journal_mode", "DELETE")?;
-    to.close().map_err(|(_, e)| e)
-}
-
-/// The tables of the legacy file, jsonlift's own excepted.
-pub fn tables(path: &Path) -> rusqlite::Result<Vec<String>> {
-    let conn = open_read_only(path)?;
-    let mut st = conn.prepare(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_jsonlift\\_%' ESCAPE '\\' ORDER BY rowid",
-    )?;
-    st.query_map([], |r| r.get(0))?.collect()
-}
-
-fn all_dropped(conn: &Connection, spec: &SourceSpec) -> bool {
+fn all_dropped(db: &Legacy, spec: &SourceSpec) -> bool {
     members_of(spec).iter().all(|m| match &m.table {
-        Some(t) => table_sql(conn, t).is_ok_and(|(c, _)| c.is_none()),
+        Some(t) => db.table_sql(t).is_ok_and(|(c, _)| c.is_none()),
         None => false,
     })
 }
 
-/// jsonlift's own tables carry its `_meta` column: any other table of a database is a legacy one.
-pub fn is_jsonlift_table(conn: &Connection, table: &str) -> bool {
-    conn.query_row(
-        &format!(
-            "SELECT 1 FROM pragma_table_info({}) WHERE name = '_meta'",
-            sql_str(table)
-        ),
-        [],
-        |_| Ok(()),
-    )
-    .is_ok()
-}
-
-fn sql_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// The tables of the database at `path` that jsonlift did not make.
-pub fn legacy_tables(path: &Path) -> rusqlite::Result<Vec<String>> {
-    let conn = open_read_only(path)?;
-    Ok(tables(path)?
-        .into_iter()
-        .filter(|t| !is_jsonlift_table(&conn, t))
-        .collect())
+pub fn legacy_tables(path: &Path) -> legacy::Result<Vec<String>> {
+    Legacy::open(path)?.legacy_tables()
 }
 
 /// Is `spec` the database at `db` itself (a migration into the legacy file)?
@@ -903,15 +713,14 @@ pub fn is_same_file(spec: &SourceSpec, db: &Path) -> bool {
 /// `drop_source_tables`: drops the legacy tables the collections of `spec` read from the
 /// database being migrated into, inside the migration's transaction (after its verification,
 /// with the sources' backup complete); returns the tables dropped.
-pub fn drop_tables(conn: &Connection, spec: &SourceSpec) -> rusqlite::Result<Vec<String>> {
-    let mut dropped = Vec::new();
-    for m in members_of(spec) {
-        if let Some(t) = &m.table {
-            conn.execute_batch(&format!("DROP TABLE {}", quote(t)))?;
-            dropped.push(t.clone());
-        }
-    }
-    Ok(dropped)
+/// (The migration hands its SQLite connection here: `migrate/mod.rs` holds one.)
+pub fn drop_tables(conn: &rusqlite::Connection, spec: &SourceSpec) -> legacy::Result<Vec<String>> {
+    let tables: Vec<String> = members_of(spec)
+        .into_iter()
+        .filter_map(|m| m.table.clone())
+        .collect();
+    legacy::drop_tables(conn, &tables)?;
+    Ok(tables)
 }
 
 #[cfg(test)]

@@ -220,6 +220,14 @@ pub trait Tx {
     fn search_ranked(&self, t: &Table, term: &str) -> Result<Vec<i64>, StoreError>;
     /// Makes row `rowid`'s text in `t`'s index be `text` (`None`: removes it).
     fn search_put(&self, t: &Table, rowid: i64, text: Option<String>) -> Result<(), StoreError>;
+    /// Adds these rows' texts to `t`'s index, which holds none of them yet (an index being
+    /// built): in as few statements as the backend can (a multi-row INSERT, a COPY).
+    fn search_fill(&self, t: &Table, rows: Vec<(i64, String)>) -> Result<(), StoreError> {
+        for (rowid, text) in rows {
+            self.search_put(t, rowid, Some(text))?;
+        }
+        Ok(())
+    }
     /// How many rows of shared-entity table `entities` no row of its join table `join` points
     /// at (through the join table's column `col`).
     fn unused_entities(

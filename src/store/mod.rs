@@ -5,6 +5,12 @@
 //! them, so every store (the SQLite or PostgreSQL database, the JSON files themselves:
 //! `migrate::json_store`, which loads them with the migration's loader) gives the same
 //! validation, the same answers and the same audit log.
+//!
+//! The rest of jsonlift's SQLite work lives here too, as domain operations, so that the
+//! modules above `store` need not use rusqlite: a legacy SQLite file as a source ([`legacy`]),
+//! backup snapshots and restored files ([`sqlite_file`]), numbered SQL migrations and the
+//! upgrade's table rebuild ([`sqlite_migration`]), the JSON store's in-memory database
+//! ([`memory`]), the process-wide setup ([`init`]).
 
 pub mod backend;
 pub mod bookkeeping;
@@ -14,13 +20,19 @@ pub mod database;
 pub mod deadline;
 pub mod digest;
 pub mod files;
+pub mod legacy;
 pub mod live;
+pub mod memory;
 pub mod postgres;
 pub mod records;
 pub mod refusal;
 pub mod search;
 pub mod select;
 pub mod sqlite;
+pub mod sqlite_file;
+pub mod sqlite_migration;
+#[cfg(test)]
+pub mod testing;
 pub mod transfer;
 pub mod vfs;
 
@@ -189,6 +201,18 @@ pub trait Store: Send + Sync {
             Ok(())
         })?;
         Ok(out)
+    }
+}
+
+/// Sets up the database libraries for this process: call once at start-up, before any thread
+/// or connection exists (the binary's `main` does).
+pub fn init() {
+    // SQLite counts every allocation under a global mutex unless told not to; nothing here
+    // reads those statistics. Must come before SQLite initializes (the first connection).
+    // SAFETY: a documented start-up option; the caller sets it before any thread or connection
+    // exists, and a later call (SQLite initialized) only returns SQLITE_MISUSE.
+    unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
     }
 }
 

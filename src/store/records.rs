@@ -10,7 +10,7 @@ use super::StoreError;
 use super::backend::{Cells, OrderBy, Refusal, Test, Tx};
 use super::cursor::{RowCursor, children_of};
 use super::refusal::{problem, row_path};
-use crate::api::query::search_text;
+use super::search::search_text;
 use crate::audit::{self, Action, Actor, Log};
 use crate::json::{JsonPath, Number, Value};
 use crate::schema::rebuild::rebuild;
@@ -1128,11 +1128,15 @@ impl<'s> Records<'s> {
         let mut after = i64::MIN;
         loop {
             let page = tx.page(t, after, PAGE)?;
+            let n = page.len();
+            let mut texts = Vec::with_capacity(n);
             for (rowid, cells) in &page {
-                tx.search_put(t, *rowid, Some(self.search_text(&self.rebuild(tx, cells)?)))?;
+                texts.push((*rowid, self.search_text(&self.rebuild(tx, cells)?)));
                 after = *rowid;
             }
-            if page.len() < PAGE {
+            // A page's texts in one go: a statement per record was most of the build.
+            tx.search_fill(t, texts)?;
+            if n < PAGE {
                 return Ok(());
             }
         }

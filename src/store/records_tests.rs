@@ -491,3 +491,48 @@ fn records_by_file_are_updated_in_place_renamed_and_rekeyed() {
     let replayed = other.audit(&Filter::default()).unwrap();
     assert_eq!(replayed.last(), Some(rename));
 }
+
+/// The search index is filled a page of texts at a time (`search_fill`): every record's text
+/// goes in once, across the batches' edges.
+#[test]
+fn the_search_index_holds_every_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("jsonlift.toml"), TOML).unwrap();
+    let many: Vec<String> = (0..1300)
+        .map(|i| format!(r#"{{"id": "c{i}", "title": "Title {i:05} End"}}"#))
+        .collect();
+    std::fs::write(d.join("courses.json"), format!("[{}]", many.join(","))).unwrap();
+    std::fs::write(d.join("notes.json"), "[]").unwrap();
+    std::fs::write(d.join("stats.json"), r#"{"xp": 5}"#).unwrap();
+    let p = Project::load(&d.join("jsonlift.toml")).unwrap();
+    let opts = Options {
+        dry_run: false,
+        reimport: false,
+        progress: Progress::auto(true),
+        database_backups: false,
+    };
+    assert!(migrate(&p, &opts).unwrap().ok);
+    let store = SqliteStore::open(&p, crate::schema::Schema::build(&p).unwrap()).unwrap();
+    let records = courses(&store);
+    write(&store, |tx| records.search_build(tx)).unwrap();
+    let t = records.table();
+    read(&store, |tx| {
+        let mut all = tx.search_ranked(t, " end")?;
+        assert_eq!(all.len(), 1300);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 1300, "a text entered twice");
+        for i in [0, 255, 256, 1023, 1024, 1299] {
+            let found = tx.search_ranked(t, &format!("title {i:05} "))?;
+            assert_eq!(found.len(), 1, "title {i:05}");
+            let row = tx.row(t, found[0])?;
+            assert!(
+                row.contains(&Cell::Text(format!("c{i}").into())),
+                "title {i:05}: {row:?}"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+}

@@ -1,6 +1,6 @@
 //! The search index behind `q=` (issue 18 item 1, issue 15 item 6), and the one owner of its
 //! tables: `_jsonlift_search_<table>` per list collection, holding each record's searchable
-//! text ([`crate::api::query::search_text`]: every leaf json-server's `q` looks at, printed and
+//! text ([`search_text`]: every leaf json-server's `q` looks at, printed and
 //! lower-cased as JavaScript would) under the record's rowid.
 //!
 //! A record whose text contains the term is a candidate. Since the text holds every leaf the
@@ -30,6 +30,8 @@
 
 use super::backend::Tx;
 use super::{Records, StoreError};
+use crate::json::Value;
+use crate::json::js::Js;
 use crate::schema::ddl::quote;
 use crate::schema::dialect::Dialect;
 use crate::schema::{Schema, Table};
@@ -60,7 +62,7 @@ pub fn term(q: &str) -> Option<&str> {
 
 /// Whether the texts containing `term` are exactly the records `q` matches: when the term holds
 /// no line end, since each line of a text lies within one leaf
-/// ([`crate::api::query::search_text`]); a term with one may span two leaves.
+/// ([`search_text`]); a term with one may span two leaves.
 pub fn exact(term: &str) -> bool {
     !term.contains('\n')
 }
@@ -136,6 +138,24 @@ pub fn insert_sql(d: Dialect, t: &Table) -> String {
     )
 }
 
+/// Insert texts for `n` rows at once into `t`'s index (SQLite: parameters `?` in pairs of
+/// rowid and text).
+pub fn insert_rows_sql(t: &Table, n: usize) -> String {
+    format!(
+        "INSERT INTO {} (rowid, body) VALUES {}",
+        quote(&table_name(t)),
+        vec!["(?, ?)"; n].join(", ")
+    )
+}
+
+/// The binary COPY that fills `t`'s index on PostgreSQL (rowid `int8`, text `text`).
+pub fn copy_sql(t: &Table) -> String {
+    format!(
+        "COPY {} (rowid, body) FROM STDIN (FORMAT binary)",
+        quote(&table_name(t))
+    )
+}
+
 /// The text stored for a record: PostgreSQL text cannot hold U+0000, kept as U+FFFD (a term
 /// with U+0000 never reaches the index, see [`term`]; one with U+FFFD gets extra candidates).
 pub fn stored_text(d: Dialect, text: String) -> String {
@@ -200,4 +220,36 @@ mod tests {
         assert_eq!(bound_term(Dialect::Sqlite, r#"a"b OR c"#), r#""a""b OR c""#);
         assert_eq!(bound_term(Dialect::Postgres, r#"a"b"#), r#"a"b"#);
     }
+}
+
+/// The text a `q` search looks in, for a search index: every leaf json-server's `deepQuery` (`api::query`) tests,
+/// printed and lower-cased as it compares them, each followed by a line end. A record matches
+/// a (lower-cased) term exactly when this text contains it, provided the term holds no line
+/// end: every line of the text lies within one leaf. A term with a line end may span two
+/// leaves, so the text containing it only makes the record a candidate.
+pub fn search_text(record: &Value) -> String {
+    fn leaves(value: &Js, out: &mut String) {
+        if !value.truthy() {
+            return;
+        }
+        match value {
+            Js::Arr(items) => items.iter().for_each(|v| leaves(&Js::of(v), out)),
+            Js::Obj(pairs) => pairs.iter().for_each(|(_, v)| leaves(&Js::of(v), out)),
+            other => {
+                out.push_str(&other.to_js_string().to_lowercase());
+                out.push('\n');
+            }
+        }
+    }
+    let mut out = String::new();
+    match record {
+        Value::Object(pairs) => pairs.iter().for_each(|(_, v)| leaves(&Js::of(v), &mut out)),
+        Value::Array(items) => items.iter().for_each(|v| leaves(&Js::of(v), &mut out)),
+        // Tested one character at a time.
+        Value::String(s) => s
+            .chars()
+            .for_each(|c| leaves(&Js::Str(c.to_string().into()), &mut out)),
+        _ => {}
+    }
+    out
 }

@@ -663,6 +663,22 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn search_fill(&self, t: &Table, rows: Vec<(i64, String)>) -> Result<(), StoreError> {
+        // 256 rows: 512 parameters, far below SQLite's limit, and few distinct statements.
+        const ROWS: usize = 256;
+        for chunk in rows.chunks(ROWS) {
+            let mut stmt = self
+                .0
+                .prepare_cached(&super::search::insert_rows_sql(t, chunk.len()))?;
+            let params: Vec<&dyn ToSql> = chunk
+                .iter()
+                .flat_map(|(rowid, text)| [rowid as &dyn ToSql, text as &dyn ToSql])
+                .collect();
+            stmt.execute(params.as_slice())?;
+        }
+        Ok(())
+    }
+
     fn unused_entities(
         &self,
         entities: &Table,

@@ -9,7 +9,10 @@
 //! `GET /posts/1`; [`ListQuery::parse_nested`] is `GET /posts/1/comments`. Every convention
 //! and every deliberate difference is written down in docs/api-query.md.
 
-pub mod js;
+pub use crate::json::js;
+/// The text the search index holds for a record: json-server's `q` semantics, which the store
+/// keeps beside the index it fills.
+pub use crate::store::search::search_text;
 pub mod like;
 pub mod params;
 pub mod pluralize;
@@ -581,38 +584,6 @@ fn contains_lowercase(hay: &str, needle_lower: &str) -> bool {
             .any(|w| w.eq_ignore_ascii_case(needle_lower.as_bytes()));
     }
     hay.to_lowercase().contains(needle_lower)
-}
-
-/// The text a `q` search looks in, for a search index: every leaf [`deep_query`] tests,
-/// printed and lower-cased as it compares them, each followed by a line end. A record matches
-/// a (lower-cased) term exactly when this text contains it, provided the term holds no line
-/// end: every line of the text lies within one leaf. A term with a line end may span two
-/// leaves, so the text containing it only makes the record a candidate.
-pub fn search_text(record: &Value) -> String {
-    fn leaves(value: &Js, out: &mut String) {
-        if !value.truthy() {
-            return;
-        }
-        match value {
-            Js::Arr(items) => items.iter().for_each(|v| leaves(&Js::of(v), out)),
-            Js::Obj(pairs) => pairs.iter().for_each(|(_, v)| leaves(&Js::of(v), out)),
-            other => {
-                out.push_str(&other.to_js_string().to_lowercase());
-                out.push('\n');
-            }
-        }
-    }
-    let mut out = String::new();
-    match record {
-        Value::Object(pairs) => pairs.iter().for_each(|(_, v)| leaves(&Js::of(v), &mut out)),
-        Value::Array(items) => items.iter().for_each(|v| leaves(&Js::of(v), &mut out)),
-        // Tested one character at a time.
-        Value::String(s) => s
-            .chars()
-            .for_each(|c| leaves(&Js::Str(c.to_string().into()), &mut out)),
-        _ => {}
-    }
-    out
 }
 
 /// `for (key in record) if (deepQuery(record[key], q))`.

@@ -206,14 +206,10 @@ pub fn drop_sql(schema: &Schema) -> Vec<String> {
 }
 
 /// Runs statements written by a user (a numbered SQL migration) inside the caller's
-/// transaction; the error is PostgreSQL's own message, with its detail and hint.
-pub fn run_script(client: &mut impl postgres::GenericClient, sql: &str) -> Result<(), String> {
-    run_located(client, sql).map_err(|(m, _)| m)
-}
-
-/// [`run_script`], the error with the character offset (1-based) in `sql` where PostgreSQL
-/// found the fault, when it says.
-pub fn run_located(
+/// transaction; the error is PostgreSQL's own message, with its detail and hint, and the
+/// character offset (1-based) in `sql` where PostgreSQL found the fault, when it says. (Run
+/// through [`super::tx::Statements::script`], which forgets the prepared statements after.)
+pub(super) fn run_located(
     client: &mut impl postgres::GenericClient,
     sql: &str,
 ) -> Result<(), (String, Option<usize>)> {

@@ -95,7 +95,7 @@ impl Replacement<'_> {
         schema: &Schema,
         produce: impl FnOnce(&mut dyn RowSink) -> anyhow::Result<R>,
     ) -> anyhow::Result<(R, Vec<TableDigest>)> {
-        load_rows(&mut self.tx, schema, produce)
+        load_rows(&mut self.tx, self.statements, schema, produce)
     }
 
     /// Writes the whole database `src` in ([`fill_postgres`]).
@@ -151,10 +151,11 @@ impl Replacement<'_> {
 /// per table, for [`finish_load`].
 pub fn load_rows<R>(
     tx: &mut postgres::Transaction,
+    statements: &mut Statements,
     schema: &Schema,
     produce: impl FnOnce(&mut dyn RowSink) -> anyhow::Result<R>,
 ) -> anyhow::Result<(R, Vec<TableDigest>)> {
-    tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
+    statements.ddl(tx, &create_sql(schema, true).join(";\n"))?;
     bulk_load(tx, |load| {
         let mut tee = Tee::new(load, schema);
         Ok(match produce(&mut tee) {
@@ -182,11 +183,11 @@ pub fn fill_postgres(
     progress: Progress,
 ) -> anyhow::Result<()> {
     if replace {
-        tx.batch_execute(&drop_sql(schema).join(";\n"))?;
+        statements.ddl(tx, &drop_sql(schema).join(";\n"))?;
     }
     // Tables without indexes or foreign keys: a fresh table takes its rows faster, and each
     // index and each reference is then built or checked in one pass.
-    tx.batch_execute(&create_sql(schema, true).join(";\n"))?;
+    statements.ddl(tx, &create_sql(schema, true).join(";\n"))?;
     phase("copy:rows");
     // Each table's rows are hashed as they are sent, and compared with the same hash of
     // what the target gives back: every row is verified without reading the source twice.
@@ -232,8 +233,6 @@ pub fn finish_load(
     report: &mut CopyReport,
 ) -> anyhow::Result<()> {
     let order = tables_in_order(schema);
-    // The tables were made again in this transaction.
-    statements.clear();
     {
         let ptx = PgTx::new(tx, statements);
         copy_bookkeeping(src, &ptx, action, report)?;
@@ -257,7 +256,7 @@ pub fn finish_load(
     }
     phase("copy:indexes");
     for sql in after_load_sql(schema) {
-        tx.batch_execute(&sql).with_context(|| {
+        statements.ddl(tx, &sql).with_context(|| {
             format!("{sql}: a duplicate key, or a row referring to a row the copy does not hold?")
         })?;
     }

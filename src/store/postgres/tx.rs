@@ -29,15 +29,38 @@ use crate::store::digest::{Digest, TableDigest};
 use crate::store::select;
 
 /// Prepared statements by SQL text, for one connection (a statement belongs to its connection).
+///
+/// After tables were dropped and made again in the session, PostgreSQL refuses a plan prepared
+/// before ("cached plan must not change result type"). So DDL on the connection goes through
+/// [`Statements::ddl`] (or [`Statements::script`], [`PgTx::ddl`]), which forget every statement
+/// once it ran: nobody has to remember to.
 #[derive(Default)]
 pub struct Statements(HashMap<String, Statement>);
 
 impl Statements {
-    /// Forgets every prepared statement: after tables were dropped and made again in this
-    /// session, PostgreSQL refuses a plan prepared before ("cached plan must not change
-    /// result type").
-    pub fn clear(&mut self) {
+    /// Runs `sql` (statements that may change tables) on the connection these statements
+    /// belong to, then forgets them all, whether it succeeded or not.
+    pub fn ddl(
+        &mut self,
+        client: &mut impl postgres::GenericClient,
+        sql: &str,
+    ) -> Result<(), postgres::Error> {
+        let done = client.batch_execute(sql);
         self.0.clear();
+        done
+    }
+
+    /// [`Statements::ddl`] for statements written by a user (a numbered SQL migration, the
+    /// app's own views): the error is PostgreSQL's own message, with its detail and hint, and
+    /// the character offset (1-based) in `sql` where it found the fault, when it says.
+    pub fn script(
+        &mut self,
+        client: &mut impl postgres::GenericClient,
+        sql: &str,
+    ) -> Result<(), (String, Option<usize>)> {
+        let done = super::db::run_located(client, sql);
+        self.0.clear();
+        done
     }
 }
 
@@ -100,6 +123,12 @@ impl<'c, 't> PgTx<'c, 't> {
             tx: RefCell::new(tx),
             cache: RefCell::new(cache),
         }
+    }
+
+    /// Runs DDL in this transaction ([`Statements::ddl`]).
+    pub fn ddl(&self, sql: &str) -> Result<(), StoreError> {
+        let mut tx = self.tx.borrow_mut();
+        self.cache.borrow_mut().ddl(&mut **tx, sql).map_err(pg_err)
     }
 
     fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
@@ -776,15 +805,13 @@ impl Tx for PgTx<'_, '_> {
 
     fn search_create(&self, t: &Table) -> Result<(), StoreError> {
         for sql in crate::store::search::create_sql(Dialect::Postgres, t) {
-            self.execute(&sql, &[]).map_err(pg_err)?;
+            self.ddl(&sql)?;
         }
         Ok(())
     }
 
     fn search_drop(&self, t: &Table) -> Result<(), StoreError> {
-        self.execute(&crate::store::search::drop_sql(t), &[])
-            .map_err(pg_err)?;
-        Ok(())
+        self.ddl(&crate::store::search::drop_sql(t))
     }
 
     fn search_ranked(&self, t: &Table, term: &str) -> Result<Vec<i64>, StoreError> {
@@ -806,6 +833,21 @@ impl Tx for PgTx<'_, '_> {
             self.execute(&insert_sql(d, t), &[&rowid, &text])
                 .map_err(pg_err)?;
         }
+        Ok(())
+    }
+
+    fn search_fill(&self, t: &Table, rows: Vec<(i64, String)>) -> Result<(), StoreError> {
+        use crate::store::search::{copy_sql, stored_text};
+        use postgres::binary_copy::BinaryCopyInWriter;
+        use postgres::types::Type;
+        let mut tx = self.tx.borrow_mut();
+        let sink = tx.copy_in(&copy_sql(t)).map_err(pg_err)?;
+        let mut writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT]);
+        for (rowid, text) in rows {
+            let text = stored_text(Dialect::Postgres, text);
+            writer.write(&[&rowid, &text]).map_err(pg_err)?;
+        }
+        writer.finish().map_err(pg_err)?;
         Ok(())
     }
 
@@ -1086,10 +1128,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError> {
         if let Some((toml, at)) = &e.schema {
-            self.tx
-                .borrow_mut()
-                .batch_execute("CREATE TABLE IF NOT EXISTS _jsonlift_schema (id BIGINT PRIMARY KEY CHECK (id = 1), toml TEXT NOT NULL, saved_at TEXT NOT NULL)")
-                .map_err(pg_err)?;
+            self.ddl("CREATE TABLE IF NOT EXISTS _jsonlift_schema (id BIGINT PRIMARY KEY CHECK (id = 1), toml TEXT NOT NULL, saved_at TEXT NOT NULL)")?;
             self.execute(
                 "INSERT INTO _jsonlift_schema (id, toml, saved_at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET toml = EXCLUDED.toml, saved_at = EXCLUDED.saved_at",
                 &[toml, at],
@@ -1097,10 +1136,7 @@ impl Tx for PgTx<'_, '_> {
             .map_err(pg_err)?;
         }
         if !e.migrations.is_empty() {
-            self.tx
-                .borrow_mut()
-                .batch_execute("CREATE TABLE IF NOT EXISTS _jsonlift_migrations (number BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)")
-                .map_err(pg_err)?;
+            self.ddl("CREATE TABLE IF NOT EXISTS _jsonlift_migrations (number BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)")?;
         }
         for m in &e.migrations {
             self.execute(
@@ -1321,5 +1357,57 @@ pub mod exact {
             assert!(!same_value(r#"{"a":1}"#, r#"{"a":1,"b":2}"#));
             assert!(!same_value("[1,2]", "[2,1]"));
         }
+    }
+}
+
+#[cfg(test)]
+mod statement_tests {
+    use super::*;
+    use crate::store::postgres::connect::PgUrl;
+    use crate::store::postgres::db::PgConn;
+
+    /// Found on `migrate` after an evolution on PostgreSQL: a statement prepared before its
+    /// table was dropped and made again with another column type failed with "cached plan
+    /// must not change result type". DDL through the store forgets the statements by itself.
+    #[test]
+    fn a_table_made_again_is_read_with_fresh_statements() {
+        let Ok(url) = std::env::var("JSONLIFT_TEST_POSTGRES") else {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED a_table_made_again_is_read_with_fresh_statements: \
+                 JSONLIFT_TEST_POSTGRES is not set; NOT run against PostgreSQL !!!!!!!!\n"
+            );
+            return;
+        };
+        let url = PgUrl::parse(&url).unwrap();
+        let name = format!("jl_unit_{}", std::process::id());
+        let mut conn = PgConn::open(&url, &name, true).unwrap();
+        let read = |tx: &mut postgres::Transaction, st: &mut Statements| {
+            let rows = PgTx::new(tx, st).query("SELECT * FROM t", &[])?;
+            Ok::<_, StoreError>(rows.len())
+        };
+        let result = (|| {
+            let mut tx = conn.client.transaction().unwrap();
+            let st = &mut conn.statements;
+            st.ddl(
+                &mut tx,
+                "CREATE TABLE t (a BIGINT); INSERT INTO t VALUES (1)",
+            )
+            .unwrap();
+            assert_eq!(read(&mut tx, st)?, 1);
+            st.ddl(
+                &mut tx,
+                "DROP TABLE t; CREATE TABLE t (a TEXT, b TEXT); INSERT INTO t VALUES ('x', 'y')",
+            )
+            .unwrap();
+            assert_eq!(read(&mut tx, st)?, 1);
+            // Through the seam, as an evolution does.
+            PgTx::new(&mut tx, st).ddl("DROP TABLE t; CREATE TABLE t (c BOOLEAN)")?;
+            assert_eq!(read(&mut tx, st)?, 0);
+            Ok::<_, StoreError>(())
+        })();
+        conn.client
+            .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+            .unwrap();
+        result.unwrap();
     }
 }

@@ -1,6 +1,8 @@
 //! The pieces of JavaScript (and lodash) semantics json-server's list queries rest on: how a
 //! value prints (`toString`), how `<` compares a query string with a number, `parseInt`, and
-//! lodash's property paths (`_.get`, `_.has`). Kept apart so each rule is tested on its own.
+//! lodash's property paths (`_.get`, `_.has`). Kept apart so each rule is tested on its own, and
+//! kept under `json`, below both of its users: the API's list queries (`api::query`) and the
+//! text the store's search index holds for `q` (`store::search`).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
