@@ -73,6 +73,10 @@ pub struct Plan {
     /// The `[collections]` of jsonlift.toml as the database will keep them.
     #[serde(skip)]
     pub saved: String,
+    /// On PostgreSQL, the schema the tables are in: the statements are PostgreSQL's, qualified
+    /// with it ([`super::plan_pg`]).
+    #[serde(skip)]
+    pub pg_schema: Option<String>,
 }
 
 impl Plan {
@@ -97,10 +101,18 @@ impl Plan {
         for d in &self.dropped {
             out.push(format!("-- {} (dropped)", d.collection));
             for t in d.tables.iter().rev() {
-                out.push(format!("DROP TABLE {}", quote(t)));
+                out.push(format!("DROP TABLE {}", self.qualified(t)));
             }
         }
         out
+    }
+
+    /// Table `t` as the plan's statements name it: qualified with the PostgreSQL schema.
+    pub fn qualified(&self, t: &str) -> String {
+        match &self.pg_schema {
+            Some(s) => format!("{}.{}", quote(s), quote(t)),
+            None => quote(t),
+        }
     }
 
     /// The summary, one line per change.
@@ -168,6 +180,7 @@ pub fn build(
     recorded: &HashMap<String, SourceState>,
     saved: String,
     holds: &mut dyn FnMut(&Schema, usize, &str) -> anyhow::Result<bool>,
+    pg_schema: Option<&str>,
 ) -> anyhow::Result<Plan> {
     let mut changes = Vec::new();
     let mut added = Vec::new();
@@ -183,7 +196,12 @@ pub fn build(
             ),
             (true, Some(oci)) if changed.contains(&c.source) => {
                 let fields = &project.config.collections[&c.name].fields;
-                if let Some(change) = change_of(&old, oci, &new, ci, fields, holds)? {
+                let change = match pg_schema {
+                    None => change_of(&old, oci, &new, ci, fields, holds)?,
+                    Some(s) => change_of(&old, oci, &new, ci, fields, &mut |_, _, _| Ok(true))?
+                        .map(|c| super::plan_pg::change(c, &old, &new, fields, s)),
+                };
+                if let Some(change) = change {
                     changes.push(change);
                 }
             }
@@ -223,11 +241,12 @@ pub fn build(
         added,
         sources: changed.to_vec(),
         saved,
+        pg_schema: pg_schema.map(str::to_string),
     })
 }
 
 /// What makes a column what it is in the database, apart from its index.
-fn signature(c: &Column) -> String {
+pub(super) fn signature(c: &Column) -> String {
     format!(
         "{}|{:?}|{:?}|{}|{}|{}|{:?}|{:?}",
         c.name, c.ty, c.role, c.not_null, c.unique, c.primary_key, c.checks, c.references
@@ -235,7 +254,7 @@ fn signature(c: &Column) -> String {
 }
 
 /// The field a column holds, as messages name it.
-fn field_name(t: &Table, c: &Column) -> String {
+pub(super) fn field_name(t: &Table, c: &Column) -> String {
     match c.role {
         Role::Field if !c.field_path.is_empty() => match t.parent_path.is_empty() {
             true => c.field_path.join("."),
@@ -509,7 +528,7 @@ fn change_of(
 }
 
 /// The name of the index a `CREATE INDEX` statement makes.
-fn index_name(sql: &str) -> Option<&str> {
+pub(super) fn index_name(sql: &str) -> Option<&str> {
     let rest = sql.strip_prefix("CREATE INDEX IF NOT EXISTS ")?;
     rest.split(" ON ").next()
 }
