@@ -404,6 +404,7 @@ fn evolve_in_place(
                 f.path.display()
             );
         }
+        tracing::info!(target: "jsonlift::phase", "evolve");
         let carry = evolve::read_and_check(&ptx, project, &plan)?;
         (plan, carry)
     };
