@@ -1,5 +1,5 @@
-//! Schema evolution in place (issue #17): applies a [`Plan`] to the live SQLite database inside
-//! the migration's transaction. The database is the truth once migrated (records edited through
+//! Schema evolution in place (issue #17): applies a [`Plan`] to the live database inside the
+//! migration's transaction (SQLite here; PostgreSQL's statements through [`apply_in_place`]). The database is the truth once migrated (records edited through
 //! the API live only there), so nothing is read from the source files: every record of a
 //! changed collection is read from its tables under the old schema, changed as jsonlift.toml
 //! says (`renamed_from`, `default`), checked under the new schema, carried over (or left where

@@ -4,8 +4,9 @@
 //! ([`bookkeeping::saved_schema`]); the plan compares that schema with the project file's.
 //! A collection is changed with `ALTER TABLE` where SQLite can do the whole change that way
 //! (fields added that no record holds yet, indexes), and otherwise rebuilt: its records are
-//! read, carried to the new tables and compared (see [`super::evolve`]). `jsonlift plan`
-//! prints this; `migrate` applies it.
+//! read, carried to the new tables and compared (see [`super::evolve`]). On PostgreSQL the
+//! statements are PostgreSQL's, and far more is done in place ([`super::plan_pg`]).
+//! `jsonlift plan` prints this; `migrate` applies it.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -13,6 +13,11 @@
 //! ([`load_rows`](crate::store::postgres::fill::load_rows)), so PostgreSQL's work runs beside
 //! the migration's instead of after it; the same comparison follows.
 //!
+//! A change of jsonlift.toml is done before step 1, in place on PostgreSQL and in this same
+//! transaction ([`evolve_in_place`]: `ALTER TABLE` wherever PostgreSQL can, see
+//! [`plan_pg`](super::plan_pg)), so that the tables it leaves are as the project file describes
+//! them and the scratch run has nothing to rewrite: what the app made on the tables is kept.
+//!
 //! A failure or a kill at any point leaves PostgreSQL as it was: nothing is committed before
 //! the last step, and PostgreSQL rolls back a transaction whose client is gone.
 
