@@ -21,7 +21,7 @@ use crate::config::{FieldConfig, Project};
 use crate::json::{JsonPath, Seg, Value};
 use crate::schema::ddl::{create_indexes, create_table, quote};
 use crate::schema::rebuild::{rebuild, rebuilds_to};
-use crate::schema::shred::{Cell, Ids, shred};
+use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::statements::table_sql;
 use crate::schema::{Role, Schema};
 use crate::store::Tx;
@@ -239,34 +239,15 @@ pub fn carry_in_place(
     let new = &plan.new;
     let root = new.collections[nci].table;
     let t = &new.tables[root];
-    let generated = t
-        .id_col
-        .is_some_and(|c| t.columns[c].role == Role::Id && t.pk == c);
-    let mut ids = Ids::new(new.tables.len());
-    let mut refused = Vec::new();
-    for r in records {
-        if generated {
-            ids.set_next(root, r.rowid);
-        }
-        let rows = shred(new, nci, r.file_key.as_deref(), &r.expected, &mut ids)
-            .map_err(|e| anyhow::anyhow!("{}: {:?}", r.label, e.first().map(|e| &e.message)))?;
+    write_records(new, nci, records, &mut |r, rows| {
         let Some(row) = rows.iter().find(|row| row.table == root) else {
-            continue;
+            return Ok(None);
         };
         if tx.row(t, r.rowid)? == row.cells {
-            continue;
+            return Ok(None);
         }
-        if let Err(e) = tx.update(t, r.rowid, &row.cells)? {
-            refused.push(format!(
-                "{} {}: {}",
-                new.collections[nci].name, r.label, e.message
-            ));
-        }
-    }
-    if !refused.is_empty() {
-        return Err(Refused(refused).into());
-    }
-    Ok(())
+        Ok(tx.update(t, r.rowid, &row.cells)?.err().map(|e| e.message))
+    })
 }
 
 /// The records of `change` written into its tables made anew under their temporary names
@@ -277,32 +258,47 @@ pub fn carry_into_new_tables(
     nci: usize,
     records: &[Carried],
 ) -> anyhow::Result<()> {
-    let new = &plan.new;
-    let root = new.collections[nci].table;
-    let mut temp = new.clone();
-    for t in new.tables_of(nci) {
-        temp.tables[t].name = temp_name(&new.tables[t].name);
+    let mut temp = plan.new.clone();
+    for t in plan.new.tables_of(nci) {
+        temp.tables[t].name = temp_name(&plan.new.tables[t].name);
     }
-    let rt = &temp.tables[root];
-    let generated = rt
+    write_records(&temp, nci, records, &mut |_, rows| {
+        for row in rows {
+            if let Err(e) = tx.insert(&temp.tables[row.table], &row.cells)? {
+                return Ok(Some(e.message));
+            }
+        }
+        Ok(None)
+    })
+}
+
+/// Each record as the rows of collection `nci` of `schema` (a generated key keeps its value,
+/// the record's place), handed to `write`, which says what the database refused of them; every
+/// refusal is listed ([`Refused`]).
+fn write_records(
+    schema: &Schema,
+    nci: usize,
+    records: &[Carried],
+    write: &mut dyn FnMut(&Carried, &[Row]) -> anyhow::Result<Option<String>>,
+) -> anyhow::Result<()> {
+    let root = schema.collections[nci].table;
+    let t = &schema.tables[root];
+    let generated = t
         .id_col
-        .is_some_and(|c| rt.columns[c].role == Role::Id && rt.pk == c);
-    let mut ids = Ids::new(temp.tables.len());
+        .is_some_and(|c| t.columns[c].role == Role::Id && t.pk == c);
+    let mut ids = Ids::new(schema.tables.len());
     let mut refused = Vec::new();
     for r in records {
         if generated {
             ids.set_next(root, r.rowid);
         }
-        let rows = shred(&temp, nci, r.file_key.as_deref(), &r.expected, &mut ids)
+        let rows = shred(schema, nci, r.file_key.as_deref(), &r.expected, &mut ids)
             .map_err(|e| anyhow::anyhow!("{}: {:?}", r.label, e.first().map(|e| &e.message)))?;
-        for row in &rows {
-            if let Err(e) = tx.insert(&temp.tables[row.table], &row.cells)? {
-                refused.push(format!(
-                    "{} {}: {}",
-                    new.collections[nci].name, r.label, e.message
-                ));
-                break;
-            }
+        if let Some(why) = write(r, &rows)? {
+            refused.push(format!(
+                "{} {}: {why}",
+                schema.collections[nci].name, r.label
+            ));
         }
     }
     if !refused.is_empty() {
