@@ -13,7 +13,8 @@ use crate::migrate::numbered;
 use crate::migrate::plan;
 use crate::migrate::postgres;
 use crate::schema::Schema;
-use crate::store::{bookkeeping, sqlite};
+use crate::store::Tx;
+use crate::store::sqlite;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -30,33 +31,20 @@ pub struct PlanArgs {
     pub name: String,
 }
 
-/// Returns whether `migrate` would apply the plan (false: it would refuse records).
-pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
-    let project = a.project.load()?;
-    let schema = Schema::build(&project)?;
-    // On PostgreSQL the plan is made on a copy of what it holds, as `migrate` applies it there
-    // (docs/postgres.md).
-    let scratch = tempfile::tempdir()?;
-    let (db_path, shown) = match project.database() {
-        Database::Sqlite(p) => (p.clone(), p.display().to_string()),
-        Database::Postgres(url) => (
-            postgres::scratch_copy(&project, url, scratch.path())?,
-            crate::migrate::database_name(&project),
-        ),
-    };
-    if !db_path.exists() {
-        bail!(
-            "{} does not exist yet: there is nothing to plan; `jsonlift migrate` makes it from the sources",
-            db_path.display()
-        );
-    }
-    let conn = sqlite::open_read_only(&db_path, project.busy_timeout())?;
-    let recorded = bookkeeping::sources(&conn)?;
-    let changed = plan::changed_sources(&schema, &recorded);
-    let pending = evolve::prepare(&project, &schema, Some(&conn), &recorded, &changed)?;
-    let the_plan = pending.plan.as_ref().filter(|p| !p.is_empty());
-    let refused = match the_plan {
-        Some(p) => match evolve::read_and_check(&conn, &project, p) {
+/// What the plan of a database comes to: what is pending, the records it would refuse, the
+/// numbered migrations applied.
+struct Looked {
+    pending: evolve::Pending,
+    refused: Vec<String>,
+    applied: Vec<crate::store::bookkeeping::AppliedMigration>,
+}
+
+fn look(project: &crate::config::Project, schema: &Schema, tx: &dyn Tx) -> anyhow::Result<Looked> {
+    let recorded = tx.sources()?;
+    let changed = plan::changed_sources(schema, &recorded);
+    let pending = evolve::prepare_on(project, schema, Some(tx), &recorded, &changed)?;
+    let refused = match pending.plan.as_ref().filter(|p| !p.is_empty()) {
+        Some(p) => match evolve::read_and_check(tx, project, p) {
             Ok(_) => Vec::new(),
             Err(e) => match e.downcast::<Refused>() {
                 Ok(r) => r.0,
@@ -65,6 +53,43 @@ pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
         },
         None => Vec::new(),
     };
+    Ok(Looked {
+        pending,
+        refused,
+        applied: tx.evolution_read()?.migrations,
+    })
+}
+
+/// Returns whether `migrate` would apply the plan (false: it would refuse records).
+pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
+    let project = a.project.load()?;
+    let schema = Schema::build(&project)?;
+    // On PostgreSQL the plan is made there, in PostgreSQL's SQL, as `migrate` applies it.
+    let (looked, shown) = match project.database() {
+        Database::Sqlite(p) => {
+            if !p.exists() {
+                bail!(
+                    "{} does not exist yet: there is nothing to plan; `jsonlift migrate` makes it from the sources",
+                    p.display()
+                );
+            }
+            let conn = sqlite::open_read_only(p, project.busy_timeout())?;
+            (
+                look(&project, &schema, &sqlite::SqliteTx(&conn))?,
+                p.display().to_string(),
+            )
+        }
+        Database::Postgres(url) => (
+            postgres::read_view(&project, url, |tx| look(&project, &schema, tx))?,
+            crate::migrate::database_name(&project),
+        ),
+    };
+    let Looked {
+        pending,
+        refused,
+        applied,
+    } = looked;
+    let the_plan = pending.plan.as_ref().filter(|p| !p.is_empty());
     let summary = the_plan.map(|p| p.summary()).unwrap_or_default();
     let sql = the_plan.map(|p| p.sql()).unwrap_or_default();
     let added = pending
@@ -85,7 +110,6 @@ pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
         }
         let dir = project.migrations_dir();
         let files = numbered::scan(&dir)?;
-        let applied = bookkeeping::applied_migrations(&conn)?;
         let name = numbered::next_name(&files, &applied, &a.name);
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(&name);

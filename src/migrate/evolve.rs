@@ -1,5 +1,5 @@
-//! Schema evolution in place (issue #17): applies a [`Plan`] to the live SQLite database inside
-//! the migration's transaction. The database is the truth once migrated (records edited through
+//! Schema evolution in place (issue #17): applies a [`Plan`] to the live database inside the
+//! migration's transaction (SQLite here; PostgreSQL's statements through [`apply_in_place`]). The database is the truth once migrated (records edited through
 //! the API live only there), so nothing is read from the source files: every record of a
 //! changed collection is read from its tables under the old schema, changed as jsonlift.toml
 //! says (`renamed_from`, and `default` for the fields it adds), checked under the new schema,
@@ -21,7 +21,7 @@ use crate::config::{FieldConfig, Project};
 use crate::json::{JsonPath, Seg, Value};
 use crate::schema::ddl::{create_indexes, create_table, quote};
 use crate::schema::rebuild::{rebuild, rebuilds_to};
-use crate::schema::shred::{Cell, Ids, shred};
+use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::statements::table_sql;
 use crate::schema::{Role, Schema};
 use crate::store::Tx;
@@ -65,15 +65,14 @@ impl std::error::Error for Refused {}
 
 /// Reads every record of the changed collections under the old schema and changes it as the
 /// new jsonlift.toml says; refuses ([`Refused`]) when any does not fit the new schema.
-pub fn read_and_check(conn: &Connection, project: &Project, plan: &Plan) -> anyhow::Result<Carry> {
-    let tx = SqliteTx(conn);
+pub fn read_and_check(tx: &dyn Tx, project: &Project, plan: &Plan) -> anyhow::Result<Carry> {
     let mut records = Vec::new();
     let mut refused = Vec::new();
     for change in &plan.changes {
         let cfg = &project.config.collections[&change.collection];
         let mut out = Vec::new();
         let nc = &plan.new.collections[change.new_ci];
-        for (rowid, file_key, value) in read_all(&tx, &plan.old, change.old_ci)? {
+        for (rowid, file_key, value) in read_all(tx, &plan.old, change.old_ci)? {
             let mut expected = value;
             if let Value::Object(o) = &mut expected {
                 rename(&cfg.fields, o);
@@ -142,7 +141,6 @@ pub fn apply(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<()
 }
 
 fn apply_inner(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
-    let new = &plan.new;
     for (change, records) in plan.changes.iter().zip(&carry.records) {
         match change.mode {
             Mode::Alter => {
@@ -160,41 +158,7 @@ fn apply_inner(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<
             conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(t)))?;
         }
     }
-    // Every record, read back under the new schema, is what it should be.
-    let tx = SqliteTx(conn);
-    for (change, records) in plan.changes.iter().zip(&carry.records) {
-        let ti = new.collections[change.new_ci].table;
-        let t = &new.tables[ti];
-        let count = tx.count(t)?;
-        if count != records.len() as u64 {
-            bail!(
-                "{}: {} records before, {count} after; nothing was changed",
-                change.collection,
-                records.len()
-            );
-        }
-        let mut fetch = |t: usize, parent: &Cell<'static>| children_of(&tx, new, t, parent);
-        for r in records {
-            let cells = tx.row(t, r.rowid)?;
-            if !rebuilds_to(
-                new,
-                ti,
-                &cells,
-                &mut fetch,
-                r.file_key.as_deref(),
-                &r.expected,
-            )? {
-                let (_, got) = rebuild(new, ti, &cells, &mut fetch)?;
-                bail!(
-                    "{} {}: reads back as {} where it should be {}; nothing was changed",
-                    change.collection,
-                    r.label,
-                    crate::json::write::to_compact_string(&got),
-                    crate::json::write::to_compact_string(&r.expected)
-                );
-            }
-        }
-    }
+    check_records(&SqliteTx(conn), plan, carry)?;
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
     let broken: Vec<(String, Option<i64>, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -215,6 +179,136 @@ fn apply_inner(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<
             broken.len(),
             lines.join("\n")
         );
+    }
+    Ok(())
+}
+
+/// Every record of the changed collections, read back under the new schema in its order, is
+/// what it should be.
+pub fn check_records(tx: &dyn Tx, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
+    let new = &plan.new;
+    for (change, records) in plan.changes.iter().zip(&carry.records) {
+        let ti = new.collections[change.new_ci].table;
+        let t = &new.tables[ti];
+        let count = tx.count(t)?;
+        if count != records.len() as u64 {
+            bail!(
+                "{}: {} records before, {count} after; nothing was changed",
+                change.collection,
+                records.len()
+            );
+        }
+        let mut fetch = |t: usize, parent: &Cell<'static>| children_of(tx, new, t, parent);
+        let mut records = records.iter();
+        let mut after = i64::MIN;
+        loop {
+            let page = tx.page(t, after, 1024)?;
+            let done = page.len() < 1024;
+            for (rowid, cells) in page {
+                after = rowid;
+                let Some(r) = records.next() else { break };
+                if !rebuilds_to(
+                    new,
+                    ti,
+                    &cells,
+                    &mut fetch,
+                    r.file_key.as_deref(),
+                    &r.expected,
+                )? {
+                    let (_, got) = rebuild(new, ti, &cells, &mut fetch)?;
+                    bail!(
+                        "{} {}: reads back as {} where it should be {}; nothing was changed",
+                        change.collection,
+                        r.label,
+                        crate::json::write::to_compact_string(&got),
+                        crate::json::write::to_compact_string(&r.expected)
+                    );
+                }
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The records of `change` carried in place (PostgreSQL's `ALTER TABLE`, [`super::plan_pg`]):
+/// each record's row under the new schema is made and written over the one it has where it
+/// differs; the other rows are not touched. A row the new table refuses is listed.
+pub fn carry_in_place(
+    tx: &dyn Tx,
+    plan: &Plan,
+    nci: usize,
+    records: &[Carried],
+) -> anyhow::Result<()> {
+    let new = &plan.new;
+    let root = new.collections[nci].table;
+    let t = &new.tables[root];
+    write_records(new, nci, records, &mut |r, rows| {
+        let Some(row) = rows.iter().find(|row| row.table == root) else {
+            return Ok(None);
+        };
+        if tx.row(t, r.rowid)? == row.cells {
+            return Ok(None);
+        }
+        Ok(tx.update(t, r.rowid, &row.cells)?.err().map(|e| e.message))
+    })
+}
+
+/// The records of `change` written into its tables made anew under their temporary names
+/// ([`temp_name`]), in their order (a generated key keeps its value).
+pub fn carry_into_new_tables(
+    tx: &dyn Tx,
+    plan: &Plan,
+    nci: usize,
+    records: &[Carried],
+) -> anyhow::Result<()> {
+    let mut temp = plan.new.clone();
+    for t in plan.new.tables_of(nci) {
+        temp.tables[t].name = temp_name(&plan.new.tables[t].name);
+    }
+    write_records(&temp, nci, records, &mut |_, rows| {
+        for row in rows {
+            if let Err(e) = tx.insert(&temp.tables[row.table], &row.cells)? {
+                return Ok(Some(e.message));
+            }
+        }
+        Ok(None)
+    })
+}
+
+/// Each record as the rows of collection `nci` of `schema` (a generated key keeps its value,
+/// the record's place), handed to `write`, which says what the database refused of them; every
+/// refusal is listed ([`Refused`]).
+fn write_records(
+    schema: &Schema,
+    nci: usize,
+    records: &[Carried],
+    write: &mut dyn FnMut(&Carried, &[Row]) -> anyhow::Result<Option<String>>,
+) -> anyhow::Result<()> {
+    let root = schema.collections[nci].table;
+    let t = &schema.tables[root];
+    let generated = t
+        .id_col
+        .is_some_and(|c| t.columns[c].role == Role::Id && t.pk == c);
+    let mut ids = Ids::new(schema.tables.len());
+    let mut refused = Vec::new();
+    for r in records {
+        if generated {
+            ids.set_next(root, r.rowid);
+        }
+        let rows = shred(schema, nci, r.file_key.as_deref(), &r.expected, &mut ids)
+            .map_err(|e| anyhow::anyhow!("{}: {:?}", r.label, e.first().map(|e| &e.message)))?;
+        if let Some(why) = write(r, &rows)? {
+            refused.push(format!(
+                "{} {}: {why}",
+                schema.collections[nci].name, r.label
+            ));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Refused(refused).into());
     }
     Ok(())
 }
@@ -422,9 +516,28 @@ pub fn prepare(
     recorded: &HashMap<String, SourceState>,
     changed: &[usize],
 ) -> anyhow::Result<Pending> {
+    let tx = conn.map(SqliteTx);
+    prepare_on(
+        project,
+        schema,
+        tx.as_ref().map(|t| t as &dyn Tx),
+        recorded,
+        changed,
+    )
+}
+
+/// [`prepare`] on either database: on PostgreSQL the plan's statements are PostgreSQL's
+/// ([`super::plan_pg`]).
+pub fn prepare_on(
+    project: &Project,
+    schema: &Schema,
+    tx: Option<&dyn Tx>,
+    recorded: &HashMap<String, SourceState>,
+    changed: &[usize],
+) -> anyhow::Result<Pending> {
     let saved = super::plan::saved_toml(project)?;
     let dir = project.migrations_dir();
-    let Some(conn) = conn else {
+    let Some(tx) = tx else {
         return Ok(Pending {
             plan: None,
             sql: numbered::scan(&dir)?,
@@ -432,8 +545,9 @@ pub fn prepare(
             save_needed: true,
         });
     };
-    let sql = numbered::status_of(conn, &dir)?.pending;
-    let kept = bookkeeping::saved_schema(conn)?;
+    let evolution = tx.evolution_read()?;
+    let sql = numbered::status(&dir, evolution.migrations)?.pending;
+    let kept = evolution.schema.map(|(toml, _)| toml);
     let dropped_any = kept.as_deref().is_some_and(|k| {
         super::plan::old_schema(project, k).is_ok_and(|old| {
             old.collections
@@ -476,7 +590,6 @@ pub fn prepare(
             );
         };
         let old = super::plan::old_schema(project, kept)?;
-        let tx = SqliteTx(conn);
         let mut holds = |old: &Schema, oci: usize, field: &str| -> anyhow::Result<bool> {
             let t = &old.tables[old.collections[oci].table];
             Ok(match t.extra_col {
@@ -492,6 +605,10 @@ pub fn prepare(
             recorded,
             saved.clone(),
             &mut holds,
+            match tx.dialect() {
+                crate::store::Dialect::Postgres => Some(project.pg_schema()),
+                crate::store::Dialect::Sqlite => None,
+            },
         )?)
     };
     let save_needed = kept.as_deref() != Some(saved.as_str());
@@ -533,7 +650,7 @@ pub fn run(
         report.sql_applied.push(f.name.clone());
     }
     if let Some(plan) = plan {
-        let carry = read_and_check(conn, project, plan)?;
+        let carry = read_and_check(&SqliteTx(conn), project, plan)?;
         apply(conn, plan, &carry)?;
         crate::backup::pause_at("evolve:applied");
         record(conn, plan, prints, &at)?;
@@ -552,34 +669,122 @@ pub fn run(
         bookkeeping::save_schema(conn, &pending.saved, &at)?;
     }
     if plan.is_some() || !pending.sql.is_empty() {
-        let mut entries: Vec<serde_json::Value> = Vec::new();
-        if let Some(plan) = plan {
-            for c in &plan.changes {
-                entries.push(serde_json::json!({"collection": c.collection, "mode": c.mode, "changes": c.summary}));
-            }
-            for d in &plan.dropped {
-                entries.push(serde_json::json!({"collection": d.collection, "dropped": d.tables}));
-            }
-        }
-        for f in &pending.sql {
-            entries.push(serde_json::json!({"migration": f.name, "sha256": f.sha256}));
-        }
-        let hash = plan.map(|p| {
-            let all: String = (0..p.new.sources.len())
-                .map(|si| super::plan::hash(&p.new, si))
-                .collect();
-            crate::schema::fingerprint::hex(&sha2::Sha256::digest(all))
-        });
+        let (entries, hash) = ledger_entries(plan, &pending.sql);
         bookkeeping::write_run(
             conn,
             started_at,
             &crate::clock::now(),
             if plan.is_some() { "evolve" } else { "sql" },
-            hash.as_deref().unwrap_or(""),
-            &serde_json::Value::Array(entries),
+            &hash,
+            &entries,
             backup,
         )?;
     }
+    Ok(())
+}
+
+/// What the ledger says of an evolution and the numbered files run with it, and the schema
+/// fingerprint it records (empty without a plan).
+pub fn ledger_entries(plan: Option<&Plan>, sql: &[SqlFile]) -> (serde_json::Value, String) {
+    let mut entries: Vec<serde_json::Value> = Vec::new();
+    if let Some(plan) = plan {
+        for c in &plan.changes {
+            entries.push(
+                serde_json::json!({"collection": c.collection, "mode": c.mode, "changes": c.summary}),
+            );
+        }
+        for d in &plan.dropped {
+            entries.push(serde_json::json!({"collection": d.collection, "dropped": d.tables}));
+        }
+    }
+    for f in sql {
+        entries.push(serde_json::json!({"migration": f.name, "sha256": f.sha256}));
+    }
+    let hash = plan.map(|p| {
+        let all: String = (0..p.new.sources.len())
+            .map(|si| super::plan::hash(&p.new, si))
+            .collect();
+        crate::schema::fingerprint::hex(&sha2::Sha256::digest(all))
+    });
+    (serde_json::Value::Array(entries), hash.unwrap_or_default())
+}
+
+/// Applies a plan made for PostgreSQL ([`super::plan_pg`]) through `tx`, inside the caller's
+/// transaction: its statements in order, the records carried where they say, the dropped
+/// collections' tables dropped; then every record read back and compared. `dependents`: what
+/// other tables and views had on the tables rebuilt, put back once they are
+/// ([`crate::store::postgres::db::dependents`]).
+pub fn apply_in_place(
+    tx: &dyn Tx,
+    plan: &Plan,
+    carry: &Carry,
+    dependents: &[String],
+) -> anyhow::Result<()> {
+    for (change, records) in plan.changes.iter().zip(&carry.records) {
+        for sql in &change.sql {
+            if sql == super::plan_pg::CARRY {
+                carry_in_place(tx, plan, change.new_ci, records)?;
+                crate::backup::pause_at("evolve:carried");
+            } else if sql == super::plan_pg::REBUILD {
+                carry_into_new_tables(tx, plan, change.new_ci, records)?;
+                crate::backup::pause_at("evolve:carried");
+            } else if !sql.starts_with("--") {
+                tx.change_tables(sql)
+                    .with_context(|| format!("{}: {sql}", change.collection))?;
+            }
+        }
+    }
+    for sql in dependents {
+        tx.change_tables(sql).map_err(|e| {
+            anyhow::anyhow!(
+                "{sql}: {e}\nthe app's own table or view no longer fits jsonlift's new tables; change it in a numbered SQL migration first; nothing was changed"
+            )
+        })?;
+    }
+    for d in &plan.dropped {
+        for t in d.tables.iter().rev() {
+            tx.change_tables(&format!("DROP TABLE IF EXISTS {}", plan.qualified(t)))?;
+        }
+    }
+    check_records(tx, plan, carry)
+}
+
+/// Records an evolution applied through `tx` (PostgreSQL): the new schema of the evolved
+/// sources (their files as they were recorded: the database holds the records), the dropped
+/// collections' sources forgotten, the kept `[collections]` and the `plan --write` file.
+pub fn record_on(
+    tx: &dyn Tx,
+    plan: &Plan,
+    plan_file: Option<&SqlFile>,
+    at: &str,
+) -> anyhow::Result<()> {
+    let new = &plan.new;
+    let recorded = tx.sources()?;
+    for &si in &plan.sources {
+        let Some(state) = recorded.get(&new.sources[si].display) else {
+            continue;
+        };
+        let mut state = state.clone();
+        state.records = 0;
+        for c in new.collections_of(si) {
+            state.records += tx.count(&new.tables[c.table])?;
+        }
+        state.schema_hash = super::plan::hash(new, si);
+        state.migrated_at = at.to_string();
+        tx.source_write(&state)?;
+    }
+    for d in &plan.dropped {
+        if !new.sources.iter().any(|s| s.display == d.source) {
+            tx.source_forget(&d.source)?;
+        }
+    }
+    tx.evolution_write(&crate::store::backend::Evolution {
+        schema: Some((plan.saved.clone(), at.to_string())),
+        migrations: plan_file
+            .map(|f| numbered::applied(f, at))
+            .into_iter()
+            .collect(),
+    })?;
     Ok(())
 }
 

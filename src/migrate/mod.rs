@@ -9,6 +9,7 @@ pub mod json_store;
 pub mod load;
 pub mod numbered;
 pub mod plan;
+pub mod plan_pg;
 pub mod postgres;
 pub mod progress;
 pub mod report;

@@ -4,8 +4,9 @@
 //! ([`bookkeeping::saved_schema`]); the plan compares that schema with the project file's.
 //! A collection is changed with `ALTER TABLE` where SQLite can do the whole change that way
 //! (fields added that no record holds yet, indexes), and otherwise rebuilt: its records are
-//! read, carried to the new tables and compared (see [`super::evolve`]). `jsonlift plan`
-//! prints this; `migrate` applies it.
+//! read, carried to the new tables and compared (see [`super::evolve`]). On PostgreSQL the
+//! statements are PostgreSQL's, and far more is done in place ([`super::plan_pg`]).
+//! `jsonlift plan` prints this; `migrate` applies it.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -73,6 +74,10 @@ pub struct Plan {
     /// The `[collections]` of jsonlift.toml as the database will keep them.
     #[serde(skip)]
     pub saved: String,
+    /// On PostgreSQL, the schema the tables are in: the statements are PostgreSQL's, qualified
+    /// with it ([`super::plan_pg`]).
+    #[serde(skip)]
+    pub pg_schema: Option<String>,
 }
 
 impl Plan {
@@ -97,10 +102,18 @@ impl Plan {
         for d in &self.dropped {
             out.push(format!("-- {} (dropped)", d.collection));
             for t in d.tables.iter().rev() {
-                out.push(format!("DROP TABLE {}", quote(t)));
+                out.push(format!("DROP TABLE {}", self.qualified(t)));
             }
         }
         out
+    }
+
+    /// Table `t` as the plan's statements name it: qualified with the PostgreSQL schema.
+    pub fn qualified(&self, t: &str) -> String {
+        match &self.pg_schema {
+            Some(s) => format!("{}.{}", quote(s), quote(t)),
+            None => quote(t),
+        }
     }
 
     /// The summary, one line per change.
@@ -168,6 +181,7 @@ pub fn build(
     recorded: &HashMap<String, SourceState>,
     saved: String,
     holds: &mut dyn FnMut(&Schema, usize, &str) -> anyhow::Result<bool>,
+    pg_schema: Option<&str>,
 ) -> anyhow::Result<Plan> {
     let old = without_sql_defaults(old, recorded);
     let mut changes = Vec::new();
@@ -184,7 +198,12 @@ pub fn build(
             ),
             (true, Some(oci)) if changed.contains(&c.source) => {
                 let fields = &project.config.collections[&c.name].fields;
-                if let Some(change) = change_of(&old, oci, &new, ci, fields, holds)? {
+                let change = match pg_schema {
+                    None => change_of(&old, oci, &new, ci, fields, holds)?,
+                    Some(s) => change_of(&old, oci, &new, ci, fields, &mut |_, _, _| Ok(true))?
+                        .map(|c| super::plan_pg::change(c, &old, &new, fields, s)),
+                };
+                if let Some(change) = change {
                     changes.push(change);
                 }
             }
@@ -224,6 +243,7 @@ pub fn build(
         added,
         sources: changed.to_vec(),
         saved,
+        pg_schema: pg_schema.map(str::to_string),
     })
 }
 
@@ -250,7 +270,7 @@ fn without_sql_defaults(mut old: Schema, recorded: &HashMap<String, SourceState>
 }
 
 /// What makes a column what it is in the database, apart from its index.
-fn signature(c: &Column) -> String {
+pub(super) fn signature(c: &Column) -> String {
     format!(
         "{}|{:?}|{:?}|{}|{}|{}|{:?}|{:?}|{:?}",
         c.name,
@@ -266,7 +286,7 @@ fn signature(c: &Column) -> String {
 }
 
 /// The field a column holds, as messages name it.
-fn field_name(t: &Table, c: &Column) -> String {
+pub(super) fn field_name(t: &Table, c: &Column) -> String {
     match c.role {
         Role::Field if !c.field_path.is_empty() => match t.parent_path.is_empty() {
             true => c.field_path.join("."),
@@ -544,7 +564,7 @@ fn change_of(
 }
 
 /// The name of the index a `CREATE INDEX` statement makes.
-fn index_name(sql: &str) -> Option<&str> {
+pub(super) fn index_name(sql: &str) -> Option<&str> {
     let rest = sql.strip_prefix("CREATE INDEX IF NOT EXISTS ")?;
     rest.split(" ON ").next()
 }

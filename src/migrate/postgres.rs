@@ -13,6 +13,11 @@
 //! ([`load_rows`](crate::store::postgres::fill::load_rows)), so PostgreSQL's work runs beside
 //! the migration's instead of after it; the same comparison follows.
 //!
+//! A change of jsonlift.toml is done before step 1, in place on PostgreSQL and in this same
+//! transaction ([`evolve_in_place`]: `ALTER TABLE` wherever PostgreSQL can, see
+//! [`plan_pg`](super::plan_pg)), so that the tables it leaves are as the project file describes
+//! them and the scratch run has nothing to rewrite: what the app made on the tables is kept.
+//!
 //! A failure or a kill at any point leaves PostgreSQL as it was: nothing is committed before
 //! the last step, and PostgreSQL rolls back a transaction whose client is gone.
 
@@ -21,8 +26,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use super::numbered::{self, SqlFile};
-use super::plan;
 use super::{Options, Report, database_name, db_backup_options, migrate_with};
+use super::{evolve, plan};
 use crate::config::Project;
 use crate::schema::Schema;
 use crate::schema::ddl::quote;
@@ -97,6 +102,8 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     };
     // Discarded unless the change is committed.
     let mut discard = Discard(before.clone());
+    // The evolution done in place, before the rest of the run (its summary).
+    let mut evolved: Option<Vec<String>> = None;
     if !existing.is_empty() {
         // Other writers wait until this run commits or rolls back (readers go on): what is read
         // now is what is replaced at the end.
@@ -116,7 +123,30 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             apply_file(&mut tx, statements, f, &at)?;
             applied_here.push(f.name.clone());
         }
+        if !opts.reimport {
+            evolved = evolve_in_place(
+                &mut tx,
+                statements,
+                project,
+                &schema,
+                plan_file.map(|k| &files[k]),
+                (
+                    &at,
+                    before
+                        .as_ref()
+                        .map(|b| b.data.to_string_lossy().into_owned()),
+                ),
+            )?;
+            if let (Some(_), Some(k)) = (&evolved, plan_file) {
+                applied_here.push(files[k].name.clone());
+            }
+        }
         let ptx = PgTx::new(&mut tx, statements);
+        // After an evolution in place the tables are as the project file describes them.
+        let (as_made, present) = match evolved {
+            Some(_) => (&schema, matching_tables(&ptx, &schema)?),
+            None => (as_made, present),
+        };
         fill_sqlite(
             &ptx,
             as_made,
@@ -174,6 +204,12 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     let rewrite = report.status == "migrated"
         || report.status.starts_with("evolved")
         || report.status.ends_with("upgraded");
+    if let Some(summary) = &evolved {
+        report.evolved.splice(0..0, summary.iter().cloned());
+        if report.status.starts_with("already migrated") {
+            report.status = "evolved in place".into();
+        }
+    }
     let after = if existing.is_empty() {
         &files[..]
     } else {
@@ -191,7 +227,11 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     };
     if report.status == "failed"
         || opts.dry_run
-        || (!rewrite && report.sql_applied.is_empty() && after.is_empty() && keep.is_none())
+        || (!rewrite
+            && evolved.is_none()
+            && report.sql_applied.is_empty()
+            && after.is_empty()
+            && keep.is_none())
     {
         // Nothing to write: failed, a dry run, or already migrated (what ran here is rolled
         // back with the transaction).
@@ -285,7 +325,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         })?;
         sync_id_sequence(&mut tx, "_jsonlift_ledger")?;
     }
-    if !rewrite && !report.sql_applied.is_empty() {
+    if !rewrite && evolved.is_none() && !report.sql_applied.is_empty() {
         report.status = "numbered migrations applied".into();
     }
     // The crash tests kill the process here: everything is written, nothing committed.
@@ -318,15 +358,13 @@ impl Drop for Discard {
     }
 }
 
-/// A SQLite copy of what PostgreSQL holds, at `dir/copy.db`, for `jsonlift plan`: the tables
-/// as the kept `[collections]` made them, and jsonlift's own tables. Reads only.
-pub fn scratch_copy(
+/// Runs `f` on what PostgreSQL holds, for `jsonlift plan`: one read-only transaction that sees
+/// a single moment.
+pub fn read_view<R>(
     project: &Project,
     url: &PgUrl,
-    dir: &std::path::Path,
-) -> anyhow::Result<PathBuf> {
-    let schema = Schema::build(project)?;
-    let path = dir.join("copy.db");
+    f: impl FnOnce(&dyn Tx) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
     let mut conn = PgConn::open(url, project.pg_schema(), false)?;
     let statements = &mut conn.statements;
     let mut tx = conn.client.transaction()?;
@@ -337,25 +375,79 @@ pub fn scratch_copy(
             conn.name
         );
     }
-    let ptx = PgTx::new(&mut tx, statements);
-    let old = ptx
-        .evolution_read()?
-        .schema
-        .map(|(toml, _)| plan::old_schema(project, &toml))
-        .transpose()?;
-    let as_made = old.as_ref().unwrap_or(&schema);
-    let present = matching_tables(&ptx, as_made)?;
-    fill_sqlite(
-        &ptx,
-        as_made,
-        &present,
-        &path,
-        false,
-        None,
-        &mut CopyReport::default(),
-        &|_| {},
-    )?;
-    Ok(path)
+    f(&PgTx::new(&mut tx, statements))
+}
+
+/// The change of jsonlift.toml done in place on PostgreSQL, in the migration's transaction
+/// (`ALTER TABLE` where it can, only the tables that must be made anew rebuilt: see
+/// [`plan_pg`](super::plan_pg)), after the database backup, with every record re-checked and
+/// read back, and recorded. `None` when there is no such change, or one this cannot do alone
+/// (a new collection to load from its files: the whole run then goes through the scratch
+/// database). Returns the plan's summary.
+fn evolve_in_place(
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    project: &Project,
+    schema: &Schema,
+    plan_file: Option<&SqlFile>,
+    (at, backup): (&str, Option<String>),
+) -> anyhow::Result<Option<Vec<String>>> {
+    let (plan, carry) = {
+        let ptx = PgTx::new(tx, statements);
+        let recorded = ptx.sources()?;
+        let changed = plan::changed_sources(schema, &recorded);
+        let pending = evolve::prepare_on(project, schema, Some(&ptx), &recorded, &changed)?;
+        let Some(plan) = pending.plan.filter(|p| !p.is_empty() && p.added.is_empty()) else {
+            return Ok(None);
+        };
+        if let Some(f) = plan_file
+            && !numbered::plan_matches(f, &plan.summary(), &plan.sql())
+        {
+            bail!(
+                "{} was written by `jsonlift plan --write`, but the plan from jsonlift.toml is no longer what it says (the file or jsonlift.toml changed since); write it again with `jsonlift plan --write` after removing it; nothing was changed",
+                f.path.display()
+            );
+        }
+        tracing::info!(target: "jsonlift::phase", "evolve");
+        let carry = evolve::read_and_check(&ptx, project, &plan)?;
+        (plan, carry)
+    };
+    // What the app's tables and views have on the tables made anew, put back after.
+    let rebuilt: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.mode == plan::Mode::Rebuild)
+        .flat_map(|c| plan.old.tables_of(c.old_ci))
+        .map(|t| plan.old.tables[t].name.clone())
+        .collect();
+    let dependents = if rebuilt.is_empty() {
+        Vec::new()
+    } else {
+        dependents(tx, &rebuilt)?
+    };
+    let ptx = PgTx::new(tx, statements);
+    evolve::apply_in_place(&ptx, &plan, &carry, &dependents)?;
+    crate::store::search::refresh(&ptx, &plan.new, &[], true)?;
+    crate::backup::pause_at("evolve:applied");
+    evolve::record_on(&ptx, &plan, plan_file, at)?;
+    let (entries, hash) = evolve::ledger_entries(
+        Some(&plan),
+        plan_file.map(std::slice::from_ref).unwrap_or_default(),
+    );
+    let id = ptx.ledger()?.last().map_or(1, |r| r.id + 1);
+    ptx.ledger_insert(&LedgerRow {
+        id,
+        started_at: at.to_string(),
+        finished_at: crate::clock::now(),
+        action: "evolve".into(),
+        schema_hash: hash,
+        sources: entries.to_string(),
+        backup,
+        version: env!("CARGO_PKG_VERSION").into(),
+    })?;
+    drop(ptx);
+    sync_id_sequence(tx, "_jsonlift_ledger")?;
+    Ok(Some(plan.summary()))
 }
 
 /// Runs one numbered file's statements on PostgreSQL inside the migration's transaction, and

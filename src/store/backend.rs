@@ -285,6 +285,12 @@ pub trait Tx {
     fn evolution_read(&self) -> Result<Evolution, StoreError>;
     /// Enters them as they are (a copy of another database's).
     fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError>;
+    /// Forgets what was recorded of a source (its collections were dropped).
+    fn source_forget(&self, path: &str) -> Result<(), StoreError>;
+
+    /// Runs statements that change the tables (a schema evolution's, written for this
+    /// database); what was prepared for the tables before is forgotten.
+    fn change_tables(&self, sql: &str) -> Result<(), StoreError>;
 
     // ----- the database itself ---------------------------------------------------------------
 

@@ -796,6 +796,16 @@ impl Tx for SqliteTx<'_> {
         })
     }
 
+    fn source_forget(&self, path: &str) -> Result<(), StoreError> {
+        Ok(bookkeeping::forget_source(self.0, path)?)
+    }
+
+    fn change_tables(&self, sql: &str) -> Result<(), StoreError> {
+        self.0.execute_batch(sql)?;
+        self.0.flush_prepared_statement_cache();
+        Ok(())
+    }
+
     fn evolution_write(&self, e: &Evolution) -> Result<(), StoreError> {
         if let Some((toml, at)) = &e.schema {
             bookkeeping::save_schema(self.0, toml, at)?;

@@ -616,13 +616,100 @@ fn kills_during_a_reimport_leave_the_old_database_or_the_new_one() {
     );
 }
 
-/// Issue #17: a kill at any moment of a schema evolution (a field renamed, one added with a
-/// default, an index: the courses and their modules and lessons carried into rebuilt tables)
-/// leaves the old schema and rows, or exactly the new ones: never a mix.
+/// [`kills_during_an_evolution_leave_the_old_schema_or_the_new_one`] on PostgreSQL, where the
+/// evolution alters the live tables in one transaction (issue #17): after a kill at any moment
+/// the schema holds the old tables and rows exactly, or exactly the new ones (no table of the
+/// evolution left behind), and a re-run completes.
 #[test]
-fn kills_during_an_evolution_leave_the_old_schema_or_the_new_one() {
-    let (p, saved, before) = migrated_v1(env_or("JSONLIFT_CRASH_COURSES", 150));
-    let evolved = SCHOOL
+fn kills_during_an_evolution_on_postgres_leave_the_old_schema_or_the_new_one() {
+    let Some(url) = crate::postgres::server(
+        "crash::kills_during_an_evolution_on_postgres_leave_the_old_schema_or_the_new_one",
+    ) else {
+        return;
+    };
+    let kills = env_or("JSONLIFT_CRASH_KILLS", 5);
+    let courses = env_or("JSONLIFT_CRASH_COURSES", 150);
+    let pg = crate::postgres::PgSchema::new(&url);
+    let head = pg.toml();
+    let on_pg = |toml: &str| format!("{head}{}", toml.replace("database = \"school.db\"\n", ""));
+    let evolved = on_pg(&evolved_school());
+    let mut p = Project::new(&on_pg(SCHOOL));
+    p.pg = Some(pg);
+    let pg = p.pg.as_ref().unwrap();
+    write_dataset(&p, courses, 1);
+    let sources = source_hashes(&p);
+    // Version 1 migrated, and jsonlift.toml evolved: the state each trial starts from.
+    let prepare = || {
+        pg.sql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", pg.name));
+        reset(&p);
+        p.write("jsonlift.toml", on_pg(SCHOOL));
+        jl_ok(&p, &["migrate"], "migrating version 1");
+        p.write("jsonlift.toml", &evolved);
+    };
+    // The collections' tables and rows (jsonlift's own tables record when each run happened).
+    let data = |p: &Project| -> String {
+        let lines: Vec<String> = p
+            .dump()
+            .into_iter()
+            .filter(|l| !l.contains("_jsonlift_"))
+            .collect();
+        sha256_hex(lines.join("\n").as_bytes())
+    };
+    prepare();
+    let old = data(&p);
+    jl_ok(&p, &["migrate"], "the evolution");
+    let after = data(&p);
+    assert_ne!(after, old);
+    let windows = calibrate(&p, &[], &prepare);
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let (mut killed, mut trial) = (0, 0);
+    let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
+    while killed < kills && trial < kills * 4 {
+        trial += 1;
+        prepare();
+        let before = sha256_hex(p.dump().join("\n").as_bytes());
+        let at = pick(&mut rng, &windows);
+        let o = run_migrate(&p, &[], Some(&at));
+        let ctx = format!(
+            "evolution on PostgreSQL, seed {seed}, trial {trial}: aimed at {:?} after {}, killed in phase {} (exit {:?})\n--- stderr ---\n{}",
+            at.delay, at.phase, o.phase, o.code, o.stderr
+        );
+        assert!(!o.stderr.contains("panicked"), "{ctx}");
+        if !o.killed {
+            assert_eq!(o.code, Some(0), "{ctx}");
+        }
+        killed += o.killed as u64;
+        let now = p.dump();
+        let state = if sha256_hex(now.join("\n").as_bytes()) == before {
+            "as before"
+        } else {
+            assert_eq!(
+                data(&p),
+                after,
+                "{ctx}\nthe schema changed but is not the complete new one"
+            );
+            "fully evolved"
+        };
+        *by_state.entry(state).or_default() += 1;
+        assert!(
+            !now.iter().any(|l| l.contains("_jsonlift_evolve_")),
+            "{ctx}: a table of the evolution was left behind"
+        );
+        jl_ok(&p, &["migrate"], &ctx);
+        assert_eq!(data(&p), after, "{ctx}: the re-run");
+        jl_ok(&p, &["migrate"], &ctx);
+        assert_eq!(source_hashes(&p), sources, "{ctx}: the sources changed");
+    }
+    println!(
+        "crash harness, evolution on PostgreSQL: seed {seed}, {courses} courses, {trial} trials, {killed} killed mid-run; after the kill: {by_state:?}"
+    );
+    assert!(killed > 0, "no run was interrupted");
+}
+
+/// SCHOOL with a field renamed, one added with a default, and an index.
+fn evolved_school() -> String {
+    SCHOOL
         .replace(
             "hours = \"integer\"",
             "duration_hours = { type = \"integer\", renamed_from = \"hours\" }\nstatus = { type = \"text\", default = \"active\" }",
@@ -630,8 +717,16 @@ fn kills_during_an_evolution_leave_the_old_schema_or_the_new_one() {
         .replace(
             "level = { type = \"text\",",
             "level = { type = \"text\", index = true,",
-        );
-    p.write("jsonlift.toml", &evolved);
+        )
+}
+
+/// Issue #17: a kill at any moment of a schema evolution (a field renamed, one added with a
+/// default, an index: the courses and their modules and lessons carried into rebuilt tables)
+/// leaves the old schema and rows, or exactly the new ones: never a mix.
+#[test]
+fn kills_during_an_evolution_leave_the_old_schema_or_the_new_one() {
+    let (p, saved, before) = migrated_v1(env_or("JSONLIFT_CRASH_COURSES", 150));
+    p.write("jsonlift.toml", evolved_school());
     let prepare = || {
         reset(&p);
         fs::copy(&saved, p.path("school.db")).unwrap();

@@ -40,8 +40,14 @@ const BASE: &str =
 fn edited_project() -> Project {
     let p = Project::on_backend(&toml(BASE));
     p.write("posts.json", POSTS);
+    edit(&p);
+    p
+}
+
+/// Migrates `p`, then edits its posts through a real `serve` as [`edited_project`] says.
+fn edit(p: &Project) {
     p.migrate_ok();
-    let s = Server::start(&p, &[], &[]);
+    let s = Server::start(p, &[], &[]);
     call(
         "PATCH",
         &s.url("/api/posts/1"),
@@ -58,7 +64,6 @@ fn edited_project() -> Project {
     )
     .status(201);
     s.stop();
-    p
 }
 
 /// The records of posts as `export` writes them.
@@ -105,9 +110,13 @@ fn each_kind_of_evolution_keeps_the_edits_made_through_the_api() {
     ]"#;
     assert_eq!(exported(&p), value(edited));
 
-    // A field added that a record already holds: its value moves into the new column.
+    // A field added that a record already holds: its value moves into the new column (on
+    // PostgreSQL with ALTER TABLE and that record's row rewritten in place).
     let f = format!("{BASE}\ncolor = \"text\"");
-    assert_eq!(planned_mode(&p, &f), "rebuild");
+    assert_eq!(
+        planned_mode(&p, &f),
+        if on_postgres() { "alter" } else { "rebuild" }
+    );
     evolve(&p, &f, edited);
     assert_eq!(
         p.rows("SELECT id, color, _extra FROM posts ORDER BY id"),
@@ -262,7 +271,10 @@ fn a_collection_added_is_loaded_from_its_file_and_one_removed_is_dropped() {
     p.jl(&["plan"])
         .ok()
         .stdout_has("authors: removed from jsonlift.toml")
-        .stdout_has("DROP TABLE \"authors\"");
+        .stdout_has(&match &p.pg {
+            Some(pg) => format!("DROP TABLE \"{}\".\"authors\"", pg.name),
+            None => "DROP TABLE \"authors\"".into(),
+        });
     p.jl(&["migrate"]).ok().stdout_has("evolved in place");
     assert!(!p.has_table("authors"));
     // The dropped table is in the backup taken before.
@@ -629,10 +641,27 @@ fn plan_write_puts_the_plan_in_a_numbered_file_that_migrate_applies_as_written()
         text.contains("-- posts: field title renamed to headline"),
         "{text}"
     );
-    assert!(
-        text.contains("CREATE TABLE \"_jsonlift_evolve_posts\""),
-        "{text}"
-    );
+    match &p.pg {
+        // PostgreSQL's own statements, in the project's schema, that run there as written.
+        Some(pg) => {
+            assert!(
+                text.contains(&format!(
+                    "ALTER TABLE \"{}\".\"posts\" RENAME COLUMN \"title\" TO \"headline\";",
+                    pg.name
+                )),
+                "{text}"
+            );
+            let mut c = pg.client();
+            let mut tx = c.transaction().unwrap();
+            tx.batch_execute(&text)
+                .unwrap_or_else(|e| panic!("the plan file is not valid PostgreSQL: {e}\n{text}"));
+            tx.rollback().unwrap();
+        }
+        None => assert!(
+            text.contains("CREATE TABLE \"_jsonlift_evolve_posts\""),
+            "{text}"
+        ),
+    }
     p.jl(&["migrations"])
         .ok()
         .stdout_has("pending  002_plan.sql");
@@ -738,4 +767,223 @@ fn the_apps_own_tables_and_views_on_the_collections_survive_an_evolution() {
     };
     assert!(refused, "a note on no post was taken");
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
+}
+
+// ----- PostgreSQL: ALTER TABLE in place --------------------------------------------------------
+
+/// The project file of [`toml`] with a collection of authors beside the posts.
+fn with_authors(fields: &str) -> String {
+    format!(
+        "{}[collections.authors]\nsource = \"authors.json\"\nkey = \"name\"\n",
+        toml(fields)
+    )
+}
+
+/// On PostgreSQL whatever the run (a schema of its own; `None`, said loudly, without a server):
+/// [`edited_project`] with a collection of authors beside the posts.
+fn edited_on_postgres(test: &str) -> Option<Project> {
+    let url = crate::postgres::server(test)?;
+    let pg = crate::postgres::PgSchema::new(&url);
+    let mut p = Project::new(&with_authors(BASE));
+    p.write(
+        "jsonlift.toml",
+        format!("{}{}", pg.toml(), with_authors(BASE)),
+    );
+    p.pg = Some(pg);
+    p.write("posts.json", POSTS);
+    p.write("authors.json", r#"[{"name": "ann"}, {"name": "bob"}]"#);
+    edit(&p);
+    Some(p)
+}
+
+/// On PostgreSQL, each kind of change is made with ALTER TABLE on the live tables: the posts
+/// table keeps its identity, what the app made on it (a grant, comments, its own trigger), and
+/// every row the change does not alter (same `xmin`); the authors, unchanged, are not touched;
+/// the API's edits are kept; the constraints come and go.
+#[test]
+fn on_postgres_each_change_alters_the_live_table_keeping_grants_comments_triggers_and_other_tables()
+{
+    let Some(p) = edited_on_postgres(
+        "evolve::on_postgres_each_change_alters_the_live_table_keeping_grants_comments_triggers_and_other_tables",
+    ) else {
+        return;
+    };
+    let pg = p.pg.as_ref().unwrap();
+    pg.sql(&format!(
+        "SET search_path TO {};
+         GRANT SELECT ON posts TO PUBLIC;
+         COMMENT ON TABLE posts IS 'the posts';
+         COMMENT ON COLUMN posts.title IS 'the title';
+         CREATE TABLE app_log (id BIGINT);
+         CREATE FUNCTION log_post() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO app_log VALUES (NEW.id); RETURN NEW; END $$;
+         CREATE TRIGGER post_logged AFTER UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION log_post();",
+        pg.name
+    ));
+    let q1 = |sql: &str| pg.q1(sql);
+    let rel = |t: &str| {
+        q1(&format!(
+            "SELECT oid || '/' || relfilenode FROM pg_class WHERE relname = '{t}' AND relnamespace = '{}'::regnamespace",
+            pg.name
+        ))
+    };
+    let oid = |t: &str| rel(t).split('/').next().unwrap().to_string();
+    let xmins = |t: &str| -> Vec<String> {
+        q1(&format!(
+            "SELECT string_agg(xmin::text, ',' ORDER BY _rowid) FROM {t}"
+        ))
+        .split(',')
+        .map(str::to_string)
+        .collect()
+    };
+    let refused = |sql: &str| {
+        let mut c = pg.client();
+        c.batch_execute(&format!("SET search_path TO {}", pg.name))
+            .unwrap();
+        c.batch_execute(sql).is_err()
+    };
+    let column = |name: &str| {
+        format!(
+            "(SELECT attnum FROM pg_attribute WHERE attrelid = 'posts'::regclass AND attname = '{name}')"
+        )
+    };
+    let constraints = |kind: &str, col: &str| {
+        q1(&format!(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'posts'::regclass AND contype = '{kind}' AND conkey = ARRAY[{}]::int2[]",
+            column(col)
+        ))
+    };
+    let nullable = |col: &str| {
+        q1(&format!(
+            "SELECT is_nullable FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'posts' AND column_name = '{col}'"
+        ))
+    };
+    let posts = oid("posts");
+    let authors = (rel("authors"), xmins("authors"));
+    let step = |fields: &str, expected: &str| {
+        let text = with_authors(fields);
+        p.write("jsonlift.toml", format!("{}{text}", pg.toml()));
+        let plan = p.jl(&["plan", "--json"]);
+        plan.ok();
+        assert_eq!(plan.json()["changes"][0]["mode"], "alter", "{fields}");
+        p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+        assert_eq!(exported(&p), value(expected), "records after the change");
+        p.jl(&["migrate"]).ok().stdout_has("already migrated");
+        p.assert_db_sound_on_backend();
+    };
+
+    // A field renamed: the column is, and no row is written.
+    let rows = xmins("posts");
+    let f = BASE.replace(
+        "title = \"text\"",
+        "headline = { type = \"text\", renamed_from = \"title\" }",
+    );
+    let renamed = r#"[
+      {"id": 1, "headline": "edited", "views": 10, "tags": ["a", "b"]},
+      {"id": 3, "headline": "third", "views": 30, "tags": ["c"]},
+      {"id": 4, "headline": "new", "views": 5, "tags": ["x"], "color": "blue"}
+    ]"#;
+    step(&f, renamed);
+    assert_eq!(xmins("posts"), rows, "a rename writes no row");
+    assert_eq!(
+        q1(&format!(
+            "SELECT col_description('posts'::regclass, {})",
+            column("headline")
+        )),
+        "the title",
+        "the column's comment follows it"
+    );
+
+    // A field added that one record holds (in `_extra`): only that record's row is written, so
+    // the app's trigger fires for it alone.
+    let f = format!("{f}\ncolor = \"text\"");
+    step(&f, renamed);
+    let now = xmins("posts");
+    assert_eq!(
+        (&now[0], &now[1]),
+        (&rows[0], &rows[1]),
+        "rows 1 and 3 untouched"
+    );
+    assert_ne!(now[2], rows[2], "row 4 rewritten");
+    assert_eq!(q1("SELECT string_agg(id::text, ',') FROM app_log"), "4");
+    assert_eq!(q1("SELECT color FROM posts WHERE id = 4"), "blue");
+
+    // A new required field with a default; a type widened with a check; NOT NULL, UNIQUE and
+    // an index added.
+    let f = format!("{f}\nstatus = {{ type = \"text\", required = true, default = \"draft\" }}")
+        .replace(
+            "views = \"integer\"",
+            "views = { type = \"real\", required = true, min = 0, index = true }",
+        )
+        .replace(
+            "renamed_from = \"title\" }",
+            "renamed_from = \"title\", unique = true }",
+        );
+    let defaulted = r#"[
+      {"id": 1, "headline": "edited", "views": 10, "tags": ["a", "b"], "status": "draft"},
+      {"id": 3, "headline": "third", "views": 30, "tags": ["c"], "status": "draft"},
+      {"id": 4, "headline": "new", "views": 5, "tags": ["x"], "color": "blue", "status": "draft"}
+    ]"#;
+    step(&f, defaulted);
+    assert_eq!(p.column_type("posts", "views"), "double precision");
+    assert_eq!(nullable("status"), "NO");
+    assert_eq!(nullable("views"), "NO");
+    assert_eq!(constraints("u", "headline"), "1");
+    assert_eq!(constraints("c", "views"), "1");
+    assert!(p.has_index("idx_posts_views"));
+    assert!(refused("UPDATE posts SET headline = 'third' WHERE id = 1"));
+    assert!(refused("UPDATE posts SET views = -1 WHERE id = 1"));
+
+    // A reference to the authors added, then every constraint dropped again.
+    let f = format!("{f}\nauthor = {{ type = \"text\", references = \"authors\" }}");
+    step(&f, defaulted);
+    assert_eq!(constraints("f", "author"), "1");
+    assert!(refused("UPDATE posts SET author = 'nobody' WHERE id = 1"));
+    let f = f
+        .replace("references = \"authors\"", "index = false")
+        .replace(", unique = true", "")
+        .replace("required = true, min = 0", "min = 1");
+    step(&f, defaulted);
+    assert_eq!(constraints("f", "author"), "0");
+    assert_eq!(constraints("u", "headline"), "0");
+    assert_eq!(nullable("views"), "YES");
+    assert!(
+        refused("UPDATE posts SET views = 0 WHERE id = 1"),
+        "the new check"
+    );
+
+    // A field removed: its column goes, the value it held goes back to its record's `_extra`.
+    let f = f.replace("\ncolor = \"text\"", "");
+    step(&f, defaulted);
+    assert!(!p.columns("posts").contains(&"color".to_string()));
+
+    // The posts table is the same table, with what the app made on it; the authors were not
+    // touched at all.
+    assert_eq!(
+        oid("posts"),
+        posts,
+        "the posts table was altered, not made anew"
+    );
+    assert_eq!(
+        q1("SELECT obj_description('posts'::regclass, 'pg_class')"),
+        "the posts"
+    );
+    assert!(
+        q1("SELECT relacl::text FROM pg_class WHERE oid = 'posts'::regclass").contains("=r/"),
+        "the grant to PUBLIC is kept"
+    );
+    assert_eq!(
+        q1(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'post_logged' AND tgrelid = 'posts'::regclass"
+        ),
+        "1"
+    );
+    assert_eq!(
+        (rel("authors"), xmins("authors")),
+        authors,
+        "an unchanged table is not rewritten"
+    );
+    assert_eq!(
+        p.sql1("SELECT count(*) FROM _jsonlift_ledger WHERE action = 'evolve'"),
+        "6"
+    );
 }

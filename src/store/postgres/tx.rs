@@ -1148,6 +1148,20 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn source_forget(&self, path: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM _jsonlift_sources WHERE path = $1", &[&path])
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn change_tables(&self, sql: &str) -> Result<(), StoreError> {
+        self.tx.borrow_mut().batch_execute(sql).map_err(pg_err)?;
+        // A plan prepared on a table changed since is refused ("cached plan must not change
+        // result type").
+        self.cache.borrow_mut().clear();
+        Ok(())
+    }
+
     fn source_write(&self, s: &SourceState) -> Result<(), StoreError> {
         let layout = serde_json::to_string(&s.layout).map_err(anyhow::Error::from)?;
         self.execute(
