@@ -1155,11 +1155,8 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn change_tables(&self, sql: &str) -> Result<(), StoreError> {
-        self.tx.borrow_mut().batch_execute(sql).map_err(pg_err)?;
-        // A plan prepared on a table changed since is refused ("cached plan must not change
-        // result type").
-        self.cache.borrow_mut().clear();
-        Ok(())
+        // Through `ddl`, which forgets the statements prepared on the tables changed here.
+        self.ddl(sql)
     }
 
     fn source_write(&self, s: &SourceState) -> Result<(), StoreError> {
