@@ -204,6 +204,20 @@ impl Switch {
         }
     }
 
+    /// Whether an error met on a read or write says the database cannot be used; not while
+    /// a restore replaces it (tables missing then are the restore's doing).
+    fn broken(&self, e: &StoreError) -> bool {
+        self.backend.broken(e) && !self.restoring()
+    }
+
+    fn restoring(&self) -> bool {
+        self.engine
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .upgrade()
+            .is_some_and(|e| e.is_restoring())
+    }
+
     fn unavailable(&self) -> StoreError {
         StoreError::Unavailable(format!(
             "the database cannot be used now ({}); reads are answered from the files, writes are refused until it is back: retry shortly",
@@ -262,7 +276,7 @@ impl Store for Switch {
     fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError> {
         if let Some(db) = self.database() {
             match db.store().read(f) {
-                Err(e) if self.backend.broken(&e) => self.fail(e.to_string()),
+                Err(e) if self.broken(&e) => self.fail(e.to_string()),
                 other => return other,
             }
         }
@@ -277,7 +291,7 @@ impl Store for Switch {
             return Err(self.unavailable());
         };
         match db.store().write(f) {
-            Err(e) if self.backend.broken(&e) => {
+            Err(e) if self.broken(&e) => {
                 self.fail(e.to_string());
                 Err(self.unavailable())
             }
@@ -373,7 +387,9 @@ fn run(switch: &Switch, engine: &Weak<Engine>, every: Duration, told: &Receiver<
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
         }
         if switch.reason().is_none() {
-            let db = switch.database().filter(|_| !every.is_zero());
+            let db = switch
+                .database()
+                .filter(|_| !every.is_zero() && !switch.restoring());
             if let Some(Err(why)) = db.map(|db| db.check()) {
                 switch.fail(why);
             }
