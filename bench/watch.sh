@@ -8,7 +8,7 @@
 #   FILES=N          files in the folder for the initial sync (default 10000)
 #   EDITS=N          edits timed one after the other (default 1000)
 #   DEBOUNCE_MS=N    [sync] debounce_ms of the run (default 500)
-#   IDLE_SECS=N      seconds of idle CPU measured (default 30)
+#   IDLE_SECS=N      seconds of each of the two idle CPU windows (default 30)
 #   JSONLIFT=path    use this binary instead of building target/release/jsonlift
 #   PG_URL=url       the database on PostgreSQL (schema bench_watch, dropped first), not SQLite
 #   DATA=dir         where the files and database go (default bench/data/watch)

@@ -170,6 +170,22 @@ fn restore_options(body: &Bytes, actor: Actor) -> Result<RestoreOptions, ApiErro
 /// The largest body `POST /_admin/restore` reads: `{"backup": NAME, "at": TIME}`.
 const RESTORE_BODY_LIMIT: usize = 64 << 10;
 
+/// Tells the sync a restore is running, for as long as it is held.
+struct Restoring(std::sync::Arc<crate::sync::Engine>);
+
+impl Restoring {
+    fn new(engine: std::sync::Arc<crate::sync::Engine>) -> Restoring {
+        engine.set_restoring(true);
+        Restoring(engine)
+    }
+}
+
+impl Drop for Restoring {
+    fn drop(&mut self) {
+        self.0.set_restoring(false);
+    }
+}
+
 /// `POST /_admin/restore`: restores a backup (or the state at a moment) while serving. Requests
 /// get 503 meanwhile; refused (409) while other servers hold the database. 200 with what was
 /// restored.
@@ -214,16 +230,18 @@ pub async fn restore(
             .map_err(|e| ApiError::Refused(StatusCode::NOT_FOUND, format!("{e:#}")))?;
     }
     let at = opts.at.clone();
-    let r = b
-        .restore(opts, s.store.clone())
-        .await
-        .map_err(|e| match e {
-            Refused::Busy(m) => ApiError::Refused(StatusCode::CONFLICT, m),
-            Refused::Failed(e) => ApiError::Refused(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the restore was refused: {e:#}"),
-            ),
-        })?;
+    // While watched, the fallback must not take the database being replaced for a broken one
+    // (until the restore ends, or this request is dropped).
+    let restoring = s.sync.clone().map(Restoring::new);
+    let r = b.restore(opts, s.store.clone()).await;
+    drop(restoring);
+    let r = r.map_err(|e| match e {
+        Refused::Busy(m) => ApiError::Refused(StatusCode::CONFLICT, m),
+        Refused::Failed(e) => ApiError::Refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the restore was refused: {e:#}"),
+        ),
+    })?;
     tracing::warn!(backup = %r.backup.name(), at = ?at, "database restored");
     // With `--watch` the files stay the source of truth: the sync compares them with the
     // restored database, which it no longer knows (src/sync/mod.rs, `Engine::restored`).

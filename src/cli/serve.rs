@@ -132,10 +132,10 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<bool> {
         ))
         .into());
     }
-    // Watched SQLite runs on the fallback's switch: the database, or the files while it is
-    // rebuilt (docs/sync.md).
-    let switch = match (a.watch, a.store, on_postgres) {
-        (true, StoreKind::Sqlite, false) => {
+    // A watched database runs on the fallback's switch: the database, or the files while it
+    // cannot be used (docs/sync.md).
+    let switch = match (a.watch, a.store) {
+        (true, StoreKind::Sqlite) => {
             let switch = crate::sync::fallback::Switch::open(&project, schema.clone())?;
             if switch.reason().is_none() {
                 // The checks and warnings of an ordinary start (a schema changed since the

@@ -146,6 +146,36 @@ fn problem_of(e: StoreError, rec: Option<&Record>, file: &str) -> Problem {
     }
 }
 
+/// The most files a full pass applies in one transaction: a commit (a round trip and a flush
+/// on PostgreSQL) per file made the initial sync of 10,000 files take minutes there, and a
+/// batch this size is still a short transaction.
+const BATCH: usize = 500;
+
+/// One file of a folder to apply: its record put as read, or deleted (the file is gone).
+struct Step {
+    rel: String,
+    /// The file's name as problems and the audit log give it.
+    file: String,
+    /// The record the file holds; `None`: the file is gone, and its record goes.
+    rec: Option<Record>,
+    /// The file's own formatting, for the ledger's layout.
+    own: Option<source::FileLayout>,
+    /// The file as read: its path, its sha256, how long ago it was written.
+    read: Option<(PathBuf, [u8; 32], Option<Duration>)>,
+}
+
+impl Step {
+    fn delete(spec: &SourceSpec, rel: &str) -> Step {
+        Step {
+            rel: rel.to_string(),
+            file: source::record_display(spec, rel),
+            rec: None,
+            own: None,
+            read: None,
+        }
+    }
+}
+
 impl<'a> Applier<'a> {
     fn schema(&self) -> &'a Schema {
         self.store.schema()
@@ -360,29 +390,17 @@ impl<'a> Applier<'a> {
             }
         }
         // Files gone: their records go.
-        let gone: Vec<String> = in_db
+        let gone: Vec<Step> = in_db
             .keys()
             .filter(|g| !on_disk.contains(*g))
-            .cloned()
+            .map(|rel| Step::delete(spec, rel))
             .collect();
-        for rel in gone {
-            let file = source::record_display(spec, &rel);
-            let done = self.write_file(si, &rel, None, None, &file, |tx| {
-                recs.put_at(tx, &rel, None, &actor(&file))
-            });
+        for (_, done) in self.steps(si, &recs, gone, touched.is_none()) {
             match done {
-                Ok(true) => {
-                    out.deleted += 1;
-                    self.state.applied(None);
-                }
+                Ok(true) => out.deleted += 1,
                 Ok(false) => {}
-                Err(e) => {
-                    out.errors += 1;
-                    self.state.error(si, &file, problem_of(e, None, &file));
-                    continue;
-                }
+                Err(()) => out.errors += 1,
             }
-            self.state.clear_error(si, &file);
         }
         // Touched files that vanished without a record (a broken file deleted) are fine now.
         if let Some(rels) = touched {
@@ -393,10 +411,17 @@ impl<'a> Applier<'a> {
             }
         }
         // Every file there: applied when its content is not what the database holds.
+        let mut steps = Vec::new();
         for rel in &on_disk {
-            let had = in_db.contains_key(rel);
-            match self.folder_file(si, spec, &recs, rel, &layout) {
-                Ok(true) if had => out.changed += 1,
+            match self.read_step(si, spec, rel, &layout) {
+                Ok(Some(step)) => steps.push(step),
+                Ok(None) => {}
+                Err(()) => out.errors += 1,
+            }
+        }
+        for (rel, done) in self.steps(si, &recs, steps, touched.is_none()) {
+            match done {
+                Ok(true) if in_db.contains_key(&rel) => out.changed += 1,
                 Ok(true) => out.added += 1,
                 Ok(false) => {}
                 Err(()) => out.errors += 1,
@@ -416,21 +441,22 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// One file of a folder: `Ok(true)` when its record changed, `Err` when it is not applied.
-    fn folder_file(
+    /// One file of a folder read for applying: `Ok(None)` when there is nothing to do (its
+    /// content is what the database holds, or it is gone), `Err` when it is not applied (the
+    /// problem noted).
+    fn read_step(
         &mut self,
         si: usize,
         spec: &SourceSpec,
-        recs: &Records,
         rel: &str,
         layout: &Layout,
-    ) -> Result<bool, ()> {
+    ) -> Result<Option<Step>, ()> {
         let file = source::record_display(spec, rel);
         let path = spec.path.join(rel);
         let bytes = match read_retrying(&path) {
             Ok(Some(b)) => b,
             // Gone between the look and the read: the next event says what became of it.
-            Ok(None) => return Ok(false),
+            Ok(None) => return Ok(None),
             Err(e) => {
                 self.state.error(
                     si,
@@ -442,7 +468,7 @@ impl<'a> Applier<'a> {
         };
         let hash = sha(&bytes);
         if self.work.known.get(&path) == Some(&hash) {
-            return Ok(false);
+            return Ok(None);
         }
         let (rec, own) = match source::read_folder_file(spec, rel, layout) {
             Ok(r) => r,
@@ -452,14 +478,74 @@ impl<'a> Applier<'a> {
             }
         };
         let lag = since_written(&path);
-        let value = rec.value.clone();
-        let done = self.write_file(si, rel, None, own, &file, |tx| {
-            recs.put_at(tx, rel, Some(value.clone()), &actor(&file))
-        });
+        Ok(Some(Step {
+            rel: rel.to_string(),
+            file,
+            rec: Some(rec),
+            own,
+            read: Some((path, hash, lag)),
+        }))
+    }
+
+    /// Applies `steps` to the folder collection `recs` of source `si`: each file in its own
+    /// transaction, or (`batched`: a full pass, where thousands of files may have changed) up
+    /// to [`BATCH`] files in one, each audited under its own name. A batch the database
+    /// refuses is applied again a file at a time, so that one file it refuses (a record that
+    /// does not validate) is the only one not applied. Notes each file's outcome in the
+    /// state; returns, by file, whether its record changed (`Err`: not applied).
+    fn steps(
+        &mut self,
+        si: usize,
+        recs: &Records,
+        steps: Vec<Step>,
+        batched: bool,
+    ) -> Vec<(String, Result<bool, ()>)> {
+        let mut out = Vec::with_capacity(steps.len());
+        let mut rest = steps.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<Step> = match batched {
+                true => rest.by_ref().take(BATCH).collect(),
+                false => rest.by_ref().take(1).collect(),
+            };
+            let done = match chunk.len() {
+                1 => None,
+                _ => self.write_batch(si, recs, &chunk).ok(),
+            };
+            let done: Vec<Result<bool, StoreError>> = match done {
+                Some(changed) => changed.into_iter().map(Ok).collect(),
+                None => chunk
+                    .iter()
+                    .map(|step| {
+                        let value = step.rec.as_ref().map(|r| r.value.clone());
+                        let who = actor(&step.file);
+                        self.write_file(si, &step.rel, None, step.own.clone(), &step.file, |tx| {
+                            recs.put_at(tx, &step.rel, value.clone(), &who)
+                        })
+                    })
+                    .collect(),
+            };
+            for (step, done) in chunk.into_iter().zip(done) {
+                out.push((step.rel.clone(), self.settled(si, step, done)));
+            }
+        }
+        out
+    }
+
+    /// Notes the outcome of one file's step in the state and in what the sync knows.
+    fn settled(
+        &mut self,
+        si: usize,
+        step: Step,
+        done: Result<bool, StoreError>,
+    ) -> Result<bool, ()> {
         match done {
             Ok(changed) => {
-                self.work.known.insert(path, hash);
-                self.state.clear_error(si, &file);
+                let mut lag = None;
+                if let Some((path, hash, l)) = step.read {
+                    self.work.known.insert(path, hash);
+                    lag = l;
+                }
+                self.state.clear_error(si, &step.file);
                 if changed {
                     self.state.applied(lag);
                 }
@@ -467,10 +553,48 @@ impl<'a> Applier<'a> {
             }
             Err(e) => {
                 self.state
-                    .error(si, &file, problem_of(e, Some(&rec), &file));
+                    .error(si, &step.file, problem_of(e, step.rec.as_ref(), &step.file));
                 Err(())
             }
         }
+    }
+
+    /// Applies several files' steps in one transaction, with their formatting recorded in the
+    /// ledger's layout once. Returns, by step, whether its record changed.
+    fn write_batch(
+        &mut self,
+        si: usize,
+        recs: &Records,
+        steps: &[Step],
+    ) -> Result<Vec<bool>, StoreError> {
+        let before = self.work.ledger.get(&si).cloned();
+        let mut ledger = before.clone();
+        if let Some(state) = &mut ledger {
+            for step in steps {
+                match &step.own {
+                    Some(l) => state.layout.files.insert(step.rel.clone(), l.clone()),
+                    None => state.layout.files.remove(&step.rel),
+                };
+            }
+        }
+        let layout_changed =
+            ledger.as_ref().map(|s| &s.layout.files) != before.as_ref().map(|s| &s.layout.files);
+        let changed = crate::store::write(self.store, |tx| {
+            let mut changed = Vec::with_capacity(steps.len());
+            for step in steps {
+                let value = step.rec.as_ref().map(|r| r.value.clone());
+                changed.push(recs.put_at(tx, &step.rel, value, &actor(&step.file))?);
+            }
+            if let (true, Some(state)) = (layout_changed || changed.contains(&true), &ledger) {
+                tx.source_write(state)?;
+            }
+            Ok(changed)
+        })?;
+        tracing::debug!(files = steps.len(), "sync: applied a batch");
+        if let Some(state) = ledger {
+            self.work.ledger.insert(si, state);
+        }
+        Ok(changed)
     }
 
     /// Runs one file's change in one transaction, with the file's own formatting recorded in

@@ -52,6 +52,9 @@ pub struct Engine {
     store: Arc<dyn Store>,
     state: SyncState,
     work: Mutex<Work>,
+    /// Set while `POST /_admin/restore` replaces the database: on PostgreSQL its tables are
+    /// missing for a moment, which the fallback must not take for damage and rebuild over.
+    restoring: AtomicBool,
 }
 
 impl Engine {
@@ -75,6 +78,7 @@ impl Engine {
             store,
             state: SyncState::new(debounce_ms, sources),
             work: Mutex::new(work),
+            restoring: AtomicBool::new(false),
         })
     }
 
@@ -94,6 +98,15 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Says that a restore is replacing the database (`true`), or is over.
+    pub fn set_restoring(&self, on: bool) {
+        self.restoring.store(on, Ordering::SeqCst);
+    }
+
+    pub fn is_restoring(&self) -> bool {
+        self.restoring.load(Ordering::SeqCst)
     }
 
     fn lock_work(&self) -> std::sync::MutexGuard<'_, Work> {

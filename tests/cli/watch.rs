@@ -499,6 +499,54 @@ fn watch_brings_the_database_to_the_files_at_start_in_one_line() {
 }
 
 #[test]
+fn the_initial_sync_of_many_files_leaves_out_only_the_bad_ones() {
+    let p = example("personas", SYNC);
+    // Added while nothing ran: a full pass applies them several to a transaction.
+    for i in 0..40 {
+        p.write(
+            &format!("personas/new-{i:02}.json"),
+            persona(&format!("new-{i:02}"), &format!("New {i}")),
+        );
+    }
+    // One the database refuses (its own rule, met inside the batch's transaction), one that
+    // does not parse.
+    p.write(
+        "personas/new-negative.json",
+        "{\n  \"id\": \"new-negative\",\n  \"name\": \"N\",\n  \"demographics\": {\"age\": -4}\n}\n",
+    );
+    p.write(
+        "personas/new-syntax.json",
+        "{\n  \"id\": \"new-syntax\",\n  \"name\": \n}\n",
+    );
+    let s = Server::start(&p, &["--watch"], &[]);
+    assert!(
+        s.log()
+            .contains("personas: 40 added, 0 changed, 0 deleted, 0 renamed, 2 not applied"),
+        "{}",
+        s.log()
+    );
+    for i in 0..40 {
+        wait_field(
+            &s,
+            &format!("/api/personas/new-{i:02}"),
+            "name",
+            &format!("New {i}"),
+        );
+    }
+    assert_eq!(get(&s, "/api/personas/new-negative").0, 404);
+    assert_eq!(get(&s, "/api/personas/new-syntax").0, 404);
+    // Each file is audited under its own name.
+    let (_, log) = get(&s, "/_admin/audit?collection=personas&key=new-07");
+    let text = jsonlift::json::to_compact_string(&log);
+    assert!(text.contains("\"personas/new-07.json\""), "{text}");
+    // Both problems are reported, at their place.
+    let state = jsonlift::json::to_compact_string(&sync_state(&s));
+    assert!(state.contains("$.demographics.age"), "{state}");
+    assert!(state.contains("personas/new-syntax.json"), "{state}");
+    assert_eq!(field(&sync_state(&s), "state").as_deref(), Some("degraded"));
+}
+
+#[test]
 fn reload_rescans_and_answers_with_what_changed() {
     // A debounce far longer than the test: only the reload applies the change.
     let p = example("personas", "[sync]\ndebounce_ms = 600000\n");

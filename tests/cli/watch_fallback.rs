@@ -4,12 +4,24 @@
 //! rebuild the database from the files, keep the broken one aside, and go back in sync with
 //! the data right. To see the fallback without racing the rebuild, a persona file is broken
 //! first: the files do not migrate, so the rebuild waits until the test fixes the file.
+//!
+//! On PostgreSQL (tests named `postgres_*`, against `JSONLIFT_TEST_POSTGRES`): a server that
+//! cannot be reached at start or goes away while serving (the project reaches it through a
+//! [`Relay`] the test takes down and brings back, since the machine's server must keep running),
+//! and the project's tables dropped while serving, rebuilt from the files.
 
 use std::fs;
+use std::io::ErrorKind;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use jsonlift::json::Value;
 
+use crate::postgres::{PgSchema, example_on};
 use crate::serve::{Server, call, example};
 use crate::util::*;
 use crate::watch::{field, get, persona, sync_state, wait_field, wait_for};
@@ -171,4 +183,217 @@ fn a_database_deleted_or_corrupted_while_serving_falls_back_and_is_rebuilt() {
     );
     assert_eq!(s.stop(), Some(0));
     p.jl(&["verify"]).ok();
+}
+
+/// A TCP relay to the PostgreSQL server, on a port of its own: the server as the project
+/// reaches it, which the test takes away (the port closed, every connection through it cut)
+/// and brings back on the same port.
+struct Relay {
+    port: u16,
+    /// `host:port` of the real server.
+    target: String,
+    listening: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    /// A relay to the server of `url`, down until [`Relay::up`].
+    fn new(url: &str) -> Relay {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Relay {
+            port,
+            target: host_port(url).to_string(),
+            listening: None,
+            streams: Arc::default(),
+        }
+    }
+
+    /// `url` with the relay's address in place of the server's.
+    fn url(&self, url: &str) -> String {
+        url.replace(host_port(url), &format!("127.0.0.1:{}", self.port))
+    }
+
+    fn up(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (halt, streams, target) = (stop.clone(), self.streams.clone(), self.target.clone());
+        let thread = std::thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(&target) else {
+                            continue;
+                        };
+                        let mut held = streams.lock().unwrap();
+                        held.push(client.try_clone().unwrap());
+                        held.push(server.try_clone().unwrap());
+                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                        pipe(server, client);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("relay: {e}"),
+                }
+            }
+        });
+        self.listening = Some((stop, thread));
+    }
+
+    fn down(&mut self) {
+        if let Some((stop, thread)) = self.listening.take() {
+            stop.store(true, Ordering::Relaxed);
+            thread.join().unwrap();
+        }
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Copies one direction of a relayed connection until either side closes.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
+
+/// The `host:port` of a `postgres://user@host:port/db` URL.
+fn host_port(url: &str) -> &str {
+    let rest = &url[url.find('@').map_or("postgres://".len(), |i| i + 1)..];
+    &rest[..rest.find('/').unwrap_or(rest.len())]
+}
+
+/// The personas example on a schema of the test server, migrated, with the fast sync and
+/// check; and its project file's text.
+fn personas_on_postgres(pg: &PgSchema) -> (Project, String) {
+    let p = example_on(pg, "personas");
+    let toml = format!(
+        "{}\n{SYNC}",
+        String::from_utf8(p.read("jsonlift.toml")).unwrap()
+    );
+    p.write("jsonlift.toml", &toml);
+    p.jl(&["migrate", "-q"]).ok();
+    (p, toml)
+}
+
+/// The schemas the fallback kept aside for `pg`.
+fn kept_aside(pg: &PgSchema) -> Vec<String> {
+    pg.q(&format!(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE '{}\\_broken\\_%' ORDER BY 1",
+        pg.name
+    ))
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect()
+}
+
+#[test]
+fn postgres_server_unreachable_at_start_or_while_serving_is_waited_for_on_the_files() {
+    let Some(url) = crate::postgres::server(
+        "postgres_server_unreachable_at_start_or_while_serving_is_waited_for_on_the_files",
+    ) else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let (p, toml) = personas_on_postgres(&pg);
+    // From now on the project reaches the server through the relay, which is down.
+    let mut relay = Relay::new(&url);
+    p.write("jsonlift.toml", toml.replace(&url, &relay.url(&url)));
+
+    let s = Server::start(&p, &["--watch"], &[]);
+    let v = wait_for("the fallback at start", || state_is(&s, "fallback"));
+    assert!(
+        field(&v, "fallback").is_some_and(|w| w.contains("cannot reach")),
+        "{v:?}"
+    );
+    reads_from_the_files_and_refuses_writes(&p, &s, "Lena (server away)");
+
+    // The server answers: the tables are sound, so they are used as they are, with the edit
+    // made meanwhile applied.
+    relay.up();
+    wait_for("in sync once the server answers", || {
+        state_is(&s, "in sync")
+    });
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena (server away)");
+    rename_zhang(&s, "Back").status(200);
+
+    // Gone while serving: every connection cut, the port closed.
+    relay.down();
+    wait_for("the fallback while serving", || state_is(&s, "fallback"));
+    reads_from_the_files_and_refuses_writes(&p, &s, "Lena (gone again)");
+    relay.up();
+    wait_for("in sync again", || state_is(&s, "in sync"));
+    wait_field(&s, "/api/personas/lena-weber", "name", "Lena (gone again)");
+    assert!(s.log().contains("is reachable again"), "{}", s.log());
+    // Nothing was rebuilt: no schema kept aside.
+    assert_eq!(kept_aside(&pg), Vec::<String>::new());
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+}
+
+#[test]
+fn postgres_tables_dropped_while_serving_are_rebuilt_from_the_files() {
+    let Some(url) =
+        crate::postgres::server("postgres_tables_dropped_while_serving_are_rebuilt_from_the_files")
+    else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let (p, _) = personas_on_postgres(&pg);
+    let s = Server::start(&p, &["--watch"], &[]);
+    wait_for("the initial sync", || state_is(&s, "in sync"));
+
+    // A broken file first, so the rebuild waits until the test has seen the fallback.
+    p.write("personas/broken.json", BROKEN);
+    wait_for("the broken file reported", || state_is(&s, "degraded"));
+    pg.sql(&format!("DROP TABLE {}.personas CASCADE", pg.name));
+    let v = wait_for("the fallback", || state_is(&s, "fallback"));
+    assert!(
+        field(&v, "fallback").is_some_and(|w| w.contains("personas")),
+        "{v:?}"
+    );
+    reads_from_the_files_and_refuses_writes(&p, &s, "Lena (table dropped)");
+
+    // Fixed: the files migrate into a new schema, which takes the project's schema's place.
+    p.write("personas/broken.json", persona("broken", "Fixed"));
+    wait_for("in sync again", || state_is(&s, "in sync"));
+    wait_field(&s, "/api/personas/broken", "name", "Fixed");
+    wait_field(
+        &s,
+        "/api/personas/lena-weber",
+        "name",
+        "Lena (table dropped)",
+    );
+    rename_zhang(&s, "Back").status(200);
+    assert!(
+        String::from_utf8(p.read("personas/zhang-wei.json"))
+            .unwrap()
+            .contains("\"Back\"")
+    );
+    // What was left of the damaged schema is kept aside, its other tables as they were.
+    let kept = kept_aside(&pg);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let prompts = pg.q1(&format!("SELECT count(*) FROM {}.prompts", kept[0]));
+    assert_eq!(prompts, pg.q1("SELECT count(*) FROM prompts"));
+    assert_ne!(prompts, "0");
+    assert!(s.log().contains("rebuilt from the files"), "{}", s.log());
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+    for k in kept {
+        pg.sql(&format!("DROP SCHEMA {k} CASCADE"));
+    }
 }

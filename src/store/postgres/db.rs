@@ -132,6 +132,93 @@ pub fn is_retryable(e: &StoreError) -> bool {
     })
 }
 
+/// Whether `e` says the database cannot be used at all now, rather than that this request
+/// was wrong: the server cannot be reached or dropped the connection, or the project's schema,
+/// one of its tables or one of their columns is gone (dropped under the server). What makes
+/// `serve --watch` answer from the files (`crate::sync::fallback`).
+pub fn is_unusable(e: &StoreError) -> bool {
+    use super::connect::ConnectError;
+    let StoreError::Other(e) = e else {
+        return false;
+    };
+    e.chain().any(|c| {
+        if let Some(c) = c.downcast_ref::<ConnectError>() {
+            return matches!(
+                c,
+                ConnectError::Unreachable { .. }
+                    | ConnectError::Busy { .. }
+                    | ConnectError::NoDatabase { .. }
+            );
+        }
+        let Some(e) = c.downcast_ref::<postgres::Error>() else {
+            return false;
+        };
+        let lost = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+        match e.code().map(|c| c.code()) {
+            // Connection exceptions; the server shutting down or starting; an undefined
+            // table, column or schema.
+            Some(c) => {
+                c.starts_with("08")
+                    || c.starts_with("57P")
+                    || ["42P01", "42703", "3F000"].contains(&c)
+            }
+            None => e.is_closed() || lost,
+        }
+    })
+}
+
+/// `<base><suffix>` within PostgreSQL's 63-byte names, `base` shortened to fit (a longer name
+/// would be cut silently, and could meet another).
+pub fn schema_named(base: &str, suffix: &str) -> String {
+    let keep = 63usize.saturating_sub(suffix.len());
+    let base: String = base.chars().take(keep).collect();
+    format!("{base}{suffix}")
+}
+
+/// Drops schema `name` with everything in it, if it exists.
+pub fn drop_schema(url: &PgUrl, name: &str) -> anyhow::Result<()> {
+    connect(url)?
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(name)))
+        .with_context(|| format!("{url}: dropping schema {name}"))
+}
+
+/// Schema `fresh` takes the name `live`, in one transaction; what `live` held, if anything, is
+/// kept as schema `aside` (an empty one is dropped). Returns whether anything was kept.
+pub fn swap_schema(url: &PgUrl, fresh: &str, live: &str, aside: &str) -> anyhow::Result<bool> {
+    let mut client = connect(url)?;
+    let mut tx = client.transaction()?;
+    let held: Option<i64> = tx
+        .query_opt(
+            "SELECT (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid) \
+             FROM pg_namespace n WHERE n.nspname = $1",
+            &[&live],
+        )?
+        .map(|r| r.get(0));
+    let kept = match held {
+        None => false,
+        Some(0) => {
+            tx.batch_execute(&format!("DROP SCHEMA {}", quote(live)))?;
+            false
+        }
+        Some(_) => {
+            tx.batch_execute(&format!(
+                "ALTER SCHEMA {} RENAME TO {}",
+                quote(live),
+                quote(aside)
+            ))?;
+            true
+        }
+    };
+    tx.batch_execute(&format!(
+        "ALTER SCHEMA {} RENAME TO {}",
+        quote(fresh),
+        quote(live)
+    ))?;
+    tx.commit()
+        .with_context(|| format!("{url}: putting schema {fresh} in place of {live}"))?;
+    Ok(kept)
+}
+
 /// The statements that create jsonlift's tables for `schema` in the current schema: its own
 /// tables, then each collection's, parents first. `for_load`: without keys, foreign keys,
 /// indexes and triggers, which [`after_load_sql`] adds once the rows are in (one pass each, not

@@ -151,6 +151,48 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// The check of `serve --watch`'s fallback: the server answers, and every table of the
+    /// project (and jsonlift's ledger and audit log) is in the schema. One catalog query; `Err`
+    /// says what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        let mut want: Vec<String> = self.schema.tables.iter().map(|t| t.name.clone()).collect();
+        want.extend([
+            "_jsonlift_sources".to_string(),
+            "_jsonlift_audit".to_string(),
+        ]);
+        want.sort();
+        want.dedup();
+        let deadline = Instant::now() + RETRY_FOR;
+        let mut lease = Lease {
+            store: self,
+            conn: Some(self.take(deadline).map_err(|e| e.to_string())?),
+        };
+        let conn = lease.conn.as_mut().expect("a leased connection");
+        // Without the schema, current_schema() is NULL: every table is missing.
+        let have: Vec<String> = conn
+            .client
+            .query(
+                "SELECT tablename::text FROM pg_tables \
+                 WHERE schemaname = current_schema() AND tablename = ANY($1)",
+                &[&want],
+            )
+            .map_err(|e| format!("{}: {e}", conn.name))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let missing: Vec<&str> = want
+            .iter()
+            .filter(|w| !have.contains(w))
+            .map(String::as_str)
+            .collect();
+        match missing.as_slice() {
+            [] => Ok(()),
+            m => Err(format!("{}: table {} is gone", conn.name, m.join(", "))),
+        }
+    }
+}
+
 /// A connection taken from the pool, given back when dropped, also by a panic: otherwise its
 /// place in the pool would stay taken.
 struct Lease<'s> {
