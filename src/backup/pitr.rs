@@ -169,7 +169,7 @@ pub fn log_database_entry(target: &Connection, e: &crate::audit::NewEntry) -> an
         return Ok(());
     }
     target.execute_batch("BEGIN IMMEDIATE")?;
-    SqliteTx(target).audit_append(e)?;
+    SqliteTx::new(target).audit_append(e)?;
     target.execute_batch("COMMIT")?;
     Ok(())
 }
@@ -223,7 +223,7 @@ pub fn replay(
                 from.name()
             );
         }
-        apply(&SqliteTx(target), schema, &e)
+        apply(&SqliteTx::new(target), schema, &e)
             .with_context(|| format!("replaying audit entry {} ({} {})", e.id, e.action, e.at))?;
         // What was replayed is the record changes; entries about backups and restores are
         // re-entered too, but changed nothing.

@@ -66,7 +66,7 @@ impl std::error::Error for Refused {}
 /// Reads every record of the changed collections under the old schema and changes it as the
 /// new jsonlift.toml says; refuses ([`Refused`]) when any does not fit the new schema.
 pub fn read_and_check(conn: &Connection, project: &Project, plan: &Plan) -> anyhow::Result<Carry> {
-    let tx = SqliteTx(conn);
+    let tx = SqliteTx::new(conn);
     let mut records = Vec::new();
     let mut refused = Vec::new();
     for change in &plan.changes {
@@ -155,7 +155,7 @@ fn apply_inner(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<
         }
     }
     // Every record, read back under the new schema, is what it should be.
-    let tx = SqliteTx(conn);
+    let tx = SqliteTx::new(conn);
     for (change, records) in plan.changes.iter().zip(&carry.records) {
         let ti = new.collections[change.new_ci].table;
         let t = &new.tables[ti];
@@ -470,7 +470,7 @@ pub fn prepare(
             );
         };
         let old = super::plan::old_schema(project, kept)?;
-        let tx = SqliteTx(conn);
+        let tx = SqliteTx::new(conn);
         let mut holds = |old: &Schema, oci: usize, field: &str| -> anyhow::Result<bool> {
             let t = &old.tables[old.collections[oci].table];
             Ok(match t.extra_col {
@@ -585,7 +585,7 @@ fn record(
     prints: &[(u64, String)],
     at: &str,
 ) -> anyhow::Result<()> {
-    let tx = SqliteTx(conn);
+    let tx = SqliteTx::new(conn);
     let new = &plan.new;
     for &si in &plan.sources {
         let mut records = 0;

@@ -302,7 +302,7 @@ impl JsonStore {
             .cloned()
             .unwrap_or_else(super::export::default_layout);
         let result = write_from_db(
-            &SqliteTx(&loaded.conn),
+            &SqliteTx::new(&loaded.conn),
             &self.schema,
             si,
             &layout,
@@ -385,7 +385,7 @@ impl Store for JsonStore {
 
     fn read(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let lock = FileLock::take(&self.lock_path, false).map_err(anyhow::Error::from)?;
-        self.with_loaded(&lock, |l| f(&SqliteTx(&l.conn)))
+        self.with_loaded(&lock, |l| f(&SqliteTx::new(&l.conn)))
     }
 
     fn write(
@@ -394,12 +394,12 @@ impl Store for JsonStore {
     ) -> Result<(), StoreError> {
         let lock = FileLock::take(&self.lock_path, true).map_err(anyhow::Error::from)?;
         self.with_loaded(&lock, |l| {
-            let before = SqliteTx(&l.conn).audit_last_id()?;
+            let before = SqliteTx::new(&l.conn).audit_last_id()?;
             l.conn.execute_batch("BEGIN IMMEDIATE")?;
             // Counted before the files change: a crash in between makes others reload, at worst
             // for nothing.
             l.generation = lock.bump().map_err(anyhow::Error::from)?;
-            let tx = SqliteTx(&l.conn);
+            let tx = SqliteTx::new(&l.conn);
             let done = f(&tx).and_then(|_| {
                 let entries = tx.audit_query(&Filter {
                     after_id: Some(before),
