@@ -49,8 +49,15 @@ if [[ " $SERVERS " == *" datasette "* ]] && [ ! -x "$BENCH/.venv/bin/datasette" 
   "$BENCH/.venv/bin/pip" install -q datasette
 fi
 
-# One db.json, copied for each server (json-server rewrites its copy on every write).
-python3 "$BENCH/serve/gen_db.py" "$POSTS" "$DATA/db.json" "${COMMENTS:-3}"
+# One db.json, copied for each server (json-server rewrites its copy on every write). The
+# generator is seeded, so each size is made once and kept (1,000,000 posts take minutes to
+# write on a loaded machine).
+MADE=$DATA/db-$POSTS-${COMMENTS:-3}.json
+if [ ! -f "$MADE" ]; then
+  python3 "$BENCH/serve/gen_db.py" "$POSTS" "$MADE.part" "${COMMENTS:-3}"
+  mv "$MADE.part" "$MADE"
+fi
+cp "$MADE" "$DATA/db.json"
 rm -rf "$DATA/js" "$DATA/jl"
 mkdir -p "$DATA/js" "$DATA/jl"
 cp "$DATA/db.json" "$DATA/js/db.json"

@@ -75,7 +75,7 @@ pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
             }
             let conn = sqlite::open_read_only(p, project.busy_timeout())?;
             (
-                look(&project, &schema, &sqlite::SqliteTx(&conn))?,
+                look(&project, &schema, &sqlite::SqliteTx::new(&conn))?,
                 p.display().to_string(),
             )
         }

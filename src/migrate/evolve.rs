@@ -158,7 +158,7 @@ fn apply_inner(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<
             conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(t)))?;
         }
     }
-    check_records(&SqliteTx(conn), plan, carry)?;
+    check_records(&SqliteTx::new(conn), plan, carry)?;
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
     let broken: Vec<(String, Option<i64>, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -516,7 +516,7 @@ pub fn prepare(
     recorded: &HashMap<String, SourceState>,
     changed: &[usize],
 ) -> anyhow::Result<Pending> {
-    let tx = conn.map(SqliteTx);
+    let tx = conn.map(SqliteTx::new);
     prepare_on(
         project,
         schema,
@@ -650,7 +650,7 @@ pub fn run(
         report.sql_applied.push(f.name.clone());
     }
     if let Some(plan) = plan {
-        let carry = read_and_check(&SqliteTx(conn), project, plan)?;
+        let carry = read_and_check(&SqliteTx::new(conn), project, plan)?;
         apply(conn, plan, &carry)?;
         crate::backup::pause_at("evolve:applied");
         record(conn, plan, prints, &at)?;
@@ -796,7 +796,7 @@ fn record(
     prints: &[(u64, String)],
     at: &str,
 ) -> anyhow::Result<()> {
-    let tx = SqliteTx(conn);
+    let tx = SqliteTx::new(conn);
     let new = &plan.new;
     for &si in &plan.sources {
         let mut records = 0;

@@ -494,7 +494,7 @@ fn migrate_with(
             let reloaded: Vec<usize> = (0..schema.collections.len())
                 .filter(|&c| to_load.contains(&schema.collections[c].source))
                 .collect();
-            let tx = sqlite::SqliteTx(&conn);
+            let tx = sqlite::SqliteTx::new(&conn);
             crate::store::search::refresh(&tx, &schema, &reloaded, !report.evolved.is_empty())?;
         }
         Ok(ok)
@@ -960,7 +960,7 @@ fn upgrade_in_place(
     let done = upgrade::rewrite(&conn, schema, sources).and_then(|tables| {
         // The tables were written anew: their search indexes are built again.
         let all: Vec<usize> = (0..schema.collections.len()).collect();
-        crate::store::search::refresh(&sqlite::SqliteTx(&conn), schema, &all, false)?;
+        crate::store::search::refresh(&sqlite::SqliteTx::new(&conn), schema, &all, false)?;
         let sources_json: Vec<serde_json::Value> = sources
             .iter()
             .map(|&si| serde_json::json!({"path": schema.sources[si].display, "tables": earlier_tables(schema, &[si])}))

@@ -33,7 +33,7 @@ impl Db {
         match self {
             Db::Sqlite(conn) => {
                 conn.execute_batch("BEGIN")?;
-                let out = f(&SqliteTx(conn));
+                let out = f(&SqliteTx::new(conn));
                 let _ = conn.execute_batch("COMMIT");
                 out
             }

@@ -23,7 +23,8 @@ pub struct SqliteStore {
     path: PathBuf,
     busy: Duration,
     schema: Schema,
-    idle: Mutex<Vec<Connection>>,
+    /// Each with the counts it made ([`sqlite::Tallies`]).
+    idle: Mutex<Vec<(Connection, sqlite::Tallies)>>,
 }
 
 impl SqliteStore {
@@ -63,7 +64,7 @@ impl SqliteStore {
                 }
             }
         }
-        store.give_back(conn);
+        store.give_back((conn, sqlite::Tallies::default()));
         Ok(store)
     }
 
@@ -88,16 +89,16 @@ impl SqliteStore {
         sqlite::open_existing(&self.path, self.busy)
     }
 
-    fn take(&self) -> Result<Connection, StoreError> {
+    fn take(&self) -> Result<(Connection, sqlite::Tallies), StoreError> {
         let pooled = self.idle.lock().expect("pool lock").pop();
         match pooled {
             Some(c) => Ok(c),
-            None => Ok(self.connect()?),
+            None => Ok((self.connect()?, sqlite::Tallies::default())),
         }
     }
 
-    fn give_back(&self, conn: Connection) {
-        if !conn.is_autocommit() {
+    fn give_back(&self, conn: (Connection, sqlite::Tallies)) {
+        if !conn.0.is_autocommit() {
             return; // a transaction left open by a failure: drop the connection, rolling it back
         }
         let mut idle = self.idle.lock().expect("pool lock");
@@ -112,8 +113,11 @@ impl SqliteStore {
         begin: &str,
         f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let conn = self.take()?;
+        let pooled = self.take()?;
+        let (conn, tallies) = &pooled;
         let writes = begin != "BEGIN";
+        // Counts are kept from reads only: one made in a write could count rows rolled back.
+        let tallies = (!writes).then_some(tallies);
         // Retries end with the request they serve, if it ends first.
         let deadline = deadline::retry_until(RETRY_FOR);
         let mut pause = Duration::from_millis(2);
@@ -124,7 +128,7 @@ impl SqliteStore {
                 contention::waited(t0.elapsed());
             }
             let attempt = begun
-                .and_then(|_| f(&sqlite::SqliteTx(&conn)))
+                .and_then(|_| f(&sqlite::SqliteTx(conn, tallies)))
                 // A write whose request already answered 408 is rolled back, not committed.
                 .and_then(|_| {
                     if writes {
@@ -140,7 +144,7 @@ impl SqliteStore {
                     }
                     done
                 })
-                .map_err(|e| with_system_error(e, &conn));
+                .map_err(|e| with_system_error(e, conn));
             if attempt.is_err() && !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
@@ -156,7 +160,7 @@ impl SqliteStore {
                 other => break other,
             }
         };
-        self.give_back(conn);
+        self.give_back(pooled);
         result
     }
 }

@@ -48,7 +48,7 @@ impl MemoryDb {
     /// The database as the seam's [`Tx`], outside any transaction of its own (each statement
     /// its own, or inside [`MemoryDb::write`]'s).
     pub fn tx(&self) -> SqliteTx<'_> {
-        SqliteTx(&self.conn)
+        SqliteTx::new(&self.conn)
     }
 
     /// Runs `f` in one write transaction: committed if it returns `Ok`, rolled back otherwise
@@ -58,7 +58,7 @@ impl MemoryDb {
         f: impl FnOnce(&dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let done = f(&SqliteTx(&self.conn))
+        let done = f(&SqliteTx::new(&self.conn))
             .and_then(|out| Ok(self.conn.execute_batch("COMMIT").map(|()| out)?));
         if done.is_err() {
             let _ = self.conn.execute_batch("ROLLBACK");

@@ -298,12 +298,12 @@ fn put_replays_an_entry_on_a_plain_connection() {
     let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
         .unwrap();
     let rec = v(r#"{"id": "z", "title": "Z", "modules": [{"name": "n"}]}"#);
-    c.put(&SqliteTx(&tx), "z", Some(rec.clone()), &actor())
+    c.put(&SqliteTx::new(&tx), "z", Some(rec.clone()), &actor())
         .unwrap();
-    c.put(&SqliteTx(&tx), "b", None, &actor()).unwrap();
+    c.put(&SqliteTx::new(&tx), "b", None, &actor()).unwrap();
     let stats = Records::named(store.schema(), "stats").unwrap();
     stats
-        .put_document(&SqliteTx(&tx), v(r#"{"xp": 9}"#), &actor())
+        .put_document(&SqliteTx::new(&tx), v(r#"{"xp": 9}"#), &actor())
         .unwrap();
     tx.commit().unwrap();
     assert_eq!(read(&store, |conn| c.get(conn, "z")).unwrap(), Some(rec));
@@ -535,4 +535,70 @@ fn the_search_index_holds_every_record_once() {
         Ok(())
     })
     .unwrap();
+}
+
+/// The opcodes of `sql`, as `EXPLAIN` lists them.
+fn opcodes(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+    let ops = stmt.query_map([], |r| r.get::<_, String>(1)).unwrap();
+    ops.collect::<Result<_, _>>().unwrap()
+}
+
+/// `X-Total-Count` of an unfiltered list is SQLite's count from the b-tree pages (the `Count`
+/// opcode), not a step through every row, which any `WHERE` (even `1 = 1`) makes it.
+#[test]
+fn a_whole_table_is_counted_from_its_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = project(dir.path());
+    let schema = store.schema();
+    let t = &schema.tables[schema.collections[0].table];
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let whole = super::super::select::tally(crate::store::Dialect::Sqlite, t, &[], &[]);
+    assert!(opcodes(&conn, &whole.text).contains(&"Count".to_string()), "{}", whole.text);
+    let filters = [(0, crate::store::Test::Null)];
+    let some = super::super::select::tally(crate::store::Dialect::Sqlite, t, &filters, &[]);
+    assert!(!opcodes(&conn, &some.text).contains(&"Count".to_string()));
+}
+
+/// A pooled connection's counts ([`super::super::sqlite::Tallies`]) are served again only while
+/// nothing changed: a write by another client (a plain connection, as Python's `sqlite3` or the
+/// `sqlite3` shell would make it) or by the connection itself makes them anew.
+#[test]
+fn kept_counts_go_with_any_clients_write() {
+    use super::super::sqlite::Tallies;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = project(dir.path());
+    let schema = store.schema();
+    let notes = &schema.tables[schema.collections[1].table];
+    let conn = super::super::sqlite::open(store.path(), std::time::Duration::from_secs(5)).unwrap();
+    let tallies = Tallies::default();
+    let count = || {
+        conn.execute_batch("BEGIN").unwrap();
+        let n = SqliteTx(&conn, Some(&tallies))
+            .tally(notes, &[], &[])
+            .unwrap()
+            .0;
+        conn.execute_batch("COMMIT").unwrap();
+        n
+    };
+    assert_eq!((count(), tallies.made()), (1, 1));
+    assert_eq!((count(), tallies.made()), (1, 1), "served again");
+    let other = rusqlite::Connection::open(store.path()).unwrap();
+    other.execute("DELETE FROM notes", []).unwrap();
+    assert_eq!((count(), tallies.made()), (0, 2), "another client deleted");
+    assert_eq!((count(), tallies.made()), (0, 2));
+    let notes_records = Records::named(schema, "notes").unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    notes_records
+        .insert(&SqliteTx::new(&conn), v(r#"{"n": 2}"#), &actor())
+        .unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+    assert_eq!((count(), tallies.made()), (1, 3), "the connection itself inserted");
+    // The same through the store's own pool, whichever connection serves each step.
+    let through_store = || read(&store, |tx| tx.tally(notes, &[], &[])).unwrap().0;
+    assert_eq!(through_store(), 1);
+    other.execute("DELETE FROM notes", []).unwrap();
+    assert_eq!(through_store(), 0);
+    write(&store, |tx| notes_records.insert(tx, v(r#"{"n": 3}"#), &actor())).unwrap();
+    assert_eq!(through_store(), 1);
 }

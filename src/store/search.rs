@@ -87,6 +87,32 @@ pub fn lookup_sql(d: Dialect, t: &Table, placeholder: &str) -> String {
     }
 }
 
+/// `JOIN <index> ON …`: `t`'s index joined to `t` row for row (after `FROM t`), for
+/// [`match_sql`] to test.
+pub fn join_sql(d: Dialect, t: &Table) -> String {
+    let ix = quote(&table_name(t));
+    format!(
+        " JOIN {ix} ON {ix}.rowid = {}.{}",
+        quote(&t.name),
+        crate::schema::ddl::rowid_column(t, d)
+    )
+}
+
+/// The joined index's rowid ([`join_sql`]): `t`'s.
+pub fn joined_rowid(t: &Table) -> String {
+    format!("{}.rowid", quote(&table_name(t)))
+}
+
+/// The condition that the joined index's text ([`join_sql`]) contains the term bound at
+/// `placeholder`.
+pub fn match_sql(d: Dialect, t: &Table, placeholder: &str) -> String {
+    let ix = quote(&table_name(t));
+    match d {
+        Dialect::Sqlite => format!("{ix} MATCH {placeholder}"),
+        Dialect::Postgres => format!("strpos({ix}.body, {placeholder}) > 0"),
+    }
+}
+
 /// The rows of `t`'s index whose text contains the term bound as the first parameter, most
 /// relevant first: FTS5's bm25 on SQLite; on PostgreSQL, which has no such statistics without
 /// an extension, the most occurrences for the text's length (then rowid).

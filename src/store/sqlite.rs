@@ -358,8 +358,93 @@ pub fn count(conn: &Connection, t: &str) -> rusqlite::Result<u64> {
 }
 
 /// A transaction on a SQLite connection, as the [`Tx`] everything above the store uses. The
-/// caller (a [`super::Store`], a replay) owns BEGIN and COMMIT.
-pub struct SqliteTx<'c>(pub &'c Connection);
+/// caller (a [`super::Store`], a replay) owns BEGIN and COMMIT. A pooled connection brings the
+/// counts it already made ([`Tallies`]).
+pub struct SqliteTx<'c>(pub &'c Connection, pub Option<&'c Tallies>);
+
+impl<'c> SqliteTx<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        SqliteTx(conn, None)
+    }
+}
+
+/// The counts one connection made for list queries ([`Tx::tally`]: `X-Total-Count`, which
+/// takes a pass over every matching row), kept while the database stays as it was when they
+/// were made, so that asking again (the next page, the same list reloaded) costs a lookup. As
+/// it was: `PRAGMA data_version` unchanged (it moves with every commit by any other connection,
+/// in this process or another, whatever the client) and no row changed by this connection
+/// since (`sqlite3_total_changes`; its own commits leave `data_version` as it was). Both are
+/// read in the transaction the count is made or served in, before it, so a count is never
+/// served for a state other than the one it was made in.
+#[derive(Default)]
+pub struct Tallies(std::cell::RefCell<TallyState>);
+
+#[derive(Default)]
+struct TallyState {
+    version: Option<(i64, u64)>,
+    counts: HashMap<String, (u64, Vec<u64>)>,
+    /// How many counts were made rather than served (for tests).
+    made: u64,
+}
+
+/// Counts kept per connection, at most (any more start the set afresh).
+const MAX_TALLIES: usize = 256;
+
+impl Tallies {
+    /// The count for statement `key` at the connection's present state, made by `count` unless
+    /// it was made at that state already.
+    fn get_or_make(
+        &self,
+        conn: &Connection,
+        key: String,
+        count: impl FnOnce() -> Result<(u64, Vec<u64>), StoreError>,
+    ) -> Result<(u64, Vec<u64>), StoreError> {
+        let data_version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        let version = Some((data_version, conn.total_changes()));
+        {
+            let mut st = self.0.borrow_mut();
+            if st.version != version {
+                st.version = version;
+                st.counts.clear();
+            }
+            if let Some(found) = st.counts.get(&key) {
+                return Ok(found.clone());
+            }
+        }
+        let made = count()?;
+        let mut st = self.0.borrow_mut();
+        if st.counts.len() >= MAX_TALLIES {
+            st.counts.clear();
+        }
+        st.counts.insert(key, made.clone());
+        st.made += 1;
+        Ok(made)
+    }
+
+    /// How many counts were made (not served from those kept).
+    #[cfg(test)]
+    pub fn made(&self) -> u64 {
+        self.0.borrow().made
+    }
+}
+
+/// A statement and its values as one key: each value tagged with its type, text with its
+/// length, so that no two different statements give the same key.
+fn statement_key(sql: &super::select::Sql) -> String {
+    use std::fmt::Write;
+    let mut key = sql.text.clone();
+    for (_, cell) in &sql.params {
+        let _ = match cell {
+            Cell::Null => write!(key, "\0n"),
+            Cell::Int(i) => write!(key, "\0i{i}"),
+            Cell::Real(r) => write!(key, "\0r{}", r.to_bits()),
+            Cell::Text(t) => write!(key, "\0t{}:{t}", t.len()),
+        };
+    }
+    key
+}
 
 /// A constraint violation as a [`Refusal`]; `None` for any other error.
 pub fn refusal(e: &rusqlite::Error) -> Option<Refusal> {
@@ -563,16 +648,22 @@ impl Tx for SqliteTx<'_> {
         also: &[(usize, Test)],
     ) -> Result<(u64, Vec<u64>), StoreError> {
         let sql = super::select::tally(super::Dialect::Sqlite, t, filters, also);
-        let args = sql.params.iter().map(|(_, c)| *c);
-        Ok(self
-            .0
-            .prepare_cached(&sql.text)?
-            .query_row(rusqlite::params_from_iter(args), |r| {
-                let counts = (1..=also.len())
-                    .map(|i| r.get::<_, i64>(i).map(|n| n as u64))
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok((r.get::<_, i64>(0)? as u64, counts))
-            })?)
+        let count = || -> Result<(u64, Vec<u64>), StoreError> {
+            let args = sql.params.iter().map(|(_, c)| *c);
+            Ok(self
+                .0
+                .prepare_cached(&sql.text)?
+                .query_row(rusqlite::params_from_iter(args), |r| {
+                    let counts = (1..=also.len())
+                        .map(|i| r.get::<_, i64>(i).map(|n| n as u64))
+                        .collect::<rusqlite::Result<_>>()?;
+                    Ok((r.get::<_, i64>(0)? as u64, counts))
+                })?)
+        };
+        match self.1 {
+            Some(tallies) => tallies.get_or_make(self.0, statement_key(&sql), count),
+            None => count(),
+        }
     }
 
     fn select(
@@ -895,7 +986,7 @@ pub fn fill_sqlite(
             conn.execute_batch(&create_table(&schema.tables[ti], super::Dialect::Sqlite))?;
         }
     }
-    let stx = SqliteTx(&conn);
+    let stx = SqliteTx::new(&conn);
     for &ti in tables {
         let t = &schema.tables[ti];
         let mut n = 0u64;

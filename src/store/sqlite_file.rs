@@ -171,7 +171,7 @@ impl SqliteFile {
     /// otherwise.
     pub fn write<T>(&self, f: impl FnOnce(&dyn Tx) -> anyhow::Result<T>) -> anyhow::Result<T> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        match f(&SqliteTx(&self.conn)) {
+        match f(&SqliteTx::new(&self.conn)) {
             Ok(out) => {
                 self.conn.execute_batch("COMMIT")?;
                 Ok(out)

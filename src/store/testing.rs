@@ -56,6 +56,6 @@ impl TestDb {
 
     /// The database as the seam's [`super::Tx`].
     pub fn tx(&self) -> SqliteTx<'_> {
-        SqliteTx(&self.0)
+        SqliteTx::new(&self.0)
     }
 }
