@@ -147,8 +147,8 @@ pub fn restore_definitions(
     schema: &Schema,
     deferred: &[Deferred],
 ) -> anyhow::Result<()> {
-    // (index as loaded, its automatic name in the full definition) for every table.
-    let mut renames: Vec<(String, String)> = Vec::new();
+    // (table, index as loaded, its automatic name in the full definition).
+    let mut renames: Vec<(String, String, String)> = Vec::new();
     let mut definitions = Vec::new();
     let mut redundant = Vec::new();
     for d in deferred.iter().filter(|d| !d.uniques.is_empty()) {
@@ -164,14 +164,14 @@ pub fn restore_definitions(
         }
         for (name, cols) in have {
             match wanted.iter().find(|(_, w)| *w == cols) {
-                Some((auto, _)) => renames.push((name, auto.clone())),
+                Some((auto, _)) => renames.push((t.name.clone(), name, auto.clone())),
                 // A constraint SQLite itself would not index twice (a UNIQUE group that is the
                 // primary key's column): the key's index is the one.
                 None => redundant.push(name),
             }
         }
         for (auto, cols) in &wanted {
-            if !renames.iter().any(|(_, a)| a == auto) {
+            if !renames.iter().any(|(_, _, a)| a == auto) {
                 bail!(
                     "table {}: no index built for its constraint on ({})",
                     t.name,
@@ -197,13 +197,13 @@ pub fn restore_definitions(
             )?;
         }
         // Through names of their own first: an automatic name may be another index's now.
-        for (i, (from, _)) in renames.iter().enumerate() {
+        for (i, (_, from, _)) in renames.iter().enumerate() {
             conn.execute(
                 "UPDATE sqlite_schema SET name = ?2 WHERE type = 'index' AND name = ?1",
                 [from, &format!("jsonlift_renaming_{i}")],
             )?;
         }
-        for (i, (_, to)) in renames.iter().enumerate() {
+        for (i, (_, _, to)) in renames.iter().enumerate() {
             conn.execute(
                 "UPDATE sqlite_schema SET name = ?2, sql = NULL WHERE type = 'index' AND name = ?1",
                 [&format!("jsonlift_renaming_{i}"), to],
@@ -220,9 +220,7 @@ pub fn restore_definitions(
             .prepare("SELECT name, origin FROM pragma_index_list(?1)")?
             .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for (_, to) in renames.iter().filter(|(_, to)| {
-            to.starts_with(&format!("sqlite_autoindex_{table}_"))
-        }) {
+        for (_, _, to) in renames.iter().filter(|(t, _, _)| t == table) {
             if !origins.iter().any(|(n, o)| n == to && (o == "u" || o == "pk")) {
                 bail!("table {table}: index {to} is not the constraint's after the load");
             }

@@ -772,6 +772,14 @@ fn load_all(
     }
     let backup_dir = snap.dir().to_path_buf();
     phase("verify");
+    // The UNIQUE constraints first: they find the duplicates, named at their records before
+    // anything is committed, and a reference to a UNIQUE column is checked through its index.
+    let duplicates = bulk::build_uniques(conn, schema, &deferred, PLACED_AT_MOST)?;
+    if !duplicates.is_empty() {
+        duplicate_problems(conn, schema, to_load, copies, report, &duplicates)?;
+        return Ok(false);
+    }
+    bulk::restore_definitions(conn, schema, &deferred)?;
     if fresh {
         // Every row is new: the links from children to parents were read back with the rows,
         // so only the tables with other references are scanned.
@@ -786,8 +794,7 @@ fn load_all(
     if !report.ok {
         return Ok(false);
     }
-    // Every index in one sorted pass, now that the rows are in; a UNIQUE constraint's finds
-    // the duplicates, named at their records before anything is committed.
+    // Every other index in one sorted pass, now that the rows are in.
     for &si in to_load {
         for (ci, _) in schema
             .collections
@@ -802,12 +809,6 @@ fn load_all(
             }
         }
     }
-    let duplicates = bulk::build_uniques(conn, schema, &deferred, PLACED_AT_MOST)?;
-    if !duplicates.is_empty() {
-        duplicate_problems(conn, schema, to_load, copies, report, &duplicates)?;
-        return Ok(false);
-    }
-    bulk::restore_definitions(conn, schema, &deferred)?;
     // Counts: each table holds exactly the rows inserted, and every child row was reached
     // from its record while verifying (none is orphaned or duplicated).
     for (si, rows, fetched) in &counts {
