@@ -545,6 +545,7 @@ fn migrate_with(
             final_path,
         } => {
             phase("publish");
+            let slow = crate::writeback::watch("getting the new database to disk (fsync)");
             drop(writeback);
             conn.pragma_update(None, "journal_mode", "WAL")?;
             crate::store::vfs::flush(&conn).map_err(|e| locked(e, &final_path))?;
@@ -557,6 +558,7 @@ fn migrate_with(
             if let Some(dir) = final_path.parent().filter(|_| opts.database_backups) {
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
+            drop(slow);
             temp.armed = false;
             discard.0 = None;
             report.status = "migrated".into();
@@ -749,7 +751,10 @@ fn load_all(
     }
     // The snapshot must be complete and durable before anything is committed; what it hashed
     // is what was loaded.
-    let snap = source_backup.wait()?;
+    let snap = {
+        let _slow = crate::writeback::watch("backing up the sources (copy and fsync)");
+        source_backup.wait()?
+    };
     for &si in to_load {
         let spec = &schema.sources[si];
         // A file was hashed while copied; a folder's copy is hashed as a whole, as its
