@@ -5,6 +5,7 @@
     python3 bench/gen.py small  [--records 1000000] [--out bench/data/small.json]
     python3 bench/gen.py nested [--size 1G]         [--out bench/data/nested.json]
     python3 bench/gen.py lernpfad [--records 10000] [--out bench/data/lernpfad.json]
+    python3 bench/gen.py events [--records 1000000] [--out bench/data/events.json]
 
 flat:   a JSON array of small flat records (id, uuid, name, email, age, score, active,
         created_at, tags[2]) written like JSON.stringify(records): compact, one line.
@@ -17,6 +18,11 @@ nested: a JSON array of courses, each with 5-10 modules of 5-10 lessons with tex
 lernpfad: seed 000's courses.json shape at scale: --records courses (default 10 000), each with
         4-10 modules of 4-10 lessons (title, type, duration, a sentence of content), written
         like JSON.stringify(courses, null, 2): about 570 000 rows for 10 000 courses.
+
+events: an app's event log (seed 001's chat and progress events, seed 004's file events): a
+        JSON array of --records flat events (default 1 000 000) of about 144 bytes: id, a client
+        uuid, userId, a type out of eight, a timestamp, a duration and a flag, written like
+        JSON.stringify(events): about 144 MB.
 
 Same arguments and --seed, same bytes. The file is streamed record by record (memory stays
 small whatever the size), written to OUT.tmp and renamed when complete, and described in
@@ -220,12 +226,36 @@ def gen_lernpfad(out, rng, courses):
     return {"records": courses, "modules": modules, "lessons": lessons}
 
 
+EVENT_TYPES = ["login", "logout", "lesson_started", "lesson_completed", "quiz_submitted",
+               "card_approved", "message_sent", "file_changed"]
+
+
+def gen_events(out, rng, records):
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    out.write("[")
+    for i in range(1, records + 1):
+        rec = {
+            "id": i,
+            "uuid": uuid4(rng),
+            "userId": rng.randrange(1, 5000),
+            "type": rng.choice(EVENT_TYPES),
+            "at": iso(rng),
+            "ms": rng.randrange(0, 5000),
+            "ok": rng.random() < 0.95,
+        }
+        if i > 1:
+            out.write(",")
+        out.write(dumps(rec))
+    out.write("]")
+    return {"records": records}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dataset", choices=["flat", "small", "nested", "lernpfad"])
+    ap.add_argument("dataset", choices=["flat", "small", "nested", "lernpfad", "events"])
     ap.add_argument("--out", help="output file (default bench/data/DATASET.json)")
     ap.add_argument("--records", type=int, default=None,
-                    help="flat, small: number of records (1 000 000); lernpfad: courses (10 000)")
+                    help="flat, small, events: number of records (1 000 000); lernpfad: courses (10 000)")
     ap.add_argument("--size", default="1G", help="nested: minimum file size (e.g. 10M, 1G)")
     ap.add_argument("--seed", type=int, default=20240611)
     args = ap.parse_args()
@@ -241,6 +271,8 @@ def main():
             meta = gen_flat(out, rng, args.records or 1_000_000)
         elif args.dataset == "small":
             meta = gen_flat(out, rng, args.records or 1_000_000, small=True)
+        elif args.dataset == "events":
+            meta = gen_events(out, rng, args.records or 1_000_000)
         elif args.dataset == "lernpfad":
             meta = gen_lernpfad(out, rng, args.records or 10_000)
         else:

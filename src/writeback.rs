@@ -90,6 +90,79 @@ impl Drop for Behind {
     }
 }
 
+/// How long a wait on the disk may last before it is reported (and again after each as long).
+pub const SLOW: Duration = Duration::from_secs(10);
+
+/// Reports a wait on the disk that lasts: after [`SLOW`], then every [`SLOW`] until dropped, a
+/// warning says what is waited for, for how long, and how much the whole machine has waiting
+/// to be written. The wait itself cannot be cut short (the data must be on disk before the
+/// migration is published); what makes it long is mostly other programs' writes queued before
+/// ours (the kernel lets a fifth of the memory fill with them before it throttles anyone).
+pub struct Watch {
+    done: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Starts watching a wait described by `what` ("fsync of the new database").
+pub fn watch(what: &str) -> Watch {
+    let done = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let what = what.to_string();
+    let thread = {
+        let done = done.clone();
+        std::thread::Builder::new()
+            .name("jsonlift-disk-watch".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let (lock, cvar) = &*done;
+                let mut finished = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !*finished {
+                    let (f, timeout) = cvar
+                        .wait_timeout(finished, SLOW)
+                        .unwrap_or_else(|e| e.into_inner());
+                    finished = f;
+                    if timeout.timed_out() && !*finished {
+                        slow(&what, started.elapsed());
+                    }
+                }
+            })
+            .ok()
+    };
+    Watch { done, thread }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let (lock, cvar) = &*self.done;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cvar.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The warning for a wait on the disk of `waited` so far.
+pub fn slow(what: &str, waited: Duration) {
+    let pending = match pending_writes() {
+        Some(mb) => format!("; {mb} MB of writes are waiting for the disk on this machine"),
+        None => String::new(),
+    };
+    tracing::warn!(
+        "{what}: waiting for the disk for {} s{pending}",
+        waited.as_secs()
+    );
+}
+
+/// Dirty and under-writeback memory, machine-wide, in MB (Linux).
+fn pending_writes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb = |key: &str| -> Option<u64> {
+        let line = info.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    };
+    Some((kb("Dirty:")? + kb("Writeback:")?) / 1024)
+}
+
 /// Writes a new file around the page cache (`O_DIRECT`) where the file system allows it. A
 /// backup copy is not read again soon; written through the cache, a gigabyte of source costs a
 /// gigabyte of kernel copying and page allocation, on a machine whose cores are busy loading.
@@ -188,6 +261,16 @@ impl<'f> Unbuffered<'f> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn machine_wide_pending_writes_are_read_from_meminfo() {
+        // Linux reports them; the warning names them when it can.
+        if cfg!(target_os = "linux") {
+            assert!(pending_writes().is_some());
+        }
+        // A watch that ends at once is gone with it (its thread joined, not left waiting).
+        drop(watch("nothing"));
+    }
 
     #[test]
     fn writeback_follows_a_growing_file_and_leaves_it_intact() {

@@ -2,6 +2,7 @@
 //! before committing, and record the run so that a second run knows there is nothing to do.
 //! `check` is the same load into a throw-away database; `verify` and `export` read a finished one.
 
+pub mod bulk;
 pub mod drift;
 pub mod evolve;
 pub mod export;
@@ -31,7 +32,7 @@ use crate::config::Project;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg};
 use crate::schema::Schema;
-use crate::schema::ddl::{self, create_indexes, create_table, extra_index, internal_tables, quote};
+use crate::schema::ddl::{self, create_indexes, extra_index, internal_tables, quote};
 use crate::schema::fingerprint::{self, SchemaState};
 use crate::schema::shred::Ids;
 use crate::source::{self, Format, SourceSpec};
@@ -545,6 +546,7 @@ fn migrate_with(
             final_path,
         } => {
             phase("publish");
+            let slow = crate::writeback::watch("getting the new database to disk (fsync)");
             drop(writeback);
             conn.pragma_update(None, "journal_mode", "WAL")?;
             crate::store::vfs::flush(&conn).map_err(|e| locked(e, &final_path))?;
@@ -557,6 +559,7 @@ fn migrate_with(
             if let Some(dir) = final_path.parent().filter(|_| opts.database_backups) {
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
+            drop(slow);
             temp.armed = false;
             discard.0 = None;
             report.status = "migrated".into();
@@ -688,6 +691,7 @@ fn load_all(
     for sql in internal_tables(Dialect::Sqlite) {
         conn.execute_batch(&sql)?;
     }
+    let mut deferred = Vec::new();
     for &si in to_load {
         for (ci, _) in schema
             .collections
@@ -712,7 +716,8 @@ fn load_all(
                 if kept(t)? {
                     continue;
                 }
-                conn.execute_batch(&create_table(&schema.tables[t], Dialect::Sqlite))?;
+                // Its UNIQUE constraints are given back after the load (`bulk`).
+                deferred.push(bulk::create(conn, schema, t)?);
                 // Kept up as rows go in, at no cost while they hold no unnamed keys; built
                 // afterwards it would be a scan of the whole table.
                 if let Some(sql) = extra_index(&schema.tables[t]) {
@@ -756,7 +761,10 @@ fn load_all(
     }
     // The snapshot must be complete and durable before anything is committed; what it hashed
     // is what was loaded.
-    let snap = source_backup.wait()?;
+    let snap = {
+        let _slow = crate::writeback::watch("backing up the sources (copy and fsync)");
+        source_backup.wait()?
+    };
     for &si in to_load {
         let spec = &schema.sources[si];
         // A file was hashed while copied; a folder's copy is hashed as a whole, as its
@@ -779,6 +787,14 @@ fn load_all(
     }
     let backup_dir = snap.dir().to_path_buf();
     phase("verify");
+    // The UNIQUE constraints first: they find the duplicates, named at their records before
+    // anything is committed, and a reference to a UNIQUE column is checked through its index.
+    let duplicates = bulk::build_uniques(conn, schema, &deferred, PLACED_AT_MOST)?;
+    if !duplicates.is_empty() {
+        duplicate_problems(conn, schema, to_load, copies, report, &duplicates)?;
+        return Ok(false);
+    }
+    bulk::restore_definitions(conn, schema, &deferred)?;
     if fresh {
         // Every row is new: the links from children to parents were read back with the rows,
         // so only the tables with other references are scanned.
@@ -793,6 +809,7 @@ fn load_all(
     if !report.ok {
         return Ok(false);
     }
+    // Every other index in one sorted pass, now that the rows are in.
     for &si in to_load {
         for (ci, _) in schema
             .collections
@@ -1043,13 +1060,12 @@ fn foreign_key_problems(
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
             ));
-            if violations.len() >= 200 {
+            if violations.len() >= PLACED_AT_MOST {
                 break 'tables;
             }
         }
     }
-    // (source, member, record index) → problems to place once the record is found.
-    let mut wanted: BTreeMap<usize, Vec<(usize, u64, JsonPath, String)>> = BTreeMap::new();
+    let mut wanted = Unplaced::new();
     for (table, rowid, parent, fkid) in violations {
         let Some(ti) = schema.tables.iter().position(|t| t.name == table) else {
             continue;
@@ -1110,31 +1126,89 @@ fn foreign_key_problems(
             ));
         }
     }
-    for (si, mut items) in wanted {
-        items.sort_by_key(|x| (x.0, x.1));
+    place_in_sources(wanted, copies, report)
+}
+
+/// Problems found in the rows of tables just loaded, by source, to be placed at their records:
+/// (member, record index, path inside the record, message). A table loaded from nothing holds
+/// its records' root rows in source order, the n-th at rowid n + 1.
+type Unplaced = BTreeMap<usize, Vec<(usize, u64, JsonPath, String)>>;
+
+/// Rows found wrong after a load that are named at their place in the source: at most this
+/// many (each costs a read of the source up to its record).
+const PLACED_AT_MOST: usize = 200;
+
+/// Reads each source again up to the records of `wanted` and reports each problem at its
+/// record's line:column.
+fn place_in_sources(
+    wanted: Unplaced,
+    copies: &HashMap<usize, SourceSpec>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    for (si, items) in wanted {
         let spec = &copies[&si];
+        // By record; the members of a file need not come in the order of their collections.
+        let mut left: BTreeMap<(usize, u64), Vec<(JsonPath, String)>> = BTreeMap::new();
+        for (member, index, path, message) in items {
+            left.entry((member, index)).or_default().push((path, message));
+        }
         let mut reader = source::open(spec).map_err(anyhow::Error::new)?;
         let mut counts = vec![0u64; spec.members.len()];
-        let mut next = 0;
-        while next < items.len() {
+        while !left.is_empty() {
             let Some(Ok(rec)) = reader.next_record() else {
                 break;
             };
             let index = counts[rec.member];
             counts[rec.member] += 1;
-            while next < items.len() && items[next].0 == rec.member && items[next].1 == index {
-                let (_, _, path, message) = &items[next];
+            for (path, message) in left.remove(&(rec.member, index)).unwrap_or_default() {
                 report.problem(place(
                     &rec.origin,
                     record_file(spec, rec.member, rec.key.as_deref()),
-                    path,
-                    message.clone(),
+                    &path,
+                    message,
                 ));
-                next += 1;
             }
+        }
+        // Never dropped for want of a place.
+        for (path, message) in left.into_values().flatten() {
+            report.problem(
+                Problem::new(spec.display.clone(), message).with_path(path),
+            );
         }
     }
     Ok(())
+}
+
+/// Reports each row that repeats a UNIQUE constraint's values of an earlier row at its record,
+/// as the insert would have refused it.
+fn duplicate_problems(
+    conn: &Connection,
+    schema: &Schema,
+    to_load: &[usize],
+    copies: &HashMap<usize, SourceSpec>,
+    report: &mut Report,
+    duplicates: &[bulk::Duplicate],
+) -> anyhow::Result<()> {
+    let mut wanted = Unplaced::new();
+    for d in duplicates {
+        let t = &schema.tables[d.table];
+        let cells = conn.query_row(&t.sql.by_rowid, [d.rowid], |r| {
+            (0..t.columns.len())
+                .map(|i| r.get_ref(i).map(|v| cell_from(v).to_owned_cell()))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let message = crate::store::refusal::duplicate(t, &cells, &d.columns);
+        let (root, root_rowid, path) = root_of(conn, schema, d.table, d.rowid)?;
+        let coll = &schema.collections[schema.tables[root].collection];
+        debug_assert!(to_load.contains(&coll.source), "only loaded tables are checked");
+        wanted.entry(coll.source).or_default().push((
+            coll.member,
+            (root_rowid - 1) as u64,
+            path,
+            message,
+        ));
+    }
+    place_in_sources(wanted, copies, report)
 }
 
 fn sql_str(s: &str) -> String {

@@ -6,7 +6,7 @@
 use super::backend::Refusal;
 use crate::json::{JsonPath, Seg};
 use crate::schema::shred::{Cell, Row};
-use crate::schema::{Role, Schema};
+use crate::schema::{Role, Schema, Table};
 
 /// The path, relative to its record, of row `i` among a record's rows (rows come parent first,
 /// and a row's parent is the nearest earlier row of the parent table).
@@ -38,34 +38,39 @@ pub fn row_path(schema: &Schema, rows: &[Row], i: usize) -> JsonPath {
 pub fn problem(schema: &Schema, rows: &[Row], i: usize, refused: &Refusal) -> (JsonPath, String) {
     let t = &schema.tables[rows[i].table];
     let path = row_path(schema, rows, i);
-    let mut message = format!("{} (in table {})", refused.message, t.name);
-    if let Some(names) = &refused.unique {
-        let described: Vec<String> = names
-            .iter()
-            .filter_map(|n| t.col(n))
-            .map(|c| match &rows[i].cells[c] {
-                Cell::Text(s) => format!("{} = {:?}", t.columns[c].name, s),
-                Cell::Int(n) => format!("{} = {n}", t.columns[c].name),
-                Cell::Real(f) => format!("{} = {f}", t.columns[c].name),
-                Cell::Null => format!("{} = null", t.columns[c].name),
-            })
-            .collect();
-        message = format!(
-            "duplicate key: another record already has {}",
-            described.join(", ")
-        );
-        // Point at the field when one declared field is the culprit; at the record otherwise.
-        if let [n] = names.as_slice() {
-            if let Some(c) = t.col(n) {
-                if t.columns[c].role == Role::Field {
-                    message = format!(
-                        "duplicate {}: another record already has {}",
-                        t.columns[c].name,
-                        described.join(", ")
-                    );
-                }
+    let message = match &refused.unique {
+        Some(names) => duplicate(t, &rows[i].cells, names),
+        None => format!("{} (in table {})", refused.message, t.name),
+    };
+    (path, message)
+}
+
+/// What a row of `t` holding `cells` repeats of another's, in the UNIQUE columns `names`.
+pub fn duplicate(t: &Table, cells: &[Cell], names: &[String]) -> String {
+    let described: Vec<String> = names
+        .iter()
+        .filter_map(|n| t.col(n))
+        .map(|c| match &cells[c] {
+            Cell::Text(s) => format!("{} = {:?}", t.columns[c].name, s),
+            Cell::Int(n) => format!("{} = {n}", t.columns[c].name),
+            Cell::Real(f) => format!("{} = {f}", t.columns[c].name),
+            Cell::Null => format!("{} = null", t.columns[c].name),
+        })
+        .collect();
+    // Point at the field when one declared field is the culprit; at the record otherwise.
+    if let [n] = names {
+        if let Some(c) = t.col(n) {
+            if t.columns[c].role == Role::Field {
+                return format!(
+                    "duplicate {}: another record already has {}",
+                    t.columns[c].name,
+                    described.join(", ")
+                );
             }
         }
     }
-    (path, message)
+    format!(
+        "duplicate key: another record already has {}",
+        described.join(", ")
+    )
 }

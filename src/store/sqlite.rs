@@ -275,10 +275,16 @@ pub fn open_build(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", "-32768")?; // 32 MiB: bounded memory whatever the input
+    conn.pragma_update(None, "cache_size", BUILD_CACHE)?;
     conn.pragma_update(None, "temp_store", "FILE")?;
     Ok(conn)
 }
+
+/// The page cache of a database being built, which also bounds the memory of each index build
+/// (SQLite's sorter keeps that much in memory before spilling to a temporary file): 16 MiB.
+/// Rows are appended, and the indexes of UNIQUE constraints are built after the load
+/// (`migrate::bulk`), so the load needs little; 32 MiB for each put the peak above 100 MB.
+const BUILD_CACHE: &str = "-16384";
 
 /// A brand-new scratch database, read once and thrown away (a migration into PostgreSQL runs
 /// in one): as [`open_build`], but through the page cache, which it may never leave.
@@ -288,7 +294,7 @@ pub fn open_scratch(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", "-32768")?;
+    conn.pragma_update(None, "cache_size", BUILD_CACHE)?;
     conn.pragma_update(None, "temp_store", "FILE")?;
     Ok(conn)
 }

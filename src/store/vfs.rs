@@ -22,7 +22,7 @@ use std::path::Path;
 use std::ptr;
 use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, ffi};
@@ -574,7 +574,18 @@ impl Held {
     }
 
     fn take_back(&mut self) -> Result<(), c_int> {
-        let Ok(mut batch) = self.back.recv() else {
+        // A write the disk takes long over is said, not waited on in silence (it cannot be
+        // given up: SQLite must have the page on disk).
+        let started = std::time::Instant::now();
+        let received = loop {
+            match self.back.recv_timeout(crate::writeback::SLOW) {
+                Err(RecvTimeoutError::Timeout) => {
+                    crate::writeback::slow("writing the new database", started.elapsed())
+                }
+                other => break other.ok(),
+            }
+        };
+        let Some(mut batch) = received else {
             self.out.clear();
             return Err(*self.failed.get_or_insert(ffi::SQLITE_IOERR_WRITE));
         };

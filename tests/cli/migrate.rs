@@ -1261,3 +1261,137 @@ fn exported_files_copied_back_are_not_a_change() {
         .code(1)
         .stderr_has("sources changed since the last migration");
 }
+
+/// A migration fills each table before building the indexes of its UNIQUE constraints
+/// (src/migrate/bulk.rs). A duplicate is still named at its record's file:line:column with its
+/// path (in a child table too, and in a UNIQUE group), before anything is committed: on a fresh
+/// database and on a reimport, which keeps the database as it was.
+const UNIQUE_TOML: &str = r#"
+[collections.courses]
+source = "data/courses.json"
+key = "id"
+unique = [["title", "year"]]
+
+[collections.courses.fields]
+id = "text"
+title = "text"
+year = "integer"
+code = { type = "text", unique = true }
+
+[collections.courses.fields.modules]
+type = "array"
+table = "modules"
+fields = { slug = { type = "text", unique = true }, title = "text" }
+"#;
+
+fn unique_courses(repeat: Option<(&str, &str)>) -> String {
+    let mut courses: Vec<String> = (0..50)
+        .map(|n| {
+            format!(
+                r#"  {{"id": "c{n}", "title": "Course {n}", "year": 2020, "code": "K-{n}", "modules": [{{"slug": "m{n}-a", "title": "A"}}, {{"slug": "m{n}-b", "title": "B"}}]}}"#
+            )
+        })
+        .collect();
+    if let Some((from, to)) = repeat {
+        courses[40] = courses[40].replace(from, to);
+    }
+    format!("[\n{}\n]\n", courses.join(",\n"))
+}
+
+#[test]
+fn duplicates_are_named_at_their_place_when_unique_indexes_are_built_after_the_load() {
+    let cases = [
+        // A child row repeats an earlier record's module slug.
+        (
+            (r#""slug": "m40-b""#, r#""slug": "m7-a""#),
+            "data/courses.json:42:COL: $[40].modules[1]: duplicate slug: another record already has slug = \"m7-a\"",
+        ),
+        // A UNIQUE column of the record itself.
+        (
+            (r#""code": "K-40""#, r#""code": "K-3""#),
+            "data/courses.json:42:3: $[40]: duplicate code: another record already has code = \"K-3\"",
+        ),
+        // A UNIQUE group.
+        (
+            (r#""title": "Course 40""#, r#""title": "Course 9""#),
+            "data/courses.json:42:3: $[40]: duplicate key: another record already has title = \"Course 9\", year = 2020",
+        ),
+    ];
+    for ((from, to), want) in cases {
+        // The second module of record 40 (line 42) starts at this column.
+        let bad = unique_courses(Some((from, to)));
+        let line = bad.lines().nth(41).unwrap();
+        let col = line.rfind(r#"{"slug""#).unwrap() + 1;
+        let want = want.replace("COL", &col.to_string());
+        let want = want.as_str();
+        let p = Project::on_backend(UNIQUE_TOML);
+        p.write("data/courses.json", &bad);
+        let snap = p.snapshot();
+        p.jl(&["migrate"]).failed().stderr_has(want);
+        p.assert_no_db();
+        p.assert_no_backups();
+        p.assert_unchanged(&snap);
+
+        // Already migrated: a reimport of the broken file changes nothing.
+        p.write("data/courses.json", unique_courses(None));
+        p.migrate_ok();
+        let before = p.dump();
+        p.write("data/courses.json", unique_courses(Some((from, to))));
+        p.jl(&["migrate", "--reimport"]).failed().stderr_has(want);
+        assert_eq!(p.dump(), before, "a refused reimport changed the database");
+    }
+}
+
+/// The tables a migration builds without their UNIQUE constraints and gives them back after
+/// the load are defined exactly as if created whole: the same CREATE TABLE text, SQLite's
+/// automatic index for each constraint (same names, columns and origin as a table created from
+/// that text), every index consistent with its rows, and the constraints enforced for any client.
+#[test]
+fn tables_loaded_before_their_unique_indexes_are_defined_as_if_created_whole() {
+    let p = Project::new(UNIQUE_TOML);
+    p.write("data/courses.json", unique_courses(None));
+    p.migrate_ok();
+    let db = p.db();
+    assert_eq!(q1(&db, "PRAGMA integrity_check"), "ok");
+    let fresh = rusqlite::Connection::open_in_memory().unwrap();
+    for table in ["courses", "modules"] {
+        let sql = q1(
+            &db,
+            &format!("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = '{table}'"),
+        );
+        assert!(sql.contains("UNIQUE"), "{table}: {sql}");
+        fresh.execute_batch(&sql).unwrap();
+        let indexes = |c: &rusqlite::Connection| {
+            q(
+                c,
+                &format!(
+                    "SELECT l.name, l.\"unique\", l.origin, group_concat(i.name, ',') FROM pragma_index_list('{table}') l, pragma_index_info(l.name) i WHERE l.origin <> 'c' GROUP BY l.name ORDER BY l.name"
+                ),
+            )
+        };
+        let made = indexes(&fresh);
+        assert!(!made.is_empty(), "{table} has automatic indexes");
+        assert_eq!(indexes(&db), made, "{table}: the automatic indexes");
+    }
+    assert_eq!(
+        q1(
+            &db,
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'jsonlift_unique%' OR name LIKE 'jsonlift_renaming%'"
+        ),
+        "0"
+    );
+    // Enforced for another client, as declared.
+    let e = db
+        .execute_batch(
+            "INSERT INTO modules (_parent, _pos, slug, title) VALUES ('c1', 9, 'm3-a', 'dup')",
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("UNIQUE constraint failed: modules.slug"),
+        "{e}"
+    );
+    drop(db);
+    // jsonlift itself finds nothing changed: no drift, nothing to do, the same records.
+    p.jl(&["verify"]).ok();
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+}
