@@ -2,7 +2,6 @@
 //! before committing, and record the run so that a second run knows there is nothing to do.
 //! `check` is the same load into a throw-away database; `verify` and `export` read a finished one.
 
-pub mod bulk;
 pub mod drift;
 pub mod evolve;
 pub mod export;
@@ -34,6 +33,7 @@ use crate::json::{JsonPath, Seg};
 use crate::schema::Schema;
 use crate::schema::ddl::{self, create_indexes, extra_index, internal_tables, quote};
 use crate::schema::fingerprint::{self, SchemaState};
+use crate::store::bulk;
 use crate::schema::shred::Ids;
 use crate::source::{self, Format, SourceSpec};
 use crate::store::Dialect;

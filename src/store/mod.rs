@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod bookkeeping;
+pub mod bulk;
 pub mod contention;
 pub mod cursor;
 pub mod database;

@@ -22,8 +22,8 @@ use rusqlite::Connection;
 
 use crate::schema::ddl::{create_table, quote};
 use crate::schema::{Schema, Table};
-use crate::store::Dialect;
-use crate::store::sqlite::open_in_memory;
+use super::Dialect;
+use super::sqlite::open_in_memory;
 
 /// The UNIQUE constraints left out of a table for its load, each as its columns.
 pub struct Deferred {
