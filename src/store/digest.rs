@@ -47,27 +47,41 @@ impl Digest {
     /// Adds one cell of a column of type `ty`; [`Digest::row_done`] ends the row.
     pub fn cell(&mut self, ty: ColType, cell: &Cell) {
         match cell {
-            Cell::Null => self.buf.push(0),
-            Cell::Int(i) => {
-                self.buf.push(1);
-                self.buf.extend_from_slice(&i.to_le_bytes());
-            }
-            Cell::Real(f) => {
-                self.buf.push(2);
-                self.buf.extend_from_slice(&f.to_bits().to_le_bytes());
-            }
+            Cell::Null => self.null(),
+            Cell::Int(i) => self.int(*i),
+            Cell::Real(f) => self.real(*f),
             Cell::Text(s) if ty == ColType::Json => match parse(s.as_bytes(), 10_000) {
-                Ok(v) => self.text(4, &crate::json::to_compact_string(&v)),
-                Err(_) => self.text(3, s),
+                Ok(v) => self.tagged(4, crate::json::to_compact_string(&v).as_bytes()),
+                Err(_) => self.text(s.as_bytes()),
             },
-            Cell::Text(s) => self.text(3, s),
+            Cell::Text(s) => self.text(s.as_bytes()),
         }
     }
 
-    fn text(&mut self, tag: u8, s: &str) {
+    /// A cell as [`Digest::cell`] hashes it, from what it holds: NULL, an integer, a real, or a
+    /// text (not a JSON value: that is hashed by value).
+    pub fn null(&mut self) {
+        self.buf.push(0);
+    }
+
+    pub fn int(&mut self, i: i64) {
+        self.buf.push(1);
+        self.buf.extend_from_slice(&i.to_le_bytes());
+    }
+
+    pub fn real(&mut self, f: f64) {
+        self.buf.push(2);
+        self.buf.extend_from_slice(&f.to_bits().to_le_bytes());
+    }
+
+    pub fn text(&mut self, s: &[u8]) {
+        self.tagged(3, s);
+    }
+
+    fn tagged(&mut self, tag: u8, s: &[u8]) {
         self.buf.push(tag);
         self.buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(s);
     }
 
     pub fn row_done(&mut self) {

@@ -513,3 +513,135 @@ fn a_migration_killed_before_commit_leaves_postgres_as_it_was() {
     p.jl(&["migrate", "-q", "--reimport"]).ok();
     assert_ne!(pg.q("SELECT id, title FROM courses ORDER BY id"), before);
 }
+
+/// A database of the test's own on the server, for what reaches past a schema (an event
+/// trigger), dropped when the test ends.
+struct PgDatabase {
+    /// The server's URL with this database in it.
+    url: String,
+    name: String,
+    admin: String,
+}
+
+impl PgDatabase {
+    fn new(admin: &str) -> PgDatabase {
+        let name = format!("jl_test_db_{}", std::process::id());
+        let (base, query) = match admin.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (admin, String::new()),
+        };
+        let (server, _) = base.rsplit_once('/').expect("a URL naming its database");
+        let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
+        // Each on its own: a batch of statements is one transaction, which these refuse.
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        PgDatabase {
+            url: format!("{server}/{name}{query}"),
+            name,
+            admin: admin.to_string(),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Every table named `lessons` gets, as it is made, a trigger that runs `public.jl_alter()` on
+/// each row on its way in: PostgreSQL itself then stores something other than what was sent.
+const ALTER_LESSONS: &str = "
+CREATE FUNCTION public.jl_alter() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE FUNCTION public.jl_hook() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
+    IF r.object_identity LIKE '%.lessons' THEN
+      EXECUTE format('CREATE TRIGGER jl_alter BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION public.jl_alter()', r.object_identity);
+    END IF;
+  END LOOP;
+END $$;
+CREATE EVENT TRIGGER jl_hook ON ddl_command_end EXECUTE FUNCTION public.jl_hook();
+";
+
+#[test]
+fn a_value_postgresql_changes_on_the_way_in_fails_verification_and_nothing_is_committed() {
+    let Some(url) = server("a_value_postgresql_changes_on_the_way_in") else {
+        return;
+    };
+    let db = PgDatabase::new(&url);
+    let pg = PgSchema::new(&db.url);
+    pg.sql(ALTER_LESSONS);
+    let alter = |body: &str| {
+        pg.sql(&format!(
+            "CREATE OR REPLACE FUNCTION public.jl_alter() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NEW; END $$"
+        ))
+    };
+    let tables = format!(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}'",
+        pg.name
+    );
+    let p = example_on(&pg, "lernpfad");
+    // A first migration (the rows sent as the scratch database takes them): each kind of
+    // column, a JSON one by value.
+    for (column, body) in [
+        ("title", "NEW.title := NEW.title || '!';"),
+        (
+            "duration_minutes",
+            "NEW.duration_minutes := NEW.duration_minutes + 1;",
+        ),
+        ("completed", "NEW.completed := NOT NEW.completed;"),
+        ("quiz", "NEW.quiz := NEW.quiz || '[1]';"),
+    ] {
+        alter(body);
+        p.jl(&["migrate"])
+            .failed()
+            .stderr_has("verification failed: table lessons, row ")
+            .stderr_has(&format!("column {column}:"))
+            .stderr_has("nothing was committed");
+        assert_eq!(pg.q1(&tables), "0", "{column}: tables left behind");
+    }
+    // A reimport (the tables written again from the scratch database).
+    alter("");
+    p.jl(&["migrate", "-q"]).ok();
+    let titles = || pg.q("SELECT title FROM lessons ORDER BY 1");
+    let before = titles();
+    alter("NEW.title := NEW.title || '!';");
+    let text = String::from_utf8(p.read("data/courses.json"))
+        .unwrap()
+        .replacen("\"title\": \"", "\"title\": \"New ", 1);
+    p.write("data/courses.json", text);
+    p.jl(&["migrate", "--reimport"])
+        .failed()
+        .stderr_has("verification failed: table lessons, row ")
+        .stderr_has("column title:");
+    assert_eq!(titles(), before);
+    // `copy` from a SQLite database.
+    let s = Project::empty();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lernpfad"),
+        &s.root,
+    );
+    let _ = std::fs::remove_file(s.path("lernpfad.db"));
+    let _ = std::fs::remove_dir_all(s.path(".jsonlift"));
+    s.jl(&["migrate", "-q"]).ok();
+    let to = PgSchema::new(&db.url);
+    s.jl(&["copy", &format!("--to={}", db.url), &format!("--to-schema={}", to.name)])
+        .failed()
+        .stderr_has("verification failed: table lessons, row ")
+        .stderr_has("column title:");
+    assert_eq!(
+        to.q1(&format!(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}'",
+            to.name
+        )),
+        "0"
+    );
+}

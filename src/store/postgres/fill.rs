@@ -159,10 +159,13 @@ pub fn load_rows<R>(
     bulk_load(tx, |load| {
         let mut tee = Tee::new(load, schema);
         Ok(match produce(&mut tee) {
-            Ok(r) => tee
+            Ok(r) => {
+                phase("copy:rows sent");
+                tee
                 .finish()
                 .map(|sent| (r, sent))
-                .map_err(anyhow::Error::from),
+                .map_err(anyhow::Error::from)
+            }
             Err(e) => Err(e),
         })
     })?
@@ -233,6 +236,7 @@ pub fn finish_load(
     report: &mut CopyReport,
 ) -> anyhow::Result<()> {
     let order = tables_in_order(schema);
+    phase("copy:bookkeeping");
     {
         let ptx = PgTx::new(tx, statements);
         copy_bookkeeping(src, &ptx, action, report)?;
@@ -242,6 +246,7 @@ pub fn finish_load(
         let ptx = PgTx::new(tx, statements);
         for &ti in &order {
             let t = &schema.tables[ti];
+            tracing::debug!(target: "jsonlift::phase", "verify {}", t.name);
             if ptx.digest(t)? != sent[ti] {
                 tracing::debug!(
                     "table {}: the rows read back differ from those sent",
@@ -256,10 +261,12 @@ pub fn finish_load(
     }
     phase("copy:indexes");
     for sql in after_load_sql(schema) {
+        tracing::debug!(target: "jsonlift::phase", "{sql}");
         statements.ddl(tx, &sql).with_context(|| {
             format!("{sql}: a duplicate key, or a row referring to a row the copy does not hold?")
         })?;
     }
+    phase("copy:sequences");
     for &ti in &order {
         // Keys and row numbers were given with the rows: the identity goes on after the
         // largest.
@@ -285,6 +292,7 @@ pub fn finish_load(
             &[&table],
         )?;
     }
+    phase("copy:search");
     // The search indexes of the rows just written (any earlier ones are dropped first).
     crate::store::search::refresh(&PgTx::new(tx, statements), schema, &[], true)?;
     phase("copy:done");

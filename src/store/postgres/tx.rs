@@ -200,29 +200,7 @@ impl PgTx<'_, '_> {
         f: &mut dyn FnMut(&BinaryCopyOutRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         use postgres::fallible_iterator::FallibleIterator;
-        use postgres::types::Type;
-        let rowid = ddl::rowid_column(t, Dialect::Postgres);
-        let sql = if ordered {
-            format!(
-                "COPY (SELECT {} FROM {} ORDER BY {rowid}) TO STDOUT (FORMAT binary)",
-                select_list(t),
-                ddl::from(t, Dialect::Postgres),
-            )
-        } else {
-            format!(
-                "COPY (SELECT {rowid}, {} FROM {}) TO STDOUT (FORMAT binary)",
-                select_list(t),
-                ddl::from(t, Dialect::Postgres),
-            )
-        };
-        let mut types: Vec<Type> = if ordered { vec![] } else { vec![Type::INT8] };
-        types.extend(t.columns.iter().map(|c| match c.ty {
-            ColType::Integer => Type::INT8,
-            ColType::Real => Type::FLOAT8,
-            ColType::Boolean => Type::BOOL,
-            ColType::Text | ColType::Json => Type::TEXT,
-        }));
-        types.push(Type::TEXT);
+        let (sql, types) = copy_out_sql(t, ordered);
         let mut tx = self.tx.borrow_mut();
         let reader = tx.copy_out(&sql).map_err(pg_err)?;
         let mut rows = postgres::binary_copy::BinaryCopyOutIter::new(reader, &types);
@@ -235,56 +213,213 @@ impl PgTx<'_, '_> {
     /// What the rows of `t` come to ([`Digest`]), each with its rowid, in the order they lie
     /// in the table: for a table filled by one COPY in this transaction, the order they were
     /// sent in, read without sorting (a table read in another order only fails to match, and
-    /// the caller then compares it row by row). Each row's cells are borrowed from what the
-    /// COPY read, not made (a row with a JSON column or exact texts still is: the digest needs
-    /// them put back).
+    /// the caller then compares it row by row). The COPY's bytes are hashed as they come, each
+    /// value read from them in place; a row with a JSON value (hashed as its compact text) or
+    /// exact texts (put back first) is made whole, and most rows have neither (`_extra` and
+    /// `_meta` are NULL).
     pub fn digest(&self, t: &Table) -> Result<TableDigest, StoreError> {
         let mut d = Digest::default();
         let n = t.columns.len();
-        let json = t.columns.iter().any(|c| c.ty == ColType::Json);
+        // The JSON columns, at their place in the row read (after the rowid).
+        let json: Vec<usize> = (0..n)
+            .filter(|&i| t.columns[i].ty == ColType::Json)
+            .map(|i| i + 1)
+            .collect();
         // A scan that another one is running on the same table may start in its middle.
         self.tx
             .borrow_mut()
             .batch_execute("SET LOCAL synchronize_seqscans = off")
             .map_err(pg_err)?;
-        self.copy_out(t, false, &mut |row| {
-            let rowid = row.try_get::<i64>(0).map_err(pg_err)?;
-            if json
-                || row
-                    .try_get::<Option<&str>>(n + 1)
-                    .map_err(pg_err)?
-                    .is_some()
-            {
+        let (sql, types) = copy_out_sql(t, false);
+        let mut tx = self.tx.borrow_mut();
+        let reader = tx.copy_out(&sql).map_err(pg_err)?;
+        let bad = |what: &str| {
+            StoreError::Other(anyhow::anyhow!(
+                "table {}: the COPY gave {what}",
+                t.name
+            ))
+        };
+        each_copy_row(reader, &types, &mut |row| {
+            let rowid = row.get::<i64>(0)?;
+            if row.is_set(n + 1) || json.iter().any(|&i| row.is_set(i)) {
                 d.add(t, rowid, &cells(t, row, 1)?);
                 return Ok(());
             }
             d.rowid(rowid);
             for (i, c) in t.columns.iter().enumerate() {
-                let i = i + 1;
-                let cell = match c.ty {
-                    ColType::Integer => row
-                        .try_get::<Option<i64>>(i)
-                        .map_err(pg_err)?
-                        .map_or(Cell::Null, Cell::Int),
-                    ColType::Real => row
-                        .try_get::<Option<f64>>(i)
-                        .map_err(pg_err)?
-                        .map_or(Cell::Null, Cell::Real),
-                    ColType::Boolean => row
-                        .try_get::<Option<bool>>(i)
-                        .map_err(pg_err)?
-                        .map_or(Cell::Null, |b| Cell::Int(b as i64)),
-                    ColType::Text | ColType::Json => row
-                        .try_get::<Option<&str>>(i)
-                        .map_err(pg_err)?
-                        .map_or(Cell::Null, |s| Cell::Text(s.into())),
+                let Some(v) = row.raw(i + 1) else {
+                    d.null();
+                    continue;
                 };
-                d.cell(c.ty, &cell);
+                let word = || -> Result<[u8; 8], StoreError> {
+                    v.try_into().map_err(|_| bad("a number of the wrong size"))
+                };
+                match c.ty {
+                    ColType::Integer => d.int(i64::from_be_bytes(word()?)),
+                    ColType::Real => d.real(f64::from_bits(u64::from_be_bytes(word()?))),
+                    // As a seam's cell: 0 or 1.
+                    ColType::Boolean => d.int(i64::from(v.first().is_some_and(|&b| b != 0))),
+                    ColType::Text | ColType::Json => d.text(v),
+                }
             }
             d.row_done();
             Ok(())
         })?;
         Ok(d.finish())
+    }
+}
+
+/// The COPY that reads `t` back in binary, and the types of its fields: the rowid first
+/// unless `ordered` (then the rows come in record order), the columns as cells are read back,
+/// then `_exact`.
+fn copy_out_sql(t: &Table, ordered: bool) -> (String, Vec<postgres::types::Type>) {
+    use postgres::types::Type;
+    let rowid = ddl::rowid_column(t, Dialect::Postgres);
+    let sql = if ordered {
+        format!(
+            "COPY (SELECT {} FROM {} ORDER BY {rowid}) TO STDOUT (FORMAT binary)",
+            select_list(t),
+            ddl::from(t, Dialect::Postgres),
+        )
+    } else {
+        format!(
+            "COPY (SELECT {rowid}, {} FROM {}) TO STDOUT (FORMAT binary)",
+            select_list(t),
+            ddl::from(t, Dialect::Postgres),
+        )
+    };
+    let mut types: Vec<Type> = if ordered { vec![] } else { vec![Type::INT8] };
+    types.extend(t.columns.iter().map(|c| match c.ty {
+        ColType::Integer => Type::INT8,
+        ColType::Real => Type::FLOAT8,
+        ColType::Boolean => Type::BOOL,
+        ColType::Text | ColType::Json => Type::TEXT,
+    }));
+    types.push(Type::TEXT);
+    (sql, types)
+}
+
+/// A row of a binary COPY as [`each_copy_row`] reads it: its fields where they lie in the
+/// buffer read.
+struct CopyRow<'a> {
+    buf: &'a [u8],
+    fields: &'a [Option<(usize, usize)>],
+    types: &'a [postgres::types::Type],
+}
+
+impl<'a> CopyRow<'a> {
+    /// Field `i`'s bytes; `None` for NULL.
+    fn raw(&self, i: usize) -> Option<&'a [u8]> {
+        self.fields[i].map(|(a, b)| &self.buf[a..b])
+    }
+
+    fn is_set(&self, i: usize) -> bool {
+        self.fields[i].is_some()
+    }
+}
+
+impl Fields for CopyRow<'_> {
+    fn get<'a, T: postgres::types::FromSql<'a>>(&'a self, i: usize) -> Result<T, StoreError> {
+        T::from_sql_nullable(&self.types[i], self.raw(i))
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("reading field {i} of a COPY: {e}")))
+    }
+}
+
+/// The binary COPY header: signature, flags, header extension length.
+const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+/// The rows of a binary COPY out (`COPY ... TO STDOUT (FORMAT binary)`) read from `r`, each
+/// handed to `f` with its fields (as many as `types`) in place in a buffer the stream is read
+/// into: no allocation per row or per value.
+fn each_copy_row(
+    mut r: impl std::io::Read,
+    types: &[postgres::types::Type],
+    f: &mut dyn FnMut(&CopyRow) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let broken = |what: &str| StoreError::Other(anyhow::anyhow!("a binary COPY {what}"));
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut at, mut end) = (0usize, 0usize);
+    let mut header = false;
+    let mut fields: Vec<Option<(usize, usize)>> = Vec::with_capacity(types.len());
+    loop {
+        // The whole rows read so far.
+        loop {
+            let have = &buf[at..end];
+            if !header {
+                if have.len() < COPY_SIGNATURE.len() + 8 {
+                    break;
+                }
+                if !have.starts_with(COPY_SIGNATURE) {
+                    return Err(broken("began without its signature"));
+                }
+                let ext = u32::from_be_bytes(have[15..19].try_into().expect("4 bytes")) as usize;
+                if have.len() < 19 + ext {
+                    break;
+                }
+                at += 19 + ext;
+                header = true;
+                continue;
+            }
+            let Some(count) = have.get(..2) else { break };
+            let count = i16::from_be_bytes([count[0], count[1]]);
+            if count == -1 {
+                // The trailer: what follows is the end of the COPY.
+                while r.read(&mut buf).map_err(|e| StoreError::Other(e.into()))? > 0 {}
+                return Ok(());
+            }
+            if count as usize != types.len() {
+                return Err(broken(&format!(
+                    "row has {count} fields, {} were asked for",
+                    types.len()
+                )));
+            }
+            fields.clear();
+            let mut p = 2;
+            let mut whole = true;
+            for _ in 0..count {
+                let Some(len) = have.get(p..p + 4) else {
+                    whole = false;
+                    break;
+                };
+                let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
+                p += 4;
+                if len < 0 {
+                    fields.push(None);
+                } else if have.len() < p + len as usize {
+                    whole = false;
+                    break;
+                } else {
+                    fields.push(Some((at + p, at + p + len as usize)));
+                    p += len as usize;
+                }
+            }
+            if !whole {
+                break;
+            }
+            f(&CopyRow {
+                buf: &buf,
+                fields: &fields,
+                types,
+            })?;
+            at += p;
+        }
+        // More: the part row moved to the front once the buffer is mostly used, the buffer
+        // grown for a row larger than it.
+        if buf.len() - end < (64 << 10) {
+            buf.copy_within(at..end, 0);
+            end -= at;
+            at = 0;
+            if buf.len() - end < (64 << 10) {
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        let got = r
+            .read(&mut buf[end..])
+            .map_err(|e| StoreError::Other(e.into()))?;
+        if got == 0 {
+            return Err(broken("ended before its trailer"));
+        }
+        end += got;
     }
 }
 
