@@ -199,10 +199,11 @@ fn a_large_json_column_is_verified_without_a_second_copy_of_the_record() {
         column / 1024,
         std::fs::metadata(&path).unwrap().len() / 1024
     );
-    // Verify holds the record read and the row's text (and the parser's scratch); before, it
-    // also rebuilt the record from the row to compare the two trees: 35 MiB more here.
+    // Verify holds the record read and the row's text (and the parser's and the allocator's
+    // scratch: measured 2.1-2.2 columns above reading); before, it also rebuilt the record from
+    // the row to compare the two trees: 35 MiB more here, about 4.5 columns above reading.
     assert!(
-        verify <= read + 2 * column / 1024,
+        verify <= read + 3 * column / 1024,
         "verify peaked at {verify} KiB, reading the record at {read} KiB, for a {} KiB column: the record is held twice",
         column / 1024
     );
