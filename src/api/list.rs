@@ -1246,9 +1246,7 @@ p = "json"
                 .unwrap();
                 assert_eq!(fast, reference, "{arr}: {query}");
                 let filters = plan.map(|p| p.filters).unwrap_or_default();
-                let pushed = filters
-                    .iter()
-                    .any(|(_, t)| matches!(t, Test::JsonText(..)));
+                let pushed = filters.iter().any(|(_, t)| matches!(t, Test::JsonText(..)));
                 assert_eq!(pushed, in_sql, "{arr}: {query}: {filters:?}");
                 if !pushed {
                     continue;

@@ -33,12 +33,12 @@ use crate::json::{JsonPath, Seg};
 use crate::schema::Schema;
 use crate::schema::ddl::{self, create_indexes, extra_index, internal_tables, quote};
 use crate::schema::fingerprint::{self, SchemaState};
-use crate::store::bulk;
 use crate::schema::shred::Ids;
 use crate::source::{self, Format, SourceSpec};
 use crate::store::Dialect;
 use crate::store::backend::SourceState;
 use crate::store::bookkeeping;
+use crate::store::bulk;
 use crate::store::database::Db;
 use crate::store::sqlite::{self, cell_from};
 use crate::store::transfer::RowSink;
@@ -1150,7 +1150,9 @@ fn place_in_sources(
         // By record; the members of a file need not come in the order of their collections.
         let mut left: BTreeMap<(usize, u64), Vec<(JsonPath, String)>> = BTreeMap::new();
         for (member, index, path, message) in items {
-            left.entry((member, index)).or_default().push((path, message));
+            left.entry((member, index))
+                .or_default()
+                .push((path, message));
         }
         let mut reader = source::open(spec).map_err(anyhow::Error::new)?;
         let mut counts = vec![0u64; spec.members.len()];
@@ -1171,9 +1173,7 @@ fn place_in_sources(
         }
         // Never dropped for want of a place.
         for (path, message) in left.into_values().flatten() {
-            report.problem(
-                Problem::new(spec.display.clone(), message).with_path(path),
-            );
+            report.problem(Problem::new(spec.display.clone(), message).with_path(path));
         }
     }
     Ok(())
@@ -1200,7 +1200,10 @@ fn duplicate_problems(
         let message = crate::store::refusal::duplicate(t, &cells, &d.columns);
         let (root, root_rowid, path) = root_of(conn, schema, d.table, d.rowid)?;
         let coll = &schema.collections[schema.tables[root].collection];
-        debug_assert!(to_load.contains(&coll.source), "only loaded tables are checked");
+        debug_assert!(
+            to_load.contains(&coll.source),
+            "only loaded tables are checked"
+        );
         wanted.entry(coll.source).or_default().push((
             coll.member,
             (root_rowid - 1) as u64,

@@ -111,6 +111,9 @@ fn alter_sql(
                     quote(&nc.name),
                     pg_type(nc.ty)
                 ));
+                // The records are given the default as they are carried; the column declares
+                // it afterwards, for the rows other clients insert.
+                post.extend(set_default(&t, None, nc));
                 post.extend(constraints(b, nc, &t, true, true, true, true));
                 continue;
             };
@@ -149,6 +152,7 @@ fn alter_sql(
                     c = quote(&nc.name)
                 ));
             }
+            post.extend(set_default(&t, Some(oc), nc));
             post.extend(constraints(
                 b,
                 nc,
@@ -205,6 +209,21 @@ fn qualify(sql: &str, table: &str, q: &dyn Fn(&str) -> String) -> String {
         &format!(" ON {} ", q(table)),
         1,
     )
+}
+
+/// The column's SQL `DEFAULT` (its field's `default`) set, changed or dropped, where it differs
+/// from the old column's (`None`: a column just added, which has none).
+fn set_default(qt: &str, old: Option<&Column>, c: &Column) -> Option<String> {
+    let sql = |c: &Column| c.default.as_ref().map(|d| d.sql(c.ty, Dialect::Postgres));
+    let (was, now) = (old.and_then(sql), sql(c));
+    if was == now {
+        return None;
+    }
+    let col = quote(&c.name);
+    Some(match now {
+        Some(d) => format!("ALTER TABLE {qt} ALTER COLUMN {col} SET DEFAULT {d}"),
+        None => format!("ALTER TABLE {qt} ALTER COLUMN {col} DROP DEFAULT"),
+    })
 }
 
 /// The constraints of column `c` of `t` to add: NOT NULL, its CHECKs, UNIQUE, its foreign key.

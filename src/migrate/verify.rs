@@ -92,7 +92,14 @@ pub fn verify_source(
             *counted.entry(t).or_default() += rows.len() as u64;
             Ok(rows)
         };
-        if rebuilds_to(schema, ti, &cells, &mut count, rec.key.as_deref(), &rec.value)? {
+        if rebuilds_to(
+            schema,
+            ti,
+            &cells,
+            &mut count,
+            rec.key.as_deref(),
+            &rec.value,
+        )? {
             for (t, k) in counted {
                 *seen.entry(t).or_default() += k;
             }

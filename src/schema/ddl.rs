@@ -51,7 +51,11 @@ pub fn from(t: &Table, d: Dialect) -> String {
 /// with, spelled the same in both so that the planner takes the index.
 pub fn json_text(d: Dialect, col: &str, path: &[String]) -> String {
     match d {
-        Dialect::Sqlite => format!("json_extract({}, {})", quote(col), literal(&sqlite_path(path))),
+        Dialect::Sqlite => format!(
+            "json_extract({}, {})",
+            quote(col),
+            literal(&sqlite_path(path))
+        ),
         Dialect::Postgres => format!("({} #>> {})", quote(col), literal(&pg_path(path))),
     }
 }
@@ -61,7 +65,11 @@ pub fn json_text(d: Dialect, col: &str, path: &[String]) -> String {
 pub fn json_kind(d: Dialect, col: &str, path: &[String]) -> String {
     match d {
         Dialect::Sqlite => format!("json_type({}, {})", quote(col), literal(&sqlite_path(path))),
-        Dialect::Postgres => format!("jsonb_typeof({} #> {})", quote(col), literal(&pg_path(path))),
+        Dialect::Postgres => format!(
+            "jsonb_typeof({} #> {})",
+            quote(col),
+            literal(&pg_path(path))
+        ),
     }
 }
 

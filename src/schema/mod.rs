@@ -860,7 +860,10 @@ impl Builder<'_> {
             &mut t,
             Column::new(&extra, ColType::Json, Role::Extra),
         ));
-        t.meta_col = Some(push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta)));
+        t.meta_col = Some(push_col(
+            &mut t,
+            Column::new("_meta", ColType::Json, Role::Meta),
+        ));
         t.uniques = cc.unique.clone();
         t.indexes = cc.indexes.clone();
         let idx = self.tables.len();
@@ -1116,7 +1119,10 @@ impl Builder<'_> {
             &mut e,
             Column::new("_extra", ColType::Json, Role::Extra),
         ));
-        e.meta_col = Some(push_col(&mut e, Column::new("_meta", ColType::Json, Role::Meta)));
+        e.meta_col = Some(push_col(
+            &mut e,
+            Column::new("_meta", ColType::Json, Role::Meta),
+        ));
         let (key_col, key_ty) = (e.columns[col].name.clone(), e.columns[col].ty);
         let ei = self.tables.len();
         self.tables.push(e);
@@ -1146,7 +1152,10 @@ impl Builder<'_> {
         let col = push_col(&mut t, ec);
         t.elements = Elements::Entities { table: ei, col };
         t.parent_path = path.to_vec();
-        t.meta_col = Some(push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta)));
+        t.meta_col = Some(push_col(
+            &mut t,
+            Column::new("_meta", ColType::Json, Role::Meta),
+        ));
         t.indexes = spec.indexes.clone();
         let ji = self.tables.len();
         self.tables.push(t);
@@ -1232,7 +1241,10 @@ impl Builder<'_> {
                 Column::new("_extra", ColType::Json, Role::Extra),
             ));
         }
-        t.meta_col = Some(push_col(&mut t, Column::new("_meta", ColType::Json, Role::Meta)));
+        t.meta_col = Some(push_col(
+            &mut t,
+            Column::new("_meta", ColType::Json, Role::Meta),
+        ));
         if let Unique::Groups(g) = &spec.unique {
             t.uniques = g.clone();
         }
@@ -1255,8 +1267,8 @@ impl Builder<'_> {
             }
         }
         let t = &self.tables[idx];
-        for (group, index) in (t.uniques.iter().map(|g| (g, false)))
-            .chain(t.indexes.iter().map(|g| (g, true)))
+        for (group, index) in
+            (t.uniques.iter().map(|g| (g, false))).chain(t.indexes.iter().map(|g| (g, true)))
         {
             for col in group {
                 // An index may also be on a path into JSON (`demographics.location`).

@@ -68,7 +68,10 @@ fn json_col(cell: &Cell) -> anyhow::Result<Option<Value>> {
 
 /// The row's `_meta` fix-ups (a table without the column has none).
 fn meta_of(t: &Table, cells: &[Cell]) -> anyhow::Result<Option<Value>> {
-    t.meta_col.map(|c| json_col(&cells[c])).transpose().map(Option::flatten)
+    t.meta_col
+        .map(|c| json_col(&cells[c]))
+        .transpose()
+        .map(Option::flatten)
 }
 
 fn member<'v>(obj: Option<&'v Value>, key: &str) -> Option<&'v Value> {

@@ -140,7 +140,14 @@ pub fn shred<'a>(
     }
     s.row(ti, t, obj, cells, &JsonPath::root());
     if let (Some(sh), Some(row)) = (&t.shared, s.out.first_mut()) {
-        derive(schema, collection, sh, key.unwrap_or_default(), obj, &mut row.cells);
+        derive(
+            schema,
+            collection,
+            sh,
+            key.unwrap_or_default(),
+            obj,
+            &mut row.cells,
+        );
     }
     if s.errors.is_empty() {
         Ok(s.out)
@@ -167,7 +174,9 @@ fn derive(
         Some((_, Value::String(n))) => n.clone(),
         _ => {
             let file = key.rsplit('/').next().unwrap_or(key);
-            file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_string()
+            file.rsplit_once('.')
+                .map_or(file, |(stem, _)| stem)
+                .to_string()
         }
     };
     let source = &schema.sources[schema.collections[collection].source];

@@ -20,10 +20,10 @@
 use anyhow::{Context, bail};
 use rusqlite::Connection;
 
-use crate::schema::ddl::{create_table, quote};
-use crate::schema::{Schema, Table};
 use super::Dialect;
 use super::sqlite::open_in_memory;
+use crate::schema::ddl::{create_table, quote};
+use crate::schema::{Schema, Table};
 
 /// The UNIQUE constraints left out of a table for its load, each as its columns.
 pub struct Deferred {
@@ -39,7 +39,11 @@ pub fn create(conn: &Connection, schema: &Schema, ti: usize) -> rusqlite::Result
     let mut uniques: Vec<Vec<String>> = Vec::new();
     let mut bare = t.clone();
     if t.join.is_none() {
-        for c in bare.columns.iter_mut().filter(|c| c.unique && !c.primary_key) {
+        for c in bare
+            .columns
+            .iter_mut()
+            .filter(|c| c.unique && !c.primary_key)
+        {
             c.unique = false;
             uniques.push(vec![c.name.clone()]);
         }
@@ -50,10 +54,7 @@ pub fn create(conn: &Connection, schema: &Schema, ti: usize) -> rusqlite::Result
         }
     }
     conn.execute_batch(&create_table(&bare, Dialect::Sqlite))?;
-    Ok(Deferred {
-        table: ti,
-        uniques,
-    })
+    Ok(Deferred { table: ti, uniques })
 }
 
 /// A row whose values in a UNIQUE constraint's columns an earlier row of its table has.
@@ -221,7 +222,10 @@ pub fn restore_definitions(
             .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (_, _, to) in renames.iter().filter(|(t, _, _)| t == table) {
-            if !origins.iter().any(|(n, o)| n == to && (o == "u" || o == "pk")) {
+            if !origins
+                .iter()
+                .any(|(n, o)| n == to && (o == "u" || o == "pk"))
+            {
                 bail!("table {table}: index {to} is not the constraint's after the load");
             }
         }

@@ -554,7 +554,11 @@ fn a_whole_table_is_counted_from_its_pages() {
     let t = &schema.tables[schema.collections[0].table];
     let conn = rusqlite::Connection::open(store.path()).unwrap();
     let whole = super::super::select::tally(crate::store::Dialect::Sqlite, t, &[], &[]);
-    assert!(opcodes(&conn, &whole.text).contains(&"Count".to_string()), "{}", whole.text);
+    assert!(
+        opcodes(&conn, &whole.text).contains(&"Count".to_string()),
+        "{}",
+        whole.text
+    );
     let filters = [(0, crate::store::Test::Null)];
     let some = super::super::select::tally(crate::store::Dialect::Sqlite, t, &filters, &[]);
     assert!(!opcodes(&conn, &some.text).contains(&"Count".to_string()));
@@ -593,12 +597,80 @@ fn kept_counts_go_with_any_clients_write() {
         .insert(&SqliteTx::new(&conn), v(r#"{"n": 2}"#), &actor())
         .unwrap();
     conn.execute_batch("COMMIT").unwrap();
-    assert_eq!((count(), tallies.made()), (1, 3), "the connection itself inserted");
+    assert_eq!(
+        (count(), tallies.made()),
+        (1, 3),
+        "the connection itself inserted"
+    );
     // The same through the store's own pool, whichever connection serves each step.
     let through_store = || read(&store, |tx| tx.tally(notes, &[], &[])).unwrap().0;
     assert_eq!(through_store(), 1);
     other.execute("DELETE FROM notes", []).unwrap();
     assert_eq!(through_store(), 0);
-    write(&store, |tx| notes_records.insert(tx, v(r#"{"n": 3}"#), &actor())).unwrap();
+    write(&store, |tx| {
+        notes_records.insert(tx, v(r#"{"n": 3}"#), &actor())
+    })
+    .unwrap();
     assert_eq!(through_store(), 1);
+}
+
+/// A deep page of a whole table in stored order ([`SqliteTx::jump`]) is the page the general
+/// `OFFSET` statement gives, whether the rowids run without a gap (the jump is taken) or not
+/// (a deleted row: it is not), at the edges and past the end.
+#[test]
+fn a_deep_page_found_by_rowid_is_the_page_offset_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = project(dir.path());
+    let schema = store.schema();
+    let notes = &schema.tables[schema.collections[1].table];
+    let conn = super::super::sqlite::open(store.path(), std::time::Duration::from_secs(5)).unwrap();
+    conn.execute_batch(
+        "WITH RECURSIVE k(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM k WHERE n < 2600) \
+         INSERT INTO notes (n) SELECT n FROM k",
+    )
+    .unwrap();
+    let general = |skip: u64| -> Vec<i64> {
+        let sql = super::super::select::select(
+            crate::store::Dialect::Sqlite,
+            notes,
+            &[],
+            &[],
+            skip,
+            Some(20),
+        );
+        let mut stmt = conn.prepare(&sql.text).unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let check = |gapless: bool| {
+        let tx = SqliteTx::new(&conn);
+        for skip in [1000, 1001, 1777, 2579, 2580, 2599, 2600, 5000] {
+            let jumped = tx.jump(notes, &[], &[], skip, Some(20)).unwrap();
+            assert_eq!(jumped.is_some(), gapless, "skip {skip}");
+            assert_eq!(
+                tx.select(notes, &[], &[], skip, Some(20)).unwrap(),
+                general(skip),
+                "skip {skip}"
+            );
+        }
+        // Shallow pages, filters and sorts keep the general statement.
+        assert!(tx.jump(notes, &[], &[], 999, Some(20)).unwrap().is_none());
+        let n = notes.columns.iter().position(|c| c.name == "n").unwrap();
+        let sorted = [OrderBy {
+            col: n,
+            desc: true,
+            nulls: false,
+        }];
+        assert!(
+            tx.jump(notes, &[], &sorted, 1500, Some(20))
+                .unwrap()
+                .is_none()
+        );
+    };
+    check(true);
+    conn.execute_batch("DELETE FROM notes WHERE n = 1500")
+        .unwrap();
+    check(false);
 }

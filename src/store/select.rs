@@ -103,7 +103,10 @@ impl<'a> Builder<'a> {
                 }
             }
             Test::JsonHeld(path) => {
-                format!("{} IS NOT NULL", json_kind(self.d, &t.columns[col].name, path))
+                format!(
+                    "{} IS NOT NULL",
+                    json_kind(self.d, &t.columns[col].name, path)
+                )
             }
             Test::Search(term) => {
                 let p = self.mark_as(None, term);

@@ -372,6 +372,54 @@ impl<'c> SqliteTx<'c> {
     pub fn new(conn: &'c Connection) -> Self {
         SqliteTx(conn, None)
     }
+
+    /// A deep page of a whole table in its stored order, found without `OFFSET`: where the
+    /// rowids run without a gap (none was deleted: the count is `max - min + 1`), the row at
+    /// offset `skip` has rowid `min + skip`, so the page starts there (one b-tree descent)
+    /// instead of after stepping over `skip` rows (15 ms for the middle of a million). The
+    /// count is the kept one ([`Tallies`]), the bounds two descents, all in this transaction's
+    /// snapshot; any gap, filter, sort or shared table takes the general statement.
+    pub(super) fn jump(
+        &self,
+        t: &Table,
+        filters: &[(usize, Test)],
+        order: &[OrderBy],
+        skip: u64,
+        take: Option<u64>,
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        const JUMP_FROM: u64 = 1000;
+        let Some(take) = take else { return Ok(None) };
+        if skip < JUMP_FROM || !filters.is_empty() || !order.is_empty() || t.shared.is_some() {
+            return Ok(None);
+        }
+        let count = self.tally(t, &[], &[])?.0;
+        let name = quote(&t.name);
+        // Two subqueries: SQLite reads a lone min() or max() off the b-tree's edge, but scans
+        // the table for both in one.
+        let (min, max): (Option<i64>, Option<i64>) = self
+            .0
+            .prepare_cached(&format!(
+                "SELECT (SELECT min(rowid) FROM {name}), (SELECT max(rowid) FROM {name})"
+            ))?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (Some(min), Some(max)) = (min, max) else {
+            return Ok(None);
+        };
+        if (max - min + 1) as u64 != count {
+            return Ok(None);
+        }
+        if skip >= count {
+            return Ok(Some(Vec::new()));
+        }
+        let rowids = self
+            .0
+            .prepare_cached(&format!(
+                "SELECT rowid FROM {name} WHERE rowid >= ?1 ORDER BY rowid LIMIT ?2"
+            ))?
+            .query_map([min + skip as i64, take as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(rowids))
+    }
 }
 
 /// The counts one connection made for list queries ([`Tx::tally`]: `X-Total-Count`, which
@@ -656,15 +704,15 @@ impl Tx for SqliteTx<'_> {
         let sql = super::select::tally(super::Dialect::Sqlite, t, filters, also);
         let count = || -> Result<(u64, Vec<u64>), StoreError> {
             let args = sql.params.iter().map(|(_, c)| *c);
-            Ok(self
-                .0
-                .prepare_cached(&sql.text)?
-                .query_row(rusqlite::params_from_iter(args), |r| {
+            Ok(self.0.prepare_cached(&sql.text)?.query_row(
+                rusqlite::params_from_iter(args),
+                |r| {
                     let counts = (1..=also.len())
                         .map(|i| r.get::<_, i64>(i).map(|n| n as u64))
                         .collect::<rusqlite::Result<_>>()?;
                     Ok((r.get::<_, i64>(0)? as u64, counts))
-                })?)
+                },
+            )?)
         };
         match self.1 {
             Some(tallies) => tallies.get_or_make(self.0, statement_key(&sql), count),
@@ -680,6 +728,9 @@ impl Tx for SqliteTx<'_> {
         skip: u64,
         take: Option<u64>,
     ) -> Result<Vec<i64>, StoreError> {
+        if let Some(rowids) = self.jump(t, filters, order, skip, take)? {
+            return Ok(rowids);
+        }
         let sql = super::select::select(super::Dialect::Sqlite, t, filters, order, skip, take);
         let args = sql.params.iter().map(|(_, c)| *c);
         let rowids = self

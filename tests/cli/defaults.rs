@@ -332,6 +332,22 @@ fn an_evolution_adds_a_required_field_with_a_default_to_every_record() {
         &p.sql1("SELECT added_at FROM posts WHERE id = 3")
     ));
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    // A changed default is the column's from then on; the records keep the values they hold.
+    p.write_toml(&format!(
+        "{base}status = {{ type = \"text\", required = true, default = \"review\" }}\nadded_at = {{ type = \"timestamp\", required = true, default = \"CURRENT_TIMESTAMP\" }}\n"
+    ));
+    p.jl(&["migrate"]).ok();
+    p.exec("INSERT INTO posts (id, title) VALUES (4, 'd')");
+    assert_eq!(
+        p.rows("SELECT id, status FROM posts ORDER BY id"),
+        rows(&[
+            &["1", "draft"],
+            &["2", "draft"],
+            &["3", "draft"],
+            &["4", "review"]
+        ])
+    );
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
 }
 
 #[test]

@@ -88,11 +88,21 @@ fn migrate_verify_export(p: &Project) {
     assert_eq!(r.len(), 8, "{r:?}");
     assert_eq!(
         r[0],
-        ["persona", "juergen-oeztuerk.json", "Jürgen Öztürk", "personas/juergen-oeztuerk.json"]
+        [
+            "persona",
+            "juergen-oeztuerk.json",
+            "Jürgen Öztürk",
+            "personas/juergen-oeztuerk.json"
+        ]
     );
     assert_eq!(
         r[5],
-        ["prompt_template", "customer-interview.prompty", "Customer Interview", "prompts/customer-interview.prompty"]
+        [
+            "prompt_template",
+            "customer-interview.prompty",
+            "Customer Interview",
+            "prompts/customer-interview.prompty"
+        ]
     );
     // The record whole in `document`, filled times in SQLite's CURRENT_TIMESTAMP form.
     let doc = p.rows(
@@ -126,11 +136,28 @@ fn crud_stays_separate(p: &Project) {
     assert_eq!(ids(&s, "/api/personas").len(), 5);
     assert_eq!(ids(&s, "/api/prompts").len(), 3);
     // A key of the other collection names nothing here.
-    call("GET", &s.url("/api/personas/customer-interview.prompty"), None, None).status(404);
+    call(
+        "GET",
+        &s.url("/api/personas/customer-interview.prompty"),
+        None,
+        None,
+    )
+    .status(404);
     call("GET", &s.url("/api/prompts/lena-weber.json"), None, None).status(404);
-    call("DELETE", &s.url("/api/personas/customer-interview.prompty"), None, None).status(404);
-    call("PATCH", &s.url("/api/prompts/lena-weber.json"), None, Some(r#"{"x":1}"#))
-        .status(404);
+    call(
+        "DELETE",
+        &s.url("/api/personas/customer-interview.prompty"),
+        None,
+        None,
+    )
+    .status(404);
+    call(
+        "PATCH",
+        &s.url("/api/prompts/lena-weber.json"),
+        None,
+        Some(r#"{"x":1}"#),
+    )
+    .status(404);
     call(
         "POST",
         &s.url("/api/personas"),
@@ -152,29 +179,49 @@ fn crud_stays_separate(p: &Project) {
     let r = call("GET", &s.url("/api/personas?_page=1&_limit=2"), None, None);
     assert_eq!(r.header("x-total-count"), Some("6"));
     let (_, v) = get(&s, "/api/prompts?q=Lena");
-    assert!(matches!(v, jsonlift::json::Value::Array(ref a) if a.len() == 1), "{v:?}");
+    assert!(
+        matches!(v, jsonlift::json::Value::Array(ref a) if a.len() == 1),
+        "{v:?}"
+    );
     drop(s);
     let by_type = p.rows("SELECT type, count(*) FROM documents GROUP BY type ORDER BY type");
-    assert_eq!(by_type, rows(&[&["persona", "6"], &["prompt_template", "2"]]));
+    assert_eq!(
+        by_type,
+        rows(&[&["persona", "6"], &["prompt_template", "2"]])
+    );
     // The new persona's row: its type, its name, a file name as its id.
     let new = p.rows("SELECT type, name, file_path FROM documents WHERE name = 'Neu Person'");
     assert_eq!(new[0][0], "persona");
-    assert!(new[0][2].starts_with("personas/") && new[0][2].ends_with(".json"), "{new:?}");
-    // The changed prompt kept its created_at; updated_at is set anew.
-    let t = p.rows(
-        "SELECT created_at, updated_at FROM documents WHERE id = 'feature-feedback.prompty'",
+    assert!(
+        new[0][2].starts_with("personas/") && new[0][2].ends_with(".json"),
+        "{new:?}"
     );
+    // The changed prompt kept its created_at; updated_at is set anew.
+    let t = p
+        .rows("SELECT created_at, updated_at FROM documents WHERE id = 'feature-feedback.prompty'");
     assert!(t[0][0] <= t[0][1], "{t:?}");
     // The audit log names each collection.
     let audit = p.rows(
         "SELECT collection, key, action FROM _jsonlift_audit WHERE action IN ('insert', 'update', 'delete') ORDER BY id",
     );
     // The watch test's file changes (the sync's), then this one's writes.
-    assert_eq!(audit[0], ["personas", "lena-weber.json", "update"], "{audit:?}");
+    assert_eq!(
+        audit[0],
+        ["personas", "lena-weber.json", "update"],
+        "{audit:?}"
+    );
     assert_eq!(audit[1], ["prompts", "neu.prompty", "insert"], "{audit:?}");
     let api = &audit[audit.len() - 3..];
-    assert_eq!((api[0][0].as_str(), api[0][2].as_str()), ("personas", "insert"), "{audit:?}");
-    assert_eq!(api[1], ["prompts", "feature-feedback.prompty", "update"], "{audit:?}");
+    assert_eq!(
+        (api[0][0].as_str(), api[0][2].as_str()),
+        ("personas", "insert"),
+        "{audit:?}"
+    );
+    assert_eq!(
+        api[1],
+        ["prompts", "feature-feedback.prompty", "update"],
+        "{audit:?}"
+    );
     assert_eq!(api[2], ["prompts", "neu.prompty", "delete"], "{audit:?}");
 
     // A backup and a restore bring back both types' rows as they were.
@@ -182,7 +229,10 @@ fn crud_stays_separate(p: &Project) {
     p.exec("DELETE FROM documents WHERE type = 'persona'");
     p.jl(&["restore"]).ok();
     let by_type = p.rows("SELECT type, count(*) FROM documents GROUP BY type ORDER BY type");
-    assert_eq!(by_type, rows(&[&["persona", "6"], &["prompt_template", "2"]]));
+    assert_eq!(
+        by_type,
+        rows(&[&["persona", "6"], &["prompt_template", "2"]])
+    );
     p.jl(&["verify"]).code(1); // the API's writes are in the database only
 }
 
@@ -207,7 +257,11 @@ fn watch_edit_changes_only_its_row(p: &Project) {
     wait_field(&s, "/api/prompts/neu.prompty", "name", "Neu");
     call("GET", &s.url("/api/personas/neu.prompty"), None, None).status(404);
     // Renamed with its content unchanged: the record follows, under its new file name.
-    std::fs::rename(p.path("personas/zhang-wei.json"), p.path("personas/zhang.json")).unwrap();
+    std::fs::rename(
+        p.path("personas/zhang-wei.json"),
+        p.path("personas/zhang.json"),
+    )
+    .unwrap();
     wait_field(&s, "/api/personas/zhang.json", "name", "张伟 (Zhang Wei)");
     // Deleted: its row goes, the other type's rows stay.
     p.remove("prompts/persona-summary.prompty");
@@ -222,17 +276,28 @@ fn watch_edit_changes_only_its_row(p: &Project) {
         .filter(|r| !before.contains(r))
         .map(|r| &r[0])
         .collect();
-    assert_eq!(changed, ["lena-weber.json", "neu.prompty", "zhang.json"], "{after:?}");
+    assert_eq!(
+        changed,
+        ["lena-weber.json", "neu.prompty", "zhang.json"],
+        "{after:?}"
+    );
     let gone: Vec<&String> = before
         .iter()
         .filter(|r| !after.iter().any(|a| a[0] == r[0]))
         .map(|r| &r[0])
         .collect();
-    assert_eq!(gone, ["persona-summary.prompty", "zhang-wei.json"], "{after:?}");
+    assert_eq!(
+        gone,
+        ["persona-summary.prompty", "zhang-wei.json"],
+        "{after:?}"
+    );
     let lena = p.rows("SELECT type, name FROM documents WHERE id = 'lena-weber.json'");
     assert_eq!(lena, rows(&[&["persona", "Lena W."]]));
     let neu = p.rows("SELECT type, name, file_path FROM documents WHERE id = 'neu.prompty'");
-    assert_eq!(neu, rows(&[&["prompt_template", "Neu", "prompts/neu.prompty"]]));
+    assert_eq!(
+        neu,
+        rows(&[&["prompt_template", "Neu", "prompts/neu.prompty"]])
+    );
     p.jl(&["verify"]).ok();
 }
 
@@ -259,9 +324,14 @@ fn seed_004_documents_table_migrates_exports_serves_and_syncs_per_type() {
                 &["updated_at", "TEXT", "0", "0", "CURRENT_TIMESTAMP"],
             ])
         );
-        let sql = q1(&db, "SELECT sql FROM sqlite_master WHERE name = 'documents'");
+        let sql = q1(
+            &db,
+            "SELECT sql FROM sqlite_master WHERE name = 'documents'",
+        );
         assert!(
-            sql.contains(r#""type" TEXT NOT NULL CHECK ("type" IN ('persona', 'prompt_template'))"#),
+            sql.contains(
+                r#""type" TEXT NOT NULL CHECK ("type" IN ('persona', 'prompt_template'))"#
+            ),
             "{sql}"
         );
         let idx = q(
@@ -280,7 +350,10 @@ fn seed_004_documents_table_migrates_exports_serves_and_syncs_per_type() {
             &db,
             "EXPLAIN QUERY PLAN SELECT id FROM documents WHERE type = 'persona'",
         );
-        assert!(format!("{plan:?}").contains("idx_documents_type"), "{plan:?}");
+        assert!(
+            format!("{plan:?}").contains("idx_documents_type"),
+            "{plan:?}"
+        );
         let bad = db.execute(
             "INSERT INTO documents (id, type, name, document, file_path, file_modified) VALUES ('x', 'other', 'x', '{}', 'x', 'x')",
             [],
@@ -301,8 +374,15 @@ fn seed_004_documents_table_on_postgres() {
     assert_eq!(
         p.columns("documents"),
         [
-            "id", "type", "name", "document", "file_path", "file_modified", "created_at",
-            "updated_at", "_exact"
+            "id",
+            "type",
+            "name",
+            "document",
+            "file_path",
+            "file_modified",
+            "created_at",
+            "updated_at",
+            "_exact"
         ]
     );
     watch_edit_changes_only_its_row(&p);
@@ -360,7 +440,9 @@ fn an_inconsistent_shared_table_is_refused_naming_the_key() {
         ),
         // A non-folder collection sharing the table without a type.
         (
-            format!("{TOML}\n[collections.stats]\nsource = \"stats.json\"\nformat = \"document\"\ntable = \"documents\"\n"),
+            format!(
+                "{TOML}\n[collections.stats]\nsource = \"stats.json\"\nformat = \"document\"\ntable = \"documents\"\n"
+            ),
             "collections.stats.type: table \"documents\" is shared",
         ),
         // Fields of their own: the record is the document.
@@ -383,10 +465,7 @@ fn an_inconsistent_shared_table_is_refused_naming_the_key() {
 /// same as the in-memory reference (the project without the index) for every query here.
 #[test]
 fn a_declared_json_path_filter_uses_its_index_and_answers_like_the_reference() {
-    let indexed = project(
-        "",
-        None,
-    );
+    let indexed = project("", None);
     let toml = String::from_utf8(indexed.read("jsonlift.toml")).unwrap();
     indexed.write(
         "jsonlift.toml",
@@ -403,7 +482,10 @@ fn a_declared_json_path_filter_uses_its_index_and_answers_like_the_reference() {
     );
     indexed.migrate_ok();
     let plain = project("", None);
-    plain.write("personas/numbers.json", indexed.read("personas/numbers.json"));
+    plain.write(
+        "personas/numbers.json",
+        indexed.read("personas/numbers.json"),
+    );
     plain.migrate_ok();
 
     let queries = [
@@ -423,10 +505,17 @@ fn a_declared_json_path_filter_uses_its_index_and_answers_like_the_reference() {
         let ra = call("GET", &a.url(&format!("/api/personas?{q}")), None, None);
         let rb = call("GET", &b.url(&format!("/api/personas?{q}")), None, None);
         assert_eq!((ra.status, &ra.body), (rb.status, &rb.body), "{q}");
-        assert_eq!(ra.header("x-total-count"), rb.header("x-total-count"), "{q}");
+        assert_eq!(
+            ra.header("x-total-count"),
+            rb.header("x-total-count"),
+            "{q}"
+        );
     }
     let (_, v) = get(&a, "/api/personas?demographics.location=K%C3%B6ln-Porz");
-    assert!(matches!(v, jsonlift::json::Value::Array(ref r) if r.len() == 1), "{v:?}");
+    assert!(
+        matches!(v, jsonlift::json::Value::Array(ref r) if r.len() == 1),
+        "{v:?}"
+    );
     // An array at the path: `String(["Berlin"])` is "Berlin" in json-server.
     call(
         "POST",
@@ -436,7 +525,10 @@ fn a_declared_json_path_filter_uses_its_index_and_answers_like_the_reference() {
     )
     .status(201);
     let (_, v) = get(&a, "/api/personas?demographics.location=Berlin");
-    assert!(matches!(v, jsonlift::json::Value::Array(ref r) if r.len() == 1), "{v:?}");
+    assert!(
+        matches!(v, jsonlift::json::Value::Array(ref r) if r.len() == 1),
+        "{v:?}"
+    );
     drop(a);
     drop(b);
 
@@ -461,8 +553,21 @@ fn a_declared_json_path_filter_uses_its_index_and_answers_like_the_reference() {
         t.extra_col.unwrap(),
         jsonlift::store::Test::JsonText(path, vec![cell]),
     )];
-    let sql = jsonlift::store::select::select(jsonlift::store::Dialect::Sqlite, t, &filters, &[], 0, None);
-    let plan = q(&db, &format!("EXPLAIN QUERY PLAN {}", sql.text.replace("?1", "'Köln-Porz'")));
+    let sql = jsonlift::store::select::select(
+        jsonlift::store::Dialect::Sqlite,
+        t,
+        &filters,
+        &[],
+        0,
+        None,
+    );
+    let plan = q(
+        &db,
+        &format!(
+            "EXPLAIN QUERY PLAN {}",
+            sql.text.replace("?1", "'Köln-Porz'")
+        ),
+    );
     assert!(
         format!("{plan:?}").contains("USING INDEX idx_documents_demographics.location"),
         "{plan:?}"

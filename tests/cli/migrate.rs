@@ -1387,7 +1387,8 @@ fn tables_loaded_before_their_unique_indexes_are_defined_as_if_created_whole() {
         )
         .unwrap_err();
     assert!(
-        e.to_string().contains("UNIQUE constraint failed: modules.slug"),
+        e.to_string()
+            .contains("UNIQUE constraint failed: modules.slug"),
         "{e}"
     );
     drop(db);

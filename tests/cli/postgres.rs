@@ -633,10 +633,14 @@ fn a_value_postgresql_changes_on_the_way_in_fails_verification_and_nothing_is_co
     let _ = std::fs::remove_dir_all(s.path(".jsonlift"));
     s.jl(&["migrate", "-q"]).ok();
     let to = PgSchema::new(&db.url);
-    s.jl(&["copy", &format!("--to={}", db.url), &format!("--to-schema={}", to.name)])
-        .failed()
-        .stderr_has("verification failed: table lessons, row ")
-        .stderr_has("column title:");
+    s.jl(&[
+        "copy",
+        &format!("--to={}", db.url),
+        &format!("--to-schema={}", to.name),
+    ])
+    .failed()
+    .stderr_has("verification failed: table lessons, row ")
+    .stderr_has("column title:");
     assert_eq!(
         to.q1(&format!(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}'",

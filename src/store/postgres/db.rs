@@ -248,13 +248,21 @@ pub fn create_sql(schema: &Schema, for_load: bool) -> Vec<String> {
 pub fn after_load_sql(schema: &Schema) -> Vec<String> {
     let mut out = Vec::new();
     for c in 0..schema.collections.len() {
-        for t in schema.tables_of(c).into_iter().filter(|&t| schema.creates(t)) {
+        for t in schema
+            .tables_of(c)
+            .into_iter()
+            .filter(|&t| schema.creates(t))
+        {
             out.extend(add_keys(&schema.tables[t]));
             out.extend(indexes(&schema.tables[t], Dialect::Postgres));
         }
     }
     for c in 0..schema.collections.len() {
-        for t in schema.tables_of(c).into_iter().filter(|&t| schema.creates(t)) {
+        for t in schema
+            .tables_of(c)
+            .into_iter()
+            .filter(|&t| schema.creates(t))
+        {
             out.extend(add_foreign_keys(&schema.tables[t]));
         }
     }

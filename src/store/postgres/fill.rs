@@ -161,10 +161,9 @@ pub fn load_rows<R>(
         Ok(match produce(&mut tee) {
             Ok(r) => {
                 phase("copy:rows sent");
-                tee
-                .finish()
-                .map(|sent| (r, sent))
-                .map_err(anyhow::Error::from)
+                tee.finish()
+                    .map(|sent| (r, sent))
+                    .map_err(anyhow::Error::from)
             }
             Err(e) => Err(e),
         })

@@ -234,10 +234,7 @@ impl PgTx<'_, '_> {
         let mut tx = self.tx.borrow_mut();
         let reader = tx.copy_out(&sql).map_err(pg_err)?;
         let bad = |what: &str| {
-            StoreError::Other(anyhow::anyhow!(
-                "table {}: the COPY gave {what}",
-                t.name
-            ))
+            StoreError::Other(anyhow::anyhow!("table {}: the COPY gave {what}", t.name))
         };
         each_copy_row(reader, &types, &mut |row| {
             let rowid = row.get::<i64>(0)?;
