@@ -72,6 +72,7 @@ pub fn read_and_check(tx: &dyn Tx, project: &Project, plan: &Plan) -> anyhow::Re
         let cfg = &project.config.collections[&change.collection];
         let mut out = Vec::new();
         let nc = &plan.new.collections[change.new_ci];
+        let mut unique = Uniques::default();
         for (rowid, file_key, value) in read_all(tx, &plan.old, change.old_ci)? {
             let mut expected = value;
             if let Value::Object(o) = &mut expected {
@@ -93,26 +94,29 @@ pub fn read_and_check(tx: &dyn Tx, project: &Project, plan: &Plan) -> anyhow::Re
                 &expected,
             );
             let mut ids = Ids::new(plan.new.tables.len());
-            if let Err(errors) = shred(
+            match shred(
                 &plan.new,
                 change.new_ci,
                 file_key.as_deref(),
                 &expected,
                 &mut ids,
             ) {
-                for e in errors {
-                    refused.push(format!(
-                        "{} {label}: {}: {}{}",
-                        change.collection,
-                        e.path,
-                        e.message,
-                        value_at(&expected, &e.path)
-                            .map(|v| format!(
-                                " (value {})",
-                                crate::json::write::to_compact_string(v)
-                            ))
-                            .unwrap_or_default()
-                    ));
+                Ok(rows) => unique.add(&plan.new, &rows, out.len()),
+                Err(errors) => {
+                    for e in errors {
+                        refused.push(format!(
+                            "{} {label}: {}: {}{}",
+                            change.collection,
+                            e.path,
+                            e.message,
+                            value_at(&expected, &e.path)
+                                .map(|v| format!(
+                                    " (value {})",
+                                    crate::json::write::to_compact_string(v)
+                                ))
+                                .unwrap_or_default()
+                        ));
+                    }
                 }
             }
             out.push(Carried {
@@ -122,12 +126,127 @@ pub fn read_and_check(tx: &dyn Tx, project: &Project, plan: &Plan) -> anyhow::Re
                 expected,
             });
         }
+        refused.extend(unique.refused(&plan.new, &change.collection, &out));
         records.push(out);
     }
     if !refused.is_empty() {
         return Err(Refused(refused).into());
     }
     Ok(Carry { records })
+}
+
+/// The values of a collection's UNIQUE fields, groups and keys under the new schema, each with
+/// the records that hold it: a UNIQUE constraint added over duplicates is refused listing every
+/// record that holds a duplicate, on both backends (the database itself would name one pair, or
+/// only the later records).
+#[derive(Default)]
+struct Uniques(HashMap<(usize, Vec<usize>, Vec<String>), Vec<usize>>);
+
+impl Uniques {
+    /// The UNIQUE column groups of table `t` that hold record values (not the parent and position
+    /// of a child row, which are unique by construction).
+    fn groups(t: &crate::schema::Table) -> Vec<Vec<usize>> {
+        let structural = |c: usize| Some(c) == t.parent_col || Some(c) == t.pos_col;
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, c) in t.columns.iter().enumerate() {
+            if (c.unique || c.primary_key) && c.role != Role::Id && !structural(i) {
+                groups.push(vec![i]);
+            }
+        }
+        for g in &t.uniques {
+            let cols: Option<Vec<usize>> = g.iter().map(|n| t.col(n)).collect();
+            if let Some(cols) = cols
+                && !cols.iter().any(|&c| structural(c))
+                && !groups.contains(&cols)
+            {
+                groups.push(cols);
+            }
+        }
+        groups
+    }
+
+    /// Records the values of record number `record`'s rows.
+    fn add(&mut self, schema: &Schema, rows: &[Row], record: usize) {
+        for row in rows {
+            for group in Self::groups(&schema.tables[row.table]) {
+                let mut key = Vec::with_capacity(group.len());
+                for &c in &group {
+                    key.push(match &row.cells[c] {
+                        // SQL's UNIQUE lets any number of rows hold NULL.
+                        Cell::Null => break,
+                        Cell::Int(i) => format!("i{i}"),
+                        Cell::Real(r) => format!("r{}", r.to_bits()),
+                        Cell::Text(t) => format!("t{t}"),
+                    });
+                }
+                if key.len() < group.len() {
+                    continue;
+                }
+                let holders = self.0.entry((row.table, group, key)).or_default();
+                if holders.last() != Some(&record) {
+                    holders.push(record);
+                }
+            }
+        }
+    }
+
+    /// A line for every record that shares a unique value with another.
+    fn refused(&self, schema: &Schema, collection: &str, records: &[Carried]) -> Vec<String> {
+        let mut lines: Vec<(usize, String)> = Vec::new();
+        for ((t, group, key), holders) in &self.0 {
+            if holders.len() < 2 {
+                continue;
+            }
+            let shown: Vec<String> = key
+                .iter()
+                .map(|k| match k.split_at(1) {
+                    ("t", text) => {
+                        crate::json::write::to_compact_string(&Value::String(text.into()))
+                    }
+                    ("r", bits) => f64::from_bits(bits.parse().unwrap_or_default()).to_string(),
+                    (_, int) => int.to_string(),
+                })
+                .collect();
+            let t = &schema.tables[*t];
+            let names: Vec<String> = group
+                .iter()
+                .map(|&c| {
+                    let col = &t.columns[c];
+                    if t.parent.is_none() && !col.field_path.is_empty() {
+                        format!("$.{}", col.field_path.join("."))
+                    } else {
+                        format!("{}.{}", t.name, col.name)
+                    }
+                })
+                .collect();
+            for &r in holders {
+                let others: Vec<&str> = holders
+                    .iter()
+                    .filter(|&&o| o != r)
+                    .take(3)
+                    .map(|&o| records[o].label.as_str())
+                    .collect();
+                let more = holders.len() - 1 - others.len();
+                lines.push((
+                    r,
+                    format!(
+                        "{collection} {}: {}: not unique, the same as {}{} (value {})",
+                        records[r].label,
+                        names.join(", "),
+                        others.join(", "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        },
+                        shown.join(", ")
+                    ),
+                ));
+            }
+        }
+        lines.sort();
+        lines.into_iter().map(|(_, l)| l).collect()
+    }
 }
 
 /// Applies the plan on `conn`, inside the caller's transaction (foreign keys off: dropping a
@@ -620,18 +739,19 @@ pub fn prepare_on(
     })
 }
 
-/// Runs what is pending on `conn`, inside the migration's transaction: the numbered files in
-/// order, the plan in place of its `plan --write` file or, without one, before them; then
-/// records it all. `prints`: the sources' fingerprints now, by source of the new schema.
+/// Runs the plan pending on `conn`, inside the migration's transaction, before the new
+/// sources are loaded (a new collection may load into a table the plan changes, such as a new
+/// `type` of a shared `documents` table): the numbered files before its `plan --write` file,
+/// the plan, recorded in place of that file. [`finish`] runs the rest once the sources are
+/// loaded. `prints`: the sources' fingerprints now, by source of the new schema.
 pub fn run(
     conn: &Connection,
     project: &Project,
     pending: &Pending,
     prints: &[(u64, String)],
-    (started_at, backup): (&str, Option<&str>),
+    at: &str,
     report: &mut super::Report,
 ) -> anyhow::Result<()> {
-    let at = crate::clock::now();
     let plan = pending.plan.as_ref().filter(|p| !p.is_empty());
     let plan_file = pending.sql.iter().position(SqlFile::is_plan);
     if let Some(k) = plan_file {
@@ -646,27 +766,44 @@ pub fn run(
     }
     let split = plan_file.unwrap_or(0);
     for f in &pending.sql[..split] {
-        numbered::apply(conn, f, &at)?;
+        numbered::apply(conn, f, at)?;
         report.sql_applied.push(f.name.clone());
     }
     if let Some(plan) = plan {
         let carry = read_and_check(&SqliteTx::new(conn), project, plan)?;
         apply(conn, plan, &carry)?;
         crate::backup::pause_at("evolve:applied");
-        record(conn, plan, prints, &at)?;
+        record(conn, plan, prints, at)?;
         report.evolved.extend(plan.summary());
     }
     if let Some(k) = plan_file {
-        numbered::record(conn, &pending.sql[k], &at)?;
+        numbered::record(conn, &pending.sql[k], at)?;
         report.sql_applied.push(pending.sql[k].name.clone());
     }
-    let after = plan_file.map_or(0, |k| k + 1);
+    Ok(())
+}
+
+/// After [`run`] and the load of the new sources, in the same transaction: the numbered files
+/// after the plan (which may read what was loaded), the kept `[collections]`, and the ledger.
+pub fn finish(
+    conn: &Connection,
+    pending: &Pending,
+    at: &str,
+    (started_at, backup): (&str, Option<&str>),
+    report: &mut super::Report,
+) -> anyhow::Result<()> {
+    let plan = pending.plan.as_ref().filter(|p| !p.is_empty());
+    let after = pending
+        .sql
+        .iter()
+        .position(SqlFile::is_plan)
+        .map_or(0, |k| k + 1);
     for f in &pending.sql[after..] {
-        numbered::apply(conn, f, &at)?;
+        numbered::apply(conn, f, at)?;
         report.sql_applied.push(f.name.clone());
     }
     if pending.save_needed || plan.is_some() {
-        bookkeeping::save_schema(conn, &pending.saved, &at)?;
+        bookkeeping::save_schema(conn, &pending.saved, at)?;
     }
     if plan.is_some() || !pending.sql.is_empty() {
         let (entries, hash) = ledger_entries(plan, &pending.sql);

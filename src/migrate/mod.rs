@@ -450,38 +450,44 @@ fn migrate_with(
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| locked(e, &db_path))?;
-    phase("load");
-    let outcome = load_all(
-        &conn,
-        &schema,
-        &to_load,
-        (&copies, feeds),
-        (&mut source_backup, &mut prints),
-        &mut report,
-        opts,
-        &started_at,
-        (
-            !exists,
-            db_backup
-                .as_ref()
-                .map(|b| b.data.to_string_lossy())
-                .as_deref(),
-        ),
-        sink,
-    );
-    // The plan from a changed jsonlift.toml and the numbered SQL files, in the same
+    // The plan from a changed jsonlift.toml first (the new sources may load into a table it
+    // changes), then the sources, then the numbered SQL files after the plan, all in this
     // transaction.
+    let at = clock::now();
+    let backup = db_backup
+        .as_ref()
+        .map(|b| b.data.to_string_lossy().into_owned());
+    if !pending.is_empty() {
+        phase("evolve");
+    }
+    let planned = evolve::run(&conn, project, &pending, &prints, &at, &mut report);
+    let outcome = planned.and_then(|()| {
+        phase("load");
+        load_all(
+            &conn,
+            &schema,
+            &to_load,
+            (&copies, feeds),
+            (&mut source_backup, &mut prints),
+            &mut report,
+            opts,
+            &started_at,
+            (
+                !exists,
+                db_backup
+                    .as_ref()
+                    .map(|b| b.data.to_string_lossy())
+                    .as_deref(),
+            ),
+            sink,
+        )
+    });
     let outcome = outcome.and_then(|ok| {
         if ok {
-            phase("evolve");
-            let backup = db_backup
-                .as_ref()
-                .map(|b| b.data.to_string_lossy().into_owned());
-            evolve::run(
+            evolve::finish(
                 &conn,
-                project,
                 &pending,
-                &prints,
+                &at,
                 (&started_at, backup.as_deref()),
                 &mut report,
             )?;

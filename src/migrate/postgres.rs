@@ -37,7 +37,9 @@ use crate::store::postgres::connect::PgUrl;
 use crate::store::postgres::db::{
     PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, sync_id_sequence,
 };
-use crate::store::postgres::fill::{fill_postgres, finish_load, load_rows, matching_tables};
+use crate::store::postgres::fill::{
+    add_collections, fill_postgres, finish_load, load_rows, matching_tables,
+};
 use crate::store::postgres::tx::{PgTx, Statements};
 use crate::store::sqlite::fill_sqlite;
 use crate::store::transfer::CopyReport;
@@ -124,7 +126,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             applied_here.push(f.name.clone());
         }
         if !opts.reimport {
-            evolved = evolve_in_place(
+            let done = evolve_in_place(
                 &mut tx,
                 statements,
                 project,
@@ -137,9 +139,10 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
                         .map(|b| b.data.to_string_lossy().into_owned()),
                 ),
             )?;
-            if let (Some(_), Some(k)) = (&evolved, plan_file) {
+            if let (Some(_), Some(k)) = (&done, plan_file) {
                 applied_here.push(files[k].name.clone());
             }
+            evolved = done;
         }
         let ptx = PgTx::new(&mut tx, statements);
         // After an evolution in place the tables are as the project file describes them.
@@ -199,6 +202,25 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     } else {
         (migrate_with(&local, &local_opts, None)?, None)
     };
+    // Collections new to the database, loaded from their files by the scratch run (which
+    // changed nothing else): only their tables are written below.
+    let only_new = if sent.is_none()
+        && !opts.reimport
+        && report.status == "migrated"
+        && report.evolved.is_empty()
+        && !report.collections.is_empty()
+    {
+        let loaded: Vec<usize> = report
+            .collections
+            .iter()
+            .filter_map(|c| schema.collections.iter().position(|s| s.name == c.name))
+            .collect();
+        (loaded.len() == report.collections.len()
+            && tables_absent(&mut tx, statements, &schema, &loaded)?)
+        .then_some(loaded)
+    } else {
+        None
+    };
     report.database = PathBuf::from(&name);
     report.sql_applied.splice(0..0, applied_here);
     let rewrite = report.status == "migrated"
@@ -237,7 +259,18 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         // back with the transaction).
         return Ok(report);
     }
-    if rewrite {
+    if let (true, Some(added)) = (rewrite, &only_new) {
+        // The other tables keep what the app made on them (grants, comments, triggers).
+        let mut source = crate::store::database::Db::open(
+            local.database(),
+            local.pg_schema(),
+            local.busy_timeout(),
+        )?;
+        let bar = opts.progress.rows(&format!("write {name}"), 0);
+        source
+            .read(|src| add_collections(src, &schema, added, &mut tx, statements, &|n| bar.inc(n)))
+            .map_err(written)?;
+    } else if rewrite {
         // What the app made on jsonlift's tables (its tables' foreign keys into them, its
         // views) is put back once they are rewritten; a key the new tables cannot hold
         // refuses the change.
@@ -383,7 +416,8 @@ pub fn read_view<R>(
 /// [`plan_pg`](super::plan_pg)), after the database backup, with every record re-checked and
 /// read back, and recorded. `None` when there is no such change, or one this cannot do alone
 /// (a new collection to load from its files: the whole run then goes through the scratch
-/// database). Returns the plan's summary.
+/// database). Returns the plan's summary; the collections it adds are loaded from their files
+/// by the rest of the run.
 fn evolve_in_place(
     tx: &mut postgres::Transaction,
     statements: &mut Statements,
@@ -397,7 +431,10 @@ fn evolve_in_place(
         let recorded = ptx.sources()?;
         let changed = plan::changed_sources(schema, &recorded);
         let pending = evolve::prepare_on(project, schema, Some(&ptx), &recorded, &changed)?;
-        let Some(plan) = pending.plan.filter(|p| !p.is_empty() && p.added.is_empty()) else {
+        let Some(plan) = pending
+            .plan
+            .filter(|p| !p.is_empty() || !p.added.is_empty())
+        else {
             return Ok(None);
         };
         if let Some(f) = plan_file
@@ -448,6 +485,25 @@ fn evolve_in_place(
     drop(ptx);
     sync_id_sequence(tx, "_jsonlift_ledger")?;
     Ok(Some(plan.summary()))
+}
+
+/// Whether none of the tables of `collections` is in PostgreSQL yet (a new collection may
+/// share a table that is: then every table is written anew).
+fn tables_absent(
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    schema: &Schema,
+    collections: &[usize],
+) -> anyhow::Result<bool> {
+    let ptx = PgTx::new(tx, statements);
+    for &c in collections {
+        for t in schema.tables_of(c) {
+            if ptx.columns(&schema.tables[t].name)?.is_some() {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Runs one numbered file's statements on PostgreSQL inside the migration's transaction, and

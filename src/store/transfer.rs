@@ -79,6 +79,26 @@ pub fn tables_in_order(schema: &Schema) -> Vec<usize> {
         .collect()
 }
 
+/// What `src` added to jsonlift's own tables since it was read from `dst` (a migration run in
+/// a scratch database filled from `dst`): every source fingerprint (written over), the ledger
+/// rows and audit entries past `dst`'s last, the kept `[collections]`, and the numbered
+/// migrations `dst` does not hold.
+pub fn copy_bookkeeping_since(src: &dyn Tx, dst: &dyn Tx) -> anyhow::Result<()> {
+    for s in src.sources()?.into_values() {
+        dst.source_write(&s)?;
+    }
+    let last = dst.ledger()?.last().map_or(0, |r| r.id);
+    for r in src.ledger()?.iter().filter(|r| r.id > last) {
+        dst.ledger_insert(r)?;
+    }
+    copy_audit(src, dst, dst.audit_last_id()?)?;
+    let (mut kept, held) = (src.evolution_read()?, dst.evolution_read()?);
+    kept.migrations
+        .retain(|m| !held.migrations.iter().any(|h| h.number == m.number));
+    dst.evolution_write(&kept)?;
+    Ok(())
+}
+
 /// The source fingerprints, the ledger (plus a row for `action`), what schema evolution keeps
 /// and the audit log.
 pub fn copy_bookkeeping(
@@ -117,7 +137,13 @@ pub fn copy_bookkeeping(
         })?;
         report.ledger_rows += 1;
     }
-    let mut after = 0i64;
+    report.audit_entries += copy_audit(src, dst, 0)?;
+    Ok(())
+}
+
+/// The audit entries of `src` past entry `after`, a page at a time; how many.
+fn copy_audit(src: &dyn Tx, dst: &dyn Tx, mut after: i64) -> anyhow::Result<u64> {
+    let mut copied = 0;
     loop {
         let page = src.audit_query(&Filter {
             after_id: Some(after),
@@ -128,12 +154,11 @@ pub fn copy_bookkeeping(
             dst.audit_insert(e)?;
             after = e.id;
         }
-        report.audit_entries += page.len() as u64;
+        copied += page.len() as u64;
         if page.len() < PAGE {
-            break;
+            return Ok(copied);
         }
     }
-    Ok(())
 }
 
 /// Every table read back from the target, compared with the source cell by cell in record order;

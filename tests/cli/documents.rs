@@ -418,6 +418,59 @@ fn a_reimport_of_one_type_keeps_the_other_types_rows() {
     assert_eq!(p.rows("SELECT count(*) FROM documents"), rows(&[&["8"]]));
 }
 
+/// A type added to the shared table later (a new folder collection with `table = "documents"`):
+/// the table's type check takes the new type, the new folder is loaded, and the rows of the
+/// type already there, with the edits made through the API, are kept. On both databases.
+#[test]
+fn a_type_added_later_is_loaded_into_the_shared_table_keeping_the_others_edits() {
+    let p = project("", None);
+    let full = String::from_utf8(p.read("jsonlift.toml")).unwrap();
+    let start = full.find("\n[collections.prompts]").unwrap();
+    p.write("jsonlift.toml", &full[..start]);
+    p.migrate_ok();
+    let s = Server::start(&p, &[], &[]);
+    call(
+        "PATCH",
+        &s.url("/api/personas/lena-weber.json"),
+        None,
+        Some(r#"{"name": "Lena W."}"#),
+    )
+    .status(200);
+    drop(s);
+    assert_eq!(
+        p.rows("SELECT DISTINCT type FROM documents"),
+        rows(&[&["persona"]])
+    );
+
+    p.write("jsonlift.toml", &full);
+    p.jl(&["plan"])
+        .ok()
+        .stdout_has("prompts: new; loaded from its source file");
+    p.jl(&["migrate"])
+        .ok()
+        .stdout_has("prompts: new; loaded from its source file");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    p.assert_db_sound_on_backend();
+    assert_eq!(
+        p.rows("SELECT type, count(*) FROM documents GROUP BY type ORDER BY type"),
+        rows(&[&["persona", "5"], &["prompt_template", "3"]])
+    );
+    assert_eq!(
+        p.rows("SELECT name FROM documents WHERE id = 'lena-weber.json'"),
+        rows(&[&["Lena W."]]),
+        "the API's edit is kept"
+    );
+    // The prompts are as their files: exported byte for byte.
+    let out = p.export();
+    for f in PROMPTS {
+        assert_eq!(
+            std::fs::read(out.join("prompts").join(f)).unwrap(),
+            p.read(&format!("prompts/{f}")),
+            "{f}"
+        );
+    }
+}
+
 #[test]
 fn an_inconsistent_shared_table_is_refused_naming_the_key() {
     let cases = [

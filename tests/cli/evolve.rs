@@ -356,6 +356,69 @@ fn a_change_the_records_do_not_fit_is_refused_listing_every_one_and_writes_nothi
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
 }
 
+#[test]
+fn a_unique_field_over_duplicates_is_refused_listing_every_record_that_holds_one() {
+    let p = Project::on_backend(&toml(BASE));
+    p.write(
+        "posts.json",
+        r#"[
+  {"id": 1, "title": "same", "views": 1, "tags": []},
+  {"id": 2, "title": "other", "views": 2, "tags": []},
+  {"id": 3, "title": "same", "views": 3, "tags": []},
+  {"id": 4, "title": "same", "views": 4, "tags": []},
+  {"id": 5, "title": "twice", "views": 5, "tags": []},
+  {"id": 6, "title": "twice", "views": 6, "tags": []}
+]
+"#,
+    );
+    p.migrate_ok();
+    let before = db_state(&p);
+    let unique = BASE.replace(
+        "title = \"text\"",
+        "title = { type = \"text\", unique = true }",
+    );
+    p.write_toml(&toml(&unique));
+    p.jl(&["plan"])
+        .failed()
+        .stdout_has("would refuse")
+        .stdout_has("posts id=3: $.title: not unique, the same as id=1, id=4 (value \"same\")");
+    // Every holder of a duplicate, the first one included, on both databases (a database's own
+    // error names one pair on PostgreSQL, and only the later rows on SQLite).
+    let r = p.jl(&["migrate"]);
+    r.failed()
+        .stderr_has("does not fit 5 existing record(s); nothing was changed")
+        .stderr_has("posts id=1: $.title: not unique, the same as id=3, id=4 (value \"same\")")
+        .stderr_has("posts id=4: $.title: not unique, the same as id=1, id=3 (value \"same\")")
+        .stderr_has("posts id=5: $.title: not unique, the same as id=6 (value \"twice\")")
+        .stderr_has("posts id=6: $.title: not unique, the same as id=5 (value \"twice\")");
+    assert!(!r.stderr.contains("posts id=2"), "{}", r.stderr);
+    assert_eq!(db_state(&p), before, "a refused change writes nothing");
+
+    // With the duplicates gone through a numbered SQL migration, the same change applies.
+    fs::create_dir_all(p.path("migrations")).unwrap();
+    p.write(
+        "migrations/001_titles.sql",
+        "UPDATE posts SET title = title || '-' || id WHERE id IN (3, 4, 6);\n",
+    );
+    p.write_toml(&toml(BASE));
+    p.jl(&["migrate"]).ok();
+    p.write_toml(&toml(&unique));
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    assert_eq!(
+        exported(&p),
+        value(
+            r#"[
+  {"id": 1, "title": "same", "views": 1, "tags": []},
+  {"id": 2, "title": "other", "views": 2, "tags": []},
+  {"id": 3, "title": "same-3", "views": 3, "tags": []},
+  {"id": 4, "title": "same-4", "views": 4, "tags": []},
+  {"id": 5, "title": "twice", "views": 5, "tags": []},
+  {"id": 6, "title": "twice-6", "views": 6, "tags": []}
+]"#
+        )
+    );
+}
+
 /// `migrate` paused at `step` (JSONLIFT_TEST_PAUSE_AT) and SIGKILLed there; whether it got there.
 fn kill_at(p: &Project, step: &str) -> bool {
     let mut child = Command::new(BIN)
@@ -779,6 +842,19 @@ fn with_authors(fields: &str) -> String {
     )
 }
 
+/// Whether PostgreSQL refuses `sql`, run in `pg`'s schema.
+fn refused_in(pg: &crate::postgres::PgSchema, sql: &str) -> bool {
+    let mut c = pg.client();
+    c.batch_execute(&format!("SET search_path TO {}", pg.name))
+        .unwrap();
+    c.batch_execute(sql).is_err()
+}
+
+/// Runs `sql` in `pg`'s schema (as the app would on its tables).
+fn sql_in(pg: &crate::postgres::PgSchema, sql: &str) {
+    pg.sql(&format!("SET search_path TO {};\n{sql}", pg.name));
+}
+
 /// On PostgreSQL whatever the run (a schema of its own; `None`, said loudly, without a server):
 /// [`edited_project`] with a collection of authors beside the posts.
 fn edited_on_postgres(test: &str) -> Option<Project> {
@@ -796,6 +872,183 @@ fn edited_on_postgres(test: &str) -> Option<Project> {
     Some(p)
 }
 
+/// On PostgreSQL, a plan that changes a collection and adds another (written for review with
+/// `plan --write`, then applied as written) alters the changed one in place, loads the new one
+/// from its file, and leaves every other table as it was: what the app made on them (a comment,
+/// a grant) and their rows stay; the new collection gets its keys and foreign keys.
+#[test]
+fn on_postgres_a_plan_adding_a_collection_loads_it_beside_the_tables_it_keeps() {
+    let Some(p) = edited_on_postgres(
+        "evolve::on_postgres_a_plan_adding_a_collection_loads_it_beside_the_tables_it_keeps",
+    ) else {
+        return;
+    };
+    let pg = p.pg.as_ref().unwrap();
+    sql_in(
+        pg,
+        "GRANT SELECT ON posts TO PUBLIC;
+         COMMENT ON TABLE posts IS 'the posts';
+         COMMENT ON TABLE authors IS 'the authors';",
+    );
+    let q1 = |sql: &str| pg.q1(sql);
+    let rel = |t: &str| {
+        q1(&format!(
+            "SELECT oid || '/' || relfilenode || '/' || coalesce(obj_description(oid), '') FROM pg_class WHERE relname = '{t}' AND relnamespace = '{}'::regnamespace",
+            pg.name
+        ))
+    };
+    let xmins = |t: &str| {
+        q1(&format!(
+            "SELECT string_agg(xmin::text, ',' ORDER BY _rowid) FROM {t}"
+        ))
+    };
+    let (posts, authors, author_rows) = (rel("posts"), rel("authors"), xmins("authors"));
+    let grant = || q1("SELECT has_table_privilege('public', 'posts', 'SELECT')");
+    assert_eq!(grant(), "t");
+
+    p.write(
+        "comments.json",
+        r#"[{"id": 1, "post": 1, "body": "nice"}, {"id": 2, "post": 4, "body": "new one"}]"#,
+    );
+    let fields = format!("{BASE}\ncolor = \"text\"");
+    let project = format!(
+        "{}{}[collections.comments]\nsource = \"comments.json\"\nkey = \"id\"\n[collections.comments.fields]\nid = \"integer\"\npost = {{ type = \"integer\", references = \"posts\" }}\nbody = \"text\"\n",
+        pg.toml(),
+        with_authors(&fields)
+    );
+    p.write("jsonlift.toml", &project);
+    p.jl(&["plan", "--write"])
+        .ok()
+        .stdout_has("comments: new; loaded from its source file")
+        .stdout_has("written: ");
+    let r = p.jl(&["migrate"]);
+    r.ok()
+        .stdout_has("posts: field color added")
+        .stdout_has("comments: new; loaded from its source file")
+        .stdout_has("applied: 001_plan.sql");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    p.assert_db_sound_on_backend();
+
+    // The posts altered in place keep their table, comment and grant, and the API's edits.
+    assert_eq!(rel("posts"), posts);
+    assert_eq!(grant(), "t");
+    assert_eq!(
+        exported(&p),
+        value(
+            r#"[
+      {"id": 1, "title": "edited", "views": 10, "tags": ["a", "b"]},
+      {"id": 3, "title": "third", "views": 30, "tags": ["c"]},
+      {"id": 4, "title": "new", "views": 5, "tags": ["x"], "color": "blue"}
+    ]"#
+        )
+    );
+    // The authors, unchanged, are not touched: same table, same rows.
+    assert_eq!((rel("authors"), xmins("authors")), (authors, author_rows));
+    // The comments are in, with their key and their foreign key.
+    assert_eq!(
+        q1("SELECT string_agg(id || ':' || post || ':' || body, ',' ORDER BY id) FROM comments"),
+        "1:1:nice,2:4:new one"
+    );
+    let refused = |sql: &str| refused_in(pg, sql);
+    assert!(refused(
+        "INSERT INTO comments (id, post, body) VALUES (3, 99, 'on no post')"
+    ));
+    assert!(refused(
+        "INSERT INTO comments (id, post, body) VALUES (1, 1, 'same key')"
+    ));
+    assert_eq!(
+        q1("SELECT string_agg(action, ',' ORDER BY id) FROM _jsonlift_ledger"),
+        "migrate,evolve,migrate"
+    );
+
+    // A collection added alone, with no other change: loaded, and nothing else written.
+    let (posts, comments) = (rel("posts"), (rel("comments"), xmins("comments")));
+    p.write("topics.json", r#"[{"slug": "rust"}, {"slug": "sql"}]"#);
+    p.write(
+        "jsonlift.toml",
+        format!("{project}[collections.topics]\nsource = \"topics.json\"\nkey = \"slug\"\n"),
+    );
+    p.jl(&["migrate"]).ok().stdout_has("topics");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    p.assert_db_sound_on_backend();
+    assert_eq!(rel("posts"), posts);
+    assert_eq!((rel("comments"), xmins("comments")), comments);
+    assert_eq!(
+        q1("SELECT string_agg(slug, ',' ORDER BY slug) FROM topics"),
+        "rust,sql"
+    );
+    assert!(refused("INSERT INTO topics (slug) VALUES ('rust')"));
+}
+
+/// On PostgreSQL, a change of nesting makes the posts' tables anew; what the app put on them
+/// comes back: its grant, the comments of the table and of the columns still there, and its
+/// trigger, which fires again. A trigger that no longer fits the new table refuses the change.
+#[test]
+fn on_postgres_tables_made_anew_keep_the_apps_grants_comments_and_triggers() {
+    let Some(p) = edited_on_postgres(
+        "evolve::on_postgres_tables_made_anew_keep_the_apps_grants_comments_and_triggers",
+    ) else {
+        return;
+    };
+    let pg = p.pg.as_ref().unwrap();
+    sql_in(
+        pg,
+        "GRANT SELECT, UPDATE ON posts TO PUBLIC;
+         COMMENT ON TABLE posts IS 'the posts';
+         COMMENT ON COLUMN posts.title IS 'the title';
+         COMMENT ON COLUMN posts.tags IS 'the tags';
+         CREATE TABLE app_log (id BIGINT);
+         CREATE FUNCTION log_post() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO app_log VALUES (NEW.id); RETURN NEW; END $$;
+         CREATE TRIGGER post_logged AFTER UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION log_post();
+         CREATE TRIGGER tags_logged AFTER UPDATE OF tags ON posts FOR EACH ROW EXECUTE FUNCTION log_post();",
+    );
+    let q1 = |sql: &str| pg.q1(sql);
+    let oid = || q1("SELECT 'posts'::regclass::oid::text");
+    let before = oid();
+    let nested = BASE.replace(
+        "tags = { type = \"array\" }",
+        "tags = { type = \"array\", of = \"text\", table = \"post_tags\" }",
+    );
+    p.write(
+        "jsonlift.toml",
+        format!("{}{}", pg.toml(), with_authors(&nested)),
+    );
+    let plan = p.jl(&["plan", "--json"]);
+    plan.ok();
+    assert_eq!(plan.json()["changes"][0]["mode"], "rebuild");
+
+    // The trigger on `tags`, a column the new table does not have, cannot be put back.
+    p.jl(&["migrate"])
+        .failed()
+        .stderr_has("tags_logged")
+        .stderr_has("no longer fits jsonlift's new tables");
+    assert_eq!(oid(), before, "a refused change writes nothing");
+
+    sql_in(pg, "DROP TRIGGER tags_logged ON posts");
+    p.jl(&["migrate"]).ok().stdout_has("evolved in place");
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    assert_ne!(oid(), before, "the table was made anew");
+    assert_eq!(
+        q1("SELECT has_table_privilege('public', 'posts', 'UPDATE')::text"),
+        "true"
+    );
+    assert_eq!(q1("SELECT obj_description('posts'::regclass)"), "the posts");
+    assert_eq!(
+        q1(
+            "SELECT col_description('posts'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'posts'::regclass AND attname = 'title'))"
+        ),
+        "the title"
+    );
+    assert_eq!(
+        q1("SELECT count(*) FROM pg_description WHERE objoid = 'posts'::regclass"),
+        "2",
+        "the comment of the column that went goes with it"
+    );
+    sql_in(pg, "UPDATE posts SET views = views + 1 WHERE id = 3");
+    assert_eq!(q1("SELECT string_agg(id::text, ',') FROM app_log"), "3");
+    p.assert_db_sound_on_backend();
+}
+
 /// On PostgreSQL, each kind of change is made with ALTER TABLE on the live tables: the posts
 /// table keeps its identity, what the app made on it (a grant, comments, its own trigger), and
 /// every row the change does not alter (same `xmin`); the authors, unchanged, are not touched;
@@ -809,16 +1062,15 @@ fn on_postgres_each_change_alters_the_live_table_keeping_grants_comments_trigger
         return;
     };
     let pg = p.pg.as_ref().unwrap();
-    pg.sql(&format!(
-        "SET search_path TO {};
-         GRANT SELECT ON posts TO PUBLIC;
+    sql_in(
+        pg,
+        "GRANT SELECT ON posts TO PUBLIC;
          COMMENT ON TABLE posts IS 'the posts';
          COMMENT ON COLUMN posts.title IS 'the title';
          CREATE TABLE app_log (id BIGINT);
          CREATE FUNCTION log_post() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO app_log VALUES (NEW.id); RETURN NEW; END $$;
          CREATE TRIGGER post_logged AFTER UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION log_post();",
-        pg.name
-    ));
+    );
     let q1 = |sql: &str| pg.q1(sql);
     let rel = |t: &str| {
         q1(&format!(
@@ -835,12 +1087,7 @@ fn on_postgres_each_change_alters_the_live_table_keeping_grants_comments_trigger
         .map(str::to_string)
         .collect()
     };
-    let refused = |sql: &str| {
-        let mut c = pg.client();
-        c.batch_execute(&format!("SET search_path TO {}", pg.name))
-            .unwrap();
-        c.batch_execute(sql).is_err()
-    };
+    let refused = |sql: &str| refused_in(pg, sql);
     let column = |name: &str| {
         format!(
             "(SELECT attnum FROM pg_attribute WHERE attrelid = 'posts'::regclass AND attname = '{name}')"

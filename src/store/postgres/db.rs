@@ -243,28 +243,21 @@ pub fn create_sql(schema: &Schema, for_load: bool) -> Vec<String> {
     out
 }
 
-/// What [`create_sql`] left out for a load: keys, indexes and triggers, then foreign keys
-/// (which need the keys they point at).
-pub fn after_load_sql(schema: &Schema) -> Vec<String> {
+/// What [`create_sql`] left out for a load of `tables` (in creation order): keys, indexes and
+/// triggers, then foreign keys (which need the keys they point at).
+pub fn after_load_sql(schema: &Schema, tables: &[usize]) -> Vec<String> {
+    let made: Vec<usize> = tables
+        .iter()
+        .copied()
+        .filter(|&t| schema.creates(t))
+        .collect();
     let mut out = Vec::new();
-    for c in 0..schema.collections.len() {
-        for t in schema
-            .tables_of(c)
-            .into_iter()
-            .filter(|&t| schema.creates(t))
-        {
-            out.extend(add_keys(&schema.tables[t]));
-            out.extend(indexes(&schema.tables[t], Dialect::Postgres));
-        }
+    for &t in &made {
+        out.extend(add_keys(&schema.tables[t]));
+        out.extend(indexes(&schema.tables[t], Dialect::Postgres));
     }
-    for c in 0..schema.collections.len() {
-        for t in schema
-            .tables_of(c)
-            .into_iter()
-            .filter(|&t| schema.creates(t))
-        {
-            out.extend(add_foreign_keys(&schema.tables[t]));
-        }
+    for &t in &made {
+        out.extend(add_foreign_keys(&schema.tables[t]));
     }
     out
 }
@@ -400,8 +393,9 @@ pub fn other_sessions(
 }
 
 /// What dropping `tables` (with CASCADE) would take from other tables of the current schema:
-/// their foreign keys into `tables`, and the views reading them (and views on those), as the
-/// statements that put them back, in the order they were made. A rewrite of jsonlift's
+/// their foreign keys into `tables`, and the views reading them (and views on those); and what
+/// the app put on `tables` (grants, comments, its triggers); as the statements that put them
+/// back, in the order they were made. A rewrite of jsonlift's
 /// tables runs them once the tables are back, so an app's own tables and views keep theirs.
 pub fn dependents(
     client: &mut impl postgres::GenericClient,
@@ -429,5 +423,36 @@ pub fn dependents(
          FROM deps JOIN pg_class v ON v.oid = deps.oid WHERE v.relkind = 'v' ORDER BY deps.oid",
         &[&tables],
     )?;
-    Ok(views.iter().chain(&keys).map(|r| r.get(0)).collect())
+    // What the app put on the tables themselves: privileges granted to others, comments, and
+    // its own triggers (jsonlift's, which keep a field's default, are made with the tables).
+    // What was on a table or a column that is gone goes with it; a trigger that no longer
+    // fits the table refuses the change.
+    let own = client.query(
+        "SELECT format('DO $jsonlift$ BEGIN %s; EXCEPTION WHEN undefined_table %s THEN NULL; END $jsonlift$', \
+                sql, CASE WHEN on_column THEN 'OR undefined_column' ELSE '' END) FROM ( \
+           SELECT format('GRANT %s ON %I TO %s%s', a.privilege_type, c.relname, \
+                  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS sql, false AS on_column, 1 AS k, c.oid AS o \
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a \
+           WHERE n.nspname = current_schema() AND c.relname = ANY($1) AND a.grantee <> c.relowner \
+           UNION ALL \
+           SELECT CASE WHEN d.objsubid = 0 THEN format('COMMENT ON TABLE %I IS %L', c.relname, d.description) \
+                  ELSE format('COMMENT ON COLUMN %I.%I IS %L', c.relname, a.attname, d.description) END, \
+                  d.objsubid <> 0, 2, c.oid \
+           FROM pg_description d JOIN pg_class c ON c.oid = d.objoid JOIN pg_namespace n ON n.oid = c.relnamespace \
+           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid \
+           WHERE d.classoid = 'pg_class'::regclass AND n.nspname = current_schema() AND c.relname = ANY($1) \
+           UNION ALL \
+           SELECT regexp_replace(pg_get_triggerdef(t.oid), '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER'), false, 3, t.oid \
+           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+           WHERE NOT t.tgisinternal AND n.nspname = current_schema() AND c.relname = ANY($1) \
+           AND t.tgname NOT LIKE '%\\_default\\_on\\_write') own ORDER BY k, o",
+        &[&tables],
+    )?;
+    Ok(views
+        .iter()
+        .chain(&keys)
+        .chain(&own)
+        .map(|r| r.get(0))
+        .collect())
 }

@@ -191,13 +191,27 @@ pub fn fill_postgres(
     // index and each reference is then built or checked in one pass.
     statements.ddl(tx, &create_sql(schema, true).join(";\n"))?;
     phase("copy:rows");
-    // Each table's rows are hashed as they are sent, and compared with the same hash of
-    // what the target gives back: every row is verified without reading the source twice.
+    let sent = send_rows(src, schema, &tables_in_order(schema), tx, report, progress)?;
+    finish_load(src, schema, tx, statements, &sent, action, report)
+}
+
+/// The rows of `tables` sent from `src` with binary COPY into their tables, made without keys;
+/// per table of the schema, the digest of the rows sent (each row hashed as it is sent, and
+/// compared with the same hash of what the target gives back: every row is verified without
+/// reading the source twice).
+fn send_rows(
+    src: &dyn Tx,
+    schema: &Schema,
+    tables: &[usize],
+    tx: &mut postgres::Transaction,
+    report: &mut CopyReport,
+    progress: Progress,
+) -> anyhow::Result<Vec<TableDigest>> {
     let mut sent: Vec<TableDigest> = (0..schema.tables.len())
         .map(|_| Digest::default().finish())
         .collect();
     bulk_load(tx, |load| {
-        for ti in tables_in_order(schema) {
+        for &ti in tables {
             let t = &schema.tables[ti];
             let mut digest = Digest::default();
             load.begin(t, true)?;
@@ -218,55 +232,90 @@ pub fn fill_postgres(
         }
         Ok(())
     })?;
-    finish_load(src, schema, tx, statements, &sent, action, report)
+    Ok(sent)
 }
 
-/// After the rows (of [`Replacement::load`] or [`fill_postgres`]), inside `tx`: jsonlift's own tables
-/// copied from `src`, every table read back and compared with what was `sent` (cell by
-/// cell with `src` where that differs), then keys, indexes and foreign keys, and the
-/// identities set past the largest key.
-pub fn finish_load(
+/// New collections (`collections` of `schema`) written from `src` into a PostgreSQL schema
+/// whose other tables stay as they are, inside `tx`: a plan that adds collections to a
+/// migrated database loads them without rewriting the tables it changed in place, which keep
+/// what the app made on them (grants, comments, triggers). Their tables are made and filled,
+/// what `src` added to jsonlift's own tables is copied, the new tables are read back and
+/// compared with what was sent, then get their keys, indexes and foreign keys, identities and
+/// search indexes.
+pub fn add_collections(
     src: &dyn Tx,
     schema: &Schema,
+    collections: &[usize],
     tx: &mut postgres::Transaction,
     statements: &mut Statements,
-    sent: &[TableDigest],
-    action: Option<&str>,
-    report: &mut CopyReport,
+    progress: Progress,
 ) -> anyhow::Result<()> {
-    let order = tables_in_order(schema);
+    let tables: Vec<usize> = collections
+        .iter()
+        .flat_map(|&c| schema.tables_of(c))
+        .collect();
+    let made: Vec<String> = tables
+        .iter()
+        .filter(|&&t| schema.creates(t))
+        .map(|&t| ddl::create_table_bare(&schema.tables[t]))
+        .collect();
+    statements.ddl(tx, &made.join(";\n"))?;
+    phase("copy:rows");
+    let mut report = CopyReport::default();
+    let sent = send_rows(src, schema, &tables, tx, &mut report, progress)?;
     phase("copy:bookkeeping");
-    {
-        let ptx = PgTx::new(tx, statements);
-        copy_bookkeeping(src, &ptx, action, report)?;
-    }
+    transfer::copy_bookkeeping_since(src, &PgTx::new(tx, statements))?;
     phase("copy:verify");
-    {
-        let ptx = PgTx::new(tx, statements);
-        for &ti in &order {
-            let t = &schema.tables[ti];
-            tracing::debug!(target: "jsonlift::phase", "verify {}", t.name);
-            if ptx.digest(t)? != sent[ti] {
-                tracing::debug!(
-                    "table {}: the rows read back differ from those sent",
-                    t.name
-                );
-                // Something differs: the table compared cell by cell says what and where
-                // (or finds the cells the same by value, which is what verification asks).
-                transfer::verify_table(src, &ptx, t)?;
-            }
+    verify_tables(src, &PgTx::new(tx, statements), schema, &tables, &sent)?;
+    keys_and_identities(schema, &tables, tx, statements)?;
+    phase("copy:search");
+    crate::store::search::refresh(&PgTx::new(tx, statements), schema, collections, false)?;
+    phase("copy:done");
+    Ok(())
+}
+
+/// Each of `tables` read back and compared with what was `sent` (cell by cell with `src`
+/// where that differs, which names the row).
+fn verify_tables(
+    src: &dyn Tx,
+    ptx: &PgTx,
+    schema: &Schema,
+    tables: &[usize],
+    sent: &[TableDigest],
+) -> anyhow::Result<()> {
+    for &ti in tables {
+        let t = &schema.tables[ti];
+        tracing::debug!(target: "jsonlift::phase", "verify {}", t.name);
+        if ptx.digest(t)? != sent[ti] {
+            tracing::debug!(
+                "table {}: the rows read back differ from those sent",
+                t.name
+            );
+            // Something differs: the table compared cell by cell says what and where
+            // (or finds the cells the same by value, which is what verification asks).
+            transfer::verify_table(src, ptx, t)?;
         }
-        transfer::verify_bookkeeping(src, &ptx, report)?;
     }
+    Ok(())
+}
+
+/// The keys, indexes and foreign keys of `tables`, filled, each built in one pass; then their
+/// identities (and those of the audit log and the ledger) set past the largest key.
+fn keys_and_identities(
+    schema: &Schema,
+    tables: &[usize],
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+) -> anyhow::Result<()> {
     phase("copy:indexes");
-    for sql in after_load_sql(schema) {
+    for sql in after_load_sql(schema, tables) {
         tracing::debug!(target: "jsonlift::phase", "{sql}");
         statements.ddl(tx, &sql).with_context(|| {
             format!("{sql}: a duplicate key, or a row referring to a row the copy does not hold?")
         })?;
     }
     phase("copy:sequences");
-    for &ti in &order {
+    for &ti in tables {
         // Keys and row numbers were given with the rows: the identity goes on after the
         // largest.
         let t = &schema.tables[ti];
@@ -291,6 +340,35 @@ pub fn finish_load(
             &[&table],
         )?;
     }
+    Ok(())
+}
+
+/// After the rows (of [`Replacement::load`] or [`fill_postgres`]), inside `tx`: jsonlift's own tables
+/// copied from `src`, every table read back and compared with what was `sent` (cell by
+/// cell with `src` where that differs), then keys, indexes and foreign keys, and the
+/// identities set past the largest key.
+pub fn finish_load(
+    src: &dyn Tx,
+    schema: &Schema,
+    tx: &mut postgres::Transaction,
+    statements: &mut Statements,
+    sent: &[TableDigest],
+    action: Option<&str>,
+    report: &mut CopyReport,
+) -> anyhow::Result<()> {
+    let order = tables_in_order(schema);
+    phase("copy:bookkeeping");
+    {
+        let ptx = PgTx::new(tx, statements);
+        copy_bookkeeping(src, &ptx, action, report)?;
+    }
+    phase("copy:verify");
+    {
+        let ptx = PgTx::new(tx, statements);
+        verify_tables(src, &ptx, schema, &order, sent)?;
+        transfer::verify_bookkeeping(src, &ptx, report)?;
+    }
+    keys_and_identities(schema, &order, tx, statements)?;
     phase("copy:search");
     // The search indexes of the rows just written (any earlier ones are dropped first).
     crate::store::search::refresh(&PgTx::new(tx, statements), schema, &[], true)?;
