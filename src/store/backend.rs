@@ -292,6 +292,15 @@ pub trait Tx {
     /// database); what was prepared for the tables before is forgotten.
     fn change_tables(&self, sql: &str) -> Result<(), StoreError>;
 
+    /// After many rows were written into table `t` at once (a sync pass over a folder):
+    /// PostgreSQL plans a prepared statement once for the size it knew the table at, so a
+    /// lookup by key planned on a near-empty table scans the whole table ever after; its
+    /// statistics are refreshed, which plans the statements again. SQLite chooses its indexes
+    /// by rule: nothing to do.
+    fn refresh_statistics(&self, _t: &Table) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     // ----- the database itself ---------------------------------------------------------------
 
     /// The columns (name, declared type) of table `name`; `None` when there is no such table.

@@ -151,6 +151,12 @@ fn problem_of(e: StoreError, rec: Option<&Record>, file: &str) -> Problem {
 /// batch this size is still a short transaction.
 const BATCH: usize = 500;
 
+/// A batch of this many files or more refreshes the database's statistics of the collection's
+/// tables ([`crate::store::Tx::refresh_statistics`]): a folder synced into a near-empty table
+/// would otherwise have every later lookup by key scan the table on PostgreSQL (the initial sync
+/// of 10,000 new files took 20 s there, against 0.7 s on SQLite).
+const STATISTICS_AFTER: usize = 100;
+
 /// One file of a folder to apply: its record put as read, or deleted (the file is gone).
 struct Step {
     rel: String,
@@ -587,6 +593,11 @@ impl<'a> Applier<'a> {
             }
             if let (true, Some(state)) = (layout_changed || changed.contains(&true), &ledger) {
                 tx.source_write(state)?;
+            }
+            if steps.len() >= STATISTICS_AFTER {
+                for t in recs.schema.tables_of(recs.coll) {
+                    tx.refresh_statistics(&recs.schema.tables[t])?;
+                }
             }
             Ok(changed)
         })?;

@@ -397,3 +397,36 @@ fn postgres_tables_dropped_while_serving_are_rebuilt_from_the_files() {
         pg.sql(&format!("DROP SCHEMA {k} CASCADE"));
     }
 }
+
+/// A folder synced at once (a batch of 100 files or more) refreshes PostgreSQL's statistics of
+/// the collection's table: a lookup by key planned while the table was near-empty would
+/// otherwise scan the whole table for every file that follows (the initial sync of 10,000 new
+/// files took 20 s there; BENCHMARKS.md).
+#[test]
+fn postgres_a_folder_synced_at_once_refreshes_the_statistics_of_its_table() {
+    let Some(url) = crate::postgres::server(
+        "postgres_a_folder_synced_at_once_refreshes_the_statistics_of_its_table",
+    ) else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let (p, _) = personas_on_postgres(&pg);
+    let analyzed = || {
+        pg.q1(
+            "SELECT analyze_count::text FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'personas'",
+        )
+    };
+    assert_eq!(analyzed(), "0");
+    for i in 0..150 {
+        p.write(
+            &format!("personas/many-{i:03}.json"),
+            crate::watch::persona(&format!("many-{i:03}"), &format!("Many {i}")),
+        );
+    }
+    let s = Server::start(&p, &["--watch"], &[]);
+    wait_for("in sync", || state_is(&s, "in sync"));
+    wait_field(&s, "/api/personas/many-149", "name", "Many 149");
+    assert_eq!(s.stop(), Some(0));
+    p.jl(&["verify"]).ok();
+    assert_ne!(analyzed(), "0", "the table's statistics were refreshed");
+}

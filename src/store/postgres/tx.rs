@@ -1286,6 +1286,10 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn refresh_statistics(&self, t: &Table) -> Result<(), StoreError> {
+        self.ddl(&format!("ANALYZE {}", quote(&t.name)))
+    }
+
     fn change_tables(&self, sql: &str) -> Result<(), StoreError> {
         // Through `ddl`, which forgets the statements prepared on the tables changed here.
         self.ddl(sql)
