@@ -5,7 +5,7 @@ use clap::Args;
 use super::ProjectArgs;
 use crate::config::Database;
 use crate::migrate::numbered;
-use crate::store::{bookkeeping, sqlite};
+use crate::store::database::Db;
 
 #[derive(Debug, Args)]
 pub struct MigrationsArgs {
@@ -20,17 +20,10 @@ pub fn run(a: &MigrationsArgs) -> anyhow::Result<()> {
     let project = a.project.load()?;
     let dir = project.migrations_dir();
     let applied = match project.database() {
-        Database::Sqlite(p) if p.exists() => {
-            let conn = sqlite::open_read_only(p, project.busy_timeout())?;
-            bookkeeping::applied_migrations(&conn)?
-        }
-        Database::Sqlite(_) => Vec::new(),
-        Database::Postgres(_) => crate::store::database::Db::open(
-            project.database(),
-            project.pg_schema(),
-            project.busy_timeout(),
-        )?
-        .read(|t| Ok(t.evolution_read()?.migrations))?,
+        // Not migrated yet: every file is pending.
+        Database::Sqlite(p) if !p.exists() => Vec::new(),
+        database => Db::open(database, project.pg_schema(), project.busy_timeout())?
+            .read(|t| Ok(t.evolution_read()?.migrations))?,
     };
     let status = numbered::status(&dir, applied)?;
     if a.json {

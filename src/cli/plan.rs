@@ -14,7 +14,7 @@ use crate::migrate::plan;
 use crate::migrate::postgres;
 use crate::schema::Schema;
 use crate::store::Tx;
-use crate::store::sqlite;
+use crate::store::database::Db;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -73,9 +73,13 @@ pub fn run(a: &PlanArgs, quiet: bool) -> anyhow::Result<bool> {
                     p.display()
                 );
             }
-            let conn = sqlite::open_read_only(p, project.busy_timeout())?;
+            let mut db = Db::open(
+                project.database(),
+                project.pg_schema(),
+                project.busy_timeout(),
+            )?;
             (
-                look(&project, &schema, &sqlite::SqliteTx::new(&conn))?,
+                db.read(|tx| look(&project, &schema, tx))?,
                 p.display().to_string(),
             )
         }
