@@ -664,7 +664,10 @@ fn drop_source_tables(
             continue;
         }
         phase("drop source tables");
-        let dropped = source::sqlite::drop_tables(conn, spec)?;
+        // Inside the migration's transaction, after its verification, with the sources'
+        // backup complete.
+        let dropped = source::sqlite::source_tables(spec);
+        crate::store::legacy::drop_tables(conn, &dropped)?;
         tracing::info!(tables = ?dropped, "legacy tables dropped after the verified migration");
         if let Some(mut state) = recorded.remove(&spec.display) {
             if let Some(l) = &mut state.layout.sqlite {

@@ -710,17 +710,13 @@ pub fn is_same_file(spec: &SourceSpec, db: &Path) -> bool {
     }
 }
 
-/// `drop_source_tables`: drops the legacy tables the collections of `spec` read from the
-/// database being migrated into, inside the migration's transaction (after its verification,
-/// with the sources' backup complete); returns the tables dropped.
-/// (The migration hands its SQLite connection here: `migrate/mod.rs` holds one.)
-pub fn drop_tables(conn: &rusqlite::Connection, spec: &SourceSpec) -> legacy::Result<Vec<String>> {
-    let tables: Vec<String> = members_of(spec)
+/// The legacy tables the collections of `spec` read (what `drop_source_tables` drops, through
+/// [`legacy::drop_tables`], once the migration into that file is verified).
+pub fn source_tables(spec: &SourceSpec) -> Vec<String> {
+    members_of(spec)
         .into_iter()
         .filter_map(|m| m.table.clone())
-        .collect();
-    legacy::drop_tables(conn, &tables)?;
-    Ok(tables)
+        .collect()
 }
 
 #[cfg(test)]
