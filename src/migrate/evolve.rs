@@ -24,8 +24,9 @@ use crate::schema::rebuild::{rebuild, rebuilds_to};
 use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::statements::table_sql;
 use crate::schema::{Role, Schema};
+use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::backend::SourceState;
+use crate::store::backend::{SourceState, pages};
 use crate::store::bookkeeping;
 use crate::store::cursor::children_of;
 use crate::store::sqlite::SqliteTx;
@@ -140,12 +141,17 @@ pub fn read_and_check(tx: &dyn Tx, project: &Project, plan: &Plan) -> anyhow::Re
 /// record that holds a duplicate, on both backends (the database itself would name one pair, or
 /// only the later records).
 #[derive(Default)]
-struct Uniques(HashMap<(usize, Vec<usize>, Vec<String>), Vec<usize>>);
+struct Uniques {
+    /// By table: its UNIQUE column groups ([`Uniques::groups_of`]), worked out once.
+    groups: HashMap<usize, Vec<Vec<usize>>>,
+    /// By table, group (its place in `groups`) and value: the records holding it.
+    held: HashMap<(usize, usize, Vec<String>), Vec<usize>>,
+}
 
 impl Uniques {
     /// The UNIQUE column groups of table `t` that hold record values (not the parent and position
     /// of a child row, which are unique by construction).
-    fn groups(t: &crate::schema::Table) -> Vec<Vec<usize>> {
+    fn groups_of(t: &crate::schema::Table) -> Vec<Vec<usize>> {
         let structural = |c: usize| Some(c) == t.parent_col || Some(c) == t.pos_col;
         let mut groups: Vec<Vec<usize>> = Vec::new();
         for (i, c) in t.columns.iter().enumerate() {
@@ -168,9 +174,13 @@ impl Uniques {
     /// Records the values of record number `record`'s rows.
     fn add(&mut self, schema: &Schema, rows: &[Row], record: usize) {
         for row in rows {
-            for group in Self::groups(&schema.tables[row.table]) {
+            let groups = self
+                .groups
+                .entry(row.table)
+                .or_insert_with(|| Self::groups_of(&schema.tables[row.table]));
+            for (g, group) in groups.iter().enumerate() {
                 let mut key = Vec::with_capacity(group.len());
-                for &c in &group {
+                for &c in group {
                     key.push(match &row.cells[c] {
                         // SQL's UNIQUE lets any number of rows hold NULL.
                         Cell::Null => break,
@@ -182,7 +192,7 @@ impl Uniques {
                 if key.len() < group.len() {
                     continue;
                 }
-                let holders = self.0.entry((row.table, group, key)).or_default();
+                let holders = self.held.entry((row.table, g, key)).or_default();
                 if holders.last() != Some(&record) {
                     holders.push(record);
                 }
@@ -193,7 +203,8 @@ impl Uniques {
     /// A line for every record that shares a unique value with another.
     fn refused(&self, schema: &Schema, collection: &str, records: &[Carried]) -> Vec<String> {
         let mut lines: Vec<(usize, String)> = Vec::new();
-        for ((t, group, key), holders) in &self.0 {
+        for ((t, g, key), holders) in &self.held {
+            let group = &self.groups[t][*g];
             if holders.len() < 2 {
                 continue;
             }
@@ -319,35 +330,33 @@ pub fn check_records(tx: &dyn Tx, plan: &Plan, carry: &Carry) -> anyhow::Result<
         }
         let mut fetch = |t: usize, parent: &Cell<'static>| children_of(tx, new, t, parent);
         let mut records = records.iter();
-        let mut after = i64::MIN;
-        loop {
-            let page = tx.page(t, after, 1024)?;
-            let done = page.len() < 1024;
-            for (rowid, cells) in page {
-                after = rowid;
-                let Some(r) = records.next() else { break };
-                if !rebuilds_to(
-                    new,
-                    ti,
-                    &cells,
-                    &mut fetch,
-                    r.file_key.as_deref(),
-                    &r.expected,
-                )? {
-                    let (_, got) = rebuild(new, ti, &cells, &mut fetch)?;
-                    bail!(
-                        "{} {}: reads back as {} where it should be {}; nothing was changed",
-                        change.collection,
-                        r.label,
-                        crate::json::write::to_compact_string(&got),
-                        crate::json::write::to_compact_string(&r.expected)
-                    );
-                }
+        let mut check = |cells: Vec<Cell<'static>>| -> anyhow::Result<()> {
+            // (As many rows as records: counted above.)
+            let Some(r) = records.next() else {
+                return Ok(());
+            };
+            if !rebuilds_to(
+                new,
+                ti,
+                &cells,
+                &mut fetch,
+                r.file_key.as_deref(),
+                &r.expected,
+            )? {
+                let (_, got) = rebuild(new, ti, &cells, &mut fetch)?;
+                bail!(
+                    "{} {}: reads back as {} where it should be {}; nothing was changed",
+                    change.collection,
+                    r.label,
+                    crate::json::write::to_compact_string(&got),
+                    crate::json::write::to_compact_string(&r.expected)
+                );
             }
-            if done {
-                break;
-            }
-        }
+            Ok(())
+        };
+        pages(tx, t, &mut |_, cells| {
+            check(cells).map_err(StoreError::Other)
+        })?;
     }
     Ok(())
 }
@@ -535,20 +544,12 @@ fn read_all(
     let ti = schema.collections[ci].table;
     let t = &schema.tables[ti];
     let mut out = Vec::new();
-    let mut after = i64::MIN;
-    loop {
-        let page = tx.page(t, after, 1024)?;
-        let done = page.len() < 1024;
-        for (rowid, cells) in page {
-            after = rowid;
-            let mut fetch = |t: usize, parent: &Cell<'static>| children_of(tx, schema, t, parent);
-            let (key, value) = rebuild(schema, ti, &cells, &mut fetch)?;
-            out.push((rowid, key, value));
-        }
-        if done {
-            break;
-        }
-    }
+    let mut fetch = |t: usize, parent: &Cell<'static>| children_of(tx, schema, t, parent);
+    pages(tx, t, &mut |rowid, cells| {
+        let (key, value) = rebuild(schema, ti, &cells, &mut fetch).map_err(StoreError::Other)?;
+        out.push((rowid, key, value));
+        Ok(())
+    })?;
     Ok(out)
 }
 

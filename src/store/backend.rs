@@ -322,8 +322,10 @@ pub fn dangling_sql(table: &str, column: &str, target: &str, target_column: &str
     )
 }
 
-/// Every row of `t` in record order with its rowid, read a page of [`Tx::page`] at a time.
-fn pages<T: Tx + ?Sized>(
+/// Every row of `t` in record order with its rowid, read a page of [`Tx::page`] at a time (so
+/// `f` may run other statements through `tx` meanwhile, which a streamed [`Tx::each_row`] may
+/// not allow).
+pub fn pages<T: Tx + ?Sized>(
     tx: &T,
     t: &Table,
     f: &mut dyn FnMut(i64, Cells) -> Result<(), StoreError>,
