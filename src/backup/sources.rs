@@ -257,12 +257,7 @@ pub fn prepare(sources: &[(PathBuf, String)], backup_root: &Path) -> Result<Prep
         }
     }
     fs::create_dir_all(backup_root).map_err(|e| BackupError::io("create", backup_root, e))?;
-    for dir in remove_incomplete(backup_root) {
-        tracing::warn!(
-            "removed {}: an incomplete backup of the sources, left by a run that was killed",
-            dir.display()
-        );
-    }
+    sweep_incomplete(backup_root);
     let (dir, created) = create_snapshot_dir(backup_root, SystemTime::now())?;
     Ok(Prepared { dir, created })
 }
@@ -281,6 +276,16 @@ fn mark_writing(dir: &Path) -> Result<(), BackupError> {
         format!("{} {}\n", std::process::id(), crate::process::host()),
     )
     .map_err(|e| BackupError::io("write", &path, e))
+}
+
+/// [`remove_incomplete`], saying what it removed.
+pub fn sweep_incomplete(backup_root: &Path) {
+    for dir in remove_incomplete(backup_root) {
+        tracing::warn!(
+            "removed {}: an incomplete backup of the sources, left by a run that was killed",
+            dir.display()
+        );
+    }
 }
 
 /// Removes the snapshot folders that have no manifest and were being written by a process of

@@ -307,6 +307,12 @@ fn migrate_with(
         }
     }
     if to_load.is_empty() && changed.is_empty() && pending.is_empty() {
+        if !opts.dry_run {
+            // A run killed while it backed up the sources left a snapshot without manifest: a
+            // run with something to load sweeps such leftovers as it starts its own backup,
+            // one with nothing to do does it here.
+            backup::sources::sweep_incomplete(&project.backup_dir());
+        }
         if pending.save_needed && !opts.dry_run {
             // A database migrated before jsonlift kept its `[collections]`: kept now, so that
             // a later change of jsonlift.toml can be planned.
@@ -798,6 +804,7 @@ fn load_all(
     phase("verify");
     // The UNIQUE constraints first: they find the duplicates, named at their records before
     // anything is committed, and a reference to a UNIQUE column is checked through its index.
+    bulk::prepare_index_builds(conn)?;
     let duplicates = bulk::build_uniques(conn, schema, &deferred, PLACED_AT_MOST)?;
     if !duplicates.is_empty() {
         duplicate_problems(conn, schema, to_load, copies, report, &duplicates)?;
@@ -818,8 +825,11 @@ fn load_all(
     if !report.ok {
         return Ok(false);
     }
-    // Every other index in one sorted pass, now that the rows are in.
-    for &si in to_load {
+    // Every other index in one sorted pass, now that the rows are in. Not in the scratch
+    // database of a migration into PostgreSQL (the rows also went to `sink`): PostgreSQL
+    // builds its own, and nothing looks a row up by them here.
+    let indexed = if sink.is_some() { &[][..] } else { to_load };
+    for &si in indexed {
         for (ci, _) in schema
             .collections
             .iter()

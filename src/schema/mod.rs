@@ -78,7 +78,11 @@ pub struct Column {
     pub unique: bool,
     pub primary_key: bool,
     pub index: bool,
+    /// The column's CHECK expressions: the project file's `check`, then those jsonlift writes
+    /// for an enum, a minimum, a maximum or a boolean (which the shredder enforces itself).
     pub checks: Vec<String>,
+    /// How many of `checks`, from the first, are the project file's own.
+    pub own_checks: usize,
     pub references: Option<ForeignKey>,
     /// For `Role::Field` columns: the field's JSON path inside the record, for messages.
     pub field_path: Vec<String>,
@@ -97,6 +101,7 @@ impl Column {
             primary_key: false,
             index: false,
             checks: Vec::new(),
+            own_checks: 0,
             references: None,
             field_path: Vec::new(),
             default: None,
@@ -1032,7 +1037,8 @@ impl Builder<'_> {
         }
         c.index = spec.index;
         if let Some(check) = &spec.check {
-            c.checks.push(check.clone());
+            c.checks.insert(c.own_checks, check.clone());
+            c.own_checks += 1;
         }
         self.reference(c, spec, fctx)
     }

@@ -34,7 +34,9 @@ pub struct CopyReport {
 
 /// Rows as a load puts them into one database, handed on to a second one: a migration into
 /// PostgreSQL loads its scratch SQLite database (which finds duplicates and names their place)
-/// and PostgreSQL together, instead of copying the one into the other afterwards.
+/// and PostgreSQL together, instead of copying the one into the other afterwards. The rows a sink
+/// takes are verified where they go (read back and compared with those sent), so the load does
+/// not read them back from its own database.
 pub trait RowSink {
     /// Row `rowid` (its record order) of table `t` (an index into the schema's tables), as it
     /// was stored.

@@ -1262,10 +1262,11 @@ fn exported_files_copied_back_are_not_a_change() {
         .stderr_has("sources changed since the last migration");
 }
 
-/// A migration fills each table before building the indexes of its UNIQUE constraints
-/// (src/migrate/bulk.rs). A duplicate is still named at its record's file:line:column with its
-/// path (in a child table too, and in a UNIQUE group), before anything is committed: on a fresh
-/// database and on a reimport, which keeps the database as it was.
+/// A migration fills each table before building the indexes of its UNIQUE constraints and
+/// before checking its CHECK constraints (src/store/bulk.rs). A duplicate or a broken check is
+/// still named at its record's file:line:column with its path (in a child table too, and in a
+/// UNIQUE group), before anything is committed: on a fresh database and on a reimport, which
+/// keeps the database as it was.
 const UNIQUE_TOML: &str = r#"
 [collections.courses]
 source = "data/courses.json"
@@ -1275,20 +1276,29 @@ unique = [["title", "year"]]
 [collections.courses.fields]
 id = "text"
 title = "text"
-year = "integer"
+year = { type = "integer", check = "year >= 2000" }
 code = { type = "text", unique = true }
+level = { type = "text", enum = ["intro", "core", "advanced"] }
 
 [collections.courses.fields.modules]
 type = "array"
 table = "modules"
-fields = { slug = { type = "text", unique = true }, title = "text" }
+
+[collections.courses.fields.modules.fields]
+slug = { type = "text", unique = true }
+title = { type = "text", check = "length(title) < 20" }
+
+[collections.courses.fields.modules.fields.lessons]
+type = "array"
+table = "lessons"
+fields = { title = "text", minutes = { type = "integer", check = "minutes > 0" } }
 "#;
 
 fn unique_courses(repeat: Option<(&str, &str)>) -> String {
     let mut courses: Vec<String> = (0..50)
         .map(|n| {
             format!(
-                r#"  {{"id": "c{n}", "title": "Course {n}", "year": 2020, "code": "K-{n}", "modules": [{{"slug": "m{n}-a", "title": "A"}}, {{"slug": "m{n}-b", "title": "B"}}]}}"#
+                r#"  {{"id": "c{n}", "title": "Course {n}", "year": 2020, "code": "K-{n}", "level": "core", "modules": [{{"slug": "m{n}-a", "title": "A", "lessons": [{{"title": "L1", "minutes": 5}}]}}, {{"slug": "m{n}-b", "title": "B", "lessons": [{{"title": "L2", "minutes": 6}}, {{"title": "L3", "minutes": 7}}]}}]}}"#
             )
         })
         .collect();
@@ -1316,6 +1326,22 @@ fn duplicates_are_named_at_their_place_when_unique_indexes_are_built_after_the_l
             (r#""title": "Course 40""#, r#""title": "Course 9""#),
             "data/courses.json:42:3: $[40]: duplicate key: another record already has title = \"Course 9\", year = 2020",
         ),
+        // A CHECK of the user's on the record's own row.
+        (
+            (
+                r#""year": 2020, "code": "K-40""#,
+                r#""year": 1999, "code": "K-40""#,
+            ),
+            "data/courses.json:42:3: $[40]: CHECK constraint failed: year >= 2000 (in table courses)",
+        ),
+        // A CHECK on a child row.
+        (
+            (
+                r#""slug": "m40-b", "title": "B""#,
+                r#""slug": "m40-b", "title": "Far too long a title""#,
+            ),
+            "data/courses.json:42:COL: $[40].modules[1]: CHECK constraint failed: length(title) < 20 (in table modules)",
+        ),
     ];
     for ((from, to), want) in cases {
         // The second module of record 40 (line 42) starts at this column.
@@ -1342,10 +1368,11 @@ fn duplicates_are_named_at_their_place_when_unique_indexes_are_built_after_the_l
     }
 }
 
-/// The tables a migration builds without their UNIQUE constraints and gives them back after
-/// the load are defined exactly as if created whole: the same CREATE TABLE text, SQLite's
-/// automatic index for each constraint (same names, columns and origin as a table created from
-/// that text), every index consistent with its rows, and the constraints enforced for any client.
+/// The tables a migration builds without their UNIQUE and CHECK constraints and gives them
+/// back after the load are defined exactly as if created whole: the same CREATE TABLE text,
+/// SQLite's automatic index for each constraint (same names, columns and origin as a table
+/// created from that text; `lessons` kept its `(parent, position)` one through the load), every
+/// index consistent with its rows, and the constraints enforced for any client.
 #[test]
 fn tables_loaded_before_their_unique_indexes_are_defined_as_if_created_whole() {
     let p = Project::new(UNIQUE_TOML);
@@ -1353,13 +1380,15 @@ fn tables_loaded_before_their_unique_indexes_are_defined_as_if_created_whole() {
     p.migrate_ok();
     let db = p.db();
     assert_eq!(q1(&db, "PRAGMA integrity_check"), "ok");
+    assert_eq!(q1(&db, "SELECT count(*) FROM lessons"), "150");
     let fresh = rusqlite::Connection::open_in_memory().unwrap();
-    for table in ["courses", "modules"] {
+    for table in ["courses", "modules", "lessons"] {
         let sql = q1(
             &db,
             &format!("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = '{table}'"),
         );
         assert!(sql.contains("UNIQUE"), "{table}: {sql}");
+        assert!(sql.contains("CHECK ("), "{table}: {sql}");
         fresh.execute_batch(&sql).unwrap();
         let indexes = |c: &rusqlite::Connection| {
             q(
@@ -1391,8 +1420,63 @@ fn tables_loaded_before_their_unique_indexes_are_defined_as_if_created_whole() {
             .contains("UNIQUE constraint failed: modules.slug"),
         "{e}"
     );
+    for (insert, want) in [
+        (
+            "INSERT INTO courses (id, title, year, code) VALUES ('c99', 'T', 1990, 'K-99')",
+            "CHECK constraint failed: year >= 2000",
+        ),
+        (
+            "INSERT INTO courses (id, title, year, code, level) VALUES ('c99', 'T', 2020, 'K-99', 'expert')",
+            "CHECK constraint failed",
+        ),
+        (
+            "INSERT INTO lessons (_parent, _pos, title, minutes) VALUES (1, 0, 'dup', 3)",
+            "UNIQUE constraint failed: lessons._parent, lessons._pos",
+        ),
+    ] {
+        let e = db.execute_batch(insert).unwrap_err();
+        assert!(e.to_string().contains(want), "{insert}: {e}");
+    }
     drop(db);
     // jsonlift itself finds nothing changed: no drift, nothing to do, the same records.
     p.jl(&["verify"]).ok();
     p.jl(&["migrate"]).ok().stdout_has("already migrated");
+}
+
+/// A run killed while it backed up the sources leaves a snapshot folder without manifest. The
+/// next run removes it even when it has nothing to load (it used to stay until a run that
+/// loaded something); a folder marked by a process still alive is kept.
+#[test]
+fn an_incomplete_backup_of_a_killed_run_is_removed_by_a_run_with_nothing_to_do() {
+    let p = Project::new(UNIQUE_TOML);
+    p.write("data/courses.json", unique_courses(None));
+    p.migrate_ok();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    child.wait().unwrap();
+    let dead = child.id();
+    let alive = std::process::id();
+    for (name, pid) in [
+        ("20261207T000000Z-killed", dead),
+        ("20261207T000001Z-alive", alive),
+    ] {
+        p.write(
+            &format!(".jsonlift/backups/{name}/.writing"),
+            format!("{pid} {host}\n"),
+        );
+        p.write(&format!(".jsonlift/backups/{name}/data/courses.json"), "[");
+    }
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    assert!(
+        !p.path(".jsonlift/backups/20261207T000000Z-killed").exists(),
+        "the killed run's snapshot is left"
+    );
+    assert!(
+        p.path(".jsonlift/backups/20261207T000001Z-alive/.writing")
+            .exists(),
+        "a snapshot still being written was removed"
+    );
 }
