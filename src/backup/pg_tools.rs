@@ -148,16 +148,7 @@ impl Found {
             .arg("--no-password")
             .env("PGCONNECT_TIMEOUT", "10")
             .env("PGAPPNAME", format!("jsonlift {}", self.tool.name()))
-            .env(
-                "PGSSLMODE",
-                match url.sslmode {
-                    SslMode::Disable => "disable",
-                    SslMode::Prefer => "prefer",
-                    SslMode::Require => "require",
-                    SslMode::VerifyCa => "verify-ca",
-                    SslMode::VerifyFull => "verify-full",
-                },
-            );
+            .env("PGSSLMODE", url.sslmode.name());
         // jsonlift checks certificates against Mozilla's roots; libpq 16 and later can use the
         // system's ("system"), the nearest it has. Older ones need PGSSLROOTCERT set by hand.
         if matches!(url.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)

@@ -29,12 +29,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// with generated columns, and everything older is out of support upstream.
 const MIN_SERVER_VERSION: u32 = 120_000;
 
-/// `sslmode`, with libpq's meanings: `require` encrypts without checking the certificate (as
-/// libpq does without a root certificate file); `verify-ca` and `verify-full` check it against
-/// Mozilla's roots, `verify-full` the host name too.
+/// `sslmode`, with libpq's meanings: `allow` connects without TLS and with it only if the
+/// server refuses that; `prefer` with TLS when the server has it; `require` encrypts without
+/// checking the certificate (as libpq does without a root certificate file); `verify-ca` and
+/// `verify-full` check it against Mozilla's roots, `verify-full` the host name too.
+///
+/// Without `sslmode` in the URL: `allow` on this machine (a loopback address or `localhost`),
+/// where encryption protects nothing and costs both ends CPU on every row (0.1–0.2 s of a
+/// 2.1 s migration into PostgreSQL, BENCHMARKS.md), `prefer` elsewhere, as libpq's default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     Disable,
+    Allow,
     Prefer,
     Require,
     VerifyCa,
@@ -45,6 +51,7 @@ impl SslMode {
     fn parse(s: &str) -> Option<SslMode> {
         Some(match s {
             "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
             "prefer" => SslMode::Prefer,
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
@@ -56,12 +63,27 @@ impl SslMode {
     fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
             SslMode::Prefer => "prefer",
             SslMode::Require => "require",
             SslMode::VerifyCa => "verify-ca",
             SslMode::VerifyFull => "verify-full",
         }
     }
+
+    /// libpq's name of the mode (`PGSSLMODE`).
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// Whether `host` is this machine: a loopback address or `localhost`.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A parsed `postgres://user:password@host:port/dbname?sslmode=...` URL. Its `Display` (and
@@ -176,7 +198,7 @@ impl PgUrl {
                 let v = decode(v, "sslmode")?;
                 sslmode = Some(SslMode::parse(&v).ok_or_else(|| {
                     UrlError(format!(
-                        "sslmode={v} is not one of disable, prefer, require, verify-ca, verify-full"
+                        "sslmode={v} is not one of disable, allow, prefer, require, verify-ca, verify-full"
                     ))
                 })?);
             } else {
@@ -186,12 +208,17 @@ impl PgUrl {
         if !unknown.is_empty() {
             return err(format!(
                 "jsonlift does not read the URL parameter{} {}; the one it reads is sslmode \
-                 (disable, prefer, require, verify-ca, verify-full)",
+                 (disable, allow, prefer, require, verify-ca, verify-full)",
                 if unknown.len() == 1 { "" } else { "s" },
                 unknown.join(", ")
             ));
         }
 
+        let default_sslmode = if is_loopback(&host) {
+            SslMode::Allow
+        } else {
+            SslMode::Prefer
+        };
         Ok(PgUrl {
             scheme,
             user,
@@ -199,7 +226,7 @@ impl PgUrl {
             host,
             port,
             dbname,
-            sslmode: sslmode.unwrap_or(SslMode::Prefer),
+            sslmode: sslmode.unwrap_or(default_sslmode),
             sslmode_written: sslmode.is_some(),
         })
     }
@@ -531,25 +558,18 @@ pub fn connect_with(
     sources: &PasswordSources,
 ) -> Result<postgres::Client, ConnectError> {
     let pw = password(url, sources);
-    let mut cfg = postgres::Config::new();
-    cfg.host(&url.host)
-        .port(url.port)
-        .user(&url.user)
-        .dbname(&url.dbname)
-        .application_name("jsonlift")
-        .connect_timeout(CONNECT_TIMEOUT)
-        .ssl_mode(match url.sslmode {
-            SslMode::Disable => postgres::config::SslMode::Disable,
-            SslMode::Prefer => postgres::config::SslMode::Prefer,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-                postgres::config::SslMode::Require
-            }
-        });
-    if let Some(p) = &pw.password {
-        cfg.password(p);
+    let mut client = match open(url, &pw, url.sslmode) {
+        // Refused without TLS by a `hostssl` line of pg_hba.conf (28000): libpq's `allow`
+        // tries again with it. A wrong password (28P01) is not worth another try.
+        Err(e)
+            if url.sslmode == SslMode::Allow
+                && e.as_db_error().is_some_and(|d| d.code().code() == "28000") =>
+        {
+            open(url, &pw, SslMode::Require)
+        }
+        done => done,
     }
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(url.sslmode));
-    let mut client = cfg.connect(tls).map_err(|e| classify(url, &pw, &e))?;
+    .map_err(|e| classify(url, &pw, &e))?;
     let version = server_version(&mut client).map_err(|e| ConnectError::Other {
         url: url.to_string(),
         cause: format!("cannot read the server's version: {}", describe(&e)),
@@ -561,6 +581,30 @@ pub fn connect_with(
         });
     }
     Ok(client)
+}
+
+/// One connection attempt in TLS mode `mode` (`allow` as `disable`).
+fn open(url: &PgUrl, pw: &Password, mode: SslMode) -> Result<postgres::Client, postgres::Error> {
+    let mut cfg = postgres::Config::new();
+    cfg.host(&url.host)
+        .port(url.port)
+        .user(&url.user)
+        .dbname(&url.dbname)
+        .application_name("jsonlift")
+        .connect_timeout(CONNECT_TIMEOUT)
+        .ssl_mode(match mode {
+            SslMode::Disable | SslMode::Allow => postgres::config::SslMode::Disable,
+            SslMode::Prefer => postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                postgres::config::SslMode::Require
+            }
+        });
+    if let Some(p) = &pw.password {
+        cfg.password(p);
+    }
+    cfg.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
+        mode,
+    )))
 }
 
 /// `SHOW server_version_num`, as a simple query (it works on every server and pooler).
@@ -711,8 +755,11 @@ fn tls_config(mode: SslMode) -> rustls::ClientConfig {
                 .build()
                 .expect("Mozilla's roots are valid"),
         )),
-        // disable never gets here; prefer and require encrypt without checking who answers
-        SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Unverified(provider)),
+        // disable and allow never get here; prefer and require encrypt without checking who
+        // answers
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
+            Arc::new(Unverified(provider))
+        }
     };
     builder
         .dangerous()
@@ -823,6 +870,69 @@ impl ServerCertVerifier for AnyName {
 mod tests {
     use super::*;
 
+    #[test]
+    fn without_sslmode_tls_is_only_asked_for_off_this_machine() {
+        for (u, mode) in [
+            ("postgres://app@127.0.0.1/app", SslMode::Allow),
+            ("postgres://app@127.8.0.2:6000/app", SslMode::Allow),
+            ("postgres://app@localhost/app", SslMode::Allow),
+            ("postgres://app@[::1]:5432/app", SslMode::Allow),
+            ("postgres://app@/app", SslMode::Allow),
+            ("postgres://app@db.example/app", SslMode::Prefer),
+            ("postgres://app@10.0.0.5/app", SslMode::Prefer),
+            (
+                "postgres://app@127.0.0.1/app?sslmode=prefer",
+                SslMode::Prefer,
+            ),
+            (
+                "postgres://app@db.example/app?sslmode=allow",
+                SslMode::Allow,
+            ),
+        ] {
+            let parsed = PgUrl::parse(u).unwrap();
+            assert_eq!(parsed.sslmode, mode, "{u}");
+            // A mode not written is not shown.
+            assert_eq!(
+                parsed.to_string().contains("sslmode"),
+                u.contains("sslmode"),
+                "{u}"
+            );
+        }
+    }
+
+    /// Against the test server (which has TLS on, as Debian's package sets it up): a URL of
+    /// this machine without `sslmode` connects without TLS, `sslmode=prefer` with it.
+    #[test]
+    fn a_server_on_this_machine_is_reached_without_tls_unless_asked() {
+        let Ok(url) = std::env::var("JSONLIFT_TEST_POSTGRES") else {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED a_server_on_this_machine_is_reached_without_tls_unless_asked: \
+                 JSONLIFT_TEST_POSTGRES is not set; NOT run against PostgreSQL !!!!!!!!\n"
+            );
+            return;
+        };
+        let base = url.split('?').next().unwrap().to_string();
+        let encrypted = |u: &str| -> bool {
+            let mut client = connect(&PgUrl::parse(u).unwrap()).unwrap();
+            client
+                .query_one(
+                    "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                    &[],
+                )
+                .unwrap()
+                .get(0)
+        };
+        assert!(!encrypted(&base), "{base}: TLS on this machine");
+        let mut client = connect(&PgUrl::parse(&base).unwrap()).unwrap();
+        let ssl: String = client.query_one("SHOW ssl", &[]).unwrap().get(0);
+        if ssl == "on" {
+            assert!(
+                encrypted(&format!("{base}?sslmode=prefer")),
+                "prefer without TLS"
+            );
+        }
+    }
+
     fn url(s: &str) -> PgUrl {
         PgUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
@@ -868,8 +978,8 @@ mod tests {
             ("postgres://app:hunter2@db:x/app", "not a port number"),
             ("postgres://app:hunter2@a,b/app", "several hosts"),
             (
-                "postgres://app:hunter2@db/app?sslmode=allow",
-                "sslmode=allow",
+                "postgres://app:hunter2@db/app?sslmode=maybe",
+                "sslmode=maybe",
             ),
             (
                 "postgres://app:hunter2@db/app?application_name=x&connect_timeout=3",
