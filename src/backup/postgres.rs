@@ -23,23 +23,15 @@ use super::{pause_at, sync_dir, sync_path};
 use crate::clock;
 use crate::config::Project;
 use crate::schema::ddl::quote;
-use crate::store::Tx;
-use crate::store::postgres::connect::{PgUrl, server_version};
+use crate::store::postgres::connect::PgUrl;
 use crate::store::postgres::db::PgConn;
-use crate::store::postgres::tx::PgTx;
-
-/// The server's major version (15 for 15.20), to hold the client programs to.
-pub(super) fn server_major(conn: &mut PgConn) -> anyhow::Result<u32> {
-    let v = server_version(&mut conn.client).context("reading the server's version")?;
-    Ok(v.0 / 10_000)
-}
 
 /// Takes a backup of the project's schema into the backup folder and applies the retention
 /// policy. The tools are looked for before anything is written.
 pub fn take(project: &Project, url: &PgUrl, opts: TakeOptions) -> anyhow::Result<Entry> {
     let pg_schema = project.pg_schema();
     let mut conn = PgConn::open(url, pg_schema, false)?;
-    let major = server_major(&mut conn)?;
+    let major = conn.server_major()?;
     let dump = pg_tools::find(Tool::Dump, Some(major))?;
     let restore = pg_tools::find(Tool::Restore, Some(major))?;
 
@@ -52,17 +44,8 @@ pub fn take(project: &Project, url: &PgUrl, opts: TakeOptions) -> anyhow::Result
     let tmp = dir.join(format!(".{file}.tmp-{}", std::process::id()));
     let guard = TempFile(Some(tmp.clone()));
 
-    let facts = {
-        let statements = &mut conn.statements;
-        let mut tx = conn
-            .client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let snapshot: String = tx.query_one("SELECT pg_export_snapshot()", &[])?.get(0);
-        let facts = facts(&mut tx, statements)?;
-        let name = &conn.name;
+    let name = conn.name.clone();
+    let facts = conn.in_exported_snapshot(|snapshot, held| {
         pg_tools::run(
             Tool::Dump,
             dump.command(url)
@@ -73,10 +56,16 @@ pub fn take(project: &Project, url: &PgUrl, opts: TakeOptions) -> anyhow::Result
                 .arg(format!("--file={}", tmp.display())),
         )
         .with_context(|| format!("backing up {name}; the database was not changed"))?;
-        // Only now: the exported snapshot lives as long as the transaction that exported it.
-        tx.commit()?;
-        facts
-    };
+        Ok(Facts {
+            // What `pg_restore --list` says of the archive is checked after the dump;
+            // PostgreSQL has no integrity_check of its own to run here.
+            integrity: "ok".into(),
+            schema_hash: manifest::hash_pairs(held.schema_hashes.clone()),
+            audit_id: held.audit_id,
+            audit_at: held.audit_at.clone(),
+            counts: held.counts.clone(),
+        })
+    })?;
     sync_path(&tmp).map_err(|e| io_error(e, "sync", &tmp))?;
     check_archive(&restore, &tmp, pg_schema, &facts.counts)
         .context("the new backup cannot be read back; nothing was kept")?;
@@ -94,7 +83,7 @@ pub fn take(project: &Project, url: &PgUrl, opts: TakeOptions) -> anyhow::Result
         size,
         // The custom format is compressed by pg_dump itself; the file is stored as it wrote it.
         compressed: false,
-        db_size: facts_size(&mut conn)?,
+        db_size: conn.schema_size()?,
         integrity: facts.integrity,
         schema_hash: facts.schema_hash,
         audit_id: facts.audit_id,
@@ -129,10 +118,7 @@ pub(super) fn drop_old_asides(project: &Project, conn: &mut PgConn, dir: &std::p
         let Some(name) = r.aside.as_deref().and_then(|a| a.strip_prefix("schema ")) else {
             continue;
         };
-        let found = conn
-            .client
-            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&name]);
-        if let Ok(Some(_)) = found {
+        if let Ok(true) = conn.schema_exists(name) {
             existing.push((
                 name.to_string(),
                 clock::parse_micros(&r.done_at).unwrap_or(0),
@@ -140,10 +126,7 @@ pub(super) fn drop_old_asides(project: &Project, conn: &mut PgConn, dir: &std::p
         }
     }
     for name in super::retention::asides_to_drop(project, &existing) {
-        match conn
-            .client
-            .batch_execute(&format!("DROP SCHEMA {} CASCADE", quote(&name)))
-        {
+        match conn.drop_schema(&name) {
             Ok(()) => {
                 tracing::info!(aside = %name, "schema kept aside by a restore dropped by the retention policy")
             }
@@ -152,70 +135,6 @@ pub(super) fn drop_old_asides(project: &Project, conn: &mut PgConn, dir: &std::p
             }
         }
     }
-}
-
-/// Row counts of every table in the schema, the audit position and the schema fingerprint,
-/// read in `tx` (the dump's snapshot).
-fn facts(
-    tx: &mut postgres::Transaction,
-    statements: &mut crate::store::postgres::tx::Statements,
-) -> anyhow::Result<Facts> {
-    let tables: Vec<String> = tx
-        .query(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
-            &[],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut counts = BTreeMap::new();
-    for t in &tables {
-        let n: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {}", quote(t)), &[])?
-            .get(0);
-        counts.insert(t.clone(), n as u64);
-    }
-    let (audit_id, audit_at) = if tables.iter().any(|t| t == "_jsonlift_audit") {
-        tx.query_opt(
-            "SELECT id, at FROM _jsonlift_audit ORDER BY id DESC LIMIT 1",
-            &[],
-        )?
-        .map(|r| (r.get::<_, i64>(0), Some(r.get::<_, String>(1))))
-        .unwrap_or((0, None))
-    } else {
-        (0, None)
-    };
-    let sources = PgTx::new(tx, statements).sources()?;
-    let schema_hash = manifest::hash_pairs(
-        sources
-            .into_values()
-            .map(|s| (s.path, s.schema_hash))
-            .collect(),
-    );
-    Ok(Facts {
-        // What `pg_restore --list` says of the archive is checked after the dump; PostgreSQL
-        // has no integrity_check of its own to run here.
-        integrity: "ok".into(),
-        schema_hash,
-        audit_id,
-        audit_at,
-        counts,
-    })
-}
-
-/// The schema's size on the server (tables, their indexes and TOAST).
-fn facts_size(conn: &mut PgConn) -> anyhow::Result<u64> {
-    let n: i64 = conn
-        .client
-        .query_one(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm')",
-            &[],
-        )?
-        .get(0);
-    Ok(n as u64)
 }
 
 /// `pg_restore --list` reads the whole archive, which must hold the data of every table

@@ -19,17 +19,16 @@ use anyhow::{Context, bail};
 
 use super::manifest::{self, Entry};
 use super::pg_tools::{self, Tool};
-use super::postgres::{server_major, verify};
+use super::postgres::verify;
 use super::restore::{RestoreOptions, choose_entry};
 use super::{InUse, pause_at, pitr};
 use crate::audit::Entry as AuditEntry;
 use crate::clock;
 use crate::config::Project;
 use crate::schema::Schema;
-use crate::schema::ddl::quote;
 use crate::store::StoreError;
 use crate::store::postgres::connect::PgUrl;
-use crate::store::postgres::db::{Mode, PgConn, SESSIONS_GRACE, other_sessions};
+use crate::store::postgres::db::{Mode, PgConn};
 
 /// What a PostgreSQL restore did.
 #[derive(Debug)]
@@ -53,7 +52,7 @@ pub fn restore(
     // The server first: an unreachable one or a refused login is said as on every verb.
     let mut conn = PgConn::open(url, pg_schema, false)?;
     let target = conn.name.clone();
-    let major = server_major(&mut conn)?;
+    let major = conn.server_major()?;
     let tool = pg_tools::find(Tool::Restore, Some(major))?;
     let dir = manifest::folder(project);
     let all = manifest::list(&dir)?;
@@ -81,7 +80,7 @@ pub fn restore(
             entry.name()
         );
     }
-    let exists = schema_exists(&mut conn, pg_schema)?;
+    let exists = conn.schema_exists(pg_schema)?;
     let pending = |conn: &mut PgConn, until: i64| -> anyhow::Result<Vec<AuditEntry>> {
         conn.run(Mode::Read, |tx| {
             pitr::pending(tx, entry, until).map_err(StoreError::Other)
@@ -92,7 +91,7 @@ pub fn restore(
         // History a later restore undid: read from the schema it kept aside.
         Some((until, history)) if history.schema().is_some() => {
             let aside = history.schema().unwrap_or_default();
-            if !schema_exists(&mut conn, aside)? {
+            if !conn.schema_exists(aside)? {
                 bail!(
                     "--at {} lies in history that a later restore undid; the schema it kept aside, {aside}, held it and is gone (dropped by the backup retention, or by hand). Nothing was changed",
                     opts.at.as_deref().unwrap_or_default()
@@ -111,32 +110,8 @@ pub fn restore(
 
     // 1. The live schema aside, an empty one of the same owner under its name: one transaction.
     let aside = exists.then(|| aside_name(pg_schema));
-    {
-        let mut tx = conn.client.transaction()?;
-        if let Some(aside) = &aside {
-            tx.batch_execute(&format!(
-                "ALTER SCHEMA {} RENAME TO {}",
-                quote(pg_schema),
-                quote(aside)
-            ))
-            .with_context(|| format!("renaming schema {pg_schema} aside; nothing was changed"))?;
-        }
-        tx.batch_execute(&format!("CREATE SCHEMA {}", quote(pg_schema)))?;
-        if let Some(aside) = &aside {
-            let owner: String = tx
-                .query_one(
-                    "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1",
-                    &[aside],
-                )?
-                .get(0);
-            tx.batch_execute(&format!(
-                "ALTER SCHEMA {} OWNER TO {owner}",
-                quote(pg_schema)
-            ))?;
-        }
-        tx.commit()
-            .with_context(|| format!("renaming schema {pg_schema} aside; nothing was changed"))?;
-    }
+    conn.set_aside(pg_schema, aside.as_deref())
+        .with_context(|| format!("renaming schema {pg_schema} aside; nothing was changed"))?;
     pause_at("restore:aside");
 
     // 2. and 3. Fill it; replay. Undone as a whole if either fails.
@@ -167,15 +142,13 @@ pub fn restore(
             })
             .map_err(anyhow::Error::new)?;
         // The replayed entries came with their ids: the sequence must hand out the next ones.
-        fresh.client.batch_execute(
-            "SELECT setval(pg_get_serial_sequence('_jsonlift_audit', 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM _jsonlift_audit",
-        )?;
+        fresh.sync_audit_ids()?;
         Ok(n)
     });
     let replayed = match filled {
         Ok(n) => n,
         Err(e) => {
-            let undo = undo(&mut conn, pg_schema, aside.as_deref());
+            let undo = conn.put_back(pg_schema, aside.as_deref());
             return Err(match undo {
                 Ok(()) => e.context(format!(
                     "restoring backup {} into {target}; the previous schema is back in place, nothing was changed",
@@ -208,13 +181,6 @@ pub fn restore(
         replayed,
         target,
     })
-}
-
-fn schema_exists(conn: &mut PgConn, name: &str) -> anyhow::Result<bool> {
-    Ok(conn
-        .client
-        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&name])?
-        .is_some())
 }
 
 /// `<schema>_before_restore_<yyyymmddthhmmss>`, within PostgreSQL's 63-byte names (a longer
@@ -258,31 +224,13 @@ fn fill(tool: &pg_tools::Found, url: &PgUrl, entry: &Entry, pg_schema: &str) -> 
     Ok(())
 }
 
-/// Drops the half-restored schema and renames the previous one back, in one transaction.
-fn undo(conn: &mut PgConn, pg_schema: &str, aside: Option<&str>) -> anyhow::Result<()> {
-    let mut tx = conn.client.transaction()?;
-    tx.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {} CASCADE",
-        quote(pg_schema)
-    ))?;
-    if let Some(aside) = aside {
-        tx.batch_execute(&format!(
-            "ALTER SCHEMA {} RENAME TO {}",
-            quote(aside),
-            quote(pg_schema)
-        ))?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
 /// Refuses while another jsonlift process (a `serve`, a `migrate`) works on this schema: its
 /// requests would fail while the schema is being replaced. Each jsonlift connection names its
 /// process and schema in `application_name` ([`PgConn::application_name`]). Other applications
 /// are not seen; they find the restored tables by name once the restore is done. The refusal is
 /// an [`InUse`], which a server answers with 409.
 fn refuse_if_in_use(conn: &mut PgConn, url: &PgUrl, pg_schema: &str) -> anyhow::Result<()> {
-    let others = other_sessions(&mut conn.client, pg_schema, SESSIONS_GRACE)?;
+    let others = conn.other_jsonlift_processes(pg_schema)?;
     if others.is_empty() {
         return Ok(());
     }
