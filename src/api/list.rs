@@ -1232,7 +1232,7 @@ p = "json"
             let dir = tempfile::tempdir().unwrap();
             let st = store_of(dir.path(), TOML, &db(arr));
             let schema = st.schema();
-            let sqlite = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+            let sqlite = crate::store::testing::TestDb::open(&dir.path().join("t.db"));
             for (query, in_sql) in cases {
                 let q = ListQuery::parse(&pairs(query)).unwrap();
                 let (fast, reference, plan) = read(&st, |conn| {
@@ -1253,15 +1253,8 @@ p = "json"
                 }
                 let t = &schema.tables[schema.collections[0].table];
                 let sql = crate::store::select::select(Dialect::Sqlite, t, &filters, &[], 0, None);
-                let mut stmt = sqlite
-                    .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
-                    .unwrap();
-                let args = sql.params.iter().map(|(_, c)| *c);
-                let steps: Vec<String> = stmt
-                    .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
+                let args: Vec<&Cell> = sql.params.iter().map(|(_, c)| *c).collect();
+                let steps = sqlite.query_plan(&sql.text, &args);
                 let field = query.split('=').next().unwrap();
                 assert!(
                     steps

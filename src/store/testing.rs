@@ -44,6 +44,21 @@ impl TestDb {
         .unwrap()
     }
 
+    /// The steps of SQLite's plan for `sql` with `params` bound (`EXPLAIN QUERY PLAN`, the
+    /// `detail` column), such as "SEARCH posts USING INDEX idx_posts_title (title=?)".
+    pub fn query_plan(&self, sql: &str, params: &[&Cell]) -> Vec<String> {
+        let mut stmt = self
+            .0
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        stmt.query_map(rusqlite::params_from_iter(params.iter().copied()), |r| {
+            r.get(3)
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
     /// The rows of child table `ti` under `parent`, as a record's rebuild reads them.
     pub fn children(
         &self,
