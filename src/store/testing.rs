@@ -74,3 +74,15 @@ impl TestDb {
         SqliteTx::new(&self.0)
     }
 }
+
+/// The PostgreSQL server of the tests (`JSONLIFT_TEST_POSTGRES`), or none, said loudly: test
+/// `test` was then not run against PostgreSQL.
+pub fn postgres_url(test: &str) -> Option<String> {
+    let url = std::env::var("JSONLIFT_TEST_POSTGRES").ok();
+    if url.is_none() {
+        eprintln!(
+            "\n!!!!!!!! SKIPPED {test}: JSONLIFT_TEST_POSTGRES is not set; NOT run against PostgreSQL !!!!!!!!\n"
+        );
+    }
+    url
+}

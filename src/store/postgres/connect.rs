@@ -904,11 +904,9 @@ mod tests {
     /// this machine without `sslmode` connects without TLS, `sslmode=prefer` with it.
     #[test]
     fn a_server_on_this_machine_is_reached_without_tls_unless_asked() {
-        let Ok(url) = std::env::var("JSONLIFT_TEST_POSTGRES") else {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED a_server_on_this_machine_is_reached_without_tls_unless_asked: \
-                 JSONLIFT_TEST_POSTGRES is not set; NOT run against PostgreSQL !!!!!!!!\n"
-            );
+        let Some(url) = crate::store::testing::postgres_url(
+            "a_server_on_this_machine_is_reached_without_tls_unless_asked",
+        ) else {
             return;
         };
         let base = url.split('?').next().unwrap().to_string();

@@ -1518,11 +1518,9 @@ mod statement_tests {
     /// must not change result type". DDL through the store forgets the statements by itself.
     #[test]
     fn a_table_made_again_is_read_with_fresh_statements() {
-        let Ok(url) = std::env::var("JSONLIFT_TEST_POSTGRES") else {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED a_table_made_again_is_read_with_fresh_statements: \
-                 JSONLIFT_TEST_POSTGRES is not set; NOT run against PostgreSQL !!!!!!!!\n"
-            );
+        let Some(url) =
+            crate::store::testing::postgres_url("a_table_made_again_is_read_with_fresh_statements")
+        else {
             return;
         };
         let url = PgUrl::parse(&url).unwrap();
