@@ -804,7 +804,7 @@ fn load_all(
     phase("verify");
     // The UNIQUE constraints first: they find the duplicates, named at their records before
     // anything is committed, and a reference to a UNIQUE column is checked through its index.
-    bulk::prepare_index_builds(conn)?;
+    let settings = bulk::prepare_index_builds(conn)?;
     let duplicates = bulk::build_uniques(conn, schema, &deferred, PLACED_AT_MOST)?;
     if !duplicates.is_empty() {
         duplicate_problems(conn, schema, to_load, copies, report, &duplicates)?;
@@ -843,6 +843,7 @@ fn load_all(
             }
         }
     }
+    settings.restore(conn)?;
     // Counts: each table holds exactly the rows inserted, and every child row was reached
     // from its record while verifying (none is orphaned or duplicated).
     for (si, rows, fetched) in &counts {

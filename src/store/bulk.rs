@@ -95,12 +95,30 @@ fn appended_in_order(schema: &Schema, t: &Table) -> Option<Vec<String>> {
 /// Sets the connection up for the index builds after a load. SQLite's sorter sorts runs of up
 /// to the page cache's size in memory: runs of 4 MiB built the indexes of 1 M flat records
 /// faster than runs of 16 MiB (they sort within the CPU's caches, then merge), in less memory,
-/// which also pays for one helper thread sorting beside the connection's.
-pub fn prepare_index_builds(conn: &Connection) -> rusqlite::Result<()> {
+/// which also pays for one helper thread sorting beside the connection's. Returns the settings
+/// it replaced, for what the migration writes afterwards (a search index, say).
+pub fn prepare_index_builds(conn: &Connection) -> rusqlite::Result<Settings> {
+    let before = Settings {
+        cache_size: conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?,
+        threads: conn.query_row("PRAGMA threads", [], |r| r.get(0))?,
+    };
     conn.pragma_update(None, "cache_size", -4096)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     conn.pragma_update(None, "threads", (cores > 1) as i64)?;
-    Ok(())
+    Ok(before)
+}
+
+/// A connection's page cache and sorter threads, as [`prepare_index_builds`] found them.
+pub struct Settings {
+    cache_size: i64,
+    threads: i64,
+}
+
+impl Settings {
+    pub fn restore(self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.pragma_update(None, "cache_size", self.cache_size)?;
+        conn.pragma_update(None, "threads", self.threads)
+    }
 }
 
 /// A row whose values in a UNIQUE constraint's columns an earlier row of its table has.
