@@ -148,7 +148,7 @@ impl Found {
             .arg("--no-password")
             .env("PGCONNECT_TIMEOUT", "10")
             .env("PGAPPNAME", format!("jsonlift {}", self.tool.name()))
-            .env("PGSSLMODE", url.sslmode.name());
+            .env("PGSSLMODE", url.sslmode.as_str());
         // jsonlift checks certificates against Mozilla's roots; libpq 16 and later can use the
         // system's ("system"), the nearest it has. Older ones need PGSSLROOTCERT set by hand.
         if matches!(url.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)

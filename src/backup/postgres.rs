@@ -60,10 +60,10 @@ pub fn take(project: &Project, url: &PgUrl, opts: TakeOptions) -> anyhow::Result
             // What `pg_restore --list` says of the archive is checked after the dump;
             // PostgreSQL has no integrity_check of its own to run here.
             integrity: "ok".into(),
-            schema_hash: manifest::hash_pairs(held.schema_hashes.clone()),
+            schema_hash: manifest::hash_pairs(held.schema_hashes),
             audit_id: held.audit_id,
-            audit_at: held.audit_at.clone(),
-            counts: held.counts.clone(),
+            audit_at: held.audit_at,
+            counts: held.counts,
         })
     })?;
     sync_path(&tmp).map_err(|e| io_error(e, "sync", &tmp))?;

@@ -60,7 +60,8 @@ impl SslMode {
         })
     }
 
-    fn as_str(self) -> &'static str {
+    /// libpq's name of the mode (as in the URL and `PGSSLMODE`).
+    pub fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Allow => "allow",
@@ -69,11 +70,6 @@ impl SslMode {
             SslMode::VerifyCa => "verify-ca",
             SslMode::VerifyFull => "verify-full",
         }
-    }
-
-    /// libpq's name of the mode (`PGSSLMODE`).
-    pub fn name(self) -> &'static str {
-        self.as_str()
     }
 }
 

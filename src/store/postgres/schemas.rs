@@ -37,7 +37,7 @@ impl PgConn {
     /// `f` returns: `pg_dump --snapshot=<name>` run by `f` dumps exactly what [`Held`] says.
     pub fn in_exported_snapshot<R>(
         &mut self,
-        f: impl FnOnce(&str, &Held) -> anyhow::Result<R>,
+        f: impl FnOnce(&str, Held) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         let statements = &mut self.statements;
         let mut tx = self
@@ -84,7 +84,7 @@ impl PgConn {
             audit_at,
             schema_hashes,
         };
-        let out = f(&snapshot, &held)?;
+        let out = f(&snapshot, held)?;
         // Only now: the exported snapshot lives as long as the transaction that exported it.
         tx.commit()?;
         Ok(out)
