@@ -6,6 +6,7 @@
     python3 bench/gen.py nested [--size 1G]         [--out bench/data/nested.json]
     python3 bench/gen.py lernpfad [--records 10000] [--out bench/data/lernpfad.json]
     python3 bench/gen.py events [--records 1000000] [--out bench/data/events.json]
+    python3 bench/gen.py column [--records 500000] [--out bench/data/column.json]
 
 flat:   a JSON array of small flat records (id, uuid, name, email, age, score, active,
         created_at, tags[2]) written like JSON.stringify(records): compact, one line.
@@ -23,6 +24,11 @@ events: an app's event log (seed 001's chat and progress events, seed 004's file
         JSON array of --records flat events (default 1 000 000) of about 144 bytes: id, a client
         uuid, userId, a type out of eight, a timestamp, a duration and a flag, written like
         JSON.stringify(events): about 144 MB.
+
+column: one record whose field `blob` is a large JSON value (a state document kept whole): an
+        object of --records members `itemN` (default 500 000), each a small object of 2 keys
+        with a 4-element array, about 50 bytes a member, written like JSON.stringify(x): about
+        25 MB. Declare `blob = "json"`.
 
 Same arguments and --seed, same bytes. The file is streamed record by record (memory stays
 small whatever the size), written to OUT.tmp and renamed when complete, and described in
@@ -250,12 +256,22 @@ def gen_events(out, rng, records):
     return {"records": records}
 
 
+def gen_column(out, rng, records):
+    out.write('[{"id":1,"title":"big","blob":{')
+    for i in range(records):
+        if i:
+            out.write(",")
+        out.write(f'"item{i}":{{"n":{i},"t":[{rng.randrange(0, 1_000_000)},{i % 7},true,null]}}')
+    out.write("}}]")
+    return {"records": 1, "items": records}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dataset", choices=["flat", "small", "nested", "lernpfad", "events"])
+    ap.add_argument("dataset", choices=["flat", "small", "nested", "lernpfad", "events", "column"])
     ap.add_argument("--out", help="output file (default bench/data/DATASET.json)")
     ap.add_argument("--records", type=int, default=None,
-                    help="flat, small, events: number of records (1 000 000); lernpfad: courses (10 000)")
+                    help="flat, small, events: number of records (1 000 000); lernpfad: courses (10 000); column: members (500 000)")
     ap.add_argument("--size", default="1G", help="nested: minimum file size (e.g. 10M, 1G)")
     ap.add_argument("--seed", type=int, default=20240611)
     args = ap.parse_args()
@@ -273,6 +289,8 @@ def main():
             meta = gen_flat(out, rng, args.records or 1_000_000, small=True)
         elif args.dataset == "events":
             meta = gen_events(out, rng, args.records or 1_000_000)
+        elif args.dataset == "column":
+            meta = gen_column(out, rng, args.records or 500_000)
         elif args.dataset == "lernpfad":
             meta = gen_lernpfad(out, rng, args.records or 10_000)
         else:

@@ -1,13 +1,29 @@
 //! The strict JSON parser on arbitrary bytes: no panic, errors point inside the input, and an
 //! accepted value written back (compact, and in the style detected from the input) parses to
-//! the same value.
+//! the same value; and a record parsed with its members as compact text
+//! ([`parse::parse_record`]) is the same record, or the same error.
 #![no_main]
 
-use jsonlift::json::{detect_style, parse, to_compact_string, write};
+use jsonlift::json::parse::{Opaque, parse_record};
+use jsonlift::json::{Value, detect_style, parse, to_compact_string, write};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match parse(data, 128) {
+    let tree = parse(data, 128);
+    match (parse_record(data, 128, 0, &Opaque::All), &tree) {
+        (Ok((mut v, compact)), Ok(want)) => {
+            if let (Value::Object(members), Value::Object(expected)) = (&mut v, want) {
+                for (i, text) in compact {
+                    assert_eq!(text, to_compact_string(&expected[i].1));
+                    members[i].1 = parse(text.as_bytes(), 128).expect("compact text parses");
+                }
+            }
+            assert_eq!(&v, want);
+        }
+        (Err(a), Err(b)) => assert_eq!(&a, b),
+        (a, b) => panic!("parse_record {a:?} but parse {b:?}"),
+    }
+    match tree {
         Ok(v) => {
             let compact = to_compact_string(&v);
             assert_eq!(

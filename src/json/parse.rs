@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use super::value::{JsonPath, Number, Seg, Value};
 
@@ -54,6 +54,59 @@ pub fn parse_nested(
     max_depth: usize,
     base_depth: usize,
 ) -> Result<Value, ParseError> {
+    parse_with(bytes, max_depth, base_depth, &Opaque::None).map(|(v, _)| v)
+}
+
+/// Which members of a record (a top-level object) [`parse_record`] gives as compact text.
+pub enum Opaque<'k> {
+    None,
+    /// Members with these keys.
+    Keys(&'k [String]),
+    /// Every member (a syntax check that needs no values).
+    All,
+}
+
+impl Opaque<'_> {
+    fn wants(&self, key: &str) -> bool {
+        match self {
+            Opaque::None => false,
+            Opaque::Keys(keys) => keys.iter().any(|k| k == key),
+            Opaque::All => true,
+        }
+    }
+}
+
+/// A member of a record given as text: its index among the record's members, and its value's
+/// [`to_compact_string`](super::to_compact_string) form.
+pub type CompactMember = (usize, String);
+
+/// [`parse_nested`] for a record whose `opaque` members hold arrays or objects that are only
+/// stored as JSON text: those come back as compact text, never built as a tree (a tree takes
+/// about six times the text's size), and the record holds an empty array in their place. The
+/// result (and any error) is exactly that of [`parse_nested`] otherwise.
+pub fn parse_record(
+    bytes: &[u8],
+    max_depth: usize,
+    base_depth: usize,
+    opaque: &Opaque,
+) -> Result<(Value, Vec<CompactMember>), ParseError> {
+    if matches!(opaque, Opaque::None) {
+        return parse_nested(bytes, max_depth, base_depth).map(|v| (v, Vec::new()));
+    }
+    match parse_with(bytes, max_depth, base_depth, opaque) {
+        Ok(x) => Ok(x),
+        // The compact path does not name problems as the tree parser does (nor tell a rare
+        // hash collision from a duplicate key): the tree parser decides, and says where.
+        Err(_) => parse_nested(bytes, max_depth, base_depth).map(|v| (v, Vec::new())),
+    }
+}
+
+fn parse_with(
+    bytes: &[u8],
+    max_depth: usize,
+    base_depth: usize,
+    opaque: &Opaque,
+) -> Result<(Value, Vec<CompactMember>), ParseError> {
     // Validating the whole text up front is much faster than checking every string, and lets
     // the string scanner slice without re-checking. Parsing then stops at the first invalid
     // byte: reaching it is reported as "invalid UTF-8" at its offset, so errors earlier in the
@@ -76,8 +129,11 @@ pub fn parse_nested(
         stack: scratch.stack,
         values: scratch.values,
         members: scratch.members,
+        opaque,
+        compact: Vec::new(),
     };
     let result = p.run().map_err(|e| *e);
+    let compact = std::mem::take(&mut p.compact);
     p.stack.clear();
     p.values.clear();
     p.members.clear();
@@ -90,7 +146,7 @@ pub fn parse_nested(
         };
         SCRATCH.with(|s| s.set(kept));
     }
-    result
+    result.map(|v| (v, compact))
 }
 
 /// Scratch stacks of scratch size up to this many entries are kept between calls.
@@ -107,32 +163,12 @@ thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
-/// FxHash-style hasher for the duplicate-key sets (keys are short; SipHash is overkill).
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().unwrap());
-            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-}
-
+/// The duplicate-key sets hold keyed SipHash values of the keys ([`RandomState`]), already
+/// mixed, so the set does not hash them again. Keyed, because a weak or fixed hash lets keys
+/// that share a prefix (`item1`, `item2`, …) or keys crafted to collide (a request body) fall
+/// into one bucket, and an object of n keys then costs n² comparisons.
 type KeySet = HashSet<u64, BuildHasherDefault<IdHasher>>;
 
-/// The set holds already-mixed hashes: no need to hash them again.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -148,10 +184,8 @@ impl Hasher for IdHasher {
     }
 }
 
-fn key_hash(k: &str) -> u64 {
-    let mut h = KeyHasher(0);
-    h.write(k.as_bytes());
-    h.finish()
+fn key_hash(keys: &RandomState, k: &str) -> u64 {
+    keys.hash_one(k)
 }
 
 /// An open container. Elements and members of all open containers live in two shared scratch
@@ -163,8 +197,9 @@ enum Frame {
     },
     Object {
         start: usize,
-        /// Hashes of the keys, once the object has grown past [`LINEAR_KEYS`].
-        seen: Option<KeySet>,
+        /// Hashes of the keys, once the object has grown past [`LINEAR_KEYS`], with the hash's
+        /// key.
+        seen: Option<(RandomState, KeySet)>,
     },
 }
 
@@ -182,6 +217,9 @@ struct Parser<'a> {
     /// Members of open objects; the last member of each holds a placeholder value while its
     /// value is being parsed.
     members: Vec<(String, Value)>,
+    /// Members of the top-level object to give as text ([`parse_record`]), and those given.
+    opaque: &'a Opaque<'a>,
+    compact: Vec<CompactMember>,
 }
 
 /// `true` for the bytes JSON calls whitespace.
@@ -394,9 +432,20 @@ impl<'a> Parser<'a> {
         let v = 'value: loop {
             // Parse the start of a value at the current position.
             self.skip_ws();
-            let mut v = match self.start_value()? {
-                Started::Scalar(v) => v,
-                Started::Opened => continue 'value,
+            let mut v = if let Some(member) = self.opaque_member() {
+                // Compact text is never longer than its source (escapes only shorten), so the
+                // rest of the text bounds it: one allocation, and only what is written of it is
+                // resident, where growing by doubling held each smaller copy as well.
+                let mut text = Vec::with_capacity(self.end - self.i);
+                self.compact_value(&mut text)?;
+                let text = String::from_utf8(text).expect("compact JSON of valid UTF-8 is UTF-8");
+                self.compact.push((member, text));
+                Value::Array(Vec::new())
+            } else {
+                match self.start_value()? {
+                    Started::Scalar(v) => v,
+                    Started::Opened => continue 'value,
+                }
             };
             // A value is complete: hand it to the enclosing container(s) until one of them
             // wants another value.
@@ -499,18 +548,19 @@ impl<'a> Parser<'a> {
             unreachable!()
         };
         let fields = &self.members[*start..];
-        let dup = if let Some(set) = seen {
-            !set.insert(key_hash(&k)) && fields.iter().any(|(f, _)| *f == k)
+        let dup = if let Some((keys, set)) = seen {
+            !set.insert(key_hash(keys, &k)) && fields.iter().any(|(f, _)| *f == k)
         } else {
             let dup = fields.iter().any(|(f, _)| *f == k);
             if !dup && fields.len() >= LINEAR_KEYS {
+                let keys = RandomState::new();
                 let mut set = KeySet::default();
                 set.reserve(fields.len() * 2);
                 for (f, _) in fields {
-                    set.insert(key_hash(f));
+                    set.insert(key_hash(&keys, f));
                 }
-                set.insert(key_hash(&k));
-                *seen = Some(set);
+                set.insert(key_hash(&keys, &k));
+                *seen = Some((keys, set));
             }
             dup
         };
@@ -524,6 +574,124 @@ impl<'a> Parser<'a> {
             return Err(self.expected(n - 1, "':'", "after object key"));
         }
         self.i += 1;
+        Ok(())
+    }
+
+    /// The index of the member whose value starts here, when it is an array or object of the
+    /// top-level object that [`Parser::opaque`] wants as text.
+    #[inline]
+    fn opaque_member(&self) -> Option<usize> {
+        if matches!(self.opaque, Opaque::None) || self.stack.len() != 1 {
+            return None;
+        }
+        let Some(Frame::Object { start, .. }) = self.stack.last() else {
+            return None;
+        };
+        let (key, _) = self.members.last()?;
+        (matches!(self.peek(), Some(b'{' | b'[')) && self.opaque.wants(key))
+            .then(|| self.members.len() - 1 - start)
+    }
+
+    /// Writes the array or object here as [`to_compact_string`](super::to_compact_string) would
+    /// write its tree, without building one. Any problem is an error without a useful message:
+    /// [`parse_record`] then parses the text again as a tree, which names it.
+    fn compact_value(&mut self, out: &mut Vec<u8>) -> Result<(), Box<ParseError>> {
+        /// An open container: an array, or an object with the hashes of its keys so far.
+        type Open = Option<(RandomState, KeySet)>;
+        let base = self.stack.len();
+        let mut open: Vec<Open> = Vec::new();
+        let fail = |p: &Parser| p.err(p.i, base, "not plain JSON");
+        'value: loop {
+            self.skip_ws();
+            match self.peek() {
+                Some(c @ (b'{' | b'[')) => {
+                    if base + open.len() >= self.max_depth {
+                        return Err(fail(self));
+                    }
+                    self.i += 1;
+                    out.push(c);
+                    self.skip_ws();
+                    let close = if c == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                        out.push(close);
+                    } else if c == b'[' {
+                        open.push(None);
+                        continue 'value;
+                    } else {
+                        let keys = RandomState::new();
+                        let mut set = KeySet::default();
+                        self.compact_key(&keys, &mut set, out)?;
+                        open.push(Some((keys, set)));
+                        continue 'value;
+                    }
+                }
+                _ => match self.start_value()? {
+                    Started::Scalar(v) => {
+                        super::write::write_value(out, &v, &super::write::COMPACT, 0)
+                            .expect("writing to a Vec cannot fail");
+                    }
+                    Started::Opened => unreachable!("containers are opened above"),
+                },
+            }
+            // A value is complete: close containers until one wants another value.
+            loop {
+                let Some(top) = open.last_mut() else {
+                    return Ok(());
+                };
+                self.skip_ws();
+                match (self.peek(), top) {
+                    (Some(b','), top) => {
+                        self.i += 1;
+                        out.push(b',');
+                        self.skip_ws();
+                        match top {
+                            None if self.peek() == Some(b']') => return Err(fail(self)),
+                            None => {}
+                            Some((keys, set)) => self.compact_key(keys, set, out)?,
+                        }
+                        continue 'value;
+                    }
+                    (Some(b']'), None) => {
+                        self.i += 1;
+                        out.push(b']');
+                        open.pop();
+                    }
+                    (Some(b'}'), Some(_)) => {
+                        self.i += 1;
+                        out.push(b'}');
+                        open.pop();
+                    }
+                    _ => return Err(fail(self)),
+                }
+            }
+        }
+    }
+
+    /// A key and its `:`, for [`Parser::compact_value`]; a key whose hash was seen before is
+    /// an error (a duplicate, or a collision the tree parser tells apart).
+    fn compact_key(
+        &mut self,
+        keys: &RandomState,
+        set: &mut KeySet,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Box<ParseError>> {
+        // Errors here are never shown (see above): their path is the member's.
+        let upto = self.stack.len();
+        if self.peek() != Some(b'"') {
+            return Err(self.err(self.i, upto, "not plain JSON"));
+        }
+        let k = self.string(upto)?;
+        if !set.insert(key_hash(keys, &k)) {
+            return Err(self.err(self.i, upto, "not plain JSON"));
+        }
+        super::write::write_string(out, &k, false).expect("writing to a Vec cannot fail");
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return Err(self.err(self.i, upto, "not plain JSON"));
+        }
+        self.i += 1;
+        out.push(b':');
         Ok(())
     }
 
@@ -1434,6 +1602,30 @@ mod tests {
     }
 
     #[test]
+    fn keys_that_share_a_prefix_spread_over_the_duplicate_sets_buckets() {
+        // A hash set finds its bucket from the low bits and its tag from the top 7 bits. The
+        // FxHash-style hash used before gave `item0000`…`item4095` (one 8-byte word each) the
+        // same low 32 bits, so every key probed one chain and an object of 500,000 such keys
+        // took 74 s to parse.
+        let keys = RandomState::new();
+        let hashes: Vec<u64> = (0..4096)
+            .map(|i| key_hash(&keys, &format!("item{i:04}")))
+            .collect();
+        let buckets: HashSet<u64> = hashes.iter().map(|h| h & 0xfff).collect();
+        let tags: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        // Uniform hashes fill about 2,590 of 4,096 buckets and all 128 tags.
+        assert!(buckets.len() > 2000, "{} buckets", buckets.len());
+        assert!(tags.len() > 120, "{} tags", tags.len());
+        // And such an object parses, its last key still checked.
+        let mut s = String::from("{");
+        for i in 0..20_000 {
+            s.push_str(&format!("\"item{i}\":{i},"));
+        }
+        let dup = format!("{s}\"item19999\":0}}");
+        assert_eq!(p(&dup).unwrap_err().message, "duplicate key \"item19999\"");
+    }
+
+    #[test]
     fn depth_limit() {
         assert!(parse(b"[[[]]]", 3).is_ok());
         assert_eq!(
@@ -1561,5 +1753,93 @@ mod tests {
         // Further in, the same bytes are just bytes.
         assert_eq!(describe_start(b"[\xFF\xFE", 1), "byte 0xFF");
         assert_eq!(describe_at(b"\xFF\xFE", 0), "byte 0xFF");
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+    use crate::json::to_compact_string;
+
+    /// `parse_record` with `opaque` agrees with `parse_nested` on `text`: the same error, or
+    /// the same record once the compact members are parsed back into place, each member's text
+    /// being exactly `to_compact_string` of its value.
+    fn agrees(text: &[u8], max_depth: usize, opaque: &Opaque) -> usize {
+        let tree = parse_nested(text, max_depth, 0);
+        let got = parse_record(text, max_depth, 0, opaque);
+        let (mut v, compact) = match (tree.clone(), got) {
+            (Err(a), Err(b)) => {
+                assert_eq!(a, b, "{}", String::from_utf8_lossy(text));
+                return 0;
+            }
+            (Ok(_), Ok(x)) => x,
+            (a, b) => panic!("{a:?} vs {b:?} on {}", String::from_utf8_lossy(text)),
+        };
+        let tree = tree.unwrap();
+        let (Value::Object(members), Value::Object(want)) = (&mut v, &tree) else {
+            assert!(compact.is_empty());
+            assert_eq!(v, tree);
+            return 0;
+        };
+        for (i, text) in &compact {
+            assert_eq!(members[*i].1, Value::Array(Vec::new()), "placeholder");
+            assert_eq!(*text, to_compact_string(&want[*i].1));
+            members[*i].1 = parse(text.as_bytes(), max_depth).unwrap();
+        }
+        assert_eq!(v, tree);
+        compact.len()
+    }
+
+    #[test]
+    fn compact_members_are_the_compact_text_of_their_trees() {
+        let cases: &[&str] = &[
+            r#"{"a": {"b": [1, 2.50, -0, 1e+9, 1E-2, true, false, null]}, "c": "x"}"#,
+            r#"{"a": [], "b": {}, "c": [[], {}, [{}]], "d": { } , "e": [ ] }"#,
+            r#"{"s": ["\"\\\/\b\f\n\r\t", "\u0000\u001f\u007f\u00e9\u20ac", "\ud83d\ude00", "é€😀"]}"#,
+            r#"{"k": {"\u0061": 1, "b\"": 2, "\\": 3, "\n": 4}}"#,
+            "{\"ws\":\t[ 1 ,\r\n 2 ] , \"x\" : {\"y\" :\n{}}}",
+            r#"{"big": {"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17}}"#,
+            // Problems: each must be the tree parser's error, at its place.
+            r#"{"a": {"x": 1, "x": 2}}"#,
+            r#"{"a": {"x": 1, "\u0078": 2}}"#,
+            r#"{"a": [1, 2,]}"#,
+            r#"{"a": {"x": 1,}}"#,
+            r#"{"a": [1 2]}"#,
+            r#"{"a": {"x" 1}}"#,
+            r#"{"a": {1: 2}}"#,
+            r#"{"a": ["\ud800"]}"#,
+            r#"{"a": ["\x"]}"#,
+            "{\"a\": [\"\u{1}\"]}",
+            r#"{"a": [01]}"#,
+            r#"{"a": [1.]}"#,
+            r#"{"a": [tru]}"#,
+            r#"{"a": [1]"#,
+            r#"{"a": [1]} x"#,
+            r#"{"a": [[[[[[1]]]]]]}"#,
+            r#"{"a": [1], "a": [2]}"#,
+            r#"[{"a": [1]}]"#,
+            r#"{"a": 1, "b": "text", "c": null}"#,
+        ];
+        let mut given = 0;
+        for c in cases {
+            for opaque in [Opaque::All, Opaque::Keys(&["a".to_string()])] {
+                for depth in [4, 128] {
+                    given += agrees(c.as_bytes(), depth, &opaque);
+                }
+            }
+        }
+        assert!(given > 20, "{given} members given as text");
+        // Invalid UTF-8 inside a member.
+        agrees(b"{\"a\": [\"\xff\"]}", 128, &Opaque::All);
+        // Files written by programs in many styles.
+        for e in
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/json/testdata")).unwrap()
+        {
+            let text = std::fs::read(e.unwrap().path()).unwrap();
+            let text = format!("{{\"doc\": {}}}", String::from_utf8_lossy(&text));
+            if parse(text.as_bytes(), 128).is_ok() {
+                assert_eq!(agrees(text.as_bytes(), 128, &Opaque::All), 1);
+            }
+        }
     }
 }

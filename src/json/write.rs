@@ -151,7 +151,7 @@ pub fn compact_style() -> Style {
 }
 
 /// Made once: JSON columns are written for nearly every row.
-static COMPACT: std::sync::LazyLock<Style> = std::sync::LazyLock::new(compact_style);
+pub(crate) static COMPACT: std::sync::LazyLock<Style> = std::sync::LazyLock::new(compact_style);
 
 /// `v` on one line with `,` and `:` separators and no ASCII escaping (the form of JSON columns).
 pub fn to_compact_string(v: &Value) -> String {

@@ -15,7 +15,7 @@ use super::progress::{Progress, SourceBar};
 use super::report::{CollectionReport, Report};
 use super::verify::first_difference;
 use crate::error::Problem;
-use crate::json::{JsonPath, line_col, locate};
+use crate::json::{JsonPath, Value, line_col, locate};
 use crate::schema::ddl::quote;
 use crate::schema::rebuild::{FetchChildren, Rows, rebuild, rebuilds_to};
 use crate::schema::shred::{Cell, Ids, Row, shred};
@@ -147,7 +147,7 @@ pub fn load_source(
     sink: Option<&mut dyn RowSink>,
 ) -> anyhow::Result<Option<Loaded>> {
     let started = Instant::now();
-    let reader = match source::open_from(spec, bytes) {
+    let mut reader = match source::open_from(spec, bytes) {
         Ok(r) => r,
         Err(p) => {
             report.problem(p);
@@ -166,6 +166,8 @@ pub fn load_source(
                 .expect("member has a collection")
         })
         .collect();
+    // A JSON field is stored as its compact text: read it as that, with no tree in between.
+    reader.give_compact(schema.compact_fields(&colls));
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(IN_FLIGHT);
     let (spent_tx, spent) = std::sync::mpsc::sync_channel::<Vec<Item>>(IN_FLIGHT + 1);
     let (reader, records) = std::thread::scope(|scope| -> anyhow::Result<_> {
@@ -418,12 +420,54 @@ fn read_rows(
                 }
             }
         }
+        let (mut rec, mut rows) = (rec, rows);
+        place_compact(schema, coll, &mut rec, &mut rows[0].cells);
         if !batch.push(Item::Rows { rec, coll, rows }) {
             break;
         }
     }
     batch.flush();
     (reader, records)
+}
+
+/// Moves the JSON fields that `rec` holds as text ([`Record::compact`]) into their columns in
+/// the record's row (`cells`), in place of the empty arrays that the record, its rows and
+/// their in-memory check hold for them.
+fn place_compact(schema: &Schema, coll: usize, rec: &mut Record, cells: &mut [Cell<'static>]) {
+    let Value::Object(members) = &rec.value else {
+        return;
+    };
+    let t = &schema.tables[schema.collections[coll].table];
+    for (i, text) in rec.compact.drain(..) {
+        let col = t
+            .json_col(&members[i].0)
+            .expect("only JSON fields are read as text");
+        cells[col] = Cell::Text(Cow::Owned(text));
+    }
+}
+
+/// `rec` with the JSON fields it held as text ([`place_compact`]) parsed back from `cells`,
+/// the record's row as inserted: what the source holds, to compare the database with.
+fn with_compact(schema: &Schema, coll: usize, rec: &Record, cells: &[Cell]) -> Option<Record> {
+    let t = &schema.tables[schema.collections[coll].table];
+    let Value::Object(members) = &rec.value else {
+        return None;
+    };
+    let mut whole = None;
+    for (i, (k, v)) in members.iter().enumerate() {
+        if let (Some(col), Value::Array(a)) = (t.json_col(k), v)
+            && a.is_empty()
+            && let Cell::Text(text) = &cells[col]
+            && text.as_ref() != "[]"
+            && let Ok(v) = crate::json::parse(text.as_bytes(), usize::MAX)
+        {
+            let r: &mut Record = whole.get_or_insert_with(|| rec.clone());
+            if let Value::Object(m) = &mut r.value {
+                m[i].1 = v;
+            }
+        }
+    }
+    whole
 }
 
 /// A record's rows as the database's "children of" query gives them back: by table and parent
@@ -898,6 +942,8 @@ impl<'c, 'a, 'k> Writer<'c, 'a, 'k> {
             *fetched.entry(t).or_default() += rows.len() as u64;
             Ok(rows)
         };
+        let whole = with_compact(schema, coll, rec, &out[0].cells);
+        let rec = whole.as_ref().unwrap_or(rec);
         for p in rebuilt_differences(schema, ti, &cells, &mut fetch, self.spec, rec)? {
             report.problem(p);
         }
@@ -1122,6 +1168,7 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
                     key: None,
                     value,
                     origin,
+                    compact: Vec::new(),
                 };
                 Item::Rows { rec, coll: 0, rows }
             })

@@ -1297,6 +1297,8 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
                     continue;
                 }
             };
+            // Syntax needs no trees: members are checked as they are written out compact.
+            reader.give_compact(source::CompactFields::All);
             let bar = progress.source(&spec.display, reader.total_bytes());
             let mut n = 0u64;
             while let Some(r) = reader.next_record() {

@@ -22,6 +22,28 @@ use crate::store::{StoreError, Tx};
 /// Compares source `si`, read through `spec`, with the database. Problems go to `report`.
 /// Records are matched by key where the collection has one, so a record deleted, added or
 /// moved on either side is reported once, not as a difference in every record after it.
+/// Settles the JSON fields that `rec` holds as text ([`Record::compact`]) against the row's
+/// `cells`: one the database holds as that very text is the empty array on both sides (the
+/// record's placeholder), compared no further; any other is parsed into the record, to be
+/// compared as a value and reported where it differs.
+fn settle_compact(t: &Table, rec: &mut Record, cells: &mut [Cell<'static>]) {
+    let Value::Object(members) = &mut rec.value else {
+        return;
+    };
+    for (i, text) in rec.compact.drain(..) {
+        let col = t
+            .json_col(&members[i].0)
+            .expect("only JSON fields are read as text");
+        match &cells[col] {
+            Cell::Text(stored) if *stored == text => cells[col] = Cell::Text("[]".into()),
+            _ => {
+                members[i].1 = crate::json::parse(text.as_bytes(), usize::MAX)
+                    .expect("the compact text of a parsed value parses");
+            }
+        }
+    }
+}
+
 /// Gives the layout of what was read when the whole source could be read.
 pub fn verify_source(
     tx: &dyn Tx,
@@ -48,6 +70,8 @@ pub fn verify_source(
                 .expect("member has a collection")
         })
         .collect();
+    // JSON fields are read as their compact text and compared as text (`settle_compact`).
+    reader.give_compact(schema.compact_fields(&colls));
     let mut matchers: Vec<Matcher> = colls.iter().map(|&c| Matcher::new(schema, c)).collect();
     let mut tally = Tally::default();
     let mut seen: HashMap<usize, u64> = HashMap::new();
@@ -69,7 +93,8 @@ pub fn verify_source(
         let file = record_file(spec, rec.member, rec.key.as_deref());
         let ti = schema.collections[colls[rec.member]].table;
         let matcher = &mut matchers[rec.member];
-        let Some(cells) = matcher.find(tx, &rec)? else {
+        let mut rec = rec;
+        let Some(mut cells) = matcher.find(tx, &rec)? else {
             tally.only_source += 1;
             report.problem(place(
                 &rec.origin,
@@ -83,6 +108,7 @@ pub fn verify_source(
             ));
             continue;
         };
+        settle_compact(&schema.tables[ti], &mut rec, &mut cells);
         // Compared in place first, as migrate does: a record that comes back is never built a
         // second time (a large JSON column is then not held twice). Child rows are counted
         // once, by the pass that reads them all.

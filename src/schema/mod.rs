@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use crate::config::{CollectionConfig, ConfigError, FieldConfig, FieldSpec, Project, Unique};
 use crate::json::{Number, Value};
-use crate::source::{Format, Limits, MemberSpec, SourceSpec};
+use crate::source::{CompactFields, Format, Limits, MemberSpec, SourceSpec};
 
 pub use defaults::FieldDefault;
 pub use types::{ScalarType, is_date, is_timestamp, is_uuid};
@@ -178,6 +178,9 @@ pub struct Table {
     pub parent_path: Vec<String>,
     /// For a collection sharing its table with others ([`Shared`]): which rows are its own.
     pub shared: Option<Shared>,
+    /// The hint added to a key that does not match its type, when the project file names the
+    /// key without declaring its type (it is then text).
+    pub untyped_key: Option<String>,
     /// SQLite statements for this table, built once (they are used for every record).
     pub sql: TableSql,
 }
@@ -221,6 +224,14 @@ pub struct TableSql {
 impl Table {
     pub fn col(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The column of the top-level field `name` when it is a JSON field.
+    pub fn json_col(&self, name: &str) -> Option<usize> {
+        match self.fields.iter().find(|f| f.name == name)?.kind {
+            FieldKind::Json { col } => Some(col),
+            _ => None,
+        }
     }
 
     /// An entry of `indexes` that is a dotted path into JSON rather than a column
@@ -277,6 +288,20 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// What a reader of a source whose members hold collections `colls` gives as text instead
+    /// of trees ([`CompactFields`]): their top-level JSON fields, stored only as text.
+    pub fn compact_fields(&self, colls: &[usize]) -> CompactFields {
+        let keys = colls.iter().map(|&c| {
+            let t = &self.tables[self.collections[c].table];
+            let json = t
+                .fields
+                .iter()
+                .filter(|f| matches!(f.kind, FieldKind::Json { .. }));
+            json.map(|f| f.name.clone()).collect()
+        });
+        CompactFields::Keys(keys.collect())
+    }
+
     pub fn build(project: &Project) -> Result<Schema, ConfigError> {
         Builder {
             project,
@@ -770,12 +795,21 @@ impl Builder<'_> {
         let ctx = format!("collections.{name}");
         let mut t = empty_table(&table_name, collection);
         let mut fields_cfg = cc.fields.clone();
-        if let Some(key) = &cc.key {
-            if !fields_cfg.contains_key(key) {
-                // The key must be stored somewhere; text is the common case and a wrong guess
-                // is reported on the first record with a hint.
-                fields_cfg.insert(key.clone(), FieldConfig::Short("text".into()));
-            }
+        if let Some(key) = &cc.key
+            && !fields_cfg.contains_key(key)
+        {
+            // The key must be stored somewhere; text is the common case and a wrong guess is
+            // reported on each record with a hint.
+            fields_cfg.insert(key.clone(), FieldConfig::Short("text".into()));
+            let bare = key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let toml_key = if bare {
+                key.clone()
+            } else {
+                format!("{key:?}")
+            };
+            t.untyped_key = Some(format!(
+                "\nhint: `key = {key:?}` has no type in [{ctx}.fields], so it is text; declare one, e.g. {toml_key} = \"integer\""
+            ));
         }
         // Bookkeeping columns come first so the table reads naturally.
         match format {
@@ -1396,6 +1430,7 @@ fn empty_table(name: &str, collection: usize) -> Table {
         indexes: Vec::new(),
         parent_path: Vec::new(),
         shared: None,
+        untyped_key: None,
         sql: TableSql::default(),
     }
 }

@@ -343,6 +343,11 @@ impl<'s, 'a> Shredder<'s, 'a> {
                     } else {
                         if let Some(cell) = self.scalar(*ty, f, v, path, k, &mut meta) {
                             cells[*col] = cell;
+                        } else if *col == t.pk
+                            && let Some(hint) = &t.untyped_key
+                            && let Some(e) = self.errors.last_mut()
+                        {
+                            e.message.push_str(hint);
                         }
                         true
                     }

@@ -61,7 +61,7 @@ impl ArrayBody {
         let path = self.base.index(self.index);
         self.index += 1;
         self.state = State::AfterRecord;
-        let (value, vp) = match inp.capture(&path) {
+        let (value, vp, compact) = match inp.capture_record(&path, self.member) {
             Ok(x) => x,
             Err(p) => return Some(Err(p)),
         };
@@ -74,6 +74,7 @@ impl ArrayBody {
             key: None,
             value,
             origin,
+            compact,
         }))
     }
 }

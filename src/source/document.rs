@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::input::{Input, write_atomically};
-use super::{Feed, Layout, Record, RecordReader, SourceSpec};
+use super::{CompactFields, Feed, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
 use crate::json::write::write_value;
 use crate::json::{JsonPath, Value};
@@ -35,7 +35,7 @@ impl RecordReader for DocumentReader {
         }
         self.done = true;
         let path = JsonPath::root();
-        let (value, vp) = match self.inp.capture(&path) {
+        let (value, vp, compact) = match self.inp.capture_record(&path, 0) {
             Ok(x) => x,
             Err(p) => return Some(Err(p)),
         };
@@ -48,6 +48,7 @@ impl RecordReader for DocumentReader {
             key: None,
             value,
             origin,
+            compact,
         }))
     }
     fn bytes_read(&self) -> u64 {
@@ -55,6 +56,9 @@ impl RecordReader for DocumentReader {
     }
     fn total_bytes(&self) -> u64 {
         self.inp.total
+    }
+    fn give_compact(&mut self, which: CompactFields) {
+        self.inp.compact = which;
     }
     fn finish(self: Box<Self>) -> Result<Layout, Problem> {
         Ok(self.inp.layout(Vec::new(), false))

@@ -183,6 +183,7 @@ impl<P: FileParser> FilesReader<P> {
                 path: JsonPath::root(),
                 row: None,
             },
+            compact: Vec::new(),
         })
     }
 }

@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{Bytes, Layout, Origin, Record, RecordReader, SourceSpec, TopLevel};
+use super::{Bytes, CompactFields, Layout, Origin, Record, RecordReader, SourceSpec, TopLevel};
 use crate::error::Problem;
+use crate::json::parse::{CompactMember, Opaque, parse_record};
 use crate::json::scan::{Pos, ScanError, Scanner, ValuePos, offset_pos};
 use crate::json::write::detect;
-use crate::json::{JsonPath, Value, line_col, parse_nested};
+use crate::json::{JsonPath, Value, line_col};
 
 /// How much of the start of a file `detect_style` looks at.
 pub(crate) const HEAD_SIZE: usize = 64 * 1024;
@@ -36,6 +37,8 @@ pub(crate) struct Input {
     /// Whether non-ASCII text is written as `\u` escapes (`Some(true)`) or raw (`Some(false)`),
     /// once the text has shown either; `None` while it has been all ASCII.
     pub ascii: Option<bool>,
+    /// Members of records to give as text ([`Input::capture_record`]).
+    pub compact: CompactFields,
 }
 
 /// The reader under the scanner: the file (or the bytes supplied for it), remembering the last
@@ -98,6 +101,7 @@ impl Input {
             buf: Vec::new(),
             failed: false,
             ascii,
+            compact: CompactFields::None,
         })
     }
 
@@ -134,20 +138,42 @@ impl Input {
     /// Captures the next value's text into `self.buf` and parses it. Syntax errors mark the
     /// input failed.
     pub fn capture(&mut self, path: &JsonPath) -> Result<(Value, ValuePos), Problem> {
+        self.capture_as(path, &Opaque::None)
+            .map(|(v, vp, _)| (v, vp))
+    }
+
+    /// [`Input::capture`] for a record of `member`: the members that [`Input::compact`] names
+    /// come as text.
+    pub fn capture_record(
+        &mut self,
+        path: &JsonPath,
+        member: usize,
+    ) -> Result<(Value, ValuePos, Vec<CompactMember>), Problem> {
+        let compact = std::mem::take(&mut self.compact);
+        let got = self.capture_as(path, &compact.of(member));
+        self.compact = compact;
+        got
+    }
+
+    fn capture_as(
+        &mut self,
+        path: &JsonPath,
+        opaque: &Opaque,
+    ) -> Result<(Value, ValuePos, Vec<CompactMember>), Problem> {
         let depth = self.sc.depth();
         let vp = match self.sc.capture_value(&mut self.buf) {
             Ok(vp) => vp,
             Err(e) => return Err(self.syntax(e, path.clone())),
         };
-        match parse_nested(&self.buf, self.max_depth, depth) {
-            Ok(v) => {
+        match parse_record(&self.buf, self.max_depth, depth, opaque) {
+            Ok((v, compact)) => {
                 self.note_ascii();
                 if self.buf.capacity() > KEPT_BUF {
                     // A large record's text is not kept for the next records: it would stay
                     // beside the record's tree, and its column texts, while they are stored.
                     self.buf = Vec::new();
                 }
-                Ok((v, vp))
+                Ok((v, vp, compact))
             }
             Err(mut e) => {
                 self.failed = true;
@@ -342,5 +368,8 @@ impl<B: Body> RecordReader for BodyReader<B> {
     }
     fn finish(self: Box<Self>) -> Result<Layout, Problem> {
         Ok(self.inp.layout(Vec::new(), self.tinydb))
+    }
+    fn give_compact(&mut self, which: CompactFields) {
+        self.inp.compact = which;
     }
 }

@@ -3,11 +3,12 @@
 use std::path::Path;
 
 use super::input::{Input, write_atomically};
-use super::{Feed, Layout, Record, RecordReader, SourceSpec};
+use super::{CompactFields, Feed, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
+use crate::json::parse::parse_record;
 use crate::json::scan::{ValuePos, offset_pos};
 use crate::json::write::write_value;
-use crate::json::{JsonPath, line_col, parse};
+use crate::json::{JsonPath, line_col};
 
 pub(crate) struct JsonlReader {
     inp: Input,
@@ -54,18 +55,19 @@ impl RecordReader for JsonlReader {
                 start: offset_pos(start, first as u64, l, c),
                 len: (last + 1 - first) as u64,
             };
-            let value = match parse(&inp.buf, inp.max_depth) {
-                Ok(v) => {
-                    inp.note_ascii();
-                    v
-                }
-                Err(e) => {
-                    inp.failed = true;
-                    let (l, c) = line_col(&inp.buf, e.offset);
-                    let pos = offset_pos(start, e.offset as u64, l, c);
-                    return Some(Err(inp.problem(pos, path.join(&e.path), e.message)));
-                }
-            };
+            let (value, compact) =
+                match parse_record(&inp.buf, inp.max_depth, 0, &inp.compact.of(0)) {
+                    Ok(v) => {
+                        inp.note_ascii();
+                        v
+                    }
+                    Err(e) => {
+                        inp.failed = true;
+                        let (l, c) = line_col(&inp.buf, e.offset);
+                        let pos = offset_pos(start, e.offset as u64, l, c);
+                        return Some(Err(inp.problem(pos, path.join(&e.path), e.message)));
+                    }
+                };
             if let Err(p) = inp.require_object(&value, vp, &path, "record") {
                 return Some(Err(p));
             }
@@ -75,6 +77,7 @@ impl RecordReader for JsonlReader {
                 key: None,
                 value,
                 origin,
+                compact,
             }));
         }
     }
@@ -83,6 +86,9 @@ impl RecordReader for JsonlReader {
     }
     fn total_bytes(&self) -> u64 {
         self.inp.total
+    }
+    fn give_compact(&mut self, which: CompactFields) {
+        self.inp.compact = which;
     }
     fn finish(self: Box<Self>) -> Result<Layout, Problem> {
         let mut layout = self.inp.layout(Vec::new(), false);

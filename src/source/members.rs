@@ -9,7 +9,7 @@ use std::path::Path;
 use super::array::ArrayBody;
 use super::input::{Input, write_atomically};
 use super::object::ObjectBody;
-use super::{Feed, Format, Layout, Record, RecordReader, SourceSpec, TopLevel};
+use super::{CompactFields, Feed, Format, Layout, Record, RecordReader, SourceSpec, TopLevel};
 use crate::error::Problem;
 use crate::json::write::{close, separator, write_string, write_value};
 use crate::json::{JsonPath, parse};
@@ -177,13 +177,14 @@ impl MembersReader {
                 self.state = State::Object(body);
             }
             _ => {
-                let (value, vp) = inp.capture(&path)?;
+                let (value, vp, compact) = inp.capture_record(&path, member)?;
                 let origin = inp.origin(vp, path);
                 return Ok(Some(Record {
                     member,
                     key: None,
                     value,
                     origin,
+                    compact,
                 }));
             }
         }
@@ -221,6 +222,9 @@ impl RecordReader for MembersReader {
     }
     fn finish(self: Box<Self>) -> Result<Layout, Problem> {
         Ok(self.inp.layout(self.top, self.tinydb))
+    }
+    fn give_compact(&mut self, which: CompactFields) {
+        self.inp.compact = which;
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Problem;
+use crate::json::parse::{CompactMember, Opaque};
 use crate::json::{JsonPath, Value};
 
 mod array;
@@ -106,6 +107,35 @@ pub struct Record {
     pub key: Option<String>,
     pub value: Value,
     pub origin: Origin,
+    /// Members given as compact JSON text ([`CompactFields`]): each one's index in `value`'s
+    /// object, which holds an empty array in its place, and its text.
+    pub compact: Vec<CompactMember>,
+}
+
+/// Which members of each record a reader gives as compact JSON text ([`Record::compact`])
+/// instead of a tree: fields stored only as JSON text, whose tree would take about six times
+/// their size in memory.
+#[derive(Debug, Clone, Default)]
+pub enum CompactFields {
+    #[default]
+    None,
+    /// The keys of the JSON fields, by member ([`SourceSpec::members`]).
+    Keys(Vec<Vec<String>>),
+    /// Every member of every record (a syntax check).
+    All,
+}
+
+impl CompactFields {
+    pub(crate) fn of(&self, member: usize) -> Opaque<'_> {
+        match self {
+            CompactFields::None => Opaque::None,
+            CompactFields::Keys(by_member) => match by_member.get(member) {
+                Some(keys) if !keys.is_empty() => Opaque::Keys(keys),
+                _ => Opaque::None,
+            },
+            CompactFields::All => Opaque::All,
+        }
+    }
 }
 
 /// Where a record came from, precisely enough to point at any value inside it later.
@@ -184,6 +214,9 @@ pub trait RecordReader: Send {
     fn total_bytes(&self) -> u64;
     /// Called after the last record: the layout of what was read.
     fn finish(self: Box<Self>) -> Result<Layout, Problem>;
+    /// Gives these members of the records read from now on as text ([`Record::compact`]);
+    /// readers of sources whose records are not JSON text ignore it.
+    fn give_compact(&mut self, _which: CompactFields) {}
 }
 
 /// Supplies the records of one member when writing a source back: calls `emit(key, value)` for

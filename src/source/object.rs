@@ -77,7 +77,7 @@ impl ObjectBody {
             Err(e) => return Some(Err(inp.syntax(e, self.base.clone()))),
         };
         let path = self.base.key(&key);
-        let (value, vp) = match inp.capture(&path) {
+        let (value, vp, compact) = match inp.capture_record(&path, self.member) {
             Ok(x) => x,
             Err(p) => return Some(Err(p)),
         };
@@ -107,6 +107,7 @@ impl ObjectBody {
             key: Some(key),
             value,
             origin,
+            compact,
         }))
     }
 }

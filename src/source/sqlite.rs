@@ -425,6 +425,7 @@ impl Reader {
                 path: JsonPath::root(),
                 row: Some(Arc::new(place)),
             },
+            compact: Vec::new(),
         })
     }
 }

@@ -422,6 +422,38 @@ fn wrong_type_for_a_declared_field() {
 }
 
 #[test]
+fn a_number_key_whose_type_is_not_declared_is_refused_with_a_hint_to_declare_it() {
+    // `key = "id"` alone makes the key text; numeric ids are then refused on every record,
+    // and the message says how to fix the project file rather than only what was found.
+    let p = Project::new(
+        r#"
+[collections.courses]
+source = "data/courses.json"
+key = "id"
+"#,
+    );
+    p.write(F, "[{\"id\": 1, \"title\": \"Rust\"}]\n");
+    let before = p.snapshot();
+    for cmd in ["check", "migrate"] {
+        let r = p.jl(&[cmd]);
+        r.code(1);
+        let line = r.problem_at(F, 1, 9, Some("$[0].id"));
+        assert!(line.contains("expected text, found number 1"), "{line}");
+        r.stderr_has(
+            "hint: `key = \"id\"` has no type in [collections.courses.fields], so it is text; declare one, e.g. id = \"integer\"",
+        );
+    }
+    p.assert_no_db();
+    p.assert_unchanged(&before);
+    // Declared, the same file migrates.
+    p.write(
+        "jsonlift.toml",
+        "[collections.courses]\nsource = \"data/courses.json\"\nkey = \"id\"\n[collections.courses.fields]\nid = \"integer\"\n",
+    );
+    p.migrate_ok();
+}
+
+#[test]
 fn integer_too_large_for_64_bits() {
     courses()
         .bad(
