@@ -1,10 +1,11 @@
 //! The strict JSON parser on arbitrary bytes: no panic, errors point inside the input, and an
 //! accepted value written back (compact, and in the style detected from the input) parses to
-//! the same value; and a record parsed with its members as compact text
-//! ([`parse::parse_record`]) is the same record, or the same error.
+//! the same value; a record parsed with its members as compact text
+//! ([`parse::parse_record`]) is the same record, or the same error; and a JSON text written in a
+//! style without its tree ([`parse::write_styled`]) is what the tree gives, or the same error.
 #![no_main]
 
-use jsonlift::json::parse::{Opaque, parse_record};
+use jsonlift::json::parse::{Opaque, parse_record, write_styled};
 use jsonlift::json::{Value, detect_style, parse, to_compact_string, write};
 use libfuzzer_sys::fuzz_target;
 
@@ -34,7 +35,27 @@ fuzz_target!(|data: &[u8]| {
             let mut out = Vec::new();
             write::write_document(&mut out, &v, &style, false).unwrap();
             assert_eq!(parse(&out, 128).expect("styled output parses"), v);
+            // A column's text written back in a file's style is what the tree gives, whether
+            // the text is compact or spelled as the input spells it.
+            let mut want = Vec::new();
+            write::write_value(&mut want, &v, &style, 1).unwrap();
+            let mut styled = Vec::new();
+            write_styled(&mut styled, &compact, &style, 1, 128).unwrap();
+            assert_eq!(styled, want);
+            if let Ok(text) = std::str::from_utf8(data) {
+                let mut styled = Vec::new();
+                write_styled(&mut styled, text, &style, 1, 128).unwrap();
+                assert_eq!(styled, want);
+            }
         }
-        Err(e) => assert!(e.offset <= data.len(), "error offset past the end"),
+        Err(e) => {
+            assert!(e.offset <= data.len(), "error offset past the end");
+            if let Ok(text) = std::str::from_utf8(data) {
+                assert_eq!(
+                    write_styled(&mut Vec::new(), text, &detect_style(data), 1, 128),
+                    Err(e)
+                );
+            }
+        }
     }
 });

@@ -81,13 +81,12 @@ pub fn reader_round_trip(data: &[u8], members: &[Member], file: &str, folder: bo
     let Some((records, layout)) = read(&first) else {
         return;
     };
-    let mut feed =
-        |member: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-            for r in records.iter().filter(|r| r.member == member) {
-                emit(r.key.as_deref(), &r.value)?;
-            }
-            Ok(())
-        };
+    let mut feed = |member: usize, emit: &mut source::Emit| {
+        for r in records.iter().filter(|r| r.member == member) {
+            emit(r.key.as_deref(), &r.value, &[])?;
+        }
+        Ok(())
+    };
     if folder {
         std::fs::create_dir_all(&out).unwrap();
     }

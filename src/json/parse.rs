@@ -11,6 +11,7 @@ use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use super::value::{JsonPath, Number, Seg, Value};
+use super::write::{COMPACT, Style, close, separator, write_string, write_value};
 
 /// Why a text is not the JSON we accept, and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +100,43 @@ pub fn parse_record(
         // hash collision from a duplicate key): the tree parser decides, and says where.
         Err(_) => parse_nested(bytes, max_depth, base_depth).map(|v| (v, Vec::new())),
     }
+}
+
+/// Writes the JSON text `text` into `out` as [`write_value`] writes its tree in `style` at
+/// `level`, without building the tree (a JSON column written back into its file); the error
+/// of [`parse`] when it is not JSON that parses.
+pub fn write_styled(
+    out: &mut Vec<u8>,
+    text: &str,
+    style: &Style,
+    level: usize,
+    max_depth: usize,
+) -> Result<(), ParseError> {
+    let start = out.len();
+    let mut p = Parser {
+        b: text.as_bytes(),
+        end: text.len(),
+        i: 0,
+        max_depth,
+        full_depth: max_depth,
+        stack: Vec::new(),
+        values: Vec::new(),
+        members: Vec::new(),
+        opaque: &Opaque::None,
+        compact: Vec::new(),
+    };
+    p.skip_ws();
+    let styled = p.styled_value(out, style, level).is_ok() && {
+        p.skip_ws();
+        p.i == p.end
+    };
+    if !styled {
+        // Whatever the styled path does not take as plain JSON, the tree parser decides.
+        out.truncate(start);
+        let v = parse(text.as_bytes(), max_depth)?;
+        write_value(out, &v, style, level).expect("writing to a Vec cannot fail");
+    }
+    Ok(())
 }
 
 fn parse_with(
@@ -596,13 +634,27 @@ impl<'a> Parser<'a> {
     /// write its tree, without building one. Any problem is an error without a useful message:
     /// [`parse_record`] then parses the text again as a tree, which names it.
     fn compact_value(&mut self, out: &mut Vec<u8>) -> Result<(), Box<ParseError>> {
+        self.styled_value(out, &COMPACT, 0)
+    }
+
+    /// Writes the value here as [`write_value`] would write its tree in `style` at `level`,
+    /// without building one (errors as for [`Parser::compact_value`]).
+    fn styled_value(
+        &mut self,
+        out: &mut Vec<u8>,
+        style: &Style,
+        level: usize,
+    ) -> Result<(), Box<ParseError>> {
         /// An open container: an array, or an object with the hashes of its keys so far.
         type Open = Option<(RandomState, KeySet)>;
         let base = self.stack.len();
         let mut open: Vec<Open> = Vec::new();
         let fail = |p: &Parser| p.err(p.i, base, "not plain JSON");
+        let io = |_| -> Box<ParseError> { unreachable!("writing to a Vec cannot fail") };
         'value: loop {
             self.skip_ws();
+            // The level of the value starting here.
+            let here = level + open.len();
             match self.peek() {
                 Some(c @ (b'{' | b'[')) => {
                     if base + open.len() >= self.max_depth {
@@ -615,27 +667,28 @@ impl<'a> Parser<'a> {
                     if self.peek() == Some(close) {
                         self.i += 1;
                         out.push(close);
-                    } else if c == b'[' {
-                        open.push(None);
-                        continue 'value;
                     } else {
-                        let keys = RandomState::new();
-                        let mut set = KeySet::default();
-                        self.compact_key(&keys, &mut set, out)?;
-                        open.push(Some((keys, set)));
+                        separator(out, style, here + 1, true).map_err(io)?;
+                        if c == b'[' {
+                            open.push(None);
+                        } else {
+                            let keys = RandomState::new();
+                            let mut set = KeySet::default();
+                            self.styled_key(&keys, &mut set, out, style)?;
+                            open.push(Some((keys, set)));
+                        }
                         continue 'value;
                     }
                 }
                 _ => match self.start_value()? {
-                    Started::Scalar(v) => {
-                        super::write::write_value(out, &v, &super::write::COMPACT, 0)
-                            .expect("writing to a Vec cannot fail");
-                    }
+                    Started::Scalar(v) => write_value(out, &v, style, here).map_err(io)?,
                     Started::Opened => unreachable!("containers are opened above"),
                 },
             }
             // A value is complete: close containers until one wants another value.
             loop {
+                // The level of the elements of the innermost open container.
+                let inner = level + open.len();
                 let Some(top) = open.last_mut() else {
                     return Ok(());
                 };
@@ -643,23 +696,19 @@ impl<'a> Parser<'a> {
                 match (self.peek(), top) {
                     (Some(b','), top) => {
                         self.i += 1;
-                        out.push(b',');
                         self.skip_ws();
+                        separator(out, style, inner, false).map_err(io)?;
                         match top {
                             None if self.peek() == Some(b']') => return Err(fail(self)),
                             None => {}
-                            Some((keys, set)) => self.compact_key(keys, set, out)?,
+                            Some((keys, set)) => self.styled_key(keys, set, out, style)?,
                         }
                         continue 'value;
                     }
-                    (Some(b']'), None) => {
+                    (Some(c @ (b']' | b'}')), top) if (c == b'}') == top.is_some() => {
                         self.i += 1;
-                        out.push(b']');
-                        open.pop();
-                    }
-                    (Some(b'}'), Some(_)) => {
-                        self.i += 1;
-                        out.push(b'}');
+                        close(out, style, inner - 1).map_err(io)?;
+                        out.push(c);
                         open.pop();
                     }
                     _ => return Err(fail(self)),
@@ -668,13 +717,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A key and its `:`, for [`Parser::compact_value`]; a key whose hash was seen before is
+    /// A key and its colon, for [`Parser::styled_value`]; a key whose hash was seen before is
     /// an error (a duplicate, or a collision the tree parser tells apart).
-    fn compact_key(
+    fn styled_key(
         &mut self,
         keys: &RandomState,
         set: &mut KeySet,
         out: &mut Vec<u8>,
+        style: &Style,
     ) -> Result<(), Box<ParseError>> {
         // Errors here are never shown (see above): their path is the member's.
         let upto = self.stack.len();
@@ -685,13 +735,13 @@ impl<'a> Parser<'a> {
         if !set.insert(key_hash(keys, &k)) {
             return Err(self.err(self.i, upto, "not plain JSON"));
         }
-        super::write::write_string(out, &k, false).expect("writing to a Vec cannot fail");
+        write_string(out, &k, style.ascii).expect("writing to a Vec cannot fail");
         self.skip_ws();
         if self.peek() != Some(b':') {
             return Err(self.err(self.i, upto, "not plain JSON"));
         }
         self.i += 1;
-        out.push(b':');
+        out.extend_from_slice(style.colon.as_bytes());
         Ok(())
     }
 
@@ -1788,6 +1838,53 @@ mod compact_tests {
         }
         assert_eq!(v, tree);
         compact.len()
+    }
+
+    #[test]
+    fn json_text_is_written_styled_as_its_tree_would_be() {
+        let styles = [
+            COMPACT.clone(),
+            crate::json::detect_style(b"[\n  {\n    \"a\": 1\n  }\n]\n"),
+            crate::json::detect_style(b"[\r\n\t{\"a\": 1, \"b\": 2}\r\n]"),
+            crate::json::detect_style(b"[{\"a\": \"\\u00e9\", \"b\": 2}]"),
+        ];
+        let texts: &[&str] = &[
+            r#"{"a":{"b":[1,2.50,-0,1e+9,true,false,null]},"c":"x"}"#,
+            r#"{ "a" : [ ] , "b" : { } , "c" : [ [ ] , { } , [ { } ] ] }"#,
+            r#"["\"\\\/\b\f\n\r\t","\u0000\u001f\u007f\u00e9\u20ac","\ud83d\ude00","é€😀"]"#,
+            r#"{"k":{"\u0061":1,"b\"":2,"\\":3,"\n":4}}"#,
+            "[1,[2,[3,[4]]],{\"x\":{\"y\":[{}]}}]",
+            "\"just a string\"",
+            "12.50",
+            "null",
+            // Not plain JSON: the tree parser's error, or (a `SQLite` client's spelling) its tree.
+            r#"{"a":1,"a":2}"#,
+            r#"[1,2,]"#,
+            r#"[1] x"#,
+            r#"[[[[[[[[1]]]]]]]]"#,
+            "",
+        ];
+        for style in &styles {
+            for level in [0, 2] {
+                for t in texts {
+                    let mut out = b"prefix".to_vec();
+                    let got = write_styled(&mut out, t, style, level, 6);
+                    match parse(t.as_bytes(), 6) {
+                        Ok(v) => {
+                            let mut want = b"prefix".to_vec();
+                            write_value(&mut want, &v, style, level).unwrap();
+                            assert!(got.is_ok(), "{t}");
+                            assert_eq!(
+                                String::from_utf8(out).unwrap(),
+                                String::from_utf8(want).unwrap(),
+                                "{t} in {style:?} at {level}"
+                            );
+                        }
+                        Err(e) => assert_eq!(got.unwrap_err(), e, "{t}"),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

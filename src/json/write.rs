@@ -183,6 +183,44 @@ pub fn is_compact_text_of(v: &Value, text: &str) -> bool {
     write_value(&mut m, v, &COMPACT, 0).is_ok() && m.0.is_empty()
 }
 
+/// How deep a JSON column's text may nest when it is read back.
+pub const COLUMN_DEPTH: usize = 10_000;
+
+/// Writes record `v` as [`write_value`] does, its members named in `texts` (placeholders in
+/// `v`) written from their JSON text instead, without building their trees
+/// ([`super::parse::write_styled`]).
+pub fn write_record<W: Write + ?Sized>(
+    out: &mut W,
+    v: &Value,
+    texts: &[(&str, &str)],
+    style: &Style,
+    level: usize,
+) -> io::Result<()> {
+    let Value::Object(members) = v else {
+        return write_value(out, v, style, level);
+    };
+    if texts.is_empty() || members.is_empty() {
+        return write_value(out, v, style, level);
+    }
+    out.write_all(b"{")?;
+    for (i, (k, item)) in members.iter().enumerate() {
+        separator(out, style, level + 1, i == 0)?;
+        write_string(out, k, style.ascii)?;
+        out.write_all(style.colon.as_bytes())?;
+        match texts.iter().find(|(n, _)| n == k) {
+            Some((_, text)) => {
+                let mut styled = Vec::new();
+                super::parse::write_styled(&mut styled, text, style, level + 1, COLUMN_DEPTH)
+                    .map_err(|e| io::Error::other(format!("bad JSON in a column: {e}")))?;
+                out.write_all(&styled)?;
+            }
+            None => write_value(out, item, style, level + 1)?,
+        }
+    }
+    close(out, style, level)?;
+    out.write_all(b"}")
+}
+
 /// `v` in `style` at `level`, as a string.
 pub fn to_string_styled(v: &Value, style: &Style, level: usize) -> String {
     let mut out = Vec::with_capacity(64);

@@ -10,7 +10,7 @@ use super::report::{CollectionReport, Report};
 use super::{Progress, open_existing};
 use crate::config::Project;
 use crate::schema::Schema;
-use crate::schema::rebuild::rebuild;
+use crate::schema::rebuild::rebuild_for_writing;
 use crate::source::{self, Layout, Style};
 use crate::store::Tx;
 use crate::store::cursor::RowCursor;
@@ -142,25 +142,30 @@ pub fn write_from_db(
 ) -> anyhow::Result<Vec<u64>> {
     let spec = &schema.sources[si];
     let mut counts = vec![0u64; spec.members.len()];
-    let mut feed =
-        |member: usize,
-         emit: &mut dyn FnMut(Option<&str>, &crate::json::Value) -> anyhow::Result<()>|
-         -> anyhow::Result<()> {
-            let coll = schema.collection_for(si, member);
-            let mut cursor = RowCursor::new(schema, coll.table);
-            let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| {
-                children_of(tx, schema, t, parent)
-            };
-            while let Some(cells) = cursor.next(tx)? {
-                let (key, value) = rebuild(schema, coll.table, &cells, &mut fetch)?;
-                emit(key.as_deref(), &value)?;
-                counts[member] += 1;
-                if let Some(b) = bar {
-                    b.inc(1);
-                }
-            }
-            Ok(())
+    let mut feed = |member: usize, emit: &mut source::Emit| -> anyhow::Result<()> {
+        let coll = schema.collection_for(si, member);
+        let mut cursor = RowCursor::new(schema, coll.table);
+        let mut fetch = |t: usize, parent: &crate::schema::shred::Cell<'static>| {
+            children_of(tx, schema, t, parent)
         };
+        while let Some(cells) = cursor.next(tx)? {
+            // JSON fields go from their columns' text into the file, with no tree between.
+            let (key, value, cols) = rebuild_for_writing(schema, coll.table, &cells, &mut fetch)?;
+            let texts: Vec<(&str, &str)> = cols
+                .iter()
+                .filter_map(|(name, col)| match &cells[*col] {
+                    crate::schema::shred::Cell::Text(s) => Some((name.as_str(), s.as_ref())),
+                    _ => None,
+                })
+                .collect();
+            emit(key.as_deref(), &value, &texts)?;
+            counts[member] += 1;
+            if let Some(b) = bar {
+                b.inc(1);
+            }
+        }
+        Ok(())
+    };
     source::write_source(spec, layout, target, &mut feed)
         .with_context(|| format!("writing {}", target.display()))?;
     Ok(counts)

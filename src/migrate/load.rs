@@ -1242,4 +1242,55 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
         assert!(!same_cell(&Cell::Text("1".into()), ValueRef::Integer(1)));
         assert!(same_cell(&Cell::Null, ValueRef::Null));
     }
+
+    #[test]
+    fn json_fields_read_as_text_go_into_their_columns_and_back_into_the_record() {
+        let toml = "[collections.docs]\nsource = \"docs.json\"\nkey = \"id\"\n[collections.docs.fields]\nid = \"integer\"\nblob = \"json\"\n";
+        let p = Project::parse(Path::new("/nonexistent/jsonlift.toml"), toml).unwrap();
+        let schema = Schema::build(&p).unwrap();
+        let text = br#"{"id": 1, "blob": {"a": [1, 2.50, "\u00e9"], "b": {}}, "c": [1]}"#;
+        let keys = schema.compact_fields(&[0]);
+        let (value, compact) = crate::json::parse::parse_record(text, 64, 0, &keys.of(0)).unwrap();
+        // Only the JSON field, not the unknown `c` (kept in `_extra` from the tree).
+        assert_eq!(
+            compact,
+            vec![(1, r#"{"a":[1,2.50,"é"],"b":{}}"#.to_string())]
+        );
+        let origin = Origin {
+            file: Arc::from(Path::new("docs.json")),
+            offset: 0,
+            len: text.len() as u64,
+            line: 1,
+            col: 1,
+            path: JsonPath::root(),
+            row: None,
+        };
+        let mut rec = Record {
+            member: 0,
+            key: None,
+            value,
+            origin,
+            compact,
+        };
+        let mut ids = Ids::new(schema.tables.len());
+        let mut rows: Vec<Row<'static>> = shred(&schema, 0, None, &rec.value, &mut ids)
+            .unwrap()
+            .into_iter()
+            .map(Row::into_owned)
+            .collect();
+        place_compact(&schema, 0, &mut rec, &mut rows[0].cells);
+        let t = &schema.tables[0];
+        let col = t.json_col("blob").unwrap();
+        assert_eq!(
+            rows[0].cells[col],
+            Cell::Text(r#"{"a":[1,2.50,"é"],"b":{}}"#.into())
+        );
+        assert!(rec.compact.is_empty(), "moved, not copied");
+        // What the source holds, to compare a database that differs with: the whole record.
+        let whole = with_compact(&schema, 0, &rec, &rows[0].cells).unwrap();
+        assert_eq!(whole.value, parse(text, 64).unwrap());
+        // A record without text members is compared as it is.
+        rows[0].cells[col] = Cell::Text("[]".into());
+        assert!(with_compact(&schema, 0, &rec, &rows[0].cells).is_none());
+    }
 }

@@ -21,13 +21,45 @@ pub fn rebuild(
     cells: &[Cell<'static>],
     fetch: &mut FetchChildren,
 ) -> anyhow::Result<(Option<String>, Value)> {
-    let t = &schema.tables[ti];
-    let key = t.key_col.and_then(|c| match &cells[c] {
+    let key = record_key(&schema.tables[ti], cells);
+    let mut r = Rebuilder {
+        schema,
+        fetch,
+        texts: None,
+    };
+    Ok((key, r.row(ti, cells)?))
+}
+
+/// The record's key in its file, when the table keeps it.
+fn record_key(t: &Table, cells: &[Cell<'static>]) -> Option<String> {
+    t.key_col.and_then(|c| match &cells[c] {
         Cell::Text(s) => Some(s.to_string()),
         Cell::Int(i) => Some(i.to_string()),
         _ => None,
-    });
-    Ok((key, Rebuilder { schema, fetch }.row(ti, cells)?))
+    })
+}
+
+/// Top-level JSON fields of a record by name, each with the column that holds its text.
+pub type TextColumns = Vec<(String, usize)>;
+
+/// [`rebuild`] for writing the record back: its top-level JSON fields are not parsed but given
+/// as the columns that hold their text (by field name), with `null` in their place in the value
+/// ([`crate::source::Texts`]).
+pub fn rebuild_for_writing(
+    schema: &Schema,
+    ti: usize,
+    cells: &[Cell<'static>],
+    fetch: &mut FetchChildren,
+) -> anyhow::Result<(Option<String>, Value, TextColumns)> {
+    let key = record_key(&schema.tables[ti], cells);
+    let mut r = Rebuilder {
+        schema,
+        fetch,
+        texts: Some((ti, Vec::new())),
+    };
+    let value = r.row(ti, cells)?;
+    let texts = r.texts.map(|(_, t)| t).unwrap_or_default();
+    Ok((key, value, texts))
 }
 
 /// Whether [`rebuild`] gives back exactly `expected` and, when the table keeps the record's key,
@@ -47,12 +79,19 @@ pub fn rebuilds_to(
         Some(Cell::Int(i)) => key.is_some_and(|k| int_text_is(*i, k)),
         _ => true,
     };
-    Ok(key_matches && Rebuilder { schema, fetch }.row_is(ti, cells, expected)?)
+    let mut r = Rebuilder {
+        schema,
+        fetch,
+        texts: None,
+    };
+    Ok(key_matches && r.row_is(ti, cells, expected)?)
 }
 
 struct Rebuilder<'s, 'f, 'g> {
     schema: &'s Schema,
     fetch: &'f mut FetchChildren<'g>,
+    /// For [`rebuild_for_writing`]: the record's table, and its JSON fields given as columns.
+    texts: Option<(usize, TextColumns)>,
 }
 
 fn json_col(cell: &Cell) -> anyhow::Result<Option<Value>> {
@@ -190,6 +229,21 @@ impl Rebuilder<'_, '_, '_> {
             FieldKind::Scalar { ty, col } => {
                 let raw = member(member(meta, "r"), &f.name).and_then(Value::as_str);
                 scalar_value(*ty, &cells[*col], raw)
+            }
+            FieldKind::Json { col }
+                if matches!(cells[*col], Cell::Text(_))
+                    && self.texts.as_ref().is_some_and(|(root, _)| {
+                        *root == ti
+                            && self.schema.tables[ti]
+                                .fields
+                                .iter()
+                                .any(|top| std::ptr::eq(top, f))
+                    }) =>
+            {
+                if let Some((_, texts)) = &mut self.texts {
+                    texts.push((f.name.clone(), *col));
+                }
+                Value::Null
             }
             FieldKind::Json { col } => json_col(&cells[*col])?.unwrap_or(Value::Null),
             FieldKind::Object { .. } | FieldKind::Child { .. } if null_fixup => Value::Null,

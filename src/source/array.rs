@@ -8,7 +8,7 @@ use super::input::{Body, BodyReader, Input, write_atomically};
 use super::{Feed, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
 use crate::json::JsonPath;
-use crate::json::write::{close, separator, write_value};
+use crate::json::write::{close, separator, write_record};
 use crate::source::Style;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -109,9 +109,9 @@ pub(crate) fn write_body(
 ) -> anyhow::Result<()> {
     out.write_all(b"[")?;
     let mut n = 0usize;
-    feed(member, &mut |_key, v| {
+    feed(member, &mut |_key, v, texts| {
         separator(out, style, level + 1, n == 0)?;
-        write_value(out, v, style, level + 1)?;
+        write_record(out, v, texts, style, level + 1)?;
         n += 1;
         Ok(())
     })?;

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::input::{Input, write_atomically};
 use super::{CompactFields, Feed, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
-use crate::json::write::write_value;
+use crate::json::write::{write_record, write_value};
 use crate::json::{JsonPath, Value};
 use crate::source::Style;
 
@@ -74,11 +74,11 @@ pub(crate) fn write_body(
     feed: &mut Feed,
 ) -> anyhow::Result<()> {
     let mut n = 0usize;
-    feed(member, &mut |_key, v| {
+    feed(member, &mut |_key, v, texts| {
         if n > 0 {
             anyhow::bail!("a document holds one record, got a second one");
         }
-        write_value(out, v, style, level)?;
+        write_record(out, v, texts, style, level)?;
         n += 1;
         Ok(())
     })?;

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use crate::error::Problem;
 use crate::json::{self, JsonPath, Value};
 
-use super::{Feed, FileLayout, Layout, Origin, Record, RecordReader, SourceSpec, Style};
+use super::{Feed, FileLayout, Layout, Origin, Record, RecordReader, SourceSpec, Style, inflate};
 
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -514,7 +514,9 @@ pub(crate) fn write_files(
     render: &mut dyn FnMut(&Value, Option<&FileLayout>) -> anyhow::Result<Vec<u8>>,
 ) -> anyhow::Result<()> {
     fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    feed(0, &mut |key, value| {
+    feed(0, &mut |key, value, texts| {
+        // A file of its own per record: its JSON fields are written from the tree.
+        let value = &*inflate(value, texts)?;
         let Some(key) = key else {
             bail!("a record has no file name")
         };

@@ -271,13 +271,12 @@ mod tests {
         let r = read(&sp);
         let records: Vec<Record> = r.records.into_iter().map(Result::unwrap).collect();
         let out = tmp.path().join("export");
-        let mut feed =
-            |m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                assert_eq!(m, 0);
-                records
-                    .iter()
-                    .try_for_each(|r| emit(r.key.as_deref(), &r.value))
-            };
+        let mut feed = |m: usize, emit: &mut crate::source::Emit| {
+            assert_eq!(m, 0);
+            records
+                .iter()
+                .try_for_each(|r| emit(r.key.as_deref(), &r.value, &[]))
+        };
         write(&sp, &r.layout, &out, &mut feed).unwrap();
         for f in ["alice.json", "team/bob.json", "team/x/carol.json"] {
             assert_eq!(
@@ -304,12 +303,11 @@ mod tests {
         assert_eq!((a.origin.offset, a.origin.line, a.origin.col), (3, 1, 1));
         let recs2: Vec<Record> = r2.records.into_iter().map(Result::unwrap).collect();
         let out2 = tmp.path().join("export2");
-        let mut feed2 =
-            |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                recs2
-                    .iter()
-                    .try_for_each(|r| emit(r.key.as_deref(), &r.value))
-            };
+        let mut feed2 = |_: usize, emit: &mut crate::source::Emit| {
+            recs2
+                .iter()
+                .try_for_each(|r| emit(r.key.as_deref(), &r.value, &[]))
+        };
         write(&sp2, &r2.layout, &out2, &mut feed2).unwrap();
         for f in ["a.json", "b.json"] {
             assert_eq!(
@@ -362,12 +360,11 @@ mod tests {
 
         let records: Vec<Record> = r.records.into_iter().map(Result::unwrap).collect();
         let out = tmp.path().join("export");
-        let mut feed =
-            |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                records
-                    .iter()
-                    .try_for_each(|r| emit(r.key.as_deref(), &r.value))
-            };
+        let mut feed = |_: usize, emit: &mut crate::source::Emit| {
+            records
+                .iter()
+                .try_for_each(|r| emit(r.key.as_deref(), &r.value, &[]))
+        };
         write(&sp, &layout, &out, &mut feed).unwrap();
         for f in [
             "p1.json",
@@ -564,10 +561,7 @@ mod tests {
             Some("a//b.json"),
             None,
         ] {
-            let mut feed =
-                |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                    emit(bad, &v)
-                };
+            let mut feed = |_: usize, emit: &mut crate::source::Emit| emit(bad, &v, &[]);
             let e = write(&sp, &layout, &tmp.path().join("out"), &mut feed);
             assert!(e.is_err(), "{bad:?}");
         }

@@ -7,7 +7,7 @@ use super::{CompactFields, Feed, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
 use crate::json::parse::parse_record;
 use crate::json::scan::{ValuePos, offset_pos};
-use crate::json::write::write_value;
+use crate::json::write::write_record;
 use crate::json::{JsonPath, line_col};
 
 pub(crate) struct JsonlReader {
@@ -110,11 +110,11 @@ pub(crate) fn write(
             out.write_all(crate::json::parse::BOM)?;
         }
         let mut n = 0usize;
-        feed(0, &mut |_key, v| {
+        feed(0, &mut |_key, v, texts| {
             if n > 0 {
                 out.write_all(style.newline())?;
             }
-            write_value(out, v, &style, 0)?;
+            write_record(out, v, texts, &style, 0)?;
             n += 1;
             Ok(())
         })?;

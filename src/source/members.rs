@@ -262,7 +262,7 @@ pub(crate) fn write(
             // Written only when it holds records now: a TinyDB table or db.json member the
             // file did not have must not appear from nowhere on a plain round trip.
             let mut any = false;
-            feed(i, &mut |_, _| {
+            feed(i, &mut |_, _, _| {
                 any = true;
                 Ok(())
             })?;

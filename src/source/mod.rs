@@ -219,10 +219,37 @@ pub trait RecordReader: Send {
     fn give_compact(&mut self, _which: CompactFields) {}
 }
 
-/// Supplies the records of one member when writing a source back: calls `emit(key, value)` for
-/// each record, in order.
-pub type Feed<'a> = dyn FnMut(usize, &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>) -> anyhow::Result<()>
-    + 'a;
+/// Supplies the records of one member when writing a source back: calls `emit(key, value,
+/// texts)` for each record, in order.
+pub type Feed<'a> = dyn FnMut(usize, &mut Emit) -> anyhow::Result<()> + 'a;
+
+/// What a [`Feed`] calls for each record: its key, its value, and its JSON fields given as
+/// [`Texts`].
+pub type Emit<'e> = dyn FnMut(Option<&str>, &Value, &Texts) -> anyhow::Result<()> + 'e;
+
+/// Top-level JSON fields of a record given as their JSON text (a column's), by key: the record's
+/// value holds a placeholder in their place. Written from the text ([`write_record`]), a large
+/// JSON field is never built as a tree; a writer that needs the tree [`inflate`]s the record.
+pub type Texts<'t> = [(&'t str, &'t str)];
+
+/// `value` with its [`Texts`] parsed into place (borrowed when there are none).
+pub fn inflate<'v>(value: &'v Value, texts: &Texts) -> anyhow::Result<std::borrow::Cow<'v, Value>> {
+    if texts.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(value));
+    }
+    let mut whole = value.clone();
+    if let Value::Object(members) = &mut whole {
+        for (k, v) in members.iter_mut() {
+            if let Some((_, text)) = texts.iter().find(|(n, _)| n == k) {
+                *v = crate::json::parse(text.as_bytes(), crate::json::write::COLUMN_DEPTH)
+                    .map_err(|e| anyhow::anyhow!("bad JSON in a column: {e}"))?;
+            }
+        }
+    }
+    Ok(std::borrow::Cow::Owned(whole))
+}
+
+pub use crate::json::write::write_record;
 
 /// Is this source a file shared by several collections (each naming its `member`)?
 fn is_multi_member(spec: &SourceSpec) -> bool {

@@ -9,7 +9,7 @@ use super::input::{Body, BodyReader, Input, write_atomically};
 use super::{Feed, Format, Layout, Record, RecordReader, SourceSpec};
 use crate::error::Problem;
 use crate::json::JsonPath;
-use crate::json::write::{close, separator, write_string, write_value};
+use crate::json::write::{close, separator, write_record, write_string};
 use crate::source::Style;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,7 +144,7 @@ pub(crate) fn write_body(
 ) -> anyhow::Result<()> {
     out.write_all(b"{")?;
     let mut n = 0usize;
-    feed(member, &mut |key, v| {
+    feed(member, &mut |key, v, texts| {
         let Some(key) = key else {
             anyhow::bail!("record {} has no key to write it under", n + 1);
         };
@@ -154,7 +154,7 @@ pub(crate) fn write_body(
         separator(out, style, level + 1, n == 0)?;
         write_string(out, key, style.ascii)?;
         out.write_all(style.colon.as_bytes())?;
-        write_value(out, v, style, level + 1)?;
+        write_record(out, v, texts, style, level + 1)?;
         n += 1;
         Ok(())
     })?;

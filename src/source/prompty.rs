@@ -1462,14 +1462,10 @@ user:
 
     fn feed_of(
         recs: &[crate::source::Record],
-    ) -> impl FnMut(
-        usize,
-        &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()>
-    + '_ {
+    ) -> impl FnMut(usize, &mut crate::source::Emit) -> anyhow::Result<()> + '_ {
         move |_, emit| {
             recs.iter()
-                .try_for_each(|r| emit(r.key.as_deref(), &r.value))
+                .try_for_each(|r| emit(r.key.as_deref(), &r.value, &[]))
         }
     }
 
@@ -1593,14 +1589,13 @@ user:
         );
 
         let out = tmp.path().join("out");
-        let mut feed =
-            |m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                assert_eq!(m, 0);
-                for r in &recs {
-                    emit(r.key.as_deref(), &r.value)?;
-                }
-                Ok(())
-            };
+        let mut feed = |m: usize, emit: &mut crate::source::Emit| {
+            assert_eq!(m, 0);
+            for r in &recs {
+                emit(r.key.as_deref(), &r.value, &[])?;
+            }
+            Ok(())
+        };
         write(&sp, &layout, &out, &mut feed).unwrap();
         assert_eq!(
             fs::read(out.join("team/crlf.prompty")).unwrap(),
@@ -1621,10 +1616,7 @@ user:
             "a//b.prompty",
         ] {
             let v = obj(&[("body", s(""))]);
-            let mut feed =
-                |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                    emit(Some(bad), &v)
-                };
+            let mut feed = |_: usize, emit: &mut crate::source::Emit| emit(Some(bad), &v, &[]);
             assert!(write(&sp, &layout, &out, &mut feed).is_err(), "{bad}");
         }
         let _ = PathBuf::new();

@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Feed, Layout, Origin, Record, RecordReader, SourceSpec};
+use super::{Feed, Layout, Origin, Record, RecordReader, SourceSpec, inflate};
 use crate::error::Problem;
 use crate::json::write::to_string_styled;
 use crate::json::{JsonPath, Number, Seg, Style, Value, detect_style, line_col, locate, parse};
@@ -638,7 +638,9 @@ pub(crate) fn write(
             let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
             let mut st = file.inserter(&t.name, &names)?;
             let mut ordinal = 0u64;
-            feed(member, &mut |_key, v| {
+            feed(member, &mut |_key, v, texts| {
+                // Cells of a table: a JSON field goes back as the column's value.
+                let v = &*inflate(v, texts)?;
                 let Value::Object(fields) = v else {
                     bail!("table {}: a record is not an object", t.name);
                 };

@@ -54,9 +54,9 @@ fn read_all(spec: &SourceSpec) -> (Vec<Record>, Vec<Problem>, Layout) {
 }
 
 fn write_back(spec: &SourceSpec, layout: &Layout, records: &[Record], out: &Path) {
-    let mut feed = |m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+    let mut feed = |m: usize, emit: &mut crate::source::Emit| {
         for r in records.iter().filter(|r| r.member == m) {
-            emit(r.key.as_deref(), &r.value)?;
+            emit(r.key.as_deref(), &r.value, &[])?;
         }
         Ok(())
     };
@@ -293,12 +293,12 @@ fn members_missing_from_the_file_are_appended_when_writing_only_if_they_have_rec
     );
     // With records (written to the database since), they are appended.
     let tag = crate::json::parse(b"{\"name\": \"rust\"}", 8).unwrap();
-    let mut feed = |m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
+    let mut feed = |m: usize, emit: &mut crate::source::Emit| {
         for r in records.iter().filter(|r| r.member == m) {
-            emit(r.key.as_deref(), &r.value)?;
+            emit(r.key.as_deref(), &r.value, &[])?;
         }
         if m == 1 {
-            emit(None, &tag)?;
+            emit(None, &tag, &[])?;
         }
         Ok(())
     };
@@ -694,23 +694,17 @@ fn failed_writes_leave_nothing_behind() {
     let layout = Layout::default();
     let spec = single(out.clone(), Format::Object);
     let v = Value::Object(Vec::new());
-    let mut keyless =
-        |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-            emit(None, &v)
-        };
+    let mut keyless = |_m: usize, emit: &mut crate::source::Emit| emit(None, &v, &[]);
     let err = write_source(&spec, &layout, &out, &mut keyless).unwrap_err();
     assert_eq!(err.to_string(), "record 1 has no key to write it under");
     let spec = single(out.clone(), Format::Document);
-    let mut two = |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-        emit(None, &v)?;
-        emit(None, &v)
+    let mut two = |_m: usize, emit: &mut crate::source::Emit| {
+        emit(None, &v, &[])?;
+        emit(None, &v, &[])
     };
     assert!(write_source(&spec, &layout, &out, &mut two).is_err());
     let spec = spec_for(out.clone(), vec![member(Some("_default"), Format::Tinydb)]);
-    let mut bad_id =
-        |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-            emit(Some("x"), &v)
-        };
+    let mut bad_id = |_m: usize, emit: &mut crate::source::Emit| emit(Some("x"), &v, &[]);
     assert!(write_source(&spec, &layout, &out, &mut bad_id).is_err());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     // An existing file is only replaced by a complete one.
@@ -726,9 +720,9 @@ fn writes_in_the_recorded_style() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sub/out.json");
     let rec = crate::json::parse(r#"{"id": 1, "name": "Zoë", "tags": []}"#.as_bytes(), 8).unwrap();
-    let mut feed = |_m: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-        emit(Some("7"), &rec)?;
-        emit(Some("8"), &rec)
+    let mut feed = |_m: usize, emit: &mut crate::source::Emit| {
+        emit(Some("7"), &rec, &[])?;
+        emit(Some("8"), &rec, &[])
     };
     let style = Style {
         indent: None,

@@ -86,10 +86,7 @@ pub fn write_back(
                 &source::record_display(spec, &at),
                 e.action != "insert",
             )?;
-            let mut feed =
-                |_: usize, emit: &mut dyn FnMut(Option<&str>, &Value) -> anyhow::Result<()>| {
-                    emit(Some(&at), &value)
-                };
+            let mut feed = |_: usize, emit: &mut source::Emit| emit(Some(&at), &value, &[]);
             source::write_source(spec, &layout, &spec.path, &mut feed).map_err(failed)?;
             if let Some(dir) = path.parent() {
                 crate::backup::sync_dir(dir);

@@ -316,3 +316,49 @@ fn orphaned_child_rows_are_reported() {
     let r = differs(&p, COURSES_FILE, None);
     r.stderr_has("table lessons has 1 orphaned row(s): their module_id points at no row of modules (the first: module_id = 987654)");
 }
+
+/// A JSON field is read from the file as its compact text and compared with the column as text
+/// first: the same text passes, the same value written otherwise by another client passes, and
+/// a changed value is named at its path inside the field. `export` writes it back from the
+/// column's text in the file's style, byte for byte.
+#[test]
+fn a_json_field_is_compared_as_text_then_as_a_value() {
+    let p = Project::new(
+        "[collections.docs]\nsource = \"data/docs.json\"\nkey = \"id\"\n[collections.docs.fields]\nid = \"integer\"\nblob = \"json\"\n\n[collections.keyed]\nsource = \"data/keyed.json\"\nformat = \"object\"\n[collections.keyed.fields]\nblob = \"json\"\n",
+    );
+    let docs = "[\n  {\n    \"id\": 1,\n    \"blob\": {\n      \"a\": [\n        1,\n        2.50,\n        \"\\u00e9\"\n      ],\n      \"b\": {},\n      \"c\": []\n    },\n    \"tail\": 0\n  },\n  {\n    \"id\": 2,\n    \"blob\": [\n      true\n    ]\n  }\n]\n";
+    let keyed = "{\r\n\t\"k1\": {\r\n\t\t\"blob\": {\r\n\t\t\t\"x\": [\r\n\t\t\t\tnull\r\n\t\t\t]\r\n\t\t}\r\n\t}\r\n}";
+    p.write("data/docs.json", docs);
+    p.write("data/keyed.json", keyed);
+    p.migrate_ok();
+    let out = p.export();
+    assert_eq!(
+        fs::read_to_string(out.join("data/docs.json")).unwrap(),
+        docs
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("data/keyed.json")).unwrap(),
+        keyed
+    );
+    assert_eq!(
+        q1(&p.db(), "SELECT blob FROM docs WHERE id = 1"),
+        r#"{"a":[1,2.50,"é"],"b":{},"c":[]}"#
+    );
+    p.jl(&["verify"]).ok();
+    // Equal in value, spelled otherwise by another client: not a difference.
+    p.db()
+        .execute_batch(
+            r#"UPDATE docs SET blob = '{ "a": [1, 2.50, "é"], "b": { }, "c": [ ] }' WHERE id = 1"#,
+        )
+        .unwrap();
+    p.jl(&["verify"]).ok();
+    let out = p.export();
+    assert_eq!(
+        fs::read_to_string(out.join("data/docs.json")).unwrap(),
+        docs
+    );
+    p.db()
+        .execute_batch(r#"UPDATE docs SET blob = '{"a":[1,2.5,"é"],"b":{},"c":[]}' WHERE id = 1"#)
+        .unwrap();
+    differs(&p, "data/docs.json", Some("$[0].blob.a[1]"));
+}
