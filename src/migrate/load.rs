@@ -453,21 +453,27 @@ fn with_compact(schema: &Schema, coll: usize, rec: &Record, cells: &[Cell]) -> O
     let Value::Object(members) = &rec.value else {
         return None;
     };
-    let mut whole = None;
-    for (i, (k, v)) in members.iter().enumerate() {
-        if let (Some(col), Value::Array(a)) = (t.json_col(k), v)
-            && a.is_empty()
-            && let Cell::Text(text) = &cells[col]
-            && text.as_ref() != "[]"
-            && let Ok(v) = crate::json::parse(text.as_bytes(), usize::MAX)
-        {
-            let r: &mut Record = whole.get_or_insert_with(|| rec.clone());
-            if let Value::Object(m) = &mut r.value {
-                m[i].1 = v;
+    // A member holding the placeholder whose column holds other text was read as text.
+    let texts: Vec<(&str, &str)> = members
+        .iter()
+        .filter_map(|(k, v)| match (t.json_col(k).map(|c| &cells[c]), v) {
+            (Some(Cell::Text(text)), Value::Array(a)) if a.is_empty() && text != "[]" => {
+                Some((k.as_str(), text.as_ref()))
             }
-        }
+            _ => None,
+        })
+        .collect();
+    if texts.is_empty() {
+        return None;
     }
-    whole
+    let value = source::inflate(&rec.value, &texts).ok()?.into_owned();
+    Some(Record {
+        value,
+        origin: rec.origin.clone(),
+        key: rec.key.clone(),
+        compact: Vec::new(),
+        ..*rec
+    })
 }
 
 /// A record's rows as the database's "children of" query gives them back: by table and parent

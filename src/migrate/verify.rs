@@ -37,8 +37,9 @@ fn settle_compact(t: &Table, rec: &mut Record, cells: &mut [Cell<'static>]) {
         match &cells[col] {
             Cell::Text(stored) if *stored == text => cells[col] = Cell::Text("[]".into()),
             _ => {
-                members[i].1 = crate::json::parse(text.as_bytes(), usize::MAX)
-                    .expect("the compact text of a parsed value parses");
+                members[i].1 =
+                    crate::json::parse(text.as_bytes(), crate::json::write::COLUMN_DEPTH)
+                        .expect("the compact text of a parsed value parses");
             }
         }
     }
