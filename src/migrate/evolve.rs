@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 use indexmap::IndexMap;
-use rusqlite::Connection;
 
 use sha2::Digest;
 
@@ -19,7 +18,7 @@ use super::numbered::{self, SqlFile};
 use super::plan::{Mode, Plan, temp_name};
 use crate::config::{FieldConfig, Project};
 use crate::json::{JsonPath, Seg, Value};
-use crate::schema::ddl::{create_indexes, create_table, quote};
+use crate::schema::ddl::create_indexes;
 use crate::schema::rebuild::{rebuild, rebuilds_to};
 use crate::schema::shred::{Cell, Ids, Row, shred};
 use crate::schema::statements::table_sql;
@@ -27,9 +26,8 @@ use crate::schema::{Role, Schema};
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::backend::{SourceState, pages};
-use crate::store::bookkeeping;
 use crate::store::cursor::children_of;
-use crate::store::sqlite::SqliteTx;
+use crate::store::sqlite_migration::SqliteMigration;
 
 /// One record as it is and as the new schema will hold it.
 pub struct Carried {
@@ -260,39 +258,33 @@ impl Uniques {
     }
 }
 
-/// Applies the plan on `conn`, inside the caller's transaction (foreign keys off: dropping a
+/// Applies the plan on `db`, inside the caller's transaction (foreign keys off: dropping a
 /// table others refer to would otherwise cascade), then checks every record and reference.
-pub fn apply(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
+pub fn apply(db: &SqliteMigration, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
     // A rename must not rewrite the references other tables make to the table being replaced.
-    conn.pragma_update(None, "legacy_alter_table", "ON")?;
-    let result = apply_inner(conn, plan, carry);
-    conn.pragma_update(None, "legacy_alter_table", "OFF")?;
-    result
+    db.keeping_references(|| apply_inner(db, plan, carry))
 }
 
-fn apply_inner(conn: &Connection, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
+fn apply_inner(db: &SqliteMigration, plan: &Plan, carry: &Carry) -> anyhow::Result<()> {
     for (change, records) in plan.changes.iter().zip(&carry.records) {
         match change.mode {
             Mode::Alter => {
                 for sql in &change.sql {
-                    conn.execute_batch(sql)
+                    db.run_ddl(sql)
                         .with_context(|| format!("{}: {sql}", change.collection))?;
                 }
             }
-            Mode::Rebuild => rebuild_collection(conn, plan, change.old_ci, change.new_ci, records)
+            Mode::Rebuild => rebuild_collection(db, plan, change.old_ci, change.new_ci, records)
                 .with_context(|| format!("rebuilding the tables of {}", change.collection))?,
         }
     }
     for d in &plan.dropped {
         for t in d.tables.iter().rev() {
-            conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(t)))?;
+            db.drop_table(t)?;
         }
     }
-    check_records(&SqliteTx::new(conn), plan, carry)?;
-    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-    let broken: Vec<(String, Option<i64>, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    check_records(&db.tx(), plan, carry)?;
+    let broken = db.foreign_key_check()?;
     if !broken.is_empty() {
         let lines: Vec<String> = broken
             .iter()
@@ -445,7 +437,7 @@ fn write_records(
 /// names and filled record by record (each root row keeps its rowid, the record's place), the
 /// old tables are dropped and the new ones take their names.
 fn rebuild_collection(
-    conn: &Connection,
+    db: &SqliteMigration,
     plan: &Plan,
     oci: usize,
     nci: usize,
@@ -461,23 +453,12 @@ fn rebuild_collection(
         temp.tables[t].sql = table_sql(&temp.tables[t]);
     }
     for &t in &tables {
-        conn.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {0}; {1}",
-            quote(&temp.tables[t].name),
-            create_table(&temp.tables[t], crate::store::Dialect::Sqlite)
-        ))?;
+        db.create_table_anew(&temp.tables[t])?;
     }
     let rt = &temp.tables[root];
     let generated = rt
         .id_col
         .is_some_and(|c| rt.columns[c].role == Role::Id && rt.pk == c);
-    let cols: Vec<String> = rt.columns.iter().map(|c| quote(&c.name)).collect();
-    let root_insert = format!(
-        "INSERT INTO {} (rowid, {}) VALUES (?{})",
-        quote(&rt.name),
-        cols.join(", "),
-        ", ?".repeat(cols.len())
-    );
     let mut ids = Ids::new(temp.tables.len());
     let mut refused = Vec::new();
     for r in records {
@@ -487,25 +468,10 @@ fn rebuild_collection(
         let rows = shred(&temp, nci, r.file_key.as_deref(), &r.expected, &mut ids)
             .map_err(|e| anyhow::anyhow!("{}: {:?}", r.label, e.first().map(|e| &e.message)))?;
         for row in &rows {
-            let res = if row.table == root && !generated {
-                let mut stmt = conn.prepare_cached(&root_insert)?;
-                let mut params: Vec<&dyn rusqlite::ToSql> = vec![&r.rowid];
-                params.extend(row.cells.iter().map(|c| c as &dyn rusqlite::ToSql));
-                stmt.execute(params.as_slice())
-            } else {
-                let mut stmt = conn.prepare_cached(&temp.tables[row.table].sql.insert)?;
-                stmt.execute(rusqlite::params_from_iter(row.cells.iter()))
-            };
-            if let Err(e) = res {
-                refused.push(format!(
-                    "{} {}: {}",
-                    new.collections[nci].name,
-                    r.label,
-                    match crate::store::sqlite::refusal(&e) {
-                        Some(_) => e.to_string(),
-                        None => return Err(e.into()),
-                    }
-                ));
+            // The root row keeps its rowid, the record's place (a generated key is the rowid).
+            let rowid = (row.table == root && !generated).then_some(r.rowid);
+            if let Err(why) = db.insert_row(&temp.tables[row.table], rowid, &row.cells)? {
+                refused.push(format!("{} {}: {why}", new.collections[nci].name, r.label));
                 break;
             }
         }
@@ -515,22 +481,13 @@ fn rebuild_collection(
     }
     crate::backup::pause_at("evolve:carried");
     for t in old.tables_of(oci).into_iter().rev() {
-        conn.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {}",
-            quote(&old.tables[t].name)
-        ))?;
+        db.drop_table(&old.tables[t].name)?;
     }
     for &t in &tables {
-        conn.execute_batch(&format!(
-            "ALTER TABLE {} RENAME TO {}",
-            quote(&temp.tables[t].name),
-            quote(&new.tables[t].name)
-        ))?;
+        db.rename_table(&temp.tables[t].name, &new.tables[t].name)?;
     }
     for &t in &tables {
-        for sql in create_indexes(&new.tables[t]) {
-            conn.execute_batch(&sql)?;
-        }
+        db.create_indexes(&new.tables[t])?;
     }
     Ok(())
 }
@@ -626,28 +583,10 @@ impl Pending {
     }
 }
 
-/// Finds what is pending for the database at `db` (none when it does not exist yet, but the
+/// Finds what is pending for the database `tx` (none when it does not exist yet, but the
 /// numbered files): the plan for the sources `changed` (whose schema differs from the one
-/// recorded), checked against the kept `[collections]`, and the numbered files to apply.
-pub fn prepare(
-    project: &Project,
-    schema: &Schema,
-    conn: Option<&Connection>,
-    recorded: &HashMap<String, SourceState>,
-    changed: &[usize],
-) -> anyhow::Result<Pending> {
-    let tx = conn.map(SqliteTx::new);
-    prepare_on(
-        project,
-        schema,
-        tx.as_ref().map(|t| t as &dyn Tx),
-        recorded,
-        changed,
-    )
-}
-
-/// [`prepare`] on either database: on PostgreSQL the plan's statements are PostgreSQL's
-/// ([`super::plan_pg`]).
+/// recorded), checked against the kept `[collections]`, and the numbered files to apply. On
+/// PostgreSQL the plan's statements are PostgreSQL's ([`super::plan_pg`]).
 pub fn prepare_on(
     project: &Project,
     schema: &Schema,
@@ -746,7 +685,7 @@ pub fn prepare_on(
 /// the plan, recorded in place of that file. [`finish`] runs the rest once the sources are
 /// loaded. `prints`: the sources' fingerprints now, by source of the new schema.
 pub fn run(
-    conn: &Connection,
+    db: &SqliteMigration,
     project: &Project,
     pending: &Pending,
     prints: &[(u64, String)],
@@ -767,18 +706,18 @@ pub fn run(
     }
     let split = plan_file.unwrap_or(0);
     for f in &pending.sql[..split] {
-        numbered::apply(conn, f, at)?;
+        numbered::apply(db, f, at)?;
         report.sql_applied.push(f.name.clone());
     }
     if let Some(plan) = plan {
-        let carry = read_and_check(&SqliteTx::new(conn), project, plan)?;
-        apply(conn, plan, &carry)?;
+        let carry = read_and_check(&db.tx(), project, plan)?;
+        apply(db, plan, &carry)?;
         crate::backup::pause_at("evolve:applied");
-        record(conn, plan, prints, at)?;
+        record(db, plan, prints, at)?;
         report.evolved.extend(plan.summary());
     }
     if let Some(k) = plan_file {
-        numbered::record(conn, &pending.sql[k], at)?;
+        numbered::record(db, &pending.sql[k], at)?;
         report.sql_applied.push(pending.sql[k].name.clone());
     }
     Ok(())
@@ -787,7 +726,7 @@ pub fn run(
 /// After [`run`] and the load of the new sources, in the same transaction: the numbered files
 /// after the plan (which may read what was loaded), the kept `[collections]`, and the ledger.
 pub fn finish(
-    conn: &Connection,
+    db: &SqliteMigration,
     pending: &Pending,
     at: &str,
     (started_at, backup): (&str, Option<&str>),
@@ -800,18 +739,16 @@ pub fn finish(
         .position(SqlFile::is_plan)
         .map_or(0, |k| k + 1);
     for f in &pending.sql[after..] {
-        numbered::apply(conn, f, at)?;
+        numbered::apply(db, f, at)?;
         report.sql_applied.push(f.name.clone());
     }
     if pending.save_needed || plan.is_some() {
-        bookkeeping::save_schema(conn, &pending.saved, at)?;
+        db.save_schema(&pending.saved, at)?;
     }
     if plan.is_some() || !pending.sql.is_empty() {
         let (entries, hash) = ledger_entries(plan, &pending.sql);
-        bookkeeping::write_run(
-            conn,
-            started_at,
-            &crate::clock::now(),
+        db.write_run(
+            (started_at, &crate::clock::now()),
             if plan.is_some() { "evolve" } else { "sql" },
             &hash,
             &entries,
@@ -929,20 +866,19 @@ pub fn record_on(
 /// Records the new schema of the evolved sources (and the files as they are now: the database
 /// holds the records), and forgets the sources of dropped collections.
 fn record(
-    conn: &Connection,
+    db: &SqliteMigration,
     plan: &Plan,
     prints: &[(u64, String)],
     at: &str,
 ) -> anyhow::Result<()> {
-    let tx = SqliteTx::new(conn);
+    let tx = db.tx();
     let new = &plan.new;
     for &si in &plan.sources {
         let mut records = 0;
         for c in new.collections_of(si) {
             records += tx.count(&new.tables[c.table])?;
         }
-        bookkeeping::set_source_evolved(
-            conn,
+        db.set_source_evolved(
             &new.sources[si].display,
             (prints[si].0, &prints[si].1),
             records,
@@ -952,7 +888,7 @@ fn record(
     }
     for d in &plan.dropped {
         if !new.sources.iter().any(|s| s.display == d.source) {
-            bookkeeping::forget_source(conn, &d.source)?;
+            db.forget_source(&d.source)?;
         }
     }
     Ok(())

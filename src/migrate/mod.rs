@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use rusqlite::{Connection, ErrorCode};
 use sha2::Digest;
 
 use crate::backup;
@@ -31,16 +30,14 @@ use crate::config::Project;
 use crate::error::Problem;
 use crate::json::{JsonPath, Seg};
 use crate::schema::Schema;
-use crate::schema::ddl::{self, create_indexes, extra_index, internal_tables, quote};
 use crate::schema::fingerprint::{self, SchemaState};
 use crate::schema::shred::Ids;
 use crate::source::{self, Format, SourceSpec};
-use crate::store::Dialect;
 use crate::store::backend::SourceState;
-use crate::store::bookkeeping;
 use crate::store::bulk;
 use crate::store::database::Db;
-use crate::store::sqlite::{self, cell_from};
+use crate::store::sqlite_load::LoadDb;
+use crate::store::sqlite_migration::{self, SqliteMigration};
 use crate::store::transfer::RowSink;
 use crate::writeback;
 use load::{load_source, place, record_file};
@@ -95,17 +92,6 @@ fn format_name(spec: &SourceSpec) -> String {
         }
     } else {
         format!("{:?}", spec.members[0].format).to_lowercase()
-    }
-}
-
-/// Turns "database is locked" into a message that says what to do.
-fn locked(e: rusqlite::Error, db: &Path) -> anyhow::Error {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => anyhow::anyhow!(
-            "the database {} is locked by another process (waited busy_timeout_ms); stop the process holding it (a running `jsonlift serve`, a sqlite3 shell) or raise busy_timeout_ms in jsonlift.toml, then run again. Nothing was changed.",
-            db.display()
-        ),
-        _ => anyhow::Error::new(e).context(format!("database {}", db.display())),
     }
 }
 
@@ -219,9 +205,7 @@ fn migrate_with(
         return Ok(report);
     }
     let recorded = if exists {
-        let conn = sqlite::open_read_only(&db_path, project.busy_timeout())
-            .map_err(|e| locked(e, &db_path))?;
-        bookkeeping::sources(&conn).map_err(|e| locked(e, &db_path))?
+        sqlite_migration::recorded_sources(&db_path, project.busy_timeout())?
     } else {
         HashMap::new()
     };
@@ -261,28 +245,24 @@ fn migrate_with(
         })?;
         changed.retain(|si| !same.iter().any(|(s, _)| s == si));
         if !opts.dry_run && !same.is_empty() {
-            let conn =
-                sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
+            let mut states = Vec::new();
             for (si, layout) in same {
                 let spec = &schema.sources[si];
                 let mut state = recorded[&spec.display].clone();
                 (state.size, state.sha256) = prints[si].clone();
                 state.layout = layout;
-                bookkeeping::write_source(&conn, &state)?;
+                states.push(state);
                 restyled.push(spec.display.clone());
             }
+            sqlite_migration::record_sources(&db_path, project.busy_timeout(), &states)?;
         }
     }
-    let pending = {
-        let ro = if exists {
-            Some(
-                sqlite::open_read_only(&db_path, project.busy_timeout())
-                    .map_err(|e| locked(e, &db_path))?,
-            )
-        } else {
-            None
-        };
-        evolve::prepare(project, &schema, ro.as_ref(), &recorded, &evolving)?
+    let pending = if exists {
+        sqlite_migration::read_only(&db_path, project.busy_timeout(), |tx| {
+            evolve::prepare_on(project, &schema, Some(tx), &recorded, &evolving)
+        })?
+    } else {
+        evolve::prepare_on(project, &schema, None, &recorded, &evolving)?
     };
     // A running server keeps the schema it started with: tables changed under it would be
     // written in the old shape. Held (as a restore holds it) until the change is committed.
@@ -316,10 +296,9 @@ fn migrate_with(
         if pending.save_needed && !opts.dry_run {
             // A database migrated before jsonlift kept its `[collections]`: kept now, so that
             // a later change of jsonlift.toml can be planned.
-            let conn =
-                sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
-            bookkeeping::save_schema(&conn, &pending.saved, &clock::now())
-                .map_err(|e| locked(e, &db_path))?;
+            SqliteMigration::in_place(&db_path, project.busy_timeout())?
+                .save_schema(&pending.saved, &clock::now())
+                .map_err(|e| sqlite_migration::if_locked(e, &db_path))?;
         }
         report.status = if !restyled.is_empty() {
             "already migrated; sources written again with the same content, their new fingerprints recorded"
@@ -396,18 +375,13 @@ fn migrate_with(
     let mut db_backup = None;
     // A new database goes to disk as it is built; the fsync before it is published waits less.
     let mut writeback = None;
-    let (conn, target) = if let Some(dir) = scratch {
+    let (db, target) = if let Some(dir) = scratch {
         let path = dir.path().join("dry-run.db");
-        if exists {
-            let live = sqlite::open_read_only(&db_path, project.busy_timeout())
-                .map_err(|e| locked(e, &db_path))?;
-            live.backup(
-                rusqlite::MAIN_DB,
-                &path,
-                None::<fn(rusqlite::backup::Progress)>,
-            )?;
-        }
-        (sqlite::open_build(&path)?, Target::Scratch { _dir: dir })
+        let live = exists.then(|| (db_path.as_path(), project.busy_timeout()));
+        (
+            SqliteMigration::scratch(&path, live)?,
+            Target::Scratch { _dir: dir },
+        )
     } else if exists {
         // A database backup before changing it, so the change can be undone (`jsonlift restore`).
         if opts.database_backups {
@@ -416,7 +390,7 @@ fn migrate_with(
             db_backup = Some(before);
         }
         (
-            sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?,
+            SqliteMigration::in_place(&db_path, project.busy_timeout())?,
             Target::InPlace,
         )
     } else {
@@ -431,31 +405,22 @@ fn migrate_with(
             path: temp.clone(),
             armed: true,
         };
-        let conn = if opts.database_backups {
-            sqlite::open_build(&temp)
-        } else {
-            sqlite::open_scratch(&temp)
-        }
-        .with_context(|| format!("creating {}", temp.display()))?;
+        let db = SqliteMigration::new_file(&temp, &db_path, opts.database_backups)
+            .with_context(|| format!("creating {}", temp.display()))?;
         if opts.database_backups {
             writeback = Some(writeback::Behind::start(&temp));
         }
         (
-            conn,
+            db,
             Target::Fresh {
                 temp: guard,
                 final_path: db_path.clone(),
             },
         )
     };
-    // Foreign keys are checked after the load (the `verify` phase), not enforced while it runs:
-    // - enforced, replacing a table deletes its rows first, and ON DELETE CASCADE would take
-    //   the rows of other collections that refer to it, which are not being reloaded;
-    // - and each insert opens a cursor on the parent table (a tenth of a nested load), where a
-    //   child's link to its parent holds by construction and is read back with the rows.
-    conn.pragma_update(None, "foreign_keys", "OFF")?;
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| locked(e, &db_path))?;
+    // Foreign keys are checked after the load (the `verify` phase), not enforced while it runs
+    // ([`SqliteMigration::begin`]).
+    db.begin()?;
     // The plan from a changed jsonlift.toml first (the new sources may load into a table it
     // changes), then the sources, then the numbered SQL files after the plan, all in this
     // transaction.
@@ -466,11 +431,11 @@ fn migrate_with(
     if !pending.is_empty() {
         phase("evolve");
     }
-    let planned = evolve::run(&conn, project, &pending, &prints, &at, &mut report);
+    let planned = evolve::run(&db, project, &pending, &prints, &at, &mut report);
     let outcome = planned.and_then(|()| {
         phase("load");
         load_all(
-            &conn,
+            &db,
             &schema,
             &to_load,
             (&copies, feeds),
@@ -491,7 +456,7 @@ fn migrate_with(
     let outcome = outcome.and_then(|ok| {
         if ok {
             evolve::finish(
-                &conn,
+                &db,
                 &pending,
                 &at,
                 (&started_at, backup.as_deref()),
@@ -507,8 +472,12 @@ fn migrate_with(
             let reloaded: Vec<usize> = (0..schema.collections.len())
                 .filter(|&c| to_load.contains(&schema.collections[c].source))
                 .collect();
-            let tx = sqlite::SqliteTx::new(&conn);
-            crate::store::search::refresh(&tx, &schema, &reloaded, !report.evolved.is_empty())?;
+            crate::store::search::refresh(
+                &db.tx(),
+                &schema,
+                &reloaded,
+                !report.evolved.is_empty(),
+            )?;
         }
         Ok(ok)
     });
@@ -516,15 +485,14 @@ fn migrate_with(
     // 002's `006_convert_legacy_media` does).
     let outcome = match outcome {
         Ok(true) if project.config.drop_source_tables && !opts.dry_run => {
-            drop_source_tables(&conn, &schema, &to_load, &db_path).map(|()| true)
+            drop_source_tables(&db, &schema, &to_load, &db_path).map(|()| true)
         }
         other => other,
     };
     let committed = match outcome {
         Ok(true) => {
             phase("commit");
-            conn.execute_batch("COMMIT")
-                .map_err(|e| locked(e, &db_path))?;
+            db.commit()?;
             // A scratch database's commit (PostgreSQL's run, which takes no backups) is
             // not the evolution's: PostgreSQL's own commit is, and pauses there.
             if !report.evolved.is_empty() && opts.database_backups {
@@ -534,8 +502,8 @@ fn migrate_with(
         }
         Ok(false) => false,
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            drop(conn);
+            db.rollback();
+            drop(db);
             if let Some(b) = &db_backup {
                 b.discard();
             }
@@ -543,8 +511,8 @@ fn migrate_with(
         }
     };
     if !committed {
-        let _ = conn.execute_batch("ROLLBACK");
-        drop(conn);
+        db.rollback();
+        drop(db);
         if let Some(b) = &db_backup {
             b.discard();
         }
@@ -560,9 +528,7 @@ fn migrate_with(
             phase("publish");
             let slow = crate::writeback::watch("getting the new database to disk (fsync)");
             drop(writeback);
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            crate::store::vfs::flush(&conn).map_err(|e| locked(e, &final_path))?;
-            conn.close().map_err(|(_, e)| e)?;
+            db.publish()?;
             if opts.database_backups {
                 std::fs::File::open(&temp.path)?.sync_all()?;
             }
@@ -578,7 +544,7 @@ fn migrate_with(
             report.backup = Some(source_backup.dir().to_path_buf());
         }
         Target::InPlace => {
-            drop(conn);
+            drop(db);
             report.status = match (to_load.is_empty(), report.evolved.is_empty()) {
                 (false, _) => "migrated",
                 (true, false) => "evolved in place",
@@ -603,7 +569,7 @@ fn migrate_with(
             }
         }
         Target::Scratch { .. } => {
-            drop(conn);
+            drop(db);
             report.status = "dry run: everything checked, nothing written".into();
         }
     }
@@ -658,12 +624,12 @@ fn legacy_checks(project: &Project, schema: &Schema, db_path: &Path) -> anyhow::
 /// Drops the legacy tables read by the sources loaded now from the database itself, and records
 /// in the ledger that they are gone (a second `migrate` then finds nothing to do).
 fn drop_source_tables(
-    conn: &Connection,
+    db: &SqliteMigration,
     schema: &Schema,
     to_load: &[usize],
     db_path: &Path,
 ) -> anyhow::Result<()> {
-    let mut recorded = bookkeeping::sources(conn)?;
+    let mut recorded = db.sources()?;
     for &si in to_load {
         let spec = &schema.sources[si];
         if !is_sqlite(spec) || !source::sqlite::is_same_file(spec, db_path) {
@@ -673,7 +639,7 @@ fn drop_source_tables(
         // Inside the migration's transaction, after its verification, with the sources'
         // backup complete.
         let dropped = source::sqlite::source_tables(spec);
-        crate::store::legacy::drop_tables(conn, &dropped)?;
+        db.drop_legacy_tables(&dropped)?;
         tracing::info!(tables = ?dropped, "legacy tables dropped after the verified migration");
         if let Some(mut state) = recorded.remove(&spec.display) {
             if let Some(l) = &mut state.layout.sqlite {
@@ -681,7 +647,7 @@ fn drop_source_tables(
             }
             state.sha256 = source::sqlite::DROPPED.into();
             state.size = 0;
-            bookkeeping::write_source(conn, &state)?;
+            db.write_source(&state)?;
         }
     }
     Ok(())
@@ -691,7 +657,7 @@ fn drop_source_tables(
 /// whether to commit (false when problems were found; they are in `report`).
 #[allow(clippy::too_many_arguments)]
 fn load_all(
-    conn: &Connection,
+    db: &SqliteMigration,
     schema: &Schema,
     to_load: &[usize],
     (copies, mut feeds): (&HashMap<usize, SourceSpec>, HashMap<usize, source::Bytes>),
@@ -702,10 +668,7 @@ fn load_all(
     (fresh, db_backup): (bool, Option<&str>),
     mut sink: Option<&mut dyn RowSink>,
 ) -> anyhow::Result<bool> {
-    conn.pragma_update(None, "defer_foreign_keys", "ON")?;
-    for sql in internal_tables(Dialect::Sqlite) {
-        conn.execute_batch(&sql)?;
-    }
+    db.prepare_load()?;
     let mut deferred = Vec::new();
     for &si in to_load {
         for (ci, _) in schema
@@ -714,31 +677,8 @@ fn load_all(
             .enumerate()
             .filter(|(_, c)| c.source == si)
         {
-            let tables = schema.tables_of(ci);
-            // A table shared with other collections keeps their rows: only this one's go.
-            let kept = |t: usize| -> rusqlite::Result<bool> {
-                let t = &schema.tables[t];
-                Ok(t.shared.is_some() && sqlite::table_exists(conn, &t.name)?)
-            };
-            for &t in tables.iter().rev() {
-                let tt = &schema.tables[t];
-                conn.execute_batch(&match (kept(t)?, ddl::only(tt)) {
-                    (true, Some(only)) => format!("DELETE FROM {} WHERE {only}", quote(&tt.name)),
-                    _ => format!("DROP TABLE IF EXISTS {}", quote(&tt.name)),
-                })?;
-            }
-            for &t in &tables {
-                if kept(t)? {
-                    continue;
-                }
-                // Its UNIQUE constraints are given back after the load (`bulk`).
-                deferred.push(bulk::create(conn, schema, t)?);
-                // Kept up as rows go in, at no cost while they hold no unnamed keys; built
-                // afterwards it would be a scan of the whole table.
-                if let Some(sql) = extra_index(&schema.tables[t]) {
-                    conn.execute_batch(&sql)?;
-                }
-            }
+            // Their UNIQUE constraints are given back after the load.
+            db.make_tables(schema, ci, &mut deferred)?;
         }
     }
     let mut ids = Ids::new(schema.tables.len());
@@ -747,7 +687,7 @@ fn load_all(
     // Every record is verified as it is loaded: read back, rebuilt, compared with the source.
     for &si in to_load {
         if let Some(loaded) = load_source(
-            conn,
+            db.load_db(),
             schema,
             si,
             &copies[&si],
@@ -804,23 +744,23 @@ fn load_all(
     phase("verify");
     // The UNIQUE constraints first: they find the duplicates, named at their records before
     // anything is committed, and a reference to a UNIQUE column is checked through its index.
-    let settings = bulk::prepare_index_builds(conn)?;
-    let duplicates = bulk::build_uniques(conn, schema, &deferred, PLACED_AT_MOST)?;
+    let settings = db.begin_index_builds()?;
+    let duplicates = db.build_uniques(schema, &deferred, PLACED_AT_MOST)?;
     if !duplicates.is_empty() {
-        duplicate_problems(conn, schema, to_load, copies, report, &duplicates)?;
+        duplicate_problems(db.load_db(), schema, to_load, copies, report, &duplicates)?;
         return Ok(false);
     }
-    bulk::restore_definitions(conn, schema, &deferred)?;
+    db.restore_definitions(schema, &deferred)?;
     if fresh {
         // Every row is new: the links from children to parents were read back with the rows,
         // so only the tables with other references are scanned.
         let tables = tables_with_references(schema);
         if !tables.is_empty() {
-            foreign_key_problems(conn, schema, to_load, copies, report, Some(&tables))?;
+            foreign_key_problems(db, schema, to_load, copies, report, Some(&tables))?;
         }
     } else {
         // An existing database: the reloaded tables and every table referring to them.
-        foreign_key_problems(conn, schema, to_load, copies, report, None)?;
+        foreign_key_problems(db, schema, to_load, copies, report, None)?;
     }
     if !report.ok {
         return Ok(false);
@@ -837,13 +777,11 @@ fn load_all(
             .filter(|(_, c)| c.source == si)
         {
             for t in schema.tables_of(ci) {
-                for sql in create_indexes(&schema.tables[t]) {
-                    conn.execute_batch(&sql)?;
-                }
+                db.create_indexes(&schema.tables[t])?;
             }
         }
     }
-    settings.restore(conn)?;
+    db.end_index_builds(settings)?;
     // Counts: each table holds exactly the rows inserted, and every child row was reached
     // from its record while verifying (none is orphaned or duplicated).
     for (si, rows, fetched) in &counts {
@@ -855,14 +793,9 @@ fn load_all(
         {
             for t in schema.tables_of(ci) {
                 let name = &schema.tables[t].name;
-                // A collection's own rows of a shared table.
-                let from = ddl::from(&schema.tables[t], Dialect::Sqlite);
                 let want = rows.get(&t).copied().unwrap_or(0);
-                let have = if fresh {
-                    sqlite::count_new(conn, &from, want)?
-                } else {
-                    sqlite::count(conn, &from)?
-                };
+                // A collection's own rows of a shared table.
+                let have = db.count(&schema.tables[t], fresh.then_some(want))?;
                 let reached = if schema.tables[t].parent.is_some() {
                     fetched.get(&t).copied().unwrap_or(0)
                 } else {
@@ -901,7 +834,7 @@ fn load_all(
             schema_hash: fingerprint::schema_hash(schema, si),
             migrated_at: at.clone(),
         };
-        bookkeeping::write_source(conn, &state)?;
+        db.write_source(&state)?;
         for c in schema.collections_of(si) {
             let cr = report.collections.iter().find(|r| r.name == c.name);
             let summary = serde_json::json!({
@@ -910,19 +843,16 @@ fn load_all(
                 "records": cr.map(|r| r.records).unwrap_or(0),
                 "child_rows": cr.map(|r| r.child_rows.clone()).unwrap_or_default(),
             });
-            bookkeeping::audit_append(
-                conn,
-                &crate::audit::NewEntry {
-                    at: at.clone(),
-                    collection: c.name.clone(),
-                    key: None,
-                    action: "migrate".into(),
-                    old: None,
-                    new: Some(summary.to_string()),
-                    actor: Some("migration".into()),
-                    request_id: None,
-                },
-            )?;
+            db.audit_append(&crate::audit::NewEntry {
+                at: at.clone(),
+                collection: c.name.clone(),
+                key: None,
+                action: "migrate".into(),
+                old: None,
+                new: Some(summary.to_string()),
+                actor: Some("migration".into()),
+                request_id: None,
+            })?;
         }
         sources.push(serde_json::json!({"path": spec.display, "sha256": state.sha256, "size": state.size, "records": records}));
     }
@@ -937,10 +867,8 @@ fn load_all(
             .map(|&si| fingerprint::schema_hash(schema, si))
             .collect::<String>(),
     ));
-    bookkeeping::write_run(
-        conn,
-        started_at,
-        &clock::now(),
+    db.write_run(
+        (started_at, &clock::now()),
         action,
         &hash,
         &serde_json::Value::Array(sources),
@@ -989,23 +917,19 @@ fn upgrade_in_place(
         "backing up the database before rewriting its table definitions; nothing was changed",
     )?;
     let started = clock::now();
-    let conn = sqlite::open(&db_path, project.busy_timeout()).map_err(|e| locked(e, &db_path))?;
-    // Off, or dropping a table that others refer to would cascade into them.
-    conn.pragma_update(None, "foreign_keys", "OFF")?;
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| locked(e, &db_path))?;
-    let done = upgrade::rewrite(&conn, schema, sources).and_then(|tables| {
+    let db = SqliteMigration::in_place(&db_path, project.busy_timeout())?;
+    // Foreign keys off, or dropping a table that others refer to would cascade into them.
+    db.begin()?;
+    let done = upgrade::rewrite(&db, schema, sources).and_then(|tables| {
         // The tables were written anew: their search indexes are built again.
         let all: Vec<usize> = (0..schema.collections.len()).collect();
-        crate::store::search::refresh(&sqlite::SqliteTx::new(&conn), schema, &all, false)?;
+        crate::store::search::refresh(&db.tx(), schema, &all, false)?;
         let sources_json: Vec<serde_json::Value> = sources
             .iter()
             .map(|&si| serde_json::json!({"path": schema.sources[si].display, "tables": earlier_tables(schema, &[si])}))
             .collect();
-        bookkeeping::write_run(
-            &conn,
-            &started,
-            &clock::now(),
+        db.write_run(
+            (&started, &clock::now()),
             "upgrade",
             &fingerprint::schema_hash(schema, sources[0]),
             &serde_json::Value::Array(sources_json),
@@ -1015,12 +939,11 @@ fn upgrade_in_place(
     });
     match done {
         Ok(tables) => {
-            conn.execute_batch("COMMIT")
-                .map_err(|e| locked(e, &db_path))?;
+            db.commit()?;
             Ok(tables)
         }
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            db.rollback();
             before.discard();
             Err(e.context(format!(
                 "upgrading the table definitions of {} (made by an earlier jsonlift)",
@@ -1054,80 +977,36 @@ fn tables_with_references(schema: &Schema) -> Vec<usize> {
 /// Finds the rows whose references point nowhere (in `only` these tables, or in all) and
 /// reports each at its place in the source.
 fn foreign_key_problems(
-    conn: &Connection,
+    db: &SqliteMigration,
     schema: &Schema,
     to_load: &[usize],
     copies: &HashMap<usize, SourceSpec>,
     report: &mut Report,
     only: Option<&[usize]>,
 ) -> anyhow::Result<()> {
-    let mut violations = Vec::new();
-    let names: Vec<Option<&str>> = match only {
-        Some(ts) => ts
-            .iter()
-            .map(|&t| Some(schema.tables[t].name.as_str()))
-            .collect(),
-        None => vec![None],
-    };
-    'tables: for name in names {
-        // Columns: table, rowid, parent, fkid. NULL: every table.
-        let mut stmt = conn.prepare("SELECT * FROM pragma_foreign_key_check(?1)")?;
-        let mut rows = stmt.query([name])?;
-        while let Some(r) = rows.next()? {
-            violations.push((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ));
-            if violations.len() >= PLACED_AT_MOST {
-                break 'tables;
-            }
-        }
-    }
+    let names: Option<Vec<&str>> =
+        only.map(|ts| ts.iter().map(|&t| schema.tables[t].name.as_str()).collect());
+    let broken = db.broken_references(names.as_deref(), PLACED_AT_MOST)?;
     let mut wanted = Unplaced::new();
-    for (table, rowid, parent, fkid) in violations {
-        let Some(ti) = schema.tables.iter().position(|t| t.name == table) else {
+    for b in broken {
+        let Some(ti) = schema.tables.iter().position(|t| t.name == b.table) else {
             continue;
         };
         let t = &schema.tables[ti];
-        let from: String = conn.query_row(
-            &format!(
-                "SELECT \"from\" FROM pragma_foreign_key_list({}) WHERE id = ?1",
-                sql_str(&table)
-            ),
-            [fkid],
-            |r| r.get(0),
-        )?;
-        let Some(rowid) = rowid else { continue };
-        let value = conn.query_row(
-            &format!(
-                "SELECT {} FROM {} WHERE rowid = ?1",
-                quote(&from),
-                quote(&table)
-            ),
-            [rowid],
-            |r| r.get_ref(0).map(cell_from),
-        )?;
-        let target_col: String = conn.query_row(
-            &format!(
-                "SELECT \"to\" FROM pragma_foreign_key_list({}) WHERE id = ?1",
-                sql_str(&table)
-            ),
-            [fkid],
-            |r| r.get(0),
-        )?;
-        let shown = match &value {
+        let (Some(rowid), Some(value)) = (b.rowid, &b.value) else {
+            continue;
+        };
+        let shown = match value {
             crate::schema::shred::Cell::Text(s) => format!("{s:?}"),
             crate::schema::shred::Cell::Int(i) => i.to_string(),
             other => format!("{other:?}"),
         };
         let message = format!(
-            "{} = {shown} points at no record of {parent} (no row with {target_col} = {shown})",
-            from
+            "{} = {shown} points at no record of {} (no row with {} = {shown})",
+            b.from, b.parent, b.to
         );
-        let (root, root_rowid, mut path) = root_of(conn, schema, ti, rowid)?;
-        if let Some(c) = t.col(&from) {
+        let (root, root_rowid, mut path) = db.load_db().root_of(schema, ti, rowid)?;
+        if let Some(c) = t.col(&b.from) {
             path.0
                 .extend(t.columns[c].field_path.iter().map(|k| Seg::Key(k.clone())));
         }
@@ -1142,7 +1021,7 @@ fn foreign_key_problems(
         } else {
             report.problem(Problem::new(
                 schema.sources[coll.source].display.clone(),
-                format!("table {table}: {message}"),
+                format!("table {}: {message}", b.table),
             ));
         }
     }
@@ -1202,7 +1081,7 @@ fn place_in_sources(
 /// Reports each row that repeats a UNIQUE constraint's values of an earlier row at its record,
 /// as the insert would have refused it.
 fn duplicate_problems(
-    conn: &Connection,
+    db: LoadDb,
     schema: &Schema,
     to_load: &[usize],
     copies: &HashMap<usize, SourceSpec>,
@@ -1212,13 +1091,9 @@ fn duplicate_problems(
     let mut wanted = Unplaced::new();
     for d in duplicates {
         let t = &schema.tables[d.table];
-        let cells = conn.query_row(&t.sql.by_rowid, [d.rowid], |r| {
-            (0..t.columns.len())
-                .map(|i| r.get_ref(i).map(|v| cell_from(v).to_owned_cell()))
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })?;
+        let cells = db.row(t, d.rowid)?;
         let message = crate::store::refusal::duplicate(t, &cells, &d.columns);
-        let (root, root_rowid, path) = root_of(conn, schema, d.table, d.rowid)?;
+        let (root, root_rowid, path) = db.root_of(schema, d.table, d.rowid)?;
         let coll = &schema.collections[schema.tables[root].collection];
         debug_assert!(
             to_load.contains(&coll.source),
@@ -1232,52 +1107,6 @@ fn duplicate_problems(
         ));
     }
     place_in_sources(wanted, copies, report)
-}
-
-fn sql_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// The root row and path (relative to its record) of row `rowid` of table `ti`.
-pub(super) fn root_of(
-    conn: &Connection,
-    schema: &Schema,
-    mut ti: usize,
-    mut rowid: i64,
-) -> anyhow::Result<(usize, i64, JsonPath)> {
-    let mut segs = Vec::new();
-    while let Some(parent) = schema.tables[ti].parent {
-        let t = &schema.tables[ti];
-        let pcol = &t.columns[t.parent_col.expect("child")].name;
-        let poscol = &t.columns[t.pos_col.expect("child")].name;
-        let (pval, pos) = conn.query_row(
-            &format!(
-                "SELECT {}, {} FROM {} WHERE rowid = ?1",
-                quote(pcol),
-                quote(poscol),
-                quote(&t.name)
-            ),
-            [rowid],
-            |r| Ok((r.get_ref(0).map(cell_from)?, r.get::<_, i64>(1)?)),
-        )?;
-        segs.push(Seg::Index(pos as usize));
-        for k in t.parent_path.iter().rev() {
-            segs.push(Seg::Key(k.clone()));
-        }
-        let pt = &schema.tables[parent];
-        rowid = conn.query_row(
-            &format!(
-                "SELECT rowid FROM {} WHERE {} = ?1",
-                quote(&pt.name),
-                quote(&pt.columns[pt.pk].name)
-            ),
-            [&pval],
-            |r| r.get(0),
-        )?;
-        ti = parent;
-    }
-    segs.reverse();
-    Ok((ti, rowid, JsonPath(segs)))
 }
 
 /// Validates every source against the schema by loading it into a throw-away database (so that
@@ -1325,18 +1154,14 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
         return Ok(report);
     }
     let dir = tempfile::tempdir()?;
-    let conn = sqlite::open_build(&dir.path().join("check.db"))?;
-    conn.execute_batch("BEGIN")?;
-    conn.pragma_update(None, "defer_foreign_keys", "ON")?;
-    for sql in crate::schema::ddl::schema_sql(&schema, Dialect::Sqlite) {
-        conn.execute_batch(&sql)?;
-    }
+    let db = SqliteMigration::scratch(&dir.path().join("check.db"), None)?;
+    db.begin_check(&schema)?;
     let mut ids = Ids::new(schema.tables.len());
     let all: Vec<usize> = (0..schema.sources.len()).collect();
     let specs: HashMap<usize, SourceSpec> = schema.sources.iter().cloned().enumerate().collect();
     for &si in &all {
         if let Some(loaded) = load_source(
-            &conn,
+            db.load_db(),
             &schema,
             si,
             &specs[&si],
@@ -1354,7 +1179,7 @@ pub fn check(project: &Project, syntax_only: bool, progress: Progress) -> anyhow
         }
     }
     if report.ok {
-        foreign_key_problems(&conn, &schema, &all, &specs, &mut report, None)?;
+        foreign_key_problems(&db, &schema, &all, &specs, &mut report, None)?;
     }
     report.status = if report.ok {
         "ok".into()
@@ -1421,9 +1246,9 @@ pub fn open_existing(project: &Project, schema: &Schema) -> anyhow::Result<Db> {
         project.pg_schema(),
         project.busy_timeout(),
     )
-    .map_err(|e| match e.downcast::<rusqlite::Error>() {
-        Ok(e) => locked(e, &project.database_path()),
-        Err(e) => e,
+    .map_err(|e| match project.database() {
+        crate::config::Database::Sqlite(path) => sqlite_migration::if_locked(e, path),
+        crate::config::Database::Postgres(_) => e,
     })?;
     let name = database_name(project);
     db.read(|tx| drift::ensure(tx, schema, &name))?;

@@ -30,18 +30,11 @@ use super::{Options, Report, database_name, db_backup_options, migrate_with};
 use super::{evolve, plan};
 use crate::config::Project;
 use crate::schema::Schema;
-use crate::schema::ddl::quote;
 use crate::store::Tx;
 use crate::store::backend::{Evolution, LedgerRow};
 use crate::store::postgres::connect::PgUrl;
-use crate::store::postgres::db::{
-    PgConn, SESSIONS_GRACE, dependents, drop_sql, jsonlift_tables, other_sessions, sync_id_sequence,
-};
-use crate::store::postgres::fill::{
-    add_collections, fill_postgres, finish_load, load_rows, matching_tables,
-};
-use crate::store::postgres::tx::{PgTx, Statements};
-use crate::store::sqlite::fill_sqlite;
+use crate::store::postgres::db::{PgConn, SESSIONS_GRACE};
+use crate::store::postgres::replacement::Replacement;
 use crate::store::transfer::CopyReport;
 
 pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result<Report> {
@@ -49,15 +42,14 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     let name = database_name(project);
     let dir = project.migrations_dir();
     let mut conn = PgConn::open(url, project.pg_schema(), !opts.dry_run)?;
-    let statements = &mut conn.statements;
-    let mut tx = conn.client.transaction()?;
-    let existing = jsonlift_tables(&mut tx)?;
+    let mut rep = conn.replacement()?;
+    let existing = rep.existing().to_vec();
     let scratch = tempfile::tempdir()?;
     let scratch_db = scratch.path().join("migrate.db");
     let kept = if existing.is_empty() {
         Evolution::default()
     } else {
-        PgTx::new(&mut tx, statements).evolution_read()?
+        rep.tx().evolution_read()?
     };
     // The folder against what was applied, before anything runs (an edited file, a gap or a
     // duplicate is refused here, with nothing changed).
@@ -80,7 +72,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     if changing && !opts.dry_run {
         // A running server keeps the schema it started with: tables changed under it would be
         // written in the old shape.
-        let others = other_sessions(&mut tx, project.pg_schema(), SESSIONS_GRACE)?;
+        let others = rep.other_sessions(project.pg_schema(), SESSIONS_GRACE)?;
         if !others.is_empty() {
             bail!(
                 "changing the tables in place needs every `jsonlift serve` on this database stopped (a running server keeps the schema it started with): {name} is in use by {}; nothing was changed",
@@ -109,26 +101,16 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     if !existing.is_empty() {
         // Other writers wait until this run commits or rolls back (readers go on): what is read
         // now is what is replaced at the end.
-        let mut tables: Vec<String> = existing.iter().map(|t| quote(t)).collect();
-        let present = {
-            let ptx = PgTx::new(&mut tx, statements);
-            matching_tables(&ptx, as_made)?
-        };
-        tables.extend(present.iter().map(|&t| quote(&as_made.tables[t].name)));
-        tx.batch_execute(&format!(
-            "LOCK TABLE {} IN EXCLUSIVE MODE",
-            tables.join(", ")
-        ))?;
+        let present = rep.hold(as_made)?;
         // The numbered files before a `plan --write` file run before the plan, on the tables
         // as they are.
         for f in &files[..plan_file.unwrap_or(0)] {
-            apply_file(&mut tx, statements, f, &at)?;
+            apply_file(&mut rep, f, &at)?;
             applied_here.push(f.name.clone());
         }
         if !opts.reimport {
             let done = evolve_in_place(
-                &mut tx,
-                statements,
+                &mut rep,
                 project,
                 &schema,
                 plan_file.map(|k| &files[k]),
@@ -144,23 +126,13 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             }
             evolved = done;
         }
-        let ptx = PgTx::new(&mut tx, statements);
         // After an evolution in place the tables are as the project file describes them.
         let (as_made, present) = match evolved {
-            Some(_) => (&schema, matching_tables(&ptx, &schema)?),
+            Some(_) => (&schema, rep.matching(&schema)?),
             None => (as_made, present),
         };
-        fill_sqlite(
-            &ptx,
-            as_made,
-            &present,
-            &scratch_db,
-            false,
-            None,
-            &mut CopyReport::default(),
-            &|_| {},
-        )
-        .with_context(|| format!("reading {name}"))?;
+        rep.read_into(as_made, &present, &scratch_db)
+            .with_context(|| format!("reading {name}"))?;
     }
     // The scratch run plans and applies the change of jsonlift.toml (and records its `plan
     // --write` file); the other numbered files are PostgreSQL's SQL, run here.
@@ -193,11 +165,12 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     // Into a fresh schema, the rows go into PostgreSQL as the scratch database takes them;
     // what was sent is compared with what PostgreSQL holds below.
     let (mut report, sent) = if existing.is_empty() && !opts.dry_run {
-        statements.ddl(&mut tx, &drop_sql(&schema).join(";\n"))?;
-        let (report, sent) = load_rows(&mut tx, statements, &schema, |sink| {
-            migrate_with(&local, &local_opts, Some(sink))
-        })
-        .map_err(written)?;
+        rep.drop_tables(&schema)?;
+        let (report, sent) = rep
+            .load(&schema, |sink| {
+                migrate_with(&local, &local_opts, Some(sink))
+            })
+            .map_err(written)?;
         (report, Some(sent))
     } else {
         (migrate_with(&local, &local_opts, None)?, None)
@@ -215,9 +188,8 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             .iter()
             .filter_map(|c| schema.collections.iter().position(|s| s.name == c.name))
             .collect();
-        (loaded.len() == report.collections.len()
-            && tables_absent(&mut tx, statements, &schema, &loaded)?)
-        .then_some(loaded)
+        (loaded.len() == report.collections.len() && tables_absent(&mut rep, &schema, &loaded)?)
+            .then_some(loaded)
     } else {
         None
     };
@@ -268,7 +240,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         )?;
         let bar = opts.progress.rows(&format!("write {name}"), 0);
         source
-            .read(|src| add_collections(src, &schema, added, &mut tx, statements, &|n| bar.inc(n)))
+            .read(|src| rep.add_collections(src, &schema, added, &|n| bar.inc(n)))
             .map_err(written)?;
     } else if rewrite {
         // What the app made on jsonlift's tables (its tables' foreign keys into them, its
@@ -280,7 +252,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             .chain(&schema.tables)
             .map(|t| t.name.clone())
             .collect();
-        let dependents = dependents(&mut tx, &names)?;
+        let dependents = rep.dependents(&names)?;
         let mut source = crate::store::database::Db::open(
             local.database(),
             local.pg_schema(),
@@ -289,39 +261,23 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         match &sent {
             // The rows are in: the scratch database gives jsonlift's own tables, and the
             // source to compare a table with cell by cell where it does not match.
-            Some(sent) => source.read(|src| {
-                finish_load(
-                    src,
-                    &schema,
-                    &mut tx,
-                    statements,
-                    sent,
-                    None,
-                    &mut CopyReport::default(),
-                )
-            }),
+            Some(sent) => source
+                .read(|src| rep.finish_load(src, &schema, sent, None, &mut CopyReport::default())),
             None => {
                 // The tables as they were made go (a dropped collection's, a nested field's
                 // child table), then the scratch database replaces jsonlift's tables.
-                statements.ddl(&mut tx, &drop_sql(as_made).join(";\n"))?;
+                rep.drop_tables(as_made)?;
                 let bar = opts.progress.rows(&format!("write {name}"), 0);
                 source.read(|src| {
-                    fill_postgres(
-                        src,
-                        &schema,
-                        &mut tx,
-                        statements,
-                        true,
-                        None,
-                        &mut CopyReport::default(),
-                        &|n| bar.inc(n),
-                    )
+                    rep.fill(src, &schema, true, None, &mut CopyReport::default(), &|n| {
+                        bar.inc(n)
+                    })
                 })
             }
         }
         .map_err(written)?;
         for sql in &dependents {
-            statements.script(&mut tx, sql).map_err(|(e, _)| {
+            rep.script(sql).map_err(|(e, _)| {
                 anyhow::anyhow!(
                     "{sql}: {e}\nthe app's own table or view no longer fits jsonlift's new tables; change it in a numbered SQL migration first; nothing was committed"
                 )
@@ -329,18 +285,18 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         }
     }
     if let Some(s) = keep {
-        PgTx::new(&mut tx, statements).evolution_write(&Evolution {
+        rep.tx().evolution_write(&Evolution {
             schema: Some(s),
             migrations: Vec::new(),
         })?;
     }
     // The numbered files after the load and the plan, in this same transaction.
     for f in &after {
-        apply_file(&mut tx, statements, f, &at)?;
+        apply_file(&mut rep, f, &at)?;
         report.sql_applied.push(f.name.clone());
     }
     if !after.is_empty() {
-        let ptx = PgTx::new(&mut tx, statements);
+        let ptx = rep.tx();
         let entries: Vec<serde_json::Value> = after
             .iter()
             .map(|f| serde_json::json!({"migration": f.name, "sha256": f.sha256}))
@@ -356,14 +312,14 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             backup: None,
             version: env!("CARGO_PKG_VERSION").into(),
         })?;
-        sync_id_sequence(&mut tx, "_jsonlift_ledger")?;
+        rep.sync_id_sequence("_jsonlift_ledger")?;
     }
     if !rewrite && evolved.is_none() && !report.sql_applied.is_empty() {
         report.status = "numbered migrations applied".into();
     }
     // The crash tests kill the process here: everything is written, nothing committed.
     crate::backup::pause_at("migrate:postgres-written");
-    tx.commit()
+    rep.commit()
         .with_context(|| format!("committing {name}; nothing was committed"))?;
     discard.0 = None;
     if !report.evolved.is_empty() {
@@ -399,16 +355,13 @@ pub fn read_view<R>(
     f: impl FnOnce(&dyn Tx) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
     let mut conn = PgConn::open(url, project.pg_schema(), false)?;
-    let statements = &mut conn.statements;
-    let mut tx = conn.client.transaction()?;
-    tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-    if jsonlift_tables(&mut tx)?.is_empty() {
-        anyhow::bail!(
+    match conn.read_view(f)? {
+        Some(r) => Ok(r),
+        None => anyhow::bail!(
             "{} holds no jsonlift tables yet: there is nothing to plan; `jsonlift migrate` makes them from the sources",
             conn.name
-        );
+        ),
     }
-    f(&PgTx::new(&mut tx, statements))
 }
 
 /// The change of jsonlift.toml done in place on PostgreSQL, in the migration's transaction
@@ -419,15 +372,14 @@ pub fn read_view<R>(
 /// database). Returns the plan's summary; the collections it adds are loaded from their files
 /// by the rest of the run.
 fn evolve_in_place(
-    tx: &mut postgres::Transaction,
-    statements: &mut Statements,
+    rep: &mut Replacement,
     project: &Project,
     schema: &Schema,
     plan_file: Option<&SqlFile>,
     (at, backup): (&str, Option<String>),
 ) -> anyhow::Result<Option<Vec<String>>> {
     let (plan, carry) = {
-        let ptx = PgTx::new(tx, statements);
+        let ptx = rep.tx();
         let recorded = ptx.sources()?;
         let changed = plan::changed_sources(schema, &recorded);
         let pending = evolve::prepare_on(project, schema, Some(&ptx), &recorded, &changed)?;
@@ -460,9 +412,9 @@ fn evolve_in_place(
     let dependents = if rebuilt.is_empty() {
         Vec::new()
     } else {
-        dependents(tx, &rebuilt)?
+        rep.dependents(&rebuilt)?
     };
-    let ptx = PgTx::new(tx, statements);
+    let ptx = rep.tx();
     evolve::apply_in_place(&ptx, &plan, &carry, &dependents)?;
     crate::store::search::refresh(&ptx, &plan.new, &[], true)?;
     crate::backup::pause_at("evolve:applied");
@@ -482,20 +434,18 @@ fn evolve_in_place(
         backup,
         version: env!("CARGO_PKG_VERSION").into(),
     })?;
-    drop(ptx);
-    sync_id_sequence(tx, "_jsonlift_ledger")?;
+    rep.sync_id_sequence("_jsonlift_ledger")?;
     Ok(Some(plan.summary()))
 }
 
 /// Whether none of the tables of `collections` is in PostgreSQL yet (a new collection may
 /// share a table that is: then every table is written anew).
 fn tables_absent(
-    tx: &mut postgres::Transaction,
-    statements: &mut Statements,
+    rep: &mut Replacement,
     schema: &Schema,
     collections: &[usize],
 ) -> anyhow::Result<bool> {
-    let ptx = PgTx::new(tx, statements);
+    let ptx = rep.tx();
     for &c in collections {
         for t in schema.tables_of(c) {
             if ptx.columns(&schema.tables[t].name)?.is_some() {
@@ -508,15 +458,10 @@ fn tables_absent(
 
 /// Runs one numbered file's statements on PostgreSQL inside the migration's transaction, and
 /// records it with its sha256.
-fn apply_file(
-    tx: &mut postgres::Transaction,
-    statements: &mut Statements,
-    f: &SqlFile,
-    at: &str,
-) -> anyhow::Result<()> {
+fn apply_file(rep: &mut Replacement, f: &SqlFile, at: &str) -> anyhow::Result<()> {
     // Whole, as PostgreSQL splits it: a function body's `;` is not the end of a statement.
-    numbered::run_whole(f, |sql| statements.script(tx, sql))?;
-    PgTx::new(tx, statements).evolution_write(&Evolution {
+    numbered::run_whole(f, |sql| rep.script(sql))?;
+    rep.tx().evolution_write(&Evolution {
         schema: None,
         migrations: vec![numbered::applied(f, at)],
     })?;

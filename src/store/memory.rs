@@ -25,15 +25,15 @@ impl MemoryDb {
     }
 
     /// Loads rows in one transaction, references checked at its end: `load` writes through the
-    /// connection it is given (the migration's loader does) and says whether to keep what it
+    /// database it is given (the migration's loader does) and says whether to keep what it
     /// wrote (`Ok(true)`) or roll it back (`Ok(false)`, which this returns too).
     pub fn load(
         &self,
-        load: impl FnOnce(&Connection) -> Result<bool, StoreError>,
+        load: impl FnOnce(super::sqlite_load::LoadDb) -> Result<bool, StoreError>,
     ) -> Result<bool, StoreError> {
         self.conn.execute_batch("BEGIN")?;
         self.conn.pragma_update(None, "defer_foreign_keys", "ON")?;
-        match load(&self.conn) {
+        match load(super::sqlite_load::LoadDb::new(&self.conn)) {
             Ok(true) => {
                 self.conn.execute_batch("COMMIT")?;
                 Ok(true)

@@ -8,9 +8,10 @@
 //!
 //! The rest of jsonlift's SQLite work lives here too, as domain operations, so that the
 //! modules above `store` need not use rusqlite: a legacy SQLite file as a source ([`legacy`]),
-//! backup snapshots and restored files ([`sqlite_file`]), numbered SQL migrations and the
-//! upgrade's table rebuild ([`sqlite_migration`]), the JSON store's in-memory database
-//! ([`memory`]), the process-wide setup ([`init`]).
+//! backup snapshots and restored files ([`sqlite_file`]), the database a migration changes
+//! ([`sqlite_migration`], and its loader's view of it: [`sqlite_load`]), the JSON store's
+//! in-memory database ([`memory`]), the process-wide setup ([`init`]). PostgreSQL's migration
+//! transaction is [`postgres::replacement`].
 
 pub mod backend;
 pub mod bookkeeping;
@@ -31,6 +32,7 @@ pub mod search;
 pub mod select;
 pub mod sqlite;
 pub mod sqlite_file;
+pub mod sqlite_load;
 pub mod sqlite_migration;
 #[cfg(test)]
 pub mod testing;

@@ -14,7 +14,7 @@ use crate::schema::ddl::{
 use crate::store::{Dialect, StoreError, Tx};
 
 pub struct PgConn {
-    pub client: postgres::Client,
+    pub(super) client: postgres::Client,
     pub(crate) statements: Statements,
     /// The masked URL and schema, for messages.
     pub name: String,

@@ -1,18 +1,17 @@
-//! jsonlift's tables in PostgreSQL written whole, in one transaction ([`Replacement`]), by
+//! jsonlift's tables in PostgreSQL written whole, in one transaction
+//! ([`Replacement`](super::replacement::Replacement)), by
 //! `copy` (from another database) and by `migrate` (from the scratch SQLite database the
 //! migration runs in, or alongside it). Tables are created without keys, indexes and foreign
 //! keys; the rows go in with binary COPY ([`super::load`]); every table is read back and
 //! compared with what was sent (a SHA-256 of each row with its row number; a table that does
 //! not match is compared cell by cell with the source, which names the row); then keys,
 //! indexes, triggers and foreign keys are built, each in one pass, and the identities set past
-//! the largest key. Nothing is visible to others before [`Replacement::commit`]; dropped
+//! the largest key. Nothing is visible to others before the transaction commits; dropped
 //! without it, the transaction rolls back.
-
-use std::path::Path;
 
 use anyhow::Context;
 
-use super::db::{PgConn, after_load_sql, create_sql, drop_sql, jsonlift_tables};
+use super::db::{after_load_sql, create_sql, drop_sql};
 use super::load::{Tee, bulk_load};
 use super::tx::{PgTx, Statements};
 use crate::schema::Schema;
@@ -23,133 +22,10 @@ use crate::store::transfer::{
 };
 use crate::store::{StoreError, Tx};
 
-/// One transaction that replaces jsonlift's tables in the connection's schema.
-pub struct Replacement<'c> {
-    tx: postgres::Transaction<'c>,
-    statements: &'c mut Statements,
-    /// jsonlift's own tables the schema held when the transaction began.
-    existing: Vec<String>,
-}
-
-impl PgConn {
-    /// Begins a [`Replacement`].
-    pub fn replacement(&mut self) -> Result<Replacement<'_>, StoreError> {
-        let PgConn {
-            client, statements, ..
-        } = self;
-        let mut tx = client.transaction().map_err(pg)?;
-        let existing = jsonlift_tables(&mut tx).map_err(pg)?;
-        Ok(Replacement {
-            tx,
-            statements,
-            existing,
-        })
-    }
-}
-
-fn pg(e: postgres::Error) -> StoreError {
-    StoreError::Other(e.into())
-}
-
-impl Replacement<'_> {
-    /// jsonlift's own tables (`_jsonlift_*`) the schema held at the start: none in a fresh one.
-    pub fn existing(&self) -> &[String] {
-        &self.existing
-    }
-
-    /// Holds jsonlift's tables against other writers until this transaction ends (readers go
-    /// on), and writes what they hold into a new SQLite database at `path`: jsonlift's own
-    /// tables, and those of the collections whose tables still match the project file (the
-    /// others are reloaded from their files anyway).
-    pub fn hold_and_read(&mut self, schema: &Schema, path: &Path) -> anyhow::Result<()> {
-        let present = {
-            let ptx = PgTx::new(&mut self.tx, self.statements);
-            matching_tables(&ptx, schema)?
-        };
-        let mut tables: Vec<String> = self.existing.iter().map(|t| quote(t)).collect();
-        tables.extend(present.iter().map(|&t| quote(&schema.tables[t].name)));
-        self.tx.batch_execute(&format!(
-            "LOCK TABLE {} IN EXCLUSIVE MODE",
-            tables.join(", ")
-        ))?;
-        let ptx = PgTx::new(&mut self.tx, self.statements);
-        crate::store::sqlite::fill_sqlite(
-            &ptx,
-            schema,
-            &present,
-            path,
-            false,
-            None,
-            &mut CopyReport::default(),
-            &|_| {},
-        )
-    }
-
-    /// Creates `schema`'s tables (and jsonlift's own) for a load, and runs `produce` with a
-    /// [`RowSink`] whose rows go into them with binary COPY as they come (sent by a thread of
-    /// their own, so that producing them and PostgreSQL's work on them overlap). Gives what
-    /// `produce` gave and, per table of the schema, the digest of the rows sent, for
-    /// [`Replacement::finish_load`].
-    pub fn load<R>(
-        &mut self,
-        schema: &Schema,
-        produce: impl FnOnce(&mut dyn RowSink) -> anyhow::Result<R>,
-    ) -> anyhow::Result<(R, Vec<TableDigest>)> {
-        load_rows(&mut self.tx, self.statements, schema, produce)
-    }
-
-    /// Writes the whole database `src` in ([`fill_postgres`]).
-    pub fn fill(
-        &mut self,
-        src: &dyn Tx,
-        schema: &Schema,
-        replace: bool,
-        action: Option<&str>,
-        report: &mut CopyReport,
-        progress: Progress,
-    ) -> anyhow::Result<()> {
-        fill_postgres(
-            src,
-            schema,
-            &mut self.tx,
-            self.statements,
-            replace,
-            action,
-            report,
-            progress,
-        )
-    }
-
-    /// After the rows of [`Replacement::load`] ([`finish_load`]).
-    pub fn finish_load(
-        &mut self,
-        src: &dyn Tx,
-        schema: &Schema,
-        sent: &[TableDigest],
-        action: Option<&str>,
-        report: &mut CopyReport,
-    ) -> anyhow::Result<()> {
-        finish_load(
-            src,
-            schema,
-            &mut self.tx,
-            self.statements,
-            sent,
-            action,
-            report,
-        )
-    }
-
-    /// Makes it all visible at once.
-    pub fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().map_err(pg)
-    }
-}
-
-/// [`Replacement::load`] inside the caller's transaction `tx`: the tables created without keys,
+/// [`Replacement::load`](super::replacement::Replacement::load) inside the caller's transaction `tx`: the tables created without keys,
 /// and every row `produce` hands to the sink sent with binary COPY as it comes; what was sent,
 /// per table, for [`finish_load`].
-pub fn load_rows<R>(
+pub(super) fn load_rows<R>(
     tx: &mut postgres::Transaction,
     statements: &mut Statements,
     schema: &Schema,
@@ -174,7 +50,7 @@ pub fn load_rows<R>(
 /// `replace` drops what jsonlift tables are there first. The ledger gets a row for `action`
 /// (`copy`), or none when the caller records the run itself. Verified before it returns.
 #[allow(clippy::too_many_arguments)]
-pub fn fill_postgres(
+pub(super) fn fill_postgres(
     src: &dyn Tx,
     schema: &Schema,
     tx: &mut postgres::Transaction,
@@ -242,7 +118,7 @@ fn send_rows(
 /// what `src` added to jsonlift's own tables is copied, the new tables are read back and
 /// compared with what was sent, then get their keys, indexes and foreign keys, identities and
 /// search indexes.
-pub fn add_collections(
+pub(super) fn add_collections(
     src: &dyn Tx,
     schema: &Schema,
     collections: &[usize],
@@ -343,11 +219,11 @@ fn keys_and_identities(
     Ok(())
 }
 
-/// After the rows (of [`Replacement::load`] or [`fill_postgres`]), inside `tx`: jsonlift's own tables
+/// After the rows (of [`load_rows`] or [`fill_postgres`]), inside `tx`: jsonlift's own tables
 /// copied from `src`, every table read back and compared with what was `sent` (cell by
 /// cell with `src` where that differs), then keys, indexes and foreign keys, and the
 /// identities set past the largest key.
-pub fn finish_load(
+pub(super) fn finish_load(
     src: &dyn Tx,
     schema: &Schema,
     tx: &mut postgres::Transaction,
@@ -384,7 +260,7 @@ fn phase(name: &str) {
 
 /// The tables of the collections whose tables PostgreSQL holds as the project file describes
 /// them (every column there, of its type), in creation order.
-pub fn matching_tables(tx: &PgTx, schema: &Schema) -> Result<Vec<usize>, StoreError> {
+pub(super) fn matching_tables(tx: &PgTx, schema: &Schema) -> Result<Vec<usize>, StoreError> {
     let mut out = Vec::new();
     for c in 0..schema.collections.len() {
         let tables = schema.tables_of(c);

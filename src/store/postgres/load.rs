@@ -155,7 +155,7 @@ fn encode_row(
 /// Rows gathered per table from a load that goes table by table in batches (the migration's),
 /// each table's sent with a COPY of its own once [`TEE_FLUSH`] of them are waiting: a
 /// [`RowSink`] that loads PostgreSQL alongside another database. Each table's rows are hashed
-/// as they come, in the order sent, for [`super::fill::Replacement::finish_load`] to compare
+/// as they come, in the order sent, for [`super::replacement::Replacement::finish_load`] to compare
 /// with what PostgreSQL gives back.
 pub struct Tee<'l, 's> {
     load: &'l mut Loader,

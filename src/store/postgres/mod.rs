@@ -9,6 +9,7 @@ pub mod connect;
 pub mod db;
 pub mod fill;
 pub mod load;
+pub mod replacement;
 pub mod schemas;
 pub mod store;
 pub mod tx;
