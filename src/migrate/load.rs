@@ -555,6 +555,23 @@ struct Writer<'c, 'a, 'k> {
     order: Vec<usize>,
     /// Where each batch's rows go too, as they were stored (PostgreSQL, loaded alongside).
     sink: Option<&'k mut dyn RowSink>,
+    /// The sink alone takes the rows ([`RowSink::alone`]): they are given the rowids the
+    /// database would have given them (one past the last, per table; tables are fresh), and
+    /// not stored here. Never with shared entities, which are matched against those stored.
+    alone: bool,
+    /// Per table, the last rowid given when `alone`.
+    last_rowid: Vec<i64>,
+}
+
+/// Whether rows of `schema` may go to a sink alone ([`RowSink::alone`]), not stored in the
+/// migration's database: only when nothing about storing them decides what goes in. Not with
+/// shared entities (each is matched against the one stored) or tables shared by collections,
+/// nor with a project file's own `check` expressions, which only SQLite evaluates as the
+/// migration does (PostgreSQL's verdict on them could differ).
+pub fn may_load_alone(schema: &Schema) -> bool {
+    schema.tables.iter().all(|t| {
+        t.join.is_none() && t.shared.is_none() && t.columns.iter().all(|c| c.own_checks == 0)
+    })
 }
 
 /// Every table once, in the order their rows go in: a parent before its children, and a shared
@@ -605,7 +622,11 @@ impl<'c, 'a, 'k> Writer<'c, 'a, 'k> {
         sink: Option<&'k mut dyn RowSink>,
     ) -> Self {
         let n = schema.tables.len();
+        let alone = sink.as_ref().is_some_and(|s| s.alone());
+        debug_assert!(!alone || may_load_alone(schema));
         Writer {
+            alone,
+            last_rowid: vec![0; n],
             db,
             schema,
             spec,
@@ -748,12 +769,21 @@ impl<'c, 'a, 'k> Writer<'c, 'a, 'k> {
                 done,
                 last_rowid: last,
                 refused,
-            } = self.writer.insert(
-                t,
-                table,
-                run.iter()
-                    .map(|&j| &rows_of(todo[j].0)[todo[j].1].cells[..]),
-            )?;
+            } = if self.alone {
+                self.last_rowid[t] += n as i64;
+                Inserted {
+                    done: n,
+                    last_rowid: self.last_rowid[t],
+                    refused: None,
+                }
+            } else {
+                self.writer.insert(
+                    t,
+                    table,
+                    run.iter()
+                        .map(|&j| &rows_of(todo[j].0)[todo[j].1].cells[..]),
+                )?
+            };
             if done > n || (refused.is_none() && done != n) {
                 anyhow::bail!("{BUG}: {n} rows of table {} inserted as {done}", table.name);
             }

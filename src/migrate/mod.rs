@@ -669,6 +669,8 @@ fn load_all(
     mut sink: Option<&mut dyn RowSink>,
 ) -> anyhow::Result<bool> {
     db.prepare_load()?;
+    // The rows go to the sink alone: this database holds none of them ([`RowSink::alone`]).
+    let alone = sink.as_ref().is_some_and(|s| s.alone());
     let mut deferred = Vec::new();
     for &si in to_load {
         for (ci, _) in schema
@@ -794,8 +796,13 @@ fn load_all(
             for t in schema.tables_of(ci) {
                 let name = &schema.tables[t].name;
                 let want = rows.get(&t).copied().unwrap_or(0);
-                // A collection's own rows of a shared table.
-                let have = db.count(&schema.tables[t], fresh.then_some(want))?;
+                // A collection's own rows of a shared table. Rows the sink alone took are
+                // counted there, read back and compared with those sent.
+                let have = if alone {
+                    want
+                } else {
+                    db.count(&schema.tables[t], fresh.then_some(want))?
+                };
                 let reached = if schema.tables[t].parent.is_some() {
                     fetched.get(&t).copied().unwrap_or(0)
                 } else {

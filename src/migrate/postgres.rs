@@ -10,8 +10,13 @@
 //!
 //! Into a fresh schema (no jsonlift tables yet) steps 2 and 3 overlap: every row goes into
 //! PostgreSQL with binary COPY as the scratch database takes it
-//! ([`load_rows`](crate::store::postgres::fill::load_rows)), so PostgreSQL's work runs beside
-//! the migration's instead of after it; the same comparison follows.
+//! ([`Replacement::load`]), so PostgreSQL's work runs beside the migration's instead of after
+//! it; the same comparison follows. Where the tables allow it
+//! ([`may_load_alone`](super::load::may_load_alone)), the scratch database does not even store
+//! the rows: PostgreSQL's keys, unique constraints and references, built after the load,
+//! refuse whatever storing them would have refused. A refusal, a problem found or any other
+//! failure rolls that attempt back, and the run starts again storing the rows, which names
+//! every problem at its file, line and column as before.
 //!
 //! A change of jsonlift.toml is done before step 1, in place on PostgreSQL and in this same
 //! transaction ([`evolve_in_place`]: `ALTER TABLE` wherever PostgreSQL can, see
@@ -38,6 +43,37 @@ use crate::store::postgres::replacement::Replacement;
 use crate::store::transfer::CopyReport;
 
 pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result<Report> {
+    let mut alone = false;
+    let done = migrate_once(project, opts, url, true, &mut alone);
+    if !alone {
+        return done;
+    }
+    // Loaded alone, some problems are found only by PostgreSQL, and without their place: the
+    // run again names every problem, as a run into SQLite does.
+    match &done {
+        Ok(r) if r.status != "failed" => return done,
+        Ok(_) => tracing::info!(
+            "problems found; loading again, the rows stored on the way, to list them all"
+        ),
+        Err(e) => tracing::info!(
+            "the load into a fresh schema failed ({e:#}); loading again, the rows stored on the way, to say where"
+        ),
+    }
+    drop(done);
+    migrate_once(project, opts, url, false, &mut alone)
+}
+
+/// One attempt of [`migrate`]. `may_go_alone`: the scratch database need not store the rows
+/// where [`load::may_load_alone`](super::load::may_load_alone) allows; `went_alone` says
+/// whether it did not.
+fn migrate_once(
+    project: &Project,
+    opts: &Options,
+    url: &PgUrl,
+    may_go_alone: bool,
+    went_alone: &mut bool,
+) -> anyhow::Result<Report> {
+    *went_alone = false;
     let schema = Schema::build(project)?;
     let name = database_name(project);
     let dir = project.migrations_dir();
@@ -165,9 +201,11 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     // Into a fresh schema, the rows go into PostgreSQL as the scratch database takes them;
     // what was sent is compared with what PostgreSQL holds below.
     let (mut report, sent) = if existing.is_empty() && !opts.dry_run {
+        let alone = may_go_alone && super::load::may_load_alone(&schema);
+        *went_alone = alone;
         rep.drop_tables(&schema)?;
         let (report, sent) = rep
-            .load(&schema, |sink| {
+            .load(&schema, alone, |sink| {
                 migrate_with(&local, &local_opts, Some(sink))
             })
             .map_err(written)?;
@@ -175,6 +213,8 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     } else {
         (migrate_with(&local, &local_opts, None)?, None)
     };
+    // The scratch run's snapshot of the sources is of no use unless this run commits.
+    let mut snapshot = Snapshot(report.backup.clone());
     // Collections new to the database, loaded from their files by the scratch run (which
     // changed nothing else): only their tables are written below.
     let only_new = if sent.is_none()
@@ -229,6 +269,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     {
         // Nothing to write: failed, a dry run, or already migrated (what ran here is rolled
         // back with the transaction).
+        snapshot.0 = None;
         return Ok(report);
     }
     if let (true, Some(added)) = (rewrite, &only_new) {
@@ -296,14 +337,12 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         report.sql_applied.push(f.name.clone());
     }
     if !after.is_empty() {
-        let ptx = rep.tx();
         let entries: Vec<serde_json::Value> = after
             .iter()
             .map(|f| serde_json::json!({"migration": f.name, "sha256": f.sha256}))
             .collect();
-        let id = ptx.ledger()?.last().map_or(1, |r| r.id + 1);
-        ptx.ledger_insert(&LedgerRow {
-            id,
+        rep.ledger_append(LedgerRow {
+            id: 0,
             started_at: at.clone(),
             finished_at: crate::clock::now(),
             action: "sql".into(),
@@ -312,7 +351,6 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
             backup: None,
             version: env!("CARGO_PKG_VERSION").into(),
         })?;
-        rep.sync_id_sequence("_jsonlift_ledger")?;
     }
     if !rewrite && evolved.is_none() && !report.sql_applied.is_empty() {
         report.status = "numbered migrations applied".into();
@@ -322,6 +360,7 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
     rep.commit()
         .with_context(|| format!("committing {name}; nothing was committed"))?;
     discard.0 = None;
+    snapshot.0 = None;
     if !report.evolved.is_empty() {
         crate::backup::pause_at("evolve:committed");
     }
@@ -334,6 +373,17 @@ pub fn migrate(project: &Project, opts: &Options, url: &PgUrl) -> anyhow::Result
         );
     }
     Ok(report)
+}
+
+/// Deletes the snapshot of the sources taken for a change that was not committed.
+struct Snapshot(Option<PathBuf>);
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// Deletes the database backup taken before a change that was not committed.
@@ -423,9 +473,8 @@ fn evolve_in_place(
         Some(&plan),
         plan_file.map(std::slice::from_ref).unwrap_or_default(),
     );
-    let id = ptx.ledger()?.last().map_or(1, |r| r.id + 1);
-    ptx.ledger_insert(&LedgerRow {
-        id,
+    rep.ledger_append(LedgerRow {
+        id: 0,
         started_at: at.to_string(),
         finished_at: crate::clock::now(),
         action: "evolve".into(),
@@ -434,7 +483,6 @@ fn evolve_in_place(
         backup,
         version: env!("CARGO_PKG_VERSION").into(),
     })?;
-    rep.sync_id_sequence("_jsonlift_ledger")?;
     Ok(Some(plan.summary()))
 }
 

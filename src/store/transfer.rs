@@ -41,6 +41,15 @@ pub trait RowSink {
     /// Row `rowid` (its record order) of table `t` (an index into the schema's tables), as it
     /// was stored.
     fn row(&mut self, t: usize, rowid: i64, cells: &[Cell]) -> Result<(), StoreError>;
+
+    /// Whether the sink is the only database the rows must reach, so that the load need not
+    /// store them itself: a fresh PostgreSQL schema, whose keys, indexes and references are
+    /// built after the load and refuse whatever storing the rows would have refused. A refusal
+    /// then fails the run, which `migrate::postgres` runs again storing them, to name the
+    /// place.
+    fn alone(&self) -> bool {
+        false
+    }
 }
 
 /// The rows of table `t`, in record order, a page at a time.

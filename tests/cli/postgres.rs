@@ -6,7 +6,9 @@
 //! - `copy` from SQLite into PostgreSQL and back, refused onto jsonlift tables without
 //!   `--replace`, verified, the audit log and ledger with it;
 //! - a reimport keeps the other collections; a failed migration leaves PostgreSQL as it was; a
-//!   duplicate in a first migration is named at its file:line:column;
+//!   duplicate in a first migration is named at its file:line:column; a first migration into a
+//!   fresh schema sends the rows to PostgreSQL alone, and what PostgreSQL's keys then refuse
+//!   (or any problem) sends it back to storing them, which names every problem;
 //! - `serve` on PostgreSQL: CRUD, the audit log, health and drift.
 
 use std::path::Path;
@@ -648,4 +650,131 @@ fn a_value_postgresql_changes_on_the_way_in_fails_verification_and_nothing_is_co
         )),
         "0"
     );
+}
+
+/// A first migration into a fresh schema sends the rows to PostgreSQL without storing them in
+/// the scratch database as well; PostgreSQL's keys and references, built after the load, then
+/// catch what storing them would have, and the run starts again storing them, so every problem
+/// is still named at its place, all of them together, and nothing is left behind.
+#[test]
+fn a_fresh_schema_is_loaded_alone_and_every_problem_still_has_its_place() {
+    let Some(url) = server("a_fresh_schema_is_loaded_alone") else {
+        return;
+    };
+    let pg = PgSchema::new(&url);
+    let p = Project::empty();
+    p.write(
+        "jsonlift.toml",
+        format!(
+            "{}backup_dir = \"backups\"\n\
+             [collections.authors]\nsource = \"authors.json\"\nkey = \"id\"\n\
+             [collections.authors.fields]\nid = \"integer\"\nname = {{ type = \"text\", required = true }}\n\
+             [collections.posts]\nsource = \"posts.json\"\nkey = \"id\"\n\
+             [collections.posts.fields]\nid = \"integer\"\nauthor = {{ type = \"integer\", references = \"authors\" }}\n\
+             tags = {{ type = \"array\", table = \"post_tags\", fields = {{ tag = \"text\" }} }}\n",
+            pg.toml()
+        ),
+    );
+    p.write(
+        "authors.json",
+        "[\n  {\"id\": 1, \"name\": \"Ada\"},\n  {\"id\": 2, \"name\": \"Grace\"}\n]\n",
+    );
+    let posts = |rows: &[&str]| format!("[\n  {}\n]\n", rows.join(",\n  "));
+    let good = posts(&[
+        r#"{"id": 10, "author": 1, "tags": [{"tag": "a"}, {"tag": "b"}]}"#,
+        r#"{"id": 11, "author": 2, "tags": [{"tag": "c"}]}"#,
+        r#"{"id": 12, "author": 1, "tags": []}"#,
+    ]);
+    let jl = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg(args[0])
+            .arg("-c")
+            .arg(p.config())
+            .args(&args[1..])
+            .env("JSONLIFT_LOG", "jsonlift::migrate::postgres=info");
+        run_command(cmd, format!("jsonlift {}", args.join(" ")))
+    };
+    let again = "loading again, the rows stored on the way";
+    let tables = format!(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}'",
+        pg.name
+    );
+    let snapshots = || {
+        std::fs::read_dir(p.path("backups"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+
+    // A duplicate key and a reference to no author: PostgreSQL refuses the keys it builds,
+    // and the second run names both at their lines, as a run into SQLite does.
+    p.write(
+        "posts.json",
+        posts(&[
+            r#"{"id": 10, "author": 1, "tags": [{"tag": "a"}]}"#,
+            r#"{"id": 11, "author": 7, "tags": []}"#,
+            r#"{"id": 10, "author": 2, "tags": []}"#,
+        ]),
+    );
+    let r = jl(&["migrate"]);
+    r.failed()
+        .stderr_has("posts.json:4:3: $[2]: duplicate id")
+        .stderr_has(again);
+    assert_eq!(pg.q1(&tables), "0", "tables left behind");
+    assert_eq!(snapshots(), 0, "a snapshot of a run that failed was kept");
+    p.write(
+        "posts.json",
+        posts(&[
+            r#"{"id": 10, "author": 1, "tags": []}"#,
+            r#"{"id": 11, "author": 7, "tags": []}"#,
+        ]),
+    );
+    jl(&["migrate"])
+        .failed()
+        .stderr_has("posts.json:3:24: $[1].author: author = 7 points at no record of authors")
+        .stderr_has(again);
+    assert_eq!(pg.q1(&tables), "0", "tables left behind");
+
+    // A problem the reading finds (a text for a number) beside one only the keys find (a
+    // duplicate): both are listed in one run.
+    p.write(
+        "posts.json",
+        posts(&[
+            r#"{"id": 10, "author": "one", "tags": []}"#,
+            r#"{"id": 11, "author": 2, "tags": []}"#,
+            r#"{"id": 11, "author": 2, "tags": []}"#,
+        ]),
+    );
+    jl(&["migrate"])
+        .failed()
+        .stderr_has("posts.json:2:24: $[0].author: expected integer")
+        .stderr_has("posts.json:4:3: $[2]: duplicate id")
+        .stderr_has("problems found; loading again");
+    assert_eq!(pg.q1(&tables), "0", "tables left behind");
+    assert_eq!(snapshots(), 0, "a snapshot of a run that failed was kept");
+
+    // Good data: loaded alone (no second run), every row in place, in record order, verified.
+    p.write("posts.json", &good);
+    let r = jl(&["migrate"]);
+    r.ok().stdout_has("migrated");
+    assert!(!r.stderr.contains(again), "{}", r.stderr);
+    assert_eq!(snapshots(), 1);
+    assert_eq!(
+        pg.q("SELECT p.id::text, t.tag FROM posts p JOIN post_tags t ON t._parent = p.id ORDER BY p.id, t._pos"),
+        [["10", "a"], ["10", "b"], ["11", "c"]]
+            .iter()
+            .map(|r| r.iter().map(|c| Some(c.to_string())).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+    p.jl(&["verify", "-q"]).ok();
+    p.jl(&["migrate"]).ok().stdout_has("already migrated");
+    // The keys PostgreSQL built hold for the app's writes too.
+    let refused = |sql: &str| {
+        let mut c = pg.client();
+        c.batch_execute(&format!("SET search_path TO {}", pg.name))
+            .unwrap();
+        c.batch_execute(sql).is_err()
+    };
+    assert!(refused("INSERT INTO posts (id, author) VALUES (12, 2)"));
+    assert!(refused("INSERT INTO posts (id, author) VALUES (13, 99)"));
+    assert!(!refused("INSERT INTO posts (id, author) VALUES (13, 2)"));
 }

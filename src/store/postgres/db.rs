@@ -9,7 +9,8 @@ use super::connect::{PgUrl, connect};
 use super::tx::{PgTx, Statements};
 use crate::schema::Schema;
 use crate::schema::ddl::{
-    add_foreign_keys, add_keys, create_table, create_table_bare, indexes, internal_tables, quote,
+    add_foreign_keys, add_keys, create_table, create_table_bare, extra_index, indexes,
+    internal_tables, quote,
 };
 use crate::store::{Dialect, StoreError, Tx};
 
@@ -222,7 +223,7 @@ pub fn swap_schema(url: &PgUrl, fresh: &str, live: &str, aside: &str) -> anyhow:
 /// The statements that create jsonlift's tables for `schema` in the current schema: its own
 /// tables, then each collection's, parents first. `for_load`: without keys, foreign keys,
 /// indexes and triggers, which [`after_load_sql`] adds once the rows are in (one pass each, not
-/// one lookup per row).
+/// one lookup per row); but the partial index of rows holding unnamed keys, which is empty.
 pub fn create_sql(schema: &Schema, for_load: bool) -> Vec<String> {
     let mut out = internal_tables(Dialect::Postgres);
     for c in 0..schema.collections.len() {
@@ -234,6 +235,9 @@ pub fn create_sql(schema: &Schema, for_load: bool) -> Vec<String> {
             let t = &schema.tables[t];
             if for_load {
                 out.push(create_table_bare(t));
+                // Kept up as the rows go in, at no cost while none holds an unnamed key;
+                // built after the load it would be one more scan of the table.
+                out.extend(extra_index(t));
             } else {
                 out.push(create_table(t, Dialect::Postgres));
                 out.extend(indexes(t, Dialect::Postgres));
@@ -253,8 +257,14 @@ pub fn after_load_sql(schema: &Schema, tables: &[usize]) -> Vec<String> {
         .collect();
     let mut out = Vec::new();
     for &t in &made {
-        out.extend(add_keys(&schema.tables[t]));
-        out.extend(indexes(&schema.tables[t], Dialect::Postgres));
+        let t = &schema.tables[t];
+        out.extend(add_keys(t));
+        let made_for_load = extra_index(t);
+        out.extend(
+            indexes(t, Dialect::Postgres)
+                .into_iter()
+                .filter(|sql| Some(sql) != made_for_load.as_ref()),
+        );
     }
     for &t in &made {
         out.extend(add_foreign_keys(&schema.tables[t]));

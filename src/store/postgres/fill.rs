@@ -29,11 +29,12 @@ pub(super) fn load_rows<R>(
     tx: &mut postgres::Transaction,
     statements: &mut Statements,
     schema: &Schema,
+    alone: bool,
     produce: impl FnOnce(&mut dyn RowSink) -> anyhow::Result<R>,
 ) -> anyhow::Result<(R, Vec<TableDigest>)> {
     statements.ddl(tx, &create_sql(schema, true).join(";\n"))?;
     bulk_load(tx, |load| {
-        let mut tee = Tee::new(load, schema);
+        let mut tee = Tee::new(load, schema, alone);
         Ok(match produce(&mut tee) {
             Ok(r) => {
                 phase("copy:rows sent");

@@ -161,6 +161,8 @@ pub struct Tee<'l, 's> {
     load: &'l mut Loader,
     schema: &'s Schema,
     tables: Vec<Pending>,
+    /// [`RowSink::alone`].
+    alone: bool,
 }
 
 /// Encoded rows of a table gathered before one COPY sends them.
@@ -174,10 +176,11 @@ struct Pending {
 }
 
 impl<'l, 's> Tee<'l, 's> {
-    pub fn new(load: &'l mut Loader, schema: &'s Schema) -> Self {
+    pub fn new(load: &'l mut Loader, schema: &'s Schema, alone: bool) -> Self {
         Tee {
             load,
             schema,
+            alone,
             tables: (0..schema.tables.len())
                 .map(|_| Pending::default())
                 .collect(),
@@ -219,6 +222,10 @@ impl RowSink for Tee<'_, '_> {
             self.send(t)?;
         }
         Ok(())
+    }
+
+    fn alone(&self) -> bool {
+        self.alone
     }
 }
 

@@ -13,6 +13,7 @@ use super::fill::{add_collections, fill_postgres, finish_load, load_rows, matchi
 use super::tx::{PgTx, Statements};
 use crate::schema::Schema;
 use crate::schema::ddl::quote;
+use crate::store::backend::LedgerRow;
 use crate::store::digest::TableDigest;
 use crate::store::transfer::{CopyReport, Progress, RowSink};
 use crate::store::{StoreError, Tx};
@@ -137,22 +138,28 @@ impl<'c> Replacement<'c> {
             .ddl(&mut self.tx, &drop_sql(schema).join(";\n"))?)
     }
 
-    /// Puts the id sequence of jsonlift's own `table` after its largest id.
-    pub fn sync_id_sequence(&mut self, table: &str) -> anyhow::Result<()> {
-        Ok(sync_id_sequence(&mut self.tx, table)?)
+    /// Appends `row` to the ledger as its next entry (its `id` is set past the last one's), the
+    /// ledger's id sequence kept past it.
+    pub fn ledger_append(&mut self, mut row: LedgerRow) -> anyhow::Result<()> {
+        let tx = self.tx();
+        row.id = tx.ledger()?.last().map_or(1, |r| r.id + 1);
+        tx.ledger_insert(&row)?;
+        Ok(sync_id_sequence(&mut self.tx, "_jsonlift_ledger")?)
     }
 
     /// Creates `schema`'s tables (and jsonlift's own) for a load, and runs `produce` with a
     /// [`RowSink`] whose rows go into them with binary COPY as they come (sent by a thread of
     /// their own, so that producing them and PostgreSQL's work on them overlap). Gives what
     /// `produce` gave and, per table of the schema, the digest of the rows sent, for
-    /// [`Replacement::finish_load`].
+    /// [`Replacement::finish_load`]. `alone`: the sink says the rows need go nowhere else
+    /// ([`RowSink::alone`]).
     pub fn load<R>(
         &mut self,
         schema: &Schema,
+        alone: bool,
         produce: impl FnOnce(&mut dyn RowSink) -> anyhow::Result<R>,
     ) -> anyhow::Result<(R, Vec<TableDigest>)> {
-        load_rows(&mut self.tx, self.statements, schema, produce)
+        load_rows(&mut self.tx, self.statements, schema, alone, produce)
     }
 
     /// Writes the whole database `src` in ([`fill_postgres`]).
