@@ -339,7 +339,7 @@ impl JsonStore {
 /// what was loaded (the cache reloads when a source changes), so any may be written.
 struct Layouts<'l>(&'l HashMap<usize, Layout>);
 
-impl crate::store::files::Guard for Layouts<'_> {
+impl super::write_back::Guard for Layouts<'_> {
     /// A new record's file must not exist yet (a broken file left out of the load has that
     /// name, or another process just wrote one).
     fn check(&mut self, path: &Path, file: &str, exists: bool) -> Result<(), StoreError> {
@@ -404,14 +404,14 @@ impl Store for JsonStore {
                     })
                     .map(|c| c.source)
                     .collect();
-                // Folders: the files of the records written (store::files); single files:
+                // Folders: the files of the records written (write_back); single files:
                 // written whole.
                 let (folders, files): (Vec<usize>, Vec<usize>) = touched
                     .into_iter()
                     .partition(|&si| crate::source::is_folder(&self.schema.sources[si]));
                 if !folders.is_empty() {
                     let mut guard = Layouts(&shared.layouts);
-                    crate::store::files::write_back(tx, &self.schema, &entries, &mut guard)?;
+                    super::write_back::write_back(tx, &self.schema, &entries, &mut guard)?;
                 }
                 for si in files {
                     self.put_back(shared, si)?;

@@ -16,6 +16,7 @@ pub mod report;
 pub mod snapshot;
 pub mod upgrade;
 pub mod verify;
+pub mod write_back;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -21,7 +21,6 @@ pub mod cursor;
 pub mod database;
 pub mod deadline;
 pub mod digest;
-pub mod files;
 pub mod legacy;
 pub mod live;
 pub mod memory;

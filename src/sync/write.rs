@@ -16,9 +16,9 @@ use super::Engine;
 use super::apply::{Work, sha};
 use crate::audit::{Entry, Filter};
 use crate::json::JsonPath;
+use crate::migrate::write_back::Guard;
 use crate::schema::Schema;
 use crate::schema::shred::FieldError;
-use crate::store::files::Guard;
 use crate::store::{Store, StoreError, Tx};
 
 /// The database as the API sees it while the files are watched.
@@ -130,7 +130,7 @@ impl Store for WatchedStore {
                 work: &mut work,
                 written: &mut written,
             };
-            crate::store::files::write_back(tx, schema, &entries, &mut guard)
+            crate::migrate::write_back::write_back(tx, schema, &entries, &mut guard)
         });
         if done.is_err() {
             // Files written before the failure hold the truth now: the watcher applies them.

@@ -1,20 +1,21 @@
 //! Records written back to their source files as a write changes them: what `serve --watch`
 //! (`crate::sync::write`) and `serve --store json` (`crate::migrate::json_store`) do inside a
-//! write transaction, before it commits. A folder source gets the one file of each record
-//! written (or deleted); a single-file source is written whole. Every file goes through a
-//! temporary file, fsync and a rename (the source writers `export` uses), in the formatting the
-//! ledger recorded, so a person's files keep their look. A [`Guard`] says whether a file may be
+//! write transaction, before it commits ([`export`](super::export) writes every record; this,
+//! those a write changed). A folder source gets the one file of each record written (or
+//! deleted); a single-file source is written whole. Every file goes through a temporary file,
+//! fsync and a rename (the source writers `export` uses), in the formatting the ledger
+//! recorded, so a person's files keep their look. A [`Guard`] says whether a file may be
 //! overwritten and hears of each one written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::records::Records;
-use super::{StoreError, Tx};
 use crate::audit::Entry;
 use crate::json::Value;
 use crate::schema::Schema;
 use crate::source::{self, Layout};
+use crate::store::records::Records;
+use crate::store::{StoreError, Tx};
 
 /// Decides about the files a write touches.
 pub trait Guard {
@@ -57,11 +58,11 @@ pub fn write_back(
         let spec = &schema.sources[si];
         let layout = guard
             .layout(si)
-            .unwrap_or_else(crate::migrate::export::default_layout);
+            .unwrap_or_else(super::export::default_layout);
         let failed = |e: anyhow::Error| StoreError::Other(e.context(spec.display.clone()));
         if !source::is_folder(spec) {
             guard.check(&spec.path, &spec.display, true)?;
-            crate::migrate::export::write_from_db(tx, schema, si, &layout, &spec.path, None)
+            super::export::write_from_db(tx, schema, si, &layout, &spec.path, None)
                 .map_err(failed)?;
             if let Some(dir) = spec.path.parent() {
                 crate::backup::sync_dir(dir);
