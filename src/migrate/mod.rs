@@ -33,7 +33,7 @@ use crate::json::{JsonPath, Seg};
 use crate::schema::Schema;
 use crate::schema::fingerprint::{self, SchemaState};
 use crate::schema::shred::Ids;
-use crate::source::{self, Format, SourceSpec};
+use crate::source::{self, Format, Layout, SourceSpec};
 use crate::store::backend::SourceState;
 use crate::store::bulk;
 use crate::store::database::Db;
@@ -145,7 +145,11 @@ impl Drop for DiscardOnDrop {
 
 enum Target {
     /// A new file that is renamed over `final_path` when complete.
-    Fresh { temp: TempDb, final_path: PathBuf },
+    Fresh {
+        temp: TempDb,
+        final_path: PathBuf,
+        writeback: Option<writeback::Behind>,
+    },
     /// The existing database, changed in one transaction.
     InPlace,
     /// A throw-away copy (dry run, check).
@@ -179,91 +183,18 @@ fn migrate_with(
     let mut report = Report::new("migrate", db_path.clone());
     legacy_checks(project, &schema, &db_path)?;
 
-    // What the sources are now, and what the database says they were. A new database has
-    // nothing to compare with: a single file is then hashed once, while it is backed up.
-    let exists = db_path.exists();
-    let mut prints = Vec::new();
-    for spec in &schema.sources {
-        // A database source is fingerprinted by its content, read where it lies.
-        let print = if exists || is_folder(spec) || is_sqlite(spec) || source::is_none(spec) {
-            fingerprint(spec)
-        } else {
-            std::fs::File::open(&spec.path).map(|_| DEFERRED)
-        };
-        match print {
-            Ok(p) => prints.push(p),
-            Err(e) => {
-                report.problem(Problem::new(
-                    spec.display.clone(),
-                    format!("cannot read the source: {e}"),
-                ));
-                prints.push((0, String::new()));
-            }
-        }
-    }
-    if !report.ok {
+    let Some(Survey {
+        exists,
+        mut prints,
+        recorded,
+        mut to_load,
+        changed,
+        restyled,
+        pending,
+    }) = survey(project, opts, &schema, &db_path, &mut report)?
+    else {
         report.status = "failed".into();
         return Ok(report);
-    }
-    let recorded = if exists {
-        sqlite_migration::recorded_sources(&db_path, project.busy_timeout())?
-    } else {
-        HashMap::new()
-    };
-    // Sources whose collections jsonlift.toml now describes otherwise: evolved in place
-    // (unless --reimport replaces them from their files).
-    let evolving = if opts.reimport {
-        Vec::new()
-    } else {
-        plan::changed_sources(&schema, &recorded)
-    };
-    let mut to_load = Vec::new();
-    let mut changed = Vec::new();
-    for (si, spec) in schema.sources.iter().enumerate() {
-        match recorded.get(&spec.display) {
-            None => to_load.push(si),
-            // A collection without a source is never reloaded: the database is all it has.
-            Some(_) if source::is_none(spec) => {}
-            Some(_) if evolving.contains(&si) => {}
-            Some(s)
-                if s.sha256 == prints[si].1
-                    && fingerprint::schema_state(&schema, si, &s.schema_hash)
-                        != SchemaState::Changed => {}
-            Some(_) => changed.push(si),
-        }
-    }
-    // Files whose bytes changed but whose records are what the database holds (the files
-    // `export` wrote, copied back; a file re-formatted): not a change. Their new fingerprint
-    // and layout are recorded, and nothing is reloaded.
-    let mut restyled = Vec::new();
-    if exists && !opts.reimport && !changed.is_empty() {
-        // (A SQLite source's fingerprint is its content already.)
-        let same = verify::same_content(project, &schema, &changed, |si| {
-            !is_sqlite(&schema.sources[si])
-                && recorded.get(&schema.sources[si].display).is_some_and(|s| {
-                    fingerprint::schema_state(&schema, si, &s.schema_hash) == SchemaState::Current
-                })
-        })?;
-        changed.retain(|si| !same.iter().any(|(s, _)| s == si));
-        if !opts.dry_run && !same.is_empty() {
-            let mut states = Vec::new();
-            for (si, layout) in same {
-                let spec = &schema.sources[si];
-                let mut state = recorded[&spec.display].clone();
-                (state.size, state.sha256) = prints[si].clone();
-                state.layout = layout;
-                states.push(state);
-                restyled.push(spec.display.clone());
-            }
-            sqlite_migration::record_sources(&db_path, project.busy_timeout(), &states)?;
-        }
-    }
-    let pending = if exists {
-        sqlite_migration::read_only(&db_path, project.busy_timeout(), |tx| {
-            evolve::prepare_on(project, &schema, Some(tx), &recorded, &evolving)
-        })?
-    } else {
-        evolve::prepare_on(project, &schema, None, &recorded, &evolving)?
     };
     // A running server keeps the schema it started with: tables changed under it would be
     // written in the old shape. Held (as a restore holds it) until the change is committed.
@@ -288,63 +219,20 @@ fn migrate_with(
         }
     }
     if to_load.is_empty() && changed.is_empty() && pending.is_empty() {
-        if !opts.dry_run {
-            // A run killed while it backed up the sources left a snapshot without manifest: a
-            // run with something to load sweeps such leftovers as it starts its own backup,
-            // one with nothing to do does it here.
-            backup::sources::sweep_incomplete(&project.backup_dir());
-        }
-        if pending.save_needed && !opts.dry_run {
-            // A database migrated before jsonlift kept its `[collections]`: kept now, so that
-            // a later change of jsonlift.toml can be planned.
-            SqliteMigration::in_place(&db_path, project.busy_timeout())?
-                .save_schema(&pending.saved, &clock::now())
-                .map_err(|e| sqlite_migration::if_locked(e, &db_path))?;
-        }
-        report.status = if !restyled.is_empty() {
-            "already migrated; sources written again with the same content, their new fingerprints recorded"
-        } else if report.upgraded.is_empty() {
-            "already migrated"
-        } else if opts.dry_run {
-            "dry run: table definitions would be rewritten, nothing written"
-        } else {
-            "already migrated; table definitions upgraded"
-        }
-        .into();
-        for c in &schema.collections {
-            let spec = &schema.sources[c.source];
-            report.collections.push(CollectionReport {
-                name: c.name.clone(),
-                table: schema.tables[c.table].name.clone(),
-                source: spec.display.clone(),
-                records: recorded.get(&spec.display).map(|s| s.records).unwrap_or(0),
-                ..CollectionReport::default()
-            });
-        }
+        already_migrated(
+            project,
+            opts,
+            &schema,
+            (&recorded, &restyled, &pending),
+            &mut report,
+        )?;
         report.seconds = t0.elapsed().as_secs_f64();
         return Ok(report);
     }
     if !changed.is_empty() && !opts.reimport {
-        let names: Vec<String> = changed
-            .iter()
-            .map(|&si| {
-                let colls: Vec<&str> = schema.collections_of(si).map(|c| c.name.as_str()).collect();
-                let spec = &schema.sources[si];
-                let what = if recorded[&spec.display].sha256 != prints[si].1 {
-                    "its content"
-                } else {
-                    "the schema of its collections"
-                };
-                format!(
-                    "  {} ({what} changed since it was migrated; feeds {})",
-                    spec.display,
-                    colls.join(", ")
-                )
-            })
-            .collect();
         bail!(
             "sources changed since the last migration:\n{}\nRun `jsonlift verify` to see the differences, or `jsonlift migrate --reimport` to replace those collections with the current files (changes made in the database since are lost; a backup is taken first).",
-            names.join("\n")
+            changed_sources(&schema, &recorded, &prints, &changed).join("\n")
         );
     }
     to_load.extend(changed);
@@ -373,52 +261,11 @@ fn migrate_with(
         specs: copies,
         bytes: feeds,
     } = reads;
-    let mut db_backup = None;
-    // A new database goes to disk as it is built; the fsync before it is published waits less.
-    let mut writeback = None;
-    let (db, target) = if let Some(dir) = scratch {
-        let path = dir.path().join("dry-run.db");
-        let live = exists.then(|| (db_path.as_path(), project.busy_timeout()));
-        (
-            SqliteMigration::scratch(&path, live)?,
-            Target::Scratch { _dir: dir },
-        )
-    } else if exists {
-        // A database backup before changing it, so the change can be undone (`jsonlift restore`).
-        if opts.database_backups {
-            let before = backup::take(project, db_backup_options(project, "migrate-before"))
-                .context("backing up the database before changing it; nothing was changed")?;
-            db_backup = Some(before);
-        }
-        (
-            SqliteMigration::in_place(&db_path, project.busy_timeout())?,
-            Target::InPlace,
-        )
-    } else {
-        let name = db_path
-            .file_name()
-            .context("database path has no file name")?
-            .to_string_lossy();
-        remove_stale_builds(&db_path, &name);
-        let temp = db_path.with_file_name(format!(".{name}.jsonlift-tmp-{}", std::process::id()));
-        let _ = std::fs::remove_file(&temp);
-        let guard = TempDb {
-            path: temp.clone(),
-            armed: true,
-        };
-        let db = SqliteMigration::new_file(&temp, &db_path, opts.database_backups)
-            .with_context(|| format!("creating {}", temp.display()))?;
-        if opts.database_backups {
-            writeback = Some(writeback::Behind::start(&temp));
-        }
-        (
-            db,
-            Target::Fresh {
-                temp: guard,
-                final_path: db_path.clone(),
-            },
-        )
-    };
+    let Opened {
+        db,
+        target,
+        db_backup,
+    } = open_target(project, opts, &db_path, exists, scratch)?;
     // Foreign keys are checked after the load (the `verify` phase), not enforced while it runs
     // ([`SqliteMigration::begin`]).
     db.begin()?;
@@ -429,13 +276,15 @@ fn migrate_with(
     let backup = db_backup
         .as_ref()
         .map(|b| b.data.to_string_lossy().into_owned());
-    if !pending.is_empty() {
-        phase("evolve");
-    }
-    let planned = evolve::run(&db, project, &pending, &prints, &at, &mut report);
-    let outcome = planned.and_then(|()| {
+    // Everything the run changes, in this transaction; whether to commit it.
+    let outcome = (|| -> anyhow::Result<bool> {
+        if !pending.is_empty() {
+            phase("evolve");
+        }
+        evolve::run(&db, project, &pending, &prints, &at, &mut report)?;
         phase("load");
-        load_all(
+        let db_backup = db_backup.as_ref().map(|b| b.data.to_string_lossy());
+        if !load_all(
             &db,
             &schema,
             &to_load,
@@ -444,53 +293,32 @@ fn migrate_with(
             &mut report,
             opts,
             &started_at,
-            (
-                !exists,
-                db_backup
-                    .as_ref()
-                    .map(|b| b.data.to_string_lossy())
-                    .as_deref(),
-            ),
+            (!exists, db_backup.as_deref()),
             sink,
-        )
-    });
-    let outcome = outcome.and_then(|ok| {
-        if ok {
-            evolve::finish(
-                &db,
-                &pending,
-                &at,
-                (&started_at, backup.as_deref()),
-                &mut report,
-            )?;
+        )? {
+            return Ok(false);
         }
-        Ok(ok)
-    });
-    // The search indexes, in the same transaction: rebuilt for the collections reloaded, and
-    // for all after an evolution (which may change what the records hold); built where missing.
-    let outcome = outcome.and_then(|ok| {
-        if ok {
-            let reloaded: Vec<usize> = (0..schema.collections.len())
-                .filter(|&c| to_load.contains(&schema.collections[c].source))
-                .collect();
-            crate::store::search::refresh(
-                &db.tx(),
-                &schema,
-                &reloaded,
-                !report.evolved.is_empty(),
-            )?;
+        evolve::finish(
+            &db,
+            &pending,
+            &at,
+            (&started_at, backup.as_deref()),
+            &mut report,
+        )?;
+        // The search indexes: rebuilt for the collections reloaded, and for all after an
+        // evolution (which may change what the records hold); built where missing.
+        let reloaded: Vec<usize> = (0..schema.collections.len())
+            .filter(|&c| to_load.contains(&schema.collections[c].source))
+            .collect();
+        crate::store::search::refresh(&db.tx(), &schema, &reloaded, !report.evolved.is_empty())?;
+        // Last, after the numbered SQL files (which may still read the legacy tables, as seed
+        // 002's `006_convert_legacy_media` does).
+        if project.config.drop_source_tables && !opts.dry_run {
+            drop_source_tables(&db, &schema, &to_load, &db_path)?;
         }
-        Ok(ok)
-    });
-    // Last, after the numbered SQL files (which may still read the legacy tables, as seed
-    // 002's `006_convert_legacy_media` does).
-    let outcome = match outcome {
-        Ok(true) if project.config.drop_source_tables && !opts.dry_run => {
-            drop_source_tables(&db, &schema, &to_load, &db_path).map(|()| true)
-        }
-        other => other,
-    };
-    let committed = match outcome {
+        Ok(true)
+    })();
+    match outcome {
         Ok(true) => {
             phase("commit");
             db.commit()?;
@@ -499,47 +327,27 @@ fn migrate_with(
             if !report.evolved.is_empty() && opts.database_backups {
                 backup::pause_at("evolve:committed");
             }
-            true
         }
-        Ok(false) => false,
-        Err(e) => {
+        outcome => {
             db.rollback();
             drop(db);
             if let Some(b) = &db_backup {
                 b.discard();
             }
-            return Err(e);
+            outcome?;
+            report.status = "failed".into();
+            report.seconds = t0.elapsed().as_secs_f64();
+            return Ok(report);
         }
-    };
-    if !committed {
-        db.rollback();
-        drop(db);
-        if let Some(b) = &db_backup {
-            b.discard();
-        }
-        report.status = "failed".into();
-        report.seconds = t0.elapsed().as_secs_f64();
-        return Ok(report);
     }
     match target {
         Target::Fresh {
             mut temp,
             final_path,
+            writeback,
         } => {
             phase("publish");
-            let slow = crate::writeback::watch("getting the new database to disk (fsync)");
-            drop(writeback);
-            db.publish()?;
-            if opts.database_backups {
-                std::fs::File::open(&temp.path)?.sync_all()?;
-            }
-            std::fs::rename(&temp.path, &final_path)
-                .with_context(|| format!("moving the new database to {}", final_path.display()))?;
-            if let Some(dir) = final_path.parent().filter(|_| opts.database_backups) {
-                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-            }
-            drop(slow);
-            temp.armed = false;
+            publish_new(db, &mut temp, &final_path, writeback, opts.database_backups)?;
             discard.0 = None;
             report.status = "migrated".into();
             report.backup = Some(source_backup.dir().to_path_buf());
@@ -577,6 +385,295 @@ fn migrate_with(
     phase("done");
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// What `migrate` reports when it has nothing to load, only perhaps the kept `[collections]`
+/// of a database migrated before jsonlift kept them to record.
+fn already_migrated(
+    project: &Project,
+    opts: &Options,
+    schema: &Schema,
+    (recorded, restyled, pending): (&HashMap<String, SourceState>, &[String], &evolve::Pending),
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    if !opts.dry_run {
+        // A run killed while it backed up the sources left a snapshot without manifest: a
+        // run with something to load sweeps such leftovers as it starts its own backup,
+        // one with nothing to do does it here.
+        backup::sources::sweep_incomplete(&project.backup_dir());
+    }
+    if pending.save_needed && !opts.dry_run {
+        // A database migrated before jsonlift kept its `[collections]`: kept now, so that
+        // a later change of jsonlift.toml can be planned.
+        let db_path = project.database_path();
+        SqliteMigration::in_place(&db_path, project.busy_timeout())?
+            .save_schema(&pending.saved, &clock::now())
+            .map_err(|e| sqlite_migration::if_locked(e, &db_path))?;
+    }
+    report.status = if !restyled.is_empty() {
+        "already migrated; sources written again with the same content, their new fingerprints recorded"
+    } else if report.upgraded.is_empty() {
+        "already migrated"
+    } else if opts.dry_run {
+        "dry run: table definitions would be rewritten, nothing written"
+    } else {
+        "already migrated; table definitions upgraded"
+    }
+    .into();
+    for c in &schema.collections {
+        let spec = &schema.sources[c.source];
+        report.collections.push(CollectionReport {
+            name: c.name.clone(),
+            table: schema.tables[c.table].name.clone(),
+            source: spec.display.clone(),
+            records: recorded.get(&spec.display).map(|s| s.records).unwrap_or(0),
+            ..CollectionReport::default()
+        });
+    }
+    Ok(())
+}
+
+/// The sources that changed since they were loaded, a line each with what changed.
+fn changed_sources(
+    schema: &Schema,
+    recorded: &HashMap<String, SourceState>,
+    prints: &[(u64, String)],
+    changed: &[usize],
+) -> Vec<String> {
+    changed
+        .iter()
+        .map(|&si| {
+            let colls: Vec<&str> = schema.collections_of(si).map(|c| c.name.as_str()).collect();
+            let spec = &schema.sources[si];
+            let what = if recorded[&spec.display].sha256 != prints[si].1 {
+                "its content"
+            } else {
+                "the schema of its collections"
+            };
+            format!(
+                "  {} ({what} changed since it was migrated; feeds {})",
+                spec.display,
+                colls.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// The database a run changes, opened ([`open_target`]).
+struct Opened {
+    db: SqliteMigration,
+    target: Target,
+    /// The backup of an existing database taken before changing it.
+    db_backup: Option<backup::manifest::Entry>,
+}
+
+/// Opens what the run changes: a copy in `scratch` for a dry run, the existing database (backed
+/// up first), or a new file beside where it goes, published by a rename once complete.
+fn open_target(
+    project: &Project,
+    opts: &Options,
+    db_path: &Path,
+    exists: bool,
+    scratch: Option<tempfile::TempDir>,
+) -> anyhow::Result<Opened> {
+    let mut db_backup = None;
+    let (db, target) = if let Some(dir) = scratch {
+        let path = dir.path().join("dry-run.db");
+        let live = exists.then(|| (db_path, project.busy_timeout()));
+        (
+            SqliteMigration::scratch(&path, live)?,
+            Target::Scratch { _dir: dir },
+        )
+    } else if exists {
+        // A database backup before changing it, so the change can be undone (`jsonlift restore`).
+        if opts.database_backups {
+            let before = backup::take(project, db_backup_options(project, "migrate-before"))
+                .context("backing up the database before changing it; nothing was changed")?;
+            db_backup = Some(before);
+        }
+        (
+            SqliteMigration::in_place(db_path, project.busy_timeout())?,
+            Target::InPlace,
+        )
+    } else {
+        let name = db_path
+            .file_name()
+            .context("database path has no file name")?
+            .to_string_lossy();
+        remove_stale_builds(db_path, &name);
+        let temp = db_path.with_file_name(format!(".{name}.jsonlift-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&temp);
+        let guard = TempDb {
+            path: temp.clone(),
+            armed: true,
+        };
+        let db = SqliteMigration::new_file(&temp, &db_path, opts.database_backups)
+            .with_context(|| format!("creating {}", temp.display()))?;
+        (
+            db,
+            Target::Fresh {
+                temp: guard,
+                final_path: db_path.to_path_buf(),
+                // A new database goes to disk as it is built; the fsync before it is
+                // published waits less.
+                writeback: opts
+                    .database_backups
+                    .then(|| writeback::Behind::start(&temp)),
+            },
+        )
+    };
+    Ok(Opened {
+        db,
+        target,
+        db_backup,
+    })
+}
+
+/// Puts a new database in place once its transaction committed: every page on disk (when
+/// `durable`), then renamed over `final_path` (and the folder's entry on disk too), so the file
+/// there is the old one or the complete new one, whatever happens.
+fn publish_new(
+    db: SqliteMigration,
+    temp: &mut TempDb,
+    final_path: &Path,
+    writeback: Option<writeback::Behind>,
+    durable: bool,
+) -> anyhow::Result<()> {
+    let _slow = crate::writeback::watch("getting the new database to disk (fsync)");
+    drop(writeback);
+    db.publish()?;
+    if durable {
+        std::fs::File::open(&temp.path)?.sync_all()?;
+    }
+    std::fs::rename(&temp.path, final_path)
+        .with_context(|| format!("moving the new database to {}", final_path.display()))?;
+    if let Some(dir) = final_path.parent().filter(|_| durable) {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    temp.armed = false;
+    Ok(())
+}
+
+/// What a run finds to do before it changes anything: the sources as they are now against what
+/// the database recorded of them, and the change of jsonlift.toml pending.
+struct Survey {
+    /// The database exists (a new one has nothing recorded).
+    exists: bool,
+    /// Each source's size and sha256 now ([`DEFERRED`]: a file to be hashed as it is backed up).
+    prints: Vec<(u64, String)>,
+    recorded: HashMap<String, SourceState>,
+    /// The sources never loaded.
+    to_load: Vec<usize>,
+    /// The sources whose files (or collections' schema) changed since they were loaded.
+    changed: Vec<usize>,
+    /// The files written again with the same records: their new fingerprints were recorded.
+    restyled: Vec<String>,
+    pending: evolve::Pending,
+}
+
+/// Surveys the sources and the database ([`Survey`]); `None` when a source cannot be read (the
+/// problems are in `report`).
+fn survey(
+    project: &Project,
+    opts: &Options,
+    schema: &Schema,
+    db_path: &Path,
+    report: &mut Report,
+) -> anyhow::Result<Option<Survey>> {
+    // What the sources are now, and what the database says they were. A new database has
+    // nothing to compare with: a single file is then hashed once, while it is backed up.
+    let exists = db_path.exists();
+    let mut prints = Vec::new();
+    for spec in &schema.sources {
+        // A database source is fingerprinted by its content, read where it lies.
+        let print = if exists || is_folder(spec) || is_sqlite(spec) || source::is_none(spec) {
+            fingerprint(spec)
+        } else {
+            std::fs::File::open(&spec.path).map(|_| DEFERRED)
+        };
+        match print {
+            Ok(p) => prints.push(p),
+            Err(e) => {
+                report.problem(Problem::new(
+                    spec.display.clone(),
+                    format!("cannot read the source: {e}"),
+                ));
+                prints.push((0, String::new()));
+            }
+        }
+    }
+    if !report.ok {
+        return Ok(None);
+    }
+    let recorded = if exists {
+        sqlite_migration::recorded_sources(db_path, project.busy_timeout())?
+    } else {
+        HashMap::new()
+    };
+    // Sources whose collections jsonlift.toml now describes otherwise: evolved in place
+    // (unless --reimport replaces them from their files).
+    let evolving = if opts.reimport {
+        Vec::new()
+    } else {
+        plan::changed_sources(schema, &recorded)
+    };
+    let mut to_load = Vec::new();
+    let mut changed = Vec::new();
+    for (si, spec) in schema.sources.iter().enumerate() {
+        match recorded.get(&spec.display) {
+            None => to_load.push(si),
+            // A collection without a source is never reloaded: the database is all it has.
+            Some(_) if source::is_none(spec) => {}
+            Some(_) if evolving.contains(&si) => {}
+            Some(s)
+                if s.sha256 == prints[si].1
+                    && fingerprint::schema_state(schema, si, &s.schema_hash)
+                        != SchemaState::Changed => {}
+            Some(_) => changed.push(si),
+        }
+    }
+    // Files whose bytes changed but whose records are what the database holds (the files
+    // `export` wrote, copied back; a file re-formatted): not a change. Their new fingerprint
+    // and layout are recorded, and nothing is reloaded.
+    let mut restyled = Vec::new();
+    if exists && !opts.reimport && !changed.is_empty() {
+        // (A SQLite source's fingerprint is its content already.)
+        let same = verify::same_content(project, schema, &changed, |si| {
+            !is_sqlite(&schema.sources[si])
+                && recorded.get(&schema.sources[si].display).is_some_and(|s| {
+                    fingerprint::schema_state(schema, si, &s.schema_hash) == SchemaState::Current
+                })
+        })?;
+        changed.retain(|si| !same.iter().any(|(s, _)| s == si));
+        if !opts.dry_run && !same.is_empty() {
+            let mut states = Vec::new();
+            for (si, layout) in same {
+                let spec = &schema.sources[si];
+                let mut state = recorded[&spec.display].clone();
+                (state.size, state.sha256) = prints[si].clone();
+                state.layout = layout;
+                states.push(state);
+                restyled.push(spec.display.clone());
+            }
+            sqlite_migration::record_sources(db_path, project.busy_timeout(), &states)?;
+        }
+    }
+    let pending = if exists {
+        sqlite_migration::read_only(db_path, project.busy_timeout(), |tx| {
+            evolve::prepare_on(project, schema, Some(tx), &recorded, &evolving)
+        })?
+    } else {
+        evolve::prepare_on(project, schema, None, &recorded, &evolving)?
+    };
+    Ok(Some(Survey {
+        exists,
+        prints,
+        recorded,
+        to_load,
+        changed,
+        restyled,
+        pending,
+    }))
 }
 
 /// What a SQLite source that is the database itself asks for (issue #17): no collection's table
@@ -785,9 +882,37 @@ fn load_all(
         }
     }
     db.end_index_builds(settings)?;
-    // Counts: each table holds exactly the rows inserted, and every child row was reached
-    // from its record while verifying (none is orphaned or duplicated).
-    for (si, rows, fetched) in &counts {
+    check_counts(db, schema, &counts, (fresh, alone), report)?;
+    if !report.ok {
+        return Ok(false);
+    }
+    phase("record");
+    record_loaded(
+        db,
+        schema,
+        to_load,
+        (prints, &mut layouts),
+        report,
+        opts,
+        (started_at, &backup_dir, db_backup),
+    )?;
+    Ok(true)
+}
+
+/// Rows inserted and child rows read back, per table, of each source loaded.
+type Counts = [(usize, HashMap<usize, u64>, HashMap<usize, u64>)];
+
+/// Each table holds exactly the rows inserted, and every child row was reached from its record
+/// while verifying (none is orphaned or duplicated); a problem in `report` otherwise. `fresh`:
+/// every row is new; `alone`: the rows went to a sink alone and are counted there.
+fn check_counts(
+    db: &SqliteMigration,
+    schema: &Schema,
+    counts: &Counts,
+    (fresh, alone): (bool, bool),
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    for (si, rows, fetched) in counts {
         for (ci, _) in schema
             .collections
             .iter()
@@ -818,10 +943,20 @@ fn load_all(
             }
         }
     }
-    if !report.ok {
-        return Ok(false);
-    }
-    phase("record");
+    Ok(())
+}
+
+/// Records the sources loaded (their fingerprint, layout and schema), an audit entry per
+/// collection, and the run in the ledger, with where its backups are.
+fn record_loaded(
+    db: &SqliteMigration,
+    schema: &Schema,
+    to_load: &[usize],
+    (prints, layouts): (&[(u64, String)], &mut HashMap<usize, Layout>),
+    report: &Report,
+    opts: &Options,
+    (started_at, backup_dir, db_backup): (&str, &Path, Option<&str>),
+) -> anyhow::Result<()> {
     let at = clock::now();
     let mut sources = Vec::new();
     for &si in to_load {
@@ -866,7 +1001,7 @@ fn load_all(
     }
     if to_load.is_empty() {
         // Nothing loaded: the evolution or the numbered migrations record the run.
-        return Ok(true);
+        return Ok(());
     }
     let action = if opts.reimport { "reimport" } else { "migrate" };
     let hash = fingerprint::hex(&sha2::Sha256::digest(
@@ -880,9 +1015,9 @@ fn load_all(
         action,
         &hash,
         &serde_json::Value::Array(sources),
-        ledger_backup(opts.dry_run, &backup_dir, db_backup).as_deref(),
+        ledger_backup(opts.dry_run, backup_dir, db_backup).as_deref(),
     )?;
-    Ok(true)
+    Ok(())
 }
 
 /// The ledger's `backup` column: the sources' snapshot folder; when the database was backed up

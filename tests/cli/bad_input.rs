@@ -855,10 +855,7 @@ fields = { code = { type = "text", unique = true }, title = "text" }
     p.assert_unchanged(&snap);
     // Without the two, all 200 records and 600 modules go in and verify.
     let good: Vec<String> = (0..200).map(|n| course(n, &format!("c{n}"))).collect();
-    p.write(
-        "data/courses.json",
-        &format!("[\n{}\n]\n", good.join(",\n")),
-    );
+    p.write("data/courses.json", format!("[\n{}\n]\n", good.join(",\n")));
     let r = p.jl(&["migrate", "--json"]);
     r.ok();
     let j = r.json();

@@ -181,7 +181,7 @@ fn coll<'a>(config: &'a toml::Table, name: &str) -> &'a toml::Table {
         .unwrap_or_else(|| panic!("no collection {name:?} in {config:#?}"))
 }
 
-fn field<'a>(c: &'a toml::Table, path: &[&str]) -> toml::Table {
+fn field(c: &toml::Table, path: &[&str]) -> toml::Table {
     let mut t = c;
     let mut last = None;
     for (i, k) in path.iter().enumerate() {

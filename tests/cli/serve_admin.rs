@@ -238,20 +238,20 @@ fn validate(doc: &J, s: &J, v: &J, path: &str, out: &mut Vec<String>) {
             return;
         }
     }
-    if let Some(e) = s.get("enum").and_then(J::as_array) {
-        if !e.contains(v) {
-            out.push(format!("{path}: {v} not in {e:?}"));
-        }
+    if let Some(e) = s.get("enum").and_then(J::as_array)
+        && !e.contains(v)
+    {
+        out.push(format!("{path}: {v} not in {e:?}"));
     }
-    if let (Some(m), Some(n)) = (s.get("minimum").and_then(J::as_f64), v.as_f64()) {
-        if n < m {
-            out.push(format!("{path}: {n} < {m}"));
-        }
+    if let (Some(m), Some(n)) = (s.get("minimum").and_then(J::as_f64), v.as_f64())
+        && n < m
+    {
+        out.push(format!("{path}: {n} < {m}"));
     }
-    if let (Some(m), Some(n)) = (s.get("maximum").and_then(J::as_f64), v.as_f64()) {
-        if n > m {
-            out.push(format!("{path}: {n} > {m}"));
-        }
+    if let (Some(m), Some(n)) = (s.get("maximum").and_then(J::as_f64), v.as_f64())
+        && n > m
+    {
+        out.push(format!("{path}: {n} > {m}"));
     }
     if let (Some(f), Some(text)) = (s.get("format").and_then(J::as_str), v.as_str()) {
         let good = match f {

@@ -136,7 +136,7 @@ fn crud_collection(s: &Server, p: &Project, schema: &Schema, c: usize, route: &s
         Some(TOKEN),
         Some(&records[0].to_string()),
     );
-    assert_eq!(json(&put.status(200)), records[0], "PUT {base}/{first_key}");
+    assert_eq!(json(put.status(200)), records[0], "PUT {base}/{first_key}");
 
     // POST a copy under a fresh key.
     let copy = fresh_copy(schema, c, &records[0], key_field);
@@ -179,7 +179,7 @@ fn crud_collection(s: &Server, p: &Project, schema: &Schema, c: usize, route: &s
             "{base}: file of {k} {new_key}"
         );
     }
-    assert_eq!(json(&call("GET", &url, None, None).status(200)), stored);
+    assert_eq!(json(call("GET", &url, None, None).status(200)), stored);
     let n = call("GET", &s.url(&base), None, None);
     assert_eq!(json(&n).as_array().unwrap().len(), records.len() + 1);
 
@@ -217,7 +217,7 @@ fn crud_collection(s: &Server, p: &Project, schema: &Schema, c: usize, route: &s
 fn crud_document(s: &Server, schema: &Schema, c: usize, route: &str) {
     let coll = &schema.collections[c];
     let url = s.url(&format!("/api/{route}"));
-    let doc = json(&call("GET", &url, None, None).status(200));
+    let doc = json(call("GET", &url, None, None).status(200));
     let put = call("PUT", &url, Some(TOKEN), Some(&doc.to_string()));
     put.status(200);
     assert_eq!(json(&put), doc, "PUT {route}");

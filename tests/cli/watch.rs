@@ -564,8 +564,8 @@ fn reload_rescans_and_answers_with_what_changed() {
         .iter()
         .find(|s| field(s, "source").as_deref() == Some("personas"))
         .unwrap();
-    assert_eq!(num(&personas, "added"), Some(1), "{}", r.body);
-    assert_eq!(num(&personas, "deleted"), Some(0));
+    assert_eq!(num(personas, "added"), Some(1), "{}", r.body);
+    assert_eq!(num(personas, "deleted"), Some(0));
     get(&s, "/api/personas/reloaded")
         .0
         .eq(&200)
