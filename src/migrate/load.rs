@@ -1106,19 +1106,28 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
         (schema, s, batch)
     }
 
+    /// A writer into `s` of the rows of the courses, counting in `rows` and `fetched`.
+    fn writer<'c, 'a>(
+        s: &'c Scratch,
+        schema: &'a Schema,
+        rows: &'a mut HashMap<usize, u64>,
+        fetched: &'a mut HashMap<usize, u64>,
+    ) -> Writer<'c, 'a, 'a> {
+        Writer::new(
+            s.db.load_db(),
+            schema,
+            &schema.sources[0],
+            rows,
+            fetched,
+            None,
+        )
+    }
+
     #[test]
     fn a_batch_read_back_as_inserted_passes_in_one_scan_per_table() {
         let (schema, s, batch) = batch_stored();
-        let spec = schema.sources[0].clone();
         let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-        let mut w = Writer::new(
-            s.db.load_db(),
-            &schema,
-            &spec,
-            &mut rows,
-            &mut fetched,
-            None,
-        );
+        let mut w = writer(&s, &schema, &mut rows, &mut fetched);
         let mut report = Report::new("migrate", "db".into());
         w.batch(&batch, &mut report, true).unwrap();
         assert!(report.ok, "{:?}", report.problems);
@@ -1139,16 +1148,8 @@ modules = { type = "array", table = "modules", fields = { title = "text" } }
         ];
         for sql in changes {
             let (schema, s, batch) = batch_stored();
-            let spec = schema.sources[0].clone();
             let (mut rows, mut fetched) = (HashMap::new(), HashMap::new());
-            let mut w = Writer::new(
-                s.db.load_db(),
-                &schema,
-                &spec,
-                &mut rows,
-                &mut fetched,
-                None,
-            );
+            let mut w = writer(&s, &schema, &mut rows, &mut fetched);
             let mut report = Report::new("migrate", "db".into());
             w.batch(&batch, &mut report, false).unwrap();
             assert!(report.ok);

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use super::numbered::{self, SqlFile};
-use super::{Options, Report, database_name, db_backup_options, migrate_with};
+use super::{DiscardOnDrop, Options, Report, database_name, db_backup_options, migrate_with};
 use super::{evolve, plan};
 use crate::config::Project;
 use crate::schema::Schema;
@@ -214,7 +214,7 @@ fn migrate_once(
         (migrate_with(&local, &local_opts, None)?, None)
     };
     // The scratch run's snapshot of the sources is of no use unless this run commits.
-    let mut snapshot = Snapshot(report.backup.clone());
+    let mut snapshot = DiscardOnDrop(report.backup.clone());
     // Collections new to the database, loaded from their files by the scratch run (which
     // changed nothing else): only their tables are written below.
     let only_new = if sent.is_none()
@@ -373,17 +373,6 @@ fn migrate_once(
         );
     }
     Ok(report)
-}
-
-/// Deletes the snapshot of the sources taken for a change that was not committed.
-struct Snapshot(Option<PathBuf>);
-
-impl Drop for Snapshot {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 /// Deletes the database backup taken before a change that was not committed.

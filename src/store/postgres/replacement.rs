@@ -39,21 +39,6 @@ impl PgConn {
             existing,
         })
     }
-
-    /// Runs `f` on what the schema holds, in one read-only transaction that sees a single
-    /// moment (`jsonlift plan`); `None`, without running it, when the schema holds no
-    /// jsonlift tables yet.
-    pub fn read_view<R>(
-        &mut self,
-        f: impl FnOnce(&dyn Tx) -> anyhow::Result<R>,
-    ) -> anyhow::Result<Option<R>> {
-        let mut tx = self.client.transaction()?;
-        tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        if jsonlift_tables(&mut tx)?.is_empty() {
-            return Ok(None);
-        }
-        f(&PgTx::new(&mut tx, &mut self.statements)).map(Some)
-    }
 }
 
 fn pg(e: postgres::Error) -> StoreError {
